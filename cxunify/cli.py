@@ -1,0 +1,305 @@
+"""The ``cxunify`` command line. Each command resolves options, calls one library function and
+prints with rich. Known errors become ``Error: ...`` on stderr with a documented exit code:
+0 ok, 1 user error (config, input), 2 internal error, 3 quality gate failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cxunify.errors import CxunifyError, UserError
+from cxunify.fields import Kind
+
+app = typer.Typer(
+    name="cxunify",
+    help="Unify customer exports into one profile per customer, as Parquet DuckDB can query.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_USER, EXIT_INTERNAL, EXIT_GATE = 0, 1, 2, 3
+
+# Options shared by several commands, defined once.
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config (see configs/).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+CrmOpt = Annotated[
+    list[str] | None, typer.Option("--crm", help="CRM export (path or glob); repeatable.")
+]
+TxOpt = Annotated[
+    list[str] | None,
+    typer.Option("--transactions", help="Orders/payments export (path or glob); repeatable."),
+]
+SocialOpt = Annotated[
+    list[str] | None, typer.Option("--social", help="Social accounts export; repeatable.")
+]
+SupportOpt = Annotated[
+    list[str] | None, typer.Option("--support", help="Support tickets export; repeatable.")
+]
+RegionOpt = Annotated[
+    str | None,
+    typer.Option("--phone-region", help="Region for phones without +country code (e.g. GB)."),
+]
+DayfirstOpt = Annotated[
+    bool, typer.Option("--dayfirst", help="Read ambiguous dates as day/month/year.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+
+
+def _guard(debug: bool, action: Callable[[], T]) -> T:
+    """The one error boundary: known errors → one line and an exit code."""
+    try:
+        return action()
+    except CxunifyError as exc:
+        if debug:
+            stderr.print_exception()
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            stderr.print(f"Error: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        stderr.print("Interrupted.")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if debug:
+            stderr.print_exception()
+        else:
+            stderr.print(
+                f"Internal error: {type(exc).__name__}: {exc} (run again with --debug for "
+                "the traceback and please report it)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+class RichProgress:
+    """Shows each pipeline stage as a rich progress bar on stderr."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, stage: str, description: str) -> None:
+        self.tasks[stage] = self.progress.add_task(description, total=1.0)
+
+    def advance(self, stage: str, fraction: float) -> None:
+        self.progress.update(self.tasks[stage], completed=fraction)
+
+    def finish(self, stage: str) -> None:
+        self.progress.update(self.tasks[stage], completed=1.0)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[RichProgress | None]:
+    if quiet or not stderr.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=False,
+    ) as bar:
+        yield RichProgress(bar)
+
+
+def _flags(
+    crm: list[str] | None,
+    transactions: list[str] | None,
+    social: list[str] | None,
+    support: list[str] | None,
+) -> dict[Kind, list[str]]:
+    given = {
+        Kind.crm: crm or [],
+        Kind.transactions: transactions or [],
+        Kind.social: social or [],
+        Kind.support: support or [],
+    }
+    return {kind: paths for kind, paths in given.items() if paths}
+
+
+def _load(
+    config_path: Path | None,
+    flags: dict[Kind, list[str]],
+    phone_region: str | None,
+    dayfirst: bool,
+) -> Any:
+    from cxunify.config import load_config
+    from cxunify.infer import config_from_flags
+
+    if config_path is not None:
+        if flags:
+            raise UserError("give either --config or --crm/--transactions/--social/--support")
+        config = load_config(config_path)
+        if phone_region:
+            config.standardize.phone_region = phone_region.upper()
+        if dayfirst:
+            config.standardize.dayfirst = True
+        return config
+    with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
+        config, _ = config_from_flags(flags, Path(work), phone_region, dayfirst)
+    return config
+
+
+@app.command()
+def unify(
+    out: OutOpt = Path("out"),
+    config: ConfigOpt = None,
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    dayfirst: DayfirstOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Unify exports into profiles, identity map, links and rejects in OUT."""
+    from cxunify.pipeline import unify as run
+
+    def action() -> None:
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region,
+                         dayfirst)
+        with _progress(quiet or as_json) as progress:
+            result = run(settings, out, progress)
+        if as_json:
+            print(json.dumps(result.summary()))
+            return
+        if not quiet:
+            counts = result.counts
+            stderr.print(
+                f"[green]✓[/] {counts['rows_in']:,} rows → {counts['profiles']:,} customers "
+                f"({counts['rows_rejected']:,} rejected) in {result.out_dir}"
+            )
+
+    _guard(debug, action)
+
+
+@app.command()
+def init(
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    dayfirst: DayfirstOpt = False,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Write the config here (paths relative to it) not stdout."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the config cxunify infers for these exports, to review and edit."""
+    from cxunify.infer import config_from_flags, render_yaml
+
+    def action() -> None:
+        with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
+            settings, inferred = config_from_flags(
+                _flags(crm, transactions, social, support), Path(work), phone_region, dayfirst
+            )
+        if to is None:
+            sys.stdout.write(render_yaml(settings, inferred, None))
+            return
+        to.parent.mkdir(parents=True, exist_ok=True)
+        to.write_text(render_yaml(settings, inferred, to.parent), encoding="utf-8")
+        stderr.print(f"[green]✓[/] wrote {to}")
+
+    _guard(debug, action)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the views: profiles, identity_map, ...")],
+    out: OutOpt = Path("out"),
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table | csv | json | parquet")
+    ] = "table",
+    to: Annotated[Path | None, typer.Option("--to", help="Write the result to a file.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+    debug: DebugOpt = False,
+) -> None:
+    """Run SQL over an output folder's tables and print or export the result."""
+    from cxunify.query import export, run_query
+
+    def action() -> None:
+        if fmt not in ("table", "csv", "json", "parquet"):
+            raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
+        result = run_query(out, query)
+        try:
+            if fmt == "table" and to is None:
+                _print_table(result.reader, limit)
+            else:
+                rows = export(result.reader, "csv" if fmt == "table" else fmt, to)  # type: ignore[arg-type]
+                if to is not None:
+                    stderr.print(f"[green]✓[/] {rows:,} rows → {to}")
+        finally:
+            result.close()
+
+    _guard(debug, action)
+
+
+def _print_table(reader: Any, limit: int) -> None:
+    grid = Table(show_header=True, header_style="bold")
+    for name in reader.schema.names:
+        grid.add_column(name, overflow="fold")
+    shown = total = 0
+    for batch in reader:
+        for row in batch.to_pylist():
+            total += 1
+            if shown < limit:
+                grid.add_row(*("" if v is None else str(v) for v in row.values()))
+                shown += 1
+    stdout.print(grid)
+    more = f", first {shown} shown" if total > shown else ""
+    stderr.print(f"{total:,} rows{more}")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the exports.")] = Path(
+        "sample_data"
+    ),
+    people: Annotated[int, typer.Option(help="How many people to simulate.", min=1)] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Generate realistic messy exports of all four kinds, with a truth file."""
+    from cxunify.sample import generate_sample
+
+    def action() -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        summary = generate_sample(people, seed, out)
+        if not quiet:
+            files = ", ".join(f"{name} {rows:,}" for name, rows in summary.files.items())
+            stderr.print(f"[green]✓[/] {summary.people:,} people → {files} in {out}")
+
+    _guard(debug, action)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,275 @@
+"""Stage 6, cluster: group linked records into customers.
+
+Connected components are found in SQL by label propagation with pointer jumping: every node
+takes the smallest label among itself and its neighbours, then the label of its label, until
+nothing changes. Iterations grow with the log of the longest chain, and the edge table never
+leaves the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jellyfish
+import pyarrow as pa
+
+from cxunify.config import GuardConfig
+from cxunify.engine import DuckDBEngine
+from cxunify.sql import table
+
+CLUSTERS = table("clusters")
+LINKS = table("links")
+
+
+def select_links(engine: DuckDBEngine, threshold: float) -> int:
+    """Create ``cx_links``: scored pairs at or above the threshold; return how many."""
+    from cxunify.score import SCORED
+
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {LINKS} AS
+        SELECT * FROM {SCORED}
+        WHERE match_probability >= $threshold
+        ORDER BY left_node, right_node
+        """,
+        {"threshold": threshold},
+    )
+    return engine.count(LINKS)
+
+
+def connected_components(
+    engine: DuckDBEngine, nodes_sql: str, edges_sql: str, max_iterations: int = 200
+) -> int:
+    """Create ``cx_clusters(node, cluster)``; `cluster` is the smallest node of the component.
+
+    `nodes_sql` selects one column ``node``; `edges_sql` selects ``left_node, right_node``.
+    Returns the number of iterations needed.
+    """
+    labels, edges, step = table("cc_labels"), table("cc_edges"), table("cc_step")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {edges} AS "
+        f"SELECT left_node AS a, right_node AS b FROM ({edges_sql}) "
+        f"UNION SELECT right_node, left_node FROM ({edges_sql})"
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {labels} AS SELECT DISTINCT node, node AS label "
+        f"FROM ({nodes_sql})"
+    )
+    iterations = 0
+    while iterations < max_iterations:
+        iterations += 1
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TABLE {step} AS
+            WITH hop AS (
+                SELECT node, min(label) AS label FROM (
+                    SELECT node, label FROM {labels}
+                    UNION ALL
+                    SELECT e.a, l.label FROM {edges} e JOIN {labels} l ON l.node = e.b
+                ) GROUP BY node
+            )
+            SELECT h.node, least(h.label, j.label) AS label
+            FROM hop h JOIN hop j ON j.node = h.label
+            """
+        )
+        changed = engine.scalar(
+            f"SELECT count(*) FROM {step} s JOIN {labels} l USING (node) "
+            "WHERE s.label <> l.label"
+        )
+        engine.execute(f"CREATE OR REPLACE TABLE {labels} AS SELECT * FROM {step}")
+        if changed == 0:
+            break
+    else:
+        from cxunify.errors import CxunifyError
+
+        raise CxunifyError(f"connected components did not converge in {max_iterations} rounds")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {CLUSTERS} AS SELECT node, label AS cluster FROM {labels}"
+    )
+    engine.drop(labels, edges, step)
+    return iterations
+
+
+# --- merge guards ----------------------------------------------------------------------------
+
+REFUSED = table("refused_links")
+
+
+@dataclass
+class Guards:
+    """Limits a customer must respect; a component breaking one is split.
+
+    Values are compared leniently, so typos do not count as conflicts: two dates of birth one
+    keystroke apart, or first names that are nicknames or near-spellings of each other, are
+    one person's.
+    """
+
+    max_emails: int = 5
+    max_dobs: int = 1
+    check_first_name: bool = True
+    check_suffix: bool = True
+    check_national_id: bool = True
+
+    @classmethod
+    def from_config(cls, settings: GuardConfig) -> Guards:
+        return cls(
+            max_emails=settings.max_emails,
+            max_dobs=1 if settings.dob else 0,
+            check_first_name=settings.first_name,
+            check_suffix=settings.suffix,
+            check_national_id=settings.national_id,
+        )
+
+
+@dataclass
+class _Group:
+    dobs: set[str] = field(default_factory=set)
+    firsts: set[tuple[str, str, str]] = field(default_factory=set)
+    suffixes: set[str] = field(default_factory=set)
+    national_ids: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+
+
+def _dob_compatible(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if jellyfish.damerau_levenshtein_distance(a, b) <= 1:
+        return True
+    return a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]
+
+
+def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
+    (std_a, key_a, last_a), (std_b, key_b, last_b) = a, b
+    if key_a == key_b or std_a == std_b:
+        return True
+    if std_a == last_b and last_a == std_b:  # first and last name swapped
+        return True
+    if (len(std_a) == 1 or len(std_b) == 1) and std_a[0] == std_b[0]:
+        return True
+    return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
+
+
+def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
+    """The guard that merging `a` and `b` would break, if any."""
+    if guards.check_suffix and len(a.suffixes | b.suffixes) > 1:
+        return "conflicting name suffix"
+    if guards.check_national_id and any(
+        jellyfish.damerau_levenshtein_distance(x, y) > 1
+        for x in a.national_ids for y in b.national_ids
+    ):
+        return "conflicting national id"
+    if guards.max_dobs == 1 and any(
+        not _dob_compatible(x, y) for x in a.dobs for y in b.dobs
+    ):
+        return "conflicting date of birth"
+    # One shared compatible spelling is enough: a group holding both a typo ('jomes') and
+    # the name ('james') must still accept the nickname ('jim').
+    if (
+        guards.check_first_name
+        and a.firsts
+        and b.firsts
+        and not any(_first_compatible(x, y) for x in a.firsts for y in b.firsts)
+    ):
+        return "conflicting first name"
+    if len(a.emails | b.emails) > guards.max_emails:
+        return f"more than {guards.max_emails} emails"
+    return None
+
+
+def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
+    """Split components of ``cx_clusters`` that break a guard; return how many were split.
+
+    Only components that might break a guard (more than one distinct value somewhere) leave
+    the engine, with their links: their links are re-added strongest first and a link whose
+    merge would break a guard is refused and recorded in ``cx_refused_links``.
+    """
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {REFUSED} (left_node BIGINT, right_node BIGINT, "
+        "match_weight DOUBLE, guard VARCHAR)"
+    )
+    from cxunify.block import NODES
+
+    suspects = table("guard_suspects")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {suspects} AS
+        SELECT c.cluster FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node
+        GROUP BY c.cluster
+        HAVING count(*) > 1 AND (
+            count(DISTINCT n.dob) > 1 OR count(DISTINCT n.first_name_key) > 1
+            OR count(DISTINCT n.name_suffix) > 1 OR count(DISTINCT n.national_id) > 1
+            OR count(DISTINCT n.email_std) > $max_emails)
+        """,
+        {"max_emails": guards.max_emails},
+    )
+    if engine.count(suspects) == 0:
+        engine.drop(suspects)
+        return 0
+    groups: dict[int, _Group] = {}
+    for node, dob, first, key, last, suffix, national_id, email in engine.rows(
+        f"""
+        SELECT n.node, strftime(n.dob, '%Y%m%d'), n.first_name_std, n.first_name_key,
+               n.last_name_std, n.name_suffix, n.national_id, n.email_std
+        FROM {NODES} n JOIN {CLUSTERS} c ON c.node = n.node
+        SEMI JOIN {suspects} s ON s.cluster = c.cluster
+        """
+    ):
+        group = _Group()
+        if dob:
+            group.dobs.add(dob)
+        if first:
+            group.firsts.add((first, key or first, last or ""))
+        if suffix:
+            group.suffixes.add(suffix)
+        if national_id:
+            group.national_ids.add(national_id)
+        if email:
+            group.emails.add(email)
+        groups[node] = group
+    parent = {node: node for node in groups}
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    refused = []
+    for left, right, weight in engine.rows(
+        f"""
+        SELECT k.left_node, k.right_node, k.match_weight FROM ({links_sql}) k
+        JOIN {CLUSTERS} c ON c.node = k.left_node
+        SEMI JOIN {suspects} s ON s.cluster = c.cluster
+        ORDER BY k.match_weight DESC, k.left_node, k.right_node
+        """
+    ):
+        a, b = find(left), find(right)
+        if a == b:
+            continue
+        broken = _conflict(groups[a], groups[b], guards)
+        if broken is not None:
+            refused.append((left, right, weight, broken))
+            continue
+        keep, gone = (a, b) if a < b else (b, a)
+        parent[gone] = keep
+        for attribute in ("dobs", "firsts", "suffixes", "national_ids", "emails"):
+            getattr(groups[keep], attribute).update(getattr(groups[gone], attribute))
+    assignments = pa.table(
+        {
+            "node": pa.array(list(parent), pa.int64()),
+            "cluster": pa.array([find(n) for n in parent], pa.int64()),
+        }
+    )
+    engine.con.register("cx_guard_assignments", assignments)
+    engine.execute(
+        f"""
+        UPDATE {CLUSTERS} c SET cluster = a.cluster
+        FROM cx_guard_assignments a WHERE a.node = c.node
+        """
+    )
+    engine.con.unregister("cx_guard_assignments")
+    if refused:
+        engine.con.executemany(f"INSERT INTO {REFUSED} VALUES (?, ?, ?, ?)", refused)
+    split = len({find(left) for left, *_ in refused})
+    engine.drop(suspects)
+    return split

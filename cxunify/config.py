@@ -1,0 +1,280 @@
+"""Typed configuration, loaded from YAML, with errors that name the file and the dotted key.
+
+Every problem in a config is reported at once, e.g.::
+
+    configs/mine.yaml: sources[0].colums: unknown key; did you mean 'columns'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cxunify.errors import ConfigError
+from cxunify.fields import FIELD_NAMES, Kind
+
+Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Strict):
+    """One export: a file or a glob of files of the same shape."""
+
+    name: str = Field(description="name used in outputs (identity_map.source)")
+    kind: Kind = Field(description="crm | transactions | social | support")
+    path: str = Field(description="file path or glob, relative to the config file")
+    format: Format = Field("auto", description="auto picks by file extension")
+    encoding: str = Field("auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)")
+    delimiter: str | None = Field(None, description="CSV delimiter; sniffed when absent")
+    id: str | None = Field(None, description="column whose value identifies a row; else row number")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical field -> column name in the file"
+    )
+    phone_region: str | None = Field(None, description="default phone region for this source")
+    dayfirst: bool | None = Field(None, description="read 03/04/2020 as 3 April")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_plain(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be empty")
+        return name
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        problems = []
+        for field in columns:
+            if field not in FIELD_NAMES:
+                problems.append(f"'{field}' is not a canonical field{_did_you_mean(field, FIELD_NAMES)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return columns
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, delimiter: str | None) -> str | None:
+        if delimiter is not None and len(delimiter) != 1:
+            raise ValueError("must be a single character")
+        return delimiter
+
+
+class StandardizeConfig(_Strict):
+    phone_region: str | None = Field("US", description="region for numbers without +country code")
+    dayfirst: bool = Field(False, description="read ambiguous dates as day/month/year")
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region_code(cls, region: str | None) -> str | None:
+        import phonenumbers
+
+        if region is None:
+            return None
+        region = region.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{region}' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)")
+        return region
+
+
+class GuardConfig(_Strict):
+    max_emails: int = Field(5, ge=1, description="most distinct emails one customer may have")
+    dob: bool = Field(True, description="one date of birth per customer (typos allowed)")
+    first_name: bool = Field(True, description="one first name per customer (nicknames allowed)")
+    suffix: bool = Field(True, description="Jr and Sr are different people")
+    national_id: bool = Field(True, description="one national id per customer (typos allowed)")
+
+
+class MatchingConfig(_Strict):
+    blocking: list[list[str]] = Field(
+        default_factory=lambda: [list(r) for r in _default_rules()],
+        description="candidate pairs share every key of at least one rule",
+    )
+    max_block_size: int = Field(
+        1000, ge=2, description="a key value shared by more nodes than this blocks nothing"
+    )
+    comparisons: list[str] = Field(
+        default_factory=lambda: list(_comparison_names()),
+        description="fields compared for each candidate pair",
+    )
+    threshold: float = Field(
+        0.9, gt=0, lt=1, description="match probability at or above which a pair is linked"
+    )
+    rules: list[list[str]] = Field(
+        default_factory=list,
+        description="deterministic rules: equal (and present) on all these keys means a match",
+    )
+    blocklist: list[str] = Field(
+        default_factory=list,
+        description="values that never link anyone (a shop's own phone, a shared inbox)",
+    )
+    max_records_per_value: int = Field(
+        1000, ge=2, description="an email/phone on more records than this is treated as junk"
+    )
+    guards: GuardConfig = Field(default_factory=GuardConfig)
+    max_iterations: int = Field(100, ge=1, description="EM iterations at most")
+    seed: int = Field(42, description="seed of the random pairs that estimate u")
+
+    @field_validator("blocking", "rules")
+    @classmethod
+    def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
+        from cxunify.block import BLOCKING_KEYS
+
+        problems = []
+        for i, rule in enumerate(rules):
+            if not rule:
+                problems.append(f"rule {i} is empty")
+            for key in rule:
+                if key not in BLOCKING_KEYS:
+                    problems.append(
+                        f"rule {i}: '{key}' is not a key{_did_you_mean(key, BLOCKING_KEYS)}"
+                        f" (keys: {', '.join(BLOCKING_KEYS)})"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return rules
+
+    @field_validator("comparisons")
+    @classmethod
+    def _known_comparisons(cls, names: list[str]) -> list[str]:
+        known = _comparison_names()
+        problems = [
+            f"'{n}' is not a comparison{_did_you_mean(n, known)}" for n in names if n not in known
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        if not names:
+            raise ValueError("at least one comparison is needed")
+        return names
+
+
+def _default_rules() -> tuple[tuple[str, ...], ...]:
+    from cxunify.block import DEFAULT_RULES
+
+    return DEFAULT_RULES
+
+
+def _comparison_names() -> tuple[str, ...]:
+    from cxunify.compare import COMPARISONS
+
+    return tuple(c.name for c in COMPARISONS)
+
+
+class OutputConfig(_Strict):
+    compression: Literal["zstd", "snappy", "gzip", "uncompressed"] = "zstd"
+
+
+class EngineConfig(_Strict):
+    name: Literal["duckdb"] = "duckdb"
+    threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
+    memory_limit: str | None = Field(None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT")
+
+
+class Config(_Strict):
+    sources: list[SourceConfig] = Field(min_length=1)
+    standardize: StandardizeConfig = Field(default_factory=StandardizeConfig)
+    matching: MatchingConfig = Field(default_factory=MatchingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    # Where relative source paths are resolved from: the config file's folder.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    origin: str = Field("<flags>", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"source name '{source.name}' is used twice")
+            seen.add(source.name)
+        return self
+
+    def digest(self) -> str:
+        """A hash of everything that changes results (not where the config lives)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc` (used to suggest valid keys)."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            return None
+    return model
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    key = _dotted(loc)
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        valid = [k for k, f in owner.model_fields.items() if not f.exclude] if owner else []
+        return f"{key}: unknown key{_did_you_mean(str(loc[-1]), valid)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {message}" if key else message
+
+
+def validate_config(raw: Any, *, origin: str, base_dir: Path) -> Config:
+    """Build a Config from parsed YAML, reporting every problem with `origin` and dotted key."""
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{origin}: the config must be a mapping with a 'sources' list"])
+    try:
+        return Config.model_validate({**raw, "base_dir": base_dir, "origin": origin})
+    except ValidationError as exc:
+        raise ConfigError([f"{origin}: {_describe(e)}" for e in exc.errors()]) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a YAML config; relative source paths resolve from its folder."""
+    if not path.is_file():
+        raise ConfigError([f"{path}: config file not found"])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: config is not UTF-8 text"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{path}{where}: invalid YAML: {problem}"]) from None
+    return validate_config(raw, origin=str(path), base_dir=path.resolve().parent)

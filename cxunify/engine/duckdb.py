@@ -1,0 +1,85 @@
+"""The DuckDB engine: one in-process connection, spilling to the output's temp folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cxunify.config import EngineConfig
+from cxunify.errors import UserError
+from cxunify.sql import ident
+
+
+class DuckDBEngine:
+    """Runs SQL on an in-process DuckDB database.
+
+    Thread count and memory limit come from the config, else ``CXUNIFY_THREADS`` and
+    ``CXUNIFY_MEMORY_LIMIT``; spill files go to ``temp_dir`` so a run cleans up after itself.
+    """
+
+    name = "duckdb"
+
+    def __init__(self, settings: EngineConfig | None = None, temp_dir: Path | None = None):
+        settings = settings or EngineConfig()
+        self.con = duckdb.connect(":memory:")
+        threads = settings.threads or _env_int("CXUNIFY_THREADS")
+        memory = settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory:
+            try:
+                self.con.execute("SET memory_limit = $limit", {"limit": memory})
+            except duckdb.Error:
+                raise UserError(f"memory limit {memory!r} is not a size like '8GB'") from None
+        if temp_dir is not None:
+            temp_dir.mkdir(parents=True, exist_ok=True)
+            self.con.execute("SET temp_directory = $dir", {"dir": str(temp_dir)})
+        # Row order of inputs is part of provenance (row numbers), so keep it.
+        self.con.execute("SET preserve_insertion_order = true")
+
+    def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
+        """Run a statement whose result is not needed (DDL, CREATE TABLE AS, COPY)."""
+        self.con.execute(sql, params)
+
+    def rows(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
+        return self.con.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def columns(self, relation_sql: str) -> list[str]:
+        """Column names of a table or of a query, without running it fully."""
+        return [d[0] for d in self.con.execute(f"SELECT * FROM {relation_sql} LIMIT 0").description]
+
+    def count(self, table_sql: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
+
+    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> None:
+        """Write a query's result to one Parquet file (streamed; never held in Python)."""
+        codec = {"uncompressed": "uncompressed"}.get(compression, compression)
+        self.con.execute(
+            f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
+            {"path": str(path)},
+        )
+
+    def drop(self, *tables_sql: str) -> None:
+        for name in tables_sql:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{name}={value!r} is not a whole number of threads") from None

@@ -1,0 +1,185 @@
+"""The canonical fields every source is mapped onto, and how to recognise them in a header.
+
+A source's columns are mapped to these names (by config, or inferred from header names and
+checked against the values). Everything downstream speaks only canonical names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What an export is; it decides which traits a source feeds."""
+
+    crm = "crm"
+    transactions = "transactions"
+    social = "social"
+    support = "support"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    meaning: str
+    # How the values of a column must look for an inferred mapping to be kept.
+    sniff: str = "text"
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("first_name", "given name", "name"),
+    Field("last_name", "family name", "name"),
+    Field("full_name", "whole name in one column; split into first/last", "name"),
+    Field("email", "email address", "email"),
+    Field("phone", "phone number in any format", "phone"),
+    Field("street", "street line (number and street)"),
+    Field("street_number", "house number when exported apart from the street"),
+    Field("address_2", "second address line (unit, building)"),
+    Field("city", "city, town or suburb"),
+    Field("postcode", "postal or ZIP code"),
+    Field("state", "state, county or region"),
+    Field("country", "country name or code"),
+    Field("dob", "date of birth", "date"),
+    Field("gender", "gender"),
+    Field("national_id", "national identifier (e.g. social security number)"),
+    Field("customer_key", "the source system's own customer key (account, loyalty, member id)"),
+    Field("card_last4", "last four digits of a payment card"),
+    Field("handle", "social handle or username"),
+    Field("platform", "social platform"),
+    Field("created_at", "when the row happened: signup, order, ticket opened, post", "timestamp"),
+    Field("resolved_at", "when a ticket was resolved", "timestamp"),
+    Field("last_active_at", "last activity on a social account", "timestamp"),
+    Field("order_id", "order number"),
+    Field("amount", "order amount", "number"),
+    Field("currency", "ISO currency code"),
+    Field("category", "product category"),
+    Field("channel", "channel of the touchpoint (web, store, email, chat, phone)"),
+    Field("status", "ticket or order status"),
+    Field("csat", "customer satisfaction score", "number"),
+    Field("subject", "ticket subject"),
+    Field("text", "free text: ticket body or social post"),
+    Field("followers", "social followers", "number"),
+    Field("posts", "social post count", "number"),
+)
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+# Header spellings, after normalisation (lower case, words joined by '_'). Prefixes such as
+# `customer_` or `billing_` are stripped before lookup, so `customer_email` finds `email`.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "first_name": ("first_name", "firstname", "first", "given_name", "givenname", "forename",
+                   "fname", "first_nm", "given"),
+    "last_name": ("last_name", "lastname", "last", "surname", "family_name", "familyname",
+                  "lname", "last_nm"),
+    "full_name": ("name", "full_name", "fullname", "display_name", "displayname", "contact_name",
+                  "customer_name", "billing_name", "requester_name", "requester", "account_name",
+                  "shipping_name", "cardholder_name", "card_holder"),
+    "email": ("email", "e_mail", "email_address", "emailaddress", "mail", "email_addr",
+              "mail_address", "e_mail_address", "primary_email"),
+    "phone": ("phone", "phone_number", "phonenumber", "telephone", "tel", "mobile",
+              "mobile_number", "cell", "cellphone", "cell_phone", "phone_no", "contact_number",
+              "msisdn", "landline"),
+    "street": ("street", "address", "address_1", "address1", "address_line_1", "addressline1",
+               "street_address", "address_line1", "addr", "addr1", "line1"),
+    "street_number": ("street_number", "street_no", "house_number", "house_no", "number"),
+    "address_2": ("address_2", "address2", "address_line_2", "addressline2", "address_line2",
+                  "addr2", "line2", "unit", "apartment", "suite"),
+    "city": ("city", "town", "suburb", "locality", "municipality", "bio_location", "location"),
+    "postcode": ("postcode", "post_code", "postal_code", "postalcode", "zip", "zipcode",
+                 "zip_code", "postcode_zip"),
+    "state": ("state", "province", "region", "county", "state_code", "state_province"),
+    "country": ("country", "country_code", "nation"),
+    "dob": ("dob", "date_of_birth", "dateofbirth", "birth_date", "birthdate", "birthday",
+            "born", "birth_dt"),
+    "gender": ("gender", "sex"),
+    "national_id": ("national_id", "ssn", "soc_sec_id", "social_security_number", "tax_id",
+                    "nin", "national_insurance_number"),
+    "customer_key": ("account_no", "account_number", "account_id", "customer_id", "customer_no",
+                     "customer_number", "loyalty_id", "loyalty_number", "loyalty_no", "member_id",
+                     "member_no", "membership_id", "client_id", "crm_id", "external_id"),
+    "card_last4": ("card_last4", "card_last_4", "last4", "last_4", "card_last_four",
+                   "cc_last4"),
+    "handle": ("handle", "username", "user_name", "screen_name", "screenname", "user_handle",
+               "account_handle", "social_handle"),
+    "platform": ("platform", "network", "social_network", "site"),
+    "created_at": ("created_at", "created", "created_date", "creation_date", "order_date",
+                   "order_dt", "ordered_at", "purchase_date", "purchased_at", "date", "timestamp",
+                   "ts", "opened_at", "signup_date", "signed_up_at", "registered_at",
+                   "registration_date", "transaction_date", "posted_at", "event_time", "datetime",
+                   "time"),
+    "resolved_at": ("resolved_at", "resolved", "resolution_date", "closed_at", "solved_at",
+                    "resolved_date", "closed_date"),
+    "last_active_at": ("last_active", "last_active_at", "last_seen", "last_seen_at",
+                       "last_activity", "last_login", "last_post_at"),
+    "order_id": ("order_id", "order_no", "order_number", "ordernumber", "invoice_id",
+                 "invoice_no", "transaction_id", "txn_id", "receipt_no"),
+    "amount": ("amount", "total", "order_total", "total_amount", "price", "value",
+               "grand_total", "revenue", "order_value", "amount_paid", "net_amount"),
+    "currency": ("currency", "currency_code", "ccy", "cur"),
+    "category": ("category", "product_category", "department", "product_type", "segment"),
+    "channel": ("channel", "source_channel", "contact_channel", "via", "medium",
+                "sales_channel"),
+    "status": ("status", "state_name", "ticket_status", "order_status"),
+    "csat": ("csat", "csat_score", "satisfaction", "satisfaction_score", "rating", "score"),
+    "subject": ("subject", "title", "summary", "topic"),
+    "text": ("body", "text", "description", "message", "comment", "content", "post_text",
+             "post", "details", "note", "notes", "bio"),
+    "followers": ("followers", "follower_count", "followers_count", "num_followers"),
+    "posts": ("posts", "post_count", "posts_count", "num_posts", "statuses_count"),
+}
+
+# Prefixes that say whose value a column holds, not what it is.
+ROLE_PREFIXES: tuple[str, ...] = (
+    "customer", "cust", "client", "contact", "billing", "shipping", "requester", "user",
+    "member", "buyer", "primary", "home", "bill", "ship", "account", "person", "author",
+)
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def normalise_header(header: str) -> str:
+    """Lower-case a header and join its words with '_'.
+
+    >>> normalise_header("Email Address")
+    'email_address'
+    >>> normalise_header("customerEmail")
+    'customer_email'
+    """
+    spaced = _CAMEL.sub("_", header.strip())
+    return _NON_WORD.sub("_", spaced.lower()).strip("_")
+
+
+_LOOKUP: dict[str, str] = {
+    spelling: field for field, spellings in SYNONYMS.items() for spelling in spellings
+}
+
+
+def field_for_header(header: str) -> str | None:
+    """The canonical field a header names, if any.
+
+    >>> field_for_header("requester_email"), field_for_header("E-mail"), field_for_header("x")
+    ('email', 'email', None)
+    """
+    key = normalise_header(header)
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    for prefix in ROLE_PREFIXES:
+        if key.startswith(prefix + "_"):
+            rest = key[len(prefix) + 1 :]
+            if rest in _LOOKUP:
+                return _LOOKUP[rest]
+    return None
+
+
+def looks_like_record_key(header: str) -> bool:
+    """Whether a header names a per-row key (``id``, ``*_id``, ``*_no``, ``handle``...)."""
+    key = normalise_header(header)
+    return (
+        key in {"id", "handle", "username", "user_name", "key", "rec_id", "record_id", "uuid"}
+        or key.endswith(("_id", "_no", "_number", "_key", "_uuid"))
+        or key.startswith("id_")
+    )

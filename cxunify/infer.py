@@ -1,0 +1,236 @@
+"""Zero-config: infer a source's column mapping and id column from its header and values.
+
+A header is recognised through the spellings in `cxunify.fields`, then the values must agree
+(an ``email`` column must mostly hold email addresses). Columns with unknown headers are
+mapped by their values when those are unmistakable (email addresses).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxunify.config import Config, SourceConfig, StandardizeConfig, validate_config
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import InputError
+from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_record_key
+from cxunify.ingest import create_tables, file_format, load_raw, readable_text
+from cxunify.sql import ident, table
+from cxunify.standardize import install_macros
+
+SAMPLE_ROWS = 100_000
+
+# Share of non-empty values that must look right for a header-based mapping to stand.
+_MIN_SHARE = {"email": 0.5, "phone": 0.5, "date": 0.6, "timestamp": 0.6, "number": 0.8,
+              "name": 0.6, "text": 0.0}
+
+_CHECKS = {
+    "email": r"regexp_full_match(lower(v), '[^@\s]+@[^@\s]+\.[a-z]{2,}')",
+    "phone": r"length(regexp_replace(v, '[^0-9]', '', 'g')) BETWEEN 6 AND 17 "
+             r"AND NOT regexp_matches(v, '[A-Za-z]{2,}|@')",
+    "date": "cx_parse_date(v, false) IS NOT NULL OR cx_parse_date(v, true) IS NOT NULL",
+    "timestamp": "cx_parse_timestamp(v, false) IS NOT NULL "
+                 "OR cx_parse_timestamp(v, true) IS NOT NULL",
+    "number": "cx_amount(v) IS NOT NULL",
+    "name": r"regexp_matches(v, '[^\W\d_]') AND NOT regexp_matches(v, '@|\d{3,}')",
+}
+
+
+@dataclass
+class InferredSource:
+    source: SourceConfig
+    notes: dict[str, str] = field(default_factory=dict)  # field -> why it was mapped
+    id_note: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
+
+
+def infer_sources(
+    paths_by_kind: dict[Kind, list[str]], work_dir: Path
+) -> list[InferredSource]:
+    """One inferred source per file named by the flags (each may be a path or a glob)."""
+    files: list[tuple[Kind, Path]] = []
+    for kind, patterns in paths_by_kind.items():
+        for pattern in patterns:
+            matches = (
+                sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+                if glob.has_magic(pattern)
+                else [Path(pattern)]
+            )
+            matches = [m for m in matches if m.is_file()] if glob.has_magic(pattern) else matches
+            if not matches:
+                raise InputError(f"--{kind.value} {pattern}: no file matches")
+            for match in matches:
+                if not match.is_file():
+                    raise InputError(f"--{kind.value} {pattern}: file not found")
+                files.append((kind, match.resolve()))
+    if not files:
+        raise InputError("no input: give --config, or at least one of --crm/--transactions/"
+                         "--social/--support")
+    names: set[str] = set()
+    engine = DuckDBEngine()
+    try:
+        install_macros(engine.con)
+        create_tables(engine)
+        return [
+            _infer_one(engine, kind, path, _unique_name(path, names), work_dir)
+            for kind, path in files
+        ]
+    finally:
+        engine.close()
+
+
+def _unique_name(path: Path, taken: set[str]) -> str:
+    stem = re.sub(r"[^0-9A-Za-z_]+", "_", path.name.split(".")[0]).strip("_") or "source"
+    name, n = stem, 2
+    while name in taken:
+        name, n = f"{stem}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _infer_one(
+    engine: DuckDBEngine, kind: Kind, path: Path, name: str, work_dir: Path
+) -> InferredSource:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    fmt = file_format(path, "auto")
+    readable, _ = (path, "binary") if fmt == "parquet" else readable_text(path, "auto", work_dir)
+    sample = table("infer_sample")
+    raw = load_raw(engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS)
+    if raw.rows == 0:
+        raise InputError(f"{path}: no data rows to infer a mapping from")
+    shares = _value_shares(engine, sample, raw.columns)
+    inferred = InferredSource(SourceConfig(name=name, kind=kind, path=str(path), format=fmt))
+    columns: dict[str, str] = {}
+    exact: dict[str, bool] = {}
+    for column in raw.columns:
+        field_name = field_for_header(column)
+        if field_name is None:
+            continue
+        check = FIELD_BY_NAME[field_name].sniff
+        share = shares[column].get(check, 1.0)
+        if share < _MIN_SHARE[check]:
+            inferred.skipped[column] = (
+                f"header suggests {field_name}, but only {share:.0%} of values look like one"
+            )
+            continue
+        is_exact = field_name in (column.lower(),)
+        if field_name in columns and (exact[field_name] or not is_exact):
+            inferred.skipped[column] = f"{field_name} is already mapped from '{columns[field_name]}'"
+            continue
+        columns[field_name] = column
+        exact[field_name] = is_exact
+        evidence = f"; {share:.0%} look like {check}s" if check != "text" else ""
+        inferred.notes[field_name] = f"header '{column}'{evidence}"
+    for column in raw.columns:
+        if "email" not in columns and column not in columns.values():
+            share = shares[column]["email"]
+            if share >= 0.8:
+                columns["email"] = column
+                inferred.notes["email"] = f"values: {share:.0%} of '{column}' are emails"
+    inferred.source.columns = columns
+    inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
+    engine.drop(sample)
+    return inferred
+
+
+def _value_shares(
+    engine: DuckDBEngine, sample: str, columns: list[str]
+) -> dict[str, dict[str, float]]:
+    shares: dict[str, dict[str, float]] = {}
+    for column in columns:
+        checks = ", ".join(
+            f"coalesce(avg(CASE WHEN {sql} THEN 1.0 ELSE 0.0 END), 0)" for sql in _CHECKS.values()
+        )
+        row = engine.rows(
+            f"SELECT {checks} FROM (SELECT trim({ident(column)}) AS v FROM {sample}) "
+            "WHERE v IS NOT NULL AND v <> ''"
+        )[0]
+        shares[column] = {name: float(v) for name, v in zip(_CHECKS, row, strict=True)}
+    return shares
+
+
+def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
+    for column in columns:
+        if not looks_like_record_key(column):
+            continue
+        total, distinct, present = engine.rows(
+            f"SELECT count(*), count(DISTINCT {ident(column)}), count(NULLIF(trim("
+            f"{ident(column)}), '')) FROM {sample}"
+        )[0]
+        if total == distinct == present:
+            return column, f"unique and non-empty in the first {min(total, SAMPLE_ROWS)} rows"
+    return None, "no unique key column found: rows are identified by their row number"
+
+
+def config_from_flags(
+    paths_by_kind: dict[Kind, list[str]],
+    work_dir: Path,
+    phone_region: str | None = None,
+    dayfirst: bool = False,
+) -> tuple[Config, list[InferredSource]]:
+    """A validated Config for zero-config runs, and what was inferred (for ``init``)."""
+    inferred = infer_sources(paths_by_kind, work_dir)
+    raw = {
+        "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],
+        "standardize": {"phone_region": phone_region or StandardizeConfig().phone_region,
+                        "dayfirst": dayfirst},
+    }
+    config = validate_config(raw, origin="<flags>", base_dir=Path.cwd())
+    return config, inferred
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]*", text) and text.lower() not in {
+        "true", "false", "yes", "no", "null", "on", "off", "y", "n", "~"
+    }:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Path | None) -> str:
+    """The inferred config as YAML with a comment on every mapped column."""
+    lines = [
+        "# cxunify config inferred by `cxunify init`. Review every mapping, then run:",
+        "#   cxunify unify --config THIS_FILE --out out/",
+        "sources:",
+    ]
+    for item in inferred:
+        source = item.source
+        path = Path(source.path)
+        if relative_to is not None:
+            try:
+                path = path.relative_to(relative_to.resolve())
+            except ValueError:
+                import os
+
+                path = Path(os.path.relpath(path, relative_to.resolve()))
+        lines += [
+            f"  - name: {_scalar(source.name)}",
+            f"    kind: {source.kind.value}",
+            f"    path: {_scalar(str(path))}",
+            f"    format: {source.format}",
+        ]
+        if source.id is not None:
+            lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")
+        else:
+            lines.append(f"    # id: (none) {item.id_note}")
+        lines.append("    columns:" if source.columns else "    columns: {}")
+        for field_name, column in source.columns.items():
+            lines.append(f"      {field_name}: {_scalar(column)}  # {item.notes[field_name]}")
+        for column, why in item.skipped.items():
+            lines.append(f"    # not mapped: {_scalar(column)}: {why}")
+    lines += [
+        "standardize:",
+        f"  phone_region: {_scalar(config.standardize.phone_region or 'US')}"
+        "  # region for numbers written without +country code",
+        f"  dayfirst: {_scalar(config.standardize.dayfirst)}  # read 03/04/2020 as 3 April",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,519 @@
+"""Stage 1, ingest: read every file of every source into the engine, keeping every row.
+
+Each file becomes a raw table of text columns. Rows that cannot be parsed, and rows without a
+usable id, go to ``cx_rejects`` with the file, line and reason; the rest are mapped onto the
+canonical fields in ``cx_mapped`` (all text; standardise gives them types).
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from cxunify.config import Config, SourceConfig
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import InputError
+from cxunify.fields import FIELD_NAMES
+from cxunify.sql import ident, table
+
+EXTENSION_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+MAPPED = table("mapped")
+REJECTS = table("rejects")
+
+# Meta columns of cx_mapped, before the canonical fields.
+MAPPED_META = ("source", "source_kind", "file", "row_number", "source_record_id")
+
+
+@dataclass
+class InputFile:
+    """One file read, with what run.json reports about it."""
+
+    source: str
+    kind: str
+    path: str
+    format: str
+    encoding: str
+    bytes: int
+    sha256: str
+    rows: int = 0  # data rows found in the file (parsed + unparseable)
+    rejected: int = 0  # of those, rows that went to rejects
+
+
+@dataclass
+class Ingested:
+    files: list[InputFile] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+
+def resolve_files(source: SourceConfig, base_dir: Path, key: str) -> list[Path]:
+    """The files a source's path or glob names, in a stable order."""
+    pattern = Path(source.path).expanduser()
+    if not pattern.is_absolute():
+        pattern = base_dir / pattern
+    if glob.has_magic(str(pattern)):
+        matches = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True))
+        files = [p for p in matches if p.is_file()]
+        if not files:
+            raise InputError(f"{key}.path: no file matches '{source.path}'")
+        return files
+    if not pattern.is_file():
+        raise InputError(f"{key}.path: file not found: {pattern}")
+    return [pattern]
+
+
+def file_format(path: Path, declared: str) -> str:
+    if declared != "auto":
+        return declared
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in {".gz", ".zst"}]
+    fmt = EXTENSION_FORMATS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise InputError(
+            f"{path}: cannot tell the format from the extension; set format: "
+            "csv|tsv|ndjson|json|parquet"
+        )
+    return fmt
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def readable_text(path: Path, declared: str, work_dir: Path) -> tuple[Path, str]:
+    """A UTF-8 copy of a text file when it is not UTF-8 already, and the encoding used.
+
+    ``auto`` accepts UTF-8 (with or without BOM) and UTF-16 with a BOM, and falls back to
+    cp1252, then latin-1, which cover the exports spreadsheets on Windows write.
+    """
+    if declared.lower() != "auto":
+        try:
+            codec = codecs.lookup(declared).name
+        except LookupError:
+            raise InputError(f"{path}: unknown encoding '{declared}'") from None
+        if codec == "utf-8":
+            bad_line = _first_non_utf8_line(path)
+            if bad_line is not None:
+                raise InputError(
+                    f"{path}:{bad_line}: not valid UTF-8; set the source's encoding "
+                    "(e.g. encoding: latin-1) or encoding: auto"
+                )
+            return path, "utf-8"
+        return _transcode(path, codec, work_dir), codec
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _transcode(path, "utf-16", work_dir), "utf-16"
+    if _first_non_utf8_line(path) is None:
+        return path, "utf-8"
+    for codec in ("cp1252", "latin-1"):
+        try:
+            return _transcode(path, codec, work_dir), codec
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[: exc.start].count(b"\n")
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return line
+    return None
+
+
+def _transcode(path: Path, codec: str, work_dir: Path) -> Path:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-{path.name}"
+    decoder = codecs.getincrementaldecoder(codec)()
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            dst.write(decoder.decode(chunk))
+        dst.write(decoder.decode(b"", final=True))
+    return target
+
+
+@dataclass
+class RawFile:
+    """A file loaded as a table of text columns (``cx_row`` is the 1-based data row)."""
+
+    table: str
+    columns: list[str]
+    rows: int
+    rejected: int
+
+
+def load_raw(
+    engine: DuckDBEngine,
+    path: Path,
+    readable: Path,
+    fmt: str,
+    delimiter: str | None,
+    raw_table: str,
+    source_name: str,
+    limit: int | None = None,
+) -> RawFile:
+    """Load one file into ``raw_table``; unparseable rows go to cx_rejects."""
+    if fmt in ("csv", "tsv"):
+        return _load_csv(engine, path, readable, fmt, delimiter, raw_table, source_name, limit)
+    if fmt in ("ndjson", "json"):
+        return _load_json(engine, path, readable, fmt, raw_table, source_name, limit)
+    if fmt == "parquet":
+        return _load_parquet(engine, path, raw_table, limit)
+    raise InputError(f"{path}: unsupported format '{fmt}'")
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit is not None else ""
+
+
+def _load_csv(
+    engine: DuckDBEngine,
+    path: Path,
+    readable: Path,
+    fmt: str,
+    delimiter: str | None,
+    raw_table: str,
+    source_name: str,
+    limit: int | None,
+) -> RawFile:
+    delim = delimiter or ("\t" if fmt == "tsv" else None)
+    options = "all_varchar = true, header = true, store_rejects = true"
+    params: dict[str, object] = {"path": str(readable)}
+    if delim is not None:
+        options += ", delim = $delim"
+        params["delim"] = delim
+    engine.execute("DROP TABLE IF EXISTS reject_errors")
+    engine.execute("DROP TABLE IF EXISTS reject_scans")
+    parsed = table("csv_parsed")
+    try:
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {parsed} AS "
+            f"SELECT * FROM read_csv($path, {options}){_limit(limit)}",
+            params,
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read as {fmt.upper()}: {_first_line(exc)}") from None
+    columns = engine.columns(parsed)
+    # rowid follows file order because insertion order is preserved.
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS cx_row FROM {parsed}"
+    )
+    engine.drop(parsed)
+    rejected = 0 if limit is not None else _harvest_csv_rejects(engine, path, source_name)
+    rows = engine.count(raw_table)
+    return RawFile(raw_table, columns, rows + rejected, rejected)
+
+
+def _harvest_csv_rejects(engine: DuckDBEngine, path: Path, source_name: str) -> int:
+    exists = engine.scalar(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
+    )
+    if not exists:
+        return 0
+    # One line can carry several errors; it is still one rejected row.
+    engine.execute(
+        f"""
+        INSERT INTO {REJECTS}
+        SELECT $source, $file, line::BIGINT,
+               'unparseable CSV row: ' || string_agg(DISTINCT lower(error_type), ', '),
+               any_value(csv_line)
+        FROM reject_errors
+        GROUP BY line
+        ORDER BY line
+        """,
+        {"source": source_name, "file": str(path)},
+    )
+    return int(engine.scalar("SELECT count(DISTINCT line) FROM reject_errors"))
+
+
+def _load_json(
+    engine: DuckDBEngine,
+    path: Path,
+    readable: Path,
+    fmt: str,
+    raw_table: str,
+    source_name: str,
+    limit: int | None,
+) -> RawFile:
+    lines = table("json_lines")
+    try:
+        if fmt == "ndjson":
+            # One text column per physical line keeps line numbers and the raw text of bad lines.
+            engine.execute(
+                f"CREATE OR REPLACE TABLE {lines} AS SELECT j FROM read_csv($path, "
+                "columns = {'j': 'VARCHAR'}, header = false, delim = chr(30), quote = '', "
+                f"escape = '', auto_detect = false){_limit(limit)}",
+                {"path": str(readable)},
+            )
+            engine.execute(
+                f"CREATE OR REPLACE TABLE {lines} AS SELECT rowid + 1 AS line, j FROM {lines}"
+            )
+        else:
+            engine.execute(
+                f"CREATE OR REPLACE TABLE {lines} AS SELECT NULL::BIGINT AS line, json::VARCHAR "
+                f"AS j FROM read_json_objects($path, format = 'auto'){_limit(limit)}",
+                {"path": str(readable)},
+            )
+            engine.execute(
+                f"CREATE OR REPLACE TABLE {lines} AS SELECT rowid + 1 AS line, j FROM {lines}"
+            )
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read as JSON: {_first_line(exc)}") from None
+    engine.execute(f"DELETE FROM {lines} WHERE j IS NULL OR trim(j) = ''")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {lines} AS SELECT line, j, coalesce(json_valid(j), false) "
+        f"AS valid FROM {lines}"
+    )
+    # A cast of invalid JSON raises, so only valid lines are cast to see if they are objects.
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {lines} AS SELECT line, j, valid, "
+        f"valid AND json_type(CASE WHEN valid THEN j ELSE 'null' END::JSON) = 'OBJECT' "
+        f"AS is_object FROM {lines}"
+    )
+    bad = "NOT is_object"
+    engine.execute(
+        f"""
+        INSERT INTO {REJECTS}
+        SELECT $source, $file, line,
+               CASE WHEN valid THEN 'not a JSON object' ELSE 'invalid JSON' END, j
+        FROM {lines} WHERE {bad}
+        ORDER BY line
+        """,
+        {"source": source_name, "file": str(path)},
+    )
+    rejected = int(engine.scalar(f"SELECT count(*) FROM {lines} WHERE {bad}"))
+    rows = engine.count(lines)
+    keys = [
+        row[0]
+        for row in engine.rows(
+            f"SELECT k FROM (SELECT unnest(json_keys(CASE WHEN is_object THEN j ELSE '{{}}' "
+            f"END::JSON)) AS k, line FROM {lines}) GROUP BY k ORDER BY min(line), k"
+        )
+    ]
+    params: dict[str, object] = {}
+    projections = []
+    for i, key in enumerate(keys):
+        params[f"k{i}"] = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        projections.append(f"json_extract_string(j, $k{i}) AS {ident(key)}")
+    projections.append("line AS cx_row")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {raw_table} AS SELECT {', '.join(projections)} "
+        f"FROM {lines} WHERE NOT ({bad}) ORDER BY line",
+        params,
+    )
+    engine.drop(lines)
+    return RawFile(raw_table, keys, rows, rejected)
+
+
+def _load_parquet(engine: DuckDBEngine, path: Path, raw_table: str, limit: int | None) -> RawFile:
+    try:
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(* EXCLUDE (file_row_number))"
+            "::VARCHAR, file_row_number + 1 AS cx_row "
+            f"FROM read_parquet($path, file_row_number = true) ORDER BY cx_row{_limit(limit)}",
+            {"path": str(path)},
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    columns = [c for c in engine.columns(raw_table) if c != "cx_row"]
+    return RawFile(raw_table, columns, engine.count(raw_table), 0)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def create_tables(engine: DuckDBEngine) -> None:
+    canonical = ", ".join(f"{ident(name)} VARCHAR" for name in FIELD_NAMES)
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {MAPPED} (source VARCHAR, source_kind VARCHAR, file VARCHAR, "
+        f"file_index INTEGER, row_number BIGINT, source_record_id VARCHAR, {canonical})"
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {REJECTS} (source VARCHAR, file VARCHAR, line BIGINT, "
+        "reason VARCHAR, raw VARCHAR)"
+    )
+
+
+def _check_columns(
+    source: SourceConfig, key: str, path: Path, columns: list[str]
+) -> None:
+    import difflib
+
+    problems = []
+    wanted = [(f"{key}.columns.{f}", c) for f, c in source.columns.items()]
+    if source.id is not None:
+        wanted.append((f"{key}.id", source.id))
+    for where, column in wanted:
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(f"{where}: column '{column}' not found in {path.name}{hint}")
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
+
+
+def ingest(
+    engine: DuckDBEngine,
+    config: Config,
+    work_dir: Path,
+    progress: Callable[[float], None] | None = None,
+) -> Ingested:
+    """Read all sources into ``cx_mapped`` and ``cx_rejects``.
+
+    Raises InputError naming the file for anything the user must fix (missing or empty file,
+    unknown encoding, mapped column absent from the header).
+    """
+    create_tables(engine)
+    planned: list[tuple[str, SourceConfig, Path]] = []
+    for i, source in enumerate(config.sources):
+        key = f"sources[{i}]"
+        for path in resolve_files(source, config.base_dir, key):
+            planned.append((key, source, path))
+    ingested = Ingested()
+    file_index = 0
+    for done, (key, source, path) in enumerate(planned):
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(f"{path}: file is empty (source '{source.name}')")
+        fmt = file_format(path, source.format)
+        readable, encoding = (
+            (path, "binary") if fmt == "parquet" else readable_text(path, source.encoding, work_dir)
+        )
+        raw_table = table(f"raw_{file_index}")
+        raw = load_raw(engine, path, readable, fmt, source.delimiter, raw_table, source.name)
+        _check_columns(source, key, path, raw.columns)
+        _insert_mapped(engine, source, path, file_index, raw)
+        engine.drop(raw_table)
+        ingested.files.append(
+            InputFile(
+                source=source.name,
+                kind=source.kind.value,
+                path=str(path),
+                format=fmt,
+                encoding=encoding,
+                bytes=size,
+                sha256=sha256_of(path),
+                rows=raw.rows,
+                rejected=raw.rejected,
+            )
+        )
+        file_index += 1
+        if progress:
+            progress((done + 1) / len(planned))
+    _reject_bad_ids(engine, config, ingested)
+    return ingested
+
+
+def _insert_mapped(
+    engine: DuckDBEngine, source: SourceConfig, path: Path, file_index: int, raw: RawFile
+) -> None:
+    projections = []
+    for name in FIELD_NAMES:
+        column = source.columns.get(name)
+        value = f"NULLIF(trim({ident(column)}), '')" if column else "NULL::VARCHAR"
+        projections.append(f"{value} AS {ident(name)}")
+    record_id = (
+        f"NULLIF(trim({ident(source.id)}), '')" if source.id else "CAST(cx_row AS VARCHAR)"
+    )
+    engine.execute(
+        f"INSERT INTO {MAPPED} SELECT $source, $kind, $file, $file_index, cx_row, {record_id}, "
+        f"{', '.join(projections)} FROM {raw.table} ORDER BY cx_row",
+        {
+            "source": source.name,
+            "kind": source.kind.value,
+            "file": str(path),
+            "file_index": file_index,
+        },
+    )
+
+
+def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) -> None:
+    """Rows without an id, or repeating an id already seen in their source, go to rejects."""
+    id_column = {s.name: s.id or "row number" for s in config.sources}
+    ranked = table("mapped_ranked")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {ranked} AS
+        SELECT source, file, file_index, row_number, source_record_id,
+               row_number() OVER (PARTITION BY source, source_record_id
+                                  ORDER BY file_index, row_number) AS nth,
+               first(file || ':' || row_number) OVER (PARTITION BY source, source_record_id
+                                  ORDER BY file_index, row_number) AS first_at
+        FROM {MAPPED}
+        """
+    )
+    bad = table("mapped_bad")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {bad} AS
+        SELECT file_index, row_number, source, file,
+               CASE WHEN source_record_id IS NULL THEN 'missing id'
+                    ELSE 'duplicate id ' || source_record_id || ' (first at row '
+                         || split_part(first_at, ':', -1) || ')' END AS reason
+        FROM {ranked}
+        WHERE source_record_id IS NULL OR nth > 1
+        """
+    )
+    if engine.count(bad) == 0:
+        engine.drop(ranked, bad)
+        return
+    reasons = engine.rows(f"SELECT source, file, count(*) FROM {bad} GROUP BY ALL")
+    for source_name, column in id_column.items():
+        engine.execute(
+            f"UPDATE {bad} SET reason = reason || ' in ' || $column WHERE source = $source",
+            {"column": column, "source": source_name},
+        )
+    engine.execute(
+        f"""
+        INSERT INTO {REJECTS}
+        SELECT b.source, b.file, NULL::BIGINT, b.reason, to_json(m)::VARCHAR
+        FROM {bad} b JOIN {MAPPED} m USING (file_index, row_number)
+        ORDER BY b.file_index, b.row_number
+        """
+    )
+    engine.execute(
+        f"DELETE FROM {MAPPED} m USING {bad} b "
+        "WHERE m.file_index = b.file_index AND m.row_number = b.row_number"
+    )
+    by_file = {(s, f): int(n) for s, f, n in reasons}
+    for item in ingested.files:
+        item.rejected += by_file.get((item.source, item.path), 0)
+    engine.drop(ranked, bad)

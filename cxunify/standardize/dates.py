@@ -1,0 +1,179 @@
+"""Dates and timestamps as DuckDB macros, from whatever text an export happened to write.
+
+A date of birth is a strong identifier only if "03/04/1985", "1985-04-03" and "3 April 1985"
+become the same value, and event times are only comparable across sources once they are in
+UTC. ``cx_parse_date`` and ``cx_parse_timestamp`` accept the formats customer exports use and
+return NULL for anything else rather than guess: a missing date costs a little recall, a wrong
+one can merge two people.
+
+Numeric dates whose first two parts are both 12 or less are ambiguous; the caller says which
+convention a source uses through the ``dayfirst`` argument (from the source's config). A part
+above 12 settles it whatever ``dayfirst`` says. Two-digit years are read as the most recent
+past: above this year's two digits means 19yy, otherwise 20yy.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Earliest and latest plausible year; outside that the value is a typo or a placeholder
+# (0001-01-01, 9999-12-31).
+MIN_YEAR = 1900
+MAX_YEAR = 2100
+
+MONTHS: dict[str, int] = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+    "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+
+# A time of day at the end of a string: hours, minutes, optional seconds and fraction,
+# optional am/pm and optional zone (Z, UTC, GMT or an offset like +05:30, +0530, +05).
+_TIME = (
+    r"[ t](\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?(?: ?([ap])\.?m\.?)?"
+    r"(?: ?(z|utc|gmt|[+-]\d{2}(?::?\d{2})?))?$"
+)
+
+_MACROS = r"""
+CREATE OR REPLACE MACRO _cx_date_norm(x) AS
+    trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g'));
+
+CREATE OR REPLACE MACRO _cx_date_head(s) AS regexp_replace(s, getvariable('cx_date_time_re'), '');
+
+-- Two-digit years are the latest matching year that is not in the future.
+CREATE OR REPLACE MACRO _cx_date_year(y) AS
+    CASE
+        WHEN length(y) = 2 THEN TRY_CAST(y AS INTEGER)
+            + CASE WHEN TRY_CAST(y AS INTEGER) > year(current_date) % 100 THEN 1900 ELSE 2000 END
+        ELSE TRY_CAST(y AS INTEGER)
+    END;
+
+-- TRY_CAST rejects impossible days (1985-02-30) instead of rolling them over.
+CREATE OR REPLACE MACRO _cx_date_make(y, m, d) AS
+    TRY_CAST(CAST(y AS VARCHAR) || '-' || CAST(m AS VARCHAR) || '-' || CAST(d AS VARCHAR)
+             AS DATE);
+
+-- a/b/y with a and b both possibly day or month: a part above 12 can only be the day.
+CREATE OR REPLACE MACRO _cx_date_ab(a, b, y, dayfirst) AS
+    _cx_date_make(
+        y,
+        CASE WHEN a > 12 THEN b WHEN b > 12 THEN a WHEN dayfirst THEN b ELSE a END,
+        CASE WHEN a > 12 THEN a WHEN b > 12 THEN b WHEN dayfirst THEN a ELSE b END);
+
+CREATE OR REPLACE MACRO _cx_date_numeric(p, dayfirst) AS
+    _cx_date_ab(TRY_CAST(p.a AS INTEGER), TRY_CAST(p.b AS INTEGER), _cx_date_year(p.y),
+                dayfirst);
+
+-- Month-name dates reduced to three space-separated words: no weekday, no ordinal suffix,
+-- no "of", no commas, dots, dashes or slashes.
+CREATE OR REPLACE MACRO _cx_date_words(s) AS
+    trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        regexp_replace(s, '^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+', ''),
+        '(\d)(?:st|nd|rd|th)\b', '\1', 'g'),
+        '\bof\b', ' ', 'g'),
+        '[,./-]', ' ', 'g'),
+        ' +', ' ', 'g'));
+
+CREATE OR REPLACE MACRO _cx_date_month(m) AS getvariable('cx_date_months')[m];
+
+CREATE OR REPLACE MACRO _cx_date_text(w) AS
+    CASE
+        WHEN regexp_full_match(w, '\d{1,2} [a-z]+ (?:\d{2}|\d{4})') THEN
+            _cx_date_make(_cx_date_year(split_part(w, ' ', 3)),
+                          _cx_date_month(split_part(w, ' ', 2)),
+                          TRY_CAST(split_part(w, ' ', 1) AS INTEGER))
+        WHEN regexp_full_match(w, '[a-z]+ \d{1,2} (?:\d{2}|\d{4})') THEN
+            _cx_date_make(_cx_date_year(split_part(w, ' ', 3)),
+                          _cx_date_month(split_part(w, ' ', 1)),
+                          TRY_CAST(split_part(w, ' ', 2) AS INTEGER))
+        WHEN regexp_full_match(w, '\d{4} [a-z]+ \d{1,2}') THEN
+            _cx_date_make(TRY_CAST(split_part(w, ' ', 1) AS INTEGER),
+                          _cx_date_month(split_part(w, ' ', 2)),
+                          TRY_CAST(split_part(w, ' ', 3) AS INTEGER))
+    END;
+
+-- The date of an already normalised string, before the plausibility check. Every branch is
+-- guarded by the shape it parses, so no format can be misread as another.
+CREATE OR REPLACE MACRO _cx_date_raw(s, dayfirst) AS
+    CASE
+        WHEN regexp_matches(s, '^\d{4}-\d{1,2}-\d{1,2}(?:[t ]|$)') THEN
+            TRY_CAST(regexp_extract(s, '^\d{4}-\d{1,2}-\d{1,2}') AS DATE)
+        WHEN regexp_full_match(s, '\d{8}(?:\.0+)?') THEN
+            _cx_date_make(substr(s, 1, 4), substr(s, 5, 2), substr(s, 7, 2))
+        WHEN regexp_full_match(_cx_date_head(s), '\d{4}[/.]\d{1,2}[/.]\d{1,2}') THEN
+            TRY_CAST(regexp_replace(_cx_date_head(s), '[/.]', '-', 'g') AS DATE)
+        WHEN regexp_full_match(_cx_date_head(s), '\d{1,2}[/.-]\d{1,2}[/.-](?:\d{2}|\d{4})') THEN
+            _cx_date_numeric(
+                regexp_extract(_cx_date_head(s), '^(\d{1,2})[/.-](\d{1,2})[/.-](\d+)$',
+                               ['a', 'b', 'y']),
+                dayfirst)
+        WHEN regexp_matches(s, '[a-z]') THEN _cx_date_text(_cx_date_words(_cx_date_head(s)))
+    END;
+
+CREATE OR REPLACE MACRO _cx_date_plausible(d) AS
+    CASE WHEN year(d) BETWEEN getvariable('cx_date_min_year') AND getvariable('cx_date_max_year')
+         THEN d END;
+
+CREATE OR REPLACE MACRO cx_parse_date(x, dayfirst) AS
+    _cx_date_plausible(
+        _cx_date_raw(_cx_date_norm(x), coalesce(CAST(dayfirst AS BOOLEAN), false)));
+
+-- Hours, minutes, seconds and fraction as a TIME; NULL when any part is out of range.
+CREATE OR REPLACE MACRO _cx_ts_time(t) AS
+    CASE
+        WHEN t.ap <> '' AND NOT TRY_CAST(t.h AS INTEGER) BETWEEN 1 AND 12 THEN NULL
+        WHEN TRY_CAST(t.h AS INTEGER) > 23 THEN NULL
+        ELSE TRY_CAST(
+            CAST(CASE t.ap WHEN 'p' THEN TRY_CAST(t.h AS INTEGER) % 12 + 12
+                           WHEN 'a' THEN TRY_CAST(t.h AS INTEGER) % 12
+                           ELSE TRY_CAST(t.h AS INTEGER) END AS VARCHAR)
+            || ':' || t.mi || ':' || coalesce(nullif(t.sec, ''), '00')
+            || CASE WHEN t.frac <> '' THEN '.' || left(t.frac, 6) ELSE '' END
+            AS TIME)
+    END;
+
+-- The zone's offset from UTC; no zone means the time is already UTC.
+CREATE OR REPLACE MACRO _cx_ts_offset(z) AS
+    CASE
+        WHEN z IN ('', 'z', 'utc', 'gmt') THEN to_minutes(0)
+        ELSE to_minutes(
+            CASE WHEN left(z, 1) = '-' THEN -1 ELSE 1 END
+            * (TRY_CAST(substr(replace(z, ':', ''), 2, 2) AS INTEGER) * 60
+               + coalesce(TRY_CAST(nullif(substr(replace(z, ':', ''), 4, 2), '') AS INTEGER),
+                          0)))
+    END;
+
+CREATE OR REPLACE MACRO _cx_ts_at(d, t) AS d + _cx_ts_time(t) - _cx_ts_offset(t.tz);
+
+CREATE OR REPLACE MACRO _cx_ts_raw(s, dayfirst) AS
+    CASE
+        -- Unix epoch in seconds (optionally fractional) or milliseconds.
+        WHEN regexp_full_match(s, '\d{10}(?:\.\d{1,6})?') THEN
+            make_timestamp(CAST(round(CAST(s AS DOUBLE) * 1000000) AS BIGINT))
+        WHEN regexp_full_match(s, '\d{13}') THEN make_timestamp(CAST(s AS BIGINT) * 1000)
+        WHEN regexp_matches(s, getvariable('cx_date_time_re')) THEN
+            _cx_ts_at(_cx_date_raw(_cx_date_head(s), dayfirst),
+                      regexp_extract(s, getvariable('cx_date_time_re'),
+                                     ['h', 'mi', 'sec', 'frac', 'ap', 'tz']))
+        -- A time we could not read must not turn into midnight.
+        WHEN regexp_matches(s, '\d:\d') THEN NULL
+        ELSE CAST(_cx_date_raw(s, dayfirst) AS TIMESTAMP)
+    END;
+
+CREATE OR REPLACE MACRO cx_parse_timestamp(x, dayfirst) AS
+    _cx_date_plausible(
+        _cx_ts_raw(_cx_date_norm(x), coalesce(CAST(dayfirst AS BOOLEAN), false)));
+"""
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``cx_parse_date(x, dayfirst)`` and ``cx_parse_timestamp(x, dayfirst)`` on `con`."""
+    con.execute(
+        "SET VARIABLE cx_date_months = map($k, $v)",
+        {"k": list(MONTHS), "v": list(MONTHS.values())},
+    )
+    con.execute("SET VARIABLE cx_date_time_re = $v", {"v": _TIME})
+    con.execute("SET VARIABLE cx_date_min_year = $v", {"v": MIN_YEAR})
+    con.execute("SET VARIABLE cx_date_max_year = $v", {"v": MAX_YEAR})
+    con.execute(_MACROS)

@@ -1,0 +1,695 @@
+"""Phone numbers to E.164, as DuckDB SQL macros.
+
+Customer exports hold millions of phone numbers written every way people write them. Calling
+``phonenumbers.parse`` once per row would make phone standardisation the slowest step of a run,
+so this module reads the ``phonenumbers`` metadata once, at :func:`install` time, into DuckDB
+reference tables and session variables, and re-implements the library's parsing rules as SQL
+macros. DuckDB then normalises a whole column vectorised, with no per-row Python.
+
+After ``install(con)``:
+
+* ``cx_phone_e164(raw VARCHAR, region VARCHAR) -> VARCHAR`` gives ``'+15550102233'``, or NULL
+  for null, empty, junk or impossible input. ``region`` (ISO 3166 alpha-2, any case; a literal
+  or a column) is the region assumed for numbers written without a country code; NULL accepts
+  only numbers with ``+`` in front.
+* ``cx_phone_digits(raw VARCHAR) -> VARCHAR`` gives the digits of the number part (extension
+  and any second number dropped), NULL when there are none.
+
+The SQL follows ``phonenumbers.parse`` step by step (international prefix, country code taken
+from a number written without ``+``, national prefix and its transform rules, the national
+number pattern that vetoes a strip) and then keeps a number only when
+``is_possible_number_with_reason`` would say ``IS_POSSIBLE``. On purpose it is stricter than
+the library in a few places: a local-only length (a US number without its area code) is not a
+complete E.164 number so it gives NULL; so do fewer than 6 digits, one digit repeated, letters
+between digits (vanity numbers, prose) and a ``+`` after the start.
+
+The rules differ per row when the region is a column, and DuckDB compiles a regex that is not a
+constant again for every row. So the metadata's regexes are turned into cheaper data where
+that is exact (prefix rules into lists of literal prefixes; the two-digit starts and the
+lengths a pattern allows, as filters), and a regex is left to run only for the few rows those
+cannot decide.
+
+Everything is created on the connection only (TEMP tables and view, TEMP macros, session
+variables), so a persistent database file is not written to, and every connection or cursor
+needs its own ``install``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import re._constants as sre_constants
+import re._parser as sre_parser
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import phonenumbers
+from phonenumbers import PhoneMetadata
+
+__all__ = ["COUNTRY_CODES_TABLE", "REGIONS_TABLE", "install"]
+
+REGIONS_TABLE = "cx_ref_phone_regions"
+COUNTRY_CODES_TABLE = "cx_ref_phone_country_codes"
+_RULES_VIEW = "cx_ref_phone_rules"
+
+# The longest input phonenumbers itself will look at; longer text is not a phone number.
+_MAX_INPUT_LENGTH = 250
+# Longest national significant number phonenumbers accepts.
+_MAX_NSN_LENGTH = 17
+# Rules live in lists indexed by a small integer key so a lookup is O(1) per row: keys
+# 1..1000 are country code + 1, keys from 1001 are the 26 * 26 two-letter region codes.
+_COUNTRY_CODE_SLOTS = 1000
+_REGION_SLOTS = 26 * 26
+# A prefix regex with more expansions than this stays a regex: scanning a longer list of
+# literals per row costs about as much as compiling the regex.
+_MAX_EXPANSIONS = 200
+# Length of the starts kept as a filter before a regex runs.
+_START_LENGTH = 2
+
+_FANCY_DIGITS = "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹＋"
+_ASCII_DIGITS = "0123456789" * 3 + "+"
+# An extension at the end: "x123", "ext. 123", "extension 5", "#123".
+_EXTENSION = r"(?i)(?:e?xt(?:ension|n)?|x|#)\s*[.:#-]?\s*[0-9]{1,10}\s*#?\s*\)?\s*$"
+
+
+# --- Turning metadata regexes into data -----------------------------------------------------
+# The metadata's patterns use a small regex subset (literals, classes, groups, alternation,
+# bounded repeats, '$'). Anything outside it raises _Unsupported and the regex is kept as is.
+
+
+class _Unsupported(Exception):
+    pass
+
+
+_Items = list[tuple[object, object]]
+
+
+def _class_chars(av: object) -> list[str]:
+    chars: set[str] = set()
+    for op, value in av:  # type: ignore[attr-defined]
+        if op is sre_constants.LITERAL:
+            chars.add(chr(value))
+        elif op is sre_constants.RANGE:
+            chars.update(chr(c) for c in range(value[0], value[1] + 1))
+        elif op is sre_constants.CATEGORY and value is sre_constants.CATEGORY_DIGIT:
+            chars.update("0123456789")
+        else:
+            raise _Unsupported(op)
+    # Inputs are ASCII digits by the time a pattern sees them.
+    return sorted(c for c in chars if c.isascii() and c.isdigit())
+
+
+def _expand_seq(items: _Items, limit: int) -> list[str]:
+    out = [""]
+    for op, av in items:
+        alternatives = _expand_item(op, av, limit)
+        out = [a + b for a in out for b in alternatives]
+        if len(out) > limit:
+            raise _Unsupported("too many")
+    return out
+
+
+def _expand_item(op: object, av: object, limit: int) -> list[str]:
+    if op is sre_constants.LITERAL:
+        return [chr(av)]  # type: ignore[arg-type]
+    if op is sre_constants.IN:
+        return _class_chars(av)
+    if op is sre_constants.BRANCH:
+        return [s for alt in av[1] for s in _expand_seq(alt, limit)]  # type: ignore[index]
+    if op is sre_constants.SUBPATTERN:
+        return _expand_seq(av[-1], limit)  # type: ignore[index]
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+        low, high, item = av  # type: ignore[misc]
+        if high is sre_constants.MAXREPEAT:
+            raise _Unsupported("unbounded")
+        once = _expand_seq(item, limit)
+        # Choices of different lengths inside a repeat backtrack in an order a flat list of
+        # counts does not reproduce.
+        if high > 1 and len({len(s) for s in once}) > 1:
+            raise _Unsupported("ambiguous repeat")
+        # Greedy tries the most repetitions first, lazy the fewest: the order decides which
+        # alternative wins when several are prefixes of a number.
+        counts = range(high, low - 1, -1) if op is sre_constants.MAX_REPEAT else range(low, high + 1)
+        out: list[str] = []
+        for count in counts:
+            out.extend("".join(p) for p in itertools.product(once, repeat=count))
+            if len(out) > limit:
+                raise _Unsupported("too many")
+        return out
+    raise _Unsupported(op)
+
+
+def _expand(pattern: str | None) -> list[str] | None:
+    """Every string ``pattern`` matches, in the order Python's backtracking tries them.
+
+    The first of them that a number starts with is exactly what ``re.match`` would match.
+    None when the pattern is absent, not a small finite set, or outside the supported subset.
+    """
+    if not pattern:
+        return None
+    try:
+        return _expand_seq(list(sre_parser.parse(pattern)), _MAX_EXPANSIONS)
+    except (_Unsupported, re.error, RecursionError):
+        return None
+
+
+def _starts_seq(items: _Items, k: int) -> set[str]:
+    # Strings of length k that some match starts with, plus whole matches shorter than k.
+    current = {""}
+    for op, av in items:
+        following: set[str] = set()
+        for w in current:
+            if len(w) == k:
+                following.add(w)
+            else:
+                following.update(w + s for s in _starts_item(op, av, k - len(w)))
+        current = following
+    return current
+
+
+def _starts_item(op: object, av: object, k: int) -> set[str]:
+    if op is sre_constants.LITERAL:
+        return {chr(av)}  # type: ignore[arg-type]
+    if op is sre_constants.IN:
+        return set(_class_chars(av))
+    if op is sre_constants.BRANCH:
+        return {s for alt in av[1] for s in _starts_seq(alt, k)}  # type: ignore[index]
+    if op is sre_constants.SUBPATTERN:
+        return _starts_seq(av[-1], k)  # type: ignore[index]
+    if op is sre_constants.AT:
+        # Anchors consume nothing; ignoring them can only widen the set, which keeps it safe
+        # as a filter.
+        return {""}
+    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+        low, high, item = av  # type: ignore[misc]
+        # Past low + k repetitions, no new start of length <= k can appear.
+        top = low + k + 1 if high is sre_constants.MAXREPEAT else min(high, low + k + 1)
+        out: set[str] = set()
+        for count in range(low, top + 1):
+            out |= _starts_seq(list(item) * count, k)
+        return out
+    raise _Unsupported(op)
+
+
+def _starts(pattern: str | None) -> list[str] | None:
+    """What a string matching ``pattern`` can start with: its first ``_START_LENGTH``
+    characters, or all of it when shorter. None means "cannot tell", so no filtering.
+    """
+    if not pattern:
+        return None
+    try:
+        return sorted(_starts_seq(list(sre_parser.parse(pattern)), _START_LENGTH))
+    except (_Unsupported, re.error, RecursionError):
+        return None
+
+
+# --- Reference tables ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Numbering:
+    """The parts of one phonenumbers metadata entry the SQL needs."""
+
+    national_prefix_for_parsing: str | None
+    national_prefix_transform_rule: str | None
+    national_prefix_group_count: int
+    national_number_pattern: str | None
+    possible_lengths: list[int]
+    local_only_lengths: list[int]
+
+    @classmethod
+    def of(cls, md: PhoneMetadata) -> _Numbering:
+        npfp = md.national_prefix_for_parsing or None
+        groups = re.compile(npfp).groups if npfp else 0
+        # phonenumbers only applies a transform rule through a capturing group.
+        transform = md.national_prefix_transform_rule if groups else None
+        return cls(
+            national_prefix_for_parsing=npfp,
+            national_prefix_transform_rule=transform or None,
+            national_prefix_group_count=groups,
+            national_number_pattern=md.general_desc.national_number_pattern,
+            possible_lengths=sorted(md.general_desc.possible_length),
+            local_only_lengths=sorted(md.general_desc.possible_length_local_only),
+        )
+
+    def row(self) -> tuple[object, ...]:
+        # Without a transform rule the prefix rule only strips, so its literal expansion is
+        # exact; with one, the regex is needed to rewrite.
+        npfp = self.national_prefix_for_parsing
+        return (
+            npfp,
+            self.national_prefix_transform_rule,
+            self.national_prefix_group_count,
+            None if self.national_prefix_transform_rule else _expand(npfp),
+            _starts(npfp),
+            self.national_number_pattern,
+            _starts(self.national_number_pattern),
+            self.possible_lengths,
+            self.local_only_lengths,
+        )
+
+
+_NUMBERING_COLUMNS = """
+    national_prefix_for_parsing VARCHAR,
+    national_prefix_transform_rule VARCHAR,
+    national_prefix_group_count INTEGER NOT NULL,
+    national_prefix_expansions VARCHAR[],
+    national_prefix_starts VARCHAR[],
+    national_number_pattern VARCHAR,
+    national_number_starts VARCHAR[],
+    possible_lengths INTEGER[] NOT NULL,
+    local_only_lengths INTEGER[] NOT NULL
+"""
+
+_CREATE_REGIONS = f"""
+CREATE OR REPLACE TEMP TABLE {REGIONS_TABLE} (
+    region VARCHAR PRIMARY KEY,
+    country_code INTEGER NOT NULL,
+    is_main_region BOOLEAN NOT NULL,
+    national_prefix VARCHAR,
+    international_prefix VARCHAR,
+    preferred_international_prefix VARCHAR,
+    international_prefix_expansions VARCHAR[],
+    international_prefix_starts VARCHAR[],
+    {_NUMBERING_COLUMNS}
+)
+"""
+
+_CREATE_COUNTRY_CODES = f"""
+CREATE OR REPLACE TEMP TABLE {COUNTRY_CODES_TABLE} (
+    country_code INTEGER PRIMARY KEY,
+    main_region VARCHAR NOT NULL,
+    regions VARCHAR[] NOT NULL,
+    all_possible_lengths INTEGER[] NOT NULL,
+    {_NUMBERING_COLUMNS}
+)
+"""
+
+def _mask(lengths_column: str) -> str:
+    return f"coalesce(list_sum(list_transform({lengths_column}, lambda n: 1 << n)), 0)::INTEGER"
+
+
+# One row per rule set: every region with its own rules, and every country code with the rules
+# of its main region (what phonenumbers applies once a number has a country code). Regexes are
+# derived here from table values, never spliced into SQL. Length lists become bit masks and
+# start sets '|'-delimited strings: the macros look rules up from constant lists, which DuckDB
+# materialises for every vector, so small scalar values keep that cheap.
+_CREATE_RULES_VIEW = f"""
+CREATE OR REPLACE TEMP VIEW {_RULES_VIEW} AS
+WITH keyed AS (
+    SELECT 'cc' AS kind, country_code AS slot, NULL::VARCHAR AS international_prefix,
+           NULL::VARCHAR[] AS international_prefix_expansions,
+           NULL::VARCHAR[] AS international_prefix_starts, * EXCLUDE (country_code), country_code
+    FROM {COUNTRY_CODES_TABLE}
+    UNION ALL BY NAME
+    SELECT 'region' AS kind, (ascii(region[1]) - 65) * 26 + ascii(region[2]) - 65 AS slot, *
+    FROM {REGIONS_TABLE}
+)
+SELECT
+    row_number() OVER (ORDER BY kind, slot) AS id,
+    kind,
+    slot,
+    struct_pack(
+        cc := country_code::VARCHAR,
+        idd_alts := international_prefix_expansions,
+        idd_re := CASE WHEN international_prefix_expansions IS NULL
+                       THEN '^(?:' || international_prefix || ')' END,
+        idd_starts := '|' || array_to_string(international_prefix_starts, '|') || '|',
+        np_alts := national_prefix_expansions,
+        np_re := CASE WHEN national_prefix_expansions IS NULL
+                      THEN '^(?:' || national_prefix_for_parsing || ')' END,
+        np_starts := '|' || array_to_string(national_prefix_starts, '|') || '|',
+        np_has_transform := national_prefix_transform_rule IS NOT NULL,
+        -- The whole number, so that the last group's capture can be read out on its own.
+        np_full_re := '^(?:' || national_prefix_for_parsing || ')[0-9]*$',
+        np_last_group := CASE WHEN national_prefix_group_count > 0
+                              THEN '\\' || national_prefix_group_count::VARCHAR END,
+        np_transform := national_prefix_transform_rule,
+        nn_re := national_number_pattern,
+        nn_starts := '|' || array_to_string(national_number_starts, '|') || '|',
+        possible_mask := {_mask("possible_lengths")},
+        local_mask := {_mask("local_only_lengths")},
+        pattern_mask := {_mask("possible_lengths")} | {_mask("local_only_lengths")},
+        min_len := list_min(possible_lengths),
+        max_len := list_max(possible_lengths)
+    ) AS rules
+FROM keyed
+"""
+
+
+def _region_rows() -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        md = PhoneMetadata.metadata_for_region(region)
+        # The key arithmetic assumes two ASCII letters; every supported region has them.
+        if md is None or not re.fullmatch("[A-Z]{2}", region):
+            continue
+        main = phonenumbers.region_code_for_country_code(md.country_code)
+        rows.append(
+            (
+                region,
+                md.country_code,
+                main == region,
+                md.national_prefix,
+                md.international_prefix,
+                md.preferred_international_prefix,
+                _expand(md.international_prefix),
+                _starts(md.international_prefix),
+                *_Numbering.of(md).row(),
+            )
+        )
+    return rows
+
+
+def _country_code_rows() -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for cc, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
+        if not 0 < cc < _COUNTRY_CODE_SLOTS:
+            continue
+        main = regions[0]
+        md = PhoneMetadata.metadata_for_region_or_calling_code(cc, main)
+        if md is None:
+            continue
+        every_length: set[int] = set()
+        for region in regions:
+            other = PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
+            if other is not None:
+                every_length.update(other.general_desc.possible_length)
+        # possible_lengths are the main region's: phonenumbers judges "possible" by those
+        # alone, and the union would admit e.g. 7-digit +1 numbers through Canada.
+        rows.append((cc, main, list(regions), sorted(every_length), *_Numbering.of(md).row()))
+    return rows
+
+
+# --- Macros ----------------------------------------------------------------------------------
+
+
+class _Chain:
+    """A pipeline of per-row stages, each computing fields of a state struct.
+
+    DuckDB has no LET, and a macro argument is substituted wherever its parameter appears, so
+    an intermediate value used twice would be computed twice. A lambda binds a value once, but
+    lambdas nested in lambda bodies double the bind time per level; stages chained through the
+    list argument (``list_transform([<previous stage>], lambda s: ...)``) bind in linear time.
+    Each stage carries on only the fields later stages read. In stage expressions ``@name``
+    reads field ``name`` of the state.
+    """
+
+    _REF = re.compile(r"@(\w+)")
+
+    def __init__(self, **fields: str) -> None:
+        self.stages: list[dict[str, str]] = [fields]
+
+    def add(self, **fields: str) -> None:
+        self.stages.append(fields)
+
+    @classmethod
+    def _refs(cls, exprs: Iterable[str]) -> set[str]:
+        return {m for e in exprs for m in cls._REF.findall(e)}
+
+    @classmethod
+    def _sql(cls, expr: str) -> str:
+        return cls._REF.sub(r"cx__s.\1", expr)
+
+    def result(self, expr: str) -> str:
+        needed = [self._refs([expr])]
+        for stage in reversed(self.stages[1:]):
+            needed.append((needed[-1] - stage.keys()) | self._refs(stage.values()))
+        needed.reverse()
+        seed, *rest = self.stages
+        sql = "struct_pack(" + ", ".join(f"{k} := {v}" for k, v in seed.items()) + ")"
+        available = set(seed)
+        for stage, later in zip(rest, needed[1:], strict=True):
+            kept = sorted((available - stage.keys()) & (later | set(stage)))
+            fields = [f"{k} := cx__s.{k}" for k in kept if k not in stage]
+            fields += [f"{k} := {self._sql(v)}" for k, v in stage.items()]
+            sql = f"list_transform([{sql}], lambda cx__s: struct_pack({', '.join(fields)}))[1]"
+            available = (available & later) | set(stage)
+        return f"list_transform([{sql}], lambda cx__s: {self._sql(expr)})[1]"
+
+
+def _len_status(n: str, rules: str) -> str:
+    return (
+        f"cx_phone__len_status({n}, @{rules}.possible_mask, @{rules}.local_mask, "
+        f"@{rules}.min_len, @{rules}.max_len)"
+    )
+
+
+def _viable(n: str, rules: str) -> str:
+    return (
+        f"cx_phone__viable({n}, @{rules}.nn_re, @{rules}.nn_starts, @{rules}.pattern_mask)"
+    )
+
+
+def _strip_national_prefix(chain: _Chain, src: str, rules: str, out: str) -> None:
+    """Strip ``@src``'s national prefix by ``@rules`` into field ``{out}stripped``.
+
+    phonenumbers' _maybe_strip_national_prefix_carrier_code: strip (or rewrite by the transform
+    rule, when its last group took part in the match) unless that turns a number matching the
+    national number pattern into one that does not.
+    """
+    r = f"@{rules}"
+    chain.add(
+        **{
+            f"{out}npl": (
+                f"cx_phone__prefix_len(@{src}, {r}.np_alts, {r}.np_re, {r}.np_starts)"
+            )
+        }
+    )
+    chain.add(
+        **{
+            f"{out}nps": f"""
+            CASE WHEN @{out}npl IS NULL THEN NULL
+                 WHEN NOT {r}.np_has_transform THEN substr(@{src}, @{out}npl + 1)
+                 WHEN regexp_replace(@{src}, {r}.np_full_re, {r}.np_last_group) = ''
+                      THEN substr(@{src}, @{out}npl + 1)
+                 ELSE regexp_replace(@{src}, {r}.np_re, {r}.np_transform)
+            END"""
+        }
+    )
+    chain.add(
+        **{
+            f"{out}stripped": f"""
+            CASE WHEN @{out}nps IS NULL THEN @{src}
+                 WHEN {_viable(f"@{src}", rules)} AND NOT {_viable(f"@{out}nps", rules)}
+                      THEN @{src}
+                 ELSE @{out}nps
+            END"""
+        }
+    )
+
+
+def _e164_sql() -> str:
+    chain = _Chain(t="cx_phone__number_part(raw)", rid="cx_phone__region_id(region)")
+    chain.add(
+        d="regexp_replace(@t, '[^0-9]', '', 'g')",
+        plus="starts_with(@t, '+')",
+        # Letters between digits are vanity numbers or prose: guessing at them would link
+        # customers on invented numbers.
+        junk="@t IS NULL OR regexp_matches(@t, '\\pL|[^+]\\+')",
+        r=_rule("@rid"),
+    )
+    chain.add(ok="NOT @junk AND length(@d) >= 6 AND replace(@d, @d[1], '') <> ''")
+    chain.add(
+        pcc="CASE WHEN @ok AND @plus THEN cx_phone__cc_prefix(@d) END",
+        iddl="""
+        CASE WHEN @ok
+             THEN cx_phone__prefix_len(@d, @r.idd_alts, @r.idd_re, @r.idd_starts) END""",
+    )
+    # A dialled international prefix; a following '0' means it was really a trunk prefix.
+    chain.add(
+        irest="""
+        CASE WHEN @pcc IS NULL AND @iddl IS NOT NULL AND substr(@d, @iddl + 1, 1) <> '0'
+             THEN substr(@d, @iddl + 1) END""",
+    )
+    # A number starting with the region's own country code but no '+' ('447700900123' in GB)
+    # is read as international when only that reading fits, as phonenumbers does.
+    chain.add(
+        icc="cx_phone__cc_prefix(@irest)",
+        b_n="""
+        CASE WHEN @ok AND @pcc IS NULL AND @irest IS NULL AND starts_with(@d, @r.cc)
+             THEN substr(@d, length(@r.cc) + 1) END""",
+    )
+    _strip_national_prefix(chain, "b_n", "r", "b_")
+    # Country code, national number, and whether it was read as national. A '+' followed by
+    # no known country code is retried as a national number, like parse(). The cheap length
+    # test goes first so the pattern regexes rarely run.
+    chain.add(
+        p=f"""
+        CASE WHEN NOT @ok THEN NULL
+             WHEN @pcc IS NOT NULL
+                  THEN {{'cc': @pcc, 'nsn': substr(@d, length(@pcc) + 1), 'plain': false}}
+             WHEN @r.cc IS NULL THEN NULL
+             WHEN @irest IS NOT NULL
+                  THEN CASE WHEN @icc IS NOT NULL
+                            THEN {{'cc': @icc, 'nsn': substr(@irest, length(@icc) + 1),
+                                  'plain': false}} END
+             WHEN @b_n IS NOT NULL
+                  AND CASE WHEN {_len_status("@d", "r")} = 'LONG' THEN true
+                           WHEN {_viable("@d", "r")} THEN false
+                           ELSE {_viable("@b_stripped", "r")} END
+                  THEN {{'cc': @r.cc, 'nsn': @b_stripped, 'plain': false}}
+             ELSE {{'cc': @r.cc, 'nsn': @d, 'plain': true}}
+        END""",
+    )
+    # A number read without a country code is trunk-stripped with its region's rules; one with
+    # a country code with the rules of that code's main region; the final possibility check
+    # always uses the latter, as phonenumbers does.
+    chain.add(
+        c=_rule("cx_phone__cc_id(@p.cc)"),
+        f_n="CASE WHEN length(@p.nsn) >= 2 THEN @p.nsn END",
+    )
+    chain.add(s="CASE WHEN @p.plain THEN @r ELSE @c END")
+    _strip_national_prefix(chain, "f_n", "s", "f_")
+    # parse() keeps a stripped national number only when its length still works.
+    chain.add(
+        n2=f"""
+        CASE WHEN {_len_status("@f_stripped", "s")} IN ('POSSIBLE', 'LONG') THEN @f_stripped
+             ELSE @f_n END""",
+    )
+    return chain.result(
+        f"""
+        CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH} AND {_len_status("@n2", "c")} = 'POSSIBLE'
+             THEN '+' || @p.cc || @n2
+        END"""
+    )
+
+
+def _has_length(mask: str, n: str) -> str:
+    # Lengths are at most 17, so any longer string shifts every bit out.
+    return f"(({mask} >> least(length({n}), 31)) & 1) = 1"
+
+
+def _macros() -> list[str]:
+    """The phone macros; helpers first, since a macro's body is bound when it is created."""
+    macros: list[str] = []
+
+    def add(signature: str, body: str) -> None:
+        macros.append(f"CREATE OR REPLACE TEMP MACRO {signature} AS\n{body}")
+
+    add(
+        "cx_phone__region_id(region)",
+        f"""
+        CASE WHEN length(region) = 2 AND upper(region[1]) BETWEEN 'A' AND 'Z'
+                  AND upper(region[2]) BETWEEN 'A' AND 'Z'
+             THEN getvariable('cx_phone_region_ids')[
+                  (ascii(upper(region[1])) - 65) * 26 + ascii(upper(region[2])) - 65 + 1]
+        END""",
+    )
+    add(
+        "cx_phone__cc_id(cc)",
+        f"getvariable('cx_phone_cc_ids')[TRY_CAST(cc AS INTEGER) + 1]",
+    )
+    # Country codes form a prefix-free set, so the first hit by length is the only one.
+    add(
+        "cx_phone__cc_prefix(d)",
+        """
+        CASE WHEN d IS NULL OR d = '' OR d[1] = '0' THEN NULL
+             WHEN cx_phone__cc_id(left(d, 1)) IS NOT NULL THEN left(d, 1)
+             WHEN length(d) >= 2 AND cx_phone__cc_id(left(d, 2)) IS NOT NULL THEN left(d, 2)
+             WHEN length(d) >= 3 AND cx_phone__cc_id(left(d, 3)) IS NOT NULL THEN left(d, 3)
+        END""",
+    )
+    # phonenumbers' _test_number_length for the UNKNOWN type.
+    add(
+        "cx_phone__len_status(n, possible_mask, local_mask, min_len, max_len)",
+        f"""
+        CASE WHEN n IS NULL OR possible_mask IS NULL THEN 'INVALID'
+             WHEN {_has_length("local_mask", "n")} THEN 'LOCAL'
+             WHEN length(n) < min_len THEN 'SHORT'
+             WHEN length(n) > max_len THEN 'LONG'
+             WHEN {_has_length("possible_mask", "n")} THEN 'POSSIBLE'
+             ELSE 'INVALID'
+        END""",
+    )
+    # Whether n matches the national number pattern. The pattern only matches lengths in the
+    # metadata's length lists (a libphonenumber build invariant) and strings with one of its
+    # starts, so the regex runs only when both leave it open.
+    add(
+        "cx_phone__viable(n, nn_re, starts, pattern_mask)",
+        f"""
+        CASE WHEN n IS NULL OR nn_re IS NULL THEN false
+             WHEN NOT {_has_length("pattern_mask", "n")} THEN false
+             WHEN starts IS NOT NULL AND NOT contains(starts, '|' || left(n, 2) || '|')
+                  THEN false
+             ELSE regexp_full_match(n, nn_re)
+        END""",
+    )
+    # Length of the prefix (international or national) s starts with, NULL when none; an empty
+    # match strips nothing, like no match. Expanded alternatives are in backtracking order, so
+    # the first that fits is what Python's re.match finds.
+    add(
+        "cx_phone__prefix_len(s, alts, rx, starts)",
+        """
+        CASE WHEN s IS NULL THEN NULL
+             WHEN alts IS NOT NULL
+                  THEN length(list_filter(alts, lambda cx__a: starts_with(s, cx__a))[1])
+             WHEN rx IS NULL THEN NULL
+             WHEN starts IS NOT NULL AND NOT contains(starts, '|' || left(s, 2) || '|')
+                  AND NOT contains(starts, '|' || left(s, 1) || '|')
+                  AND NOT contains(starts, '||')
+                  THEN NULL
+             ELSE nullif(length(regexp_extract(s, rx)), 0)
+        END""",
+    )
+    # The number part of free text: up to a second number (',', ';', '|', newline; also the
+    # RFC 3966 parameters), without an extension, from the first '+' or digit to the last digit.
+    add(
+        "cx_phone__number_part(raw)",
+        f"""
+        regexp_replace(
+            regexp_extract(
+                regexp_replace(
+                    regexp_extract(
+                        CASE WHEN length(raw) > {_MAX_INPUT_LENGTH} THEN NULL
+                             -- translate() is slow; pure ASCII (byte length = length) needs none.
+                             WHEN strlen(raw) = length(raw) THEN raw
+                             ELSE translate(raw, '{_FANCY_DIGITS}', '{_ASCII_DIGITS}')
+                        END,
+                        '^[^,;|\\r\\n]*'),
+                    '{_EXTENSION}', ''),
+                '[+0-9].*'),
+            '[^0-9]+$', '')""",
+    )
+    add(
+        "cx_phone_digits(raw)",
+        "nullif(regexp_replace(cx_phone__number_part(raw), '[^0-9]', '', 'g'), '')",
+    )
+    add("cx_phone_e164(raw, region)", _e164_sql())
+    return macros
+
+
+def _rule(rule_id: str) -> str:
+    return f"getvariable('cx_phone_rules')[{rule_id}]"
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[object, ...]]) -> None:
+    if rows:
+        marks = ", ".join("?" * len(rows[0]))
+        con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create reference data and the SQL macros below on `con` (idempotent: CREATE OR REPLACE).
+
+    Creates the TEMP tables ``cx_ref_phone_regions`` and ``cx_ref_phone_country_codes`` from the
+    installed ``phonenumbers`` metadata, the session variables the macros read, and the macros
+    ``cx_phone_e164(raw, region)`` and ``cx_phone_digits(raw)`` (plus ``cx_phone__*`` helpers).
+    Everything is scoped to this connection; a cursor of it needs its own call.
+    """
+    con.execute(_CREATE_REGIONS)
+    _insert(con, REGIONS_TABLE, _region_rows())
+    con.execute(_CREATE_COUNTRY_CODES)
+    _insert(con, COUNTRY_CODES_TABLE, _country_code_rows())
+    con.execute(_CREATE_RULES_VIEW)
+    con.execute(f"SET VARIABLE cx_phone_rules = (SELECT list(rules ORDER BY id) FROM {_RULES_VIEW})")
+    for kind, slots in (("region", _REGION_SLOTS), ("cc", _COUNTRY_CODE_SLOTS)):
+        con.execute(
+            f"SET VARIABLE cx_phone_{kind}_ids = ("
+            f"SELECT list(id ORDER BY s.slot) FROM range({slots}) AS s(slot) "
+            f"LEFT JOIN (SELECT id, slot FROM {_RULES_VIEW} WHERE kind = ?) USING (slot))",
+            [kind],
+        )
+    for sql in _macros():
+        con.execute(sql)

@@ -1,0 +1,45 @@
+"""Shared fixtures: real files in tmp dirs, real DuckDB, the CLI run in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from cxunify.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner: CliRunner):
+    """Invoke the CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def std_con() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with every standardisation macro installed."""
+    from cxunify.standardize import install_macros
+
+    con = duckdb.connect()
+    install_macros(con)
+    return con
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path

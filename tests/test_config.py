@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+
+from cxunify.config import load_config
+from cxunify.errors import ConfigError
+from tests.conftest import ROOT, write
+
+GOOD = """
+sources:
+  - name: crm
+    kind: crm
+    path: crm.csv
+    id: contact_id
+    columns:
+      email: email
+"""
+
+
+def test_sample_config_loads_with_paths_relative_to_it():
+    config = load_config(ROOT / "configs" / "sample.yaml")
+    assert [s.name for s in config.sources] == ["crm", "orders", "social", "tickets"]
+    assert config.base_dir == (ROOT / "configs").resolve()
+
+
+def test_misspelt_key_is_named_with_file_and_suggestion(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", GOOD.replace("columns:", "colums:"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: sources[0].colums: unknown key; did you mean 'columns'?"
+    ]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path):
+    text = GOOD.replace("kind: crm", "kind: crmm").replace("email: email", "emial: email")
+    text += "matching:\n  treshold: 3\n"
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problems = "\n".join(err.value.problems)
+    assert "sources[0].kind: Input should be 'crm', 'transactions', 'social' or 'support'" in problems
+    assert "sources[0].columns: 'emial' is not a canonical field; did you mean 'email'?" in problems
+    assert "matching.treshold: unknown key" in problems
+    assert len(err.value.problems) == 3
+
+
+def test_missing_required_key(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", "sources:\n  - name: crm\n    path: a.csv\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: sources[0].kind: required key is missing"]
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", "sources:\n  - name: [crm\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}:3: invalid YAML")
+
+
+def test_duplicate_source_names(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", GOOD + GOOD.split("sources:\n")[1])
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: source name 'crm' is used twice"]
+
+
+def test_bad_phone_region(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", GOOD + "standardize:\n  phone_region: XX\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: standardize.phone_region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)"
+    ]
+
+
+def test_unknown_blocking_key_and_comparison(tmp_path: Path):
+    text = GOOD + "matching:\n  blocking: [[emial_std]]\n  comparisons: [frist_name]\n"
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problems = "\n".join(err.value.problems)
+    assert "matching.blocking: rule 0: 'emial_std' is not a key; did you mean 'email_std'?" in problems
+    assert "matching.comparisons: 'frist_name' is not a comparison; did you mean 'first_name'?" in problems
+
+
+def test_config_hash_ignores_location(tmp_path: Path):
+    a = load_config(write(tmp_path / "a" / "c.yaml", GOOD))
+    b = load_config(write(tmp_path / "b" / "c.yaml", GOOD))
+    assert a.digest() == b.digest()
+    assert a.digest() != load_config(write(tmp_path / "c.yaml", GOOD.replace("crm.csv", "x.csv"))).digest()

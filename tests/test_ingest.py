@@ -1,0 +1,178 @@
+"""Bad input gets the documented behaviour: rejects with reasons, or a one-line error."""
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import write
+
+CRM = "contact_id,first_name,last_name,email,phone\n"
+
+
+def config(tmp_path: Path, body: str, name: str = "crm.csv", extra: str = "") -> Path:
+    return write(
+        tmp_path / "cfg.yaml",
+        f"""
+sources:
+  - name: crm
+    kind: crm
+    path: {name}
+    id: contact_id
+{extra}    columns:
+      first_name: first_name
+      last_name: last_name
+      email: email
+      phone: phone
+""",
+    )
+
+
+def rejects(out: Path) -> list[tuple]:
+    return duckdb.sql(
+        f"SELECT source, file, line, reason, raw FROM '{out}/rejects.parquet' ORDER BY line"
+    ).fetchall()
+
+
+def test_broken_csv_row_goes_to_rejects_with_line_and_raw_text(cli, tmp_path: Path):
+    data = write(
+        tmp_path / "crm.csv",
+        CRM + "1,Ann,Lee,ann@x.com,5550100001\n2,Bob,Ray,bob@x.com,5550100002,EXTRA\n"
+        "3,Cy,Ng,cy@x.com,5550100003\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert rejects(out) == [
+        ("crm", str(data), 3, "unparseable CSV row: too many columns",
+         "2,Bob,Ray,bob@x.com,5550100002,EXTRA")
+    ]
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["rows_in"] == 3
+    assert run["counts"]["rows_rejected"] == 1
+    assert run["counts"]["rows_mapped"] == 2
+    assert run["counts"]["balanced"] is True
+    ids = duckdb.sql(f"SELECT source_record_id FROM '{out}/identity_map.parquet' ORDER BY 1")
+    assert ids.fetchall() == [("1",), ("3",)]
+
+
+def test_latin1_file_is_read_with_auto_encoding(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", CRM + "1,Renée,Müller,r@x.com,5550100001\n", encoding="latin-1")
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    names = duckdb.sql(f"SELECT first_name, last_name FROM '{out}/profiles.parquet'").fetchall()
+    assert names == [("Renée", "Müller")]
+    run = json.loads((out / "run.json").read_text())
+    assert run["inputs"][0]["encoding"] == "cp1252"
+
+
+def test_latin1_file_declared_utf8_is_a_one_line_error(cli, tmp_path: Path):
+    data = write(tmp_path / "crm.csv", CRM + "1,Renée,Müller,r@x.com,1\n", encoding="latin-1")
+    cfg = config(tmp_path, "", extra="    encoding: utf-8\n")
+    result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}:2: not valid UTF-8; set the source's encoding (e.g. encoding: latin-1) "
+        "or encoding: auto\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_encoding_is_a_one_line_error(cli, tmp_path: Path):
+    data = write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n")
+    cfg = config(tmp_path, "", extra="    encoding: klingon\n")
+    result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {data}: unknown encoding 'klingon'\n"
+
+
+def test_empty_file_is_a_one_line_error(cli, tmp_path: Path):
+    data = write(tmp_path / "crm.csv", "")
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {data}: file is empty (source 'crm')\n"
+
+
+def test_header_only_file_gives_no_rows_but_succeeds(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", CRM)
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["counts"]["profiles"] == 0
+
+
+def test_misspelt_config_key_is_a_one_line_error(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n")
+    cfg = config(tmp_path, "")
+    cfg.write_text(cfg.read_text().replace("columns:", "colums:"))
+    result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {cfg}: sources[0].colums: unknown key; did you mean 'columns'?\n"
+
+
+def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
+    data = write(tmp_path / "crm.csv", "contact_id,first_name,last_name,e_mail,phone\n1,A,B,c,d\n")
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}: sources[0].columns.email: column 'email' not found in crm.csv; "
+        "did you mean 'e_mail'?\n"
+    )
+
+
+def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
+    result = cli("unify", "--config", config(tmp_path, "", name="nope/*.csv"), "--out",
+                 tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: sources[0].path: no file matches 'nope/*.csv'\n"
+
+
+def test_missing_and_duplicate_ids_are_rejected(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n,C,D,c@x.com,2\n1,E,F,e@x.com,3\n")
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config(tmp_path, ""), "--out", out, "-q").exit_code == 0
+    reasons = sorted(r[3] for r in rejects(out))
+    assert reasons == [
+        "duplicate id 1 (first at row 1) in contact_id",
+        "missing id in contact_id",
+    ]
+
+
+def test_glob_reads_every_file_and_ndjson_bad_lines_are_rejected(cli, tmp_path: Path):
+    write(tmp_path / "s" / "a.ndjson", '{"handle": "@ann", "name": "Ann Lee"}\n{"handle": \n')
+    write(tmp_path / "s" / "b.ndjson", '{"handle": "bob", "name": "Bob Ray"}\n\n[1, 2]\n')
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - name: social\n    kind: social\n    path: s/*.ndjson\n    id: handle\n"
+        "    columns:\n      handle: handle\n      full_name: name\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [(r[2], r[3], r[4]) for r in rejects(out)] == [
+        (2, "invalid JSON", '{"handle": '),
+        (3, "not a JSON object", "[1, 2]"),
+    ]
+    handles = duckdb.sql(f"SELECT handles FROM '{out}/profiles.parquet' ORDER BY 1").fetchall()
+    assert handles == [(["ann"],), (["bob"],)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "json", "tsv"])
+def test_other_formats(cli, tmp_path: Path, fmt: str):
+    rows = [{"contact_id": "1", "first_name": "Ann", "last_name": "Lee", "email": "a@x.com",
+             "phone": "5550100001"}]
+    path = tmp_path / f"crm.{fmt}"
+    if fmt == "parquet":
+        duckdb.sql("SELECT '1' contact_id, 'Ann' first_name, 'Lee' last_name, 'a@x.com' email, "
+                   f"'5550100001' phone").write_parquet(str(path))
+    elif fmt == "json":
+        write(path, json.dumps(rows))
+    else:
+        write(path, "\t".join(rows[0]) + "\n" + "\t".join(rows[0].values()) + "\n")
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, "", name=path.name), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    got = duckdb.sql(f"SELECT first_name, email, phone FROM '{out}/profiles.parquet'").fetchall()
+    assert got == [("Ann", "a@x.com", "+15550100001")]
