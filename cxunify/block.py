@@ -24,7 +24,7 @@ RULES = table("rules")
 # address thousands of times, and pairing nodes instead of rows removes that cost entirely.
 IDENTITY_COLUMNS = (
     "first_name_std", "last_name_std", "name_suffix", "email_std", "phone", "phone_digits",
-    "street_std", "city_std", "postcode", "dob", "national_id",
+    "street_std", "city_std", "postcode", "dob", "national_id", "handle_letters",
 )
 # Carried on nodes; each is a function of the identity columns.
 DERIVED_COLUMNS = (
@@ -43,6 +43,7 @@ DEFAULT_RULES: tuple[tuple[str, ...], ...] = (
     ("email_local",),
     ("last_name_soundex", "city_std"),
     ("postcode", "dob"),
+    ("first_name_key", "city_std"),
 )
 
 

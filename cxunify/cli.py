@@ -174,18 +174,23 @@ def unify(
     support: SupportOpt = None,
     phone_region: RegionOpt = None,
     dayfirst: DayfirstOpt = False,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Reuse a model from `cxunify train`.")
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Unify exports into profiles, identity map, links and rejects in OUT."""
     from cxunify.pipeline import unify as run
+    from cxunify.score import load_model
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region,
                          dayfirst)
+        fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
-            result = run(settings, out, progress)
+            result = run(settings, out, progress, fitted)
         if as_json:
             print(json.dumps(result.summary()))
             return
@@ -227,6 +232,88 @@ def init(
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(render_yaml(settings, inferred, to.parent), encoding="utf-8")
         stderr.print(f"[green]✓[/] wrote {to}")
+
+    _guard(debug, action)
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = None,
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show how many candidate pairs each blocking rule would produce, before running."""
+    from cxunify.pipeline import plan as make_plan
+
+    def action() -> None:
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        result = make_plan(settings)
+        if as_json:
+            print(json.dumps(result))
+            return
+        grid = Table(title=f"Blocking plan: {result['nodes']:,} distinct identities")
+        for column in ("rule", "blocks", "pairs", "skipped keys", "pairs in skipped keys"):
+            grid.add_column(column, justify="left" if column == "rule" else "right")
+        for rule in result["rules"]:
+            grid.add_row(
+                rule["rule"], f"{rule['blocks']:,}", f"{rule['pairs']:,}",
+                f"{rule['skipped_keys']:,}", f"{rule['skipped_pairs']:,}",
+            )
+        stdout.print(grid)
+        stdout.print(f"at most {result['total_pairs_upper_bound']:,} candidate pairs "
+                     "(pairs found by several rules count once)")
+        for rule in result["rules"]:
+            if rule["explodes"]:
+                stderr.print(
+                    f"Warning: rule '{rule['rule']}' would produce {rule['pairs']:,} pairs; "
+                    "add a key to it or lower matching.max_block_size", markup=False,
+                )
+            if rule["skipped_keys"]:
+                stderr.print(
+                    f"Note: rule '{rule['rule']}' skips {rule['skipped_keys']:,} key values "
+                    f"shared by more than {result['max_block_size']:,} identities", markup=False,
+                )
+
+    _guard(debug, action)
+
+
+@app.command()
+def train(
+    to: Annotated[Path, typer.Option("--to", help="Where to write the model (JSON).")],
+    config: ConfigOpt = None,
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="CSV of labelled pairs: train a logistic regression."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Fit the match model and save it, for `cxunify unify --model`."""
+    from cxunify.pipeline import train as fit
+
+    def action() -> None:
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        fitted = fit(settings, labels)
+        to.parent.mkdir(parents=True, exist_ok=True)
+        to.write_text(fitted.to_json() + "\n", encoding="utf-8")
+        described = (
+            f"EM, {fitted.iterations} iterations, "
+            + ("converged" if fitted.converged else "NOT converged")
+            if hasattr(fitted, "iterations")
+            else f"logistic regression on {fitted.labelled_pairs:,} labelled pairs"
+        )
+        stderr.print(f"[green]✓[/] model ({described}) → {to}")
+        for warning in getattr(fitted, "warnings", []):
+            stderr.print(f"Warning: {warning}", markup=False)
 
     _guard(debug, action)
 

@@ -8,7 +8,9 @@ leaves the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import jellyfish
 import pyarrow as pa
@@ -149,30 +151,47 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
     return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
 
 
+def _relation(
+    left: set, right: set, compatible: Callable[[Any, Any], bool]
+) -> int:
+    """+1 when two value sets share a compatible value, -1 when both are present and none
+    is compatible, 0 when either is empty."""
+    if not left or not right:
+        return 0
+    return 1 if any(compatible(x, y) for x in left for y in right) else -1
+
+
+def _national_id_compatible(a: str, b: str) -> bool:
+    return jellyfish.damerau_levenshtein_distance(a, b) <= 1
+
+
 def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
-    """The guard that merging `a` and `b` would break, if any."""
-    if guards.check_suffix and len(a.suffixes | b.suffixes) > 1:
-        return "conflicting name suffix"
-    if guards.check_national_id and any(
-        jellyfish.damerau_levenshtein_distance(x, y) > 1
-        for x in a.national_ids for y in b.national_ids
-    ):
-        return "conflicting national id"
-    if guards.max_dobs == 1 and any(
-        not _dob_compatible(x, y) for x in a.dobs for y in b.dobs
-    ):
-        return "conflicting date of birth"
-    # One shared compatible spelling is enough: a group holding both a typo ('jomes') and
-    # the name ('james') must still accept the nickname ('jim').
-    if (
-        guards.check_first_name
-        and a.firsts
-        and b.firsts
-        and not any(_first_compatible(x, y) for x in a.firsts for y in b.firsts)
-    ):
-        return "conflicting first name"
+    """The guard that merging `a` and `b` would break, if any.
+
+    Person-specific attributes (first name, date of birth, national id, generational suffix)
+    vote: each that conflicts counts against the merge, each that agrees counts for it, and
+    the merge is refused when the conflicts are at least as many. Household members differ
+    in first name and date of birth; twins share a date of birth but not a first name; a
+    father and son differ in suffix and date of birth. A person whose record lost one value
+    to a typo or a swap still agrees on the others.
+    """
     if len(a.emails | b.emails) > guards.max_emails:
         return f"more than {guards.max_emails} emails"
+    votes: list[tuple[str, int]] = []
+    if guards.check_first_name:
+        votes.append(("first name", _relation(a.firsts, b.firsts, _first_compatible)))
+    if guards.max_dobs == 1:
+        votes.append(("date of birth", _relation(a.dobs, b.dobs, _dob_compatible)))
+    if guards.check_national_id:
+        votes.append(
+            ("national id", _relation(a.national_ids, b.national_ids, _national_id_compatible))
+        )
+    if guards.check_suffix and a.suffixes and b.suffixes and not (a.suffixes & b.suffixes):
+        votes.append(("name suffix", -1))
+    conflicts = [name for name, vote in votes if vote < 0]
+    agreements = sum(1 for _, vote in votes if vote > 0)
+    if conflicts and len(conflicts) >= agreements:
+        return "conflicting " + " and ".join(conflicts)
     return None
 
 

@@ -130,8 +130,35 @@ KEY_COMPARISON = {
     "national_id": "national_id", "handle_letters": "handle",
 }
 
+def _handle_vs(handle: str, other: str) -> str:
+    """Level of a handle on one side against the names and email of the other side."""
+    h = f"{handle}.handle_letters"
+    last = f"replace({other}.last_name_std, ' ', '')"
+    return f"""CASE
+            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g') THEN 3
+            WHEN {other}.last_name_std IS NULL OR length({other}.last_name_std) < 3 THEN -1
+            WHEN contains({h}, {last}) AND (contains({h}, coalesce({other}.first_name_std, '-'))
+                 OR contains({h}, coalesce({other}.first_name_key, '-'))) THEN 2
+            WHEN contains({h}, {last}) THEN 1
+            ELSE 0 END"""
+
+
+# Social handles are built from names ("tori_perez2606", "grayjonathan"): a handle that
+# spells the other record's email local part or its names is evidence, whichever side has it.
+HANDLE = ComparisonSpec(
+    "handle",
+    ("different", "contains the last name", "contains first and last name",
+     "same as the email local part"),
+    f"""CASE
+        WHEN l.handle_letters IS NULL AND r.handle_letters IS NULL THEN -1
+        WHEN l.handle_letters IS NOT NULL AND r.handle_letters IS NOT NULL THEN
+            CASE WHEN l.handle_letters = r.handle_letters THEN 3 ELSE 0 END
+        WHEN l.handle_letters IS NOT NULL THEN {_handle_vs("l", "r")}
+        ELSE {_handle_vs("r", "l")} END""",
+)
+
 COMPARISONS: tuple[ComparisonSpec, ...] = (
-    FIRST_NAME, LAST_NAME, EMAIL, PHONE, DOB, ADDRESS, NATIONAL_ID,
+    FIRST_NAME, LAST_NAME, EMAIL, PHONE, DOB, ADDRESS, NATIONAL_ID, HANDLE,
 )
 COMPARISON_BY_NAME = {c.name: c for c in COMPARISONS}
 

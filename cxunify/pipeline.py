@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cxunify import block, cluster, identity, ingest, output, profile, score, standardize
-from cxunify.compare import COMPARISON_BY_NAME
+from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.model import MatchModel
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
@@ -83,7 +84,7 @@ def unify(
     config: Config,
     out_dir: Path,
     progress: Progress | None = None,
-    model: MatchModel | None = None,
+    model: MatchModel | score.LogisticModel | None = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
 
@@ -125,7 +126,9 @@ def unify(
             pairs = block.candidate_pairs(
                 engine, config.matching.blocking, config.matching.max_block_size
             )
-        comparisons = tuple(COMPARISON_BY_NAME[n] for n in config.matching.comparisons)
+        comparisons = _comparisons(config)
+        if model is not None:
+            score.check_model(model, comparisons)
         with stage("compare"):
             score.build_gammas(
                 engine, comparisons, config.matching.blocking, config.matching.rules
@@ -241,8 +244,15 @@ def _manifest(
     }
 
 
-def _model_summary(model: MatchModel, reused: bool) -> dict[str, Any]:
+def _model_summary(model: MatchModel | score.LogisticModel, reused: bool) -> dict[str, Any]:
     """How the match model was obtained, with EM's convergence reported as it happened."""
+    if isinstance(model, score.LogisticModel):
+        return {
+            "source": "--model file (logistic regression on labelled pairs)",
+            "labelled_pairs": model.labelled_pairs,
+            "intercept_weight": model.intercept_weight,
+            "weights": model.comparisons,
+        }
     return {
         "source": "--model file" if reused else "EM on candidate pair patterns",
         "prior": model.prior,
@@ -252,3 +262,65 @@ def _model_summary(model: MatchModel, reused: bool) -> dict[str, Any]:
         "warnings": list(getattr(model, "warnings", [])),
         "weights": model.weight_table(),
     }
+
+
+def _comparisons(config: Config) -> tuple[ComparisonSpec, ...]:
+    return tuple(COMPARISON_BY_NAME[n] for n in config.matching.comparisons)
+
+
+def _prepare(engine: DuckDBEngine, config: Config, work_dir: Path) -> int:
+    """Ingest, standardise and collapse into nodes (junk blanked); return the node count."""
+    ingest.ingest(engine, config, work_dir)
+    standardize.standardize(engine, config)
+    nodes = block.collapse_nodes(engine)
+    block.null_junk_values(engine, config.matching.blocklist, config.matching.max_records_per_value)
+    return nodes
+
+
+# A rule producing more pairs than this many per node is likely a mistake (a key most records
+# share); `plan` warns about it.
+EXPLOSION_PAIRS_PER_NODE = 50
+
+
+def plan(config: Config) -> dict[str, Any]:
+    """Per blocking rule, the candidate pairs it would produce, without building any pair."""
+    with tempfile.TemporaryDirectory(prefix="cxunify-plan-") as work:
+        engine = DuckDBEngine(config.engine, temp_dir=Path(work) / "spill")
+        try:
+            nodes = _prepare(engine, config, Path(work))
+            rules = block.plan_rules(
+                engine, config.matching.blocking, config.matching.max_block_size
+            )
+        finally:
+            engine.close()
+    for rule in rules:
+        rule["explodes"] = int(rule["pairs"]) > EXPLOSION_PAIRS_PER_NODE * max(nodes, 1)
+    return {
+        "nodes": nodes,
+        "max_block_size": config.matching.max_block_size,
+        "rules": rules,
+        "total_pairs_upper_bound": sum(int(r["pairs"]) for r in rules),
+    }
+
+
+def train(config: Config, labels: Path | None = None) -> MatchModel | score.LogisticModel:
+    """Fit the match model `unify` would fit (EM), or a logistic regression on `labels`."""
+    comparisons = _comparisons(config)
+    label_rows = score.read_labels(labels) if labels is not None else None
+    with tempfile.TemporaryDirectory(prefix="cxunify-train-") as work:
+        engine = DuckDBEngine(config.engine, temp_dir=Path(work) / "spill")
+        try:
+            _prepare(engine, config, Path(work))
+            if label_rows is not None and labels is not None:
+                return score.train_supervised(engine, comparisons, label_rows, labels)
+            block.candidate_pairs(engine, config.matching.blocking, config.matching.max_block_size)
+            score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
+            return score.train(
+                engine,
+                comparisons,
+                config.matching.blocking,
+                config.matching.seed,
+                config.matching.max_iterations,
+            )
+        finally:
+            engine.close()

@@ -9,11 +9,17 @@ an exact agreement is adjusted by the value's frequency (term-frequency adjustme
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from cxunify.block import NODES, PAIRS
 from cxunify.compare import KEY_COMPARISON, ComparisonSpec, gammas_sql
 from cxunify.engine import DuckDBEngine
+from cxunify.errors import InputError
 from cxunify.model import Comparison, MatchModel, default_m, fit_em, u_from_pattern_counts
 from cxunify.sql import ident, table
 
@@ -168,16 +174,23 @@ def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ..
 
 def score_pairs(
     engine: DuckDBEngine,
-    model: MatchModel,
+    model: MatchModel | LogisticModel,
     comparisons: tuple[ComparisonSpec, ...],
 ) -> None:
-    """Create ``cx_scored``: every candidate pair with its partial and total match weights."""
-    term_frequencies(engine, comparisons)
-    by_name = {c.name: c for c in model.comparisons}
+    """Create ``cx_scored``: every candidate pair with its partial and total match weights.
+
+    Term-frequency adjustment applies to the Fellegi–Sunter model, whose u it refines.
+    """
+    use_tf = isinstance(model, MatchModel)
+    if use_tf:
+        term_frequencies(engine, comparisons)
+        weights_by_name = {c.name: c.partial_weights() for c in model.comparisons}
+    else:
+        weights_by_name = model.weights()
     partials = []
     joins = []
     for spec in comparisons:
-        weights = by_name[spec.name].partial_weights()
+        weights = weights_by_name[spec.name]
         variable = f"cx_weights_{spec.name}"
         engine.execute(
             f"SET VARIABLE {ident(variable)} = MAP($levels, $weights)",
@@ -185,7 +198,7 @@ def score_pairs(
         )
         gamma = f"g.{ident('gamma_' + spec.name)}"
         partial = f"coalesce(getvariable('{variable}')[{gamma}::INTEGER], 0.0)"
-        if spec.tf_column is not None:
+        if use_tf and spec.tf_column is not None:
             top = len(spec.levels) - 1
             tf = table("tf_" + spec.name)
             alias = f"tf_{spec.name}"
@@ -217,3 +230,173 @@ def score_pairs(
         """,
         {"prior": model.prior_weight()},
     )
+
+
+# --- supervised alternative ------------------------------------------------------------------
+
+LOGISTIC_FORMAT = "cxunify-logistic/1"
+
+
+@dataclass
+class LogisticModel:
+    """A logistic regression over one-hot comparison levels, trained on labelled pairs.
+
+    Its log-odds are a sum of one number per (comparison, level) plus an intercept, so it is
+    scored by the same SQL as the Fellegi–Sunter model: weights in bits are the coefficients
+    divided by ln 2. A missing value (level -1) contributes nothing, as in Fellegi–Sunter.
+    """
+
+    comparisons: list[dict[str, Any]]  # {"name", "levels", "weights"} (weights in bits)
+    intercept_weight: float
+    labelled_pairs: int
+
+    def weights(self) -> dict[str, list[float]]:
+        return {c["name"]: list(c["weights"]) for c in self.comparisons}
+
+    def prior_weight(self) -> float:
+        return self.intercept_weight
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": LOGISTIC_FORMAT,
+                "comparisons": self.comparisons,
+                "intercept_weight": self.intercept_weight,
+                "labelled_pairs": self.labelled_pairs,
+            },
+            indent=2,
+        )
+
+
+def load_model(path: Path) -> MatchModel | LogisticModel:
+    """Read a model written by ``cxunify train``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the model: {exc}") from None
+    try:
+        if isinstance(data, dict) and data.get("format") == LOGISTIC_FORMAT:
+            return LogisticModel(
+                comparisons=list(data["comparisons"]),
+                intercept_weight=float(data["intercept_weight"]),
+                labelled_pairs=int(data["labelled_pairs"]),
+            )
+        return MatchModel.from_json(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a cxunify model: {exc}") from None
+
+
+def check_model(model: MatchModel | LogisticModel, comparisons: tuple[ComparisonSpec, ...]) -> None:
+    """A model must know every comparison the config uses, with the same levels."""
+    known = (
+        {c.name: list(c.levels) for c in model.comparisons}
+        if isinstance(model, MatchModel)
+        else {c["name"]: list(c["levels"]) for c in model.comparisons}
+    )
+    for spec in comparisons:
+        if spec.name not in known:
+            raise InputError(f"the model has no comparison '{spec.name}'; train it again")
+        if known[spec.name] != list(spec.levels):
+            raise InputError(
+                f"the model's levels for '{spec.name}' differ from this version's; train again"
+            )
+
+
+def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
+    """Labelled pairs: left_source, left_source_record_id, right_source,
+    right_source_record_id, is_match (1/0, true/false, yes/no)."""
+    import csv
+
+    wanted = ["left_source", "left_source_record_id", "right_source",
+              "right_source_record_id", "is_match"]
+    truthy = {"1", "true", "yes", "y", "match", "t"}
+    falsy = {"0", "false", "no", "n", "non-match", "nonmatch", "f"}
+    labels = []
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in wanted if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}: missing columns {', '.join(missing)}")
+            for line, row in enumerate(reader, start=2):
+                flag = (row["is_match"] or "").strip().lower()
+                if flag not in truthy | falsy:
+                    raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
+                labels.append(
+                    (row["left_source"], row["left_source_record_id"], row["right_source"],
+                     row["right_source_record_id"], flag in truthy)
+                )
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    return labels
+
+
+def train_supervised(
+    engine: DuckDBEngine,
+    comparisons: tuple[ComparisonSpec, ...],
+    labels: list[tuple[str, str, str, str, bool]],
+    labels_path: Path,
+) -> LogisticModel:
+    """Fit recordlinkage's logistic regression on the labelled pairs' comparison levels."""
+    import pandas as pd
+    import recordlinkage
+
+    from cxunify.block import RECORD_NODES
+    from cxunify.standardize import RECORDS
+
+    labelled = table("labelled")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {labelled} (i INTEGER, ls VARCHAR, lid VARCHAR, "
+        "rs VARCHAR, rid VARCHAR, is_match BOOLEAN)"
+    )
+    engine.con.executemany(
+        f"INSERT INTO {labelled} VALUES (?, ?, ?, ?, ?, ?)",
+        [(i, *row) for i, row in enumerate(labels)],
+    )
+    pairs_sql = f"""
+        SELECT lb.i, ln.node AS left_node, rn.node AS right_node, lb.is_match
+        FROM {labelled} lb
+        JOIN {RECORDS} lr ON lr.source = lb.ls AND lr.source_record_id = lb.lid
+        JOIN {RECORD_NODES} ln ON ln.record_key = lr.record_key
+        JOIN {RECORDS} rr ON rr.source = lb.rs AND rr.source_record_id = lb.rid
+        JOIN {RECORD_NODES} rn ON rn.record_key = rr.record_key
+    """
+    rows = engine.rows(
+        gammas_sql(pairs_sql, NODES, comparisons).replace(
+            "SELECT p.left_node, p.right_node,", "SELECT p.i, p.is_match,"
+        )
+    )
+    if len(rows) < len(labels):
+        raise InputError(
+            f"{labels_path}: {len(labels) - len(rows)} labelled pairs name records that are "
+            "not in the inputs"
+        )
+    classes = {row[1] for row in rows}
+    if classes != {True, False}:
+        raise InputError(f"{labels_path}: needs both matches and non-matches to learn from")
+    columns = [
+        f"{spec.name}={level}" for spec in comparisons for level in range(len(spec.levels))
+    ]
+    features = np.zeros((len(rows), len(columns)))
+    offset = 0
+    for j, spec in enumerate(comparisons):
+        for k, row in enumerate(rows):
+            gamma = row[2 + j]
+            if gamma is not None and gamma >= 0:
+                features[k, offset + gamma] = 1.0
+        offset += len(spec.levels)
+    index = pd.MultiIndex.from_tuples([(row[0], row[0]) for row in rows])
+    frame = pd.DataFrame(features, index=index, columns=columns)
+    matches = index[[bool(row[1]) for row in rows]]
+    classifier = recordlinkage.LogisticRegressionClassifier()
+    classifier.fit(frame, matches)
+    coefficients = np.asarray(classifier.coefficients, dtype=float) / np.log(2)
+    out, offset = [], 0
+    for spec in comparisons:
+        k = len(spec.levels)
+        out.append({"name": spec.name, "levels": list(spec.levels),
+                    "weights": [float(w) for w in coefficients[offset:offset + k]]})
+        offset += k
+    engine.drop(labelled)
+    return LogisticModel(out, float(classifier.intercept) / np.log(2), len(rows))

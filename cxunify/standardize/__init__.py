@@ -111,7 +111,7 @@ def records_sql() -> str:
         cx_street_std(street_line) AS street_std,
         nullif(trim(address_2), '') AS address_2,
         nullif(trim(city), '') AS city,
-        cx_city_std(city) AS city_std,
+        cx_city_std(regexp_replace(city, '\s*,.*$', '')) AS city_std,
         cx_postcode_std(postcode) AS postcode,
         cx_state_std(state) AS state,
         nullif(upper(trim(country)), '') AS country,
@@ -121,6 +121,8 @@ def records_sql() -> str:
         nullif(trim(customer_key), '') AS customer_key,
         nullif(right(regexp_replace(card_last4, '[^0-9]', '', 'g'), 4), '') AS card_last4,
         nullif(lower(regexp_replace(trim(handle), '^@', '')), '') AS handle,
+        nullif(regexp_replace(lower(strip_accents(handle)), '[^a-z]', '', 'g'), '')
+            AS handle_letters,
         nullif(lower(trim(platform)), '') AS platform,
         cx_parse_timestamp(created_at, dayfirst) AS created_at,
         cx_parse_timestamp(resolved_at, dayfirst) AS resolved_at,

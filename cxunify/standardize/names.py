@@ -16,6 +16,7 @@ it on every connection that uses the macros.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import duckdb
@@ -56,9 +57,13 @@ JUNK_NAMES: tuple[str, ...] = (
 )
 
 _MACROS = r"""
--- `v` where `keep` is true, else NULL. Unlike CASE this evaluates `v` unconditionally, which
--- lets DuckDB compute a repeated sub-expression of `v` once: inside CASE branches every
--- repetition of a macro argument is evaluated again.
+-- Two idioms keep these macros cheap to plan and to run:
+-- * A macro argument is pasted in at every place the macro uses it, so nesting macros that
+--   use an argument several times multiplies the expression (and DuckDB's planning time).
+--   `list_transform([e], lambda v: ...)[1]` binds `e` once and names it `v`.
+-- * CASE branches are evaluated apart, so a sub-expression repeated inside them is computed
+--   again each time. `_cx_name_keep` picks from a list instead, which DuckDB deduplicates.
+-- Lambda bodies hold no further lambdas: a nested lambda runs several times slower.
 CREATE OR REPLACE MACRO _cx_name_keep(keep, v) AS [NULL, v][CAST(keep AS INTEGER) + 1];
 
 -- strip_accents leaves letters that are not "letter + accent" alone; spell those out too.
@@ -84,18 +89,17 @@ CREATE OR REPLACE MACRO _cx_name_drop(words) AS
         list_filter(words, lambda t: NOT list_contains(getvariable('cx_name_honorifics'), t)),
         lambda t, i: i = 1 OR NOT list_contains(getvariable('cx_name_suffixes'), t));
 
-CREATE OR REPLACE MACRO _cx_name_unjunk(raw, s) AS
-    _cx_name_keep(
-        NOT (s = ''
-             OR NOT regexp_matches(s, '\p{L}')
-             OR list_contains(getvariable('cx_name_junk'), raw)
-             OR list_contains(getvariable('cx_name_junk'), s)
-             OR list_contains(getvariable('cx_name_junk'), replace(s, ' ', ''))),
-        s);
+-- A lower-case name that is no name: empty, without a letter, or a placeholder however it
+-- is punctuated or spaced ("N/A", "n.a.", "Not Provided").
+CREATE OR REPLACE MACRO _cx_name_is_junk(v) AS
+    v = ''
+    OR NOT regexp_matches(v, '\p{L}')
+    OR list_contains(getvariable('cx_name_junk'), v)
+    OR list_contains(getvariable('cx_name_junk'), regexp_replace(v, '[^\p{L}\p{N}]', '', 'g'));
 
 CREATE OR REPLACE MACRO cx_name_std(x) AS
-    _cx_name_unjunk(lower(trim(CAST(x AS VARCHAR))),
-                    array_to_string(_cx_name_drop(_cx_name_words(x)), ' '));
+    list_transform([array_to_string(_cx_name_drop(_cx_name_words(x)), ' ')],
+                   lambda v: CASE WHEN _cx_name_is_junk(v) THEN NULL ELSE v END)[1];
 
 -- Display-form words: split on whitespace only, so punctuation inside a word survives.
 CREATE OR REPLACE MACRO _cx_name_display_words(x) AS
@@ -120,6 +124,7 @@ CREATE OR REPLACE MACRO _cx_name_strip(x) AS
             ' '),
         '^[\s,;:]+|[\s,;:]+$', '', 'g');
 
+-- Every run of letters with its first letter upper case and the rest lower case.
 CREATE OR REPLACE MACRO _cx_name_capitalise(s) AS
     array_to_string(
         list_transform(regexp_extract_all(s, '[\p{L}\p{M}]+|[^\p{L}\p{M}]+'),
@@ -128,15 +133,15 @@ CREATE OR REPLACE MACRO _cx_name_capitalise(s) AS
 
 -- Shouting or all-lower input says nothing about the real capitalisation, so guess it;
 -- anything mixed was typed with care and is kept.
+CREATE OR REPLACE MACRO _cx_name_is_flat(v) AS v = upper(v) OR v = lower(v);
+
 CREATE OR REPLACE MACRO _cx_name_proper(s) AS
-    nullif([s, _cx_name_capitalise(s)][CAST(s = upper(s) OR s = lower(s) AS INTEGER) + 1], '');
+    list_transform(
+        [struct_pack(s := s, k := _cx_name_capitalise(s))],
+        lambda r: nullif(CASE WHEN _cx_name_is_flat(r.s) THEN r.k ELSE r.s END, ''))[1];
 
 CREATE OR REPLACE MACRO cx_name_clean(x) AS
     _cx_name_keep(cx_name_std(x) IS NOT NULL, _cx_name_proper(_cx_name_strip(x)));
-
--- One part of an already stripped full name: only the junk check and the casing are left.
-CREATE OR REPLACE MACRO _cx_name_part(p) AS
-    _cx_name_keep(cx_name_std(p) IS NOT NULL, _cx_name_proper(p));
 
 CREATE OR REPLACE MACRO _cx_name_suffix_of(words) AS
     getvariable('cx_name_generational')[
@@ -148,38 +153,45 @@ CREATE OR REPLACE MACRO cx_name_suffix(x) AS
         list_filter(_cx_name_words(x),
                     lambda t: NOT list_contains(getvariable('cx_name_honorifics'), t)));
 
-CREATE OR REPLACE MACRO _cx_name_nickname(t) AS coalesce(getvariable('cx_nicknames')[t], t);
+CREATE OR REPLACE MACRO cx_name_key(x) AS
+    list_transform([split_part(cx_name_std(x), ' ', 1)],
+                   lambda t: coalesce(getvariable('cx_nicknames')[t], t))[1];
 
-CREATE OR REPLACE MACRO cx_name_key(x) AS _cx_name_nickname(split_part(cx_name_std(x), ' ', 1));
-
--- How many words just before the last one are particles (not counting the first word, which
--- is always the given name): "María de la Cruz" -> 2.
-CREATE OR REPLACE MACRO _cx_name_particle_run(words) AS
-    coalesce(
-        list_position(
-            list_reverse(
-                list_transform(words[2:len(words) - 1],
-                               lambda t: list_contains(getvariable('cx_name_particles'),
-                                                       lower(rtrim(t, '.'))))),
-            false) - 1,
-        greatest(len(words) - 2, 0));
-
--- "Smith, Robert J" is family name first, anything else given name first. Both readings are
--- computed and one is picked (see _cx_name_keep for why not CASE).
-CREATE OR REPLACE MACRO _cx_name_split(c, words, keep) AS
+-- Given and family name of a stripped full name `c`, and the same parts of its capitalised
+-- copy `k` (both split at the same places). "Smith, Robert J" is family name first; otherwise
+-- the family name is the last word plus any particles just before it ("de la Cruz").
+CREATE OR REPLACE MACRO _cx_name_parts(r) AS
     struct_pack(
-        first_name := _cx_name_keep(keep, _cx_name_part(
-            [words[1], split_part(trim(substr(c, strpos(c, ',') + 1), ' ,'), ' ', 1)][
-                CAST(contains(c, ',') AS INTEGER) + 1])),
-        last_name := _cx_name_keep(keep AND (len(words) > 1 OR contains(c, ',')), _cx_name_part(
-            [array_to_string(words[len(words) - _cx_name_particle_run(words):], ' '),
-             split_part(c, ',', 1)][CAST(contains(c, ',') AS INTEGER) + 1])));
+        keep := r.keep,
+        f := CASE WHEN contains(r.c, ',')
+                  THEN split_part(trim(substr(r.c, strpos(r.c, ',') + 1), ' ,'), ' ', 1)
+                  ELSE split_part(r.c, ' ', 1) END,
+        fk := CASE WHEN contains(r.k, ',')
+                   THEN split_part(trim(substr(r.k, strpos(r.k, ',') + 1), ' ,'), ' ', 1)
+                   ELSE split_part(r.k, ' ', 1) END,
+        l := CASE WHEN contains(r.c, ',') THEN trim(split_part(r.c, ',', 1))
+                  ELSE regexp_extract(r.c, getvariable('cx_name_family_re'), 1) END,
+        lk := CASE WHEN contains(r.k, ',') THEN trim(split_part(r.k, ',', 1))
+                   ELSE regexp_extract(r.k, getvariable('cx_name_family_re'), 1) END);
+
+CREATE OR REPLACE MACRO _cx_name_part(keep, v, k) AS
+    CASE WHEN NOT keep OR _cx_name_is_junk(lower(v)) THEN NULL
+         WHEN _cx_name_is_flat(v) THEN k
+         ELSE v END;
 
 -- Handles, emails and URLs land in name columns of social exports; they are not names.
 CREATE OR REPLACE MACRO cx_split_full_name(x) AS
-    _cx_name_split(_cx_name_strip(x), string_split(_cx_name_strip(x), ' '),
-                   cx_name_std(x) IS NOT NULL
-                   AND NOT regexp_matches(CAST(x AS VARCHAR), '[@_\d]|://|^\s*www\.'));
+    list_transform(
+        [list_transform(
+            [struct_pack(
+                c := _cx_name_strip(x),
+                k := _cx_name_capitalise(_cx_name_strip(x)),
+                keep := coalesce(cx_name_std(x) IS NOT NULL
+                                 AND NOT regexp_matches(CAST(x AS VARCHAR),
+                                                        '[@_\d]|://|^\s*www\.'), false))],
+            lambda r: _cx_name_parts(r))[1]],
+        lambda p: struct_pack(first_name := _cx_name_part(p.keep, p.f, p.fk),
+                              last_name := _cx_name_part(p.keep, p.l, p.lk)))[1];
 
 -- American Soundex. h and w are dropped before runs of equal codes are merged, so letters
 -- either side of them count once (Ashcraft -> A261). Vowels (0) keep runs apart and are
@@ -192,14 +204,14 @@ CREATE OR REPLACE MACRO _cx_soundex_runs(s) AS
             '0+', '0', 'g'), '1+', '1', 'g'), '2+', '2', 'g'), '3+', '3', 'g'), '4+', '4', 'g'),
         '5+', '5', 'g'), '6+', '6', 'g');
 
-CREATE OR REPLACE MACRO _cx_soundex_of(s) AS
-    upper(left(s, 1))
-    || rpad(left(replace(
-        substr(_cx_soundex_runs(s), 1 + CAST(left(s, 1) NOT IN ('h', 'w') AS INTEGER)),
-        '0', ''), 3), 3, '0');
-
 CREATE OR REPLACE MACRO cx_soundex(x) AS
-    _cx_soundex_of(nullif(regexp_replace(cx_name_std(x), '[^a-z]', '', 'g'), ''));
+    list_transform(
+        [regexp_replace(cx_name_std(x), '[^a-z]', '', 'g')],
+        lambda s: CASE WHEN s = '' THEN NULL ELSE
+            upper(left(s, 1))
+            || rpad(left(replace(
+                substr(_cx_soundex_runs(s), 1 + CAST(left(s, 1) NOT IN ('h', 'w') AS INTEGER)),
+                '0', ''), 3), 3, '0') END)[1];
 """
 
 
@@ -220,6 +232,16 @@ def _read_pairs(source: Path) -> tuple[list[str], list[str]]:
                 keys.append(key)
                 values.append(value)
     return keys, values
+
+
+def _family_name_pattern() -> str:
+    """Regex whose group 1 is the family name of "Given [Middle...] [particles] Family".
+
+    The lazy middle part makes the family name start as early as the words allow, so every
+    particle just before the last word is taken in.
+    """
+    particles = "|".join(re.escape(p) for p in PARTICLES)
+    return rf"(?i)^\S+\s+(?:.*?\s)??((?:(?:{particles})\.?\s+)*\S+)$"
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
@@ -247,6 +269,6 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "SET VARIABLE cx_name_suffixes = $v", {"v": generational + list(PROFESSIONAL_SUFFIXES)}
     )
-    con.execute("SET VARIABLE cx_name_particles = $v", {"v": list(PARTICLES)})
+    con.execute("SET VARIABLE cx_name_family_re = $v", {"v": _family_name_pattern()})
     con.execute("SET VARIABLE cx_name_junk = $v", {"v": list(JUNK_NAMES)})
     con.execute(_MACROS)

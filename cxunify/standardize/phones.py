@@ -29,7 +29,7 @@ that is exact (prefix rules into lists of literal prefixes; the two-digit starts
 lengths a pattern allows, as filters), and a regex is left to run only for the few rows those
 cannot decide.
 
-Everything is created on the connection only (TEMP tables and view, TEMP macros, session
+Everything is created on the connection only (TEMP tables and macros, session
 variables), so a persistent database file is not written to, and every connection or cursor
 needs its own ``install``.
 """
@@ -51,7 +51,7 @@ __all__ = ["COUNTRY_CODES_TABLE", "REGIONS_TABLE", "install"]
 
 REGIONS_TABLE = "cx_ref_phone_regions"
 COUNTRY_CODES_TABLE = "cx_ref_phone_country_codes"
-_RULES_VIEW = "cx_ref_phone_rules"
+_RULES_TABLE = "cx_ref_phone_rules"
 
 # The longest input phonenumbers itself will look at; longer text is not a phone number.
 _MAX_INPUT_LENGTH = 250
@@ -292,11 +292,11 @@ def _mask(lengths_column: str) -> str:
 
 # One row per rule set: every region with its own rules, and every country code with the rules
 # of its main region (what phonenumbers applies once a number has a country code). Regexes are
-# derived here from table values, never spliced into SQL. Length lists become bit masks and
-# start sets '|'-delimited strings: the macros look rules up from constant lists, which DuckDB
-# materialises for every vector, so small scalar values keep that cheap.
-_CREATE_RULES_VIEW = f"""
-CREATE OR REPLACE TEMP VIEW {_RULES_VIEW} AS
+# derived here from table values, never spliced into SQL. Lists become scalars (length lists bit
+# masks, others '|'-joined strings): DuckDB materialises a constant list for every vector it is
+# looked up in, and copies nested lists slowly, so scalar rules keep the per-row cost low.
+_CREATE_RULES = f"""
+CREATE OR REPLACE TEMP TABLE {_RULES_TABLE} AS
 WITH keyed AS (
     SELECT 'cc' AS kind, country_code AS slot, NULL::VARCHAR AS international_prefix,
            NULL::VARCHAR[] AS international_prefix_expansions,
@@ -312,11 +312,11 @@ SELECT
     slot,
     struct_pack(
         cc := country_code::VARCHAR,
-        idd_alts := international_prefix_expansions,
+        idd_alts := array_to_string(international_prefix_expansions, '|'),
         idd_re := CASE WHEN international_prefix_expansions IS NULL
                        THEN '^(?:' || international_prefix || ')' END,
         idd_starts := '|' || array_to_string(international_prefix_starts, '|') || '|',
-        np_alts := national_prefix_expansions,
+        np_alts := array_to_string(national_prefix_expansions, '|'),
         np_re := CASE WHEN national_prefix_expansions IS NULL
                       THEN '^(?:' || national_prefix_for_parsing || ')' END,
         np_starts := '|' || array_to_string(national_prefix_starts, '|') || '|',
@@ -392,25 +392,25 @@ class _Chain:
     an intermediate value used twice would be computed twice. A lambda binds a value once, but
     lambdas nested in lambda bodies double the bind time per level; stages chained through the
     list argument (``list_transform([<previous stage>], lambda s: ...)``) bind in linear time.
-    Each stage carries on only the fields later stages read. In stage expressions ``@name``
-    reads field ``name`` of the state.
+    Each stage passes on only the fields later stages read, since copying a wide state into
+    each stage's list is most of a stage's cost. In stage expressions ``<sigil>name`` reads
+    field ``name``; a chain nested in a stage of another uses its own sigil and lambda name.
     """
 
-    _REF = re.compile(r"@(\w+)")
-
-    def __init__(self, **fields: str) -> None:
-        self.stages: list[dict[str, str]] = [fields]
+    def __init__(self, sigil: str, param: str, **seed: str) -> None:
+        self.ref = re.compile(re.escape(sigil) + r"(\w+)")
+        self.sigil = sigil
+        self.param = param
+        self.stages: list[dict[str, str]] = [seed]
 
     def add(self, **fields: str) -> None:
         self.stages.append(fields)
 
-    @classmethod
-    def _refs(cls, exprs: Iterable[str]) -> set[str]:
-        return {m for e in exprs for m in cls._REF.findall(e)}
+    def _refs(self, exprs: Iterable[str]) -> set[str]:
+        return {m for e in exprs for m in self.ref.findall(e)}
 
-    @classmethod
-    def _sql(cls, expr: str) -> str:
-        return cls._REF.sub(r"cx__s.\1", expr)
+    def _sql(self, expr: str) -> str:
+        return self.ref.sub(rf"{self.param}.\1", expr)
 
     def result(self, expr: str) -> str:
         needed = [self._refs([expr])]
@@ -421,81 +421,160 @@ class _Chain:
         sql = "struct_pack(" + ", ".join(f"{k} := {v}" for k, v in seed.items()) + ")"
         available = set(seed)
         for stage, later in zip(rest, needed[1:], strict=True):
-            kept = sorted((available - stage.keys()) & (later | set(stage)))
-            fields = [f"{k} := cx__s.{k}" for k in kept if k not in stage]
+            kept = sorted((available & later) - set(stage))
+            fields = [f"{k} := {self.param}.{k}" for k in kept]
             fields += [f"{k} := {self._sql(v)}" for k, v in stage.items()]
-            sql = f"list_transform([{sql}], lambda cx__s: struct_pack({', '.join(fields)}))[1]"
-            available = (available & later) | set(stage)
-        return f"list_transform([{sql}], lambda cx__s: {self._sql(expr)})[1]"
+            sql = (
+                f"list_transform([{sql}], lambda {self.param}: "
+                f"struct_pack({', '.join(fields)}))[1]"
+            )
+            available = set(kept) | set(stage)
+        return f"list_transform([{sql}], lambda {self.param}: {self._sql(expr)})[1]"
 
 
-def _len_status(n: str, rules: str) -> str:
+# Rules read per rule set, each a session variable ``cx_phone_<field>``: a list indexed by id.
+_RULE_FIELDS = (
+    "cc",
+    "idd_alts",
+    "idd_re",
+    "idd_starts",
+    "np_alts",
+    "np_re",
+    "np_starts",
+    "np_has_transform",
+    "np_full_re",
+    "np_last_group",
+    "np_transform",
+    "nn_re",
+    "nn_starts",
+    "possible_mask",
+    "local_mask",
+    "pattern_mask",
+    "min_len",
+    "max_len",
+)
+_PREFIX_FIELDS = ("np_alts", "np_re", "np_starts")
+_STRIP_FIELDS = (
+    "np_has_transform",
+    "np_full_re",
+    "np_last_group",
+    "np_transform",
+    "np_re",
+    "nn_re",
+    "nn_starts",
+    "pattern_mask",
+    "possible_mask",
+    "local_mask",
+    "min_len",
+    "max_len",
+)
+
+
+def _rule(field: str, rule_id: str) -> str:
+    return f"getvariable('cx_phone_{field}')[{rule_id}]"
+
+
+def _lookup(prefix: str, rule_id: str, fields: Iterable[str]) -> dict[str, str]:
+    """State fields ``{prefix}{field}`` holding the rules of id ``rule_id``.
+
+    A stage looks rules up for the stages after it: a lookup inside a macro argument would be
+    repeated wherever the macro uses it.
+    """
+    return {f"{prefix}{f}": _rule(f, rule_id) for f in fields}
+
+
+def _len_status(n: str, p: str) -> str:
     return (
-        f"cx_phone__len_status({n}, @{rules}.possible_mask, @{rules}.local_mask, "
-        f"@{rules}.min_len, @{rules}.max_len)"
+        f"cx_phone__len_status({n}, {p}possible_mask, {p}local_mask, {p}min_len, {p}max_len)"
     )
 
 
-def _viable(n: str, rules: str) -> str:
-    return (
-        f"cx_phone__viable({n}, @{rules}.nn_re, @{rules}.nn_starts, @{rules}.pattern_mask)"
-    )
+def _viable(n: str, p: str) -> str:
+    return f"cx_phone__viable({n}, {p}nn_re, {p}nn_starts, {p}pattern_mask)"
 
 
-def _strip_national_prefix(chain: _Chain, src: str, rules: str, out: str) -> None:
-    """Strip ``@src``'s national prefix by ``@rules`` into field ``{out}stripped``.
+def _add_strip(chain: _Chain, src: str, npl: str, rule_id: str) -> None:
+    """Add field ``stripped``: ``src`` without the national prefix of length ``npl`` (NULL for
+    none) by the rules of ``rule_id``, and the lookups ``r_*`` of those rules.
 
     phonenumbers' _maybe_strip_national_prefix_carrier_code: strip (or rewrite by the transform
     rule, when its last group took part in the match) unless that turns a number matching the
     national number pattern into one that does not.
     """
-    r = f"@{rules}"
+    s = chain.sigil
+    r = f"{s}r_"
+    chain.add(**_lookup("r_", rule_id, _STRIP_FIELDS))
     chain.add(
-        **{
-            f"{out}npl": (
-                f"cx_phone__prefix_len(@{src}, {r}.np_alts, {r}.np_re, {r}.np_starts)"
-            )
-        }
+        nps=f"""
+        CASE WHEN {npl} IS NULL THEN NULL
+             WHEN NOT {r}np_has_transform THEN substr({src}, {npl} + 1)
+             WHEN regexp_replace({src}, {r}np_full_re, {r}np_last_group) = ''
+                  THEN substr({src}, {npl} + 1)
+             ELSE regexp_replace({src}, {r}np_re, {r}np_transform)
+        END"""
     )
     chain.add(
-        **{
-            f"{out}nps": f"""
-            CASE WHEN @{out}npl IS NULL THEN NULL
-                 WHEN NOT {r}.np_has_transform THEN substr(@{src}, @{out}npl + 1)
-                 WHEN regexp_replace(@{src}, {r}.np_full_re, {r}.np_last_group) = ''
-                      THEN substr(@{src}, @{out}npl + 1)
-                 ELSE regexp_replace(@{src}, {r}.np_re, {r}.np_transform)
-            END"""
-        }
+        stripped=f"""
+        CASE WHEN {s}nps IS NULL THEN {src}
+             WHEN {_viable(src, r)} AND NOT {_viable(f"{s}nps", r)} THEN {src}
+             ELSE {s}nps
+        END"""
     )
+
+
+def _own_country_code_sql() -> str:
+    """For a national-looking number starting with the region's own country code ('15550102233'
+    in US, '447700900123' in GB): read it as international when only that reading fits, as
+    phonenumbers does. The cheap length test goes first so the pattern regexes rarely run.
+    """
+    chain = _Chain("%", "cx__b", d="@d", cc="@r_cc", rid="@rid", plus="@plus")
     chain.add(
-        **{
-            f"{out}stripped": f"""
-            CASE WHEN @{out}nps IS NULL THEN @{src}
-                 WHEN {_viable(f"@{src}", rules)} AND NOT {_viable(f"@{out}nps", rules)}
-                      THEN @{src}
-                 ELSE @{out}nps
-            END"""
-        }
+        rest="substr(%d, length(%cc) + 1)",
+        **_lookup("p_", "%rid", _PREFIX_FIELDS),
+    )
+    chain.add(npl="cx_phone__prefix_len(%rest, %p_np_alts, %p_np_re, %p_np_starts)")
+    _add_strip(chain, "%rest", "%npl", "%rid")
+    return chain.result(
+        f"""
+        CASE WHEN CASE WHEN {_len_status("%d", "%r_")} = 'LONG' THEN true
+                       WHEN {_viable("%d", "%r_")} THEN false
+                       ELSE {_viable("%stripped", "%r_")} END
+             THEN {{'cc': %cc, 'nsn': %stripped, 'plain': false}}
+             -- After a '+' a national reading is no reading at all.
+             WHEN NOT %plus THEN {{'cc': %cc, 'nsn': %d, 'plain': true}}
+        END"""
+    )
+
+
+def _national_number_sql() -> str:
+    """The national number with its national prefix stripped, for rows that have one."""
+    chain = _Chain("~", "cx__f", n="@f_n", npl="@f_npl", sid="@sid")
+    _add_strip(chain, "~n", "~npl", "~sid")
+    # parse() keeps a stripped national number only when its length still works.
+    return chain.result(
+        f"""
+        CASE WHEN {_len_status("~stripped", "~r_")} IN ('POSSIBLE', 'LONG') THEN ~stripped
+             ELSE ~n END"""
     )
 
 
 def _e164_sql() -> str:
-    chain = _Chain(t="cx_phone__number_part(raw)", rid="cx_phone__region_id(region)")
+    chain = _Chain("@", "cx__s", t="cx_phone__number_part(raw)", rid="cx_phone__region_id(region)")
     chain.add(
         d="regexp_replace(@t, '[^0-9]', '', 'g')",
         plus="starts_with(@t, '+')",
         # Letters between digits are vanity numbers or prose: guessing at them would link
         # customers on invented numbers.
         junk="@t IS NULL OR regexp_matches(@t, '\\pL|[^+]\\+')",
-        r=_rule("@rid"),
+        **_lookup("r_", "@rid", ("cc", "idd_alts", "idd_re", "idd_starts")),
     )
-    chain.add(ok="NOT @junk AND length(@d) >= 6 AND replace(@d, @d[1], '') <> ''")
+    ok = "(NOT @junk AND length(@d) >= 6 AND replace(@d, @d[1], '') <> '')"
     chain.add(
-        pcc="CASE WHEN @ok AND @plus THEN cx_phone__cc_prefix(@d) END",
-        iddl="""
-        CASE WHEN @ok
-             THEN cx_phone__prefix_len(@d, @r.idd_alts, @r.idd_re, @r.idd_starts) END""",
+        ok=ok,
+        pcc=f"CASE WHEN {ok} AND @plus THEN cx_phone__cc_prefix(@d) END",
+        iddl=f"""
+        CASE WHEN {ok}
+             THEN cx_phone__prefix_len(@d, @r_idd_alts, @r_idd_re, @r_idd_starts) END""",
     )
     # A dialled international prefix; a following '0' means it was really a trunk prefix.
     chain.add(
@@ -503,54 +582,42 @@ def _e164_sql() -> str:
         CASE WHEN @pcc IS NULL AND @iddl IS NOT NULL AND substr(@d, @iddl + 1, 1) <> '0'
              THEN substr(@d, @iddl + 1) END""",
     )
-    # A number starting with the region's own country code but no '+' ('447700900123' in GB)
-    # is read as international when only that reading fits, as phonenumbers does.
-    chain.add(
-        icc="cx_phone__cc_prefix(@irest)",
-        b_n="""
-        CASE WHEN @ok AND @pcc IS NULL AND @irest IS NULL AND starts_with(@d, @r.cc)
-             THEN substr(@d, length(@r.cc) + 1) END""",
-    )
-    _strip_national_prefix(chain, "b_n", "r", "b_")
-    # Country code, national number, and whether it was read as national. A '+' followed by
-    # no known country code is retried as a national number, like parse(). The cheap length
-    # test goes first so the pattern regexes rarely run.
+    # Country code, national number, and whether it was read as national. Like parse(), a '+'
+    # followed by no known country code is retried without it, but only a reading that finds a
+    # country code (after an international prefix, or the region's own) counts.
     chain.add(
         p=f"""
         CASE WHEN NOT @ok THEN NULL
              WHEN @pcc IS NOT NULL
                   THEN {{'cc': @pcc, 'nsn': substr(@d, length(@pcc) + 1), 'plain': false}}
-             WHEN @r.cc IS NULL THEN NULL
+             WHEN @r_cc IS NULL THEN NULL
              WHEN @irest IS NOT NULL
-                  THEN CASE WHEN @icc IS NOT NULL
-                            THEN {{'cc': @icc, 'nsn': substr(@irest, length(@icc) + 1),
+                  THEN CASE WHEN cx_phone__cc_prefix(@irest) IS NOT NULL
+                            THEN {{'cc': cx_phone__cc_prefix(@irest),
+                                  'nsn': substr(@irest, length(cx_phone__cc_prefix(@irest)) + 1),
                                   'plain': false}} END
-             WHEN @b_n IS NOT NULL
-                  AND CASE WHEN {_len_status("@d", "r")} = 'LONG' THEN true
-                           WHEN {_viable("@d", "r")} THEN false
-                           ELSE {_viable("@b_stripped", "r")} END
-                  THEN {{'cc': @r.cc, 'nsn': @b_stripped, 'plain': false}}
-             ELSE {{'cc': @r.cc, 'nsn': @d, 'plain': true}}
+             WHEN starts_with(@d, @r_cc) THEN {_own_country_code_sql()}
+             WHEN NOT @plus THEN {{'cc': @r_cc, 'nsn': @d, 'plain': true}}
         END""",
     )
     # A number read without a country code is trunk-stripped with its region's rules; one with
     # a country code with the rules of that code's main region; the final possibility check
     # always uses the latter, as phonenumbers does.
+    sid = "CASE WHEN @p.plain THEN @rid ELSE cx_phone__cc_id(@p.cc) END"
     chain.add(
-        c=_rule("cx_phone__cc_id(@p.cc)"),
+        cid="cx_phone__cc_id(@p.cc)",
+        sid=sid,
         f_n="CASE WHEN length(@p.nsn) >= 2 THEN @p.nsn END",
+        **_lookup("f_", sid, _PREFIX_FIELDS),
     )
-    chain.add(s="CASE WHEN @p.plain THEN @r ELSE @c END")
-    _strip_national_prefix(chain, "f_n", "s", "f_")
-    # parse() keeps a stripped national number only when its length still works.
-    chain.add(
-        n2=f"""
-        CASE WHEN {_len_status("@f_stripped", "s")} IN ('POSSIBLE', 'LONG') THEN @f_stripped
-             ELSE @f_n END""",
-    )
+    chain.add(f_npl="cx_phone__prefix_len(@f_n, @f_np_alts, @f_np_re, @f_np_starts)")
+    chain.add(n2=f"CASE WHEN @f_npl IS NULL THEN @f_n ELSE {_national_number_sql()} END")
+    possible = _len_status("@n2", "")
+    for field in ("possible_mask", "local_mask", "min_len", "max_len"):
+        possible = possible.replace(f" {field}", f" {_rule(field, '@cid')}", 1)
     return chain.result(
         f"""
-        CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH} AND {_len_status("@n2", "c")} = 'POSSIBLE'
+        CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH} AND {possible} = 'POSSIBLE'
              THEN '+' || @p.cc || @n2
         END"""
     )
@@ -623,8 +690,12 @@ def _macros() -> list[str]:
         "cx_phone__prefix_len(s, alts, rx, starts)",
         """
         CASE WHEN s IS NULL THEN NULL
+             -- One literal ('00', '0') is the common case and needs no list.
+             WHEN NOT contains(alts, '|')
+                  THEN CASE WHEN starts_with(s, alts) THEN nullif(length(alts), 0) END
              WHEN alts IS NOT NULL
-                  THEN length(list_filter(alts, lambda cx__a: starts_with(s, cx__a))[1])
+                  THEN nullif(length(list_filter(string_split(alts, '|'),
+                                                 lambda cx__a: starts_with(s, cx__a))[1]), 0)
              WHEN rx IS NULL THEN NULL
              WHEN starts IS NOT NULL AND NOT contains(starts, '|' || left(s, 2) || '|')
                   AND NOT contains(starts, '|' || left(s, 1) || '|')
@@ -660,14 +731,12 @@ def _macros() -> list[str]:
     return macros
 
 
-def _rule(rule_id: str) -> str:
-    return f"getvariable('cx_phone_rules')[{rule_id}]"
-
-
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[object, ...]]) -> None:
+    # One statement with a list parameter per column: executemany costs a round trip per row.
     if rows:
-        marks = ", ".join("?" * len(rows[0]))
-        con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        unnests = ", ".join("unnest(?)" for _ in columns)
+        con.execute(f"INSERT INTO {table} SELECT {unnests}", columns)
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
@@ -682,13 +751,17 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, REGIONS_TABLE, _region_rows())
     con.execute(_CREATE_COUNTRY_CODES)
     _insert(con, COUNTRY_CODES_TABLE, _country_code_rows())
-    con.execute(_CREATE_RULES_VIEW)
-    con.execute(f"SET VARIABLE cx_phone_rules = (SELECT list(rules ORDER BY id) FROM {_RULES_VIEW})")
+    con.execute(_CREATE_RULES)
+    for field in _RULE_FIELDS:
+        con.execute(
+            f"SET VARIABLE cx_phone_{field} = "
+            f"(SELECT list(rules.{field} ORDER BY id) FROM {_RULES_TABLE})"
+        )
     for kind, slots in (("region", _REGION_SLOTS), ("cc", _COUNTRY_CODE_SLOTS)):
         con.execute(
             f"SET VARIABLE cx_phone_{kind}_ids = ("
             f"SELECT list(id ORDER BY s.slot) FROM range({slots}) AS s(slot) "
-            f"LEFT JOIN (SELECT id, slot FROM {_RULES_VIEW} WHERE kind = ?) USING (slot))",
+            f"LEFT JOIN (SELECT id, slot FROM {_RULES_TABLE} WHERE kind = ?) USING (slot))",
             [kind],
         )
     for sql in _macros():
