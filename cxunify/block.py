@@ -23,12 +23,25 @@ RULES = table("rules")
 # Records identical in all of these are one node: orders repeat the same name, email and
 # address thousands of times, and pairing nodes instead of rows removes that cost entirely.
 IDENTITY_COLUMNS = (
-    "first_name_std", "last_name_std", "name_suffix", "email_std", "phone", "phone_digits",
-    "street_std", "city_std", "postcode", "dob", "national_id", "handle_letters",
+    "first_name_std",
+    "last_name_std",
+    "name_suffix",
+    "email_std",
+    "phone",
+    "phone_digits",
+    "street_std",
+    "city_std",
+    "postcode",
+    "dob",
+    "national_id",
+    "handle_letters",
 )
 # Carried on nodes; each is a function of the identity columns.
 DERIVED_COLUMNS = (
-    "first_name_key", "last_name_soundex", "email_local", "email_domain",
+    "first_name_key",
+    "last_name_soundex",
+    "email_local",
+    "email_domain",
 )
 BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS
 
@@ -154,7 +167,9 @@ def candidate_pairs(
     engine.drop(found)
     engine.execute(f"CREATE OR REPLACE TABLE {RULES} (rule SMALLINT, name VARCHAR)")
     for index, rule in enumerate(rules):
-        engine.execute(f"INSERT INTO {RULES} VALUES ($i, $name)", {"i": index, "name": rule_name(rule)})
+        engine.execute(
+            f"INSERT INTO {RULES} VALUES ($i, $name)", {"i": index, "name": rule_name(rule)}
+        )
     return engine.count(PAIRS)
 
 
@@ -167,8 +182,10 @@ def null_junk_values(
     (a shop's own number typed into every order). Returns junk values found per column.
     """
     found = {}
-    for column, derived in (("email_std", ("email_local", "email_domain")),
-                            ("phone", ("phone_digits",))):
+    for column, derived in (
+        ("email_std", ("email_local", "email_domain")),
+        ("phone", ("phone_digits",)),
+    ):
         junk = table("junk_" + column)
         engine.execute(
             f"""

@@ -186,8 +186,7 @@ def unify(
     from cxunify.score import load_model
 
     def action() -> None:
-        settings = _load(config, _flags(crm, transactions, social, support), phone_region,
-                         dayfirst)
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
             result = run(settings, out, progress, fitted)
@@ -261,22 +260,29 @@ def plan(
             grid.add_column(column, justify="left" if column == "rule" else "right")
         for rule in result["rules"]:
             grid.add_row(
-                rule["rule"], f"{rule['blocks']:,}", f"{rule['pairs']:,}",
-                f"{rule['skipped_keys']:,}", f"{rule['skipped_pairs']:,}",
+                rule["rule"],
+                f"{rule['blocks']:,}",
+                f"{rule['pairs']:,}",
+                f"{rule['skipped_keys']:,}",
+                f"{rule['skipped_pairs']:,}",
             )
         stdout.print(grid)
-        stdout.print(f"at most {result['total_pairs_upper_bound']:,} candidate pairs "
-                     "(pairs found by several rules count once)")
+        stdout.print(
+            f"at most {result['total_pairs_upper_bound']:,} candidate pairs "
+            "(pairs found by several rules count once)"
+        )
         for rule in result["rules"]:
             if rule["explodes"]:
                 stderr.print(
                     f"Warning: rule '{rule['rule']}' would produce {rule['pairs']:,} pairs; "
-                    "add a key to it or lower matching.max_block_size", markup=False,
+                    "add a key to it or lower matching.max_block_size",
+                    markup=False,
                 )
             if rule["skipped_keys"]:
                 stderr.print(
                     f"Note: rule '{rule['rule']}' skips {rule['skipped_keys']:,} key values "
-                    f"shared by more than {result['max_block_size']:,} identities", markup=False,
+                    f"shared by more than {result['max_block_size']:,} identities",
+                    markup=False,
                 )
 
     _guard(debug, action)

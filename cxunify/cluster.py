@@ -75,8 +75,7 @@ def connected_components(
             """
         )
         changed = engine.scalar(
-            f"SELECT count(*) FROM {step} s JOIN {labels} l USING (node) "
-            "WHERE s.label <> l.label"
+            f"SELECT count(*) FROM {step} s JOIN {labels} l USING (node) WHERE s.label <> l.label"
         )
         engine.execute(f"CREATE OR REPLACE TABLE {labels} AS SELECT * FROM {step}")
         if changed == 0:
@@ -151,9 +150,7 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
     return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
 
 
-def _relation(
-    left: set, right: set, compatible: Callable[[Any, Any], bool]
-) -> int:
+def _relation(left: set, right: set, compatible: Callable[[Any, Any], bool]) -> int:
     """+1 when two value sets share a compatible value, -1 when both are present and none
     is compatible, 0 when either is empty."""
     if not left or not right:

@@ -27,8 +27,15 @@ class ComparisonSpec:
 
 FIRST_NAME = ComparisonSpec(
     "first_name",
-    ("different", "initial", "swapped with last name", "jaro-winkler >= 0.80",
-     "jaro-winkler >= 0.92", "nickname", "exact"),
+    (
+        "different",
+        "initial",
+        "swapped with last name",
+        "jaro-winkler >= 0.80",
+        "jaro-winkler >= 0.92",
+        "nickname",
+        "exact",
+    ),
     """CASE
         WHEN l.first_name_std IS NULL OR r.first_name_std IS NULL THEN -1
         WHEN l.first_name_std = r.first_name_std THEN 6
@@ -94,8 +101,14 @@ DOB = ComparisonSpec(
 # would triple-count one fact.
 ADDRESS = ComparisonSpec(
     "address",
-    ("different", "same city", "same postcode", "similar street, other postcode and city",
-     "similar street and same postcode or city", "same street and postcode"),
+    (
+        "different",
+        "same city",
+        "same postcode",
+        "similar street, other postcode and city",
+        "similar street and same postcode or city",
+        "same street and postcode",
+    ),
     """CASE
         WHEN coalesce(l.street_std, l.postcode, l.city_std) IS NULL
           OR coalesce(r.street_std, r.postcode, r.city_std) IS NULL THEN -1
@@ -122,13 +135,23 @@ NATIONAL_ID = ComparisonSpec(
 # Which comparison a blocking key informs. Pairs found by a rule agree on its keys by
 # construction, so when training, those comparisons say nothing about such pairs.
 KEY_COMPARISON = {
-    "first_name_std": "first_name", "first_name_key": "first_name",
-    "last_name_std": "last_name", "last_name_soundex": "last_name",
-    "email_std": "email", "email_local": "email", "email_domain": "email",
-    "phone": "phone", "phone_digits": "phone", "dob": "dob",
-    "street_std": "address", "postcode": "address", "city_std": "address",
-    "national_id": "national_id", "handle_letters": "handle",
+    "first_name_std": "first_name",
+    "first_name_key": "first_name",
+    "last_name_std": "last_name",
+    "last_name_soundex": "last_name",
+    "email_std": "email",
+    "email_local": "email",
+    "email_domain": "email",
+    "phone": "phone",
+    "phone_digits": "phone",
+    "dob": "dob",
+    "street_std": "address",
+    "postcode": "address",
+    "city_std": "address",
+    "national_id": "national_id",
+    "handle_letters": "handle",
 }
+
 
 def _handle_vs(handle: str, other: str) -> str:
     """Level of a handle on one side against the names and email of the other side."""
@@ -147,8 +170,12 @@ def _handle_vs(handle: str, other: str) -> str:
 # spells the other record's email local part or its names is evidence, whichever side has it.
 HANDLE = ComparisonSpec(
     "handle",
-    ("different", "contains the last name", "contains first and last name",
-     "same as the email local part"),
+    (
+        "different",
+        "contains the last name",
+        "contains first and last name",
+        "same as the email local part",
+    ),
     f"""CASE
         WHEN l.handle_letters IS NULL AND r.handle_letters IS NULL THEN -1
         WHEN l.handle_letters IS NOT NULL AND r.handle_letters IS NOT NULL THEN
@@ -158,7 +185,14 @@ HANDLE = ComparisonSpec(
 )
 
 COMPARISONS: tuple[ComparisonSpec, ...] = (
-    FIRST_NAME, LAST_NAME, EMAIL, PHONE, DOB, ADDRESS, NATIONAL_ID, HANDLE,
+    FIRST_NAME,
+    LAST_NAME,
+    EMAIL,
+    PHONE,
+    DOB,
+    ADDRESS,
+    NATIONAL_ID,
+    HANDLE,
 )
 COMPARISON_BY_NAME = {c.name: c for c in COMPARISONS}
 

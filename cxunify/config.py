@@ -33,7 +33,9 @@ class SourceConfig(_Strict):
     kind: Kind = Field(description="crm | transactions | social | support")
     path: str = Field(description="file path or glob, relative to the config file")
     format: Format = Field("auto", description="auto picks by file extension")
-    encoding: str = Field("auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)")
+    encoding: str = Field(
+        "auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)"
+    )
     delimiter: str | None = Field(None, description="CSV delimiter; sniffed when absent")
     id: str | None = Field(None, description="column whose value identifies a row; else row number")
     columns: dict[str, str] = Field(
@@ -55,7 +57,9 @@ class SourceConfig(_Strict):
         problems = []
         for field in columns:
             if field not in FIELD_NAMES:
-                problems.append(f"'{field}' is not a canonical field{_did_you_mean(field, FIELD_NAMES)}")
+                problems.append(
+                    f"'{field}' is not a canonical field{_did_you_mean(field, FIELD_NAMES)}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return columns

@@ -24,16 +24,23 @@ from cxunify.standardize import install_macros
 SAMPLE_ROWS = 100_000
 
 # Share of non-empty values that must look right for a header-based mapping to stand.
-_MIN_SHARE = {"email": 0.5, "phone": 0.5, "date": 0.6, "timestamp": 0.6, "number": 0.8,
-              "name": 0.6, "text": 0.0}
+_MIN_SHARE = {
+    "email": 0.5,
+    "phone": 0.5,
+    "date": 0.6,
+    "timestamp": 0.6,
+    "number": 0.8,
+    "name": 0.6,
+    "text": 0.0,
+}
 
 _CHECKS = {
     "email": r"regexp_full_match(lower(v), '[^@\s]+@[^@\s]+\.[a-z]{2,}')",
     "phone": r"length(regexp_replace(v, '[^0-9]', '', 'g')) BETWEEN 6 AND 17 "
-             r"AND NOT regexp_matches(v, '[A-Za-z]{2,}|@')",
+    r"AND NOT regexp_matches(v, '[A-Za-z]{2,}|@')",
     "date": "cx_parse_date(v, false) IS NOT NULL OR cx_parse_date(v, true) IS NOT NULL",
     "timestamp": "cx_parse_timestamp(v, false) IS NOT NULL "
-                 "OR cx_parse_timestamp(v, true) IS NOT NULL",
+    "OR cx_parse_timestamp(v, true) IS NOT NULL",
     "number": "cx_amount(v) IS NOT NULL",
     "name": r"regexp_matches(v, '[^\W\d_]') AND NOT regexp_matches(v, '@|\d{3,}')",
 }
@@ -47,9 +54,7 @@ class InferredSource:
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
 
 
-def infer_sources(
-    paths_by_kind: dict[Kind, list[str]], work_dir: Path
-) -> list[InferredSource]:
+def infer_sources(paths_by_kind: dict[Kind, list[str]], work_dir: Path) -> list[InferredSource]:
     """One inferred source per file named by the flags (each may be a path or a glob)."""
     files: list[tuple[Kind, Path]] = []
     for kind, patterns in paths_by_kind.items():
@@ -67,8 +72,9 @@ def infer_sources(
                     raise InputError(f"--{kind.value} {pattern}: file not found")
                 files.append((kind, match.resolve()))
     if not files:
-        raise InputError("no input: give --config, or at least one of --crm/--transactions/"
-                         "--social/--support")
+        raise InputError(
+            "no input: give --config, or at least one of --crm/--transactions/--social/--support"
+        )
     names: set[str] = set()
     engine = DuckDBEngine()
     try:
@@ -119,7 +125,9 @@ def _infer_one(
             continue
         is_exact = field_name in (column.lower(),)
         if field_name in columns and (exact[field_name] or not is_exact):
-            inferred.skipped[column] = f"{field_name} is already mapped from '{columns[field_name]}'"
+            inferred.skipped[column] = (
+                f"{field_name} is already mapped from '{columns[field_name]}'"
+            )
             continue
         columns[field_name] = column
         exact[field_name] = is_exact
@@ -176,8 +184,10 @@ def config_from_flags(
     inferred = infer_sources(paths_by_kind, work_dir)
     raw = {
         "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],
-        "standardize": {"phone_region": phone_region or StandardizeConfig().phone_region,
-                        "dayfirst": dayfirst},
+        "standardize": {
+            "phone_region": phone_region or StandardizeConfig().phone_region,
+            "dayfirst": dayfirst,
+        },
     }
     config = validate_config(raw, origin="<flags>", base_dir=Path.cwd())
     return config, inferred
@@ -188,7 +198,16 @@ def _scalar(value: object) -> str:
         return "true" if value else "false"
     text = str(value)
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]*", text) and text.lower() not in {
-        "true", "false", "yes", "no", "null", "on", "off", "y", "n", "~"
+        "true",
+        "false",
+        "yes",
+        "no",
+        "null",
+        "on",
+        "off",
+        "y",
+        "n",
+        "~",
     }:
         return text
     return json.dumps(text, ensure_ascii=False)

@@ -372,9 +372,7 @@ def create_tables(engine: DuckDBEngine) -> None:
     )
 
 
-def _check_columns(
-    source: SourceConfig, key: str, path: Path, columns: list[str]
-) -> None:
+def _check_columns(source: SourceConfig, key: str, path: Path, columns: list[str]) -> None:
     import difflib
 
     problems = []
@@ -408,8 +406,7 @@ def ingest(
         for path in resolve_files(source, config.base_dir, key):
             planned.append((key, source, path))
     ingested = Ingested()
-    file_index = 0
-    for done, (key, source, path) in enumerate(planned):
+    for file_index, (key, source, path) in enumerate(planned):
         size = path.stat().st_size
         if size == 0:
             raise InputError(f"{path}: file is empty (source '{source.name}')")
@@ -435,9 +432,8 @@ def ingest(
                 rejected=raw.rejected,
             )
         )
-        file_index += 1
         if progress:
-            progress((done + 1) / len(planned))
+            progress((file_index + 1) / len(planned))
     _reject_bad_ids(engine, config, ingested)
     return ingested
 
@@ -450,9 +446,7 @@ def _insert_mapped(
         column = source.columns.get(name)
         value = f"NULLIF(trim({ident(column)}), '')" if column else "NULL::VARCHAR"
         projections.append(f"{value} AS {ident(name)}")
-    record_id = (
-        f"NULLIF(trim({ident(source.id)}), '')" if source.id else "CAST(cx_row AS VARCHAR)"
-    )
+    record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id else "CAST(cx_row AS VARCHAR)"
     engine.execute(
         f"INSERT INTO {MAPPED} SELECT $source, $kind, $file, $file_index, cx_row, {record_id}, "
         f"{', '.join(projections)} FROM {raw.table} ORDER BY cx_row",

@@ -70,7 +70,9 @@ def staging_dir(out_dir: Path) -> Path:
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{out_dir.parent}: cannot create output folder: {exc.strerror}") from None
+        raise OutputError(
+            f"{out_dir.parent}: cannot create output folder: {exc.strerror}"
+        ) from None
     staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     return staging
@@ -95,9 +97,7 @@ def write_tables(
     for name, query in queries.items():
         path = staging / f"{name}.parquet"
         engine.write_parquet(query, path, compression)
-        counts[name] = int(
-            engine.scalar("SELECT count(*) FROM read_parquet($p)", {"p": str(path)})
-        )
+        counts[name] = int(engine.scalar("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}))
     return counts
 
 

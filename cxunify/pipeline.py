@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from cxunify import block, cluster, identity, ingest, output, profile, score, standardize
 from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
-from cxunify.model import MatchModel
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import CxunifyError
+from cxunify.model import MatchModel
 
 
 class Progress(Protocol):
@@ -130,9 +130,7 @@ def unify(
         if model is not None:
             score.check_model(model, comparisons)
         with stage("compare"):
-            score.build_gammas(
-                engine, comparisons, config.matching.blocking, config.matching.rules
-            )
+            score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
         with stage("score"):
             fitted = model or score.train(
                 engine,

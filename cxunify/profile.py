@@ -17,8 +17,16 @@ PROFILES = table("profiles")
 KIND_PRIORITY = ("crm", "support", "transactions", "social")
 
 GOLDEN_FIELDS = (
-    "first_name", "last_name", "email", "phone", "street", "city", "postcode", "state",
-    "country", "dob",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postcode",
+    "state",
+    "country",
+    "dob",
 )
 
 
@@ -58,7 +66,5 @@ def build_profiles(engine: DuckDBEngine) -> int:
     )
     # Lists are empty, not NULL, when a customer has no such value: simpler SQL for analysts.
     for column in ("emails", "phones", "handles"):
-        engine.execute(
-            f"UPDATE {PROFILES} SET {ident(column)} = [] WHERE {ident(column)} IS NULL"
-        )
+        engine.execute(f"UPDATE {PROFILES} SET {ident(column)} = [] WHERE {ident(column)} IS NULL")
     return engine.count(PROFILES)

@@ -46,7 +46,7 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches."""
     con = open_output(out_dir)
     try:
-        return QueryResult(con, con.execute(sql).to_arrow_reader(65_536))
+        return QueryResult(con, con.sql(sql).to_arrow_reader(65_536))
     except duckdb.Error as exc:
         con.close()
         message = str(exc).strip().splitlines()[0]

@@ -40,15 +40,21 @@ def build_gammas(
     tell which comparisons the pair was selected on); ``forced`` is true when a deterministic
     rule (equal and present on all its keys) declares the pair a match.
     """
-    forced = " OR ".join(
-        "(" + " AND ".join(f"l.{ident(k)} = r.{ident(k)}" for k in rule) + ")"
-        for rule in rules or []
-    ) or "false"
-    met = " + ".join(
-        f"CASE WHEN {' AND '.join(f'l.{ident(k)} = r.{ident(k)}' for k in rule)} "
-        f"THEN {1 << i} ELSE 0 END"
-        for i, rule in enumerate(blocking)
-    ) or "0"
+    forced = (
+        " OR ".join(
+            "(" + " AND ".join(f"l.{ident(k)} = r.{ident(k)}" for k in rule) + ")"
+            for rule in rules or []
+        )
+        or "false"
+    )
+    met = (
+        " + ".join(
+            f"CASE WHEN {' AND '.join(f'l.{ident(k)} = r.{ident(k)}' for k in rule)} "
+            f"THEN {1 << i} ELSE 0 END"
+            for i, rule in enumerate(blocking)
+        )
+        or "0"
+    )
     engine.execute(
         f"CREATE OR REPLACE TABLE {GAMMAS} AS "
         + gammas_sql(f"SELECT * FROM {PAIRS}", NODES, comparisons).replace(
@@ -63,9 +69,7 @@ def _patterns(
     engine: DuckDBEngine, source_sql: str, comparisons: tuple[ComparisonSpec, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     columns = ", ".join(ident("gamma_" + c.name) for c in comparisons)
-    rows = engine.rows(
-        f"SELECT {columns}, count(*) FROM ({source_sql}) GROUP BY ALL ORDER BY ALL"
-    )
+    rows = engine.rows(f"SELECT {columns}, count(*) FROM ({source_sql}) GROUP BY ALL ORDER BY ALL")
     if not rows:
         return np.zeros((0, len(comparisons)), dtype=np.int64), np.zeros(0)
     matrix = np.array(rows, dtype=np.int64)
@@ -81,7 +85,10 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
         f"CREATE OR REPLACE TABLE {sample} AS SELECT node FROM {NODES} "
         f"USING SAMPLE reservoir({int(side)} ROWS) REPEATABLE ({int(seed)})"
     )
-    return f"SELECT a.node AS left_node, b.node AS right_node FROM {sample} a JOIN {sample} b ON a.node < b.node"
+    return (
+        f"SELECT a.node AS left_node, b.node AS right_node "
+        f"FROM {sample} a JOIN {sample} b ON a.node < b.node"
+    )
 
 
 def train(
@@ -109,41 +116,47 @@ def train(
     ]
     if random_counts.sum() > 0:
         u_random = u_from_pattern_counts(random_patterns, random_counts, start)
-        start = [
-            Comparison(c.name, c.levels, c.m, u) for c, u in zip(start, u_random, strict=True)
-        ]
+        start = [Comparison(c.name, c.levels, c.m, u) for c, u in zip(start, u_random, strict=True)]
     masked = []
     for spec in comparisons:
         # Bits of the rules that select on this comparison; a pair found by no other rule
         # agreed here by construction, so this comparison is masked for it.
         selecting = sum(
-            1 << i for i, rule in enumerate(rules)
+            1 << i
+            for i, rule in enumerate(rules)
             if any(KEY_COMPARISON.get(key) == spec.name for key in rule)
         )
         gamma = ident("gamma_" + spec.name)
         masked.append(
             f"CASE WHEN rules_met & ~{selecting}::BIGINT = 0 THEN -1 ELSE {gamma} END AS {gamma}"
-            if selecting else gamma
+            if selecting
+            else gamma
         )
-    patterns, counts = _patterns(
-        engine, f"SELECT {', '.join(masked)} FROM {GAMMAS}", comparisons
-    )
+    patterns, counts = _patterns(engine, f"SELECT {', '.join(masked)} FROM {GAMMAS}", comparisons)
     nodes = engine.count(NODES)
     all_pairs = max(nodes * (nodes - 1) / 2, 2.0)
     if counts.sum() == 0:
         # Nothing to learn from (a handful of records): the starting model, said as such.
-        return MatchModel(start, prior=1.0 / all_pairs, iterations=0, converged=False,
-                          log_likelihood=float("nan"), history=[],
-                          warnings=["no candidate pairs: the model was not fitted"])
-    fitted = fit_em(
-        patterns, counts, start, prior=0.1, fix_u=True, max_iterations=max_iterations
-    )
+        return MatchModel(
+            start,
+            prior=1.0 / all_pairs,
+            iterations=0,
+            converged=False,
+            log_likelihood=float("nan"),
+            history=[],
+            warnings=["no candidate pairs: the model was not fitted"],
+        )
+    fitted = fit_em(patterns, counts, start, prior=0.1, fix_u=True, max_iterations=max_iterations)
     expected_matches = fitted.prior * counts.sum()
     prior = min(max(expected_matches / all_pairs, 1e-12), 0.5)
     return MatchModel(
-        fitted.comparisons, prior=prior, iterations=fitted.iterations,
-        converged=fitted.converged, log_likelihood=fitted.log_likelihood,
-        history=fitted.history, warnings=fitted.warnings,
+        fitted.comparisons,
+        prior=prior,
+        iterations=fitted.iterations,
+        converged=fitted.converged,
+        log_likelihood=fitted.log_likelihood,
+        history=fitted.history,
+        warnings=fitted.warnings,
     )
 
 
@@ -308,8 +321,13 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     right_source_record_id, is_match (1/0, true/false, yes/no)."""
     import csv
 
-    wanted = ["left_source", "left_source_record_id", "right_source",
-              "right_source_record_id", "is_match"]
+    wanted = [
+        "left_source",
+        "left_source_record_id",
+        "right_source",
+        "right_source_record_id",
+        "is_match",
+    ]
     truthy = {"1", "true", "yes", "y", "match", "t"}
     falsy = {"0", "false", "no", "n", "non-match", "nonmatch", "f"}
     labels = []
@@ -324,8 +342,13 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
                 if flag not in truthy | falsy:
                     raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
                 labels.append(
-                    (row["left_source"], row["left_source_record_id"], row["right_source"],
-                     row["right_source_record_id"], flag in truthy)
+                    (
+                        row["left_source"],
+                        row["left_source_record_id"],
+                        row["right_source"],
+                        row["right_source_record_id"],
+                        flag in truthy,
+                    )
                 )
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
@@ -375,9 +398,7 @@ def train_supervised(
     classes = {row[1] for row in rows}
     if classes != {True, False}:
         raise InputError(f"{labels_path}: needs both matches and non-matches to learn from")
-    columns = [
-        f"{spec.name}={level}" for spec in comparisons for level in range(len(spec.levels))
-    ]
+    columns = [f"{spec.name}={level}" for spec in comparisons for level in range(len(spec.levels))]
     features = np.zeros((len(rows), len(columns)))
     offset = 0
     for j, spec in enumerate(comparisons):
@@ -395,8 +416,13 @@ def train_supervised(
     out, offset = [], 0
     for spec in comparisons:
         k = len(spec.levels)
-        out.append({"name": spec.name, "levels": list(spec.levels),
-                    "weights": [float(w) for w in coefficients[offset:offset + k]]})
+        out.append(
+            {
+                "name": spec.name,
+                "levels": list(spec.levels),
+                "weights": [float(w) for w in coefficients[offset : offset + k]],
+            }
+        )
         offset += k
     engine.drop(labelled)
     return LogisticModel(out, float(classifier.intercept) / np.log(2), len(rows))

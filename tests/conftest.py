@@ -43,3 +43,13 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "out"
+    result = CliRunner().invoke(
+        app, ["unify", "--config", str(ROOT / "configs" / "sample.yaml"), "--out", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.stderr
+    return out

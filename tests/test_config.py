@@ -39,7 +39,9 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     problems = "\n".join(err.value.problems)
-    assert "sources[0].kind: Input should be 'crm', 'transactions', 'social' or 'support'" in problems
+    assert (
+        "sources[0].kind: Input should be 'crm', 'transactions', 'social' or 'support'" in problems
+    )
     assert "sources[0].columns: 'emial' is not a canonical field; did you mean 'email'?" in problems
     assert "matching.treshold: unknown key" in problems
     assert len(err.value.problems) == 3
@@ -71,7 +73,8 @@ def test_bad_phone_region(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.problems == [
-        f"{path}: standardize.phone_region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)"
+        f"{path}: standardize.phone_region: 'XX' is not a phone region "
+        "(ISO 3166 alpha-2, e.g. US, GB)"
     ]
 
 
@@ -81,12 +84,20 @@ def test_unknown_blocking_key_and_comparison(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     problems = "\n".join(err.value.problems)
-    assert "matching.blocking: rule 0: 'emial_std' is not a key; did you mean 'email_std'?" in problems
-    assert "matching.comparisons: 'frist_name' is not a comparison; did you mean 'first_name'?" in problems
+    assert (
+        "matching.blocking: rule 0: 'emial_std' is not a key; did you mean 'email_std'?" in problems
+    )
+    assert (
+        "matching.comparisons: 'frist_name' is not a comparison; did you mean 'first_name'?"
+        in problems
+    )
 
 
 def test_config_hash_ignores_location(tmp_path: Path):
     a = load_config(write(tmp_path / "a" / "c.yaml", GOOD))
     b = load_config(write(tmp_path / "b" / "c.yaml", GOOD))
     assert a.digest() == b.digest()
-    assert a.digest() != load_config(write(tmp_path / "c.yaml", GOOD.replace("crm.csv", "x.csv"))).digest()
+    assert (
+        a.digest()
+        != load_config(write(tmp_path / "c.yaml", GOOD.replace("crm.csv", "x.csv"))).digest()
+    )

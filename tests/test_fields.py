@@ -38,8 +38,16 @@ def test_header_spellings(header: str, field: str | None):
 
 @pytest.mark.parametrize(
     ("header", "is_key"),
-    [("id", True), ("contact_id", True), ("account_no", True), ("order_number", True),
-     ("handle", True), ("rec_id", True), ("email", False), ("video", False)],
+    [
+        ("id", True),
+        ("contact_id", True),
+        ("account_no", True),
+        ("order_number", True),
+        ("handle", True),
+        ("rec_id", True),
+        ("email", False),
+        ("video", False),
+    ],
 )
 def test_record_key_headers(header: str, is_key: bool):
     assert looks_like_record_key(header) is is_key

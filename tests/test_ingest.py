@@ -45,8 +45,13 @@ def test_broken_csv_row_goes_to_rejects_with_line_and_raw_text(cli, tmp_path: Pa
     result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
     assert rejects(out) == [
-        ("crm", str(data), 3, "unparseable CSV row: too many columns",
-         "2,Bob,Ray,bob@x.com,5550100002,EXTRA")
+        (
+            "crm",
+            str(data),
+            3,
+            "unparseable CSV row: too many columns",
+            "2,Bob,Ray,bob@x.com,5550100002,EXTRA",
+        )
     ]
     run = json.loads((out / "run.json").read_text())
     assert run["counts"]["rows_in"] == 3
@@ -109,7 +114,9 @@ def test_misspelt_config_key_is_a_one_line_error(cli, tmp_path: Path):
     cfg.write_text(cfg.read_text().replace("columns:", "colums:"))
     result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {cfg}: sources[0].colums: unknown key; did you mean 'columns'?\n"
+    assert (
+        result.stderr == f"Error: {cfg}: sources[0].colums: unknown key; did you mean 'columns'?\n"
+    )
 
 
 def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
@@ -123,8 +130,14 @@ def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
 
 
 def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
-    result = cli("unify", "--config", config(tmp_path, "", name="nope/*.csv"), "--out",
-                 tmp_path / "out", "-q")
+    result = cli(
+        "unify",
+        "--config",
+        config(tmp_path, "", name="nope/*.csv"),
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
     assert result.exit_code == 1
     assert result.stderr == "Error: sources[0].path: no file matches 'nope/*.csv'\n"
 
@@ -161,12 +174,21 @@ def test_glob_reads_every_file_and_ndjson_bad_lines_are_rejected(cli, tmp_path: 
 
 @pytest.mark.parametrize("fmt", ["parquet", "json", "tsv"])
 def test_other_formats(cli, tmp_path: Path, fmt: str):
-    rows = [{"contact_id": "1", "first_name": "Ann", "last_name": "Lee", "email": "a@x.com",
-             "phone": "5550100001"}]
+    rows = [
+        {
+            "contact_id": "1",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "a@x.com",
+            "phone": "5550100001",
+        }
+    ]
     path = tmp_path / f"crm.{fmt}"
     if fmt == "parquet":
-        duckdb.sql("SELECT '1' contact_id, 'Ann' first_name, 'Lee' last_name, 'a@x.com' email, "
-                   f"'5550100001' phone").write_parquet(str(path))
+        duckdb.sql(
+            "SELECT '1' contact_id, 'Ann' first_name, 'Lee' last_name, 'a@x.com' email, "
+            "'5550100001' phone"
+        ).write_parquet(str(path))
     elif fmt == "json":
         write(path, json.dumps(rows))
     else:

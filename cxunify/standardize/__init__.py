@@ -60,9 +60,7 @@ def standardize(engine: DuckDBEngine, config: Config) -> int:
     )
     for source in config.sources:
         region = source.phone_region or config.standardize.phone_region
-        dayfirst = (
-            source.dayfirst if source.dayfirst is not None else config.standardize.dayfirst
-        )
+        dayfirst = source.dayfirst if source.dayfirst is not None else config.standardize.dayfirst
         engine.execute(
             f"INSERT INTO {SETTINGS} VALUES ($source, $region, $dayfirst)",
             {"source": source.name, "region": region and region.upper(), "dayfirst": dayfirst},
@@ -111,7 +109,7 @@ def records_sql() -> str:
         cx_street_std(street_line) AS street_std,
         nullif(trim(address_2), '') AS address_2,
         nullif(trim(city), '') AS city,
-        cx_city_std(regexp_replace(city, '\s*,.*$', '')) AS city_std,
+        cx_city_std(regexp_replace(city, '\\s*,.*$', '')) AS city_std,
         cx_postcode_std(postcode) AS postcode,
         cx_state_std(state) AS state,
         nullif(upper(trim(country)), '') AS country,

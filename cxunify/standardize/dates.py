@@ -36,10 +36,15 @@ _TIME = (
 )
 
 _MACROS = r"""
-CREATE OR REPLACE MACRO _cx_date_norm(x) AS
-    trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g'));
-
-CREATE OR REPLACE MACRO _cx_date_head(s) AS regexp_replace(s, getvariable('cx_date_time_re'), '');
+-- Each public macro normalises its input once into a struct and binds it to `r` with
+-- `list_transform([struct], lambda r: ...)[1]`: a macro argument is otherwise pasted in at
+-- every use, which multiplies both the work per row and DuckDB's planning time.
+CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
+    struct_pack(
+        s := trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
+        h := regexp_replace(trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
+                            getvariable('cx_date_time_re'), ''),
+        dayfirst := coalesce(CAST(dayfirst AS BOOLEAN), false));
 
 -- Two-digit years are the latest matching year that is not in the future.
 CREATE OR REPLACE MACRO _cx_date_year(y) AS
@@ -54,7 +59,7 @@ CREATE OR REPLACE MACRO _cx_date_make(y, m, d) AS
     TRY_CAST(CAST(y AS VARCHAR) || '-' || CAST(m AS VARCHAR) || '-' || CAST(d AS VARCHAR)
              AS DATE);
 
--- a/b/y with a and b both possibly day or month: a part above 12 can only be the day.
+-- a/b/y where a and b may each be the day or the month: a part above 12 can only be the day.
 CREATE OR REPLACE MACRO _cx_date_ab(a, b, y, dayfirst) AS
     _cx_date_make(
         y,
@@ -93,22 +98,22 @@ CREATE OR REPLACE MACRO _cx_date_text(w) AS
                           TRY_CAST(split_part(w, ' ', 3) AS INTEGER))
     END;
 
--- The date of an already normalised string, before the plausibility check. Every branch is
--- guarded by the shape it parses, so no format can be misread as another.
-CREATE OR REPLACE MACRO _cx_date_raw(s, dayfirst) AS
+-- The date in input struct `r` (text `s`, the same without a trailing time `h`), before the
+-- plausibility check. Every branch is guarded by the exact shape it parses, so no format can
+-- be misread as another.
+CREATE OR REPLACE MACRO _cx_date_of(r) AS
     CASE
-        WHEN regexp_matches(s, '^\d{4}-\d{1,2}-\d{1,2}(?:[t ]|$)') THEN
-            TRY_CAST(regexp_extract(s, '^\d{4}-\d{1,2}-\d{1,2}') AS DATE)
-        WHEN regexp_full_match(s, '\d{8}(?:\.0+)?') THEN
-            _cx_date_make(substr(s, 1, 4), substr(s, 5, 2), substr(s, 7, 2))
-        WHEN regexp_full_match(_cx_date_head(s), '\d{4}[/.]\d{1,2}[/.]\d{1,2}') THEN
-            TRY_CAST(regexp_replace(_cx_date_head(s), '[/.]', '-', 'g') AS DATE)
-        WHEN regexp_full_match(_cx_date_head(s), '\d{1,2}[/.-]\d{1,2}[/.-](?:\d{2}|\d{4})') THEN
+        WHEN regexp_matches(r.s, '^\d{4}-\d{1,2}-\d{1,2}(?:[t ]|$)') THEN
+            TRY_CAST(regexp_extract(r.s, '^\d{4}-\d{1,2}-\d{1,2}') AS DATE)
+        WHEN regexp_full_match(r.s, '\d{8}(?:\.0+)?') THEN
+            _cx_date_make(substr(r.s, 1, 4), substr(r.s, 5, 2), substr(r.s, 7, 2))
+        WHEN regexp_full_match(r.h, '\d{4}[/.]\d{1,2}[/.]\d{1,2}') THEN
+            TRY_CAST(regexp_replace(r.h, '[/.]', '-', 'g') AS DATE)
+        WHEN regexp_full_match(r.h, '\d{1,2}[/.-]\d{1,2}[/.-](?:\d{2}|\d{4})') THEN
             _cx_date_numeric(
-                regexp_extract(_cx_date_head(s), '^(\d{1,2})[/.-](\d{1,2})[/.-](\d+)$',
-                               ['a', 'b', 'y']),
-                dayfirst)
-        WHEN regexp_matches(s, '[a-z]') THEN _cx_date_text(_cx_date_words(_cx_date_head(s)))
+                regexp_extract(r.h, '^(\d+)[/.-](\d+)[/.-](\d+)$', ['a', 'b', 'y']),
+                r.dayfirst)
+        WHEN regexp_matches(r.h, '[a-z]') THEN _cx_date_text(_cx_date_words(r.h))
     END;
 
 CREATE OR REPLACE MACRO _cx_date_plausible(d) AS
@@ -116,8 +121,8 @@ CREATE OR REPLACE MACRO _cx_date_plausible(d) AS
          THEN d END;
 
 CREATE OR REPLACE MACRO cx_parse_date(x, dayfirst) AS
-    _cx_date_plausible(
-        _cx_date_raw(_cx_date_norm(x), coalesce(CAST(dayfirst AS BOOLEAN), false)));
+    list_transform([_cx_date_input(x, dayfirst)],
+                   lambda r: _cx_date_plausible(_cx_date_of(r)))[1];
 
 -- Hours, minutes, seconds and fraction as a TIME; NULL when any part is out of range.
 CREATE OR REPLACE MACRO _cx_ts_time(t) AS
@@ -144,26 +149,28 @@ CREATE OR REPLACE MACRO _cx_ts_offset(z) AS
                           0)))
     END;
 
-CREATE OR REPLACE MACRO _cx_ts_at(d, t) AS d + _cx_ts_time(t) - _cx_ts_offset(t.tz);
-
-CREATE OR REPLACE MACRO _cx_ts_raw(s, dayfirst) AS
+CREATE OR REPLACE MACRO _cx_ts_of(r) AS
     CASE
         -- Unix epoch in seconds (optionally fractional) or milliseconds.
-        WHEN regexp_full_match(s, '\d{10}(?:\.\d{1,6})?') THEN
-            make_timestamp(CAST(round(CAST(s AS DOUBLE) * 1000000) AS BIGINT))
-        WHEN regexp_full_match(s, '\d{13}') THEN make_timestamp(CAST(s AS BIGINT) * 1000)
-        WHEN regexp_matches(s, getvariable('cx_date_time_re')) THEN
-            _cx_ts_at(_cx_date_raw(_cx_date_head(s), dayfirst),
-                      regexp_extract(s, getvariable('cx_date_time_re'),
-                                     ['h', 'mi', 'sec', 'frac', 'ap', 'tz']))
+        WHEN regexp_full_match(r.s, '\d{10}(?:\.\d{1,6})?') THEN
+            make_timestamp(CAST(round(CAST(r.s AS DOUBLE) * 1000000) AS BIGINT))
+        WHEN regexp_full_match(r.s, '\d{13}') THEN make_timestamp(CAST(r.s AS BIGINT) * 1000)
+        WHEN r.h <> r.s THEN
+            _cx_date_of(r) + _cx_ts_time(r.t) - _cx_ts_offset(r.t.tz)
         -- A time we could not read must not turn into midnight.
-        WHEN regexp_matches(s, '\d:\d') THEN NULL
-        ELSE CAST(_cx_date_raw(s, dayfirst) AS TIMESTAMP)
+        WHEN regexp_matches(r.s, '\d:\d') THEN NULL
+        ELSE CAST(_cx_date_of(r) AS TIMESTAMP)
     END;
 
 CREATE OR REPLACE MACRO cx_parse_timestamp(x, dayfirst) AS
-    _cx_date_plausible(
-        _cx_ts_raw(_cx_date_norm(x), coalesce(CAST(dayfirst AS BOOLEAN), false)));
+    list_transform(
+        [list_transform(
+            [_cx_date_input(x, dayfirst)],
+            lambda i: struct_pack(
+                s := i.s, h := i.h, dayfirst := i.dayfirst,
+                t := regexp_extract(i.s, getvariable('cx_date_time_re'),
+                                    ['h', 'mi', 'sec', 'frac', 'ap', 'tz'])))[1]],
+        lambda r: _cx_date_plausible(_cx_ts_of(r)))[1];
 """
 
 

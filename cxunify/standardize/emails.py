@@ -10,10 +10,24 @@ import duckdb
 
 # Addresses people type when a form insists; they identify nobody.
 JUNK_EMAILS = (
-    "test@test.com", "a@a.com", "x@x.com", "no@email.com", "noemail@noemail.com",
-    "none@none.com", "na@na.com", "n/a@n/a.com", "null@null.com", "unknown@unknown.com",
-    "noreply@noreply.com", "email@email.com", "abc@abc.com", "asdf@asdf.com",
-    "customer@customer.com", "nobody@nowhere.com", "test@example.com", "user@example.com",
+    "test@test.com",
+    "a@a.com",
+    "x@x.com",
+    "no@email.com",
+    "noemail@noemail.com",
+    "none@none.com",
+    "na@na.com",
+    "n/a@n/a.com",
+    "null@null.com",
+    "unknown@unknown.com",
+    "noreply@noreply.com",
+    "email@email.com",
+    "abc@abc.com",
+    "asdf@asdf.com",
+    "customer@customer.com",
+    "nobody@nowhere.com",
+    "test@example.com",
+    "user@example.com",
 )
 JUNK_DOMAINS = ("example.com", "example.org", "example.net", "test.com", "invalid")
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")

@@ -130,7 +130,9 @@ def _expand_item(op: object, av: object, limit: int) -> list[str]:
             raise _Unsupported("ambiguous repeat")
         # Greedy tries the most repetitions first, lazy the fewest: the order decides which
         # alternative wins when several are prefixes of a number.
-        counts = range(high, low - 1, -1) if op is sre_constants.MAX_REPEAT else range(low, high + 1)
+        counts = (
+            range(high, low - 1, -1) if op is sre_constants.MAX_REPEAT else range(low, high + 1)
+        )
         out: list[str] = []
         for count in counts:
             out.extend("".join(p) for p in itertools.product(once, repeat=count))
@@ -286,6 +288,7 @@ CREATE OR REPLACE TEMP TABLE {COUNTRY_CODES_TABLE} (
 )
 """
 
+
 def _mask(lengths_column: str) -> str:
     return f"coalesce(list_sum(list_transform({lengths_column}, lambda n: 1 << n)), 0)::INTEGER"
 
@@ -425,8 +428,7 @@ class _Chain:
             fields = [f"{k} := {self.param}.{k}" for k in kept]
             fields += [f"{k} := {self._sql(v)}" for k, v in stage.items()]
             sql = (
-                f"list_transform([{sql}], lambda {self.param}: "
-                f"struct_pack({', '.join(fields)}))[1]"
+                f"list_transform([{sql}], lambda {self.param}: struct_pack({', '.join(fields)}))[1]"
             )
             available = set(kept) | set(stage)
         return f"list_transform([{sql}], lambda {self.param}: {self._sql(expr)})[1]"
@@ -454,6 +456,7 @@ _RULE_FIELDS = (
     "max_len",
 )
 _PREFIX_FIELDS = ("np_alts", "np_re", "np_starts")
+_LENGTH_FIELDS = ("possible_mask", "local_mask", "min_len", "max_len")
 _STRIP_FIELDS = (
     "np_has_transform",
     "np_full_re",
@@ -463,10 +466,7 @@ _STRIP_FIELDS = (
     "nn_re",
     "nn_starts",
     "pattern_mask",
-    "possible_mask",
-    "local_mask",
-    "min_len",
-    "max_len",
+    *_LENGTH_FIELDS,
 )
 
 
@@ -484,9 +484,7 @@ def _lookup(prefix: str, rule_id: str, fields: Iterable[str]) -> dict[str, str]:
 
 
 def _len_status(n: str, p: str) -> str:
-    return (
-        f"cx_phone__len_status({n}, {p}possible_mask, {p}local_mask, {p}min_len, {p}max_len)"
-    )
+    return f"cx_phone__len_status({n}, {', '.join(p + f for f in _LENGTH_FIELDS)})"
 
 
 def _viable(n: str, p: str) -> str:
@@ -559,7 +557,13 @@ def _national_number_sql() -> str:
 
 
 def _e164_sql() -> str:
-    chain = _Chain("@", "cx__s", t="cx_phone__number_part(raw)", rid="cx_phone__region_id(region)")
+    # Casts let a column of numbers stored as integers through too.
+    chain = _Chain(
+        "@",
+        "cx__s",
+        t="cx_phone__number_part(CAST(raw AS VARCHAR))",
+        rid="cx_phone__region_id(CAST(region AS VARCHAR))",
+    )
     chain.add(
         d="regexp_replace(@t, '[^0-9]', '', 'g')",
         plus="starts_with(@t, '+')",
@@ -612,12 +616,11 @@ def _e164_sql() -> str:
     )
     chain.add(f_npl="cx_phone__prefix_len(@f_n, @f_np_alts, @f_np_re, @f_np_starts)")
     chain.add(n2=f"CASE WHEN @f_npl IS NULL THEN @f_n ELSE {_national_number_sql()} END")
-    possible = _len_status("@n2", "")
-    for field in ("possible_mask", "local_mask", "min_len", "max_len"):
-        possible = possible.replace(f" {field}", f" {_rule(field, '@cid')}", 1)
+    lengths = ", ".join(_rule(f, "@cid") for f in _LENGTH_FIELDS)
     return chain.result(
         f"""
-        CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH} AND {possible} = 'POSSIBLE'
+        CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH}
+                  AND cx_phone__len_status(@n2, {lengths}) = 'POSSIBLE'
              THEN '+' || @p.cc || @n2
         END"""
     )
@@ -637,7 +640,7 @@ def _macros() -> list[str]:
 
     add(
         "cx_phone__region_id(region)",
-        f"""
+        """
         CASE WHEN length(region) = 2 AND upper(region[1]) BETWEEN 'A' AND 'Z'
                   AND upper(region[2]) BETWEEN 'A' AND 'Z'
              THEN getvariable('cx_phone_region_ids')[
@@ -646,7 +649,7 @@ def _macros() -> list[str]:
     )
     add(
         "cx_phone__cc_id(cc)",
-        f"getvariable('cx_phone_cc_ids')[TRY_CAST(cc AS INTEGER) + 1]",
+        "getvariable('cx_phone_cc_ids')[TRY_CAST(cc AS INTEGER) + 1]",
     )
     # Country codes form a prefix-free set, so the first hit by length is the only one.
     add(
@@ -678,29 +681,32 @@ def _macros() -> list[str]:
         f"""
         CASE WHEN n IS NULL OR nn_re IS NULL THEN false
              WHEN NOT {_has_length("pattern_mask", "n")} THEN false
-             WHEN starts IS NOT NULL AND NOT contains(starts, '|' || left(n, 2) || '|')
+             WHEN starts IS NOT NULL
+                  AND NOT contains(starts, '|' || left(n, {_START_LENGTH}) || '|')
                   THEN false
              ELSE regexp_full_match(n, nn_re)
         END""",
+    )
+    # A match can start the string only if one of its starts is a prefix of s (left(s, 0) is
+    # '', for patterns that can match nothing).
+    could_start = " OR ".join(
+        f"contains(starts, '|' || left(s, {i}) || '|')" for i in range(_START_LENGTH + 1)
     )
     # Length of the prefix (international or national) s starts with, NULL when none; an empty
     # match strips nothing, like no match. Expanded alternatives are in backtracking order, so
     # the first that fits is what Python's re.match finds.
     add(
         "cx_phone__prefix_len(s, alts, rx, starts)",
-        """
+        f"""
         CASE WHEN s IS NULL THEN NULL
              -- One literal ('00', '0') is the common case and needs no list.
-             WHEN NOT contains(alts, '|')
+             WHEN alts IS NOT NULL AND NOT contains(alts, '|')
                   THEN CASE WHEN starts_with(s, alts) THEN nullif(length(alts), 0) END
              WHEN alts IS NOT NULL
                   THEN nullif(length(list_filter(string_split(alts, '|'),
                                                  lambda cx__a: starts_with(s, cx__a))[1]), 0)
              WHEN rx IS NULL THEN NULL
-             WHEN starts IS NOT NULL AND NOT contains(starts, '|' || left(s, 2) || '|')
-                  AND NOT contains(starts, '|' || left(s, 1) || '|')
-                  AND NOT contains(starts, '||')
-                  THEN NULL
+             WHEN starts IS NOT NULL AND NOT ({could_start}) THEN NULL
              ELSE nullif(length(regexp_extract(s, rx)), 0)
         END""",
     )
@@ -725,7 +731,7 @@ def _macros() -> list[str]:
     )
     add(
         "cx_phone_digits(raw)",
-        "nullif(regexp_replace(cx_phone__number_part(raw), '[^0-9]', '', 'g'), '')",
+        "nullif(regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), '[^0-9]', '', 'g'), '')",
     )
     add("cx_phone_e164(raw, region)", _e164_sql())
     return macros

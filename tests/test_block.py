@@ -1,0 +1,76 @@
+"""Collapsing records into nodes, blocking, and the plan computed from key frequencies."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxunify.block import (
+    DERIVED_COLUMNS,
+    IDENTITY_COLUMNS,
+    NODES,
+    PAIRS,
+    RECORD_NODES,
+    candidate_pairs,
+    collapse_nodes,
+    plan_rules,
+)
+from cxunify.engine import DuckDBEngine
+from cxunify.standardize import RECORDS
+
+
+@pytest.fixture
+def engine():
+    engine = DuckDBEngine()
+    columns = ", ".join(
+        f"{c} {'DATE' if c == 'dob' else 'VARCHAR'}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS
+    )
+    engine.execute(f"CREATE TABLE {RECORDS} (record_key BIGINT, {columns})")
+    rows = [
+        (1, "ann", "lee", "a@x.com"),
+        (2, "ann", "lee", "a@x.com"),
+        (3, "ann", "lee", "a@x.com"),
+        (4, "ann", "li", "a@x.com"),
+        (5, "bob", "lee", "b@x.com"),
+        (6, "cy", "lee", "b@x.com"),
+        (7, "dee", "ng", None),
+    ]
+    for key, first, last, email in rows:
+        engine.execute(
+            f"INSERT INTO {RECORDS} (record_key, first_name_std, last_name_std, email_std) "
+            "VALUES (?, ?, ?, ?)",
+            [key, first, last, email],
+        )
+    yield engine
+    engine.close()
+
+
+def test_identical_records_collapse_into_one_node(engine):
+    assert collapse_nodes(engine) == 5
+    mapping = dict(engine.rows(f"SELECT record_key, node FROM {RECORD_NODES}"))
+    assert mapping[1] == mapping[2] == mapping[3] == 1
+    assert engine.rows(f"SELECT n_records FROM {NODES} WHERE node = 1") == [(3,)]
+
+
+def test_pairs_from_several_rules_are_produced_once(engine):
+    collapse_nodes(engine)
+    rules = [["email_std"], ["last_name_std"], ["email_std", "last_name_std"]]
+    assert candidate_pairs(engine, rules, 1000) == 4
+    pairs = engine.rows(f"SELECT left_node, right_node, rule FROM {PAIRS} ORDER BY ALL")
+    # 1~4 by email, 5~6 by email (and last name), 1~5, 1~6 by last name only
+    assert pairs == [(1, 4, 0), (1, 5, 1), (1, 6, 1), (5, 6, 0)]
+
+
+def test_plan_counts_pairs_without_building_them(engine):
+    collapse_nodes(engine)
+    plans = plan_rules(engine, [["email_std"], ["last_name_std"]], 1000)
+    assert [(p["rule"], p["pairs"], p["blocks"]) for p in plans] == [
+        ("email_std", 2, 2),
+        ("last_name_std", 3, 1),
+    ]
+
+
+def test_oversized_blocks_are_skipped_and_reported(engine):
+    collapse_nodes(engine)
+    plans = plan_rules(engine, [["last_name_std"]], 2)
+    assert (plans[0]["pairs"], plans[0]["skipped_keys"], plans[0]["skipped_pairs"]) == (0, 1, 3)
+    assert candidate_pairs(engine, [["last_name_std"]], 2) == 0

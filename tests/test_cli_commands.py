@@ -1,0 +1,237 @@
+"""Every command through the CLI: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from cxunify.cli import app
+from tests.conftest import ROOT, SAMPLE, write
+
+SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+
+
+def test_every_command_has_help(cli):
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        result = cli(name, "--help")
+        assert result.exit_code == 0
+        assert command.callback.__doc__, name
+        readme = (ROOT / "README.md").read_text()
+        assert f"cxunify {name}" in readme, f"{name} is not documented in the README"
+
+
+def test_plan_counts_pairs_per_rule(cli):
+    result = cli("plan", "--config", SAMPLE_CONFIG, "--json")
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["nodes"] > 5000
+    rules = {r["rule"]: r for r in plan["rules"]}
+    assert rules["email_std"]["pairs"] > 0
+    assert not any(r["explodes"] for r in plan["rules"])
+
+
+def test_plan_warns_on_a_rule_that_explodes(cli, tmp_path: Path):
+    lines = ["id,first_name,last_name,state"] + [f"{i},n{i},s{i},ca" for i in range(300)]
+    write(tmp_path / "crm.csv", "\n".join(lines) + "\n")
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+        "     columns: {first_name: first_name, last_name: last_name, city: state}}\n"
+        "matching:\n  blocking: [[city_std]]\n",
+    )
+    result = cli("plan", "--config", cfg)
+    assert result.exit_code == 0, result.stderr
+    assert "Warning: rule 'city_std' would produce 44,850 pairs" in result.stderr
+
+
+def test_train_then_unify_with_the_model(cli, tmp_path: Path, sample_out: Path):
+    model = tmp_path / "model.json"
+    result = cli("train", "--config", SAMPLE_CONFIG, "--to", model)
+    assert result.exit_code == 0, result.stderr
+    assert "converged" in result.stderr
+    saved = json.loads(model.read_text())
+    assert saved["format"] == "cxunify-model/1"
+    out = tmp_path / "out"
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["source"] == "--model file"
+    query = (
+        "SELECT source, source_record_id, customer_id FROM '{}/identity_map.parquet' ORDER BY ALL"
+    )
+    assert (
+        duckdb.sql(query.format(out)).fetchall() == duckdb.sql(query.format(sample_out)).fetchall()
+    )
+
+
+def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
+    model = write(tmp_path / "model.json", '{"format": "nope"}')
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {model}: not a cxunify model")
+
+
+def test_labelled_pairs_train_a_logistic_regression(cli, tmp_path: Path, sample_out: Path):
+    # Label the sample's links by the truth file: matches and non-matches a reviewer would mark.
+    pairs = duckdb.sql(
+        f"""
+        WITH t AS (SELECT * FROM read_csv('{SAMPLE}/truth.csv', all_varchar = true))
+        SELECT l.left_source, l.left_source_record_id, l.right_source, l.right_source_record_id,
+               (a.person_id = b.person_id)::INTEGER AS is_match
+        FROM '{sample_out}/links.parquet' l
+        JOIN t a ON a.source = l.left_source AND a.source_record_id = l.left_source_record_id
+        JOIN t b ON b.source = l.right_source AND b.source_record_id = l.right_source_record_id
+        ORDER BY is_match, hash(l.left_source_record_id) LIMIT 3000
+        """
+    )
+    labels = tmp_path / "labels.csv"
+    pairs.write_csv(str(labels))
+    model = tmp_path / "logistic.json"
+    result = cli("train", "--config", SAMPLE_CONFIG, "--labels", labels, "--to", model)
+    assert result.exit_code == 0, result.stderr
+    assert "logistic regression on 3,000 labelled pairs" in result.stderr
+    out = tmp_path / "out"
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    from cxunify.evaluate import evaluate
+
+    assert evaluate(out, SAMPLE / "truth.csv").pairwise_f1 >= 0.9
+
+
+def test_labels_file_with_bad_values(cli, tmp_path: Path):
+    labels = write(
+        tmp_path / "labels.csv",
+        "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
+        "crm,C00000001,crm,C00000002,maybe\n",
+    )
+    result = cli("train", "--config", SAMPLE_CONFIG, "--labels", labels, "--to", tmp_path / "m")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {labels}:2: is_match must be 1/0, true/false or yes/no\n"
+
+
+def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
+    query = "SELECT count(*) AS n FROM profiles"
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0 and " n " in result.stdout
+    profiles = duckdb.sql(f"SELECT count(*) FROM '{sample_out}/profiles.parquet'").fetchall()[0][0]
+    result = cli("sql", "--out", sample_out, "--format", "csv", query)
+    assert result.stdout == f'"n"\n{profiles}\n'
+    result = cli("sql", "--out", sample_out, "--format", "json", query)
+    assert json.loads(result.stdout) == {"n": profiles}
+    target = tmp_path / "n.parquet"
+    result = cli("sql", "--out", sample_out, "--format", "parquet", "--to", target, query)
+    assert result.exit_code == 0
+    assert duckdb.sql(f"SELECT n FROM '{target}'").fetchall()[0] == (profiles,)
+
+
+def test_sql_works_after_the_folder_moves(cli, sample_out: Path, tmp_path: Path):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(sample_out, moved)
+    result = cli("sql", "--out", moved, "--format", "csv", "SELECT count(*) AS n FROM identity_map")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
+    result = cli("sql", "--out", sample_out, "SELECT nope FROM profiles")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: SQL error: ")
+    result = cli("sql", "--out", tmp_path, "SELECT 1")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
+
+
+def test_init_prints_a_config_that_unify_accepts(cli, tmp_path: Path):
+    target = tmp_path / "configs" / "mine.yaml"
+    result = cli(
+        "init",
+        "--crm",
+        SAMPLE / "crm.csv",
+        "--transactions",
+        SAMPLE / "orders.csv",
+        "--social",
+        SAMPLE / "social.ndjson",
+        "--support",
+        SAMPLE / "tickets.csv",
+        "--to",
+        target,
+    )
+    assert result.exit_code == 0, result.stderr
+    text = target.read_text()
+    assert "email: customer_email  # header 'customer_email'; 100% look like emails" in text
+    assert "full_name: billing_name" in text and "id: order_id" in text
+    assert "path: ../../" not in text or "sample_data" in text
+    from cxunify.config import load_config
+
+    config = load_config(target)
+    assert [s.kind.value for s in config.sources] == ["crm", "transactions", "social", "support"]
+    assert config.sources[0].id == "contact_id"
+    assert config.sources[0].columns["customer_key"] == "loyalty_id"
+
+
+def test_init_falls_back_to_row_numbers_without_a_unique_key(cli, tmp_path: Path):
+    data = write(
+        tmp_path / "people.csv",
+        "account_id,Email Address,Name\n1,a@x.com,Ann Lee\n1,b@x.com,Bo Ng\n",
+    )
+    result = cli("init", "--crm", data)
+    assert result.exit_code == 0, result.stderr
+    assert "# id: (none) no unique key column found" in result.stdout
+    assert "email: Email Address" in result.stdout.replace('"', "")
+
+
+def test_unify_json_summary(cli, tmp_path: Path):
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "ok"
+    assert (
+        summary["counts"]["rows_in"]
+        == summary["counts"]["rows_mapped"] + summary["counts"]["rows_rejected"]
+    )
+
+
+def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
+    result = cli("unify", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "no input" in result.stderr
+    result = cli(
+        "unify", "--config", SAMPLE_CONFIG, "--crm", SAMPLE / "crm.csv", "--out", tmp_path / "o"
+    )
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "Error: give either --config or --crm/--transactions/--social/--support\n"
+    )
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_output(cli, tmp_path: Path):
+    precious = write(tmp_path / "docs" / "thesis.txt", "years of work")
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--out", tmp_path / "docs", "-q")
+    assert result.exit_code == 1
+    assert "is not a cxunify output folder" in result.stderr
+    assert precious.read_text() == "years of work"
+
+
+def test_sample_command_is_deterministic(cli, tmp_path: Path):
+    for name in ("a", "b"):
+        assert (
+            cli("sample", "--people", 300, "--seed", 3, "--out", tmp_path / name, "-q").exit_code
+            == 0
+        )
+    for file in ("crm.csv", "orders.csv", "social.ndjson", "tickets.csv", "truth.csv"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_internal_errors_exit_2_without_traceback(cli, tmp_path: Path, monkeypatch):
+    import cxunify.pipeline
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cxunify.pipeline, "unify", boom)
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "Internal error: RuntimeError: kaboom" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,125 @@
+"""Connected components in SQL, and each merge guard on a constructed component."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cxunify.block import NODES
+from cxunify.cluster import CLUSTERS, REFUSED, Guards, apply_guards, connected_components
+from cxunify.engine import DuckDBEngine
+
+
+@pytest.fixture
+def engine():
+    engine = DuckDBEngine()
+    yield engine
+    engine.close()
+
+
+def clusters(engine: DuckDBEngine) -> list[list[int]]:
+    rows = engine.rows(f"SELECT list(node ORDER BY node) FROM {CLUSTERS} GROUP BY cluster")
+    return sorted(row[0] for row in rows)
+
+
+def test_components_of_a_long_chain_and_isolated_nodes(engine):
+    engine.execute("CREATE TABLE n AS SELECT range AS node FROM range(1, 203)")
+    # a chain 1-2-...-200 given in scrambled order, plus 201 and 202 alone
+    engine.execute(
+        "CREATE TABLE e AS SELECT range AS left_node, range + 1 AS right_node "
+        "FROM range(1, 200) ORDER BY hash(range)"
+    )
+    rounds = connected_components(engine, "SELECT node FROM n", "SELECT * FROM e")
+    assert clusters(engine) == [list(range(1, 201)), [201], [202]]
+    assert rounds < 20  # pointer jumping: logarithmic in the chain length, not linear
+
+
+def node(
+    node_id, first, last="smith", dob=None, suffix=None, email=None, national_id=None, key=None
+):
+    return (node_id, first, key or first, last, dob, suffix, email, national_id)
+
+
+def guarded(engine, nodes, links, guards=None):
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {NODES} (node BIGINT, first_name_std VARCHAR, "
+        "first_name_key VARCHAR, last_name_std VARCHAR, dob DATE, name_suffix VARCHAR, "
+        "email_std VARCHAR, national_id VARCHAR)"
+    )
+    engine.con.executemany(f"INSERT INTO {NODES} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", nodes)
+    engine.execute(
+        "CREATE OR REPLACE TABLE l (left_node BIGINT, right_node BIGINT, match_weight DOUBLE)"
+    )
+    engine.con.executemany("INSERT INTO l VALUES (?, ?, ?)", links)
+    connected_components(engine, f"SELECT node FROM {NODES}", "SELECT * FROM l")
+    split = apply_guards(engine, "SELECT * FROM l", guards or Guards())
+    refused = engine.rows(f"SELECT left_node, right_node, guard FROM {REFUSED} ORDER BY ALL")
+    return clusters(engine), split, refused
+
+
+D1, D2 = dt.date(1980, 1, 2), dt.date(1951, 7, 9)
+
+
+def test_household_sharing_address_and_phone_stays_apart(engine):
+    # mother, father and child linked through a shared landline: three people
+    nodes = [
+        node(1, "mary", dob=D1),
+        node(2, "john", dob=D2),
+        node(3, "lily", dob=dt.date(2010, 5, 5)),
+    ]
+    found, split, refused = guarded(engine, nodes, [(1, 2, 20.0), (2, 3, 18.0)])
+    assert found == [[1], [2], [3]]
+    assert split == 2
+    assert [r[2] for r in refused] == ["conflicting first name and date of birth"] * 2
+
+
+def test_typos_and_nicknames_stay_together(engine):
+    nodes = [
+        node(1, "james", dob=D1),
+        node(2, "jomes", dob=D1),
+        node(3, "jim", key="james", dob=dt.date(1980, 2, 1)),
+    ]
+    found, split, refused = guarded(engine, nodes, [(1, 2, 20.0), (2, 3, 15.0)])
+    assert found == [[1, 2, 3]]
+    assert (split, refused) == (0, [])
+
+
+def test_twins_share_a_birthday_but_not_a_first_name(engine):
+    nodes = [node(1, "ella", dob=D1), node(2, "ava", dob=D1)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])
+    assert found == [[1], [2]]
+    assert refused == [(1, 2, "conflicting first name")]
+
+
+def test_junior_and_senior_are_different_people(engine):
+    nodes = [node(1, "robert", suffix="jr", dob=D1), node(2, "robert", suffix="sr", dob=D2)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])
+    assert found == [[1], [2]]
+    assert refused == [(1, 2, "conflicting date of birth and name suffix")]
+
+
+def test_a_replaced_first_name_is_outvoted_by_dob_and_national_id(engine):
+    nodes = [
+        node(1, "william", dob=D1, national_id="123"),
+        node(2, "jayed", dob=D1, national_id="123"),
+    ]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])
+    assert found == [[1, 2]] and refused == []
+
+
+def test_strongest_links_are_kept_when_splitting(engine):
+    # 2 is linked to both 1 (strongly) and 3 (weakly); 1 and 3 cannot be one person
+    nodes = [node(1, "anna", dob=D1), node(2, "anna"), node(3, "bert", dob=D2)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 30.0), (2, 3, 10.0)])
+    assert found == [[1, 2], [3]]
+    assert refused == [(2, 3, "conflicting first name and date of birth")]
+
+
+def test_too_many_emails(engine):
+    nodes = [node(i, "anna", email=f"a{i}@x.com") for i in range(1, 5)]
+    found, _, refused = guarded(
+        engine, nodes, [(1, 2, 30.0), (2, 3, 20.0), (3, 4, 10.0)], Guards(max_emails=3)
+    )
+    assert found == [[1, 2, 3], [4]]
+    assert refused == [(3, 4, "more than 3 emails")]

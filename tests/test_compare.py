@@ -1,0 +1,164 @@
+"""Each comparison level, computed by the engine on hand-made node pairs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cxunify.compare import COMPARISON_BY_NAME, gammas_sql
+
+NODE_COLUMNS = {
+    "first_name_std": "VARCHAR",
+    "first_name_key": "VARCHAR",
+    "last_name_std": "VARCHAR",
+    "email_std": "VARCHAR",
+    "email_local": "VARCHAR",
+    "email_domain": "VARCHAR",
+    "phone": "VARCHAR",
+    "phone_digits": "VARCHAR",
+    "dob": "DATE",
+    "street_std": "VARCHAR",
+    "postcode": "VARCHAR",
+    "city_std": "VARCHAR",
+    "national_id": "VARCHAR",
+    "handle_letters": "VARCHAR",
+}
+
+
+def level(std_con, comparison: str, left: dict, right: dict) -> int:
+    columns = ", ".join(f"{name} {kind}" for name, kind in NODE_COLUMNS.items())
+    std_con.execute(f"CREATE OR REPLACE TEMP TABLE t_nodes (node BIGINT, {columns})")
+    for node, values in ((1, left), (2, right)):
+        row = [values.get(name) for name in NODE_COLUMNS]
+        marks = ", ".join("?" * (len(row) + 1))
+        std_con.execute(f"INSERT INTO t_nodes VALUES ({marks})", [node, *row])
+    sql = gammas_sql(
+        "SELECT 1 AS left_node, 2 AS right_node", "t_nodes", (COMPARISON_BY_NAME[comparison],)
+    )
+    return std_con.execute(sql).fetchone()[2]
+
+
+def name(first, last=None, key=None):
+    return {"first_name_std": first, "last_name_std": last, "first_name_key": key or first}
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        (name("robert", "smith"), name("robert", "smith"), 6),
+        (name("bob", "smith", "robert"), name("robert", "smith"), 5),
+        (name("katherine"), name("katherine", key="x"), 6),
+        (name("jonathon"), name("jonathan"), 4),
+        (name("smith", "robert"), name("robert", "smith"), 2),
+        (name("r", "smith"), name("robert", "smith"), 1),
+        (name("mary"), name("peter"), 0),
+        (name(None), name("peter"), -1),
+    ],
+)
+def test_first_name_levels(std_con, left, right, expected):
+    assert level(std_con, "first_name", left, right) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("smith", "smith", 3),
+        ("johnson", "jonson", 2),
+        ("smith", "smyth", 1),
+        ("smith", "jones", 0),
+        (None, "jones", -1),
+    ],
+)
+def test_last_name_levels(std_con, left, right, expected):
+    assert (
+        level(std_con, "last_name", {"last_name_std": left}, {"last_name_std": right}) == expected
+    )
+
+
+def email(address):
+    if address is None:
+        return {}
+    local, domain = address.split("@")
+    return {"email_std": address, "email_local": local, "email_domain": domain}
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("jdoe@gmail.com", "jdoe@gmail.com", 3),
+        ("jdoe@gmail.com", "jdoe@yahoo.com", 1),
+        ("jdoe@gmail.com", "jdoe1@gmail.com", 2),
+        ("jdoe@gmail.com", "amy@gmail.com", 0),
+        (None, "amy@gmail.com", -1),
+    ],
+)
+def test_email_levels(std_con, left, right, expected):
+    assert level(std_con, "email", email(left), email(right)) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("+15550102233", "+15550102233", 2),
+        ("+15550102233", "+44550102233", 1),
+        ("+15550102233", "+15559998877", 0),
+        (None, "+15559998877", -1),
+    ],
+)
+def test_phone_levels(std_con, left, right, expected):
+    def phone(p):
+        return {"phone": p, "phone_digits": p and p.lstrip("+")}
+
+    assert level(std_con, "phone", phone(left), phone(right)) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        (dt.date(1985, 3, 12), dt.date(1985, 3, 12), 3),
+        (dt.date(1985, 3, 12), dt.date(1985, 12, 3), 2),  # day and month swapped
+        (dt.date(1985, 3, 12), dt.date(1985, 3, 13), 2),  # one keystroke
+        (dt.date(1985, 3, 12), dt.date(1985, 7, 29), 1),
+        (dt.date(1985, 3, 12), dt.date(1971, 7, 29), 0),
+        (None, dt.date(1971, 7, 29), -1),
+    ],
+)
+def test_dob_levels(std_con, left, right, expected):
+    assert level(std_con, "dob", {"dob": left}, {"dob": right}) == expected
+
+
+def address(street=None, postcode=None, city=None):
+    return {"street_std": street, "postcode": postcode, "city_std": city}
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        (address("12 main st", "02134"), address("12 main st", "02134"), 5),
+        (address("12 main st", "02134"), address("12 mian st", "02134"), 4),
+        (address("12 main st", "02134"), address("12 main st", "90210"), 3),
+        (address("12 main st", "02134"), address("99 oak ave", "02134"), 2),
+        (address(city="boston"), address("9 elm st", city="boston"), 1),
+        (address(city="boston"), address(city="denver"), 0),
+        (address(), address(city="denver"), -1),
+    ],
+)
+def test_address_levels(std_con, left, right, expected):
+    assert level(std_con, "address", left, right) == expected
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ({"handle_letters": "toriperez"}, {"email_local": "tori.perez"}, 3),
+        ({"handle_letters": "grayjonathan"}, {**name("jonathan", "gray")}, 2),
+        ({"handle_letters": "kimmyramsey"}, {**name("kimberly", "ramsey")}, 1),
+        ({"handle_letters": "davids"}, {**name("david", "stone")}, 0),
+        ({"handle_letters": "davids"}, {**name("david")}, -1),
+        ({}, {**name("david", "stone")}, -1),
+        ({"handle_letters": "abc"}, {"handle_letters": "abc"}, 3),
+    ],
+)
+def test_handle_levels(std_con, left, right, expected):
+    assert level(std_con, "handle", left, right) == expected

@@ -1,0 +1,132 @@
+"""The output contract: every file, column and type the README documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT
+
+CONTRACT = {
+    "profiles": {
+        "customer_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "street": "VARCHAR",
+        "city": "VARCHAR",
+        "postcode": "VARCHAR",
+        "state": "VARCHAR",
+        "country": "VARCHAR",
+        "dob": "DATE",
+        "emails": "VARCHAR[]",
+        "phones": "VARCHAR[]",
+        "handles": "VARCHAR[]",
+        "n_records": "BIGINT",
+        "sources": "VARCHAR[]",
+        "source_kinds": "VARCHAR[]",
+        "first_seen_at": "TIMESTAMP",
+        "last_seen_at": "TIMESTAMP",
+    },
+    "identity_map": {
+        "source": "VARCHAR",
+        "source_kind": "VARCHAR",
+        "source_record_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "confidence": "DOUBLE",
+        "file": "VARCHAR",
+        "row_number": "BIGINT",
+    },
+    "rejects": {
+        "source": "VARCHAR",
+        "file": "VARCHAR",
+        "line": "BIGINT",
+        "reason": "VARCHAR",
+        "raw": "VARCHAR",
+    },
+}
+LINKS_FIXED = {
+    "left_source": "VARCHAR",
+    "left_source_record_id": "VARCHAR",
+    "right_source": "VARCHAR",
+    "right_source_record_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "blocking_rule": "VARCHAR",
+    "forced": "BOOLEAN",
+    "match_weight": "DOUBLE",
+    "match_probability": "DOUBLE",
+    "kept": "BOOLEAN",
+    "guard": "VARCHAR",
+}
+
+
+def _schema(path: Path) -> dict[str, str]:
+    return {row[0]: row[1] for row in duckdb.sql(f"DESCRIBE SELECT * FROM '{path}'").fetchall()}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_columns_and_types(sample_out: Path, name: str):
+    assert _schema(sample_out / f"{name}.parquet") == CONTRACT[name]
+
+
+def test_links_columns(sample_out: Path):
+    schema = _schema(sample_out / "links.parquet")
+    assert {k: schema[k] for k in LINKS_FIXED} == LINKS_FIXED
+    per_field = [c for c in schema if c not in LINKS_FIXED]
+    assert per_field and all(re.fullmatch(r"(gamma|weight)_[a-z_]+", c) for c in per_field)
+
+
+def test_every_contract_column_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for columns in [*CONTRACT.values(), LINKS_FIXED]:
+        for column in columns:
+            assert (
+                f"| {column} |" in readme or f"{column}," in readme or f"| {column}, " in readme
+            ), column
+
+
+def test_run_json_accounts_for_every_row(sample_out: Path):
+    run = json.loads((sample_out / "run.json").read_text())
+    counts = run["counts"]
+    assert counts["rows_in"] == counts["rows_mapped"] + counts["rows_rejected"]
+    assert counts["balanced"] is True
+    assert sum(f["rows"] for f in run["inputs"]) == counts["rows_in"]
+    identity = duckdb.sql(f"SELECT count(*) FROM '{sample_out}/identity_map.parquet'").fetchall()[0]
+    assert identity == (counts["rows_mapped"],)
+    for item in run["inputs"]:
+        assert len(item["sha256"]) == 64 and item["bytes"] > 0
+    assert set(run["stages_seconds"]) >= {"ingest", "standardize", "block", "score", "write"}
+    assert run["model"]["converged"] is True
+
+
+def test_duckdb_file_has_a_view_per_output_from_any_directory(
+    sample_out: Path, tmp_path: Path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    con = duckdb.connect(str(sample_out / "cxunify.duckdb"), read_only=True)
+    views = {
+        row[0]
+        for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    }
+    assert views == {"profiles", "identity_map", "links", "rejects"}
+    for view in views:
+        con.execute(f"SELECT count(*) FROM {view}").fetchone()
+    con.close()
+
+
+def test_customer_ids_are_stable_across_reruns(cli, sample_out: Path, tmp_path: Path):
+    again = tmp_path / "again"
+    result = cli("unify", "--config", ROOT / "configs" / "sample.yaml", "--out", again, "-q")
+    assert result.exit_code == 0
+    query = (
+        "SELECT source, source_record_id, customer_id FROM '{}/identity_map.parquet' ORDER BY ALL"
+    )
+    assert (
+        duckdb.sql(query.format(sample_out)).fetchall()
+        == duckdb.sql(query.format(again)).fetchall()
+    )

@@ -1,0 +1,122 @@
+"""Measured matching quality through the CLI, on the bundled sample and the Febrl sets.
+
+The floors sit just under the figures measured when they were set (see benchmarks/RESULTS.md);
+the pipeline is deterministic, so a drop below a floor is a regression, not noise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cxunify.evaluate import evaluate
+from cxunify.febrl import write_febrl
+from tests.conftest import ROOT, SAMPLE
+
+
+@pytest.fixture(scope="module")
+def febrl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("febrl")
+    write_febrl(root / "data" / "febrl")
+    (root / "configs").mkdir()
+    for name in ("febrl3.yaml", "febrl4.yaml"):
+        shutil.copy(ROOT / "configs" / name, root / "configs" / name)
+    return root
+
+
+def _unify(cli, *args) -> None:
+    result = cli("unify", *args, "--quiet")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_sample_quality(sample_out: Path):
+    quality = evaluate(sample_out, SAMPLE / "truth.csv")
+    assert quality.pairwise_precision >= 0.98
+    assert quality.pairwise_recall >= 0.955
+    assert quality.pairwise_f1 >= 0.97
+    assert quality.bcubed_f1 >= 0.965
+    assert quality.largest_cluster <= 60
+
+
+@pytest.mark.parametrize(("task", "floor"), [("febrl3", 0.98), ("febrl4", 0.985)])
+def test_febrl_quality_with_config(cli, febrl_dir: Path, task: str, floor: float):
+    out = febrl_dir / f"out-{task}"
+    _unify(cli, "--config", febrl_dir / "configs" / f"{task}.yaml", "--out", out)
+    quality = evaluate(out, febrl_dir / "data" / "febrl" / f"{task}_truth.csv")
+    assert quality.pairwise_precision >= 0.995
+    assert quality.pairwise_f1 >= floor
+
+
+def test_febrl4_quality_zero_config(cli, febrl_dir: Path):
+    data = febrl_dir / "data" / "febrl"
+    out = febrl_dir / "out-zero"
+    _unify(cli, "--crm", data / "febrl4a.csv", "--crm", data / "febrl4b.csv", "--out", out)
+    quality = evaluate(out, data / "febrl4_truth.csv")
+    assert quality.pairwise_f1 >= 0.985
+
+
+def test_sample_zero_config_matches_the_config_run(cli, sample_out: Path, tmp_path: Path):
+    out = tmp_path / "zero"
+    _unify(
+        cli,
+        "--crm",
+        SAMPLE / "crm.csv",
+        "--transactions",
+        SAMPLE / "orders.csv",
+        "--social",
+        SAMPLE / "social.ndjson",
+        "--support",
+        SAMPLE / "tickets.csv",
+        "--out",
+        out,
+    )
+    zero = evaluate(out, SAMPLE / "truth.csv")
+    configured = evaluate(sample_out, SAMPLE / "truth.csv")
+    assert zero.pairwise_f1 >= 0.97
+    assert abs(zero.pairwise_f1 - configured.pairwise_f1) < 0.005
+
+
+def test_junk_values_shared_by_500_people_link_nobody(cli, tmp_path: Path):
+    import random
+
+    rng = random.Random(3)
+    first = ["anna", "ben", "carl", "dina", "eli", "fay", "gus", "hana", "ivan", "jill"]
+    lines = ["id,first_name,last_name,email,phone,dob"]
+    for i in range(500):
+        name = first[i % 10]
+        surname = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+        lines.append(
+            f"{i},{name},{surname},test@test.com,0000000000,19{50 + i % 50}-01-{1 + i % 28:02d}"
+        )
+    (tmp_path / "crm.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    _unify(cli, "--crm", tmp_path / "crm.csv", "--out", out)
+    import duckdb
+
+    customers = duckdb.sql(f"SELECT count(*) FROM '{out}/profiles.parquet'").fetchall()[0]
+    assert customers == (500,)
+
+
+def test_junk_by_frequency_links_nobody(cli, tmp_path: Path):
+    """A shop's own phone typed into every order is junk by frequency, not by a list."""
+    firsts = ["Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gail", "Hugo", "Iris", "Jack"]
+    lasts = ["Lee", "Ng", "Ortiz", "Park", "Quinn", "Ruiz"]
+    lines = ["order_id,billing_name,phone"]
+    for i in range(60):
+        lines.append(f"{i},{firsts[i % 10]} {lasts[i // 10]},+1 555 010 9999")
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "sources:\n  - name: orders\n    kind: transactions\n    path: orders.csv\n"
+        "    id: order_id\n    columns:\n      full_name: billing_name\n      phone: phone\n"
+        "matching:\n  max_records_per_value: 50\n"
+    )
+    out = tmp_path / "out"
+    _unify(cli, "--config", cfg, "--out", out)
+    import json
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["junk_phones"] == 1
+    assert run["counts"]["profiles"] == 60
