@@ -65,8 +65,68 @@ def standardize(engine: DuckDBEngine, config: Config) -> int:
             f"INSERT INTO {SETTINGS} VALUES ($source, $region, $dayfirst)",
             {"source": source.name, "region": region and region.upper(), "dayfirst": dayfirst},
         )
+    for statement in dictionary_sql():
+        engine.execute(statement)
     engine.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS {records_sql()}")
+    engine.drop(*DICTIONARIES.values())
     return engine.count(RECORDS)
+
+
+# Exports repeat values endlessly (every order repeats its buyer's name and phone), so the
+# costlier standardisers run once per distinct value, in these tables, and rows join to them.
+DICTIONARIES = {
+    "full_names": table("dict_full_names"),
+    "names": table("dict_names"),
+    "phones": table("dict_phones"),
+    "dates": table("dict_dates"),
+    "streets": table("dict_streets"),
+    "cities": table("dict_cities"),
+}
+
+
+def dictionary_sql() -> list[str]:
+    """CREATE statements for the per-distinct-value standardisation tables."""
+    d = DICTIONARIES
+    return [
+        f"""CREATE OR REPLACE TABLE {d["full_names"]} AS
+        SELECT v, cx_split_full_name(v) AS split, cx_name_suffix(v) AS suffix
+        FROM (SELECT DISTINCT full_name AS v FROM {MAPPED} WHERE full_name IS NOT NULL)""",
+        f"""CREATE OR REPLACE TABLE {d["names"]} AS
+        SELECT v, cx_name_clean(v) AS clean, cx_name_std(v) AS std, cx_name_key(v) AS key,
+               cx_soundex(v) AS soundex, cx_name_suffix(v) AS suffix
+        FROM (
+            SELECT first_name AS v FROM {MAPPED} UNION SELECT last_name FROM {MAPPED}
+            UNION SELECT split.first_name FROM {d["full_names"]}
+            UNION SELECT split.last_name FROM {d["full_names"]}
+        ) WHERE v IS NOT NULL""",
+        f"""CREATE OR REPLACE TABLE {d["phones"]} AS
+        SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
+        FROM (SELECT DISTINCT m.phone AS v, s.phone_region AS region
+              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.phone IS NOT NULL)""",
+        f"""CREATE OR REPLACE TABLE {d["dates"]} AS
+        SELECT v, dayfirst, cx_parse_date(v, dayfirst) AS parsed
+        FROM (SELECT DISTINCT m.dob AS v, s.dayfirst
+              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.dob IS NOT NULL)""",
+        f"""CREATE OR REPLACE TABLE {d["streets"]} AS
+        SELECT v, cx_street_std(v) AS std FROM (
+            SELECT DISTINCT coalesce(street_number || ' ' || street, street) AS v
+            FROM {MAPPED} WHERE street IS NOT NULL)""",
+        f"""CREATE OR REPLACE TABLE {d["cities"]} AS
+        SELECT v, cx_city_std(regexp_replace(v, '\\s*,.*$', '')) AS std
+        FROM (SELECT DISTINCT city AS v FROM {MAPPED} WHERE city IS NOT NULL)""",
+    ]
+
+
+# Most timestamps are plain ISO 8601; those take a cast, the rest the full parser.
+_ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?"
+
+
+def _timestamp(column: str) -> str:
+    return (
+        f"CASE WHEN regexp_full_match({column}, '{_ISO_TIMESTAMP}') "
+        f"THEN TRY_CAST(replace(rtrim({column}, 'Z'), 'T', ' ') AS TIMESTAMP) "
+        f"ELSE cx_parse_timestamp({column}, n.dayfirst) END"
+    )
 
 
 def records_sql() -> str:
@@ -74,46 +134,46 @@ def records_sql() -> str:
 
     Names come from first/last columns when present, else from splitting ``full_name``.
     """
+    d = DICTIONARIES
     return f"""
     WITH m AS (
         SELECT m.*, s.phone_region, s.dayfirst,
-               cx_split_full_name(m.full_name) AS split_name,
+               fn.split AS split_name, fn.suffix AS full_name_suffix,
                coalesce(m.street_number || ' ' || m.street, m.street) AS street_line,
                cx_email_clean(m.email) AS email_clean
         FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
+        LEFT JOIN {d["full_names"]} fn ON fn.v = m.full_name
     ), n AS (
         SELECT *,
                coalesce(first_name, split_name.first_name) AS first_in,
-               coalesce(last_name, split_name.last_name) AS last_in,
-               coalesce(full_name, concat_ws(' ', first_name, last_name)) AS name_in
+               coalesce(last_name, split_name.last_name) AS last_in
         FROM m
     )
     SELECT
         row_number() OVER (ORDER BY file_index, row_number) AS record_key,
         source, source_kind, source_record_id, file, row_number,
-        cx_name_clean(first_in) AS first_name,
-        cx_name_clean(last_in) AS last_name,
-        cx_name_std(first_in) AS first_name_std,
-        cx_name_std(last_in) AS last_name_std,
-        cx_name_key(first_in) AS first_name_key,
-        cx_soundex(last_in) AS last_name_soundex,
-        coalesce(cx_name_suffix(last_in), cx_name_suffix(name_in)) AS name_suffix,
+        nf.clean AS first_name,
+        nl.clean AS last_name,
+        nf.std AS first_name_std,
+        nl.std AS last_name_std,
+        nf.key AS first_name_key,
+        nl.soundex AS last_name_soundex,
+        coalesce(nl.suffix, full_name_suffix) AS name_suffix,
         email_clean AS email,
         cx_email_parts_std(email_clean) AS email_std,
         nullif(split_part(cx_email_parts_std(email_clean), '@', 1), '') AS email_local,
         nullif(split_part(cx_email_parts_std(email_clean), '@', 2), '') AS email_domain,
-        cx_phone_e164(phone, phone_region) AS phone,
-        coalesce(ltrim(cx_phone_e164(phone, phone_region), '+'), cx_phone_digits(phone))
-            AS phone_digits,
+        ph.e164 AS phone,
+        coalesce(ltrim(ph.e164, '+'), ph.digits) AS phone_digits,
         nullif(trim(regexp_replace(street_line, '\\s+', ' ', 'g')), '') AS street,
-        cx_street_std(street_line) AS street_std,
+        st.std AS street_std,
         nullif(trim(address_2), '') AS address_2,
         nullif(trim(city), '') AS city,
-        cx_city_std(regexp_replace(city, '\\s*,.*$', '')) AS city_std,
+        ci.std AS city_std,
         cx_postcode_std(postcode) AS postcode,
         cx_state_std(state) AS state,
         nullif(upper(trim(country)), '') AS country,
-        cx_parse_date(dob, dayfirst) AS dob,
+        dd.parsed AS dob,
         nullif(lower(trim(gender)), '') AS gender,
         nullif(regexp_replace(national_id, '[^0-9A-Za-z]', '', 'g'), '') AS national_id,
         nullif(trim(customer_key), '') AS customer_key,
@@ -122,9 +182,9 @@ def records_sql() -> str:
         nullif(regexp_replace(lower(strip_accents(handle)), '[^a-z]', '', 'g'), '')
             AS handle_letters,
         nullif(lower(trim(platform)), '') AS platform,
-        cx_parse_timestamp(created_at, dayfirst) AS created_at,
-        cx_parse_timestamp(resolved_at, dayfirst) AS resolved_at,
-        cx_parse_timestamp(last_active_at, dayfirst) AS last_active_at,
+        {_timestamp("n.created_at")} AS created_at,
+        {_timestamp("n.resolved_at")} AS resolved_at,
+        {_timestamp("n.last_active_at")} AS last_active_at,
         nullif(trim(order_id), '') AS order_id,
         cx_amount(amount) AS amount,
         coalesce(nullif(upper(trim(currency)), ''), cx_amount_currency(amount)) AS currency,
@@ -137,4 +197,10 @@ def records_sql() -> str:
         cx_count(followers) AS followers,
         cx_count(posts) AS posts
     FROM n
+    LEFT JOIN {d["names"]} nf ON nf.v = n.first_in
+    LEFT JOIN {d["names"]} nl ON nl.v = n.last_in
+    LEFT JOIN {d["phones"]} ph ON ph.v = n.phone AND ph.region IS NOT DISTINCT FROM n.phone_region
+    LEFT JOIN {d["dates"]} dd ON dd.v = n.dob AND dd.dayfirst = n.dayfirst
+    LEFT JOIN {d["streets"]} st ON st.v = n.street_line
+    LEFT JOIN {d["cities"]} ci ON ci.v = n.city
     """

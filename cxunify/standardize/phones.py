@@ -23,15 +23,15 @@ the library in a few places: a local-only length (a US number without its area c
 complete E.164 number so it gives NULL; so do fewer than 6 digits, one digit repeated, letters
 between digits (vanity numbers, prose) and a ``+`` after the start.
 
-The rules differ per row when the region is a column, and DuckDB compiles a regex that is not a
-constant again for every row. So the metadata's regexes are turned into cheaper data where
-that is exact (prefix rules into lists of literal prefixes; the two-digit starts and the
+The rules differ per row (by region, then by country code), and DuckDB compiles a regex that is
+not a constant again for every row. So the metadata's regexes are turned into cheaper data
+where that is exact (prefix rules into lists of literal prefixes; the two-digit starts and the
 lengths a pattern allows, as filters), and a regex is left to run only for the few rows those
 cannot decide.
 
-Everything is created on the connection only (TEMP tables and macros, session
-variables), so a persistent database file is not written to, and every connection or cursor
-needs its own ``install``.
+Everything is created on the connection only (TEMP tables and macros, session variables), so
+a persistent database file is not written to, and every connection or cursor needs its own
+``install``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ _RULES_TABLE = "cx_ref_phone_rules"
 _MAX_INPUT_LENGTH = 250
 # Longest national significant number phonenumbers accepts.
 _MAX_NSN_LENGTH = 17
-# Rules live in lists indexed by a small integer key so a lookup is O(1) per row: keys
-# 1..1000 are country code + 1, keys from 1001 are the 26 * 26 two-letter region codes.
+# Rule sets are found by list index, O(1) per row: a country code (below 1000) indexes one list
+# of rule ids, a region's two letters (26 * 26 slots) another.
 _COUNTRY_CODE_SLOTS = 1000
 _REGION_SLOTS = 26 * 26
 # A prefix regex with more expansions than this stays a regex: scanning a longer list of
@@ -731,7 +731,8 @@ def _macros() -> list[str]:
     )
     add(
         "cx_phone_digits(raw)",
-        "nullif(regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), '[^0-9]', '', 'g'), '')",
+        "nullif(regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), "
+        "'[^0-9]', '', 'g'), '')",
     )
     add("cx_phone_e164(raw, region)", _e164_sql())
     return macros
