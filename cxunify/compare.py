@@ -21,9 +21,28 @@ class ComparisonSpec:
     name: str
     levels: tuple[str, ...]
     sql: str
-    # Column whose value frequency adjusts the weight of the top level (term frequency).
+    # Column whose value frequency adjusts the weight of one level (term frequency): by
+    # default the top one (exact agreement).
     tf_column: str | None = None
+    tf_level: int | None = None
 
+    @property
+    def tf_gamma(self) -> int:
+        return len(self.levels) - 1 if self.tf_level is None else self.tf_level
+
+
+def _name_derived(letters: str, side: str) -> str:
+    """SQL: `letters` is nothing but `side`'s first and last name (or initial) run together,
+    so agreeing on it repeats what the name comparisons already counted."""
+    first = f"replace({side}.first_name_std, ' ', '')"
+    last = f"replace({side}.last_name_std, ' ', '')"
+    return (
+        f"({letters} IN ({first} || {last}, {last} || {first}, left({first}, 1) || {last}, "
+        f"{last} || left({first}, 1), {first}, {last}))"
+    )
+
+
+_LOCAL_LETTERS = "regexp_replace(l.email_local, '[^a-z]', '', 'g')"
 
 FIRST_NAME = ComparisonSpec(
     "first_name",
@@ -64,13 +83,19 @@ LAST_NAME = ComparisonSpec(
 EMAIL = ComparisonSpec(
     "email",
     ("different", "same local part, other domain", "local part one edit apart", "exact"),
-    """CASE
+    f"""CASE
         WHEN l.email_std IS NULL OR r.email_std IS NULL THEN -1
         WHEN l.email_std = r.email_std THEN 3
+        WHEN l.email_local = r.email_local
+             AND coalesce({_name_derived(_LOCAL_LETTERS, "l")}, false)
+             AND NOT regexp_matches(l.email_local, '[0-9]') THEN -1
         WHEN l.email_local = r.email_local THEN 1
         WHEN damerau_levenshtein(l.email_local, r.email_local) <= 1
              AND l.email_domain = r.email_domain THEN 2
         ELSE 0 END""",
+    # "jsmith" at two providers says little once there are many J. Smiths; "jsmith1987" a lot.
+    tf_column="email_local",
+    tf_level=1,
 )
 
 PHONE = ComparisonSpec(
@@ -158,7 +183,12 @@ def _handle_vs(handle: str, other: str) -> str:
     h = f"{handle}.handle_letters"
     last = f"replace({other}.last_name_std, ' ', '')"
     return f"""CASE
-            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g') THEN 3
+            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g')
+                 AND coalesce(NOT {_name_derived(h, other)}, true) THEN 3
+            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g') THEN -1
+            -- The handle's own record has a surname: the name comparisons already weigh it,
+            -- and a handle spelling the same names would count that evidence twice.
+            WHEN {handle}.last_name_std IS NOT NULL THEN -1
             WHEN {other}.last_name_std IS NULL OR length({other}.last_name_std) < 3 THEN -1
             WHEN contains({h}, {last}) AND (contains({h}, coalesce({other}.first_name_std, '-'))
                  OR contains({h}, coalesce({other}.first_name_key, '-'))) THEN 2

@@ -212,7 +212,7 @@ def score_pairs(
         gamma = f"g.{ident('gamma_' + spec.name)}"
         partial = f"coalesce(getvariable('{variable}')[{gamma}::INTEGER], 0.0)"
         if use_tf and spec.tf_column is not None:
-            top = len(spec.levels) - 1
+            top = spec.tf_gamma
             tf = table("tf_" + spec.name)
             alias = f"tf_{spec.name}"
             joins.append(
