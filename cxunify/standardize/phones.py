@@ -104,9 +104,9 @@ def _expand_seq(items: _Items, limit: int) -> list[str]:
     out = [""]
     for op, av in items:
         alternatives = _expand_item(op, av, limit)
-        out = [a + b for a in out for b in alternatives]
-        if len(out) > limit:
+        if len(out) * len(alternatives) > limit:
             raise _Unsupported("too many")
+        out = [a + b for a in out for b in alternatives]
     return out
 
 
@@ -133,12 +133,10 @@ def _expand_item(op: object, av: object, limit: int) -> list[str]:
         counts = (
             range(high, low - 1, -1) if op is sre_constants.MAX_REPEAT else range(low, high + 1)
         )
-        out: list[str] = []
-        for count in counts:
-            out.extend("".join(p) for p in itertools.product(once, repeat=count))
-            if len(out) > limit:
-                raise _Unsupported("too many")
-        return out
+        # Sized before it is built: '\d{10}' alone would be ten billion strings.
+        if sum(len(once) ** count for count in counts) > limit:
+            raise _Unsupported("too many")
+        return ["".join(p) for count in counts for p in itertools.product(once, repeat=count)]
     raise _Unsupported(op)
 
 
