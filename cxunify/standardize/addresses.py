@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from cxunify.sql import table
+from cxunify.standardize.names import SEPARATORS
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STREET_WORDS_CSV = DATA_DIR / "street_suffixes.csv"
@@ -24,8 +25,8 @@ STATES_CSV = DATA_DIR / "us_states.csv"
 
 # City words whose abbreviation is universal: "St. Louis", "Ft Worth", "Mt Isa".
 CITY_WORDS: dict[str, str] = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
-# Placeholders typed into address fields; compared with the lower-cased input and with the
-# standardised form (with and without spaces).
+# Placeholders typed into address fields; compared with the standardised form, with and
+# without its spaces.
 JUNK_ADDRESS_VALUES: tuple[str, ...] = (
     "n/a", "na", "none", "null", "unknown", "test", "-", ".", "?", "xxx", "nil", "nan",
     "undefined", "not provided", "notprovided", "not applicable", "notapplicable", "no address",
@@ -37,6 +38,9 @@ JUNK_POSTCODES: tuple[str, ...] = (
 )
 
 _MACROS = r"""
+-- `list_transform([e], lambda v: ...)[1]` binds `e` once: a macro argument is otherwise
+-- pasted in, and computed, at every place the macro uses it.
+
 -- strip_accents leaves letters that are not "letter + accent" alone; spell those out too.
 CREATE OR REPLACE MACRO _cx_addr_fold(x) AS
     translate(
@@ -50,56 +54,50 @@ CREATE OR REPLACE MACRO _cx_addr_words(x) AS
     list_filter(
         string_split(
             regexp_replace(regexp_replace(_cx_addr_fold(x), '[''’‘`´ʼ.]', '', 'g'),
-                           '[^\p{L}\p{N}\p{M}]+', ' ', 'g'),
+                           '[' || getvariable('cx_addr_separators') || ']+', ' ', 'g'),
             ' '),
         lambda t: t <> '');
 
-CREATE OR REPLACE MACRO _cx_addr_unjunk(raw, s) AS
-    CASE
-        WHEN s IS NULL OR s = '' THEN NULL
-        WHEN list_contains(getvariable('cx_addr_junk'), raw) THEN NULL
-        WHEN list_contains(getvariable('cx_addr_junk'), s) THEN NULL
-        WHEN list_contains(getvariable('cx_addr_junk'), replace(s, ' ', '')) THEN NULL
-        ELSE s
-    END;
+-- Standardised text, or NULL when empty or a placeholder however it was punctuated ("N/A"
+-- becomes "n a", which is "na" without spaces).
+CREATE OR REPLACE MACRO _cx_addr_unjunk(s) AS
+    list_transform(
+        [s],
+        lambda v: CASE
+            WHEN v = '' THEN NULL
+            WHEN list_contains(getvariable('cx_addr_junk'), v) THEN NULL
+            WHEN list_contains(getvariable('cx_addr_junk'), replace(v, ' ', '')) THEN NULL
+            ELSE v END)[1];
 
 CREATE OR REPLACE MACRO cx_street_std(x) AS
-    _cx_addr_unjunk(
-        lower(trim(CAST(x AS VARCHAR))),
-        array_to_string(
-            list_transform(_cx_addr_words(x),
-                           lambda w: coalesce(getvariable('cx_street_words')[w], w)),
-            ' '));
+    _cx_addr_unjunk(array_to_string(
+        list_transform(_cx_addr_words(x),
+                       lambda w: coalesce(getvariable('cx_street_words')[w], w)),
+        ' '));
 
 CREATE OR REPLACE MACRO cx_city_std(x) AS
-    _cx_addr_unjunk(
-        lower(trim(CAST(x AS VARCHAR))),
-        array_to_string(
-            list_transform(_cx_addr_words(x),
-                           lambda w: coalesce(getvariable('cx_city_words')[w], w)),
-            ' '));
+    _cx_addr_unjunk(array_to_string(
+        list_transform(_cx_addr_words(x),
+                       lambda w: coalesce(getvariable('cx_city_words')[w], w)),
+        ' '));
 
 -- A postcode read from a numeric CSV column arrives as "2134.0", whose ".0" is not part of it.
 -- Nine digits is a US ZIP+4, matched on its first five.
-CREATE OR REPLACE MACRO _cx_postcode_of(s) AS
-    CASE
-        WHEN s IS NULL OR s = '' THEN NULL
-        WHEN regexp_full_match(s, '0+') THEN NULL
-        WHEN list_contains(getvariable('cx_addr_junk_postcodes'), s) THEN NULL
-        WHEN regexp_full_match(s, '\d{9}') THEN left(s, 5)
-        ELSE s
-    END;
-
 CREATE OR REPLACE MACRO cx_postcode_std(x) AS
-    _cx_postcode_of(upper(regexp_replace(
-        regexp_replace(strip_accents(trim(CAST(x AS VARCHAR))), '^(\d+)\.0+$', '\1'),
-        '[^A-Za-z0-9]', '', 'g')));
-
-CREATE OR REPLACE MACRO _cx_state_of(raw, s) AS
-    coalesce(getvariable('cx_states')[_cx_addr_unjunk(raw, s)], _cx_addr_unjunk(raw, s));
+    list_transform(
+        [upper(regexp_replace(
+            regexp_replace(strip_accents(trim(CAST(x AS VARCHAR))), '^(\d+)\.0+$', '\1'),
+            '[^A-Za-z0-9]', '', 'g'))],
+        lambda s: CASE
+            WHEN s = '' THEN NULL
+            WHEN regexp_full_match(s, '0+') THEN NULL
+            WHEN list_contains(getvariable('cx_addr_junk_postcodes'), s) THEN NULL
+            WHEN regexp_full_match(s, '\d{9}') THEN left(s, 5)
+            ELSE s END)[1];
 
 CREATE OR REPLACE MACRO cx_state_std(x) AS
-    _cx_state_of(lower(trim(CAST(x AS VARCHAR))), array_to_string(_cx_addr_words(x), ' '));
+    list_transform([_cx_addr_unjunk(array_to_string(_cx_addr_words(x), ' '))],
+                   lambda s: coalesce(getvariable('cx_states')[s], s))[1];
 """
 
 
@@ -147,5 +145,6 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         {"k": list(CITY_WORDS), "v": list(CITY_WORDS.values())},
     )
     con.execute("SET VARIABLE cx_addr_junk = $v", {"v": list(JUNK_ADDRESS_VALUES)})
+    con.execute("SET VARIABLE cx_addr_separators = $v", {"v": SEPARATORS})
     con.execute("SET VARIABLE cx_addr_junk_postcodes = $v", {"v": list(JUNK_POSTCODES)})
     con.execute(_MACROS)

@@ -36,16 +36,6 @@ _TIME = (
 )
 
 _MACROS = r"""
--- Each public macro normalises its input once into a struct and binds it to `r` with
--- `list_transform([struct], lambda r: ...)[1]`: a macro argument is otherwise pasted in at
--- every use, which multiplies both the work per row and DuckDB's planning time.
-CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
-    struct_pack(
-        s := trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
-        h := regexp_replace(trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
-                            getvariable('cx_date_time_re'), ''),
-        dayfirst := coalesce(CAST(dayfirst AS BOOLEAN), false));
-
 -- Two-digit years are the latest matching year that is not in the future.
 CREATE OR REPLACE MACRO _cx_date_year(y) AS
     CASE
@@ -80,6 +70,29 @@ CREATE OR REPLACE MACRO _cx_date_words(s) AS
         '[,./-]', ' ', 'g'),
         ' +', ' ', 'g'));
 
+-- Each public macro first computes everything its branches need into one struct and binds
+-- it to `r` with `list_transform([struct], lambda r: ...)[1]`. A macro argument is otherwise
+-- pasted in, and computed, at every use, and DuckDB does not share repeated work inside a
+-- lambda body or a CASE branch, so the expensive parts are computed here, once.
+-- s: the whole text; h: the same without a trailing time of day; p: the parts of a numeric
+-- date; w: a month-name date as three words; t: the parts of the time of day.
+CREATE OR REPLACE MACRO _cx_date_input_parts(s, h, dayfirst) AS
+    struct_pack(
+        s := s,
+        h := h,
+        dayfirst := dayfirst,
+        p := regexp_extract(h, '^(\d+)[/.-](\d+)[/.-](\d+)$', ['a', 'b', 'y']),
+        w := CASE WHEN regexp_matches(h, '[a-z]') THEN _cx_date_words(h) END,
+        t := regexp_extract(s, getvariable('cx_date_time_re'),
+                            ['h', 'mi', 'sec', 'frac', 'ap', 'tz']));
+
+CREATE OR REPLACE MACRO _cx_date_input_of(s, dayfirst) AS
+    _cx_date_input_parts(s, regexp_replace(s, getvariable('cx_date_time_re'), ''), dayfirst);
+
+CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
+    _cx_date_input_of(trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
+                      coalesce(CAST(dayfirst AS BOOLEAN), false));
+
 CREATE OR REPLACE MACRO _cx_date_month(m) AS getvariable('cx_date_months')[m];
 
 CREATE OR REPLACE MACRO _cx_date_text(w) AS
@@ -110,19 +123,19 @@ CREATE OR REPLACE MACRO _cx_date_of(r) AS
         WHEN regexp_full_match(r.h, '\d{4}[/.]\d{1,2}[/.]\d{1,2}') THEN
             TRY_CAST(regexp_replace(r.h, '[/.]', '-', 'g') AS DATE)
         WHEN regexp_full_match(r.h, '\d{1,2}[/.-]\d{1,2}[/.-](?:\d{2}|\d{4})') THEN
-            _cx_date_numeric(
-                regexp_extract(r.h, '^(\d+)[/.-](\d+)[/.-](\d+)$', ['a', 'b', 'y']),
-                r.dayfirst)
-        WHEN regexp_matches(r.h, '[a-z]') THEN _cx_date_text(_cx_date_words(r.h))
+            _cx_date_numeric(r.p, r.dayfirst)
+        WHEN r.w IS NOT NULL THEN _cx_date_text(r.w)
     END;
 
+-- Applied to a bound value (`d` is used twice, and must not be computed twice).
 CREATE OR REPLACE MACRO _cx_date_plausible(d) AS
     CASE WHEN year(d) BETWEEN getvariable('cx_date_min_year') AND getvariable('cx_date_max_year')
          THEN d END;
 
 CREATE OR REPLACE MACRO cx_parse_date(x, dayfirst) AS
-    list_transform([_cx_date_input(x, dayfirst)],
-                   lambda r: _cx_date_plausible(_cx_date_of(r)))[1];
+    list_transform(
+        [list_transform([_cx_date_input(x, dayfirst)], lambda r: _cx_date_of(r))[1]],
+        lambda d: _cx_date_plausible(d))[1];
 
 -- Hours, minutes, seconds and fraction as a TIME; NULL when any part is out of range.
 CREATE OR REPLACE MACRO _cx_ts_time(t) AS
@@ -149,28 +162,27 @@ CREATE OR REPLACE MACRO _cx_ts_offset(z) AS
                           0)))
     END;
 
+-- `r` is the input struct plus `d`, the date of its date part.
 CREATE OR REPLACE MACRO _cx_ts_of(r) AS
     CASE
         -- Unix epoch in seconds (optionally fractional) or milliseconds.
         WHEN regexp_full_match(r.s, '\d{10}(?:\.\d{1,6})?') THEN
             make_timestamp(CAST(round(CAST(r.s AS DOUBLE) * 1000000) AS BIGINT))
         WHEN regexp_full_match(r.s, '\d{13}') THEN make_timestamp(CAST(r.s AS BIGINT) * 1000)
-        WHEN r.h <> r.s THEN
-            _cx_date_of(r) + _cx_ts_time(r.t) - _cx_ts_offset(r.t.tz)
+        WHEN r.h <> r.s THEN r.d + _cx_ts_time(r.t) - _cx_ts_offset(r.t.tz)
         -- A time we could not read must not turn into midnight.
         WHEN regexp_matches(r.s, '\d:\d') THEN NULL
-        ELSE CAST(_cx_date_of(r) AS TIMESTAMP)
+        ELSE CAST(r.d AS TIMESTAMP)
     END;
 
 CREATE OR REPLACE MACRO cx_parse_timestamp(x, dayfirst) AS
     list_transform(
         [list_transform(
-            [_cx_date_input(x, dayfirst)],
-            lambda i: struct_pack(
-                s := i.s, h := i.h, dayfirst := i.dayfirst,
-                t := regexp_extract(i.s, getvariable('cx_date_time_re'),
-                                    ['h', 'mi', 'sec', 'frac', 'ap', 'tz'])))[1]],
-        lambda r: _cx_date_plausible(_cx_ts_of(r)))[1];
+            [list_transform(
+                [_cx_date_input(x, dayfirst)],
+                lambda i: struct_pack(s := i.s, h := i.h, t := i.t, d := _cx_date_of(i)))[1]],
+            lambda r: _cx_ts_of(r))[1]],
+        lambda ts: _cx_date_plausible(ts))[1];
 """
 
 

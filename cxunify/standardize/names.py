@@ -47,13 +47,24 @@ PARTICLES: tuple[str, ...] = (
     "de", "da", "das", "do", "dos", "van", "von", "der", "den", "del", "della", "la", "le", "di",
     "du", "des", "st", "ste", "san", "bin", "binti", "ibn", "al", "el", "ter", "ten",
 )
-# Placeholders typed into name fields; they identify nobody. Compared with the lower-cased
-# input, with the standardised form and with the standardised form minus spaces.
+# Placeholders typed into name fields; they identify nobody. Compared with the standardised
+# form as it is and without spaces or punctuation, so "N/A", "n.a." and "NA" all match.
 JUNK_NAMES: tuple[str, ...] = (
     "n/a", "na", "none", "null", "unknown", "test", "-", ".", "?", "xxx", "nil", "nan",
     "undefined", "not provided", "not applicable", "notprovided", "notapplicable", "no name",
     "noname", "anonymous", "anon", "tbd", "tba", "xx", "xxxx", "xxxxx", "asdf", "testtest",
     "customer", "guest", "unk", "name", "firstname", "lastname", "fullname", "nobody", "someone",
+)
+
+# Characters that separate words: ASCII and Latin-1 punctuation, symbols and controls, the
+# general, supplemental, CJK and full-width punctuation blocks, arrows, shapes and emoji. An
+# explicit class, because RE2 compiles Unicode classes like \p{L} slowly and the expanded
+# macros compile their patterns many times over while a query is planned.
+SEPARATORS = (
+    r"\x{00}-\x{2f}\x{3a}-\x{40}\x{5b}-\x{60}\x{7b}-\x{bf}\x{d7}\x{f7}\x{1680}"
+    r"\x{2000}-\x{206f}\x{2190}-\x{2bff}\x{2e00}-\x{2e7f}\x{3000}-\x{303f}\x{e000}-\x{f8ff}"
+    r"\x{fe00}-\x{fe0f}\x{fe30}-\x{fe4f}\x{ff01}-\x{ff0f}\x{ff1a}-\x{ff20}\x{ff3b}-\x{ff40}"
+    r"\x{ff5b}-\x{ff65}\x{fff0}-\x{ffff}\x{1f000}-\x{1faff}"
 )
 
 _MACROS = r"""
@@ -79,7 +90,7 @@ CREATE OR REPLACE MACRO _cx_name_words(x) AS
         string_split(
             regexp_replace(
                 regexp_replace(_cx_name_fold(lower(CAST(x AS VARCHAR))), '[''’‘`´ʼ.]', '', 'g'),
-                '[^\p{L}\p{N}\p{M}]+', ' ', 'g'),
+                '[' || getvariable('cx_name_separators') || ']+', ' ', 'g'),
             ' '),
         lambda t: t <> '');
 
@@ -93,23 +104,30 @@ CREATE OR REPLACE MACRO _cx_name_drop(words) AS
 -- is punctuated or spaced ("N/A", "n.a.", "Not Provided").
 CREATE OR REPLACE MACRO _cx_name_is_junk(v) AS
     v = ''
-    OR NOT regexp_matches(v, '\p{L}')
+    OR NOT regexp_matches(v, '[^0-9' || getvariable('cx_name_separators') || ']')
     OR list_contains(getvariable('cx_name_junk'), v)
-    OR list_contains(getvariable('cx_name_junk'), regexp_replace(v, '[^\p{L}\p{N}]', '', 'g'));
+    OR list_contains(getvariable('cx_name_junk'),
+                     regexp_replace(v, '[' || getvariable('cx_name_separators') || ']', '', 'g'));
 
 CREATE OR REPLACE MACRO cx_name_std(x) AS
     list_transform([array_to_string(_cx_name_drop(_cx_name_words(x)), ' ')],
                    lambda v: CASE WHEN _cx_name_is_junk(v) THEN NULL ELSE v END)[1];
 
--- Display-form words: split on whitespace only, so punctuation inside a word survives.
+-- Display-form words: split on whitespace only (including no-break and ideographic spaces),
+-- so punctuation inside a word survives.
 CREATE OR REPLACE MACRO _cx_name_display_words(x) AS
     list_filter(
-        string_split(regexp_replace(replace(trim(CAST(x AS VARCHAR)), ',', ', '), '\s+', ' ', 'g'),
-                     ' '),
+        string_split(
+            regexp_replace(replace(CAST(x AS VARCHAR), ',', ', '),
+                           '[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}'
+                           '\x{202f}\x{205f}\x{3000}\x{feff}]+',
+                           ' ', 'g'),
+            ' '),
         lambda t: t <> '');
 
 -- A display word's identity for the title/suffix lists: "Jr.," and "(Dr)" are jr and dr.
-CREATE OR REPLACE MACRO _cx_name_word_key(t) AS regexp_replace(lower(t), '[^\p{L}\p{N}]', '', 'g');
+CREATE OR REPLACE MACRO _cx_name_word_key(t) AS
+    regexp_replace(lower(t), '[' || getvariable('cx_name_separators') || ']', '', 'g');
 
 -- The display name without titles and suffixes, and without the commas they leave behind.
 CREATE OR REPLACE MACRO _cx_name_strip(x) AS
@@ -127,7 +145,9 @@ CREATE OR REPLACE MACRO _cx_name_strip(x) AS
 -- Every run of letters with its first letter upper case and the rest lower case.
 CREATE OR REPLACE MACRO _cx_name_capitalise(s) AS
     array_to_string(
-        list_transform(regexp_extract_all(s, '[\p{L}\p{M}]+|[^\p{L}\p{M}]+'),
+        list_transform(regexp_extract_all(s, '[^0-9' || getvariable('cx_name_separators')
+                                             || ']+|[0-9' || getvariable('cx_name_separators')
+                                             || ']+'),
                        lambda p: upper(left(p, 1)) || lower(substr(p, 2))),
         '');
 
@@ -271,4 +291,5 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("SET VARIABLE cx_name_family_re = $v", {"v": _family_name_pattern()})
     con.execute("SET VARIABLE cx_name_junk = $v", {"v": list(JUNK_NAMES)})
+    con.execute("SET VARIABLE cx_name_separators = $v", {"v": SEPARATORS})
     con.execute(_MACROS)

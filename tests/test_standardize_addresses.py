@@ -1,0 +1,289 @@
+"""Address standardisation macros: examples for each rule, the reference tables, properties
+over arbitrary text, and one pass over a table large enough to show they run vectorised."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cxunify.standardize import addresses, dates, names
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect()
+    for module in (names, addresses, dates):
+        module.install(con)
+    yield con
+    con.close()
+
+
+def one(con: duckdb.DuckDBPyConnection, macro: str, value: object) -> object:
+    return con.execute(f"SELECT {macro}($v)", {"v": value}).fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("123 North Main Street Apartment 4", "123 n main st unit 4"),
+        ("123 N. Main St., Apt. #4", "123 n main st unit 4"),
+        ("123 N MAIN ST UNIT 4", "123 n main st unit 4"),
+        ("123 North Main Street, Suite 4", "123 n main st unit 4"),
+        ("Flat 2, 10 Downing Street", "unit 2 10 downing st"),
+        ("10 Downing Str", "10 downing st"),
+        ("5 Fifth Av", "5 fifth ave"),
+        ("5 Fifth Avenue", "5 fifth ave"),
+        ("1 Rodeo Road", "1 rodeo rd"),
+        ("7 Mulholland Drive", "7 mulholland dr"),
+        ("8 Penny Lane", "8 penny ln"),
+        ("9 Sunset Boulevard", "9 sunset blvd"),
+        ("9 Sunset Blvd.", "9 sunset blvd"),
+        ("2 Baker Court", "2 baker ct"),
+        ("3 Pudding Place", "3 pudding pl"),
+        ("4 Royal Crescent", "4 royal cres"),
+        ("5 Ocean Terrace", "5 ocean tce"),
+        ("6 Garden Circuit", "6 gdn cct"),  # every word, not only the last
+        ("7 Marine Parade", "7 marine pde"),
+        ("8 Pacific Highway", "8 pacific hwy"),
+        ("9 Elm Close", "9 elm cl"),
+        ("10 Berkeley Square", "10 berkeley sq"),
+        ("12-14 Smith St", "12 14 smith st"),
+        ("1/23 King's Parade", "1 23 kings pde"),
+        ("O'Connell Street", "oconnell st"),
+        ("22 Rue de l'Église", "22 rue de leglise"),
+        ("500 South West Expressway", "500 s w expy"),
+        ("  12   Main    St  ", "12 main st"),
+        ("n/a", None),
+        ("N/A", None),
+        ("Unknown", None),
+        ("-", None),
+        ("#", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_street_std(con, raw, expected):
+    assert one(con, "cx_street_std", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("St. Louis", "saint louis"),
+        ("ST LOUIS", "saint louis"),
+        ("Saint Louis", "saint louis"),
+        ("Port St. Lucie", "port saint lucie"),
+        ("Ft Worth", "fort worth"),
+        ("Ft. Lauderdale", "fort lauderdale"),
+        ("Mt. Isa", "mount isa"),
+        ("Mt Pleasant", "mount pleasant"),
+        ("Stockholm", "stockholm"),  # "st" only as a whole word
+        ("Montréal", "montreal"),
+        ("Saint-Étienne", "saint etienne"),
+        ("Wilkes-Barre", "wilkes barre"),
+        ("Coeur d'Alene", "coeur dalene"),
+        ("  NEW   YORK ", "new york"),
+        ("n/a", None),
+        ("?", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_city_std(con, raw, expected):
+    assert one(con, "cx_city_std", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("02134", "02134"),
+        ("02134-1234", "02134"),
+        ("021341234", "02134"),
+        (" 90210 ", "90210"),
+        ("sw1a 1aa", "SW1A1AA"),
+        ("SW1A 1AA", "SW1A1AA"),
+        ("EC1A-1BB", "EC1A1BB"),
+        ("2000", "2000"),
+        ("K1A 0B1", "K1A0B1"),
+        ("2134.0", "2134"),  # a numeric CSV column's float rendering
+        ("00000", None),
+        ("0", None),
+        ("N/A", None),
+        ("none", None),
+        ("-", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_postcode_std(con, raw, expected):
+    assert one(con, "cx_postcode_std", raw) == expected
+
+
+def test_postcode_std_accepts_numbers(con):
+    assert con.execute("SELECT cx_postcode_std(90210), cx_postcode_std(2134.0)").fetchone() == (
+        "90210",
+        "2134",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("California", "ca"),
+        ("CALIFORNIA", "ca"),
+        ("CA", "ca"),
+        (" ca ", "ca"),
+        ("Calif.", "ca"),
+        ("New York", "ny"),
+        ("new  york", "ny"),
+        ("District of Columbia", "dc"),
+        ("Washington D.C.", "dc"),
+        ("Washington", "wa"),
+        ("New South Wales", "nsw"),
+        ("NSW", "nsw"),
+        ("N.S.W.", "nsw"),
+        ("Victoria", "vic"),
+        ("Queensland", "qld"),
+        ("Western Australia", "wa"),
+        ("Tasmania", "tas"),
+        ("Northern Territory", "nt"),
+        ("Australian Capital Territory", "act"),
+        ("South Australia", "sa"),
+        ("Ontario", "ontario"),
+        ("Île-de-France", "ile de france"),
+        ("", None),
+        ("  ", None),
+        ("n/a", None),
+        (None, None),
+    ],
+)
+def test_state_std(con, raw, expected):
+    assert one(con, "cx_state_std", raw) == expected
+
+
+def test_install_is_idempotent(con):
+    addresses.install(con)
+    addresses.install(con)
+    assert one(con, "cx_street_std", "1 Main Street") == "1 main st"
+    assert con.execute("SELECT count(*) FROM cx_ref_states").fetchone()[0] >= 59
+
+
+# --- reference tables ---------------------------------------------------------------------
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_street_words_table():
+    rows = _rows(addresses.STREET_WORDS_CSV)
+    assert set(rows[0]) == {"word", "abbrev"}
+    table = {r["word"]: r["abbrev"] for r in rows}
+    assert len(table) == len(rows), "a word has one abbreviation"
+    for word, abbrev in {
+        "street": "st", "avenue": "ave", "road": "rd", "drive": "dr", "lane": "ln",
+        "boulevard": "blvd", "court": "ct", "place": "pl", "crescent": "cres",
+        "terrace": "tce", "circuit": "cct", "parade": "pde", "highway": "hwy", "close": "cl",
+        "square": "sq", "north": "n", "south": "s", "east": "e", "west": "w",
+        "apartment": "unit", "apt": "unit", "suite": "unit", "flat": "unit",
+        "str": "st", "av": "ave",
+    }.items():
+        assert table[word] == abbrev
+    # Idempotence of cx_street_std depends on this: an abbreviation stays what it is.
+    assert all(table.get(abbrev, abbrev) == abbrev for abbrev in table.values())
+    assert all(" " not in w and w == w.lower() for w in table)
+
+
+def test_states_table():
+    rows = _rows(addresses.STATES_CSV)
+    assert set(rows[0]) == {"name", "code"}
+    table = {r["name"]: r["code"] for r in rows}
+    assert len(table) == len(rows)
+    assert len({c for c in table.values() if len(c) == 2}) >= 51  # 50 states and DC
+    assert {"nsw", "vic", "qld", "sa", "wa", "tas", "nt", "act"} <= set(table.values())
+    # Codes are never also names, so cx_state_std is idempotent.
+    assert not set(table) & set(table.values())
+
+
+# --- properties ---------------------------------------------------------------------------
+
+_STD = ("cx_street_std", "cx_city_std", "cx_postcode_std", "cx_state_std")
+
+
+def all_forms(con: duckdb.DuckDBPyConnection, *values: str | None) -> list[tuple]:
+    """Every macro of _STD applied to each value, in one query: one row per value."""
+    select = ", ".join(f"{m}(v)" for m in _STD)
+    return con.execute(
+        f"SELECT {select} FROM unnest($vs) WITH ORDINALITY AS t(v, n) ORDER BY n",
+        {"vs": list(values)},
+    ).fetchall()
+
+
+def assert_idempotent(con: duckdb.DuckDBPyConnection, results: tuple) -> None:
+    again = all_forms(con, *results)
+    for i, macro in enumerate(_STD):
+        if results[i] is not None:
+            assert again[i][i] == results[i], macro
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text())
+def test_never_raises_and_is_idempotent(con, text):
+    (results,) = all_forms(con, text)
+    assert_idempotent(con, results)
+
+
+_ADDRESSY = st.lists(
+    st.one_of(
+        st.from_regex(r"[0-9]{1,4}[a-c]?", fullmatch=True),
+        st.sampled_from(["North", "St.", "Street", "AVE", "Apt", "#4", "Main", "Saint", "Mt"]),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyzéü'-.,#", min_size=1, max_size=8),
+    ),
+    min_size=1,
+    max_size=6,
+).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ADDRESSY)
+def test_case_and_spacing_do_not_change_address_forms(con, text):
+    shouty = "  " + text.upper().replace(" ", "   ") + " "
+    plain, loud = all_forms(con, text, shouty)
+    assert plain == loud
+    assert_idempotent(con, plain)
+
+
+# --- vectorised over a large table ----------------------------------------------------------
+
+
+def test_every_macro_runs_over_200k_rows(con):
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE many_addresses AS
+        SELECT CAST(i % 997 AS VARCHAR) || ' '
+               || ['North ', '', 'S. ', ''][i % 4 + 1]
+               || ['Main', 'King''s', 'Église', 'Elm'][i % 4 + 1] || ' '
+               || ['Street', 'St.', 'Avenue', 'Rd', 'Crescent', 'Terrace'][i % 6 + 1]
+               || ['', ', Apt 4', ' Unit 2B', ' #7'][i % 4 + 1] AS street,
+               ['St. Louis', 'Ft Worth', 'Montréal', 'n/a', 'Sydney'][i % 5 + 1] AS city,
+               ['02134-1234', 'sw1a 1aa', '2000', '00000', ''][i % 5 + 1] AS postcode,
+               ['California', 'NSW', 'n.y.', 'Victoria', ''][i % 5 + 1] AS state
+        FROM range(200000) AS r(i)
+        """
+    )
+    row = con.execute(
+        """
+        SELECT count(*), count(DISTINCT cx_street_std(street)), count(cx_city_std(city)),
+               count(cx_postcode_std(postcode)), count(cx_state_std(state))
+        FROM many_addresses
+        """
+    ).fetchone()
+    assert row == (200_000, row[1], 160_000, 120_000, 160_000)
+    assert row[1] > 1000
