@@ -35,6 +35,7 @@ IDENTITY_COLUMNS = (
     "dob",
     "national_id",
     "handle_letters",
+    "handle",
 )
 # Carried on nodes; each is a function of the identity columns.
 DERIVED_COLUMNS = (

@@ -182,10 +182,15 @@ def _handle_vs(handle: str, other: str) -> str:
     """Level of a handle on one side against the names and email of the other side."""
     h = f"{handle}.handle_letters"
     last = f"replace({other}.last_name_std, ' ', '')"
+    same_local = f"{h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g')"
+    # A handle and an email that both just spell a name repeat the name comparisons.
+    derived = (
+        f"(coalesce({_name_derived(h, other)}, false) "
+        f"OR coalesce({_name_derived(h, handle)}, false))"
+    )
     return f"""CASE
-            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g')
-                 AND coalesce(NOT {_name_derived(h, other)}, true) THEN 3
-            WHEN {h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g') THEN -1
+            WHEN {same_local} AND NOT {derived} THEN 3
+            WHEN {same_local} THEN -1
             -- The handle's own record has a surname: the name comparisons already weigh it,
             -- and a handle spelling the same names would count that evidence twice.
             WHEN {handle}.last_name_std IS NOT NULL THEN -1
@@ -209,7 +214,10 @@ HANDLE = ComparisonSpec(
     f"""CASE
         WHEN l.handle_letters IS NULL AND r.handle_letters IS NULL THEN -1
         WHEN l.handle_letters IS NOT NULL AND r.handle_letters IS NOT NULL THEN
-            CASE WHEN l.handle_letters = r.handle_letters THEN 3 ELSE 0 END
+            -- the same handle on two platforms; handles alike but for digits are two people
+            -- as often as one
+            CASE WHEN l.handle = r.handle THEN 3
+                 WHEN l.handle_letters = r.handle_letters THEN -1 ELSE 0 END
         WHEN l.handle_letters IS NOT NULL THEN {_handle_vs("l", "r")}
         ELSE {_handle_vs("r", "l")} END""",
 )

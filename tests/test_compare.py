@@ -23,6 +23,7 @@ NODE_COLUMNS = {
     "city_std": "VARCHAR",
     "national_id": "VARCHAR",
     "handle_letters": "VARCHAR",
+    "handle": "VARCHAR",
 }
 
 
@@ -157,7 +158,21 @@ def test_address_levels(std_con, left, right, expected):
         ({"handle_letters": "davids"}, {**name("david", "stone")}, 0),
         ({"handle_letters": "davids"}, {**name("david")}, -1),
         ({}, {**name("david", "stone")}, -1),
-        ({"handle_letters": "abc"}, {"handle_letters": "abc"}, 3),
+        (
+            {"handle_letters": "abc", "handle": "abc1"},
+            {"handle_letters": "abc", "handle": "abc1"},
+            3,
+        ),
+        (
+            {"handle_letters": "abc", "handle": "abc1"},
+            {"handle_letters": "abc", "handle": "abc2"},
+            -1,
+        ),
+        (
+            {"handle_letters": "johnsmith", **name("john", "smith")},
+            {"email_local": "john.smith"},
+            -1,
+        ),
     ],
 )
 def test_handle_levels(std_con, left, right, expected):
