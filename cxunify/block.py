@@ -44,7 +44,33 @@ DERIVED_COLUMNS = (
     "email_local",
     "email_domain",
 )
-BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS
+
+
+def _surname_in(spelled: str) -> str:
+    """What follows the first name, or its initial, in a handle or email local part."""
+    first = "replace(r.first_name_std, ' ', '')"
+    return f"""CASE
+        WHEN starts_with({spelled}, {first}) THEN substr({spelled}, length({first}) + 1)
+        WHEN starts_with({spelled}, r.first_name_key)
+            THEN substr({spelled}, length(r.first_name_key) + 1)
+        WHEN starts_with({spelled}, left({first}, 1)) THEN substr({spelled}, 2)
+        END"""
+
+
+# A social account or an order often shows a first name only, or "Jason N.", while the handle
+# or email spells the surname too ("jasonnguyen", "jnguyen", "jason.nguyen"): blocking then
+# uses what follows the first name there as the surname. It only finds candidates; the
+# handle and email comparisons weigh the evidence.
+SURNAME_KEY = f"""CASE
+    WHEN length(r.last_name_std) > 1 OR r.first_name_std IS NULL THEN r.last_name_soundex
+    ELSE coalesce(
+        list_transform([{_surname_in("r.handle_letters")},
+                        {_surname_in("regexp_replace(r.email_local, '[^a-z]', '', 'g')")}],
+                       lambda v: CASE WHEN length(v) >= 2 THEN cx_soundex(v) END)
+            .list_filter(lambda v: v IS NOT NULL)[1],
+        r.last_name_soundex)
+    END"""
+BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS + ("surname_key",)
 
 DEFAULT_RULES: tuple[tuple[str, ...], ...] = (
     ("email_std",),
@@ -53,9 +79,10 @@ DEFAULT_RULES: tuple[tuple[str, ...], ...] = (
     ("last_name_std", "postcode"),
     ("first_name_key", "dob"),
     ("last_name_soundex", "dob"),
-    ("first_name_key", "last_name_soundex"),
+    ("first_name_key", "surname_key"),
     ("email_local",),
-    ("last_name_soundex", "city_std"),
+    ("handle_letters",),
+    ("surname_key", "city_std"),
     ("postcode", "dob"),
     ("first_name_key", "city_std"),
 )
@@ -79,7 +106,7 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         f"""
         CREATE OR REPLACE TABLE {NODES} AS
         WITH sizes AS (SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node)
-        SELECT s.node, s.n_records, {carried}
+        SELECT s.node, s.n_records, {carried}, {SURNAME_KEY} AS surname_key
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
         ORDER BY s.node
         """

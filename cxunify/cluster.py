@@ -143,7 +143,10 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
     (std_a, key_a, last_a), (std_b, key_b, last_b) = a, b
     if key_a == key_b or std_a == std_b:
         return True
-    if std_a == last_b and last_a == std_b:  # first and last name swapped
+    if (  # first and last name swapped, maybe with a typo
+        jellyfish.jaro_winkler_similarity(std_a, last_b) >= 0.92
+        and jellyfish.jaro_winkler_similarity(last_a, std_b) >= 0.92
+    ):
         return True
     if (len(std_a) == 1 or len(std_b) == 1) and std_a[0] == std_b[0]:
         return True
@@ -180,13 +183,13 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
     if guards.max_dobs == 1:
         votes.append(("date of birth", _relation(a.dobs, b.dobs, _dob_compatible)))
     if guards.check_national_id:
-        votes.append(
-            ("national id", _relation(a.national_ids, b.national_ids, _national_id_compatible))
-        )
+        vote = _relation(a.national_ids, b.national_ids, _national_id_compatible)
+        # The same id exactly is an identifier's word, worth more than one soft attribute.
+        votes.append(("national id", 2 * vote if a.national_ids & b.national_ids else vote))
     if guards.check_suffix and a.suffixes and b.suffixes and not (a.suffixes & b.suffixes):
         votes.append(("name suffix", -1))
     conflicts = [name for name, vote in votes if vote < 0]
-    agreements = sum(1 for _, vote in votes if vote > 0)
+    agreements = sum(vote for _, vote in votes if vote > 0)
     if conflicts and len(conflicts) >= agreements:
         return "conflicting " + " and ".join(conflicts)
     return None

@@ -61,7 +61,8 @@ FIRST_NAME = ComparisonSpec(
         WHEN l.first_name_key = r.first_name_key THEN 5
         WHEN jaro_winkler_similarity(l.first_name_std, r.first_name_std) >= 0.92 THEN 4
         WHEN jaro_winkler_similarity(l.first_name_std, r.first_name_std) >= 0.80 THEN 3
-        WHEN l.first_name_std = r.last_name_std AND l.last_name_std = r.first_name_std THEN 2
+        WHEN jaro_winkler_similarity(l.first_name_std, r.last_name_std) >= 0.92
+             AND jaro_winkler_similarity(l.last_name_std, r.first_name_std) >= 0.92 THEN 2
         WHEN (length(l.first_name_std) = 1 OR length(r.first_name_std) = 1)
              AND l.first_name_std[1] = r.first_name_std[1] THEN 1
         ELSE 0 END""",
@@ -70,12 +71,14 @@ FIRST_NAME = ComparisonSpec(
 
 LAST_NAME = ComparisonSpec(
     "last_name",
-    ("different", "jaro-winkler >= 0.80", "jaro-winkler >= 0.92", "exact"),
+    ("different", "initial", "jaro-winkler >= 0.80", "jaro-winkler >= 0.92", "exact"),
     """CASE
         WHEN l.last_name_std IS NULL OR r.last_name_std IS NULL THEN -1
-        WHEN l.last_name_std = r.last_name_std THEN 3
-        WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.92 THEN 2
-        WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.80 THEN 1
+        WHEN l.last_name_std = r.last_name_std THEN 4
+        WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.92 THEN 3
+        WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.80 THEN 2
+        WHEN (length(l.last_name_std) = 1 OR length(r.last_name_std) = 1)
+             AND l.last_name_std[1] = r.last_name_std[1] THEN 1
         ELSE 0 END""",
     tf_column="last_name_std",
 )
@@ -164,6 +167,7 @@ KEY_COMPARISON = {
     "first_name_key": "first_name",
     "last_name_std": "last_name",
     "last_name_soundex": "last_name",
+    "surname_key": "last_name",
     "email_std": "email",
     "email_local": "email",
     "email_domain": "email",
@@ -189,15 +193,19 @@ def _handle_vs(handle: str, other: str) -> str:
         f"OR coalesce({_name_derived(h, handle)}, false))"
     )
     return f"""CASE
-            WHEN {same_local} AND NOT {derived} THEN 3
+            WHEN {same_local} AND NOT {derived} THEN 4
             WHEN {same_local} THEN -1
             -- The handle's own record has a surname: the name comparisons already weigh it,
-            -- and a handle spelling the same names would count that evidence twice.
-            WHEN {handle}.last_name_std IS NOT NULL THEN -1
+            -- and a handle spelling the same names would count that evidence twice. An
+            -- initial ("Jeffrey W.") leaves the rest of the surname to the handle.
+            WHEN length({handle}.last_name_std) > 1 THEN -1
             WHEN {other}.last_name_std IS NULL OR length({other}.last_name_std) < 3 THEN -1
             WHEN contains({h}, {last}) AND (contains({h}, coalesce({other}.first_name_std, '-'))
-                 OR contains({h}, coalesce({other}.first_name_key, '-'))) THEN 2
-            WHEN contains({h}, {last}) THEN 1
+                 OR contains({h}, coalesce({other}.first_name_key, '-'))
+                 OR contains({h}, left({other}.first_name_std, 1) || {last})) THEN 3
+            WHEN contains({h}, {last}) THEN 2
+            WHEN length({other}.first_name_std) >= 3 AND (contains({h}, {other}.first_name_std)
+                 OR contains({h}, {other}.first_name_key)) THEN 1
             ELSE 0 END"""
 
 
@@ -207,8 +215,9 @@ HANDLE = ComparisonSpec(
     "handle",
     (
         "different",
+        "contains the first name only",
         "contains the last name",
-        "contains first and last name",
+        "contains first (or its initial) and last name",
         "same as the email local part",
     ),
     f"""CASE
@@ -216,7 +225,7 @@ HANDLE = ComparisonSpec(
         WHEN l.handle_letters IS NOT NULL AND r.handle_letters IS NOT NULL THEN
             -- the same handle on two platforms; handles alike but for digits are two people
             -- as often as one
-            CASE WHEN l.handle = r.handle THEN 3
+            CASE WHEN l.handle = r.handle THEN 4
                  WHEN l.handle_letters = r.handle_letters THEN -1 ELSE 0 END
         WHEN l.handle_letters IS NOT NULL THEN {_handle_vs("l", "r")}
         ELSE {_handle_vs("r", "l")} END""",

@@ -33,20 +33,56 @@ __all__ = ["SampleSummary", "generate_sample"]
 Progress = Callable[[str, float], None]
 
 CRM_COLUMNS = (
-    "contact_id", "first_name", "last_name", "email", "phone", "street", "city", "state", "zip",
-    "country", "date_of_birth", "created_at", "loyalty_id",
+    "contact_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "date_of_birth",
+    "created_at",
+    "loyalty_id",
 )
 ORDER_COLUMNS = (
-    "order_id", "order_date", "customer_email", "billing_name", "phone", "amount", "currency",
-    "category", "channel", "shipping_zip", "card_last4",
+    "order_id",
+    "order_date",
+    "customer_email",
+    "billing_name",
+    "phone",
+    "amount",
+    "currency",
+    "category",
+    "channel",
+    "shipping_zip",
+    "card_last4",
 )
 SOCIAL_KEYS = (
-    "handle", "platform", "display_name", "email", "followers", "posts", "last_active",
-    "bio_location", "post_text",
+    "handle",
+    "platform",
+    "display_name",
+    "email",
+    "followers",
+    "posts",
+    "last_active",
+    "bio_location",
+    "post_text",
 )
 TICKET_COLUMNS = (
-    "ticket_id", "requester_name", "requester_email", "phone", "created_at", "resolved_at",
-    "status", "channel", "csat", "subject", "body",
+    "ticket_id",
+    "requester_name",
+    "requester_email",
+    "phone",
+    "created_at",
+    "resolved_at",
+    "status",
+    "channel",
+    "csat",
+    "subject",
+    "body",
 )
 FILES = ("crm.csv", "orders.csv", "social.ndjson", "tickets.csv")
 
@@ -69,15 +105,26 @@ _BRAND_TAG = "larkspurshop"
 _SHOP_PHONES = ("8005550199", "8885550142", "2125550100")
 _JUNK_PHONES = ("0000000000", "n/a", "1234567890", "555-555-5555", "N/A", "none", "0")
 _JUNK_EMAILS = (
-    "test@test.com", "n/a", "none@none.com", "noemail@noemail.com", "na@na.com", "x@x.com",
+    "test@test.com",
+    "n/a",
+    "none@none.com",
+    "noemail@noemail.com",
+    "na@na.com",
+    "x@x.com",
     "no@email.com",
 )
 _JUNK_NAMES = ("Guest", "N/A", "Customer", "guest user", "TEST")
 _EMAIL_TAGS = ("promo", "shop", "orders", "deals", "news", "larkspur", "2024", "spam", "web")
 _COMMON_NAMES = (
-    ("John", "Smith", False), ("Michael", "Johnson", False), ("James", "Williams", False),
-    ("David", "Lee", False), ("Robert", "Brown", False), ("Maria", "García", True),
-    ("Jennifer", "Brown", True), ("Mary", "Jones", True), ("Linda", "Miller", True),
+    ("John", "Smith", False),
+    ("Michael", "Johnson", False),
+    ("James", "Williams", False),
+    ("David", "Lee", False),
+    ("Robert", "Brown", False),
+    ("Maria", "García", True),
+    ("Jennifer", "Brown", True),
+    ("Mary", "Jones", True),
+    ("Linda", "Miller", True),
 )
 _PLATFORMS = ("instagram", "x", "facebook", "tiktok", "linkedin")
 _LINKEDIN = 4
@@ -176,8 +223,9 @@ def _templates(rows: list[dict[str, str]], *cols: str) -> _Templates:
     ordered = sorted(rows, key=lambda r: _TONES.index(r["tone"]))  # stable: file order kept
     counts = np.array([sum(r["tone"] == t for r in rows) for t in _TONES], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    table = pl.DataFrame({c: [_text(r[c]) for r in ordered] for c in cols},
-                         schema=dict.fromkeys(cols, pl.String))
+    table = pl.DataFrame(
+        {c: [_text(r[c]) for r in ordered] for c in cols}, schema=dict.fromkeys(cols, pl.String)
+    )
     return _Templates(table, starts, counts)
 
 
@@ -263,8 +311,9 @@ def _eval(df: pl.DataFrame, idx: np.ndarray | None, expr: pl.Expr) -> pl.Series:
     return df.with_columns(expr.alias("_v")).get_column("_v").cast(pl.String)
 
 
-def _render(df: pl.DataFrame, code: np.ndarray, options: Sequence[pl.Expr | str | None]
-            ) -> pl.Series:
+def _render(
+    df: pl.DataFrame, code: np.ndarray, options: Sequence[pl.Expr | str | None]
+) -> pl.Series:
     """Per row, options[code] evaluated on df (a string, None for missing, or an expression)."""
     exprs = [o if isinstance(o, pl.Expr) else pl.lit(o, dtype=pl.String) for o in options]
     code = np.asarray(code, dtype=np.int64)
@@ -329,18 +378,25 @@ def _slugs(s: pl.Series) -> pl.Series:
     return pl.DataFrame({"s": s}).select(_slug(pl.col("s"))).to_series()
 
 
-def _unique(values: pl.Series, rng: np.random.Generator, *, scope: pl.Series | None = None,
-            fold_dots: bool = False) -> pl.Series:
+def _unique(
+    values: pl.Series,
+    rng: np.random.Generator,
+    *,
+    scope: pl.Series | None = None,
+    fold_dots: bool = False,
+) -> pl.Series:
     """Append digits to later repeats until values are distinct within their scope.
 
     The first occurrence keeps its value. With fold_dots, values that differ only by dots are
     the same (Gmail delivers "j.doe" and "jdoe" to one mailbox).
     """
     n = len(values)
-    df = pl.DataFrame({
-        "v": values,
-        "s": scope if scope is not None else pl.repeat("", n, dtype=pl.String, eager=True),
-    })
+    df = pl.DataFrame(
+        {
+            "v": values,
+            "s": scope if scope is not None else pl.repeat("", n, dtype=pl.String, eager=True),
+        }
+    )
     bare = pl.col("v").str.replace_all(".", "", literal=True) if fold_dots else pl.col("v")
     df = df.with_columns(k=bare + pl.lit("@") + pl.col("s"))
     for _ in range(100):
@@ -396,14 +452,23 @@ def _noise(
     length = s.str.len_chars()
     pos = (1 + (pl.col("_npu") * (length - 2).clip(lower_bound=1)).floor()).cast(pl.Int64)
     head = s.str.slice(0, pos)
-    typoed = _pick(pl.col("_nop"), [
-        pl.concat_str([head, s.str.slice(pos + 1, 1), s.str.slice(pos, 1), s.str.slice(pos + 2)]),
-        pl.concat_str([head, s.str.slice(pos + 1)]),
-        pl.concat_str([head, pl.col("_nch"), s.str.slice(pos + 1)]),
-        pl.concat_str([s.str.slice(0, pos + 1), s.str.slice(pos, 1), s.str.slice(pos + 1)]),
-    ])
-    df = _patch(df, col, rng.random(n) < np.broadcast_to(typo, (n,)),
-                pl.when(length >= 3).then(typoed).otherwise(s))
+    typoed = _pick(
+        pl.col("_nop"),
+        [
+            pl.concat_str(
+                [head, s.str.slice(pos + 1, 1), s.str.slice(pos, 1), s.str.slice(pos + 2)]
+            ),
+            pl.concat_str([head, s.str.slice(pos + 1)]),
+            pl.concat_str([head, pl.col("_nch"), s.str.slice(pos + 1)]),
+            pl.concat_str([s.str.slice(0, pos + 1), s.str.slice(pos, 1), s.str.slice(pos + 1)]),
+        ],
+    )
+    df = _patch(
+        df,
+        col,
+        rng.random(n) < np.broadcast_to(typo, (n,)),
+        pl.when(length >= 3).then(typoed).otherwise(s),
+    )
     c = _cat(rng, n, [1 - case, case * 0.6, case * 0.4])
     df = _patch(df, col, c == 1, s.str.to_uppercase())
     df = _patch(df, col, c == 2, s.str.to_lowercase())
@@ -468,7 +533,8 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
 
     head_female = rng.random(h) < 0.5
     female = np.where(
-        role == 0, head_female[hh],
+        role == 0,
+        head_female[hh],
         np.where(role == 1, head_female[hh] ^ (rng.random(n) < 0.92), rng.random(n) < 0.5),
     )
 
@@ -488,8 +554,9 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
 
     def draw_first(fem: np.ndarray) -> np.ndarray:
         k = len(fem)
-        return np.where(fem, rng.choice(v.female, size=k, p=v.female_p),
-                        rng.choice(v.male, size=k, p=v.male_p))
+        return np.where(
+            fem, rng.choice(v.female, size=k, p=v.female_p), rng.choice(v.male, size=k, p=v.male_p)
+        )
 
     first = draw_first(female)
     # Twins get different first names: that is all that tells them apart.
@@ -541,19 +608,22 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
         city = rng.choice(len(v.city), size=k, p=v.city_p)
         stype = rng.choice(len(v.stype_full), size=k, p=v.stype_p)
         letter = _choice(("", "", "", "A", "B", "C", "D"), rng.integers(0, 7, k))
-        return pl.DataFrame({
-            "street_num": pl.Series((10 ** rng.uniform(0, 4, k)).astype(np.int64))
-            .cast(pl.String),
-            "street": v.street.gather(rng.integers(0, len(v.street), k)),
-            "stype_full": v.stype_full.gather(stype),
-            "stype_abbr": v.stype_abbr.gather(stype),
-            "unit": _null_where(_digits(rng, k, 1, 40) + letter, rng.random(k) >= 0.18),
-            "city_i": city,
-            "city": v.city.gather(city),
-            "state": v.state.gather(city),
-            "zip5": v.zip3.gather(city) + _digits(rng, k, 0, 100).str.zfill(2),
-            "zip4": _digits(rng, k, 1, 10_000).str.zfill(4),
-        })
+        return pl.DataFrame(
+            {
+                "street_num": pl.Series((10 ** rng.uniform(0, 4, k)).astype(np.int64)).cast(
+                    pl.String
+                ),
+                "street": v.street.gather(rng.integers(0, len(v.street), k)),
+                "stype_full": v.stype_full.gather(stype),
+                "stype_abbr": v.stype_abbr.gather(stype),
+                "unit": _null_where(_digits(rng, k, 1, 40) + letter, rng.random(k) >= 0.18),
+                "city_i": city,
+                "city": v.city.gather(city),
+                "state": v.state.gather(city),
+                "zip5": v.zip3.gather(city) + _digits(rng, k, 0, 100).str.zfill(2),
+                "zip4": _digits(rng, k, 1, 10_000).str.zfill(4),
+            }
+        )
 
     home_h = address(h)
     home = home_h[hh]
@@ -564,10 +634,16 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
     stay = pl.Series(rng.random(len(movers)) < 0.5)
     before = home[movers]
     new = new.with_columns(
-        [pl.when(stay).then(before[c]).otherwise(new[c]).alias(c)
-         for c in ("city_i", "city", "state")]
-        + [pl.when(stay).then(before["zip5"].str.slice(0, 3) + new["zip5"].str.slice(3))
-           .otherwise(new["zip5"]).alias("zip5")]
+        [
+            pl.when(stay).then(before[c]).otherwise(new[c]).alias(c)
+            for c in ("city_i", "city", "state")
+        ]
+        + [
+            pl.when(stay)
+            .then(before["zip5"].str.slice(0, 3) + new["zip5"].str.slice(3))
+            .otherwise(new["zip5"])
+            .alias("zip5")
+        ]
     )
     # Everyone gets m_* columns; for those who never move they repeat the home address.
     where = np.arange(n)
@@ -600,17 +676,21 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
 
     def local(style: np.ndarray) -> pl.Series:
         df = _with(names, d2=_digits(rng, n, 1, 100), d3=_digits(rng, n, 10, 1000))
-        return _render(df, style, [
-            f + pl.lit(".") + lc,
-            f.str.slice(0, 1) + lc,
-            f + pl.lit("_") + lc + pl.col("d3"),
-            k + pl.col("d2"),
-            f + lc,
-            f + pl.lit(".") + lc + y,
-            lc + pl.lit(".") + f,
-            f + lc.str.slice(0, 1) + pl.col("d3"),
-            f + pl.col("d2"),
-        ])
+        return _render(
+            df,
+            style,
+            [
+                f + pl.lit(".") + lc,
+                f.str.slice(0, 1) + lc,
+                f + pl.lit("_") + lc + pl.col("d3"),
+                k + pl.col("d2"),
+                f + lc,
+                f + pl.lit(".") + lc + y,
+                lc + pl.lit(".") + f,
+                f + lc.str.slice(0, 1) + pl.col("d3"),
+                f + pl.col("d2"),
+            ],
+        )
 
     styles = (25, 15, 10, 8, 12, 8, 5, 7, 10)
     p_style = _cat(rng, n, styles)
@@ -633,15 +713,19 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
     f_local_h = _render(
         pl.DataFrame({"l": la.gather(starts), "d": _digits(rng, h, 1, 100)}),
         rng.integers(0, 3, h),
-        [pl.col("l") + pl.lit("family"), pl.lit("the") + pl.col("l") + pl.lit("s"),
-         pl.col("l") + pl.lit("house") + pl.col("d")],
+        [
+            pl.col("l") + pl.lit("family"),
+            pl.lit("the") + pl.col("l") + pl.lit("s"),
+            pl.col("l") + pl.lit("house") + pl.col("d"),
+        ],
     )
     f_domain_h = domains(h, 0.0)
 
     # Mailboxes are unique, also after the dots Gmail ignores; collisions get digits.
     n_alt = int(has_alt.sum())
     pool_local = _unique(
-        pl.concat([p_local, a_local.filter(has_alt), f_local_h.filter(fam)]), rng,
+        pl.concat([p_local, a_local.filter(has_alt), f_local_h.filter(fam)]),
+        rng,
         scope=pl.concat([p_domain, a_domain.filter(has_alt), f_domain_h.filter(fam)]),
         fold_dots=True,
     )
@@ -664,43 +748,45 @@ def _people(n: int, seed: int, v: _Vocab) -> pl.DataFrame:
     n_social = np.where(rng.random(n) < 0.35, 1 + (rng.random(n) < 0.3), 0)
     n_tickets = np.where(rng.random(n) < 0.25, _cat(rng, n, [0.6, 0.25, 0.1, 0.05]) + 1, 0)
 
-    people = pl.DataFrame({
-        "pid": "P" + pl.Series(gid + 1).cast(pl.String).str.zfill(8),
-        "female": female,
-        "first": _where(accent_canon, alt_s, first_s),
-        "first_alt": _where(accent_canon, first_s, alt_s),
-        "nick": _null_where(v.nick.gather(nick_idx), nick_n == 0),
-        "last": v.last.gather(last),
-        "maiden": _null_where(v.last.gather(np.maximum(maiden, 0)), maiden < 0),
-        "suffix": _choice(("", "Jr", "Sr"), suffix),
-        "s_first": fa,
-        "s_last": la,
-        "s_nick": na,
-        "mi": _choice("ABCDEFGHJKLMNPRSTW", rng.integers(0, 18, n)),
-        "dob": dob,
-        "t0": t0,
-        "moved": moved,
-        "move_t": move_t,
-        "mobile": mobile,
-        "landline": landline,
-        "e_local": pool_local.slice(0, n),
-        "e_domain": p_domain,
-        "a_local": a_local,
-        "a_domain": _null_where(a_domain, ~has_alt),
-        "f_local": f_local_h.gather(hh),
-        "f_domain": _null_where(f_domain_h, ~fam).gather(hh),
-        "card1": pl.Series(rng.integers(0, 10_000, n)).cast(pl.String).str.zfill(4),
-        "card2": _null_where(pl.Series(card2).cast(pl.String).str.zfill(4), card2 < 0),
-        "loyalty": _null_where("LY" + loyalty, rng.random(n) >= 0.45),
-        "currency": _choice(("USD", "EUR", "GBP"), _cat(rng, n, [95.5, 2.5, 2.0])),
-        "fav_cat": rng.choice(len(v.category), n, p=v.category_p),
-        "has_crm": has_crm,
-        "n_dup": n_dup,
-        "married_dup": married_dup,
-        "n_orders": n_orders,
-        "n_social": n_social,
-        "n_tickets": n_tickets,
-    })
+    people = pl.DataFrame(
+        {
+            "pid": "P" + pl.Series(gid + 1).cast(pl.String).str.zfill(8),
+            "female": female,
+            "first": _where(accent_canon, alt_s, first_s),
+            "first_alt": _where(accent_canon, first_s, alt_s),
+            "nick": _null_where(v.nick.gather(nick_idx), nick_n == 0),
+            "last": v.last.gather(last),
+            "maiden": _null_where(v.last.gather(np.maximum(maiden, 0)), maiden < 0),
+            "suffix": _choice(("", "Jr", "Sr"), suffix),
+            "s_first": fa,
+            "s_last": la,
+            "s_nick": na,
+            "mi": _choice("ABCDEFGHJKLMNPRSTW", rng.integers(0, 18, n)),
+            "dob": dob,
+            "t0": t0,
+            "moved": moved,
+            "move_t": move_t,
+            "mobile": mobile,
+            "landline": landline,
+            "e_local": pool_local.slice(0, n),
+            "e_domain": p_domain,
+            "a_local": a_local,
+            "a_domain": _null_where(a_domain, ~has_alt),
+            "f_local": f_local_h.gather(hh),
+            "f_domain": _null_where(f_domain_h, ~fam).gather(hh),
+            "card1": pl.Series(rng.integers(0, 10_000, n)).cast(pl.String).str.zfill(4),
+            "card2": _null_where(pl.Series(card2).cast(pl.String).str.zfill(4), card2 < 0),
+            "loyalty": _null_where("LY" + loyalty, rng.random(n) >= 0.45),
+            "currency": _choice(("USD", "EUR", "GBP"), _cat(rng, n, [95.5, 2.5, 2.0])),
+            "fav_cat": rng.choice(len(v.category), n, p=v.category_p),
+            "has_crm": has_crm,
+            "n_dup": n_dup,
+            "married_dup": married_dup,
+            "n_orders": n_orders,
+            "n_social": n_social,
+            "n_tickets": n_tickets,
+        }
+    )
     home = home.drop("city_i").rename(lambda c: f"h_{c}")
     new = new.drop("city_i").rename(lambda c: f"m_{c}")
     return pl.concat([people, home, new], how="horizontal")
@@ -735,7 +821,7 @@ def _email(df: pl.DataFrame, rng: np.random.Generator, code: np.ndarray) -> pl.S
     )
     loc, dom = pl.col("loc"), pl.col("dom")
     plain = loc + pl.lit("@") + dom
-    pos = (1 + (pl.col("_epu") * (loc.str.len_chars() - 1).clip(lower_bound=1)).floor())
+    pos = 1 + (pl.col("_epu") * (loc.str.len_chars() - 1).clip(lower_bound=1)).floor()
     pos = pos.cast(pl.Int64)
     dotted = (
         pl.when(loc.str.contains(".", literal=True))
@@ -744,19 +830,28 @@ def _email(df: pl.DataFrame, rng: np.random.Generator, code: np.ndarray) -> pl.S
     )
     # Only Gmail ignores dots, so other domains keep the address as is.
     code = np.where((code == 3) & (df["dom"] != "gmail.com").to_numpy(), 0, code)
-    return _render(df, code, [
-        plain,
-        plain.str.to_uppercase(),
-        loc + pl.lit("+") + pl.col("_etag") + pl.lit("@") + dom,
-        dotted + pl.lit("@") + dom,
-        pl.concat_str([
-            loc.str.slice(0, 1).str.to_uppercase(), loc.str.slice(1), pl.lit("@"),
-            dom.str.slice(0, 1).str.to_uppercase(), dom.str.slice(1),
-        ]),
-        pl.lit(" ") + plain + pl.lit(" "),
-        pl.col("_ejunk"),
-        None,
-    ])
+    return _render(
+        df,
+        code,
+        [
+            plain,
+            plain.str.to_uppercase(),
+            loc + pl.lit("+") + pl.col("_etag") + pl.lit("@") + dom,
+            dotted + pl.lit("@") + dom,
+            pl.concat_str(
+                [
+                    loc.str.slice(0, 1).str.to_uppercase(),
+                    loc.str.slice(1),
+                    pl.lit("@"),
+                    dom.str.slice(0, 1).str.to_uppercase(),
+                    dom.str.slice(1),
+                ]
+            ),
+            pl.lit(" ") + plain + pl.lit(" "),
+            pl.col("_ejunk"),
+            None,
+        ],
+    )
 
 
 def _phone_col(df: pl.DataFrame, rng: np.random.Generator, p: Sequence[float]) -> pl.Series:
@@ -769,16 +864,31 @@ def _phone_col(df: pl.DataFrame, rng: np.random.Generator, p: Sequence[float]) -
         _pshop=_choice(_SHOP_PHONES, rng.integers(0, len(_SHOP_PHONES), n)),
         _pjunk=_choice(_JUNK_PHONES, rng.integers(0, len(_JUNK_PHONES), n)),
     )
-    df = df.with_columns(_pd=_render(df, np.minimum(source, 3), [
-        pl.col("mobile"), pl.col("landline"), None, pl.col("_pshop")]))
+    df = df.with_columns(
+        _pd=_render(
+            df,
+            np.minimum(source, 3),
+            [pl.col("mobile"), pl.col("landline"), None, pl.col("_pshop")],
+        )
+    )
     style = _cat(rng, n, _PHONE_STYLES)
-    code = np.select([source == 2, source == 4], [len(_PHONE_STYLES), len(_PHONE_STYLES) + 1],
-                     style)
+    code = np.select(
+        [source == 2, source == 4], [len(_PHONE_STYLES), len(_PHONE_STYLES) + 1], style
+    )
     return _render(df, code, [*_phone_formats(pl.col("_pd")), None, pl.col("_pjunk")])
 
 
-_ADDRESS = ("street_num", "street", "stype_full", "stype_abbr", "unit", "city", "state", "zip5",
-            "zip4")
+_ADDRESS = (
+    "street_num",
+    "street",
+    "stype_full",
+    "stype_abbr",
+    "unit",
+    "city",
+    "state",
+    "zip5",
+    "zip4",
+)
 
 
 def _moved(*fields: str) -> list[str]:
@@ -788,43 +898,83 @@ def _moved(*fields: str) -> list[str]:
 def _address(df: pl.DataFrame, new: np.ndarray) -> pl.DataFrame:
     """Columns a_* with the home address, or the later one where `new` says the person moved."""
     df = _with(df, _new=new)
-    return df.with_columns([
-        pl.when(pl.col("_new")).then(pl.col(f"m_{c}")).otherwise(pl.col(f"h_{c}")).alias(f"a_{c}")
-        for c in _ADDRESS if f"h_{c}" in df.columns
-    ])
+    return df.with_columns(
+        [
+            pl.when(pl.col("_new"))
+            .then(pl.col(f"m_{c}"))
+            .otherwise(pl.col(f"h_{c}"))
+            .alias(f"a_{c}")
+            for c in _ADDRESS
+            if f"h_{c}" in df.columns
+        ]
+    )
 
 
 def _street(df: pl.DataFrame, rng: np.random.Generator) -> pl.Series:
     n = df.height
-    kind = _render(df, _cat(rng, n, [40, 45, 15]), [
-        pl.col("a_stype_full"), pl.col("a_stype_abbr"), pl.col("a_stype_abbr") + pl.lit("."),
-    ])
+    kind = _render(
+        df,
+        _cat(rng, n, [40, 45, 15]),
+        [
+            pl.col("a_stype_full"),
+            pl.col("a_stype_abbr"),
+            pl.col("a_stype_abbr") + pl.lit("."),
+        ],
+    )
     unit = pl.col("a_unit")
     apt_code = np.where(df["a_unit"].is_null().to_numpy(), 0, 1 + _cat(rng, n, [50, 15, 20, 15]))
-    apt = _render(df, apt_code, [
-        "", pl.lit(" Apt ") + unit, pl.lit(", Apt ") + unit, pl.lit(" #") + unit,
-        pl.lit(" Unit ") + unit,
-    ])
+    apt = _render(
+        df,
+        apt_code,
+        [
+            "",
+            pl.lit(" Apt ") + unit,
+            pl.lit(", Apt ") + unit,
+            pl.lit(" #") + unit,
+            pl.lit(" Unit ") + unit,
+        ],
+    )
     df = _with(df, _kind=kind, _apt=apt)
-    df = df.with_columns(_line=pl.concat_str([
-        pl.col("a_street_num"), pl.lit(" "), pl.col("a_street"), pl.lit(" "), pl.col("_kind"),
-        pl.col("_apt"),
-    ]))
+    df = df.with_columns(
+        _line=pl.concat_str(
+            [
+                pl.col("a_street_num"),
+                pl.lit(" "),
+                pl.col("a_street"),
+                pl.lit(" "),
+                pl.col("_kind"),
+                pl.col("_apt"),
+            ]
+        )
+    )
     line = pl.col("_line")
-    return _render(df, _cat(rng, n, [93, 5, 2]), [
-        line, line.str.to_uppercase(), line.str.to_lowercase()])
+    return _render(
+        df, _cat(rng, n, [93, 5, 2]), [line, line.str.to_uppercase(), line.str.to_lowercase()]
+    )
 
 
 def _zip(df: pl.DataFrame, rng: np.random.Generator, p: Sequence[float]) -> pl.Series:
     """ZIP, ZIP+4, or a ZIP that went through a spreadsheet and lost its leading zero."""
     z = pl.col("a_zip5")
-    return _render(df, _cat(rng, df.height, p), [
-        z, z + pl.lit("-") + pl.col("a_zip4"), z.str.strip_chars_start("0"),
-    ])
+    return _render(
+        df,
+        _cat(rng, df.height, p),
+        [
+            z,
+            z + pl.lit("-") + pl.col("a_zip4"),
+            z.str.strip_chars_start("0"),
+        ],
+    )
 
 
-def _full_name(df: pl.DataFrame, rng: np.random.Generator, weights: Sequence[float],
-               *, strip_accents: float = 0.25, typo: float = 0.05) -> pl.DataFrame:
+def _full_name(
+    df: pl.DataFrame,
+    rng: np.random.Generator,
+    weights: Sequence[float],
+    *,
+    strip_accents: float = 0.25,
+    typo: float = 0.05,
+) -> pl.DataFrame:
     """Column `_name`: the person's name written one of the ways listed below."""
     n = df.height
     accent = rng.random(n) < 0.3
@@ -836,46 +986,79 @@ def _full_name(df: pl.DataFrame, rng: np.random.Generator, weights: Sequence[flo
     df = _noise(df, "ln", rng, typo=typo, case=0, space=0, strip_accents=strip_accents)
     suffix = pl.col("suffix")
     sfx_code = np.where((df["suffix"] == "").to_numpy(), 0, _cat(rng, n, [50, 20, 20, 10]))
-    title_code = np.where(rng.random(n) < 0.2, 0,
-                          np.where(~df["female"].to_numpy(), 1, 2 + (rng.random(n) < 0.5)))
+    title_code = np.where(
+        rng.random(n) < 0.2, 0, np.where(~df["female"].to_numpy(), 1, 2 + (rng.random(n) < 0.5))
+    )
     df = df.with_columns(
-        _sfx=_render(df, sfx_code, [
-            "", pl.lit(" ") + suffix, pl.lit(" ") + suffix + pl.lit("."),
-            pl.lit(", ") + suffix + pl.lit("."),
-        ]),
+        _sfx=_render(
+            df,
+            sfx_code,
+            [
+                "",
+                pl.lit(" ") + suffix,
+                pl.lit(" ") + suffix + pl.lit("."),
+                pl.lit(", ") + suffix + pl.lit("."),
+            ],
+        ),
         _title=_choice(("Dr.", "Mr.", "Ms.", "Mrs."), title_code),
         _junk=_choice(_JUNK_NAMES, rng.integers(0, len(_JUNK_NAMES), n)),
         _nk=pl.col("nick").fill_null(pl.col("fn")),
     )
     fn, ln, mi, nk, sfx = pl.col("fn"), pl.col("ln"), pl.col("mi"), pl.col("_nk"), pl.col("_sfx")
     sp = pl.lit(" ")
-    return df.with_columns(_name=_render(df, _cat(rng, n, weights), [
-        pl.concat_str([fn, sp, ln, sfx]),                                  # 0 First Last
-        pl.concat_str([ln, pl.lit(", "), fn]).str.to_uppercase(),          # 1 LAST, FIRST
-        pl.concat_str([pl.col("_title"), sp, fn, sp, ln, sfx]),            # 2 Dr. First Last
-        pl.concat_str([nk, sp, ln, sfx]),                                  # 3 Nick Last
-        pl.concat_str([fn, sp, mi, pl.lit(". "), ln, sfx]),                # 4 First M. Last
-        pl.concat_str([fn.str.slice(0, 1), pl.lit(". "), ln]),             # 5 F. Last
-        pl.concat_str([fn, sp, ln, sfx]).str.to_uppercase(),               # 6 FIRST LAST
-        pl.concat_str([fn, sp, ln]).str.to_lowercase(),                    # 7 first last
-        pl.concat_str([ln, sp, fn]),                                       # 8 Last First
-        pl.col("_junk"),                                                   # 9 junk
-        fn,                                                                # 10 First
-        nk,                                                                # 11 Nick
-        pl.concat_str([fn, sp, ln.str.slice(0, 1), pl.lit(".")]),          # 12 First L.
-        pl.concat_str([ln, pl.lit(", "), fn]),                             # 13 Last, First
-    ]))
+    return df.with_columns(
+        _name=_render(
+            df,
+            _cat(rng, n, weights),
+            [
+                pl.concat_str([fn, sp, ln, sfx]),  # 0 First Last
+                pl.concat_str([ln, pl.lit(", "), fn]).str.to_uppercase(),  # 1 LAST, FIRST
+                pl.concat_str([pl.col("_title"), sp, fn, sp, ln, sfx]),  # 2 Dr. First Last
+                pl.concat_str([nk, sp, ln, sfx]),  # 3 Nick Last
+                pl.concat_str([fn, sp, mi, pl.lit(". "), ln, sfx]),  # 4 First M. Last
+                pl.concat_str([fn.str.slice(0, 1), pl.lit(". "), ln]),  # 5 F. Last
+                pl.concat_str([fn, sp, ln, sfx]).str.to_uppercase(),  # 6 FIRST LAST
+                pl.concat_str([fn, sp, ln]).str.to_lowercase(),  # 7 first last
+                pl.concat_str([ln, sp, fn]),  # 8 Last First
+                pl.col("_junk"),  # 9 junk
+                fn,  # 10 First
+                nk,  # 11 Nick
+                pl.concat_str([fn, sp, ln.str.slice(0, 1), pl.lit(".")]),  # 12 First L.
+                pl.concat_str([ln, pl.lit(", "), fn]),  # 13 Last, First
+            ],
+        )
+    )
 
 
-def _gather(p: pl.DataFrame, counts: np.ndarray, cols: Sequence[str]
-            ) -> tuple[pl.DataFrame, np.ndarray]:
+def _gather(
+    p: pl.DataFrame, counts: np.ndarray, cols: Sequence[str]
+) -> tuple[pl.DataFrame, np.ndarray]:
     pi = np.repeat(np.arange(p.height), counts)
     return p.select(cols)[pi], pi
 
 
-_PERSON = ("pid", "female", "first", "first_alt", "nick", "last", "maiden", "suffix", "mi",
-           "mobile", "landline", "e_local", "e_domain", "a_local", "a_domain", "f_local",
-           "f_domain", "t0", "moved", "move_t")
+_PERSON = (
+    "pid",
+    "female",
+    "first",
+    "first_alt",
+    "nick",
+    "last",
+    "maiden",
+    "suffix",
+    "mi",
+    "mobile",
+    "landline",
+    "e_local",
+    "e_domain",
+    "a_local",
+    "a_domain",
+    "f_local",
+    "f_domain",
+    "t0",
+    "moved",
+    "move_t",
+)
 _HOME = tuple(_moved(*_ADDRESS))
 
 
@@ -892,7 +1075,7 @@ def _crm(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
     is_dup = np.arange(m) >= len(base)
     first_dup = np.zeros(m, dtype=bool)
     if len(dups):
-        first_dup[len(base):] = np.r_[True, dups[1:] != dups[:-1]]
+        first_dup[len(base) :] = np.r_[True, dups[1:] != dups[:-1]]
     r = p.select([*_PERSON, *_HOME, "dob", "loyalty", "married_dup"])[pi]
     married = r["married_dup"].to_numpy()
     t0 = r["t0"].to_numpy()
@@ -911,8 +1094,11 @@ def _crm(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
     keep_loyalty = ~is_dup | (rng.random(m) < 0.25)
     created = np.where(
         is_dup,
-        np.where(move, move_t + (rng.random(m) * 0.8 * (_END - move_t)).astype(np.int64),
-                 t0 + (rng.uniform(0.05, 1, m) * (_END - t0)).astype(np.int64)),
+        np.where(
+            move,
+            move_t + (rng.random(m) * 0.8 * (_END - move_t)).astype(np.int64),
+            t0 + (rng.uniform(0.05, 1, m) * (_END - t0)).astype(np.int64),
+        ),
         t0 + rng.integers(0, 2 * _DAY, m),
     )
     first_code = np.where(nick, 2, (rng.random(m) < 0.3).astype(np.int64))
@@ -925,29 +1111,51 @@ def _crm(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
     r = _noise(r, "first_name", rng, typo=typo_first, strip_accents=0.2)
     r = _noise(r, "last_name", rng, typo=typo_last, strip_accents=0.2)
     r = _pick_mailbox(r, alt.astype(np.int64))
-    code = np.where(recase, _cat(rng, m, [0, 60, 0, 10, 30]),
-                    _cat(rng, m, [93, 2, 0.3, 0, 1.5, 0.5, 0.4, 2.3]))
+    code = np.where(
+        recase, _cat(rng, m, [0, 60, 0, 10, 30]), _cat(rng, m, [93, 2, 0.3, 0, 1.5, 0.5, 0.4, 2.3])
+    )
     r = r.with_columns(email=_email(r, rng, code), phone=_phone_col(r, rng, [85, 8, 7, 0, 0]))
     r = _address(r, move)
-    r = r.with_columns(street=_street(r, rng), zip=_zip(r, rng, [80, 14, 6]),
-                       city=pl.col("a_city"), state=pl.col("a_state"))
-    r = _patch(r, "city", rng.random(m) < 0.3, pl.col("city").str.replace("St. ", "Saint ",
-                                                                           literal=True))
+    r = r.with_columns(
+        street=_street(r, rng),
+        zip=_zip(r, rng, [80, 14, 6]),
+        city=pl.col("a_city"),
+        state=pl.col("a_state"),
+    )
+    r = _patch(
+        r, "city", rng.random(m) < 0.3, pl.col("city").str.replace("St. ", "Saint ", literal=True)
+    )
     r = _noise(r, "city", rng, typo=0.01, case=0.04, space=0.01, strip_accents=0)
     r = _patch(r, "state", rng.random(m) < 0.02, pl.col("state").str.to_lowercase())
     dob = pl.from_epoch(pl.col("dob"), time_unit="d")
     r = r.with_columns(
-        date_of_birth=_render(r, _cat(rng, m, [50, 28, 12, 4, 5.7, 0.3]), [
-            dob.dt.strftime("%Y-%m-%d"), dob.dt.strftime("%m/%d/%Y"), dob.dt.strftime("%d %b %Y"),
-            dob.dt.strftime("%-m/%-d/%Y"), None, "1900-01-01",
-        ]),
+        date_of_birth=_render(
+            r,
+            _cat(rng, m, [50, 28, 12, 4, 5.7, 0.3]),
+            [
+                dob.dt.strftime("%Y-%m-%d"),
+                dob.dt.strftime("%m/%d/%Y"),
+                dob.dt.strftime("%d %b %Y"),
+                dob.dt.strftime("%-m/%-d/%Y"),
+                None,
+                "1900-01-01",
+            ],
+        ),
         country=_choice(_COUNTRIES, _cat(rng, m, [50, 20, 18, 7, 2, 2, 1])),
         _created=np.minimum(created, _END),
         _keep=keep_loyalty,
     )
     return r.select(
         pl.col("pid").alias("_pid"),
-        "first_name", "last_name", "email", "phone", "street", "city", "state", "zip", "country",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "street",
+        "city",
+        "state",
+        "zip",
+        "country",
         "date_of_birth",
         created_at=_fmt_ts(pl.col("_created")),
         loyalty_id=pl.when(pl.col("_keep")).then(pl.col("loyalty")),
@@ -956,8 +1164,11 @@ def _crm(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
 
 def _orders(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
     """One row per order; checkout forms are where emails get tags and names get titles."""
-    r, _ = _gather(p, p["n_orders"].to_numpy(),
-                   [*_PERSON, *_moved("zip5", "zip4"), "card1", "card2", "currency", "fav_cat"])
+    r, _ = _gather(
+        p,
+        p["n_orders"].to_numpy(),
+        [*_PERSON, *_moved("zip5", "zip4"), "card1", "card2", "currency", "fav_cat"],
+    )
     m = r.height
     t0 = r["t0"].to_numpy()
     ts = t0 + (rng.random(m) * (_END - t0)).astype(np.int64)
@@ -970,11 +1181,17 @@ def _orders(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
     )
     r = _full_name(r, rng, [42, 10, 6, 12, 9, 5, 7, 4, 2, 0.6, 0, 0, 0, 2], strip_accents=0.5)
     ws = _cat(rng, m, [99, 0.5, 0.5])
-    r = r.with_columns(billing_name=_render(r, ws, [
-        pl.col("_name"), pl.lit(" ") + pl.col("_name"), pl.col("_name") + pl.lit("  ")]))
+    r = r.with_columns(
+        billing_name=_render(
+            r, ws, [pl.col("_name"), pl.lit(" ") + pl.col("_name"), pl.col("_name") + pl.lit("  ")]
+        )
+    )
 
-    cat = np.where(rng.random(m) < 0.55, r["fav_cat"].to_numpy(),
-                   rng.choice(len(v.category), m, p=v.category_p))
+    cat = np.where(
+        rng.random(m) < 0.55,
+        r["fav_cat"].to_numpy(),
+        rng.choice(len(v.category), m, p=v.category_p),
+    )
     currency = r["currency"].to_numpy()
     fx = np.select([currency == "EUR", currency == "GBP"], [0.92, 0.79], 1.0)
     cents = np.maximum(
@@ -996,8 +1213,9 @@ def _orders(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
         _cents=cents,
         channel=_choice(_ORDER_CHANNELS, channel),
     )
-    r = _patch(r, "card_last4", rng.random(m) < 0.015,
-               pl.col("card_last4").str.strip_chars_start("0"))
+    r = _patch(
+        r, "card_last4", rng.random(m) < 0.015, pl.col("card_last4").str.strip_chars_start("0")
+    )
     r = _patch(r, "category", rng.random(m) < 0.03, pl.col("category").str.to_lowercase())
     r = _patch(r, "currency", rng.random(m) < 0.01, pl.col("currency").str.to_lowercase())
     return r.select(
@@ -1006,10 +1224,13 @@ def _orders(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
         customer_email="customer_email",
         billing_name="billing_name",
         phone="phone",
-        amount=pl.concat_str([
-            (pl.col("_cents") // 100).cast(pl.String), pl.lit("."),
-            (pl.col("_cents") % 100).cast(pl.String).str.zfill(2),
-        ]),
+        amount=pl.concat_str(
+            [
+                (pl.col("_cents") // 100).cast(pl.String),
+                pl.lit("."),
+                (pl.col("_cents") % 100).cast(pl.String).str.zfill(2),
+            ]
+        ),
         currency="currency",
         category="category",
         channel="channel",
@@ -1020,9 +1241,11 @@ def _orders(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
 
 def _social(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFrame:
     """Accounts: nicknames and handles, an email only sometimes, a city instead of an address."""
-    r, pi = _gather(p, p["n_social"].to_numpy(),
-                    [*_PERSON, *_moved("city", "state"), "s_first", "s_last", "s_nick", "dob",
-                     "fav_cat"])
+    r, pi = _gather(
+        p,
+        p["n_social"].to_numpy(),
+        [*_PERSON, *_moved("city", "state"), "s_first", "s_last", "s_nick", "dob", "fav_cat"],
+    )
     m = r.height
     second = np.r_[False, pi[1:] == pi[:-1]] if m else np.zeros(0, dtype=bool)
     plat = _cat(rng, m, [35, 20, 25, 12, 8])
@@ -1031,7 +1254,9 @@ def _social(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
     plat = np.where(second, (prev + 1 + rng.integers(0, 4, m)) % 5, plat)
     linkedin = plat == _LINKEDIN
     r = r.with_columns(
-        _yy=((1970 + (pl.col("dob") / _YEAR).floor()) % 100).cast(pl.Int64).cast(pl.String)
+        _yy=((1970 + (pl.col("dob") / _YEAR).floor()) % 100)
+        .cast(pl.Int64)
+        .cast(pl.String)
         .str.zfill(2),
         _d2=_digits(rng, m, 1, 100).str.zfill(2),
         _d4=_digits(rng, m, 100, 10_000),
@@ -1044,17 +1269,40 @@ def _social(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
     # A handle that is just a nickname only comes with an email, so the account stays
     # linkable by something (a good matcher should find it, not guess it).
     style = np.where((style == 6) & ~present, 4, style)
-    r = r.with_columns(_base=_render(r, style, [
-        f + lc, f + pl.lit("_") + lc, f + pl.lit(".") + lc, f.str.slice(0, 1) + lc, k + lc,
-        lc + f, k, f + lc.str.slice(0, 1), k + pl.lit("_") + lc,
-        f + pl.lit("-") + lc + pl.lit("-") + pl.col("_tail"),
-    ]))
+    r = r.with_columns(
+        _base=_render(
+            r,
+            style,
+            [
+                f + lc,
+                f + pl.lit("_") + lc,
+                f + pl.lit(".") + lc,
+                f.str.slice(0, 1) + lc,
+                k + lc,
+                lc + f,
+                k,
+                f + lc.str.slice(0, 1),
+                k + pl.lit("_") + lc,
+                f + pl.lit("-") + lc + pl.lit("-") + pl.col("_tail"),
+            ],
+        )
+    )
     base = pl.col("_base")
-    r = r.with_columns(_h=_render(r, np.where(linkedin, 0, _cat(rng, m, [30, 45, 20, 5])), [
-        base, base + pl.col("_d2"), base + pl.col("_yy"), base + pl.col("_d4")]))
+    r = r.with_columns(
+        _h=_render(
+            r,
+            np.where(linkedin, 0, _cat(rng, m, [30, 45, 20, 5])),
+            [base, base + pl.col("_d2"), base + pl.col("_yy"), base + pl.col("_d4")],
+        )
+    )
     h = pl.col("_h")
-    r = r.with_columns(handle=_render(r, np.where(linkedin, 0, _cat(rng, m, [93, 3, 2, 2])), [
-        h, pl.lit("_") + h + pl.lit("_"), pl.lit("the") + h, pl.lit("real") + h]))
+    r = r.with_columns(
+        handle=_render(
+            r,
+            np.where(linkedin, 0, _cat(rng, m, [93, 3, 2, 2])),
+            [h, pl.lit("_") + h + pl.lit("_"), pl.lit("the") + h, pl.lit("real") + h],
+        )
+    )
     r = r.with_columns(handle=_unique(r["handle"], rng))
 
     r = _full_name(r, rng, [25, 0, 0, 8, 3, 0, 3, 4, 0, 0, 22, 20, 8, 0], strip_accents=0.1)
@@ -1065,13 +1313,19 @@ def _social(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
     )
     shown = np.where(linkedin, 4, _cat(rng, m, [86, 5, 4, 5]))
     shown = np.where((shown == 2) & r["maiden"].is_null().to_numpy(), 0, shown)
-    r = r.with_columns(display_name=_render(r, shown, [
-        pl.col("_name"),
-        pl.col("_nk") + pl.lit(" ") + pl.col("_emoji"),
-        pl.col("first") + pl.lit(" ") + pl.col("maiden"),  # never updated after the wedding
-        pl.col("_name") + pl.lit(" | ") + pl.col("_catn") + pl.lit(" lover"),
-        pl.col("first") + pl.lit(" ") + pl.col("last"),
-    ]))
+    r = r.with_columns(
+        display_name=_render(
+            r,
+            shown,
+            [
+                pl.col("_name"),
+                pl.col("_nk") + pl.lit(" ") + pl.col("_emoji"),
+                pl.col("first") + pl.lit(" ") + pl.col("maiden"),  # never updated after the wedding
+                pl.col("_name") + pl.lit(" | ") + pl.col("_catn") + pl.lit(" lover"),
+                pl.col("first") + pl.lit(" ") + pl.col("last"),
+            ],
+        )
+    )
 
     r = _pick_mailbox(r, (rng.random(m) < 0.25).astype(np.int64))
     r = r.with_columns(email=_email(r, rng, np.where(present, _cat(rng, m, [88, 6, 0, 0, 6]), 7)))
@@ -1079,8 +1333,11 @@ def _social(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFram
     active = t0 + (rng.beta(3, 1, m) * (_END - t0)).astype(np.int64)
     r = _address(r, r["moved"].to_numpy() & (active > r["move_t"].to_numpy()))
     r = r.with_columns(
-        bio_location=_render(r, _cat(rng, m, [55, 20, 25]), [
-            pl.col("a_city"), pl.col("a_city") + pl.lit(", ") + pl.col("a_state"), None]),
+        bio_location=_render(
+            r,
+            _cat(rng, m, [55, 20, 25]),
+            [pl.col("a_city"), pl.col("a_city") + pl.lit(", ") + pl.col("a_state"), None],
+        ),
         post_text=v.posts.pick(rng, _cat(rng, m, [20, 30, 50])).get_column("text"),
         _active=active,
         followers=np.exp(rng.normal(5.0, 1.6, m)).astype(np.int64),
@@ -1121,15 +1378,17 @@ def _tickets(p: pl.DataFrame, rng: np.random.Generator, v: _Vocab) -> pl.DataFra
     answered = done & (rng.random(m) < 0.6)
     csat = np.where(answered, score, 0).astype(np.int64)
     tone = np.where(
-        answered, np.select([csat >= 4, csat == 3], [2, 1], 0),
+        answered,
+        np.select([csat >= 4, csat == 3], [2, 1], 0),
         np.where(done, _cat(rng, m, [25, 50, 25]), _cat(rng, m, [55, 45, 0])),
     )
     channel = _cat(rng, m, [40, 25, 15, 20])
     by_phone = channel == _PHONE_CHANNEL
     r = _full_name(r, rng, [45, 3, 1, 10, 2, 2, 4, 8, 0, 0, 12, 4, 5, 4])
     r = _pick_mailbox(r, _cat(rng, m, [82, 18]))
-    code = np.where(by_phone & (rng.random(m) < 0.6), 7,
-                    _cat(rng, m, [86, 3, 2, 1, 1, 0.5, 0.3, 6.2]))
+    code = np.where(
+        by_phone & (rng.random(m) < 0.6), 7, _cat(rng, m, [86, 3, 2, 1, 1, 0.5, 0.3, 6.2])
+    )
     phone = _phone_col(r, rng, [80, 10, 10, 0, 0])
     phone_on = np.where(by_phone, rng.random(m) < 0.92, rng.random(m) < 0.15)
     text = v.tickets.pick(rng, tone)
@@ -1183,8 +1442,9 @@ def _field(col: str) -> pl.Expr:
     return pl.when(e.str.contains(r'[",\r\n]')).then(quoted).otherwise(e)
 
 
-def _break(df: pl.DataFrame, cols: Sequence[str], rng: np.random.Generator, name_col: str
-           ) -> tuple[np.ndarray, list[str]]:
+def _break(
+    df: pl.DataFrame, cols: Sequence[str], rng: np.random.Generator, name_col: str
+) -> tuple[np.ndarray, list[str]]:
     """Spoil about one line in a thousand the way broken exporters do: (rows, their lines).
 
     Half have a name with a comma written without quotes (one field too many). The rest end
@@ -1204,8 +1464,9 @@ def _break(df: pl.DataFrame, cols: Sequence[str], rng: np.random.Generator, name
     # must not be empty, or the extra field reads as a forgivable trailing comma and the row
     # is silently shifted instead of rejected.
     candidates = np.flatnonzero(
-        (df[name_col].fill_null("").str.contains(",")
-         & (df[cols[-1]].fill_null("") != "")).to_numpy()
+        (
+            df[name_col].fill_null("").str.contains(",") & (df[cols[-1]].fill_null("") != "")
+        ).to_numpy()
     )
     n_comma = min(int((rng.random(k) < 0.5).sum()), len(candidates))
     picked = np.sort(rng.choice(candidates, size=n_comma, replace=False))
@@ -1217,16 +1478,20 @@ def _break(df: pl.DataFrame, cols: Sequence[str], rng: np.random.Generator, name
     last = cols[-1]
     open_quote = pl.concat_str(
         [_field(c) for c in cols[:-1]]
-        + [pl.lit('"') + pl.col(last).fill_null("").str.replace_all('"', "", literal=True)
-           + pl.lit('\n",0')],
+        + [
+            pl.lit('"')
+            + pl.col(last).fill_null("").str.replace_all('"', "", literal=True)
+            + pl.lit('\n",0')
+        ],
         separator=",",
     )
     lines = sub.select(pl.when(pl.col("_comma")).then(extra).otherwise(open_quote))
     return idx, lines.to_series().to_list()
 
 
-def _write_csv(fh: BinaryIO, rows: pl.DataFrame, cols: Sequence[str],
-               broken: tuple[np.ndarray, list[str]]) -> None:
+def _write_csv(
+    fh: BinaryIO, rows: pl.DataFrame, cols: Sequence[str], broken: tuple[np.ndarray, list[str]]
+) -> None:
     """Rows as RFC 4180 CSV, except the broken ones, which are written as given."""
     frame = rows.select(cols)
     at = 0
@@ -1255,16 +1520,26 @@ class _Source:
 
 _SOURCES = (
     _Source("crm.csv", _crm, "contact_id", "C", 1, 8, CRM_COLUMNS),
-    _Source("orders.csv", _orders, "order_id", "ORD-", 10_000_001, 8, ORDER_COLUMNS,
-            "billing_name"),
+    _Source(
+        "orders.csv", _orders, "order_id", "ORD-", 10_000_001, 8, ORDER_COLUMNS, "billing_name"
+    ),
     _Source("social.ndjson", _social, "handle", "", 0, 0),
-    _Source("tickets.csv", _tickets, "ticket_id", "TCK-", 1_000_001, 7, TICKET_COLUMNS,
-            "requester_name"),
+    _Source(
+        "tickets.csv", _tickets, "ticket_id", "TCK-", 1_000_001, 7, TICKET_COLUMNS, "requester_name"
+    ),
 )
 
 
-def _write_source(src: _Source, people: pl.DataFrame, seed: int, stream: int, out_dir: Path,
-                  truth: BinaryIO, v: _Vocab, progress: Progress | None) -> int:
+def _write_source(
+    src: _Source,
+    people: pl.DataFrame,
+    seed: int,
+    stream: int,
+    out_dir: Path,
+    truth: BinaryIO,
+    v: _Vocab,
+    progress: Progress | None,
+) -> int:
     n = people.height
     # Social handles must be unique across the whole file, so that export is one block.
     block = n if src.id_col == "handle" else _BLOCK
@@ -1285,14 +1560,18 @@ def _write_source(src: _Source, people: pl.DataFrame, seed: int, stream: int, ou
                     + ids.cast(pl.String).str.zfill(src.id_width)
                 )
             if src.columns:
-                broken = (_break(rows, src.columns, rng, src.breakable) if src.breakable
-                          else (np.zeros(0, dtype=np.int64), []))
+                broken = (
+                    _break(rows, src.columns, rng, src.breakable)
+                    if src.breakable
+                    else (np.zeros(0, dtype=np.int64), [])
+                )
                 _write_csv(fh, rows, src.columns, broken)
             else:
                 encoded = rows.select(pl.struct(*SOCIAL_KEYS).struct.json_encode().alias("j"))
                 # An absent email is left out, as most APIs do, rather than written as null.
-                encoded.with_columns(pl.col("j").str.replace(',"email":null', "", literal=True)
-                                     ).write_csv(fh, include_header=False, quote_style="never")
+                encoded.with_columns(
+                    pl.col("j").str.replace(',"email":null', "", literal=True)
+                ).write_csv(fh, include_header=False, quote_style="never")
             rows.select(
                 pl.lit(src.stem).alias("source"),
                 pl.col(src.id_col).alias("source_record_id"),
@@ -1304,8 +1583,9 @@ def _write_source(src: _Source, people: pl.DataFrame, seed: int, stream: int, ou
     return written
 
 
-def generate_sample(people: int, seed: int, out_dir: Path, *,
-                    progress: Progress | None = None) -> SampleSummary:
+def generate_sample(
+    people: int, seed: int, out_dir: Path, *, progress: Progress | None = None
+) -> SampleSummary:
     """Write crm.csv, orders.csv, social.ndjson, tickets.csv and truth.csv into `out_dir`.
 
     The bytes written depend only on `(people, seed)`.
@@ -1324,6 +1604,7 @@ def generate_sample(people: int, seed: int, out_dir: Path, *,
     with open(out_dir / "truth.csv", "wb") as truth:
         truth.write(b"source,source_record_id,person_id\n")
         for stream, src in enumerate(_SOURCES, start=1):
-            counts[src.file] = _write_source(src, persons, seed, stream, out_dir, truth, v,
-                                             progress)
+            counts[src.file] = _write_source(
+                src, persons, seed, stream, out_dir, truth, v, progress
+            )
     return SampleSummary(people=people, files=counts, truth_rows=sum(counts.values()))

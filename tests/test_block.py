@@ -15,12 +15,13 @@ from cxunify.block import (
     plan_rules,
 )
 from cxunify.engine import DuckDBEngine
-from cxunify.standardize import RECORDS
+from cxunify.standardize import RECORDS, names
 
 
 @pytest.fixture
 def engine():
     engine = DuckDBEngine()
+    names.install(engine.con)  # the surname key uses cx_soundex
     columns = ", ".join(
         f"{c} {'DATE' if c == 'dob' else 'VARCHAR'}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS
     )

@@ -108,6 +108,18 @@ def test_a_replaced_first_name_is_outvoted_by_dob_and_national_id(engine):
     assert found == [[1, 2]] and refused == []
 
 
+def test_a_shared_national_id_outweighs_one_conflict(engine):
+    nodes = [node(1, "adam", national_id="123"), node(2, "charlotte", national_id="123")]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])
+    assert found == [[1, 2]] and refused == []
+
+
+def test_swapped_names_with_a_typo_are_compatible(engine):
+    nodes = [node(1, "matthew", last="garcia"), node(2, "garcia", last="matthwe")]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])
+    assert found == [[1, 2]] and refused == []
+
+
 def test_strongest_links_are_kept_when_splitting(engine):
     # 2 is linked to both 1 (strongly) and 3 (weakly); 1 and 3 cannot be one person
     nodes = [node(1, "anna", dob=D1), node(2, "anna"), node(3, "bert", dob=D2)]

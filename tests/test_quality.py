@@ -34,13 +34,13 @@ def _unify(cli, *args) -> None:
 def test_sample_quality(sample_out: Path):
     quality = evaluate(sample_out, SAMPLE / "truth.csv")
     assert quality.pairwise_precision >= 0.98
-    assert quality.pairwise_recall >= 0.945
-    assert quality.pairwise_f1 >= 0.965
-    assert quality.bcubed_f1 >= 0.96
+    assert quality.pairwise_recall >= 0.965
+    assert quality.pairwise_f1 >= 0.97
+    assert quality.bcubed_f1 >= 0.97
     assert quality.largest_cluster <= 60
 
 
-@pytest.mark.parametrize(("task", "floor"), [("febrl3", 0.98), ("febrl4", 0.985)])
+@pytest.mark.parametrize(("task", "floor"), [("febrl3", 0.985), ("febrl4", 0.99)])
 def test_febrl_quality_with_config(cli, febrl_dir: Path, task: str, floor: float):
     out = febrl_dir / f"out-{task}"
     _unify(cli, "--config", febrl_dir / "configs" / f"{task}.yaml", "--out", out)
@@ -54,7 +54,7 @@ def test_febrl4_quality_zero_config(cli, febrl_dir: Path):
     out = febrl_dir / "out-zero"
     _unify(cli, "--crm", data / "febrl4a.csv", "--crm", data / "febrl4b.csv", "--out", out)
     quality = evaluate(out, data / "febrl4_truth.csv")
-    assert quality.pairwise_f1 >= 0.985
+    assert quality.pairwise_f1 >= 0.99
 
 
 def test_sample_zero_config_matches_the_config_run(cli, sample_out: Path, tmp_path: Path):
@@ -74,7 +74,7 @@ def test_sample_zero_config_matches_the_config_run(cli, sample_out: Path, tmp_pa
     )
     zero = evaluate(out, SAMPLE / "truth.csv")
     configured = evaluate(sample_out, SAMPLE / "truth.csv")
-    assert zero.pairwise_f1 >= 0.965
+    assert zero.pairwise_f1 >= 0.97
     assert abs(zero.pairwise_f1 - configured.pairwise_f1) < 0.005
 
 

@@ -28,13 +28,48 @@ CITY_WORDS: dict[str, str] = {"st": "saint", "ste": "sainte", "ft": "fort", "mt"
 # Placeholders typed into address fields; compared with the standardised form, with and
 # without its spaces.
 JUNK_ADDRESS_VALUES: tuple[str, ...] = (
-    "n/a", "na", "none", "null", "unknown", "test", "-", ".", "?", "xxx", "nil", "nan",
-    "undefined", "not provided", "notprovided", "not applicable", "notapplicable", "no address",
-    "noaddress", "address", "tbd", "tba", "xx", "xxxx", "xxxxx", "asdf", "unk",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "unknown",
+    "test",
+    "-",
+    ".",
+    "?",
+    "xxx",
+    "nil",
+    "nan",
+    "undefined",
+    "not provided",
+    "notprovided",
+    "not applicable",
+    "notapplicable",
+    "no address",
+    "noaddress",
+    "address",
+    "tbd",
+    "tba",
+    "xx",
+    "xxxx",
+    "xxxxx",
+    "asdf",
+    "unk",
 )
 # Postcodes that mean "none" once upper-cased and stripped to letters and digits.
 JUNK_POSTCODES: tuple[str, ...] = (
-    "NA", "NONE", "NULL", "UNKNOWN", "TEST", "XXX", "XXXX", "XXXXX", "NIL", "NAN", "TBD", "UNK",
+    "NA",
+    "NONE",
+    "NULL",
+    "UNKNOWN",
+    "TEST",
+    "XXX",
+    "XXXX",
+    "XXXXX",
+    "NIL",
+    "NAN",
+    "TBD",
+    "UNK",
 )
 
 _MACROS = r"""

@@ -28,32 +28,123 @@ NICKNAMES_CSV = DATA_DIR / "nicknames.csv"
 
 # Titles said before a name. Removed wherever they appear: none of them is plausibly a name.
 HONORIFICS: tuple[str, ...] = (
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "rev", "revd",
-    "mister", "mstr", "mme", "mlle",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "professor",
+    "sir",
+    "dame",
+    "rev",
+    "revd",
+    "mister",
+    "mstr",
+    "mme",
+    "mlle",
 )
 # Generational suffixes and the code cx_name_suffix reports for each spelling.
 GENERATIONAL_SUFFIXES: dict[str, str] = {
-    "jr": "jr", "junior": "jr", "sr": "sr", "senior": "sr",
-    "ii": "ii", "2nd": "ii", "iii": "iii", "3rd": "iii", "iv": "iv", "4th": "iv",
+    "jr": "jr",
+    "junior": "jr",
+    "sr": "sr",
+    "senior": "sr",
+    "ii": "ii",
+    "2nd": "ii",
+    "iii": "iii",
+    "3rd": "iii",
+    "iv": "iv",
+    "4th": "iv",
 }
 # Letters after a name. Like generational suffixes they are only dropped after the first word:
 # "Md" in first place is the usual short form of Mohammed, not a degree.
 PROFESSIONAL_SUFFIXES: tuple[str, ...] = (
-    "phd", "md", "esq", "esquire", "dds", "dmd", "dvm", "mba", "cpa", "obe", "mbe", "cbe", "qc",
+    "phd",
+    "md",
+    "esq",
+    "esquire",
+    "dds",
+    "dmd",
+    "dvm",
+    "mba",
+    "cpa",
+    "obe",
+    "mbe",
+    "cbe",
+    "qc",
     "kc",
 )
 # Words that start a multi-word family name ("de la Cruz", "van der Berg", "bin Salman").
 PARTICLES: tuple[str, ...] = (
-    "de", "da", "das", "do", "dos", "van", "von", "der", "den", "del", "della", "la", "le", "di",
-    "du", "des", "st", "ste", "san", "bin", "binti", "ibn", "al", "el", "ter", "ten",
+    "de",
+    "da",
+    "das",
+    "do",
+    "dos",
+    "van",
+    "von",
+    "der",
+    "den",
+    "del",
+    "della",
+    "la",
+    "le",
+    "di",
+    "du",
+    "des",
+    "st",
+    "ste",
+    "san",
+    "bin",
+    "binti",
+    "ibn",
+    "al",
+    "el",
+    "ter",
+    "ten",
 )
 # Placeholders typed into name fields; they identify nobody. Compared with the standardised
 # form as it is and without spaces or punctuation, so "N/A", "n.a." and "NA" all match.
 JUNK_NAMES: tuple[str, ...] = (
-    "n/a", "na", "none", "null", "unknown", "test", "-", ".", "?", "xxx", "nil", "nan",
-    "undefined", "not provided", "not applicable", "notprovided", "notapplicable", "no name",
-    "noname", "anonymous", "anon", "tbd", "tba", "xx", "xxxx", "xxxxx", "asdf", "testtest",
-    "customer", "guest", "unk", "name", "firstname", "lastname", "fullname", "nobody", "someone",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "unknown",
+    "test",
+    "-",
+    ".",
+    "?",
+    "xxx",
+    "nil",
+    "nan",
+    "undefined",
+    "not provided",
+    "not applicable",
+    "notprovided",
+    "notapplicable",
+    "no name",
+    "noname",
+    "anonymous",
+    "anon",
+    "tbd",
+    "tba",
+    "xx",
+    "xxxx",
+    "xxxxx",
+    "asdf",
+    "testtest",
+    "customer",
+    "guest",
+    "unk",
+    "name",
+    "firstname",
+    "lastname",
+    "fullname",
+    "nobody",
+    "someone",
 )
 
 # Characters that separate words: ASCII and Latin-1 punctuation, symbols and controls, the
@@ -274,9 +365,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     nicknames, formals = _read_pairs(NICKNAMES_CSV)
     ref = table("ref_nicknames")
     con.execute(f"CREATE OR REPLACE TABLE {ref} (nickname VARCHAR PRIMARY KEY, formal VARCHAR)")
-    con.execute(
-        f"INSERT INTO {ref} SELECT unnest($k), unnest($v)", {"k": nicknames, "v": formals}
-    )
+    con.execute(f"INSERT INTO {ref} SELECT unnest($k), unnest($v)", {"k": nicknames, "v": formals})
     con.execute(
         f"SET VARIABLE cx_nicknames = (SELECT map(list(nickname), list(formal)) FROM {ref})"
     )
