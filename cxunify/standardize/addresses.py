@@ -11,15 +11,14 @@ macros with ``getvariable``, so :func:`install` must run on every connection tha
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
 
 from cxunify.sql import table
 from cxunify.standardize.names import SEPARATORS
+from cxunify.standardize.reference import DATA_DIR, read_pairs
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STREET_WORDS_CSV = DATA_DIR / "street_suffixes.csv"
 STATES_CSV = DATA_DIR / "us_states.csv"
 
@@ -136,30 +135,11 @@ CREATE OR REPLACE MACRO cx_state_std(x) AS
 """
 
 
-def _read_pairs(source: Path) -> tuple[list[str], list[str]]:
-    """Two-column reference CSV as key and value lists; the first spelling of a key wins."""
-    keys: list[str] = []
-    values: list[str] = []
-    seen: set[str] = set()
-    with source.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for row in reader:
-            if len(row) < 2:
-                continue
-            key, value = row[0].strip().lower(), row[1].strip().lower()
-            if key and value and key not in seen:
-                seen.add(key)
-                keys.append(key)
-                values.append(value)
-    return keys, values
-
-
 def _load_map(
     con: duckdb.DuckDBPyConnection, source: Path, name: str, key: str, value: str
 ) -> None:
     """Copy a reference CSV into table ``cx_ref_<name>`` and variable ``cx_<name>``."""
-    keys, values = _read_pairs(source)
+    keys, values = read_pairs(source)
     ref = table(f"ref_{name}")
     con.execute(f"CREATE OR REPLACE TABLE {ref} ({key} VARCHAR PRIMARY KEY, {value} VARCHAR)")
     con.execute(f"INSERT INTO {ref} SELECT unnest($k), unnest($v)", {"k": keys, "v": values})

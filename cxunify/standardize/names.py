@@ -15,15 +15,13 @@ it on every connection that uses the macros.
 
 from __future__ import annotations
 
-import csv
 import re
-from pathlib import Path
 
 import duckdb
 
 from cxunify.sql import table
+from cxunify.standardize.reference import DATA_DIR, read_pairs
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 NICKNAMES_CSV = DATA_DIR / "nicknames.csv"
 
 # Titles said before a name. Removed wherever they appear: none of them is plausibly a name.
@@ -326,25 +324,6 @@ CREATE OR REPLACE MACRO cx_soundex(x) AS
 """
 
 
-def _read_pairs(source: Path) -> tuple[list[str], list[str]]:
-    """Two-column reference CSV as key and value lists; the first spelling of a key wins."""
-    keys: list[str] = []
-    values: list[str] = []
-    seen: set[str] = set()
-    with source.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for row in reader:
-            if len(row) < 2:
-                continue
-            key, value = row[0].strip().lower(), row[1].strip().lower()
-            if key and value and key not in seen:
-                seen.add(key)
-                keys.append(key)
-                values.append(value)
-    return keys, values
-
-
 def _family_name_pattern() -> str:
     """Regex whose group 1 is the family name of "Given [Middle...] [particles] Family".
 
@@ -362,7 +341,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     ``cx_split_full_name(x)`` (a ``STRUCT(first_name, last_name)``) and ``cx_soundex(x)``, plus
     the table ``cx_ref_nicknames`` they were built from.
     """
-    nicknames, formals = _read_pairs(NICKNAMES_CSV)
+    nicknames, formals = read_pairs(NICKNAMES_CSV)
     ref = table("ref_nicknames")
     con.execute(f"CREATE OR REPLACE TABLE {ref} (nickname VARCHAR PRIMARY KEY, formal VARCHAR)")
     con.execute(f"INSERT INTO {ref} SELECT unnest($k), unnest($v)", {"k": nicknames, "v": formals})
