@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,31 @@ def cli(runner: CliRunner):
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+SAMPLE_FLAGS = (
+    "--crm", SAMPLE / "crm.csv",
+    "--transactions", SAMPLE / "orders.csv",
+    "--social", SAMPLE / "social.ndjson",
+    "--support", SAMPLE / "tickets.csv",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh connection per test module with the name, address and date macros."""
+    from cxunify.standardize import addresses, dates, names
+
+    connection = duckdb.connect()
+    for module in (names, addresses, dates):
+        module.install(connection)
+    yield connection
+    connection.close()
+
+
+def one(con: duckdb.DuckDBPyConnection, macro: str, value: object) -> object:
+    """The value of a one-argument macro for one input."""
+    return con.execute(f"SELECT {macro}($v)", {"v": value}).fetchone()[0]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from cxunify.cli import app
-from tests.conftest import ROOT, SAMPLE, write
+from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 
@@ -148,14 +148,7 @@ def test_init_prints_a_config_that_unify_accepts(cli, tmp_path: Path):
     target = tmp_path / "configs" / "mine.yaml"
     result = cli(
         "init",
-        "--crm",
-        SAMPLE / "crm.csv",
-        "--transactions",
-        SAMPLE / "orders.csv",
-        "--social",
-        SAMPLE / "social.ndjson",
-        "--support",
-        SAMPLE / "tickets.csv",
+        *SAMPLE_FLAGS,
         "--to",
         target,
     )

@@ -13,7 +13,7 @@ import pytest
 
 from cxunify.evaluate import evaluate
 from cxunify.febrl import write_febrl
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +61,7 @@ def test_sample_zero_config_matches_the_config_run(cli, sample_out: Path, tmp_pa
     out = tmp_path / "zero"
     _unify(
         cli,
-        "--crm",
-        SAMPLE / "crm.csv",
-        "--transactions",
-        SAMPLE / "orders.csv",
-        "--social",
-        SAMPLE / "social.ndjson",
-        "--support",
-        SAMPLE / "tickets.csv",
+        *SAMPLE_FLAGS,
         "--out",
         out,
     )

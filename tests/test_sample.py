@@ -25,8 +25,12 @@ from cxunify.sample import (
 )
 
 COLUMNS = {"crm.csv": CRM_COLUMNS, "orders.csv": ORDER_COLUMNS, "tickets.csv": TICKET_COLUMNS}
-ID_COLUMN = {"crm.csv": "contact_id", "orders.csv": "order_id", "social.ndjson": "handle",
-             "tickets.csv": "ticket_id"}
+ID_COLUMN = {
+    "crm.csv": "contact_id",
+    "orders.csv": "order_id",
+    "social.ndjson": "handle",
+    "tickets.csv": "ticket_id",
+}
 
 
 def read_records(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -165,7 +169,8 @@ def test_duckdb_rejects_exactly_the_broken_rows(messy: tuple[Path, SampleSummary
         con = duckdb.connect()
         parsed = con.execute(
             "SELECT count(*) FROM read_csv($p, all_varchar = true, header = true, "
-            "store_rejects = true)", {"p": str(out / name)},
+            "store_rejects = true)",
+            {"p": str(out / name)},
         ).fetchone()[0]
         assert parsed == good, name
 
@@ -226,16 +231,23 @@ def test_messiness_is_present(messy: tuple[Path, SampleSummary]) -> None:
     phones = [o["phone"] for o in orders]
     assert sum(p in {"0000000000", "n/a", "1234567890"} for p in phones) >= 5
     shapes = {re.sub(r"\d", "9", p) for p in phones}
-    assert {"(999) 999-9999", "999.999.9999", "9999999999", "+9 (999) 999-9999",
-            "9-999-999-9999", "+99999999999"} <= shapes
+    assert {
+        "(999) 999-9999",
+        "999.999.9999",
+        "9999999999",
+        "+9 (999) 999-9999",
+        "9-999-999-9999",
+        "+99999999999",
+    } <= shapes
 
     names = [o["billing_name"] for o in orders]
     assert any(re.fullmatch(r"[A-Z'\- ]+, [A-Z'\- ]+", n) for n in names)  # SMITH, ROBERT
     assert any(n.startswith(("Dr. ", "Mr. ", "Mrs. ", "Ms. ")) for n in names)
     assert any(re.search(r"\bJr\b|\bSr\b", n) for n in names)
 
-    dob_shapes = {re.sub(r"[A-Z][a-z]{2}", "Mon", re.sub(r"\d", "9", c["date_of_birth"]))
-                  for c in crm}
+    dob_shapes = {
+        re.sub(r"[A-Z][a-z]{2}", "Mon", re.sub(r"\d", "9", c["date_of_birth"])) for c in crm
+    }
     assert {"9999-99-99", "99/99/9999", "99 Mon 9999", ""} <= dob_shapes
     assert any(re.fullmatch(r"\d{5}-\d{4}", c["zip"]) for c in crm)
     assert any(n != n.strip() for c in crm for n in (c["first_name"], c["last_name"]))
@@ -244,9 +256,13 @@ def test_messiness_is_present(messy: tuple[Path, SampleSummary]) -> None:
     # Nicknames: one person shows up as "Robert" in one place and "Bob" in another.
     nicknames = {
         (row["name"].lower(), nick.lower())
-        for row in csv.DictReader(io.StringIO(
-            (Path(__file__).parents[1] / "cxunify/data/sample/first_names.csv").read_text()))
-        for nick in row["nicknames"].split("|") if nick
+        for row in csv.DictReader(
+            io.StringIO(
+                (Path(__file__).parents[1] / "cxunify/data/sample/first_names.csv").read_text()
+            )
+        )
+        for nick in row["nicknames"].split("|")
+        if nick
     }
     firsts: dict[str, set[str]] = defaultdict(set)
     for c in crm:
@@ -288,15 +304,16 @@ def test_messiness_is_present(messy: tuple[Path, SampleSummary]) -> None:
 
 def test_hard_negatives_in_people() -> None:
     people = _people(20_000, 3, _vocab())
-    rows = people.select("pid", "first", "last", "suffix", "dob", "h_street_num", "h_street",
-                         "h_zip5").rows(named=True)
+    rows = people.select(
+        "pid", "first", "last", "suffix", "dob", "h_street_num", "h_street", "h_zip5"
+    ).rows(named=True)
     by_address: dict[tuple[str, str, str], list[dict[str, object]]] = defaultdict(list)
     for r in rows:
         by_address[(r["h_street_num"], r["h_street"], r["h_zip5"])].append(r)
     juniors = twins = 0
     for group in by_address.values():
         for i, a in enumerate(group):
-            for b in group[i + 1:]:
+            for b in group[i + 1 :]:
                 if (a["first"], a["last"]) == (b["first"], b["last"]) and a["dob"] != b["dob"]:
                     juniors += {a["suffix"], b["suffix"]} == {"Jr", "Sr"}
                 if a["dob"] == b["dob"] and a["last"] == b["last"] and a["first"] != b["first"]:

@@ -4,7 +4,6 @@ over arbitrary text, and one pass over a table large enough to show they run vec
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -12,20 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxunify.standardize import addresses, dates, names
-
-
-@pytest.fixture(scope="module")
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect()
-    for module in (names, addresses, dates):
-        module.install(con)
-    yield con
-    con.close()
-
-
-def one(con: duckdb.DuckDBPyConnection, macro: str, value: object) -> object:
-    return con.execute(f"SELECT {macro}($v)", {"v": value}).fetchone()[0]
+from cxunify.standardize import addresses
+from tests.conftest import one
 
 
 @pytest.mark.parametrize(
@@ -188,12 +175,31 @@ def test_street_words_table():
     table = {r["word"]: r["abbrev"] for r in rows}
     assert len(table) == len(rows), "a word has one abbreviation"
     for word, abbrev in {
-        "street": "st", "avenue": "ave", "road": "rd", "drive": "dr", "lane": "ln",
-        "boulevard": "blvd", "court": "ct", "place": "pl", "crescent": "cres",
-        "terrace": "tce", "circuit": "cct", "parade": "pde", "highway": "hwy", "close": "cl",
-        "square": "sq", "north": "n", "south": "s", "east": "e", "west": "w",
-        "apartment": "unit", "apt": "unit", "suite": "unit", "flat": "unit",
-        "str": "st", "av": "ave",
+        "street": "st",
+        "avenue": "ave",
+        "road": "rd",
+        "drive": "dr",
+        "lane": "ln",
+        "boulevard": "blvd",
+        "court": "ct",
+        "place": "pl",
+        "crescent": "cres",
+        "terrace": "tce",
+        "circuit": "cct",
+        "parade": "pde",
+        "highway": "hwy",
+        "close": "cl",
+        "square": "sq",
+        "north": "n",
+        "south": "s",
+        "east": "e",
+        "west": "w",
+        "apartment": "unit",
+        "apt": "unit",
+        "suite": "unit",
+        "flat": "unit",
+        "str": "st",
+        "av": "ave",
     }.items():
         assert table[word] == abbrev
     # Idempotence of cx_street_std depends on this: an abbreviation stays what it is.

@@ -4,7 +4,6 @@ enough to show the macros run vectorised."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import duckdb
@@ -12,16 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cxunify.standardize import addresses, dates, names
-
-
-@pytest.fixture(scope="module")
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect()
-    for module in (names, addresses, dates):
-        module.install(con)
-    yield con
-    con.close()
+from cxunify.standardize import dates
 
 
 def parse_date(con: duckdb.DuckDBPyConnection, value: object, dayfirst: bool) -> date | None:
@@ -29,9 +19,9 @@ def parse_date(con: duckdb.DuckDBPyConnection, value: object, dayfirst: bool) ->
 
 
 def parse_ts(con: duckdb.DuckDBPyConnection, value: object, dayfirst: bool) -> datetime | None:
-    return con.execute(
-        "SELECT cx_parse_timestamp($v, $d)", {"v": value, "d": dayfirst}
-    ).fetchone()[0]
+    return con.execute("SELECT cx_parse_timestamp($v, $d)", {"v": value, "d": dayfirst}).fetchone()[
+        0
+    ]
 
 
 def _current_yy() -> int:

@@ -4,27 +4,13 @@ arbitrary text, and one pass over a table large enough to show the macros run ve
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 
-import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxunify.standardize import addresses, dates, names
-
-
-@pytest.fixture(scope="module")
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect()
-    for module in (names, addresses, dates):
-        module.install(con)
-    yield con
-    con.close()
-
-
-def one(con: duckdb.DuckDBPyConnection, macro: str, value: object) -> object:
-    return con.execute(f"SELECT {macro}($v)", {"v": value}).fetchone()[0]
+from cxunify.standardize import names
+from tests.conftest import one
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import duckdb
 
 from cxunify.sql import table
 from cxunify.standardize.names import SEPARATORS
-from cxunify.standardize.reference import DATA_DIR, read_pairs
+from cxunify.standardize.reference import DATA_DIR, PLACEHOLDERS, read_pairs
 
 STREET_WORDS_CSV = DATA_DIR / "street_suffixes.csv"
 STATES_CSV = DATA_DIR / "us_states.csv"
@@ -27,33 +27,10 @@ CITY_WORDS: dict[str, str] = {"st": "saint", "ste": "sainte", "ft": "fort", "mt"
 # Placeholders typed into address fields; compared with the standardised form, with and
 # without its spaces.
 JUNK_ADDRESS_VALUES: tuple[str, ...] = (
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "unknown",
-    "test",
-    "-",
-    ".",
-    "?",
-    "xxx",
-    "nil",
-    "nan",
-    "undefined",
-    "not provided",
-    "notprovided",
-    "not applicable",
-    "notapplicable",
+    *PLACEHOLDERS,
     "no address",
     "noaddress",
     "address",
-    "tbd",
-    "tba",
-    "xx",
-    "xxxx",
-    "xxxxx",
-    "asdf",
-    "unk",
 )
 # Postcodes that mean "none" once upper-cased and stripped to letters and digits.
 JUNK_POSTCODES: tuple[str, ...] = (

@@ -20,7 +20,7 @@ import re
 import duckdb
 
 from cxunify.sql import table
-from cxunify.standardize.reference import DATA_DIR, read_pairs
+from cxunify.standardize.reference import DATA_DIR, PLACEHOLDERS, read_pairs
 
 NICKNAMES_CSV = DATA_DIR / "nicknames.csv"
 
@@ -106,37 +106,14 @@ PARTICLES: tuple[str, ...] = (
 # Placeholders typed into name fields; they identify nobody. Compared with the standardised
 # form as it is and without spaces or punctuation, so "N/A", "n.a." and "NA" all match.
 JUNK_NAMES: tuple[str, ...] = (
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "unknown",
-    "test",
-    "-",
-    ".",
-    "?",
-    "xxx",
-    "nil",
-    "nan",
-    "undefined",
-    "not provided",
-    "not applicable",
-    "notprovided",
-    "notapplicable",
+    *PLACEHOLDERS,
     "no name",
     "noname",
     "anonymous",
     "anon",
-    "tbd",
-    "tba",
-    "xx",
-    "xxxx",
-    "xxxxx",
-    "asdf",
     "testtest",
     "customer",
     "guest",
-    "unk",
     "name",
     "firstname",
     "lastname",

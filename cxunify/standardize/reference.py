@@ -7,6 +7,35 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
+# What people type when a form insists on a value they do not have to give: a placeholder in
+# any field, never a name or an address.
+PLACEHOLDERS: tuple[str, ...] = (
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "unknown",
+    "test",
+    "-",
+    ".",
+    "?",
+    "xxx",
+    "nil",
+    "nan",
+    "undefined",
+    "not provided",
+    "not applicable",
+    "notprovided",
+    "notapplicable",
+    "tbd",
+    "tba",
+    "xx",
+    "xxxx",
+    "xxxxx",
+    "asdf",
+    "unk",
+)
+
 
 def read_pairs(source: Path) -> tuple[list[str], list[str]]:
     """Two-column reference CSV as key and value lists; the first spelling of a key wins."""
