@@ -24,6 +24,7 @@ from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
 from cxunify.sql import ident
 from cxunify.standardize import RECORDS
+from cxunify.traits import TOUCHPOINTS_QUERY
 
 MANIFEST = "run.json"
 DATABASE = "cxunify.duckdb"
@@ -38,6 +39,7 @@ OUTPUT_QUERIES: dict[str, str] = {
         ORDER BY r.source, r.record_key
     """,
     "links": "",  # built by links_query(): its columns depend on the comparisons in use
+    "touchpoints": TOUCHPOINTS_QUERY,
     "rejects": f"SELECT source, file, line, reason, raw FROM {REJECTS} ORDER BY source, file, line",
 }
 

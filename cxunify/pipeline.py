@@ -155,7 +155,7 @@ def unify(
         with stage("identify"):
             customers = identity.assign_customer_ids(engine)
         with stage("profile"):
-            profiles = profile.build_profiles(engine)
+            profiled = profile.build_profiles(engine, config.profile)
         with stage("write"):
             written = output.write_tables(
                 engine, staging, config.output.compression, config.matching.comparisons
@@ -174,7 +174,9 @@ def unify(
                 "junk_emails": junk["email_std"],
                 "junk_phones": junk["phone"],
                 "customers": customers,
-                "profiles": profiles,
+                "profiles": profiled.profiles,
+                "touchpoints": profiled.touchpoints,
+                "texts_scored": profiled.texts_scored,
             }
             _check_accounting(counts)
         engine.close()
@@ -182,6 +184,7 @@ def unify(
             shutil.rmtree(staging / scratch, ignore_errors=True)
         manifest = _manifest(config, ingested, counts, timings, started)
         manifest["model"] = _model_summary(fitted, model is not None)
+        manifest["as_of"] = profiled.as_of
         output.write_manifest(staging, manifest)
         output.swap_in(staging, out_dir)
         output.write_database(out_dir)
