@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -177,6 +178,10 @@ def unify(
     model: Annotated[
         Path | None, typer.Option("--model", help="Reuse a model from `cxunify train`.")
     ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -187,6 +192,8 @@ def unify(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        if as_of is not None:
+            settings.profile.as_of = as_of
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
             result = run(settings, out, progress, fitted)

@@ -74,9 +74,7 @@ def golden_sql(rules: dict[str, SurvivorshipRule]) -> str:
         f"FILTER (WHERE {ident(f)} IS NOT NULL) AS {ident('w_' + f)}"
         for f in GOLDEN_FIELDS
     )
-    golden = ",\n".join(
-        f"{ident('w_' + f)}.value AS {ident(f)}" for f in GOLDEN_FIELDS
-    )
+    golden = ",\n".join(f"{ident('w_' + f)}.value AS {ident(f)}" for f in GOLDEN_FIELDS)
     provenance = ",\n".join(
         f"CASE WHEN {ident('w_' + f)} IS NOT NULL THEN {{'source': {ident('w_' + f)}.source, "
         f"'source_record_id': {ident('w_' + f)}.source_record_id, "
@@ -85,8 +83,7 @@ def golden_sql(rules: dict[str, SurvivorshipRule]) -> str:
         for f in GOLDEN_FIELDS
     )
     address = (
-        "concat_ws(', ', street, city, nullif(concat_ws(' ', upper(state), postcode), ''), "
-        "country)"
+        "concat_ws(', ', street, city, nullif(concat_ws(' ', upper(state), postcode), ''), country)"
     )
     return f"""
         WITH r AS (
