@@ -27,8 +27,10 @@ GOLDEN_FIELDS = GOLDEN_FIELD_NAMES
 ADDRESS_PARTS = ("city", "postcode", "state", "country")
 KIND_PRIORITY = ("crm", "support", "transactions", "social")
 
-# Among equally good candidates: the newest record, then the first read.
-_TIE_BREAK = "seen_at DESC NULLS LAST, record_key"
+# Among equally good candidates: the newest record, then the first read. A winner is found with
+# arg_min over a binary sort key, then its row is joined back once: carrying the values through
+# the aggregate (or first(... ORDER BY ...)) is several times slower at a million rows.
+_TIE_BREAK = "seen_at, 'DESC NULLS LAST', record_key, 'ASC NULLS LAST'"
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class Profiled:
     as_of: datetime | None
 
 
-def survivor_order(field: str, rule: SurvivorshipRule) -> str:
-    """The ORDER BY that puts the winning record for `field` first under `rule`.
+def survivor_key(field: str, rule: SurvivorshipRule) -> str:
+    """A sort key whose smallest value marks the winning record for `field` under `rule`.
 
     Address parts prefer records that have a street, so a golden address is one record's
     address wherever a complete one exists, not a street from one source and a city from another.
@@ -52,71 +54,101 @@ def survivor_order(field: str, rule: SurvivorshipRule) -> str:
         "most_recent": _TIE_BREAK,
         "source_priority": (
             f"coalesce(list_position(${_param(field)}, source), "
-            f"list_position(${_param(field)}, source_kind), 1000), {_TIE_BREAK}"
+            f"list_position(${_param(field)}, source_kind), 1000), 'ASC NULLS LAST', {_TIE_BREAK}"
         ),
-        "most_frequent": f"{ident('freq_' + field)} DESC, {_TIE_BREAK}",
-        "longest": f"length(CAST({column} AS VARCHAR)) DESC, {_TIE_BREAK}",
-        "first_non_null": "record_key",
+        "most_frequent": f"{ident('freq_' + field)}, 'DESC NULLS LAST', {_TIE_BREAK}",
+        "longest": f"length(CAST({column} AS VARCHAR)), 'DESC NULLS LAST', {_TIE_BREAK}",
+        "first_non_null": "record_key, 'ASC NULLS LAST'",
     }[rule.rule]
-    return f"street IS NULL, {by_rule}" if field in ADDRESS_PARTS else by_rule
+    if field in ADDRESS_PARTS:
+        by_rule = f"street IS NULL, 'ASC NULLS LAST', {by_rule}"
+    return f"create_sort_key({by_rule})"
+
+
+def _distinct_list(column: str, expression: str, where: str) -> str:
+    # Distinct pairs first, then one sorted list per customer: orders repeat the same email
+    # thousands of times, and list(DISTINCT ...) over every row is slow.
+    return f"""
+        SELECT customer_id, list(v ORDER BY v) AS {ident(column)}
+        FROM (SELECT DISTINCT customer_id, {expression} AS v FROM r WHERE {where})
+        GROUP BY customer_id"""
 
 
 def golden_sql(rules: dict[str, SurvivorshipRule]) -> str:
-    """SELECT of one golden record per customer from records joined to their customer ids."""
+    """SELECT of one golden record per customer from records joined to their customer ids.
+
+    Parameters: those of :func:`golden_params`.
+    """
     frequencies = "".join(
         f", count(*) OVER (PARTITION BY customer_id, {ident(f)}) AS {ident('freq_' + f)}"
         for f, rule in rules.items()
         if rule.rule == "most_frequent"
     )
     winners = ",\n".join(
-        f"first({{'value': {ident(f)}, 'source': source, 'source_record_id': source_record_id, "
-        f"'seen_at': seen_at}} ORDER BY {survivor_order(f, rules[f])}) "
-        f"FILTER (WHERE {ident(f)} IS NOT NULL) AS {ident('w_' + f)}"
+        f"arg_min(record_key, {survivor_key(f, rules[f])}) FILTER (WHERE {ident(f)} IS NOT NULL) "
+        f"AS {ident('w_' + f)}"
         for f in GOLDEN_FIELDS
     )
-    golden = ",\n".join(f"{ident('w_' + f)}.value AS {ident(f)}" for f in GOLDEN_FIELDS)
+    keys = ", ".join(ident("w_" + f) for f in GOLDEN_FIELDS)
+    golden = ",\n".join(f"{ident('g_' + f)}.{ident(f)}" for f in GOLDEN_FIELDS)
+    joins = "\n".join(
+        f"LEFT JOIN won {ident('g_' + f)} ON {ident('g_' + f)}.record_key = w.{ident('w_' + f)}"
+        for f in GOLDEN_FIELDS
+    )
     provenance = ",\n".join(
-        f"CASE WHEN {ident('w_' + f)} IS NOT NULL THEN {{'source': {ident('w_' + f)}.source, "
-        f"'source_record_id': {ident('w_' + f)}.source_record_id, "
-        f"'rule': ${_rule_param(f)}, 'seen_at': {ident('w_' + f)}.seen_at}} END "
+        f"CASE WHEN w.{ident('w_' + f)} IS NOT NULL THEN {{'source': {ident('g_' + f)}.source, "
+        f"'source_record_id': {ident('g_' + f)}.source_record_id, "
+        f"'rule': ${_rule_param(f)}, 'seen_at': {ident('g_' + f)}.seen_at}} END "
         f"AS {ident(f + '_provenance')}"
         for f in GOLDEN_FIELDS
     )
     address = (
         "concat_ws(', ', street, city, nullif(concat_ws(' ', upper(state), postcode), ''), country)"
     )
+    handle = "coalesce(platform || ':', '') || handle"
     return f"""
-        WITH r AS (
-            SELECT r.*, i.customer_id,
+        WITH r AS MATERIALIZED (
+            SELECT r.record_key, r.source, r.source_kind, r.source_record_id,
+                   {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)},
+                   r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
+                   i.customer_id,
                    greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at
                    {frequencies}
             FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
         ), w AS (
             SELECT customer_id,
                    {winners},
-                   coalesce(list(DISTINCT email ORDER BY email)
-                            FILTER (WHERE email IS NOT NULL), []) AS emails,
-                   coalesce(list(DISTINCT phone ORDER BY phone)
-                            FILTER (WHERE phone IS NOT NULL), []) AS phones,
-                   coalesce(list(DISTINCT {address} ORDER BY {address})
-                            FILTER (WHERE street IS NOT NULL), []) AS addresses,
-                   coalesce(list(DISTINCT coalesce(platform || ':', '') || handle
-                                 ORDER BY coalesce(platform || ':', '') || handle)
-                            FILTER (WHERE handle IS NOT NULL), []) AS handles,
                    count(*) AS n_records,
-                   list(DISTINCT source ORDER BY source) AS sources,
-                   list(DISTINCT source_kind ORDER BY source_kind) AS source_kinds,
                    min(least(created_at, resolved_at, last_active_at)) AS first_seen_at,
                    max(seen_at) AS last_seen_at
-            FROM r
+            FROM r GROUP BY customer_id
+        ), won AS (
+            SELECT * EXCLUDE (customer_id) FROM r
+            WHERE record_key IN (SELECT unnest([{keys}]) FROM w)
+        ),
+        emails AS ({_distinct_list("emails", "email", "email IS NOT NULL")}),
+        phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL")}),
+        addresses AS ({_distinct_list("addresses", address, "street IS NOT NULL")}),
+        handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")}),
+        sources AS (
+            SELECT customer_id, list(DISTINCT source ORDER BY source) AS sources,
+                   list(DISTINCT source_kind ORDER BY source_kind) AS source_kinds
+            FROM (SELECT DISTINCT customer_id, source, source_kind FROM r)
             GROUP BY customer_id
         )
-        SELECT customer_id,
+        SELECT w.customer_id,
                {golden},
-               emails, phones, addresses, handles,
+               coalesce(emails, []) AS emails, coalesce(phones, []) AS phones,
+               coalesce(addresses, []) AS addresses, coalesce(handles, []) AS handles,
                n_records, sources, source_kinds, first_seen_at, last_seen_at,
                {provenance}
         FROM w
+        {joins}
+        LEFT JOIN emails USING (customer_id)
+        LEFT JOIN phones USING (customer_id)
+        LEFT JOIN addresses USING (customer_id)
+        LEFT JOIN handles USING (customer_id)
+        LEFT JOIN sources USING (customer_id)
     """
 
 
@@ -142,7 +174,6 @@ def build_profiles(engine: DuckDBEngine, settings: ProfileConfig | None = None) 
         CREATE OR REPLACE TABLE {PROFILES} AS
         SELECT g.*, t.* EXCLUDE (customer_id)
         FROM {GOLDEN} g LEFT JOIN {traits.TRAITS} t USING (customer_id)
-        ORDER BY customer_id
         """
     )
     engine.drop(GOLDEN, traits.TRAITS)

@@ -38,3 +38,31 @@ def test_batches_cover_every_text(monkeypatch):
     engine.con.register("texts", pa.table({"text": [f"good {i}" for i in range(7)]}))
     assert score_texts(engine, "SELECT text FROM texts") == 7
     assert engine.count(SENTIMENT) == 7
+
+
+def test_long_digit_runs_do_not_change_any_sample_score():
+    import csv
+    import json
+
+    import duckdb
+
+    from cxunify.traits import scored_text
+    from tests.conftest import SAMPLE
+
+    with (SAMPLE / "tickets.csv").open(encoding="utf-8", errors="replace", newline="") as f:
+        texts = [f"{row['subject']}. {row['body']}" for row in csv.DictReader(f)]
+    for line in (SAMPLE / "social.ndjson").read_text(encoding="utf-8").splitlines():
+        try:
+            texts.append(json.loads(line)["post_text"])
+        except (ValueError, KeyError, TypeError):
+            continue  # the sample's deliberately broken lines
+    texts.append("Order #12345678 from 90210 arrived, love it <3 143")
+    con = duckdb.connect()
+    con.register("texts", pa.table({"text": texts}))
+    pairs = con.execute(f"SELECT text, {scored_text('text')} FROM texts").fetchall()
+    vader = SentimentIntensityAnalyzer()
+    changed = [(a, b) for a, b in pairs if a != b]
+    assert len(changed) > 100, "the sample has order numbers in its texts"
+    for original, normalised in pairs:
+        score = vader.polarity_scores(original)["compound"]
+        assert vader.polarity_scores(normalised)["compound"] == score, original
