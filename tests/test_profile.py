@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cxunify.config import ConfigError, ProfileConfig, SurvivorshipRule, validate_config
-from cxunify.profile import GOLDEN, PROFILES, build_profiles, golden_params, golden_sql
+from cxunify.profile import GOLDEN, PROFILES, build_golden, build_profiles
 from tests.profile_fixture import by_customer, day, load_records, ts
 
 # Customer A's first name, five ways, in reading order (record keys 1..5):
@@ -38,10 +38,7 @@ ROWS = [
 def golden(rules: dict[str, SurvivorshipRule] | None = None) -> dict[str, dict]:
     settings = ProfileConfig(survivorship=rules or {})
     engine = load_records(ROWS)
-    engine.execute(
-        f"CREATE TABLE {GOLDEN} AS {golden_sql(settings.survivorship)}",
-        golden_params(settings.survivorship),
-    )
+    build_golden(engine, settings.survivorship)
     return by_customer(engine, GOLDEN)
 
 
