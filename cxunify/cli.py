@@ -604,5 +604,32 @@ def _print_evaluation(evaluation: Any) -> None:
         stdout.print(review)
 
 
+@app.command()
+def report(
+    out: OutOpt = Path("out"),
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Where to write it (default OUT/report.html).")
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write report.html: one self-contained page of charts about an output folder."""
+    from cxunify.report import build_report
+
+    def action() -> None:
+        summary = build_report(out, to)
+        if as_json:
+            print(json.dumps(summary.as_dict()))
+            return
+        stderr.print(
+            f"[green]✓[/] {len(summary.charts)} charts → {summary.path} "
+            f"({summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
+        )
+        for key, reason in summary.skipped.items():
+            stderr.print(f"Note: chart '{key}' left out: {reason}", markup=False)
+
+    _guard(debug, action)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
