@@ -74,7 +74,9 @@ def test_hand_computed_figures(tmp_path: Path):
     assert evaluation.false_merge_links == 1
     assert [r["right_source_record_id"] for r in evaluation.worst_false_merges] == ["b1"]
     assert evaluation.missed_links == 2
-    assert [(r["right_source_record_id"], r["why_apart"]) for r in evaluation.worst_missed_links] == [
+    assert [
+        (r["right_source_record_id"], r["why_apart"]) for r in evaluation.worst_missed_links
+    ] == [
         ("a3", "below threshold"),
         ("b2", "below threshold"),
     ]
