@@ -23,19 +23,25 @@ CORE_CHARTS = [
     "rejects",
 ]
 TRAIT_CHARTS = ["rfm", "stages", "experience"]
+TRAIT_COLUMNS = ("rfm_segment", "lifecycle_stage", "journey_stage", "csat_mean", "sentiment_mean")
 ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def traits_out(sample_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample output with the profile traits of the contract (rfm_segment,
-    lifecycle_stage, journey_stage, csat_mean, sentiment_mean) filled from n_records."""
+    lifecycle_stage, journey_stage, csat_mean, sentiment_mean); made up from n_records when
+    the profile stage does not write them yet."""
     out = tmp_path_factory.mktemp("traits") / "out"
     shutil.copytree(sample_out, out)
+    if set(TRAIT_COLUMNS) <= _columns(out):
+        return out
     profiles = out / "profiles.parquet"
+    present = sorted(set(TRAIT_COLUMNS) & _columns(out))
+    keep = f"* EXCLUDE ({', '.join(present)})" if present else "*"
     duckdb.sql(
         f"""
-        COPY (SELECT *,
+        COPY (SELECT {keep},
                      ['champions', 'loyal', 'at risk', 'hibernating'][1 + n_records % 4]
                          AS rfm_segment,
                      ['new', 'active', 'lapsed'][1 + n_records % 3] AS lifecycle_stage,
@@ -56,16 +62,39 @@ def test_report_on_the_sample(cli, sample_out: Path, tmp_path: Path):
     result = cli("report", "--out", sample_out, "--to", path, "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["charts"] == CORE_CHARTS
+    # Until the profile stage writes the traits, their charts are left out with a note.
+    columns = {c[0] for c in duckdb.sql(f"DESCRIBE '{sample_out}/profiles.parquet'").fetchall()}
+    expected = CORE_CHARTS + (TRAIT_CHARTS if set(TRAIT_COLUMNS) <= columns else [])
+    assert summary["charts"] == expected
     assert summary["bytes"] == path.stat().st_size
     page = path.read_text()
-    assert re.findall(r"data-chart='([a-z_]+)'", page) == CORE_CHARTS
+    assert re.findall(r"data-chart='([a-z_]+)'", page) == expected
     # Self-contained: plotly.js is inlined and nothing is fetched from anywhere.
     assert "<script src" not in page and "<link" not in page
-    assert page.count("Plotly.newPlot(") == len(CORE_CHARTS)
-    # Output folders from before the profile traits say what is missing instead of failing.
-    assert set(summary["skipped"]) == set(TRAIT_CHARTS)
-    assert "profiles.parquet has no rfm_segment" in page
+    assert page.count("Plotly.newPlot(") == len(expected)
+    assert set(summary["skipped"]) == set(CORE_CHARTS + TRAIT_CHARTS) - set(expected)
+
+
+def test_charts_left_out_say_why(cli, sample_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    duckdb.sql(
+        f"COPY (SELECT * EXCLUDE ({', '.join(TRAIT_COLUMNS)}) FROM '{out}/profiles.parquet') "
+        f"TO '{out}/p.parquet' (FORMAT parquet)"
+        if set(TRAIT_COLUMNS) <= _columns(out)
+        else f"COPY (FROM '{out}/profiles.parquet') TO '{out}/p.parquet' (FORMAT parquet)"
+    )
+    (out / "p.parquet").replace(out / "profiles.parquet")
+    result = cli("report", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "Note: chart 'rfm' left out: profiles.parquet has no rfm_segment" in result.stderr
+    page = (out / "report.html").read_text()
+    assert re.findall(r"data-chart='([a-z_]+)'", page) == CORE_CHARTS
+    assert "experience: profiles.parquet has no journey_stage, csat_mean, sentiment_mean" in page
+
+
+def _columns(out: Path) -> set[str]:
+    return {c[0] for c in duckdb.sql(f"DESCRIBE '{out}/profiles.parquet'").fetchall()}
 
 
 def test_report_text_output_and_default_path(cli, traits_out: Path):
