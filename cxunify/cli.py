@@ -468,6 +468,7 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
             f"Guard '{split['guard']}' refused {split['links_refused']} link(s) to "
             f"{split['other_customer_id']}",
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -626,7 +627,7 @@ def report(
             f"({summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
         )
         for key, reason in summary.skipped.items():
-            stderr.print(f"Note: chart '{key}' left out: {reason}", markup=False)
+            stderr.print(f"Note: chart '{key}' left out: {reason}", markup=False, soft_wrap=True)
 
     _guard(debug, action)
 
