@@ -139,7 +139,9 @@ def unify(
                 config.matching.seed,
                 config.matching.max_iterations,
             )
-            score.score_pairs(engine, fitted, comparisons)
+            score.score_pairs(
+                engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+            )
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)
             cluster.connected_components(
