@@ -251,3 +251,20 @@ def test_experience_score_formula(t):
     resolution_part = 1 / (1 + 15 / 24)
     expected = 100 * (0.5 * csat_part + 0.3 * (sentiment + 1) / 2 + 0.2 * resolution_part)
     assert c1["experience_score"] == pytest.approx(round(expected, 1))
+
+
+def test_loyalty_is_buying_again_after_support():
+    rows = [
+        order("L1", "2025-01-01 00:00", 10.0, "USD"),
+        ticket("L1", "2025-02-01 00:00", resolved_at=ts("2025-02-01 05:00"), status="closed"),
+        order("L1", "2025-03-01 00:00", 10.0, "USD"),
+        order("S1", "2025-01-01 00:00", 10.0, "USD"),
+        order("S1", "2025-02-01 00:00", 10.0, "USD"),
+        ticket("S1", "2025-03-01 00:00", resolved_at=ts("2025-03-01 05:00"), status="closed"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    stages = {c: row["journey_stage"] for c, row in by_customer(engine, TRAITS).items()}
+    assert stages == {"L1": "loyalty", "S1": "support"}
