@@ -26,7 +26,6 @@ GOLDEN_ROWS = table("golden_rows")
 
 GOLDEN_FIELDS = GOLDEN_FIELD_NAMES
 ADDRESS_PARTS = ("city", "postcode", "state", "country")
-KIND_PRIORITY = ("crm", "support", "transactions", "social")
 
 # Among equally good candidates: the newest record, then the first read. A winner is found with
 # arg_min over a binary sort key, then its row is joined back once: carrying the values through
