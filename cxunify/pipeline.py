@@ -186,7 +186,7 @@ def unify(
             shutil.rmtree(staging / scratch, ignore_errors=True)
         manifest = _manifest(config, ingested, counts, timings, started)
         manifest["model"] = _model_summary(fitted, model is not None)
-        manifest["as_of"] = profiled.as_of
+        manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
         output.write_manifest(staging, manifest)
         output.swap_in(staging, out_dir)
         output.write_database(out_dir)

@@ -311,6 +311,8 @@ def traits_sql(settings: ProfileConfig, convert: bool) -> str:
         )
         SELECT * EXCLUDE (conversations, csat_part, sentiment_part, resolution_part),
                CASE WHEN orders = 0 THEN 'prospect'
+                    -- orders without dates (or data without any): no stage can be told
+                    WHEN last_order_at IS NULL OR $as_of IS NULL THEN NULL
                     WHEN date_diff('day', first_order_at, $as_of::TIMESTAMP) <= $new_days
                         THEN 'new'
                     WHEN recency_days <= $active_days THEN 'active'

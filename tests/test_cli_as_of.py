@@ -15,7 +15,7 @@ def test_as_of_moves_lifecycle_and_is_recorded(cli, tmp_path: Path):
     config = ROOT / "configs" / "sample.yaml"
     result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2030-01-01")
     assert result.exit_code == 0, result.stderr
-    assert json.loads((out / "run.json").read_text())["as_of"] == "2030-01-01 00:00:00"
+    assert json.loads((out / "run.json").read_text())["as_of"] == "2030-01-01T00:00:00"
     stages = duckdb.sql(
         f"SELECT lifecycle_stage, min(recency_days) FROM '{out}/profiles.parquet' "
         "GROUP BY 1 ORDER BY 1"

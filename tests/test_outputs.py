@@ -181,7 +181,7 @@ def test_run_json_accounts_for_every_row(sample_out: Path):
     assert set(run["stages_seconds"]) >= {"ingest", "standardize", "block", "score", "write"}
     assert run["model"]["converged"] is True
     assert counts["touchpoints"] == counts["rows_mapped"]
-    assert run["as_of"] == "2026-10-31 21:53:25"  # the newest timestamp in the sample
+    assert run["as_of"] == "2026-10-31T21:53:25"  # the newest timestamp in the sample
     assert run["matching"] == {"threshold": 0.9, "links_floor": 0.01}
 
 

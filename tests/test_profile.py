@@ -142,3 +142,25 @@ def test_config_rejects_an_unknown_golden_field_and_keeps_other_defaults():
     assert str(error.value) == (
         "x.yaml: profile.survivorship: 'phnoe' is not a golden field; did you mean 'phone'?"
     )
+
+
+def test_profile_config_problems_name_their_keys():
+    raw = {
+        "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
+        "profile": {
+            "as_of": "2025-06-30",
+            "currency": {"base": "US", "rates": {"eur": -1}},
+            "lifecycle": {"active_days": 400},
+        },
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_config(raw, origin="x.yaml", base_dir=Path("."))
+    assert error.value.problems == [
+        "x.yaml: profile.currency.base: 'US' is not a three-letter currency code",
+        "x.yaml: profile.currency.rates: eur: rate must be positive",
+        "x.yaml: profile.lifecycle: active_days must not exceed lapsed_days",
+    ]
+    raw["profile"] = {"as_of": "2025-06-30", "currency": {"base": "usd", "rates": {"eur": 1.1}}}
+    settings = validate_config(raw, origin="x.yaml", base_dir=Path(".")).profile
+    assert settings.as_of == ts("2025-06-30 00:00")
+    assert (settings.currency.base, settings.currency.rates) == ("USD", {"EUR": 1.1})

@@ -268,3 +268,14 @@ def test_loyalty_is_buying_again_after_support():
     build_traits(engine, settings, AS_OF)
     stages = {c: row["journey_stage"] for c, row in by_customer(engine, TRAITS).items()}
     assert stages == {"L1": "loyalty", "S1": "support"}
+
+
+def test_orders_without_dates_have_no_lifecycle_stage():
+    engine = load_records([{"customer_id": "D1", "kind": "transactions", "amount": 5.0}])
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, None)
+    d1 = by_customer(engine, TRAITS)["D1"]
+    assert (d1["orders"], d1["revenue"], d1["currency"]) == (1, Decimal("5.00"), "XXX")
+    assert d1["recency_days"] is None and d1["lifecycle_stage"] is None
+    assert d1["rfm_r"] is None and d1["rfm_segment"] is None
