@@ -115,6 +115,8 @@ def test_lists_hold_every_distinct_value():
     assert a["handles"] == ["x:robk"]
     assert a["n_records"] == 5
     assert a["sources"] == ["crm", "orders", "social", "tickets"]
+    assert a["source_kinds"] == ["crm", "social", "support", "transactions"]
+    assert golden()["B"]["source_kinds"] == ["crm"]
     assert (a["first_seen_at"], a["last_seen_at"]) == (
         ts("2022-05-01 00:00"),
         ts("2025-01-01 00:00"),
@@ -164,3 +166,10 @@ def test_profile_config_problems_name_their_keys():
     settings = validate_config(raw, origin="x.yaml", base_dir=Path(".")).profile
     assert settings.as_of == ts("2025-06-30 00:00")
     assert (settings.currency.base, settings.currency.rates) == ("USD", {"EUR": 1.1})
+
+
+def test_many_sources_are_listed_without_the_bit_mask(monkeypatch):
+    monkeypatch.setattr("cxunify.profile.MASK_BITS", 2)  # 4 sources in the fixture
+    a = golden()["A"]
+    assert a["sources"] == ["crm", "orders", "social", "tickets"]
+    assert a["source_kinds"] == ["crm", "social", "support", "transactions"]
