@@ -102,6 +102,7 @@ import logging
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -351,12 +352,21 @@ SETTINGS_SUMMARY = (
 
 
 def run_splink(
-    data_dir: Path, work_dir: Path, threshold: float = THRESHOLD, quiet: bool = True
+    data_dir: Path,
+    work_dir: Path,
+    threshold: float = THRESHOLD,
+    quiet: bool = True,
+    sweep: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Link the exports in `data_dir` with Splink; write `work_dir/identity_map.parquet`.
 
-    Returns stage seconds, total seconds, candidate pairs (blocked pairs scored by predict),
-    links (scored pairs at or above `threshold`), records, clusters and the identity map path.
+    Returns stage seconds (load_and_standardise, train, predict, cluster, write), total
+    seconds, candidate pairs (blocked pairs that predict scores), links (scored pairs at or
+    above `threshold`), records, customers (clusters), the identity map path and this
+    process's peak RSS so far (only meaningful when the process did nothing else: run
+    `python benchmarks/splink_peer.py` as a child for a clean figure). `sweep`: after the timed
+    run, also cluster the same predictions at these thresholds into
+    work_dir/threshold-<t>/identity_map.parquet (untimed).
     """
     import splink
     from splink import DuckDBAPI, Linker, block_on
@@ -409,40 +419,64 @@ def run_splink(
 
     t = time.perf_counter()
     identity = work_dir / "identity_map.parquet"
+    n_clusters, mapped = _write_identity_map(con, clusters.physical_name, identity)
+    stages["write"] = time.perf_counter() - t
+
+    seconds = time.perf_counter() - t_all
+    peak = peak_rss_bytes()
+    result: dict[str, Any] = {
+        "tool": "splink",
+        "version": splink.__version__,
+        "records": int(records),
+        "mapped_records": mapped,
+        "stages_seconds": {k: round(v, 3) for k, v in stages.items()},
+        "seconds": round(seconds, 3),
+        "candidate_pairs": candidate_pairs,
+        "links": links,
+        "customers": n_clusters,
+        "probability_two_random_records_match": (
+            linker._settings_obj._probability_two_random_records_match
+        ),
+        "threshold": threshold,
+        "clusters": str(identity),
+        "identity_map": str(identity),
+        "peak_rss_bytes": peak,
+        "settings": SETTINGS_SUMMARY.format(version=splink.__version__, threshold=threshold),
+    }
+
+    # Untimed: the same model's clusters at other thresholds (not part of the benchmark).
+    if sweep:
+        low = linker.inference.predict(threshold_match_probability=min(sweep), warning_mode="never")
+        result["sweep"] = {}
+        for tt in sorted(sweep):
+            c = linker.clustering.cluster_pairwise_predictions_at_threshold(
+                low, threshold_match_probability=tt
+            )
+            folder = work_dir / f"threshold-{tt:g}"
+            folder.mkdir(exist_ok=True)
+            _write_identity_map(con, c.physical_name, folder / "identity_map.parquet")
+            result["sweep"][f"{tt:g}"] = str(folder)
+            c.drop_table_from_database_and_remove_from_cache()
+    con.close()
+    return result
+
+
+def _write_identity_map(con: Any, clusters_table: str, path: Path) -> tuple[int, int]:
+    """identity_map.parquet in cxunify's shape (source, source_record_id, customer_id)."""
     con.execute(
         f"""
         COPY (
             SELECT r.source_dataset AS source, r.source_record_id,
                    c.cluster_id::VARCHAR AS customer_id
-            FROM records r JOIN {clusters.physical_name} c USING (unique_id)
+            FROM records r JOIN {clusters_table} c USING (unique_id)
             ORDER BY source, source_record_id
-        ) TO '{str(identity).replace("'", "''")}' (FORMAT parquet)
+        ) TO '{str(path).replace("'", "''")}' (FORMAT parquet)
         """
     )
     n_clusters, mapped = con.execute(
-        f"SELECT count(DISTINCT cluster_id), count(*) FROM {clusters.physical_name}"
+        f"SELECT count(DISTINCT cluster_id), count(*) FROM {clusters_table}"
     ).fetchall()[0]
-    stages["write"] = time.perf_counter() - t
-
-    seconds = time.perf_counter() - t_all
-    lam = linker._settings_obj._probability_two_random_records_match
-    con.close()
-    return {
-        "tool": "splink",
-        "version": splink.__version__,
-        "records": int(records),
-        "mapped_records": int(mapped),
-        "stages_seconds": {k: round(v, 3) for k, v in stages.items()},
-        "seconds": round(seconds, 3),
-        "candidate_pairs": candidate_pairs,
-        "links": links,
-        "customers": int(n_clusters),
-        "probability_two_random_records_match": lam,
-        "threshold": threshold,
-        "clusters": str(identity),
-        "identity_map": str(identity),
-        "settings": SETTINGS_SUMMARY.format(version=splink.__version__, threshold=threshold),
-    }
+    return int(n_clusters), int(mapped)
 
 
 def peak_rss_bytes() -> int:
@@ -459,15 +493,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     parser.add_argument("--verbose", action="store_true", help="Splink's INFO logging")
     parser.add_argument("--no-score", action="store_true", help="skip scoring against truth")
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="+",
+        help="after the timed run, also cluster at these thresholds and score them (untimed)",
+    )
     args = parser.parse_args(argv)
     work = args.work or args.data.resolve().parent / f"splink-{args.data.resolve().name}"
-    result = run_splink(args.data, work, args.threshold, quiet=not args.verbose)
-    result["peak_rss_bytes"] = peak_rss_bytes()
+    result = run_splink(
+        args.data, work, args.threshold, quiet=not args.verbose, sweep=args.sweep or ()
+    )
     truth = args.data / "truth.csv"
     if truth.is_file() and not args.no_score:
         from cxunify.evaluate import evaluate
 
         result["quality"] = evaluate(work, truth).as_dict()
+        for t, folder in result.get("sweep", {}).items():
+            result["sweep"][t] = {"folder": folder, **evaluate(Path(folder), truth).as_dict()}
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
