@@ -70,7 +70,7 @@ postcode; first_name + dob; last_name + dob; first_name + city; email_user + fir
 person, other mail domain). Together they cover every field pair that can link records of
 different sources: orders have postcode but no city, social has city but no postcode, CRM alone
 has street and DOB. Sizes at 1M rows are in benchmarks/RESULTS.md ("Splink settings"): none
-explodes. Of the true pairs at 30k rows, 92% are among the candidates; most of the rest are
+explodes. Of the true pairs at 30k rows, 93% are among the candidates; most of the rest are
 social profiles with a first name and a city only, against orders with no city.
 
 Training, as Splink's tutorials do it:
