@@ -78,7 +78,7 @@ Training, as Splink's tutorials do it:
   phone+last_name) with recall 0.7;
 - estimate_u_using_random_sampling(max_pairs=1e7, seed=1): seeded so runs are repeatable (no
   measurable cost here); 1e7 is the size Splink's docstring calls "often adequate"; it takes
-  about 40 s on this machine whatever the data size;
+  about 10 s on this machine whatever the data size;
 - estimate_parameters_using_expectation_maximisation twice, blocked on email and on phone
   (after placeholder removal nearly all such pairs are matches, which EM needs), so every
   comparison gets m values from at least one session. Blocking EM on first+last name instead
