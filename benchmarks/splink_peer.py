@@ -37,6 +37,9 @@ the preparation a Splink user writes by hand; Splink itself does no cleaning.
   of a social bio_location before the comma. Street (CRM only): lower-case, punctuation removed,
   common suffixes abbreviated (street -> st, avenue -> ave, ...). DOB (CRM only): ISO, US
   m/d/Y or 'd Mon Y' parsed to DATE; 1900-01-01 (a placeholder) is NULL.
+Not used: social handles (they could only be compared loosely with email usernames, which
+no library comparison does), loyalty ids (CRM only), card_last4 (orders only; four digits
+shared by many people).
 All placeholder values above were found the way a Splink user finds them: top-value counts per
 column (what `splink.exploratory.profile_columns` charts).
 
