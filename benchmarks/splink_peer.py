@@ -16,7 +16,7 @@ Load and standardise (one SQL statement per source, unioned into one table, `rec
 the preparation a Splink user writes by hand; Splink itself does no cleaning.
 - CSVs are read with explicit `delim/quote/escape` and `ignore_errors = true`: DuckDB's sniffer
   gives up on orders.csv and tickets.csv because of malformed rows, and the rows it drops are
-  the ones cxunify rejects too (same per-source counts).
+  the ones cxunify rejects too (identical record sets at 30k, 300k and 1M rows).
 - unique_id = '<source>:<record id>', so it is unique across sources (order, contact, ticket ids
   and social handles could otherwise collide); source_dataset = the source name. The model is
   `dedupe_only` over the union: every source can hold several records of one person (many orders
@@ -55,15 +55,15 @@ levels, so agreeing on "smith" or "new york" counts for less than on a rare valu
   username at another domain, Jaro-Winkler > 0.88 on the address or the username) are not
   independent of the name: john.smith@gmail.com and john.smith12@yahoo.com are close because
   both people are called John Smith. With them, "same common name + similar email" was the
-  largest group of false links at 300k rows (16,000 pairs against 1,900 true ones), and
-  pairwise precision fell from 0.85 at 30k to 0.67 at 300k. Exact only: 0.85 and 0.84.
+  largest group of false links at 300k rows (about 20,000 pairs against 1,900 true ones),
+  and pairwise precision fell from 0.83 at 30k to 0.67 at 300k. Exact only: 0.85 and 0.84.
 - phone: LevenshteinAtThresholds(phone, 1) with TF on the exact level (typos in one digit).
 - DateOfBirthComparison(dob, input_is_string=False): exact, 1 edit, within 1 month/1 year/10
   years.
 - address: one CustomComparison over street, postcode and city: street + postcode exact, street
   within 3 edits + postcode, postcode (TF), city (TF), else. One comparison because the three
   fields describe one address: as three comparisons (tried first) a shared address was counted
-  three times (+28 bits), and the largest group of false links was household members (same
+  three times (about +29 bits), and the largest group of false links was household members (same
   surname and address, different email, phone and DOB). Pairwise precision at 30k went from
   0.67 to 0.85 with this change alone.
 
@@ -94,7 +94,8 @@ config uses (not tuned on the truth). The blocked pairs are computed first with
 work) to report the number of candidate pairs.
 
 DuckDB settings: Splink's DuckDBAPI on an in-memory connection with DuckDB's default memory
-limit (80% of RAM) and threads (all cores), as Splink uses it out of the box.
+limit (80% of RAM) and threads (all cores), as Splink uses it out of the box. For data larger
+than memory, `--memory-limit` and `--predict-chunks` exist; no figure in RESULTS.md uses them.
 """
 
 from __future__ import annotations
