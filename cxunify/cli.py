@@ -63,6 +63,10 @@ DayfirstOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+PreviousOpt = Annotated[
+    Path | None,
+    typer.Option("--previous", help="Output whose customer ids to carry over (default: --out)."),
+]
 
 
 def _guard(debug: bool, action: Callable[[], T]) -> T:
@@ -177,6 +181,7 @@ def unify(
     model: Annotated[
         Path | None, typer.Option("--model", help="Reuse a model from `cxunify train`.")
     ] = None,
+    previous: PreviousOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -189,7 +194,7 @@ def unify(
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
-            result = run(settings, out, progress, fitted)
+            result = run(settings, out, progress, fitted, previous)
         if as_json:
             print(json.dumps(result.summary()))
             return

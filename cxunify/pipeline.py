@@ -17,11 +17,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from cxunify import block, cluster, identity, ingest, output, profile, score, standardize
+from cxunify import block, cluster, gates, identity, ingest, output, profile, score, standardize
 from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
-from cxunify.errors import CxunifyError
+from cxunify.errors import CxunifyError, OutputError
+from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 
 
@@ -64,6 +65,8 @@ class RunResult:
             "counts": self.counts,
             "stages_seconds": self.stages,
             "config_hash": self.manifest["config_hash"],
+            "ids": self.manifest["ids"],
+            "quality": self.manifest["quality"],
         }
 
 
@@ -85,6 +88,7 @@ def unify(
     out_dir: Path,
     progress: Progress | None = None,
     model: MatchModel | score.LogisticModel | None = None,
+    previous: Path | None = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
 
@@ -96,10 +100,27 @@ def unify(
         print(result.counts["profiles"])
 
     With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
+    Customer ids are carried over from the output in `previous` (default: `out_dir` itself).
+    One run at a time may write `out_dir` (a lock file beside it); a run killed earlier
+    leaves nothing behind that this one does not clean up.
     """
-    progress = progress or SilentProgress()
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
+    with output_lock(out_dir):
+        output.remove_leftovers(out_dir)
+        prior = output.find_previous(Path(previous or out_dir))
+        if previous is not None and prior is None:
+            raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        return _run(config, out_dir, progress or SilentProgress(), model, prior)
+
+
+def _run(
+    config: Config,
+    out_dir: Path,
+    progress: Progress,
+    model: MatchModel | score.LogisticModel | None,
+    prior: identity.PreviousOutput | None,
+) -> RunResult:
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
     timings: dict[str, float] = {}
@@ -154,6 +175,7 @@ def unify(
             )
         with stage("identify"):
             customers = identity.assign_customer_ids(engine)
+            churn = identity.carry_over_ids(engine, prior, started)
         with stage("profile"):
             profiles = profile.build_profiles(engine)
         with stage("write"):
@@ -177,12 +199,21 @@ def unify(
                 "profiles": profiles,
             }
             _check_accounting(counts)
+            figures = gates.measure(
+                engine, ingested.rows_in, ingested.rows_rejected, churn, prior is not None
+            )
         engine.close()
         for scratch in (".spill", ".work"):
             shutil.rmtree(staging / scratch, ignore_errors=True)
         manifest = _manifest(config, ingested, counts, timings, started)
         manifest["model"] = _model_summary(fitted, model is not None)
+        manifest["ids"] = churn.as_dict()
+        failed = gates.failures(config.gates, figures)
+        manifest["quality"] = {**figures.as_dict(), "failed": failed}
         output.write_manifest(staging, manifest)
+        if failed:
+            aside = output.set_aside(staging, out_dir)
+            raise gates.GateFailed(failed, str(aside))
         output.swap_in(staging, out_dir)
         output.write_database(out_dir)
     except BaseException:
