@@ -377,6 +377,37 @@ def _print_table(reader: Any, limit: int) -> None:
 
 
 @app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier output folder.")],
+    new: Annotated[Path, typer.Argument(help="The later output folder.")],
+    to: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write every change to this Parquet file.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown on screen.")] = 50,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List customers created, merged, split, changed and removed between OLD and NEW."""
+    from cxunify.diff import diff_outputs
+
+    def action() -> None:
+        result = diff_outputs(old, new)
+        if to is not None:
+            import pyarrow.parquet as pq
+
+            pq.write_table(result.changes, str(to))
+        if as_json:
+            print(json.dumps({"counts": result.counts, "out": str(to) if to else None}))
+            return
+        _print_table(result.changes.to_reader(), limit)
+        stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
+        if to is not None:
+            stderr.print(f"[green]✓[/] {result.changes.num_rows:,} changes → {to}")
+
+    _guard(debug, action)
+
+
+@app.command()
 def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the exports.")] = Path(
         "sample_data"

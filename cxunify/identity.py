@@ -106,7 +106,7 @@ def carry_over_ids(
     Rules (README, "Stable customer ids"):
 
     * each previous id is *owned* by the new cluster holding most of its records (ties: the
-      cluster with the smaller fresh id);
+      cluster with more records in all, then the smaller fresh id);
     * a cluster owning several previous ids (a merge) keeps the oldest one (earliest
       ``issued_at``; ties: most records, then the smaller id); the others are redirected to it
       with reason ``merge``;
@@ -133,8 +133,11 @@ def carry_over_ids(
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {table("id_owners")} AS
-        SELECT fresh_id, old_id, votes FROM {votes}
-        QUALIFY row_number() OVER (PARTITION BY old_id ORDER BY votes DESC, fresh_id) = 1
+        WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1)
+        SELECT v.fresh_id, v.old_id, v.votes FROM {votes} v JOIN sizes s USING (fresh_id)
+        QUALIFY row_number() OVER (
+            PARTITION BY v.old_id ORDER BY v.votes DESC, s.n DESC, v.fresh_id
+        ) = 1
         """
     )
     owners = table("id_owners")
