@@ -108,6 +108,8 @@ def unify(
     output.check_replaceable(out_dir)
     with output_lock(out_dir):
         output.remove_leftovers(out_dir)
+        if (out_dir / output.MANIFEST).exists() and not (out_dir / output.DATABASE).exists():
+            output.write_database(out_dir)  # a run was killed between the swap and this file
         prior = output.find_previous(Path(previous or out_dir))
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
