@@ -209,6 +209,45 @@ def unify(
 
 
 @app.command()
+def update(
+    previous: Annotated[
+        Path, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
+    ] = None,
+    config: ConfigOpt = None,
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    dayfirst: DayfirstOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Add new and changed rows to an output, linking only them (same result as a full run)."""
+    from cxunify.update import update as run
+
+    def action() -> None:
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        with _progress(quiet or as_json) as progress:
+            result = run(settings, previous, out, progress)
+        if as_json:
+            print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
+            return
+        if not quiet:
+            counts, changed = result.counts, result.manifest["update"]
+            stderr.print(
+                f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows → "
+                f"{counts['profiles']:,} customers in {result.out_dir}"
+            )
+
+    _guard(debug, action)
+
+
+@app.command()
 def init(
     crm: CrmOpt = None,
     transactions: TxOpt = None,

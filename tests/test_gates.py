@@ -35,7 +35,10 @@ def unify(cli, folder: Path, rows: list[str], gates: str = ""):
             "max_cluster_size: 2",
             "gates.max_cluster_size: the largest customer has 3 records (limit 2)",
         ),
-        ("max_reject_rate: 0.1", "gates.max_reject_rate: 20.00% of rows were rejected (limit 10.00%)"),
+        (
+            "max_reject_rate: 0.1",
+            "gates.max_reject_rate: 20.00% of rows were rejected (limit 10.00%)",
+        ),
         (
             "min_linked_share: 0.9",
             "gates.min_linked_share: 75.00% of records are linked to another record "

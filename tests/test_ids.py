@@ -65,7 +65,9 @@ def test_identical_rerun_gives_identical_ids_and_profiles(cli, sample_out: Path,
 
 
 def test_adding_records_keeps_every_unaffected_id(cli, tmp_path: Path):
-    first = run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,bob@gmail.com,{PHONE_1}"])
+    first = run(
+        cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,bob@gmail.com,{PHONE_1}"]
+    )
     before = ids(tmp_path / "out")
     assert first["ids"]["customers_new"] == 2
     second = run(
