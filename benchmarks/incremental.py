@@ -1,0 +1,118 @@
+"""Incremental update against a full run: time, and whether the clusters are the same.
+
+    python benchmarks/incremental.py --people 20000 --new-share 0.01
+
+Generates sample exports with `cxunify sample`, holds back `--new-share` of the CRM, order
+and social rows as "tonight's" rows, fits the model on the rest, and times
+
+* night one: a full `unify --model` on the rest,
+* the update: `cxunify update` with only tonight's rows,
+* the reference: a full `unify --model` on all rows (what the update must equal).
+
+Reports seconds per stage and whether the update's customers equal the full run's as
+partitions of the records. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from cxunify.config import load_config
+from cxunify.pipeline import train, unify
+from cxunify.sample import generate_sample
+from cxunify.update import update
+
+ROOT = Path(__file__).resolve().parents[1]
+HELD_BACK = {"crm": "crm.csv", "orders": "orders.csv", "social": "social.ndjson"}
+
+
+def split_rows(source: Path, base: Path, tonight: Path, every: int) -> int:
+    """Every `every`-th data row goes to `tonight`, the rest to `base`; return rows held."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = [] if source.suffix == ".ndjson" else lines[:1]
+    rows = lines[len(header) :]
+    held = [r for i, r in enumerate(rows) if i % every == every // 2]
+    base.write_text("".join(header + [r for i, r in enumerate(rows) if i % every != every // 2]))
+    tonight.write_text("".join(header + held))
+    return len(held)
+
+
+def config_text(data: Path, files: dict[str, Path], only: set[str] | None = None) -> str:
+    text = (ROOT / "configs" / "sample.yaml").read_text().replace("../sample_data/", f"{data}/")
+    for name, path in files.items():
+        text = text.replace(f"{data}/{HELD_BACK[name]}", str(path))
+    if only is None:
+        return text
+    head, rest = text.split("sources:\n", 1)
+    blocks = rest.split("\n  - name: ")
+    tail = blocks[-1][blocks[-1].index("standardize:") :]
+    blocks[-1] = blocks[-1][: blocks[-1].index("standardize:")]
+    kept = [b if i == 0 else "  - name: " + b for i, b in enumerate(blocks)]
+    kept = [b for b in kept if b.strip().removeprefix("- name: ").split("\n")[0] in only]
+    return head + "sources:\n" + "\n".join(b.rstrip("\n") for b in kept) + "\n\n" + tail
+
+
+def partition(out: Path) -> set[frozenset[str]]:
+    rows = duckdb.sql(
+        f"SELECT list(source || ':' || source_record_id) FROM '{out}/identity_map.parquet' "
+        "GROUP BY customer_id"
+    ).fetchall()
+    return {frozenset(m) for (m,) in rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cxunify-bench-incremental"))
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    data = args.work / "data"
+    generate_sample(args.people, 7, data)
+    every = round(1 / args.new_share)
+    base_files, new_files, held = {}, {}, 0
+    for name, file in HELD_BACK.items():
+        base_files[name] = args.work / f"base_{file}"
+        new_files[name] = args.work / f"new_{file}"
+        held += split_rows(data / file, base_files[name], new_files[name], every)
+    configs = {}
+    for label, text in (
+        ("base", config_text(data, base_files)),
+        ("tonight", config_text(data, new_files, set(HELD_BACK))),
+        ("all", config_text(data, {})),
+    ):
+        configs[label] = args.work / f"{label}.yaml"
+        configs[label].write_text(text)
+    model = train(load_config(configs["base"]))
+    results = {"people": args.people, "rows_tonight": held}
+
+    def timed(label: str, action) -> None:
+        began = time.perf_counter()
+        result = action()
+        results[label] = {
+            "seconds": round(time.perf_counter() - began, 2),
+            "rows": result.counts["rows_in"],
+            "stages": result.stages,
+        }
+        if "update" in result.manifest:
+            results[label]["update"] = result.manifest["update"]
+
+    out, full = args.work / "out", args.work / "full"
+    timed("night_one_full", lambda: unify(load_config(configs["base"]), out, model=model))
+    timed("update", lambda: update(load_config(configs["tonight"]), out))
+    timed("full_on_all_rows", lambda: unify(load_config(configs["all"]), full, model=model))
+    results["same_clusters"] = partition(out) == partition(full)
+    results["update_share_of_full"] = round(
+        results["update"]["seconds"] / results["full_on_all_rows"]["seconds"], 3
+    )
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
