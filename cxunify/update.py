@@ -26,8 +26,10 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cxunify import block, cluster, ingest, output, score, standardize
+from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import OutputError, UserError
@@ -36,6 +38,10 @@ from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 from cxunify.sql import table
 from cxunify.standardize import RECORDS
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from cxunify.identity import PreviousOutput
+    from cxunify.pipeline import Progress, RunResult
 
 STATE = "state"
 STATE_FORMAT = "cxunify-state/1"
@@ -124,7 +130,7 @@ def remember_components(engine: DuckDBEngine) -> None:
     )
 
 
-def _read_state_json(folder: Path) -> dict:
+def _read_state_json(folder: Path) -> dict[str, Any]:
     path = folder / "state.json"
     if not path.is_file():
         raise OutputError(
@@ -140,7 +146,12 @@ def _read_state_json(folder: Path) -> dict:
     return state
 
 
-def update(config: Config, previous: Path, out_dir: Path | None = None, progress=None):
+def update(
+    config: Config,
+    previous: Path,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
     """Add the exports of `config` (new and changed rows only) to the output in `previous`,
     writing the result to `out_dir` (default: `previous` itself). Returns a RunResult."""
     from cxunify.pipeline import RunResult
@@ -161,7 +172,15 @@ def update(config: Config, previous: Path, out_dir: Path | None = None, progress
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
 
 
-def _update(config, previous, state, previous_manifest, out_dir, prior, progress):
+def _update(
+    config: Config,
+    previous: Path,
+    state: dict[str, Any],
+    previous_manifest: dict[str, Any],
+    out_dir: Path,
+    prior: PreviousOutput,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], dict[str, float]]:
     from cxunify.pipeline import Published, SilentProgress, Stages, _comparisons, publish
 
     started = datetime.now(UTC)
@@ -294,7 +313,12 @@ def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:
     )
 
 
-def _compare_new_pairs(engine, state_dir: Path, config: Config, comparisons) -> int:
+def _compare_new_pairs(
+    engine: DuckDBEngine,
+    state_dir: Path,
+    config: Config,
+    comparisons: tuple[ComparisonSpec, ...],
+) -> int:
     """Compare only pairs touching a touched node; reuse the stored levels of the others.
     Returns the number of pairs compared."""
     everything, reused = table("all_pairs"), table("reused_gammas")
