@@ -16,9 +16,11 @@ partitions of the records. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -30,16 +32,27 @@ from cxunify.update import update
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_BACK = {"crm": "crm.csv", "orders": "orders.csv", "social": "social.ndjson"}
+ID_COLUMNS = {"crm": "contact_id", "orders": "order_id", "social": "handle"}
 
 
-def split_rows(source: Path, base: Path, tonight: Path, every: int) -> int:
-    """Every `every`-th data row goes to `tonight`, the rest to `base`; return rows held."""
+def split_rows(source: Path, id_column: str, base: Path, tonight: Path, every: int) -> int:
+    """Every `every`-th data row goes to `tonight`, the rest to `base`; return rows held.
+
+    The generator repeats some ids on purpose (a full run rejects the repeats, an update
+    treats a known id as a change), so only rows with an id of their own are held back.
+    """
     lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
-    header = [] if source.suffix == ".ndjson" else lines[:1]
-    rows = lines[len(header) :]
-    held = [r for i, r in enumerate(rows) if i % every == every // 2]
-    base.write_text("".join(header + [r for i, r in enumerate(rows) if i % every != every // 2]))
-    tonight.write_text("".join(header + held))
+    if source.suffix == ".ndjson":
+        header, rows = [], lines
+        ids = [json.loads(r).get(id_column) for r in rows]
+    else:
+        header, rows = lines[:1], lines[1:]
+        position = next(csv.reader(header)).index(id_column)
+        ids = [next(csv.reader([r]))[position] for r in rows]
+    seen = Counter(ids)
+    held = {i for i in range(len(rows)) if i % every == every // 2 and seen[ids[i]] == 1}
+    base.write_text("".join(header + [r for i, r in enumerate(rows) if i not in held]))
+    tonight.write_text("".join(header + [rows[i] for i in sorted(held)]))
     return len(held)
 
 
@@ -80,7 +93,7 @@ def main() -> None:
     for name, file in HELD_BACK.items():
         base_files[name] = args.work / f"base_{file}"
         new_files[name] = args.work / f"new_{file}"
-        held += split_rows(data / file, base_files[name], new_files[name], every)
+        held += split_rows(data / file, ID_COLUMNS[name], base_files[name], new_files[name], every)
     configs = {}
     for label, text in (
         ("base", config_text(data, base_files)),
