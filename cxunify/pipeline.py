@@ -327,6 +327,8 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.origin,
         "config_hash": config.digest(),
+        # explain and report read the folder alone, so the decision rule travels with it.
+        "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": inputs,
         "counts": {
             **counts,
