@@ -36,24 +36,46 @@ ID_COLUMNS = {"crm": "contact_id", "orders": "order_id", "social": "handle"}
 
 
 def split_rows(source: Path, id_column: str, base: Path, tonight: Path, every: int) -> int:
-    """Every `every`-th data row goes to `tonight`, the rest to `base`; return rows held.
+    """Every `every`-th record goes to `tonight`, the rest to `base`; return records held.
 
+    CSV is split by the csv module (some fields hold quoted line breaks), NDJSON by lines.
     The generator repeats some ids on purpose (a full run rejects the repeats, an update
-    treats a known id as a change), so only rows with an id of their own are held back.
+    treats a known id as a change), so only records with an id of their own are held back.
     """
-    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
     if source.suffix == ".ndjson":
-        header, rows = [], lines
-        ids = [json.loads(r).get(id_column) for r in rows]
-    else:
-        header, rows = lines[:1], lines[1:]
-        position = next(csv.reader(header)).index(id_column)
-        ids = [next(csv.reader([r]))[position] for r in rows]
-    seen = Counter(ids)
-    held = {i for i in range(len(rows)) if i % every == every // 2 and seen[ids[i]] == 1}
-    base.write_text("".join(header + [r for i, r in enumerate(rows) if i not in held]))
-    tonight.write_text("".join(header + [rows[i] for i in sorted(held)]))
+        lines = [line + "\n" for line in source.read_text(encoding="utf-8").split("\n") if line]
+        ids = [_json_id(line, id_column) for line in lines]
+        held = _held(ids, every)
+        base.write_text("".join(x for i, x in enumerate(lines) if i not in held))
+        tonight.write_text("".join(lines[i] for i in sorted(held)))
+        return len(held)
+    with source.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    position = header.index(id_column)
+    held = _held([row[position] if len(row) > position else None for row in rows], every)
+    for path, chosen in (
+        (base, [r for i, r in enumerate(rows) if i not in held]),
+        (tonight, [rows[i] for i in sorted(held)]),
+    ):
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows([header, *chosen])
     return len(held)
+
+
+def _json_id(line: str, id_column: str) -> object:
+    try:
+        return json.loads(line).get(id_column)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _held(ids: list, every: int) -> set[int]:
+    seen = Counter(ids)
+    return {
+        i
+        for i, value in enumerate(ids)
+        if i % every == every // 2 and value is not None and seen[value] == 1
+    }
 
 
 def config_text(data: Path, files: dict[str, Path], only: set[str] | None = None) -> str:
