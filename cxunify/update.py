@@ -92,13 +92,14 @@ def save_state(
     # An update may name only some sources; the others' settings stay as stored.
     stored_sources = previous_sources or {}
     compression = config.output.compression
+    # Unsorted: only joins read the state, and sorting wide tables costs seconds at scale.
     tables = {
-        "records": f"SELECT * FROM {RECORDS} ORDER BY record_key",
-        "nodes": f"SELECT * FROM {block.NODES} ORDER BY node",
-        "gammas": f"SELECT * FROM {score.GAMMAS} ORDER BY left_node, right_node",
+        "records": f"SELECT * FROM {RECORDS}",
+        "nodes": f"SELECT * FROM {block.NODES}",
+        "gammas": f"SELECT * FROM {score.GAMMAS}",
         "links": f"SELECT left_node, right_node, match_weight FROM {cluster.LINKS}",
         "components": f"SELECT node, component FROM {table('components')}",
-        "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS} ORDER BY node",
+        "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS}",
         "refused_links": f"SELECT * FROM {cluster.REFUSED}",
     }
     for name, query in tables.items():
@@ -134,7 +135,7 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
     path = folder / "state.json"
     if not path.is_file():
         raise OutputError(
-            f"{folder.parent}: has no update state (written by cxunify 0.2 and later); "
+            f"{folder.parent}: has no update state (outputs of older versions lack it); "
             "run a full `cxunify unify` first"
         )
     try:
