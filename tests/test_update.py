@@ -131,3 +131,36 @@ def test_update_of_a_folder_that_is_not_an_output(cli, tmp_path: Path, nights):
     result = cli("update", "--previous", tmp_path, "--config", folder / "delta.yaml")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {tmp_path}: --previous is not a cxunify output folder"
+
+
+def test_sigkill_during_an_update_leaves_the_output_intact(nights, tmp_path: Path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, _, _ = nights
+    out = tmp_path / "out"
+    shutil.copytree(folder / "night1", out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    command = [sys.executable, "-m", "cxunify", "update", "--previous", str(out),
+               "--config", str(folder / "delta.yaml"), "-q"]  # fmt: skip
+    run = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and run.poll() is None:
+            staging = list(tmp_path.glob(".out.tmp-*"))
+            if staging and list(staging[0].glob("*.parquet")):
+                break
+            time.sleep(0.005)
+        run.send_signal(signal.SIGKILL)
+    finally:
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, "the update ended before the kill"
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    assert (out / "state" / "state.json").is_file()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert partition(out) == partition(folder / "out")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
