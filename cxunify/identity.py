@@ -19,6 +19,12 @@ from cxunify.standardize import RECORDS
 
 IDENTITY = table("identity")
 
+# A name for each node that does not depend on row order: its smallest source record.
+NODE_NAMES_SQL = f"""
+    SELECT rn.node, min(r.source || chr(31) || r.source_record_id) AS name
+    FROM {RECORD_NODES} rn JOIN {RECORDS} r USING (record_key) GROUP BY rn.node
+"""
+
 
 def assign_customer_ids(engine: DuckDBEngine) -> int:
     """Create ``cx_identity(record_key, node, customer_id, confidence)``; return customers.

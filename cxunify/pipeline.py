@@ -193,6 +193,7 @@ def _run(
                 engine,
                 f"SELECT * FROM {cluster.LINKS}",
                 cluster.Guards.from_config(config.matching.guards),
+                identity.NODE_NAMES_SQL,
             )
         counts = {
             "rows_in": ingested.rows_in,

@@ -33,6 +33,7 @@ from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import OutputError, UserError
+from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
@@ -415,6 +416,7 @@ def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) ->
         engine,
         f"SELECT * FROM {cluster.LINKS} WHERE left_node IN (SELECT node FROM {cluster.CLUSTERS})",
         cluster.Guards.from_config(config.matching.guards),
+        NODE_NAMES_SQL,
     )
     engine.execute(f"INSERT INTO {cluster.CLUSTERS} SELECT node, cluster FROM {kept}")
     engine.execute(f"INSERT INTO {cluster.REFUSED} BY NAME SELECT * FROM {kept_refused}")
