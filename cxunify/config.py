@@ -199,7 +199,9 @@ class GatesConfig(_Strict):
 class EngineConfig(_Strict):
     name: Literal["duckdb"] = "duckdb"
     threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
-    memory_limit: str | None = Field(None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT")
+    memory_limit: str | None = Field(
+        None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT, else 2GB"
+    )
 
 
 class Config(_Strict):

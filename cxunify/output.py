@@ -27,7 +27,7 @@ from cxunify.errors import OutputError
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
-from cxunify.score import SCORED
+from cxunify.score import SCORED, SCORED_FLOOR
 from cxunify.sql import ident
 from cxunify.standardize import RECORDS
 
@@ -84,7 +84,7 @@ OUTPUT_QUERIES: dict[str, str] = {
 # Scored pairs below the threshold are kept in links.parquet down to this match probability, so
 # evaluation can trace precision and recall over thresholds and explain can show near misses;
 # lower ones are overwhelmingly non-matches and would only bloat the file.
-LINKS_FLOOR = 0.01
+LINKS_FLOOR = SCORED_FLOOR
 
 
 def links_query(comparison_names: list[str]) -> str:

@@ -159,6 +159,8 @@ def _run(
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
         with stage("standardize"):
             records = standardize.standardize(engine, config)
+            # Each stage's input is dropped once read: at millions of rows they are gigabytes.
+            engine.drop(ingest.MAPPED)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
             junk = block.null_junk_values(
@@ -180,7 +182,10 @@ def _run(
                 config.matching.seed,
                 config.matching.max_iterations,
             )
-            score.score_pairs(engine, fitted, comparisons)
+            score.score_pairs(
+                engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+            )
+            engine.drop(block.PAIRS, score.GAMMAS)
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)
             cluster.connected_components(

@@ -13,12 +13,18 @@ from cxunify.config import EngineConfig
 from cxunify.errors import UserError
 from cxunify.sql import ident
 
+# DuckDB's own default takes 80% of the machine; a nightly job shares its box. Past this much
+# memory DuckDB spills to the output's temp folder, which it does well: 1M input rows run
+# within it, 10M rows a little slower. Raise it (config or environment) on a dedicated box.
+DEFAULT_MEMORY_LIMIT = "2GB"
+
 
 class DuckDBEngine:
     """Runs SQL on an in-process DuckDB database.
 
     Thread count and memory limit come from the config, else ``CXUNIFY_THREADS`` and
-    ``CXUNIFY_MEMORY_LIMIT``; spill files go to ``temp_dir`` so a run cleans up after itself.
+    ``CXUNIFY_MEMORY_LIMIT`` (else all cores and ``DEFAULT_MEMORY_LIMIT``); spill files go
+    to ``temp_dir`` so a run cleans up after itself.
     """
 
     name = "duckdb"
@@ -27,7 +33,9 @@ class DuckDBEngine:
         settings = settings or EngineConfig()
         self.con = duckdb.connect(":memory:")
         threads = settings.threads or _env_int("CXUNIFY_THREADS")
-        memory = settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT")
+        memory = (
+            settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        )
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory:
