@@ -185,6 +185,7 @@ def _run(
             score.score_pairs(
                 engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
             )
+            update.save_gammas(engine, staging, config)
             engine.drop(block.PAIRS, score.GAMMAS)
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)

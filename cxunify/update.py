@@ -97,7 +97,6 @@ def save_state(
     tables = {
         "records": f"SELECT * FROM {RECORDS}",
         "nodes": f"SELECT * FROM {block.NODES}",
-        "gammas": f"SELECT * FROM {score.GAMMAS}",
         "links": f"SELECT left_node, right_node, match_weight FROM {cluster.LINKS}",
         "components": f"SELECT node, component FROM {table('components')}",
         "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS}",
@@ -121,6 +120,16 @@ def save_state(
         )
         + "\n",
         encoding="utf-8",
+    )
+
+
+def save_gammas(engine: DuckDBEngine, staging: Path, config: Config) -> None:
+    """Write every candidate pair's comparison levels to the state, before scoring's input
+    is dropped (it is the largest table; an update reuses it instead of comparing again)."""
+    folder = staging / STATE
+    folder.mkdir(exist_ok=True)
+    engine.write_parquet(
+        f"SELECT * FROM {score.GAMMAS}", folder / "gammas.parquet", config.output.compression
     )
 
 
@@ -196,6 +205,7 @@ def _update(
             carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
         with stage("standardize"):
             standardize.standardize(engine, config)
+            engine.drop(ingest.MAPPED)
             kept = _merge_records(engine, state_dir, int(state["last_record_key"]))
             records = engine.count(RECORDS)
         with stage("block"):
@@ -213,7 +223,11 @@ def _update(
         with stage("compare"):
             compared = _compare_new_pairs(engine, state_dir, config, comparisons)
         with stage("score"):
-            score.score_pairs(engine, model, comparisons)
+            score.score_pairs(
+                engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+            )
+            save_gammas(engine, staging, config)
+            engine.drop(block.PAIRS, score.GAMMAS)
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)
             cluster.connected_components(
