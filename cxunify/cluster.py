@@ -130,6 +130,15 @@ class _Group:
     national_ids: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
 
+    def size(self) -> int:
+        return (
+            len(self.dobs)
+            + len(self.firsts)
+            + len(self.suffixes)
+            + len(self.national_ids)
+            + len(self.emails)
+        )
+
 
 def _dob_compatible(a: str, b: str) -> bool:
     if a == b:
@@ -288,6 +297,10 @@ def apply_guards(
             continue
         keep, gone = (a, b) if a < b else (b, a)
         parent[gone] = keep
+        # Pour the smaller group into the larger (the root keeps whichever object): copying a
+        # giant component's values into each small group it absorbs would be quadratic.
+        if groups[gone].size() > groups[keep].size():
+            groups[keep], groups[gone] = groups[gone], groups[keep]
         for attribute in ("dobs", "firsts", "suffixes", "national_ids", "emails"):
             getattr(groups[keep], attribute).update(getattr(groups[gone], attribute))
     assignments = pa.table(
