@@ -204,6 +204,55 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
     return None
 
 
+# The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b.
+_FIRSTS_COMPATIBLE = """(a.k = b.k OR a.s = b.s
+    OR (jaro_winkler_similarity(a.s, b.l) >= 0.92 AND jaro_winkler_similarity(a.l, b.s) >= 0.92)
+    OR ((length(a.s) = 1 OR length(b.s) = 1) AND a.s[1] = b.s[1])
+    OR jaro_winkler_similarity(a.s, b.s) >= 0.8)"""
+_DOBS_COMPATIBLE = """(a.d = b.d OR damerau_levenshtein(a.d, b.d) <= 1
+    OR (a.d[1:4] = b.d[1:4] AND a.d[5:6] = b.d[7:8] AND a.d[7:8] = b.d[5:6]))"""
+
+
+def _suspects_sql(guards: Guards) -> str:
+    """Clusters where some merge could break a guard: two of its values that are not
+    compatible (first names, birth dates), more than one national id or suffix, or more
+    emails than allowed. Typo variants of one value are compatible, so the many clusters
+    that only hold typos never leave the engine."""
+    from cxunify.block import NODES
+
+    parts = [
+        f"""SELECT c.cluster FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node
+            GROUP BY c.cluster
+            HAVING count(DISTINCT n.email_std) > $max_emails
+                {"OR count(DISTINCT n.name_suffix) > 1" if guards.check_suffix else ""}
+                {"OR count(DISTINCT n.national_id) > 1" if guards.check_national_id else ""}"""
+    ]
+    values = f"FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node"
+    if guards.check_first_name:
+        parts.append(
+            f"""SELECT DISTINCT a.cluster FROM firsts a JOIN firsts b
+                ON a.cluster = b.cluster AND (a.s, a.k, a.l) < (b.s, b.k, b.l)
+                WHERE NOT {_FIRSTS_COMPATIBLE}"""
+        )
+    if guards.max_dobs == 1:
+        parts.append(
+            f"""SELECT DISTINCT a.cluster FROM dobs a JOIN dobs b
+                ON a.cluster = b.cluster AND a.d < b.d WHERE NOT {_DOBS_COMPATIBLE}"""
+        )
+    return f"""
+        WITH firsts AS (
+            SELECT DISTINCT c.cluster, n.first_name_std AS s,
+                   coalesce(n.first_name_key, n.first_name_std) AS k,
+                   coalesce(n.last_name_std, '') AS l
+            {values} WHERE n.first_name_std IS NOT NULL
+        ), dobs AS (
+            SELECT DISTINCT c.cluster, strftime(n.dob, '%Y%m%d') AS d
+            {values} WHERE n.dob IS NOT NULL
+        )
+        {" UNION ".join(parts)}
+    """
+
+
 def apply_guards(
     engine: DuckDBEngine, links_sql: str, guards: Guards, node_names_sql: str | None = None
 ) -> int:
@@ -226,15 +275,7 @@ def apply_guards(
 
     suspects = table("guard_suspects")
     engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {suspects} AS
-        SELECT c.cluster FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node
-        GROUP BY c.cluster
-        HAVING count(*) > 1 AND (
-            count(DISTINCT n.dob) > 1 OR count(DISTINCT n.first_name_key) > 1
-            OR count(DISTINCT n.name_suffix) > 1 OR count(DISTINCT n.national_id) > 1
-            OR count(DISTINCT n.email_std) > $max_emails)
-        """,
+        f"CREATE OR REPLACE TABLE {suspects} AS {_suspects_sql(guards)}",
         {"max_emails": guards.max_emails},
     )
     if engine.count(suspects) == 0:

@@ -46,6 +46,9 @@ class DuckDBEngine:
         if temp_dir is not None:
             temp_dir.mkdir(parents=True, exist_ok=True)
             self.con.execute("SET temp_directory = $dir", {"dir": str(temp_dir)})
+        # DuckDB draws its own progress bar on stdout for long queries, which would corrupt
+        # `--json` output; progress is the CLI's job.
+        self.con.execute("SET enable_progress_bar = false")
         # Row order of inputs is part of provenance (row numbers), so keep it.
         self.con.execute("SET preserve_insertion_order = true")
 
