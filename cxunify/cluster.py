@@ -130,6 +130,15 @@ class _Group:
     national_ids: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
 
+    def size(self) -> int:
+        return (
+            len(self.dobs)
+            + len(self.firsts)
+            + len(self.suffixes)
+            + len(self.national_ids)
+            + len(self.emails)
+        )
+
 
 def _dob_compatible(a: str, b: str) -> bool:
     if a == b:
@@ -244,12 +253,19 @@ def _suspects_sql(guards: Guards) -> str:
     """
 
 
-def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
+def apply_guards(
+    engine: DuckDBEngine, links_sql: str, guards: Guards, node_names_sql: str | None = None
+) -> int:
     """Split components of ``cx_clusters`` that break a guard; return how many were split.
 
     Only components that might break a guard (more than one distinct value somewhere) leave
     the engine, with their links: their links are re-added strongest first and a link whose
     merge would break a guard is refused and recorded in ``cx_refused_links``.
+
+    `node_names_sql` selects ``node, name``: links of equal weight (common: same comparison
+    levels) are taken in the order of their nodes' names rather than of node numbers, which
+    follow input row order; the clusters then do not depend on row order, and an incremental
+    update, which numbers records differently, reaches the same clusters as a full run.
     """
     engine.execute(
         f"CREATE OR REPLACE TABLE {REFUSED} (left_node BIGINT, right_node BIGINT, "
@@ -294,13 +310,23 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
             node = parent[node]
         return node
 
+    names = table("guard_node_names")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {names} AS
+        SELECT c.node, {"n.name" if node_names_sql else "NULL::VARCHAR"} AS name
+        FROM {CLUSTERS} c SEMI JOIN {suspects} s ON s.cluster = c.cluster
+        {f"JOIN ({node_names_sql}) n ON n.node = c.node" if node_names_sql else ""}
+        """
+    )
     refused = []
     for left, right, weight in engine.rows(
         f"""
         SELECT k.left_node, k.right_node, k.match_weight FROM ({links_sql}) k
-        JOIN {CLUSTERS} c ON c.node = k.left_node
-        SEMI JOIN {suspects} s ON s.cluster = c.cluster
-        ORDER BY k.match_weight DESC, k.left_node, k.right_node
+        JOIN {names} ln ON ln.node = k.left_node
+        JOIN {names} rn ON rn.node = k.right_node
+        ORDER BY k.match_weight DESC, least(ln.name, rn.name), greatest(ln.name, rn.name),
+                 k.left_node, k.right_node
         """
     ):
         a, b = find(left), find(right)
@@ -312,6 +338,10 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
             continue
         keep, gone = (a, b) if a < b else (b, a)
         parent[gone] = keep
+        # Pour the smaller group into the larger (the root keeps whichever object): copying a
+        # giant component's values into each small group it absorbs would be quadratic.
+        if groups[gone].size() > groups[keep].size():
+            groups[keep], groups[gone] = groups[gone], groups[keep]
         for attribute in ("dobs", "firsts", "suffixes", "national_ids", "emails"):
             getattr(groups[keep], attribute).update(getattr(groups[gone], attribute))
     assignments = pa.table(
@@ -345,5 +375,5 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
         engine.execute(f"INSERT INTO {REFUSED} SELECT * FROM cx_guard_refused")
         engine.con.unregister("cx_guard_refused")
     split = len({find(left) for left, *_ in refused})
-    engine.drop(suspects)
+    engine.drop(suspects, names)
     return split

@@ -178,6 +178,26 @@ class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "uncompressed"] = "zstd"
 
 
+class GatesConfig(_Strict):
+    """Quality gates checked before a run replaces the previous output (unset = not checked)."""
+
+    max_cluster_size: int | None = Field(
+        None, ge=1, description="most records one customer may have"
+    )
+    max_id_changed_share: float | None = Field(
+        None, ge=0, le=1, description="largest share of previous customers whose id may change"
+    )
+    max_reject_rate: float | None = Field(
+        None, ge=0, le=1, description="largest share of input rows that may be rejected"
+    )
+    min_linked_share: float | None = Field(
+        None, ge=0, le=1, description="smallest share of records linked to another record"
+    )
+    max_customers_merged: int | None = Field(
+        None, ge=0, description="most previous customers that may be merged into others"
+    )
+
+
 class EngineConfig(_Strict):
     name: Literal["duckdb"] = "duckdb"
     threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
@@ -300,6 +320,7 @@ class Config(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     profile: ProfileConfig = Field(default_factory=ProfileConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
     # Where relative source paths are resolved from: the config file's folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     origin: str = Field("<flags>", exclude=True)

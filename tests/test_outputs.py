@@ -93,6 +93,14 @@ CONTRACT = {
         "file": "VARCHAR",
         "row_number": "BIGINT",
     },
+    "customer_ids": {"customer_id": "VARCHAR", "issued_at": "TIMESTAMP"},
+    "id_redirects": {
+        "old_customer_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "redirected_to": "VARCHAR",
+        "reason": "VARCHAR",
+        "redirected_at": "TIMESTAMP",
+    },
     "records": {
         "source": "VARCHAR",
         "source_kind": "VARCHAR",
@@ -222,7 +230,10 @@ def test_duckdb_file_has_a_view_per_output_from_any_directory(
         row[0]
         for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     }
-    assert views == {"profiles", "identity_map", "links", "records", "rejects", "touchpoints"}
+    assert views == {
+        "profiles", "identity_map", "links", "records", "rejects", "touchpoints", "customer_ids",
+        "id_redirects",
+    }  # fmt: skip
     for view in views:
         con.execute(f"SELECT count(*) FROM {view}").fetchone()
     con.close()
