@@ -43,3 +43,11 @@ def test_a_bad_memory_limit_is_a_user_error(monkeypatch):
     monkeypatch.setenv("CXUNIFY_MEMORY_LIMIT", "lots")
     with pytest.raises(UserError, match="'lots' is not a size"):
         DuckDBEngine()
+
+
+def test_running_out_of_memory_names_the_limit_to_raise():
+    from cxunify.errors import ResourceError
+
+    engine = DuckDBEngine(EngineConfig(memory_limit="20MB", threads=1))
+    with pytest.raises(ResourceError, match=r"limit of 20MB; raise it with engine\.memory_limit"):
+        engine.execute("CREATE TABLE t AS SELECT list(range) AS l FROM range(20000000)")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from cxunify.config import EngineConfig
-from cxunify.errors import UserError
+from cxunify.errors import ResourceError, UserError
 from cxunify.sql import ident
 
 # DuckDB's own default takes 80% of the machine; a nightly job shares its box. Past this much
@@ -38,6 +39,7 @@ class DuckDBEngine:
         )
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        self.memory_limit = memory
         if memory:
             try:
                 self.con.execute("SET memory_limit = $limit", {"limit": memory})
@@ -52,15 +54,29 @@ class DuckDBEngine:
         # Row order of inputs is part of provenance (row numbers), so keep it.
         self.con.execute("SET preserve_insertion_order = true")
 
+    @contextmanager
+    def _within_memory(self) -> Iterator[None]:
+        """An operation DuckDB cannot spill is a limit to raise, not a bug to report."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException:
+            raise ResourceError(
+                f"DuckDB ran out of memory within its limit of {self.memory_limit}; raise it "
+                "with engine.memory_limit in the config or CXUNIFY_MEMORY_LIMIT (e.g. 8GB)"
+            ) from None
+
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
         """Run a statement whose result is not needed (DDL, CREATE TABLE AS, COPY)."""
-        self.con.execute(sql, params)
+        with self._within_memory():
+            self.con.execute(sql, params)
 
     def rows(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
-        return self.con.execute(sql, params).fetchall()
+        with self._within_memory():
+            return self.con.execute(sql, params).fetchall()
 
     def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params).fetchone()
+        with self._within_memory():
+            row = self.con.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     def columns(self, relation_sql: str) -> list[str]:
@@ -73,7 +89,7 @@ class DuckDBEngine:
     def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> None:
         """Write a query's result to one Parquet file (streamed; never held in Python)."""
         codec = {"uncompressed": "uncompressed"}.get(compression, compression)
-        self.con.execute(
+        self.execute(
             f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
             {"path": str(path)},
         )
