@@ -177,6 +177,10 @@ def unify(
     model: Annotated[
         Path | None, typer.Option("--model", help="Reuse a model from `cxunify train`.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="duckdb (default) or spark; overrides the config's engine."),
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -187,6 +191,8 @@ def unify(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        if engine is not None:
+            settings = settings.with_engine(engine)
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
             result = run(settings, out, progress, fitted)

@@ -279,16 +279,19 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
             "cluster": pa.array([find(n) for n in parent], pa.int64()),
         }
     )
-    engine.con.register("cx_guard_assignments", assignments)
+    reassigned = table("guard_assignments")
+    engine.register_arrow(reassigned, assignments)
+    # A join rather than UPDATE ... FROM, which Spark has no form of.
     engine.execute(
         f"""
-        UPDATE {CLUSTERS} c SET cluster = a.cluster
-        FROM cx_guard_assignments a WHERE a.node = c.node
+        CREATE OR REPLACE TABLE {CLUSTERS} AS
+        SELECT c.node, coalesce(a.cluster, c.cluster) AS cluster
+        FROM {CLUSTERS} c LEFT JOIN {reassigned} a ON a.node = c.node
         """
     )
-    engine.con.unregister("cx_guard_assignments")
+    engine.drop(reassigned)
     if refused:
-        engine.con.executemany(f"INSERT INTO {REFUSED} VALUES (?, ?, ?, ?)", refused)
+        engine.insert_rows(REFUSED, refused)
     split = len({find(left) for left, *_ in refused})
     engine.drop(suspects)
     return split

@@ -21,6 +21,7 @@ from cxunify import block, cluster, identity, ingest, output, profile, score, st
 from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
+from cxunify.engine import handover as spark_engine
 from cxunify.errors import CxunifyError
 from cxunify.model import MatchModel
 
@@ -85,6 +86,7 @@ def unify(
     out_dir: Path,
     progress: Progress | None = None,
     model: MatchModel | score.LogisticModel | None = None,
+    spark_session: Any = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
 
@@ -95,7 +97,8 @@ def unify(
         result = unify(load_config(Path("configs/sample.yaml")), Path("out"))
         print(result.counts["profiles"])
 
-    With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
+    With `model` (from ``cxunify train``), scoring reuses it instead of fitting one. With
+    ``engine: spark`` the stages from blocking on run on Spark, in `spark_session` if given.
     """
     progress = progress or SilentProgress()
     out_dir = Path(out_dir).resolve()
@@ -103,7 +106,10 @@ def unify(
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
     timings: dict[str, float] = {}
-    engine = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
+    engine: Any = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
+    # Ingest and standardise always run on DuckDB (local files, line-numbered rejects); on
+    # Spark the rest runs there, from the records handed over as Parquet.
+    local, spark = engine, None
 
     @contextmanager
     def stage(name: str) -> Iterator[Callable[[float], None]]:
@@ -114,12 +120,17 @@ def unify(
         progress.finish(name)
 
     try:
+        if config.engine.name == "spark":
+            spark = spark_engine.open_spark(config, staging, spark_session)
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
         with stage("standardize"):
             records = standardize.standardize(engine, config)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
+            if spark is not None:
+                spark_engine.hand_over(local, spark, staging / ".work" / "handover")
+                engine = spark
             junk = block.null_junk_values(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
@@ -177,7 +188,7 @@ def unify(
                 "profiles": profiles,
             }
             _check_accounting(counts)
-        engine.close()
+        _close(local, spark)
         for scratch in (".spill", ".work"):
             shutil.rmtree(staging / scratch, ignore_errors=True)
         manifest = _manifest(config, ingested, counts, timings, started)
@@ -186,10 +197,16 @@ def unify(
         output.swap_in(staging, out_dir)
         output.write_database(out_dir)
     except BaseException:
-        engine.close()
+        _close(local, spark)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return RunResult(out_dir=out_dir, manifest=manifest, stages=timings)
+
+
+def _close(*engines: Any) -> None:
+    for engine in engines:
+        if engine is not None:
+            engine.close()
 
 
 def _check_accounting(counts: dict[str, int]) -> None:
@@ -212,7 +229,9 @@ def _check_accounting(counts: dict[str, int]) -> None:
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("cxunify", "duckdb", "polars", "pyarrow", "phonenumbers", "recordlinkage"):
+    for package in (
+        "cxunify", "duckdb", "polars", "pyarrow", "phonenumbers", "recordlinkage", "pyspark"
+    ):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -232,6 +251,7 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.origin,
         "config_hash": config.digest(),
+        "engine": config.engine.name,
         "inputs": [vars(f) for f in ingested.files],
         "counts": {
             **counts,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from cxunify.config import EngineConfig
 from cxunify.errors import UserError
 from cxunify.sql import ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class DuckDBEngine:
@@ -59,13 +62,30 @@ class DuckDBEngine:
     def count(self, table_sql: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
 
-    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> None:
-        """Write a query's result to one Parquet file (streamed; never held in Python)."""
+    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> int:
+        """Write a query's result to one Parquet file (streamed; never held in Python).
+
+        Returns the rows the written file holds, read back from it.
+        """
         codec = {"uncompressed": "uncompressed"}.get(compression, compression)
         self.con.execute(
             f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
             {"path": str(path)},
         )
+        return int(self.scalar("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}))
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make a small Arrow table built in Python a working table (a copy, not a view)."""
+        self.con.register("cx_arrow_input", table)
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM cx_arrow_input")
+        self.con.unregister("cx_arrow_input")
+
+    def insert_rows(self, table_sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Append a few rows built in Python (e.g. the links a merge guard refused)."""
+        rows = [tuple(r) for r in rows]
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            self.con.executemany(f"INSERT INTO {table_sql} VALUES ({marks})", rows)
 
     def drop(self, *tables_sql: str) -> None:
         for name in tables_sql:
