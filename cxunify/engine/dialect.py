@@ -81,7 +81,9 @@ def _variable_lookup(node: exp.Expression, variables: Mapping[str, Mapping[Any, 
         key = key.this
     case = exp.Case(this=key)
     for k, v in variables[name].items():
-        case = case.when(exp.convert(k), exp.convert(v))
+        # A bare 0.25 is a DECIMAL in Spark; the weights are DOUBLE, as in DuckDB's MAP.
+        value = exp.cast(exp.convert(v), "DOUBLE") if isinstance(v, float) else exp.convert(v)
+        case = case.when(exp.convert(k), value)
     return case
 
 

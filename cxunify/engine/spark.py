@@ -12,13 +12,16 @@ rapidfuzz, which computes the same values as DuckDB's functions.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 from sqlglot import exp
 
@@ -58,7 +61,14 @@ def spark_session(settings: SparkConfig) -> SparkSession:
     builder = SparkSession.builder.appName(settings.app_name)
     if settings.master:
         builder = builder.master(settings.master)
-    for key, value in {**DEFAULT_CONF, **settings.conf}.items():
+    conf = dict(DEFAULT_CONF)
+    if (settings.master or "local").startswith("local"):
+        # Python workers on this machine run this interpreter, which has cxunify installed
+        # (PySpark reads the variable when the session starts; a user's own setting wins).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # A cluster's 200 shuffle partitions are mostly empty tasks on one machine.
+        conf["spark.sql.shuffle.partitions"] = "8"
+    for key, value in {**conf, **settings.conf}.items():
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
@@ -263,9 +273,8 @@ class SparkEngine:
         if len(frame.columns) != len(schema.fields):
             raise CxunifyError(f"INSERT into {view}: {len(frame.columns)} values for "
                                f"{len(schema.fields)} columns")
-        aligned = frame.toDF(*schema.names).select(
-            *(frame.toDF(*schema.names)[f.name].cast(f.dataType).alias(f.name) for f in schema)
-        )
+        renamed = frame.toDF(*schema.names)  # INSERT matches columns by position
+        aligned = renamed.select(*(renamed[f.name].cast(f.dataType).alias(f.name) for f in schema))
         location = self.tables.get(view)
         if location is None:
             raise CxunifyError(f"INSERT into {view}, which cxunify did not create")
@@ -290,7 +299,9 @@ class SparkEngine:
         )
 
 
-def _pairwise(left: pd.Series, right: pd.Series, scorer: Any, empty: float, dtype: str) -> Any:
+def _pairwise(
+    left: pd.Series, right: pd.Series, scorer: Any, empty: float, dtype: str, numpy_type: Any
+) -> Any:
     """`scorer` over aligned pairs of two string Series, in one rapidfuzz call; NULL in, NULL out."""
     from rapidfuzz.process import cpdist
 
@@ -298,7 +309,8 @@ def _pairwise(left: pd.Series, right: pd.Series, scorer: Any, empty: float, dtyp
     result = pd.Series(pd.NA, index=left.index, dtype=dtype)
     if present.any():
         a, b = left[present].tolist(), right[present].tolist()
-        scores = cpdist(a, b, scorer=scorer, workers=1)
+        # float64: DuckDB's thresholds (>= 0.80) meet values like 0.7999999999999999.
+        scores = cpdist(a, b, scorer=scorer, workers=1, dtype=numpy_type)
         result[present] = scores
         both_empty = present & (left == "") & (right == "")
         result[both_empty] = empty
@@ -309,13 +321,13 @@ def _jaro_winkler(left: pd.Series, right: pd.Series) -> pd.Series:
     from rapidfuzz.distance import JaroWinkler
 
     # DuckDB scores two empty strings 0, rapidfuzz 1.
-    return _pairwise(left, right, JaroWinkler.similarity, 0.0, "Float64")
+    return _pairwise(left, right, JaroWinkler.similarity, 0.0, "Float64", np.float64)
 
 
 def _damerau_levenshtein(left: pd.Series, right: pd.Series) -> pd.Series:
     from rapidfuzz.distance import DamerauLevenshtein
 
-    return _pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64")
+    return _pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
 
 
 def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
