@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import numpy as np
 import pandas as pd
 from sqlglot import exp
 
@@ -183,7 +182,8 @@ class SparkEngine:
             view = _unquote(name)
             path = handover_dir / f"{view}.parquet"
             source.write_parquet(f"SELECT * FROM {name}", path, "zstd")
-            self._materialize(view, self.spark.read.parquet(str(path)))
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(view)
+            self.tables[view] = str(path)
 
     # --- statements -----------------------------------------------------------------------
 
@@ -293,41 +293,50 @@ class SparkEngine:
     def _register_udfs(self) -> None:
         from pyspark.sql.functions import pandas_udf
 
-        self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(_jaro_winkler, "double"))
+        jaro_winkler, damerau_levenshtein = _udfs()
+        self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(jaro_winkler, "double"))
         self.spark.udf.register(
-            dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(_damerau_levenshtein, "bigint")
+            dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(damerau_levenshtein, "bigint")
         )
 
 
-def _pairwise(
-    left: pd.Series, right: pd.Series, scorer: Any, empty: float, dtype: str, numpy_type: Any
-) -> Any:
-    """`scorer` over aligned pairs of two string Series, in one rapidfuzz call; NULL in, NULL out."""
-    from rapidfuzz.process import cpdist
+def _udfs() -> tuple[Any, Any]:
+    """The pandas UDFs, defined here so they are shipped by value: a Python worker then needs
+    pandas and rapidfuzz, not cxunify (whose import would cost each worker seconds)."""
 
-    present = left.notna() & right.notna()
-    result = pd.Series(pd.NA, index=left.index, dtype=dtype)
-    if present.any():
-        a, b = left[present].tolist(), right[present].tolist()
-        # float64: DuckDB's thresholds (>= 0.80) meet values like 0.7999999999999999.
-        scores = cpdist(a, b, scorer=scorer, workers=1, dtype=numpy_type)
-        result[present] = scores
-        both_empty = present & (left == "") & (right == "")
-        result[both_empty] = empty
-    return result
+    def pairwise(left: Any, right: Any, scorer: Any, empty: Any, dtype: str, numpy_type: Any):
+        import pandas as pd
+        from rapidfuzz.process import cpdist
 
+        present = left.notna() & right.notna()
+        result = pd.Series(pd.NA, index=left.index, dtype=dtype)
+        if present.any():
+            # float64: DuckDB's thresholds (>= 0.80) meet values like 0.7999999999999999.
+            scores = cpdist(
+                left[present].tolist(),
+                right[present].tolist(),
+                scorer=scorer,
+                workers=1,
+                dtype=numpy_type,
+            )
+            result[present] = scores
+            result[present & (left == "") & (right == "")] = empty
+        return result
 
-def _jaro_winkler(left: pd.Series, right: pd.Series) -> pd.Series:
-    from rapidfuzz.distance import JaroWinkler
+    def jaro_winkler(left: pd.Series, right: pd.Series) -> pd.Series:
+        import numpy as np
+        from rapidfuzz.distance import JaroWinkler
 
-    # DuckDB scores two empty strings 0, rapidfuzz 1.
-    return _pairwise(left, right, JaroWinkler.similarity, 0.0, "Float64", np.float64)
+        # DuckDB scores two empty strings 0, rapidfuzz 1.
+        return pairwise(left, right, JaroWinkler.similarity, 0.0, "Float64", np.float64)
 
+    def damerau_levenshtein(left: pd.Series, right: pd.Series) -> pd.Series:
+        import numpy as np
+        from rapidfuzz.distance import DamerauLevenshtein
 
-def _damerau_levenshtein(left: pd.Series, right: pd.Series) -> pd.Series:
-    from rapidfuzz.distance import DamerauLevenshtein
+        return pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
 
-    return _pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
+    return jaro_winkler, damerau_levenshtein
 
 
 def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
