@@ -213,7 +213,7 @@ class Config(_Strict):
     def with_engine(self, name: str) -> Config:
         """This config run on engine `name` (what ``--engine`` does)."""
         if name not in ("duckdb", "spark"):
-            raise ConfigError(f"--engine: '{name}' is not an engine; use duckdb or spark")
+            raise ConfigError([f"--engine: '{name}' is not an engine; use duckdb or spark"])
         engine = self.engine.model_copy(update={"name": name})
         return self.model_copy(update={"engine": engine})
 
