@@ -230,7 +230,13 @@ def _check_accounting(counts: dict[str, int]) -> None:
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in (
-        "cxunify", "duckdb", "polars", "pyarrow", "phonenumbers", "recordlinkage", "pyspark"
+        "cxunify",
+        "duckdb",
+        "polars",
+        "pyarrow",
+        "phonenumbers",
+        "recordlinkage",
+        "pyspark",
     ):
         try:
             found[package] = metadata.version(package)

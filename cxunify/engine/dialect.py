@@ -112,8 +112,9 @@ def _first_ordered(
         return None
     value = order.this
     keys = [o.this for o in order.expressions]
-    fields = [exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=k) for i, k in
-              enumerate(keys)]
+    fields = [
+        exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=k) for i, k in enumerate(keys)
+    ]
     fields.append(exp.PropertyEQ(this=exp.to_identifier("v"), expression=value))
     pairs = [part for f in fields for part in (exp.Literal.string(f.name), f.expression)]
     collected = _aggregate(
@@ -160,8 +161,11 @@ def _distinct_sorted_list(
         return None
     values = order.this.expressions
     keys = [o.this for o in order.expressions]
-    if len(values) != 1 or len(keys) != 1 or values[0] != keys[0] or order.expressions[0].args.get(
-        "desc"
+    if (
+        len(values) != 1
+        or len(keys) != 1
+        or values[0] != keys[0]
+        or order.expressions[0].args.get("desc")
     ):
         raise CxunifyError("list(DISTINCT x ORDER BY x) is the only ordered list Spark gets")
     return exp.Anonymous(

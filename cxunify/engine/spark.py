@@ -214,8 +214,7 @@ class SparkEngine:
         if isinstance(target, exp.Schema):  # CREATE TABLE t (column type, ...): empty
             view = target.this.name
             columns = [
-                exp.alias_(exp.cast(exp.null(), d.args["kind"]), d.name)
-                for d in target.expressions
+                exp.alias_(exp.cast(exp.null(), d.args["kind"]), d.name) for d in target.expressions
             ]
             query = exp.select(*columns).where(exp.false())
         else:
@@ -271,8 +270,9 @@ class SparkEngine:
     def _append(self, view: str, frame: DataFrame) -> None:
         schema = self.spark.table(view).schema
         if len(frame.columns) != len(schema.fields):
-            raise CxunifyError(f"INSERT into {view}: {len(frame.columns)} values for "
-                               f"{len(schema.fields)} columns")
+            raise CxunifyError(
+                f"INSERT into {view}: {len(frame.columns)} values for {len(schema.fields)} columns"
+            )
         renamed = frame.toDF(*schema.names)  # INSERT matches columns by position
         aligned = renamed.select(*(renamed[f.name].cast(f.dataType).alias(f.name) for f in schema))
         location = self.tables.get(view)
@@ -283,8 +283,10 @@ class SparkEngine:
 
     def _remove(self, location: str) -> None:
         if is_local_path(location):
-            shutil.rmtree(urlparse(location).path if location.startswith("file:") else location,
-                          ignore_errors=True)
+            shutil.rmtree(
+                urlparse(location).path if location.startswith("file:") else location,
+                ignore_errors=True,
+            )
             return
         jvm = self.spark.sparkContext._jvm  # Hadoop's FileSystem reaches every store Spark does
         path = jvm.org.apache.hadoop.fs.Path(location)
