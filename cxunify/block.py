@@ -9,6 +9,7 @@ common to mean anything, and `plan_rules` shows such values before any pair is b
 
 from __future__ import annotations
 
+from cxunify.compare import NODE_FEATURES
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import ident, table
 from cxunify.standardize import RECORDS
@@ -101,7 +102,10 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         FROM {RECORDS}
         """
     )
-    carried = ", ".join(f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS)
+    carried = ", ".join(
+        [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
+        + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
+    )
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {NODES} AS

@@ -400,5 +400,243 @@ def sample(
     _guard(debug, action)
 
 
+@app.command()
+def explain(
+    out: OutOpt = Path("out"),
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="A customer_id, e.g. c_0123456789abcdef.")
+    ] = None,
+    record: Annotated[
+        str | None, typer.Option("--record", help="A source record as SOURCE:ID, e.g. crm:C001.")
+    ] = None,
+    waterfalls: Annotated[
+        int, typer.Option("--waterfalls", help="Links drawn as a weight waterfall.", min=0)
+    ] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show why a customer's records were joined: records, links, weights and guards."""
+    from cxunify.explain import explain as explain_customer
+
+    def action() -> None:
+        explanation = explain_customer(out, customer, record)
+        if as_json:
+            print(json.dumps(explanation.as_dict(), default=str))
+            return
+        _print_explanation(explanation, waterfalls)
+
+    _guard(debug, action)
+
+
+def _print_explanation(explanation: Any, waterfalls: int) -> None:
+    records = explanation.records
+    stdout.print(
+        f"[bold]{explanation.customer_id}[/]: {len(records):,} source records, "
+        f"{sum(link.kept for link in explanation.links):,} links kept"
+        + (f" (threshold {explanation.threshold})" if explanation.threshold is not None else "")
+    )
+    # Records side by side: one column per record, one row per field that any record has.
+    grid = Table(show_header=True, header_style="bold", title="Source records")
+    grid.add_column("field", style="dim")
+    for r in records:
+        grid.add_column(f"{r['source']}:{r['source_record_id']}", overflow="fold")
+    skip = {"source", "source_record_id", "customer_id"}
+    for name in records[0]:
+        if name in skip or all(r[name] is None for r in records):
+            continue
+        grid.add_row(name, *("" if r[name] is None else str(r[name]) for r in records))
+    stdout.print(grid)
+    if not explanation.links:
+        stdout.print("No scored pairs touch this customer's records.")
+        return
+    links = Table(show_header=True, header_style="bold", title="Scored pairs")
+    for column in ("left", "right", "rule", "weight", "probability", "status"):
+        links.add_column(
+            column,
+            justify="right" if column in ("weight", "probability") else "left",
+            overflow="fold",
+        )
+    for link in explanation.links:
+        colour = "green" if link.kept else ("red" if link.guard else "yellow")
+        links.add_row(
+            link.left,
+            link.right,
+            link.blocking_rule or "",
+            f"{link.match_weight:.2f}",
+            f"{link.match_probability:.4f}",
+            f"[{colour}]{link.status}[/]" + (" (forced by rule)" if link.forced else ""),
+        )
+    stdout.print(links)
+    for link in explanation.links[:waterfalls]:
+        stdout.print(_waterfall(link))
+    for split in explanation.guard_splits:
+        stdout.print(
+            f"Guard '{split['guard']}' refused {split['links_refused']} link(s) to "
+            f"{split['other_customer_id']}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+WATERFALL_WIDTH = 30
+
+
+def _waterfall(link: Any) -> Table:
+    """The prior and each field's partial weight as bars starting where the running sum is."""
+    steps = [("prior", "", link.prior_weight)] + [
+        (f.comparison, f.level, f.weight) for f in link.fields
+    ]
+    running, spans = 0.0, []
+    for _, _, weight in steps:
+        spans.append((running, running + weight))
+        running += weight
+    low = min(0.0, *(min(s) for s in spans))
+    high = max(0.0, *(max(s) for s in spans))
+    scale = WATERFALL_WIDTH / ((high - low) or 1.0)
+    grid = Table(
+        title=f"{link.left} ~ {link.right}", show_header=True, header_style="bold", box=None
+    )
+    grid.add_column("comparison", no_wrap=True)
+    grid.add_column("level", max_width=18)
+    grid.add_column("weight", justify="right")
+    grid.add_column("", no_wrap=True, min_width=WATERFALL_WIDTH + 1)
+    grid.add_column("sum", justify="right")
+    for (name, level, weight), (start, end) in zip(steps, spans, strict=True):
+        left = round((min(start, end) - low) * scale)
+        width = max(1, round(abs(weight) * scale)) if weight else 0
+        colour = "green" if weight > 0 else "red"
+        bar = " " * left + (f"[{colour}]" + "█" * width + "[/]" if width else "│")
+        grid.add_row(name, level, f"{weight:+.2f}", bar, f"{end:.2f}")
+    grid.add_row(
+        "[bold]match weight[/]",
+        f"p = {link.match_probability:.6f}",
+        f"{link.match_weight:.2f}",
+        "",
+        "linked" if link.kept else "not linked",
+    )
+    return grid
+
+
+@app.command()
+def evaluate(
+    truth: Annotated[
+        Path, typer.Option("--truth", help="CSV or Parquet: source, source_record_id, person_id.")
+    ],
+    out: OutOpt = Path("out"),
+    worst: Annotated[
+        int, typer.Option("--worst", help="False merges and missed links listed.", min=0)
+    ] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Measure matching quality against a truth file: pairwise, B-cubed, trade-off, errors."""
+    from cxunify.evaluate import assess
+
+    def action() -> None:
+        evaluation = assess(out, truth, worst)
+        if as_json:
+            print(json.dumps(evaluation.as_dict(), default=str))
+            return
+        _print_evaluation(evaluation)
+
+    _guard(debug, action)
+
+
+def _print_evaluation(evaluation: Any) -> None:
+    q = evaluation.quality
+    grid = Table(title="Matching quality", show_header=True, header_style="bold")
+    for column in ("measure", "precision", "recall", "F1"):
+        grid.add_column(column, justify="left" if column == "measure" else "right")
+    grid.add_row(
+        "pairwise",
+        f"{q.pairwise_precision:.4f}",
+        f"{q.pairwise_recall:.4f}",
+        f"{q.pairwise_f1:.4f}",
+    )
+    grid.add_row(
+        "B-cubed", f"{q.bcubed_precision:.4f}", f"{q.bcubed_recall:.4f}", f"{q.bcubed_f1:.4f}"
+    )
+    stdout.print(grid)
+    stdout.print(
+        f"{q.records:,} records: {q.true_customers:,} true customers, "
+        f"{q.predicted_customers:,} predicted; {evaluation.split_people:,} people split over "
+        f"several customers, {evaluation.mixed_customers:,} customers mixing people; "
+        f"largest customer {q.largest_cluster:,} records"
+    )
+    curve = Table(
+        title="Scored pairs over thresholds (recall relative to true pairs scored)",
+        show_header=True,
+        header_style="bold",
+    )
+    for column in ("threshold", "pairs", "true pairs", "precision", "recall", "F1"):
+        curve.add_column(column, justify="right")
+    for point in evaluation.curve:
+        mark = " ◀" if point["threshold"] == evaluation.threshold else ""
+        curve.add_row(
+            f"{point['threshold']:g}{mark}",
+            f"{point['pairs']:,}",
+            f"{point['true_pairs']:,}",
+            f"{point['precision']:.4f}",
+            f"{point['recall']:.4f}",
+            f"{point['f1']:.4f}",
+        )
+    stdout.print(curve)
+    for title, rows, total, extra in (
+        ("Worst false merges", evaluation.worst_false_merges, evaluation.false_merge_links, None),
+        ("Worst missed links", evaluation.worst_missed_links, evaluation.missed_links, "why_apart"),
+    ):
+        review = Table(title=f"{title} ({total:,} in all)", show_header=True, header_style="bold")
+        for column in (
+            "left",
+            "person",
+            "right",
+            "person",
+            "weight",
+            "rule",
+            *([extra] if extra else []),
+        ):
+            review.add_column(
+                column, justify="right" if column == "weight" else "left", overflow="fold"
+            )
+        for row in rows:
+            review.add_row(
+                f"{row['left_source']}:{row['left_source_record_id']}",
+                row["left_person_id"],
+                f"{row['right_source']}:{row['right_source_record_id']}",
+                row["right_person_id"],
+                f"{row['match_weight']:.2f}",
+                row["blocking_rule"] or "",
+                *([str(row[extra])] if extra else []),
+            )
+        stdout.print(review)
+
+
+@app.command()
+def report(
+    out: OutOpt = Path("out"),
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Where to write it (default OUT/report.html).")
+    ] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write report.html: one self-contained page of charts about an output folder."""
+    from cxunify.report import build_report
+
+    def action() -> None:
+        summary = build_report(out, to)
+        if as_json:
+            print(json.dumps(summary.as_dict()))
+            return
+        stderr.print(
+            f"[green]✓[/] {len(summary.charts)} charts → {summary.path} "
+            f"({summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
+        )
+        for key, reason in summary.skipped.items():
+            stderr.print(f"Note: chart '{key}' left out: {reason}", markup=False, soft_wrap=True)
+
+    _guard(debug, action)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

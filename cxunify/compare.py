@@ -31,18 +31,46 @@ class ComparisonSpec:
         return len(self.levels) - 1 if self.tf_level is None else self.tf_level
 
 
-def _name_derived(letters: str, side: str) -> str:
-    """SQL: `letters` is nothing but `side`'s first and last name (or initial) run together,
-    so agreeing on it repeats what the name comparisons already counted."""
-    first = f"replace({side}.first_name_std, ' ', '')"
-    last = f"replace({side}.last_name_std, ' ', '')"
-    return (
-        f"({letters} IN ({first} || {last}, {last} || {first}, left({first}, 1) || {last}, "
-        f"{last} || left({first}, 1), {first}, {last}))"
-    )
+def _name_derived(letters: str) -> str:
+    """SQL: `letters` is nothing but the node's first name (as written, or its nickname key)
+    and last name (or an initial) run together: agreeing on it repeats what the name
+    comparisons already counted."""
+    last = "replace(r.last_name_std, ' ', '')"
+    spellings = [last]
+    for first in ("replace(r.first_name_std, ' ', '')", "r.first_name_key"):
+        spellings += [
+            f"{first} || {last}",
+            f"{last} || {first}",
+            f"left({first}, 1) || {last}",
+            f"{last} || left({first}, 1)",
+            f"{first} || left({last}, 1)",
+            first,
+        ]
+    return f"coalesce({letters} IN ({', '.join(spellings)}), false)"
 
 
-_LOCAL_LETTERS = "regexp_replace(l.email_local, '[^a-z]', '', 'g')"
+# A name-based local part or handle with a short number ("jsmith84", "james.smith7") is
+# shared by different people with that name as soon as there are a few hundred of them: two
+# digits are a birth year or a pick from a hundred. Only a longer number, or letters that are
+# not the record's name, make such an agreement evidence of its own.
+def _name_with_short_number(letters: str, digits: str) -> str:
+    return f"({_name_derived(letters)} AND length({digits}) <= 2)"
+
+
+_EMAIL_LETTERS = "regexp_replace(r.email_local, '[^a-z]', '', 'g')"
+_EMAIL_DIGITS = "regexp_replace(r.email_local, '[^0-9]', '', 'g')"
+_HANDLE_DIGITS = "regexp_replace(r.handle, '[^0-9]', '', 'g')"
+
+# Per-node values the comparisons use, computed once per node (alias ``r`` is the node's
+# record) rather than once per pair, where they would be recomputed millions of times.
+NODE_FEATURES: dict[str, str] = {
+    "email_letters": _EMAIL_LETTERS,
+    "email_digits": _EMAIL_DIGITS,
+    "handle_digits": _HANDLE_DIGITS,
+    "email_name_based": _name_with_short_number(_EMAIL_LETTERS, _EMAIL_DIGITS),
+    "handle_name_based": _name_with_short_number("r.handle_letters", _HANDLE_DIGITS),
+}
+
 
 FIRST_NAME = ComparisonSpec(
     "first_name",
@@ -86,15 +114,16 @@ LAST_NAME = ComparisonSpec(
 EMAIL = ComparisonSpec(
     "email",
     ("different", "same local part, other domain", "local part one edit apart", "exact"),
-    f"""CASE
+    """CASE
         WHEN l.email_std IS NULL OR r.email_std IS NULL THEN -1
         WHEN l.email_std = r.email_std THEN 3
+        -- the same local part spelling either record's name with a short number
         WHEN l.email_local = r.email_local
-             AND coalesce({_name_derived(_LOCAL_LETTERS, "l")}, false)
-             AND NOT regexp_matches(l.email_local, '[0-9]') THEN -1
+             AND (l.email_name_based OR r.email_name_based) THEN -1
         WHEN l.email_local = r.email_local THEN 1
+        -- one typo in the letters; a different number is a different mailbox
         WHEN damerau_levenshtein(l.email_local, r.email_local) <= 1
-             AND l.email_domain = r.email_domain THEN 2
+             AND l.email_domain = r.email_domain AND l.email_digits = r.email_digits THEN 2
         ELSE 0 END""",
     # "jsmith" at two providers says little once there are many J. Smiths; "jsmith1987" a lot.
     tf_column="email_local",
@@ -147,6 +176,10 @@ ADDRESS = ComparisonSpec(
         WHEN jaro_winkler_similarity(l.street_std, r.street_std) >= 0.88 THEN 3
         WHEN l.postcode = r.postcode THEN 2
         WHEN l.city_std = r.city_std THEN 1
+        -- a postcode on one side and only a city on the other: nothing to compare
+        WHEN (l.street_std IS NULL OR r.street_std IS NULL)
+             AND (l.postcode IS NULL OR r.postcode IS NULL)
+             AND (l.city_std IS NULL OR r.city_std IS NULL) THEN -1
         ELSE 0 END""",
 )
 
@@ -184,48 +217,37 @@ KEY_COMPARISON = {
 
 def _handle_vs(handle: str, other: str) -> str:
     """Level of a handle on one side against the names and email of the other side."""
-    h = f"{handle}.handle_letters"
+    letters = f"{handle}.handle_letters"
     last = f"replace({other}.last_name_std, ' ', '')"
-    same_local = f"{h} = regexp_replace({other}.email_local, '[^a-z]', '', 'g')"
-    # A handle and an email that both just spell a name repeat the name comparisons.
-    derived = (
-        f"(coalesce({_name_derived(h, other)}, false) "
-        f"OR coalesce({_name_derived(h, handle)}, false))"
-    )
     return f"""CASE
-            WHEN {same_local} AND NOT {derived} THEN 4
-            WHEN {same_local} THEN -1
+            WHEN {letters} = {other}.email_letters
+                 AND {handle}.handle_digits = {other}.email_digits THEN
+                CASE WHEN {handle}.handle_name_based OR {other}.email_name_based THEN -1
+                     ELSE 2 END
             -- The handle's own record has a surname: the name comparisons already weigh it,
             -- and a handle spelling the same names would count that evidence twice. An
             -- initial ("Jeffrey W.") leaves the rest of the surname to the handle.
             WHEN length({handle}.last_name_std) > 1 THEN -1
             WHEN {other}.last_name_std IS NULL OR length({other}.last_name_std) < 3 THEN -1
-            WHEN contains({h}, {last}) AND (contains({h}, coalesce({other}.first_name_std, '-'))
-                 OR contains({h}, coalesce({other}.first_name_key, '-'))
-                 OR contains({h}, left({other}.first_name_std, 1) || {last})) THEN 3
-            WHEN contains({h}, {last}) THEN 2
-            WHEN length({other}.first_name_std) >= 3 AND (contains({h}, {other}.first_name_std)
-                 OR contains({h}, {other}.first_name_key)) THEN 1
+            WHEN contains({letters}, {last}) THEN 1
+            -- a handle holding only a first name repeats the first-name comparison
+            WHEN contains({letters}, replace({other}.first_name_std, ' ', ''))
+                 OR contains({letters}, {other}.first_name_key) THEN -1
             ELSE 0 END"""
 
 
-# Social handles are built from names ("tori_perez2606", "grayjonathan"): a handle that
-# spells the other record's email local part or its names is evidence, whichever side has it.
+# Social handles are built from names ("tori_perez2606", "grayjonathan"). What a handle adds
+# to the name comparisons is the surname, when its own record shows only a first name or an
+# initial ("Jason N."), or the mailbox, when it spells the other record's email local part.
 HANDLE = ComparisonSpec(
     "handle",
-    (
-        "different",
-        "contains the first name only",
-        "contains the last name",
-        "contains first (or its initial) and last name",
-        "same as the email local part",
-    ),
+    ("different", "contains the other record's surname", "same as the email local part"),
     f"""CASE
         WHEN l.handle_letters IS NULL AND r.handle_letters IS NULL THEN -1
         WHEN l.handle_letters IS NOT NULL AND r.handle_letters IS NOT NULL THEN
             -- the same handle on two platforms; handles alike but for digits are two people
             -- as often as one
-            CASE WHEN l.handle = r.handle THEN 4
+            CASE WHEN l.handle = r.handle THEN 2
                  WHEN l.handle_letters = r.handle_letters THEN -1 ELSE 0 END
         WHEN l.handle_letters IS NOT NULL THEN {_handle_vs("l", "r")}
         ELSE {_handle_vs("r", "l")} END""",

@@ -7,8 +7,10 @@ All counting happens in DuckDB; nothing per pair reaches Python.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -41,6 +43,135 @@ def _f1(precision: float, recall: float) -> float:
 
 def evaluate(out_dir: Path, truth_path: Path) -> Quality:
     """Score ``out_dir/identity_map.parquet`` against `truth_path` (CSV or Parquet)."""
+    con = _connect(out_dir, truth_path)
+    try:
+        return _quality(con)
+    finally:
+        con.close()
+
+
+# Match probabilities the precision/recall trade-off is traced at (the configured threshold is
+# added); dense near 1, where Fellegi–Sunter probabilities crowd.
+CURVE_THRESHOLDS = (
+    0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything ``cxunify evaluate`` reports: the quality figures, the precision/recall
+    trade-off of the scored links over thresholds, and the worst errors to review."""
+
+    quality: Quality
+    threshold: float | None
+    curve: list[dict[str, Any]]
+    false_merge_links: int
+    missed_links: int
+    split_people: int
+    mixed_customers: int
+    worst_false_merges: list[dict[str, Any]]
+    worst_missed_links: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "quality": self.quality.as_dict()}
+
+
+def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
+    """Evaluate an output folder against a truth file, with the trade-off and the worst errors.
+
+    The curve counts scored pairs in ``links.parquet`` as a classifier of "same person": at each
+    threshold, precision is the share of pairs at or above it whose records are one person, and
+    recall the share of the true-match pairs in the file that are at or above it (pairs never
+    made candidates, or scored under ``links_floor``, are not in the file, so recall here is
+    relative to the scored pairs; the clustering figures in ``quality`` are absolute).
+    """
+    links = out_dir / "links.parquet"
+    if not links.is_file():
+        raise OutputError(f"{out_dir}: no links.parquet; run cxunify unify first")
+    threshold = _threshold(out_dir)
+    con = _connect(out_dir, truth_path)
+    try:
+        quality = _quality(con)
+        con.execute(
+            """
+            CREATE TABLE judged AS
+            SELECT l.*, a.person_id AS left_person_id, b.person_id AS right_person_id,
+                   a.person_id = b.person_id AS same_person, ri.customer_id AS right_customer_id
+            FROM read_parquet($links) l
+            JOIN truth a ON a.source = l.left_source
+                        AND a.source_record_id = l.left_source_record_id
+            JOIN truth b ON b.source = l.right_source
+                        AND b.source_record_id = l.right_source_record_id
+            JOIN read_parquet($identity) ri ON ri.source = l.right_source
+                        AND ri.source_record_id = l.right_source_record_id
+            """,
+            {"links": str(links), "identity": str(out_dir / "identity_map.parquet")},
+        )
+        thresholds = sorted({*CURVE_THRESHOLDS, *([threshold] if threshold is not None else [])})
+        curve = _curve(con, thresholds)
+        false_merges, missed = _fetch_one(
+            con,
+            "SELECT count(*) FILTER (kept AND NOT same_person), "
+            "count(*) FILTER (same_person AND customer_id <> right_customer_id) FROM judged",
+        )
+        split_people, mixed_customers = _fetch_one(
+            con,
+            "SELECT (SELECT count(*) FROM (SELECT person_id FROM joined GROUP BY ALL "
+            "                             HAVING count(DISTINCT customer_id) > 1)), "
+            "       (SELECT count(*) FROM (SELECT customer_id FROM joined GROUP BY ALL "
+            "                             HAVING count(DISTINCT person_id) > 1))",
+        )
+        worst_false = _rows(
+            con,
+            f"SELECT {_REVIEW_COLUMNS} FROM judged WHERE kept AND NOT same_person "
+            "ORDER BY match_weight DESC, left_source, left_source_record_id, "
+            "right_source, right_source_record_id LIMIT $limit",
+            {"limit": limit},
+        )
+        # The missed links closest to being made first: what a threshold or guard change would fix.
+        worst_missed = _rows(
+            con,
+            f"SELECT {_REVIEW_COLUMNS}, right_customer_id, "
+            "coalesce(guard, CASE WHEN NOT above_threshold THEN 'below threshold' END, "
+            "         'joined elsewhere') AS why_apart "
+            "FROM judged WHERE same_person AND customer_id <> right_customer_id "
+            "ORDER BY match_weight DESC, left_source, left_source_record_id, "
+            "right_source, right_source_record_id LIMIT $limit",
+            {"limit": limit},
+        )
+    finally:
+        con.close()
+    return Evaluation(
+        quality=quality,
+        threshold=threshold,
+        curve=curve,
+        false_merge_links=int(false_merges),
+        missed_links=int(missed),
+        split_people=int(split_people),
+        mixed_customers=int(mixed_customers),
+        worst_false_merges=worst_false,
+        worst_missed_links=worst_missed,
+    )
+
+
+_REVIEW_COLUMNS = (
+    "left_source, left_source_record_id, left_person_id, right_source, right_source_record_id, "
+    "right_person_id, customer_id, blocking_rule, forced, match_weight, match_probability, "
+    "kept, guard"
+)
+
+
+def _threshold(out_dir: Path) -> float | None:
+    manifest = out_dir / "run.json"
+    try:
+        threshold = json.loads(manifest.read_text())["matching"]["threshold"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # folders written before run.json recorded it
+    return float(threshold)
+
+
+def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection holding ``truth`` and ``joined`` (customer and person of each record)."""
     identity = out_dir / "identity_map.parquet"
     if not identity.is_file():
         raise OutputError(f"{out_dir}: no identity_map.parquet; run cxunify unify first")
@@ -66,26 +197,31 @@ def evaluate(out_dir: Path, truth_path: Path) -> Quality:
             "FROM read_parquet($path) i JOIN truth t USING (source, source_record_id)",
             {"path": str(identity)},
         )
-        row = con.execute(
-            """
-            WITH cells AS (SELECT customer_id, person_id, count(*)::HUGEINT AS n
-                           FROM joined GROUP BY ALL),
-                 clusters AS (SELECT customer_id, sum(n) AS n FROM cells GROUP BY ALL),
-                 classes AS (SELECT person_id, sum(n) AS n FROM cells GROUP BY ALL)
-            SELECT (SELECT sum(n) FROM cells),
-                   (SELECT count(*) FROM classes),
-                   (SELECT count(*) FROM clusters),
-                   (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM classes),
-                   (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM clusters),
-                   (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM cells),
-                   (SELECT sum(c.n * c.n / k.n) FROM cells c JOIN clusters k USING (customer_id)),
-                   (SELECT sum(c.n * c.n / p.n) FROM cells c JOIN classes p USING (person_id)),
-                   (SELECT coalesce(max(n), 0) FROM clusters)
-            """
-        ).fetchone()
-    finally:
+    except BaseException:
         con.close()
-    assert row is not None
+        raise
+    return con
+
+
+def _quality(con: duckdb.DuckDBPyConnection) -> Quality:
+    row = _fetch_one(
+        con,
+        """
+        WITH cells AS (SELECT customer_id, person_id, count(*)::HUGEINT AS n
+                       FROM joined GROUP BY ALL),
+             clusters AS (SELECT customer_id, sum(n) AS n FROM cells GROUP BY ALL),
+             classes AS (SELECT person_id, sum(n) AS n FROM cells GROUP BY ALL)
+        SELECT (SELECT sum(n) FROM cells),
+               (SELECT count(*) FROM classes),
+               (SELECT count(*) FROM clusters),
+               (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM classes),
+               (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM clusters),
+               (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM cells),
+               (SELECT sum(c.n * c.n / k.n) FROM cells c JOIN clusters k USING (customer_id)),
+               (SELECT sum(c.n * c.n / p.n) FROM cells c JOIN classes p USING (person_id)),
+               (SELECT coalesce(max(n), 0) FROM clusters)
+        """,
+    )
     records, persons, customers, true_pairs, predicted, correct, bp, br, largest = row
     records = int(records or 0)
     precision = float(correct) / float(predicted) if predicted else 1.0
@@ -107,3 +243,46 @@ def evaluate(out_dir: Path, truth_path: Path) -> Quality:
         bcubed_f1=_f1(b_precision, b_recall),
         largest_cluster=int(largest),
     )
+
+
+def _curve(con: duckdb.DuckDBPyConnection, thresholds: list[float]) -> list[dict[str, Any]]:
+    rows = _rows(
+        con,
+        """
+        WITH t AS (SELECT unnest($thresholds::DOUBLE[]) AS threshold),
+             matches AS (SELECT count(*) FILTER (same_person) AS n FROM judged)
+        SELECT t.threshold, count(j.match_probability) AS pairs,
+               count(*) FILTER (j.same_person) AS true_pairs, any_value(m.n) AS all_true_pairs
+        FROM t CROSS JOIN matches m
+        LEFT JOIN judged j ON j.match_probability >= t.threshold
+        GROUP BY t.threshold ORDER BY t.threshold
+        """,
+        {"thresholds": thresholds},
+    )
+    curve = []
+    for row in rows:
+        precision = row["true_pairs"] / row["pairs"] if row["pairs"] else 1.0
+        recall = row["true_pairs"] / row["all_true_pairs"] if row["all_true_pairs"] else 1.0
+        curve.append(
+            {
+                "threshold": row["threshold"],
+                "pairs": int(row["pairs"]),
+                "true_pairs": int(row["true_pairs"]),
+                "precision": precision,
+                "recall": recall,
+                "f1": _f1(precision, recall),
+            }
+        )
+    return curve
+
+
+def _fetch_one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns a row
+    return row
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

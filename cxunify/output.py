@@ -22,11 +22,34 @@ from cxunify.errors import OutputError
 from cxunify.identity import IDENTITY
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
+from cxunify.score import SCORED, SCORED_FLOOR
 from cxunify.sql import ident
 from cxunify.standardize import RECORDS
 
 MANIFEST = "run.json"
 DATABASE = "cxunify.duckdb"
+
+# The standardised fields records.parquet shows per source row: what matching compared, for
+# explaining a customer and measuring completeness per source.
+RECORD_FIELDS = (
+    "first_name",
+    "last_name",
+    "name_suffix",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postcode",
+    "state",
+    "country",
+    "dob",
+    "gender",
+    "national_id",
+    "customer_key",
+    "handle",
+    "platform",
+    "created_at",
+)
 
 # Output name -> the query that fills it. The order of columns is the documented contract.
 OUTPUT_QUERIES: dict[str, str] = {
@@ -37,29 +60,46 @@ OUTPUT_QUERIES: dict[str, str] = {
         FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
         ORDER BY r.source, r.record_key
     """,
+    "records": f"""
+        SELECT r.source, r.source_kind, r.source_record_id, i.customer_id,
+               {", ".join(f"r.{ident(c)}" for c in RECORD_FIELDS)}
+        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+        ORDER BY r.source, r.record_key
+    """,
     "links": "",  # built by links_query(): its columns depend on the comparisons in use
     "rejects": f"SELECT source, file, line, reason, raw FROM {REJECTS} ORDER BY source, file, line",
 }
 
 
+# Scored pairs below the threshold are kept in links.parquet down to this match probability, so
+# evaluation can trace precision and recall over thresholds and explain can show near misses;
+# lower ones are overwhelmingly non-matches and would only bloat the file.
+LINKS_FLOOR = SCORED_FLOOR
+
+
 def links_query(comparison_names: list[str]) -> str:
-    """Kept links, and links a merge guard refused (``kept`` false, ``guard`` says which)."""
+    """Scored pairs at or above ``LINKS_FLOOR``: links (``above_threshold``), kept or refused by
+    a merge guard (``guard`` says which), and the near misses below the threshold."""
     per_field = ", ".join(
         f"k.{ident('gamma_' + n)}, k.{ident('weight_' + n)}" for n in comparison_names
     )
+    # Which pairs are links is the cluster stage's decision (cx_links), not recomputed here.
     return f"""
         SELECT l.source AS left_source, l.source_record_id AS left_source_record_id,
                r.source AS right_source, r.source_record_id AS right_source_record_id,
                li.customer_id, ru.name AS blocking_rule, k.forced,
                k.match_weight, k.match_probability,
-               f.guard IS NULL AS kept, f.guard,
+               a.left_node IS NOT NULL AND f.guard IS NULL AS kept, f.guard,
+               a.left_node IS NOT NULL AS above_threshold,
                {per_field}
-        FROM {LINKS} k
+        FROM {SCORED} k
+        LEFT JOIN {LINKS} a ON a.left_node = k.left_node AND a.right_node = k.right_node
         JOIN {RECORDS} l ON l.record_key = k.left_node
         JOIN {RECORDS} r ON r.record_key = k.right_node
         JOIN {IDENTITY} li ON li.record_key = k.left_node
         LEFT JOIN {RULES} ru ON ru.rule = k.rule
         LEFT JOIN {REFUSED} f ON f.left_node = k.left_node AND f.right_node = k.right_node
+        WHERE a.left_node IS NOT NULL OR k.match_probability >= {LINKS_FLOOR}
         ORDER BY k.left_node, k.right_node
     """
 

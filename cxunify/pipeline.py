@@ -150,7 +150,9 @@ def unify(
                 config.matching.seed,
                 config.matching.max_iterations,
             )
-            score.score_pairs(engine, fitted, comparisons)
+            score.score_pairs(
+                engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+            )
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)
             cluster.connected_components(
@@ -258,6 +260,8 @@ def _manifest(
         "config": config.origin,
         "config_hash": config.digest(),
         "engine": config.engine.name,
+        # explain and report read the folder alone, so the decision rule travels with it.
+        "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": [vars(f) for f in ingested.files],
         "counts": {
             **counts,

@@ -10,6 +10,7 @@ an exact agreement is adjusted by the value's frequency (term-frequency adjustme
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,20 @@ def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ..
         )
 
 
+# Scored pairs less likely than this to match are not kept: most candidate pairs are clear
+# non-matches, and holding their weights would cost more memory than everything else. Links
+# and near misses (what explain, evaluate and the report look at) are all above it.
+SCORED_FLOOR = 0.01
+
+
 def score_pairs(
     engine: DuckDBEngine,
     model: MatchModel | LogisticModel,
     comparisons: tuple[ComparisonSpec, ...],
+    floor: float = SCORED_FLOOR,
 ) -> None:
-    """Create ``cx_scored``: every candidate pair with its partial and total match weights.
+    """Create ``cx_scored``: candidate pairs whose match probability reaches `floor` (and pairs
+    a deterministic rule forces), with their partial and total match weights.
 
     Term-frequency adjustment applies to the Fellegi–Sunter model, whose u it refines.
     """
@@ -243,8 +252,9 @@ def score_pairs(
                CASE WHEN forced THEN 1.0
                     ELSE 1.0 / (1.0 + pow(2.0, -($prior + {total}))) END AS match_probability
         FROM p
+        WHERE forced OR $prior + {total} >= $floor_weight
         """,
-        {"prior": model.prior_weight()},
+        {"prior": model.prior_weight(), "floor_weight": math.log2(floor / (1.0 - floor))},
     )
 
 

@@ -84,6 +84,7 @@ def test_labelled_pairs_train_a_logistic_regression(cli, tmp_path: Path, sample_
         FROM '{sample_out}/links.parquet' l
         JOIN t a ON a.source = l.left_source AND a.source_record_id = l.left_source_record_id
         JOIN t b ON b.source = l.right_source AND b.source_record_id = l.right_source_record_id
+        WHERE l.above_threshold
         ORDER BY is_match, hash(l.left_source_record_id) LIMIT 3000
         """
     )

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cxunify.compare import COMPARISON_BY_NAME, gammas_sql
+from cxunify.compare import COMPARISON_BY_NAME, NODE_FEATURES, gammas_sql
 
 NODE_COLUMNS = {
     "first_name_std": "VARCHAR",
@@ -29,11 +29,15 @@ NODE_COLUMNS = {
 
 def level(std_con, comparison: str, left: dict, right: dict) -> int:
     columns = ", ".join(f"{name} {kind}" for name, kind in NODE_COLUMNS.items())
-    std_con.execute(f"CREATE OR REPLACE TEMP TABLE t_nodes (node BIGINT, {columns})")
+    std_con.execute(f"CREATE OR REPLACE TEMP TABLE t_records (node BIGINT, {columns})")
     for node, values in ((1, left), (2, right)):
         row = [values.get(name) for name in NODE_COLUMNS]
         marks = ", ".join("?" * (len(row) + 1))
-        std_con.execute(f"INSERT INTO t_nodes VALUES ({marks})", [node, *row])
+        std_con.execute(f"INSERT INTO t_records VALUES ({marks})", [node, *row])
+    features = ", ".join(f"{sql} AS {name}" for name, sql in NODE_FEATURES.items())
+    std_con.execute(
+        f"CREATE OR REPLACE TEMP TABLE t_nodes AS SELECT r.*, {features} FROM t_records r"
+    )
     sql = gammas_sql(
         "SELECT 1 AS left_node, 2 AS right_node", "t_nodes", (COMPARISON_BY_NAME[comparison],)
     )
@@ -91,13 +95,22 @@ def email(address):
     [
         ("jdoe@gmail.com", "jdoe@gmail.com", 3),
         ("jdoe@gmail.com", "jdoe@yahoo.com", 1),
-        ("jdoe@gmail.com", "jdoe1@gmail.com", 2),
+        ("jdoe1@gmail.com", "jode1@gmail.com", 2),  # a typo in the letters
+        ("jdoe@gmail.com", "jdoe1@gmail.com", 0),  # another number is another mailbox
         ("jdoe@gmail.com", "amy@gmail.com", 0),
         (None, "amy@gmail.com", -1),
     ],
 )
 def test_email_levels(std_con, left, right, expected):
     assert level(std_con, "email", email(left), email(right)) == expected
+
+
+def test_email_on_a_name_with_a_short_number_is_no_evidence(std_con):
+    john = name("john", "smith")
+    left, right = email("jsmith84@gmail.com"), email("jsmith84@yahoo.com")
+    assert level(std_con, "email", {**left, **john}, {**right, **john}) == -1
+    left, right = email("jsmith1984@gmail.com"), email("jsmith1984@yahoo.com")
+    assert level(std_con, "email", {**left, **john}, {**right, **john}) == 1
 
 
 @pytest.mark.parametrize(
@@ -145,40 +158,42 @@ def address(street=None, postcode=None, city=None):
         (address(city="boston"), address("9 elm st", city="boston"), 1),
         (address(city="boston"), address(city="denver"), 0),
         (address(), address(city="denver"), -1),
+        (address(postcode="02134"), address(city="denver"), -1),  # nothing in common to compare
     ],
 )
 def test_address_levels(std_con, left, right, expected):
     assert level(std_con, "address", left, right) == expected
 
 
+def handle(h):
+    return {"handle": h, "handle_letters": "".join(c for c in h if c.isalpha())}
+
+
 @pytest.mark.parametrize(
     ("left", "right", "expected"),
     [
-        ({"handle_letters": "toriperez"}, {"email_local": "tori.perez84"}, 4),
+        ({**handle("toriperez84")}, {"email_local": "tori.perez84"}, 2),
+        ({**handle("toriperez84")}, {"email_local": "tori.perez85"}, -1),
         (
-            {"handle_letters": "toriperez"},
+            {**handle("toriperez")},
             {**name("tori", "perez"), "email_local": "tori.perez"},
             -1,
         ),
-        ({"handle_letters": "grayjonathan"}, {**name("jonathan", "gray")}, 3),
-        ({"handle_letters": "dstone"}, {**name("david", "stone")}, 3),
-        ({"handle_letters": "davidstone", "last_name_std": "s"}, {**name("david", "stone")}, 3),
-        ({"handle_letters": "kimmyramsey"}, {**name("kimberly", "ramsey")}, 2),
-        ({"handle_letters": "davids"}, {**name("david", "stone")}, 1),
-        ({"handle_letters": "petes"}, {**name("david", "stone")}, 0),
-        ({"handle_letters": "davids"}, {**name("david")}, -1),
-        ({"handle_letters": "johnsmith", **name("john", "smith")}, {"email_local": "x1"}, -1),
+        # a name and a two-digit number: many people with that name have one
+        ({**handle("jsmith84")}, {**name("john", "smith"), "email_local": "jsmith84"}, -1),
+        ({**handle("jsmith1984")}, {**name("john", "smith"), "email_local": "jsmith1984"}, 2),
+        ({**handle("grayjonathan")}, {**name("jonathan", "gray")}, 1),
+        ({**handle("dstone")}, {**name("david", "stone")}, 1),
+        ({**handle("davidstone"), "last_name_std": "s"}, {**name("david", "stone")}, 1),
+        ({**handle("kimmyramsey")}, {**name("kimberly", "ramsey")}, 1),
+        # the first name alone repeats the first-name comparison
+        ({**handle("davids")}, {**name("david", "stone")}, -1),
+        ({**handle("petes")}, {**name("david", "stone")}, 0),
+        ({**handle("davids")}, {**name("david")}, -1),
+        ({**handle("johnsmith"), **name("john", "smith")}, {"email_local": "x1"}, -1),
         ({}, {**name("david", "stone")}, -1),
-        (
-            {"handle_letters": "abc", "handle": "abc1"},
-            {"handle_letters": "abc", "handle": "abc1"},
-            4,
-        ),
-        (
-            {"handle_letters": "abc", "handle": "abc1"},
-            {"handle_letters": "abc", "handle": "abc2"},
-            -1,
-        ),
+        ({**handle("abc1")}, {**handle("abc1")}, 2),
+        ({**handle("abc1")}, {**handle("abc2")}, -1),
     ],
 )
 def test_handle_levels(std_con, left, right, expected):

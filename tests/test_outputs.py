@@ -42,6 +42,29 @@ CONTRACT = {
         "file": "VARCHAR",
         "row_number": "BIGINT",
     },
+    "records": {
+        "source": "VARCHAR",
+        "source_kind": "VARCHAR",
+        "source_record_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "name_suffix": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "street": "VARCHAR",
+        "city": "VARCHAR",
+        "postcode": "VARCHAR",
+        "state": "VARCHAR",
+        "country": "VARCHAR",
+        "dob": "DATE",
+        "gender": "VARCHAR",
+        "national_id": "VARCHAR",
+        "customer_key": "VARCHAR",
+        "handle": "VARCHAR",
+        "platform": "VARCHAR",
+        "created_at": "TIMESTAMP",
+    },
     "rejects": {
         "source": "VARCHAR",
         "file": "VARCHAR",
@@ -62,6 +85,7 @@ LINKS_FIXED = {
     "match_probability": "DOUBLE",
     "kept": "BOOLEAN",
     "guard": "VARCHAR",
+    "above_threshold": "BOOLEAN",
 }
 
 
@@ -102,6 +126,35 @@ def test_run_json_accounts_for_every_row(sample_out: Path):
         assert len(item["sha256"]) == 64 and item["bytes"] > 0
     assert set(run["stages_seconds"]) >= {"ingest", "standardize", "block", "score", "write"}
     assert run["model"]["converged"] is True
+    assert run["matching"] == {"threshold": 0.9, "links_floor": 0.01}
+
+
+def test_links_hold_links_and_near_misses(sample_out: Path):
+    run = json.loads((sample_out / "run.json").read_text())
+    path = sample_out / "links.parquet"
+    above, kept, refused, below_floor, misflagged = duckdb.sql(
+        f"""
+        SELECT count(*) FILTER (above_threshold), count(*) FILTER (kept),
+               count(*) FILTER (above_threshold AND NOT kept),
+               count(*) FILTER (match_probability < 0.01),
+               count(*) FILTER (above_threshold <> (match_probability >= 0.9))
+        FROM '{path}'
+        """
+    ).fetchall()[0]
+    assert above == run["counts"]["links"]
+    assert refused == run["counts"]["links_refused_by_guards"]
+    assert kept == above - refused
+    assert (below_floor, misflagged) == (0, 0)
+    total = duckdb.sql(f"SELECT count(*) FROM '{path}'").fetchall()[0][0]
+    assert total > above  # near misses are there for the precision/recall curve
+
+
+def test_records_match_the_identity_map(sample_out: Path):
+    query = "SELECT source, source_record_id, customer_id FROM '{}' ORDER BY ALL"
+    assert (
+        duckdb.sql(query.format(sample_out / "records.parquet")).fetchall()
+        == duckdb.sql(query.format(sample_out / "identity_map.parquet")).fetchall()
+    )
 
 
 def test_duckdb_file_has_a_view_per_output_from_any_directory(
@@ -113,7 +166,7 @@ def test_duckdb_file_has_a_view_per_output_from_any_directory(
         row[0]
         for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     }
-    assert views == {"profiles", "identity_map", "links", "rejects"}
+    assert views == {"profiles", "identity_map", "links", "records", "rejects"}
     for view in views:
         con.execute(f"SELECT count(*) FROM {view}").fetchone()
     con.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,13 +79,6 @@ class DuckDBEngine:
         self.con.register("cx_arrow_input", table)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM cx_arrow_input")
         self.con.unregister("cx_arrow_input")
-
-    def insert_rows(self, table_sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Append a few rows built in Python (e.g. the links a merge guard refused)."""
-        rows = [tuple(r) for r in rows]
-        if rows:
-            marks = ", ".join("?" * len(rows[0]))
-            self.con.executemany(f"INSERT INTO {table_sql} VALUES ({marks})", rows)
 
     def drop(self, *tables_sql: str) -> None:
         for name in tables_sql:

@@ -168,13 +168,6 @@ class SparkEngine:
         """Make a small Arrow table (built by the driver) a working table."""
         self._materialize(_unquote(name), self.spark.createDataFrame(table.to_pandas()))
 
-    def insert_rows(self, table_sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Append a few rows built in Python (e.g. the links a merge guard refused)."""
-        view = _unquote(table_sql)
-        schema = self.spark.table(view).schema
-        added = self.spark.createDataFrame([tuple(r) for r in rows], schema)
-        self._append(view, added)
-
     def adopt(self, source: Any, tables_sql: Iterable[str], handover_dir: Path) -> None:
         """Take over working tables from another engine (DuckDB) through Parquet files."""
         handover_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,231 @@
+"""Why a customer is what it is: its source records, the links between them, and the guards.
+
+Reads an output folder only (records, identity_map, links and run.json), so a customer can be
+explained on any machine the folder is copied to. Each link's match weight is decomposed into
+the prior and one partial weight per comparison, in the order they add up, which is what the
+CLI draws as a waterfall.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cxunify.errors import OutputError, UserError
+
+NEEDED = ("records.parquet", "identity_map.parquet", "links.parquet", "run.json")
+
+
+@dataclass(frozen=True)
+class FieldEvidence:
+    """One comparison of a pair: its level and that level's partial match weight (bits)."""
+
+    comparison: str
+    gamma: int
+    level: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class LinkExplanation:
+    """One scored pair touching the customer, with its weight taken apart."""
+
+    left: str  # "source:source_record_id"
+    right: str
+    left_customer_id: str
+    right_customer_id: str
+    blocking_rule: str | None
+    forced: bool
+    kept: bool
+    above_threshold: bool
+    guard: str | None
+    prior_weight: float
+    fields: list[FieldEvidence]
+    match_weight: float
+    match_probability: float
+
+    @property
+    def status(self) -> str:
+        if self.kept:
+            return "linked"
+        if self.guard is not None:
+            return f"refused: {self.guard}"
+        return "below threshold"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A customer's records, every scored pair touching them, and what the guards refused."""
+
+    customer_id: str
+    threshold: float | None
+    records: list[dict[str, Any]]
+    links: list[LinkExplanation]
+
+    @property
+    def guard_splits(self) -> list[dict[str, Any]]:
+        """Per guard and customer on the other side, how many links the guard refused."""
+        found: dict[tuple[str, str], int] = {}
+        for link in self.links:
+            if link.guard is None:
+                continue
+            other = (
+                link.right_customer_id
+                if link.left_customer_id == self.customer_id
+                else link.left_customer_id
+            )
+            found[(link.guard, other)] = found.get((link.guard, other), 0) + 1
+        return [
+            {"guard": guard, "other_customer_id": other, "links_refused": n}
+            for (guard, other), n in sorted(found.items())
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``cxunify explain --json`` prints (dates and times as ISO text)."""
+        return {
+            "customer_id": self.customer_id,
+            "threshold": self.threshold,
+            "records": [
+                {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in r.items()}
+                for r in self.records
+            ],
+            "links": [{**asdict(link), "status": link.status} for link in self.links],
+            "guard_splits": self.guard_splits,
+        }
+
+
+def explain(
+    out_dir: Path, customer_id: str | None = None, record: str | None = None
+) -> Explanation:
+    """Explain the customer `customer_id`, or the customer of `record` (``SOURCE:ID``).
+
+    Example::
+
+        explanation = explain(Path("out"), record="crm:C00000250")
+        for link in explanation.links:
+            print(link.left, link.right, link.match_weight, link.status)
+    """
+    if (customer_id is None) == (record is None):
+        raise UserError("give either --customer or --record")
+    for name in NEEDED:
+        if not (out_dir / name).is_file():
+            raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
+    manifest = json.loads((out_dir / "run.json").read_text())
+    con = duckdb.connect()
+    try:
+        if record is not None:
+            customer_id = _customer_of(con, out_dir, record)
+        assert customer_id is not None
+        records = _records(con, out_dir, customer_id)
+        if not records:
+            raise UserError(f"no customer {customer_id} in {out_dir}")
+        links = _links(con, out_dir, customer_id, _level_labels(manifest))
+    finally:
+        con.close()
+    threshold = manifest.get("matching", {}).get("threshold")
+    return Explanation(customer_id=customer_id, threshold=threshold, records=records, links=links)
+
+
+def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:
+    source, sep, record_id = record.partition(":")
+    if not sep or not source or not record_id:
+        raise UserError(f"--record {record}: expected SOURCE:ID, e.g. crm:C00000250")
+    found = con.execute(
+        "SELECT customer_id FROM read_parquet($path) "
+        "WHERE source = $source AND source_record_id = $id",
+        {"path": str(out_dir / "identity_map.parquet"), "source": source, "id": record_id},
+    ).fetchall()
+    if not found:
+        raise UserError(f"no record {record} in {out_dir}/identity_map.parquet")
+    return str(found[0][0])
+
+
+def _records(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> list[dict]:
+    cursor = con.execute(
+        "SELECT r.*, i.confidence FROM read_parquet($records) r "
+        "JOIN read_parquet($identity) i USING (source, source_record_id) "
+        "WHERE r.customer_id = $customer ORDER BY r.source, r.source_record_id",
+        {
+            "records": str(out_dir / "records.parquet"),
+            "identity": str(out_dir / "identity_map.parquet"),
+            "customer": customer_id,
+        },
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _level_labels(manifest: dict[str, Any]) -> dict[tuple[str, int], str]:
+    """(comparison, gamma) → level label, from either kind of model run.json describes."""
+    weights = manifest.get("model", {}).get("weights", [])
+    labels: dict[tuple[str, int], str] = {}
+    for entry in weights:
+        if "comparison" in entry:  # Fellegi–Sunter: one row per level
+            labels[(entry["comparison"], int(entry["gamma"]))] = str(entry["level"])
+        else:  # logistic: one entry per comparison with its levels
+            for gamma, label in enumerate(entry.get("levels", [])):
+                labels[(entry["name"], gamma)] = str(label)
+    return labels
+
+
+def _links(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    customer_id: str,
+    labels: dict[tuple[str, int], str],
+) -> list[LinkExplanation]:
+    """Every scored pair with a record of the customer on either side, strongest first."""
+    cursor = con.execute(
+        """
+        WITH ids AS (SELECT source, source_record_id, customer_id FROM read_parquet($identity))
+        SELECT l.*, lc.customer_id AS left_customer_id, rc.customer_id AS right_customer_id
+        FROM read_parquet($links) l
+        JOIN ids lc ON lc.source = l.left_source
+                   AND lc.source_record_id = l.left_source_record_id
+        JOIN ids rc ON rc.source = l.right_source
+                   AND rc.source_record_id = l.right_source_record_id
+        WHERE lc.customer_id = $customer OR rc.customer_id = $customer
+        ORDER BY l.kept DESC, l.match_weight DESC, l.left_source, l.left_source_record_id,
+                 l.right_source, l.right_source_record_id
+        """,
+        {
+            "links": str(out_dir / "links.parquet"),
+            "identity": str(out_dir / "identity_map.parquet"),
+            "customer": customer_id,
+        },
+    )
+    names = [d[0] for d in cursor.description]
+    comparisons = [n.removeprefix("gamma_") for n in names if n.startswith("gamma_")]
+    explained = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        fields = []
+        for name in comparisons:
+            gamma = int(row[f"gamma_{name}"])
+            label = "missing" if gamma < 0 else labels.get((name, gamma), f"level {gamma}")
+            fields.append(FieldEvidence(name, gamma, label, float(row[f"weight_{name}"] or 0.0)))
+        weight = float(row["match_weight"])
+        explained.append(
+            LinkExplanation(
+                left=f"{row['left_source']}:{row['left_source_record_id']}",
+                right=f"{row['right_source']}:{row['right_source_record_id']}",
+                left_customer_id=row["left_customer_id"],
+                right_customer_id=row["right_customer_id"],
+                blocking_rule=row["blocking_rule"],
+                forced=bool(row["forced"]),
+                kept=bool(row["kept"]),
+                above_threshold=bool(row["above_threshold"]),
+                guard=row["guard"],
+                # The prior is what the partial weights do not account for, so the steps always
+                # sum to the stored weight, whichever model (EM or logistic) produced it.
+                prior_weight=weight - sum(f.weight for f in fields),
+                fields=fields,
+                match_weight=weight,
+                match_probability=float(row["match_probability"]),
+            )
+        )
+    return explained

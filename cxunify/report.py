@@ -1,0 +1,485 @@
+"""An HTML report of one output folder: what came in, how it was matched, who the customers are.
+
+One self-contained file: plotly.js is inlined once and each chart is a Plotly figure drawn
+from numbers aggregated in DuckDB (histograms are binned in SQL, so no pair table reaches
+Python). It opens without a network connection, so it can be mailed or attached to a ticket.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from cxunify.errors import OutputError
+from cxunify.output import RECORD_FIELDS
+from cxunify.sql import ident
+
+REPORT = "report.html"
+NEEDED = ("profiles.parquet", "identity_map.parquet", "records.parquet", "links.parquet")
+
+# Profile traits written by the profile stage; their charts are left out (with a note) when an
+# output folder predates them.
+TRAIT_COLUMNS = ("rfm_segment", "lifecycle_stage", "journey_stage", "csat_mean", "sentiment_mean")
+
+TEMPLATE = "plotly_white"
+MARGIN = {"t": 30, "b": 40}
+
+
+@dataclass
+class ReportSummary:
+    """What ``build_report`` wrote: the file, its charts, what it left out and why."""
+
+    path: Path
+    charts: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "charts": self.charts,
+            "skipped": self.skipped,
+            "bytes": self.bytes,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class _Chart:
+    key: str
+    title: str
+    caption: str
+    figure: go.Figure
+
+
+class _Unavailable(Exception):
+    """A chart whose data this output folder does not have; the report says why."""
+
+
+def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
+    """Write ``report.html`` (or `path`) for the output folder `out_dir`; return a summary.
+
+    Example::
+
+        summary = build_report(Path("out"))
+        print(summary.path, len(summary.charts), summary.bytes)
+    """
+    began = time.perf_counter()
+    out_dir = Path(out_dir)
+    for name in NEEDED:
+        if not (out_dir / name).is_file():
+            raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
+    manifest = _manifest(out_dir)
+    path = path or out_dir / REPORT
+    con = duckdb.connect()
+    charts: list[_Chart] = []
+    skipped: dict[str, str] = {}
+    try:
+        for key, builder in CHARTS.items():
+            try:
+                charts.append(builder(con, out_dir, manifest))
+            except _Unavailable as reason:
+                skipped[key] = str(reason)
+    finally:
+        con.close()
+    document = _page(out_dir, manifest, charts, skipped)
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the report: {exc.strerror}") from None
+    return ReportSummary(
+        path=path,
+        charts=[c.key for c in charts],
+        skipped=skipped,
+        bytes=path.stat().st_size,
+        seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+def _manifest(out_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((out_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        raise OutputError(f"{out_dir}: no readable run.json; run cxunify unify first") from None
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[tuple]:
+    return con.execute(sql, params).fetchall()
+
+
+def _bar(x: list[Any], y: list[Any], **layout: Any) -> go.Figure:
+    figure = go.Figure(go.Bar(x=x, y=y, text=y, textposition="auto"))
+    figure.update_layout(template=TEMPLATE, margin=MARGIN, **layout)
+    return figure
+
+
+# --- the charts, each from the output folder alone ---------------------------------------------
+
+
+def _records_per_source(con, out_dir: Path, manifest: dict) -> _Chart:
+    rows = _rows(
+        con,
+        "SELECT source, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+        {"p": str(out_dir / "identity_map.parquet")},
+    )
+    figure = _bar([r[0] for r in rows], [r[1] for r in rows], yaxis_title="records")
+    return _Chart("records_per_source", "Records per source", "Rows mapped per source.", figure)
+
+
+def _source_overlap(con, out_dir: Path, manifest: dict) -> _Chart:
+    rows = _rows(
+        con,
+        "SELECT array_to_string(sources, ' + ') AS combination, count(*) AS customers "
+        "FROM read_parquet($p) GROUP BY ALL ORDER BY customers DESC, combination LIMIT 20",
+        {"p": str(out_dir / "profiles.parquet")},
+    )
+    figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
+    figure.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        xaxis_title="customers",
+        yaxis={"autorange": "reversed", "automargin": True},
+    )
+    return _Chart(
+        "source_overlap",
+        "How sources overlap per customer",
+        "Customers by the combination of sources they appear in (the 20 most common).",
+        figure,
+    )
+
+
+def _threshold_weight(manifest: dict) -> float | None:
+    threshold = manifest.get("matching", {}).get("threshold")
+    if threshold is None or not 0 < threshold < 1:
+        return None
+    return math.log2(threshold / (1 - threshold))
+
+
+def _match_weights(con, out_dir: Path, manifest: dict) -> _Chart:
+    # Binned in SQL: one row per (half-bit bin, outcome), however many pairs there are.
+    rows = _rows(
+        con,
+        """
+        SELECT floor(match_weight * 2) / 2 AS bin,
+               CASE WHEN kept THEN 'linked' WHEN guard IS NOT NULL THEN 'refused by a guard'
+                    ELSE 'below threshold' END AS outcome,
+               count(*)
+        FROM read_parquet($p) GROUP BY ALL ORDER BY bin
+        """,
+        {"p": str(out_dir / "links.parquet")},
+    )
+    figure = go.Figure()
+    for outcome in ("below threshold", "refused by a guard", "linked"):
+        bins = [(r[0] + 0.25, r[2]) for r in rows if r[1] == outcome]
+        figure.add_trace(
+            go.Bar(x=[b[0] for b in bins], y=[b[1] for b in bins], name=outcome, width=0.5)
+        )
+    weight = _threshold_weight(manifest)
+    if weight is not None:
+        figure.add_vline(
+            x=weight,
+            line_dash="dash",
+            line_color="black",
+            annotation_text=f"threshold {manifest['matching']['threshold']}",
+        )
+    figure.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        barmode="stack",
+        xaxis_title="match weight (bits)",
+        yaxis_title="pairs",
+    )
+    return _Chart(
+        "match_weights",
+        "Match weight distribution",
+        "Scored pairs kept in links.parquet by match weight, with the threshold marked.",
+        figure,
+    )
+
+
+def _m_and_u(con, out_dir: Path, manifest: dict) -> _Chart:
+    levels = [w for w in manifest.get("model", {}).get("weights", []) if w.get("m") is not None]
+    if not levels:
+        raise _Unavailable("the model has no m and u (a logistic model from labelled pairs)")
+    labels = [f"{w['comparison']}: {w['level']}" for w in levels]
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=[w["m"] for w in levels], name="m (same person)"),
+            go.Bar(x=labels, y=[w["u"] for w in levels], name="u (different people)"),
+        ]
+    )
+    figure.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        barmode="group",
+        yaxis={"type": "log", "title": "probability of the level"},
+        xaxis={"tickangle": -60, "automargin": True},
+        height=560,
+    )
+    return _Chart(
+        "m_u",
+        "m and u per comparison level",
+        "How often each level occurs among true matches (m) and among non-matches (u), log "
+        "scale; the partial weight is log2(m/u).",
+        figure,
+    )
+
+
+def _cluster_sizes(con, out_dir: Path, manifest: dict) -> _Chart:
+    rows = _rows(
+        con,
+        "SELECT n_records, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 1",
+        {"p": str(out_dir / "profiles.parquet")},
+    )
+    figure = go.Figure(go.Bar(x=[r[0] for r in rows], y=[r[1] for r in rows]))
+    figure.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        xaxis_title="source records per customer",
+        yaxis={"type": "log", "title": "customers"},
+    )
+    return _Chart(
+        "cluster_sizes",
+        "Cluster-size distribution",
+        "Customers by how many source records they hold (log scale).",
+        figure,
+    )
+
+
+def _completeness(con, out_dir: Path, manifest: dict) -> _Chart:
+    shares = ", ".join(
+        f"avg(({ident(f)} IS NOT NULL)::INTEGER) AS {ident(f)}" for f in RECORD_FIELDS
+    )
+    rows = _rows(
+        con,
+        f"SELECT source, {shares} FROM read_parquet($p) GROUP BY source ORDER BY source",
+        {"p": str(out_dir / "records.parquet")},
+    )
+    z = [[round(100 * (v or 0.0), 1) for v in r[1:]] for r in rows]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(RECORD_FIELDS),
+            y=[r[0] for r in rows],
+            colorscale="Blues",
+            zmin=0,
+            zmax=100,
+            text=z,
+            texttemplate="%{text:.0f}",
+            colorbar={"title": "% filled"},
+        )
+    )
+    figure.update_layout(template=TEMPLATE, margin=MARGIN, xaxis={"tickangle": -45})
+    return _Chart(
+        "completeness",
+        "Field completeness per source",
+        "Share of each source's records with a value in each field, after standardisation "
+        "(junk values such as test@test.com count as empty).",
+        figure,
+    )
+
+
+def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
+    path = out_dir / "rejects.parquet"
+    rows = (
+        _rows(
+            con,
+            "SELECT reason, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+            {"p": str(path)},
+        )
+        if path.is_file()
+        else []
+    )
+    figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
+    figure.update_layout(
+        template=TEMPLATE,
+        margin=MARGIN,
+        xaxis_title="rows",
+        yaxis={"autorange": "reversed", "automargin": True},
+    )
+    if not rows:
+        figure.add_annotation(text="no rows were rejected", showarrow=False, x=0.5, y=0.5)
+    return _Chart("rejects", "Rejects by reason", "Input rows that could not be used.", figure)
+
+
+def _profile_columns(con, out_dir: Path) -> set[str]:
+    rows = _rows(
+        con, "DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(out_dir / "profiles.parquet")}
+    )
+    return {r[0] for r in rows}
+
+
+def _require(con, out_dir: Path, *columns: str) -> None:
+    missing = [c for c in columns if c not in _profile_columns(con, out_dir)]
+    if missing:
+        raise _Unavailable(f"profiles.parquet has no {', '.join(missing)}")
+
+
+def _count_by(con, out_dir: Path, column: str) -> tuple[list[str], list[int]]:
+    rows = _rows(
+        con,
+        f"SELECT coalesce({ident(column)}::VARCHAR, '(none)'), count(*) "
+        "FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+        {"p": str(out_dir / "profiles.parquet")},
+    )
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _rfm(con, out_dir: Path, manifest: dict) -> _Chart:
+    _require(con, out_dir, "rfm_segment")
+    segments, customers = _count_by(con, out_dir, "rfm_segment")
+    figure = _bar(segments, customers, yaxis_title="customers")
+    return _Chart(
+        "rfm", "RFM segments", "Customers per recency-frequency-monetary segment.", figure
+    )
+
+
+def _stages(con, out_dir: Path, manifest: dict) -> _Chart:
+    _require(con, out_dir, "lifecycle_stage", "journey_stage")
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("lifecycle stage", "journey stage"))
+    for col, column in enumerate(("lifecycle_stage", "journey_stage"), start=1):
+        stages, customers = _count_by(con, out_dir, column)
+        figure.add_trace(go.Bar(x=stages, y=customers, name=column, showlegend=False), 1, col)
+    figure.update_layout(template=TEMPLATE, margin=MARGIN, yaxis_title="customers")
+    return _Chart("stages", "Lifecycle and journey stages", "Customers per stage.", figure)
+
+
+def _experience(con, out_dir: Path, manifest: dict) -> _Chart:
+    _require(con, out_dir, "journey_stage", "csat_mean", "sentiment_mean")
+    rows = _rows(
+        con,
+        """
+        SELECT coalesce(journey_stage::VARCHAR, '(none)') AS stage,
+               avg(csat_mean), avg(sentiment_mean),
+               count(csat_mean), count(sentiment_mean)
+        FROM read_parquet($p) GROUP BY ALL ORDER BY stage
+        """,
+        {"p": str(out_dir / "profiles.parquet")},
+    )
+    stages = [r[0] for r in rows]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("mean CSAT", "mean sentiment (-1 to 1)"))
+    figure.add_trace(
+        go.Bar(
+            x=stages,
+            y=[r[1] for r in rows],
+            customdata=[r[3] for r in rows],
+            hovertemplate="%{x}: %{y:.2f} over %{customdata} customers<extra></extra>",
+            showlegend=False,
+        ),
+        1,
+        1,
+    )
+    figure.add_trace(
+        go.Bar(
+            x=stages,
+            y=[r[2] for r in rows],
+            customdata=[r[4] for r in rows],
+            hovertemplate="%{x}: %{y:.2f} over %{customdata} customers<extra></extra>",
+            showlegend=False,
+        ),
+        1,
+        2,
+    )
+    figure.update_layout(template=TEMPLATE, margin=MARGIN)
+    return _Chart(
+        "experience",
+        "CSAT and sentiment by journey stage",
+        "Average of the customers' mean CSAT and mean sentiment, per journey stage "
+        "(customers without tickets or posts do not count).",
+        figure,
+    )
+
+
+Builder = Callable[[duckdb.DuckDBPyConnection, Path, dict], _Chart]
+
+CHARTS: dict[str, Builder] = {
+    "records_per_source": _records_per_source,
+    "source_overlap": _source_overlap,
+    "match_weights": _match_weights,
+    "m_u": _m_and_u,
+    "cluster_sizes": _cluster_sizes,
+    "completeness": _completeness,
+    "rejects": _rejects,
+    "rfm": _rfm,
+    "stages": _stages,
+    "experience": _experience,
+}
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1rem 2rem;
+       color: #222; }
+h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
+table.counts { border-collapse: collapse; margin: 1rem 0; }
+table.counts td { padding: 0.15rem 0.8rem; border-bottom: 1px solid #eee; }
+table.counts td.n { text-align: right; font-variant-numeric: tabular-nums; }
+section { margin: 2rem 0; } .caption { color: #555; } .note { color: #8a5a00; }
+"""
+
+
+def _script_json(figure: go.Figure) -> str:
+    # Inside <script>, "</" would end the element early; \u003c is the same string to JSON.
+    return figure.to_json().replace("<", "\\u003c")
+
+
+def _page(
+    out_dir: Path, manifest: dict[str, Any], charts: list[_Chart], skipped: dict[str, str]
+) -> str:
+    counts = manifest.get("counts", {})
+    shown = (
+        "rows_in",
+        "rows_rejected",
+        "rows_mapped",
+        "candidate_pairs",
+        "links",
+        "links_refused_by_guards",
+        "customers",
+    )
+    count_rows = "".join(
+        f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td class='n'>{counts[k]:,}</td></tr>"
+        for k in shown
+        if isinstance(counts.get(k), int)
+    )
+    sections = []
+    for chart in charts:
+        sections.append(
+            f"<section id='{chart.key}'><h2>{html.escape(chart.title)}</h2>"
+            f"<p class='caption'>{html.escape(chart.caption)}</p>"
+            f"<div class='cx-chart' id='chart-{chart.key}' data-chart='{chart.key}'></div>"
+            f"<script>(function(f) {{ Plotly.newPlot('chart-{chart.key}', f.data, f.layout, "
+            f"{{responsive: true, displaylogo: false}}); }})({_script_json(chart.figure)});"
+            "</script></section>"
+        )
+    notes = "".join(
+        f"<li>{html.escape(key)}: {html.escape(reason)}</li>" for key, reason in skipped.items()
+    )
+    skipped_html = (
+        f"<p class='note'>Charts left out:</p><ul class='note'>{notes}</ul>" if notes else ""
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>cxunify report</title>"
+        f"<style>{STYLE}</style>"
+        f"<script>{get_plotlyjs()}</script></head><body>"
+        "<h1>cxunify report</h1>"
+        f"<p class='meta'>{html.escape(str(out_dir.resolve()))} · run finished "
+        f"{html.escape(str(manifest.get('finished_at', '?')))} · threshold "
+        f"{html.escape(str(manifest.get('matching', {}).get('threshold', '?')))}</p>"
+        f"<table class='counts'>{count_rows}</table>{skipped_html}"
+        + "".join(sections)
+        + "</body></html>\n"
+    )

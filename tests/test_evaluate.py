@@ -1,0 +1,183 @@
+"""Evaluation against a truth file: hand-computed on a tiny folder, recomputed on the sample."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cxunify.evaluate import assess, evaluate
+from tests.conftest import SAMPLE
+
+
+def _tiny_output(folder: Path) -> Path:
+    """Five records of two people (a1 a2 a3, b1 b2) put into three customers:
+    {a1, a2, b1}, {a3}, {b2}; four scored pairs, threshold 0.9."""
+    folder.mkdir()
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * FROM (VALUES ('crm', 'a1', 'c1'), ('crm', 'a2', 'c1'), "
+        "('crm', 'b1', 'c1'), ('crm', 'a3', 'c2'), ('crm', 'b2', 'c3')) "
+        "t(source, source_record_id, customer_id)) TO $p (FORMAT parquet)",
+        {"p": str(folder / "identity_map.parquet")},
+    )
+    con.execute(
+        """
+        COPY (SELECT 'crm' AS left_source, l AS left_source_record_id, 'crm' AS right_source,
+                     r AS right_source_record_id, c AS customer_id, 'email_std' AS blocking_rule,
+                     false AS forced, w AS match_weight, p AS match_probability, kept,
+                     NULL::VARCHAR AS guard, p >= 0.9 AS above_threshold
+              FROM (VALUES ('a1', 'a2', 'c1', 6.6, 0.99, true),
+                           ('a1', 'b1', 'c1', 4.2, 0.95, true),
+                           ('a2', 'a3', 'c1', 0.0, 0.5, false),
+                           ('b1', 'b2', 'c1', -2.0, 0.2, false)) t(l, r, c, w, p, kept))
+        TO $p (FORMAT parquet)
+        """,
+        {"p": str(folder / "links.parquet")},
+    )
+    con.close()
+    (folder / "run.json").write_text(json.dumps({"matching": {"threshold": 0.9}}))
+    truth = folder / "truth.csv"
+    truth.write_text(
+        "source,source_record_id,person_id\n"
+        + "".join(f"crm,{r},{r[0].upper()}\n" for r in ("a1", "a2", "a3", "b1", "b2"))
+    )
+    return truth
+
+
+def test_hand_computed_figures(tmp_path: Path):
+    out = tmp_path / "out"
+    truth = _tiny_output(out)
+    evaluation = assess(out, truth)
+    q = evaluation.quality
+    # True pairs: a1a2 a1a3 a2a3 b1b2 (4); predicted: a1a2 a1b1 a2b1 (3); correct: a1a2.
+    assert (q.true_pairs, q.predicted_pairs, q.correct_pairs) == (4, 3, 1)
+    assert q.pairwise_precision == pytest.approx(1 / 3)
+    assert q.pairwise_recall == pytest.approx(1 / 4)
+    assert q.pairwise_f1 == pytest.approx(2 / 7)
+    # B-cubed precision per record: a1 2/3, a2 2/3, b1 1/3, a3 1, b2 1; recall: a1 2/3,
+    # a2 2/3, a3 1/3, b1 1/2, b2 1/2.
+    assert q.bcubed_precision == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1 + 1) / 5)
+    assert q.bcubed_recall == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1 / 2 + 1 / 2) / 5)
+    assert (q.true_customers, q.predicted_customers, q.largest_cluster) == (2, 3, 3)
+    assert (evaluation.split_people, evaluation.mixed_customers) == (2, 1)
+    curve = {point["threshold"]: point for point in evaluation.curve}
+    # Three of the four scored pairs are one person; at 0.9 two pairs pass, one of them true.
+    assert (curve[0.9]["pairs"], curve[0.9]["true_pairs"]) == (2, 1)
+    assert (curve[0.9]["precision"], curve[0.9]["recall"]) == pytest.approx((1 / 2, 1 / 3))
+    assert (curve[0.5]["precision"], curve[0.5]["recall"]) == pytest.approx((2 / 3, 2 / 3))
+    assert (curve[0.1]["pairs"], curve[0.1]["recall"]) == (4, 1.0)
+    assert evaluation.false_merge_links == 1
+    assert [r["right_source_record_id"] for r in evaluation.worst_false_merges] == ["b1"]
+    assert evaluation.missed_links == 2
+    assert [
+        (r["right_source_record_id"], r["why_apart"]) for r in evaluation.worst_missed_links
+    ] == [
+        ("a3", "below threshold"),
+        ("b2", "below threshold"),
+    ]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _independent_quality(out: Path, truth_path: Path) -> dict[str, float]:
+    """Pairwise and B-cubed figures recomputed in plain Python, record by record."""
+    truth = {(r["source"], r["source_record_id"]): r["person_id"] for r in _read_csv(truth_path)}
+    rows = duckdb.sql(
+        f"SELECT source, source_record_id, customer_id FROM '{out}/identity_map.parquet'"
+    ).fetchall()
+    assigned = [(customer, truth[(s, i)]) for s, i, customer in rows if (s, i) in truth]
+    cluster_size = Counter(c for c, _ in assigned)
+    class_size = Counter(p for _, p in assigned)
+    cell_size = Counter(assigned)
+
+    def pairs(n: int) -> int:
+        return n * (n - 1) // 2
+
+    correct = sum(pairs(n) for n in cell_size.values())
+    predicted = sum(pairs(n) for n in cluster_size.values())
+    true = sum(pairs(n) for n in class_size.values())
+    b_precision = sum(cell_size[(c, p)] / cluster_size[c] for c, p in assigned) / len(assigned)
+    b_recall = sum(cell_size[(c, p)] / class_size[p] for c, p in assigned) / len(assigned)
+    return {
+        "records": len(assigned),
+        "true_customers": len(class_size),
+        "predicted_customers": len(cluster_size),
+        "pairwise_precision": correct / predicted,
+        "pairwise_recall": correct / true,
+        "bcubed_precision": b_precision,
+        "bcubed_recall": b_recall,
+    }
+
+
+def test_sample_figures_match_an_independent_computation(cli, sample_out: Path):
+    result = cli("evaluate", "--out", sample_out, "--truth", SAMPLE / "truth.csv", "--json")
+    assert result.exit_code == 0, result.stderr
+    reported = json.loads(result.stdout)
+    expected = _independent_quality(sample_out, SAMPLE / "truth.csv")
+    for name, value in expected.items():
+        assert reported["quality"][name] == pytest.approx(value, abs=1e-12), name
+    assert reported["quality"] == evaluate(sample_out, SAMPLE / "truth.csv").as_dict()
+
+
+def test_sample_curve_and_errors_match_the_links(sample_out: Path):
+    truth = {
+        (r["source"], r["source_record_id"]): r["person_id"]
+        for r in _read_csv(SAMPLE / "truth.csv")
+    }
+    customer = {
+        (s, i): c
+        for s, i, c in duckdb.sql(
+            f"SELECT source, source_record_id, customer_id FROM '{sample_out}/identity_map.parquet'"
+        ).fetchall()
+    }
+    links = duckdb.sql(
+        "SELECT left_source, left_source_record_id, right_source, right_source_record_id, "
+        f"match_probability, match_weight, kept FROM '{sample_out}/links.parquet'"
+    ).fetchall()
+    judged = [
+        (truth[(ls, li)] == truth[(rs, ri)], p, w, kept, customer[(ls, li)] != customer[(rs, ri)])
+        for ls, li, rs, ri, p, w, kept in links
+    ]
+    evaluation = assess(sample_out, SAMPLE / "truth.csv", limit=5)
+    all_true = sum(same for same, *_ in judged)
+    for point in evaluation.curve:
+        passing = [same for same, p, *_ in judged if p >= point["threshold"]]
+        assert point["pairs"] == len(passing)
+        assert point["precision"] == pytest.approx(sum(passing) / len(passing))
+        assert point["recall"] == pytest.approx(sum(passing) / all_true)
+    assert 0.9 in [point["threshold"] for point in evaluation.curve]
+    false_merges = sorted((w for same, _, w, kept, _ in judged if kept and not same), reverse=True)
+    assert evaluation.false_merge_links == len(false_merges) > 0
+    assert [r["match_weight"] for r in evaluation.worst_false_merges] == false_merges[:5]
+    missed = sorted((w for same, _, w, _, apart in judged if same and apart), reverse=True)
+    assert evaluation.missed_links == len(missed) > 0
+    assert [r["match_weight"] for r in evaluation.worst_missed_links] == missed[:5]
+
+
+def test_evaluate_prints_tables(cli, sample_out: Path):
+    result = cli("evaluate", "--out", sample_out, "--truth", SAMPLE / "truth.csv", "--worst", "2")
+    assert result.exit_code == 0, result.stderr
+    for text in ("pairwise", "B-cubed", "0.9 ◀", "Worst false merges", "Worst missed links"):
+        assert text in result.stdout
+
+
+def test_evaluate_user_errors(cli, sample_out: Path, tmp_path: Path):
+    result = cli("evaluate", "--out", sample_out, "--truth", tmp_path / "none.csv")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path / 'none.csv'}: truth file not found"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,person\n1,2\n")
+    result = cli("evaluate", "--out", sample_out, "--truth", bad)
+    assert result.exit_code == 1
+    assert "needs columns source, source_record_id, person_id" in result.stderr
+    result = cli("evaluate", "--out", tmp_path, "--truth", SAMPLE / "truth.csv")
+    assert result.exit_code == 1
+    assert "no links.parquet; run cxunify unify first" in result.stderr

@@ -1,0 +1,126 @@
+"""`cxunify explain`: a customer's records, links, weight waterfall and guard splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import write
+
+
+@pytest.fixture(scope="module")
+def small_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ann Lee twice (same email, phone, dob) and Bob Diaz once: one link, two customers."""
+    root = tmp_path_factory.mktemp("explain")
+    write(
+        root / "crm.csv",
+        "id,first_name,last_name,email,phone,dob\n"
+        "1,Ann,Lee,ann.lee@gmail.com,+15550101001,1980-01-02\n"
+        "2,Anne,Lee,ann.lee@gmail.com,+15550101001,1980-01-02\n"
+        "3,Bob,Diaz,bob.diaz@outlook.com,+15550109999,1975-06-07\n",
+    )
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    out = root / "out"
+    result = CliRunner().invoke(app, ["unify", "--crm", str(root / "crm.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_json_explains_the_link_field_by_field(cli, small_out: Path):
+    result = cli("explain", "--out", small_out, "--record", "crm:2", "--json")
+    assert result.exit_code == 0, result.stderr
+    explained = json.loads(result.stdout)
+    assert [r["source_record_id"] for r in explained["records"]] == ["1", "2"]
+    assert [r["first_name"] for r in explained["records"]] == ["Ann", "Anne"]
+    assert explained["records"][0]["dob"] == "1980-01-02"
+    (link,) = explained["links"]
+    assert (link["left"], link["right"], link["kept"], link["status"]) == (
+        "crm:1",
+        "crm:2",
+        True,
+        "linked",
+    )
+    run = json.loads((small_out / "run.json").read_text())
+    levels = {(w["comparison"], w["gamma"]): w for w in run["model"]["weights"]}
+    stored = duckdb.sql(f"SELECT * FROM '{small_out}/links.parquet'").fetchall()[0]
+    names = [d[0] for d in duckdb.sql(f"SELECT * FROM '{small_out}/links.parquet'").description]
+    stored_link = dict(zip(names, stored, strict=True))
+    fields = {f["comparison"]: f for f in link["fields"]}
+    # Every comparison of the pair is there with the level label of run.json and the stored
+    # partial weight; the prior and the partial weights add up to the stored match weight.
+    assert set(fields) == {n.removeprefix("gamma_") for n in names if n.startswith("gamma_")}
+    assert fields["email"]["level"] == levels[("email", fields["email"]["gamma"])]["level"]
+    assert fields["phone"]["level"] == levels[("phone", fields["phone"]["gamma"])]["level"]
+    assert fields["phone"]["weight"] == pytest.approx(
+        levels[("phone", fields["phone"]["gamma"])]["partial_weight"]
+    )
+    for name, evidence in fields.items():
+        assert evidence["weight"] == pytest.approx(stored_link[f"weight_{name}"] or 0.0)
+    total = link["prior_weight"] + sum(f["weight"] for f in link["fields"])
+    assert (
+        total == pytest.approx(link["match_weight"]) == pytest.approx(stored_link["match_weight"])
+    )
+    assert explained["guard_splits"] == []
+
+
+def test_customer_and_record_give_the_same_explanation(cli, small_out: Path):
+    by_record = json.loads(cli("explain", "--out", small_out, "--record", "crm:3", "--json").stdout)
+    customer = by_record["customer_id"]
+    by_customer = cli("explain", "--out", small_out, "--customer", customer, "--json")
+    assert json.loads(by_customer.stdout) == by_record
+    assert [r["first_name"] for r in by_record["records"]] == ["Bob"]
+
+
+def test_text_output_has_records_links_and_a_waterfall(cli, small_out: Path):
+    result = cli("explain", "--out", small_out, "--record", "crm:1")
+    assert result.exit_code == 0, result.stderr
+    for text in ("Source records", "crm:1", "crm:2", "Scored pairs", "prior", "match weight"):
+        assert text in result.stdout
+    assert "█" in result.stdout and "linked" in result.stdout
+
+
+def test_guard_splits_on_the_sample(cli, sample_out: Path):
+    refused = duckdb.sql(
+        f"SELECT left_source, left_source_record_id, guard FROM '{sample_out}/links.parquet' "
+        "WHERE guard IS NOT NULL ORDER BY match_weight DESC LIMIT 1"
+    ).fetchall()
+    source, record, guard = refused[0]
+    result = cli("explain", "--out", sample_out, "--record", f"{source}:{record}", "--json")
+    assert result.exit_code == 0, result.stderr
+    explained = json.loads(result.stdout)
+    assert guard in {split["guard"] for split in explained["guard_splits"]}
+    assert all(
+        s["other_customer_id"] != explained["customer_id"] for s in explained["guard_splits"]
+    )
+    statuses = {link["status"] for link in explained["links"]}
+    assert f"refused: {guard}" in statuses
+    text = cli("explain", "--out", sample_out, "--record", f"{source}:{record}").stdout
+    assert f"Guard '{guard}' refused" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Error: give either --customer or --record"),
+        (("--customer", "c_1", "--record", "crm:1"), "Error: give either --customer or --record"),
+        (("--record", "crm"), "Error: --record crm: expected SOURCE:ID, e.g. crm:C00000250"),
+        (("--record", "crm:404"), "Error: no record crm:404 in {out}/identity_map.parquet"),
+        (("--customer", "c_nobody"), "Error: no customer c_nobody in {out}"),
+    ],
+)
+def test_user_errors(cli, small_out: Path, args: tuple[str, ...], message: str):
+    result = cli("explain", "--out", small_out, *args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == message.format(out=small_out)
+
+
+def test_an_output_folder_from_before_records_parquet(cli, tmp_path: Path):
+    result = cli("explain", "--out", tmp_path, "--customer", "c_1")
+    assert result.exit_code == 1
+    assert "no records.parquet; run cxunify unify (this version) first" in result.stderr

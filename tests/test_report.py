@@ -1,0 +1,189 @@
+"""`cxunify report`: one self-contained HTML file whose charts render in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT
+
+CORE_CHARTS = [
+    "records_per_source",
+    "source_overlap",
+    "match_weights",
+    "m_u",
+    "cluster_sizes",
+    "completeness",
+    "rejects",
+]
+TRAIT_CHARTS = ["rfm", "stages", "experience"]
+TRAIT_COLUMNS = ("rfm_segment", "lifecycle_stage", "journey_stage", "csat_mean", "sentiment_mean")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def traits_out(sample_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample output with the profile traits of the contract (rfm_segment,
+    lifecycle_stage, journey_stage, csat_mean, sentiment_mean); made up from n_records when
+    the profile stage does not write them yet."""
+    out = tmp_path_factory.mktemp("traits") / "out"
+    shutil.copytree(sample_out, out)
+    if set(TRAIT_COLUMNS) <= _columns(out):
+        return out
+    profiles = out / "profiles.parquet"
+    present = sorted(set(TRAIT_COLUMNS) & _columns(out))
+    keep = f"* EXCLUDE ({', '.join(present)})" if present else "*"
+    duckdb.sql(
+        f"""
+        COPY (SELECT {keep},
+                     ['champions', 'loyal', 'at risk', 'hibernating'][1 + n_records % 4]
+                         AS rfm_segment,
+                     ['new', 'active', 'lapsed'][1 + n_records % 3] AS lifecycle_stage,
+                     ['awareness', 'purchase', 'support', 'advocacy'][1 + n_records % 4]
+                         AS journey_stage,
+                     CASE WHEN n_records > 2 THEN 1 + n_records % 5 END::DOUBLE AS csat_mean,
+                     CASE WHEN n_records > 1 THEN (n_records % 3 - 1) / 2 END::DOUBLE
+                         AS sentiment_mean
+              FROM '{profiles}') TO '{out}/profiles.tmp.parquet' (FORMAT parquet)
+        """
+    )
+    (out / "profiles.tmp.parquet").replace(profiles)
+    return out
+
+
+def test_report_on_the_sample(cli, sample_out: Path, tmp_path: Path):
+    path = tmp_path / "report.html"
+    result = cli("report", "--out", sample_out, "--to", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    # Until the profile stage writes the traits, their charts are left out with a note.
+    columns = {c[0] for c in duckdb.sql(f"DESCRIBE '{sample_out}/profiles.parquet'").fetchall()}
+    expected = CORE_CHARTS + (TRAIT_CHARTS if set(TRAIT_COLUMNS) <= columns else [])
+    assert summary["charts"] == expected
+    assert summary["bytes"] == path.stat().st_size
+    page = path.read_text()
+    assert re.findall(r"data-chart='([a-z_]+)'", page) == expected
+    # Self-contained: plotly.js is inlined and nothing is fetched from anywhere.
+    assert "<script src" not in page and "<link" not in page
+    assert page.count("Plotly.newPlot(") == len(expected)
+    assert set(summary["skipped"]) == set(CORE_CHARTS + TRAIT_CHARTS) - set(expected)
+
+
+def test_charts_left_out_say_why(cli, sample_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    duckdb.sql(
+        f"COPY (SELECT * EXCLUDE ({', '.join(TRAIT_COLUMNS)}) FROM '{out}/profiles.parquet') "
+        f"TO '{out}/p.parquet' (FORMAT parquet)"
+        if set(TRAIT_COLUMNS) <= _columns(out)
+        else f"COPY (FROM '{out}/profiles.parquet') TO '{out}/p.parquet' (FORMAT parquet)"
+    )
+    (out / "p.parquet").replace(out / "profiles.parquet")
+    result = cli("report", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "Note: chart 'rfm' left out: profiles.parquet has no rfm_segment" in result.stderr
+    page = (out / "report.html").read_text()
+    assert re.findall(r"data-chart='([a-z_]+)'", page) == CORE_CHARTS
+    assert "experience: profiles.parquet has no journey_stage, csat_mean, sentiment_mean" in page
+
+
+def _columns(out: Path) -> set[str]:
+    return {c[0] for c in duckdb.sql(f"DESCRIBE '{out}/profiles.parquet'").fetchall()}
+
+
+def test_report_text_output_and_default_path(cli, traits_out: Path):
+    result = cli("report", "--out", traits_out)
+    assert result.exit_code == 0, result.stderr
+    assert f"10 charts → {traits_out / 'report.html'}" in result.stderr
+    assert "left out" not in result.stderr
+    page = (traits_out / "report.html").read_text()
+    assert re.findall(r"data-chart='([a-z_]+)'", page) == CORE_CHARTS + TRAIT_CHARTS
+
+
+def test_report_without_an_output_folder(cli, tmp_path: Path):
+    result = cli("report", "--out", tmp_path / "nothing")
+    assert result.exit_code == 1
+    missing = tmp_path / "nothing"
+    assert result.stderr.strip() == (
+        f"Error: {missing}: no profiles.parquet; run cxunify unify (this version) first"
+    )
+
+
+# --- in a real browser -------------------------------------------------------------------------
+
+
+def _browser():
+    """Headless Debian chromium driven by selenium, or a skip (a failure in CI) saying why."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    missing = [
+        name for name, found in (("chromium", chromium), ("chromedriver", driver)) if not found
+    ]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium")
+    if missing:
+        reason = f"no {', '.join(missing)} installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") or os.environ.get("CXUNIFY_REQUIRE_BROWSER"):
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1200,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+# Per chart: SVG layers drawn, their size, and the marks (bars, heatmap image) inside.
+RENDERED = """
+return Array.from(document.querySelectorAll('.cx-chart')).map(chart => {
+  const svg = chart.querySelector('svg.main-svg');
+  const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  return {key: chart.dataset.chart, width: box.width, height: box.height,
+          marks: chart.querySelectorAll('.point path, .bars path, .hm image').length,
+          traces: (chart.data || []).length};
+});
+"""
+
+
+def test_every_chart_renders_in_a_browser_without_errors(cli, traits_out: Path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    path = traits_out / "browser-report.html"
+    assert cli("report", "--out", traits_out, "--to", path).exit_code == 0
+    browser = _browser()
+    try:
+        browser.get(path.resolve().as_uri())
+        # Plotly draws asynchronously: wait until every chart has its SVG.
+        WebDriverWait(browser, 30).until(
+            lambda b: b.execute_script(
+                "return Array.from(document.querySelectorAll('.cx-chart'))"
+                ".every(c => c.querySelector('svg.main-svg'))"
+            )
+        )
+        charts = browser.execute_script(RENDERED)
+        errors = [
+            entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
+        ]
+        height = browser.execute_script("return document.body.scrollHeight")
+        browser.set_window_size(1200, height)
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
+    finally:
+        browser.quit()
+    assert [c["key"] for c in charts] == CORE_CHARTS + TRAIT_CHARTS
+    for chart in charts:
+        assert chart["width"] > 100 and chart["height"] > 100, chart
+        assert chart["traces"] > 0 and chart["marks"] > 0, chart
+    assert errors == []
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
