@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +59,23 @@ def partition(out: Path) -> set[frozenset[str]]:
     return {frozenset(m) for m in grouped["m"].to_list()}
 
 
+class StageLog:
+    """Prints each stage's seconds to stderr as it ends, so a long run shows where it is."""
+
+    def __init__(self, engine: str, rows: int):
+        self.engine, self.rows, self.began = engine, rows, 0.0
+
+    def start(self, stage: str, description: str) -> None:
+        self.began = time.perf_counter()
+
+    def advance(self, stage: str, fraction: float) -> None:
+        pass
+
+    def finish(self, stage: str) -> None:
+        seconds = time.perf_counter() - self.began
+        print(f"{self.engine} {self.rows} {stage} {seconds:.1f}s", file=sys.stderr, flush=True)
+
+
 def run(rows: int, work: Path, master: str, driver_memory: str) -> dict[str, object]:
     config = sample_config(rows, work)
     results: dict[str, object] = {}
@@ -69,7 +87,7 @@ def run(rows: int, work: Path, master: str, driver_memory: str) -> dict[str, obj
                 conf={"spark.driver.memory": driver_memory, "spark.ui.enabled": "false"},
             )
         started = time.perf_counter()
-        result = unify(chosen, work / f"out-{engine}-{rows}")
+        result = unify(chosen, work / f"out-{engine}-{rows}", StageLog(engine, rows))
         results[engine] = {
             "seconds": round(time.perf_counter() - started, 1),
             "stages": result.stages,

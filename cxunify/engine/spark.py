@@ -67,6 +67,10 @@ def spark_session(settings: SparkConfig) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # A cluster's 200 shuffle partitions are mostly empty tasks on one machine.
         conf["spark.sql.shuffle.partitions"] = "8"
+        # On a busy machine a long GC pause is not a lost executor: the driver and executor
+        # share a JVM, and the default 120 s heartbeat timeout ends the whole run.
+        conf["spark.network.timeout"] = "900s"
+        conf["spark.executor.heartbeatInterval"] = "60s"
     for key, value in {**conf, **settings.conf}.items():
         builder = builder.config(key, value)
     try:
