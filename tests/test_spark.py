@@ -1,8 +1,9 @@
 """The Spark engine gives the same customers, profiles and output schemas as DuckDB.
 
 The end-to-end test runs Spark in local mode (local[2]) on sample_data; it takes about three
-minutes on two cores (of a suite of about seven), most of it Spark's per-query overhead. Without pyspark or Java it is
-skipped on a workstation and fails in CI (CI installs both: see .ci/run).
+minutes on two cores (of a suite of about seven), most of it Spark's per-query overhead.
+Without pyspark or Java it is skipped on a workstation and fails in CI (CI installs both: see
+.ci/run).
 """
 
 from __future__ import annotations
