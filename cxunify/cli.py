@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -63,6 +64,10 @@ DayfirstOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+PreviousOpt = Annotated[
+    Path | None,
+    typer.Option("--previous", help="Output whose customer ids to carry over (default: --out)."),
+]
 
 
 def _guard(debug: bool, action: Callable[[], T]) -> T:
@@ -181,6 +186,11 @@ def unify(
         str | None,
         typer.Option("--engine", help="duckdb (default) or spark; overrides the config's engine."),
     ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
+    ] = None,
+    previous: PreviousOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -193,9 +203,11 @@ def unify(
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         if engine is not None:
             settings = settings.with_engine(engine)
+        if as_of is not None:
+            settings.profile.as_of = as_of
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
-            result = run(settings, out, progress, fitted)
+            result = run(settings, out, progress, fitted, previous)
         if as_json:
             print(json.dumps(result.summary()))
             return
@@ -204,6 +216,45 @@ def unify(
             stderr.print(
                 f"[green]✓[/] {counts['rows_in']:,} rows → {counts['profiles']:,} customers "
                 f"({counts['rows_rejected']:,} rejected) in {result.out_dir}"
+            )
+
+    _guard(debug, action)
+
+
+@app.command()
+def update(
+    previous: Annotated[
+        Path, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
+    ] = None,
+    config: ConfigOpt = None,
+    crm: CrmOpt = None,
+    transactions: TxOpt = None,
+    social: SocialOpt = None,
+    support: SupportOpt = None,
+    phone_region: RegionOpt = None,
+    dayfirst: DayfirstOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Add new and changed rows to an output, linking only them (same result as a full run)."""
+    from cxunify.update import update as run
+
+    def action() -> None:
+        settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        with _progress(quiet or as_json) as progress:
+            result = run(settings, previous, out, progress)
+        if as_json:
+            print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
+            return
+        if not quiet:
+            counts, changed = result.counts, result.manifest["update"]
+            stderr.print(
+                f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows → "
+                f"{counts['profiles']:,} customers in {result.out_dir}"
             )
 
     _guard(debug, action)
@@ -375,6 +426,37 @@ def _print_table(reader: Any, limit: int) -> None:
     stdout.print(grid)
     more = f", first {shown} shown" if total > shown else ""
     stderr.print(f"{total:,} rows{more}")
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier output folder.")],
+    new: Annotated[Path, typer.Argument(help="The later output folder.")],
+    to: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write every change to this Parquet file.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown on screen.")] = 50,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List customers created, merged, split, changed and removed between OLD and NEW."""
+    from cxunify.diff import diff_outputs
+
+    def action() -> None:
+        result = diff_outputs(old, new)
+        if to is not None:
+            import pyarrow.parquet as pq
+
+            pq.write_table(result.changes, str(to))
+        if as_json:
+            print(json.dumps({"counts": result.counts, "out": str(to) if to else None}))
+            return
+        _print_table(result.changes.to_reader(), limit)
+        stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
+        if to is not None:
+            stderr.print(f"[green]✓[/] {result.changes.num_rows:,} changes → {to}")
+
+    _guard(debug, action)
 
 
 @app.command()

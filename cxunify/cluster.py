@@ -130,6 +130,15 @@ class _Group:
     national_ids: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
 
+    def size(self) -> int:
+        return (
+            len(self.dobs)
+            + len(self.firsts)
+            + len(self.suffixes)
+            + len(self.national_ids)
+            + len(self.emails)
+        )
+
 
 def _dob_compatible(a: str, b: str) -> bool:
     if a == b:
@@ -195,12 +204,71 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
     return None
 
 
-def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
+# The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b.
+_FIRSTS_COMPATIBLE = """(a.k = b.k OR a.s = b.s
+    OR (jaro_winkler_similarity(a.s, b.l) >= 0.92 AND jaro_winkler_similarity(a.l, b.s) >= 0.92)
+    OR ((length(a.s) = 1 OR length(b.s) = 1) AND substring(a.s, 1, 1) = substring(b.s, 1, 1))
+    OR jaro_winkler_similarity(a.s, b.s) >= 0.8)"""
+_DOBS_COMPATIBLE = """(a.d = b.d OR damerau_levenshtein(a.d, b.d) <= 1
+    OR (substring(a.d, 1, 4) = substring(b.d, 1, 4)
+        AND substring(a.d, 5, 2) = substring(b.d, 7, 2)
+        AND substring(a.d, 7, 2) = substring(b.d, 5, 2)))"""
+
+
+def _suspects_sql(guards: Guards) -> str:
+    """Clusters where some merge could break a guard: two of its values that are not
+    compatible (first names, birth dates), more than one national id or suffix, or more
+    emails than allowed. Typo variants of one value are compatible, so the many clusters
+    that only hold typos never leave the engine."""
+    from cxunify.block import NODES
+
+    parts = [
+        f"""SELECT c.cluster FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node
+            GROUP BY c.cluster
+            HAVING count(DISTINCT n.email_std) > $max_emails
+                {"OR count(DISTINCT n.name_suffix) > 1" if guards.check_suffix else ""}
+                {"OR count(DISTINCT n.national_id) > 1" if guards.check_national_id else ""}"""
+    ]
+    values = f"FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node"
+    if guards.check_first_name:
+        parts.append(
+            f"""SELECT DISTINCT a.cluster FROM firsts a JOIN firsts b
+                ON a.cluster = b.cluster
+                AND (a.s < b.s OR (a.s = b.s AND (a.k < b.k OR (a.k = b.k AND a.l < b.l))))
+                WHERE NOT {_FIRSTS_COMPATIBLE}"""
+        )
+    if guards.max_dobs == 1:
+        parts.append(
+            f"""SELECT DISTINCT a.cluster FROM dobs a JOIN dobs b
+                ON a.cluster = b.cluster AND a.d < b.d WHERE NOT {_DOBS_COMPATIBLE}"""
+        )
+    return f"""
+        WITH firsts AS (
+            SELECT DISTINCT c.cluster, n.first_name_std AS s,
+                   coalesce(n.first_name_key, n.first_name_std) AS k,
+                   coalesce(n.last_name_std, '') AS l
+            {values} WHERE n.first_name_std IS NOT NULL
+        ), dobs AS (
+            SELECT DISTINCT c.cluster, strftime(n.dob, '%Y%m%d') AS d
+            {values} WHERE n.dob IS NOT NULL
+        )
+        {" UNION ".join(parts)}
+    """
+
+
+def apply_guards(
+    engine: DuckDBEngine, links_sql: str, guards: Guards, node_names_sql: str | None = None
+) -> int:
     """Split components of ``cx_clusters`` that break a guard; return how many were split.
 
     Only components that might break a guard (more than one distinct value somewhere) leave
     the engine, with their links: their links are re-added strongest first and a link whose
     merge would break a guard is refused and recorded in ``cx_refused_links``.
+
+    `node_names_sql` selects ``node, name``: links of equal weight (common: same comparison
+    levels) are taken in the order of their nodes' names rather than of node numbers, which
+    follow input row order; the clusters then do not depend on row order, and an incremental
+    update, which numbers records differently, reaches the same clusters as a full run.
     """
     engine.execute(
         f"CREATE OR REPLACE TABLE {REFUSED} (left_node BIGINT, right_node BIGINT, "
@@ -210,15 +278,7 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
 
     suspects = table("guard_suspects")
     engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {suspects} AS
-        SELECT c.cluster FROM {CLUSTERS} c JOIN {NODES} n ON n.node = c.node
-        GROUP BY c.cluster
-        HAVING count(*) > 1 AND (
-            count(DISTINCT n.dob) > 1 OR count(DISTINCT n.first_name_key) > 1
-            OR count(DISTINCT n.name_suffix) > 1 OR count(DISTINCT n.national_id) > 1
-            OR count(DISTINCT n.email_std) > $max_emails)
-        """,
+        f"CREATE OR REPLACE TABLE {suspects} AS {_suspects_sql(guards)}",
         {"max_emails": guards.max_emails},
     )
     if engine.count(suspects) == 0:
@@ -253,13 +313,23 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
             node = parent[node]
         return node
 
+    names = table("guard_node_names")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {names} AS
+        SELECT c.node, {"n.name" if node_names_sql else "NULL::VARCHAR"} AS name
+        FROM {CLUSTERS} c SEMI JOIN {suspects} s ON s.cluster = c.cluster
+        {f"JOIN ({node_names_sql}) n ON n.node = c.node" if node_names_sql else ""}
+        """
+    )
     refused = []
     for left, right, weight in engine.rows(
         f"""
         SELECT k.left_node, k.right_node, k.match_weight FROM ({links_sql}) k
-        JOIN {CLUSTERS} c ON c.node = k.left_node
-        SEMI JOIN {suspects} s ON s.cluster = c.cluster
-        ORDER BY k.match_weight DESC, k.left_node, k.right_node
+        JOIN {names} ln ON ln.node = k.left_node
+        JOIN {names} rn ON rn.node = k.right_node
+        ORDER BY k.match_weight DESC, least(ln.name, rn.name), greatest(ln.name, rn.name),
+                 k.left_node, k.right_node
         """
     ):
         a, b = find(left), find(right)
@@ -271,6 +341,10 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
             continue
         keep, gone = (a, b) if a < b else (b, a)
         parent[gone] = keep
+        # Pour the smaller group into the larger (the root keeps whichever object): copying a
+        # giant component's values into each small group it absorbs would be quadratic.
+        if groups[gone].size() > groups[keep].size():
+            groups[keep], groups[gone] = groups[gone], groups[keep]
         for attribute in ("dobs", "firsts", "suffixes", "national_ids", "emails"):
             getattr(groups[keep], attribute).update(getattr(groups[gone], attribute))
     assignments = pa.table(
@@ -308,5 +382,5 @@ def apply_guards(engine: DuckDBEngine, links_sql: str, guards: Guards) -> int:
         engine.execute(f"INSERT INTO {REFUSED} SELECT * FROM {batch}")
         engine.drop(batch)
     split = len({find(left) for left, *_ in refused})
-    engine.drop(suspects)
+    engine.drop(suspects, names)
     return split

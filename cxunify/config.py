@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -176,16 +178,145 @@ class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "uncompressed"] = "zstd"
 
 
+class GatesConfig(_Strict):
+    """Quality gates checked before a run replaces the previous output (unset = not checked)."""
+
+    max_cluster_size: int | None = Field(
+        None, ge=1, description="most records one customer may have"
+    )
+    max_id_changed_share: float | None = Field(
+        None, ge=0, le=1, description="largest share of previous customers whose id may change"
+    )
+    max_reject_rate: float | None = Field(
+        None, ge=0, le=1, description="largest share of input rows that may be rejected"
+    )
+    min_linked_share: float | None = Field(
+        None, ge=0, le=1, description="smallest share of records linked to another record"
+    )
+    max_customers_merged: int | None = Field(
+        None, ge=0, description="most previous customers that may be merged into others"
+    )
+
+
 class EngineConfig(_Strict):
     name: Literal["duckdb", "spark"] = "duckdb"
     threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
-    memory_limit: str | None = Field(None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT")
+    memory_limit: str | None = Field(
+        None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT, else 2GB"
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         # `engine: spark` is short for `engine: {name: spark}`.
         return {"name": value} if isinstance(value, str) else value
+
+
+SurvivorshipRuleName = Literal[
+    "most_recent", "most_frequent", "source_priority", "longest", "first_non_null"
+]
+GOLDEN_FIELD_NAMES = (
+    "first_name", "last_name", "email", "phone", "street", "city", "postcode", "state", "country",
+    "dob",
+)  # fmt: skip
+DEFAULT_SOURCE_PRIORITY = ("crm", "support", "transactions", "social")
+
+
+class SurvivorshipRule(_Strict):
+    """How one golden field picks its value among a customer's records."""
+
+    rule: SurvivorshipRuleName = Field(description="how the winning value is chosen")
+    sources: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCE_PRIORITY),
+        description="source_priority: source names or kinds, most trusted first",
+    )
+
+
+def _default_survivorship() -> dict[str, SurvivorshipRule]:
+    # Names, email and birth date are typed by the customer into the CRM; addresses and phones
+    # change when people move, so the newest wins.
+    recent = ("phone", "street", "city", "postcode", "state", "country")
+    return {
+        name: SurvivorshipRule(rule="most_recent" if name in recent else "source_priority")
+        for name in GOLDEN_FIELD_NAMES
+    }
+
+
+class CurrencyConfig(_Strict):
+    base: str | None = Field(None, description="convert every amount into this currency")
+    rates: dict[str, float] = Field(
+        default_factory=dict, description="currency -> units of base per unit (base needs these)"
+    )
+
+    @field_validator("base")
+    @classmethod
+    def _code(cls, base: str | None) -> str | None:
+        if base is not None and not re.fullmatch(r"[A-Za-z]{3}", base):
+            raise ValueError(f"'{base}' is not a three-letter currency code")
+        return base and base.upper()
+
+    @field_validator("rates")
+    @classmethod
+    def _positive(cls, rates: dict[str, float]) -> dict[str, float]:
+        problems = [f"{code}: rate must be positive" for code, rate in rates.items() if rate <= 0]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return {code.upper(): rate for code, rate in rates.items()}
+
+
+class LifecycleConfig(_Strict):
+    new_days: int = Field(90, ge=1, description="first order at most this many days before as_of")
+    active_days: int = Field(180, ge=1, description="last order at most this many days ago")
+    lapsed_days: int = Field(365, ge=1, description="beyond this since the last order: lapsed")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleConfig:
+        if self.active_days > self.lapsed_days:
+            raise ValueError("active_days must not exceed lapsed_days")
+        return self
+
+
+class JourneyConfig(_Strict):
+    loyalty_orders: int = Field(2, ge=2, description="orders that make a returning customer")
+    comparison_touchpoints: int = Field(
+        2, ge=1, description="touchpoints without an order that show a prospect comparing"
+    )
+
+
+class ExperienceConfig(_Strict):
+    csat_weight: float = Field(0.5, ge=0)
+    sentiment_weight: float = Field(0.3, ge=0)
+    resolution_weight: float = Field(0.2, ge=0)
+    resolution_target_hours: float = Field(
+        24, gt=0, description="a median resolution this long scores half"
+    )
+
+
+class ProfileConfig(_Strict):
+    as_of: datetime | None = Field(
+        None, description="the date traits are relative to; default: newest timestamp in the data"
+    )
+    survivorship: dict[str, SurvivorshipRule] = Field(
+        default_factory=_default_survivorship, description="golden field -> rule"
+    )
+    currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    journey: JourneyConfig = Field(default_factory=JourneyConfig)
+    experience: ExperienceConfig = Field(default_factory=ExperienceConfig)
+    top_categories: int = Field(3, ge=1, description="categories listed in top_categories")
+
+    @field_validator("survivorship")
+    @classmethod
+    def _known_fields(cls, rules: dict[str, SurvivorshipRule]) -> dict[str, SurvivorshipRule]:
+        problems = [
+            f"'{name}' is not a golden field{_did_you_mean(name, GOLDEN_FIELD_NAMES)}"
+            for name in rules
+            if name not in GOLDEN_FIELD_NAMES
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        # A config names only the fields it changes; the others keep their default rule.
+        return {**_default_survivorship(), **rules}
 
 
 class SparkConfig(_Strict):
@@ -205,6 +336,8 @@ class Config(_Strict):
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     # Where relative source paths are resolved from: the config file's folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

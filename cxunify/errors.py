@@ -35,6 +35,10 @@ class OutputError(UserError):
     """The output folder cannot be written or read."""
 
 
+class ResourceError(UserError):
+    """The resources the run was given are not enough (DuckDB's memory limit)."""
+
+
 class QualityGateError(CxunifyError):
     """A quality gate failed; the previous output was kept."""
 

@@ -7,6 +7,10 @@ same inputs gives the same ids.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
 from cxunify.block import RECORD_NODES
 from cxunify.cluster import CLUSTERS, LINKS
 from cxunify.engine import DuckDBEngine
@@ -14,6 +18,12 @@ from cxunify.sql import table
 from cxunify.standardize import RECORDS
 
 IDENTITY = table("identity")
+
+# A name for each node that does not depend on row order: its smallest source record.
+NODE_NAMES_SQL = f"""
+    SELECT rn.node, min(r.source || chr(31) || r.source_record_id) AS name
+    FROM {RECORD_NODES} rn JOIN {RECORDS} r USING (record_key) GROUP BY rn.node
+"""
 
 
 def assign_customer_ids(engine: DuckDBEngine) -> int:
@@ -51,3 +61,265 @@ def assign_customer_ids(engine: DuckDBEngine) -> int:
         """
     )
     return int(engine.scalar(f"SELECT count(DISTINCT customer_id) FROM {IDENTITY}"))
+
+
+# --- carrying ids over from the previous run ---------------------------------------------------
+
+CUSTOMER_IDS = table("customer_ids")
+REDIRECTS = table("id_redirects")
+PREVIOUS_MAP = table("previous_map")
+PREVIOUS_IDS = table("previous_ids")
+ASSIGNED = table("id_assigned")
+
+
+@dataclass
+class Churn:
+    """How this run's customer ids relate to the previous run's (all zero on a first run)."""
+
+    previous_customers: int = 0
+    customers_kept: int = 0
+    customers_new: int = 0
+    customers_split_off: int = 0
+    customers_merged: int = 0
+    customers_id_changed: int = 0
+
+    @property
+    def id_changed_share(self) -> float:
+        """Share of the previous run's customers some of whose records now carry another id."""
+        if not self.previous_customers:
+            return 0.0
+        return self.customers_id_changed / self.previous_customers
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {**asdict(self), "id_changed_share": round(self.id_changed_share, 6)}
+
+
+@dataclass
+class PreviousOutput:
+    """Where the previous run's identity lives; absent files are treated as empty."""
+
+    identity_map: Path
+    customer_ids: Path | None
+    redirects: Path | None
+    started_at: datetime
+
+
+def carry_over_ids(
+    engine: DuckDBEngine, previous: PreviousOutput | None, run_at: datetime
+) -> Churn:
+    """Replace fresh ids in ``cx_identity`` by the previous run's where the customer survives.
+
+    Rules (README, "Stable customer ids"):
+
+    * each previous id is *owned* by the new cluster holding most of its records (ties: the
+      cluster with more records in all, then the smaller fresh id);
+    * a cluster owning several previous ids (a merge) keeps the oldest one (earliest
+      ``issued_at``; ties: most records, then the smaller id); the others are redirected to it
+      with reason ``merge``;
+    * a cluster owning none gets a fresh id from its anchor record; if it holds records of a
+      previous customer (a split: the largest part kept the id) the redirect from that
+      customer to it has reason ``split``;
+    * a fresh id never reuses an id issued before, so a retired id cannot come back.
+
+    Creates ``cx_customer_ids(customer_id, issued_at)`` and ``cx_id_redirects`` (previous
+    redirects with chains resolved, plus this run's) and returns the churn figures.
+    """
+    run_at = run_at.astimezone(UTC).replace(tzinfo=None)
+    _load_previous(engine, previous)
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {table("id_votes")} AS
+        SELECT i.customer_id AS fresh_id, p.customer_id AS old_id, count(*) AS votes
+        FROM {IDENTITY} i JOIN {RECORDS} r USING (record_key)
+        JOIN {PREVIOUS_MAP} p USING (source, source_record_id)
+        GROUP BY ALL
+        """
+    )
+    votes = table("id_votes")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {table("id_owners")} AS
+        WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1)
+        SELECT v.fresh_id, v.old_id, v.votes FROM {votes} v JOIN sizes s USING (fresh_id)
+        QUALIFY row_number() OVER (
+            PARTITION BY v.old_id ORDER BY v.votes DESC, s.n DESC, v.fresh_id
+        ) = 1
+        """
+    )
+    owners = table("id_owners")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {ASSIGNED} AS
+        WITH kept AS (
+            SELECT o.fresh_id, o.old_id AS customer_id FROM {owners} o
+            LEFT JOIN {PREVIOUS_IDS} p ON p.customer_id = o.old_id
+            QUALIFY row_number() OVER (
+                PARTITION BY o.fresh_id ORDER BY p.issued_at NULLS LAST, o.votes DESC, o.old_id
+            ) = 1
+        ), clusters AS (SELECT DISTINCT customer_id AS fresh_id FROM {IDENTITY})
+        SELECT c.fresh_id, coalesce(k.customer_id, c.fresh_id) AS customer_id,
+               CASE WHEN k.customer_id IS NOT NULL THEN 'kept'
+                    WHEN c.fresh_id IN (SELECT fresh_id FROM {votes}) THEN 'split'
+                    ELSE 'new' END AS origin
+        FROM clusters c LEFT JOIN kept k USING (fresh_id)
+        """
+    )
+    _avoid_reissuing(engine)
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {IDENTITY} AS
+        SELECT i.record_key, i.node, a.customer_id, i.confidence
+        FROM {IDENTITY} i JOIN {ASSIGNED} a ON a.fresh_id = i.customer_id
+        ORDER BY i.record_key
+        """
+    )
+    _write_customer_ids(engine, run_at)
+    _write_redirects(engine, run_at)
+    return _churn(engine)
+
+
+def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> None:
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {PREVIOUS_MAP} "
+        "(source VARCHAR, source_record_id VARCHAR, customer_id VARCHAR)"
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {PREVIOUS_IDS} (customer_id VARCHAR, issued_at TIMESTAMP)"
+    )
+    engine.execute(f"CREATE OR REPLACE TABLE {REDIRECTS} ({REDIRECT_COLUMNS})")
+    if previous is None:
+        return
+    engine.execute(
+        f"INSERT INTO {PREVIOUS_MAP} SELECT source, source_record_id, customer_id "
+        "FROM read_parquet($path)",
+        {"path": str(previous.identity_map)},
+    )
+    if previous.customer_ids is not None:
+        engine.execute(
+            f"INSERT INTO {PREVIOUS_IDS} SELECT customer_id, issued_at FROM read_parquet($path)",
+            {"path": str(previous.customer_ids)},
+        )
+    else:  # an output written before ids were tracked: its ids date from that run
+        engine.execute(
+            f"INSERT INTO {PREVIOUS_IDS} SELECT DISTINCT customer_id, $at FROM {PREVIOUS_MAP}",
+            {"at": previous.started_at.astimezone(UTC).replace(tzinfo=None)},
+        )
+    if previous.redirects is not None:
+        engine.execute(
+            f"INSERT INTO {REDIRECTS} BY NAME SELECT * FROM read_parquet($path)",
+            {"path": str(previous.redirects)},
+        )
+
+
+REDIRECT_COLUMNS = (
+    "old_customer_id VARCHAR, customer_id VARCHAR, redirected_to VARCHAR, "
+    "reason VARCHAR, redirected_at TIMESTAMP"
+)
+
+
+def _avoid_reissuing(engine: DuckDBEngine) -> None:
+    """Re-derive a fresh id that equals one issued before (a split-off part can contain the
+    record an old id was derived from). Hashing the id again is deterministic and converges
+    at once in practice; the loop is bounded for safety."""
+    for _ in range(8):
+        clashes = engine.scalar(
+            f"""
+            SELECT count(*) FROM {ASSIGNED} a
+            WHERE a.origin <> 'kept' AND (
+                a.customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
+                OR a.customer_id IN (SELECT old_customer_id FROM {REDIRECTS})
+                OR a.customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
+            """
+        )
+        if not clashes:
+            return
+        engine.execute(
+            f"""
+            UPDATE {ASSIGNED} SET customer_id = 'c_' || left(sha256(customer_id), 16)
+            WHERE origin <> 'kept' AND (
+                customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
+                OR customer_id IN (SELECT old_customer_id FROM {REDIRECTS})
+                OR customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
+            """
+        )
+
+
+def _write_customer_ids(engine: DuckDBEngine, run_at: datetime) -> None:
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {CUSTOMER_IDS} AS
+        SELECT a.customer_id, coalesce(p.issued_at, $run_at) AS issued_at
+        FROM {ASSIGNED} a LEFT JOIN {PREVIOUS_IDS} p
+             ON p.customer_id = a.customer_id AND a.origin = 'kept'
+        ORDER BY a.customer_id
+        """,
+        {"run_at": run_at},
+    )
+
+
+def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
+    """Add this run's merges and splits; earlier redirects follow this run's merges, so
+    ``customer_id`` always names a customer of this run (chains A→B→C resolve to C)."""
+    owners = table("id_owners")
+    merges = table("id_merges")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {merges} AS
+        SELECT o.old_id AS old_customer_id, a.customer_id
+        FROM {owners} o JOIN {ASSIGNED} a USING (fresh_id)
+        WHERE a.customer_id <> o.old_id
+        """
+    )
+    engine.execute(
+        f"""
+        UPDATE {REDIRECTS} r SET customer_id = m.customer_id
+        FROM {merges} m WHERE m.old_customer_id = r.customer_id
+        """
+    )
+    engine.execute(
+        f"""
+        INSERT INTO {REDIRECTS}
+        SELECT old_customer_id, customer_id, customer_id, 'merge', $run_at FROM {merges}
+        UNION ALL
+        SELECT v.old_id, a.customer_id, a.customer_id, 'split', $run_at
+        FROM {table("id_votes")} v JOIN {ASSIGNED} a USING (fresh_id)
+        LEFT JOIN {PREVIOUS_IDS} p ON p.customer_id = v.old_id
+        WHERE a.origin = 'split'
+        QUALIFY row_number() OVER (
+            PARTITION BY v.fresh_id ORDER BY v.votes DESC, p.issued_at NULLS LAST, v.old_id
+        ) = 1
+        """,
+        {"run_at": run_at},
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {REDIRECTS} AS SELECT * FROM {REDIRECTS} "
+        "ORDER BY redirected_at, old_customer_id, customer_id"
+    )
+
+
+def _churn(engine: DuckDBEngine) -> Churn:
+    kept, new, split = engine.rows(
+        f"""
+        SELECT count(*) FILTER (WHERE origin = 'kept'), count(*) FILTER (WHERE origin = 'new'),
+               count(*) FILTER (WHERE origin = 'split')
+        FROM {ASSIGNED}
+        """
+    )[0]
+    changed = engine.scalar(
+        f"""
+        SELECT count(DISTINCT p.customer_id)
+        FROM {PREVIOUS_MAP} p JOIN {RECORDS} r USING (source, source_record_id)
+        JOIN {IDENTITY} i USING (record_key)
+        WHERE i.customer_id <> p.customer_id
+        """
+    )
+    return Churn(
+        previous_customers=int(
+            engine.scalar(f"SELECT count(DISTINCT customer_id) FROM {PREVIOUS_MAP}")
+        ),
+        customers_kept=int(kept),
+        customers_new=int(new),
+        customers_split_off=int(split),
+        customers_merged=engine.count(table("id_merges")),
+        customers_id_changed=int(changed),
+    )

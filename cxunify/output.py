@@ -1,15 +1,20 @@
 """Stage 9, write: Parquet outputs built in a sibling folder and swapped in when complete.
 
 A reader of the output folder sees either the previous run or the new one, never a mix: the
-new files are written next to it and the folder is replaced by renames on the same filesystem.
+new files are written next to it and the two folders are exchanged in one atomic
+``renameat2(RENAME_EXCHANGE)`` on Linux, so the output path never goes missing, even for an
+instant. Elsewhere (or on a filesystem without it) two renames are used, with a window of
+microseconds in which the path does not exist.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +24,13 @@ from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import OutputError
-from cxunify.identity import IDENTITY
+from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
 from cxunify.score import SCORED, SCORED_FLOOR
 from cxunify.sql import ident
 from cxunify.standardize import RECORDS
+from cxunify.traits import TOUCHPOINTS_QUERY
 
 MANIFEST = "run.json"
 DATABASE = "cxunify.duckdb"
@@ -67,7 +73,13 @@ OUTPUT_QUERIES: dict[str, str] = {
         ORDER BY r.source, r.record_key
     """,
     "links": "",  # built by links_query(): its columns depend on the comparisons in use
+    "touchpoints": TOUCHPOINTS_QUERY,
     "rejects": f"SELECT source, file, line, reason, raw FROM {REJECTS} ORDER BY source, file, line",
+    "customer_ids": f"SELECT customer_id, issued_at FROM {CUSTOMER_IDS} ORDER BY customer_id",
+    "id_redirects": f"""
+        SELECT old_customer_id, customer_id, redirected_to, reason, redirected_at
+        FROM {REDIRECTS} ORDER BY redirected_at, old_customer_id, customer_id
+    """,
 }
 
 
@@ -146,16 +158,90 @@ def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
 
 
 def swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by `staging` with renames; the old folder is removed afterwards."""
+    """Put `staging` in place of `out_dir` atomically; the old folder is removed afterwards."""
     out_dir = out_dir.resolve()
     check_replaceable(out_dir)
-    retired = None
-    if out_dir.exists():
-        retired = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        out_dir.rename(retired)
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    if _exchange(staging, out_dir):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous run
+        return
+    retired = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    out_dir.rename(retired)
     staging.rename(out_dir)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one system call (Linux renameat2); False where it is unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: filesystem or kernel lacks it
+        return False
+    raise OutputError(f"{b}: cannot swap in the new output: {os.strerror(errno)}")
+
+
+def remove_leftovers(out_dir: Path) -> list[Path]:
+    """Remove staging and retired folders a killed run left beside `out_dir`.
+
+    Only call this while holding the output's lock: no live run can own them then.
+    """
+    out_dir = out_dir.resolve()
+    found = [
+        *out_dir.parent.glob(f".{out_dir.name}.tmp-*"),
+        *out_dir.parent.glob(f".{out_dir.name}.old-*"),
+    ]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return found
+
+
+def set_aside(staging: Path, out_dir: Path) -> Path:
+    """Move a finished output that failed a quality gate to ``<out>.rejected`` beside
+    `out_dir` (replacing an earlier one), with its database, for inspection."""
+    out_dir = out_dir.resolve()
+    aside = out_dir.parent / f"{out_dir.name}.rejected"
+    if aside.exists():
+        if not (aside / MANIFEST).exists():
+            raise OutputError(f"{aside}: exists and is not a cxunify output; remove it")
+        shutil.rmtree(aside)
+    staging.rename(aside)
+    write_database(aside)
+    return aside
+
+
+def find_previous(previous: Path) -> PreviousOutput | None:
+    """The identity files of a previous output folder, or None when there is none yet."""
+    previous = previous.resolve()
+    manifest = previous / MANIFEST
+    if not manifest.is_file() or not (previous / "identity_map.parquet").is_file():
+        return None
+    try:
+        started = json.loads(manifest.read_text(encoding="utf-8"))["started_at"]
+        started_at = datetime.fromisoformat(started)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OutputError(f"{manifest}: unreadable run manifest") from None
+
+    def optional(name: str) -> Path | None:
+        path = previous / f"{name}.parquet"
+        return path if path.is_file() else None
+
+    return PreviousOutput(
+        identity_map=previous / "identity_map.parquet",
+        customer_ids=optional("customer_ids"),
+        redirects=optional("id_redirects"),
+        started_at=started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC),
+    )
 
 
 def write_database(out_dir: Path) -> None:

@@ -17,12 +17,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from cxunify import block, cluster, identity, ingest, output, profile, score, standardize
+from cxunify import (
+    block,
+    cluster,
+    gates,
+    identity,
+    ingest,
+    output,
+    profile,
+    score,
+    standardize,
+    update,
+)
 from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.engine import handover as spark_engine
-from cxunify.errors import CxunifyError
+from cxunify.errors import CxunifyError, OutputError
+from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 
 
@@ -65,6 +77,8 @@ class RunResult:
             "counts": self.counts,
             "stages_seconds": self.stages,
             "config_hash": self.manifest["config_hash"],
+            "ids": self.manifest["ids"],
+            "quality": self.manifest["quality"],
         }
 
 
@@ -86,6 +100,7 @@ def unify(
     out_dir: Path,
     progress: Progress | None = None,
     model: MatchModel | score.LogisticModel | None = None,
+    previous: Path | None = None,
     spark_session: Any = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
@@ -97,28 +112,56 @@ def unify(
         result = unify(load_config(Path("configs/sample.yaml")), Path("out"))
         print(result.counts["profiles"])
 
-    With `model` (from ``cxunify train``), scoring reuses it instead of fitting one. With
-    ``engine: spark`` the stages from blocking on run on Spark, in `spark_session` if given.
+    With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
+    With ``engine: spark`` the stages from blocking on run on Spark, in `spark_session` if
+    given.
+    Customer ids are carried over from the output in `previous` (default: `out_dir` itself).
+    One run at a time may write `out_dir` (a lock file beside it); a run killed earlier
+    leaves nothing behind that this one does not clean up.
     """
-    progress = progress or SilentProgress()
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
+    with output_lock(out_dir):
+        output.remove_leftovers(out_dir)
+        if (out_dir / output.MANIFEST).exists() and not (out_dir / output.DATABASE).exists():
+            output.write_database(out_dir)  # a run was killed between the swap and this file
+        prior = output.find_previous(Path(previous or out_dir))
+        if previous is not None and prior is None:
+            raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        return _run(config, out_dir, progress or SilentProgress(), model, prior, spark_session)
+
+
+class Stages:
+    """Times each stage and reports it to the progress display."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[Callable[[float], None]]:
+        self.progress.start(name, STAGES[name])
+        began = time.perf_counter()
+        yield lambda fraction: self.progress.advance(name, fraction)
+        self.timings[name] = round(time.perf_counter() - began, 3)
+        self.progress.finish(name)
+
+
+def _run(
+    config: Config,
+    out_dir: Path,
+    progress: Progress,
+    model: MatchModel | score.LogisticModel | None,
+    prior: identity.PreviousOutput | None,
+    spark_session: Any = None,
+) -> RunResult:
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
-    timings: dict[str, float] = {}
+    stage = Stages(progress)
     engine: Any = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
     # Ingest and standardise always run on DuckDB (local files, line-numbered rejects); on
     # Spark the rest runs there, from the records handed over as Parquet.
     local, spark = engine, None
-
-    @contextmanager
-    def stage(name: str) -> Iterator[Callable[[float], None]]:
-        progress.start(name, STAGES[name])
-        began = time.perf_counter()
-        yield lambda fraction: progress.advance(name, fraction)
-        timings[name] = round(time.perf_counter() - began, 3)
-        progress.finish(name)
-
     try:
         if config.engine.name == "spark":
             spark = spark_engine.open_spark(config, staging, spark_session)
@@ -126,6 +169,8 @@ def unify(
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
         with stage("standardize"):
             records = standardize.standardize(engine, config)
+            # Each stage's input is dropped once read: at millions of rows they are gigabytes.
+            engine.drop(ingest.MAPPED)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
             if spark is not None:
@@ -153,6 +198,8 @@ def unify(
             score.score_pairs(
                 engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
             )
+            update.save_gammas(engine, staging, config)
+            engine.drop(block.PAIRS, score.GAMMAS)
         with stage("cluster"):
             links = cluster.select_links(engine, config.matching.threshold)
             cluster.connected_components(
@@ -160,49 +207,111 @@ def unify(
                 f"SELECT node FROM {block.NODES}",
                 f"SELECT left_node, right_node FROM {cluster.LINKS}",
             )
+            update.remember_components(engine)
             split = cluster.apply_guards(
                 engine,
                 f"SELECT * FROM {cluster.LINKS}",
                 cluster.Guards.from_config(config.matching.guards),
+                identity.NODE_NAMES_SQL,
             )
-        with stage("identify"):
-            customers = identity.assign_customer_ids(engine)
-        with stage("profile"):
-            profiles = profile.build_profiles(engine)
-        with stage("write"):
-            written = output.write_tables(
-                engine, staging, config.output.compression, config.matching.comparisons
-            )
-            counts = {
-                "rows_in": ingested.rows_in,
-                "rows_rejected": ingested.rows_rejected,
-                "rows_mapped": records,
-                "identity_map_rows": written["identity_map"],
-                "rejects_rows": written["rejects"],
-                "nodes": nodes,
-                "candidate_pairs": pairs,
-                "links": links,
-                "links_refused_by_guards": engine.count(cluster.REFUSED),
-                "components_split_by_guards": split,
-                "junk_emails": junk["email_std"],
-                "junk_phones": junk["phone"],
-                "customers": customers,
-                "profiles": profiles,
-            }
-            _check_accounting(counts)
-        _close(local, spark)
-        for scratch in (".spill", ".work"):
-            shutil.rmtree(staging / scratch, ignore_errors=True)
-        manifest = _manifest(config, ingested, counts, timings, started)
-        manifest["model"] = _model_summary(fitted, model is not None)
-        output.write_manifest(staging, manifest)
-        output.swap_in(staging, out_dir)
-        output.write_database(out_dir)
+        counts = {
+            "rows_in": ingested.rows_in,
+            "rows_rejected": ingested.rows_rejected,
+            "rows_mapped": records,
+            "nodes": nodes,
+            "candidate_pairs": pairs,
+            "links": links,
+            "links_refused_by_guards": engine.count(cluster.REFUSED),
+            "components_split_by_guards": split,
+            "junk_emails": junk["email_std"],
+            "junk_phones": junk["phone"],
+        }
+        if spark is not None:
+            spark_engine.hand_back(spark, local, staging / ".work" / "handback")
+            _close(spark)
+            engine, spark = local, None
+        manifest = publish(
+            engine,
+            config,
+            Published(out_dir, staging, started, prior, fitted, model is not None),
+            stage,
+            [vars(f) for f in ingested.files],
+            counts,
+        )
     except BaseException:
         _close(local, spark)
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return RunResult(out_dir=out_dir, manifest=manifest, stages=timings)
+    return RunResult(out_dir=out_dir, manifest=manifest, stages=stage.timings)
+
+
+@dataclass
+class Published:
+    """Where a run writes and what it carries over; see `publish`."""
+
+    out_dir: Path
+    staging: Path
+    started: datetime
+    prior: identity.PreviousOutput | None
+    model: MatchModel | score.LogisticModel
+    model_reused: bool
+    stored_sources: dict[str, list] | None = None  # an update's sources not re-read
+
+
+def publish(
+    engine: DuckDBEngine,
+    config: Config,
+    run: Published,
+    stage: Stages,
+    inputs: list[dict[str, Any]],
+    counts: dict[str, int],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Stages 7 to 9 once clusters exist: ids, profiles, outputs and the state an update
+    needs, the quality gates, then the swap. Returns the manifest written to run.json.
+
+    Closes `engine`. On a failed gate the output is set aside and GateFailed is raised.
+    """
+    with stage("identify"):
+        customers = identity.assign_customer_ids(engine)
+        churn = identity.carry_over_ids(engine, run.prior, run.started)
+    with stage("profile"):
+        profiled = profile.build_profiles(engine, config.profile)
+    with stage("write"):
+        written = output.write_tables(
+            engine, run.staging, config.output.compression, config.matching.comparisons
+        )
+        update.save_state(engine, run.staging, config, run.model, run.stored_sources)
+        counts = {
+            **counts,
+            "identity_map_rows": written["identity_map"],
+            "rejects_rows": written["rejects"],
+            "customers": customers,
+            "profiles": profiled.profiles,
+            "touchpoints": profiled.touchpoints,
+            "texts_scored": profiled.texts_scored,
+        }
+        _check_accounting(counts)
+        figures = gates.measure(
+            engine, counts["rows_in"], counts["rows_rejected"], churn, run.prior is not None
+        )
+    engine.close()
+    for scratch in (".spill", ".work"):
+        shutil.rmtree(run.staging / scratch, ignore_errors=True)
+    manifest = _manifest(config, inputs, counts, stage.timings, run.started)
+    manifest["model"] = _model_summary(run.model, run.model_reused)
+    manifest["ids"] = churn.as_dict()
+    manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
+    failed = gates.failures(config.gates, figures)
+    manifest["quality"] = {**figures.as_dict(), "failed": failed}
+    manifest.update(extra or {})
+    output.write_manifest(run.staging, manifest)
+    if failed:
+        aside = output.set_aside(run.staging, run.out_dir)
+        raise gates.GateFailed(failed, str(aside))
+    output.swap_in(run.staging, run.out_dir)
+    output.write_database(run.out_dir)
+    return manifest
 
 
 def _close(*engines: Any) -> None:
@@ -249,7 +358,7 @@ def versions() -> dict[str, str]:
 
 def _manifest(
     config: Config,
-    ingested: ingest.Ingested,
+    inputs: list[dict[str, Any]],
     counts: dict[str, int],
     timings: dict[str, float],
     started: datetime,
@@ -262,7 +371,7 @@ def _manifest(
         "engine": config.engine.name,
         # explain and report read the folder alone, so the decision rule travels with it.
         "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
-        "inputs": [vars(f) for f in ingested.files],
+        "inputs": inputs,
         "counts": {
             **counts,
             "balanced": counts["rows_in"] == counts["rows_mapped"] + counts["rows_rejected"],

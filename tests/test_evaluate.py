@@ -124,9 +124,10 @@ def test_sample_figures_match_an_independent_computation(cli, sample_out: Path):
     expected = _independent_quality(sample_out, SAMPLE / "truth.csv")
     for name, value in expected.items():
         assert reported["quality"][name] == pytest.approx(value, abs=1e-12), name
-    # DuckDB's parallel float sums may differ in the last bit from one run to the next.
-    again = evaluate(sample_out, SAMPLE / "truth.csv").as_dict()
-    assert reported["quality"] == pytest.approx(again, abs=1e-12)
+    # DuckDB sums floats in parallel, so the last digit may differ between two runs.
+    assert reported["quality"] == pytest.approx(
+        evaluate(sample_out, SAMPLE / "truth.csv").as_dict()
+    )
 
 
 def test_sample_curve_and_errors_match_the_links(sample_out: Path):

@@ -9,8 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cxunify.profile import GOLDEN_FIELDS
 from tests.conftest import ROOT
 
+PROVENANCE = 'STRUCT("source" VARCHAR, source_record_id VARCHAR, "rule" VARCHAR, seen_at TIMESTAMP)'
 CONTRACT = {
     "profiles": {
         "customer_id": "VARCHAR",
@@ -26,12 +28,61 @@ CONTRACT = {
         "dob": "DATE",
         "emails": "VARCHAR[]",
         "phones": "VARCHAR[]",
+        "addresses": "VARCHAR[]",
         "handles": "VARCHAR[]",
         "n_records": "BIGINT",
         "sources": "VARCHAR[]",
         "source_kinds": "VARCHAR[]",
         "first_seen_at": "TIMESTAMP",
         "last_seen_at": "TIMESTAMP",
+        **{f"{field}_provenance": PROVENANCE for field in GOLDEN_FIELDS},
+        "touchpoints": "BIGINT",
+        "orders": "BIGINT",
+        "revenue": "DECIMAL(38,2)",
+        "currency": "VARCHAR",
+        "revenue_by_currency": "MAP(VARCHAR, DECIMAL(38,2))",
+        "avg_order_value": "DECIMAL(38,2)",
+        "first_order_at": "TIMESTAMP",
+        "last_order_at": "TIMESTAMP",
+        "recency_days": "BIGINT",
+        "repeat_purchase": "BOOLEAN",
+        "rfm_r": "INTEGER",
+        "rfm_f": "INTEGER",
+        "rfm_m": "INTEGER",
+        "rfm_segment": "VARCHAR",
+        "top_categories": "VARCHAR[]",
+        "tickets": "BIGINT",
+        "open_tickets": "BIGINT",
+        "median_resolution_hours": "DOUBLE",
+        "last_resolution_hours": "DOUBLE",
+        "csat_mean": "DOUBLE",
+        "csat_last": "DOUBLE",
+        "ticket_channels": "VARCHAR[]",
+        "last_contact_at": "TIMESTAMP",
+        "sentiment_mean": "DOUBLE",
+        "sentiment_last": "DOUBLE",
+        "handles_by_platform": "MAP(VARCHAR, VARCHAR[])",
+        "social_accounts": "BIGINT",
+        "followers": "BIGINT",
+        "posts": "BIGINT",
+        "last_social_at": "TIMESTAMP",
+        "channels": "VARCHAR[]",
+        "preferred_channel": "VARCHAR",
+        "lifecycle_stage": "VARCHAR",
+        "journey_stage": "VARCHAR",
+        "experience_score": "DOUBLE",
+    },
+    "touchpoints": {
+        "customer_id": "VARCHAR",
+        "ts": "TIMESTAMP",
+        "source": "VARCHAR",
+        "source_record_id": "VARCHAR",
+        "kind": "VARCHAR",
+        "channel": "VARCHAR",
+        "amount": "DECIMAL(18,2)",
+        "currency": "VARCHAR",
+        "csat": "DOUBLE",
+        "sentiment": "DOUBLE",
     },
     "identity_map": {
         "source": "VARCHAR",
@@ -41,6 +92,14 @@ CONTRACT = {
         "confidence": "DOUBLE",
         "file": "VARCHAR",
         "row_number": "BIGINT",
+    },
+    "customer_ids": {"customer_id": "VARCHAR", "issued_at": "TIMESTAMP"},
+    "id_redirects": {
+        "old_customer_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "redirected_to": "VARCHAR",
+        "reason": "VARCHAR",
+        "redirected_at": "TIMESTAMP",
     },
     "records": {
         "source": "VARCHAR",
@@ -109,6 +168,9 @@ def test_every_contract_column_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for columns in [*CONTRACT.values(), LINKS_FIXED]:
         for column in columns:
+            if column.endswith("_provenance"):
+                assert "| &lt;field&gt;_provenance |" in readme and f"`{column}`" in readme
+                continue
             assert (
                 f"| {column} |" in readme or f"{column}," in readme or f"| {column}, " in readme
             ), column
@@ -126,6 +188,8 @@ def test_run_json_accounts_for_every_row(sample_out: Path):
         assert len(item["sha256"]) == 64 and item["bytes"] > 0
     assert set(run["stages_seconds"]) >= {"ingest", "standardize", "block", "score", "write"}
     assert run["model"]["converged"] is True
+    assert counts["touchpoints"] == counts["rows_mapped"]
+    assert run["as_of"] == "2026-10-31T21:53:25"  # the newest timestamp in the sample
     assert run["matching"] == {"threshold": 0.9, "links_floor": 0.01}
 
 
@@ -166,7 +230,10 @@ def test_duckdb_file_has_a_view_per_output_from_any_directory(
         row[0]
         for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     }
-    assert views == {"profiles", "identity_map", "links", "records", "rejects"}
+    assert views == {
+        "profiles", "identity_map", "links", "records", "rejects", "touchpoints", "customer_ids",
+        "id_redirects",
+    }  # fmt: skip
     for view in views:
         con.execute(f"SELECT count(*) FROM {view}").fetchone()
     con.close()

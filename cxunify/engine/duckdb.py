@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from cxunify.config import EngineConfig
-from cxunify.errors import UserError
+from cxunify.errors import ResourceError, UserError
 from cxunify.sql import ident
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+# DuckDB's own default takes 80% of the machine; a nightly job shares its box. Past this much
+# memory DuckDB spills to the output's temp folder, which it does well: 1M input rows run
+# within it, 10M rows a little slower. Raise it (config or environment) on a dedicated box.
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 class DuckDBEngine:
     """Runs SQL on an in-process DuckDB database.
 
     Thread count and memory limit come from the config, else ``CXUNIFY_THREADS`` and
-    ``CXUNIFY_MEMORY_LIMIT``; spill files go to ``temp_dir`` so a run cleans up after itself.
+    ``CXUNIFY_MEMORY_LIMIT`` (else all cores and ``DEFAULT_MEMORY_LIMIT``); spill files go
+    to ``temp_dir`` so a run cleans up after itself.
     """
 
     name = "duckdb"
@@ -30,9 +37,12 @@ class DuckDBEngine:
         settings = settings or EngineConfig()
         self.con = duckdb.connect(":memory:")
         threads = settings.threads or _env_int("CXUNIFY_THREADS")
-        memory = settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT")
+        memory = (
+            settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        )
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        self.memory_limit = memory
         if memory:
             try:
                 self.con.execute("SET memory_limit = $limit", {"limit": memory})
@@ -41,18 +51,35 @@ class DuckDBEngine:
         if temp_dir is not None:
             temp_dir.mkdir(parents=True, exist_ok=True)
             self.con.execute("SET temp_directory = $dir", {"dir": str(temp_dir)})
+        # DuckDB draws its own progress bar on stdout for long queries, which would corrupt
+        # `--json` output; progress is the CLI's job.
+        self.con.execute("SET enable_progress_bar = false")
         # Row order of inputs is part of provenance (row numbers), so keep it.
         self.con.execute("SET preserve_insertion_order = true")
 
+    @contextmanager
+    def _within_memory(self) -> Iterator[None]:
+        """An operation DuckDB cannot spill is a limit to raise, not a bug to report."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException:
+            raise ResourceError(
+                f"DuckDB ran out of memory within its limit of {self.memory_limit}; raise it "
+                "with engine.memory_limit in the config or CXUNIFY_MEMORY_LIMIT (e.g. 8GB)"
+            ) from None
+
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
         """Run a statement whose result is not needed (DDL, CREATE TABLE AS, COPY)."""
-        self.con.execute(sql, params)
+        with self._within_memory():
+            self.con.execute(sql, params)
 
     def rows(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
-        return self.con.execute(sql, params).fetchall()
+        with self._within_memory():
+            return self.con.execute(sql, params).fetchall()
 
     def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params).fetchone()
+        with self._within_memory():
+            row = self.con.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     def columns(self, relation_sql: str) -> list[str]:
@@ -68,7 +95,7 @@ class DuckDBEngine:
         Returns the rows the written file holds, read back from it.
         """
         codec = {"uncompressed": "uncompressed"}.get(compression, compression)
-        self.con.execute(
+        self.execute(
             f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
             {"path": str(path)},
         )
@@ -77,8 +104,10 @@ class DuckDBEngine:
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table built in Python a working table (a copy, not a view)."""
         self.con.register("cx_arrow_input", table)
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM cx_arrow_input")
-        self.con.unregister("cx_arrow_input")
+        try:
+            self.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM cx_arrow_input")
+        finally:
+            self.con.unregister("cx_arrow_input")
 
     def drop(self, *tables_sql: str) -> None:
         for name in tables_sql:

@@ -18,6 +18,7 @@ from cxunify.config import Config
 from cxunify.engine.duckdb import DuckDBEngine
 from cxunify.errors import UserError
 from cxunify.ingest import REJECTS
+from cxunify.sql import ident
 from cxunify.standardize import RECORDS
 
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
@@ -49,3 +50,20 @@ def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
 def hand_over(local: DuckDBEngine, spark: Any, folder: Path) -> None:
     """Give Spark the records, nodes and rejects DuckDB built, as Parquet in `folder`."""
     spark.adopt(local, HANDED_OVER, folder)
+
+
+def hand_back(spark: Any, local: DuckDBEngine, folder: Path) -> None:
+    """Give DuckDB back every working table Spark holds, as Parquet in `folder`.
+
+    The publish step (customer ids and their carry-over, profiles with survivorship and
+    traits, outputs, update state, gates) runs on DuckDB: its SQL uses DuckDB constructs the
+    dialect table does not translate yet (EXCLUDE, QUALIFY, BY NAME, list lambdas, median).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for view in list(spark.tables):
+        path = folder / f"{view}.parquet"
+        spark.write_parquet(f"SELECT * FROM {ident(view)}", path, "zstd")
+        local.execute(
+            f'CREATE OR REPLACE TABLE {ident(view)} AS SELECT * FROM read_parquet($path)',
+            {"path": str(path)},
+        )

@@ -160,11 +160,13 @@ CREATE OR REPLACE MACRO _cx_name_words(x) AS
             ' '),
         lambda t: t <> '');
 
--- Titles go wherever they are; suffixes only after the first word, so a lone "Jr" stays.
-CREATE OR REPLACE MACRO _cx_name_drop(words) AS
+-- Titles go wherever they are; suffixes only after the first word, so a lone "Jr" stays,
+-- unless something that is no name came first ("- Jr."): then nothing is left of a name.
+CREATE OR REPLACE MACRO _cx_name_drop(words, junk_led) AS
     list_filter(
         list_filter(words, lambda t: NOT list_contains(getvariable('cx_name_honorifics'), t)),
-        lambda t, i: i = 1 OR NOT list_contains(getvariable('cx_name_suffixes'), t));
+        lambda t, i: (i = 1 AND NOT junk_led)
+                     OR NOT list_contains(getvariable('cx_name_suffixes'), t));
 
 -- A lower-case name that is no name: empty, without a letter, or a placeholder however it
 -- is punctuated or spaced ("N/A", "n.a.", "Not Provided").
@@ -175,9 +177,6 @@ CREATE OR REPLACE MACRO _cx_name_is_junk(v) AS
     OR list_contains(getvariable('cx_name_junk'),
                      regexp_replace(v, '[' || getvariable('cx_name_separators') || ']', '', 'g'));
 
-CREATE OR REPLACE MACRO cx_name_std(x) AS
-    list_transform([array_to_string(_cx_name_drop(_cx_name_words(x)), ' ')],
-                   lambda v: CASE WHEN _cx_name_is_junk(v) THEN NULL ELSE v END)[1];
 
 -- Display-form words: split on whitespace only (including no-break and ideographic spaces),
 -- so punctuation inside a word survives.
@@ -194,6 +193,19 @@ CREATE OR REPLACE MACRO _cx_name_display_words(x) AS
 -- A display word's identity for the title/suffix lists: "Jr.," and "(Dr)" are jr and dr.
 CREATE OR REPLACE MACRO _cx_name_word_key(t) AS
     regexp_replace(lower(t), '[' || getvariable('cx_name_separators') || ']', '', 'g');
+
+-- The first display word that is not a title has no letter in it ("-", "'", "...").
+CREATE OR REPLACE MACRO _cx_name_junk_led(x) AS
+    NOT regexp_matches(
+        coalesce(list_filter(_cx_name_display_words(x),
+                             lambda t: NOT list_contains(getvariable('cx_name_honorifics'),
+                                                         _cx_name_word_key(t)))[1], 'a'),
+        '[[:alpha:]]');
+
+CREATE OR REPLACE MACRO cx_name_std(x) AS
+    list_transform([array_to_string(_cx_name_drop(_cx_name_words(x), _cx_name_junk_led(x)),
+                                    ' ')],
+                   lambda v: CASE WHEN _cx_name_is_junk(v) THEN NULL ELSE v END)[1];
 
 -- The display name without titles and suffixes, and without the commas they leave behind.
 CREATE OR REPLACE MACRO _cx_name_strip(x) AS

@@ -1,0 +1,112 @@
+"""What changed between two outputs: customers created, merged, split, changed and removed.
+
+Records are matched between the outputs by (source, source_record_id), so the comparison
+works for any two runs: last night's and tonight's, or the current rules and a rule change
+run with ``--previous`` on the same exports, before it ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cxunify.errors import OutputError
+from cxunify.output import MANIFEST
+
+CHANGES = ("created", "merged", "split", "changed", "removed")
+
+
+@dataclass
+class Diff:
+    """One row per customer that differs (``changes``), and how many of each kind."""
+
+    changes: pa.Table
+    counts: dict[str, int]
+
+
+# A customer of NEW is
+#   created  when none of its records existed in OLD,
+#   split    when its id is new but some of its records belonged to an OLD customer,
+#   merged   when it kept an OLD id and gained records of other OLD customers,
+#   changed  when it kept its id and its records or profile differ;
+# an OLD customer none of whose records remain is removed.
+DIFF_SQL = """
+WITH old_map AS (SELECT source, source_record_id, customer_id FROM read_parquet($old_map)),
+new_map AS (SELECT source, source_record_id, customer_id FROM read_parquet($new_map)),
+joined AS (
+    SELECT n.customer_id, o.customer_id AS old_id
+    FROM new_map n LEFT JOIN old_map o USING (source, source_record_id)
+),
+per_new AS (
+    SELECT customer_id,
+           count(*) AS records_after,
+           list(DISTINCT old_id ORDER BY old_id) FILTER (WHERE old_id IS NOT NULL) AS old_ids,
+           count(*) FILTER (WHERE old_id = customer_id) AS records_kept
+    FROM joined GROUP BY customer_id
+),
+old_sizes AS (SELECT customer_id, count(*) AS n FROM old_map GROUP BY customer_id),
+old_profiles AS (SELECT * FROM read_parquet($old_profiles)),
+new_profiles AS (SELECT * FROM read_parquet($new_profiles)),
+profile_changed AS (
+    SELECT customer_id FROM (
+        SELECT * FROM new_profiles EXCEPT SELECT * FROM old_profiles
+    )
+),
+classified AS (
+    SELECT p.customer_id,
+           CASE WHEN s.customer_id IS NULL AND coalesce(len(p.old_ids), 0) = 0 THEN 'created'
+                WHEN s.customer_id IS NULL THEN 'split'
+                WHEN len(list_filter(p.old_ids, lambda x: x <> p.customer_id)) > 0 THEN 'merged'
+                WHEN p.records_after <> s.n OR p.records_kept <> s.n
+                     OR p.customer_id IN (SELECT customer_id FROM profile_changed)
+                    THEN 'changed'
+           END AS change,
+           coalesce(list_filter(p.old_ids, lambda x: x <> p.customer_id), [])
+               AS other_customer_ids,
+           coalesce(s.n, 0) AS records_before, p.records_after
+    FROM per_new p LEFT JOIN old_sizes s USING (customer_id)
+)
+SELECT customer_id, change, other_customer_ids, records_before, records_after
+FROM classified WHERE change IS NOT NULL
+UNION ALL
+SELECT s.customer_id, 'removed', [], s.n, 0
+FROM old_sizes s
+WHERE s.customer_id NOT IN (SELECT customer_id FROM new_map)
+  AND s.customer_id NOT IN (SELECT old_id FROM joined WHERE old_id IS NOT NULL)
+ORDER BY change, customer_id
+"""
+
+
+def diff_outputs(old: Path, new: Path) -> Diff:
+    """Compare the outputs in folders `old` and `new`.
+
+    Example::
+
+        from pathlib import Path
+        from cxunify.diff import diff_outputs
+        print(diff_outputs(Path("out.yesterday"), Path("out")).counts)
+    """
+    params = {}
+    for label, folder in (("old", old), ("new", new)):
+        if not (folder / MANIFEST).is_file():
+            raise OutputError(f"{folder}: not a cxunify output folder (no {MANIFEST})")
+        for name, key in (("identity_map", "map"), ("profiles", "profiles")):
+            path = folder / f"{name}.parquet"
+            if not path.is_file():
+                raise OutputError(f"{folder}: {name}.parquet is missing")
+            params[f"{label}_{key}"] = str(path)
+    con = duckdb.connect(":memory:")
+    try:
+        try:
+            changes = con.sql(DIFF_SQL, params=params).to_arrow_table()
+        except duckdb.BinderException as exc:
+            # EXCEPT needs the same columns: outputs of different cxunify versions differ.
+            message = str(exc).strip().splitlines()[0]
+            raise OutputError(f"cannot compare {old} with {new}: {message}") from None
+    finally:
+        con.close()
+    kinds = changes.column("change").to_pylist()
+    return Diff(changes=changes, counts={kind: kinds.count(kind) for kind in CHANGES})

@@ -1,0 +1,110 @@
+"""Quality gates: limits a run must respect before its output replaces the previous one.
+
+A nightly run on a bad export (a truncated file, a broken column mapping, a rule change that
+glues thousands of people together) should fail loudly rather than publish. Each gate is a
+figure of the finished run compared with a limit from the ``gates:`` config section; a failed
+gate keeps the previous output, sets the new one aside and exits with code 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxunify.config import GatesConfig
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import QualityGateError
+from cxunify.identity import IDENTITY, Churn
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures the gates look at, also reported in run.json under ``quality``."""
+
+    max_cluster_size: int
+    reject_rate: float
+    linked_share: float
+    id_changed_share: float
+    customers_merged: int
+    has_previous: bool
+
+    def as_dict(self) -> dict[str, int | float | bool]:
+        return {
+            "max_cluster_size": self.max_cluster_size,
+            "reject_rate": round(self.reject_rate, 6),
+            "linked_share": round(self.linked_share, 6),
+            "id_changed_share": round(self.id_changed_share, 6),
+            "customers_merged": self.customers_merged,
+        }
+
+
+def measure(
+    engine: DuckDBEngine, rows_in: int, rows_rejected: int, churn: Churn, has_previous: bool
+) -> Figures:
+    """Figures of the run held in the engine (after identify)."""
+    largest, records, linked = engine.rows(
+        f"""
+        WITH sizes AS (SELECT customer_id, count(*) AS n FROM {IDENTITY} GROUP BY customer_id)
+        SELECT coalesce(max(n), 0), coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE n > 1), 0)
+        FROM sizes
+        """
+    )[0]
+    return Figures(
+        max_cluster_size=int(largest),
+        reject_rate=rows_rejected / rows_in if rows_in else 0.0,
+        linked_share=int(linked) / int(records) if records else 0.0,
+        id_changed_share=churn.id_changed_share,
+        customers_merged=churn.customers_merged,
+        has_previous=has_previous,
+    )
+
+
+def failures(gates: GatesConfig, figures: Figures) -> list[str]:
+    """One line per failed gate, naming the gate, the figure and the limit."""
+    failed = []
+    if gates.max_cluster_size is not None and figures.max_cluster_size > gates.max_cluster_size:
+        failed.append(
+            f"gates.max_cluster_size: the largest customer has {figures.max_cluster_size:,} "
+            f"records (limit {gates.max_cluster_size:,})"
+        )
+    if gates.max_reject_rate is not None and figures.reject_rate > gates.max_reject_rate:
+        failed.append(
+            f"gates.max_reject_rate: {figures.reject_rate:.2%} of rows were rejected "
+            f"(limit {gates.max_reject_rate:.2%})"
+        )
+    if gates.min_linked_share is not None and figures.linked_share < gates.min_linked_share:
+        failed.append(
+            f"gates.min_linked_share: {figures.linked_share:.2%} of records are linked to "
+            f"another record (minimum {gates.min_linked_share:.2%})"
+        )
+    # Churn gates compare with the previous run; a first run has nothing to compare with.
+    if figures.has_previous:
+        if (
+            gates.max_id_changed_share is not None
+            and figures.id_changed_share > gates.max_id_changed_share
+        ):
+            failed.append(
+                f"gates.max_id_changed_share: {figures.id_changed_share:.2%} of the previous "
+                f"run's customers changed id (limit {gates.max_id_changed_share:.2%})"
+            )
+        if (
+            gates.max_customers_merged is not None
+            and figures.customers_merged > gates.max_customers_merged
+        ):
+            failed.append(
+                f"gates.max_customers_merged: {figures.customers_merged:,} customers were "
+                f"merged into others since the previous run (limit {gates.max_customers_merged:,})"
+            )
+    return failed
+
+
+class GateFailed(QualityGateError):
+    """A quality gate failed: the previous output was kept; the new one is in ``aside``."""
+
+    def __init__(self, failed: list[str], aside: str):
+        self.problems = [
+            *(f"quality gate failed: {line}" for line in failed),
+            f"the previous output was kept; this run's output is in {aside} for inspection",
+        ]
+        self.failed = failed
+        self.aside = aside
+        super().__init__("; ".join(self.problems))

@@ -1,0 +1,393 @@
+"""Customer-experience traits: touchpoints, value and loyalty, service, social, journey.
+
+Every source row of a customer becomes a *touchpoint* (contact, order, ticket or post) in
+``cx_touchpoints``; each family of traits is one SQL builder over it, aggregated per customer:
+
+- ``value_sql``: orders, revenue (DECIMAL, per currency or converted), RFM scores and segment
+- ``service_sql``: tickets, open tickets, resolution hours, CSAT, sentiment
+- ``social_sql``: handles per platform, followers, posts, last activity
+- ``channel_sql``: channels used and the preferred one
+- ``traits_sql``: joins them and derives lifecycle stage, journey stage and experience score
+
+Everything relative to time uses ``$as_of`` so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cxunify.config import CurrencyConfig, ProfileConfig
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import UserError
+from cxunify.identity import IDENTITY
+from cxunify.sentiment import SENTIMENT, score_texts
+from cxunify.sql import table
+from cxunify.standardize import RECORDS
+
+TOUCHPOINTS = table("touchpoints")
+TRAITS = table("traits")
+RATES = table("currency_rates")
+
+# An amount whose currency is missing or not a three-letter code is reported under XXX, the
+# ISO 4217 code for "no currency", unless a base currency is configured (then it is taken as base).
+UNKNOWN_CURRENCY = "XXX"
+CLOSED_STATUSES = ("closed", "solved", "resolved")
+
+# The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
+TOUCHPOINTS_QUERY = f"""
+    SELECT customer_id, ts, source, source_record_id, kind, channel, amount, currency, csat,
+           sentiment
+    FROM {TOUCHPOINTS} ORDER BY customer_id, ts NULLS LAST, record_key
+"""
+
+
+def scored_text(text_sql: str) -> str:
+    """The text VADER scores for `text_sql`: runs of five digits or more read as ``00000``.
+
+    Order numbers and postcodes make otherwise identical texts distinct. No word of VADER's
+    lexicon holds five digits in a row and digits have no case, so the score is unchanged (a test
+    checks it on the sample texts) while there are 40% fewer distinct texts to score at 1M rows.
+    """
+    return f"regexp_replace({text_sql}, '[0-9]{{5,}}', '00000', 'g')"
+
+
+def touchpoints_sql() -> str:
+    """One event per record: who, when, where, what kind, and its amount or scores.
+
+    Parameters: ``$unknown_currency`` (currency for amounts without a valid one).
+    """
+    return f"""
+        SELECT i.customer_id, r.record_key,
+               CASE r.source_kind WHEN 'social' THEN coalesce(r.last_active_at, r.created_at)
+                    ELSE coalesce(r.created_at, r.last_active_at) END AS ts,
+               r.source, r.source_record_id,
+               CASE r.source_kind WHEN 'crm' THEN 'contact' WHEN 'transactions' THEN 'order'
+                    WHEN 'support' THEN 'ticket' ELSE 'post' END AS kind,
+               CASE WHEN r.source_kind = 'social' THEN coalesce(r.platform, r.channel)
+                    ELSE r.channel END AS channel,
+               CASE WHEN r.source_kind = 'transactions'
+                    THEN TRY_CAST(r.amount AS DECIMAL(18, 2)) END AS amount,
+               CASE WHEN r.source_kind = 'transactions' AND r.amount IS NOT NULL
+                    THEN coalesce(CASE WHEN regexp_full_match(r.currency, '[A-Z]{{3}}')
+                                       THEN r.currency END, $unknown_currency) END AS currency,
+               CASE WHEN r.source_kind = 'support' THEN r.csat END AS csat,
+               CASE WHEN r.source_kind IN ('support', 'social')
+                    THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
+                    END AS scored_text,
+               r.category, r.status, r.resolved_at, r.handle, r.platform, r.followers, r.posts
+        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+    """
+
+
+def build_touchpoints(engine: DuckDBEngine, currency: CurrencyConfig) -> tuple[int, int]:
+    """Create ``cx_touchpoints`` with sentiment; return (touchpoints, distinct texts scored)."""
+    base = table("touchpoints_base")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {base} AS {touchpoints_sql()}",
+        {"unknown_currency": currency.base or UNKNOWN_CURRENCY},
+    )
+    scored = score_texts(engine, f"SELECT scored_text AS text FROM {base}")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {TOUCHPOINTS} AS
+        SELECT b.* EXCLUDE (scored_text), s.sentiment
+        FROM {base} b LEFT JOIN {SENTIMENT} s ON s.text = b.scored_text
+        """
+    )
+    engine.drop(base, SENTIMENT)
+    return engine.count(TOUCHPOINTS), scored
+
+
+def _rfm_score(value: str, ascending: bool, partition: str = "") -> str:
+    # 1 + the share of customers strictly worse, in fifths: ties share a score, and most
+    # single-order customers get F = 1 instead of being spread over scores at random as ntile does.
+    direction = "ASC" if ascending else "DESC"
+    window = f"PARTITION BY {value} IS NULL{partition}"
+    return (
+        f"CASE WHEN {value} IS NOT NULL THEN 1 + floor(5 * (rank() OVER ({window} ORDER BY "
+        f"{value} {direction}) - 1) / count(*) OVER ({window}))::INTEGER END"
+    )
+
+
+def value_sql(top_categories: int, convert: bool) -> str:
+    """Per customer with at least one order: orders, revenue, dates, RFM and segment.
+
+    Revenue is exact DECIMAL. Without conversion, ``revenue`` and ``currency`` are set only when
+    every order of the customer is in one currency; ``revenue_by_currency`` always holds each
+    currency's total. With conversion (``convert``), each currency's total is multiplied by its
+    rate in ``cx_currency_rates`` and rounded to cents. Parameter: ``$as_of``.
+    """
+    rate = "r.rate" if convert else "NULL::DECIMAL(18, 6)"
+    converted = (
+        "CAST(sum(round(revenue * rate, 2)) AS DECIMAL(38, 2))"
+        if convert
+        else "CASE WHEN count(*) = 1 THEN CAST(sum(revenue) AS DECIMAL(38, 2)) END"
+    )
+    money_currency = "$base" if convert else "CASE WHEN count(*) = 1 THEN min(currency) END"
+    rates_join = f"LEFT JOIN {RATES} r USING (currency)" if convert else ""
+    return f"""
+        WITH orders AS (SELECT * FROM {TOUCHPOINTS} WHERE kind = 'order'),
+        per_currency AS (
+            SELECT customer_id, currency, sum(amount) AS revenue, count(amount) AS priced,
+                   {rate} AS rate
+            FROM orders o {rates_join}
+            WHERE amount IS NOT NULL
+            GROUP BY customer_id, currency, rate
+        ),
+        money AS (
+            SELECT customer_id,
+                   map_from_entries(list({{'k': currency, 'v': CAST(revenue AS DECIMAL(38, 2))}}
+                                         ORDER BY currency)) AS revenue_by_currency,
+                   {converted} AS revenue,
+                   {money_currency} AS currency,
+                   sum(priced) AS priced_orders
+            FROM per_currency GROUP BY customer_id
+        ),
+        categories AS (
+            SELECT customer_id,
+                   list(category ORDER BY n DESC, category)[1:{int(top_categories)}]
+                       AS top_categories
+            FROM (SELECT customer_id, category, count(*) AS n FROM orders
+                  WHERE category IS NOT NULL GROUP BY ALL)
+            GROUP BY customer_id
+        ),
+        per_customer AS (
+            SELECT o.customer_id, count(*) AS orders,
+                   min(ts) AS first_order_at, max(ts) AS last_order_at
+            FROM orders o GROUP BY o.customer_id
+        ),
+        valued AS (
+            SELECT p.*, m.revenue, m.currency, m.revenue_by_currency,
+                   CAST(round(m.revenue / m.priced_orders, 2) AS DECIMAL(38, 2))
+                       AS avg_order_value,
+                   date_diff('day', p.last_order_at, $as_of::TIMESTAMP) AS recency_days,
+                   p.orders >= 2 AS repeat_purchase,
+                   coalesce(c.top_categories, []) AS top_categories
+            FROM per_customer p
+            LEFT JOIN money m USING (customer_id)
+            LEFT JOIN categories c USING (customer_id)
+        ),
+        scored AS (
+            SELECT *,
+                   {_rfm_score("recency_days", ascending=False)} AS rfm_r,
+                   {_rfm_score("orders", ascending=True)} AS rfm_f,
+                   {_rfm_score("revenue", ascending=True, partition=", currency")} AS rfm_m
+            FROM valued
+        )
+        SELECT *,
+               CASE WHEN rfm_r IS NULL THEN NULL
+                    ELSE {rfm_segment_sql("rfm_r", "coalesce((rfm_f + rfm_m + 1) // 2, rfm_f)")}
+               END AS rfm_segment
+        FROM scored
+    """
+
+
+def rfm_segment_sql(r: str, fm: str) -> str:
+    """The named RFM segment from recency `r` and frequency-monetary `fm` (both 1–5).
+
+    The first matching row wins; ``orders = 1`` separates New from Potential loyalist.
+    """
+    return f"""CASE
+        WHEN {r} >= 4 AND {fm} >= 4 THEN 'Champions'
+        WHEN {r} <= 2 AND {fm} = 5 THEN 'Can''t lose'
+        WHEN {r} <= 2 AND {fm} >= 3 THEN 'At risk'
+        WHEN {fm} >= 3 THEN 'Loyal'
+        WHEN {r} >= 4 AND orders = 1 THEN 'New'
+        WHEN {r} >= 3 THEN 'Potential loyalist'
+        WHEN {r} = 2 THEN 'Hibernating'
+        ELSE 'Lost' END"""
+
+
+def service_sql() -> str:
+    """Per customer with a ticket or a scored text: support and sentiment traits."""
+    hours = "date_diff('second', ts, resolved_at) / 3600.0"
+    latest = "ts DESC NULLS LAST, record_key DESC"
+    return f"""
+        SELECT customer_id,
+               count(*) FILTER (WHERE kind = 'ticket') AS tickets,
+               count(*) FILTER (WHERE kind = 'ticket' AND (
+                   CASE WHEN status IS NULL THEN resolved_at IS NULL
+                        ELSE NOT list_contains($closed_statuses, status) END)) AS open_tickets,
+               median({hours}) FILTER (WHERE kind = 'ticket' AND resolved_at >= ts)
+                   AS median_resolution_hours,
+               first({hours} ORDER BY {latest})
+                   FILTER (WHERE kind = 'ticket' AND resolved_at >= ts) AS last_resolution_hours,
+               avg(csat) AS csat_mean,
+               first(csat ORDER BY {latest}) FILTER (WHERE csat IS NOT NULL) AS csat_last,
+               coalesce(list(DISTINCT channel ORDER BY channel)
+                        FILTER (WHERE kind = 'ticket' AND channel IS NOT NULL), [])
+                   AS ticket_channels,
+               max(ts) FILTER (WHERE kind = 'ticket') AS last_contact_at,
+               avg(sentiment) AS sentiment_mean,
+               first(sentiment ORDER BY {latest}) FILTER (WHERE sentiment IS NOT NULL)
+                   AS sentiment_last
+        FROM {TOUCHPOINTS}
+        WHERE kind = 'ticket' OR sentiment IS NOT NULL
+        GROUP BY customer_id
+    """
+
+
+def social_sql() -> str:
+    """Per customer with a social account: handles per platform, reach and activity."""
+    return f"""
+        SELECT customer_id,
+               map_from_entries(list({{'k': platform, 'v': handles}} ORDER BY platform))
+                   AS handles_by_platform,
+               CAST(sum(accounts) AS BIGINT) AS social_accounts,
+               CAST(sum(followers) AS BIGINT) AS followers,
+               CAST(sum(posts) AS BIGINT) AS posts,
+               max(last_active) AS last_social_at
+        FROM (
+            SELECT customer_id, coalesce(platform, 'unknown') AS platform,
+                   list(DISTINCT handle ORDER BY handle) FILTER (WHERE handle IS NOT NULL)
+                       AS handles,
+                   count(*) AS accounts, sum(followers) AS followers, sum(posts) AS posts,
+                   max(ts) AS last_active
+            FROM {TOUCHPOINTS} WHERE kind = 'post'
+            GROUP BY ALL
+        )
+        GROUP BY customer_id
+    """
+
+
+def channel_sql() -> str:
+    """Per customer: every channel used and the preferred one (most touchpoints, then latest)."""
+    return f"""
+        SELECT customer_id,
+               list(channel ORDER BY channel) AS channels,
+               first(channel ORDER BY n DESC, last_ts DESC NULLS LAST, channel)
+                   AS preferred_channel,
+               sum(n) AS channel_touchpoints
+        FROM (SELECT customer_id, channel, count(*) AS n, max(ts) AS last_ts
+              FROM {TOUCHPOINTS} WHERE channel IS NOT NULL GROUP BY ALL)
+        GROUP BY customer_id
+    """
+
+
+def traits_sql(settings: ProfileConfig, convert: bool) -> str:
+    """Every trait per customer, with lifecycle stage, journey stage and experience score.
+
+    Parameters: ``$as_of`` and those of :func:`trait_params`.
+    """
+    return f"""
+        WITH everyone AS (
+            SELECT customer_id, count(*) AS touchpoints,
+                   count(*) FILTER (WHERE kind = 'ticket' OR kind = 'post') AS conversations
+            FROM {TOUCHPOINTS} GROUP BY customer_id
+        ),
+        value AS ({value_sql(settings.top_categories, convert)}),
+        service AS ({service_sql()}),
+        social AS ({social_sql()}),
+        channel AS ({channel_sql()}),
+        joined AS (
+            SELECT e.customer_id, e.touchpoints, e.conversations,
+                   coalesce(v.orders, 0) AS orders, v.revenue, v.currency,
+                   coalesce(v.revenue_by_currency, MAP()) AS revenue_by_currency,
+                   v.avg_order_value, v.first_order_at, v.last_order_at, v.recency_days,
+                   coalesce(v.repeat_purchase, false) AS repeat_purchase,
+                   v.rfm_r, v.rfm_f, v.rfm_m, v.rfm_segment,
+                   coalesce(v.top_categories, []) AS top_categories,
+                   coalesce(s.tickets, 0) AS tickets, coalesce(s.open_tickets, 0) AS open_tickets,
+                   s.median_resolution_hours, s.last_resolution_hours, s.csat_mean, s.csat_last,
+                   coalesce(s.ticket_channels, []) AS ticket_channels, s.last_contact_at,
+                   s.sentiment_mean, s.sentiment_last,
+                   coalesce(so.handles_by_platform, MAP()) AS handles_by_platform,
+                   coalesce(so.social_accounts, 0) AS social_accounts,
+                   so.followers, so.posts, so.last_social_at,
+                   coalesce(c.channels, []) AS channels, c.preferred_channel
+            FROM everyone e
+            LEFT JOIN value v USING (customer_id)
+            LEFT JOIN service s USING (customer_id)
+            LEFT JOIN social so USING (customer_id)
+            LEFT JOIN channel c USING (customer_id)
+        ),
+        experience AS (
+            SELECT *,
+                   (csat_mean - 1) / 4 AS csat_part,
+                   (sentiment_mean + 1) / 2 AS sentiment_part,
+                   1 / (1 + median_resolution_hours / $resolution_target_hours)
+                       AS resolution_part
+            FROM joined
+        )
+        SELECT * EXCLUDE (conversations, csat_part, sentiment_part, resolution_part),
+               CASE WHEN orders = 0 THEN 'prospect'
+                    -- orders without dates (or data without any): no stage can be told
+                    WHEN last_order_at IS NULL OR $as_of IS NULL THEN NULL
+                    WHEN date_diff('day', first_order_at, $as_of::TIMESTAMP) <= $new_days
+                        THEN 'new'
+                    WHEN recency_days <= $active_days THEN 'active'
+                    WHEN recency_days <= $lapsed_days THEN 'at_risk'
+                    ELSE 'lapsed' END AS lifecycle_stage,
+               CASE WHEN orders = 0 AND tickets = 0 AND touchpoints < $comparison_touchpoints
+                        THEN 'research'
+                    WHEN orders = 0 THEN 'comparison'
+                    WHEN open_tickets > 0 OR last_contact_at >= last_order_at THEN 'support'
+                    WHEN orders >= $loyalty_orders THEN 'loyalty'
+                    ELSE 'purchase' END AS journey_stage,
+               round(100 * (
+                   coalesce($csat_weight * csat_part, 0)
+                   + coalesce($sentiment_weight * sentiment_part, 0)
+                   + coalesce($resolution_weight * resolution_part, 0)
+               ) / nullif(
+                   CASE WHEN csat_part IS NOT NULL THEN $csat_weight ELSE 0 END
+                   + CASE WHEN sentiment_part IS NOT NULL THEN $sentiment_weight ELSE 0 END
+                   + CASE WHEN resolution_part IS NOT NULL THEN $resolution_weight ELSE 0 END,
+                   0), 1) AS experience_score
+        FROM experience
+    """
+
+
+def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, object]:
+    """The parameters of :func:`traits_sql`."""
+    lifecycle, journey, experience = settings.lifecycle, settings.journey, settings.experience
+    return {
+        "as_of": as_of,
+        "closed_statuses": list(CLOSED_STATUSES),
+        "new_days": lifecycle.new_days,
+        "active_days": lifecycle.active_days,
+        "lapsed_days": lifecycle.lapsed_days,
+        "loyalty_orders": journey.loyalty_orders,
+        "comparison_touchpoints": journey.comparison_touchpoints,
+        "csat_weight": experience.csat_weight,
+        "sentiment_weight": experience.sentiment_weight,
+        "resolution_weight": experience.resolution_weight,
+        "resolution_target_hours": experience.resolution_target_hours,
+        **({"base": settings.currency.base} if settings.currency.base else {}),
+    }
+
+
+def build_rates(engine: DuckDBEngine, currency: CurrencyConfig) -> None:
+    """Create ``cx_currency_rates`` for conversion into the base, or refuse a missing rate."""
+    assert currency.base is not None
+    rates = {**currency.rates, currency.base: 1.0}
+    missing = [
+        code
+        for (code,) in engine.rows(
+            f"SELECT DISTINCT currency FROM {TOUCHPOINTS} WHERE kind = 'order' "
+            "AND currency IS NOT NULL AND NOT list_contains($codes, currency) ORDER BY 1",
+            {"codes": list(rates)},
+        )
+    ]
+    if missing:
+        raise UserError(
+            f"profile.currency.rates: no rate into {currency.base} for {', '.join(missing)}; "
+            "add one per currency, or remove profile.currency.base to report revenue per currency"
+        )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {RATES} AS SELECT unnest($codes) AS currency, "
+        "CAST(unnest($rates) AS DECIMAL(18, 6)) AS rate",
+        {"codes": list(rates), "rates": list(rates.values())},
+    )
+
+
+def build_traits(engine: DuckDBEngine, settings: ProfileConfig, as_of: datetime | None) -> int:
+    """Create ``cx_traits`` (one row per customer with a touchpoint); return its row count."""
+    convert = settings.currency.base is not None
+    if convert:
+        build_rates(engine, settings.currency)
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {TRAITS} AS {traits_sql(settings, convert)}",
+        trait_params(settings, as_of),
+    )
+    engine.drop(RATES)
+    return engine.count(TRAITS)

@@ -1,0 +1,439 @@
+"""Incremental update: link only new and changed records, re-cluster only what they touch.
+
+A full run leaves what an update needs in ``<out>/state/``: the standardised records, the
+nodes they collapse into, the comparison levels of every candidate pair, the links, the
+components and the final clusters, and the fitted model. ``cxunify update`` then
+
+1. reads and standardises only the new exports (rows whose source and id are already stored
+   replace the stored ones; stored records keep their record keys, new ones get keys above);
+2. collapses all records into nodes and blocks all of them (cheap SQL, and needed for the
+   same junk values and block-size limits as a full run), but compares only candidate pairs
+   that touch a new or changed node; every other pair's levels come from the state;
+3. scores every pair with the stored model (term frequencies are recounted, as in a full run);
+4. finds components over all links and runs the merge guards only on components that differ
+   from the previous run (a new or changed node, different members, or links that differ or
+   come in another order); the others keep their previous clusters as they were.
+
+With the stored model, the clusters equal those of a full run on all the data with that
+model (``unify --model``); tests check it. Records cannot be deleted by an update: run a full
+``unify`` for that, or when the matching settings change (an update refuses then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cxunify import block, cluster, ingest, output, score, standardize
+from cxunify.compare import ComparisonSpec
+from cxunify.config import Config
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import OutputError, UserError
+from cxunify.identity import NODE_NAMES_SQL
+from cxunify.ingest import REJECTS
+from cxunify.lock import output_lock
+from cxunify.model import MatchModel
+from cxunify.sql import table
+from cxunify.standardize import RECORDS
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from cxunify.identity import PreviousOutput
+    from cxunify.pipeline import Progress, RunResult
+
+STATE = "state"
+STATE_FORMAT = "cxunify-state/1"
+TOUCHED = table("touched_nodes")
+CHANGED = table("changed_components")
+
+
+def settings_digest(config: Config) -> str:
+    """What must not change between a run and an update of it: how records are
+    standardised and matched."""
+    settings = {
+        "standardize": config.standardize.model_dump(mode="json"),
+        "matching": config.matching.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def source_settings(config: Config) -> dict[str, list]:
+    """Per source, what shapes its records (not its path: an update reads other files)."""
+    return {s.name: [s.kind, s.phone_region, s.dayfirst, s.id] for s in config.sources}
+
+
+def _check_settings(config: Config, state: dict, previous: Path) -> None:
+    if state["settings"] != settings_digest(config):
+        raise UserError(
+            f"{previous}: standardisation or matching settings differ from the run that "
+            "wrote it; an update cannot mix them: run a full `cxunify unify`"
+        )
+    stored = state.get("sources", {})
+    for name, settings in source_settings(config).items():
+        if name in stored and stored[name] != settings:
+            raise UserError(
+                f"{previous}: source '{name}' had other settings (kind, phone_region, "
+                "dayfirst or id) in the run that wrote it; run a full `cxunify unify`"
+            )
+
+
+def save_state(
+    engine: DuckDBEngine,
+    staging: Path,
+    config: Config,
+    model: MatchModel | score.LogisticModel,
+    previous_sources: dict[str, list] | None = None,
+) -> None:
+    """Write ``state/`` into a finished run's staging folder."""
+    folder = staging / STATE
+    folder.mkdir(exist_ok=True)
+    # An update may name only some sources; the others' settings stay as stored.
+    stored_sources = previous_sources or {}
+    compression = config.output.compression
+    # Unsorted: only joins read the state, and sorting wide tables costs seconds at scale.
+    tables = {
+        "records": f"SELECT * FROM {RECORDS}",
+        "nodes": f"SELECT * FROM {block.NODES}",
+        "links": f"SELECT left_node, right_node, match_weight FROM {cluster.LINKS}",
+        "components": f"SELECT node, component FROM {table('components')}",
+        "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS}",
+        "refused_links": f"SELECT * FROM {cluster.REFUSED}",
+    }
+    for name, query in tables.items():
+        engine.write_parquet(query, folder / f"{name}.parquet", compression)
+    (folder / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
+    # An update only adds keys above the stored ones, so the largest key in use only grows
+    # and keys are never reused: a stored node id always names the same node.
+    last_key = engine.scalar(f"SELECT coalesce(max(record_key), 0) FROM {RECORDS}")
+    (folder / "state.json").write_text(
+        json.dumps(
+            {
+                "format": STATE_FORMAT,
+                "settings": settings_digest(config),
+                "sources": {**stored_sources, **source_settings(config)},
+                "last_record_key": int(last_key),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def save_gammas(engine: DuckDBEngine, staging: Path, config: Config) -> None:
+    """Write every candidate pair's comparison levels to the state, before scoring's input
+    is dropped (it is the largest table; an update reuses it instead of comparing again)."""
+    folder = staging / STATE
+    folder.mkdir(exist_ok=True)
+    engine.write_parquet(
+        f"SELECT * FROM {score.GAMMAS}", folder / "gammas.parquet", config.output.compression
+    )
+
+
+def remember_components(engine: DuckDBEngine) -> None:
+    """Keep the components as found before the guards split them (the state needs them)."""
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {table('components')} AS "
+        f"SELECT node, cluster AS component FROM {cluster.CLUSTERS}"
+    )
+
+
+def _read_state_json(folder: Path) -> dict[str, Any]:
+    path = folder / "state.json"
+    if not path.is_file():
+        raise OutputError(
+            f"{folder.parent}: has no update state (outputs of older versions lack it); "
+            "run a full `cxunify unify` first"
+        )
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise OutputError(f"{path}: unreadable update state; run a full `cxunify unify`") from None
+    if state.get("format") != STATE_FORMAT:
+        raise OutputError(f"{path}: unknown state format; run a full `cxunify unify`")
+    return state
+
+
+def update(
+    config: Config,
+    previous: Path,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Add the exports of `config` (new and changed rows only) to the output in `previous`,
+    writing the result to `out_dir` (default: `previous` itself). Returns a RunResult."""
+    from cxunify.pipeline import RunResult
+
+    previous = Path(previous).resolve()
+    out_dir = Path(out_dir or previous).resolve()
+    output.check_replaceable(out_dir)
+    with output_lock(out_dir):
+        output.remove_leftovers(out_dir)
+        prior = output.find_previous(previous)
+        if prior is None:
+            raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        state_dir = previous / STATE
+        state = _read_state_json(state_dir)
+        _check_settings(config, state, previous)
+        manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
+        result = _update(config, previous, state, manifest, out_dir, prior, progress)
+    return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
+
+
+def _update(
+    config: Config,
+    previous: Path,
+    state: dict[str, Any],
+    previous_manifest: dict[str, Any],
+    out_dir: Path,
+    prior: PreviousOutput,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    from cxunify.pipeline import Published, SilentProgress, Stages, _comparisons, publish
+
+    started = datetime.now(UTC)
+    state_dir = previous / STATE
+    staging = output.staging_dir(out_dir)
+    stage = Stages(progress or SilentProgress())
+    engine = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
+    try:
+        with stage("ingest") as advance:
+            ingested = ingest.ingest(engine, config, staging / ".work", advance)
+            carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
+        with stage("standardize"):
+            standardize.standardize(engine, config)
+            engine.drop(ingest.MAPPED)
+            kept = _merge_records(engine, state_dir, int(state["last_record_key"]))
+            records = engine.count(RECORDS)
+        with stage("block"):
+            nodes = block.collapse_nodes(engine)
+            junk = block.null_junk_values(
+                engine, config.matching.blocklist, config.matching.max_records_per_value
+            )
+            _find_touched_nodes(engine, state_dir)
+            pairs = block.candidate_pairs(
+                engine, config.matching.blocking, config.matching.max_block_size
+            )
+        comparisons = _comparisons(config)
+        model = score.load_model(state_dir / "model.json")
+        score.check_model(model, comparisons)
+        with stage("compare"):
+            compared = _compare_new_pairs(engine, state_dir, config, comparisons)
+        with stage("score"):
+            score.score_pairs(
+                engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+            )
+            save_gammas(engine, staging, config)
+            engine.drop(block.PAIRS, score.GAMMAS)
+        with stage("cluster"):
+            links = cluster.select_links(engine, config.matching.threshold)
+            cluster.connected_components(
+                engine,
+                f"SELECT node FROM {block.NODES}",
+                f"SELECT left_node, right_node FROM {cluster.LINKS}",
+            )
+            remember_components(engine)
+            reclustered = _recluster_changed(engine, state_dir, config)
+        rows_in = kept + carried_rejects + ingested.rows_in
+        counts = {
+            "rows_in": rows_in,
+            "rows_rejected": carried_rejects + ingested.rows_rejected,
+            "rows_mapped": records,
+            "nodes": nodes,
+            "candidate_pairs": pairs,
+            "links": links,
+            "links_refused_by_guards": engine.count(cluster.REFUSED),
+            "components_split_by_guards": int(
+                engine.scalar(
+                    f"SELECT count(DISTINCT c.cluster) FROM {cluster.REFUSED} r "
+                    f"JOIN {cluster.CLUSTERS} c ON c.node = r.left_node"
+                )
+            ),
+            "junk_emails": junk["email_std"],
+            "junk_phones": junk["phone"],
+        }
+        inputs = [
+            *previous_manifest.get("inputs", []),
+            *({**vars(f), "update": True} for f in ingested.files),
+        ]
+        summary = {
+            "previous": str(previous),
+            "records_added_or_changed": ingested.rows_in - ingested.rows_rejected,
+            "pairs_compared": compared,
+            "pairs_reused": pairs - compared,
+            "components_reclustered": reclustered,
+        }
+        manifest = publish(
+            engine,
+            config,
+            Published(out_dir, staging, started, prior, model, True, state.get("sources")),
+            stage,
+            inputs,
+            counts,
+            {"update": summary},
+        )
+    except BaseException:
+        engine.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest, stage.timings
+
+
+def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
+    before = engine.count(REJECTS)
+    engine.execute(
+        f"INSERT INTO {REJECTS} BY NAME SELECT * FROM read_parquet($path)", {"path": str(path)}
+    )
+    return engine.count(REJECTS) - before
+
+
+def _merge_records(engine: DuckDBEngine, state_dir: Path, last_key: int) -> int:
+    """Stored records not replaced by a new row of the same source and id, plus the new rows
+    keyed after every key used so far. Returns how many stored records were kept."""
+    new = table("new_records")
+    engine.execute(f"ALTER TABLE {RECORDS} RENAME TO {new.split('.')[-1]}")
+    engine.execute(
+        f"""
+        CREATE TABLE {RECORDS} AS
+        SELECT s.* FROM read_parquet($path) s
+        ANTI JOIN {new} n USING (source, source_record_id)
+        """,
+        {"path": str(state_dir / "records.parquet")},
+    )
+    kept = engine.count(RECORDS)
+    engine.execute(
+        f"INSERT INTO {RECORDS} BY NAME "
+        f"SELECT * REPLACE (record_key + $offset AS record_key) FROM {new}",
+        {"offset": last_key},
+    )
+    engine.drop(new)
+    return kept
+
+
+def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:
+    """Nodes that are new or differ in any value from the stored node of the same id
+    (a value can also change by becoming junk)."""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {TOUCHED} AS
+        SELECT node FROM (
+            SELECT * EXCLUDE (n_records) FROM {block.NODES}
+            EXCEPT
+            SELECT * EXCLUDE (n_records) FROM read_parquet($path)
+        )
+        """,
+        {"path": str(state_dir / "nodes.parquet")},
+    )
+
+
+def _compare_new_pairs(
+    engine: DuckDBEngine,
+    state_dir: Path,
+    config: Config,
+    comparisons: tuple[ComparisonSpec, ...],
+) -> int:
+    """Compare only pairs touching a touched node; reuse the stored levels of the others.
+    Returns the number of pairs compared."""
+    everything, reused = table("all_pairs"), table("reused_gammas")
+    engine.execute(f"CREATE OR REPLACE TABLE {everything} AS SELECT * FROM {block.PAIRS}")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {reused} AS
+        SELECT g.* REPLACE (p.rule AS rule)
+        FROM {everything} p JOIN read_parquet($path) g USING (left_node, right_node)
+        WHERE p.left_node NOT IN (SELECT node FROM {TOUCHED})
+          AND p.right_node NOT IN (SELECT node FROM {TOUCHED})
+        """,
+        {"path": str(state_dir / "gammas.parquet")},
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {block.PAIRS} AS "
+        f"SELECT * FROM {everything} ANTI JOIN {reused} USING (left_node, right_node)"
+    )
+    compared = engine.count(block.PAIRS)
+    score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
+    engine.execute(f"INSERT INTO {score.GAMMAS} BY NAME SELECT * FROM {reused}")
+    engine.execute(f"CREATE OR REPLACE TABLE {block.PAIRS} AS SELECT * FROM {everything}")
+    engine.drop(everything, reused)
+    return compared
+
+
+def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) -> int:
+    """Run the merge guards on changed components only; the others keep their stored
+    clusters and refused links. Returns how many components were re-clustered.
+
+    A component is unchanged when it has no touched node, the same members as a stored
+    component, and the same links in the same order of strength (the guards see links
+    strongest first, so the order decides which link a guard refuses).
+    """
+    paths = {n: str(state_dir / f"{n}.parquet") for n in ("links", "components", "clusters")}
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {CHANGED} AS
+        WITH current AS (
+            SELECT c.cluster AS component, l.left_node, l.right_node,
+                   row_number() OVER (PARTITION BY c.cluster
+                       ORDER BY l.match_weight DESC, l.left_node, l.right_node) AS rank
+            FROM {cluster.LINKS} l JOIN {cluster.CLUSTERS} c ON c.node = l.left_node
+        ), stored_components AS (SELECT * FROM read_parquet($components)),
+        stored AS (
+            SELECT s.component, l.left_node, l.right_node,
+                   row_number() OVER (PARTITION BY s.component
+                       ORDER BY l.match_weight DESC, l.left_node, l.right_node) AS rank
+            FROM read_parquet($links) l JOIN stored_components s ON s.node = l.left_node
+        ), members AS (
+            SELECT c.cluster AS component, count(*) AS n,
+                   count(DISTINCT s.component) AS stored_components,
+                   count(*) FILTER (WHERE s.component IS NULL) AS unstored,
+                   any_value(s.component) AS stored_component
+            FROM {cluster.CLUSTERS} c LEFT JOIN stored_components s USING (node)
+            GROUP BY c.cluster
+        ), stored_sizes AS (
+            SELECT component AS stored_component, count(*) AS stored_n
+            FROM stored_components GROUP BY component
+        )
+        SELECT c.cluster AS component FROM {cluster.CLUSTERS} c
+        WHERE c.node IN (SELECT node FROM {TOUCHED})
+        UNION
+        SELECT m.component FROM members m LEFT JOIN stored_sizes z USING (stored_component)
+        WHERE m.stored_components <> 1 OR m.unstored > 0 OR z.stored_n IS DISTINCT FROM m.n
+        UNION
+        SELECT coalesce(cur.component, cc.cluster)
+        FROM current cur FULL JOIN stored st USING (left_node, right_node)
+        LEFT JOIN {cluster.CLUSTERS} cc ON cc.node = st.left_node
+        WHERE cur.rank IS DISTINCT FROM st.rank
+        """,
+        {"links": paths["links"], "components": paths["components"]},
+    )
+    kept, kept_refused = table("kept_clusters"), table("kept_refused")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {kept} AS
+        SELECT s.node, s.cluster FROM read_parquet($clusters) s
+        JOIN {cluster.CLUSTERS} c USING (node)
+        WHERE c.cluster NOT IN (SELECT component FROM {CHANGED})
+        """,
+        {"clusters": paths["clusters"]},
+    )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {kept_refused} AS
+        SELECT r.* FROM read_parquet($refused) r SEMI JOIN {kept} k ON k.node = r.left_node
+        """,
+        {"refused": str(state_dir / "refused_links.parquet")},
+    )
+    engine.execute(f"DELETE FROM {cluster.CLUSTERS} WHERE node IN (SELECT node FROM {kept})")
+    cluster.apply_guards(
+        engine,
+        f"SELECT * FROM {cluster.LINKS} WHERE left_node IN (SELECT node FROM {cluster.CLUSTERS})",
+        cluster.Guards.from_config(config.matching.guards),
+        NODE_NAMES_SQL,
+    )
+    engine.execute(f"INSERT INTO {cluster.CLUSTERS} SELECT node, cluster FROM {kept}")
+    engine.execute(f"INSERT INTO {cluster.REFUSED} BY NAME SELECT * FROM {kept_refused}")
+    reclustered = engine.count(CHANGED)
+    engine.drop(kept, kept_refused)
+    return reclustered

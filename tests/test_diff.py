@@ -1,0 +1,61 @@
+"""cxunify diff: every kind of change between two outputs, on screen and as Parquet."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from tests.test_ids import PHONE_1, PHONE_2, ids, run
+
+
+def test_diff_lists_created_merged_split_changed_and_removed(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", "12,ann@gmail.com,",
+                        f"3,ann@gmail.com,{PHONE_1}",
+                        f"4,,{PHONE_1}", "5,bob@gmail.com,", f"6,,{PHONE_2}", "7,dan@gmail.com,",
+                        "8,eve@gmail.com,"])  # fmt: skip
+    old = ids(out)
+    shutil.copytree(out, tmp_path / "old")
+    # 3 leaves ann: {3, 4} split off, ann keeps her id with fewer records (changed);
+    # 9 bridges bob and the PHONE_2 customer (merge); dan gains a record (changed);
+    # eve's only record is gone (removed); 10 is new (created).
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", "12,ann@gmail.com,",
+                        f"3,zed@gmail.com,{PHONE_1}",
+                        f"4,,{PHONE_1}", "5,bob@gmail.com,", f"6,,{PHONE_2}", "7,dan@gmail.com,",
+                        f"9,bob@gmail.com,{PHONE_2}", "11,dan@gmail.com,",
+                        "10,fay@gmail.com,"])  # fmt: skip
+    new = ids(out)
+    changes = tmp_path / "changes.parquet"
+    result = cli("diff", tmp_path / "old", out, "--out", changes)
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(f"SELECT * FROM '{changes}' ORDER BY change").fetchall()
+    # bob and the PHONE_2 customer date from the same run and have one record each: the
+    # smaller id survives.
+    merged_into, absorbed = sorted([old["5"], old["6"]])
+    assert new["5"] == merged_into
+    assert rows[:2] == sorted([(old["1"], "changed", [], 5, 3), (new["7"], "changed", [], 1, 2)])
+    assert rows[2:] == [
+        (new["10"], "created", [], 0, 1),
+        (merged_into, "merged", [absorbed], 1, 3),
+        (old["8"], "removed", [], 1, 0),
+        (new["3"], "split", [old["1"]], 0, 2),
+    ]
+    types = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE SELECT * FROM '{changes}'").fetchall()}
+    assert types == {
+        "customer_id": "VARCHAR",
+        "change": "VARCHAR",
+        "other_customer_ids": "VARCHAR[]",
+        "records_before": "BIGINT",
+        "records_after": "BIGINT",
+    }
+    as_json = json.loads(cli("diff", tmp_path / "old", out, "--json").stdout)
+    assert as_json["counts"] == {"created": 1, "merged": 1, "split": 1, "changed": 2, "removed": 1}
+
+
+def test_diff_needs_two_outputs(cli, tmp_path: Path):
+    result = cli("diff", tmp_path, tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path}: not a cxunify output folder (no run.json)"

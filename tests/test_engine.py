@@ -1,0 +1,53 @@
+"""The DuckDB engine's settings: what a nightly job on a shared box relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxunify.config import EngineConfig
+from cxunify.engine import DuckDBEngine
+from cxunify.errors import UserError
+
+
+def setting(engine: DuckDBEngine, name: str) -> object:
+    return engine.scalar("SELECT current_setting($name)", {"name": name})
+
+
+def test_no_progress_bar_on_stdout_to_corrupt_json_output():
+    engine = DuckDBEngine()
+    assert setting(engine, "enable_progress_bar") is False
+
+
+def test_memory_limit_defaults_to_2gb_not_most_of_the_machine(monkeypatch):
+    monkeypatch.delenv("CXUNIFY_MEMORY_LIMIT", raising=False)
+    assert setting(DuckDBEngine(), "memory_limit") == "1.8 GiB"  # DuckDB shows 2GB as GiB
+
+
+def test_memory_limit_and_threads_from_environment_then_config(monkeypatch):
+    monkeypatch.setenv("CXUNIFY_MEMORY_LIMIT", "3GB")
+    monkeypatch.setenv("CXUNIFY_THREADS", "1")
+    engine = DuckDBEngine()
+    assert setting(engine, "memory_limit") == "2.7 GiB"
+    assert setting(engine, "threads") == 1
+    engine = DuckDBEngine(EngineConfig(memory_limit="1GB", threads=2))
+    assert setting(engine, "memory_limit") == "953.6 MiB"
+    assert setting(engine, "threads") == 2
+
+
+def test_spill_files_go_to_the_given_folder(tmp_path):
+    engine = DuckDBEngine(temp_dir=tmp_path / "spill")
+    assert setting(engine, "temp_directory") == str(tmp_path / "spill")
+
+
+def test_a_bad_memory_limit_is_a_user_error(monkeypatch):
+    monkeypatch.setenv("CXUNIFY_MEMORY_LIMIT", "lots")
+    with pytest.raises(UserError, match="'lots' is not a size"):
+        DuckDBEngine()
+
+
+def test_running_out_of_memory_names_the_limit_to_raise():
+    from cxunify.errors import ResourceError
+
+    engine = DuckDBEngine(EngineConfig(memory_limit="20MB", threads=1))
+    with pytest.raises(ResourceError, match=r"limit of 20MB; raise it with engine\.memory_limit"):
+        engine.execute("CREATE TABLE t AS SELECT list(range) AS l FROM range(20000000)")

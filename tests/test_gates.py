@@ -1,0 +1,104 @@
+"""Quality gates: each one fails the run with exit code 3, keeps the previous output and
+sets the new one aside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import write
+
+SOURCES = (
+    "sources:\n"
+    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
+    "matching:\n  rules: [[email_std], [phone]]\n"
+)
+PHONE = "+14155552671"
+FIRST = ["1,ann@gmail.com,", f"2,bob@gmail.com,{PHONE}"]
+# Night two: a bridge merges ann into bob, one row has no id (rejected), one stands alone.
+SECOND = [*FIRST, f"3,ann@gmail.com,{PHONE}", ",nobody@gmail.com,", "4,cat@gmail.com,"]
+
+
+def unify(cli, folder: Path, rows: list[str], gates: str = ""):
+    write(folder / "crm.csv", "id,email,phone\n" + "\n".join(rows) + "\n")
+    config = write(folder / "cfg.yaml", SOURCES + (f"gates:\n{gates}" if gates else ""))
+    return cli("unify", "--config", config, "--out", folder / "out", "-q")
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        (
+            "max_cluster_size: 2",
+            "gates.max_cluster_size: the largest customer has 3 records (limit 2)",
+        ),
+        (
+            "max_reject_rate: 0.1",
+            "gates.max_reject_rate: 20.00% of rows were rejected (limit 10.00%)",
+        ),
+        (
+            "min_linked_share: 0.9",
+            "gates.min_linked_share: 75.00% of records are linked to another record "
+            "(minimum 90.00%)",
+        ),
+        (
+            "max_id_changed_share: 0.25",
+            "gates.max_id_changed_share: 50.00% of the previous run's customers changed id "
+            "(limit 25.00%)",
+        ),
+        (
+            "max_customers_merged: 0",
+            "gates.max_customers_merged: 1 customers were merged into others since the previous "
+            "run (limit 0)",
+        ),
+    ],
+)
+def test_each_gate_fails_with_exit_code_3(cli, tmp_path: Path, gate: str, message: str):
+    out = tmp_path / "out"
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    before = (out / "identity_map.parquet").read_bytes()
+    result = unify(cli, tmp_path, SECOND, f"  {gate}\n")
+    assert result.exit_code == 3, result.stderr
+    aside = tmp_path / "out.rejected"
+    assert result.stderr.splitlines() == [
+        f"Error: quality gate failed: {message}",
+        f"Error: the previous output was kept; this run's output is in {aside} for inspection",
+    ]
+    assert (out / "identity_map.parquet").read_bytes() == before
+    # The rejected run is complete and queryable for inspection.
+    run = json.loads((aside / "run.json").read_text())
+    assert run["quality"]["failed"] == [message]
+    con = duckdb.connect(str(aside / "cxunify.duckdb"), read_only=True)
+    assert con.sql("SELECT count(*) FROM identity_map").fetchall() == [(4,)]
+    con.close()
+
+
+def test_gates_that_hold_let_the_run_through(cli, tmp_path: Path):
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    gates = "  max_cluster_size: 3\n  max_reject_rate: 0.25\n  max_customers_merged: 1\n"
+    result = unify(cli, tmp_path, SECOND, gates)
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["quality"] == {
+        "max_cluster_size": 3,
+        "reject_rate": 0.2,
+        "linked_share": 0.75,
+        "id_changed_share": 0.5,
+        "customers_merged": 1,
+        "failed": [],
+    }
+
+
+def test_churn_gates_do_not_apply_to_a_first_run(cli, tmp_path: Path):
+    result = unify(cli, tmp_path, SECOND, "  max_customers_merged: 0\n  max_id_changed_share: 0\n")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_gates_config_is_typed(cli, tmp_path: Path):
+    result = unify(cli, tmp_path, FIRST, "  max_reject_rate: 2\n  max_cluster_sise: 3\n")
+    assert result.exit_code == 1
+    assert "gates.max_reject_rate: Input should be less than or equal to 1" in result.stderr
+    assert "gates.max_cluster_sise: unknown key; did you mean 'max_cluster_size'?" in result.stderr

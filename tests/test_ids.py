@@ -1,0 +1,184 @@
+"""Stable customer ids across runs: carry-over, merges, splits, redirects, identical reruns."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import ROOT, write
+
+SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+
+# Deterministic links: equal email or equal phone is a match, whatever EM learns. Records
+# have no names, so nothing else makes them candidates and no guard can refuse a link.
+CONFIG = (
+    "sources:\n"
+    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
+    "matching:\n  rules: [[email_std], [phone]]\n"
+)
+PHONE_1, PHONE_2 = "+14155552671", "+12125550147"
+
+
+def run(cli, folder: Path, rows: list[str], *extra: str) -> dict:
+    write(folder / "crm.csv", "id,email,phone\n" + "\n".join(rows) + "\n")
+    config = write(folder / "cfg.yaml", CONFIG)
+    result = cli("unify", "--config", config, "--out", folder / "out", "--json", *extra)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def ids(out: Path) -> dict[str, str]:
+    rows = duckdb.sql(
+        f"SELECT source_record_id, customer_id FROM '{out}/identity_map.parquet'"
+    ).fetchall()
+    return dict(rows)
+
+
+def redirects(out: Path) -> list[tuple]:
+    return duckdb.sql(
+        f"SELECT old_customer_id, customer_id, redirected_to, reason "
+        f"FROM '{out}/id_redirects.parquet' ORDER BY redirected_at, old_customer_id"
+    ).fetchall()
+
+
+def issued(out: Path) -> dict[str, object]:
+    return dict(duckdb.sql(f"SELECT * FROM '{out}/customer_ids.parquet'").fetchall())
+
+
+def test_identical_rerun_gives_identical_ids_and_profiles(cli, sample_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    result = cli("unify", "--config", SAMPLE_CONFIG, "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    customers = summary["counts"]["customers"]
+    assert summary["ids"]["previous_customers"] == customers
+    assert summary["ids"]["customers_kept"] == customers
+    assert summary["ids"]["customers_id_changed"] == 0
+    for name in ("identity_map", "profiles", "customer_ids", "id_redirects"):
+        assert (out / f"{name}.parquet").read_bytes() == (
+            sample_out / f"{name}.parquet"
+        ).read_bytes(), name
+
+
+def test_adding_records_keeps_every_unaffected_id(cli, tmp_path: Path):
+    first = run(
+        cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,bob@gmail.com,{PHONE_1}"]
+    )
+    before = ids(tmp_path / "out")
+    assert first["ids"]["customers_new"] == 2
+    second = run(
+        cli,
+        tmp_path,
+        ["0,cat@gmail.com,", "1,ann@gmail.com,", "2,ann@gmail.com,", f"3,bob@gmail.com,{PHONE_1}",
+         f"4,,{PHONE_1}"],
+    )  # fmt: skip
+    after = ids(tmp_path / "out")
+    assert {k: after[k] for k in before} == before
+    assert after["4"] == after["3"]  # joined bob
+    assert after["0"] not in before.values()
+    assert second["ids"] == {
+        "previous_customers": 2,
+        "customers_kept": 2,
+        "customers_new": 1,
+        "customers_split_off": 0,
+        "customers_merged": 0,
+        "customers_id_changed": 0,
+        "id_changed_share": 0.0,
+    }
+    assert redirects(tmp_path / "out") == []
+
+
+def test_new_ids_do_not_depend_on_row_order(cli, tmp_path: Path):
+    rows = ["1,ann@gmail.com,", f"2,bob@gmail.com,{PHONE_1}", f"3,,{PHONE_1}"]
+    run(cli, tmp_path / "a", rows)
+    run(cli, tmp_path / "b", list(reversed(rows)))
+    assert ids(tmp_path / "a" / "out") == ids(tmp_path / "b" / "out")
+
+
+def test_merge_keeps_the_older_id_and_redirects_the_other(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    run(cli, tmp_path, [f"1,,{PHONE_1}"])  # customer A: the older id
+    old = ids(out)["1"]
+    run(cli, tmp_path, [f"1,,{PHONE_1}", "2,ann@gmail.com,", "3,ann@gmail.com,"])  # B, 2 records
+    newer = ids(out)["2"]
+    assert issued(out)[old] < issued(out)[newer]
+    summary = run(
+        cli,
+        tmp_path,
+        [f"1,,{PHONE_1}", "2,ann@gmail.com,", "3,ann@gmail.com,", f"4,ann@gmail.com,{PHONE_1}"],
+    )
+    # B has more records, but the older id survives a merge.
+    assert set(ids(out).values()) == {old}
+    assert redirects(out) == [(newer, old, old, "merge")]
+    assert summary["ids"]["customers_merged"] == 1
+    assert summary["ids"]["customers_id_changed"] == 1
+    assert summary["ids"]["id_changed_share"] == 0.5
+    assert list(issued(out)) == [old]
+
+
+def test_split_keeps_the_id_on_the_largest_part(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    rows = ["1,ann@gmail.com,", "2,ann@gmail.com,", "5,ann@gmail.com,",
+            f"3,ann@gmail.com,{PHONE_1}", f"4,,{PHONE_1}"]  # fmt: skip
+    run(cli, tmp_path, rows)
+    whole = ids(out)["1"]
+    assert set(ids(out).values()) == {whole}
+    # Record 3 changes its email: {1, 2, 5} and {3, 4} are no longer linked.
+    rows[3] = f"3,bob@gmail.com,{PHONE_1}"
+    summary = run(cli, tmp_path, rows)
+    after = ids(out)
+    assert after["1"] == after["2"] == after["5"] == whole
+    assert after["3"] == after["4"] != whole
+    assert redirects(out) == [(whole, after["3"], after["3"], "split")]
+    assert summary["ids"]["customers_split_off"] == 1
+    assert summary["ids"]["customers_id_changed"] == 1
+
+
+def test_a_retired_id_is_never_issued_again(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,"])
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
+    retired = ids(out)["3"]  # derived from record 3, which will anchor a split-off part
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}"])
+    assert redirects(out)[0][0] == retired
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
+    assert ids(out)["3"] != retired
+    assert ids(out)["3"].startswith("c_") and len(ids(out)["3"]) == 18
+
+
+def test_redirect_chains_resolve_to_the_live_id(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    x, y, z = "1,x@gmail.com,", f"2,y@gmail.com,{PHONE_1}", f"3,,{PHONE_2}"
+    run(cli, tmp_path, [x])
+    run(cli, tmp_path, [x, y])
+    run(cli, tmp_path, [x, y, z])
+    first, second, third = ids(out)["1"], ids(out)["2"], ids(out)["3"]
+    run(cli, tmp_path, [x, y, z, f"4,y@gmail.com,{PHONE_2}"])  # third → second
+    assert redirects(out) == [(third, second, second, "merge")]
+    run(cli, tmp_path, [x, y, z, f"4,y@gmail.com,{PHONE_2}", f"5,x@gmail.com,{PHONE_1}"])
+    assert redirects(out) == [(third, first, second, "merge"), (second, first, first, "merge")]
+
+
+def test_previous_must_be_an_output(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", "id,email,phone\n1,ann@gmail.com,\n")
+    config = write(tmp_path / "cfg.yaml", CONFIG)
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--previous", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path}: --previous is not a cxunify output folder"
+
+
+def test_previous_from_another_folder(cli, tmp_path: Path):
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    kept = ids(tmp_path / "out")["1"]
+    shutil.move(tmp_path / "out", tmp_path / "yesterday")
+    write(tmp_path / "crm.csv", "id,email,phone\n1,ann@gmail.com,\n2,bob@gmail.com,\n")
+    result = cli(
+        "unify", "--config", tmp_path / "cfg.yaml", "--out", tmp_path / "out",
+        "--previous", tmp_path / "yesterday", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert ids(tmp_path / "out")["1"] == kept

@@ -1,0 +1,175 @@
+"""Survivorship: each rule picks the hand-expected value and says where it came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxunify.config import ConfigError, ProfileConfig, SurvivorshipRule, validate_config
+from cxunify.profile import GOLDEN, PROFILES, build_golden, build_profiles
+from tests.profile_fixture import by_customer, day, load_records, ts
+
+# Customer A's first name, five ways, in reading order (record keys 1..5):
+#   1 social 'Rob' 2022, 2 crm 'Robert' 2023, 3 support 'Bob' 2024,
+#   4 orders 'Bob' 2025, 5 orders 'Roberto' with no timestamp.
+# Customer B: two names once each (a most_frequent tie) and nothing else.
+# Customer C: no name, no email, no phone at all.
+ROWS = [
+    {"customer_id": "A", "kind": "social", "first_name": "Rob", "handle": "robk",
+     "platform": "x", "last_active_at": ts("2022-05-01 00:00")},
+    {"customer_id": "A", "kind": "crm", "first_name": "Robert", "last_name": "King",
+     "email": "rob@example.com", "phone": "+15550000001", "street": "1 Main St",
+     "city": "Springfield", "postcode": "11111", "state": "il", "country": "USA",
+     "dob": day("1980-02-03"), "created_at": ts("2023-01-01 00:00")},
+    {"customer_id": "A", "kind": "support", "first_name": "Bob", "email": "bob@example.com",
+     "phone": "+15550000002", "created_at": ts("2024-06-01 00:00")},
+    {"customer_id": "A", "kind": "transactions", "first_name": "Bob", "postcode": "22222",
+     "email": "rob@example.com", "created_at": ts("2025-01-01 00:00")},
+    {"customer_id": "A", "kind": "transactions", "first_name": "Roberto"},
+    {"customer_id": "B", "kind": "crm", "first_name": "Ann", "created_at": ts("2024-01-01 00:00")},
+    {"customer_id": "B", "kind": "crm", "first_name": "Anne",
+     "created_at": ts("2024-02-01 00:00")},
+    {"customer_id": "C", "kind": "social", "handle": "ghost",
+     "last_active_at": ts("2024-03-01 00:00")},
+]  # fmt: skip
+
+
+def golden(rules: dict[str, SurvivorshipRule] | None = None) -> dict[str, dict]:
+    settings = ProfileConfig(survivorship=rules or {})
+    engine = load_records(ROWS)
+    build_golden(engine, settings.survivorship)
+    return by_customer(engine, GOLDEN)
+
+
+def first_name(rule: str, **options) -> tuple[str, str]:
+    row = golden({"first_name": SurvivorshipRule(rule=rule, **options)})["A"]
+    return row["first_name"], row["first_name_provenance"]["source_record_id"]
+
+
+def test_default_names_come_from_crm_with_provenance():
+    a = golden()["A"]
+    assert a["first_name"] == "Robert"
+    assert a["first_name_provenance"] == {
+        "source": "crm",
+        "source_record_id": "crm-2",
+        "rule": "source_priority",
+        "seen_at": ts("2023-01-01 00:00"),
+    }
+    assert a["email"] == "rob@example.com"
+
+
+def test_default_phone_is_the_most_recent():
+    a = golden()["A"]
+    # the newest record (orders, 2025) has no phone: the support one (2024) wins
+    assert a["phone"] == "+15550000002"
+    assert a["phone_provenance"]["rule"] == "most_recent"
+    assert a["phone_provenance"]["source"] == "tickets"
+
+
+def test_address_parts_prefer_the_record_with_a_street():
+    a = golden()["A"]
+    # the order of 2025 is newer but has a postcode only: the CRM address stays whole
+    assert (a["street"], a["city"], a["postcode"], a["state"]) == (
+        "1 Main St",
+        "Springfield",
+        "11111",
+        "il",
+    )
+    assert a["postcode_provenance"]["source_record_id"] == "crm-2"
+
+
+@pytest.mark.parametrize(
+    ("rule", "options", "expected"),
+    [
+        ("most_recent", {}, ("Bob", "orders-4")),  # no-timestamp record 5 sorts last
+        ("most_frequent", {}, ("Bob", "orders-4")),  # Bob twice; the newer Bob
+        ("longest", {}, ("Roberto", "orders-5")),
+        ("first_non_null", {}, ("Rob", "social-1")),
+        ("source_priority", {"sources": ["social", "crm"]}, ("Rob", "social-1")),
+        # a source *name* works as well as a kind; among its rows, the newest
+        ("source_priority", {"sources": ["orders"]}, ("Bob", "orders-4")),
+    ],
+)
+def test_each_rule(rule: str, options: dict, expected: tuple[str, str]):
+    assert first_name(rule, **options) == expected
+
+
+def test_most_frequent_tie_goes_to_the_most_recent():
+    b = golden({"first_name": SurvivorshipRule(rule="most_frequent")})["B"]
+    assert b["first_name"] == "Anne"
+
+
+def test_a_field_nobody_has_is_null_with_null_provenance_and_lists_are_empty():
+    c = golden()["C"]
+    assert c["first_name"] is None and c["first_name_provenance"] is None
+    assert c["emails"] == [] and c["phones"] == [] and c["addresses"] == []
+    assert c["handles"] == ["ghost"]
+
+
+def test_lists_hold_every_distinct_value():
+    a = golden()["A"]
+    assert a["emails"] == ["bob@example.com", "rob@example.com"]
+    assert a["phones"] == ["+15550000001", "+15550000002"]
+    assert a["addresses"] == ["1 Main St, Springfield, IL 11111, USA"]
+    assert a["handles"] == ["x:robk"]
+    assert a["n_records"] == 5
+    assert a["sources"] == ["crm", "orders", "social", "tickets"]
+    assert a["source_kinds"] == ["crm", "social", "support", "transactions"]
+    assert golden()["B"]["source_kinds"] == ["crm"]
+    assert (a["first_seen_at"], a["last_seen_at"]) == (
+        ts("2022-05-01 00:00"),
+        ts("2025-01-01 00:00"),
+    )
+
+
+def test_build_profiles_defaults_as_of_to_the_newest_timestamp():
+    engine = load_records(ROWS)
+    profiled = build_profiles(engine, ProfileConfig())
+    assert profiled.as_of == ts("2025-01-01 00:00")
+    assert profiled.profiles == 3 and profiled.touchpoints == len(ROWS)
+    assert engine.count(PROFILES) == 3
+
+
+def test_config_rejects_an_unknown_golden_field_and_keeps_other_defaults():
+    raw = {
+        "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
+        "profile": {"survivorship": {"phone": {"rule": "longest"}}},
+    }
+    rules = validate_config(raw, origin="x.yaml", base_dir=Path(".")).profile.survivorship
+    assert rules["phone"].rule == "longest" and rules["first_name"].rule == "source_priority"
+    raw["profile"] = {"survivorship": {"phnoe": {"rule": "longest"}}}
+    with pytest.raises(ConfigError) as error:
+        validate_config(raw, origin="x.yaml", base_dir=Path("."))
+    assert str(error.value) == (
+        "x.yaml: profile.survivorship: 'phnoe' is not a golden field; did you mean 'phone'?"
+    )
+
+
+def test_profile_config_problems_name_their_keys():
+    raw = {
+        "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
+        "profile": {
+            "as_of": "2025-06-30",
+            "currency": {"base": "US", "rates": {"eur": -1}},
+            "lifecycle": {"active_days": 400},
+        },
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_config(raw, origin="x.yaml", base_dir=Path("."))
+    assert error.value.problems == [
+        "x.yaml: profile.currency.base: 'US' is not a three-letter currency code",
+        "x.yaml: profile.currency.rates: eur: rate must be positive",
+        "x.yaml: profile.lifecycle: active_days must not exceed lapsed_days",
+    ]
+    raw["profile"] = {"as_of": "2025-06-30", "currency": {"base": "usd", "rates": {"eur": 1.1}}}
+    settings = validate_config(raw, origin="x.yaml", base_dir=Path(".")).profile
+    assert settings.as_of == ts("2025-06-30 00:00")
+    assert (settings.currency.base, settings.currency.rates) == ("USD", {"EUR": 1.1})
+
+
+def test_many_sources_are_listed_without_the_bit_mask(monkeypatch):
+    monkeypatch.setattr("cxunify.profile.MASK_BITS", 2)  # 4 sources in the fixture
+    a = golden()["A"]
+    assert a["sources"] == ["crm", "orders", "social", "tickets"]
+    assert a["source_kinds"] == ["crm", "social", "support", "transactions"]

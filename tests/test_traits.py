@@ -1,0 +1,281 @@
+"""Traits on a tiny fixture, every expected value worked out by hand (as_of 2025-06-30).
+
+Customers:
+  C1  three orders in two currencies, three tickets (one open), web/store/email/chat
+  C2  one order of 100 USD                      C3  a CRM contact, nothing else
+  C4  two orders of 50 USD, long ago            C6  one order of 40 USD, 272 days ago
+  C7  a ticket, no order (status and resolution unknown)
+  C8  two social accounts, nothing else         C9  one order without amount or currency
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from cxunify.config import ProfileConfig
+from cxunify.errors import UserError
+from cxunify.traits import TOUCHPOINTS, TRAITS, build_touchpoints, build_traits, rfm_segment_sql
+from tests.profile_fixture import by_customer, load_records, ts
+
+AS_OF = ts("2025-06-30 00:00")
+THANKS = "Thank you, great help!"
+BROKEN = "The package arrived broken."
+
+
+def order(customer: str, when: str, amount: float | None, currency: str | None, **extra):
+    return {"customer_id": customer, "kind": "transactions", "created_at": ts(when),
+            "amount": amount, "currency": currency, **extra}  # fmt: skip
+
+
+def ticket(customer: str, when: str, **extra):
+    return {"customer_id": customer, "kind": "support", "created_at": ts(when), **extra}
+
+
+ROWS = [
+    order("C1", "2025-01-01 09:00", 10.10, "USD", category="Apparel", channel="web"),
+    order("C1", "2025-02-01 09:00", 5.05, "EUR", category="Books", channel="store"),
+    order("C1", "2025-03-01 09:00", 20.20, "USD", category="Apparel", channel="web"),
+    ticket("C1", "2025-04-01 10:00", resolved_at=ts("2025-04-02 10:00"), status="solved",
+           csat=4.0, channel="email", text=THANKS),
+    ticket("C1", "2025-05-01 00:00", resolved_at=ts("2025-05-01 06:00"), status="closed",
+           csat=2.0, channel="chat", text=BROKEN),
+    ticket("C1", "2025-06-10 00:00", status="open", channel="email"),
+    order("C2", "2025-06-01 12:00", 100.00, "USD", category="Shoes", channel="web"),
+    {"customer_id": "C3", "kind": "crm", "created_at": ts("2024-01-01 00:00")},
+    order("C4", "2024-01-01 00:00", 50.00, "USD"),
+    order("C4", "2024-02-01 00:00", 50.00, "USD"),
+    order("C6", "2024-10-01 00:00", 40.00, "USD"),
+    ticket("C7", "2025-06-20 00:00", channel="phone"),
+    {"customer_id": "C8", "kind": "social", "platform": "instagram", "handle": "ann_k",
+     "followers": 100, "posts": 10, "last_active_at": ts("2025-05-01 00:00")},
+    {"customer_id": "C8", "kind": "social", "platform": "x", "handle": "annk",
+     "followers": 50, "last_active_at": ts("2025-06-01 00:00")},
+    order("C9", "2025-06-29 00:00", None, None),
+]  # fmt: skip
+
+
+def traits(settings: ProfileConfig | None = None) -> dict[str, dict]:
+    engine = load_records(ROWS)
+    settings = settings or ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    return by_customer(engine, TRAITS)
+
+
+@pytest.fixture(scope="module")
+def t() -> dict[str, dict]:
+    return traits()
+
+
+def test_one_touchpoint_per_record_with_kind_amount_and_scores():
+    engine = load_records(ROWS)
+    touchpoints, scored = build_touchpoints(engine, ProfileConfig().currency)
+    assert touchpoints == len(ROWS) and scored == 2  # the two ticket texts
+    kinds = engine.rows(f"SELECT kind, count(*) FROM {TOUCHPOINTS} GROUP BY 1 ORDER BY 1")
+    assert kinds == [("contact", 1), ("order", 8), ("post", 2), ("ticket", 4)]
+    c1_first = engine.rows(
+        f"SELECT ts, channel, amount, currency FROM {TOUCHPOINTS} "
+        "WHERE customer_id = 'C1' ORDER BY ts LIMIT 1"
+    )
+    assert c1_first == [(ts("2025-01-01 09:00"), "web", Decimal("10.10"), "USD")]
+    posts = engine.rows(f"SELECT ts, channel FROM {TOUCHPOINTS} WHERE kind = 'post' ORDER BY ts")
+    assert posts == [(ts("2025-05-01 00:00"), "instagram"), (ts("2025-06-01 00:00"), "x")]
+
+
+def test_mixed_currencies_are_never_summed(t):
+    c1 = t["C1"]
+    assert c1["orders"] == 3
+    assert c1["revenue_by_currency"] == {"EUR": Decimal("5.05"), "USD": Decimal("30.30")}
+    assert c1["revenue"] is None and c1["currency"] is None and c1["avg_order_value"] is None
+    assert c1["top_categories"] == ["Apparel", "Books"]
+    assert c1["repeat_purchase"] is True
+
+
+def test_converted_with_configured_rates():
+    settings = ProfileConfig.model_validate({"currency": {"base": "usd", "rates": {"EUR": 1.1}}})
+    c1 = traits(settings)["C1"]
+    # 30.30 USD + round(5.05 x 1.1 = 5.555) = 5.56 -> 35.86 USD over 3 orders
+    assert (c1["revenue"], c1["currency"]) == (Decimal("35.86"), "USD")
+    assert c1["avg_order_value"] == Decimal("11.95")
+    assert c1["revenue_by_currency"] == {"EUR": Decimal("5.05"), "USD": Decimal("30.30")}
+
+
+def test_a_missing_rate_is_an_error_naming_the_currencies():
+    settings = ProfileConfig.model_validate({"currency": {"base": "GBP"}})
+    with pytest.raises(UserError, match=r"no rate into GBP for EUR, USD;"):
+        traits(settings)
+
+
+def test_single_order_customer(t):
+    c2 = t["C2"]
+    assert (c2["orders"], c2["revenue"], c2["currency"]) == (1, Decimal("100.00"), "USD")
+    assert c2["avg_order_value"] == Decimal("100.00")
+    assert c2["first_order_at"] == c2["last_order_at"] == ts("2025-06-01 12:00")
+    assert c2["recency_days"] == 29 and c2["repeat_purchase"] is False
+
+
+def test_customers_without_transactions(t):
+    for customer in ("C3", "C7", "C8"):
+        row = t[customer]
+        assert row["orders"] == 0 and row["revenue"] is None
+        assert row["revenue_by_currency"] == {} and row["top_categories"] == []
+        assert row["rfm_r"] is None and row["rfm_segment"] is None
+        assert row["lifecycle_stage"] == "prospect"
+
+
+def test_an_order_without_amount_counts_but_adds_no_revenue(t):
+    c9 = t["C9"]
+    assert (c9["orders"], c9["revenue"], c9["revenue_by_currency"]) == (1, None, {})
+    assert c9["rfm_m"] is None
+
+
+def test_rfm_scores_and_segments(t):
+    # recency 515 (C4), 272 (C6), 121 (C1), 29 (C2), 1 (C9): 1 + floor(5 x worse / 5)
+    # orders: C2, C6, C9 tie at 1 (nobody worse: F=1), C4 2 (3 worse: F=4), C1 3 (F=5)
+    # revenue in USD: C6 40 (M=1), C2 and C4 tie at 100 (1 worse of 3: M=2); C1 has none
+    expected = {
+        "C1": (3, 5, None, "Loyal"),  # FM = F = 5 (no comparable revenue)
+        "C2": (4, 1, 2, "New"),  # FM = (1 + 2 + 1) // 2 = 2, one order
+        "C4": (1, 4, 2, "At risk"),  # FM = (4 + 2 + 1) // 2 = 3
+        "C6": (2, 1, 1, "Hibernating"),  # FM = 1
+        "C9": (5, 1, None, "New"),  # FM = F = 1
+    }
+    got = {c: (t[c]["rfm_r"], t[c]["rfm_f"], t[c]["rfm_m"], t[c]["rfm_segment"]) for c in expected}
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("r", "fm", "orders", "segment"),
+    [
+        (5, 5, 9, "Champions"),
+        (4, 4, 9, "Champions"),
+        (2, 5, 9, "Can't lose"),
+        (1, 3, 9, "At risk"),
+        (3, 3, 9, "Loyal"),
+        (4, 3, 9, "Loyal"),
+        (5, 1, 1, "New"),
+        (5, 2, 2, "Potential loyalist"),
+        (3, 1, 1, "Potential loyalist"),
+        (2, 2, 2, "Hibernating"),
+        (1, 2, 1, "Lost"),
+    ],
+)
+def test_rfm_segment_map(r: int, fm: int, orders: int, segment: str):
+    import duckdb
+
+    sql = f"SELECT {rfm_segment_sql('r', 'fm')} FROM (SELECT $r AS r, $fm AS fm, $o AS orders)"
+    assert duckdb.execute(sql, {"r": r, "fm": fm, "o": orders}).fetchall() == [(segment,)]
+
+
+def test_service_experience(t):
+    c1 = t["C1"]
+    assert (c1["tickets"], c1["open_tickets"]) == (3, 1)
+    assert c1["median_resolution_hours"] == 15.0  # median of 24 h and 6 h
+    assert c1["last_resolution_hours"] == 6.0  # the newest resolved ticket
+    assert (c1["csat_mean"], c1["csat_last"]) == (3.0, 2.0)
+    assert c1["ticket_channels"] == ["chat", "email"]
+    assert c1["last_contact_at"] == ts("2025-06-10 00:00")
+
+
+def test_sentiment_is_vader_compound_mean_and_last(t):
+    vader = SentimentIntensityAnalyzer()
+    thanks = vader.polarity_scores(THANKS)["compound"]
+    broken = vader.polarity_scores(BROKEN)["compound"]
+    assert thanks > 0.5 and broken < 0
+    c1 = t["C1"]
+    assert c1["sentiment_mean"] == pytest.approx((thanks + broken) / 2)
+    assert c1["sentiment_last"] == pytest.approx(broken)  # the open ticket has no text
+    assert t["C2"]["sentiment_mean"] is None
+
+
+def test_a_ticket_with_unknown_status_and_no_resolution_is_open(t):
+    c7 = t["C7"]
+    assert (c7["tickets"], c7["open_tickets"], c7["median_resolution_hours"]) == (1, 1, None)
+    assert c7["experience_score"] is None  # no CSAT, no text, no resolution
+
+
+def test_social_presence(t):
+    c8 = t["C8"]
+    assert c8["handles_by_platform"] == {"instagram": ["ann_k"], "x": ["annk"]}
+    assert (c8["social_accounts"], c8["followers"], c8["posts"]) == (2, 150, 10)
+    assert c8["last_social_at"] == ts("2025-06-01 00:00")
+
+
+def test_preferred_channel_ties_go_to_the_latest(t):
+    # C1: web twice (last March), email twice (last June), store and chat once
+    assert t["C1"]["preferred_channel"] == "email"
+    assert t["C1"]["channels"] == ["chat", "email", "store", "web"]
+    assert t["C8"]["preferred_channel"] == "x"  # instagram 1, x 1, x newer
+    assert t["C3"]["preferred_channel"] is None and t["C3"]["channels"] == []
+
+
+def test_lifecycle_stages(t):
+    # new: first order <= 90 days ago; active: last <= 180; at_risk: <= 365; else lapsed
+    stages = {c: t[c]["lifecycle_stage"] for c in ("C1", "C2", "C4", "C6", "C3")}
+    assert stages == {
+        "C1": "active",  # first order 180 days ago, last 121
+        "C2": "new",
+        "C4": "lapsed",  # 515 days
+        "C6": "at_risk",  # 272 days
+        "C3": "prospect",
+    }
+
+
+def test_lifecycle_thresholds_come_from_config():
+    settings = ProfileConfig.model_validate({"lifecycle": {"active_days": 300}})
+    assert traits(settings)["C6"]["lifecycle_stage"] == "active"
+
+
+def test_journey_stages(t):
+    stages = {c: t[c]["journey_stage"] for c in ("C1", "C2", "C3", "C4", "C7", "C8")}
+    assert stages == {
+        "C1": "support",  # an open ticket after the last order
+        "C2": "purchase",  # one order, no ticket
+        "C3": "research",  # one contact
+        "C4": "loyalty",  # came back for a second order
+        "C7": "comparison",  # asked support before buying
+        "C8": "comparison",  # two touchpoints, no order
+    }
+
+
+def test_experience_score_formula(t):
+    c1 = t["C1"]
+    vader = SentimentIntensityAnalyzer()
+    sentiment = (
+        vader.polarity_scores(THANKS)["compound"] + vader.polarity_scores(BROKEN)["compound"]
+    ) / 2
+    csat_part = (3.0 - 1) / 4
+    resolution_part = 1 / (1 + 15 / 24)
+    expected = 100 * (0.5 * csat_part + 0.3 * (sentiment + 1) / 2 + 0.2 * resolution_part)
+    assert c1["experience_score"] == pytest.approx(round(expected, 1))
+
+
+def test_loyalty_is_buying_again_after_support():
+    rows = [
+        order("L1", "2025-01-01 00:00", 10.0, "USD"),
+        ticket("L1", "2025-02-01 00:00", resolved_at=ts("2025-02-01 05:00"), status="closed"),
+        order("L1", "2025-03-01 00:00", 10.0, "USD"),
+        order("S1", "2025-01-01 00:00", 10.0, "USD"),
+        order("S1", "2025-02-01 00:00", 10.0, "USD"),
+        ticket("S1", "2025-03-01 00:00", resolved_at=ts("2025-03-01 05:00"), status="closed"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    stages = {c: row["journey_stage"] for c, row in by_customer(engine, TRAITS).items()}
+    assert stages == {"L1": "loyalty", "S1": "support"}
+
+
+def test_orders_without_dates_have_no_lifecycle_stage():
+    engine = load_records([{"customer_id": "D1", "kind": "transactions", "amount": 5.0}])
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, None)
+    d1 = by_customer(engine, TRAITS)["D1"]
+    assert (d1["orders"], d1["revenue"], d1["currency"]) == (1, Decimal("5.00"), "XXX")
+    assert d1["recency_days"] is None and d1["lifecycle_stage"] is None
+    assert d1["rfm_r"] is None and d1["rfm_segment"] is None

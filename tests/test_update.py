@@ -1,0 +1,166 @@
+"""Incremental update: the result equals a full run on all the data with the same model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT, SAMPLE, write
+
+SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+
+
+def partition(out: Path) -> set[frozenset[str]]:
+    """Customers as sets of records, whatever their ids."""
+    rows = duckdb.sql(
+        f"SELECT list(source || ':' || source_record_id) FROM '{out}/identity_map.parquet' "
+        "GROUP BY customer_id"
+    ).fetchall()
+    return {frozenset(members) for (members,) in rows}
+
+
+def _config_for(crm: Path, sources: str = "all") -> str:
+    text = SAMPLE_CONFIG.read_text().replace("../sample_data/", f"{SAMPLE}/")
+    text = text.replace(f"{SAMPLE}/crm.csv", str(crm))
+    if sources == "crm":
+        crm_block = text[text.index("  - name: crm") : text.index("  - name: orders")]
+        text = "sources:\n" + crm_block + text[text.index("standardize:") :]
+    return text
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory):
+    """Night one: CRM without 2% of its rows. Night two: those rows, and one contact whose
+    email changed. `full` is a full run on night two's data with night one's model."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder = tmp_path_factory.mktemp("nights")
+    head, *rows = (SAMPLE / "crm.csv").read_text().splitlines()
+    late = [r for i, r in enumerate(rows) if i % 50 == 3]
+    early = [r for i, r in enumerate(rows) if i % 50 != 3]
+    changed = early[10].split(",")
+    changed[3] = "someone.else@fastmail.com"  # the email column
+    changed = ",".join(changed)
+    write(folder / "crm1.csv", "\n".join([head, *early]) + "\n")
+    write(folder / "crm_new.csv", "\n".join([head, *late, changed]) + "\n")
+    all_rows = [changed if r == early[10] else r for r in early] + late
+    write(folder / "crm_all.csv", "\n".join([head, *all_rows]) + "\n")
+    configs = {
+        name: write(folder / f"{name}.yaml", _config_for(folder / crm, scope))
+        for name, crm, scope in (
+            ("night1", "crm1.csv", "all"),
+            ("delta", "crm_new.csv", "crm"),
+            ("all", "crm_all.csv", "all"),
+        )
+    }
+    cli = CliRunner()
+
+    def run(*args) -> dict:
+        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else {}
+
+    model = folder / "model.json"
+    run("train", "--config", configs["night1"], "--to", model)
+    run("unify", "--config", configs["night1"], "--model", model, "--out", folder / "night1")
+    run("unify", "--config", configs["night1"], "--model", model, "--out", folder / "out")
+    summary = run("update", "--previous", folder / "out", "--config", configs["delta"], "--json")
+    run("unify", "--config", configs["all"], "--model", model, "--out", folder / "full")
+    return folder, summary, len(late) + 1
+
+
+def test_incremental_equals_a_full_run(nights):
+    folder, summary, new_rows = nights
+    assert partition(folder / "out") == partition(folder / "full")
+    assert summary["update"]["records_added_or_changed"] == new_rows
+    assert 0 < summary["update"]["pairs_compared"] < summary["counts"]["candidate_pairs"] / 10
+    full = json.loads((folder / "full" / "run.json").read_text())["counts"]
+    for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
+                  "links_refused_by_guards", "customers"):  # fmt: skip
+        assert summary["counts"][count] == full[count], count
+
+
+def test_update_keeps_every_unaffected_id(nights):
+    folder, summary, _ = nights
+
+    def ids(out: Path) -> dict[tuple[str, str], str]:
+        rows = duckdb.sql(
+            f"SELECT source, source_record_id, customer_id FROM '{out}/identity_map.parquet'"
+        ).fetchall()
+        return {(s, r): c for s, r, c in rows}
+
+    before, after = ids(folder / "night1"), ids(folder / "out")
+    changed = {before[k] for k in before if after[k] != before[k]}
+    assert len(changed) == summary["ids"]["customers_id_changed"] <= 10
+    unaffected = {k: v for k, v in before.items() if v not in changed}
+    assert {k: after[k] for k in unaffected} == unaffected
+
+
+def test_changed_record_replaces_the_stored_one(nights):
+    folder, _, _ = nights
+    emails = duckdb.sql(
+        f"SELECT list(DISTINCT e) FROM '{folder}/out/profiles.parquet', unnest(emails) t(e)"
+    ).fetchall()[0][0]
+    assert "someone.else@fastmail.com" in emails
+    # Same customers with the same golden records (ids differ: the update carried them over).
+    golden = "SELECT * EXCLUDE (customer_id) FROM '{}/profiles.parquet' ORDER BY ALL"
+    updated = duckdb.sql(golden.format(folder / "out")).fetchall()
+    assert updated == duckdb.sql(golden.format(folder / "full")).fetchall()
+
+
+def test_update_needs_the_same_matching_settings(cli, nights, tmp_path: Path):
+    folder, _, _ = nights
+    text = (folder / "delta.yaml").read_text().replace("threshold: 0.9", "threshold: 0.8")
+    config = write(
+        tmp_path / "delta.yaml", text.replace("crm_new.csv", str(folder / "crm_new.csv"))
+    )
+    result = cli("update", "--previous", folder / "night1", "--config", config, "--out",
+                 tmp_path / "out")  # fmt: skip
+    assert result.exit_code == 1
+    assert "standardisation or matching settings differ" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_update_of_a_folder_that_is_not_an_output(cli, tmp_path: Path, nights):
+    folder, _, _ = nights
+    result = cli("update", "--previous", tmp_path, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path}: --previous is not a cxunify output folder"
+
+
+def test_sigkill_during_an_update_leaves_the_output_intact(nights, tmp_path: Path):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, _, _ = nights
+    out = tmp_path / "out"
+    shutil.copytree(folder / "night1", out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    command = [sys.executable, "-m", "cxunify", "update", "--previous", str(out),
+               "--config", str(folder / "delta.yaml"), "-q"]  # fmt: skip
+    run = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and run.poll() is None:
+            staging = list(tmp_path.glob(".out.tmp-*"))
+            if staging and list(staging[0].glob("*.parquet")):
+                break
+            time.sleep(0.005)
+        run.send_signal(signal.SIGKILL)
+    finally:
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, "the update ended before the kill"
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    assert (out / "state" / "state.json").is_file()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert partition(out) == partition(folder / "out")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
