@@ -182,6 +182,10 @@ def unify(
     model: Annotated[
         Path | None, typer.Option("--model", help="Reuse a model from `cxunify train`.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="duckdb (default) or spark; overrides the config's engine."),
+    ] = None,
     as_of: Annotated[
         datetime | None,
         typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
@@ -197,6 +201,8 @@ def unify(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        if engine is not None:
+            settings = settings.with_engine(engine)
         if as_of is not None:
             settings.profile.as_of = as_of
         fitted = load_model(model) if model is not None else None

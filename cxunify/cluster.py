@@ -207,10 +207,12 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
 # The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b.
 _FIRSTS_COMPATIBLE = """(a.k = b.k OR a.s = b.s
     OR (jaro_winkler_similarity(a.s, b.l) >= 0.92 AND jaro_winkler_similarity(a.l, b.s) >= 0.92)
-    OR ((length(a.s) = 1 OR length(b.s) = 1) AND a.s[1] = b.s[1])
+    OR ((length(a.s) = 1 OR length(b.s) = 1) AND substring(a.s, 1, 1) = substring(b.s, 1, 1))
     OR jaro_winkler_similarity(a.s, b.s) >= 0.8)"""
 _DOBS_COMPATIBLE = """(a.d = b.d OR damerau_levenshtein(a.d, b.d) <= 1
-    OR (a.d[1:4] = b.d[1:4] AND a.d[5:6] = b.d[7:8] AND a.d[7:8] = b.d[5:6]))"""
+    OR (substring(a.d, 1, 4) = substring(b.d, 1, 4)
+        AND substring(a.d, 5, 2) = substring(b.d, 7, 2)
+        AND substring(a.d, 7, 2) = substring(b.d, 5, 2)))"""
 
 
 def _suspects_sql(guards: Guards) -> str:
@@ -231,7 +233,8 @@ def _suspects_sql(guards: Guards) -> str:
     if guards.check_first_name:
         parts.append(
             f"""SELECT DISTINCT a.cluster FROM firsts a JOIN firsts b
-                ON a.cluster = b.cluster AND (a.s, a.k, a.l) < (b.s, b.k, b.l)
+                ON a.cluster = b.cluster
+                AND (a.s < b.s OR (a.s = b.s AND (a.k < b.k OR (a.k = b.k AND a.l < b.l))))
                 WHERE NOT {_FIRSTS_COMPATIBLE}"""
         )
     if guards.max_dobs == 1:
@@ -350,19 +353,23 @@ def apply_guards(
             "cluster": pa.array([find(n) for n in parent], pa.int64()),
         }
     )
-    engine.con.register("cx_guard_assignments", assignments)
+    reassigned = table("guard_assignments")
+    engine.register_arrow(reassigned, assignments)
+    # A join rather than UPDATE ... FROM, which Spark has no form of.
     engine.execute(
         f"""
-        UPDATE {CLUSTERS} c SET cluster = a.cluster
-        FROM cx_guard_assignments a WHERE a.node = c.node
+        CREATE OR REPLACE TABLE {CLUSTERS} AS
+        SELECT c.node, coalesce(a.cluster, c.cluster) AS cluster
+        FROM {CLUSTERS} c LEFT JOIN {reassigned} a ON a.node = c.node
         """
     )
-    engine.con.unregister("cx_guard_assignments")
+    engine.drop(reassigned)
     if refused:
         # One Arrow batch: executemany inserts row by row, seconds for thousands of links.
         left, right, weight, guard = zip(*refused, strict=True)
-        engine.con.register(
-            "cx_guard_refused",
+        batch = table("guard_refused")
+        engine.register_arrow(
+            batch,
             pa.table(
                 {
                     "left_node": pa.array(left, pa.int64()),
@@ -372,8 +379,8 @@ def apply_guards(
                 }
             ),
         )
-        engine.execute(f"INSERT INTO {REFUSED} SELECT * FROM cx_guard_refused")
-        engine.con.unregister("cx_guard_refused")
+        engine.execute(f"INSERT INTO {REFUSED} SELECT * FROM {batch}")
+        engine.drop(batch)
     split = len({find(left) for left, *_ in refused})
     engine.drop(suspects, names)
     return split

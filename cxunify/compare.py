@@ -92,7 +92,7 @@ FIRST_NAME = ComparisonSpec(
         WHEN jaro_winkler_similarity(l.first_name_std, r.last_name_std) >= 0.92
              AND jaro_winkler_similarity(l.last_name_std, r.first_name_std) >= 0.92 THEN 2
         WHEN (length(l.first_name_std) = 1 OR length(r.first_name_std) = 1)
-             AND l.first_name_std[1] = r.first_name_std[1] THEN 1
+             AND left(l.first_name_std, 1) = left(r.first_name_std, 1) THEN 1
         ELSE 0 END""",
     tf_column="first_name_std",
 )
@@ -106,7 +106,7 @@ LAST_NAME = ComparisonSpec(
         WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.92 THEN 3
         WHEN jaro_winkler_similarity(l.last_name_std, r.last_name_std) >= 0.80 THEN 2
         WHEN (length(l.last_name_std) = 1 OR length(r.last_name_std) = 1)
-             AND l.last_name_std[1] = r.last_name_std[1] THEN 1
+             AND left(l.last_name_std, 1) = left(r.last_name_std, 1) THEN 1
         ELSE 0 END""",
     tf_column="last_name_std",
 )

@@ -199,11 +199,17 @@ class GatesConfig(_Strict):
 
 
 class EngineConfig(_Strict):
-    name: Literal["duckdb"] = "duckdb"
+    name: Literal["duckdb", "spark"] = "duckdb"
     threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
     memory_limit: str | None = Field(
         None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT, else 2GB"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        # `engine: spark` is short for `engine: {name: spark}`.
+        return {"name": value} if isinstance(value, str) else value
 
 
 SurvivorshipRuleName = Literal[
@@ -313,6 +319,17 @@ class ProfileConfig(_Strict):
         return {**_default_survivorship(), **rules}
 
 
+class SparkConfig(_Strict):
+    """Settings for the SparkSession cxunify creates (ignored when one is handed in)."""
+
+    master: str | None = Field(None, description="e.g. local[4], yarn; default: spark-submit's")
+    app_name: str = "cxunify"
+    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+    work_dir: str | None = Field(
+        None, description="where intermediate tables are written; default: beside the output"
+    )
+
+
 class Config(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     standardize: StandardizeConfig = Field(default_factory=StandardizeConfig)
@@ -321,9 +338,17 @@ class Config(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     profile: ProfileConfig = Field(default_factory=ProfileConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
     # Where relative source paths are resolved from: the config file's folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     origin: str = Field("<flags>", exclude=True)
+
+    def with_engine(self, name: str) -> Config:
+        """This config run on engine `name` (what ``--engine`` does)."""
+        if name not in ("duckdb", "spark"):
+            raise ConfigError([f"--engine: '{name}' is not an engine; use duckdb or spark"])
+        engine = self.engine.model_copy(update={"name": name})
+        return self.model_copy(update={"engine": engine})
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

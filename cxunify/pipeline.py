@@ -32,6 +32,7 @@ from cxunify import (
 from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
+from cxunify.engine import handover as spark_engine
 from cxunify.errors import CxunifyError, OutputError
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
@@ -100,6 +101,7 @@ def unify(
     progress: Progress | None = None,
     model: MatchModel | score.LogisticModel | None = None,
     previous: Path | None = None,
+    spark_session: Any = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
 
@@ -111,6 +113,8 @@ def unify(
         print(result.counts["profiles"])
 
     With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
+    With ``engine: spark`` the stages from blocking on run on Spark, in `spark_session` if
+    given.
     Customer ids are carried over from the output in `previous` (default: `out_dir` itself).
     One run at a time may write `out_dir` (a lock file beside it); a run killed earlier
     leaves nothing behind that this one does not clean up.
@@ -124,7 +128,7 @@ def unify(
         prior = output.find_previous(Path(previous or out_dir))
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
-        return _run(config, out_dir, progress or SilentProgress(), model, prior)
+        return _run(config, out_dir, progress or SilentProgress(), model, prior, spark_session)
 
 
 class Stages:
@@ -149,12 +153,18 @@ def _run(
     progress: Progress,
     model: MatchModel | score.LogisticModel | None,
     prior: identity.PreviousOutput | None,
+    spark_session: Any = None,
 ) -> RunResult:
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
     stage = Stages(progress)
-    engine = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
+    engine: Any = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
+    # Ingest and standardise always run on DuckDB (local files, line-numbered rejects); on
+    # Spark the rest runs there, from the records handed over as Parquet.
+    local, spark = engine, None
     try:
+        if config.engine.name == "spark":
+            spark = spark_engine.open_spark(config, staging, spark_session)
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
         with stage("standardize"):
@@ -163,6 +173,9 @@ def _run(
             engine.drop(ingest.MAPPED)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
+            if spark is not None:
+                spark_engine.hand_over(local, spark, staging / ".work" / "handover")
+                engine = spark
             junk = block.null_junk_values(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
@@ -213,6 +226,10 @@ def _run(
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
         }
+        if spark is not None:
+            spark_engine.hand_back(spark, local, staging / ".work" / "handback")
+            _close(spark)
+            engine, spark = local, None
         manifest = publish(
             engine,
             config,
@@ -222,7 +239,7 @@ def _run(
             counts,
         )
     except BaseException:
-        engine.close()
+        _close(local, spark)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return RunResult(out_dir=out_dir, manifest=manifest, stages=stage.timings)
@@ -297,6 +314,12 @@ def publish(
     return manifest
 
 
+def _close(*engines: Any) -> None:
+    for engine in engines:
+        if engine is not None:
+            engine.close()
+
+
 def _check_accounting(counts: dict[str, int]) -> None:
     """Nothing lost, nothing silent: every row read is profiled or rejected, once."""
     if counts["rows_in"] != counts["rows_mapped"] + counts["rows_rejected"]:
@@ -317,7 +340,15 @@ def _check_accounting(counts: dict[str, int]) -> None:
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("cxunify", "duckdb", "polars", "pyarrow", "phonenumbers", "recordlinkage"):
+    for package in (
+        "cxunify",
+        "duckdb",
+        "polars",
+        "pyarrow",
+        "phonenumbers",
+        "recordlinkage",
+        "pyspark",
+    ):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -337,6 +368,7 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.origin,
         "config_hash": config.digest(),
+        "engine": config.engine.name,
         # explain and report read the folder alone, so the decision rule travels with it.
         "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": inputs,

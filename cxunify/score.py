@@ -82,9 +82,12 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
     nodes = engine.count(NODES)
     side = max(2, min(nodes, int(np.sqrt(n_pairs * 2)) + 1))
     sample = table("random_nodes")
+    # Nodes ranked by a hash of node and seed: the same sample on every engine (a reservoir
+    # sample is engine-specific), hence the same model from DuckDB and Spark.
     engine.execute(
         f"CREATE OR REPLACE TABLE {sample} AS SELECT node FROM {NODES} "
-        f"USING SAMPLE reservoir({int(side)} ROWS) REPEATABLE ({int(seed)})"
+        f"ORDER BY md5(CAST(node AS VARCHAR) || ':' || $seed), node LIMIT {int(side)}",
+        {"seed": str(int(seed))},
     )
     return (
         f"SELECT a.node AS left_node, b.node AS right_node "

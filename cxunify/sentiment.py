@@ -8,18 +8,21 @@ fetched from and returned to DuckDB as Arrow columns; no per-row Python touches 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import table
 
 SENTIMENT = table("sentiment")
+SCORED_BATCH = table("scored_batch")
 
 # Texts are fetched and scored in batches so memory stays flat however many there are.
 BATCH_ROWS = 50_000
 
 
-def score_texts(engine: DuckDBEngine, texts_sql: str) -> int:
+def score_texts(engine: Any, texts_sql: str) -> int:
     """Create ``cx_sentiment(text, sentiment)`` for the distinct non-null ``text`` of a query.
 
     ``sentiment`` is VADER's compound score in [-1, 1]. Returns the number of texts scored.
@@ -28,16 +31,19 @@ def score_texts(engine: DuckDBEngine, texts_sql: str) -> int:
 
     analyzer = SentimentIntensityAnalyzer()
     engine.execute(f"CREATE OR REPLACE TABLE {SENTIMENT} (text VARCHAR, sentiment DOUBLE)")
-    reader = engine.con.sql(
-        f"SELECT DISTINCT text FROM ({texts_sql}) WHERE text IS NOT NULL"
-    ).to_arrow_reader(BATCH_ROWS)
-    batches = list(reader)  # the connection must be free before inserting
+    distinct = f"SELECT DISTINCT text FROM ({texts_sql}) WHERE text IS NOT NULL"
+    if isinstance(engine, DuckDBEngine):
+        reader = engine.con.sql(distinct).to_arrow_reader(BATCH_ROWS)
+        batches = [batch.column(0).to_pylist() for batch in reader]
+    else:  # Spark: the distinct texts come to the driver, which scores them
+        texts = [text for (text,) in engine.rows(distinct)]
+        batches = [texts[i : i + BATCH_ROWS] for i in range(0, len(texts), BATCH_ROWS)]
+    # (all fetched first: the connection must be free before inserting)
     scored = 0
-    for batch in batches:
-        texts = batch.column(0).to_pylist()
+    for texts in batches:
         scores = [analyzer.polarity_scores(text)["compound"] for text in texts]
-        engine.con.register("cx_scored_batch", pa.table({"text": texts, "sentiment": scores}))
-        engine.execute(f"INSERT INTO {SENTIMENT} SELECT text, sentiment FROM cx_scored_batch")
-        engine.con.unregister("cx_scored_batch")
+        engine.register_arrow(SCORED_BATCH, pa.table({"text": texts, "sentiment": scores}))
+        engine.execute(f"INSERT INTO {SENTIMENT} SELECT text, sentiment FROM {SCORED_BATCH}")
+        engine.drop(SCORED_BATCH)
         scored += len(texts)
     return scored

@@ -6,13 +6,16 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from cxunify.config import EngineConfig
 from cxunify.errors import ResourceError, UserError
 from cxunify.sql import ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # DuckDB's own default takes 80% of the machine; a nightly job shares its box. Past this much
 # memory DuckDB spills to the output's temp folder, which it does well: 1M input rows run
@@ -86,13 +89,25 @@ class DuckDBEngine:
     def count(self, table_sql: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
 
-    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> None:
-        """Write a query's result to one Parquet file (streamed; never held in Python)."""
+    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> int:
+        """Write a query's result to one Parquet file (streamed; never held in Python).
+
+        Returns the rows the written file holds, read back from it.
+        """
         codec = {"uncompressed": "uncompressed"}.get(compression, compression)
         self.execute(
             f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
             {"path": str(path)},
         )
+        return int(self.scalar("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}))
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make a small Arrow table built in Python a working table (a copy, not a view)."""
+        self.con.register("cx_arrow_input", table)
+        try:
+            self.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM cx_arrow_input")
+        finally:
+            self.con.unregister("cx_arrow_input")
 
     def drop(self, *tables_sql: str) -> None:
         for name in tables_sql:

@@ -1,0 +1,350 @@
+"""The Spark engine: the stages' SQL, transpiled from DuckDB's dialect, run by a SparkSession.
+
+Spark has no mutable tables of its own without a table format (Delta, Iceberg), so a cxunify
+working table is a Parquet folder under the work directory, registered as a temporary view.
+Each CREATE, INSERT or UPDATE writes a new version of that folder and points the view at it:
+the plan of every later query starts from files, never from a growing lineage, which keeps the
+iterative stages (connected components) as cheap in round ten as in round one.
+
+Spark lacks Jaro–Winkler and Damerau–Levenshtein; they are vectorised pandas UDFs over
+rapidfuzz, which computes the same values as DuckDB's functions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import pandas as pd
+from sqlglot import exp
+
+from cxunify.config import SparkConfig
+from cxunify.engine import dialect
+from cxunify.errors import CxunifyError, UserError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
+
+# Settings for a session cxunify creates itself; a session handed in is used as it is.
+DEFAULT_CONF = {
+    # DuckDB's semantics: a map or array lookup that misses is NULL, not an error.
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+    # DuckDB writes TIMESTAMP without time zone; Spark reads it back as TIMESTAMP_NTZ.
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+}
+
+
+def is_local_path(location: str | Path) -> bool:
+    """True for a path on this machine (no scheme, or file://)."""
+    scheme = urlparse(str(location)).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+
+
+def spark_session(settings: SparkConfig) -> SparkSession:
+    """A SparkSession from the ``spark:`` settings (or the active one, under spark-submit)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+    builder = SparkSession.builder.appName(settings.app_name)
+    if settings.master:
+        builder = builder.master(settings.master)
+    conf = dict(DEFAULT_CONF)
+    if (settings.master or "local").startswith("local"):
+        # Python workers on this machine run this interpreter, which has cxunify installed
+        # (PySpark reads the variable when the session starts; a user's own setting wins).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # A cluster's 200 shuffle partitions are mostly empty tasks on one machine.
+        conf["spark.sql.shuffle.partitions"] = "8"
+        # On a busy machine a long GC pause is not a lost executor: the driver and executor
+        # share a JVM, and the default 120 s heartbeat timeout ends the whole run.
+        conf["spark.network.timeout"] = "900s"
+        conf["spark.executor.heartbeatInterval"] = "60s"
+    for key, value in {**conf, **settings.conf}.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # Java missing or a bad setting: the JVM says why on one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot start Spark: {first}") from None
+
+
+class SparkEngine:
+    """Runs the stages' DuckDB-dialect SQL on Spark.
+
+    `work_dir` holds the working tables (any path Spark can write: local, s3a://, hdfs://,
+    abfss://); it is removed by `close`. A `session` handed in is left running on close.
+    """
+
+    name = "spark"
+
+    def __init__(self, settings: SparkConfig, work_dir: str, session: SparkSession | None = None):
+        self.owns_session = session is None
+        self.spark = session if session is not None else spark_session(settings)
+        self.work_dir = str(work_dir).rstrip("/")
+        self.tables: dict[str, str] = {}  # view name -> the Parquet folder behind it
+        self.variables: dict[str, dict[Any, Any]] = {}
+        self._register_udfs()
+
+    # --- the DuckDBEngine interface --------------------------------------------------------
+
+    def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
+        """Run a statement: CREATE [OR REPLACE] TABLE, INSERT, UPDATE, DROP, SET VARIABLE."""
+        bound = _named(params)
+        tree = dialect.parse(sql)
+        if isinstance(tree, exp.Set):
+            self._set_variable(tree, bound)
+        elif isinstance(tree, exp.Create):
+            self._create(tree, bound)
+        elif isinstance(tree, exp.Insert):
+            self._insert(tree, bound)
+        elif isinstance(tree, exp.Update):
+            self._update(tree, bound)
+        elif isinstance(tree, exp.Drop):
+            self.drop(tree.this.name)
+        else:
+            self._frame(tree, bound).collect()
+
+    def rows(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
+        return [tuple(row) for row in self._frame(dialect.parse(sql), _named(params)).collect()]
+
+    def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    def columns(self, relation_sql: str) -> list[str]:
+        return self._frame(dialect.parse(f"SELECT * FROM {relation_sql}"), {}).columns
+
+    def count(self, table_sql: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
+
+    def write_parquet(self, query_sql: str, path: Path | str, compression: str = "zstd") -> int:
+        """Write a query's result as Parquet at `path`; return the rows written.
+
+        A local `path` becomes one Parquet file, like DuckDB's; a remote one (s3a://, hdfs://,
+        abfss://) a folder of part files, which is how Spark and every reader of those stores
+        expect a table.
+        """
+        frame = self._frame(dialect.parse(query_sql), {})
+        target = str(path)
+        if is_local_path(target):
+            local = Path(urlparse(target).path if target.startswith("file:") else target)
+            parts = local.with_name(f".{local.name}.parts-{uuid.uuid4().hex[:8]}")
+            # One partition keeps the ORDER BY of the query in the file.
+            frame.coalesce(1).write.option("compression", compression).parquet(str(parts))
+            (part,) = parts.glob("part-*.parquet")
+            part.replace(local)
+            shutil.rmtree(parts, ignore_errors=True)
+        else:
+            frame.write.mode("overwrite").option("compression", compression).parquet(target)
+        return self.spark.read.parquet(target).count()
+
+    def drop(self, *tables_sql: str) -> None:
+        for name in tables_sql:
+            view = _unquote(name)
+            self.spark.catalog.dropTempView(view)
+            location = self.tables.pop(view, None)
+            if location is not None:
+                self._remove(location)
+
+    def close(self) -> None:
+        for view in list(self.tables):
+            self.spark.catalog.dropTempView(view)
+        self.tables.clear()
+        self._remove(self.work_dir)
+        if self.owns_session:
+            self.spark.stop()
+
+    # --- what the stages need beyond SQL --------------------------------------------------
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make a small Arrow table (built by the driver) a working table."""
+        self._materialize(_unquote(name), self.spark.createDataFrame(table.to_pandas()))
+
+    def adopt(self, source: Any, tables_sql: Iterable[str], handover_dir: Path) -> None:
+        """Take over working tables from another engine (DuckDB) through Parquet files."""
+        handover_dir.mkdir(parents=True, exist_ok=True)
+        for name in tables_sql:
+            view = _unquote(name)
+            path = handover_dir / f"{view}.parquet"
+            source.write_parquet(f"SELECT * FROM {name}", path, "zstd")
+            self.spark.read.parquet(str(path)).createOrReplaceTempView(view)
+            self.tables[view] = str(path)
+
+    # --- statements -----------------------------------------------------------------------
+
+    def _frame(self, tree: exp.Expression, params: dict[str, Any]) -> DataFrame:
+        args = {}
+        for node in list(tree.find_all(exp.Placeholder)):
+            value = params.get(node.name)
+            if node.name not in params:
+                raise CxunifyError(f"SQL parameter ${node.name} has no value")
+            if isinstance(value, list | tuple) and not value:
+                # An empty list has no element type to infer; every list the stages bind
+                # holds text.
+                node.replace(exp.cast(exp.Array(expressions=[]), "ARRAY<STRING>"))
+            else:
+                args[node.name] = list(value) if isinstance(value, tuple) else value
+        return self.spark.sql(dialect.to_spark(tree, self.variables), args=args or None)
+
+    def _set_variable(self, tree: exp.Set, params: dict[str, Any]) -> None:
+        item = tree.expressions[0].this
+        value = item.expression
+        if not (isinstance(value, exp.Map) and isinstance(value.args.get("keys"), exp.Placeholder)):
+            raise CxunifyError("Spark takes SET VARIABLE x = MAP($keys, $values) only")
+        keys, values = params[value.args["keys"].name], params[value.args["values"].name]
+        self.variables[item.this.name] = dict(zip(keys, values, strict=True))
+
+    def _create(self, tree: exp.Create, params: dict[str, Any]) -> None:
+        target = tree.this
+        if isinstance(target, exp.Schema):  # CREATE TABLE t (column type, ...): empty
+            view = target.this.name
+            columns = [
+                exp.alias_(exp.cast(exp.null(), d.args["kind"]), d.name) for d in target.expressions
+            ]
+            query = exp.select(*columns).where(exp.false())
+        else:
+            view = target.name
+            query = tree.expression
+        if query is None:
+            raise CxunifyError(f"Spark cannot run this CREATE: {tree.sql('duckdb')[:80]}")
+        self._materialize(view, self._frame(query, params))
+
+    def _insert(self, tree: exp.Insert, params: dict[str, Any]) -> None:
+        view = tree.this.name
+        source = tree.expression
+        if isinstance(source, exp.Values):
+            selects = [exp.select(*row.expressions) for row in source.expressions]
+            query: exp.Expression = selects[0]
+            for more in selects[1:]:
+                query = exp.union(query, more, distinct=False)
+        else:
+            query = source
+        self._append(view, self._frame(query, params))
+
+    def _update(self, tree: exp.Update, params: dict[str, Any]) -> None:
+        """UPDATE t SET c = v WHERE p, as a new version of t with CASE WHEN p THEN v ELSE c."""
+        if tree.args.get("from_") or tree.args.get("from"):
+            raise CxunifyError("Spark runs UPDATE without FROM only; write it as a join")
+        view = tree.this.name
+        where = tree.args.get("where")
+        assigned = {eq.this.name: eq.expression for eq in tree.expressions}
+        projections = []
+        for column in self.spark.table(view).columns:
+            ident = exp.column(column, quoted=True)
+            if column in assigned:
+                value = assigned[column]
+                if where is not None:
+                    value = exp.Case().when(where.this.copy(), value.copy()).else_(ident)
+                projections.append(exp.alias_(value, column, quoted=True))
+            else:
+                projections.append(ident)
+        query = exp.select(*projections).from_(exp.to_table(view, quoted=True))
+        self._materialize(view, self._frame(query, params))
+
+    # --- storage --------------------------------------------------------------------------
+
+    def _materialize(self, view: str, frame: DataFrame) -> None:
+        old = self.tables.get(view)
+        location = f"{self.work_dir}/{view}/{uuid.uuid4().hex[:12]}"
+        frame.write.parquet(location)
+        self.spark.read.parquet(location).createOrReplaceTempView(view)
+        self.tables[view] = location
+        if old is not None:
+            self._remove(old)
+
+    def _append(self, view: str, frame: DataFrame) -> None:
+        schema = self.spark.table(view).schema
+        if len(frame.columns) != len(schema.fields):
+            raise CxunifyError(
+                f"INSERT into {view}: {len(frame.columns)} values for {len(schema.fields)} columns"
+            )
+        renamed = frame.toDF(*schema.names)  # INSERT matches columns by position
+        aligned = renamed.select(*(renamed[f.name].cast(f.dataType).alias(f.name) for f in schema))
+        location = self.tables.get(view)
+        if location is None:
+            raise CxunifyError(f"INSERT into {view}, which cxunify did not create")
+        aligned.write.mode("append").parquet(location)
+        self.spark.read.parquet(location).createOrReplaceTempView(view)
+
+    def _remove(self, location: str) -> None:
+        if is_local_path(location):
+            shutil.rmtree(
+                urlparse(location).path if location.startswith("file:") else location,
+                ignore_errors=True,
+            )
+            return
+        jvm = self.spark.sparkContext._jvm  # Hadoop's FileSystem reaches every store Spark does
+        path = jvm.org.apache.hadoop.fs.Path(location)
+        path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+    def _register_udfs(self) -> None:
+        from pyspark.sql.functions import pandas_udf
+
+        jaro_winkler, damerau_levenshtein = _udfs()
+        self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(jaro_winkler, "double"))
+        self.spark.udf.register(
+            dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(damerau_levenshtein, "bigint")
+        )
+
+
+def _udfs() -> tuple[Any, Any]:
+    """The pandas UDFs, defined here so they are shipped by value: a Python worker then needs
+    pandas and rapidfuzz, not cxunify (whose import would cost each worker seconds)."""
+
+    def pairwise(left: Any, right: Any, scorer: Any, empty: Any, dtype: str, numpy_type: Any):
+        import pandas as pd
+        from rapidfuzz.process import cpdist
+
+        present = left.notna() & right.notna()
+        result = pd.Series(pd.NA, index=left.index, dtype=dtype)
+        if present.any():
+            # float64: DuckDB's thresholds (>= 0.80) meet values like 0.7999999999999999.
+            scores = cpdist(
+                left[present].tolist(),
+                right[present].tolist(),
+                scorer=scorer,
+                workers=1,
+                dtype=numpy_type,
+            )
+            result[present] = scores
+            result[present & (left == "") & (right == "")] = empty
+        return result
+
+    def jaro_winkler(left: pd.Series, right: pd.Series) -> pd.Series:
+        import numpy as np
+        from rapidfuzz.distance import JaroWinkler
+
+        # DuckDB scores two empty strings 0, rapidfuzz 1.
+        return pairwise(left, right, JaroWinkler.similarity, 0.0, "Float64", np.float64)
+
+    def damerau_levenshtein(left: pd.Series, right: pd.Series) -> pd.Series:
+        import numpy as np
+        from rapidfuzz.distance import DamerauLevenshtein
+
+        return pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
+
+    return jaro_winkler, damerau_levenshtein
+
+
+def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise CxunifyError("the Spark engine takes named parameters ($name) only")
+    return params
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
