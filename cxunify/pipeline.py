@@ -195,19 +195,9 @@ def _run(
                 config.matching.seed,
                 config.matching.max_iterations,
             )
-            score.score_pairs(
-                engine, fitted, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
-            )
-            update.save_gammas(engine, staging, config)
-            engine.drop(block.PAIRS, score.GAMMAS)
+            score_and_keep(engine, fitted, comparisons, config, staging)
         with stage("cluster"):
-            links = cluster.select_links(engine, config.matching.threshold)
-            cluster.connected_components(
-                engine,
-                f"SELECT node FROM {block.NODES}",
-                f"SELECT left_node, right_node FROM {cluster.LINKS}",
-            )
-            update.remember_components(engine)
+            links = link_components(engine, config.matching.threshold)
             split = cluster.apply_guards(
                 engine,
                 f"SELECT * FROM {cluster.LINKS}",
@@ -256,6 +246,35 @@ class Published:
     model: MatchModel | score.LogisticModel
     model_reused: bool
     stored_sources: dict[str, list] | None = None  # an update's sources not re-read
+
+
+def score_and_keep(
+    engine: DuckDBEngine,
+    model: MatchModel | score.LogisticModel,
+    comparisons: tuple[ComparisonSpec, ...],
+    config: Config,
+    staging: Path,
+) -> None:
+    """Score the compared pairs (down to the links floor), keep their comparison levels in the
+    state an update reads, and drop scoring's inputs."""
+    score.score_pairs(
+        engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
+    )
+    update.save_gammas(engine, staging, config)
+    engine.drop(block.PAIRS, score.GAMMAS)
+
+
+def link_components(engine: DuckDBEngine, threshold: float) -> int:
+    """Links at `threshold` and their connected components, remembered for the state, before
+    the guards split any; returns the number of links."""
+    links = cluster.select_links(engine, threshold)
+    cluster.connected_components(
+        engine,
+        f"SELECT node FROM {block.NODES}",
+        f"SELECT left_node, right_node FROM {cluster.LINKS}",
+    )
+    update.remember_components(engine)
+    return links
 
 
 def publish(

@@ -192,7 +192,15 @@ def _update(
     prior: PreviousOutput,
     progress: Progress | None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    from cxunify.pipeline import Published, SilentProgress, Stages, _comparisons, publish
+    from cxunify.pipeline import (
+        Published,
+        SilentProgress,
+        Stages,
+        _comparisons,
+        link_components,
+        publish,
+        score_and_keep,
+    )
 
     started = datetime.now(UTC)
     state_dir = previous / STATE
@@ -223,19 +231,9 @@ def _update(
         with stage("compare"):
             compared = _compare_new_pairs(engine, state_dir, config, comparisons)
         with stage("score"):
-            score.score_pairs(
-                engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
-            )
-            save_gammas(engine, staging, config)
-            engine.drop(block.PAIRS, score.GAMMAS)
+            score_and_keep(engine, model, comparisons, config, staging)
         with stage("cluster"):
-            links = cluster.select_links(engine, config.matching.threshold)
-            cluster.connected_components(
-                engine,
-                f"SELECT node FROM {block.NODES}",
-                f"SELECT left_node, right_node FROM {cluster.LINKS}",
-            )
-            remember_components(engine)
+            links = link_components(engine, config.matching.threshold)
             reclustered = _recluster_changed(engine, state_dir, config)
         rows_in = kept + carried_rejects + ingested.rows_in
         counts = {
