@@ -153,7 +153,6 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         SELECT s.node, s.n_records, {carried}, {SURNAME_KEY} AS surname_key,
                {LAST_INITIAL} AS last_initial
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
-        ORDER BY s.node
         """
     )
     return engine.count(NODES)

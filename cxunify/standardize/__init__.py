@@ -150,7 +150,7 @@ def records_sql() -> str:
         FROM m
     )
     SELECT
-        row_number() OVER (ORDER BY file_index, row_number) AS record_key,
+        record_key,
         source, source_kind, source_record_id, file, row_number,
         nf.clean AS first_name,
         nl.clean AS last_name,
