@@ -103,6 +103,10 @@ ONE_SIDE = {
 # account "Jason N.", a ticket from "jason") are paired with everyone of their first name in
 # their city or with a surname their handle or email spells: one-sided rules, which pair such
 # a record with all the others but never two records that both have a surname.
+# Rules on names and cities alone skip blocks of more than WEAK_BLOCK identities: such a block
+# pairs a hundred John Smiths, or everyone called Lee in Houston, ever more often as the data
+# grows (at 10M rows they made 700M of 810M candidate pairs) for evidence too weak to link.
+WEAK_BLOCK = 30
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(("email_std",)),
     Rule(("phone",)),
@@ -110,16 +114,16 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(("last_name_std", "postcode")),
     Rule(("first_name_key", "dob")),
     Rule(("last_name_soundex", "dob")),
-    Rule(("first_name_key", "last_name_std")),
-    Rule(("first_name_key", "surname_key"), one_side="no_surname"),
+    Rule(("first_name_key", "last_name_std"), max_block_size=WEAK_BLOCK),
+    Rule(("first_name_key", "surname_key"), one_side="no_surname", max_block_size=WEAK_BLOCK),
     Rule(("first_name_key", "last_name_soundex", "postcode")),
-    Rule(("first_name_key", "last_initial", "city_std")),
-    Rule(("last_name_std", "city_std")),
+    Rule(("first_name_key", "last_initial", "city_std"), max_block_size=WEAK_BLOCK),
+    Rule(("last_name_std", "city_std"), max_block_size=WEAK_BLOCK),
     Rule(("email_local",)),
     Rule(("handle_letters",)),
-    Rule(("surname_key", "city_std"), one_side="no_surname"),
+    Rule(("surname_key", "city_std"), one_side="no_surname", max_block_size=WEAK_BLOCK),
     Rule(("postcode", "dob")),
-    Rule(("first_name_key", "city_std"), one_side="no_surname"),
+    Rule(("first_name_key", "city_std"), one_side="no_surname", max_block_size=WEAK_BLOCK),
 )
 
 
