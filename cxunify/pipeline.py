@@ -132,11 +132,16 @@ def unify(
 
 
 class Stages:
-    """Times each stage and reports it to the progress display."""
+    """Times each stage, notes the engine it ran on, and reports it to the progress display.
 
-    def __init__(self, progress: Progress):
+    ``engine`` is the engine the next stages run on; the pipeline sets it when it changes.
+    """
+
+    def __init__(self, progress: Progress, engine: str = "duckdb"):
         self.progress = progress
+        self.engine = engine
         self.timings: dict[str, float] = {}
+        self.engines: dict[str, str] = {}
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[Callable[[float], None]]:
@@ -144,6 +149,7 @@ class Stages:
         began = time.perf_counter()
         yield lambda fraction: self.progress.advance(name, fraction)
         self.timings[name] = round(time.perf_counter() - began, 3)
+        self.engines[name] = self.engine
         self.progress.finish(name)
 
 
@@ -171,11 +177,14 @@ def _run(
             records = standardize.standardize(engine, config)
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
+        if spark is not None:
+            stage.engine = spark.name
         with stage("block"):
             nodes = block.collapse_nodes(engine)
             if spark is not None:
                 spark_engine.hand_over(local, spark, staging / ".work" / "handover")
-                engine = spark
+                _close(local)
+                engine, local = spark, None
             junk = block.null_junk_values(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
@@ -216,10 +225,6 @@ def _run(
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
         }
-        if spark is not None:
-            spark_engine.hand_back(spark, local, staging / ".work" / "handback")
-            _close(spark)
-            engine, spark = local, None
         manifest = publish(
             engine,
             config,
@@ -317,7 +322,7 @@ def publish(
     engine.close()
     for scratch in (".spill", ".work"):
         shutil.rmtree(run.staging / scratch, ignore_errors=True)
-    manifest = _manifest(config, inputs, counts, stage.timings, run.started)
+    manifest = _manifest(config, inputs, counts, stage, run.started)
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
@@ -379,7 +384,7 @@ def _manifest(
     config: Config,
     inputs: list[dict[str, Any]],
     counts: dict[str, int],
-    timings: dict[str, float],
+    stage: Stages,
     started: datetime,
 ) -> dict[str, Any]:
     return {
@@ -395,7 +400,8 @@ def _manifest(
             **counts,
             "balanced": counts["rows_in"] == counts["rows_mapped"] + counts["rows_rejected"],
         },
-        "stages_seconds": dict(timings),
+        "stages_seconds": dict(stage.timings),
+        "stages_engine": dict(stage.engines),
         "versions": versions(),
     }
 

@@ -34,7 +34,8 @@ ADDRESS_PARTS = ("city", "postcode", "state", "country")
 # Among equally good candidates: the newest record, then the first read. A winner is found with
 # arg_min over a binary sort key, then its row is joined back once: carrying the values through
 # the aggregate (or first(... ORDER BY ...)) is several times slower at a million rows.
-_TIE_BREAK = "seen_at, 'DESC NULLS LAST', record_key, 'ASC NULLS LAST'"
+# Descending keys are numbers (epoch_us): Spark's form of the key negates them.
+_TIE_BREAK = "epoch_us(seen_at), 'DESC NULLS LAST', record_key, 'ASC NULLS LAST'"
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def golden_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
         emails AS ({_distinct_list("emails", "email", "email IS NOT NULL")}),
         phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL")}),
         addresses AS ({_distinct_list("addresses", address, "street IS NOT NULL")}),
-        handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")}),
+        handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")})
         SELECT w.customer_id,
                {golden},
                coalesce(emails, []) AS emails, coalesce(phones, []) AS phones,

@@ -86,10 +86,25 @@ def test_spark_gives_the_same_customers_profiles_and_schemas(tmp_path, spark_ses
     for name in outputs:
         assert _schema(spark / name) == _schema(duck / name), name
 
+    # Everything from blocking on, publishing included, ran on Spark: nothing came back.
+    assert on_spark.manifest["stages_engine"] == {
+        **dict.fromkeys(("ingest", "standardize"), "duckdb"),
+        **dict.fromkeys(("block", "compare", "score", "cluster"), "spark"),
+        **dict.fromkeys(("identify", "profile", "write"), "spark"),
+    }
+    assert set(on_duckdb.manifest["stages_engine"].values()) == {"duckdb"}
+
     profiles_duck = pl.read_parquet(duck / "profiles.parquet")
     profiles_spark = pl.read_parquet(spark / "profiles.parquet")
     assert profiles_duck.height > 2000
-    assert profiles_spark.equals(profiles_duck)  # same ids, golden values, lists and dates
+    # Same ids, golden values, lists, dates and traits. A mean of doubles may differ in its
+    # last bit: each engine sums in its own order (DuckDB's own order varies with threads).
+    means = ["csat_mean", "sentiment_mean"]
+    assert profiles_spark.drop(means).equals(profiles_duck.drop(means))
+    for column in means:
+        gap = (profiles_spark[column] - profiles_duck[column]).abs().max()
+        assert profiles_spark[column].is_null().equals(profiles_duck[column].is_null())
+        assert gap is None or gap < 1e-12, column
 
     # Every link, with the same levels; weights agree to float rounding.
     key = ["left_source", "left_source_record_id", "right_source", "right_source_record_id"]

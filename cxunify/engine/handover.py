@@ -4,8 +4,9 @@ Ingest stays on DuckDB because it is file work, not row work at scale: detecting
 keeping the line number and raw text of every unparseable row, reading spreadsheets' exports.
 Standardising runs there too, in the macros that already give each row its matching forms;
 both are one linear pass. What grows faster than the rows — candidate pairs, their
-comparisons, scoring, clustering — and everything after runs on Spark, from the records
-handed over as Parquet.
+comparisons, scoring, clustering — and everything after (customer ids, profiles, outputs,
+update state, gates) runs on Spark, from the records handed over as Parquet; nothing comes
+back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from cxunify.config import Config
 from cxunify.engine.duckdb import DuckDBEngine
 from cxunify.errors import UserError
 from cxunify.ingest import REJECTS
-from cxunify.sql import ident
 from cxunify.standardize import RECORDS
 
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
@@ -50,20 +50,3 @@ def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
 def hand_over(local: DuckDBEngine, spark: Any, folder: Path) -> None:
     """Give Spark the records, nodes and rejects DuckDB built, as Parquet in `folder`."""
     spark.adopt(local, HANDED_OVER, folder)
-
-
-def hand_back(spark: Any, local: DuckDBEngine, folder: Path) -> None:
-    """Give DuckDB back every working table Spark holds, as Parquet in `folder`.
-
-    The publish step (customer ids and their carry-over, profiles with survivorship and
-    traits, outputs, update state, gates) runs on DuckDB: its SQL uses DuckDB constructs the
-    dialect table does not translate yet (EXCLUDE, QUALIFY, BY NAME, list lambdas, median).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    for view in list(spark.tables):
-        path = folder / f"{view}.parquet"
-        spark.write_parquet(f"SELECT * FROM {ident(view)}", path, "zstd")
-        local.execute(
-            f'CREATE OR REPLACE TABLE {ident(view)} AS SELECT * FROM read_parquet($path)',
-            {"path": str(path)},
-        )

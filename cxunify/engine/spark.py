@@ -17,6 +17,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -27,6 +28,7 @@ from sqlglot import exp
 from cxunify.config import SparkConfig
 from cxunify.engine import dialect
 from cxunify.errors import CxunifyError, UserError
+from cxunify.sentiment import SENTIMENT_UDF
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,6 +97,7 @@ class SparkEngine:
         self.work_dir = str(work_dir).rstrip("/")
         self.tables: dict[str, str] = {}  # view name -> the Parquet folder behind it
         self.variables: dict[str, dict[Any, Any]] = {}
+        self.file_views: set[str] = set()  # views over files read with read_parquet()
         self._register_udfs()
 
     # --- the DuckDBEngine interface --------------------------------------------------------
@@ -159,8 +162,9 @@ class SparkEngine:
                 self._remove(location)
 
     def close(self) -> None:
-        for view in list(self.tables):
+        for view in [*self.tables, *self.file_views]:
             self.spark.catalog.dropTempView(view)
+        self.file_views.clear()
         self.tables.clear()
         self._remove(self.work_dir)
         if self.owns_session:
@@ -185,6 +189,8 @@ class SparkEngine:
     # --- statements -----------------------------------------------------------------------
 
     def _frame(self, tree: exp.Expression, params: dict[str, Any]) -> DataFrame:
+        for node in list(tree.find_all(exp.ReadParquet)):
+            node.replace(exp.to_identifier(self._file_view(node, params)))
         args = {}
         for node in list(tree.find_all(exp.Placeholder)):
             value = params.get(node.name)
@@ -194,9 +200,31 @@ class SparkEngine:
                 # An empty list has no element type to infer; every list the stages bind
                 # holds text.
                 node.replace(exp.cast(exp.Array(expressions=[]), "ARRAY<STRING>"))
+            elif isinstance(value, datetime) and value.tzinfo is None:
+                # A naive datetime is DuckDB's TIMESTAMP; bound as is, Spark would make it a
+                # TIMESTAMP in the session's time zone.
+                iso = exp.Literal.string(value.isoformat(sep=" "))
+                node.replace(exp.cast(iso, "TIMESTAMP_NTZ", "spark"))
             else:
                 args[node.name] = list(value) if isinstance(value, tuple) else value
         return self.spark.sql(dialect.to_spark(tree, self.variables), args=args or None)
+
+    def _file_view(self, node: exp.ReadParquet, params: dict[str, Any]) -> str:
+        """``read_parquet($path)``: a view over the Parquet file or folder at that path."""
+        (argument,) = node.expressions
+        if isinstance(argument, exp.Placeholder):
+            if argument.name not in params:
+                raise CxunifyError(f"SQL parameter ${argument.name} has no value")
+            location = str(params[argument.name])
+        elif argument.is_string:
+            location = argument.name
+        else:
+            raise CxunifyError("Spark reads read_parquet('path') or read_parquet($path) only")
+        view = f"cx_file_{uuid.uuid5(uuid.NAMESPACE_URL, location).hex[:16]}"
+        if view not in self.file_views:
+            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.file_views.add(view)
+        return view
 
     def _set_variable(self, tree: exp.Set, params: dict[str, Any]) -> None:
         item = tree.expressions[0].this
@@ -219,6 +247,10 @@ class SparkEngine:
             query = tree.expression
         if query is None:
             raise CxunifyError(f"Spark cannot run this CREATE: {tree.sql('duckdb')[:80]}")
+        if tree.args.get("kind", "").upper() == "VIEW":  # computed where it is read, as in DuckDB
+            self.drop(view)
+            self._frame(query, params).createOrReplaceTempView(view)
+            return
         self._materialize(view, self._frame(query, params))
 
     def _insert(self, tree: exp.Insert, params: dict[str, Any]) -> None:
@@ -231,7 +263,7 @@ class SparkEngine:
                 query = exp.union(query, more, distinct=False)
         else:
             query = source
-        self._append(view, self._frame(query, params))
+        self._append(view, self._frame(query, params), by_name=bool(tree.args.get("by_name")))
 
     def _update(self, tree: exp.Update, params: dict[str, Any]) -> None:
         """UPDATE t SET c = v WHERE p, as a new version of t with CASE WHEN p THEN v ELSE c."""
@@ -264,8 +296,17 @@ class SparkEngine:
         if old is not None:
             self._remove(old)
 
-    def _append(self, view: str, frame: DataFrame) -> None:
+    def _append(self, view: str, frame: DataFrame, by_name: bool = False) -> None:
+        from pyspark.sql.functions import lit
+
         schema = self.spark.table(view).schema
+        if by_name:  # INSERT ... BY NAME: a column the query lacks is NULL
+            unknown = set(frame.columns) - set(schema.names)
+            if unknown:
+                raise CxunifyError(f"INSERT into {view} BY NAME: no column {sorted(unknown)[0]}")
+            frame = frame.select(
+                *(frame[n] if n in frame.columns else lit(None).alias(n) for n in schema.names)
+            )
         if len(frame.columns) != len(schema.fields):
             raise CxunifyError(
                 f"INSERT into {view}: {len(frame.columns)} values for {len(schema.fields)} columns"
@@ -292,16 +333,18 @@ class SparkEngine:
     def _register_udfs(self) -> None:
         from pyspark.sql.functions import pandas_udf
 
-        jaro_winkler, damerau_levenshtein = _udfs()
+        jaro_winkler, damerau_levenshtein, sentiment = _udfs()
         self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(jaro_winkler, "double"))
         self.spark.udf.register(
             dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(damerau_levenshtein, "bigint")
         )
+        self.spark.udf.register(SENTIMENT_UDF, pandas_udf(sentiment, "double"))
 
 
-def _udfs() -> tuple[Any, Any]:
+def _udfs() -> tuple[Any, Any, Any]:
     """The pandas UDFs, defined here so they are shipped by value: a Python worker then needs
-    pandas and rapidfuzz, not cxunify (whose import would cost each worker seconds)."""
+    pandas, rapidfuzz and vaderSentiment, not cxunify (whose import would cost each worker
+    seconds)."""
 
     def pairwise(left: Any, right: Any, scorer: Any, empty: Any, dtype: str, numpy_type: Any):
         import pandas as pd
@@ -335,7 +378,22 @@ def _udfs() -> tuple[Any, Any]:
 
         return pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
 
-    return jaro_winkler, damerau_levenshtein
+    analyzers: list[Any] = []  # one per Python worker task, not one per batch of texts
+
+    def sentiment(texts: pd.Series) -> pd.Series:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        if not analyzers:
+            analyzers.append(SentimentIntensityAnalyzer())
+        polarity = analyzers[0].polarity_scores
+        # VADER is Python by nature; this runs once per distinct text, on the executors.
+        return pd.Series(
+            [None if text is None else polarity(text)["compound"] for text in texts],
+            index=texts.index,
+            dtype="float64",
+        )
+
+    return jaro_winkler, damerau_levenshtein, sentiment
 
 
 def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
