@@ -12,7 +12,7 @@ from __future__ import annotations
 from cxunify.compare import NODE_FEATURES
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import ident, table
-from cxunify.standardize import RECORDS
+from cxunify.standardize import RECORDS, macro_statements
 
 # --- probabilistic matching: nodes and candidate pairs ---------------------------------------
 
@@ -106,15 +106,27 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
         + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
     )
+    # The surname key needs the standardisation macros: on Spark it is added to each
+    # partition of nodes by DuckDB (see standardize), on DuckDB the macros are at hand.
+    on_duckdb = isinstance(engine, DuckDBEngine)
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {NODES} AS
         WITH sizes AS (SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node)
-        SELECT s.node, s.n_records, {carried}, {SURNAME_KEY} AS surname_key
+        SELECT s.node, s.n_records, {carried}
+               {f", {SURNAME_KEY} AS surname_key" if on_duckdb else ""}
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
         ORDER BY s.node
         """
     )
+    if not on_duckdb:
+        engine.map_in_duckdb(
+            NODES,
+            NODES,
+            macro_statements(),
+            [],
+            f"SELECT *, {SURNAME_KEY} AS surname_key FROM {NODES} r",
+        )
     return engine.count(NODES)
 
 

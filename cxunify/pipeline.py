@@ -146,10 +146,10 @@ class Stages:
     @contextmanager
     def __call__(self, name: str) -> Iterator[Callable[[float], None]]:
         self.progress.start(name, STAGES[name])
-        began = time.perf_counter()
+        began, engine = time.perf_counter(), self.engine
         yield lambda fraction: self.progress.advance(name, fraction)
         self.timings[name] = round(time.perf_counter() - began, 3)
-        self.engines[name] = self.engine
+        self.engines[name] = engine
         self.progress.finish(name)
 
 
@@ -165,26 +165,25 @@ def _run(
     staging = output.staging_dir(out_dir)
     stage = Stages(progress)
     engine: Any = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
-    # Ingest and standardise always run on DuckDB (local files, line-numbered rejects); on
-    # Spark the rest runs there, from the records handed over as Parquet.
+    # Ingest always runs on DuckDB (local files, line-numbered rejects); on Spark the rest
+    # runs there, from the mapped rows handed over as Parquet.
     local, spark = engine, None
     try:
         if config.engine.name == "spark":
             spark = spark_engine.open_spark(config, staging, spark_session)
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
-        with stage("standardize"):
-            records = standardize.standardize(engine, config)
-            # Each stage's input is dropped once read: at millions of rows they are gigabytes.
-            engine.drop(ingest.MAPPED)
-        if spark is not None:
-            stage.engine = spark.name
-        with stage("block"):
-            nodes = block.collapse_nodes(engine)
             if spark is not None:
                 spark_engine.hand_over(local, spark, staging / ".work" / "handover")
                 _close(local)
                 engine, local = spark, None
+                stage.engine = spark.name
+        with stage("standardize"):
+            records = standardize.standardize(engine, config)
+            # Each stage's input is dropped once read: at millions of rows they are gigabytes.
+            engine.drop(ingest.MAPPED)
+        with stage("block"):
+            nodes = block.collapse_nodes(engine)
             junk = block.null_junk_values(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )

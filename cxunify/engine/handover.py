@@ -1,12 +1,10 @@
-"""Where a Spark run changes engines: from DuckDB (ingest, standardise) to Spark (the rest).
+"""Where a Spark run changes engines: from DuckDB (ingest) to Spark (everything after).
 
 Ingest stays on DuckDB because it is file work, not row work at scale: detecting encodings,
-keeping the line number and raw text of every unparseable row, reading spreadsheets' exports.
-Standardising runs there too, in the macros that already give each row its matching forms;
-both are one linear pass. What grows faster than the rows — candidate pairs, their
-comparisons, scoring, clustering — and everything after (customer ids, profiles, outputs,
-update state, gates) runs on Spark, from the records handed over as Parquet; nothing comes
-back.
+keeping the line number and raw text of every unparseable row, reading spreadsheets' exports;
+it is one linear pass. Everything after it — standardising, candidate pairs, their
+comparisons, scoring, clustering, customer ids, profiles, outputs, update state, gates — runs
+on Spark, from the mapped rows and rejects handed over as Parquet; nothing comes back.
 """
 
 from __future__ import annotations
@@ -14,17 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cxunify.block import NODES, RECORD_NODES
 from cxunify.config import Config
 from cxunify.engine.duckdb import DuckDBEngine
 from cxunify.errors import UserError
-from cxunify.ingest import REJECTS
-from cxunify.standardize import RECORDS
+from cxunify.ingest import MAPPED, REJECTS
 
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
 
 # The working tables the Spark stages start from.
-HANDED_OVER = (RECORDS, RECORD_NODES, NODES, REJECTS)
+HANDED_OVER = (MAPPED, REJECTS)
 
 
 def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
@@ -48,5 +44,5 @@ def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
 
 
 def hand_over(local: DuckDBEngine, spark: Any, folder: Path) -> None:
-    """Give Spark the records, nodes and rejects DuckDB built, as Parquet in `folder`."""
+    """Give Spark the mapped rows and rejects DuckDB read, as Parquet in `folder`."""
     spark.adopt(local, HANDED_OVER, folder)

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+# SQL statements with their parameters, run in order.
+Statements = Sequence[tuple[str, Any]]
+
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
 
 # Settings for a session cxunify creates itself; a session handed in is used as it is.
@@ -171,6 +174,57 @@ class SparkEngine:
             self.spark.stop()
 
     # --- what the stages need beyond SQL --------------------------------------------------
+
+    def map_in_duckdb(
+        self, source_sql: str, target_sql: str, setup: Statements, script: Statements, result: str
+    ) -> None:
+        """Build `target_sql` from `source_sql` one partition at a time, each in an in-memory
+        DuckDB on the executor that holds it.
+
+        For work that is row by row (standardising values) but written as DuckDB macros: the
+        same SQL gives the same values, with no translation. Each task runs `setup` (macros,
+        reference tables), registers its partition as the source table, runs `script` and
+        returns the rows of the query `result`. The output's types are DuckDB's, found by a
+        dry run on an empty partition here on the driver.
+        """
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        source, target = _unquote(source_sql), _unquote(target_sql)
+        frame = self.spark.table(source)
+        empty = to_arrow_schema(frame.schema).empty_table()
+        schema = _duckdb_query(setup, script, result, source, empty).schema
+        run = _duckdb_partitions(source, list(setup), list(script), result, schema)
+        self._materialize(target, frame.mapInArrow(run, from_arrow_schema(schema)))
+
+    def number_rows(self, table_sql: str, order_by: Sequence[str], column: str) -> None:
+        """Replace the first column of `table_sql` by `column`, the rows numbered 1, 2, ... in
+        the order of the `order_by` columns (which must be unique together): DuckDB's
+        ``row_number() OVER (ORDER BY ...)``, which Spark would run in one partition.
+
+        Each row gets its partition and place in it as the rows are sorted; counts per
+        partition then give each partition's first number.
+        """
+        from pyspark.sql import functions as f
+
+        view = _unquote(table_sql)
+        frame = self.spark.table(view)
+        position = f.monotonically_increasing_id()
+        self._materialize(view, frame.orderBy(*order_by).withColumn("cx_position", position))
+        # monotonically_increasing_id: the partition in the upper 31 bits, the place below.
+        place = f.col("cx_position").bitwiseAND((1 << 33) - 1)
+        partition = f.shiftright("cx_position", 33)
+        counts = self.spark.table(view).groupBy(partition.alias("p")).count().collect()
+        offsets, first = [], 1
+        for row in sorted(counts, key=lambda r: r["p"]):
+            offsets.append((row["p"], first))
+            first += row["count"]
+        starts = self.spark.createDataFrame(offsets or [(0, 1)], "p long, start long")
+        numbered = (
+            self.spark.table(view)
+            .join(f.broadcast(starts), partition == f.col("p"))
+            .withColumn(column, (f.col("start") + place).cast("bigint"))
+        )
+        self._materialize(view, numbered.select(column, *frame.columns[1:]))
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table (built by the driver) a working table."""
@@ -394,6 +448,55 @@ def _udfs() -> tuple[Any, Any, Any]:
         )
 
     return jaro_winkler, damerau_levenshtein, sentiment
+
+
+def _duckdb_query(
+    setup: Statements, script: Statements, result: str, source: str, rows: pa.Table
+) -> pa.Table:
+    """`result` over `rows` registered as `source`, after `setup` and `script` (on the driver)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for sql, params in setup:
+            con.execute(sql, params)
+        con.register(source, rows)
+        for sql, params in script:
+            con.execute(sql, params)
+        return con.sql(result).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _duckdb_partitions(
+    source: str, setup: Statements, script: Statements, result: str, schema: pa.Schema
+) -> Any:
+    """The function mapInArrow runs on each partition; shipped by value, so a worker needs
+    duckdb and pyarrow, not cxunify."""
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+        import duckdb
+        import pyarrow as pa
+
+        partition = list(batches)
+        if not partition:
+            return
+        con = duckdb.connect()
+        try:
+            # Spark runs a task per core; one DuckDB thread each keeps to that.
+            con.execute("SET threads = 1")
+            con.execute("SET preserve_insertion_order = true")
+            for sql, params in setup:
+                con.execute(sql, params)
+            con.register(source, pa.Table.from_batches(partition))
+            for sql, params in script:
+                con.execute(sql, params)
+            for batch in con.sql(result).to_arrow_reader(65_536):
+                yield batch.cast(schema)
+        finally:
+            con.close()
+
+    return run
 
 
 def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:
