@@ -65,8 +65,18 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 PreviousOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--previous", help="Output whose customer ids to carry over (default: --out)."),
+]
+# A folder unify writes: with the spark engine also a store's URI (kept as text: a Path would
+# fold "s3a://" into "s3a:/").
+FolderOpt = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output folder; with --engine spark also s3a://, hdfs://, abfss:// (see README).",
+    ),
 ]
 
 
@@ -146,6 +156,13 @@ def _flags(
     return {kind: paths for kind, paths in given.items() if paths}
 
 
+def _folder(location: str) -> Path | str:
+    """A local folder as a Path; a store's URI (s3a://...) as it was given."""
+    from cxunify.engine.hadoop import is_uri
+
+    return location if is_uri(location) else Path(location)
+
+
 def _load(
     config_path: Path | None,
     flags: dict[Kind, list[str]],
@@ -171,7 +188,7 @@ def _load(
 
 @app.command()
 def unify(
-    out: OutOpt = Path("out"),
+    out: FolderOpt = "out",
     config: ConfigOpt = None,
     crm: CrmOpt = None,
     transactions: TxOpt = None,
@@ -207,7 +224,7 @@ def unify(
             settings.profile.as_of = as_of
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
-            result = run(settings, out, progress, fitted, previous)
+            result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
         if as_json:
             print(json.dumps(result.summary()))
             return

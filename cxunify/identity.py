@@ -14,6 +14,7 @@ from pathlib import Path
 from cxunify.block import RECORD_NODES
 from cxunify.cluster import CLUSTERS, LINKS
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import HadoopPath
 from cxunify.sql import table
 from cxunify.standardize import RECORDS
 
@@ -98,9 +99,9 @@ class Churn:
 class PreviousOutput:
     """Where the previous run's identity lives; absent files are treated as empty."""
 
-    identity_map: Path
-    customer_ids: Path | None
-    redirects: Path | None
+    identity_map: Path | HadoopPath
+    customer_ids: Path | HadoopPath | None
+    redirects: Path | HadoopPath | None
     started_at: datetime
 
 

@@ -23,18 +23,35 @@ INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
 HANDED_OVER = (MAPPED, REJECTS)
 
 
-def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
-    """A SparkEngine for `config`, its working tables under ``spark.work_dir`` or `staging`.
-
-    Raises UserError naming what to install when pyspark (or the rest of the spark extra) is
-    missing, before any work is done.
-    """
+def _check_installed() -> None:
+    """Raise UserError naming what to install when the spark extra is missing."""
     try:
         import pyspark  # noqa: F401
         import rapidfuzz  # noqa: F401
         import sqlglot  # noqa: F401
     except ImportError:
         raise UserError(INSTALL_HINT) from None
+
+
+def session_for(config: Config, session: Any = None) -> tuple[Any, bool]:
+    """`session`, or a SparkSession started from the ``spark:`` settings; and whether it was
+    started here (then the caller stops it)."""
+    _check_installed()
+    if session is not None:
+        return session, False
+    from cxunify.engine.spark import spark_session
+
+    return spark_session(config.spark), True
+
+
+def open_spark(config: Config, staging: Any, session: Any = None) -> Any:
+    """A SparkEngine for `config`, its working tables under ``spark.work_dir`` or `staging`
+    (a local folder or a `HadoopPath`).
+
+    Raises UserError naming what to install when pyspark (or the rest of the spark extra) is
+    missing, before any work is done.
+    """
+    _check_installed()
     from cxunify.engine.spark import SparkEngine
 
     work_dir = config.spark.work_dir or str(staging / ".work" / "spark")

@@ -20,13 +20,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import pandas as pd
 from sqlglot import exp
 
 from cxunify.config import SparkConfig
 from cxunify.engine import dialect
+from cxunify.engine.hadoop import HadoopPath, is_uri
 from cxunify.errors import CxunifyError, UserError
 from cxunify.sentiment import SENTIMENT_UDF
 
@@ -51,9 +51,9 @@ DEFAULT_CONF = {
 
 
 def is_local_path(location: str | Path) -> bool:
-    """True for a path on this machine (no scheme, or file://)."""
-    scheme = urlparse(str(location)).scheme
-    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+    """True for a plain path on this machine. A URI, ``file://`` included, goes through
+    Hadoop's FileSystem like any store."""
+    return not is_uri(location)
 
 
 def spark_session(settings: SparkConfig) -> SparkSession:
@@ -138,14 +138,15 @@ class SparkEngine:
     def write_parquet(self, query_sql: str, path: Path | str, compression: str = "zstd") -> int:
         """Write a query's result as Parquet at `path`; return the rows written.
 
-        A local `path` becomes one Parquet file, like DuckDB's; a remote one (s3a://, hdfs://,
-        abfss://) a folder of part files, which is how Spark and every reader of those stores
+        A local `path` becomes one Parquet file, like DuckDB's; one on a store (s3a://,
+        hdfs://, abfss://, file://) a folder of part files, written in parallel and in the
+        query's order (part-00000 first), which is how Spark and every reader of those stores
         expect a table.
         """
         frame = self._frame(dialect.parse(query_sql), {})
         target = str(path)
         if is_local_path(target):
-            local = Path(urlparse(target).path if target.startswith("file:") else target)
+            local = Path(target)
             parts = local.with_name(f".{local.name}.parts-{uuid.uuid4().hex[:8]}")
             # One partition keeps the ORDER BY of the query in the file.
             frame.coalesce(1).write.option("compression", compression).parquet(str(parts))
@@ -231,14 +232,21 @@ class SparkEngine:
         self._materialize(_unquote(name), self.spark.createDataFrame(table.to_pandas()))
 
     def adopt(self, source: Any, tables_sql: Iterable[str], handover_dir: Path) -> None:
-        """Take over working tables from another engine (DuckDB) through Parquet files."""
+        """Take over working tables from another engine (DuckDB) through Parquet files, written
+        to the local `handover_dir` and, when the work directory is on a store, copied there
+        for the executors to read."""
         handover_dir.mkdir(parents=True, exist_ok=True)
         for name in tables_sql:
             view = _unquote(name)
             path = handover_dir / f"{view}.parquet"
             source.write_parquet(f"SELECT * FROM {name}", path, "zstd")
-            self.spark.read.parquet(str(path)).createOrReplaceTempView(view)
-            self.tables[view] = str(path)
+            location = str(path)
+            if is_uri(self.work_dir):
+                location = f"{self.work_dir}/handover/{view}.parquet"
+                HadoopPath(location, self.spark).upload(path)
+                path.unlink()
+            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.tables[view] = location
 
     # --- statements -----------------------------------------------------------------------
 
@@ -375,14 +383,9 @@ class SparkEngine:
 
     def _remove(self, location: str) -> None:
         if is_local_path(location):
-            shutil.rmtree(
-                urlparse(location).path if location.startswith("file:") else location,
-                ignore_errors=True,
-            )
-            return
-        jvm = self.spark.sparkContext._jvm  # Hadoop's FileSystem reaches every store Spark does
-        path = jvm.org.apache.hadoop.fs.Path(location)
-        path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+            shutil.rmtree(location, ignore_errors=True)
+        else:
+            HadoopPath(location, self.spark).remove_tree()
 
     def _register_udfs(self) -> None:
         from pyspark.sql.functions import pandas_udf
