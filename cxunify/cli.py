@@ -156,6 +156,14 @@ def _flags(
     return {kind: paths for kind, paths in given.items() if paths}
 
 
+def _note_duckdb_only(settings: Any, command: str) -> None:
+    if settings.engine.name == "spark":
+        stderr.print(
+            f"Note: cxunify {command} runs on DuckDB; engine: spark applies to unify",
+            markup=False,
+        )
+
+
 def _folder(location: str) -> Path | str:
     """A local folder as a Path; a store's URI (s3a://...) as it was given."""
     from cxunify.engine.hadoop import is_uri
@@ -241,10 +249,10 @@ def unify(
 @app.command()
 def update(
     previous: Annotated[
-        Path, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
+        str, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
+        str | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
     ] = None,
     config: ConfigOpt = None,
     crm: CrmOpt = None,
@@ -262,8 +270,9 @@ def update(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        _note_duckdb_only(settings, "update")
         with _progress(quiet or as_json) as progress:
-            result = run(settings, previous, out, progress)
+            result = run(settings, _folder(previous), out and _folder(out), progress)
         if as_json:
             print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
@@ -325,6 +334,7 @@ def plan(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        _note_duckdb_only(settings, "plan")
         result = make_plan(settings)
         if as_json:
             print(json.dumps(result))
@@ -382,6 +392,7 @@ def train(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        _note_duckdb_only(settings, "train")
         fitted = fit(settings, labels)
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")

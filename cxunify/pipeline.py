@@ -434,7 +434,7 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.origin,
         "config_hash": config.digest(),
-        "engine": config.engine.name,
+        "engine": stage.engine,  # where the run ended: an update runs on DuckDB
         # explain and report read the folder alone, so the decision rule travels with it.
         "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": inputs,

@@ -32,6 +32,7 @@ from cxunify import block, cluster, ingest, output, score, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import is_uri
 from cxunify.errors import OutputError, UserError
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
@@ -159,14 +160,24 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
 
 def update(
     config: Config,
-    previous: Path,
-    out_dir: Path | None = None,
+    previous: Path | str,
+    out_dir: Path | str | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Add the exports of `config` (new and changed rows only) to the output in `previous`,
-    writing the result to `out_dir` (default: `previous` itself). Returns a RunResult."""
+    writing the result to `out_dir` (default: `previous` itself). Returns a RunResult.
+
+    An update runs on DuckDB whatever ``engine`` says (run.json's ``stages_engine`` shows it),
+    so its folders are local ones.
+    """
     from cxunify.pipeline import RunResult
 
+    for location in (previous, out_dir):
+        if location is not None and is_uri(location):
+            raise UserError(
+                f"{location}: an update runs on DuckDB and reads and writes local folders; "
+                "for an output on a store run a full `cxunify unify --engine spark`"
+            )
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
     output.check_replaceable(out_dir)

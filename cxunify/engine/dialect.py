@@ -198,7 +198,25 @@ def _filtered(node: exp.Expression, variables: Any) -> exp.Expression | None:
         return _ordered_list(node.this, variables, where)
     if isinstance(node.this, exp.Median):
         return _median(node.this, variables, where)
+    if isinstance(node.this, exp.ArgMin | exp.ArgMax):
+        return _arg_extreme(node.this, variables, where)
     return None
+
+
+def _arg_extreme(
+    node: exp.Expression, variables: Any, where: exp.Expression | None = None
+) -> exp.Expression:
+    """``arg_min(x, key)`` skips rows where x is NULL; Spark's ``min_by`` returns it."""
+    value = _rewritten(node.this, variables)
+    present: exp.Expression = exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))
+    if where is not None:
+        condition = where.this if isinstance(where, exp.Where) else where
+        present = exp.and_(exp.Paren(this=_rewritten(condition, variables)), present)
+    function = "min_by" if isinstance(node, exp.ArgMin) else "max_by"
+    return exp.Filter(
+        this=_call(function, [value, node.expression], variables),
+        expression=exp.Where(this=present),
+    )
 
 
 def _aggregate(function: str, argument: exp.Expression, where: exp.Expression | None) -> Any:
@@ -394,6 +412,8 @@ REWRITES: Sequence[tuple[type, Callable[[Any, Any], exp.Expression | None]]] = (
     (exp.Round, _round),
     (exp.Filter, _filtered),
     (exp.Median, _median),
+    (exp.ArgMin, _arg_extreme),
+    (exp.ArgMax, _arg_extreme),
     (exp.First, _first_ordered),
     (exp.ArrayAgg, _ordered_list),
     (exp.DataType, _data_type),
