@@ -9,6 +9,8 @@ common to mean anything, and `plan_rules` shows such values before any pair is b
 
 from __future__ import annotations
 
+from typing import Any
+
 from cxunify.compare import NODE_FEATURES
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import ident, table
@@ -120,7 +122,8 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         """
     )
     if not on_duckdb:
-        engine.map_in_duckdb(
+        spark: Any = engine
+        spark.map_in_duckdb(
             NODES,
             NODES,
             macro_statements(),

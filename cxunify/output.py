@@ -23,7 +23,7 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import duckdb
 
@@ -128,12 +128,17 @@ def links_query(comparison_names: list[str]) -> str:
 Folder = Path | HadoopPath
 
 
+@overload
+def staging_dir(out_dir: Path) -> Path: ...
+@overload
+def staging_dir(out_dir: HadoopPath) -> HadoopPath: ...
 def staging_dir(out_dir: Folder) -> Folder:
     """A fresh folder beside `out_dir` (same filesystem, so the final rename is atomic)."""
+    name = f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     if isinstance(out_dir, HadoopPath):
-        staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
-        return staging
+        on_store = out_dir.parent / name
+        on_store.mkdir()
+        return on_store
     out_dir = out_dir.resolve()
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +146,7 @@ def staging_dir(out_dir: Folder) -> Folder:
         raise OutputError(
             f"{out_dir.parent}: cannot create output folder: {exc.strerror}"
         ) from None
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = out_dir.parent / name
     staging.mkdir()
     return staging
 
@@ -176,7 +181,7 @@ def write_tables(
     for name, query in queries.items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.
-        counts[name] = engine.write_parquet(query, path, compression)
+        counts[name] = engine.write_parquet(query, str(path), compression)
     return counts
 
 

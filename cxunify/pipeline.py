@@ -123,7 +123,12 @@ def unify(
     """
     if is_uri(out_dir) or (previous is not None and is_uri(previous)):
         return _unify_on_store(
-            config, str(out_dir), progress, model, previous and str(previous), spark_session
+            config,
+            str(out_dir),
+            progress,
+            model,
+            None if previous is None else str(previous),
+            spark_session,
         )
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
@@ -299,7 +304,7 @@ def score_and_keep(
     model: MatchModel | score.LogisticModel,
     comparisons: tuple[ComparisonSpec, ...],
     config: Config,
-    staging: Path,
+    staging: output.Folder,
 ) -> None:
     """Score the compared pairs (down to the links floor), keep their comparison levels in the
     state an update reads, and drop scoring's inputs."""

@@ -83,7 +83,7 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
 
 def save_state(
     engine: DuckDBEngine,
-    staging: Path,
+    staging: output.Folder,
     config: Config,
     model: MatchModel | score.LogisticModel,
     previous_sources: dict[str, list] | None = None,
@@ -104,7 +104,7 @@ def save_state(
         "refused_links": f"SELECT * FROM {cluster.REFUSED}",
     }
     for name, query in tables.items():
-        engine.write_parquet(query, folder / f"{name}.parquet", compression)
+        engine.write_parquet(query, str(folder / f"{name}.parquet"), compression)
     (folder / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     # An update only adds keys above the stored ones, so the largest key in use only grows
     # and keys are never reused: a stored node id always names the same node.
@@ -124,13 +124,15 @@ def save_state(
     )
 
 
-def save_gammas(engine: DuckDBEngine, staging: Path, config: Config) -> None:
+def save_gammas(engine: DuckDBEngine, staging: output.Folder, config: Config) -> None:
     """Write every candidate pair's comparison levels to the state, before scoring's input
     is dropped (it is the largest table; an update reuses it instead of comparing again)."""
     folder = staging / STATE
     folder.mkdir(exist_ok=True)
     engine.write_parquet(
-        f"SELECT * FROM {score.GAMMAS}", folder / "gammas.parquet", config.output.compression
+        f"SELECT * FROM {score.GAMMAS}",
+        str(folder / "gammas.parquet"),
+        config.output.compression,
     )
 
 

@@ -76,7 +76,9 @@ def _anonymous(node: exp.Expression, variables: Any) -> exp.Expression | None:
         return _sort_key(node.expressions, variables)
     if name == "epoch_us":
         # Microseconds since 1970 of a timestamp without time zone, whatever the session's.
-        epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP_NTZ", "spark")
+        epoch = exp.cast(
+            exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP_NTZ", dialect="spark"
+        )
         return exp.Anonymous(
             this="timestampdiff",
             expressions=[exp.var("MICROSECOND"), epoch, _rewritten(node.expressions[0], variables)],
@@ -208,7 +210,7 @@ def _arg_extreme(
 ) -> exp.Expression:
     """``arg_min(x, key)`` skips rows where x is NULL; Spark's ``min_by`` returns it."""
     value = _rewritten(node.this, variables)
-    present: exp.Expression = exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))
+    present: Any = exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))
     if where is not None:
         condition = where.this if isinstance(where, exp.Where) else where
         present = exp.and_(exp.Paren(this=_rewritten(condition, variables)), present)

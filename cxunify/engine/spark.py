@@ -251,8 +251,8 @@ class SparkEngine:
     # --- statements -----------------------------------------------------------------------
 
     def _frame(self, tree: exp.Expression, params: dict[str, Any]) -> DataFrame:
-        for node in list(tree.find_all(exp.ReadParquet)):
-            node.replace(exp.to_identifier(self._file_view(node, params)))
+        for reader in list(tree.find_all(exp.ReadParquet)):
+            reader.replace(exp.to_identifier(self._file_view(reader, params)))
         args = {}
         for node in list(tree.find_all(exp.Placeholder)):
             value = params.get(node.name)
@@ -266,7 +266,7 @@ class SparkEngine:
                 # A naive datetime is DuckDB's TIMESTAMP; bound as is, Spark would make it a
                 # TIMESTAMP in the session's time zone.
                 iso = exp.Literal.string(value.isoformat(sep=" "))
-                node.replace(exp.cast(iso, "TIMESTAMP_NTZ", "spark"))
+                node.replace(exp.cast(iso, "TIMESTAMP_NTZ", dialect="spark"))
             else:
                 args[node.name] = list(value) if isinstance(value, tuple) else value
         return self.spark.sql(dialect.to_spark(tree, self.variables), args=args or None)
