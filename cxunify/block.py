@@ -9,7 +9,9 @@ common to mean anything, and `plan_rules` shows such values before any pair is b
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cxunify.compare import NODE_FEATURES
 from cxunify.engine import DuckDBEngine
@@ -73,22 +75,58 @@ SURNAME_KEY = f"""CASE
             .list_filter(lambda v: v IS NOT NULL)[1],
         r.last_name_soundex)
     END"""
-BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS + ("surname_key",)
+# The surname's first letter: a typo rarely hits it, so with a first name and a city it finds
+# "Mary Gbibs" for "Mary Gibbs" where a phonetic code (G112, G120) does not.
+LAST_INITIAL = "left(r.last_name_std, 1)"
+BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS + ("surname_key", "last_initial")
 
-DEFAULT_RULES: tuple[tuple[str, ...], ...] = (
-    ("email_std",),
-    ("phone",),
-    ("national_id",),
-    ("last_name_std", "postcode"),
-    ("first_name_key", "dob"),
-    ("last_name_soundex", "dob"),
-    ("first_name_key", "surname_key"),
-    ("email_local",),
-    ("handle_letters",),
-    ("surname_key", "city_std"),
-    ("postcode", "dob"),
-    ("first_name_key", "city_std"),
+
+@dataclass(frozen=True)
+class Rule:
+    """A blocking rule: pairs of nodes equal (and present) on every key. With `one_side`, only
+    pairs where at least one of the two nodes has that property (`ONE_SIDE`)."""
+
+    keys: tuple[str, ...]
+    one_side: str | None = None
+
+
+# Properties a one-sided rule can ask of either node of a pair, as SQL over a node's columns.
+ONE_SIDE = {
+    "no_surname": "coalesce(length(last_name_std), 0) <= 1",
+    "no_first_name": "coalesce(length(first_name_std), 0) <= 1",
+}
+
+# Equality on identifiers, then on names with one more thing in common. Names alone pair
+# every John Smith with every other, so a name-only rule compares exact surnames only; a
+# surname spelt another way must share a postcode too. Records that show no surname (a social
+# account "Jason N.", a ticket from "jason") are paired with everyone of their first name in
+# their city or with a surname their handle or email spells: one-sided rules, which pair such
+# a record with all the others but never two records that both have a surname.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(("email_std",)),
+    Rule(("phone",)),
+    Rule(("national_id",)),
+    Rule(("last_name_std", "postcode")),
+    Rule(("first_name_key", "dob")),
+    Rule(("last_name_soundex", "dob")),
+    Rule(("first_name_key", "last_name_std")),
+    Rule(("first_name_key", "surname_key"), one_side="no_surname"),
+    Rule(("first_name_key", "last_name_soundex", "postcode")),
+    Rule(("first_name_key", "last_initial", "city_std")),
+    Rule(("last_name_std", "city_std")),
+    Rule(("email_local",)),
+    Rule(("handle_letters",)),
+    Rule(("surname_key", "city_std"), one_side="no_surname"),
+    Rule(("postcode", "dob")),
+    Rule(("first_name_key", "city_std"), one_side="no_surname"),
 )
+
+
+class RuleLike(Protocol):
+    @property
+    def keys(self) -> Sequence[str]: ...
+    @property
+    def one_side(self) -> str | None: ...
 
 
 def collapse_nodes(engine: DuckDBEngine) -> int:
@@ -108,17 +146,18 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
         + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
     )
-    # The surname key needs the standardisation macros: on Spark it is added to each
-    # partition of nodes by DuckDB (see standardize), on DuckDB the macros are at hand.
+    # The surname key needs the standardisation macros: on Spark it (with the last initial,
+    # to keep DuckDB's column order) is added to each partition of nodes by DuckDB (see
+    # standardize); on DuckDB the macros are at hand.
     on_duckdb = isinstance(engine, DuckDBEngine)
+    derived = f"{SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {NODES} AS
         WITH sizes AS (SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node)
         SELECT s.node, s.n_records, {carried}
-               {f", {SURNAME_KEY} AS surname_key" if on_duckdb else ""}
+               {f", {derived}" if on_duckdb else ""}
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
-        ORDER BY s.node
         """
     )
     if not on_duckdb:
@@ -128,37 +167,45 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
             NODES,
             macro_statements(),
             [],
-            f"SELECT *, {SURNAME_KEY} AS surname_key FROM {NODES} r",
+            f"SELECT *, {derived} FROM {NODES} r",
         )
     return engine.count(NODES)
 
 
-def rule_name(rule: tuple[str, ...] | list[str]) -> str:
-    return " + ".join(rule)
+def rule_name(rule: RuleLike) -> str:
+    name = " + ".join(rule.keys)
+    return f"{name} (one side {rule.one_side})" if rule.one_side else name
 
 
-def _keyed(rule: tuple[str, ...] | list[str]) -> tuple[str, str]:
-    columns = ", ".join(ident(c) for c in rule)
-    present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in rule)
-    return columns, present
+def _keyed(rule: RuleLike) -> tuple[str, str, str]:
+    """The key columns, the condition that all are present, and the one-side flag (SQL)."""
+    columns = ", ".join(ident(c) for c in rule.keys)
+    present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in rule.keys)
+    flag = ONE_SIDE[rule.one_side] if rule.one_side else "true"
+    return columns, present, flag
 
 
 def plan_rules(
-    engine: DuckDBEngine, rules: list[tuple[str, ...]] | list[list[str]], max_block_size: int
+    engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_size: int
 ) -> list[dict[str, int | str]]:
     """Per rule, the pairs it would produce, from key frequencies alone (no pairs built)."""
     plans: list[dict[str, int | str]] = []
     for rule in rules:
-        columns, present = _keyed(rule)
+        columns, present, flag = _keyed(rule)
+        # n nodes share a key, f of them flagged: a one-sided rule pairs each flagged node with
+        # every other one, so f(n - f) + f(f - 1)/2 pairs (n(n - 1)/2 when all are flagged).
         pairs, kept_keys, skipped_keys, skipped_pairs = engine.rows(
             f"""
             WITH sizes AS (
-                SELECT count(*)::HUGEINT AS n FROM {NODES} WHERE {present} GROUP BY {columns}
+                SELECT n, f, f * (n - f) + f * (f - 1) // 2 AS pairs FROM (
+                    SELECT count(*)::HUGEINT AS n, count(*) FILTER (WHERE {flag})::HUGEINT AS f
+                    FROM {NODES} WHERE {present} GROUP BY {columns}
+                )
             )
-            SELECT coalesce(sum(n * (n - 1) // 2) FILTER (WHERE n <= $max), 0),
-                   count(*) FILTER (WHERE n BETWEEN 2 AND $max),
+            SELECT coalesce(sum(pairs) FILTER (WHERE n <= $max), 0),
+                   count(*) FILTER (WHERE n <= $max AND pairs > 0),
                    count(*) FILTER (WHERE n > $max),
-                   coalesce(sum(n * (n - 1) // 2) FILTER (WHERE n > $max), 0)
+                   coalesce(sum(pairs) FILTER (WHERE n > $max), 0)
             FROM sizes
             """,
             {"max": max_block_size},
@@ -175,10 +222,10 @@ def plan_rules(
     return plans
 
 
-def candidate_pairs(
-    engine: DuckDBEngine, rules: list[tuple[str, ...]] | list[list[str]], max_block_size: int
-) -> int:
-    """Create ``cx_pairs(left_node, right_node, rule)``, each pair once; return its size.
+def candidate_pairs(engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_size: int) -> int:
+    """Create ``cx_pairs(left_node, right_node, rule, rules_met)``, each pair once; return its
+    size. `rule` is the first rule that found the pair, bit i of `rules_met` is set when rule i
+    found it (training masks the comparisons those rules selected on).
 
     A key value shared by more than `max_block_size` nodes is skipped: such a block is junk
     (a shop's phone number) or too common to say anything (a first name alone).
@@ -188,26 +235,39 @@ def candidate_pairs(
         f"CREATE OR REPLACE TABLE {found} (left_node BIGINT, right_node BIGINT, rule SMALLINT)"
     )
     for index, rule in enumerate(rules):
-        columns, present = _keyed(rule)
-        join = " AND ".join(f"a.{ident(c)} = b.{ident(c)}" for c in rule)
+        columns, present, flag = _keyed(rule)
+        join = " AND ".join(f"a.{ident(c)} = b.{ident(c)}" for c in rule.keys)
+        if rule.one_side:
+            # Flagged nodes against every node of their block; a pair of two flagged nodes
+            # would come twice, so only from its smaller node.
+            pairs = f"""SELECT least(a.node, b.node), greatest(a.node, b.node), $rule
+                FROM blocked a JOIN blocked b ON {join} AND a.node <> b.node
+                WHERE a.flagged AND (NOT b.flagged OR a.node < b.node)"""
+        else:
+            pairs = f"""SELECT a.node, b.node, $rule
+                FROM blocked a JOIN blocked b ON {join} AND a.node < b.node"""
         engine.execute(
             f"""
             INSERT INTO {found}
-            WITH keyed AS (SELECT node, {columns} FROM {NODES} WHERE {present}),
+            WITH keyed AS (
+                SELECT node, {columns}, coalesce({flag}, false) AS flagged
+                FROM {NODES} WHERE {present}
+            ),
             usable AS (
                 SELECT {columns} FROM keyed GROUP BY {columns}
-                HAVING count(*) BETWEEN 2 AND $max
+                HAVING count(*) BETWEEN 2 AND $max AND bool_or(flagged)
             ),
             blocked AS (SELECT k.* FROM keyed k SEMI JOIN usable u USING ({columns}))
-            SELECT a.node, b.node, $rule
-            FROM blocked a JOIN blocked b ON {join} AND a.node < b.node
+            {pairs}
             """,
             {"max": max_block_size, "rule": index},
         )
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {PAIRS} AS
-        SELECT left_node, right_node, min(rule) AS rule FROM {found}
+        SELECT left_node, right_node, min(rule) AS rule,
+               bit_or(1::BIGINT << rule) AS rules_met
+        FROM {found}
         GROUP BY left_node, right_node
         """
     )
@@ -230,8 +290,11 @@ def null_junk_values(
     """
     found = {}
     for column, derived in (
-        ("email_std", ("email_local", "email_domain")),
-        ("phone", ("phone_digits",)),
+        (
+            "email_std",
+            ("email_local", "email_domain", "email_letters", "email_digits", "email_name_based"),
+        ),
+        ("phone", ("phone_digits", "phone_last7")),
     ):
         junk = table("junk_" + column)
         engine.execute(

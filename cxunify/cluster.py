@@ -1,9 +1,8 @@
 """Stage 6, cluster: group linked records into customers.
 
-Connected components are found in SQL by label propagation with pointer jumping: every node
-takes the smallest label among itself and its neighbours, then the label of its label, until
-nothing changes. Iterations grow with the log of the longest chain, and the edge table never
-leaves the engine.
+Connected components of the links: on DuckDB in memory with SciPy (the links are two integer
+columns, a few per record); on engines that keep data out of Python, in SQL by label propagation
+with pointer jumping. Then merge guards split components that break a guard.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import pyarrow as pa
 
 from cxunify.config import GuardConfig
 from cxunify.engine import DuckDBEngine
+from cxunify.errors import CxunifyError
 from cxunify.sql import table
 
 CLUSTERS = table("clusters")
@@ -45,8 +45,50 @@ def connected_components(
     """Create ``cx_clusters(node, cluster)``; `cluster` is the smallest node of the component.
 
     `nodes_sql` selects one column ``node``; `edges_sql` selects ``left_node, right_node``.
-    Returns the number of iterations needed.
+    On DuckDB the links (a few per record, not the candidate pairs) come into memory as two
+    integer arrays and SciPy finds the components in one pass; other engines iterate in SQL
+    (`label_propagation`). Returns the number of SQL rounds (0 in memory).
     """
+    if engine.name == "duckdb":
+        _components_in_memory(engine, nodes_sql, edges_sql)
+        return 0
+    return label_propagation(engine, nodes_sql, edges_sql, max_iterations)
+
+
+def _components_in_memory(engine: DuckDBEngine, nodes_sql: str, edges_sql: str) -> None:
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as components
+
+    nodes = (
+        engine.arrow(f"SELECT DISTINCT node FROM ({nodes_sql}) ORDER BY node")
+        .column("node")
+        .to_numpy()
+    )
+    if len(nodes) == 0:
+        engine.execute(f"CREATE OR REPLACE TABLE {CLUSTERS} (node BIGINT, cluster BIGINT)")
+        return
+    edges = engine.arrow(f"SELECT left_node, right_node FROM ({edges_sql})")
+    ends = [edges.column(side).to_numpy() for side in ("left_node", "right_node")]
+    left, right = (np.searchsorted(nodes, end).clip(max=len(nodes) - 1) for end in ends)
+    if not (np.array_equal(nodes[left], ends[0]) and np.array_equal(nodes[right], ends[1])):
+        raise CxunifyError("a link names a node that is not among the nodes")
+    graph = coo_matrix(
+        (np.ones(len(left), dtype=np.int8), (left, right)), shape=(len(nodes), len(nodes))
+    )
+    _, labels = components(graph, directed=False)
+    # Nodes are sorted, so a component's first node in that order is its smallest.
+    _, first = np.unique(labels, return_index=True)
+    engine.register_arrow(CLUSTERS, pa.table({"node": nodes, "cluster": nodes[first][labels]}))
+
+
+def label_propagation(
+    engine: DuckDBEngine, nodes_sql: str, edges_sql: str, max_iterations: int = 200
+) -> int:
+    """`connected_components` in SQL, for engines that cannot hand the links to Python: every
+    node takes the smallest label among itself and its neighbours, then the label of its label,
+    until nothing changes. Returns the number of rounds, which grows with the log of the
+    longest chain."""
     labels, edges, step = table("cc_labels"), table("cc_edges"), table("cc_step")
     engine.execute(
         f"CREATE OR REPLACE TABLE {edges} AS "
@@ -81,8 +123,6 @@ def connected_components(
         if changed == 0:
             break
     else:
-        from cxunify.errors import CxunifyError
-
         raise CxunifyError(f"connected components did not converge in {max_iterations} rounds")
     engine.execute(
         f"CREATE OR REPLACE TABLE {CLUSTERS} AS SELECT node, label AS cluster FROM {labels}"

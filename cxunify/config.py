@@ -99,10 +99,50 @@ class GuardConfig(_Strict):
     national_id: bool = Field(True, description="one national id per customer (typos allowed)")
 
 
+class BlockingRule(_Strict):
+    """Candidate pairs share every key; with `one_side`, only pairs where at least one of the
+    two records has that property (``no_surname``: a surname missing or only an initial)."""
+
+    keys: list[str] = Field(description="derived keys both records must share")
+    one_side: Literal["no_surname", "no_first_name"] | None = Field(
+        None, description="pair only records where at least one side has this property"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        # The plain form, and the usual one: a list of keys.
+        return {"keys": value} if isinstance(value, list | tuple) else value
+
+    @field_validator("keys")
+    @classmethod
+    def _known_keys(cls, keys: list[str]) -> list[str]:
+        return _check_keys(keys)
+
+
+def _check_keys(keys: list[str]) -> list[str]:
+    from cxunify.block import BLOCKING_KEYS
+
+    if not keys:
+        raise ValueError("a rule needs at least one key")
+    listed = ", ".join(BLOCKING_KEYS)
+    problems = [
+        f"'{key}' is not a key{_did_you_mean(key, BLOCKING_KEYS)} (keys: {listed})"
+        for key in keys
+        if key not in BLOCKING_KEYS
+    ]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return keys
+
+
 class MatchingConfig(_Strict):
-    blocking: list[list[str]] = Field(
-        default_factory=lambda: [list(r) for r in _default_rules()],
+    blocking: list[BlockingRule] = Field(
+        default_factory=lambda: [
+            BlockingRule(keys=list(r.keys), one_side=r.one_side) for r in _default_rules()
+        ],
         description="candidate pairs share every key of at least one rule",
+        max_length=63,  # which rules found a pair is a bit mask in a BIGINT
     )
     max_block_size: int = Field(
         1000, ge=2, description="a key value shared by more nodes than this blocks nothing"
@@ -129,21 +169,15 @@ class MatchingConfig(_Strict):
     max_iterations: int = Field(100, ge=1, description="EM iterations at most")
     seed: int = Field(42, description="seed of the random pairs that estimate u")
 
-    @field_validator("blocking", "rules")
+    @field_validator("rules")
     @classmethod
     def _known_keys(cls, rules: list[list[str]]) -> list[list[str]]:
-        from cxunify.block import BLOCKING_KEYS
-
         problems = []
         for i, rule in enumerate(rules):
-            if not rule:
-                problems.append(f"rule {i} is empty")
-            for key in rule:
-                if key not in BLOCKING_KEYS:
-                    problems.append(
-                        f"rule {i}: '{key}' is not a key{_did_you_mean(key, BLOCKING_KEYS)}"
-                        f" (keys: {', '.join(BLOCKING_KEYS)})"
-                    )
+            try:
+                _check_keys(rule)
+            except ValueError as exc:
+                problems.append(f"rule {i}: {exc}")
         if problems:
             raise ValueError("; ".join(problems))
         return rules
@@ -162,7 +196,7 @@ class MatchingConfig(_Strict):
         return names
 
 
-def _default_rules() -> tuple[tuple[str, ...], ...]:
+def _default_rules() -> tuple[Any, ...]:
     from cxunify.block import DEFAULT_RULES
 
     return DEFAULT_RULES

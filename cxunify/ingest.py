@@ -378,8 +378,9 @@ def _first_line(exc: Exception) -> str:
 def create_tables(engine: DuckDBEngine) -> None:
     canonical = ", ".join(f"{ident(name)} VARCHAR" for name in FIELD_NAMES)
     engine.execute(
-        f"CREATE OR REPLACE TABLE {MAPPED} (source VARCHAR, source_kind VARCHAR, file VARCHAR, "
-        f"file_index INTEGER, row_number BIGINT, source_record_id VARCHAR, {canonical})"
+        f"CREATE OR REPLACE TABLE {MAPPED} (record_key BIGINT, source VARCHAR, "
+        "source_kind VARCHAR, file VARCHAR, file_index INTEGER, row_number BIGINT, "
+        f"source_record_id VARCHAR, {canonical})"
     )
     engine.execute(
         f"CREATE OR REPLACE TABLE {REJECTS} (source VARCHAR, file VARCHAR, line BIGINT, "
@@ -421,6 +422,7 @@ def ingest(
         for path in resolve_files(source, config.base_dir, key):
             planned.append((key, source, path))
     ingested = Ingested()
+    keys_used = 0
     for file_index, (key, source, path) in enumerate(planned):
         size = path.stat().st_size
         if size == 0:
@@ -432,7 +434,8 @@ def ingest(
         raw_table = table(f"raw_{file_index}")
         raw = load_raw(engine, path, readable, fmt, source.delimiter, raw_table, source.name)
         _check_columns(source, key, path, raw.columns)
-        _insert_mapped(engine, source, path, file_index, raw)
+        _insert_mapped(engine, source, path, file_index, raw, keys_used)
+        keys_used += int(engine.scalar(f"SELECT coalesce(max(cx_row), 0) FROM {raw_table}"))
         engine.drop(raw_table)
         ingested.files.append(
             InputFile(
@@ -454,8 +457,15 @@ def ingest(
 
 
 def _insert_mapped(
-    engine: DuckDBEngine, source: SourceConfig, path: Path, file_index: int, raw: RawFile
+    engine: DuckDBEngine,
+    source: SourceConfig,
+    path: Path,
+    file_index: int,
+    raw: RawFile,
+    keys_used: int,
 ) -> None:
+    """Append a file's rows to ``cx_mapped``, each keyed by its row number after the keys of
+    the files before it: record keys follow reading order without sorting every row."""
     projections = []
     for name in FIELD_NAMES:
         column = source.columns.get(name)
@@ -463,9 +473,10 @@ def _insert_mapped(
         projections.append(f"{value} AS {ident(name)}")
     record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id else "CAST(cx_row AS VARCHAR)"
     engine.execute(
-        f"INSERT INTO {MAPPED} SELECT $source, $kind, $file, $file_index, cx_row, {record_id}, "
-        f"{', '.join(projections)} FROM {raw.table} ORDER BY cx_row",
+        f"INSERT INTO {MAPPED} SELECT $keys_used + cx_row, $source, $kind, $file, $file_index, "
+        f"cx_row, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY cx_row",
         {
+            "keys_used": keys_used,
             "source": source.name,
             "kind": source.kind.value,
             "file": str(path),
@@ -514,7 +525,8 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
         f"""
         INSERT INTO {REJECTS}
         SELECT b.source, b.file, NULL::BIGINT, b.reason, to_json(m)::VARCHAR
-        FROM {bad} b JOIN {MAPPED} m USING (file_index, row_number)
+        FROM {bad} b
+        JOIN (SELECT * EXCLUDE (record_key) FROM {MAPPED}) m USING (file_index, row_number)
         ORDER BY b.file_index, b.row_number
         """
     )

@@ -238,7 +238,7 @@ def _run(
         if model is not None:
             score.check_model(model, comparisons)
         with stage("compare"):
-            score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
+            score.build_gammas(engine, comparisons, config.matching.rules)
         with stage("score"):
             fitted = model or score.train(
                 engine,
@@ -523,7 +523,7 @@ def train(config: Config, labels: Path | None = None) -> MatchModel | score.Logi
             if label_rows is not None and labels is not None:
                 return score.train_supervised(engine, comparisons, label_rows, labels)
             block.candidate_pairs(engine, config.matching.blocking, config.matching.max_block_size)
-            score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
+            score.build_gammas(engine, comparisons, config.matching.rules)
             return score.train(
                 engine,
                 comparisons,

@@ -16,6 +16,7 @@ from datetime import datetime
 from cxunify import traits
 from cxunify.config import GOLDEN_FIELD_NAMES, ProfileConfig, SurvivorshipRule
 from cxunify.engine import DuckDBEngine
+from cxunify.errors import CxunifyError
 from cxunify.fields import Kind
 from cxunify.identity import IDENTITY
 from cxunify.sql import ident, table
@@ -24,6 +25,8 @@ from cxunify.standardize import RECORDS
 PROFILES = table("profiles")
 GOLDEN = table("golden")
 GOLDEN_ROWS = table("golden_rows")
+GOLDEN_WINNERS = table("golden_winners")
+GOLDEN_LISTS = table("golden_lists")
 
 GOLDEN_FIELDS = GOLDEN_FIELD_NAMES
 SOURCE_KINDS = sorted(kind.value for kind in Kind)
@@ -31,11 +34,24 @@ SOURCE_KINDS = sorted(kind.value for kind in Kind)
 MASK_BITS = 62
 ADDRESS_PARTS = ("city", "postcode", "state", "country")
 
-# Among equally good candidates: the newest record, then the first read. A winner is found with
-# arg_min over a binary sort key, then its row is joined back once: carrying the values through
-# the aggregate (or first(... ORDER BY ...)) is several times slower at a million rows.
-# Descending keys are numbers (epoch_us): Spark's form of the key negates them.
-_TIE_BREAK = "epoch_us(seen_at), 'DESC NULLS LAST', record_key, 'ASC NULLS LAST'"
+# Among equally good candidates: the newest record, then the first read. Each rule's order is
+# packed into one DECIMAL(38,0) per row, smallest wins, and the winner's record key is its last
+# twelve digits: `min` over a fixed-size number is an aggregate DuckDB can spill to disk, where
+# arg_min over a variable-length sort key held every customer's state in memory (it stopped
+# 10M-row runs), and it needs no function Spark lacks. From the left: the rule's own order
+# (RANK_DIGITS digits), how recent (SEEN_DIGITS: microseconds counted down from a far future,
+# missing last), the record key (KEY_DIGITS).
+KEY_DIGITS = 12
+SEEN_DIGITS = 19
+RANK_DIGITS = 38 - KEY_DIGITS - SEEN_DIGITS
+_SEEN_SHIFT = 10**KEY_DIGITS
+_RANK_SHIFT = 10 ** (KEY_DIGITS + SEEN_DIGITS)
+_RANK_LAST = 10 ** (RANK_DIGITS - 1) - 1  # ranks stay below the address flag's digit
+_NEWEST_FIRST = (
+    f"coalesce({5 * 10 ** (SEEN_DIGITS - 1)} - epoch_us(seen_at), {10**SEEN_DIGITS - 1})"
+)
+# Record keys must fit their digits: a trillion records is far beyond one output folder.
+MAX_RECORD_KEY = 10**KEY_DIGITS - 1
 
 
 @dataclass(frozen=True)
@@ -49,25 +65,39 @@ class Profiled:
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
-    """A sort key whose smallest value marks the winning record for `field` under `rule`.
+    """A DECIMAL(38,0) whose smallest value marks the winning record for `field` under `rule`;
+    its last KEY_DIGITS digits are that record's key.
 
     Address parts prefer records that have a street, so a golden address is one record's
     address wherever a complete one exists, not a street from one source and a city from another.
     """
     column = ident(field)
-    by_rule = {
-        "most_recent": _TIE_BREAK,
+
+    def descending(value: str) -> str:  # larger first, missing last
+        return f"coalesce({_RANK_LAST - 1} - least({value}, {_RANK_LAST - 1}), {_RANK_LAST})"
+
+    rank = {
+        "most_recent": "0",
         "source_priority": (
             f"coalesce(list_position(${_param(field)}, source), "
-            f"list_position(${_param(field)}, source_kind), 1000), 'ASC NULLS LAST', {_TIE_BREAK}"
+            f"list_position(${_param(field)}, source_kind), 1000)"
         ),
-        "most_frequent": f"{ident('freq_' + field)}, 'DESC NULLS LAST', {_TIE_BREAK}",
-        "longest": f"length(CAST({column} AS VARCHAR)), 'DESC NULLS LAST', {_TIE_BREAK}",
-        "first_non_null": "record_key, 'ASC NULLS LAST'",
+        "most_frequent": descending(ident("freq_" + field)),
+        "longest": descending(f"length(CAST({column} AS VARCHAR))"),
+        "first_non_null": "0",
     }[rule.rule]
+    seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
     if field in ADDRESS_PARTS:
-        by_rule = f"street IS NULL, 'ASC NULLS LAST', {by_rule}"
-    return f"create_sort_key({by_rule})"
+        rank = f"(CASE WHEN street IS NULL THEN {_RANK_LAST + 1} ELSE 0 END + {rank})"
+    return (
+        f"(CAST({rank} AS DECIMAL(38,0)) * {_RANK_SHIFT} "
+        f"+ CAST({seen} AS DECIMAL(38,0)) * {_SEEN_SHIFT} + record_key)"
+    )
+
+
+def _winner(key: str) -> str:
+    """The record key inside a `survivor_key` value."""
+    return f"CAST({key} % {_SEEN_SHIFT} AS BIGINT)"
 
 
 def _distinct_list(column: str, expression: str, where: str) -> str:
@@ -131,26 +161,83 @@ def _in_list_decoded(column: str, names: str, mask: bool) -> str:
     return column
 
 
-def golden_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
-    """SELECT of one golden record per customer from ``cx_golden_rows`` (:func:`golden_rows_sql`).
-
-    `sources` is how many sources there are (a zero-config run may have hundreds of files).
-    Parameters: those of :func:`golden_params`, ``$source_names`` and ``$source_kinds``
-    (sorted names).
+def winners_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
+    """SELECT from ``cx_golden_rows`` (:func:`golden_rows_sql`) of one row per customer: each
+    golden field's winning record key (``w_<field>``), and the counts and dates that need
+    no winner. `sources` is how many sources there are (a zero-config run may have hundreds
+    of files). Parameters: ``$source_names`` and ``$source_kinds`` (sorted names).
     """
     mask = sources <= MASK_BITS
     sort_keys = _sort_keys(rules)
     winners = ",\n".join(
-        f"arg_min(record_key, {sort_keys[f]}) FILTER (WHERE {ident(f)} IS NOT NULL) "
+        f"{_winner(f'min({sort_keys[f]}) FILTER (WHERE {ident(f)} IS NOT NULL)')} "
         f"AS {ident('w_' + f)}"
         for f in GOLDEN_FIELDS
     )
-    keys = ", ".join(ident("w_" + f) for f in GOLDEN_FIELDS)
-    golden = ",\n".join(f"{ident('g_' + f)}.{ident(f)}" for f in GOLDEN_FIELDS)
-    joins = "\n".join(
-        f"LEFT JOIN won {ident('g_' + f)} ON {ident('g_' + f)}.record_key = w.{ident('w_' + f)}"
-        for f in GOLDEN_FIELDS
+    return f"""
+        SELECT customer_id,
+               {winners},
+               count(*) AS n_records,
+               {_in_list_aggregate("source", "$source_names", mask)} AS sources,
+               {_in_list_aggregate("source_kind", "$source_kinds", True)} AS source_kinds,
+               min(least(created_at, resolved_at, last_active_at)) AS first_seen_at,
+               max(seen_at) AS last_seen_at
+        FROM {GOLDEN_ROWS} GROUP BY customer_id
+    """
+
+
+def _won_sql(field: str) -> str:
+    """SELECT per customer (in customer order) of `field`'s winning value and where it came
+    from."""
+    column = ident(field)
+    return f"""
+        SELECT w.customer_id, r.{column}, r.source, r.source_record_id, r.seen_at
+        FROM {GOLDEN_WINNERS} w LEFT JOIN {GOLDEN_ROWS} r ON r.record_key = w.{ident("w_" + field)}
+        ORDER BY w.customer_id
+    """
+
+
+def _lists_sql() -> str:
+    """SELECT per customer (in customer order) of every distinct email, phone, address and
+    handle."""
+    address = (
+        "concat_ws(', ', street, city, nullif(concat_ws(' ', upper(state), postcode), ''), country)"
     )
+    handle = "coalesce(platform || ':', '') || handle"
+    return f"""
+        WITH r AS (SELECT * FROM {GOLDEN_ROWS}),
+        emails AS ({_distinct_list("emails", "email", "email IS NOT NULL")}),
+        phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL")}),
+        addresses AS ({_distinct_list("addresses", address, "street IS NOT NULL")}),
+        handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")})
+        SELECT w.customer_id,
+               coalesce(emails, []) AS emails, coalesce(phones, []) AS phones,
+               coalesce(addresses, []) AS addresses, coalesce(handles, []) AS handles
+        FROM {GOLDEN_WINNERS} w
+        LEFT JOIN emails USING (customer_id)
+        LEFT JOIN phones USING (customer_id)
+        LEFT JOIN addresses USING (customer_id)
+        LEFT JOIN handles USING (customer_id)
+        ORDER BY w.customer_id
+    """
+
+
+def golden_sql(sources: int = 1, positional: bool = True) -> str:
+    """SELECT of one golden record per customer from the winners (:func:`winners_sql`), the
+    won values of each field (:func:`_won_sql`) and the lists (:func:`_lists_sql`), each a
+    table with one row per customer in customer order.
+
+    With `positional`, the tables are put side by side by position (DuckDB's POSITIONAL JOIN),
+    which streams: joining them by customer would hold a hash table per field in memory at
+    once. Parameters: those of :func:`golden_params` and ``$source_names`` / ``$source_kinds``.
+    """
+    mask = sources <= MASK_BITS
+    parts = [(ident("g_" + f), _won_table(f)) for f in GOLDEN_FIELDS] + [("l", GOLDEN_LISTS)]
+    if positional:
+        beside = " ".join(f"POSITIONAL JOIN {name} {alias}" for alias, name in parts)
+    else:
+        beside = " ".join(f"JOIN {name} {alias} USING (customer_id)" for alias, name in parts)
+    golden = ",\n".join(f"{ident('g_' + f)}.{ident(f)}" for f in GOLDEN_FIELDS)
     provenance = ",\n".join(
         f"CASE WHEN w.{ident('w_' + f)} IS NOT NULL THEN {{'source': {ident('g_' + f)}.source, "
         f"'source_record_id': {ident('g_' + f)}.source_record_id, "
@@ -158,45 +245,20 @@ def golden_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
         f"AS {ident(f + '_provenance')}"
         for f in GOLDEN_FIELDS
     )
-    address = (
-        "concat_ws(', ', street, city, nullif(concat_ws(' ', upper(state), postcode), ''), country)"
-    )
-    handle = "coalesce(platform || ':', '') || handle"
     return f"""
-        WITH r AS (SELECT * FROM {GOLDEN_ROWS}),
-        w AS (
-            SELECT customer_id,
-                   {winners},
-                   count(*) AS n_records,
-                   {_in_list_aggregate("source", "$source_names", mask)} AS sources,
-                   {_in_list_aggregate("source_kind", "$source_kinds", True)} AS source_kinds,
-                   min(least(created_at, resolved_at, last_active_at)) AS first_seen_at,
-                   max(seen_at) AS last_seen_at
-            FROM r GROUP BY customer_id
-        ), won AS (
-            SELECT record_key, source, source_record_id, seen_at,
-                   {", ".join(ident(f) for f in GOLDEN_FIELDS)}
-            FROM r WHERE record_key IN (SELECT unnest([{keys}]) FROM w)
-        ),
-        emails AS ({_distinct_list("emails", "email", "email IS NOT NULL")}),
-        phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL")}),
-        addresses AS ({_distinct_list("addresses", address, "street IS NOT NULL")}),
-        handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")})
         SELECT w.customer_id,
                {golden},
-               coalesce(emails, []) AS emails, coalesce(phones, []) AS phones,
-               coalesce(addresses, []) AS addresses, coalesce(handles, []) AS handles,
-               n_records, {_in_list_decoded("sources", "$source_names", mask)} AS sources,
-               {_in_list_decoded("source_kinds", "$source_kinds", True)} AS source_kinds,
-               first_seen_at, last_seen_at,
+               l.emails, l.phones, l.addresses, l.handles,
+               w.n_records, {_in_list_decoded("w.sources", "$source_names", mask)} AS sources,
+               {_in_list_decoded("w.source_kinds", "$source_kinds", True)} AS source_kinds,
+               w.first_seen_at, w.last_seen_at,
                {provenance}
-        FROM w
-        {joins}
-        LEFT JOIN emails USING (customer_id)
-        LEFT JOIN phones USING (customer_id)
-        LEFT JOIN addresses USING (customer_id)
-        LEFT JOIN handles USING (customer_id)
+        FROM {GOLDEN_WINNERS} w {beside}
     """
+
+
+def _won_table(field: str) -> str:
+    return table("golden_" + field)
 
 
 def golden_params(rules: dict[str, SurvivorshipRule]) -> dict[str, list[str] | str]:
@@ -208,20 +270,33 @@ def golden_params(rules: dict[str, SurvivorshipRule]) -> dict[str, list[str] | s
 
 def build_golden(engine: DuckDBEngine, rules: dict[str, SurvivorshipRule]) -> int:
     """Create ``cx_golden``: one golden record per customer; return its row count."""
+    if (engine.scalar(f"SELECT max(record_key) FROM {RECORDS}") or 0) > MAX_RECORD_KEY:
+        raise CxunifyError(f"more than {MAX_RECORD_KEY} records: survivorship keys overflow")
     params = golden_params(rules)
     rows_params = {k: v for k, v in params.items() if k.startswith("priority_")}
     engine.execute(
         f"CREATE OR REPLACE TABLE {GOLDEN_ROWS} AS {golden_rows_sql(rules)}", rows_params
     )
     names = [name for (name,) in engine.rows(f"SELECT DISTINCT source FROM {RECORDS} ORDER BY 1")]
+    sources = {
+        "source_kinds": SOURCE_KINDS,
+        **({"source_names": names} if len(names) <= MASK_BITS else {}),
+    }
     engine.execute(
-        f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(rules, len(names))}",
-        {
-            **{k: v for k, v in params.items() if k not in rows_params},
-            "source_kinds": SOURCE_KINDS,
-            **({"source_names": names} if len(names) <= MASK_BITS else {}),
-        },
+        f"CREATE OR REPLACE TABLE {GOLDEN_WINNERS} AS {winners_sql(rules, len(names))} "
+        "ORDER BY customer_id",
+        sources,
     )
+    # One statement per field: each holds one hash table (of winners), which DuckDB can spill.
+    for field in GOLDEN_FIELDS:
+        engine.execute(f"CREATE OR REPLACE TABLE {_won_table(field)} AS {_won_sql(field)}")
+    engine.execute(f"CREATE OR REPLACE TABLE {GOLDEN_LISTS} AS {_lists_sql()}")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {GOLDEN} AS "
+        f"{golden_sql(len(names), positional=engine.name == 'duckdb')}",
+        {**{k: v for k, v in params.items() if k not in rows_params}, **sources},
+    )
+    engine.drop(GOLDEN_WINNERS, GOLDEN_LISTS, *(_won_table(f) for f in GOLDEN_FIELDS))
     engine.drop(GOLDEN_ROWS)
     return engine.count(GOLDEN)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cxunify.block import NODES, PAIRS
+from cxunify.block import NODES, PAIRS, RuleLike
 from cxunify.compare import KEY_COMPARISON, ComparisonSpec, gammas_sql
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import InputError
@@ -32,14 +33,14 @@ RANDOM_PAIRS = 1_000_000
 def build_gammas(
     engine: DuckDBEngine,
     comparisons: tuple[ComparisonSpec, ...],
-    blocking: list[list[str]],
     rules: list[list[str]] | None = None,
 ) -> None:
     """Create ``cx_gammas``: candidate pairs with one level per comparison.
 
-    ``rules_met`` has bit i set when the pair satisfies blocking rule i (training uses it to
-    tell which comparisons the pair was selected on); ``forced`` is true when a deterministic
-    rule (equal and present on all its keys) declares the pair a match.
+    ``rules_met`` (from blocking) has bit i set when blocking rule i found the pair (training
+    uses it to tell which comparisons the pair was selected on); ``forced`` is true when a
+    deterministic rule in `rules` (equal and present on all its keys) declares the pair a
+    match.
     """
     forced = (
         " OR ".join(
@@ -48,20 +49,12 @@ def build_gammas(
         )
         or "false"
     )
-    met = (
-        " + ".join(
-            f"CASE WHEN {' AND '.join(f'l.{ident(k)} = r.{ident(k)}' for k in rule)} "
-            f"THEN {1 << i} ELSE 0 END"
-            for i, rule in enumerate(blocking)
-        )
-        or "0"
-    )
     engine.execute(
         f"CREATE OR REPLACE TABLE {GAMMAS} AS "
         + gammas_sql(f"SELECT * FROM {PAIRS}", NODES, comparisons).replace(
             "SELECT p.left_node, p.right_node,",
-            f"SELECT p.left_node, p.right_node, p.rule, coalesce({forced}, false) AS forced, "
-            f"({met})::BIGINT AS rules_met,",
+            "SELECT p.left_node, p.right_node, p.rule, "
+            f"coalesce({forced}, false) AS forced, p.rules_met,",
         )
     )
 
@@ -98,7 +91,7 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
 def train(
     engine: DuckDBEngine,
     comparisons: tuple[ComparisonSpec, ...],
-    rules: list[list[str]],
+    rules: Sequence[RuleLike],
     seed: int = 42,
     max_iterations: int = 100,
 ) -> MatchModel:
@@ -128,7 +121,7 @@ def train(
         selecting = sum(
             1 << i
             for i, rule in enumerate(rules)
-            if any(KEY_COMPARISON.get(key) == spec.name for key in rule)
+            if any(KEY_COMPARISON.get(key) == spec.name for key in rule.keys)
         )
         gamma = ident("gamma_" + spec.name)
         masked.append(
@@ -168,25 +161,38 @@ def _uniform(k: int) -> list[float]:
     return [1.0 / k] * k
 
 
+NODE_TF = table("node_tf")
+
+
 def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ...]) -> None:
-    """Per TF column, each value's share of nodes and the chance two random nodes agree."""
-    for spec in comparisons:
-        if spec.tf_column is None:
-            continue
-        column = ident(spec.tf_column)
-        engine.execute(
-            f"""
-            CREATE OR REPLACE TABLE {table("tf_" + spec.name)} AS
-            WITH counts AS (
-                SELECT {column} AS value, count(*)::DOUBLE AS n FROM {NODES}
-                WHERE {column} IS NOT NULL GROUP BY {column}
-            ), shares AS (
-                SELECT value, n / sum(n) OVER () AS share FROM counts
-            )
-            SELECT value, share, sum(share * share) OVER () AS agree_chance
-            FROM shares
-            """
+    """Create ``cx_node_tf(node, tf_<comparison>, ...)``: per node and TF column, the bits by
+    which agreeing exactly on the node's value is adjusted, log2(chance that two random nodes
+    agree on any value / this value's share of nodes); 0 when the node has no value.
+
+    Computed once per node rather than per pair: scoring then joins this on the node number
+    instead of every pair looking up its values by text.
+    """
+    specs = [spec for spec in comparisons if spec.tf_column is not None]
+    adjustments, joins = [], []
+    for spec in specs:
+        column, alias = ident(spec.tf_column or ""), f"tf_{spec.name}"
+        joins.append(
+            f"""LEFT JOIN (
+                SELECT value, share, sum(share * share) OVER () AS agree_chance FROM (
+                    SELECT value, n / sum(n) OVER () AS share FROM (
+                        SELECT {column} AS value, count(*)::DOUBLE AS n FROM {NODES}
+                        WHERE {column} IS NOT NULL GROUP BY {column}
+                    )
+                )
+            ) {alias} ON {alias}.value = n.{column}"""
         )
+        adjustments.append(
+            f"coalesce(log2({alias}.agree_chance / {alias}.share), 0.0) AS {ident(alias)}"
+        )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {NODE_TF} AS "
+        f"SELECT n.node{''.join(', ' + a for a in adjustments)} FROM {NODES} n {' '.join(joins)}"
+    )
 
 
 # Scored pairs less likely than this to match are not kept: most candidate pairs are clear
@@ -213,7 +219,6 @@ def score_pairs(
     else:
         weights_by_name = model.weights()
     partials = []
-    joins = []
     for spec in comparisons:
         weights = weights_by_name[spec.name]
         variable = f"cx_weights_{spec.name}"
@@ -224,18 +229,11 @@ def score_pairs(
         gamma = f"g.{ident('gamma_' + spec.name)}"
         partial = f"coalesce(getvariable('{variable}')[{gamma}::INTEGER], 0.0)"
         if use_tf and spec.tf_column is not None:
-            top = spec.tf_gamma
-            tf = table("tf_" + spec.name)
-            alias = f"tf_{spec.name}"
-            joins.append(
-                f"LEFT JOIN {tf} {alias} ON {gamma} = {top} AND {alias}.value = "
-                f"ln.{ident(spec.tf_column)}"
-            )
             # Agreeing on a value shared by 1 node in 10 says less than on one shared by 1 in
             # 10,000: scale the exact-level evidence by how common this value is.
             partial += (
-                f" + CASE WHEN {gamma} = {top} THEN "
-                f"coalesce(log2({alias}.agree_chance / {alias}.share), 0.0) ELSE 0.0 END"
+                f" + CASE WHEN {gamma} = {spec.tf_gamma} THEN tf.{ident('tf_' + spec.name)} "
+                "ELSE 0.0 END"
             )
         partials.append(f"{partial} AS {ident('weight_' + spec.name)}")
     total = " + ".join(ident("weight_" + c.name) for c in comparisons)
@@ -245,8 +243,7 @@ def score_pairs(
         WITH p AS (
             SELECT g.*, {", ".join(partials)}
             FROM {GAMMAS} g
-            JOIN {NODES} ln ON ln.node = g.left_node
-            {" ".join(joins)}
+            {f"JOIN {NODE_TF} tf ON tf.node = g.left_node" if use_tf else ""}
         )
         SELECT *, $prior + {total} AS match_weight,
                CASE WHEN forced THEN 1.0

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pipeline imports this module
     from cxunify.pipeline import Progress, RunResult
 
 STATE = "state"
-STATE_FORMAT = "cxunify-state/1"
+STATE_FORMAT = "cxunify-state/2"
 TOUCHED = table("touched_nodes")
 CHANGED = table("changed_components")
 
@@ -353,7 +353,7 @@ def _compare_new_pairs(
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {reused} AS
-        SELECT g.* REPLACE (p.rule AS rule)
+        SELECT g.* REPLACE (p.rule AS rule, p.rules_met AS rules_met)
         FROM {everything} p JOIN read_parquet($path) g USING (left_node, right_node)
         WHERE p.left_node NOT IN (SELECT node FROM {TOUCHED})
           AND p.right_node NOT IN (SELECT node FROM {TOUCHED})
@@ -365,7 +365,7 @@ def _compare_new_pairs(
         f"SELECT * FROM {everything} ANTI JOIN {reused} USING (left_node, right_node)"
     )
     compared = engine.count(block.PAIRS)
-    score.build_gammas(engine, comparisons, config.matching.blocking, config.matching.rules)
+    score.build_gammas(engine, comparisons, config.matching.rules)
     engine.execute(f"INSERT INTO {score.GAMMAS} BY NAME SELECT * FROM {reused}")
     engine.execute(f"CREATE OR REPLACE TABLE {block.PAIRS} AS SELECT * FROM {everything}")
     engine.drop(everything, reused)

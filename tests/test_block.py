@@ -10,6 +10,7 @@ from cxunify.block import (
     NODES,
     PAIRS,
     RECORD_NODES,
+    Rule,
     candidate_pairs,
     collapse_nodes,
     plan_rules,
@@ -54,16 +55,34 @@ def test_identical_records_collapse_into_one_node(engine):
 
 def test_pairs_from_several_rules_are_produced_once(engine):
     collapse_nodes(engine)
-    rules = [["email_std"], ["last_name_std"], ["email_std", "last_name_std"]]
+    rules = [Rule(("email_std",)), Rule(("last_name_std",)), Rule(("email_std", "last_name_std"))]
     assert candidate_pairs(engine, rules, 1000) == 4
-    pairs = engine.rows(f"SELECT left_node, right_node, rule FROM {PAIRS} ORDER BY ALL")
-    # 1~4 by email, 5~6 by email (and last name), 1~5, 1~6 by last name only
-    assert pairs == [(1, 4, 0), (1, 5, 1), (1, 6, 1), (5, 6, 0)]
+    pairs = engine.rows(f"SELECT left_node, right_node, rule, rules_met FROM {PAIRS} ORDER BY ALL")
+    # 1~4 by email, 5~6 by all three rules, 1~5 and 1~6 by last name only
+    assert pairs == [(1, 4, 0, 0b001), (1, 5, 1, 0b010), (1, 6, 1, 0b010), (5, 6, 0, 0b111)]
+
+
+def test_a_one_sided_rule_pairs_only_where_a_side_has_the_property(engine):
+    engine.execute(f"UPDATE {RECORDS} SET last_name_std = 'l' WHERE record_key = 6")
+    engine.execute(f"UPDATE {RECORDS} SET email_std = 'b@x.com' WHERE record_key = 7")
+    engine.execute(f"UPDATE {RECORDS} SET last_name_std = NULL WHERE record_key = 7")
+    collapse_nodes(engine)
+    # b@x.com: 5 (bob lee), 6 (cy l), 7 (dee, no surname); a@x.com: 1 and 4, both with one
+    rule = Rule(("email_std",), one_side="no_surname")
+    assert candidate_pairs(engine, [rule], 1000) == 3
+    pairs = engine.rows(f"SELECT left_node, right_node FROM {PAIRS} ORDER BY ALL")
+    assert pairs == [(5, 6), (5, 7), (6, 7)]
+    plans = plan_rules(engine, [rule], 1000)
+    assert (plans[0]["rule"], plans[0]["pairs"], plans[0]["blocks"]) == (
+        "email_std (one side no_surname)",
+        3,
+        1,
+    )
 
 
 def test_plan_counts_pairs_without_building_them(engine):
     collapse_nodes(engine)
-    plans = plan_rules(engine, [["email_std"], ["last_name_std"]], 1000)
+    plans = plan_rules(engine, [Rule(("email_std",)), Rule(("last_name_std",))], 1000)
     assert [(p["rule"], p["pairs"], p["blocks"]) for p in plans] == [
         ("email_std", 2, 2),
         ("last_name_std", 3, 1),
@@ -72,6 +91,6 @@ def test_plan_counts_pairs_without_building_them(engine):
 
 def test_oversized_blocks_are_skipped_and_reported(engine):
     collapse_nodes(engine)
-    plans = plan_rules(engine, [["last_name_std"]], 2)
+    plans = plan_rules(engine, [Rule(("last_name_std",))], 2)
     assert (plans[0]["pairs"], plans[0]["skipped_keys"], plans[0]["skipped_pairs"]) == (0, 1, 3)
-    assert candidate_pairs(engine, [["last_name_std"]], 2) == 0
+    assert candidate_pairs(engine, [Rule(("last_name_std",))], 2) == 0

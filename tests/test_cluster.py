@@ -7,8 +7,16 @@ import datetime as dt
 import pytest
 
 from cxunify.block import NODES
-from cxunify.cluster import CLUSTERS, REFUSED, Guards, apply_guards, connected_components
+from cxunify.cluster import (
+    CLUSTERS,
+    REFUSED,
+    Guards,
+    apply_guards,
+    connected_components,
+    label_propagation,
+)
 from cxunify.engine import DuckDBEngine
+from cxunify.errors import CxunifyError
 
 
 @pytest.fixture
@@ -23,16 +31,38 @@ def clusters(engine: DuckDBEngine) -> list[list[int]]:
     return sorted(row[0] for row in rows)
 
 
-def test_components_of_a_long_chain_and_isolated_nodes(engine):
-    engine.execute("CREATE TABLE n AS SELECT range AS node FROM range(1, 203)")
-    # a chain 1-2-...-200 given in scrambled order, plus 201 and 202 alone
+@pytest.mark.parametrize("find", [connected_components, label_propagation])
+def test_components_of_a_long_chain_and_isolated_nodes(engine, find):
+    engine.execute("CREATE TABLE n AS SELECT range * 3 AS node FROM range(1, 203)")
+    # a chain 3-6-...-600 given in scrambled order, plus 603 and 606 alone, and a pair
+    # given twice and both ways round
     engine.execute(
-        "CREATE TABLE e AS SELECT range AS left_node, range + 1 AS right_node "
-        "FROM range(1, 200) ORDER BY hash(range)"
+        "CREATE TABLE e AS SELECT range * 3 AS left_node, range * 3 + 3 AS right_node "
+        "FROM range(1, 200) UNION ALL SELECT 606, 603 UNION ALL SELECT 603, 606 "
+        "ORDER BY hash(left_node)"
     )
-    rounds = connected_components(engine, "SELECT node FROM n", "SELECT * FROM e")
-    assert clusters(engine) == [list(range(1, 201)), [201], [202]]
+    engine.execute("INSERT INTO n VALUES (609)")
+    rounds = (
+        connected_components(engine, "SELECT node FROM n", "SELECT * FROM e")
+        if (find is connected_components)
+        else find(engine, "SELECT node FROM n", "SELECT * FROM e")
+    )
+    assert clusters(engine) == [[3 * i for i in range(1, 201)], [603, 606], [609]]
     assert rounds < 20  # pointer jumping: logarithmic in the chain length, not linear
+
+
+def test_components_of_no_nodes(engine):
+    engine.execute("CREATE TABLE n (node BIGINT)")
+    engine.execute("CREATE TABLE e (left_node BIGINT, right_node BIGINT)")
+    connected_components(engine, "SELECT node FROM n", "SELECT * FROM e")
+    assert clusters(engine) == []
+
+
+def test_a_link_to_an_unknown_node_is_an_error_not_a_wrong_cluster(engine):
+    engine.execute("CREATE TABLE n AS SELECT range AS node FROM range(1, 4)")
+    engine.execute("CREATE TABLE e AS SELECT 1 AS left_node, 7 AS right_node")
+    with pytest.raises(CxunifyError, match="not among the nodes"):
+        connected_components(engine, "SELECT node FROM n", "SELECT * FROM e")
 
 
 def node(

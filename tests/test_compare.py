@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
+import jellyfish
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cxunify.compare import COMPARISON_BY_NAME, NODE_FEATURES, gammas_sql
+from cxunify.compare import COMPARISON_BY_NAME, NODE_FEATURES, _one_digit_apart, gammas_sql
 
 NODE_COLUMNS = {
     "first_name_std": "VARCHAR",
@@ -198,3 +202,26 @@ def handle(h):
 )
 def test_handle_levels(std_con, left, right, expected):
     assert level(std_con, "handle", left, right) == expected
+
+
+_DIGITS_CON = duckdb.connect()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(10_000_000, 99_999_999),
+    st.lists(st.tuples(st.sampled_from(["replace", "swap"]), st.integers(0, 7), st.integers(0, 9))),
+)
+def test_one_digit_apart_is_an_edit_distance_of_one_between_the_spellings(number, edits):
+    """The arithmetic typo test agrees with Damerau–Levenshtein on the digits, on numbers a
+    few random edits apart (edits that keep eight digits)."""
+    digits = list(str(number))
+    for kind, position, value in edits:
+        if kind == "replace" and not (position == 0 and value == 0):
+            digits[position] = str(value)
+        elif kind == "swap" and position < 7 and not (position == 0 and digits[1] == "0"):
+            digits[position], digits[position + 1] = digits[position + 1], digits[position]
+    other = int("".join(digits))
+    expected = jellyfish.damerau_levenshtein_distance(str(number), str(other)) <= 1
+    sql = f"SELECT {_one_digit_apart('a', 'b', 8)} FROM (SELECT $a AS a, $b AS b)"
+    assert _DIGITS_CON.execute(sql, {"a": number, "b": other}).fetchall() == [(expected,)]

@@ -85,7 +85,7 @@ def test_unknown_blocking_key_and_comparison(tmp_path: Path):
         load_config(path)
     problems = "\n".join(err.value.problems)
     assert (
-        "matching.blocking: rule 0: 'emial_std' is not a key; did you mean 'email_std'?" in problems
+        "matching.blocking[0].keys: 'emial_std' is not a key; did you mean 'email_std'?" in problems
     )
     assert (
         "matching.comparisons: 'frist_name' is not a comparison; did you mean 'first_name'?"
@@ -101,3 +101,22 @@ def test_config_hash_ignores_location(tmp_path: Path):
         a.digest()
         != load_config(write(tmp_path / "c.yaml", GOOD.replace("crm.csv", "x.csv"))).digest()
     )
+
+
+def test_a_blocking_rule_is_a_list_of_keys_or_keys_with_a_one_sided_condition(tmp_path: Path):
+    text = GOOD + (
+        "matching:\n  blocking:\n    - [email_std]\n"
+        "    - {keys: [first_name_key, city_std], one_side: no_surname}\n"
+    )
+    rules = load_config(write(tmp_path / "c.yaml", text)).matching.blocking
+    assert [(r.keys, r.one_side) for r in rules] == [
+        (["email_std"], None),
+        (["first_name_key", "city_std"], "no_surname"),
+    ]
+    bad = text.replace("one_side: no_surname", "one_side: no_surnme")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path / "bad.yaml", bad))
+    assert err.value.problems[0].startswith(
+        f"{tmp_path / 'bad.yaml'}: matching.blocking[1].one_side: "
+    )
+    assert "no_surname" in err.value.problems[0]

@@ -298,34 +298,35 @@ def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):
     assert spark.rows(ordered) == duck.rows(ordered)
 
 
-def test_rows_are_numbered_in_order_and_macros_run_per_partition(spark_session, tmp_path):
+def test_macros_run_per_partition_give_duckdb_values(spark_session, tmp_path):
     from cxunify.config import SparkConfig
     from cxunify.engine.spark import SparkEngine
-    from cxunify.standardize import macro_statements
+    from cxunify.standardize import install_macros, macro_statements
 
     names = ["Robert", "Rupert", "Ashcraft", "Tymczak", "Pfister", "Honeyman", "Lee", None]
-    rows = [(i % 3, i, names[i % len(names)]) for i in range(500)]
+    rows = [(i, names[i % len(names)]) for i in range(500)]
     engine = SparkEngine(SparkConfig(), str(tmp_path / "work"), spark_session)
-    frame = spark_session.createDataFrame(rows, "file_index int, row_number long, name string")
-    engine._materialize("cx_rows", frame.repartition(4))  # rows spread, out of order
+    frame = spark_session.createDataFrame(rows, "record_key long, name string")
+    engine._materialize("cx_rows", frame.repartition(4))  # rows spread over four tasks
     engine.map_in_duckdb(
         "cx_rows", "cx_coded", macro_statements(), [],
-        "SELECT file_index, row_number, name, cx_soundex(name) AS code FROM cx_rows",
+        "SELECT record_key, name, cx_soundex(name) AS code, cx_name_key(name) AS name_key "
+        "FROM cx_rows",
     )  # fmt: skip
-    engine.number_rows("cx_coded", ("file_index", "row_number"), "record_key")
-    numbered = engine.rows("SELECT record_key, row_number, name, code FROM cx_coded")
+    coded = engine.rows("SELECT * FROM cx_coded ORDER BY record_key")
+    types = engine.columns("cx_coded")
     engine.close()
 
-    expected = sorted(rows)
-    assert sorted(r[0] for r in numbered) == list(range(1, len(rows) + 1))
-    by_key = {r[0]: r[1:] for r in numbered}
-    assert [by_key[k][0] for k in range(1, len(rows) + 1)] == [r[1] for r in expected]
     local = duckdb.connect()
-    from cxunify.standardize import install_macros
-
     install_macros(local)
-    for _, _, name, code in numbered:
-        assert code == local.execute("SELECT cx_soundex($n)", {"n": name}).fetchone()[0]
+    local.execute("CREATE TABLE cx_rows (record_key BIGINT, name VARCHAR)")
+    local.executemany("INSERT INTO cx_rows VALUES (?, ?)", rows)
+    expected = local.execute(
+        "SELECT record_key, name, cx_soundex(name) AS code, cx_name_key(name) AS name_key "
+        "FROM cx_rows ORDER BY record_key"
+    ).fetchall()
+    assert coded == expected
+    assert types == ["record_key", "name", "code", "name_key"]
 
 
 def test_parquet_is_one_local_file_or_ordered_parts_on_a_store(spark_session, tmp_path):

@@ -79,8 +79,15 @@ class DuckDBEngine:
 
     def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
         with self._within_memory():
-            row = self.con.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+            # fetchall: DuckDB 2 keeps a result fetched with fetchone open, and then refuses
+            # the connection other work until it is read to the end.
+            found = self.con.execute(sql, params).fetchall()
+        return found[0][0] if found else None
+
+    def arrow(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> pa.Table:
+        """A query's result as an Arrow table, for results meant to be held in memory."""
+        with self._within_memory():
+            return self.con.sql(sql, params=params).to_arrow_table()
 
     def columns(self, relation_sql: str) -> list[str]:
         """Column names of a table or of a query, without running it fully."""

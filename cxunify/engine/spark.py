@@ -197,36 +197,6 @@ class SparkEngine:
         run = _duckdb_partitions(source, list(setup), list(script), result, schema)
         self._materialize(target, frame.mapInArrow(run, from_arrow_schema(schema)))
 
-    def number_rows(self, table_sql: str, order_by: Sequence[str], column: str) -> None:
-        """Replace the first column of `table_sql` by `column`, the rows numbered 1, 2, ... in
-        the order of the `order_by` columns (which must be unique together): DuckDB's
-        ``row_number() OVER (ORDER BY ...)``, which Spark would run in one partition.
-
-        Each row gets its partition and place in it as the rows are sorted; counts per
-        partition then give each partition's first number.
-        """
-        from pyspark.sql import functions as f
-
-        view = _unquote(table_sql)
-        frame = self.spark.table(view)
-        position = f.monotonically_increasing_id()
-        self._materialize(view, frame.orderBy(*order_by).withColumn("cx_position", position))
-        # monotonically_increasing_id: the partition in the upper 31 bits, the place below.
-        place = f.col("cx_position").bitwiseAND((1 << 33) - 1)
-        partition = f.shiftright("cx_position", 33)
-        counts = self.spark.table(view).groupBy(partition.alias("p")).count().collect()
-        offsets, first = [], 1
-        for row in sorted(counts, key=lambda r: r["p"]):
-            offsets.append((row["p"], first))
-            first += row["count"]
-        starts = self.spark.createDataFrame(offsets or [(0, 1)], "p long, start long")
-        numbered = (
-            self.spark.table(view)
-            .join(f.broadcast(starts), partition == f.col("p"))
-            .withColumn(column, (f.col("start") + place).cast("bigint"))
-        )
-        self._materialize(view, numbered.select(column, *frame.columns[1:]))
-
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table (built by the driver) a working table."""
         self._materialize(_unquote(name), self.spark.createDataFrame(table.to_pandas()))

@@ -6,8 +6,8 @@ A record keeps a display form of each value (for golden records) and a matching 
 
 On Spark the same SQL runs partition by partition, each in a DuckDB of its own on the
 executor holding the rows (the macros are DuckDB's; translating them would give other values
-at the margins of regular expressions and accents), and the records are then numbered in
-reading order across partitions.
+at the margins of regular expressions and accents); record keys come with the rows from
+ingest.
 """
 
 from __future__ import annotations
@@ -100,8 +100,7 @@ def standardize(engine: Any, config: Config) -> int:
     """Build ``cx_records`` (one row per mapped row) and return its row count."""
     script = settings_sql(config) + [(sql, None) for sql in dictionary_sql()]
     if not isinstance(engine, DuckDBEngine):  # Spark
-        engine.map_in_duckdb(MAPPED, RECORDS, macro_statements(), script, records_sql(False))
-        engine.number_rows(RECORDS, ("file_index", "row_number"), "record_key")
+        engine.map_in_duckdb(MAPPED, RECORDS, macro_statements(), script, records_sql())
         return engine.count(RECORDS)
     install_macros(engine.con)
     for sql, params in script:
@@ -168,15 +167,12 @@ def _timestamp(column: str) -> str:
     )
 
 
-def records_sql(numbered: bool = True) -> str:
+def records_sql() -> str:
     """The SELECT that turns ``cx_mapped`` into ``cx_records``.
 
-    Names come from first/last columns when present, else from splitting ``full_name``. Not
-    `numbered`, the first column is the file's index in reading order instead of the record
-    key (a part of the rows cannot number them all).
+    Names come from first/last columns when present, else from splitting ``full_name``.
     """
     d = DICTIONARIES
-    key = "row_number() OVER (ORDER BY file_index, row_number) AS record_key"
     return f"""
     WITH m AS (
         SELECT m.*, s.phone_region, s.dayfirst,
@@ -192,7 +188,7 @@ def records_sql(numbered: bool = True) -> str:
         FROM m
     )
     SELECT
-        {key if numbered else "file_index"},
+        record_key,
         source, source_kind, source_record_id, file, row_number,
         nf.clean AS first_name,
         nl.clean AS last_name,
