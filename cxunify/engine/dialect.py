@@ -1,9 +1,11 @@
 """DuckDB-dialect SQL, as the stages write it, turned into Spark SQL with sqlglot.
 
 The stages write one text of SQL, in DuckDB's dialect. sqlglot translates most of it; what it
-cannot, because the two engines name or shape a function differently, is in the table of
-rewrites below. Each rewrite says why. Functions Spark lacks (Jaro–Winkler, Damerau–Levenshtein)
-are vectorised pandas UDFs the Spark engine registers under the names given here.
+cannot, because the two engines name, shape or compute a function differently (ordered
+aggregates, sort keys, date boundaries, division, interpolation, rounding), is in the table of
+rewrites below, each giving DuckDB's values on Spark and saying why. Functions Spark lacks
+(Jaro–Winkler, Damerau–Levenshtein) are vectorised pandas UDFs the Spark engine registers
+under the names given here. `tests/test_spark.py` runs each rewrite on both engines.
 """
 
 from __future__ import annotations
