@@ -222,13 +222,21 @@ def plan_rules(
     return plans
 
 
-def candidate_pairs(engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_size: int) -> int:
+def candidate_pairs(
+    engine: DuckDBEngine,
+    rules: Sequence[RuleLike],
+    max_block_size: int,
+    touching: str | None = None,
+) -> int:
     """Create ``cx_pairs(left_node, right_node, rule, rules_met)``, each pair once; return its
     size. `rule` is the first rule that found the pair, bit i of `rules_met` is set when rule i
     found it (training masks the comparisons those rules selected on).
 
     A key value shared by more than `max_block_size` nodes is skipped: such a block is junk
     (a shop's phone number) or too common to say anything (a first name alone).
+
+    With `touching` (a table of nodes), only the pairs with at least one of those nodes are
+    made, and only their blocks are sized: what an update needs for its new and changed nodes.
     """
     found = table("pairs_found")
     engine.execute(
@@ -237,15 +245,28 @@ def candidate_pairs(engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_s
     for index, rule in enumerate(rules):
         columns, present, flag = _keyed(rule)
         join = " AND ".join(f"a.{ident(c)} = b.{ident(c)}" for c in rule.keys)
-        if rule.one_side:
+        if touching is not None:
+            # Each pair from a touched node's side; a pair of two touched nodes comes twice
+            # and is made once below, with every other repeat.
+            pairs = f"""SELECT least(a.node, b.node), greatest(a.node, b.node), $rule
+                FROM blocked a JOIN blocked b ON {join} AND a.node <> b.node
+                WHERE a.node IN (SELECT node FROM {touching})
+                {"AND (a.flagged OR b.flagged)" if rule.one_side else ""}"""
+            sized = (
+                f"keyed SEMI JOIN (SELECT {columns} FROM keyed SEMI JOIN {touching} "
+                f"USING (node)) USING ({columns})"
+            )
+        elif rule.one_side:
             # Flagged nodes against every node of their block; a pair of two flagged nodes
             # would come twice, so only from its smaller node.
             pairs = f"""SELECT least(a.node, b.node), greatest(a.node, b.node), $rule
                 FROM blocked a JOIN blocked b ON {join} AND a.node <> b.node
                 WHERE a.flagged AND (NOT b.flagged OR a.node < b.node)"""
+            sized = "keyed"
         else:
             pairs = f"""SELECT a.node, b.node, $rule
                 FROM blocked a JOIN blocked b ON {join} AND a.node < b.node"""
+            sized = "keyed"
         engine.execute(
             f"""
             INSERT INTO {found}
@@ -254,7 +275,7 @@ def candidate_pairs(engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_s
                 FROM {NODES} WHERE {present}
             ),
             usable AS (
-                SELECT {columns} FROM keyed GROUP BY {columns}
+                SELECT {columns} FROM {sized} GROUP BY {columns}
                 HAVING count(*) BETWEEN 2 AND $max AND bool_or(flagged)
             ),
             blocked AS (SELECT k.* FROM keyed k SEMI JOIN usable u USING ({columns}))
@@ -278,6 +299,43 @@ def candidate_pairs(engine: DuckDBEngine, rules: Sequence[RuleLike], max_block_s
             f"INSERT INTO {RULES} VALUES ($i, $name)", {"i": index, "name": rule_name(rule)}
         )
     return engine.count(PAIRS)
+
+
+def blocks_changed_size(
+    engine: DuckDBEngine,
+    rules: Sequence[RuleLike],
+    max_block_size: int,
+    before_sql: str,
+    changed_sql: str,
+) -> bool:
+    """Whether a block crossed the size limit between the nodes of `before_sql` (a previous
+    run's) and the current ``cx_nodes``, among the blocks of the nodes in `changed_sql` (new,
+    changed or gone). Only such a block changes the pairs of nodes that did not change."""
+    for rule in rules:
+        columns, present, _ = _keyed(rule)
+        crossed = engine.scalar(
+            f"""
+            WITH keys AS (
+                SELECT {columns} FROM {NODES} WHERE {present}
+                    AND node IN (SELECT node FROM ({changed_sql}))
+                UNION
+                SELECT {columns} FROM ({before_sql}) WHERE {present}
+                    AND node IN (SELECT node FROM ({changed_sql}))
+            ), sized_now AS (
+                SELECT {columns}, count(*) AS n FROM {NODES} SEMI JOIN keys USING ({columns})
+                GROUP BY {columns}
+            ), sized_before AS (
+                SELECT {columns}, count(*) AS n FROM ({before_sql}) SEMI JOIN keys
+                USING ({columns}) GROUP BY {columns}
+            )
+            SELECT count(*) FROM sized_now a FULL JOIN sized_before b USING ({columns})
+            WHERE (coalesce(a.n, 0) > $max) <> (coalesce(b.n, 0) > $max)
+            """,
+            {"max": max_block_size},
+        )
+        if crossed:
+            return True
+    return False
 
 
 def null_junk_values(

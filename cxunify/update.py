@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # pipeline imports this module
 STATE = "state"
 STATE_FORMAT = "cxunify-state/2"
 TOUCHED = table("touched_nodes")
+GONE = table("gone_nodes")
+STORED_NODES = table("stored_nodes")
 CHANGED = table("changed_components")
 
 
@@ -235,14 +237,31 @@ def _update(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
             _find_touched_nodes(engine, state_dir)
-            pairs = block.candidate_pairs(
-                engine, config.matching.blocking, config.matching.max_block_size
+            # Pairs of nodes that did not change are the stored ones, unless a new or changed
+            # node pushed a block over the size limit (or a gone one brought it back under).
+            only_touching = not block.blocks_changed_size(
+                engine,
+                config.matching.blocking,
+                config.matching.max_block_size,
+                f"SELECT * FROM {STORED_NODES}",
+                f"SELECT node FROM {TOUCHED} UNION SELECT node FROM {GONE}",
+            )
+            engine.drop(STORED_NODES)
+            block.candidate_pairs(
+                engine,
+                config.matching.blocking,
+                config.matching.max_block_size,
+                touching=TOUCHED if only_touching else None,
             )
         comparisons = _comparisons(config)
         model = score.load_model(state_dir / "model.json")
         score.check_model(model, comparisons)
         with stage("compare"):
-            compared = _compare_new_pairs(engine, state_dir, config, comparisons)
+            if only_touching:
+                compared = _compare_touching_pairs(engine, state_dir, config, comparisons)
+            else:
+                compared = _compare_new_pairs(engine, state_dir, config, comparisons)
+            pairs = engine.count(score.GAMMAS)
         with stage("score"):
             score_and_keep(engine, model, comparisons, config, staging)
         with stage("cluster"):
@@ -275,6 +294,9 @@ def _update(
             "records_added_or_changed": ingested.rows_in - ingested.rows_rejected,
             "pairs_compared": compared,
             "pairs_reused": pairs - compared,
+            # Whether blocking looked only at the blocks of new and changed nodes, or at all
+            # (when one of those blocks crossed the size limit).
+            "blocked": "changed nodes" if only_touching else "all nodes",
             "components_reclustered": reclustered,
         }
         manifest = publish(
@@ -325,19 +347,55 @@ def _merge_records(engine: DuckDBEngine, state_dir: Path, last_key: int) -> int:
 
 
 def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:
-    """Nodes that are new or differ in any value from the stored node of the same id
-    (a value can also change by becoming junk)."""
+    """``cx_touched_nodes``: nodes that are new or differ in any value from the stored node of
+    the same id (a value can also change by becoming junk, or stop being junk);
+    ``cx_gone_nodes``: stored nodes that no longer exist as they were."""
     engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {TOUCHED} AS
-        SELECT node FROM (
-            SELECT * EXCLUDE (n_records) FROM {block.NODES}
-            EXCEPT
-            SELECT * EXCLUDE (n_records) FROM read_parquet($path)
-        )
-        """,
+        f"CREATE OR REPLACE TABLE {STORED_NODES} AS SELECT * FROM read_parquet($path)",
         {"path": str(state_dir / "nodes.parquet")},
     )
+    for name, current, stored in (
+        (TOUCHED, block.NODES, STORED_NODES),
+        (GONE, STORED_NODES, block.NODES),
+    ):
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TABLE {name} AS SELECT node FROM (
+                SELECT * EXCLUDE (n_records) FROM {current}
+                EXCEPT
+                SELECT * EXCLUDE (n_records) FROM {stored}
+            )
+            """
+        )
+
+
+def _compare_touching_pairs(
+    engine: DuckDBEngine,
+    state_dir: Path,
+    config: Config,
+    comparisons: tuple[ComparisonSpec, ...],
+) -> int:
+    """``cx_pairs`` holds the pairs with a new or changed node: compare those, and take every
+    other pair's levels from the state (both its nodes are as they were, and so are their
+    blocks). Returns the number of pairs compared."""
+    compared = engine.count(block.PAIRS)
+    score.build_gammas(engine, comparisons, config.matching.rules)
+    unchanged = table("unchanged_nodes")
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {unchanged} AS "
+        f"SELECT node FROM {block.NODES} ANTI JOIN {TOUCHED} USING (node)"
+    )
+    engine.execute(
+        f"""
+        INSERT INTO {score.GAMMAS} BY NAME
+        SELECT g.* FROM read_parquet($path) g
+        SEMI JOIN {unchanged} l ON l.node = g.left_node
+        SEMI JOIN {unchanged} r ON r.node = g.right_node
+        """,
+        {"path": str(state_dir / "gammas.parquet")},
+    )
+    engine.drop(unchanged)
+    return compared
 
 
 def _compare_new_pairs(

@@ -79,6 +79,7 @@ def test_incremental_equals_a_full_run(nights):
     assert partition(folder / "out") == partition(folder / "full")
     assert summary["update"]["records_added_or_changed"] == new_rows
     assert 0 < summary["update"]["pairs_compared"] < summary["counts"]["candidate_pairs"] / 10
+    assert summary["update"]["blocked"] == "changed nodes"
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
     for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
                   "links_refused_by_guards", "customers"):  # fmt: skip
@@ -164,3 +165,61 @@ def test_sigkill_during_an_update_leaves_the_output_intact(nights, tmp_path: Pat
     assert again.returncode == 0, again.stderr
     assert partition(out) == partition(folder / "out")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_a_block_crossing_the_size_limit_is_seen(tmp_path: Path):
+    """Pairs of unchanged nodes stay as stored unless a new or changed node pushed their
+    block over the size limit, or a gone one brought it back under: then an update blocks
+    everything again."""
+    from cxunify import block
+    from cxunify.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    rule = [block.Rule(("last_name_std",))]
+    engine.execute(
+        "CREATE TABLE before AS SELECT * FROM (VALUES (1, 'lee'), (2, 'lee'), (3, 'ng')) "
+        "t(node, last_name_std)"
+    )
+
+    def crossed(now: list[tuple[int, str]], changed: list[int], limit: int = 2) -> bool:
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {block.NODES} (node BIGINT, last_name_std VARCHAR)"
+        )
+        engine.con.executemany(f"INSERT INTO {block.NODES} VALUES (?, ?)", now)
+        changed_sql = f"SELECT unnest({changed or [0]}) AS node"
+        return block.blocks_changed_size(engine, rule, limit, "SELECT * FROM before", changed_sql)
+
+    assert not crossed([(1, "lee"), (2, "lee"), (3, "ng"), (4, "ng")], [4])
+    assert crossed([(1, "lee"), (2, "lee"), (3, "ng"), (4, "lee")], [4])  # lee: 2 -> 3
+    assert crossed([(1, "lee"), (3, "ng")], [2], limit=1)  # lee: 2 -> 1, back under
+    assert not crossed([(1, "lee"), (2, "lee"), (3, "ng")], [])
+    engine.close()
+
+
+def test_an_update_blocking_everything_again_still_equals_a_full_run(nights, tmp_path: Path):
+    """With a block-size limit so small that tonight's rows push blocks over it, the update
+    blocks all nodes again, and still reaches the full run's customers."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder, _, _ = nights
+    cli = CliRunner()
+    configs = {}
+    for name in ("night1", "delta", "all"):
+        text = (folder / f"{name}.yaml").read_text()
+        configs[name] = write(
+            tmp_path / f"{name}.yaml", text.replace("matching:", "matching:\n  max_block_size: 3")
+        )
+
+    def run(*args) -> dict:
+        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else {}
+
+    model = folder / "model.json"
+    run("unify", "--config", configs["night1"], "--model", model, "--out", tmp_path / "out")
+    summary = run("update", "--previous", tmp_path / "out", "--config", configs["delta"], "--json")
+    run("unify", "--config", configs["all"], "--model", model, "--out", tmp_path / "full")
+    assert summary["update"]["blocked"] == "all nodes"
+    assert partition(tmp_path / "out") == partition(tmp_path / "full")
