@@ -88,6 +88,7 @@ class Rule:
 
     keys: tuple[str, ...]
     one_side: str | None = None
+    max_block_size: int | None = None  # this rule's own limit, below the matching-wide one
 
 
 # Properties a one-sided rule can ask of either node of a pair, as SQL over a node's columns.
@@ -127,6 +128,12 @@ class RuleLike(Protocol):
     def keys(self) -> Sequence[str]: ...
     @property
     def one_side(self) -> str | None: ...
+    @property
+    def max_block_size(self) -> int | None: ...
+
+
+def _limit(rule: RuleLike, max_block_size: int) -> int:
+    return min(rule.max_block_size or max_block_size, max_block_size)
 
 
 def collapse_nodes(engine: DuckDBEngine) -> int:
@@ -208,7 +215,7 @@ def plan_rules(
                    coalesce(sum(pairs) FILTER (WHERE n > $max), 0)
             FROM sizes
             """,
-            {"max": max_block_size},
+            {"max": _limit(rule, max_block_size)},
         )[0]
         plans.append(
             {
@@ -281,7 +288,7 @@ def candidate_pairs(
             blocked AS (SELECT k.* FROM keyed k SEMI JOIN usable u USING ({columns}))
             {pairs}
             """,
-            {"max": max_block_size, "rule": index},
+            {"max": _limit(rule, max_block_size), "rule": index},
         )
     engine.execute(
         f"""
@@ -331,7 +338,7 @@ def blocks_changed_size(
             SELECT count(*) FROM sized_now a FULL JOIN sized_before b USING ({columns})
             WHERE (coalesce(a.n, 0) > $max) <> (coalesce(b.n, 0) > $max)
             """,
-            {"max": max_block_size},
+            {"max": _limit(rule, max_block_size)},
         )
         if crossed:
             return True

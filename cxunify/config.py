@@ -107,6 +107,9 @@ class BlockingRule(_Strict):
     one_side: Literal["no_surname", "no_first_name"] | None = Field(
         None, description="pair only records where at least one side has this property"
     )
+    max_block_size: int | None = Field(
+        None, ge=2, description="this rule's own block-size limit (at most matching's)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -139,7 +142,8 @@ def _check_keys(keys: list[str]) -> list[str]:
 class MatchingConfig(_Strict):
     blocking: list[BlockingRule] = Field(
         default_factory=lambda: [
-            BlockingRule(keys=list(r.keys), one_side=r.one_side) for r in _default_rules()
+            BlockingRule(keys=list(r.keys), one_side=r.one_side, max_block_size=r.max_block_size)
+            for r in _default_rules()
         ],
         description="candidate pairs share every key of at least one rule",
         max_length=63,  # which rules found a pair is a bit mask in a BIGINT

@@ -94,3 +94,15 @@ def test_oversized_blocks_are_skipped_and_reported(engine):
     plans = plan_rules(engine, [Rule(("last_name_std",))], 2)
     assert (plans[0]["pairs"], plans[0]["skipped_keys"], plans[0]["skipped_pairs"]) == (0, 1, 3)
     assert candidate_pairs(engine, [Rule(("last_name_std",))], 2) == 0
+
+
+def test_a_rule_can_have_a_block_limit_of_its_own(engine):
+    collapse_nodes(engine)
+    # last name 'lee': nodes 1, 5 and 6; the rule's own limit of 2 skips that block
+    own = Rule(("last_name_std",), max_block_size=2)
+    assert candidate_pairs(engine, [own], 1000) == 0
+    plan = plan_rules(engine, [own], 1000)[0]
+    assert (plan["pairs"], plan["skipped_keys"], plan["skipped_pairs"]) == (0, 1, 3)
+    # the matching-wide limit still applies when it is the smaller
+    assert candidate_pairs(engine, [Rule(("last_name_std",), max_block_size=50)], 2) == 0
+    assert candidate_pairs(engine, [Rule(("last_name_std",), max_block_size=3)], 1000) == 3
