@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cxunify.compare import NODE_FEATURES
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import ident, table
-from cxunify.standardize import RECORDS
+from cxunify.standardize import RECORDS, macro_statements
 
 # --- probabilistic matching: nodes and candidate pairs ---------------------------------------
 
@@ -157,15 +157,29 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
         + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
     )
+    # The surname key needs the standardisation macros: on Spark it (with the last initial,
+    # to keep DuckDB's column order) is added to each partition of nodes by DuckDB (see
+    # standardize); on DuckDB the macros are at hand.
+    on_duckdb = isinstance(engine, DuckDBEngine)
+    derived = f"{SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {NODES} AS
         WITH sizes AS (SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node)
-        SELECT s.node, s.n_records, {carried}, {SURNAME_KEY} AS surname_key,
-               {LAST_INITIAL} AS last_initial
+        SELECT s.node, s.n_records, {carried}
+               {f", {derived}" if on_duckdb else ""}
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
         """
     )
+    if not on_duckdb:
+        spark: Any = engine
+        spark.map_in_duckdb(
+            NODES,
+            NODES,
+            macro_statements(),
+            [],
+            f"SELECT *, {derived} FROM {NODES} r",
+        )
     return engine.count(NODES)
 
 

@@ -65,8 +65,18 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 PreviousOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--previous", help="Output whose customer ids to carry over (default: --out)."),
+]
+# A folder unify writes: with the spark engine also a store's URI (kept as text: a Path would
+# fold "s3a://" into "s3a:/").
+FolderOpt = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output folder; with --engine spark also s3a://, hdfs://, abfss:// (see README).",
+    ),
 ]
 
 
@@ -146,6 +156,21 @@ def _flags(
     return {kind: paths for kind, paths in given.items() if paths}
 
 
+def _note_duckdb_only(settings: Any, command: str) -> None:
+    if settings.engine.name == "spark":
+        stderr.print(
+            f"Note: cxunify {command} runs on DuckDB; engine: spark applies to unify",
+            markup=False,
+        )
+
+
+def _folder(location: str) -> Path | str:
+    """A local folder as a Path; a store's URI (s3a://...) as it was given."""
+    from cxunify.engine.hadoop import is_uri
+
+    return location if is_uri(location) else Path(location)
+
+
 def _load(
     config_path: Path | None,
     flags: dict[Kind, list[str]],
@@ -171,7 +196,7 @@ def _load(
 
 @app.command()
 def unify(
-    out: OutOpt = Path("out"),
+    out: FolderOpt = "out",
     config: ConfigOpt = None,
     crm: CrmOpt = None,
     transactions: TxOpt = None,
@@ -207,7 +232,7 @@ def unify(
             settings.profile.as_of = as_of
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress:
-            result = run(settings, out, progress, fitted, previous)
+            result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
         if as_json:
             print(json.dumps(result.summary()))
             return
@@ -224,10 +249,10 @@ def unify(
 @app.command()
 def update(
     previous: Annotated[
-        Path, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
+        str, typer.Option("--previous", help="The output to update (from `cxunify unify`).")
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
+        str | None, typer.Option("--out", "-o", help="Output folder (default: --previous).")
     ] = None,
     config: ConfigOpt = None,
     crm: CrmOpt = None,
@@ -245,8 +270,9 @@ def update(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        _note_duckdb_only(settings, "update")
         with _progress(quiet or as_json) as progress:
-            result = run(settings, previous, out, progress)
+            result = run(settings, _folder(previous), out and _folder(out), progress)
         if as_json:
             print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
@@ -308,6 +334,7 @@ def plan(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        _note_duckdb_only(settings, "plan")
         result = make_plan(settings)
         if as_json:
             print(json.dumps(result))
@@ -365,6 +392,7 @@ def train(
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
+        _note_duckdb_only(settings, "train")
         fitted = fit(settings, labels)
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")

@@ -14,6 +14,7 @@ from pathlib import Path
 from cxunify.block import RECORD_NODES
 from cxunify.cluster import CLUSTERS, LINKS
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import HadoopPath
 from cxunify.sql import table
 from cxunify.standardize import RECORDS
 
@@ -98,9 +99,9 @@ class Churn:
 class PreviousOutput:
     """Where the previous run's identity lives; absent files are treated as empty."""
 
-    identity_map: Path
-    customer_ids: Path | None
-    redirects: Path | None
+    identity_map: Path | HadoopPath
+    customer_ids: Path | HadoopPath | None
+    redirects: Path | HadoopPath | None
     started_at: datetime
 
 
@@ -270,18 +271,24 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
         WHERE a.customer_id <> o.old_id
         """
     )
+    # A join, not UPDATE ... FROM, which Spark has no form of (each old id merges once).
     engine.execute(
         f"""
-        UPDATE {REDIRECTS} r SET customer_id = m.customer_id
-        FROM {merges} m WHERE m.old_customer_id = r.customer_id
+        CREATE OR REPLACE TABLE {REDIRECTS} AS
+        SELECT r.old_customer_id, coalesce(m.customer_id, r.customer_id) AS customer_id,
+               r.redirected_to, r.reason, r.redirected_at
+        FROM {REDIRECTS} r LEFT JOIN {merges} m ON m.old_customer_id = r.customer_id
         """
     )
     engine.execute(
         f"""
         INSERT INTO {REDIRECTS}
-        SELECT old_customer_id, customer_id, customer_id, 'merge', $run_at FROM {merges}
+        SELECT old_customer_id, customer_id, customer_id AS redirected_to, 'merge' AS reason,
+               $run_at AS redirected_at
+        FROM {merges}
         UNION ALL
-        SELECT v.old_id, a.customer_id, a.customer_id, 'split', $run_at
+        SELECT v.old_id, a.customer_id, a.customer_id AS redirected_to, 'split' AS reason,
+               $run_at AS redirected_at
         FROM {table("id_votes")} v JOIN {ASSIGNED} a USING (fresh_id)
         LEFT JOIN {PREVIOUS_IDS} p ON p.customer_id = v.old_id
         WHERE a.origin = 'split'

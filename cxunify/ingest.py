@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 
@@ -70,8 +71,22 @@ class Ingested:
 
 
 def resolve_files(source: SourceConfig, base_dir: Path, key: str) -> list[Path]:
-    """The files a source's path or glob names, in a stable order."""
-    pattern = Path(source.path).expanduser()
+    """The files a source's path or glob names, in a stable order.
+
+    Exports are read on this machine (local or mounted paths, ``file://`` URIs): reading
+    keeps each rejected row's line number and raw text and detects encodings, which needs
+    the file itself, not a store's splits of it.
+    """
+    location = urlparse(source.path)
+    if location.scheme == "file":
+        pattern = Path(unquote(location.path))
+    elif len(location.scheme) > 1:  # one letter is a Windows drive
+        raise InputError(
+            f"{key}.path: {source.path}: exports must be files on this machine (a local or "
+            "mounted path); copy them here or mount the store"
+        )
+    else:
+        pattern = Path(source.path).expanduser()
     if not pattern.is_absolute():
         pattern = base_dir / pattern
     if glob.has_magic(str(pattern)):

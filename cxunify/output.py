@@ -5,6 +5,13 @@ new files are written next to it and the two folders are exchanged in one atomic
 ``renameat2(RENAME_EXCHANGE)`` on Linux, so the output path never goes missing, even for an
 instant. Elsewhere (or on a filesystem without it) two renames are used, with a window of
 microseconds in which the path does not exist.
+
+On a store reached through Spark (s3a://, hdfs://, abfss://: a `HadoopPath`) a rename is not
+atomic (on object stores it copies), so ``run.json`` is the marker instead: it is removed from
+the old output first and written to the new one last. A folder with ``run.json`` holds one
+complete run; while a run is replaced there is a window without it, in which readers wait.
+Each output there is a folder of Parquet part files (Spark's layout), and no
+``cxunify.duckdb`` is written.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import duckdb
 
 from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import HadoopPath
 from cxunify.errors import OutputError
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
 from cxunify.ingest import REJECTS
@@ -116,8 +124,21 @@ def links_query(comparison_names: list[str]) -> str:
     """
 
 
-def staging_dir(out_dir: Path) -> Path:
+# An output folder: local, or on a store Spark writes.
+Folder = Path | HadoopPath
+
+
+@overload
+def staging_dir(out_dir: Path) -> Path: ...
+@overload
+def staging_dir(out_dir: HadoopPath) -> HadoopPath: ...
+def staging_dir(out_dir: Folder) -> Folder:
     """A fresh folder beside `out_dir` (same filesystem, so the final rename is atomic)."""
+    name = f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if isinstance(out_dir, HadoopPath):
+        on_store = out_dir.parent / name
+        on_store.mkdir()
+        return on_store
     out_dir = out_dir.resolve()
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -125,23 +146,34 @@ def staging_dir(out_dir: Path) -> Path:
         raise OutputError(
             f"{out_dir.parent}: cannot create output folder: {exc.strerror}"
         ) from None
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = out_dir.parent / name
     staging.mkdir()
     return staging
 
 
-def check_replaceable(out_dir: Path) -> None:
+def check_replaceable(out_dir: Folder) -> None:
     """Refuse to replace a folder that is not a cxunify output (it may hold a user's files)."""
     if out_dir.exists() and (
-        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists())
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not _is_output(out_dir))
     ):
         raise OutputError(
             f"{out_dir}: exists and is not a cxunify output folder; choose another --out"
         )
 
 
+def _is_output(folder: Folder) -> bool:
+    if (folder / MANIFEST).exists():
+        return True
+    # On a store, a run stopped while replacing the output leaves it without run.json.
+    known = {f"{name}.parquet" for name in OUTPUT_QUERIES} | {"state"}  # update.STATE
+    # (names starting with . or _ are the store's own: checksums, _SUCCESS)
+    return isinstance(folder, HadoopPath) and all(
+        p.name in known or p.name[0] in "._" for p in folder.iterdir()
+    )
+
+
 def write_tables(
-    engine: DuckDBEngine, staging: Path, compression: str, comparison_names: list[str]
+    engine: DuckDBEngine, staging: Folder, compression: str, comparison_names: list[str]
 ) -> dict[str, int]:
     """Write every Parquet output into `staging`; return rows written per output."""
     counts = {}
@@ -149,16 +181,28 @@ def write_tables(
     for name, query in queries.items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.
-        counts[name] = engine.write_parquet(query, path, compression)
+        counts[name] = engine.write_parquet(query, str(path), compression)
     return counts
 
 
-def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
+def write_manifest(staging: Folder, manifest: dict[str, Any]) -> None:
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
 
-def swap_in(staging: Path, out_dir: Path) -> None:
+def remove_tree(folder: Folder) -> None:
+    """Delete a folder and what it holds, if it exists."""
+    if isinstance(folder, HadoopPath):
+        folder.remove_tree()
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def swap_in(staging: Folder, out_dir: Folder) -> None:
     """Put `staging` in place of `out_dir` atomically; the old folder is removed afterwards."""
+    if isinstance(out_dir, HadoopPath) and isinstance(staging, HadoopPath):
+        _replace_on_store(staging, out_dir)
+        return
+    assert isinstance(staging, Path) and isinstance(out_dir, Path)
     out_dir = out_dir.resolve()
     check_replaceable(out_dir)
     if not out_dir.exists():
@@ -171,6 +215,20 @@ def swap_in(staging: Path, out_dir: Path) -> None:
     out_dir.rename(retired)
     staging.rename(out_dir)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _replace_on_store(staging: HadoopPath, out_dir: HadoopPath) -> None:
+    """Replace `out_dir` by `staging` with ``run.json`` as the marker: removed from the old
+    output first, written to the new one last."""
+    check_replaceable(out_dir)
+    marker = staging / MANIFEST
+    manifest = marker.read_text()
+    marker.unlink()
+    if out_dir.exists():
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        out_dir.remove_tree()
+    staging.rename(out_dir)
+    (out_dir / MANIFEST).write_text(manifest)
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
@@ -191,22 +249,22 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OutputError(f"{b}: cannot swap in the new output: {os.strerror(errno)}")
 
 
-def remove_leftovers(out_dir: Path) -> list[Path]:
+def remove_leftovers(out_dir: Folder) -> list[Folder]:
     """Remove staging and retired folders a killed run left beside `out_dir`.
 
     Only call this while holding the output's lock: no live run can own them then.
     """
     out_dir = out_dir.resolve()
-    found = [
+    found: list[Folder] = [
         *out_dir.parent.glob(f".{out_dir.name}.tmp-*"),
         *out_dir.parent.glob(f".{out_dir.name}.old-*"),
     ]
     for path in found:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
     return found
 
 
-def set_aside(staging: Path, out_dir: Path) -> Path:
+def set_aside(staging: Folder, out_dir: Folder) -> Folder:
     """Move a finished output that failed a quality gate to ``<out>.rejected`` beside
     `out_dir` (replacing an earlier one), with its database, for inspection."""
     out_dir = out_dir.resolve()
@@ -214,17 +272,19 @@ def set_aside(staging: Path, out_dir: Path) -> Path:
     if aside.exists():
         if not (aside / MANIFEST).exists():
             raise OutputError(f"{aside}: exists and is not a cxunify output; remove it")
-        shutil.rmtree(aside)
-    staging.rename(aside)
-    write_database(aside)
+        remove_tree(aside)
+    staging.rename(aside)  # type: ignore[arg-type]  # both local or both on the store
+    if isinstance(aside, Path):
+        write_database(aside)
     return aside
 
 
-def find_previous(previous: Path) -> PreviousOutput | None:
+def find_previous(previous: Folder) -> PreviousOutput | None:
     """The identity files of a previous output folder, or None when there is none yet."""
     previous = previous.resolve()
     manifest = previous / MANIFEST
-    if not manifest.is_file() or not (previous / "identity_map.parquet").is_file():
+    # (on a store, each output is a folder of part files)
+    if not manifest.is_file() or not (previous / "identity_map.parquet").exists():
         return None
     try:
         started = json.loads(manifest.read_text(encoding="utf-8"))["started_at"]
@@ -232,9 +292,9 @@ def find_previous(previous: Path) -> PreviousOutput | None:
     except (OSError, ValueError, KeyError, TypeError):
         raise OutputError(f"{manifest}: unreadable run manifest") from None
 
-    def optional(name: str) -> Path | None:
+    def optional(name: str) -> Folder | None:
         path = previous / f"{name}.parquet"
-        return path if path.is_file() else None
+        return path if path.exists() else None
 
     return PreviousOutput(
         identity_map=previous / "identity_map.parquet",

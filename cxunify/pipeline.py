@@ -33,7 +33,8 @@ from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.engine import handover as spark_engine
-from cxunify.errors import CxunifyError, OutputError
+from cxunify.engine.hadoop import HadoopPath, is_uri
+from cxunify.errors import CxunifyError, OutputError, UserError
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 
@@ -61,7 +62,7 @@ class SilentProgress:
 class RunResult:
     """What a run did; ``manifest`` is exactly what was written to run.json."""
 
-    out_dir: Path
+    out_dir: output.Folder
     manifest: dict[str, Any]
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -97,10 +98,10 @@ STAGES = {
 
 def unify(
     config: Config,
-    out_dir: Path,
+    out_dir: Path | str,
     progress: Progress | None = None,
     model: MatchModel | score.LogisticModel | None = None,
-    previous: Path | None = None,
+    previous: Path | str | None = None,
     spark_session: Any = None,
 ) -> RunResult:
     """Unify the sources of `config` into the output folder `out_dir`.
@@ -113,12 +114,22 @@ def unify(
         print(result.counts["profiles"])
 
     With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
-    With ``engine: spark`` the stages from blocking on run on Spark, in `spark_session` if
-    given.
+    With ``engine: spark`` every stage after reading the exports runs on Spark, in
+    `spark_session` if given; `out_dir` may then be on any store Spark writes
+    (``s3a://...``, ``hdfs://...``, ``abfss://...``; see `output`).
     Customer ids are carried over from the output in `previous` (default: `out_dir` itself).
-    One run at a time may write `out_dir` (a lock file beside it); a run killed earlier
-    leaves nothing behind that this one does not clean up.
+    One run at a time may write a local `out_dir` (a lock file beside it); a run killed
+    earlier leaves nothing behind that this one does not clean up.
     """
+    if is_uri(out_dir) or (previous is not None and is_uri(previous)):
+        return _unify_on_store(
+            config,
+            str(out_dir),
+            progress,
+            model,
+            None if previous is None else str(previous),
+            spark_session,
+        )
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
     with output_lock(out_dir):
@@ -131,25 +142,62 @@ def unify(
         return _run(config, out_dir, progress or SilentProgress(), model, prior, spark_session)
 
 
-class Stages:
-    """Times each stage and reports it to the progress display."""
+def _unify_on_store(
+    config: Config,
+    out_dir: str,
+    progress: Progress | None,
+    model: MatchModel | score.LogisticModel | None,
+    previous: str | None,
+    spark_session: Any,
+) -> RunResult:
+    """`unify` into an output folder on a store Spark writes (see `output` for what replacing
+    it guarantees there). There is no lock file on a store: scheduling one run at a time per
+    output is the caller's part, and staging folders a killed run left are not removed."""
+    if config.engine.name != "spark":
+        raise UserError(
+            f"{out_dir}: an output on a store needs the spark engine (--engine spark); "
+            "DuckDB writes local folders"
+        )
+    if not is_uri(out_dir):
+        raise UserError(f"{previous}: --previous on a store needs --out on a store too")
+    session, started = spark_engine.session_for(config, spark_session)
+    try:
+        out = HadoopPath(out_dir, session)
+        output.check_replaceable(out)
+        prior = output.find_previous(HadoopPath(previous or out_dir, session))
+        if previous is not None and prior is None:
+            raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        return _run(config, out, progress or SilentProgress(), model, prior, session)
+    finally:
+        if started:
+            session.stop()
 
-    def __init__(self, progress: Progress):
+
+class Stages:
+    """Times each stage, notes the engine it ran on, and reports it to the progress display.
+
+    ``engine`` is the engine the next stages run on; the pipeline sets it when it changes.
+    """
+
+    def __init__(self, progress: Progress, engine: str = "duckdb"):
         self.progress = progress
+        self.engine = engine
         self.timings: dict[str, float] = {}
+        self.engines: dict[str, str] = {}
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[Callable[[float], None]]:
         self.progress.start(name, STAGES[name])
-        began = time.perf_counter()
+        began, engine = time.perf_counter(), self.engine
         yield lambda fraction: self.progress.advance(name, fraction)
         self.timings[name] = round(time.perf_counter() - began, 3)
+        self.engines[name] = engine
         self.progress.finish(name)
 
 
 def _run(
     config: Config,
-    out_dir: Path,
+    out_dir: output.Folder,
     progress: Progress,
     model: MatchModel | score.LogisticModel | None,
     prior: identity.PreviousOutput | None,
@@ -157,25 +205,29 @@ def _run(
 ) -> RunResult:
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
+    # DuckDB's spill files and the files it hands to Spark are local, wherever the output is.
+    scratch = staging if isinstance(staging, Path) else Path(tempfile.mkdtemp(prefix="cxunify-"))
     stage = Stages(progress)
-    engine: Any = DuckDBEngine(config.engine, temp_dir=staging / ".spill")
-    # Ingest and standardise always run on DuckDB (local files, line-numbered rejects); on
-    # Spark the rest runs there, from the records handed over as Parquet.
+    engine: Any = DuckDBEngine(config.engine, temp_dir=scratch / ".spill")
+    # Ingest always runs on DuckDB (local files, line-numbered rejects); on Spark the rest
+    # runs there, from the mapped rows handed over as Parquet.
     local, spark = engine, None
     try:
         if config.engine.name == "spark":
             spark = spark_engine.open_spark(config, staging, spark_session)
         with stage("ingest") as advance:
-            ingested = ingest.ingest(engine, config, staging / ".work", advance)
+            ingested = ingest.ingest(engine, config, scratch / ".work", advance)
+            if spark is not None:
+                spark_engine.hand_over(local, spark, scratch / ".work" / "handover")
+                _close(local)
+                engine, local = spark, None
+                stage.engine = spark.name
         with stage("standardize"):
             records = standardize.standardize(engine, config)
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
-            if spark is not None:
-                spark_engine.hand_over(local, spark, staging / ".work" / "handover")
-                engine = spark
             junk = block.null_junk_values(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
@@ -216,10 +268,6 @@ def _run(
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
         }
-        if spark is not None:
-            spark_engine.hand_back(spark, local, staging / ".work" / "handback")
-            _close(spark)
-            engine, spark = local, None
         manifest = publish(
             engine,
             config,
@@ -230,8 +278,11 @@ def _run(
         )
     except BaseException:
         _close(local, spark)
-        shutil.rmtree(staging, ignore_errors=True)
+        output.remove_tree(staging)
         raise
+    finally:
+        if scratch != staging:
+            shutil.rmtree(scratch, ignore_errors=True)
     return RunResult(out_dir=out_dir, manifest=manifest, stages=stage.timings)
 
 
@@ -239,8 +290,8 @@ def _run(
 class Published:
     """Where a run writes and what it carries over; see `publish`."""
 
-    out_dir: Path
-    staging: Path
+    out_dir: output.Folder
+    staging: output.Folder
     started: datetime
     prior: identity.PreviousOutput | None
     model: MatchModel | score.LogisticModel
@@ -253,7 +304,7 @@ def score_and_keep(
     model: MatchModel | score.LogisticModel,
     comparisons: tuple[ComparisonSpec, ...],
     config: Config,
-    staging: Path,
+    staging: output.Folder,
 ) -> None:
     """Score the compared pairs (down to the links floor), keep their comparison levels in the
     state an update reads, and drop scoring's inputs."""
@@ -316,8 +367,8 @@ def publish(
         )
     engine.close()
     for scratch in (".spill", ".work"):
-        shutil.rmtree(run.staging / scratch, ignore_errors=True)
-    manifest = _manifest(config, inputs, counts, stage.timings, run.started)
+        output.remove_tree(run.staging / scratch)
+    manifest = _manifest(config, inputs, counts, stage, run.started)
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
@@ -329,7 +380,8 @@ def publish(
         aside = output.set_aside(run.staging, run.out_dir)
         raise gates.GateFailed(failed, str(aside))
     output.swap_in(run.staging, run.out_dir)
-    output.write_database(run.out_dir)
+    if isinstance(run.out_dir, Path):  # DuckDB's views over a store's folders would not read
+        output.write_database(run.out_dir)
     return manifest
 
 
@@ -379,7 +431,7 @@ def _manifest(
     config: Config,
     inputs: list[dict[str, Any]],
     counts: dict[str, int],
-    timings: dict[str, float],
+    stage: Stages,
     started: datetime,
 ) -> dict[str, Any]:
     return {
@@ -387,7 +439,7 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.origin,
         "config_hash": config.digest(),
-        "engine": config.engine.name,
+        "engine": stage.engine,  # where the run ended: an update runs on DuckDB
         # explain and report read the folder alone, so the decision rule travels with it.
         "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": inputs,
@@ -395,7 +447,8 @@ def _manifest(
             **counts,
             "balanced": counts["rows_in"] == counts["rows_mapped"] + counts["rows_rejected"],
         },
-        "stages_seconds": dict(timings),
+        "stages_seconds": dict(stage.timings),
+        "stages_engine": dict(stage.engines),
         "versions": versions(),
     }
 

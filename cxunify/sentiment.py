@@ -4,6 +4,8 @@ Exports repeat texts (templated replies, the same complaint pasted twice), so ea
 text is scored once and rows join back to the score. Scoring is vaderSentiment's own
 ``polarity_scores`` — the reference implementation, not an approximation of it — on texts
 fetched from and returned to DuckDB as Arrow columns; no per-row Python touches the records.
+On Spark the same function scores the distinct texts where they are, in a pandas UDF on the
+executors: nothing is collected to the driver.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pyarrow as pa
 
 from cxunify.engine import DuckDBEngine
 from cxunify.sql import table
+
+# The name of the Spark engine's pandas UDF for it.
+SENTIMENT_UDF = "cx_sentiment"
 
 SENTIMENT = table("sentiment")
 SCORED_BATCH = table("scored_batch")
@@ -29,16 +34,18 @@ def score_texts(engine: Any, texts_sql: str) -> int:
     """
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+    distinct = f"SELECT DISTINCT text FROM ({texts_sql}) WHERE text IS NOT NULL"
+    if not isinstance(engine, DuckDBEngine):  # Spark: a UDF over the distinct texts
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {SENTIMENT} AS "
+            f"SELECT text, {SENTIMENT_UDF}(text) AS sentiment FROM ({distinct})"
+        )
+        return engine.count(SENTIMENT)
     analyzer = SentimentIntensityAnalyzer()
     engine.execute(f"CREATE OR REPLACE TABLE {SENTIMENT} (text VARCHAR, sentiment DOUBLE)")
-    distinct = f"SELECT DISTINCT text FROM ({texts_sql}) WHERE text IS NOT NULL"
-    if isinstance(engine, DuckDBEngine):
-        reader = engine.con.sql(distinct).to_arrow_reader(BATCH_ROWS)
-        batches = [batch.column(0).to_pylist() for batch in reader]
-    else:  # Spark: the distinct texts come to the driver, which scores them
-        texts = [text for (text,) in engine.rows(distinct)]
-        batches = [texts[i : i + BATCH_ROWS] for i in range(0, len(texts), BATCH_ROWS)]
+    reader = engine.con.sql(distinct).to_arrow_reader(BATCH_ROWS)
     # (all fetched first: the connection must be free before inserting)
+    batches = [batch.column(0).to_pylist() for batch in reader]
     scored = 0
     for texts in batches:
         scores = [analyzer.polarity_scores(text)["compound"] for text in texts]

@@ -9,7 +9,9 @@ Every source row of a customer becomes a *touchpoint* (contact, order, ticket or
 - ``channel_sql``: channels used and the preferred one
 - ``traits_sql``: joins them and derives lifecycle stage, journey stage and experience score
 
-Everything relative to time uses ``$as_of`` so a run is reproducible.
+Everything relative to time uses ``$as_of`` so a run is reproducible. A DOUBLE that is rounded
+is written ``round(CAST(x AS DOUBLE), n)``: that is how the Spark engine knows to round it as
+DuckDB does (its exact binary value, half away from zero).
 """
 
 from __future__ import annotations
@@ -158,8 +160,8 @@ def value_sql(top_categories: int, convert: bool) -> str:
         ),
         valued AS (
             SELECT p.*, m.revenue, m.currency, m.revenue_by_currency,
-                   CAST(round(m.revenue / m.priced_orders, 2) AS DECIMAL(38, 2))
-                       AS avg_order_value,
+                   CAST(round(CAST(m.revenue / m.priced_orders AS DOUBLE), 2)
+                        AS DECIMAL(38, 2)) AS avg_order_value,
                    date_diff('day', p.last_order_at, $as_of::TIMESTAMP) AS recency_days,
                    p.orders >= 2 AS repeat_purchase,
                    coalesce(c.top_categories, []) AS top_categories
@@ -324,7 +326,7 @@ def traits_sql(settings: ProfileConfig, convert: bool) -> str:
                     WHEN open_tickets > 0 OR last_contact_at >= last_order_at THEN 'support'
                     WHEN orders >= $loyalty_orders THEN 'loyalty'
                     ELSE 'purchase' END AS journey_stage,
-               round(100 * (
+               round(CAST(100 * (
                    coalesce($csat_weight * csat_part, 0)
                    + coalesce($sentiment_weight * sentiment_part, 0)
                    + coalesce($resolution_weight * resolution_part, 0)
@@ -332,7 +334,7 @@ def traits_sql(settings: ProfileConfig, convert: bool) -> str:
                    CASE WHEN csat_part IS NOT NULL THEN $csat_weight ELSE 0 END
                    + CASE WHEN sentiment_part IS NOT NULL THEN $sentiment_weight ELSE 0 END
                    + CASE WHEN resolution_part IS NOT NULL THEN $resolution_weight ELSE 0 END,
-                   0), 1) AS experience_score
+                   0) AS DOUBLE), 1) AS experience_score
         FROM experience
     """
 

@@ -32,6 +32,7 @@ from cxunify import block, cluster, ingest, output, score, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import is_uri
 from cxunify.errors import OutputError, UserError
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
@@ -84,7 +85,7 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
 
 def save_state(
     engine: DuckDBEngine,
-    staging: Path,
+    staging: output.Folder,
     config: Config,
     model: MatchModel | score.LogisticModel,
     previous_sources: dict[str, list] | None = None,
@@ -105,7 +106,7 @@ def save_state(
         "refused_links": f"SELECT * FROM {cluster.REFUSED}",
     }
     for name, query in tables.items():
-        engine.write_parquet(query, folder / f"{name}.parquet", compression)
+        engine.write_parquet(query, str(folder / f"{name}.parquet"), compression)
     (folder / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     # An update only adds keys above the stored ones, so the largest key in use only grows
     # and keys are never reused: a stored node id always names the same node.
@@ -125,13 +126,15 @@ def save_state(
     )
 
 
-def save_gammas(engine: DuckDBEngine, staging: Path, config: Config) -> None:
+def save_gammas(engine: DuckDBEngine, staging: output.Folder, config: Config) -> None:
     """Write every candidate pair's comparison levels to the state, before scoring's input
     is dropped (it is the largest table; an update reuses it instead of comparing again)."""
     folder = staging / STATE
     folder.mkdir(exist_ok=True)
     engine.write_parquet(
-        f"SELECT * FROM {score.GAMMAS}", folder / "gammas.parquet", config.output.compression
+        f"SELECT * FROM {score.GAMMAS}",
+        str(folder / "gammas.parquet"),
+        config.output.compression,
     )
 
 
@@ -161,14 +164,24 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
 
 def update(
     config: Config,
-    previous: Path,
-    out_dir: Path | None = None,
+    previous: Path | str,
+    out_dir: Path | str | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Add the exports of `config` (new and changed rows only) to the output in `previous`,
-    writing the result to `out_dir` (default: `previous` itself). Returns a RunResult."""
+    writing the result to `out_dir` (default: `previous` itself). Returns a RunResult.
+
+    An update runs on DuckDB whatever ``engine`` says (run.json's ``stages_engine`` shows it),
+    so its folders are local ones.
+    """
     from cxunify.pipeline import RunResult
 
+    for location in (previous, out_dir):
+        if location is not None and is_uri(location):
+            raise UserError(
+                f"{location}: an update runs on DuckDB and reads and writes local folders; "
+                "for an output on a store run a full `cxunify unify --engine spark`"
+            )
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
     output.check_replaceable(out_dir)

@@ -96,7 +96,7 @@ class DuckDBEngine:
     def count(self, table_sql: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
 
-    def write_parquet(self, query_sql: str, path: Path, compression: str = "zstd") -> int:
+    def write_parquet(self, query_sql: str, path: Path | str, compression: str = "zstd") -> int:
         """Write a query's result to one Parquet file (streamed; never held in Python).
 
         Returns the rows the written file holds, read back from it.

@@ -1,11 +1,10 @@
-"""Where a Spark run changes engines: from DuckDB (ingest, standardise) to Spark (the rest).
+"""Where a Spark run changes engines: from DuckDB (ingest) to Spark (everything after).
 
 Ingest stays on DuckDB because it is file work, not row work at scale: detecting encodings,
-keeping the line number and raw text of every unparseable row, reading spreadsheets' exports.
-Standardising runs there too, in the macros that already give each row its matching forms;
-both are one linear pass. What grows faster than the rows — candidate pairs, their
-comparisons, scoring, clustering — and everything after runs on Spark, from the records
-handed over as Parquet.
+keeping the line number and raw text of every unparseable row, reading spreadsheets' exports;
+it is one linear pass. Everything after it — standardising, candidate pairs, their
+comparisons, scoring, clustering, customer ids, profiles, outputs, update state, gates — runs
+on Spark, from the mapped rows and rejects handed over as Parquet; nothing comes back.
 """
 
 from __future__ import annotations
@@ -13,32 +12,46 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cxunify.block import NODES, RECORD_NODES
 from cxunify.config import Config
 from cxunify.engine.duckdb import DuckDBEngine
 from cxunify.errors import UserError
-from cxunify.ingest import REJECTS
-from cxunify.sql import ident
-from cxunify.standardize import RECORDS
+from cxunify.ingest import MAPPED, REJECTS
 
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
 
 # The working tables the Spark stages start from.
-HANDED_OVER = (RECORDS, RECORD_NODES, NODES, REJECTS)
+HANDED_OVER = (MAPPED, REJECTS)
 
 
-def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
-    """A SparkEngine for `config`, its working tables under ``spark.work_dir`` or `staging`.
-
-    Raises UserError naming what to install when pyspark (or the rest of the spark extra) is
-    missing, before any work is done.
-    """
+def _check_installed() -> None:
+    """Raise UserError naming what to install when the spark extra is missing."""
     try:
         import pyspark  # noqa: F401
         import rapidfuzz  # noqa: F401
         import sqlglot  # noqa: F401
     except ImportError:
         raise UserError(INSTALL_HINT) from None
+
+
+def session_for(config: Config, session: Any = None) -> tuple[Any, bool]:
+    """`session`, or a SparkSession started from the ``spark:`` settings; and whether it was
+    started here (then the caller stops it)."""
+    _check_installed()
+    if session is not None:
+        return session, False
+    from cxunify.engine.spark import spark_session
+
+    return spark_session(config.spark), True
+
+
+def open_spark(config: Config, staging: Any, session: Any = None) -> Any:
+    """A SparkEngine for `config`, its working tables under ``spark.work_dir`` or `staging`
+    (a local folder or a `HadoopPath`).
+
+    Raises UserError naming what to install when pyspark (or the rest of the spark extra) is
+    missing, before any work is done.
+    """
+    _check_installed()
     from cxunify.engine.spark import SparkEngine
 
     work_dir = config.spark.work_dir or str(staging / ".work" / "spark")
@@ -48,22 +61,5 @@ def open_spark(config: Config, staging: Path, session: Any = None) -> Any:
 
 
 def hand_over(local: DuckDBEngine, spark: Any, folder: Path) -> None:
-    """Give Spark the records, nodes and rejects DuckDB built, as Parquet in `folder`."""
+    """Give Spark the mapped rows and rejects DuckDB read, as Parquet in `folder`."""
     spark.adopt(local, HANDED_OVER, folder)
-
-
-def hand_back(spark: Any, local: DuckDBEngine, folder: Path) -> None:
-    """Give DuckDB back every working table Spark holds, as Parquet in `folder`.
-
-    The publish step (customer ids and their carry-over, profiles with survivorship and
-    traits, outputs, update state, gates) runs on DuckDB: its SQL uses DuckDB constructs the
-    dialect table does not translate yet (EXCLUDE, QUALIFY, BY NAME, list lambdas, median).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    for view in list(spark.tables):
-        path = folder / f"{view}.parquet"
-        spark.write_parquet(f"SELECT * FROM {ident(view)}", path, "zstd")
-        local.execute(
-            f'CREATE OR REPLACE TABLE {ident(view)} AS SELECT * FROM read_parquet($path)',
-            {"path": str(path)},
-        )

@@ -17,20 +17,25 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import pandas as pd
 from sqlglot import exp
 
 from cxunify.config import SparkConfig
 from cxunify.engine import dialect
+from cxunify.engine.hadoop import HadoopPath, is_uri
 from cxunify.errors import CxunifyError, UserError
+from cxunify.sentiment import SENTIMENT_UDF
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+
+# SQL statements with their parameters, run in order.
+Statements = Sequence[tuple[str, Any]]
 
 INSTALL_HINT = "the spark engine needs pyspark: pip install 'cxunify[spark]'"
 
@@ -46,9 +51,9 @@ DEFAULT_CONF = {
 
 
 def is_local_path(location: str | Path) -> bool:
-    """True for a path on this machine (no scheme, or file://)."""
-    scheme = urlparse(str(location)).scheme
-    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+    """True for a plain path on this machine. A URI, ``file://`` included, goes through
+    Hadoop's FileSystem like any store."""
+    return not is_uri(location)
 
 
 def spark_session(settings: SparkConfig) -> SparkSession:
@@ -95,6 +100,7 @@ class SparkEngine:
         self.work_dir = str(work_dir).rstrip("/")
         self.tables: dict[str, str] = {}  # view name -> the Parquet folder behind it
         self.variables: dict[str, dict[Any, Any]] = {}
+        self.file_views: set[str] = set()  # views over files read with read_parquet()
         self._register_udfs()
 
     # --- the DuckDBEngine interface --------------------------------------------------------
@@ -132,14 +138,15 @@ class SparkEngine:
     def write_parquet(self, query_sql: str, path: Path | str, compression: str = "zstd") -> int:
         """Write a query's result as Parquet at `path`; return the rows written.
 
-        A local `path` becomes one Parquet file, like DuckDB's; a remote one (s3a://, hdfs://,
-        abfss://) a folder of part files, which is how Spark and every reader of those stores
+        A local `path` becomes one Parquet file, like DuckDB's; one on a store (s3a://,
+        hdfs://, abfss://, file://) a folder of part files, written in parallel and in the
+        query's order (part-00000 first), which is how Spark and every reader of those stores
         expect a table.
         """
         frame = self._frame(dialect.parse(query_sql), {})
         target = str(path)
         if is_local_path(target):
-            local = Path(urlparse(target).path if target.startswith("file:") else target)
+            local = Path(target)
             parts = local.with_name(f".{local.name}.parts-{uuid.uuid4().hex[:8]}")
             # One partition keeps the ORDER BY of the query in the file.
             frame.coalesce(1).write.option("compression", compression).parquet(str(parts))
@@ -159,8 +166,9 @@ class SparkEngine:
                 self._remove(location)
 
     def close(self) -> None:
-        for view in list(self.tables):
+        for view in [*self.tables, *self.file_views]:
             self.spark.catalog.dropTempView(view)
+        self.file_views.clear()
         self.tables.clear()
         self._remove(self.work_dir)
         if self.owns_session:
@@ -168,23 +176,53 @@ class SparkEngine:
 
     # --- what the stages need beyond SQL --------------------------------------------------
 
+    def map_in_duckdb(
+        self, source_sql: str, target_sql: str, setup: Statements, script: Statements, result: str
+    ) -> None:
+        """Build `target_sql` from `source_sql` one partition at a time, each in an in-memory
+        DuckDB on the executor that holds it.
+
+        For work that is row by row (standardising values) but written as DuckDB macros: the
+        same SQL gives the same values, with no translation. Each task runs `setup` (macros,
+        reference tables), registers its partition as the source table, runs `script` and
+        returns the rows of the query `result`. The output's types are DuckDB's, found by a
+        dry run on an empty partition here on the driver.
+        """
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        source, target = _unquote(source_sql), _unquote(target_sql)
+        frame = self.spark.table(source)
+        empty = to_arrow_schema(frame.schema).empty_table()
+        schema = _duckdb_query(setup, script, result, source, empty).schema
+        run = _duckdb_partitions(source, list(setup), list(script), result, schema)
+        self._materialize(target, frame.mapInArrow(run, from_arrow_schema(schema)))
+
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table (built by the driver) a working table."""
         self._materialize(_unquote(name), self.spark.createDataFrame(table.to_pandas()))
 
     def adopt(self, source: Any, tables_sql: Iterable[str], handover_dir: Path) -> None:
-        """Take over working tables from another engine (DuckDB) through Parquet files."""
+        """Take over working tables from another engine (DuckDB) through Parquet files, written
+        to the local `handover_dir` and, when the work directory is on a store, copied there
+        for the executors to read."""
         handover_dir.mkdir(parents=True, exist_ok=True)
         for name in tables_sql:
             view = _unquote(name)
             path = handover_dir / f"{view}.parquet"
             source.write_parquet(f"SELECT * FROM {name}", path, "zstd")
-            self.spark.read.parquet(str(path)).createOrReplaceTempView(view)
-            self.tables[view] = str(path)
+            location = str(path)
+            if is_uri(self.work_dir):
+                location = f"{self.work_dir}/handover/{view}.parquet"
+                HadoopPath(location, self.spark).upload(path)
+                path.unlink()
+            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.tables[view] = location
 
     # --- statements -----------------------------------------------------------------------
 
     def _frame(self, tree: exp.Expression, params: dict[str, Any]) -> DataFrame:
+        for reader in list(tree.find_all(exp.ReadParquet)):
+            reader.replace(exp.to_identifier(self._file_view(reader, params)))
         args = {}
         for node in list(tree.find_all(exp.Placeholder)):
             value = params.get(node.name)
@@ -194,9 +232,31 @@ class SparkEngine:
                 # An empty list has no element type to infer; every list the stages bind
                 # holds text.
                 node.replace(exp.cast(exp.Array(expressions=[]), "ARRAY<STRING>"))
+            elif isinstance(value, datetime) and value.tzinfo is None:
+                # A naive datetime is DuckDB's TIMESTAMP; bound as is, Spark would make it a
+                # TIMESTAMP in the session's time zone.
+                iso = exp.Literal.string(value.isoformat(sep=" "))
+                node.replace(exp.cast(iso, "TIMESTAMP_NTZ", dialect="spark"))
             else:
                 args[node.name] = list(value) if isinstance(value, tuple) else value
         return self.spark.sql(dialect.to_spark(tree, self.variables), args=args or None)
+
+    def _file_view(self, node: exp.ReadParquet, params: dict[str, Any]) -> str:
+        """``read_parquet($path)``: a view over the Parquet file or folder at that path."""
+        (argument,) = node.expressions
+        if isinstance(argument, exp.Placeholder):
+            if argument.name not in params:
+                raise CxunifyError(f"SQL parameter ${argument.name} has no value")
+            location = str(params[argument.name])
+        elif argument.is_string:
+            location = argument.name
+        else:
+            raise CxunifyError("Spark reads read_parquet('path') or read_parquet($path) only")
+        view = f"cx_file_{uuid.uuid5(uuid.NAMESPACE_URL, location).hex[:16]}"
+        if view not in self.file_views:
+            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.file_views.add(view)
+        return view
 
     def _set_variable(self, tree: exp.Set, params: dict[str, Any]) -> None:
         item = tree.expressions[0].this
@@ -219,6 +279,10 @@ class SparkEngine:
             query = tree.expression
         if query is None:
             raise CxunifyError(f"Spark cannot run this CREATE: {tree.sql('duckdb')[:80]}")
+        if tree.args.get("kind", "").upper() == "VIEW":  # computed where it is read, as in DuckDB
+            self.drop(view)
+            self._frame(query, params).createOrReplaceTempView(view)
+            return
         self._materialize(view, self._frame(query, params))
 
     def _insert(self, tree: exp.Insert, params: dict[str, Any]) -> None:
@@ -231,7 +295,7 @@ class SparkEngine:
                 query = exp.union(query, more, distinct=False)
         else:
             query = source
-        self._append(view, self._frame(query, params))
+        self._append(view, self._frame(query, params), by_name=bool(tree.args.get("by_name")))
 
     def _update(self, tree: exp.Update, params: dict[str, Any]) -> None:
         """UPDATE t SET c = v WHERE p, as a new version of t with CASE WHEN p THEN v ELSE c."""
@@ -264,8 +328,17 @@ class SparkEngine:
         if old is not None:
             self._remove(old)
 
-    def _append(self, view: str, frame: DataFrame) -> None:
+    def _append(self, view: str, frame: DataFrame, by_name: bool = False) -> None:
+        from pyspark.sql.functions import lit
+
         schema = self.spark.table(view).schema
+        if by_name:  # INSERT ... BY NAME: a column the query lacks is NULL
+            unknown = set(frame.columns) - set(schema.names)
+            if unknown:
+                raise CxunifyError(f"INSERT into {view} BY NAME: no column {sorted(unknown)[0]}")
+            frame = frame.select(
+                *(frame[n] if n in frame.columns else lit(None).alias(n) for n in schema.names)
+            )
         if len(frame.columns) != len(schema.fields):
             raise CxunifyError(
                 f"INSERT into {view}: {len(frame.columns)} values for {len(schema.fields)} columns"
@@ -280,28 +353,25 @@ class SparkEngine:
 
     def _remove(self, location: str) -> None:
         if is_local_path(location):
-            shutil.rmtree(
-                urlparse(location).path if location.startswith("file:") else location,
-                ignore_errors=True,
-            )
-            return
-        jvm = self.spark.sparkContext._jvm  # Hadoop's FileSystem reaches every store Spark does
-        path = jvm.org.apache.hadoop.fs.Path(location)
-        path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+            shutil.rmtree(location, ignore_errors=True)
+        else:
+            HadoopPath(location, self.spark).remove_tree()
 
     def _register_udfs(self) -> None:
         from pyspark.sql.functions import pandas_udf
 
-        jaro_winkler, damerau_levenshtein = _udfs()
+        jaro_winkler, damerau_levenshtein, sentiment = _udfs()
         self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(jaro_winkler, "double"))
         self.spark.udf.register(
             dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(damerau_levenshtein, "bigint")
         )
+        self.spark.udf.register(SENTIMENT_UDF, pandas_udf(sentiment, "double"))
 
 
-def _udfs() -> tuple[Any, Any]:
+def _udfs() -> tuple[Any, Any, Any]:
     """The pandas UDFs, defined here so they are shipped by value: a Python worker then needs
-    pandas and rapidfuzz, not cxunify (whose import would cost each worker seconds)."""
+    pandas, rapidfuzz and vaderSentiment, not cxunify (whose import would cost each worker
+    seconds)."""
 
     def pairwise(left: Any, right: Any, scorer: Any, empty: Any, dtype: str, numpy_type: Any):
         import pandas as pd
@@ -335,7 +405,71 @@ def _udfs() -> tuple[Any, Any]:
 
         return pairwise(left, right, DamerauLevenshtein.distance, 0, "Int64", np.int64)
 
-    return jaro_winkler, damerau_levenshtein
+    analyzers: list[Any] = []  # one per Python worker task, not one per batch of texts
+
+    def sentiment(texts: pd.Series) -> pd.Series:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        if not analyzers:
+            analyzers.append(SentimentIntensityAnalyzer())
+        polarity = analyzers[0].polarity_scores
+        # VADER is Python by nature; this runs once per distinct text, on the executors.
+        return pd.Series(
+            [None if text is None else polarity(text)["compound"] for text in texts],
+            index=texts.index,
+            dtype="float64",
+        )
+
+    return jaro_winkler, damerau_levenshtein, sentiment
+
+
+def _duckdb_query(
+    setup: Statements, script: Statements, result: str, source: str, rows: pa.Table
+) -> pa.Table:
+    """`result` over `rows` registered as `source`, after `setup` and `script` (on the driver)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for sql, params in setup:
+            con.execute(sql, params)
+        con.register(source, rows)
+        for sql, params in script:
+            con.execute(sql, params)
+        return con.sql(result).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _duckdb_partitions(
+    source: str, setup: Statements, script: Statements, result: str, schema: pa.Schema
+) -> Any:
+    """The function mapInArrow runs on each partition; shipped by value, so a worker needs
+    duckdb and pyarrow, not cxunify."""
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+        import duckdb
+        import pyarrow as pa
+
+        partition = list(batches)
+        if not partition:
+            return
+        con = duckdb.connect()
+        try:
+            # Spark runs a task per core; one DuckDB thread each keeps to that.
+            con.execute("SET threads = 1")
+            con.execute("SET preserve_insertion_order = true")
+            for sql, params in setup:
+                con.execute(sql, params)
+            con.register(source, pa.Table.from_batches(partition))
+            for sql, params in script:
+                con.execute(sql, params)
+            for batch in con.sql(result).to_arrow_reader(65_536):
+                yield batch.cast(schema)
+        finally:
+            con.close()
+
+    return run
 
 
 def _named(params: dict[str, Any] | Sequence[Any] | None) -> dict[str, Any]:

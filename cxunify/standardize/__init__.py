@@ -3,9 +3,16 @@
 Each kind of value has its own module (names, emails, phones, addresses, dates) that installs
 SQL macros on the connection; this stage applies them in one pass, entirely inside the engine.
 A record keeps a display form of each value (for golden records) and a matching form.
+
+On Spark the same SQL runs partition by partition, each in a DuckDB of its own on the
+executor holding the rows (the macros are DuckDB's; translating them would give other values
+at the margins of regular expressions and accents); record keys come with the rows from
+ingest.
 """
 
 from __future__ import annotations
+
+from typing import Any, cast
 
 import duckdb
 
@@ -51,22 +58,53 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def standardize(engine: DuckDBEngine, config: Config) -> int:
-    """Build ``cx_records`` (one row per mapped row) and return its row count."""
-    install_macros(engine.con)
-    engine.execute(
-        f"CREATE OR REPLACE TABLE {SETTINGS} (source VARCHAR, phone_region VARCHAR, "
-        "dayfirst BOOLEAN)"
-    )
+class _Recorder:
+    """Stands in for a connection and keeps what is executed on it."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self.statements.append((sql, params))
+
+
+def macro_statements() -> list[tuple[str, Any]]:
+    """What :func:`install_macros` runs, to replay on another DuckDB (a Spark executor's)."""
+    recorder = _Recorder()
+    install_macros(cast(duckdb.DuckDBPyConnection, recorder))
+    return recorder.statements
+
+
+def settings_sql(config: Config) -> list[tuple[str, Any]]:
+    """Statements creating ``cx_source_settings``: each source's phone region and dayfirst."""
+    statements: list[tuple[str, Any]] = [
+        (
+            f"CREATE OR REPLACE TABLE {SETTINGS} (source VARCHAR, phone_region VARCHAR, "
+            "dayfirst BOOLEAN)",
+            None,
+        )
+    ]
     for source in config.sources:
         region = source.phone_region or config.standardize.phone_region
         dayfirst = source.dayfirst if source.dayfirst is not None else config.standardize.dayfirst
-        engine.execute(
-            f"INSERT INTO {SETTINGS} VALUES ($source, $region, $dayfirst)",
-            {"source": source.name, "region": region and region.upper(), "dayfirst": dayfirst},
+        statements.append(
+            (
+                f"INSERT INTO {SETTINGS} VALUES ($source, $region, $dayfirst)",
+                {"source": source.name, "region": region and region.upper(), "dayfirst": dayfirst},
+            )
         )
-    for statement in dictionary_sql():
-        engine.execute(statement)
+    return statements
+
+
+def standardize(engine: Any, config: Config) -> int:
+    """Build ``cx_records`` (one row per mapped row) and return its row count."""
+    script = settings_sql(config) + [(sql, None) for sql in dictionary_sql()]
+    if not isinstance(engine, DuckDBEngine):  # Spark
+        engine.map_in_duckdb(MAPPED, RECORDS, macro_statements(), script, records_sql())
+        return engine.count(RECORDS)
+    install_macros(engine.con)
+    for sql, params in script:
+        engine.execute(sql, params)
     engine.execute(f"CREATE OR REPLACE TABLE {RECORDS} AS {records_sql()}")
     engine.drop(*DICTIONARIES.values())
     return engine.count(RECORDS)
