@@ -160,13 +160,14 @@ CREATE OR REPLACE MACRO _cx_name_words(x) AS
             ' '),
         lambda t: t <> '');
 
--- Titles go wherever they are; suffixes only after the first word, so a lone "Jr" stays,
--- unless something that is no name came first ("- Jr."): then nothing is left of a name.
+-- Titles go wherever they are; suffixes unless they are the very first word, so a lone "Jr"
+-- stays, but not when a title or something that is no name came first ("Mx Jr.", "- Jr."):
+-- then nothing is left of a name.
 CREATE OR REPLACE MACRO _cx_name_drop(words, junk_led) AS
-    list_filter(
-        list_filter(words, lambda t: NOT list_contains(getvariable('cx_name_honorifics'), t)),
-        lambda t, i: (i = 1 AND NOT junk_led)
-                     OR NOT list_contains(getvariable('cx_name_suffixes'), t));
+    list_filter(words,
+        lambda t, i: NOT list_contains(getvariable('cx_name_honorifics'), t)
+                     AND ((i = 1 AND NOT junk_led)
+                          OR NOT list_contains(getvariable('cx_name_suffixes'), t)));
 
 -- A lower-case name that is no name: empty, without a letter, or a placeholder however it
 -- is punctuated or spaced ("N/A", "n.a.", "Not Provided").
@@ -211,12 +212,11 @@ CREATE OR REPLACE MACRO cx_name_std(x) AS
 CREATE OR REPLACE MACRO _cx_name_strip(x) AS
     regexp_replace(
         array_to_string(
-            list_filter(
-                list_filter(_cx_name_display_words(x),
-                            lambda t: NOT list_contains(getvariable('cx_name_honorifics'),
-                                                        _cx_name_word_key(t))),
-                lambda t, i: i = 1 OR NOT list_contains(getvariable('cx_name_suffixes'),
-                                                        _cx_name_word_key(t))),
+            list_filter(_cx_name_display_words(x),
+                lambda t, i: NOT list_contains(getvariable('cx_name_honorifics'),
+                                               _cx_name_word_key(t))
+                             AND (i = 1 OR NOT list_contains(getvariable('cx_name_suffixes'),
+                                                             _cx_name_word_key(t)))),
             ' '),
         '^[\s,;:]+|[\s,;:]+$', '', 'g');
 
