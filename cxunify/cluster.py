@@ -8,7 +8,7 @@ with pointer jumping. Then merge guards split components that break a guard.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jellyfish
@@ -162,13 +162,15 @@ class Guards:
         )
 
 
-@dataclass
 class _Group:
-    dobs: set[str] = field(default_factory=set)
-    firsts: set[tuple[str, str, str]] = field(default_factory=set)
-    suffixes: set[str] = field(default_factory=set)
-    national_ids: set[str] = field(default_factory=set)
-    emails: set[str] = field(default_factory=set)
+    """The person attributes a (partly built) customer has: a plain class with slots, as the
+    guards make one per node of every suspect component."""
+
+    __slots__ = ("dobs", "emails", "firsts", "national_ids", "suffixes")
+
+    def __init__(self, dobs: set, firsts: set, suffixes: set, national_ids: set, emails: set):
+        self.dobs, self.firsts, self.suffixes = dobs, firsts, suffixes
+        self.national_ids, self.emails = national_ids, emails
 
     def size(self) -> int:
         return (
@@ -178,6 +180,13 @@ class _Group:
             + len(self.national_ids)
             + len(self.emails)
         )
+
+    def absorb(self, other: _Group) -> None:
+        self.dobs |= other.dobs
+        self.firsts |= other.firsts
+        self.suffixes |= other.suffixes
+        self.national_ids |= other.national_ids
+        self.emails |= other.emails
 
 
 def _dob_compatible(a: str, b: str) -> bool:
@@ -207,6 +216,8 @@ def _relation(left: set, right: set, compatible: Callable[[Any, Any], bool]) -> 
     is compatible, 0 when either is empty."""
     if not left or not right:
         return 0
+    if not left.isdisjoint(right):  # the same value: compatible, and the common case
+        return 1
     return 1 if any(compatible(x, y) for x in left for y in right) else -1
 
 
@@ -333,18 +344,13 @@ def apply_guards(
         SEMI JOIN {suspects} s ON s.cluster = c.cluster
         """
     ):
-        group = _Group()
-        if dob:
-            group.dobs.add(dob)
-        if first:
-            group.firsts.add((first, key or first, last or ""))
-        if suffix:
-            group.suffixes.add(suffix)
-        if national_id:
-            group.national_ids.add(national_id)
-        if email:
-            group.emails.add(email)
-        groups[node] = group
+        groups[node] = _Group(
+            {dob} if dob else set(),
+            {(first, key or first, last or "")} if first else set(),
+            {suffix} if suffix else set(),
+            {national_id} if national_id else set(),
+            {email} if email else set(),
+        )
     parent = {node: node for node in groups}
 
     def find(node: int) -> int:
@@ -385,8 +391,7 @@ def apply_guards(
         # giant component's values into each small group it absorbs would be quadratic.
         if groups[gone].size() > groups[keep].size():
             groups[keep], groups[gone] = groups[gone], groups[keep]
-        for attribute in ("dobs", "firsts", "suffixes", "national_ids", "emails"):
-            getattr(groups[keep], attribute).update(getattr(groups[gone], attribute))
+        groups[keep].absorb(groups[gone])
     assignments = pa.table(
         {
             "node": pa.array(list(parent), pa.int64()),
