@@ -312,20 +312,28 @@ def candidate_pairs(
     return engine.count(PAIRS)
 
 
-def blocks_changed_size(
+def nodes_of_resized_blocks(
     engine: DuckDBEngine,
     rules: Sequence[RuleLike],
     max_block_size: int,
     before_sql: str,
     changed_sql: str,
-) -> bool:
-    """Whether a block crossed the size limit between the nodes of `before_sql` (a previous
-    run's) and the current ``cx_nodes``, among the blocks of the nodes in `changed_sql` (new,
-    changed or gone). Only such a block changes the pairs of nodes that did not change."""
+    into: str,
+) -> int:
+    """Add to the table `into` (one column ``node``) the current nodes of every block that
+    crossed its size limit between the nodes of `before_sql` (a previous run's) and the current
+    ``cx_nodes``, among the blocks of the nodes in `changed_sql` (new, changed or gone); return
+    how many were added.
+
+    Only such a block changes the pairs of nodes that did not change themselves: an update
+    blocks its nodes again, with the new and changed ones.
+    """
+    before = engine.count(into)
     for rule in rules:
         columns, present, _ = _keyed(rule)
-        crossed = engine.scalar(
+        engine.execute(
             f"""
+            INSERT INTO {into}
             WITH keys AS (
                 SELECT {columns} FROM {NODES} WHERE {present}
                     AND node IN (SELECT node FROM ({changed_sql}))
@@ -338,15 +346,16 @@ def blocks_changed_size(
             ), sized_before AS (
                 SELECT {columns}, count(*) AS n FROM ({before_sql}) SEMI JOIN keys
                 USING ({columns}) GROUP BY {columns}
+            ), crossed AS (
+                SELECT {columns} FROM sized_now a FULL JOIN sized_before b USING ({columns})
+                WHERE (coalesce(a.n, 0) > $max) <> (coalesce(b.n, 0) > $max)
             )
-            SELECT count(*) FROM sized_now a FULL JOIN sized_before b USING ({columns})
-            WHERE (coalesce(a.n, 0) > $max) <> (coalesce(b.n, 0) > $max)
+            SELECT node FROM {NODES} SEMI JOIN crossed USING ({columns})
+            EXCEPT SELECT node FROM {into}
             """,
             {"max": _limit(rule, max_block_size)},
         )
-        if crossed:
-            return True
-    return False
+    return engine.count(into) - before
 
 
 def null_junk_values(

@@ -6,9 +6,11 @@ components and the final clusters, and the fitted model. ``cxunify update`` then
 
 1. reads and standardises only the new exports (rows whose source and id are already stored
    replace the stored ones; stored records keep their record keys, new ones get keys above);
-2. collapses all records into nodes and blocks all of them (cheap SQL, and needed for the
-   same junk values and block-size limits as a full run), but compares only candidate pairs
-   that touch a new or changed node; every other pair's levels come from the state;
+2. collapses all records into nodes (junk values recounted over all of them, so a value that
+   becomes junk, or stops being junk, changes its nodes) and blocks only the new and changed
+   nodes, with the nodes of any block they pushed over its size limit or brought back under:
+   only those pairs are made and compared; every other pair, and its comparison levels, comes
+   from the state, as both its nodes and their blocks are as they were;
 3. scores every pair with the stored model (term frequencies are recounted, as in a full run);
 4. finds components over all links and runs the merge guards only on components that differ
    from the previous run (a new or changed node, different members, or links that differ or
@@ -238,29 +240,28 @@ def _update(
             )
             _find_touched_nodes(engine, state_dir)
             # Pairs of nodes that did not change are the stored ones, unless a new or changed
-            # node pushed a block over the size limit (or a gone one brought it back under).
-            only_touching = not block.blocks_changed_size(
+            # node pushed their block over its size limit (or a gone one brought it back
+            # under): the nodes of such blocks are blocked again with the changed ones.
+            resized = block.nodes_of_resized_blocks(
                 engine,
                 config.matching.blocking,
                 config.matching.max_block_size,
                 f"SELECT * FROM {STORED_NODES}",
                 f"SELECT node FROM {TOUCHED} UNION SELECT node FROM {GONE}",
+                TOUCHED,
             )
             engine.drop(STORED_NODES)
             block.candidate_pairs(
                 engine,
                 config.matching.blocking,
                 config.matching.max_block_size,
-                touching=TOUCHED if only_touching else None,
+                touching=TOUCHED,
             )
         comparisons = _comparisons(config)
         model = score.load_model(state_dir / "model.json")
         score.check_model(model, comparisons)
         with stage("compare"):
-            if only_touching:
-                compared = _compare_touching_pairs(engine, state_dir, config, comparisons)
-            else:
-                compared = _compare_new_pairs(engine, state_dir, config, comparisons)
+            compared = _compare_touching_pairs(engine, state_dir, config, comparisons)
             pairs = engine.count(score.GAMMAS)
         with stage("score"):
             score_and_keep(engine, model, comparisons, config, staging)
@@ -294,9 +295,9 @@ def _update(
             "records_added_or_changed": ingested.rows_in - ingested.rows_rejected,
             "pairs_compared": compared,
             "pairs_reused": pairs - compared,
-            # Whether blocking looked only at the blocks of new and changed nodes, or at all
-            # (when one of those blocks crossed the size limit).
-            "blocked": "changed nodes" if only_touching else "all nodes",
+            # Nodes blocked again, with the new and changed ones, because their block crossed
+            # its size limit.
+            "nodes_reblocked_for_block_size": resized,
             "components_reclustered": reclustered,
         }
         manifest = publish(
@@ -395,38 +396,6 @@ def _compare_touching_pairs(
         {"path": str(state_dir / "gammas.parquet")},
     )
     engine.drop(unchanged)
-    return compared
-
-
-def _compare_new_pairs(
-    engine: DuckDBEngine,
-    state_dir: Path,
-    config: Config,
-    comparisons: tuple[ComparisonSpec, ...],
-) -> int:
-    """Compare only pairs touching a touched node; reuse the stored levels of the others.
-    Returns the number of pairs compared."""
-    everything, reused = table("all_pairs"), table("reused_gammas")
-    engine.execute(f"CREATE OR REPLACE TABLE {everything} AS SELECT * FROM {block.PAIRS}")
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {reused} AS
-        SELECT g.* REPLACE (p.rule AS rule, p.rules_met AS rules_met)
-        FROM {everything} p JOIN read_parquet($path) g USING (left_node, right_node)
-        WHERE p.left_node NOT IN (SELECT node FROM {TOUCHED})
-          AND p.right_node NOT IN (SELECT node FROM {TOUCHED})
-        """,
-        {"path": str(state_dir / "gammas.parquet")},
-    )
-    engine.execute(
-        f"CREATE OR REPLACE TABLE {block.PAIRS} AS "
-        f"SELECT * FROM {everything} ANTI JOIN {reused} USING (left_node, right_node)"
-    )
-    compared = engine.count(block.PAIRS)
-    score.build_gammas(engine, comparisons, config.matching.rules)
-    engine.execute(f"INSERT INTO {score.GAMMAS} BY NAME SELECT * FROM {reused}")
-    engine.execute(f"CREATE OR REPLACE TABLE {block.PAIRS} AS SELECT * FROM {everything}")
-    engine.drop(everything, reused)
     return compared
 
 

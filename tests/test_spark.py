@@ -286,8 +286,7 @@ def both_engines(spark_session, tmp_path_factory):
         "FROM cx_values GROUP BY g",
         "SELECT g, arg_min(s, create_sort_key(k, 'DESC NULLS LAST', s, 'ASC NULLS LAST')) "
         "FROM cx_values GROUP BY g",
-        "SELECT list_filter(['a', 'b', 'c'], lambda v, i: i >= 2), "
-        "list_position(['a', 'b'], 'c')",
+        "SELECT list_filter(['a', 'b', 'c'], lambda v, i: i >= 2), list_position(['a', 'b'], 'c')",
         "SELECT code, regexp_full_match(code, '[A-Z]{3}'), amount / 3 FROM cx_values",
         "SELECT g, s FROM cx_values QUALIFY row_number() OVER (PARTITION BY g ORDER BY x) = 1",
     ],

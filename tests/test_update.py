@@ -79,7 +79,7 @@ def test_incremental_equals_a_full_run(nights):
     assert partition(folder / "out") == partition(folder / "full")
     assert summary["update"]["records_added_or_changed"] == new_rows
     assert 0 < summary["update"]["pairs_compared"] < summary["counts"]["candidate_pairs"] / 10
-    assert summary["update"]["blocked"] == "changed nodes"
+    assert summary["update"]["nodes_reblocked_for_block_size"] == 0
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
     for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
                   "links_refused_by_guards", "customers"):  # fmt: skip
@@ -167,10 +167,10 @@ def test_sigkill_during_an_update_leaves_the_output_intact(nights, tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
-def test_a_block_crossing_the_size_limit_is_seen(tmp_path: Path):
+def test_the_nodes_of_a_block_crossing_the_size_limit_are_blocked_again():
     """Pairs of unchanged nodes stay as stored unless a new or changed node pushed their
-    block over the size limit, or a gone one brought it back under: then an update blocks
-    everything again."""
+    block over the size limit, or a gone one brought it back under: then the nodes of that
+    block are blocked again, with the new and changed ones."""
     from cxunify import block
     from cxunify.engine import DuckDBEngine
 
@@ -181,24 +181,28 @@ def test_a_block_crossing_the_size_limit_is_seen(tmp_path: Path):
         "t(node, last_name_std)"
     )
 
-    def crossed(now: list[tuple[int, str]], changed: list[int], limit: int = 2) -> bool:
+    def resized(now: list[tuple[int, str]], changed: list[int], limit: int = 2) -> list[int]:
         engine.execute(
             f"CREATE OR REPLACE TABLE {block.NODES} (node BIGINT, last_name_std VARCHAR)"
         )
         engine.con.executemany(f"INSERT INTO {block.NODES} VALUES (?, ?)", now)
+        engine.execute("CREATE OR REPLACE TABLE again (node BIGINT)")
         changed_sql = f"SELECT unnest({changed or [0]}) AS node"
-        return block.blocks_changed_size(engine, rule, limit, "SELECT * FROM before", changed_sql)
+        block.nodes_of_resized_blocks(
+            engine, rule, limit, "SELECT * FROM before", changed_sql, "again"
+        )
+        return [node for (node,) in engine.rows("SELECT node FROM again ORDER BY node")]
 
-    assert not crossed([(1, "lee"), (2, "lee"), (3, "ng"), (4, "ng")], [4])
-    assert crossed([(1, "lee"), (2, "lee"), (3, "ng"), (4, "lee")], [4])  # lee: 2 -> 3
-    assert crossed([(1, "lee"), (3, "ng")], [2], limit=1)  # lee: 2 -> 1, back under
-    assert not crossed([(1, "lee"), (2, "lee"), (3, "ng")], [])
+    assert resized([(1, "lee"), (2, "lee"), (3, "ng"), (4, "ng")], [4]) == []
+    assert resized([(1, "lee"), (2, "lee"), (3, "ng"), (4, "lee")], [4]) == [1, 2, 4]
+    assert resized([(1, "lee"), (3, "ng")], [2], limit=1) == [1]  # lee: 2 -> 1, back under
+    assert resized([(1, "lee"), (2, "lee"), (3, "ng")], []) == []
     engine.close()
 
 
-def test_an_update_blocking_everything_again_still_equals_a_full_run(nights, tmp_path: Path):
+def test_an_update_across_block_size_limits_still_equals_a_full_run(nights, tmp_path: Path):
     """With a block-size limit so small that tonight's rows push blocks over it, the update
-    blocks all nodes again, and still reaches the full run's customers."""
+    blocks those blocks' nodes again, and still reaches the full run's customers."""
     from typer.testing import CliRunner
 
     from cxunify.cli import app
@@ -221,5 +225,5 @@ def test_an_update_blocking_everything_again_still_equals_a_full_run(nights, tmp
     run("unify", "--config", configs["night1"], "--model", model, "--out", tmp_path / "out")
     summary = run("update", "--previous", tmp_path / "out", "--config", configs["delta"], "--json")
     run("unify", "--config", configs["all"], "--model", model, "--out", tmp_path / "full")
-    assert summary["update"]["blocked"] == "all nodes"
+    assert summary["update"]["nodes_reblocked_for_block_size"] > 0
     assert partition(tmp_path / "out") == partition(tmp_path / "full")
