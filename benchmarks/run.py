@@ -106,11 +106,11 @@ def run_cxunify(config: Path, out: Path, work: Path) -> dict[str, Any]:
     }
 
 
-def run_splink(data: Path, out: Path, work: Path) -> dict[str, Any]:
+def run_splink(data: Path, out: Path, work: Path, extra: list[str]) -> dict[str, Any]:
     log = work / "splink.log"
     run = child(
         [sys.executable, str(ROOT / "benchmarks" / "splink_peer.py"), "--data", str(data),
-         "--work", str(out), "--no-score"],
+         "--work", str(out), "--no-score", *extra],
         log,
     )
     if run["exit_code"] != 0:
@@ -180,6 +180,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
     parser.add_argument("--skip-splink", action="store_true", help="run cxunify only")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--memory-limit", help="cxunify's DuckDB memory limit (default: its own, 2GB)"
+    )
+    parser.add_argument(
+        "--splink-memory-limit", help="Splink's DuckDB memory limit (default: 80%% of RAM)"
+    )
+    parser.add_argument(
+        "--splink-predict-chunks", type=int, default=1,
+        help="Splink's prediction in N x N chunks, to bound its memory at 10M rows",
+    )
     args = parser.parse_args()
 
     work = args.work / f"people-{args.people}"
@@ -191,12 +201,20 @@ def main() -> None:
     }
     truth = data / "truth.csv"
     config = write_config(data, work)
+    if args.memory_limit:
+        os.environ["CXUNIFY_MEMORY_LIMIT"] = args.memory_limit
+    splink_options = ["--predict-chunks", str(args.splink_predict_chunks)]
+    if args.splink_memory_limit:
+        splink_options += ["--memory-limit", args.splink_memory_limit]
+    results["options"] = {"memory_limit": args.memory_limit,
+                          "splink_memory_limit": args.splink_memory_limit,
+                          "splink_predict_chunks": args.splink_predict_chunks}
     cx = run_cxunify(config, work / "cxunify-out", work)
     cx["quality"] = quality(work / "cxunify-out", truth)
     results["cxunify"] = cx
     results["rows"] = cx["rows"]
     if not args.skip_splink:
-        sp = run_splink(data, work / "splink-out", work)
+        sp = run_splink(data, work / "splink-out", work, splink_options)
         sp["quality"] = quality(work / "splink-out", truth)
         results["splink"] = sp
         results["ratios"] = {
