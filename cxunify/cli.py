@@ -388,6 +388,7 @@ def train(
     debug: DebugOpt = False,
 ) -> None:
     """Fit the match model and save it, for `cxunify unify --model`."""
+    from cxunify.model import MatchModel
     from cxunify.pipeline import train as fit
 
     def action() -> None:
@@ -399,7 +400,7 @@ def train(
         described = (
             f"EM, {fitted.iterations} iterations, "
             + ("converged" if fitted.converged else "NOT converged")
-            if hasattr(fitted, "iterations")
+            if isinstance(fitted, MatchModel)
             else f"logistic regression on {fitted.labelled_pairs:,} labelled pairs"
         )
         stderr.print(f"[green]✓[/] model ({described}) → {to}")

@@ -213,7 +213,7 @@ def score_pairs(
     Term-frequency adjustment applies to the Fellegi–Sunter model, whose u it refines.
     """
     use_tf = isinstance(model, MatchModel)
-    if use_tf:
+    if isinstance(model, MatchModel):
         term_frequencies(engine, comparisons)
         weights_by_name = {c.name: c.partial_weights() for c in model.comparisons}
     else:

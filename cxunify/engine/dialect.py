@@ -26,7 +26,8 @@ DAMERAU_LEVENSHTEIN_UDF = "cx_damerau_levenshtein"
 def parse(sql: str) -> exp.Expression:
     """Parse one DuckDB statement."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        # sqlglot >= 30 types parse() as its base `Expr`; every statement node is an Expression.
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if isinstance(s, exp.Expression)]
     except sqlglot.errors.ParseError as exc:
         raise CxunifyError(f"cannot translate SQL for Spark: {exc}") from None
     if len(statements) != 1:

@@ -361,11 +361,20 @@ class SparkEngine:
         from pyspark.sql.functions import pandas_udf
 
         jaro_winkler, damerau_levenshtein, sentiment = _udfs()
-        self.spark.udf.register(dialect.JARO_WINKLER_UDF, pandas_udf(jaro_winkler, "double"))
+        # The ignores: pyspark's stubs type only the functionType forms of pandas_udf, not the
+        # type-hinted pandas_udf(f, returnType) that Spark 3+ documents (SPARK-42235).
         self.spark.udf.register(
-            dialect.DAMERAU_LEVENSHTEIN_UDF, pandas_udf(damerau_levenshtein, "bigint")
+            dialect.JARO_WINKLER_UDF,
+            pandas_udf(jaro_winkler, "double"),  # type: ignore[call-overload]
         )
-        self.spark.udf.register(SENTIMENT_UDF, pandas_udf(sentiment, "double"))
+        self.spark.udf.register(
+            dialect.DAMERAU_LEVENSHTEIN_UDF,
+            pandas_udf(damerau_levenshtein, "bigint"),  # type: ignore[call-overload]
+        )
+        self.spark.udf.register(
+            SENTIMENT_UDF,
+            pandas_udf(sentiment, "double"),  # type: ignore[call-overload]
+        )
 
 
 def _udfs() -> tuple[Any, Any, Any]:

@@ -42,10 +42,11 @@ import re._constants as sre_constants
 import re._parser as sre_parser
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import duckdb
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import PhoneMetadata, PhoneNumberDesc
 
 __all__ = ["COUNTRY_CODES_TABLE", "REGIONS_TABLE", "install"]
 
@@ -82,7 +83,10 @@ class _Unsupported(Exception):
     pass
 
 
-_Items = list[tuple[object, object]]
+# re._parser has no type stubs. A parsed pattern (a SubPattern, or a list of its items) is an
+# iterable of (opcode, operand); a repeat's operand is (min, max, the repeated items).
+_Items = Iterable[tuple[object, object]]
+_Repeat = tuple[int, int, _Items]
 
 
 def _class_chars(av: object) -> list[str]:
@@ -120,7 +124,7 @@ def _expand_item(op: object, av: object, limit: int) -> list[str]:
     if op is sre_constants.SUBPATTERN:
         return _expand_seq(av[-1], limit)  # type: ignore[index]
     if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
-        low, high, item = av  # type: ignore[misc]
+        low, high, item = cast(_Repeat, av)
         if high is sre_constants.MAXREPEAT:
             raise _Unsupported("unbounded")
         once = _expand_seq(item, limit)
@@ -182,7 +186,7 @@ def _starts_item(op: object, av: object, k: int) -> set[str]:
         # as a filter.
         return {""}
     if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
-        low, high, item = av  # type: ignore[misc]
+        low, high, item = cast(_Repeat, av)
         # Past low + k repetitions, no new start of length <= k can appear.
         top = low + k + 1 if high is sre_constants.MAXREPEAT else min(high, low + k + 1)
         out: set[str] = set()
@@ -207,6 +211,16 @@ def _starts(pattern: str | None) -> list[str] | None:
 # --- Reference tables ------------------------------------------------------------------------
 
 
+# phonenumbers' stubs make general_desc and country_code Optional because PhoneMetadata's
+# constructor defaults them to None; every entry phonenumbers loads from its metadata sets both.
+def _general_desc(md: PhoneMetadata) -> PhoneNumberDesc:
+    return cast(PhoneNumberDesc, md.general_desc)
+
+
+def _country_code(md: PhoneMetadata) -> int:
+    return cast(int, md.country_code)
+
+
 @dataclass(frozen=True)
 class _Numbering:
     """The parts of one phonenumbers metadata entry the SQL needs."""
@@ -224,13 +238,14 @@ class _Numbering:
         groups = re.compile(npfp).groups if npfp else 0
         # phonenumbers only applies a transform rule through a capturing group.
         transform = md.national_prefix_transform_rule if groups else None
+        desc = _general_desc(md)
         return cls(
             national_prefix_for_parsing=npfp,
             national_prefix_transform_rule=transform or None,
             national_prefix_group_count=groups,
-            national_number_pattern=md.general_desc.national_number_pattern,
-            possible_lengths=sorted(md.general_desc.possible_length),
-            local_only_lengths=sorted(md.general_desc.possible_length_local_only),
+            national_number_pattern=desc.national_number_pattern,
+            possible_lengths=sorted(desc.possible_length),
+            local_only_lengths=sorted(desc.possible_length_local_only),
         )
 
     def row(self) -> tuple[object, ...]:
@@ -346,11 +361,12 @@ def _region_rows() -> list[tuple[object, ...]]:
         # The key arithmetic assumes two ASCII letters; every supported region has them.
         if md is None or not re.fullmatch("[A-Z]{2}", region):
             continue
-        main = phonenumbers.region_code_for_country_code(md.country_code)
+        country_code = _country_code(md)
+        main = phonenumbers.region_code_for_country_code(country_code)
         rows.append(
             (
                 region,
-                md.country_code,
+                country_code,
                 main == region,
                 md.national_prefix,
                 md.international_prefix,
@@ -376,7 +392,7 @@ def _country_code_rows() -> list[tuple[object, ...]]:
         for region in regions:
             other = PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
             if other is not None:
-                every_length.update(other.general_desc.possible_length)
+                every_length.update(_general_desc(other).possible_length)
         # possible_lengths are the main region's: phonenumbers judges "possible" by those
         # alone, and the union would admit e.g. 7-digit +1 numbers through Canada.
         rows.append((cc, main, list(regions), sorted(every_length), *_Numbering.of(md).row()))
