@@ -104,7 +104,10 @@ def run(rows: int, work: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[30_000, 300_000, 1_000_000])
-    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work")
+    # A folder of its own: it is removed at the end, and benchmarks/work holds other runs.
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / "benchmarks" / "work" / "scale-quality"
+    )
     parser.add_argument("--keep", action="store_true", help="keep generated data and outputs")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
