@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import polars as pl
@@ -439,6 +441,51 @@ def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):
     duck, spark = both_engines
     ordered = f"SELECT * FROM ({query}) ORDER BY ALL"
     assert spark.rows(ordered) == duck.rows(ordered)
+
+
+def test_term_frequencies_on_spark_are_duckdb_values_without_a_window(both_engines, tmp_path):
+    from cxunify.compare import COMPARISON_BY_NAME
+    from cxunify.engine import dialect
+    from cxunify.score import NODE_TF, term_frequencies
+
+    duck, spark = both_engines
+    # Shares 1/2, 1/4, 1/8 and 1/8: the chance two nodes agree is 22/64 exactly.
+    names = ["ann"] * 4 + ["bo"] * 2 + ["cy", "di", None]
+    duck.execute(
+        "CREATE OR REPLACE TABLE cx_nodes AS SELECT i AS node, n[i] AS first_name_std, "
+        "n[10 - i] AS last_name_std, CASE WHEN i <= 3 THEN 'x' END AS email_local "
+        "FROM (SELECT $names AS n), range(1, 10) r(i)",
+        {"names": names},
+    )
+    spark.adopt(duck, ["cx_nodes"], tmp_path / "handover")
+    comparisons = tuple(COMPARISON_BY_NAME.values())
+    term_frequencies(duck, comparisons)
+    term_frequencies(spark, comparisons)
+
+    query = f"SELECT * FROM {NODE_TF} ORDER BY node"
+    assert spark.columns(NODE_TF) == duck.columns(NODE_TF) == [
+        "node", "tf_first_name", "tf_last_name", "tf_email"
+    ]  # fmt: skip
+    on_duck, on_spark = duck.rows(query), spark.rows(query)
+    bits = {"ann": math.log2(22 / 32), "bo": math.log2(22 / 16), "one": math.log2(22 / 8)}
+    assert on_duck[:3] == [
+        (1, bits["ann"], 0.0, 0.0),  # no surname; the only email value: share 1, 0 bits
+        (2, bits["ann"], bits["one"], 0.0),
+        (3, bits["ann"], bits["one"], 0.0),
+    ]
+    assert on_duck[5][:3] == (6, bits["bo"], bits["ann"])
+    assert on_duck[8][:3] == (9, 0.0, bits["ann"])
+    assert [row[0] for row in on_spark] == list(range(1, 10))
+    for mine, theirs in zip(on_spark, on_duck, strict=True):
+        assert mine == pytest.approx(theirs, rel=1e-15, abs=0)
+
+    # No window without PARTITION BY, which Spark runs in one task: totals are aggregates.
+    statements: list[str] = []
+    recorder = SimpleNamespace(execute=lambda sql, params=None: statements.append(sql))
+    term_frequencies(recorder, comparisons)  # type: ignore[arg-type]
+    (create,) = statements
+    plan = spark._frame(dialect.parse(create).expression, {})._jdf.queryExecution()
+    assert "Window" not in plan.executedPlan().toString()
 
 
 def test_macros_run_per_partition_give_duckdb_values(spark_session, tmp_path):
