@@ -33,7 +33,10 @@ class SourceConfig(_Strict):
 
     name: str = Field(description="name used in outputs (identity_map.source)")
     kind: Kind = Field(description="crm | transactions | social | support")
-    path: str = Field(description="file path or glob, relative to the config file")
+    path: str = Field(
+        description="file path or glob, relative to the config file; with engine spark also "
+        "a URI on a store Spark reads (s3a://bucket/crm-*.csv)"
+    )
     format: Format = Field("auto", description="auto picks by file extension")
     encoding: str = Field(
         "auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)"

@@ -3,6 +3,12 @@
 Each file becomes a raw table of text columns. Rows that cannot be parsed, and rows without a
 usable id, go to ``cx_rejects`` with the file, line and reason; the rest are mapped onto the
 canonical fields in ``cx_mapped`` (all text; standardise gives them types).
+
+Files are read on this machine, by DuckDB: keeping each rejected row's line number and raw
+text and detecting encodings needs the file itself, not a store's splits of it. With the
+spark engine a source may name files on a store (``s3a://``, ``hdfs://``, ...): each is
+copied here through Hadoop's FileSystem, read as a local file, and named by its URI wherever
+the user sees it (identity map, rejects, run.json, messages).
 """
 
 from __future__ import annotations
@@ -10,15 +16,18 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
 
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_NAMES
 from cxunify.sql import ident, table
@@ -70,21 +79,50 @@ class Ingested:
         return sum(f.rejected for f in self.files)
 
 
-def resolve_files(source: SourceConfig, base_dir: Path, key: str) -> list[Path]:
+@dataclass(frozen=True)
+class Export:
+    """One file of a source. `location` names it to the user: in the identity map, rejects,
+    run.json and messages. It is read from `path` on this machine, or, on a store, from a
+    copy of `remote` (see `fetch`)."""
+
+    location: str
+    path: Path | None = None
+    remote: HadoopPath | None = None
+
+    def fetch(self, folder: Path) -> Path:
+        """The file to read: `path`, or `remote` copied into the empty `folder`."""
+        if self.remote is None:
+            assert self.path is not None
+            return self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / self.remote.name
+        try:
+            self.remote.download(copy)
+        except jvm_errors() as exc:
+            raise InputError(f"{self.location}: cannot copy it here: {jvm_reason(exc)}") from None
+        return copy
+
+
+def resolve_files(
+    source: SourceConfig,
+    base_dir: Path,
+    key: str,
+    spark_session: Any = None,
+    engine_name: str = "duckdb",
+) -> list[Export]:
     """The files a source's path or glob names, in a stable order.
 
-    Exports are read on this machine (local or mounted paths, ``file://`` URIs): reading
-    keeps each rejected row's line number and raw text and detects encodings, which needs
-    the file itself, not a store's splits of it.
+    Local or mounted paths and ``file://`` URIs are files on this machine. Any other URI is
+    on a store and is listed through Hadoop's FileSystem in `spark_session`'s JVM (Hadoop's
+    glob syntax). Without a session it is refused, saying what to do: use the spark engine,
+    or, when `engine_name` is spark already (plan, train and update run on DuckDB), copy or
+    mount the files.
     """
     location = urlparse(source.path)
     if location.scheme == "file":
         pattern = Path(unquote(location.path))
     elif len(location.scheme) > 1:  # one letter is a Windows drive
-        raise InputError(
-            f"{key}.path: {source.path}: exports must be files on this machine (a local or "
-            "mounted path); copy them here or mount the store"
-        )
+        return _store_files(source, key, spark_session, engine_name)
     else:
         pattern = Path(source.path).expanduser()
     if not pattern.is_absolute():
@@ -94,16 +132,41 @@ def resolve_files(source: SourceConfig, base_dir: Path, key: str) -> list[Path]:
         files = [p for p in matches if p.is_file()]
         if not files:
             raise InputError(f"{key}.path: no file matches '{source.path}'")
-        return files
+        return [Export(str(p), path=p) for p in files]
     if not pattern.is_file():
         raise InputError(f"{key}.path: file not found: {pattern}")
-    return [pattern]
+    return [Export(str(pattern), path=pattern)]
 
 
-def file_format(path: Path, declared: str) -> str:
+def _store_files(
+    source: SourceConfig, key: str, spark_session: Any, engine_name: str
+) -> list[Export]:
+    where = f"{key}.path: {source.path}"
+    if spark_session is None:
+        if engine_name == "spark":
+            raise InputError(
+                f"{where}: exports on a store are read by unify only; this command runs on "
+                "DuckDB: copy them to this machine or mount the store"
+            )
+        raise InputError(
+            f"{where}: exports on a store need the spark engine (--engine spark); with "
+            "DuckDB, copy them to this machine or mount the store"
+        )
+    try:
+        files = store_files(source.path, spark_session)
+    except jvm_errors() as exc:
+        raise InputError(f"{where}: cannot list it: {jvm_reason(exc)}") from None
+    if not files:
+        if has_glob(source.path):
+            raise InputError(f"{key}.path: no file matches '{source.path}'")
+        raise InputError(f"{key}.path: file not found: {source.path}")
+    return [Export(file.uri, remote=file) for file in files]
+
+
+def file_format(path: Path | str, declared: str) -> str:
     if declared != "auto":
         return declared
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in {".gz", ".zst"}]
+    suffixes = [s.lower() for s in PurePath(path).suffixes if s.lower() not in {".gz", ".zst"}]
     fmt = EXTENSION_FORMATS.get(suffixes[-1] if suffixes else "")
     if fmt is None:
         raise InputError(
@@ -121,22 +184,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def readable_text(path: Path, declared: str, work_dir: Path) -> tuple[Path, str]:
+def readable_text(
+    path: Path, declared: str, work_dir: Path, shown: Path | str | None = None
+) -> tuple[Path, str]:
     """A UTF-8 copy of a text file when it is not UTF-8 already, and the encoding used.
 
     ``auto`` accepts UTF-8 (with or without BOM) and UTF-16 with a BOM, and falls back to
-    cp1252, then latin-1, which cover the exports spreadsheets on Windows write.
+    cp1252, then latin-1, which cover the exports spreadsheets on Windows write. Messages
+    name the file `shown` (default: `path`).
     """
+    shown = path if shown is None else shown
     if declared.lower() != "auto":
         try:
             codec = codecs.lookup(declared).name
         except LookupError:
-            raise InputError(f"{path}: unknown encoding '{declared}'") from None
+            raise InputError(f"{shown}: unknown encoding '{declared}'") from None
         if codec == "utf-8":
             bad_line = _first_non_utf8_line(path)
             if bad_line is not None:
                 raise InputError(
-                    f"{path}:{bad_line}: not valid UTF-8; set the source's encoding "
+                    f"{shown}:{bad_line}: not valid UTF-8; set the source's encoding "
                     "(e.g. encoding: latin-1) or encoding: auto"
                 )
             return path, "utf-8"
@@ -195,7 +262,7 @@ class RawFile:
 
 def load_raw(
     engine: DuckDBEngine,
-    path: Path,
+    path: Path | str,
     readable: Path,
     fmt: str,
     delimiter: str | None,
@@ -203,13 +270,14 @@ def load_raw(
     source_name: str,
     limit: int | None = None,
 ) -> RawFile:
-    """Load one file into ``raw_table``; unparseable rows go to cx_rejects."""
+    """Load the file `readable` into ``raw_table``; unparseable rows go to cx_rejects, their
+    file named `path` (the file as the user names it: `readable` may be a copy)."""
     if fmt in ("csv", "tsv"):
         return _load_csv(engine, path, readable, fmt, delimiter, raw_table, source_name, limit)
     if fmt in ("ndjson", "json"):
         return _load_json(engine, path, readable, fmt, raw_table, source_name, limit)
     if fmt == "parquet":
-        return _load_parquet(engine, path, raw_table, limit)
+        return _load_parquet(engine, path, readable, raw_table, limit)
     raise InputError(f"{path}: unsupported format '{fmt}'")
 
 
@@ -219,7 +287,7 @@ def _limit(limit: int | None) -> str:
 
 def _load_csv(
     engine: DuckDBEngine,
-    path: Path,
+    path: Path | str,
     readable: Path,
     fmt: str,
     delimiter: str | None,
@@ -243,7 +311,9 @@ def _load_csv(
             params,
         )
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read as {fmt.upper()}: {_first_line(exc)}") from None
+        raise InputError(
+            f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
+        ) from None
     columns = engine.columns(parsed)
     # rowid follows file order because insertion order is preserved.
     engine.execute(
@@ -255,7 +325,7 @@ def _load_csv(
     return RawFile(raw_table, columns, rows + rejected, rejected)
 
 
-def _harvest_csv_rejects(engine: DuckDBEngine, path: Path, source_name: str) -> int:
+def _harvest_csv_rejects(engine: DuckDBEngine, path: Path | str, source_name: str) -> int:
     exists = engine.scalar(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
     )
@@ -279,7 +349,7 @@ def _harvest_csv_rejects(engine: DuckDBEngine, path: Path, source_name: str) -> 
 
 def _load_json(
     engine: DuckDBEngine,
-    path: Path,
+    path: Path | str,
     readable: Path,
     fmt: str,
     raw_table: str,
@@ -309,7 +379,7 @@ def _load_json(
                 f"CREATE OR REPLACE TABLE {lines} AS SELECT rowid + 1 AS line, j FROM {lines}"
             )
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read as JSON: {_first_line(exc)}") from None
+        raise InputError(f"{path}: cannot read as JSON: {_reason(exc, readable, path)}") from None
     engine.execute(f"DELETE FROM {lines} WHERE j IS NULL OR trim(j) = ''")
     engine.execute(
         f"CREATE OR REPLACE TABLE {lines} AS SELECT line, j, coalesce(json_valid(j), false) "
@@ -356,16 +426,20 @@ def _load_json(
     return RawFile(raw_table, keys, rows, rejected)
 
 
-def _load_parquet(engine: DuckDBEngine, path: Path, raw_table: str, limit: int | None) -> RawFile:
+def _load_parquet(
+    engine: DuckDBEngine, path: Path | str, readable: Path, raw_table: str, limit: int | None
+) -> RawFile:
     try:
         engine.execute(
             f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(* EXCLUDE (file_row_number))"
             "::VARCHAR, file_row_number + 1 AS cx_row "
             f"FROM read_parquet($path, file_row_number = true) ORDER BY cx_row{_limit(limit)}",
-            {"path": str(path)},
+            {"path": str(readable)},
         )
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+        raise InputError(
+            f"{path}: cannot read as Parquet: {_reason(exc, readable, path)}"
+        ) from None
     columns = [c for c in engine.columns(raw_table) if c != "cx_row"]
     return RawFile(raw_table, columns, engine.count(raw_table), 0)
 
@@ -373,6 +447,11 @@ def _load_parquet(engine: DuckDBEngine, path: Path, raw_table: str, limit: int |
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _reason(exc: Exception, readable: Path, shown: Path | str) -> str:
+    """DuckDB's first line, naming the file as the user does, not the copy that was read."""
+    return _first_line(exc).replace(str(readable), str(shown))
 
 
 def create_tables(engine: DuckDBEngine) -> None:
@@ -388,7 +467,7 @@ def create_tables(engine: DuckDBEngine) -> None:
     )
 
 
-def _check_columns(source: SourceConfig, key: str, path: Path, columns: list[str]) -> None:
+def _check_columns(source: SourceConfig, key: str, path: str, columns: list[str]) -> None:
     import difflib
 
     problems = []
@@ -399,7 +478,7 @@ def _check_columns(source: SourceConfig, key: str, path: Path, columns: list[str
         if column not in columns:
             close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(f"{where}: column '{column}' not found in {path.name}{hint}")
+            problems.append(f"{where}: column '{column}' not found in {PurePath(path).name}{hint}")
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
 
@@ -409,57 +488,90 @@ def ingest(
     config: Config,
     work_dir: Path,
     progress: Callable[[float], None] | None = None,
+    spark_session: Any = None,
 ) -> Ingested:
     """Read all sources into ``cx_mapped`` and ``cx_rejects``.
+
+    With `spark_session`, sources may name files on the stores its Hadoop FileSystem reaches
+    (``s3a://``, ``hdfs://``, ``abfss://``, ``gs://``): each is copied under `work_dir`, read,
+    and its copy deleted before the next file is copied (the driver's disk holds one file).
 
     Raises InputError naming the file for anything the user must fix (missing or empty file,
     unknown encoding, mapped column absent from the header).
     """
     create_tables(engine)
-    planned: list[tuple[str, SourceConfig, Path]] = []
+    planned: list[tuple[str, SourceConfig, Export]] = []
     for i, source in enumerate(config.sources):
         key = f"sources[{i}]"
-        for path in resolve_files(source, config.base_dir, key):
-            planned.append((key, source, path))
+        for export in resolve_files(
+            source, config.base_dir, key, spark_session, config.engine.name
+        ):
+            planned.append((key, source, export))
     ingested = Ingested()
     keys_used = 0
-    for file_index, (key, source, path) in enumerate(planned):
-        size = path.stat().st_size
-        if size == 0:
-            raise InputError(f"{path}: file is empty (source '{source.name}')")
-        fmt = file_format(path, source.format)
-        readable, encoding = (
-            (path, "binary") if fmt == "parquet" else readable_text(path, source.encoding, work_dir)
-        )
-        raw_table = table(f"raw_{file_index}")
-        raw = load_raw(engine, path, readable, fmt, source.delimiter, raw_table, source.name)
-        _check_columns(source, key, path, raw.columns)
-        _insert_mapped(engine, source, path, file_index, raw, keys_used)
-        keys_used += int(engine.scalar(f"SELECT coalesce(max(cx_row), 0) FROM {raw_table}"))
-        engine.drop(raw_table)
-        ingested.files.append(
-            InputFile(
-                source=source.name,
-                kind=source.kind.value,
-                path=str(path),
-                format=fmt,
-                encoding=encoding,
-                bytes=size,
-                sha256=sha256_of(path),
-                rows=raw.rows,
-                rejected=raw.rejected,
+    for file_index, (key, source, export) in enumerate(planned):
+        copies = work_dir / "exports" / str(file_index)
+        try:
+            path = export.fetch(copies)
+            read, keys = _read_file(
+                engine, key, source, export.location, path, file_index, keys_used, copies
             )
-        )
+        finally:
+            shutil.rmtree(copies, ignore_errors=True)
+        ingested.files.append(read)
+        keys_used += keys
         if progress:
             progress((file_index + 1) / len(planned))
     _reject_bad_ids(engine, config, ingested)
     return ingested
 
 
+def _read_file(
+    engine: DuckDBEngine,
+    key: str,
+    source: SourceConfig,
+    location: str,
+    path: Path,
+    file_index: int,
+    keys_used: int,
+    copies: Path,
+) -> tuple[InputFile, int]:
+    """Read the local file `path`, named `location` to the user, into ``cx_mapped``; return
+    what run.json reports of it and the record keys its rows used. A UTF-8 copy of a file in
+    another encoding goes in `copies`, removed once the file is read."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{location}: file is empty (source '{source.name}')")
+    fmt = file_format(location, source.format)
+    readable, encoding = (
+        (path, "binary")
+        if fmt == "parquet"
+        else readable_text(path, source.encoding, copies, shown=location)
+    )
+    raw_table = table(f"raw_{file_index}")
+    raw = load_raw(engine, location, readable, fmt, source.delimiter, raw_table, source.name)
+    _check_columns(source, key, location, raw.columns)
+    _insert_mapped(engine, source, location, file_index, raw, keys_used)
+    keys = int(engine.scalar(f"SELECT coalesce(max(cx_row), 0) FROM {raw_table}"))
+    engine.drop(raw_table)
+    read = InputFile(
+        source=source.name,
+        kind=source.kind.value,
+        path=location,
+        format=fmt,
+        encoding=encoding,
+        bytes=size,
+        sha256=sha256_of(path),
+        rows=raw.rows,
+        rejected=raw.rejected,
+    )
+    return read, keys
+
+
 def _insert_mapped(
     engine: DuckDBEngine,
     source: SourceConfig,
-    path: Path,
+    location: str,
     file_index: int,
     raw: RawFile,
     keys_used: int,
@@ -479,7 +591,7 @@ def _insert_mapped(
             "keys_used": keys_used,
             "source": source.name,
             "kind": source.kind.value,
-            "file": str(path),
+            "file": location,
             "file_index": file_index,
         },
     )

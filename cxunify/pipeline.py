@@ -116,7 +116,8 @@ def unify(
     With `model` (from ``cxunify train``), scoring reuses it instead of fitting one.
     With ``engine: spark`` every stage after reading the exports runs on Spark, in
     `spark_session` if given; `out_dir` may then be on any store Spark writes
-    (``s3a://...``, ``hdfs://...``, ``abfss://...``; see `output`).
+    (``s3a://...``, ``hdfs://...``, ``abfss://...``; see `output`), and the sources' paths on
+    any store it reads (each export is copied to this machine to be read; see `ingest`).
     Customer ids are carried over from the output in `previous` (default: `out_dir` itself).
     One run at a time may write a local `out_dir` (a lock file beside it); a run killed
     earlier leaves nothing behind that this one does not clean up.
@@ -216,7 +217,9 @@ def _run(
         if config.engine.name == "spark":
             spark = spark_engine.open_spark(config, staging, spark_session)
         with stage("ingest") as advance:
-            ingested = ingest.ingest(engine, config, scratch / ".work", advance)
+            # Exports on a store are copied here through the session's Hadoop FileSystem.
+            session = spark.spark if spark is not None else None
+            ingested = ingest.ingest(engine, config, scratch / ".work", advance, session)
             if spark is not None:
                 spark_engine.hand_over(local, spark, scratch / ".work" / "handover")
                 _close(local)

@@ -173,17 +173,27 @@ def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ..
     instead of every pair looking up its values by text.
     """
     specs = [spec for spec in comparisons if spec.tf_column is not None]
-    adjustments, joins = [], []
+    shares, adjustments, joins = [], [], []
     for spec in specs:
         column, alias = ident(spec.tf_column or ""), f"tf_{spec.name}"
+        counts, values = ident(f"{alias}_counts"), ident(f"{alias}_shares")
+        # The totals are one-row aggregates joined to every value, not sum() OVER (): Spark
+        # moves every row of a window without PARTITION BY into one task. The arithmetic is
+        # the window's (n / total, then the sum of the squared shares), so DuckDB's doubles
+        # are unchanged.
+        shares.append(
+            f"""{counts} AS (
+                SELECT {column} AS value, count(*)::DOUBLE AS n FROM {NODES}
+                WHERE {column} IS NOT NULL GROUP BY {column}
+            ), {values} AS (
+                SELECT c.value, c.n / t.total AS share
+                FROM {counts} c CROSS JOIN (SELECT sum(n) AS total FROM {counts}) t
+            )"""
+        )
         joins.append(
             f"""LEFT JOIN (
-                SELECT value, share, sum(share * share) OVER () AS agree_chance FROM (
-                    SELECT value, n / sum(n) OVER () AS share FROM (
-                        SELECT {column} AS value, count(*)::DOUBLE AS n FROM {NODES}
-                        WHERE {column} IS NOT NULL GROUP BY {column}
-                    )
-                )
+                SELECT s.value, s.share, t.agree_chance FROM {values} s
+                CROSS JOIN (SELECT sum(share * share) AS agree_chance FROM {values}) t
             ) {alias} ON {alias}.value = n.{column}"""
         )
         adjustments.append(
@@ -191,6 +201,7 @@ def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ..
         )
     engine.execute(
         f"CREATE OR REPLACE TABLE {NODE_TF} AS "
+        f"{'WITH ' + ', '.join(shares) if shares else ''} "
         f"SELECT n.node{''.join(', ' + a for a in adjustments)} FROM {NODES} n {' '.join(joins)}"
     )
 

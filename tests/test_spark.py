@@ -1,20 +1,23 @@
 """The Spark engine gives the same customers, profiles and output schemas as DuckDB.
 
-The end-to-end run is Spark in local mode (local[2]) on sample_data, shared by the tests of
-this module; it takes about a minute and a half on two cores, most of it Spark's per-query
-overhead.
+The end-to-end run is Spark in local mode (local[2]) on sample_data, read from a store and
+written to one, shared by the tests of this module; it takes about a minute and a half on two
+cores, most of it Spark's per-query overhead.
 Without pyspark or Java it is skipped on a workstation and fails in CI (CI installs both: see
 .ci/run).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import polars as pl
@@ -25,9 +28,11 @@ import pytest
 from cxunify.config import load_config
 from cxunify.engine import dialect_available
 from cxunify.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+SAMPLE_EXPORTS = ["crm.csv", "orders.csv", "social.ndjson", "tickets.csv"]
+SAMPLE_STORE = "viewfs://cxsample/exports"  # sample_data, read as a store by the Spark run
 
 
 def _spark_ready() -> str | None:
@@ -60,6 +65,17 @@ def spark_session():
     session.stop()
 
 
+def _mount(spark_session, folder: Path, name: str) -> str:
+    """The local `folder` as the store ``viewfs://<name>/exports``: Hadoop's mount-table
+    filesystem, so it is listed and read through Hadoop's FileSystem as s3a:// or hdfs://
+    would be, with no object store. (``file://`` sources are read as local paths, and a
+    made-up scheme mapped to LocalFileSystem is refused by Hadoop: "Wrong FS ... expected:
+    file:///".) A name is mounted once: Hadoop caches a filesystem per scheme and authority."""
+    hadoop = spark_session.sparkContext._jsc.hadoopConfiguration()
+    hadoop.set(f"fs.viewfs.mounttable.{name}.link./exports", folder.resolve().as_uri())
+    return f"viewfs://{name}/exports"
+
+
 def _parquet(path: Path) -> pl.DataFrame:
     """An output: one file (local) or a folder of part files in order (on a store)."""
     return pl.read_parquet(path / "*.parquet" if path.is_dir() else path)
@@ -81,17 +97,29 @@ def _partition(out: Path) -> set[frozenset[tuple[str, str]]]:
 
 @pytest.fixture(scope="module")
 def runs(spark_session, tmp_path_factory):
-    """The sample run once on DuckDB into a local folder and once on Spark into a folder
-    given as a file:// URI, which goes through Hadoop's FileSystem as s3a:// or hdfs://
-    would (the one Spark run of the suite: about a minute and a half)."""
+    """The sample run once on DuckDB, from the local exports into a local folder, and once
+    on Spark, from the same exports on a store (`_mount`) into a folder given as a file://
+    URI; both go through Hadoop's FileSystem as s3a:// or hdfs:// would (the one Spark run
+    of the suite: about a minute and a half)."""
     from cxunify.pipeline import unify
 
     base = tmp_path_factory.mktemp("engines")
     config = load_config(SAMPLE_CONFIG)
     on_duckdb = unify(config, base / "duckdb")
+    exports = _mount(spark_session, ROOT / "sample_data", "cxsample")  # SAMPLE_STORE
+    on_store = base / "store.yaml"
+    on_store.write_text(SAMPLE_CONFIG.read_text().replace("../sample_data", exports))
     store = (base / "store" / "out").as_uri()
-    on_spark = unify(config.with_engine("spark"), store, spark_session=spark_session)
+    on_spark = unify(load_config(on_store).with_engine("spark"), store, spark_session=spark_session)
     return on_duckdb, on_spark, base / "duckdb", base / "store" / "out"
+
+
+def _as_on_store(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`frame` of the DuckDB run with its exports' local paths as the Spark run names them."""
+    local = str(SAMPLE_CONFIG.parent / "../sample_data")  # as the config names them
+    return frame.with_columns(
+        pl.col(c).str.replace_all(local, SAMPLE_STORE, literal=True) for c in columns
+    )
 
 
 def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session):
@@ -117,6 +145,8 @@ def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session
     state = ["records", "nodes", "clusters", "gammas"]
     for name in state:
         stored = [_parquet(out / "state" / f"{name}.parquet") for out in (duck, spark)]
+        if "file" in stored[0].columns:
+            stored[0] = _as_on_store(stored[0], ["file"])
         assert stored[1].sort(stored[1].columns).equals(stored[0].sort(stored[0].columns)), name
 
     profiles_duck = _parquet(duck / "profiles.parquet")
@@ -144,6 +174,31 @@ def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session
     assert (links["match_weight"] - links["match_weight_spark"]).abs().max() < 1e-9
     assert on_spark.counts == on_duckdb.counts
 
+    # The exports were read from the store, and every output names them by their URI.
+    identity_duck = _parquet(duck / "identity_map.parquet")
+    assert identity_duck["file"].str.starts_with("/").all()
+    identity_spark = _parquet(spark / "identity_map.parquet")
+    # confidence is a match probability: the same to float rounding, as the weights.
+    on_store = _as_on_store(identity_duck, ["file"])
+    assert identity_spark.drop("confidence").equals(on_store.drop("confidence"))
+    assert (identity_spark["confidence"] - on_store["confidence"]).abs().max() < 1e-12
+    assert identity_spark["file"].str.starts_with(f"{SAMPLE_STORE}/").all()
+    rejects = _parquet(spark / "rejects.parquet")
+    assert rejects.height == on_spark.counts["rows_rejected"] > 0
+    assert rejects.equals(_as_on_store(_parquet(duck / "rejects.parquet"), ["file", "raw"]))
+    # run.json: the same inputs, with the content's hash and size, each named by its URI.
+    read_spark, read_duck = on_spark.manifest["inputs"], on_duckdb.manifest["inputs"]
+    assert [i["path"] for i in read_spark] == [f"{SAMPLE_STORE}/{n}" for n in SAMPLE_EXPORTS]
+    assert [Path(i["path"]).name for i in read_duck] == SAMPLE_EXPORTS
+    for read in read_spark:
+        content = (ROOT / "sample_data" / read["path"].rsplit("/", 1)[1]).read_bytes()
+        assert read["sha256"] == hashlib.sha256(content).hexdigest()
+        assert read["bytes"] == len(content)
+    but_path = [
+        [{k: v for k, v in i.items() if k != "path"} for i in r] for r in (read_spark, read_duck)
+    ]
+    assert but_path[0] == but_path[1]
+
     # The session handed in stays up.
     assert not spark_session.sparkContext._jsc.sc().isStopped()
 
@@ -159,6 +214,97 @@ def test_an_output_on_a_store_is_folders_with_run_json_and_no_database(runs):
     # No staging folder, spark work directory or DuckDB scratch is left beside it.
     assert [p.name for p in spark.parent.iterdir()] == ["out"]
     assert not (spark / ".work").exists()
+
+
+def _crm_config(tmp_path: Path, path: str, columns: str = "{first_name: name, email: email}"):
+    config = tmp_path / "crm.yaml"
+    config.write_text(
+        f"sources:\n  - {{name: crm, kind: crm, path: '{path}', id: id, columns: {columns}}}\n"
+    )
+    return load_config(config)
+
+
+def test_exports_on_a_store_are_copied_here_and_named_by_their_uri(spark_session, tmp_path):
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import ingest
+
+    bucket = tmp_path / "bucket"
+    header = "id,name,email\n"
+    first = write(bucket / "2024" / "crm.csv", header + "1,Ann,a@x.com\n2,Bob,b@x.com,EXTRA\n")
+    second = write(
+        bucket / "2025" / "crm.csv", header + "3,Renée,r@x.com\n1,Ann,dup@x.com\n", "cp1252"
+    )
+    (bucket / "2026" / "crm.csv").mkdir(parents=True)  # a folder: not a file of the glob
+    store = _mount(spark_session, bucket, "cxglob")
+    uris = [f"{store}/2024/crm.csv", f"{store}/2025/crm.csv"]
+
+    engine, work = DuckDBEngine(), tmp_path / "work"
+    config = _crm_config(tmp_path, f"{store}/*/crm.csv")
+    read = ingest(engine, config, work, spark_session=spark_session)
+
+    assert [(f.path, f.encoding, f.rows, f.rejected) for f in read.files] == [
+        (uris[0], "utf-8", 2, 1),
+        (uris[1], "cp1252", 2, 1),
+    ]
+    for item, local in zip(read.files, (first, second), strict=True):
+        assert (item.sha256, item.bytes) == (
+            hashlib.sha256(local.read_bytes()).hexdigest(),
+            local.stat().st_size,
+        )
+    mapped = engine.rows("SELECT file, row_number, first_name FROM cx_mapped ORDER BY record_key")
+    assert mapped == [(uris[0], 1, "Ann"), (uris[1], 1, "Renée")]
+    rejects = engine.rows("SELECT file, line, reason, raw FROM cx_rejects ORDER BY file")
+    assert [r[:3] for r in rejects] == [
+        (uris[0], 3, "unparseable CSV row: too many columns"),
+        (uris[1], None, "duplicate id 1 (first at row 1) in id"),
+    ]
+    assert rejects[0][3] == "2,Bob,b@x.com,EXTRA"
+    assert json.loads(rejects[1][3])["file"] == uris[1]
+    engine.close()
+    # Each copy (and its UTF-8 version) was removed once read.
+    assert [p for p in work.rglob("*") if p.is_file()] == []
+
+
+@pytest.fixture(scope="module")
+def error_store(spark_session, tmp_path_factory) -> str:
+    bucket = tmp_path_factory.mktemp("bucket")
+    write(bucket / "crm.csv", "id,name\n1,Ann\n")
+    write(bucket / "empty.csv", "")
+    return _mount(spark_session, bucket, "cxerrors")
+
+
+@pytest.mark.parametrize(
+    ("path", "columns", "message"),
+    [
+        ("{store}/2024/none.csv", None, "sources[0].path: file not found: {store}/2024/none.csv"),
+        ("{store}/*/none.csv", None, "sources[0].path: no file matches '{store}/*/none.csv'"),
+        (
+            "{store}/crm.csv",
+            "{first_name: first_name}",
+            "{store}/crm.csv: sources[0].columns.first_name: column 'first_name' not found in "
+            "crm.csv; did you mean 'name'?",
+        ),
+        ("{store}/empty.csv", None, "{store}/empty.csv: file is empty (source 'crm')"),
+        (
+            "s3a://bucket/crm.csv",
+            None,
+            "sources[0].path: s3a://bucket/crm.csv: cannot list it: java.lang.RuntimeException: "
+            "java.lang.ClassNotFoundException: Class org.apache.hadoop.fs.s3a.S3AFileSystem "
+            "not found",
+        ),
+    ],
+)
+def test_exports_on_a_store_name_their_uri_in_errors(
+    spark_session, error_store, tmp_path, path, columns, message
+):
+    from cxunify.engine import DuckDBEngine
+    from cxunify.errors import InputError
+    from cxunify.ingest import ingest
+
+    config = _crm_config(tmp_path, path.format(store=error_store), columns or "{first_name: name}")
+    with pytest.raises(InputError) as raised:
+        ingest(DuckDBEngine(), config, tmp_path / "work", spark_session=spark_session)
+    assert str(raised.value) == message.format(store=error_store)
 
 
 def test_fuzzy_udfs_match_duckdb_functions(spark_session, tmp_path):
@@ -297,6 +443,51 @@ def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):
     assert spark.rows(ordered) == duck.rows(ordered)
 
 
+def test_term_frequencies_on_spark_are_duckdb_values_without_a_window(both_engines, tmp_path):
+    from cxunify.compare import COMPARISON_BY_NAME
+    from cxunify.engine import dialect
+    from cxunify.score import NODE_TF, term_frequencies
+
+    duck, spark = both_engines
+    # Shares 1/2, 1/4, 1/8 and 1/8: the chance two nodes agree is 22/64 exactly.
+    names = ["ann"] * 4 + ["bo"] * 2 + ["cy", "di", None]
+    duck.execute(
+        "CREATE OR REPLACE TABLE cx_nodes AS SELECT i AS node, n[i] AS first_name_std, "
+        "n[10 - i] AS last_name_std, CASE WHEN i <= 3 THEN 'x' END AS email_local "
+        "FROM (SELECT $names AS n), range(1, 10) r(i)",
+        {"names": names},
+    )
+    spark.adopt(duck, ["cx_nodes"], tmp_path / "handover")
+    comparisons = tuple(COMPARISON_BY_NAME.values())
+    term_frequencies(duck, comparisons)
+    term_frequencies(spark, comparisons)
+
+    query = f"SELECT * FROM {NODE_TF} ORDER BY node"
+    assert spark.columns(NODE_TF) == duck.columns(NODE_TF) == [
+        "node", "tf_first_name", "tf_last_name", "tf_email"
+    ]  # fmt: skip
+    on_duck, on_spark = duck.rows(query), spark.rows(query)
+    bits = {"ann": math.log2(22 / 32), "bo": math.log2(22 / 16), "one": math.log2(22 / 8)}
+    assert on_duck[:3] == [
+        (1, bits["ann"], 0.0, 0.0),  # no surname; the only email value: share 1, 0 bits
+        (2, bits["ann"], bits["one"], 0.0),
+        (3, bits["ann"], bits["one"], 0.0),
+    ]
+    assert on_duck[5][:3] == (6, bits["bo"], bits["ann"])
+    assert on_duck[8][:3] == (9, 0.0, bits["ann"])
+    assert [row[0] for row in on_spark] == list(range(1, 10))
+    for mine, theirs in zip(on_spark, on_duck, strict=True):
+        assert mine == pytest.approx(theirs, rel=1e-15, abs=0)
+
+    # No window without PARTITION BY, which Spark runs in one task: totals are aggregates.
+    statements: list[str] = []
+    recorder = SimpleNamespace(execute=lambda sql, params=None: statements.append(sql))
+    term_frequencies(recorder, comparisons)  # type: ignore[arg-type]
+    (create,) = statements
+    plan = spark._frame(dialect.parse(create).expression, {})._jdf.queryExecution()
+    assert "Window" not in plan.executedPlan().toString()
+
+
 def test_macros_run_per_partition_give_duckdb_values(spark_session, tmp_path):
     from cxunify.config import SparkConfig
     from cxunify.engine.spark import SparkEngine
@@ -381,7 +572,7 @@ def test_an_output_on_a_store_is_replaced_with_run_json_last(spark_session, tmp_
         output.check_replaceable(out)
 
 
-def test_exports_on_a_store_are_refused_in_one_line(cli, tmp_path):
+def test_exports_on_a_store_need_the_spark_engine(cli, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(
         "sources:\n  - {name: crm, kind: crm, path: 's3a://bucket/crm.csv', id: id,\n"
@@ -390,8 +581,18 @@ def test_exports_on_a_store_are_refused_in_one_line(cli, tmp_path):
     result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: sources[0].path: s3a://bucket/crm.csv: exports must be files on this machine "
-        "(a local or mounted path); copy them here or mount the store"
+        "Error: sources[0].path: s3a://bucket/crm.csv: exports on a store need the spark "
+        "engine (--engine spark); with DuckDB, copy them to this machine or mount the store"
+    )
+    assert not (tmp_path / "out").exists()
+
+    # plan (and train, update) run on DuckDB whatever the engine: they say so.
+    config.write_text(config.read_text() + "engine: spark\n")
+    result = cli("plan", "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: sources[0].path: s3a://bucket/crm.csv: exports on a store are read by unify "
+        "only; this command runs on DuckDB: copy them to this machine or mount the store"
     )
 
 

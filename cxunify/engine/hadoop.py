@@ -1,9 +1,10 @@
-"""Paths on the stores Spark writes (s3a://, hdfs://, abfss://, gs://, file://), for outputs.
+"""Paths on the stores Spark reads and writes (s3a://, hdfs://, abfss://, gs://, file://).
 
 An output folder on such a store is handled by the same code as a local one: `HadoopPath`
 has the few `pathlib.Path` methods that code uses, carried out by Hadoop's FileSystem in the
-Spark session's JVM (the connectors, credentials and settings Spark already has). It holds a
-session, never starts one, and needs no import of pyspark.
+Spark session's JVM (the connectors, credentials and settings Spark already has). Exports on
+a store are found with `store_files` and copied to the driver with `HadoopPath.download`.
+It holds a session, never starts one, and needs no import of pyspark to be imported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,47 @@ def is_uri(location: str | Path | HadoopPath) -> bool:
         return False
     scheme = urlparse(str(location)).scheme
     return len(scheme) > 1  # one letter is a Windows drive
+
+
+def has_glob(location: str) -> bool:
+    """True when `location` holds a character of Hadoop's glob syntax (``* ? [ {``)."""
+    return any(char in location for char in "*?[{")
+
+
+def store_files(pattern: str, spark: Any) -> list[HadoopPath]:
+    """The files the URI `pattern` names, sorted: the file itself, or every file its Hadoop
+    glob matches (``s3a://bucket/exports/crm-*.csv``, ``.../{2024,2025}/*.csv``); folders are
+    left out. Each keeps the scheme and authority as written in `pattern` (``hdfs:///x``
+    stays so, not the namenode's full address), so outputs name files as the user does.
+
+    Raises what the JVM raises (no connector for the scheme, no credentials): see `jvm_reason`.
+    """
+    written = urlparse(pattern)
+    prefix = f"{written.scheme}://{written.netloc}"
+    root = HadoopPath(pattern, spark)
+    found = root._fs.globStatus(root._path) or []  # None for a missing path without a glob
+    uris = sorted(
+        prefix + str(status.getPath().toUri().getPath()) for status in found if status.isFile()
+    )
+    return [HadoopPath(uri, spark) for uri in uris]
+
+
+def jvm_reason(exc: BaseException) -> str:
+    """The one line saying why a call into the JVM failed, without py4j's framing or the
+    Java stack (``java.io.FileNotFoundException: ... does not exist``)."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        return str(java.toString())
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def jvm_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a failed call into the JVM raises in Python (to catch only those)."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    return (Py4JError, CapturedException)
 
 
 class HadoopPath:
@@ -119,6 +161,12 @@ class HadoopPath:
     def remove_tree(self) -> None:
         """Delete this folder and everything in it (nothing when it does not exist)."""
         self._fs.delete(self._path, True)
+
+    def download(self, local: Path) -> None:
+        """Copy this file to the local file `local` (an export on a store, for the driver)."""
+        target = self._jvm.org.apache.hadoop.fs.Path(local.resolve().as_uri())
+        # The raw local filesystem writes no .crc file beside the copy.
+        self._fs.copyToLocalFile(False, self._path, target, True)
 
     def upload(self, local: Path) -> None:
         """Copy the local file or folder `local` here (the driver's files, for the executors)."""
