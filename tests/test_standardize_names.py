@@ -300,6 +300,7 @@ _NAMEY = st.lists(
 @given(_NAMEY, st.sampled_from(["", "Dr. ", "MR ", "Mrs "]), st.sampled_from(["", " Jr."]))
 @example(name="-", title="", suffix=" Jr.")  # found by hypothesis: "- Jr." was the name "jr"
 @example(name="mx", title="", suffix=" Jr.")  # found by hypothesis: "MX Jr." was "jr"
+@example(name="cbe a", title="Dr. ", suffix="")  # found by hypothesis: "Dr. CBE A" was "a"
 def test_titles_and_case_do_not_change_the_matching_form(con, name, title, suffix):
     plain = one(con, "cx_name_std", name)
     assert one(con, "cx_name_std", title + name.upper() + suffix) in (plain, None)

@@ -160,14 +160,20 @@ CREATE OR REPLACE MACRO _cx_name_words(x) AS
             ' '),
         lambda t: t <> '');
 
--- Titles go wherever they are; suffixes unless they are the very first word, so a lone "Jr"
--- stays, but not when a title or something that is no name came first ("Mx Jr.", "- Jr."):
--- then nothing is left of a name.
+-- Titles go wherever they are. A suffix goes too, unless it is the first word after the titles
+-- and either the first word written (a lone "Jr" stays) or followed by more of the name
+-- ("Dr. CBE A" keeps "cbe a", as "CBE A" does); "Mx Jr." and "- Jr." leave no name.
+CREATE OR REPLACE MACRO _cx_name_is_title(t) AS
+    list_contains(getvariable('cx_name_honorifics'), t);
+CREATE OR REPLACE MACRO _cx_name_keeps_suffix(words, i, junk_led) AS
+    NOT junk_led
+    AND i = list_position(list_transform(words, lambda t: NOT _cx_name_is_title(t)), true)
+    AND (i = 1 OR len(list_filter(words, lambda u, j: j > i AND NOT _cx_name_is_title(u))) > 0);
 CREATE OR REPLACE MACRO _cx_name_drop(words, junk_led) AS
     list_filter(words,
-        lambda t, i: NOT list_contains(getvariable('cx_name_honorifics'), t)
-                     AND ((i = 1 AND NOT junk_led)
-                          OR NOT list_contains(getvariable('cx_name_suffixes'), t)));
+        lambda t, i: NOT _cx_name_is_title(t)
+                     AND (NOT list_contains(getvariable('cx_name_suffixes'), t)
+                          OR _cx_name_keeps_suffix(words, i, junk_led)));
 
 -- A lower-case name that is no name: empty, without a letter, or a placeholder however it
 -- is punctuated or spaced ("N/A", "n.a.", "Not Provided").
@@ -213,10 +219,13 @@ CREATE OR REPLACE MACRO _cx_name_strip(x) AS
     regexp_replace(
         array_to_string(
             list_filter(_cx_name_display_words(x),
-                lambda t, i: NOT list_contains(getvariable('cx_name_honorifics'),
-                                               _cx_name_word_key(t))
-                             AND (i = 1 OR NOT list_contains(getvariable('cx_name_suffixes'),
-                                                             _cx_name_word_key(t)))),
+                lambda t, i: NOT _cx_name_is_title(_cx_name_word_key(t))
+                             AND (NOT list_contains(getvariable('cx_name_suffixes'),
+                                                    _cx_name_word_key(t))
+                                  OR _cx_name_keeps_suffix(
+                                      list_transform(_cx_name_display_words(x),
+                                                     lambda w: _cx_name_word_key(w)),
+                                      i, false))),
             ' '),
         '^[\s,;:]+|[\s,;:]+$', '', 'g');
 
