@@ -300,6 +300,7 @@ class Published:
     model: MatchModel | score.LogisticModel
     model_reused: bool
     stored_sources: dict[str, list] | None = None  # an update's sources not re-read
+    unchanged: profile.Unchanged | None = None  # an update's golden records to copy
 
 
 def score_and_keep(
@@ -349,7 +350,9 @@ def publish(
         customers = identity.assign_customer_ids(engine)
         churn = identity.carry_over_ids(engine, run.prior, run.started)
     with stage("profile"):
-        profiled = profile.build_profiles(engine, config.profile)
+        profiled = profile.build_profiles(engine, config.profile, run.unchanged)
+        if extra and "update" in extra:
+            extra["update"]["golden_records_copied"] = profiled.golden_copied
     with stage("write"):
         written = output.write_tables(
             engine, run.staging, config.output.compression, config.matching.comparisons

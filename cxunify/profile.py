@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cxunify import traits
 from cxunify.config import GOLDEN_FIELD_NAMES, ProfileConfig, SurvivorshipRule
@@ -27,6 +28,7 @@ GOLDEN = table("golden")
 GOLDEN_ROWS = table("golden_rows")
 GOLDEN_WINNERS = table("golden_winners")
 GOLDEN_LISTS = table("golden_lists")
+GOLDEN_KEPT = table("golden_kept")
 
 GOLDEN_FIELDS = GOLDEN_FIELD_NAMES
 SOURCE_KINDS = sorted(kind.value for kind in Kind)
@@ -55,6 +57,18 @@ MAX_RECORD_KEY = 10**KEY_DIGITS - 1
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """What an update may copy from the output it updates: the golden records of customers
+    whose records are all stored ones (keys up to `last_stored_key`, never replaced) and were
+    all that customer's records before. Survivorship reads nothing else, so their golden
+    records are the same; traits depend on the as-of date and are always computed again."""
+
+    profiles: Path
+    identity_map: Path
+    last_stored_key: int
+
+
+@dataclass(frozen=True)
 class Profiled:
     """What the profile stage built: customers, touchpoints, texts scored, and the as-of used."""
 
@@ -62,6 +76,7 @@ class Profiled:
     touchpoints: int
     texts_scored: int
     as_of: datetime | None
+    golden_copied: int = 0  # an update's golden records copied from the previous output
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -268,15 +283,25 @@ def golden_params(rules: dict[str, SurvivorshipRule]) -> dict[str, list[str] | s
     return params
 
 
-def build_golden(engine: DuckDBEngine, rules: dict[str, SurvivorshipRule]) -> int:
-    """Create ``cx_golden``: one golden record per customer; return its row count."""
+def build_golden(
+    engine: DuckDBEngine,
+    rules: dict[str, SurvivorshipRule],
+    unchanged: Unchanged | None = None,
+) -> int:
+    """Create ``cx_golden``: one golden record per customer; return its row count.
+
+    With `unchanged` (an update), the golden records of customers whose records did not
+    change are copied from the previous profiles, and only the others are built.
+    """
     if (engine.scalar(f"SELECT max(record_key) FROM {RECORDS}") or 0) > MAX_RECORD_KEY:
         raise CxunifyError(f"more than {MAX_RECORD_KEY} records: survivorship keys overflow")
     params = golden_params(rules)
     rows_params = {k: v for k, v in params.items() if k.startswith("priority_")}
-    engine.execute(
-        f"CREATE OR REPLACE TABLE {GOLDEN_ROWS} AS {golden_rows_sql(rules)}", rows_params
-    )
+    rows = golden_rows_sql(rules)
+    if unchanged is not None:
+        _find_unchanged_customers(engine, unchanged)
+        rows = f"SELECT * FROM ({rows}) ANTI JOIN {GOLDEN_KEPT} USING (customer_id)"
+    engine.execute(f"CREATE OR REPLACE TABLE {GOLDEN_ROWS} AS {rows}", rows_params)
     names = [name for (name,) in engine.rows(f"SELECT DISTINCT source FROM {RECORDS} ORDER BY 1")]
     sources = {
         "source_kinds": SOURCE_KINDS,
@@ -298,14 +323,55 @@ def build_golden(engine: DuckDBEngine, rules: dict[str, SurvivorshipRule]) -> in
     )
     engine.drop(GOLDEN_WINNERS, GOLDEN_LISTS, *(_won_table(f) for f in GOLDEN_FIELDS))
     engine.drop(GOLDEN_ROWS)
+    if unchanged is not None:
+        columns = ", ".join(ident(c) for c in engine.columns(GOLDEN))
+        engine.execute(
+            f"INSERT INTO {GOLDEN} BY NAME SELECT {columns} FROM read_parquet($path) "
+            f"SEMI JOIN {GOLDEN_KEPT} USING (customer_id)",
+            {"path": str(unchanged.profiles)},
+        )
     return engine.count(GOLDEN)
 
 
-def build_profiles(engine: DuckDBEngine, settings: ProfileConfig | None = None) -> Profiled:
-    """Create ``cx_profiles`` (golden record and traits) and ``cx_touchpoints``."""
+def _find_unchanged_customers(engine: DuckDBEngine, unchanged: Unchanged) -> None:
+    """``cx_golden_kept``: customers whose records are all stored and unchanged, and were
+    exactly the records of the same customer id before."""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {GOLDEN_KEPT} AS
+        WITH members AS (
+            SELECT i.customer_id, r.record_key, r.source, r.source_record_id
+            FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+        ), before AS (
+            SELECT source, source_record_id, customer_id FROM read_parquet($identity_map)
+        ), sizes_before AS (
+            SELECT customer_id, count(*) AS n FROM before GROUP BY customer_id
+        ), same AS (
+            SELECT m.customer_id, count(*) AS n FROM members m
+            LEFT JOIN before b USING (source, source_record_id)
+            GROUP BY m.customer_id
+            HAVING bool_and(coalesce(m.record_key <= $last_key AND b.customer_id = m.customer_id,
+                                     false))
+        )
+        SELECT customer_id FROM same JOIN sizes_before s USING (customer_id) WHERE same.n = s.n
+        """,
+        {"identity_map": str(unchanged.identity_map), "last_key": unchanged.last_stored_key},
+    )
+
+
+def build_profiles(
+    engine: DuckDBEngine,
+    settings: ProfileConfig | None = None,
+    unchanged: Unchanged | None = None,
+) -> Profiled:
+    """Create ``cx_profiles`` (golden record and traits) and ``cx_touchpoints``; with
+    `unchanged` (an update), golden records of unchanged customers are copied (see
+    `Unchanged`)."""
     settings = settings or ProfileConfig()
     rules = settings.survivorship
-    build_golden(engine, rules)
+    build_golden(engine, rules, unchanged)
+    copied = engine.count(GOLDEN_KEPT) if unchanged is not None else 0
+    engine.drop(GOLDEN_KEPT)
     as_of = settings.as_of or engine.scalar(
         f"SELECT max(greatest(created_at, resolved_at, last_active_at)) FROM {RECORDS}"
     )
@@ -319,7 +385,7 @@ def build_profiles(engine: DuckDBEngine, settings: ProfileConfig | None = None) 
         """
     )
     # A view, not a table: the write stage joins once as it writes. One row per golden record.
-    return Profiled(engine.count(GOLDEN), touchpoints, scored, as_of)
+    return Profiled(engine.count(GOLDEN), touchpoints, scored, as_of, copied)
 
 
 def _param(field: str) -> str:

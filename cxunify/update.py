@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cxunify import block, cluster, ingest, output, score, standardize
+from cxunify import block, cluster, ingest, output, profile, score, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
@@ -63,6 +63,33 @@ def settings_digest(config: Config) -> str:
         "matching": config.matching.model_dump(mode="json"),
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def profile_digest(config: Config) -> str:
+    """The settings golden records depend on, and the version that built them: an update
+    copies unchanged customers' golden records only when both are the same."""
+    from importlib import metadata
+
+    settings = {
+        "profile": config.profile.model_dump(mode="json", exclude={"as_of"}),
+        "cxunify": metadata.version("cxunify"),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _unchanged_golden(config: Config, state: dict, previous: Path) -> profile.Unchanged | None:
+    if state.get("profile") != profile_digest(config):
+        return None
+    profiles = previous / "profiles.parquet"
+    return (
+        profile.Unchanged(
+            profiles=profiles,
+            identity_map=previous / "identity_map.parquet",
+            last_stored_key=int(state["last_record_key"]),
+        )
+        if profiles.is_file()
+        else None
+    )
 
 
 def source_settings(config: Config) -> dict[str, list]:
@@ -118,6 +145,7 @@ def save_state(
             {
                 "format": STATE_FORMAT,
                 "settings": settings_digest(config),
+                "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
                 "last_record_key": int(last_key),
             },
@@ -303,7 +331,16 @@ def _update(
         manifest = publish(
             engine,
             config,
-            Published(out_dir, staging, started, prior, model, True, state.get("sources")),
+            Published(
+                out_dir,
+                staging,
+                started,
+                prior,
+                model,
+                True,
+                state.get("sources"),
+                _unchanged_golden(config, state, previous),
+            ),
             stage,
             inputs,
             counts,

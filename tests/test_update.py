@@ -80,6 +80,9 @@ def test_incremental_equals_a_full_run(nights):
     assert summary["update"]["records_added_or_changed"] == new_rows
     assert 0 < summary["update"]["pairs_compared"] < summary["counts"]["candidate_pairs"] / 10
     assert summary["update"]["nodes_reblocked_for_block_size"] == 0
+    # most customers' records did not change: their golden records were copied, not rebuilt
+    copied = summary["update"]["golden_records_copied"]
+    assert summary["counts"]["customers"] * 0.8 < copied < summary["counts"]["customers"]
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
     for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
                   "links_refused_by_guards", "customers"):  # fmt: skip
