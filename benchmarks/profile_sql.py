@@ -2,12 +2,15 @@
 
     python benchmarks/profile_sql.py --config benchmarks/work/people-221239/cxunify.yaml \
         --out /tmp/profiled [--top 30] [--memory-limit 200MB]
+    python benchmarks/profile_sql.py --config tonight.yaml --update night_one/ --out /tmp/updated
 
 Runs the pipeline in this process with the DuckDB engine's statements wrapped in a timer and
 prints, per stage, wall and CPU seconds (CPU counts every thread, so on a busy machine it is the
 steadier figure), then the `--top` slowest statements with their stage. With a low
 `--memory-limit` it also names the statement that could not stay within it (the way to find an
 operator that cannot spill: 1M rows with 200MB behaves roughly like 10M rows with 2GB).
+With `--update PREVIOUS` it times `cxunify update` instead: PREVIOUS (a finished output, left
+as it is) is copied to `--out` and updated there with the config's exports.
 Not part of the test suite.
 """
 
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cxunify import pipeline
+from cxunify import pipeline, update
 from cxunify.config import load_config
 from cxunify.engine import duckdb as engine_module
 
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--memory-limit", help="DuckDB memory limit for this run, e.g. 200MB")
+    parser.add_argument("--update", type=Path, metavar="PREVIOUS", help="time an update of it")
     args = parser.parse_args()
     if args.memory_limit:
         os.environ["CXUNIFY_MEMORY_LIMIT"] = args.memory_limit
@@ -80,8 +85,15 @@ def main() -> None:
     for name in ("execute", "rows", "scalar", "arrow"):
         method = getattr(engine_module.DuckDBEngine, name)
         setattr(engine_module.DuckDBEngine, name, timings.wrap(method))
+    config = load_config(args.config)
+    if args.update:
+        shutil.rmtree(args.out, ignore_errors=True)
+        shutil.copytree(args.update, args.out)
     began, cpu = time.perf_counter(), time.process_time()
-    result = pipeline.unify(load_config(args.config), args.out, progress=timings)
+    if args.update:
+        result = update.update(config, args.out, progress=timings)
+    else:
+        result = pipeline.unify(config, args.out, progress=timings)
     print(
         f"total: {time.perf_counter() - began:.1f} s wall, {time.process_time() - cpu:.1f} s CPU "
         f"(stages: {result.stages})"

@@ -217,6 +217,11 @@ def _comparison_names() -> tuple[str, ...]:
 
 class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "uncompressed"] = "zstd"
+    state: bool = Field(
+        True,
+        description="write state/ (what `cxunify update` reads); false saves its seconds and "
+        "disk on runs that are never updated",
+    )
 
 
 class GatesConfig(_Strict):

@@ -315,7 +315,8 @@ def score_and_keep(
     score.score_pairs(
         engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
     )
-    update.save_gammas(engine, staging, config)
+    if config.output.state:
+        update.save_gammas(engine, staging, config)
     engine.drop(block.PAIRS, score.GAMMAS)
 
 
@@ -357,7 +358,8 @@ def publish(
         written = output.write_tables(
             engine, run.staging, config.output.compression, config.matching.comparisons
         )
-        update.save_state(engine, run.staging, config, run.model, run.stored_sources)
+        if config.output.state:
+            update.save_state(engine, run.staging, config, run.model, run.stored_sources)
         counts = {
             **counts,
             "identity_map_rows": written["identity_map"],

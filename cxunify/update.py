@@ -180,8 +180,8 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
     path = folder / "state.json"
     if not path.is_file():
         raise OutputError(
-            f"{folder.parent}: has no update state (outputs of older versions lack it); "
-            "run a full `cxunify unify` first"
+            f"{folder.parent}: has no update state (it was written with `output.state: "
+            "false` or by an older version); run a full `cxunify unify` first"
         )
     try:
         state = json.loads(path.read_text(encoding="utf-8"))

@@ -137,6 +137,29 @@ def test_update_of_a_folder_that_is_not_an_output(cli, tmp_path: Path, nights):
     assert result.stderr.strip() == f"Error: {tmp_path}: --previous is not a cxunify output folder"
 
 
+def test_a_run_without_state_has_the_same_outputs_and_cannot_be_updated(cli, nights, tmp_path):
+    folder, _, _ = nights
+    config = write(
+        tmp_path / "stateless.yaml",
+        (folder / "night1.yaml").read_text() + "\noutput:\n  state: false\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--model", folder / "model.json", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert not (out / "state").exists()
+    assert (folder / "night1" / "state" / "gammas.parquet").exists()
+    for name in ("identity_map", "profiles", "links"):
+        query = "SELECT * FROM '{}/" + name + ".parquet' ORDER BY ALL"
+        same = duckdb.sql(query.format(out)).fetchall()
+        assert same == duckdb.sql(query.format(folder / "night1")).fetchall(), name
+    result = cli("update", "--previous", out, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {out}: has no update state (it was written with `output.state: false` or by "
+        "an older version); run a full `cxunify unify` first"
+    )
+
+
 def test_sigkill_during_an_update_leaves_the_output_intact(nights, tmp_path: Path):
     import shutil
     import signal
