@@ -33,7 +33,7 @@ from cxunify.compare import COMPARISON_BY_NAME, ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.engine import handover as spark_engine
-from cxunify.engine.hadoop import HadoopPath, is_uri
+from cxunify.engine.hadoop import HadoopPath, is_uri, jvm_errors, jvm_reason
 from cxunify.errors import CxunifyError, OutputError, UserError
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
@@ -163,9 +163,14 @@ def _unify_on_store(
         raise UserError(f"{previous}: --previous on a store needs --out on a store too")
     session, started = spark_engine.session_for(config, spark_session)
     try:
-        out = HadoopPath(out_dir, session)
-        output.check_replaceable(out)
-        prior = output.find_previous(HadoopPath(previous or out_dir, session))
+        try:
+            out = HadoopPath(out_dir, session)
+            output.check_replaceable(out)
+            prior = output.find_previous(HadoopPath(previous or out_dir, session))
+        except jvm_errors() as exc:  # no connector for the scheme, no credentials, no bucket
+            raise OutputError(
+                f"{previous or out_dir}: cannot reach it: {jvm_reason(exc)}"
+            ) from None
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
         return _run(config, out, progress or SilentProgress(), model, prior, session)

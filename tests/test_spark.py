@@ -572,6 +572,20 @@ def test_an_output_on_a_store_is_replaced_with_run_json_last(spark_session, tmp_
         output.check_replaceable(out)
 
 
+def test_an_output_on_a_store_spark_cannot_reach_is_a_one_line_error(spark_session, tmp_path):
+    from cxunify.config import load_config
+    from cxunify.errors import OutputError
+    from cxunify.pipeline import unify
+
+    config = load_config(SAMPLE_CONFIG).with_engine("spark")
+    with pytest.raises(OutputError) as raised:
+        unify(config, "s3a://bucket/cx/out", spark_session=spark_session)
+    assert str(raised.value) == (
+        "s3a://bucket/cx/out: cannot reach it: java.lang.RuntimeException: "
+        "java.lang.ClassNotFoundException: Class org.apache.hadoop.fs.s3a.S3AFileSystem not found"
+    )
+
+
 def test_exports_on_a_store_need_the_spark_engine(cli, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(
