@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cxunify.config import Config, SourceConfig, StandardizeConfig, validate_config
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_record_key
 from cxunify.ingest import create_tables, file_format, load_raw, readable_text
@@ -59,6 +60,12 @@ def infer_sources(paths_by_kind: dict[Kind, list[str]], work_dir: Path) -> list[
     files: list[tuple[Kind, Path]] = []
     for kind, patterns in paths_by_kind.items():
         for pattern in patterns:
+            if is_uri(pattern):  # inferring needs the file here; a config names store paths
+                raise InputError(
+                    f"--{kind.value} {pattern}: flags read local files; for exports on a store "
+                    f"write a config with `path: {pattern}` and `engine: spark` (`cxunify init` "
+                    "on a local copy drafts one)"
+                )
             matches = (
                 sorted(Path(p) for p in glob.glob(pattern, recursive=True))
                 if glob.has_magic(pattern)

@@ -200,6 +200,17 @@ def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
     )
 
 
+def test_flags_naming_a_store_say_a_config_is_needed(cli, tmp_path: Path):
+    result = cli("unify", "--crm", "s3a://bucket/crm.csv", "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: --crm s3a://bucket/crm.csv: flags read local files; for exports on a store write "
+        "a config with `path: s3a://bucket/crm.csv` and `engine: spark` (`cxunify init` on a "
+        "local copy drafts one)\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_refuses_to_replace_a_folder_that_is_not_an_output(cli, tmp_path: Path):
     precious = write(tmp_path / "docs" / "thesis.txt", "years of work")
     result = cli("unify", "--config", SAMPLE_CONFIG, "--out", tmp_path / "docs", "-q")
