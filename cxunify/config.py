@@ -222,6 +222,24 @@ class OutputConfig(_Strict):
         description="write state/ (what `cxunify update` reads); false saves its seconds and "
         "disk on runs that are never updated",
     )
+    hash_pii: bool = Field(
+        False,
+        description="replace names, emails, phones, streets, birth dates, national ids, handles "
+        "and rejected lines in the outputs by keyed SHA-256 digests (key: CXUNIFY_PII_KEY)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_state_with_hashed_pii(cls, data: Any) -> Any:
+        """state/ keeps the standardised values an update compares: not with hashed outputs."""
+        if isinstance(data, dict) and data.get("hash_pii") is True:
+            if data.get("state") is True:
+                raise ValueError(
+                    "hash_pii: state/ would keep the raw values an update compares; "
+                    "set state: false (hashed outputs are replaced by full runs, not updated)"
+                )
+            data = {**data, "state": False}
+        return data
 
 
 class GatesConfig(_Strict):

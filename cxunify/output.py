@@ -31,7 +31,7 @@ from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath
-from cxunify.errors import OutputError
+from cxunify.errors import OutputError, UserError
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
@@ -89,6 +89,82 @@ OUTPUT_QUERIES: dict[str, str] = {
         FROM {REDIRECTS} ORDER BY redirected_at, old_customer_id, customer_id
     """,
 }
+
+
+# output.hash_pii: which columns hold personal data, and their shape. Source ids stay as they
+# are (they are how a row is found in its system), as do city, state, country and postcode
+# (what analysts group by).
+PII_KEY_ENV = "CXUNIFY_PII_KEY"
+PII_VARIABLE = "cx_pii_key"
+PROFILE_PII = {
+    **dict.fromkeys(("first_name", "last_name", "email", "phone", "street", "dob"), "value"),
+    **dict.fromkeys(("emails", "phones", "addresses", "handles"), "list"),
+    "handles_by_platform": "map",
+}
+RECORD_PII = ("first_name", "last_name", "email", "phone", "street", "dob", "national_id", "handle")
+
+
+def pii_key() -> str:
+    """The secret that keys output.hash_pii's digests, from the environment (never the
+    config, which is shared and committed)."""
+    key = os.environ.get(PII_KEY_ENV, "")
+    if not key:
+        raise UserError(
+            f"output.hash_pii needs a secret key in the environment variable {PII_KEY_ENV} "
+            "(the same key gives the same digests in every run)"
+        )
+    return key
+
+
+def _digest(value_sql: str) -> str:
+    """Hex SHA-256 of the key and the value (NULL stays NULL): equal values give equal
+    digests within and across runs with one key, and without the key a digest cannot be
+    matched by hashing guesses (every phone number, say)."""
+    return f"sha256(getvariable('{PII_VARIABLE}') || chr(31) || CAST({value_sql} AS VARCHAR))"
+
+
+def hashed(column_sql: str, shape: str = "value") -> str:
+    """`column_sql` with each personal value replaced by its digest (a list element by
+    element; a map's lists of values, keys kept)."""
+    if shape == "list":
+        return f"list_transform({column_sql}, lambda v: {_digest('v')})"
+    if shape == "map":
+        inner = f"list_transform(e.value, lambda v: {_digest('v')})"
+        return (
+            f"map_from_entries(list_transform(map_entries({column_sql}), "
+            f"lambda e: {{'key': e.key, 'value': {inner}}}))"
+        )
+    return _digest(column_sql)
+
+
+def output_queries(
+    engine: DuckDBEngine, comparison_names: list[str], hash_pii: bool = False
+) -> dict[str, str]:
+    """Output name -> the query that fills it; with `hash_pii`, personal columns are digests
+    (the key must be set first: see `write_tables`)."""
+    queries = {**OUTPUT_QUERIES, "links": links_query(comparison_names)}
+    if not hash_pii:
+        return queries
+    columns = engine.columns(PROFILES)
+    profile_columns = ", ".join(
+        f"{hashed(ident(c), PROFILE_PII[c])} AS {ident(c)}" if c in PROFILE_PII else ident(c)
+        for c in columns
+    )
+    record_fields = ", ".join(
+        f"{hashed('r.' + ident(c))} AS {ident(c)}" if c in RECORD_PII else f"r.{ident(c)}"
+        for c in RECORD_FIELDS
+    )
+    queries["profiles"] = f"SELECT {profile_columns} FROM {PROFILES} ORDER BY customer_id"
+    queries["records"] = f"""
+        SELECT r.source, r.source_kind, r.source_record_id, i.customer_id, {record_fields}
+        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+        ORDER BY r.source, r.record_key
+    """
+    queries["rejects"] = (
+        f"SELECT source, file, line, reason, {hashed('raw')} AS raw FROM {REJECTS} "
+        "ORDER BY source, file, line"
+    )
+    return queries
 
 
 # Scored pairs below the threshold are kept in links.parquet down to this match probability, so
@@ -173,12 +249,17 @@ def _is_output(folder: Folder) -> bool:
 
 
 def write_tables(
-    engine: DuckDBEngine, staging: Folder, compression: str, comparison_names: list[str]
+    engine: DuckDBEngine,
+    staging: Folder,
+    compression: str,
+    comparison_names: list[str],
+    hash_pii: bool = False,
 ) -> dict[str, int]:
     """Write every Parquet output into `staging`; return rows written per output."""
     counts = {}
-    queries = {**OUTPUT_QUERIES, "links": links_query(comparison_names)}
-    for name, query in queries.items():
+    if hash_pii:
+        engine.execute(f"SET VARIABLE {PII_VARIABLE} = $key", {"key": pii_key()})
+    for name, query in output_queries(engine, comparison_names, hash_pii).items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.
         counts[name] = engine.write_parquet(query, str(path), compression)

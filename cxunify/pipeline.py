@@ -122,6 +122,11 @@ def unify(
     One run at a time may write a local `out_dir` (a lock file beside it); a run killed
     earlier leaves nothing behind that this one does not clean up.
     """
+    if config.output.hash_pii:
+        if config.engine.name == "spark":
+            # Spark's SQL takes no session variable: the key would be text in its query plans.
+            raise UserError("output.hash_pii: runs with the duckdb engine only, for now")
+        output.pii_key()  # a missing key stops the run before any work, not at the write
     if is_uri(out_dir) or (previous is not None and is_uri(previous)):
         return _unify_on_store(
             config,
@@ -361,7 +366,11 @@ def publish(
             extra["update"]["golden_records_copied"] = profiled.golden_copied
     with stage("write"):
         written = output.write_tables(
-            engine, run.staging, config.output.compression, config.matching.comparisons
+            engine,
+            run.staging,
+            config.output.compression,
+            config.matching.comparisons,
+            config.output.hash_pii,
         )
         if config.output.state:
             update.save_state(engine, run.staging, config, run.model, run.stored_sources)

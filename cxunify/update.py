@@ -212,6 +212,8 @@ def update(
                 f"{location}: an update runs on DuckDB and reads and writes local folders; "
                 "for an output on a store run a full `cxunify unify --engine spark`"
             )
+    if config.output.hash_pii:
+        output.pii_key()
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
     output.check_replaceable(out_dir)

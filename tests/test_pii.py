@@ -1,0 +1,130 @@
+"""output.hash_pii: personal values in the outputs are keyed digests; nothing else changes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT, SAMPLE, write
+
+KEY = "test-key-not-secret"
+HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def digest(value: object) -> str:
+    return hashlib.sha256(f"{KEY}\x1f{value}".encode()).hexdigest()
+
+
+def _config(tmp_path: Path, output: str = "output:\n  hash_pii: true\n") -> Path:
+    text = (ROOT / "configs" / "sample.yaml").read_text().replace("../sample_data/", f"{SAMPLE}/")
+    return write(tmp_path / "hashed.yaml", text + "\n" + output)
+
+
+@pytest.fixture(scope="module")
+def hashed_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder = tmp_path_factory.mktemp("pii")
+    out = folder / "out"
+    result = CliRunner().invoke(
+        app,
+        ["unify", "--config", str(_config(folder)), "--out", str(out), "-q"],
+        env={"CXUNIFY_PII_KEY": KEY},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def _rows(query: str) -> list[tuple]:
+    return duckdb.sql(query).fetchall()
+
+
+def test_records_hold_digests_of_the_standardised_values(hashed_out: Path, sample_out: Path):
+    fields = ("first_name", "last_name", "email", "phone", "street", "dob", "national_id",
+              "handle")  # fmt: skip
+    query = "SELECT source, source_record_id, {} FROM '{}/records.parquet' ORDER BY 1, 2"
+    plain = _rows(query.format(", ".join(fields), sample_out))
+    hashed = _rows(query.format(", ".join(fields), hashed_out))
+    assert [r[:2] for r in plain] == [r[:2] for r in hashed]
+    checked = 0
+    for before, after in zip(plain, hashed, strict=True):
+        for value, hashed_value in zip(before[2:], after[2:], strict=True):
+            assert hashed_value == (None if value is None else digest(value))
+            checked += value is not None
+    assert checked > 30_000
+    # What is not personal is kept as it was.
+    kept = "SELECT source, source_record_id, customer_id, city, postcode, state, country, " \
+           "name_suffix, created_at FROM '{}/records.parquet' ORDER BY 1, 2"  # fmt: skip
+    assert _rows(kept.format(hashed_out)) == _rows(kept.format(sample_out))
+
+
+def test_profiles_hold_digests_and_the_same_customers_and_traits(hashed_out, sample_out):
+    personal = ("first_name", "last_name", "email", "phone", "street", "dob", "emails", "phones",
+                "addresses", "handles", "handles_by_platform")  # fmt: skip
+    rest = "SELECT * EXCLUDE ({}) FROM '{}/profiles.parquet' ORDER BY customer_id"
+    assert _rows(rest.format(", ".join(personal), hashed_out)) == _rows(
+        rest.format(", ".join(personal), sample_out)
+    )
+    query = "SELECT {} FROM '{}/profiles.parquet' ORDER BY customer_id"
+    columns = ", ".join(personal)
+    for before, after in zip(
+        _rows(query.format(columns, sample_out)),
+        _rows(query.format(columns, hashed_out)),
+        strict=True,
+    ):
+        for name, value, hashed_value in zip(personal, before, after, strict=True):
+            if name == "handles_by_platform":
+                expected = value and {k: [digest(h) for h in v] for k, v in value.items()}
+            elif isinstance(value, list):
+                expected = [digest(v) for v in value]
+            else:
+                expected = None if value is None else digest(value)
+            assert hashed_value == expected, name
+    schema = dict(_rows(f"SELECT column_name, column_type FROM (DESCRIBE "
+                        f"SELECT * FROM '{hashed_out}/profiles.parquet')"))  # fmt: skip
+    assert schema["dob"] == "VARCHAR" and schema["emails"] == "VARCHAR[]"
+
+
+def test_no_output_file_holds_a_raw_personal_value(hashed_out: Path, sample_out: Path):
+    emails = {e for (e,) in _rows(f"SELECT email FROM '{sample_out}/records.parquet' "
+                                 "WHERE email IS NOT NULL")}  # fmt: skip
+    assert len(emails) > 1000
+    found = set()
+    for path in sorted(hashed_out.rglob("*.parquet")):
+        for (text,) in _rows(f"SELECT to_json(t)::VARCHAR FROM '{path}' t"):
+            found.update(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text))
+    assert not found & emails
+    assert not (hashed_out / "state").exists()  # state/ keeps raw values: not written
+    raw = _rows(f"SELECT raw FROM '{hashed_out}/rejects.parquet'")
+    plain = _rows(f"SELECT raw FROM '{sample_out}/rejects.parquet'")
+    assert len(raw) == len(plain) > 0 and all(HEX.match(r) for (r,) in raw)
+
+
+def test_hashing_needs_a_key_and_no_state(cli, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("CXUNIFY_PII_KEY", raising=False)
+    result = cli("unify", "--config", _config(tmp_path), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: output.hash_pii needs a secret key in the environment variable "
+        "CXUNIFY_PII_KEY (the same key gives the same digests in every run)\n"
+    )
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("CXUNIFY_PII_KEY", KEY)
+    result = cli("unify", "--config", _config(tmp_path), "--out", tmp_path / "out", "-q",
+                 "--engine", "spark")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == "Error: output.hash_pii: runs with the duckdb engine only, for now\n"
+    config = _config(tmp_path, "output:\n  hash_pii: true\n  state: true\n")
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {config}: output: hash_pii: state/ would keep the raw values an update "
+        "compares; set state: false (hashed outputs are replaced by full runs, not updated)\n"
+    )
