@@ -261,6 +261,13 @@ def update(
     support: SupportOpt = None,
     phone_region: RegionOpt = None,
     dayfirst: DayfirstOpt = False,
+    delete: Annotated[
+        Path | None,
+        typer.Option(
+            "--delete",
+            help="CSV of records to remove (columns source, source_record_id).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -272,15 +279,18 @@ def update(
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         _note_duckdb_only(settings, "update")
         with _progress(quiet or as_json) as progress:
-            result = run(settings, _folder(previous), out and _folder(out), progress)
+            result = run(settings, _folder(previous), out and _folder(out), progress, delete)
         if as_json:
             print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
         if not quiet:
             counts, changed = result.counts, result.manifest["update"]
+            deleted = (
+                f", {changed['records_deleted']:,} deleted" if changed["records_deleted"] else ""
+            )
             stderr.print(
-                f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows → "
-                f"{counts['profiles']:,} customers in {result.out_dir}"
+                f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows"
+                f"{deleted} → {counts['profiles']:,} customers in {result.out_dir}"
             )
 
     _guard(debug, action)

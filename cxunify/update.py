@@ -30,12 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from cxunify import block, cluster, ingest, output, profile, score, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
-from cxunify.errors import OutputError, UserError
+from cxunify.errors import InputError, OutputError, UserError
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
@@ -53,6 +55,7 @@ TOUCHED = table("touched_nodes")
 GONE = table("gone_nodes")
 STORED_NODES = table("stored_nodes")
 CHANGED = table("changed_components")
+DELETIONS = table("deletions")
 
 
 def settings_digest(config: Config) -> str:
@@ -197,9 +200,14 @@ def update(
     previous: Path | str,
     out_dir: Path | str | None = None,
     progress: Progress | None = None,
+    deletions: Path | None = None,
 ) -> RunResult:
     """Add the exports of `config` (new and changed rows only) to the output in `previous`,
     writing the result to `out_dir` (default: `previous` itself). Returns a RunResult.
+
+    `deletions` is a CSV file with columns ``source`` and ``source_record_id``: those stored
+    records are removed (an erasure request, a contact deleted upstream), as if a full run
+    had never read them.
 
     An update runs on DuckDB whatever ``engine`` says (run.json's ``stages_engine`` shows it),
     so its folders are local ones.
@@ -226,7 +234,7 @@ def update(
         state = _read_state_json(state_dir)
         _check_settings(config, state, previous)
         manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
-        result = _update(config, previous, state, manifest, out_dir, prior, progress)
+        result = _update(config, previous, state, manifest, out_dir, prior, progress, deletions)
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
 
 
@@ -238,6 +246,7 @@ def _update(
     out_dir: Path,
     prior: PreviousOutput,
     progress: Progress | None,
+    deletions: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     from cxunify.pipeline import (
         Published,
@@ -261,7 +270,10 @@ def _update(
         with stage("standardize"):
             standardize.standardize(engine, config)
             engine.drop(ingest.MAPPED)
-            kept = _merge_records(engine, state_dir, int(state["last_record_key"]))
+            asked = _read_deletions(engine, deletions) if deletions else 0
+            kept, deleted = _merge_records(
+                engine, state_dir, int(state["last_record_key"]), deletions is not None
+            )
             records = engine.count(RECORDS)
         with stage("block"):
             nodes = block.collapse_nodes(engine)
@@ -323,6 +335,9 @@ def _update(
         summary = {
             "previous": str(previous),
             "records_added_or_changed": ingested.rows_in - ingested.rows_rejected,
+            "records_deleted": deleted,
+            # Named by the deletions file but not stored: deleted before, or never read.
+            "deletions_not_found": asked - deleted,
             "pairs_compared": compared,
             "pairs_reused": pairs - compared,
             # Nodes blocked again, with the new and changed ones, because their block crossed
@@ -363,9 +378,46 @@ def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
     return engine.count(REJECTS) - before
 
 
-def _merge_records(engine: DuckDBEngine, state_dir: Path, last_key: int) -> int:
-    """Stored records not replaced by a new row of the same source and id, plus the new rows
-    keyed after every key used so far. Returns how many stored records were kept."""
+def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
+    """``cx_deletions``: the distinct (source, source_record_id) of the deletions CSV; a
+    record also among tonight's rows is an error (keep it, or delete it: not both).
+    Returns how many records it names."""
+    if not path.is_file():
+        raise InputError(f"{path}: deletions file not found")
+    try:
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TABLE {DELETIONS} AS
+            SELECT DISTINCT source, source_record_id
+            FROM read_csv($path, header = true, all_varchar = true)
+            WHERE source IS NOT NULL AND source_record_id IS NOT NULL
+            """,
+            {"path": str(path)},
+        )
+    except duckdb.Error as exc:
+        raise InputError(
+            f"{path}: deletions need a header with source and source_record_id "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    clash = engine.rows(
+        f"SELECT d.source, d.source_record_id FROM {DELETIONS} d "
+        f"SEMI JOIN {RECORDS} r USING (source, source_record_id) ORDER BY ALL LIMIT 1"
+    )
+    if clash:
+        source, record_id = clash[0]
+        raise InputError(
+            f"{path}: {source}:{record_id} is both deleted and in tonight's exports; "
+            "keep one of them"
+        )
+    return engine.count(DELETIONS)
+
+
+def _merge_records(
+    engine: DuckDBEngine, state_dir: Path, last_key: int, deleting: bool = False
+) -> tuple[int, int]:
+    """Stored records not replaced by a new row of the same source and id, nor deleted, plus
+    the new rows keyed after every key used so far. Returns how many stored records were
+    kept, and how many were deleted."""
     new = table("new_records")
     engine.execute(f"ALTER TABLE {RECORDS} RENAME TO {new.split('.')[-1]}")
     engine.execute(
@@ -376,6 +428,15 @@ def _merge_records(engine: DuckDBEngine, state_dir: Path, last_key: int) -> int:
         """,
         {"path": str(state_dir / "records.parquet")},
     )
+    deleted = 0
+    if deleting:
+        before = engine.count(RECORDS)
+        engine.execute(
+            f"DELETE FROM {RECORDS} WHERE (source, source_record_id) IN "
+            f"(SELECT source, source_record_id FROM {DELETIONS})"
+        )
+        deleted = before - engine.count(RECORDS)
+        engine.drop(DELETIONS)
     kept = engine.count(RECORDS)
     engine.execute(
         f"INSERT INTO {RECORDS} BY NAME "
@@ -383,7 +444,7 @@ def _merge_records(engine: DuckDBEngine, state_dir: Path, last_key: int) -> int:
         {"offset": last_key},
     )
     engine.drop(new)
-    return kept
+    return kept, deleted
 
 
 def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:

@@ -253,3 +253,78 @@ def test_an_update_across_block_size_limits_still_equals_a_full_run(nights, tmp_
     run("unify", "--config", configs["all"], "--model", model, "--out", tmp_path / "full")
     assert summary["update"]["nodes_reblocked_for_block_size"] > 0
     assert partition(tmp_path / "out") == partition(tmp_path / "full")
+
+
+def test_deleted_records_leave_as_if_never_read(nights, tmp_path: Path):
+    """`update --delete`: the stored records named go, and the result is a full run's on the
+    data without them (customers, golden records, counts); their values are gone from every
+    output and from the state."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder, _, _ = nights
+    head, *rows = (folder / "crm1.csv").read_text().splitlines()
+    # Contacts of customers with other records too, so customers shrink rather than vanish.
+    linked = set(
+        duckdb.sql(
+            f"SELECT source_record_id FROM '{folder}/night1/identity_map.parquet' "
+            "WHERE source = 'crm' AND customer_id IN (SELECT customer_id FROM "
+            f"'{folder}/night1/identity_map.parquet' GROUP BY 1 HAVING count(*) > 2)"
+        ).fetchnumpy()["source_record_id"]
+    )
+    gone = [r for r in rows if r.split(",")[0] in linked][:6]
+    gone_ids = [r.split(",")[0] for r in gone]
+    write(
+        tmp_path / "erase.csv",
+        "source,source_record_id\n" + "".join(f"crm,{i}\n" for i in gone_ids) + "crm,NOT-STORED\n",
+    )
+    write(tmp_path / "none.csv", head + "\n")
+    write(tmp_path / "rest.csv", "\n".join([head, *(r for r in rows if r not in gone)]) + "\n")
+    delta = write(tmp_path / "delta.yaml", _config_for(tmp_path / "none.csv", "crm"))
+    rest = write(tmp_path / "rest.yaml", _config_for(tmp_path / "rest.csv"))
+    cli = CliRunner()
+
+    def run(*args) -> dict:
+        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else {}
+
+    out, full = tmp_path / "out", tmp_path / "full"
+    summary = run("update", "--previous", folder / "night1", "--out", out, "--config", delta,
+                  "--delete", tmp_path / "erase.csv", "--json")  # fmt: skip
+    run("unify", "--config", rest, "--model", folder / "model.json", "--out", full)
+    assert summary["update"]["records_deleted"] == len(gone) == 6
+    assert summary["update"]["deletions_not_found"] == 1
+    assert partition(out) == partition(full)
+    golden = "SELECT * EXCLUDE (customer_id) FROM '{}/profiles.parquet' ORDER BY ALL"
+    assert duckdb.sql(golden.format(out)).fetchall() == duckdb.sql(golden.format(full)).fetchall()
+    full_counts = json.loads((full / "run.json").read_text())["counts"]
+    for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
+                  "customers"):  # fmt: skip
+        assert summary["counts"][count] == full_counts[count], count
+    for path in (out / "identity_map.parquet", out / "records.parquet",
+                 out / "state" / "records.parquet"):  # fmt: skip
+        found = duckdb.sql(
+            f"SELECT count(*) FROM '{path}' WHERE source = 'crm' AND source_record_id IN "
+            f"(SELECT unnest({gone_ids!r}))"
+        ).fetchall()[0][0]
+        assert found == 0, path
+
+
+def test_deletions_that_clash_or_lack_columns_are_user_errors(cli, nights, tmp_path: Path):
+    folder, _, _ = nights
+    _, first, *_ = (folder / "crm_new.csv").read_text().splitlines()
+    write(tmp_path / "bad.csv", "contact_id\nC1\n")
+    write(tmp_path / "clash.csv", f"source,source_record_id\ncrm,{first.split(',')[0]}\n")
+    for name, message in (
+        ("bad.csv", "deletions need a header with source and source_record_id"),
+        ("clash.csv", f"crm:{first.split(',')[0]} is both deleted and in tonight's exports"),
+        ("missing.csv", "deletions file not found"),
+    ):
+        result = cli("update", "--previous", folder / "night1", "--out", tmp_path / "o",
+                     "--config", folder / "delta.yaml", "--delete", tmp_path / name)  # fmt: skip
+        assert result.exit_code == 1, name
+        assert result.stderr.startswith(f"Error: {tmp_path / name}: {message}"), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "o").exists()
