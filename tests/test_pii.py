@@ -68,7 +68,12 @@ def test_records_hold_digests_of_the_standardised_values(hashed_out: Path, sampl
 def test_profiles_hold_digests_and_the_same_customers_and_traits(hashed_out, sample_out):
     personal = ("first_name", "last_name", "email", "phone", "street", "dob", "emails", "phones",
                 "addresses", "handles", "handles_by_platform")  # fmt: skip
-    rest = "SELECT * EXCLUDE ({}) FROM '{}/profiles.parquet' ORDER BY customer_id"
+    # Means of doubles may differ in the last bit between runs: compared to 9 decimals.
+    rest = (
+        "SELECT * EXCLUDE ({}, csat_mean, sentiment_mean, experience_score), "
+        "round(csat_mean, 9), round(sentiment_mean, 9), round(experience_score, 9) "
+        "FROM '{}/profiles.parquet' ORDER BY customer_id"
+    )
     assert _rows(rest.format(", ".join(personal), hashed_out)) == _rows(
         rest.format(", ".join(personal), sample_out)
     )
