@@ -178,24 +178,24 @@ def term_frequencies(engine: DuckDBEngine, comparisons: tuple[ComparisonSpec, ..
         column, alias = ident(spec.tf_column or ""), f"tf_{spec.name}"
         counts, values = ident(f"{alias}_counts"), ident(f"{alias}_shares")
         # The totals are one-row aggregates joined to every value, not sum() OVER (): Spark
-        # moves every row of a window without PARTITION BY into one task. The arithmetic is
-        # the window's (n / total, then the sum of the squared shares), so DuckDB's doubles
-        # are unchanged.
+        # moves every row of a window without PARTITION BY into one task. They are sums of
+        # integers (the chance of agreeing is the sum of squared counts over the squared
+        # total), so no engine's order of adding, nor its threads, changes a bit of them.
         shares.append(
             f"""{counts} AS (
-                SELECT {column} AS value, count(*)::DOUBLE AS n FROM {NODES}
+                SELECT {column} AS value, count(*) AS n FROM {NODES}
                 WHERE {column} IS NOT NULL GROUP BY {column}
             ), {values} AS (
-                SELECT c.value, c.n / t.total AS share
-                FROM {counts} c CROSS JOIN (SELECT sum(n) AS total FROM {counts}) t
+                SELECT c.value, c.n / t.total AS share,
+                       t.squares / (t.total * t.total) AS agree_chance
+                FROM {counts} c CROSS JOIN (
+                    SELECT CAST(sum(n) AS DOUBLE) AS total,
+                           CAST(sum(n * n) AS DOUBLE) AS squares
+                    FROM {counts}
+                ) t
             )"""
         )
-        joins.append(
-            f"""LEFT JOIN (
-                SELECT s.value, s.share, t.agree_chance FROM {values} s
-                CROSS JOIN (SELECT sum(share * share) AS agree_chance FROM {values}) t
-            ) {alias} ON {alias}.value = n.{column}"""
-        )
+        joins.append(f"LEFT JOIN {values} {alias} ON {alias}.value = n.{column}")
         adjustments.append(
             f"coalesce(log2({alias}.agree_chance / {alias}.share), 0.0) AS {ident(alias)}"
         )

@@ -200,6 +200,13 @@ def rfm_segment_sql(r: str, fm: str) -> str:
         ELSE 'Lost' END"""
 
 
+def _exact_mean(column: str) -> str:
+    """The mean of a DOUBLE column, added as decimals (to 10 places): exact, so the same
+    whatever order an engine or its threads add in (`avg` over doubles can differ in the last
+    bit from run to run). CSAT scores and VADER's 4-decimal scores lose nothing."""
+    return f"CAST(sum(CAST({column} AS DECIMAL(38, 10))) AS DOUBLE) / nullif(count({column}), 0)"
+
+
 def service_sql() -> str:
     """Per customer with a ticket or a scored text: support and sentiment traits."""
     hours = "date_diff('second', ts, resolved_at) / 3600.0"
@@ -214,13 +221,13 @@ def service_sql() -> str:
                    AS median_resolution_hours,
                first({hours} ORDER BY {latest})
                    FILTER (WHERE kind = 'ticket' AND resolved_at >= ts) AS last_resolution_hours,
-               avg(csat) AS csat_mean,
+               {_exact_mean("csat")} AS csat_mean,
                first(csat ORDER BY {latest}) FILTER (WHERE csat IS NOT NULL) AS csat_last,
                coalesce(list(DISTINCT channel ORDER BY channel)
                         FILTER (WHERE kind = 'ticket' AND channel IS NOT NULL), [])
                    AS ticket_channels,
                max(ts) FILTER (WHERE kind = 'ticket') AS last_contact_at,
-               avg(sentiment) AS sentiment_mean,
+               {_exact_mean("sentiment")} AS sentiment_mean,
                first(sentiment ORDER BY {latest}) FILTER (WHERE sentiment IS NOT NULL)
                    AS sentiment_last
         FROM {TOUCHPOINTS}
