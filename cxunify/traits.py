@@ -100,15 +100,61 @@ def build_touchpoints(engine: DuckDBEngine, currency: CurrencyConfig) -> tuple[i
     return engine.count(TOUCHPOINTS), scored
 
 
-def _rfm_score(value: str, ascending: bool, partition: str = "") -> str:
-    # 1 + the share of customers strictly worse, in fifths: ties share a score, and most
-    # single-order customers get F = 1 instead of being spread over scores at random as ntile does.
-    direction = "ASC" if ascending else "DESC"
-    window = f"PARTITION BY {value} IS NULL{partition}"
-    return (
-        f"CASE WHEN {value} IS NOT NULL THEN 1 + floor(5 * (rank() OVER ({window} ORDER BY "
-        f"{value} {direction}) - 1) / count(*) OVER ({window}))::INTEGER END"
-    )
+# RFM scores: 1 + the share of customers strictly worse, in fifths. Ties share a score, and
+# most single-order customers get F = 1 instead of being spread over scores at random as ntile
+# does. "Strictly worse" is counted without a window over all customers (Spark runs such a
+# window in one task): values fall into buckets by a function that only grows with the value
+# (sign and binary magnitude, eighths of a doubling), the customers in worse buckets are summed
+# from per-bucket counts, and ranks are taken within each bucket. Any growing bucket function
+# gives the same, exact counts; this one keeps buckets few (about 8 per doubling).
+RFM_VALUES = {"r": ("recency_days", False, ()), "f": ("orders", True, ()),
+              "m": ("revenue", True, ("currency",))}  # fmt: skip
+
+
+def _rfm_bucket(value: str) -> str:
+    magnitude = f"floor(log2(abs(CAST({value} AS DOUBLE)) + 1) * 8)"
+    return f"CAST(sign(CAST({value} AS DOUBLE)) * {magnitude} AS BIGINT)"
+
+
+def _rfm_ctes(source: str) -> str:
+    """CTEs ``rfm_<x>(customer_id, rfm_<x>)`` for r, f and m from the customers in `source`."""
+    ctes = []
+    for name, (value, ascending, partition) in RFM_VALUES.items():
+        keys = ["b", *partition]
+        listed = ", ".join(keys)
+
+        def same(left: str, right: str, columns: tuple[str, ...] = partition) -> str:
+            return "".join(f" AND {left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in columns)
+
+        totals_by = f" GROUP BY {', '.join(partition)}" if partition else ""
+        bucket, extra = _rfm_bucket(value), "".join(", " + c for c in partition)
+        order, worse = ("ASC", "<") if ascending else ("DESC", ">")
+        ctes.append(
+            f"""rfm_{name}_ranked AS (
+                SELECT customer_id, {bucket} AS b{extra},
+                       rank() OVER (PARTITION BY {bucket}{extra} ORDER BY {value} {order}) - 1
+                           AS within
+                FROM {source} WHERE {value} IS NOT NULL
+            ), rfm_{name}_buckets AS (
+                SELECT {listed}, count(*) AS n FROM rfm_{name}_ranked GROUP BY {listed}
+            ), rfm_{name}_totals AS (
+                SELECT {"".join(c + ", " for c in partition)}sum(n) AS total
+                FROM rfm_{name}_buckets{totals_by}
+            ), rfm_{name}_before AS (
+                SELECT {", ".join("x." + c for c in keys)},
+                       coalesce(sum(y.n), 0) AS before, any_value(t.total) AS total
+                FROM rfm_{name}_buckets x
+                JOIN rfm_{name}_totals t ON true{same("t", "x")}
+                LEFT JOIN rfm_{name}_buckets y ON y.b {worse} x.b{same("y", "x")}
+                GROUP BY {", ".join("x." + c for c in keys)}
+            ), rfm_{name} AS (
+                SELECT k.customer_id,
+                       1 + floor(5 * (g.before + k.within) / g.total)::INTEGER AS rfm_{name}
+                FROM rfm_{name}_ranked k
+                JOIN rfm_{name}_before g ON g.b = k.b{same("g", "k")}
+            )"""
+        )
+    return ",\n".join(ctes)
 
 
 def value_sql(top_categories: int, convert: bool) -> str:
@@ -169,12 +215,13 @@ def value_sql(top_categories: int, convert: bool) -> str:
             LEFT JOIN money m USING (customer_id)
             LEFT JOIN categories c USING (customer_id)
         ),
+        {_rfm_ctes("valued")},
         scored AS (
-            SELECT *,
-                   {_rfm_score("recency_days", ascending=False)} AS rfm_r,
-                   {_rfm_score("orders", ascending=True)} AS rfm_f,
-                   {_rfm_score("revenue", ascending=True, partition=", currency")} AS rfm_m
-            FROM valued
+            SELECT v.*, r.rfm_r, f.rfm_f, m.rfm_m
+            FROM valued v
+            LEFT JOIN rfm_r r USING (customer_id)
+            LEFT JOIN rfm_f f USING (customer_id)
+            LEFT JOIN rfm_m m USING (customer_id)
         )
         SELECT *,
                CASE WHEN rfm_r IS NULL THEN NULL

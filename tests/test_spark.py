@@ -439,6 +439,36 @@ def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):
     assert spark.rows(ordered) == duck.rows(ordered)
 
 
+def test_rfm_scores_on_spark_are_duckdb_values_without_one_task_for_all(both_engines, tmp_path):
+    from cxunify.engine import dialect
+    from cxunify.traits import _rfm_ctes
+
+    duck, spark = both_engines
+    duck.execute(
+        "CREATE OR REPLACE TABLE cx_valued AS SELECT 'c' || i AS customer_id, "
+        "CASE WHEN i % 7 <> 0 THEN (i * 37) % 400 - 20 END AS recency_days, "
+        "1 + i % 4 AS orders, CAST(((i * 7919) % 1000) - 50 AS DECIMAL(38, 2)) AS revenue, "
+        "CASE WHEN i % 3 = 0 THEN 'EUR' WHEN i % 5 = 0 THEN NULL ELSE 'USD' END AS currency "
+        "FROM range(1, 200) r(i)"
+    )
+    spark.adopt(duck, ["cx_valued"], tmp_path / "handover")
+    query = (
+        f"WITH {_rfm_ctes('cx_valued')} SELECT v.customer_id, r.rfm_r, f.rfm_f, m.rfm_m "
+        "FROM cx_valued v LEFT JOIN rfm_r r USING (customer_id) LEFT JOIN rfm_f f "
+        "USING (customer_id) LEFT JOIN rfm_m m USING (customer_id) ORDER BY v.customer_id"
+    )
+    assert spark.rows(query) == duck.rows(query)
+    # No window over all customers, which Spark would run in one task (one partition).
+    plan = spark._frame(dialect.parse(query), {})._jdf.queryExecution()
+    windows = [line for line in plan.executedPlan().toString().splitlines() if "Window [" in line]
+    assert len(windows) == 3
+    # "Window [functions], [partition by], [order by]": each is partitioned by its bucket, not
+    # only by whether the value is NULL (which leaves every customer with a value in one task).
+    for line in windows:
+        partition_by = line.split("], [")[-2]
+        assert partition_by and not partition_by.startswith("isnull("), line
+
+
 def test_term_frequencies_on_spark_are_duckdb_values_without_a_window(both_engines, tmp_path):
     from cxunify.compare import COMPARISON_BY_NAME
     from cxunify.engine import dialect

@@ -13,6 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from cxunify.config import ProfileConfig
@@ -279,3 +281,52 @@ def test_orders_without_dates_have_no_lifecycle_stage():
     assert (d1["orders"], d1["revenue"], d1["currency"]) == (1, Decimal("5.00"), "XXX")
     assert d1["recency_days"] is None and d1["lifecycle_stage"] is None
     assert d1["rfm_r"] is None and d1["rfm_segment"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(-40, 3000)),
+            st.integers(1, 30),
+            st.one_of(st.none(), st.decimals(-500, 10**7, places=2, allow_nan=False)),
+            st.sampled_from(["USD", "EUR", None]),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_rfm_scores_without_a_global_window_equal_the_ranked_definition(customers):
+    """Bucketed counts (what Spark can spread over tasks) give exactly the scores of ranking
+    all customers in one window: 1 + floor(5 * (customers strictly worse) / customers)."""
+    import duckdb
+
+    from cxunify.traits import _rfm_ctes
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE valued (customer_id VARCHAR, recency_days BIGINT, orders BIGINT, "
+        "revenue DECIMAL(38, 2), currency VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO valued VALUES (?, ?, ?, ?, ?)",
+        [(f"c{i}", *row) for i, row in enumerate(customers)],
+    )
+
+    def ranked(value: str, direction: str, partition: str = "") -> str:
+        window = f"PARTITION BY {value} IS NULL{partition}"
+        return (
+            f"CASE WHEN {value} IS NOT NULL THEN 1 + floor(5 * (rank() OVER ({window} ORDER BY "
+            f"{value} {direction}) - 1) / count(*) OVER ({window}))::INTEGER END"
+        )
+
+    expected = con.execute(
+        f"SELECT customer_id, {ranked('recency_days', 'DESC')}, {ranked('orders', 'ASC')}, "
+        f"{ranked('revenue', 'ASC', ', currency')} FROM valued ORDER BY customer_id"
+    ).fetchall()
+    got = con.execute(
+        f"WITH {_rfm_ctes('valued')} SELECT v.customer_id, r.rfm_r, f.rfm_f, m.rfm_m "
+        "FROM valued v LEFT JOIN rfm_r r USING (customer_id) LEFT JOIN rfm_f f "
+        "USING (customer_id) LEFT JOIN rfm_m m USING (customer_id) ORDER BY v.customer_id"
+    ).fetchall()
+    assert got == expected
