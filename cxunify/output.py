@@ -65,24 +65,42 @@ RECORD_FIELDS = (
     "created_at",
 )
 
+
+# The queries of the outputs that hold personal data, with those columns as given: as they
+# are, or as digests (see output_queries).
+def _profiles_query(columns: str = "*") -> str:
+    return f"SELECT {columns} FROM {PROFILES} ORDER BY customer_id"
+
+
+def _records_query(fields: str | None = None) -> str:
+    fields = fields or ", ".join(f"r.{ident(c)}" for c in RECORD_FIELDS)
+    return f"""
+        SELECT r.source, r.source_kind, r.source_record_id, i.customer_id, {fields}
+        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+        ORDER BY r.source, r.record_key
+    """
+
+
+def _rejects_query(raw: str = "raw") -> str:
+    return (
+        f"SELECT source, file, line, reason, {raw} AS raw FROM {REJECTS} "
+        "ORDER BY source, file, line"
+    )
+
+
 # Output name -> the query that fills it. The order of columns is the documented contract.
 OUTPUT_QUERIES: dict[str, str] = {
-    "profiles": f"SELECT * FROM {PROFILES} ORDER BY customer_id",
+    "profiles": _profiles_query(),
     "identity_map": f"""
         SELECT r.source, r.source_kind, r.source_record_id, i.customer_id,
                i.confidence, r.file, r.row_number
         FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
         ORDER BY r.source, r.record_key
     """,
-    "records": f"""
-        SELECT r.source, r.source_kind, r.source_record_id, i.customer_id,
-               {", ".join(f"r.{ident(c)}" for c in RECORD_FIELDS)}
-        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
-        ORDER BY r.source, r.record_key
-    """,
+    "records": _records_query(),
     "links": "",  # built by links_query(): its columns depend on the comparisons in use
     "touchpoints": TOUCHPOINTS_QUERY,
-    "rejects": f"SELECT source, file, line, reason, raw FROM {REJECTS} ORDER BY source, file, line",
+    "rejects": _rejects_query(),
     "customer_ids": f"SELECT customer_id, issued_at FROM {CUSTOMER_IDS} ORDER BY customer_id",
     "id_redirects": f"""
         SELECT old_customer_id, customer_id, redirected_to, reason, redirected_at
@@ -154,16 +172,9 @@ def output_queries(
         f"{hashed('r.' + ident(c))} AS {ident(c)}" if c in RECORD_PII else f"r.{ident(c)}"
         for c in RECORD_FIELDS
     )
-    queries["profiles"] = f"SELECT {profile_columns} FROM {PROFILES} ORDER BY customer_id"
-    queries["records"] = f"""
-        SELECT r.source, r.source_kind, r.source_record_id, i.customer_id, {record_fields}
-        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
-        ORDER BY r.source, r.record_key
-    """
-    queries["rejects"] = (
-        f"SELECT source, file, line, reason, {hashed('raw')} AS raw FROM {REJECTS} "
-        "ORDER BY source, file, line"
-    )
+    queries["profiles"] = _profiles_query(profile_columns)
+    queries["records"] = _records_query(record_fields)
+    queries["rejects"] = _rejects_query(hashed("raw"))
     return queries
 
 
