@@ -311,6 +311,7 @@ class Published:
     model_reused: bool
     stored_sources: dict[str, list] | None = None  # an update's sources not re-read
     unchanged: profile.Unchanged | None = None  # an update's golden records to copy
+    state_delta: update.StateDelta | None = None  # an update's stored state, to add to
 
 
 def score_and_keep(
@@ -319,13 +320,15 @@ def score_and_keep(
     comparisons: tuple[ComparisonSpec, ...],
     config: Config,
     staging: output.Folder,
+    gammas_saved: bool = False,
 ) -> None:
     """Score the compared pairs (down to the links floor), keep their comparison levels in the
-    state an update reads, and drop scoring's inputs."""
+    state an update reads (unless an update `gammas_saved` its delta), and drop scoring's
+    inputs."""
     score.score_pairs(
         engine, model, comparisons, min(output.LINKS_FLOOR, config.matching.threshold)
     )
-    if config.output.state:
+    if config.output.state and not gammas_saved:
         update.save_gammas(engine, staging, config)
     engine.drop(block.PAIRS, score.GAMMAS)
 
@@ -373,7 +376,9 @@ def publish(
             config.output.hash_pii,
         )
         if config.output.state:
-            update.save_state(engine, run.staging, config, run.model, run.stored_sources)
+            update.save_state(
+                engine, run.staging, config, run.model, run.stored_sources, run.state_delta
+            )
         counts = {
             **counts,
             "identity_map_rows": written["identity_map"],

@@ -16,9 +16,12 @@ components and the final clusters, and the fitted model. ``cxunify update`` then
    from the previous run (a new or changed node, different members, or links that differ or
    come in another order); the others keep their previous clusters as they were.
 
+The state's records, nodes and comparison levels are each a base plus the deltas of the
+updates since (``layers``): an update reads them as one table and writes only its own delta.
+
 With the stored model, the clusters equal those of a full run on all the data with that
-model (``unify --model``); tests check it. Records cannot be deleted by an update: run a full
-``unify`` for that, or when the matching settings change (an update refuses then).
+model (``unify --model``); tests check it. ``--delete`` removes stored records; a change
+of matching settings needs a full ``unify`` (an update refuses then).
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from cxunify import block, cluster, ingest, output, profile, score, standardize
+from cxunify import block, cluster, ingest, layers, output, profile, score, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
@@ -42,7 +46,7 @@ from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
-from cxunify.sql import table
+from cxunify.sql import ident, table
 from cxunify.standardize import RECORDS
 
 if TYPE_CHECKING:  # pipeline imports this module
@@ -50,7 +54,13 @@ if TYPE_CHECKING:  # pipeline imports this module
     from cxunify.pipeline import Progress, RunResult
 
 STATE = "state"
-STATE_FORMAT = "cxunify-state/2"
+STATE_FORMAT = "cxunify-state/3"
+# The large state tables are kept as a base plus each update's delta (see layers), with the
+# columns a removed key names.
+LAYERED = {"records": ("record_key",), "nodes": ("node",), "gammas": ("left_node", "right_node")}
+REMOVED_RECORDS = table("removed_records")
+NODES_ADDED = table("nodes_added")
+NODES_REMOVED = table("nodes_removed")
 TOUCHED = table("touched_nodes")
 GONE = table("gone_nodes")
 STORED_NODES = table("stored_nodes")
@@ -115,14 +125,36 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
             )
 
 
+@dataclass(frozen=True)
+class StateDelta:
+    """An update's previous state, and the largest record key it held: the update's state
+    adds its changes to the stored tables instead of writing them whole, unless records were
+    deleted (their values must leave the state's files too)."""
+
+    state_dir: Path
+    last_key: int
+    deleted: bool = False
+
+
+def stored_table(state_dir: Path, name: str) -> layers.Layered:
+    try:
+        return layers.Layered.scan(state_dir / name, LAYERED[name])
+    except (OSError, ValueError):  # missing or unreadable parts (pyarrow's errors are both)
+        raise OutputError(
+            f"{state_dir / name}: unreadable update state; run a full `cxunify unify`"
+        ) from None
+
+
 def save_state(
     engine: DuckDBEngine,
     staging: output.Folder,
     config: Config,
     model: MatchModel | score.LogisticModel,
     previous_sources: dict[str, list] | None = None,
+    delta: StateDelta | None = None,
 ) -> None:
-    """Write ``state/`` into a finished run's staging folder."""
+    """Write ``state/`` into a finished run's staging folder (an update's `delta` adds its
+    records and nodes to the stored ones)."""
     folder = staging / STATE
     folder.mkdir(exist_ok=True)
     # An update may name only some sources; the others' settings stay as stored.
@@ -130,8 +162,6 @@ def save_state(
     compression = config.output.compression
     # Unsorted: only joins read the state, and sorting wide tables costs seconds at scale.
     tables = {
-        "records": f"SELECT * FROM {RECORDS}",
-        "nodes": f"SELECT * FROM {block.NODES}",
         "links": f"SELECT left_node, right_node, match_weight FROM {cluster.LINKS}",
         "components": f"SELECT node, component FROM {table('components')}",
         "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS}",
@@ -139,10 +169,25 @@ def save_state(
     }
     for name, query in tables.items():
         engine.write_parquet(query, str(folder / f"{name}.parquet"), compression)
+    last_key = int(engine.scalar(f"SELECT coalesce(max(record_key), 0) FROM {RECORDS}"))
+    layered = {
+        "records": (
+            f"SELECT * FROM {RECORDS}",
+            f"SELECT * FROM {RECORDS} WHERE record_key > {delta.last_key if delta else 0:d}",
+            f"SELECT record_key FROM {REMOVED_RECORDS}",
+        ),
+        "nodes": (
+            f"SELECT * FROM {block.NODES}",
+            f"SELECT * FROM {NODES_ADDED}",
+            f"SELECT node FROM {NODES_REMOVED}",
+        ),
+    }
+    for name, (whole, rows, removed) in layered.items():
+        if delta is None or not _add_delta(engine, delta, folder, name, rows, removed, config):
+            layers.write_whole(engine, folder / name, whole, compression)
     (folder / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     # An update only adds keys above the stored ones, so the largest key in use only grows
     # and keys are never reused: a stored node id always names the same node.
-    last_key = engine.scalar(f"SELECT coalesce(max(record_key), 0) FROM {RECORDS}")
     (folder / "state.json").write_text(
         json.dumps(
             {
@@ -150,7 +195,7 @@ def save_state(
                 "settings": settings_digest(config),
                 "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
-                "last_record_key": int(last_key),
+                "last_record_key": max(last_key, delta.last_key if delta else 0),
             },
             indent=2,
         )
@@ -159,14 +204,34 @@ def save_state(
     )
 
 
+def _add_delta(
+    engine: DuckDBEngine,
+    delta: StateDelta,
+    folder: output.Folder,
+    name: str,
+    rows_sql: str,
+    removed_sql: str,
+    config: Config,
+) -> bool:
+    """Add an update's rows and removed keys to a stored table, unless it is due to be
+    written whole; returns whether it added them."""
+    stored = stored_table(delta.state_dir, name)
+    if delta.deleted or layers.should_compact(stored, engine.count(f"({rows_sql})")):
+        return False
+    assert isinstance(folder, Path)  # an update writes local folders
+    layers.write_delta(
+        engine, stored, folder / name, rows_sql, removed_sql, config.output.compression
+    )
+    return True
+
+
 def save_gammas(engine: DuckDBEngine, staging: output.Folder, config: Config) -> None:
     """Write every candidate pair's comparison levels to the state, before scoring's input
     is dropped (it is the largest table; an update reuses it instead of comparing again)."""
-    folder = staging / STATE
-    folder.mkdir(exist_ok=True)
-    engine.write_parquet(
+    layers.write_whole(
+        engine,
+        staging / STATE / "gammas",
         f"SELECT * FROM {score.GAMMAS}",
-        str(folder / "gammas.parquet"),
         config.output.compression,
     )
 
@@ -303,10 +368,12 @@ def _update(
         model = score.load_model(state_dir / "model.json")
         score.check_model(model, comparisons)
         with stage("compare"):
-            compared = _compare_touching_pairs(engine, state_dir, config, comparisons)
+            compared, gammas_saved = _compare_touching_pairs(
+                engine, state_dir, config, comparisons, staging
+            )
             pairs = engine.count(score.GAMMAS)
         with stage("score"):
-            score_and_keep(engine, model, comparisons, config, staging)
+            score_and_keep(engine, model, comparisons, config, staging, gammas_saved)
         with stage("cluster"):
             links = link_components(engine, config.matching.threshold)
             reclustered = _recluster_changed(engine, state_dir, config)
@@ -357,6 +424,7 @@ def _update(
                 True,
                 state.get("sources"),
                 _unchanged_golden(config, state, previous),
+                StateDelta(state_dir, int(state["last_record_key"]), deleted > 0),
             ),
             stage,
             inputs,
@@ -416,17 +484,19 @@ def _merge_records(
     engine: DuckDBEngine, state_dir: Path, last_key: int, deleting: bool = False
 ) -> tuple[int, int]:
     """Stored records not replaced by a new row of the same source and id, nor deleted, plus
-    the new rows keyed after every key used so far. Returns how many stored records were
-    kept, and how many were deleted."""
+    the new rows keyed after every key used so far; ``cx_removed_records`` keeps the keys of
+    the stored records that went. Returns how many stored records were kept, and how many
+    were deleted."""
     new = table("new_records")
+    stored, params = stored_table(state_dir, "records").read_sql("records")
     engine.execute(f"ALTER TABLE {RECORDS} RENAME TO {new.split('.')[-1]}")
     engine.execute(
         f"""
         CREATE TABLE {RECORDS} AS
-        SELECT s.* FROM read_parquet($path) s
+        SELECT s.* FROM ({stored}) s
         ANTI JOIN {new} n USING (source, source_record_id)
         """,
-        {"path": str(state_dir / "records.parquet")},
+        params,
     )
     deleted = 0
     if deleting:
@@ -437,6 +507,14 @@ def _merge_records(
         )
         deleted = before - engine.count(RECORDS)
         engine.drop(DELETIONS)
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {REMOVED_RECORDS} AS
+        SELECT record_key FROM (SELECT record_key FROM ({stored})) s
+        ANTI JOIN {RECORDS} r USING (record_key)
+        """,
+        params,
+    )
     kept = engine.count(RECORDS)
     engine.execute(
         f"INSERT INTO {RECORDS} BY NAME "
@@ -450,23 +528,32 @@ def _merge_records(
 def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:
     """``cx_touched_nodes``: nodes that are new or differ in any value from the stored node of
     the same id (a value can also change by becoming junk, or stop being junk);
-    ``cx_gone_nodes``: stored nodes that no longer exist as they were."""
-    engine.execute(
-        f"CREATE OR REPLACE TABLE {STORED_NODES} AS SELECT * FROM read_parquet($path)",
-        {"path": str(state_dir / "nodes.parquet")},
-    )
-    for name, current, stored in (
-        (TOUCHED, block.NODES, STORED_NODES),
-        (GONE, STORED_NODES, block.NODES),
+    ``cx_gone_nodes``: stored nodes that no longer exist as they were. For the state's delta,
+    ``cx_nodes_added`` holds the nodes that differ in anything, their size included, and
+    ``cx_nodes_removed`` the ids of the stored nodes that do."""
+    stored, params = stored_table(state_dir, "nodes").read_sql("nodes")
+    engine.execute(f"CREATE OR REPLACE TABLE {STORED_NODES} AS {stored}", params)
+    for name, current, other in (
+        (NODES_ADDED, block.NODES, STORED_NODES),
+        (NODES_REMOVED, STORED_NODES, block.NODES),
     ):
         engine.execute(
-            f"""
-            CREATE OR REPLACE TABLE {name} AS SELECT node FROM (
-                SELECT * EXCLUDE (n_records) FROM {current}
-                EXCEPT
-                SELECT * EXCLUDE (n_records) FROM {stored}
-            )
-            """
+            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {current} "
+            f"EXCEPT SELECT * FROM {other}"
+        )
+    # Only rows that differ in something can differ in a value: compare those by node id.
+    same = " AND ".join(
+        f"d.{ident(c)} IS NOT DISTINCT FROM o.{ident(c)}"
+        for c in engine.columns(block.NODES)
+        if c not in ("node", "n_records")
+    )
+    for name, differing, other in (
+        (TOUCHED, NODES_ADDED, STORED_NODES),
+        (GONE, NODES_REMOVED, block.NODES),
+    ):
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT d.node FROM {differing} d "
+            f"ANTI JOIN {other} o ON o.node = d.node AND {same}"
         )
 
 
@@ -475,28 +562,44 @@ def _compare_touching_pairs(
     state_dir: Path,
     config: Config,
     comparisons: tuple[ComparisonSpec, ...],
-) -> int:
+    staging: Path,
+) -> tuple[int, bool]:
     """``cx_pairs`` holds the pairs with a new or changed node: compare those, and take every
     other pair's levels from the state (both its nodes are as they were, and so are their
-    blocks). Returns the number of pairs compared."""
+    blocks). Returns the number of pairs compared, and whether the state's delta of
+    comparison levels is written (else the state is due to get them whole)."""
     compared = engine.count(block.PAIRS)
     score.build_gammas(engine, comparisons, config.matching.rules)
+    stored = stored_table(state_dir, "gammas")
+    saved = False
+    if config.output.state and not layers.should_compact(stored, compared):
+        # A stored pair goes when either node changed or went: its levels may differ.
+        layers.write_delta(
+            engine,
+            stored,
+            staging / STATE / "gammas",
+            f"SELECT * FROM {score.GAMMAS}",
+            f"SELECT node FROM {TOUCHED} UNION ALL SELECT node FROM {GONE}",
+            config.output.compression,
+        )
+        saved = True
     unchanged = table("unchanged_nodes")
     engine.execute(
         f"CREATE OR REPLACE TABLE {unchanged} AS "
         f"SELECT node FROM {block.NODES} ANTI JOIN {TOUCHED} USING (node)"
     )
+    gammas, params = stored.read_sql("gammas")
     engine.execute(
         f"""
         INSERT INTO {score.GAMMAS} BY NAME
-        SELECT g.* FROM read_parquet($path) g
+        SELECT g.* FROM ({gammas}) g
         SEMI JOIN {unchanged} l ON l.node = g.left_node
         SEMI JOIN {unchanged} r ON r.node = g.right_node
         """,
-        {"path": str(state_dir / "gammas.parquet")},
+        params,
     )
     engine.drop(unchanged)
-    return compared
+    return compared, saved
 
 
 def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) -> int:
