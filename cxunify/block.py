@@ -145,6 +145,28 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
 
     A node is named by its smallest record_key and carries ``n_records``.
     """
+    assign_record_nodes(engine)
+    engine.execute(f"CREATE OR REPLACE TABLE {NODES} AS {node_rows_sql(engine, RECORD_NODE_SIZES)}")
+    if not isinstance(engine, DuckDBEngine):
+        spark: Any = engine
+        spark.map_in_duckdb(
+            NODES,
+            NODES,
+            macro_statements(),
+            [],
+            f"SELECT *, {SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial "
+            f"FROM {NODES} r",
+        )
+    return engine.count(NODES)
+
+
+# Nodes and their sizes, from cx_record_nodes.
+RECORD_NODE_SIZES = f"SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node"
+
+
+def assign_record_nodes(engine: DuckDBEngine) -> None:
+    """``cx_record_nodes(record_key, node)``: records with the same identity values form a
+    node, named by its smallest record key."""
     partition = ", ".join(ident(c) for c in IDENTITY_COLUMNS)
     engine.execute(
         f"""
@@ -153,34 +175,26 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
         FROM {RECORDS}
         """
     )
+
+
+def node_rows_sql(engine: DuckDBEngine, sizes_sql: str) -> str:
+    """The rows of the nodes in `sizes_sql` (columns node, n_records), from their records.
+
+    The surname key needs the standardisation macros: on Spark it (with the last initial, to
+    keep DuckDB's column order) is added to each partition of nodes by DuckDB (see
+    standardize and collapse_nodes); on DuckDB the macros are at hand.
+    """
     carried = ", ".join(
         [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
         + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
     )
-    # The surname key needs the standardisation macros: on Spark it (with the last initial,
-    # to keep DuckDB's column order) is added to each partition of nodes by DuckDB (see
-    # standardize); on DuckDB the macros are at hand.
-    on_duckdb = isinstance(engine, DuckDBEngine)
-    derived = f"{SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {NODES} AS
-        WITH sizes AS (SELECT node, count(*) AS n_records FROM {RECORD_NODES} GROUP BY node)
+    derived = f", {SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
+    return f"""
+        WITH sizes AS ({sizes_sql})
         SELECT s.node, s.n_records, {carried}
-               {f", {derived}" if on_duckdb else ""}
+               {derived if isinstance(engine, DuckDBEngine) else ""}
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
-        """
-    )
-    if not on_duckdb:
-        spark: Any = engine
-        spark.map_in_duckdb(
-            NODES,
-            NODES,
-            macro_statements(),
-            [],
-            f"SELECT *, {derived} FROM {NODES} r",
-        )
-    return engine.count(NODES)
+    """
 
 
 def rule_name(rule: RuleLike) -> str:
@@ -358,6 +372,42 @@ def nodes_of_resized_blocks(
     return engine.count(into) - before
 
 
+# Junk-prone columns, and the node columns derived from each (blanked with it).
+JUNK_COLUMNS = {
+    "email_std": (
+        "email_local",
+        "email_domain",
+        "email_letters",
+        "email_digits",
+        "email_name_based",
+    ),
+    "phone": ("phone_digits", "phone_last7"),
+}
+
+
+def junk_values_sql(column: str, of_records: str = RECORDS) -> str:
+    """The junk values of `column` among the records of `of_records` (parameters ``max`` and
+    ``blocklist``, see junk_parameters): a blocklisted value, or one carried by more records
+    than ``max_records_per_value`` (a shop's own number typed into every order)."""
+    return f"""
+        SELECT {ident(column)} AS value FROM {of_records} WHERE {ident(column)} IS NOT NULL
+        GROUP BY {ident(column)}
+        HAVING count(*) > $max OR list_contains($blocklist, lower({ident(column)}))
+    """
+
+
+def junk_parameters(blocklist: list[str], max_records_per_value: int) -> dict[str, Any]:
+    return {"max": max_records_per_value, "blocklist": _blocklist_forms(blocklist)}
+
+
+def blank_junk(engine: DuckDBEngine, column: str, junk_table: str) -> None:
+    """Blank `column` (and what derives from it) on the nodes holding a value of `junk_table`."""
+    blanks = ", ".join(f"{ident(c)} = NULL" for c in (column, *JUNK_COLUMNS[column]))
+    engine.execute(
+        f"UPDATE {NODES} SET {blanks} WHERE {ident(column)} IN (SELECT value FROM {junk_table})"
+    )
+
+
 def null_junk_values(
     engine: DuckDBEngine, blocklist: list[str], max_records_per_value: int
 ) -> dict[str, int]:
@@ -367,29 +417,15 @@ def null_junk_values(
     (a shop's own number typed into every order). Returns junk values found per column.
     """
     found = {}
-    for column, derived in (
-        (
-            "email_std",
-            ("email_local", "email_domain", "email_letters", "email_digits", "email_name_based"),
-        ),
-        ("phone", ("phone_digits", "phone_last7")),
-    ):
+    for column in JUNK_COLUMNS:
         junk = table("junk_" + column)
         engine.execute(
-            f"""
-            CREATE OR REPLACE TABLE {junk} AS
-            SELECT {ident(column)} AS value FROM {NODES} WHERE {ident(column)} IS NOT NULL
-            GROUP BY {ident(column)}
-            HAVING sum(n_records) > $max OR list_contains($blocklist, lower({ident(column)}))
-            """,
-            {"max": max_records_per_value, "blocklist": _blocklist_forms(blocklist)},
+            f"CREATE OR REPLACE TABLE {junk} AS {junk_values_sql(column)}",
+            junk_parameters(blocklist, max_records_per_value),
         )
         found[column] = engine.count(junk)
         if found[column]:
-            blanks = ", ".join(f"{ident(c)} = NULL" for c in (column, *derived))
-            engine.execute(
-                f"UPDATE {NODES} SET {blanks} WHERE {ident(column)} IN (SELECT value FROM {junk})"
-            )
+            blank_junk(engine, column, junk)
         engine.drop(junk)
     return found
 

@@ -341,11 +341,8 @@ def _update(
             )
             records = engine.count(RECORDS)
         with stage("block"):
-            nodes = block.collapse_nodes(engine)
-            junk = block.null_junk_values(
-                engine, config.matching.blocklist, config.matching.max_records_per_value
-            )
-            _find_touched_nodes(engine, state_dir)
+            junk = _collapse_nodes(engine, config, state_dir)
+            nodes = engine.count(block.NODES)
             # Pairs of nodes that did not change are the stored ones, unless a new or changed
             # node pushed their block over its size limit (or a gone one brought it back
             # under): the nodes of such blocks are blocked again with the changed ones.
@@ -525,36 +522,102 @@ def _merge_records(
     return kept, deleted
 
 
-def _find_touched_nodes(engine: DuckDBEngine, state_dir: Path) -> None:
-    """``cx_touched_nodes``: nodes that are new or differ in any value from the stored node of
-    the same id (a value can also change by becoming junk, or stop being junk);
-    ``cx_gone_nodes``: stored nodes that no longer exist as they were. For the state's delta,
-    ``cx_nodes_added`` holds the nodes that differ in anything, their size included, and
-    ``cx_nodes_removed`` the ids of the stored nodes that do."""
+def _collapse_nodes(engine: DuckDBEngine, config: Config, state_dir: Path) -> dict[str, int]:
+    """The nodes a full run would collapse the records into, built from the stored ones; returns
+    the junk values found per column.
+
+    A stored node whose smallest record is still there holds the same values (records do not
+    change once stored), so its row is the stored one with its new size. Rows are built from
+    the records only for new node ids and for stored nodes holding a value that stopped being
+    junk (the stored row lost it); then tonight's junk values are blanked on every node.
+
+    Also fills ``cx_touched_nodes`` (nodes that are new or differ in any value from the stored
+    node of the same id, blanked junk included), ``cx_gone_nodes`` (stored nodes that no
+    longer exist as they were) and, for the state's delta, ``cx_nodes_added`` (nodes that
+    differ in anything, their size included) and ``cx_nodes_removed`` (the ids of the stored
+    nodes those replace or that went).
+    """
     stored, params = stored_table(state_dir, "nodes").read_sql("nodes")
     engine.execute(f"CREATE OR REPLACE TABLE {STORED_NODES} AS {stored}", params)
-    for name, current, other in (
-        (NODES_ADDED, block.NODES, STORED_NODES),
-        (NODES_REMOVED, STORED_NODES, block.NODES),
-    ):
+    block.assign_record_nodes(engine)
+    sizes, fresh = table("node_sizes"), table("fresh_nodes")
+    engine.execute(f"CREATE OR REPLACE TABLE {sizes} AS {block.RECORD_NODE_SIZES}")
+    # Junk values tonight, and in the stored records (what the stored nodes were blanked of).
+    records, records_params = stored_table(state_dir, "records").read_sql("records")
+    junk = block.junk_parameters(config.matching.blocklist, config.matching.max_records_per_value)
+    found, newly, unjunked = {}, [], []
+    for column in block.JUNK_COLUMNS:
+        now, before = table(f"junk_{column}"), table(f"junk_before_{column}")
+        engine.execute(f"CREATE OR REPLACE TABLE {now} AS {block.junk_values_sql(column)}", junk)
         engine.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {current} "
-            f"EXCEPT SELECT * FROM {other}"
+            f"CREATE OR REPLACE TABLE {before} AS {block.junk_values_sql(column, f'({records})')}",
+            {**junk, **records_params},
         )
-    # Only rows that differ in something can differ in a value: compare those by node id.
-    same = " AND ".join(
-        f"d.{ident(c)} IS NOT DISTINCT FROM o.{ident(c)}"
-        for c in engine.columns(block.NODES)
-        if c not in ("node", "n_records")
+        found[column] = engine.count(now)
+        newly.append(
+            f"{ident(column)} IN (SELECT value FROM {now} EXCEPT SELECT value FROM {before})"
+        )
+        unjunked.append(
+            f"{ident(column)} IN (SELECT value FROM {before} EXCEPT SELECT value FROM {now})"
+        )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {fresh} AS
+        SELECT node FROM {sizes} ANTI JOIN {STORED_NODES} USING (node)
+        UNION
+        SELECT s.node FROM {sizes} s SEMI JOIN (
+            SELECT record_key FROM {RECORDS} WHERE {" OR ".join(unjunked)}
+        ) r ON r.record_key = s.node
+        """
     )
-    for name, differing, other in (
-        (TOUCHED, NODES_ADDED, STORED_NODES),
-        (GONE, NODES_REMOVED, block.NODES),
-    ):
-        engine.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT d.node FROM {differing} d "
-            f"ANTI JOIN {other} o ON o.node = d.node AND {same}"
-        )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {block.NODES} AS
+        SELECT s.node, s.n_records, st.* EXCLUDE (node, n_records)
+        FROM {sizes} s JOIN {STORED_NODES} st USING (node)
+        ANTI JOIN {fresh} f USING (node)
+        """
+    )
+    built = f"SELECT * FROM {sizes} SEMI JOIN {fresh} USING (node)"
+    engine.execute(f"INSERT INTO {block.NODES} BY NAME {block.node_rows_sql(engine, built)}")
+    # Stored rows holding a value that became junk change when it is blanked.
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {TOUCHED} AS
+        SELECT node FROM {fresh}
+        UNION
+        SELECT node FROM {block.NODES} WHERE {" OR ".join(newly)}
+        """
+    )
+    for column in block.JUNK_COLUMNS:
+        block.blank_junk(engine, column, table(f"junk_{column}"))
+        engine.drop(table(f"junk_{column}"), table(f"junk_before_{column}"))
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {GONE} AS
+        SELECT node FROM {STORED_NODES} ANTI JOIN {block.NODES} USING (node)
+        UNION
+        SELECT node FROM {TOUCHED} SEMI JOIN {STORED_NODES} USING (node)
+        """
+    )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {NODES_ADDED} AS
+        SELECT n.* FROM {block.NODES} n LEFT JOIN {STORED_NODES} st USING (node)
+        WHERE st.node IS NULL OR n.n_records <> st.n_records
+           OR n.node IN (SELECT node FROM {TOUCHED})
+        """
+    )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {NODES_REMOVED} AS
+        SELECT node FROM {STORED_NODES} SEMI JOIN (
+            SELECT node FROM {GONE} UNION ALL SELECT node FROM {NODES_ADDED}
+        ) USING (node)
+        """
+    )
+    engine.drop(sizes, fresh)
+    return found
 
 
 def _compare_touching_pairs(

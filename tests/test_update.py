@@ -400,3 +400,104 @@ def test_chained_updates_keep_deltas_that_read_as_the_whole_state(
     assert "moved.on@fastmail.com" in str(
         con.execute(f"SELECT list(email) FROM '{two}/records.parquet'").fetchall()
     )
+
+
+def _collapse_nodes_whole(engine, config, state_dir):
+    """What an update's nodes are defined as: every record collapsed again, junk counted
+    again, and the differences from the stored nodes found by comparing whole tables."""
+    from cxunify import block
+    from cxunify import update as u
+
+    stored, params = u.stored_table(state_dir, "nodes").read_sql("nodes")
+    engine.execute(f"CREATE OR REPLACE TABLE {u.STORED_NODES} AS {stored}", params)
+    block.collapse_nodes(engine)
+    found = block.null_junk_values(
+        engine, config.matching.blocklist, config.matching.max_records_per_value
+    )
+    for name, kept, columns, rows, other in (
+        (u.NODES_ADDED, "*", "*", block.NODES, u.STORED_NODES),
+        (u.NODES_REMOVED, "node", "*", u.STORED_NODES, block.NODES),
+        (u.TOUCHED, "node", "* EXCLUDE (n_records)", block.NODES, u.STORED_NODES),
+        (u.GONE, "node", "* EXCLUDE (n_records)", u.STORED_NODES, block.NODES),
+    ):
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT {kept} FROM "
+            f"(SELECT {columns} FROM {rows} EXCEPT SELECT {columns} FROM {other})"
+        )
+    return found
+
+
+@pytest.mark.parametrize("deleting", [False, True], ids=["junk-grows", "junk-shrinks"])
+def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
+    nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deleting: bool
+):
+    """With a junk limit tonight's rows cross (a value becomes junk) and, with deletions,
+    fall back under (a value stops being junk), the update's nodes, the nodes it blocks again
+    and the state's delta are those of collapsing every record again."""
+    from typer.testing import CliRunner
+
+    from cxunify import layers, update
+    from cxunify.cli import app
+
+    folder, _, _ = nights
+    limit = "matching:\n  max_records_per_value: 4"
+    configs = {
+        name: write(
+            tmp_path / f"{name}.yaml",
+            (folder / f"{name}.yaml").read_text().replace("matching:", limit),
+        )
+        for name in ("night1", "delta")
+    }
+    cli = CliRunner()
+
+    def run(*args) -> dict:
+        result = cli.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout) if "--json" in args else {}
+
+    night1 = tmp_path / "night1"
+    run("unify", "--config", configs["night1"], "--model", folder / "model.json", "--out", night1)
+    con = duckdb.connect()
+    counts = f"""
+        SELECT email_std, count(*) AS n FROM '{night1}/state/records/*.parquet'
+        WHERE email_std IS NOT NULL GROUP BY ALL
+    """
+    new_emails = [line.split(",")[3].lower() for line in (folder / "crm_new.csv").open()]
+    crossing = con.execute(
+        f"SELECT count(*) FROM ({counts}) WHERE n = 4 AND email_std IN (SELECT unnest($e))",
+        {"e": new_emails},
+    ).fetchone()[0]
+    assert crossing > 0, "tonight's rows make a value junk"
+    extra = ()
+    if deleting:  # one record of each of three values carried by 5 records: no longer junk
+        erase = con.execute(
+            f"""SELECT any_value(source), any_value(source_record_id)
+                FROM '{night1}/state/records/*.parquet'
+                WHERE email_std IN (SELECT email_std FROM ({counts}) WHERE n = 5)
+                GROUP BY email_std ORDER BY email_std LIMIT 3"""
+        ).fetchall()
+        assert len(erase) == 3
+        lines = ["source,source_record_id", *(f"{s},{r}" for s, r in erase)]
+        extra = ("--delete", write(tmp_path / "erase.csv", "\n".join(lines) + "\n"))
+    summaries, outs = [], []
+    for label in ("built", "whole"):
+        if label == "whole":
+            monkeypatch.setattr(update, "_collapse_nodes", _collapse_nodes_whole)
+        outs.append(tmp_path / label)
+        args = ["--previous", night1, "--out", outs[-1], "--config", configs["delta"]]
+        summaries.append(run("update", *args, "--json", *extra))
+    built, whole = summaries
+    assert partition(outs[0]) == partition(outs[1])
+    for key in ("pairs_compared", "pairs_reused", "nodes_reblocked_for_block_size",
+                "components_reclustered", "golden_records_copied"):  # fmt: skip
+        assert built["update"][key] == whole["update"][key], key
+    assert built["counts"] == whole["counts"]
+    assert built["counts"]["junk_emails"] > 0
+    nodes = []
+    for out in outs:
+        sql, params = layers.Layered.scan(out / "state" / "nodes", ("node",)).read_sql("n")
+        nodes.append(con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL", params).fetchall())
+    parts = [sorted(p.name for p in (out / "state" / "nodes").iterdir()) for out in outs]
+    assert parts[0] == parts[1]
+    assert len(parts[0]) == (1 if deleting else 3)  # deleting writes the state whole
+    assert nodes[0] == nodes[1]
