@@ -133,8 +133,9 @@ def _sort_keys(rules: dict[str, SurvivorshipRule]) -> dict[str, str]:
     }
 
 
-def golden_rows_sql(rules: dict[str, SurvivorshipRule]) -> str:
-    """SELECT of the records survivorship reads: customer id, timestamps and sort keys.
+def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = None) -> str:
+    """SELECT of the records survivorship reads: customer id, timestamps and sort keys (not
+    those of the customers in table `skipped`, whose golden records are copied).
 
     Computing each distinct sort key once per row, in a table of its own, is several times
     faster than computing one per field inside the aggregate.
@@ -158,6 +159,7 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule]) -> str:
                    greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at
                    {frequencies}
             FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+            {f"ANTI JOIN {skipped} USING (customer_id)" if skipped else ""}
         )
     """
 
@@ -297,10 +299,11 @@ def build_golden(
         raise CxunifyError(f"more than {MAX_RECORD_KEY} records: survivorship keys overflow")
     params = golden_params(rules)
     rows_params = {k: v for k, v in params.items() if k.startswith("priority_")}
-    rows = golden_rows_sql(rules)
     if unchanged is not None:
         _find_unchanged_customers(engine, unchanged)
-        rows = f"SELECT * FROM ({rows}) ANTI JOIN {GOLDEN_KEPT} USING (customer_id)"
+    # Whole customers are skipped before the frequency windows, not after: the windows then
+    # run over the changed customers' records only.
+    rows = golden_rows_sql(rules, GOLDEN_KEPT if unchanged is not None else None)
     engine.execute(f"CREATE OR REPLACE TABLE {GOLDEN_ROWS} AS {rows}", rows_params)
     names = [name for (name,) in engine.rows(f"SELECT DISTINCT source FROM {RECORDS} ORDER BY 1")]
     sources = {
