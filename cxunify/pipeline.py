@@ -367,6 +367,7 @@ def publish(
         profiled = profile.build_profiles(engine, config.profile, run.unchanged)
         if extra and "update" in extra:
             extra["update"]["golden_records_copied"] = profiled.golden_copied
+            extra["update"]["sentiment_copied"] = profiled.sentiment_copied
     with stage("write"):
         written = output.write_tables(
             engine,

@@ -20,6 +20,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.errors import CxunifyError
 from cxunify.fields import Kind
 from cxunify.identity import IDENTITY
+from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, table
 from cxunify.standardize import RECORDS
 
@@ -61,11 +62,13 @@ class Unchanged:
     """What an update may copy from the output it updates: the golden records of customers
     whose records are all stored ones (keys up to `last_stored_key`, never replaced) and were
     all that customer's records before. Survivorship reads nothing else, so their golden
-    records are the same; traits depend on the as-of date and are always computed again."""
+    records are the same; traits depend on the as-of date and are always computed again.
+    Texts in `sentiment` (text, sentiment) keep their stored score."""
 
     profiles: Path
     identity_map: Path
     last_stored_key: int
+    sentiment: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ class Profiled:
 
     profiles: int
     touchpoints: int
-    texts_scored: int
+    texts_scored: int  # distinct texts with a sentiment
     as_of: datetime | None
     golden_copied: int = 0  # an update's golden records copied from the previous output
+    sentiment_copied: int = 0  # an update's texts whose stored sentiment was taken
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -378,7 +382,9 @@ def build_profiles(
     as_of = settings.as_of or engine.scalar(
         f"SELECT max(greatest(created_at, resolved_at, last_active_at)) FROM {RECORDS}"
     )
-    touchpoints, scored = traits.build_touchpoints(engine, settings.currency)
+    touchpoints, scored = traits.build_touchpoints(
+        engine, settings.currency, unchanged.sentiment if unchanged else None
+    )
     traits.build_traits(engine, settings, as_of)
     engine.execute(
         f"""
@@ -388,7 +394,8 @@ def build_profiles(
         """
     )
     # A view, not a table: the write stage joins once as it writes. One row per golden record.
-    return Profiled(engine.count(GOLDEN), touchpoints, scored, as_of, copied)
+    texts = engine.count(SENTIMENT)
+    return Profiled(engine.count(GOLDEN), touchpoints, texts, as_of, copied, texts - scored)
 
 
 def _param(field: str) -> str:

@@ -27,10 +27,17 @@ SCORED_BATCH = table("scored_batch")
 BATCH_ROWS = 50_000
 
 
-def score_texts(engine: Any, texts_sql: str) -> int:
+def score_texts(
+    engine: Any,
+    texts_sql: str,
+    known_sql: str | None = None,
+    known_params: dict[str, Any] | None = None,
+) -> int:
     """Create ``cx_sentiment(text, sentiment)`` for the distinct non-null ``text`` of a query.
 
-    ``sentiment`` is VADER's compound score in [-1, 1]. Returns the number of texts scored.
+    ``sentiment`` is VADER's compound score in [-1, 1]. Texts found in `known_sql` (columns
+    text and sentiment: an update's stored scores) take their score from it. Returns the
+    number of texts scored.
     """
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -43,6 +50,13 @@ def score_texts(engine: Any, texts_sql: str) -> int:
         return engine.count(SENTIMENT)
     analyzer = SentimentIntensityAnalyzer()
     engine.execute(f"CREATE OR REPLACE TABLE {SENTIMENT} (text VARCHAR, sentiment DOUBLE)")
+    if known_sql is not None:
+        engine.execute(
+            f"INSERT INTO {SENTIMENT} SELECT k.text, k.sentiment FROM ({known_sql}) k "
+            f"SEMI JOIN ({distinct}) d USING (text)",
+            known_params,
+        )
+        distinct = f"SELECT text FROM ({distinct}) ANTI JOIN {SENTIMENT} USING (text)"
     reader = engine.con.sql(distinct).to_arrow_reader(BATCH_ROWS)
     # (all fetched first: the connection must be free before inserting)
     batches = [batch.column(0).to_pylist() for batch in reader]

@@ -17,6 +17,7 @@ DuckDB does (its exact binary value, half away from zero).
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from cxunify.config import CurrencyConfig, ProfileConfig
 from cxunify.engine import DuckDBEngine
@@ -81,14 +82,26 @@ def touchpoints_sql() -> str:
     """
 
 
-def build_touchpoints(engine: DuckDBEngine, currency: CurrencyConfig) -> tuple[int, int]:
-    """Create ``cx_touchpoints`` with sentiment; return (touchpoints, distinct texts scored)."""
+def build_touchpoints(
+    engine: DuckDBEngine, currency: CurrencyConfig, known_sentiment: Path | None = None
+) -> tuple[int, int]:
+    """Create ``cx_touchpoints`` with sentiment, and keep ``cx_sentiment`` (each distinct text's
+    score, for the state); return (touchpoints, distinct texts scored). Texts in the
+    `known_sentiment` file (an update's stored scores) are not scored again."""
     base = table("touchpoints_base")
     engine.execute(
         f"CREATE OR REPLACE TABLE {base} AS {touchpoints_sql()}",
         {"unknown_currency": currency.base or UNKNOWN_CURRENCY},
     )
-    scored = score_texts(engine, f"SELECT scored_text AS text FROM {base}")
+    scored = score_texts(
+        engine,
+        f"SELECT scored_text AS text FROM {base}",
+        *(
+            ("SELECT text, sentiment FROM read_parquet($known)", {"known": str(known_sentiment)})
+            if known_sentiment is not None
+            else ()
+        ),
+    )
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {TOUCHPOINTS} AS
@@ -96,7 +109,7 @@ def build_touchpoints(engine: DuckDBEngine, currency: CurrencyConfig) -> tuple[i
         FROM {base} b LEFT JOIN {SENTIMENT} s ON s.text = b.scored_text
         """
     )
-    engine.drop(base, SENTIMENT)
+    engine.drop(base)
     return engine.count(TOUCHPOINTS), scored
 
 

@@ -46,6 +46,7 @@ from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
+from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, table
 from cxunify.standardize import RECORDS
 
@@ -86,6 +87,7 @@ def profile_digest(config: Config) -> str:
     settings = {
         "profile": config.profile.model_dump(mode="json", exclude={"as_of"}),
         "cxunify": metadata.version("cxunify"),
+        "vaderSentiment": metadata.version("vaderSentiment"),  # stored sentiment is copied
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -99,6 +101,9 @@ def _unchanged_golden(config: Config, state: dict, previous: Path) -> profile.Un
             profiles=profiles,
             identity_map=previous / "identity_map.parquet",
             last_stored_key=int(state["last_record_key"]),
+            sentiment=sentiment
+            if (sentiment := previous / STATE / "sentiment.parquet").is_file()
+            else None,
         )
         if profiles.is_file()
         else None
@@ -166,6 +171,8 @@ def save_state(
         "components": f"SELECT node, component FROM {table('components')}",
         "clusters": f"SELECT node, cluster FROM {cluster.CLUSTERS}",
         "refused_links": f"SELECT * FROM {cluster.REFUSED}",
+        # each distinct text's score: an update scores only texts it has not seen
+        "sentiment": f"SELECT text, sentiment FROM {SENTIMENT}",
     }
     for name, query in tables.items():
         engine.write_parquet(query, str(folder / f"{name}.parquet"), compression)

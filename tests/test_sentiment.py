@@ -66,3 +66,22 @@ def test_long_digit_runs_do_not_change_any_sample_score():
     for original, normalised in pairs:
         score = vader.polarity_scores(original)["compound"]
         assert vader.polarity_scores(normalised)["compound"] == score, original
+
+
+def test_known_scores_are_taken_and_only_new_texts_scored():
+    """An update passes the stored scores: those texts are not scored again (the marker score
+    below is no VADER score of its text), the others are; scores of texts no longer present
+    are not carried."""
+    engine = DuckDBEngine()
+    engine.con.register("texts", pa.table({"text": TEXTS}))
+    engine.con.register(
+        "known",
+        pa.table({"text": ["not bad at all", "gone text"], "sentiment": [-0.123, 0.9]}),
+    )
+    assert score_texts(engine, "SELECT text FROM texts", "SELECT * FROM known") == 3
+    scores = dict(engine.rows(f"SELECT text, sentiment FROM {SENTIMENT}"))
+    assert scores.pop("not bad at all") == -0.123
+    assert set(scores) == {t for t in TEXTS if t is not None} - {"not bad at all"}
+    vader = SentimentIntensityAnalyzer()
+    for text, score in scores.items():
+        assert score == pytest.approx(vader.polarity_scores(text)["compound"], abs=1e-12)

@@ -83,6 +83,13 @@ def test_incremental_equals_a_full_run(nights):
     # most customers' records did not change: their golden records were copied, not rebuilt
     copied = summary["update"]["golden_records_copied"]
     assert summary["counts"]["customers"] * 0.8 < copied < summary["counts"]["customers"]
+    # tonight's rows hold no text: every sentiment is the stored one, and equals a full run's
+    assert summary["update"]["sentiment_copied"] == summary["counts"]["texts_scored"] > 100
+    sentiment = (
+        "SELECT source, source_record_id, sentiment FROM '{}/touchpoints.parquet' ORDER BY ALL"
+    )
+    updated = duckdb.sql(sentiment.format(folder / "out")).fetchall()
+    assert updated == duckdb.sql(sentiment.format(folder / "full")).fetchall()
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
     for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
                   "links_refused_by_guards", "customers"):  # fmt: skip
