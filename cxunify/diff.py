@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from cxunify.errors import OutputError
 from cxunify.output import MANIFEST
+from cxunify.sql import parquet
 
 CHANGES = ("created", "merged", "split", "changed", "removed")
 
@@ -33,9 +34,9 @@ class Diff:
 #   merged   when it kept an OLD id and gained records of other OLD customers,
 #   changed  when it kept its id and its records or profile differ;
 # an OLD customer none of whose records remain is removed.
-DIFF_SQL = """
-WITH old_map AS (SELECT source, source_record_id, customer_id FROM read_parquet($old_map)),
-new_map AS (SELECT source, source_record_id, customer_id FROM read_parquet($new_map)),
+DIFF_SQL = f"""
+WITH old_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$old_map")}),
+new_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$new_map")}),
 joined AS (
     SELECT n.customer_id, o.customer_id AS old_id
     FROM new_map n LEFT JOIN old_map o USING (source, source_record_id)
@@ -48,8 +49,8 @@ per_new AS (
     FROM joined GROUP BY customer_id
 ),
 old_sizes AS (SELECT customer_id, count(*) AS n FROM old_map GROUP BY customer_id),
-old_profiles AS (SELECT * FROM read_parquet($old_profiles)),
-new_profiles AS (SELECT * FROM read_parquet($new_profiles)),
+old_profiles AS (SELECT * FROM {parquet("$old_profiles")}),
+new_profiles AS (SELECT * FROM {parquet("$new_profiles")}),
 profile_changed AS (
     SELECT customer_id FROM (
         SELECT * FROM new_profiles EXCEPT SELECT * FROM old_profiles

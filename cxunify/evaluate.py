@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import InputError, OutputError
+from cxunify.sql import parquet
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,16 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
     try:
         quality = _quality(con)
         con.execute(
-            """
+            f"""
             CREATE TABLE judged AS
             SELECT l.*, a.person_id AS left_person_id, b.person_id AS right_person_id,
                    a.person_id = b.person_id AS same_person, ri.customer_id AS right_customer_id
-            FROM read_parquet($links) l
+            FROM {parquet("$links")} l
             JOIN truth a ON a.source = l.left_source
                         AND a.source_record_id = l.left_source_record_id
             JOIN truth b ON b.source = l.right_source
                         AND b.source_record_id = l.right_source_record_id
-            JOIN read_parquet($identity) ri ON ri.source = l.right_source
+            JOIN {parquet("$identity")} ri ON ri.source = l.right_source
                         AND ri.source_record_id = l.right_source_record_id
             """,
             {"links": str(links), "identity": str(out_dir / "identity_map.parquet")},
@@ -194,7 +195,7 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
             ) from None
         con.execute(
             "CREATE TABLE joined AS SELECT i.customer_id, t.person_id "
-            "FROM read_parquet($path) i JOIN truth t USING (source, source_record_id)",
+            f"FROM {parquet('$path')} i JOIN truth t USING (source, source_record_id)",
             {"path": str(identity)},
         )
     except BaseException:

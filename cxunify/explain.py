@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError
+from cxunify.sql import parquet
 
 NEEDED = ("records.parquet", "identity_map.parquet", "links.parquet", "run.json")
 
@@ -135,7 +136,7 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
     if not sep or not source or not record_id:
         raise UserError(f"--record {record}: expected SOURCE:ID, e.g. crm:C00000250")
     found = con.execute(
-        "SELECT customer_id FROM read_parquet($path) "
+        f"SELECT customer_id FROM {parquet('$path')} "
         "WHERE source = $source AND source_record_id = $id",
         {"path": str(out_dir / "identity_map.parquet"), "source": source, "id": record_id},
     ).fetchall()
@@ -146,8 +147,8 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
 
 def _records(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> list[dict]:
     cursor = con.execute(
-        "SELECT r.*, i.confidence FROM read_parquet($records) r "
-        "JOIN read_parquet($identity) i USING (source, source_record_id) "
+        f"SELECT r.*, i.confidence FROM {parquet('$records')} r "
+        f"JOIN {parquet('$identity')} i USING (source, source_record_id) "
         "WHERE r.customer_id = $customer ORDER BY r.source, r.source_record_id",
         {
             "records": str(out_dir / "records.parquet"),
@@ -180,10 +181,10 @@ def _links(
 ) -> list[LinkExplanation]:
     """Every scored pair with a record of the customer on either side, strongest first."""
     cursor = con.execute(
-        """
-        WITH ids AS (SELECT source, source_record_id, customer_id FROM read_parquet($identity))
+        f"""
+        WITH ids AS (SELECT source, source_record_id, customer_id FROM {parquet("$identity")})
         SELECT l.*, lc.customer_id AS left_customer_id, rc.customer_id AS right_customer_id
-        FROM read_parquet($links) l
+        FROM {parquet("$links")} l
         JOIN ids lc ON lc.source = l.left_source
                    AND lc.source_record_id = l.left_source_record_id
         JOIN ids rc ON rc.source = l.right_source

@@ -15,7 +15,7 @@ from cxunify.block import RECORD_NODES
 from cxunify.cluster import CLUSTERS, LINKS
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath
-from cxunify.sql import table
+from cxunify.sql import parquet, table
 from cxunify.standardize import RECORDS
 
 IDENTITY = table("identity")
@@ -192,12 +192,12 @@ def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> Non
         return
     engine.execute(
         f"INSERT INTO {PREVIOUS_MAP} SELECT source, source_record_id, customer_id "
-        "FROM read_parquet($path)",
+        f"FROM {parquet('$path')}",
         {"path": str(previous.identity_map)},
     )
     if previous.customer_ids is not None:
         engine.execute(
-            f"INSERT INTO {PREVIOUS_IDS} SELECT customer_id, issued_at FROM read_parquet($path)",
+            f"INSERT INTO {PREVIOUS_IDS} SELECT customer_id, issued_at FROM {parquet('$path')}",
             {"path": str(previous.customer_ids)},
         )
     else:  # an output written before ids were tracked: its ids date from that run
@@ -207,7 +207,7 @@ def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> Non
         )
     if previous.redirects is not None:
         engine.execute(
-            f"INSERT INTO {REDIRECTS} BY NAME SELECT * FROM read_parquet($path)",
+            f"INSERT INTO {REDIRECTS} BY NAME SELECT * FROM {parquet('$path')}",
             {"path": str(previous.redirects)},
         )
 

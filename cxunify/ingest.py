@@ -30,7 +30,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_NAMES
-from cxunify.sql import ident, table
+from cxunify.sql import ident, parquet, table
 
 EXTENSION_FORMATS = {
     ".csv": "csv",
@@ -433,7 +433,7 @@ def _load_parquet(
         engine.execute(
             f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(* EXCLUDE (file_row_number))"
             "::VARCHAR, file_row_number + 1 AS cx_row "
-            f"FROM read_parquet($path, file_row_number = true) ORDER BY cx_row{_limit(limit)}",
+            f"FROM {parquet('$path', 'file_row_number = true')} ORDER BY cx_row{_limit(limit)}",
             {"path": str(readable)},
         )
     except duckdb.Error as exc:

@@ -36,7 +36,7 @@ from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
 from cxunify.score import SCORED, SCORED_FLOOR
-from cxunify.sql import ident
+from cxunify.sql import ident, parquet
 from cxunify.standardize import RECORDS
 from cxunify.traits import TOUCHPOINTS_QUERY
 
@@ -424,5 +424,6 @@ def create_views(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[str]:
     for name in names:
         path = str((out_dir / f"{name}.parquet").resolve()).replace("'", "''")
         # A view body cannot take parameters; the path is ours (an output folder) and quoted.
-        con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet('{path}')")
+        source = parquet(f"'{path}'")
+        con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM {source}")
     return names

@@ -21,7 +21,7 @@ from cxunify.errors import CxunifyError
 from cxunify.fields import Kind
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT
-from cxunify.sql import ident, table
+from cxunify.sql import ident, parquet, table
 from cxunify.standardize import RECORDS
 
 PROFILES = table("profiles")
@@ -333,7 +333,7 @@ def build_golden(
     if unchanged is not None:
         columns = ", ".join(ident(c) for c in engine.columns(GOLDEN))
         engine.execute(
-            f"INSERT INTO {GOLDEN} BY NAME SELECT {columns} FROM read_parquet($path) "
+            f"INSERT INTO {GOLDEN} BY NAME SELECT {columns} FROM {parquet('$path')} "
             f"SEMI JOIN {GOLDEN_KEPT} USING (customer_id)",
             {"path": str(unchanged.profiles)},
         )
@@ -350,7 +350,7 @@ def _find_unchanged_customers(engine: DuckDBEngine, unchanged: Unchanged) -> Non
             SELECT i.customer_id, r.record_key, r.source, r.source_record_id
             FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
         ), before AS (
-            SELECT source, source_record_id, customer_id FROM read_parquet($identity_map)
+            SELECT source, source_record_id, customer_id FROM {parquet("$identity_map")}
         ), sizes_before AS (
             SELECT customer_id, count(*) AS n FROM before GROUP BY customer_id
         ), same AS (

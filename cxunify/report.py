@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from cxunify.errors import OutputError
 from cxunify.output import RECORD_FIELDS
-from cxunify.sql import ident
+from cxunify.sql import ident, parquet
 
 REPORT = "report.html"
 NEEDED = ("profiles.parquet", "identity_map.parquet", "records.parquet", "links.parquet")
@@ -131,7 +131,7 @@ def _bar(x: list[Any], y: list[Any], **layout: Any) -> go.Figure:
 def _records_per_source(con, out_dir: Path, manifest: dict) -> _Chart:
     rows = _rows(
         con,
-        "SELECT source, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+        f"SELECT source, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
         {"p": str(out_dir / "identity_map.parquet")},
     )
     figure = _bar([r[0] for r in rows], [r[1] for r in rows], yaxis_title="records")
@@ -142,7 +142,7 @@ def _source_overlap(con, out_dir: Path, manifest: dict) -> _Chart:
     rows = _rows(
         con,
         "SELECT array_to_string(sources, ' + ') AS combination, count(*) AS customers "
-        "FROM read_parquet($p) GROUP BY ALL ORDER BY customers DESC, combination LIMIT 20",
+        f"FROM {parquet('$p')} GROUP BY ALL ORDER BY customers DESC, combination LIMIT 20",
         {"p": str(out_dir / "profiles.parquet")},
     )
     figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
@@ -171,12 +171,12 @@ def _match_weights(con, out_dir: Path, manifest: dict) -> _Chart:
     # Binned in SQL: one row per (half-bit bin, outcome), however many pairs there are.
     rows = _rows(
         con,
-        """
+        f"""
         SELECT floor(match_weight * 2) / 2 AS bin,
                CASE WHEN kept THEN 'linked' WHEN guard IS NOT NULL THEN 'refused by a guard'
                     ELSE 'below threshold' END AS outcome,
                count(*)
-        FROM read_parquet($p) GROUP BY ALL ORDER BY bin
+        FROM {parquet("$p")} GROUP BY ALL ORDER BY bin
         """,
         {"p": str(out_dir / "links.parquet")},
     )
@@ -240,7 +240,7 @@ def _m_and_u(con, out_dir: Path, manifest: dict) -> _Chart:
 def _cluster_sizes(con, out_dir: Path, manifest: dict) -> _Chart:
     rows = _rows(
         con,
-        "SELECT n_records, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 1",
+        f"SELECT n_records, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 1",
         {"p": str(out_dir / "profiles.parquet")},
     )
     figure = go.Figure(go.Bar(x=[r[0] for r in rows], y=[r[1] for r in rows]))
@@ -264,7 +264,7 @@ def _completeness(con, out_dir: Path, manifest: dict) -> _Chart:
     )
     rows = _rows(
         con,
-        f"SELECT source, {shares} FROM read_parquet($p) GROUP BY source ORDER BY source",
+        f"SELECT source, {shares} FROM {parquet('$p')} GROUP BY source ORDER BY source",
         {"p": str(out_dir / "records.parquet")},
     )
     z = [[round(100 * (v or 0.0), 1) for v in r[1:]] for r in rows]
@@ -296,7 +296,7 @@ def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
     rows = (
         _rows(
             con,
-            "SELECT reason, count(*) FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+            f"SELECT reason, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
             {"p": str(path)},
         )
         if path.is_file()
@@ -316,7 +316,9 @@ def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
 
 def _profile_columns(con, out_dir: Path) -> set[str]:
     rows = _rows(
-        con, "DESCRIBE SELECT * FROM read_parquet($p)", {"p": str(out_dir / "profiles.parquet")}
+        con,
+        f"DESCRIBE SELECT * FROM {parquet('$p')}",
+        {"p": str(out_dir / "profiles.parquet")},
     )
     return {r[0] for r in rows}
 
@@ -331,7 +333,7 @@ def _count_by(con, out_dir: Path, column: str) -> tuple[list[str], list[int]]:
     rows = _rows(
         con,
         f"SELECT coalesce({ident(column)}::VARCHAR, '(none)'), count(*) "
-        "FROM read_parquet($p) GROUP BY ALL ORDER BY 2 DESC, 1",
+        f"FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
         {"p": str(out_dir / "profiles.parquet")},
     )
     return [r[0] for r in rows], [r[1] for r in rows]
@@ -360,11 +362,11 @@ def _experience(con, out_dir: Path, manifest: dict) -> _Chart:
     _require(con, out_dir, "journey_stage", "csat_mean", "sentiment_mean")
     rows = _rows(
         con,
-        """
+        f"""
         SELECT coalesce(journey_stage::VARCHAR, '(none)') AS stage,
                avg(csat_mean), avg(sentiment_mean),
                count(csat_mean), count(sentiment_mean)
-        FROM read_parquet($p) GROUP BY ALL ORDER BY stage
+        FROM {parquet("$p")} GROUP BY ALL ORDER BY stage
         """,
         {"p": str(out_dir / "profiles.parquet")},
     )

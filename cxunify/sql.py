@@ -28,3 +28,15 @@ def table(name: str) -> str:
 
 def column_list(names: Iterable[str]) -> str:
     return ", ".join(ident(n) for n in names)
+
+
+def parquet(source: str, *options: str) -> str:
+    """``read_parquet`` of `source` (a ``$parameter``, or a quoted path) with `options`, taking
+    no columns from the folders above the file: DuckDB otherwise reads ``day=2026-12-05/`` in a
+    path as a column ``day``, which every file of an output written under such a folder (a
+    nightly job's dated folders) would gain.
+
+    >>> print(parquet("$path"))
+    read_parquet($path, hive_partitioning = false)
+    """
+    return f"read_parquet({', '.join([source, *options, 'hive_partitioning = false'])})"

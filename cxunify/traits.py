@@ -24,7 +24,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.errors import UserError
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT, score_texts
-from cxunify.sql import table
+from cxunify.sql import parquet, table
 from cxunify.standardize import RECORDS
 
 TOUCHPOINTS = table("touchpoints")
@@ -97,7 +97,10 @@ def build_touchpoints(
         engine,
         f"SELECT scored_text AS text FROM {base}",
         *(
-            ("SELECT text, sentiment FROM read_parquet($known)", {"known": str(known_sentiment)})
+            (
+                f"SELECT text, sentiment FROM {parquet('$known')}",
+                {"known": str(known_sentiment)},
+            )
             if known_sentiment is not None
             else ()
         ),

@@ -47,7 +47,7 @@ from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 from cxunify.sentiment import SENTIMENT
-from cxunify.sql import ident, table
+from cxunify.sql import ident, parquet, table
 from cxunify.standardize import RECORDS
 
 if TYPE_CHECKING:  # pipeline imports this module
@@ -445,7 +445,8 @@ def _update(
 def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
     before = engine.count(REJECTS)
     engine.execute(
-        f"INSERT INTO {REJECTS} BY NAME SELECT * FROM read_parquet($path)", {"path": str(path)}
+        f"INSERT INTO {REJECTS} BY NAME SELECT * FROM {parquet('$path')}",
+        {"path": str(path)},
     )
     return engine.count(REJECTS) - before
 
@@ -689,12 +690,12 @@ def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) ->
                    row_number() OVER (PARTITION BY c.cluster
                        ORDER BY l.match_weight DESC, l.left_node, l.right_node) AS rank
             FROM {cluster.LINKS} l JOIN {cluster.CLUSTERS} c ON c.node = l.left_node
-        ), stored_components AS (SELECT * FROM read_parquet($components)),
+        ), stored_components AS (SELECT * FROM {parquet("$components")}),
         stored AS (
             SELECT s.component, l.left_node, l.right_node,
                    row_number() OVER (PARTITION BY s.component
                        ORDER BY l.match_weight DESC, l.left_node, l.right_node) AS rank
-            FROM read_parquet($links) l JOIN stored_components s ON s.node = l.left_node
+            FROM {parquet("$links")} l JOIN stored_components s ON s.node = l.left_node
         ), members AS (
             SELECT c.cluster AS component, count(*) AS n,
                    count(DISTINCT s.component) AS stored_components,
@@ -723,7 +724,7 @@ def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) ->
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {kept} AS
-        SELECT s.node, s.cluster FROM read_parquet($clusters) s
+        SELECT s.node, s.cluster FROM {parquet("$clusters")} s
         JOIN {cluster.CLUSTERS} c USING (node)
         WHERE c.cluster NOT IN (SELECT component FROM {CHANGED})
         """,
@@ -732,7 +733,7 @@ def _recluster_changed(engine: DuckDBEngine, state_dir: Path, config: Config) ->
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {kept_refused} AS
-        SELECT r.* FROM read_parquet($refused) r SEMI JOIN {kept} k ON k.node = r.left_node
+        SELECT r.* FROM {parquet("$refused")} r SEMI JOIN {kept} k ON k.node = r.left_node
         """,
         {"refused": str(state_dir / "refused_links.parquet")},
     )

@@ -508,3 +508,32 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
     assert parts[0] == parts[1]
     assert len(parts[0]) == (1 if deleting else 3)  # deleting writes the state whole
     assert nodes[0] == nodes[1]
+
+
+def test_outputs_in_a_folder_named_like_a_partition(cli, nights, tmp_path: Path):
+    """A nightly job's dated folders (``day=2026-12-05/``) are not read as a column: DuckDB
+    would otherwise add ``day`` to every file read from below one."""
+    import shutil
+
+    folder, _, _ = nights
+    out = tmp_path / "day=2026-12-05" / "out"
+    shutil.copytree(folder / "night1", out)
+    result = cli("update", "--previous", out, "--config", folder / "delta.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert partition(out) == partition(folder / "out")
+    con = duckdb.connect(str(out / "cxunify.duckdb"), read_only=True)
+    for view in ("profiles", "identity_map", "links", "records"):
+        columns = [c[0] for c in con.execute(f"SELECT * FROM {view} LIMIT 0").description]
+        assert "day" not in columns, view
+    con.close()
+    customer = duckdb.sql(
+        f"SELECT min(customer_id) FROM '{folder}/out/profiles.parquet'"
+    ).fetchall()[0][0]
+    for command in (
+        ("diff", folder / "night1", out),
+        ("evaluate", "--out", out, "--truth", SAMPLE / "truth.csv"),
+        ("explain", "--out", out, "--customer", customer),
+        ("report", "--out", out, "--to", tmp_path / "report.html"),
+    ):
+        result = cli(*command)
+        assert result.exit_code == 0, (command[0], result.stderr)

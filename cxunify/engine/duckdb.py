@@ -12,7 +12,7 @@ import duckdb
 
 from cxunify.config import EngineConfig
 from cxunify.errors import ResourceError, UserError
-from cxunify.sql import ident
+from cxunify.sql import ident, parquet
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -106,7 +106,7 @@ class DuckDBEngine:
             f"COPY ({query_sql}) TO $path (FORMAT parquet, COMPRESSION {ident(codec)})",
             {"path": str(path)},
         )
-        return int(self.scalar("SELECT count(*) FROM read_parquet($p)", {"p": str(path)}))
+        return int(self.scalar(f"SELECT count(*) FROM {parquet('$p')}", {"p": str(path)}))
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table built in Python a working table (a copy, not a view)."""

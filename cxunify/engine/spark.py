@@ -242,8 +242,11 @@ class SparkEngine:
         return self.spark.sql(dialect.to_spark(tree, self.variables), args=args or None)
 
     def _file_view(self, node: exp.ReadParquet, params: dict[str, Any]) -> str:
-        """``read_parquet($path)``: a view over the Parquet file or folder at that path."""
-        (argument,) = node.expressions
+        """``read_parquet($path, hive_partitioning = false)``: a view over the Parquet file or
+        folder at that path (Spark takes no columns from the folders above it either)."""
+        argument, *options = node.expressions
+        if any(o.sql("duckdb").lower() != "hive_partitioning = false" for o in options):
+            raise CxunifyError("Spark reads read_parquet with hive_partitioning = false only")
         if isinstance(argument, exp.Placeholder):
             if argument.name not in params:
                 raise CxunifyError(f"SQL parameter ${argument.name} has no value")
