@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cxunify.errors import ConfigError
 from cxunify.fields import FIELD_NAMES, Kind
 
-Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet"]
+Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
 
 
 class _Strict(BaseModel):
@@ -42,6 +42,7 @@ class SourceConfig(_Strict):
         "auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)"
     )
     delimiter: str | None = Field(None, description="CSV delimiter; sniffed when absent")
+    sheet: str | None = Field(None, description="Excel: the sheet to read; else the first")
     id: str | None = Field(None, description="column whose value identifies a row; else row number")
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> column name in the file"

@@ -18,7 +18,13 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_record_key
-from cxunify.ingest import create_tables, file_format, load_raw, readable_text
+from cxunify.ingest import (
+    BINARY_FORMATS,
+    create_tables,
+    file_format,
+    load_raw,
+    readable_text,
+)
 from cxunify.sql import ident, table
 from cxunify.standardize import install_macros
 
@@ -110,7 +116,9 @@ def _infer_one(
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     fmt = file_format(path, "auto")
-    readable, _ = (path, "binary") if fmt == "parquet" else readable_text(path, "auto", work_dir)
+    readable, _ = (
+        (path, "binary") if fmt in BINARY_FORMATS else readable_text(path, "auto", work_dir)
+    )
     sample = table("infer_sample")
     raw = load_raw(engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS)
     if raw.rows == 0:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
+import pyarrow as pa
 
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
@@ -42,7 +43,13 @@ EXTENSION_FORMATS = {
     ".json": "json",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+    ".ods": "excel",
 }
+# Formats read as they are, not as text in some encoding.
+BINARY_FORMATS = ("parquet", "excel")
 
 MAPPED = table("mapped")
 REJECTS = table("rejects")
@@ -171,7 +178,7 @@ def file_format(path: Path | str, declared: str) -> str:
     if fmt is None:
         raise InputError(
             f"{path}: cannot tell the format from the extension; set format: "
-            "csv|tsv|ndjson|json|parquet"
+            "csv|tsv|ndjson|json|parquet|excel"
         )
     return fmt
 
@@ -269,15 +276,19 @@ def load_raw(
     raw_table: str,
     source_name: str,
     limit: int | None = None,
+    sheet: str | None = None,
 ) -> RawFile:
     """Load the file `readable` into ``raw_table``; unparseable rows go to cx_rejects, their
-    file named `path` (the file as the user names it: `readable` may be a copy)."""
+    file named `path` (the file as the user names it: `readable` may be a copy). `sheet` is
+    the Excel sheet to read (else the first)."""
     if fmt in ("csv", "tsv"):
         return _load_csv(engine, path, readable, fmt, delimiter, raw_table, source_name, limit)
     if fmt in ("ndjson", "json"):
         return _load_json(engine, path, readable, fmt, raw_table, source_name, limit)
     if fmt == "parquet":
         return _load_parquet(engine, path, readable, raw_table, limit)
+    if fmt == "excel":
+        return _load_excel(engine, path, readable, raw_table, limit, sheet)
     raise InputError(f"{path}: unsupported format '{fmt}'")
 
 
@@ -444,6 +455,34 @@ def _load_parquet(
     return RawFile(raw_table, columns, engine.count(raw_table), 0)
 
 
+def _load_excel(
+    engine: DuckDBEngine,
+    path: Path | str,
+    readable: Path,
+    raw_table: str,
+    limit: int | None,
+    sheet: str | None,
+) -> RawFile:
+    """A sheet of a workbook, its first row the header, every cell as the text it holds (a
+    number as its digits, a date cell as an ISO date, an empty cell as NULL); ``cx_row`` is the
+    data row, 1 being the row below the header."""
+    import fastexcel
+
+    try:
+        workbook = fastexcel.read_excel(str(readable))
+        if sheet is not None and sheet not in workbook.sheet_names:
+            raise InputError(
+                f"{path}: no sheet named '{sheet}' (it has {', '.join(workbook.sheet_names)})"
+            )
+        cells = workbook.load_sheet(0 if sheet is None else sheet, dtypes="string", n_rows=limit)
+        data = cells.to_arrow()
+    except fastexcel.FastExcelError as exc:
+        raise InputError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
+    rows = pa.array(range(1, data.num_rows + 1), pa.int64())
+    engine.register_arrow(raw_table, data.append_column("cx_row", rows))
+    return RawFile(raw_table, list(data.column_names), data.num_rows, 0)
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -543,13 +582,24 @@ def _read_file(
     if size == 0:
         raise InputError(f"{location}: file is empty (source '{source.name}')")
     fmt = file_format(location, source.format)
+    if source.sheet is not None and fmt != "excel":
+        raise InputError(f"{key}.sheet: {location} is not an Excel file ({fmt})")
     readable, encoding = (
         (path, "binary")
-        if fmt == "parquet"
+        if fmt in BINARY_FORMATS
         else readable_text(path, source.encoding, copies, shown=location)
     )
     raw_table = table(f"raw_{file_index}")
-    raw = load_raw(engine, location, readable, fmt, source.delimiter, raw_table, source.name)
+    raw = load_raw(
+        engine,
+        location,
+        readable,
+        fmt,
+        source.delimiter,
+        raw_table,
+        source.name,
+        sheet=source.sheet,
+    )
     _check_columns(source, key, location, raw.columns)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)
     keys = int(engine.scalar(f"SELECT coalesce(max(cx_row), 0) FROM {raw_table}"))

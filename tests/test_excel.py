@@ -1,0 +1,127 @@
+"""Excel exports: a workbook's sheet reads as the same rows its CSV export would give."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT, SAMPLE, write
+from tests.test_update import partition
+
+SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+
+
+def _workbook(csv_path: Path, target: Path, sheet: str = "Contacts") -> tuple[int, int]:
+    """The CSV as a workbook the way a person saves one: a notes sheet first, phone numbers
+    that are all digits typed as numbers, ISO dates of birth as date cells (but those before
+    March 1900, which Excel counts one day off: it holds 29 February 1900)."""
+    import xlsxwriter
+
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    book = xlsxwriter.Workbook(str(target))
+    book.add_worksheet("Notes").write(0, 0, "exported from the CRM")
+    cells = book.add_worksheet(sheet)
+    dated = book.add_format({"num_format": "yyyy-mm-dd"})
+    cells.write_row(0, 0, header)
+    phone, dob = header.index("phone"), header.index("date_of_birth")
+    numbers = dates = 0
+    for r, row in enumerate(rows, 1):
+        for c, value in enumerate(row):
+            if value == "":
+                continue
+            if c == phone and re.fullmatch(r"[1-9][0-9]{9}", value):
+                cells.write_number(r, c, int(value))
+                numbers += 1
+            elif c == dob and re.fullmatch(r"\d{4}-\d\d-\d\d", value) and value > "1900-03":
+                cells.write_datetime(r, c, datetime.fromisoformat(value), dated)
+                dates += 1
+            else:
+                cells.write_string(r, c, value)
+    book.close()
+    return numbers, dates
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory):
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder = tmp_path_factory.mktemp("excel")
+    typed = _workbook(SAMPLE / "crm.csv", folder / "crm.xlsx")
+    assert typed[0] > 50 and typed[1] > 500  # numbers and date cells, not only text
+    text = SAMPLE_CONFIG.read_text().replace("../sample_data/", f"{SAMPLE}/")
+    as_csv = write(folder / "csv.yaml", text)
+    as_excel = write(
+        folder / "excel.yaml",
+        text.replace(f"path: {SAMPLE}/crm.csv", f"path: {folder}/crm.xlsx\n    sheet: Contacts"),
+    )
+    cli = CliRunner()
+    for config, out in ((as_csv, "from_csv"), (as_excel, "from_excel")):
+        result = cli.invoke(app, ["unify", "--config", str(config), "--out", str(folder / out)])
+        assert result.exit_code == 0, result.stderr
+    return folder
+
+
+def test_a_sheet_gives_the_customers_and_profiles_of_its_csv(runs):
+    csv_out, excel_out = runs / "from_csv", runs / "from_excel"
+    assert partition(excel_out) == partition(csv_out)
+    query = "SELECT * EXCLUDE (customer_id) FROM '{}/profiles.parquet' ORDER BY ALL"
+    assert duckdb.sql(query.format(excel_out)).fetchall() == (
+        duckdb.sql(query.format(csv_out)).fetchall()
+    )
+    # rows are numbered as data rows (1: the row under the header), as in the CSV
+    numbers = "SELECT source_record_id, row_number FROM '{}/identity_map.parquet' ORDER BY ALL"
+    assert duckdb.sql(numbers.format(excel_out)).fetchall() == (
+        duckdb.sql(numbers.format(csv_out)).fetchall()
+    )
+
+
+def test_unknown_sheet_unreadable_workbook_and_sheet_of_a_csv_are_one_line_errors(
+    cli, runs, tmp_path: Path
+):
+    def unify(path: Path, extra: str = "") -> str:
+        config = write(
+            tmp_path / "c.yaml",
+            f"sources:\n  - name: crm\n    kind: crm\n    path: {path}\n{extra}"
+            "    columns:\n      email: email\n",
+        )
+        result = cli("unify", "--config", config, "--out", tmp_path / "out")
+        assert result.exit_code == 1
+        assert "Traceback" not in result.stderr
+        return result.stderr.strip()
+
+    book = runs / "crm.xlsx"
+    assert unify(book, "    sheet: Leads\n") == (
+        f"Error: {book}: no sheet named 'Leads' (it has Notes, Contacts)"
+    )
+    fake = write(tmp_path / "fake.xlsx", "contact_id,email\nC1,a@x.com\n")
+    assert unify(fake).startswith(f"Error: {fake}: cannot read as Excel: ")
+    assert unify(SAMPLE / "crm.csv", "    sheet: Contacts\n") == (
+        f"Error: sources[0].sheet: {SAMPLE / 'crm.csv'} is not an Excel file (csv)"
+    )
+
+
+def test_zero_config_reads_the_first_sheet(cli, tmp_path: Path):
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(tmp_path / "contacts.xlsx"))
+    cells = book.add_worksheet("Export")
+    cells.write_row(0, 0, ["Email", "First Name", "Last Name", "Phone"])
+    cells.write_row(1, 0, ["ann.lee@fastmail.com", "Ann", "Lee", 5550100001])
+    cells.write_row(2, 0, ["bob.ng@fastmail.com", "Bob", "Ng", "+1 555 010 0002"])
+    book.close()
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", tmp_path / "contacts.xlsx", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(f"SELECT email, phone FROM '{out}/profiles.parquet' ORDER BY 1").fetchall()
+    assert rows == [
+        ("ann.lee@fastmail.com", "+15550100001"),
+        ("bob.ng@fastmail.com", "+15550100002"),
+    ]
