@@ -5,7 +5,8 @@ nodes they collapse into, the comparison levels of every candidate pair, the lin
 components and the final clusters, and the fitted model. ``cxunify update`` then
 
 1. reads and standardises only the new exports (rows whose source and id are already stored
-   replace the stored ones; stored records keep their record keys, new ones get keys above);
+   replace the stored ones, unless equal to them in every value, as most rows of an export of
+   the whole table are; stored records keep their record keys, new ones get keys above);
 2. collapses all records into nodes (junk values recounted over all of them, so a value that
    becomes junk, or stops being junk, changes its nodes) and blocks only the new and changed
    nodes, with the nodes of any block they pushed over its size limit or brought back under:
@@ -343,7 +344,7 @@ def _update(
             standardize.standardize(engine, config)
             engine.drop(ingest.MAPPED)
             asked = _read_deletions(engine, deletions) if deletions else 0
-            kept, deleted = _merge_records(
+            kept, deleted, unchanged = _merge_records(
                 engine, state_dir, int(state["last_record_key"]), deletions is not None
             )
             records = engine.count(RECORDS)
@@ -381,7 +382,8 @@ def _update(
         with stage("cluster"):
             links = link_components(engine, config.matching.threshold)
             reclustered = _recluster_changed(engine, state_dir, config)
-        rows_in = kept + carried_rejects + ingested.rows_in
+        # A row sent again unchanged is the stored record it equals: counted once.
+        rows_in = kept + carried_rejects + ingested.rows_in - unchanged
         counts = {
             "rows_in": rows_in,
             "rows_rejected": carried_rejects + ingested.rows_rejected,
@@ -405,7 +407,9 @@ def _update(
         ]
         summary = {
             "previous": str(previous),
-            "records_added_or_changed": ingested.rows_in - ingested.rows_rejected,
+            "records_added_or_changed": ingested.rows_in - ingested.rows_rejected - unchanged,
+            # Rows equal to their stored record (an export of the whole table): not changes.
+            "records_unchanged": unchanged,
             "records_deleted": deleted,
             # Named by the deletions file but not stored: deleted before, or never read.
             "deletions_not_found": asked - deleted,
@@ -443,9 +447,17 @@ def _update(
 
 
 def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
+    """Add the stored rejects to tonight's, but those of a line sent again tonight and
+    rejected again (same source, same text): it is one bad row, not two. Returns how many
+    were carried."""
     before = engine.count(REJECTS)
     engine.execute(
-        f"INSERT INTO {REJECTS} BY NAME SELECT * FROM {parquet('$path')}",
+        f"""
+        INSERT INTO {REJECTS} BY NAME
+        SELECT * FROM {parquet("$path")} p
+        ANTI JOIN (SELECT source, raw FROM {REJECTS}) t
+            ON t.source = p.source AND t.raw = p.raw
+        """,
         {"path": str(path)},
     )
     return engine.count(REJECTS) - before
@@ -487,39 +499,54 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
 
 def _merge_records(
     engine: DuckDBEngine, state_dir: Path, last_key: int, deleting: bool = False
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Stored records not replaced by a new row of the same source and id, nor deleted, plus
     the new rows keyed after every key used so far; ``cx_removed_records`` keeps the keys of
-    the stored records that went. Returns how many stored records were kept, and how many
-    were deleted."""
+    the stored records that went. A row equal to the stored record of its source and id in
+    every value (a nightly export of the whole table sends most rows again) is not a change:
+    the stored record stays, with its key and the file and row it was read from. Returns how
+    many stored records were kept, how many were deleted, and how many rows came unchanged."""
     new = table("new_records")
     stored, params = stored_table(state_dir, "records").read_sql("records")
     engine.execute(f"ALTER TABLE {RECORDS} RENAME TO {new.split('.')[-1]}")
+    engine.execute(f"CREATE TABLE {RECORDS} AS {stored}", params)  # the state, read once
+    provenance = ("record_key", "file", "row_number")
+    same = " AND ".join(
+        f"n.{ident(c)} IS NOT DISTINCT FROM s.{ident(c)}"
+        for c in engine.columns(new)
+        if c not in provenance
+    )
+    sent = engine.count(new)
     engine.execute(
         f"""
-        CREATE TABLE {RECORDS} AS
-        SELECT s.* FROM ({stored}) s
-        ANTI JOIN {new} n USING (source, source_record_id)
-        """,
-        params,
-    )
-    deleted = 0
-    if deleting:
-        before = engine.count(RECORDS)
-        engine.execute(
-            f"DELETE FROM {RECORDS} WHERE (source, source_record_id) IN "
-            f"(SELECT source, source_record_id FROM {DELETIONS})"
+        DELETE FROM {new} WHERE record_key IN (
+            SELECT n.record_key FROM {new} n
+            JOIN {RECORDS} s USING (source, source_record_id)
+            WHERE {same}
         )
-        deleted = before - engine.count(RECORDS)
-        engine.drop(DELETIONS)
+        """
+    )
+    unchanged = sent - engine.count(new)
+    # Stored records that go: replaced by tonight's row of the same source and id, or deleted.
+    gone = f"SELECT source, source_record_id FROM {new}"
+    if deleting:
+        gone += f" UNION ALL SELECT source, source_record_id FROM {DELETIONS}"
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {REMOVED_RECORDS} AS
-        SELECT record_key FROM (SELECT record_key FROM ({stored})) s
-        ANTI JOIN {RECORDS} r USING (record_key)
-        """,
-        params,
+        SELECT s.record_key, n.source IS NULL AS deleted
+        FROM {RECORDS} s
+        SEMI JOIN ({gone}) g USING (source, source_record_id)
+        LEFT JOIN (SELECT DISTINCT source, source_record_id FROM {new}) n
+            USING (source, source_record_id)
+        """
     )
+    deleted = int(engine.scalar(f"SELECT count(*) FILTER (WHERE deleted) FROM {REMOVED_RECORDS}"))
+    engine.execute(
+        f"DELETE FROM {RECORDS} WHERE record_key IN (SELECT record_key FROM {REMOVED_RECORDS})"
+    )
+    if deleting:
+        engine.drop(DELETIONS)
     kept = engine.count(RECORDS)
     engine.execute(
         f"INSERT INTO {RECORDS} BY NAME "
@@ -527,7 +554,7 @@ def _merge_records(
         {"offset": last_key},
     )
     engine.drop(new)
-    return kept, deleted
+    return kept, deleted, unchanged
 
 
 def _collapse_nodes(engine: DuckDBEngine, config: Config, state_dir: Path) -> dict[str, int]:

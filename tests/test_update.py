@@ -537,3 +537,55 @@ def test_outputs_in_a_folder_named_like_a_partition(cli, nights, tmp_path: Path)
     ):
         result = cli(*command)
         assert result.exit_code == 0, (command[0], result.stderr)
+
+
+def test_an_export_of_the_whole_table_updates_only_what_changed(nights, tmp_path: Path):
+    """Tonight's CRM export holds every contact again, most of them unchanged: those rows are
+    the stored records (not changes), bad rows sent again are rejected once, and the result
+    is the update with only the new and changed rows, and a full run's counts."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder, delta_only, _ = nights
+    config = write(tmp_path / "whole.yaml", _config_for(folder / "crm_all.csv", "crm"))
+    out = tmp_path / "out"
+    args = ["--previous", folder / "night1", "--out", out, "--config", config, "--json"]
+    result = CliRunner().invoke(app, ["update", *map(str, args)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert partition(out) == partition(folder / "out") == partition(folder / "full")
+    stored_crm = duckdb.sql(
+        f"SELECT count(*) FROM '{folder}/night1/identity_map.parquet' WHERE source = 'crm'"
+    ).fetchall()[0][0]
+    update = summary["update"]
+    assert update["records_unchanged"] == stored_crm - 1  # one contact changed its email
+    for key in ("records_added_or_changed", "pairs_compared", "pairs_reused"):
+        assert update[key] == delta_only["update"][key], key
+    full = json.loads((folder / "full" / "run.json").read_text())["counts"]
+    for count in ("rows_in", "rows_mapped", "rows_rejected", "customers"):
+        assert summary["counts"][count] == full[count], count
+    rejects = "SELECT source, reason, raw FROM '{}/rejects.parquet' ORDER BY ALL"
+    assert duckdb.sql(rejects.format(out)).fetchall() == (
+        duckdb.sql(rejects.format(folder / "full")).fetchall()
+    )
+
+
+def test_a_bad_row_sent_again_is_rejected_once(cli, tmp_path: Path):
+    head = "contact_id,first_name,last_name,email\n"
+    rows = "C1,Ann,Lee,ann.lee@fastmail.com\nC2,Bob,Ng,bob.ng@fastmail.com\n"
+    bad = "C3,Cy,Oh,cy@fastmail.com,1,2\n"  # too many columns: the row cannot be used
+    body = "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: contact_id\n"
+    config = write(tmp_path / "c.yaml", body)
+    write(tmp_path / "crm.csv", head + rows + bad)
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    write(tmp_path / "crm.csv", head + rows + "C4,Di,Wu,di.wu@fastmail.com\n" + bad)
+    result = cli("update", "--previous", out, "--config", config, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["update"]["records_unchanged"] == 2
+    assert summary["update"]["records_added_or_changed"] == 1
+    assert summary["counts"]["rows_in"] == 4
+    rejected = duckdb.sql(f"SELECT raw FROM '{out}/rejects.parquet'").fetchall()
+    assert len(rejected) == 1 and "Cy" in rejected[0][0]
