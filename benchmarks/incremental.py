@@ -1,12 +1,14 @@
 """Incremental update against a full run: time, and whether the clusters are the same.
 
-    python benchmarks/incremental.py --people 20000 --new-share 0.01 --repeat 3
+    python benchmarks/incremental.py --people 20000 --new-share 0.01 --repeat 3 [--whole-exports]
 
 Generates sample exports with `cxunify sample`, holds back `--new-share` of the CRM, order
 and social rows as "tonight's" rows, fits the model on the rest, and times
 
 * night one: a full `unify --model` on the rest,
-* the update: `cxunify update` with only tonight's rows,
+* the update: `cxunify update` with only tonight's rows (with `--whole-exports`, with the
+  whole CRM, order and social files again, as a system that exports its whole table each
+  night sends them: most rows are unchanged),
 * the reference: a full `unify --model` on all rows (what the update must equal).
 
 Reports seconds per stage (best of `--repeat` runs) and whether the update's customers
@@ -107,6 +109,9 @@ def main() -> None:
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=3, help="best of N for the timings")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cxunify-bench-incremental"))
+    parser.add_argument(
+        "--whole-exports", action="store_true", help="tonight's files hold every row again"
+    )
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     data = args.work / "data"
@@ -120,13 +125,13 @@ def main() -> None:
     configs = {}
     for label, text in (
         ("base", config_text(data, base_files)),
-        ("tonight", config_text(data, new_files, set(HELD_BACK))),
+        ("tonight", config_text(data, {} if args.whole_exports else new_files, set(HELD_BACK))),
         ("all", config_text(data, {})),
     ):
         configs[label] = args.work / f"{label}.yaml"
         configs[label].write_text(text)
     model = train(load_config(configs["base"]))
-    results = {"people": args.people, "rows_tonight": held}
+    results = {"people": args.people, "rows_held_back": held, "whole_exports": args.whole_exports}
 
     def timed(label: str, action, repeat: int = 1) -> None:
         """Best of `repeat` runs: the machine may be shared, and the minimum is the least

@@ -42,7 +42,9 @@ class SourceConfig(_Strict):
         "auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)"
     )
     delimiter: str | None = Field(None, description="CSV delimiter; sniffed when absent")
-    sheet: str | None = Field(None, description="Excel: the sheet to read; else the first")
+    sheet: str | None = Field(
+        None, description="Excel: the sheet to read; else the first with rows"
+    )
     id: str | None = Field(None, description="column whose value identifies a row; else row number")
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> column name in the file"

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import InputError, OutputError
-from cxunify.sql import parquet
+from cxunify.sql import parquet, read_file
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
             con.execute(
                 f"CREATE TABLE truth AS SELECT source::VARCHAR AS source, "
                 "source_record_id::VARCHAR AS source_record_id, person_id::VARCHAR AS person_id "
-                f"FROM {reader}($path)",
+                f"FROM {read_file(reader, '$path')}",
                 {"path": str(truth_path)},
             )
         except duckdb.Error as exc:

@@ -31,7 +31,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_NAMES
-from cxunify.sql import ident, parquet, table
+from cxunify.sql import ident, parquet, read_file, table
 
 EXTENSION_FORMATS = {
     ".csv": "csv",
@@ -318,7 +318,7 @@ def _load_csv(
     try:
         engine.execute(
             f"CREATE OR REPLACE TABLE {parsed} AS "
-            f"SELECT * FROM read_csv($path, {options}){_limit(limit)}",
+            f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
             params,
         )
     except duckdb.Error as exc:
@@ -372,9 +372,14 @@ def _load_json(
         if fmt == "ndjson":
             # One text column per physical line keeps line numbers and the raw text of bad lines.
             engine.execute(
-                f"CREATE OR REPLACE TABLE {lines} AS SELECT j FROM read_csv($path, "
-                "columns = {'j': 'VARCHAR'}, header = false, delim = chr(30), quote = '', "
-                f"escape = '', auto_detect = false){_limit(limit)}",
+                f"CREATE OR REPLACE TABLE {lines} AS SELECT j FROM "
+                + read_file(
+                    "read_csv",
+                    "$path",
+                    "columns = {'j': 'VARCHAR'}, header = false, delim = chr(30), quote = ''",
+                    "escape = '', auto_detect = false",
+                )
+                + _limit(limit),
                 {"path": str(readable)},
             )
             engine.execute(
@@ -383,7 +388,9 @@ def _load_json(
         else:
             engine.execute(
                 f"CREATE OR REPLACE TABLE {lines} AS SELECT NULL::BIGINT AS line, json::VARCHAR "
-                f"AS j FROM read_json_objects($path, format = 'auto'){_limit(limit)}",
+                "AS j FROM "
+                + read_file("read_json_objects", "$path", "format = 'auto'")
+                + _limit(limit),
                 {"path": str(readable)},
             )
             engine.execute(
@@ -463,24 +470,33 @@ def _load_excel(
     limit: int | None,
     sheet: str | None,
 ) -> RawFile:
-    """A sheet of a workbook, its first row the header, every cell as the text it holds (a
-    number as its digits, a date cell as an ISO date, an empty cell as NULL); ``cx_row`` is the
-    data row, 1 being the row below the header."""
+    """A sheet of a workbook (`sheet`, else the first that holds rows under its header), its
+    first row the header, every cell as the text it holds (a number as its digits, a date cell
+    as an ISO date and time, an empty cell as NULL). Blank rows are skipped, as blank lines of a
+    CSV are; ``cx_row`` is the row's place in the sheet, 1 being the row below the header."""
     import fastexcel
 
     try:
         workbook = fastexcel.read_excel(str(readable))
-        if sheet is not None and sheet not in workbook.sheet_names:
-            raise InputError(
-                f"{path}: no sheet named '{sheet}' (it has {', '.join(workbook.sheet_names)})"
+        names = workbook.sheet_names
+        if sheet is not None and sheet not in names:
+            raise InputError(f"{path}: no sheet named '{sheet}' (it has {', '.join(names)})")
+        chosen = sheet
+        if chosen is None:  # a workbook often opens on a cover or notes sheet
+            chosen = next(
+                (n for n in names if workbook.load_sheet(n, dtypes="string", n_rows=1).height),
+                names[0],
             )
-        cells = workbook.load_sheet(0 if sheet is None else sheet, dtypes="string", n_rows=limit)
-        data = cells.to_arrow()
+        data = workbook.load_sheet(chosen, dtypes="string", n_rows=limit).to_arrow()
     except fastexcel.FastExcelError as exc:
         raise InputError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
-    rows = pa.array(range(1, data.num_rows + 1), pa.int64())
-    engine.register_arrow(raw_table, data.append_column("cx_row", rows))
-    return RawFile(raw_table, list(data.column_names), data.num_rows, 0)
+    data = data.append_column("cx_row", pa.array(range(1, data.num_rows + 1), pa.int64()))
+    engine.register_arrow(raw_table, data)
+    # DuckDB's own names (a header repeated in another case gets a suffix, as in a CSV).
+    columns = [c for c in engine.columns(raw_table) if c != "cx_row"]
+    present = " OR ".join(f"{ident(c)} IS NOT NULL" for c in columns) or "false"
+    engine.execute(f"DELETE FROM {raw_table} WHERE NOT ({present})")
+    return RawFile(raw_table, columns, engine.count(raw_table), 0)
 
 
 def _first_line(exc: Exception) -> str:

@@ -11,7 +11,8 @@ previous output and the new one can share them.
 
 An update writes the table whole again (compaction) once its deltas hold more than
 ``COMPACT_SHARE`` of the base's rows, or there are ``MAX_PARTS`` parts, so reading stays about
-as cheap as reading one file.
+as cheap as reading one file; and records and nodes, which hold personal values, whenever it
+deletes records (comparison levels hold none).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cxunify.errors import OutputError
 from cxunify.sql import parquet
 
 if TYPE_CHECKING:
@@ -149,4 +151,7 @@ def _link(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:  # another filesystem, or one without hard links
-        shutil.copyfile(source, target)
+        try:
+            shutil.copyfile(source, target)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot copy the stored state: {exc.strerror}") from None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock
 from cxunify.model import MatchModel
 from cxunify.sentiment import SENTIMENT
-from cxunify.sql import ident, parquet, table
+from cxunify.sql import ident, parquet, read_file, table
 from cxunify.standardize import RECORDS
 
 if TYPE_CHECKING:  # pipeline imports this module
@@ -298,7 +299,9 @@ def update(
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
     output.check_replaceable(out_dir)
-    with output_lock(out_dir):
+    # The previous folder is locked too when it is not the output: an update of it in place
+    # would swap it away while this one reads its state and links its parts.
+    with output_lock(out_dir), output_lock(previous) if previous != out_dir else nullcontext():
         output.remove_leftovers(out_dir)
         prior = output.find_previous(previous)
         if prior is None:
@@ -474,7 +477,7 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
             f"""
             CREATE OR REPLACE TABLE {DELETIONS} AS
             SELECT DISTINCT source, source_record_id
-            FROM read_csv($path, header = true, all_varchar = true)
+            FROM {read_file("read_csv", "$path", "header = true, all_varchar = true")}
             WHERE source IS NOT NULL AND source_record_id IS NOT NULL
             """,
             {"path": str(path)},

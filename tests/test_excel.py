@@ -108,14 +108,19 @@ def test_unknown_sheet_unreadable_workbook_and_sheet_of_a_csv_are_one_line_error
     )
 
 
-def test_zero_config_reads_the_first_sheet(cli, tmp_path: Path):
+def test_zero_config_reads_the_first_sheet_with_rows(cli, tmp_path: Path):
+    """A cover sheet first, a blank row, a header repeated in another case: the first sheet
+    holding rows is read, the blank row is no record (rows keep their place in the sheet), and
+    the repeated header gets a suffix (as in a CSV) instead of shadowing the first."""
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(tmp_path / "contacts.xlsx"))
+    book.add_worksheet("Cover").write(0, 0, "Contacts, exported 2026-12-05")
+    book.add_worksheet("Empty")
     cells = book.add_worksheet("Export")
-    cells.write_row(0, 0, ["Email", "First Name", "Last Name", "Phone"])
-    cells.write_row(1, 0, ["ann.lee@fastmail.com", "Ann", "Lee", 5550100001])
-    cells.write_row(2, 0, ["bob.ng@fastmail.com", "Bob", "Ng", "+1 555 010 0002"])
+    cells.write_row(0, 0, ["Email", "First Name", "Last Name", "Phone", "EMAIL"])
+    cells.write_row(1, 0, ["ann.lee@fastmail.com", "Ann", "Lee", 5550100001, "old@x.com"])
+    cells.write_row(3, 0, ["bob.ng@fastmail.com", "Bob", "Ng", "+1 555 010 0002"])
     book.close()
     out = tmp_path / "out"
     result = cli("unify", "--crm", tmp_path / "contacts.xlsx", "--out", out, "-q")
@@ -125,3 +130,5 @@ def test_zero_config_reads_the_first_sheet(cli, tmp_path: Path):
         ("ann.lee@fastmail.com", "+15550100001"),
         ("bob.ng@fastmail.com", "+15550100002"),
     ]
+    numbers = duckdb.sql(f"SELECT row_number FROM '{out}/identity_map.parquet' ORDER BY 1")
+    assert numbers.fetchall() == [(1,), (3,)]

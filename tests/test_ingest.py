@@ -198,3 +198,17 @@ def test_other_formats(cli, tmp_path: Path, fmt: str):
     assert result.exit_code == 0, result.stderr
     got = duckdb.sql(f"SELECT first_name, email, phone FROM '{out}/profiles.parquet'").fetchall()
     assert got == [("Ann", "a@x.com", "+15550100001")]
+
+
+def test_a_folder_named_like_a_partition_is_not_a_column(cli, tmp_path: Path):
+    """DuckDB would read exports/country=DE/ as a column country = DE, replacing the file's."""
+    folder = tmp_path / "country=DE"
+    folder.mkdir()
+    write(folder / "crm.csv", "contact_id,email,country\nC1,ann.lee@fastmail.com,FR\n")
+    write(folder / "social.ndjson", '{"handle": "bob_ng", "email": "bob.ng@fastmail.com"}\n')
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", folder / "crm.csv", "--social", folder / "social.ndjson",
+                 "--out", out, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(f"SELECT source, country FROM '{out}/records.parquet' ORDER BY 1").fetchall()
+    assert rows == [("crm", "FR"), ("social", None)]

@@ -589,3 +589,23 @@ def test_a_bad_row_sent_again_is_rejected_once(cli, tmp_path: Path):
     assert summary["counts"]["rows_in"] == 4
     rejected = duckdb.sql(f"SELECT raw FROM '{out}/rejects.parquet'").fetchall()
     assert len(rejected) == 1 and "Cy" in rejected[0][0]
+
+
+def test_an_update_elsewhere_locks_the_folder_it_reads(cli, nights, tmp_path: Path):
+    """`--previous A --out B` reads A's state and links its parts: a run writing A meanwhile
+    (an update of A in place) would swap them away, so A is locked too."""
+    from cxunify.lock import lock_path, output_lock
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    import shutil
+
+    shutil.copytree(folder / "night1", previous)
+    args = ("update", "--previous", previous, "--config", folder / "delta.yaml")
+    with output_lock(previous):
+        result = cli(*args, "--out", tmp_path / "elsewhere")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {previous}: another cxunify run (pid ")
+    assert not (tmp_path / "elsewhere").exists()
+    assert not lock_path(previous).exists() and not lock_path(tmp_path / "elsewhere").exists()
+    assert cli(*args, "--out", tmp_path / "elsewhere").exit_code == 0
