@@ -33,6 +33,7 @@ import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,6 @@ def settings_digest(config: Config) -> str:
 def profile_digest(config: Config) -> str:
     """The settings golden records depend on, and the version that built them: an update
     copies unchanged customers' golden records only when both are the same."""
-    from importlib import metadata
-
     settings = {
         "profile": config.profile.model_dump(mode="json", exclude={"as_of"}),
         "cxunify": metadata.version("cxunify"),
@@ -205,6 +204,8 @@ def save_state(
                 "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
                 "last_record_key": max(last_key, delta.last_key if delta else 0),
+                # records are standardised by this version (an update reuses them as they are)
+                "cxunify": metadata.version("cxunify"),
             },
             indent=2,
         )
@@ -344,12 +345,14 @@ def _update(
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
             carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
         with stage("standardize"):
+            asked = _read_deletions(engine, deletions) if deletions else 0
+            read_unchanged = _skip_rows_read_as_stored(engine, state_dir, state)
             standardize.standardize(engine, config)
             engine.drop(ingest.MAPPED)
-            asked = _read_deletions(engine, deletions) if deletions else 0
             kept, deleted, unchanged = _merge_records(
                 engine, state_dir, int(state["last_record_key"]), deletions is not None
             )
+            unchanged += read_unchanged
             records = engine.count(RECORDS)
         with stage("block"):
             junk = _collapse_nodes(engine, config, state_dir)
@@ -489,7 +492,7 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
         ) from None
     clash = engine.rows(
         f"SELECT d.source, d.source_record_id FROM {DELETIONS} d "
-        f"SEMI JOIN {RECORDS} r USING (source, source_record_id) ORDER BY ALL LIMIT 1"
+        f"SEMI JOIN {ingest.MAPPED} r USING (source, source_record_id) ORDER BY ALL LIMIT 1"
     )
     if clash:
         source, record_id = clash[0]
@@ -498,6 +501,29 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
             "keep one of them"
         )
     return engine.count(DELETIONS)
+
+
+def _skip_rows_read_as_stored(engine: DuckDBEngine, state_dir: Path, state: dict) -> int:
+    """Drop from ``cx_mapped`` the rows read exactly as their stored record was (same source,
+    id and fields as read): they are not standardised again, and the stored record stays
+    (see `_merge_records`). Only when the same cxunify version stored them, as another could
+    standardise the same row otherwise. Returns how many rows were dropped."""
+    if state.get("cxunify") != metadata.version("cxunify"):
+        return 0
+    stored, params = stored_table(state_dir, "records").read_sql("records")
+    before = engine.count(ingest.MAPPED)
+    engine.execute(
+        f"""
+        DELETE FROM {ingest.MAPPED} WHERE record_key IN (
+            SELECT m.record_key FROM {ingest.MAPPED} m
+            JOIN (SELECT source, source_record_id, raw_digest FROM ({stored})) s
+                USING (source, source_record_id)
+            WHERE s.raw_digest = {standardize.raw_digest_sql("m.")}
+        )
+        """,
+        params,
+    )
+    return before - engine.count(ingest.MAPPED)
 
 
 def _merge_records(

@@ -539,18 +539,37 @@ def test_outputs_in_a_folder_named_like_a_partition(cli, nights, tmp_path: Path)
         assert result.exit_code == 0, (command[0], result.stderr)
 
 
-def test_an_export_of_the_whole_table_updates_only_what_changed(nights, tmp_path: Path):
+@pytest.mark.parametrize("stored_by", ["this version", "another version"])
+def test_an_export_of_the_whole_table_updates_only_what_changed(
+    nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored_by: str
+):
     """Tonight's CRM export holds every contact again, most of them unchanged: those rows are
-    the stored records (not changes), bad rows sent again are rejected once, and the result
-    is the update with only the new and changed rows, and a full run's counts."""
+    the stored records (not changes; read as stored, they are not even standardised again,
+    unless another version of cxunify stored them), bad rows sent again are rejected once, and
+    the result is the update with only the new and changed rows, and a full run's counts."""
+    import shutil
+
     from typer.testing import CliRunner
 
+    from cxunify import ingest, standardize
     from cxunify.cli import app
 
+    standardised: list[int] = []
+    original = standardize.standardize
+
+    def counting(engine, config):
+        standardised.append(engine.count(ingest.MAPPED))
+        return original(engine, config)
+
+    monkeypatch.setattr(standardize, "standardize", counting)
     folder, delta_only, _ = nights
     config = write(tmp_path / "whole.yaml", _config_for(folder / "crm_all.csv", "crm"))
-    out = tmp_path / "out"
-    args = ["--previous", folder / "night1", "--out", out, "--config", config, "--json"]
+    previous, out = tmp_path / "night1", tmp_path / "out"
+    shutil.copytree(folder / "night1", previous)
+    if stored_by == "another version":
+        state = json.loads((previous / "state" / "state.json").read_text())
+        (previous / "state" / "state.json").write_text(json.dumps({**state, "cxunify": "0.0"}))
+    args = ["--previous", previous, "--out", out, "--config", config, "--json"]
     result = CliRunner().invoke(app, ["update", *map(str, args)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -562,6 +581,10 @@ def test_an_export_of_the_whole_table_updates_only_what_changed(nights, tmp_path
     assert update["records_unchanged"] == stored_crm - 1  # one contact changed its email
     for key in ("records_added_or_changed", "pairs_compared", "pairs_reused"):
         assert update[key] == delta_only["update"][key], key
+    crm_rows = len((folder / "crm_all.csv").read_text().splitlines()) - 1
+    assert standardised == [
+        update["records_added_or_changed"] if stored_by == "this version" else crm_rows
+    ]
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
     for count in ("rows_in", "rows_mapped", "rows_rejected", "customers"):
         assert summary["counts"][count] == full[count], count

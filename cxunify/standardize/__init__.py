@@ -18,8 +18,9 @@ import duckdb
 
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
+from cxunify.fields import FIELD_NAMES
 from cxunify.ingest import MAPPED
-from cxunify.sql import table
+from cxunify.sql import ident, table
 from cxunify.standardize import addresses, dates, emails, names, phones
 
 RECORDS = table("records")
@@ -167,6 +168,13 @@ def _timestamp(column: str) -> str:
     )
 
 
+def raw_digest_sql(alias: str = "") -> str:
+    """A digest of a mapped row's fields as read, before any standardising: an update takes a
+    row whose digest is its stored record's as unchanged, and does not standardise it again."""
+    fields = ", ".join(f"{alias}{ident(name)}" for name in FIELD_NAMES)
+    return f"md5(to_json([{fields}]))"
+
+
 def records_sql() -> str:
     """The SELECT that turns ``cx_mapped`` into ``cx_records``.
 
@@ -233,7 +241,8 @@ def records_sql() -> str:
         nullif(trim(subject), '') AS subject,
         nullif(trim(text), '') AS text,
         cx_count(followers) AS followers,
-        cx_count(posts) AS posts
+        cx_count(posts) AS posts,
+        {raw_digest_sql("n.")} AS raw_digest
     FROM n
     LEFT JOIN {d["names"]} nf ON nf.v = n.first_in
     LEFT JOIN {d["names"]} nl ON nl.v = n.last_in
