@@ -204,8 +204,10 @@ def save_state(
                 "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
                 "last_record_key": max(last_key, delta.last_key if delta else 0),
-                # records are standardised by this version (an update reuses them as they are)
+                # what standardised the records and digested their fields (see
+                # _skip_rows_read_as_stored)
                 "cxunify": metadata.version("cxunify"),
+                "duckdb": metadata.version("duckdb"),
             },
             indent=2,
         )
@@ -506,9 +508,10 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
 def _skip_rows_read_as_stored(engine: DuckDBEngine, state_dir: Path, state: dict) -> int:
     """Drop from ``cx_mapped`` the rows read exactly as their stored record was (same source,
     id and fields as read): they are not standardised again, and the stored record stays
-    (see `_merge_records`). Only when the same cxunify version stored them, as another could
-    standardise the same row otherwise. Returns how many rows were dropped."""
-    if state.get("cxunify") != metadata.version("cxunify"):
+    (see `_merge_records`). Only when the same versions of cxunify and DuckDB stored them:
+    another could standardise the same row otherwise, or digest it otherwise. Returns how many
+    rows were dropped."""
+    if any(state.get(p) != metadata.version(p) for p in ("cxunify", "duckdb")):
         return 0
     stored, params = stored_table(state_dir, "records").read_sql("records")
     before = engine.count(ingest.MAPPED)

@@ -170,9 +170,11 @@ def _timestamp(column: str) -> str:
 
 def raw_digest_sql(alias: str = "") -> str:
     """A digest of a mapped row's fields as read, before any standardising: an update takes a
-    row whose digest is its stored record's as unchanged, and does not standardise it again."""
+    row whose digest is its stored record's as unchanged, and does not standardise it again.
+    DuckDB's 64-bit hash (a third of an md5's cost at 1M rows, in 8 bytes), so an update only
+    trusts digests stored by the same DuckDB version."""
     fields = ", ".join(f"{alias}{ident(name)}" for name in FIELD_NAMES)
-    return f"md5(to_json([{fields}]))"
+    return f"hash({fields})"
 
 
 def records_sql() -> str:
