@@ -172,9 +172,10 @@ def raw_digest_sql(alias: str = "") -> str:
     """A digest of a mapped row's fields as read, before any standardising: an update takes a
     row whose digest is its stored record's as unchanged, and does not standardise it again.
     DuckDB's 64-bit hash (a third of an md5's cost at 1M rows, in 8 bytes), so an update only
-    trusts digests stored by the same DuckDB version."""
+    trusts digests stored by the same DuckDB version; 63 bits of it, as a BIGINT (Spark, whose
+    tasks standardise with DuckDB, has no unsigned integers)."""
     fields = ", ".join(f"{alias}{ident(name)}" for name in FIELD_NAMES)
-    return f"hash({fields})"
+    return f"CAST(hash({fields}) >> 1 AS BIGINT)"
 
 
 def records_sql() -> str:
