@@ -78,6 +78,8 @@ SURNAME_KEY = f"""CASE
 # The surname's first letter: a typo rarely hits it, so with a first name and a city it finds
 # "Mary Gbibs" for "Mary Gibbs" where a phonetic code (G112, G120) does not.
 LAST_INITIAL = "left(r.last_name_std, 1)"
+# Both, as a node's last columns (computed with the standardisation macros).
+_NODE_KEYS = f"{SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
 BLOCKING_KEYS = IDENTITY_COLUMNS + DERIVED_COLUMNS + ("surname_key", "last_initial")
 
 
@@ -154,8 +156,7 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
             NODES,
             macro_statements(),
             [],
-            f"SELECT *, {SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial "
-            f"FROM {NODES} r",
+            f"SELECT *, {_NODE_KEYS} FROM {NODES} r",
         )
     return engine.count(NODES)
 
@@ -188,11 +189,10 @@ def node_rows_sql(engine: DuckDBEngine, sizes_sql: str) -> str:
         [f"r.{ident(c)}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS]
         + [f"{sql} AS {ident(name)}" for name, sql in NODE_FEATURES.items()]
     )
-    derived = f", {SURNAME_KEY} AS surname_key, {LAST_INITIAL} AS last_initial"
     return f"""
         WITH sizes AS ({sizes_sql})
         SELECT s.node, s.n_records, {carried}
-               {derived if isinstance(engine, DuckDBEngine) else ""}
+               {", " + _NODE_KEYS if isinstance(engine, DuckDBEngine) else ""}
         FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
     """
 

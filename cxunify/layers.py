@@ -116,10 +116,10 @@ def write_whole(engine: DuckDBEngine, folder: Folder, query_sql: str, compressio
 
 
 def should_compact(stored: Layered, new_rows: int) -> bool:
-    base = stored.parts[0].rows
-    return len(
-        stored.parts
-    ) + 1 > MAX_PARTS or stored.delta_rows() + new_rows > COMPACT_SHARE * max(base, 1)
+    """Whether a delta of `new_rows` rows would make the table due to be written whole."""
+    too_many_parts = len(stored.parts) + 1 > MAX_PARTS
+    deltas = stored.delta_rows() + new_rows
+    return too_many_parts or deltas > COMPACT_SHARE * max(stored.parts[0].rows, 1)
 
 
 def write_delta(

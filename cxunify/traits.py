@@ -93,18 +93,11 @@ def build_touchpoints(
         f"CREATE OR REPLACE TABLE {base} AS {touchpoints_sql()}",
         {"unknown_currency": currency.base or UNKNOWN_CURRENCY},
     )
-    scored = score_texts(
-        engine,
-        f"SELECT scored_text AS text FROM {base}",
-        *(
-            (
-                f"SELECT text, sentiment FROM {parquet('$known')}",
-                {"known": str(known_sentiment)},
-            )
-            if known_sentiment is not None
-            else ()
-        ),
-    )
+    known_sql = known_params = None
+    if known_sentiment is not None:
+        known_sql = f"SELECT text, sentiment FROM {parquet('$known')}"
+        known_params = {"known": str(known_sentiment)}
+    scored = score_texts(engine, f"SELECT scored_text AS text FROM {base}", known_sql, known_params)
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {TOUCHPOINTS} AS

@@ -68,6 +68,7 @@ NODES_REMOVED = table("nodes_removed")
 TOUCHED = table("touched_nodes")
 GONE = table("gone_nodes")
 STORED_NODES = table("stored_nodes")
+STORED_RECORDS = table("stored_records")
 CHANGED = table("changed_components")
 DELETIONS = table("deletions")
 
@@ -348,11 +349,13 @@ def _update(
             carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
         with stage("standardize"):
             asked = _read_deletions(engine, deletions) if deletions else 0
-            read_unchanged = _skip_rows_read_as_stored(engine, state_dir, state)
+            stored, params = stored_table(state_dir, "records").read_sql("records")
+            engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
+            read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
-                engine, state_dir, int(state["last_record_key"]), deletions is not None
+                engine, int(state["last_record_key"]), deletions is not None
             )
             unchanged += read_unchanged
             records = engine.count(RECORDS)
@@ -505,43 +508,41 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
     return engine.count(DELETIONS)
 
 
-def _skip_rows_read_as_stored(engine: DuckDBEngine, state_dir: Path, state: dict) -> int:
-    """Drop from ``cx_mapped`` the rows read exactly as their stored record was (same source,
+def _skip_rows_read_as_stored(engine: DuckDBEngine, state: dict) -> int:
+    """Drop from ``cx_mapped`` the rows read exactly as their stored record (in
+    ``cx_stored_records``) was (same source,
     id and fields as read): they are not standardised again, and the stored record stays
     (see `_merge_records`). Only when the same versions of cxunify and DuckDB stored them:
     another could standardise the same row otherwise, or digest it otherwise. Returns how many
     rows were dropped."""
     if any(state.get(p) != metadata.version(p) for p in ("cxunify", "duckdb")):
         return 0
-    stored, params = stored_table(state_dir, "records").read_sql("records")
     before = engine.count(ingest.MAPPED)
     engine.execute(
         f"""
         DELETE FROM {ingest.MAPPED} WHERE record_key IN (
             SELECT m.record_key FROM {ingest.MAPPED} m
-            JOIN (SELECT source, source_record_id, raw_digest FROM ({stored})) s
-                USING (source, source_record_id)
+            JOIN {STORED_RECORDS} s USING (source, source_record_id)
             WHERE s.raw_digest = {standardize.raw_digest_sql("m.")}
         )
-        """,
-        params,
+        """
     )
     return before - engine.count(ingest.MAPPED)
 
 
 def _merge_records(
-    engine: DuckDBEngine, state_dir: Path, last_key: int, deleting: bool = False
+    engine: DuckDBEngine, last_key: int, deleting: bool = False
 ) -> tuple[int, int, int]:
-    """Stored records not replaced by a new row of the same source and id, nor deleted, plus
-    the new rows keyed after every key used so far; ``cx_removed_records`` keeps the keys of
+    """Stored records (``cx_stored_records``, which becomes ``cx_records``) not replaced by a
+    new row of the same source and id, nor deleted, plus the new rows keyed after every key
+    used so far; ``cx_removed_records`` keeps the keys of
     the stored records that went. A row equal to the stored record of its source and id in
     every value (a nightly export of the whole table sends most rows again) is not a change:
     the stored record stays, with its key and the file and row it was read from. Returns how
     many stored records were kept, how many were deleted, and how many rows came unchanged."""
     new = table("new_records")
-    stored, params = stored_table(state_dir, "records").read_sql("records")
     engine.execute(f"ALTER TABLE {RECORDS} RENAME TO {new.split('.')[-1]}")
-    engine.execute(f"CREATE TABLE {RECORDS} AS {stored}", params)  # the state, read once
+    engine.execute(f"ALTER TABLE {STORED_RECORDS} RENAME TO {RECORDS.split('.')[-1]}")
     provenance = ("record_key", "file", "row_number")
     same = " AND ".join(
         f"n.{ident(c)} IS NOT DISTINCT FROM s.{ident(c)}"
