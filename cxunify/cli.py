@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cxunify.errors import CxunifyError, UserError
+from cxunify.errors import CxunifyError, UserError, unreadable_file
 from cxunify.fields import Kind
 
 app = typer.Typer(
@@ -98,10 +98,15 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
     except Exception as exc:
         if debug:
             stderr.print_exception()
-        else:
+        damaged = unreadable_file(exc)
+        if damaged is not None:
+            stderr.print(f"Error: {damaged}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(UserError.exit_code) from None
+        if not debug:
+            first_line = str(exc).strip().split("\n", 1)[0]
             stderr.print(
-                f"Internal error: {type(exc).__name__}: {exc} (run again with --debug for "
-                "the traceback and please report it)",
+                f"Internal error: {type(exc).__name__}: {first_line} (run again with --debug "
+                "for the whole message and traceback, and please report it)",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,

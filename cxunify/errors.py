@@ -6,6 +6,8 @@ The library raises these and never prints or exits; the CLI edge turns them into
 
 from __future__ import annotations
 
+import re
+
 
 class CxunifyError(Exception):
     """Base of every error cxunify raises on purpose."""
@@ -43,3 +45,24 @@ class QualityGateError(CxunifyError):
     """A quality gate failed; the previous output was kept."""
 
     exit_code = 3
+
+
+# How DuckDB names a Parquet file it could not read: a damaged page, or a truncated file.
+_UNREADABLE_FILE = re.compile(
+    r'Failed to read file "(?P<a>[^"]+)": (?P<why>[^\n]+)'
+    r"|No magic bytes found at end of file '(?P<b>[^']+)'"
+)
+
+
+def unreadable_file(exc: BaseException) -> str | None:
+    """The one-line message for an engine error that a file could not be read (a damaged or
+    truncated Parquet file: disk trouble, a copy cut short), else None. Such a file is no
+    fault of cxunify's, and the message says which file and what to do."""
+    found = _UNREADABLE_FILE.search(str(exc))
+    if found is None:
+        return None
+    path = found["a"] or found["b"]
+    why = (found["why"] or "truncated, no Parquet footer").strip().rstrip(".")
+    if "/state/" in path.replace("\\", "/"):
+        return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
+    return f"{path}: cannot be read, the file is damaged ({why})"

@@ -259,12 +259,24 @@ def _transcode(path: Path, codec: str, work_dir: Path) -> Path:
 
 @dataclass
 class RawFile:
-    """A file loaded as a table of text columns (``cx_row`` is the 1-based data row)."""
+    """A file loaded as a table of text columns, plus `row`: the 1-based data row."""
 
     table: str
     columns: list[str]
     rows: int
     rejected: int
+    row: str = "cx_row"
+
+
+def row_column(columns: list[str]) -> str:
+    """A name for the row-number column that none of the file's columns has (names compare
+    without case, as DuckDB's do): ``cx_row``, unless the file has a column of that name."""
+    taken = {c.lower() for c in columns}
+    return next(
+        name
+        for name in ("cx_row", *(f"cx_row_{i}" for i in range(1, len(taken) + 2)))
+        if name not in taken
+    )
 
 
 def load_raw(
@@ -326,14 +338,15 @@ def _load_csv(
             f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
         ) from None
     columns = engine.columns(parsed)
+    row = row_column(columns)
     # rowid follows file order because insertion order is preserved.
     engine.execute(
-        f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS cx_row FROM {parsed}"
+        f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS {ident(row)} FROM {parsed}"
     )
     engine.drop(parsed)
     rejected = 0 if limit is not None else _harvest_csv_rejects(engine, path, source_name)
     rows = engine.count(raw_table)
-    return RawFile(raw_table, columns, rows + rejected, rejected)
+    return RawFile(raw_table, columns, rows + rejected, rejected, row)
 
 
 def _harvest_csv_rejects(engine: DuckDBEngine, path: Path | str, source_name: str) -> int:
@@ -434,32 +447,40 @@ def _load_json(
     for i, key in enumerate(keys):
         params[f"k{i}"] = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
         projections.append(f"json_extract_string(j, $k{i}) AS {ident(key)}")
-    projections.append("line AS cx_row")
+    row = row_column(keys)
+    projections.append(f"line AS {ident(row)}")
     engine.execute(
         f"CREATE OR REPLACE TABLE {raw_table} AS SELECT {', '.join(projections)} "
         f"FROM {lines} WHERE NOT ({bad}) ORDER BY line",
         params,
     )
     engine.drop(lines)
-    return RawFile(raw_table, keys, rows, rejected)
+    return RawFile(raw_table, keys, rows, rejected, row)
 
 
 def _load_parquet(
     engine: DuckDBEngine, path: Path | str, readable: Path, raw_table: str, limit: int | None
 ) -> RawFile:
     try:
+        # The file's own columns, then its row numbers (file_row_number is not used: a
+        # column of the file may have that name).
+        columns = engine.columns(parquet("$path"), {"path": str(readable)})
+        row = row_column(columns)
         engine.execute(
-            f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(* EXCLUDE (file_row_number))"
-            "::VARCHAR, file_row_number + 1 AS cx_row "
-            f"FROM {parquet('$path', 'file_row_number = true')} ORDER BY cx_row{_limit(limit)}",
+            f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(*)::VARCHAR FROM "
+            f"{parquet('$path')}{_limit(limit)}",
             {"path": str(readable)},
         )
     except duckdb.Error as exc:
         raise InputError(
             f"{path}: cannot read as Parquet: {_reason(exc, readable, path)}"
         ) from None
-    columns = [c for c in engine.columns(raw_table) if c != "cx_row"]
-    return RawFile(raw_table, columns, engine.count(raw_table), 0)
+    # rowid follows file order because insertion order is preserved.
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS {ident(row)} "
+        f"FROM {raw_table}"
+    )
+    return RawFile(raw_table, columns, engine.count(raw_table), 0, row)
 
 
 def _load_excel(
@@ -473,7 +494,7 @@ def _load_excel(
     """A sheet of a workbook (`sheet`, else the first that holds rows under its header), its
     first row the header, every cell as the text it holds (a number as its digits, a date cell
     as an ISO date and time, an empty cell as NULL). Blank rows are skipped, as blank lines of a
-    CSV are; ``cx_row`` is the row's place in the sheet, 1 being the row below the header."""
+    CSV are; a row's number is its place in the sheet, 1 being the row below the header."""
     import fastexcel
 
     try:
@@ -490,13 +511,14 @@ def _load_excel(
         data = workbook.load_sheet(chosen, dtypes="string", n_rows=limit).to_arrow()
     except fastexcel.FastExcelError as exc:
         raise InputError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
-    data = data.append_column("cx_row", pa.array(range(1, data.num_rows + 1), pa.int64()))
+    row = row_column(data.column_names)
+    data = data.append_column(row, pa.array(range(1, data.num_rows + 1), pa.int64()))
     engine.register_arrow(raw_table, data)
     # DuckDB's own names (a header repeated in another case gets a suffix, as in a CSV).
-    columns = [c for c in engine.columns(raw_table) if c != "cx_row"]
+    columns = [c for c in engine.columns(raw_table) if c != row]
     present = " OR ".join(f"{ident(c)} IS NOT NULL" for c in columns) or "false"
     engine.execute(f"DELETE FROM {raw_table} WHERE NOT ({present})")
-    return RawFile(raw_table, columns, engine.count(raw_table), 0)
+    return RawFile(raw_table, columns, engine.count(raw_table), 0, row)
 
 
 def _first_line(exc: Exception) -> str:
@@ -618,7 +640,7 @@ def _read_file(
     )
     _check_columns(source, key, location, raw.columns)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)
-    keys = int(engine.scalar(f"SELECT coalesce(max(cx_row), 0) FROM {raw_table}"))
+    keys = int(engine.scalar(f"SELECT coalesce(max({ident(raw.row)}), 0) FROM {raw_table}"))
     engine.drop(raw_table)
     read = InputFile(
         source=source.name,
@@ -649,10 +671,11 @@ def _insert_mapped(
         column = source.columns.get(name)
         value = f"NULLIF(trim({ident(column)}), '')" if column else "NULL::VARCHAR"
         projections.append(f"{value} AS {ident(name)}")
-    record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id else "CAST(cx_row AS VARCHAR)"
+    row = ident(raw.row)
+    record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id else f"CAST({row} AS VARCHAR)"
     engine.execute(
-        f"INSERT INTO {MAPPED} SELECT $keys_used + cx_row, $source, $kind, $file, $file_index, "
-        f"cx_row, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY cx_row",
+        f"INSERT INTO {MAPPED} SELECT $keys_used + {row}, $source, $kind, $file, $file_index, "
+        f"{row}, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY {row}",
         {
             "keys_used": keys_used,
             "source": source.name,

@@ -212,3 +212,38 @@ def test_a_folder_named_like_a_partition_is_not_a_column(cli, tmp_path: Path):
     assert result.exit_code == 0, result.stderr
     rows = duckdb.sql(f"SELECT source, country FROM '{out}/records.parquet' ORDER BY 1").fetchall()
     assert rows == [("crm", "FR"), ("social", None)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet", "xlsx"])
+def test_a_column_named_like_the_row_number_column_is_an_ordinary_column(
+    cli, tmp_path: Path, fmt: str
+):
+    """Each file gets a row-number column while it is read; a file's own column of that
+    name (any case) must neither replace it nor be lost. Without an id column the row number
+    is the record id, so the ids show which one was used."""
+    header = ["CX_ROW", "cx_row_1", "first_name", "email", "file_row_number"]
+    rows = [["x", "y", "Ann", "ann.lee@fastmail.com", "z"],
+            ["x", "y", "Bob", "bob.ng@fastmail.com", "z"]]  # fmt: skip
+    path = tmp_path / f"crm.{fmt}"
+    if fmt == "csv":
+        write(path, "\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    elif fmt == "ndjson":
+        write(path, "".join(json.dumps(dict(zip(header, r, strict=True))) + "\n" for r in rows))
+    elif fmt == "parquet":
+        columns = ", ".join(f"col{i} AS {n}" for i, n in enumerate(header))
+        values = ", ".join(str(tuple(r)) for r in rows)
+        duckdb.sql(f"COPY (SELECT {columns} FROM (VALUES {values})) TO '{path}'")
+    else:
+        import xlsxwriter
+
+        with xlsxwriter.Workbook(path) as book:
+            sheet = book.add_worksheet()
+            for i, row in enumerate([header, *rows]):
+                sheet.write_row(i, 0, row)
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", path, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    got = duckdb.sql(
+        f"SELECT source_record_id, first_name FROM '{out}/records.parquet' ORDER BY 1"
+    ).fetchall()
+    assert got == [("1", "Ann"), ("2", "Bob")]

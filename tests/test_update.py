@@ -632,3 +632,35 @@ def test_an_update_elsewhere_locks_the_folder_it_reads(cli, nights, tmp_path: Pa
     assert not (tmp_path / "elsewhere").exists()
     assert not lock_path(previous).exists() and not lock_path(tmp_path / "elsewhere").exists()
     assert cli(*args, "--out", tmp_path / "elsewhere").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("damaged", "expected"),
+    [
+        ("state/records/rows-00000.parquet", "damaged update state (ZSTD Decompression failure)"
+         "; run a full `cxunify unify` to rebuild it"),
+        ("state/gammas/rows-00000.parquet", "damaged update state (ZSTD Decompression failure)"
+         "; run a full `cxunify unify` to rebuild it"),
+        ("identity_map.parquet", "cannot be read, the file is damaged (ZSTD Decompression "
+         "failure)"),
+    ],
+)  # fmt: skip
+def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
+    cli, nights, tmp_path: Path, damaged: str, expected: str
+):
+    """Bytes overwritten in the middle of a Parquet file (disk trouble, a bad copy): the
+    update names the file and what to do, exits 1, and leaves the output as it was."""
+    import shutil
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    path = previous / damaged
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+    before = {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()}
+    result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {path}: {expected}"
+    assert {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()} == before

@@ -89,9 +89,12 @@ class DuckDBEngine:
         with self._within_memory():
             return self.con.sql(sql, params=params).to_arrow_table()
 
-    def columns(self, relation_sql: str) -> list[str]:
+    def columns(
+        self, relation_sql: str, params: dict[str, Any] | Sequence[Any] | None = None
+    ) -> list[str]:
         """Column names of a table or of a query, without running it fully."""
-        return [d[0] for d in self.con.execute(f"SELECT * FROM {relation_sql} LIMIT 0").description]
+        described = self.con.execute(f"SELECT * FROM {relation_sql} LIMIT 0", params)
+        return [d[0] for d in described.description]
 
     def count(self, table_sql: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))

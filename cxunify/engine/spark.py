@@ -129,8 +129,8 @@ class SparkEngine:
         found = self.rows(sql, params)
         return found[0][0] if found else None
 
-    def columns(self, relation_sql: str) -> list[str]:
-        return self._frame(dialect.parse(f"SELECT * FROM {relation_sql}"), {}).columns
+    def columns(self, relation_sql: str, params: dict[str, Any] | None = None) -> list[str]:
+        return self._frame(dialect.parse(f"SELECT * FROM {relation_sql}"), params or {}).columns
 
     def count(self, table_sql: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table_sql}"))
