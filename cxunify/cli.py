@@ -122,6 +122,9 @@ class RichProgress:
         self.tasks: dict[str, Any] = {}
 
     def start(self, stage: str, description: str) -> None:
+        if stage in self.tasks:  # a stage run in two stretches keeps its one bar
+            self.progress.reset(self.tasks[stage], total=1.0)
+            return
         self.tasks[stage] = self.progress.add_task(description, total=1.0)
 
     def advance(self, stage: str, fraction: float) -> None:

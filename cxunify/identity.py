@@ -176,7 +176,11 @@ def carry_over_ids(
     )
     _write_customer_ids(engine, run_at)
     _write_redirects(engine, run_at)
-    return _churn(engine)
+    churn = _churn(engine)
+    # The previous identity map (a row per record) and the vote tables are done with: freed,
+    # the later stages have that memory before DuckDB spills to disk.
+    engine.drop(PREVIOUS_MAP, PREVIOUS_IDS, ASSIGNED, votes, owners, table("id_merges"))
+    return churn
 
 
 def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> None:

@@ -156,25 +156,35 @@ def hashed(column_sql: str, shape: str = "value") -> str:
 
 
 def output_queries(
-    engine: DuckDBEngine, comparison_names: list[str], hash_pii: bool = False
+    engine: DuckDBEngine,
+    comparison_names: list[str],
+    hash_pii: bool = False,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, str]:
-    """Output name -> the query that fills it; with `hash_pii`, personal columns are digests
-    (the key must be set first: see `write_tables`)."""
+    """Output name -> the query that fills it, for the outputs `names` (default: all); with
+    `hash_pii`, personal columns are digests (the key must be set first: see `write_tables`)."""
     queries = {**OUTPUT_QUERIES, "links": links_query(comparison_names)}
+    if names is not None:
+        queries = {name: query for name, query in queries.items() if name in names}
     if not hash_pii:
         return queries
-    columns = engine.columns(PROFILES)
-    profile_columns = ", ".join(
-        f"{hashed(ident(c), PROFILE_PII[c])} AS {ident(c)}" if c in PROFILE_PII else ident(c)
-        for c in columns
-    )
-    record_fields = ", ".join(
-        f"{hashed('r.' + ident(c))} AS {ident(c)}" if c in RECORD_PII else f"r.{ident(c)}"
-        for c in RECORD_FIELDS
-    )
-    queries["profiles"] = _profiles_query(profile_columns)
-    queries["records"] = _records_query(record_fields)
-    queries["rejects"] = _rejects_query(hashed("raw"))
+    if "profiles" in queries:
+        queries["profiles"] = _profiles_query(
+            ", ".join(
+                f"{hashed(ident(c), PROFILE_PII[c])} AS {ident(c)}" if c in PROFILE_PII
+                else ident(c)
+                for c in engine.columns(PROFILES)
+            )
+        )  # fmt: skip
+    if "records" in queries:
+        queries["records"] = _records_query(
+            ", ".join(
+                f"{hashed('r.' + ident(c))} AS {ident(c)}" if c in RECORD_PII else f"r.{ident(c)}"
+                for c in RECORD_FIELDS
+            )
+        )
+    if "rejects" in queries:
+        queries["rejects"] = _rejects_query(hashed("raw"))
     return queries
 
 
@@ -265,12 +275,14 @@ def write_tables(
     compression: str,
     comparison_names: list[str],
     hash_pii: bool = False,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, int]:
-    """Write every Parquet output into `staging`; return rows written per output."""
+    """Write the Parquet outputs `names` (default: every one) into `staging`; return rows
+    written per output."""
     counts = {}
     if hash_pii:
         engine.execute(f"SET VARIABLE {PII_VARIABLE} = $key", {"key": pii_key()})
-    for name, query in output_queries(engine, comparison_names, hash_pii).items():
+    for name, query in output_queries(engine, comparison_names, hash_pii, names).items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.
         counts[name] = engine.write_parquet(query, str(path), compression)

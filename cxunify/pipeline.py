@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import shutil
 import tempfile
@@ -201,7 +202,8 @@ class Stages:
         self.progress.start(name, STAGES[name])
         began, engine = time.perf_counter(), self.engine
         yield lambda fraction: self.progress.advance(name, fraction)
-        self.timings[name] = round(time.perf_counter() - began, 3)
+        # A stage may run in more than one stretch (the write stage does): its time adds up.
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - began, 3)
         self.engines[name] = engine
         self.progress.finish(name)
 
@@ -363,19 +365,27 @@ def publish(
     with stage("identify"):
         customers = identity.assign_customer_ids(engine)
         churn = identity.carry_over_ids(engine, run.prior, run.started)
+    write = functools.partial(
+        output.write_tables,
+        engine,
+        run.staging,
+        config.output.compression,
+        config.matching.comparisons,
+        config.output.hash_pii,
+    )
+    with stage("write"):
+        # links.parquet needs only the scored pairs and the ids. Written now, the scored pairs
+        # (the largest table: a row per candidate pair kept) leave memory before the profiles
+        # are built, so DuckDB spills less of what follows to disk.
+        written = write(names=("links",))
+        engine.drop(score.SCORED)
     with stage("profile"):
         profiled = profile.build_profiles(engine, config.profile, run.unchanged)
         if extra and "update" in extra:
             extra["update"]["golden_records_copied"] = profiled.golden_copied
             extra["update"]["sentiment_copied"] = profiled.sentiment_copied
     with stage("write"):
-        written = output.write_tables(
-            engine,
-            run.staging,
-            config.output.compression,
-            config.matching.comparisons,
-            config.output.hash_pii,
-        )
+        written |= write(names=tuple(n for n in output.OUTPUT_QUERIES if n != "links"))
         if config.output.state:
             update.save_state(
                 engine, run.staging, config, run.model, run.stored_sources, run.state_delta

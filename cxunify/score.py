@@ -264,6 +264,7 @@ def score_pairs(
         """,
         {"prior": model.prior_weight(), "floor_weight": math.log2(floor / (1.0 - floor))},
     )
+    engine.drop(NODE_TF)
 
 
 # --- supervised alternative ------------------------------------------------------------------
