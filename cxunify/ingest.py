@@ -14,9 +14,12 @@ the user sees it (identity map, rejects, run.json, messages).
 from __future__ import annotations
 
 import codecs
+import csv
 import glob
 import hashlib
+import io
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -318,27 +321,35 @@ def _load_csv(
     source_name: str,
     limit: int | None,
 ) -> RawFile:
-    delim = delimiter or ("\t" if fmt == "tsv" else None)
-    options = "all_varchar = true, header = true, store_rejects = true"
-    params: dict[str, object] = {"path": str(readable)}
-    if delim is not None:
-        options += ", delim = $delim"
-        params["delim"] = delim
-    engine.execute("DROP TABLE IF EXISTS reject_errors")
-    engine.execute("DROP TABLE IF EXISTS reject_scans")
-    parsed = table("csv_parsed")
+    """A CSV (or TSV) read with a fixed dialect: the delimiter given, or the one that splits
+    the header into most columns; fields quoted with double quotes, a quote inside doubled
+    (RFC 4180). A row that breaks it (a stray quote, too many or too few fields, a line past
+    DuckDB's maximum size) goes to rejects with its line; the other rows are read as the file
+    means them. (DuckDB's own detection would pick whatever dialect also fits the broken
+    row: a single `"Di" Ko` made it drop quoting, and every quoted comma of the file then
+    split its row.)"""
+    delim, columns = _csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
+    if not columns:
+        raise InputError(f"{path}: the first line holds no column names")
     try:
-        engine.execute(
-            f"CREATE OR REPLACE TABLE {parsed} AS "
-            f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
-            params,
-        )
+        _read_csv(engine, readable, delim, columns, limit)
     except duckdb.Error as exc:
-        raise InputError(
-            f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
-        ) from None
-    columns = engine.columns(parsed)
-    row = row_column(columns)
+        if "invalid state" not in str(exc):
+            raise InputError(
+                f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
+            ) from None
+        # Lines ending in CR LF and in LF alike (files joined from two systems): DuckDB's
+        # strict parser takes one kind per file, so the lines are given one ending.
+        with tempfile.TemporaryDirectory(prefix="cxunify-csv-") as scratch:
+            single = _one_line_ending(readable, Path(scratch) / "lines.csv")
+            try:
+                _read_csv(engine, single, delim, columns, limit)
+            except duckdb.Error as again:
+                raise InputError(
+                    f"{path}: cannot read as {fmt.upper()}: {_reason(again, single, path)}"
+                ) from None
+    row = row_column(list(columns))
+    parsed = table("csv_parsed")
     # rowid follows file order because insertion order is preserved.
     engine.execute(
         f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS {ident(row)} FROM {parsed}"
@@ -346,7 +357,64 @@ def _load_csv(
     engine.drop(parsed)
     rejected = 0 if limit is not None else _harvest_csv_rejects(engine, path, source_name)
     rows = engine.count(raw_table)
-    return RawFile(raw_table, columns, rows + rejected, rejected, row)
+    return RawFile(raw_table, list(columns), rows + rejected, rejected, row)
+
+
+def _read_csv(
+    engine: DuckDBEngine, file: Path, delim: str, columns: dict[str, str], limit: int | None
+) -> None:
+    """``cx_csv_parsed``: the rows of `file` as text, by the dialect `_load_csv` describes."""
+    engine.execute("DROP TABLE IF EXISTS reject_errors")
+    engine.execute("DROP TABLE IF EXISTS reject_scans")
+    options = (
+        "all_varchar = true, header = true, auto_detect = false, strict_mode = true, "
+        "quote = '\"', escape = '\"', delim = $delim, columns = $columns, store_rejects = true"
+    )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {table('csv_parsed')} AS "
+        f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
+        {"path": str(file), "delim": delim, "columns": columns},
+    )
+
+
+# What a delimiter can be when none is given: the one that splits the header most wins.
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
+    """The delimiter, and the columns named by the first record (names trimmed; a blank name
+    becomes ``column<i>``, and a name repeated in any case gets ``_1``, ``_2``: DuckDB's
+    names, which configs written for earlier versions use)."""
+    with readable.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        head = handle.read(1 << 16)
+
+    def first_record(d: str) -> list[str]:
+        return next(csv.reader(io.StringIO(head), delimiter=d), [])
+
+    if delim is None:
+        delim = max(_DELIMITERS, key=lambda d: len(first_record(d)))
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(first_record(delim)):
+        name = raw.strip() or f"column{i}"
+        while name.lower() in seen:
+            seen[name.lower()] += 1
+            name = f"{name}_{seen[name.lower()] - 1}"
+        seen[name.lower()] = 1
+        names.append(name)
+    return delim, dict.fromkeys(names, "VARCHAR")
+
+
+def _one_line_ending(source: Path, target: Path) -> Path:
+    """Copy `source` with every CR LF as LF."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        carry = b""
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            dst.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+        dst.write(carry)
+    return target
 
 
 def _harvest_csv_rejects(engine: DuckDBEngine, path: Path | str, source_name: str) -> int:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import write
 
@@ -247,3 +249,77 @@ def test_a_column_named_like_the_row_number_column_is_an_ordinary_column(
         f"SELECT source_record_id, first_name FROM '{out}/records.parquet' ORDER BY 1"
     ).fetchall()
     assert got == [("1", "Ann"), ("2", "Bob")]
+
+
+CITY_CSV = 'id,name,email,city\n1,Ann Lee,ann@x.com,"Paris, TX"\n2,Bob Ray,bob@x.com,Austin\n'
+
+
+def _read(cli, tmp_path: Path, path: Path) -> tuple[list[tuple], list[tuple]]:
+    """Run the file as a CRM export; return (id, first_name, city) per record, and rejects."""
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", path, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    records = duckdb.sql(
+        f"SELECT source_record_id, first_name, city FROM '{out}/records.parquet' ORDER BY 1"
+    ).fetchall()
+    return records, [(line, reason) for _, _, line, reason, _ in rejects(out)]
+
+
+def test_a_badly_quoted_row_is_rejected_alone(cli, tmp_path: Path):
+    """DuckDB's dialect detection once chose "no quoting" to fit one stray quote, and every
+    row with a quoted comma then went to rejects as too many columns."""
+    path = write(
+        tmp_path / "crm.csv", CITY_CSV + '3,"Di" Ko,di@x.com,Dallas\n4,Cy Lu,cy@x.com,"Rome, GA"\n'
+    )
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris, TX"), ("2", "Bob", "Austin"), ("4", "Cy", "Rome, GA")]
+    assert rejected == [(4, "unparseable CSV row: unquoted value")]
+
+
+def test_mixed_line_endings_and_a_row_with_an_extra_field(cli, tmp_path: Path):
+    """Files joined from two systems: CR LF lines and LF lines in one file, and a row with
+    a field too many. The odd row is rejected with its line; the file is read."""
+    text = (
+        CITY_CSV.replace("\n", "\r\n")
+        + "3,Cy Lu,cy@x.com,Rome\n"
+        + "4,Di Ko,di@x.com,Oslo,extra\r\n"
+    )
+    path = tmp_path / "crm.csv"
+    path.write_bytes(text.encode())
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris, TX"), ("2", "Bob", "Austin"), ("3", "Cy", "Rome")]
+    assert rejected == [(5, "unparseable CSV row: too many columns")]
+
+
+def test_the_delimiter_is_the_one_that_splits_the_header(cli, tmp_path: Path):
+    path = write(tmp_path / "crm.csv", 'id;name;email;city\n1;Ann Lee;ann@x.com;"Paris; TX"\n')
+    assert _read(cli, tmp_path, path) == ([("1", "Ann", "Paris; TX")], [])
+
+
+# A lone CR inside a quoted value is left out: DuckDB takes it for a line end.
+csv_text = st.text(alphabet="aZé ,;\"'\n\t|", max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(csv_text, csv_text, csv_text), max_size=6), crlf=st.booleans())
+def test_any_table_the_csv_module_writes_reads_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, str]], crlf: bool
+):
+    """Whatever the values hold (delimiters, quotes, line breaks), a file written by a
+    standard CSV writer reads back value for value (an empty field is NULL)."""
+    import csv as csv_module
+
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import create_tables, load_raw
+
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv_module.writer(handle, lineterminator="\r\n" if crlf else "\n")
+        writer.writerows([("a", "b", "c"), *rows])
+    engine = DuckDBEngine()
+    create_tables(engine)
+    raw = load_raw(engine, path, path, "csv", None, "cx_raw", "s")
+    got = engine.rows(f"SELECT a, b, c FROM cx_raw ORDER BY {raw.row}")
+    engine.close()
+    assert raw.rejected == 0 and raw.columns == ["a", "b", "c"]
+    assert got == [tuple(v if v != "" else None for v in row) for row in rows]
