@@ -37,12 +37,45 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
         "SET VARIABLE cx_currency_symbols = MAP($symbols, $codes)",
         {"symbols": list(_CURRENCY_SYMBOLS), "codes": list(_CURRENCY_SYMBOLS.values())},
     )
+    # An amount as exports write it: 1,234.56 or 1.234,56 (or 1 234,56, 1'234.50), a
+    # currency symbol or code before or after, a sign before or after, accounting brackets
+    # for a negative, 1e3. Anything else is NULL, never the digits it happens to hold.
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_amount(x) AS TRY_CAST(
-            CASE WHEN regexp_full_match(trim(x), '-?[^0-9-]*\d{1,3}(\.\d{3})*,\d{1,2}')
-                 THEN replace(replace(regexp_replace(x, '[^0-9,.-]', '', 'g'), '.', ''), ',', '.')
-                 ELSE regexp_replace(x, '[^0-9.-]', '', 'g') END AS DOUBLE)
+        CREATE OR REPLACE MACRO cx_amount_number(s) AS CASE
+            WHEN regexp_full_match(s, '\d+(\.\d+)?[eE][+-]?\d+') THEN TRY_CAST(s AS DOUBLE)
+            WHEN regexp_full_match(s, '\d{1,3}([. \x{00A0}]\d{3})*,\d{1,2}|\d+,\d{1,2}')
+                THEN TRY_CAST(
+                    replace(regexp_replace(s, '[. \x{00A0}]', '', 'g'), ',', '.') AS DOUBLE)
+            WHEN regexp_full_match(s, '\d{1,3}([, \x{00A0}'']\d{3})*(\.\d*)?|\d+(\.\d*)?|\.\d+')
+                THEN TRY_CAST(regexp_replace(s, '[, \x{00A0}'']', '', 'g') AS DOUBLE)
+            END
+        """
+    )
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_amount_parts(t) AS regexp_extract(
+            CASE WHEN regexp_full_match(t, '\(.*\)') THEN '(' || trim(t[2:-2]) ELSE t END,
+            '^(\(?)([+-]?)\s*(?:[$€£¥₹]|[A-Za-z]{3})?\s*([+-]?)\s*'
+            || '(\d[\d., \x{00A0}'']*(?:[eE][+-]?\d+)?|\.\d+)'
+            || '\s*(?:[$€£¥₹]|[A-Za-z]{3})?\s*(-?)$',
+            ['bracket', 'sign', 'sign_after_currency', 'number', 'sign_after'])
+        """
+    )
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_amount_signed(p) AS
+            CASE WHEN p['bracket'] = '('
+                      OR '-' IN (p['sign'], p['sign_after_currency'], p['sign_after'])
+                 THEN -cx_amount_number(trim(p['number']))
+                 ELSE cx_amount_number(trim(p['number'])) END
+        """
+    )
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_amount(x) AS
+            CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DOUBLE)
+                 ELSE cx_amount_signed(cx_amount_parts(trim(x))) END
         """
     )
     con.execute(
