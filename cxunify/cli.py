@@ -5,12 +5,10 @@ prints with rich. Known errors become ``Error: ...`` on stderr with a documented
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cxunify import jsontext
 from cxunify.errors import CxunifyError, UserError, unreadable_file
 from cxunify.fields import Kind
 
@@ -95,6 +94,16 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
     except typer.Exit:
         raise
+    except OSError as exc:
+        # A path the user gave that cannot be written or read (not a folder, no permission,
+        # a folder where a file should be): their setup, not a cxunify fault.
+        if debug:
+            stderr.print_exception()
+        where = f"{exc.filename}: " if exc.filename else ""
+        stderr.print(
+            f"Error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(UserError.exit_code) from None
     except Exception as exc:
         if debug:
             stderr.print_exception()
@@ -179,6 +188,34 @@ def _folder(location: str) -> Path | str:
     return location if is_uri(location) else Path(location)
 
 
+@contextmanager
+def _gate_summary(as_json: bool) -> Iterator[None]:
+    """With ``--json``, a run stopped by a quality gate still prints its summary (status
+    ``quality_gate_failed``, the figures and the gates that failed) before it exits with 3."""
+    from cxunify.gates import GateFailed
+
+    try:
+        yield
+    except GateFailed as exc:
+        if as_json:
+            manifest = exc.manifest
+            keys = ("counts", "config_hash", "ids", "quality", "update")
+            summary = {"status": "quality_gate_failed", "out": exc.aside, "failed": exc.failed}
+            print(jsontext.dumps({**summary, **{k: manifest[k] for k in keys if k in manifest}}))
+        raise
+
+
+def _set_flag(settings: Any, key: str, value: object, flag: str) -> None:
+    """Set a config value from a command-line flag, validated as the config's own would be."""
+    from pydantic import ValidationError
+
+    try:
+        setattr(settings, key, value)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserError(f"{flag}: {message}") from None
+
+
 def _load(
     config_path: Path | None,
     flags: dict[Kind, list[str]],
@@ -193,7 +230,7 @@ def _load(
             raise UserError("give either --config or --crm/--transactions/--social/--support")
         config = load_config(config_path)
         if phone_region:
-            config.standardize.phone_region = phone_region.upper()
+            _set_flag(config.standardize, "phone_region", phone_region.upper(), "--phone-region")
         if dayfirst:
             config.standardize.dayfirst = True
         return config
@@ -220,7 +257,7 @@ def unify(
         typer.Option("--engine", help="duckdb (default) or spark; overrides the config's engine."),
     ] = None,
     as_of: Annotated[
-        datetime | None,
+        str | None,
         typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
     ] = None,
     previous: PreviousOpt = None,
@@ -237,12 +274,12 @@ def unify(
         if engine is not None:
             settings = settings.with_engine(engine)
         if as_of is not None:
-            settings.profile.as_of = as_of
+            _set_flag(settings.profile, "as_of", as_of, "--as-of")
         fitted = load_model(model) if model is not None else None
-        with _progress(quiet or as_json) as progress:
+        with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
         if as_json:
-            print(json.dumps(result.summary()))
+            print(jsontext.dumps(result.summary()))
             return
         if not quiet:
             counts = result.counts
@@ -286,10 +323,10 @@ def update(
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         _note_duckdb_only(settings, "update")
-        with _progress(quiet or as_json) as progress:
+        with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
         if as_json:
-            print(json.dumps({**result.summary(), "update": result.manifest["update"]}))
+            print(jsontext.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
         if not quiet:
             counts, changed = result.counts, result.manifest["update"]
@@ -355,7 +392,7 @@ def plan(
         _note_duckdb_only(settings, "plan")
         result = make_plan(settings)
         if as_json:
-            print(json.dumps(result))
+            print(jsontext.dumps(result))
             return
         grid = Table(title=f"Blocking plan: {result['nodes']:,} distinct identities")
         for column in ("rule", "blocks", "pairs", "skipped keys", "pairs in skipped keys"):
@@ -496,7 +533,7 @@ def diff(
 
             pq.write_table(result.changes, str(to))
         if as_json:
-            print(json.dumps({"counts": result.counts, "out": str(to) if to else None}))
+            print(jsontext.dumps({"counts": result.counts, "out": str(to) if to else None}))
             return
         _print_table(result.changes.to_reader(), limit)
         stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
@@ -550,7 +587,7 @@ def explain(
     def action() -> None:
         explanation = explain_customer(out, customer, record)
         if as_json:
-            print(json.dumps(explanation.as_dict(), default=str))
+            print(jsontext.dumps(explanation.as_dict()))
             return
         _print_explanation(explanation, waterfalls)
 
@@ -664,7 +701,7 @@ def evaluate(
     def action() -> None:
         evaluation = assess(out, truth, worst)
         if as_json:
-            print(json.dumps(evaluation.as_dict(), default=str))
+            print(jsontext.dumps(evaluation.as_dict()))
             return
         _print_evaluation(evaluation)
 
@@ -755,7 +792,7 @@ def report(
     def action() -> None:
         summary = build_report(out, to)
         if as_json:
-            print(json.dumps(summary.as_dict()))
+            print(jsontext.dumps(summary.as_dict()))
             return
         stderr.print(
             f"[green]✓[/] {len(summary.charts)} charts → {summary.path} "

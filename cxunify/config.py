@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -359,10 +359,35 @@ class ExperienceConfig(_Strict):
     )
 
 
+def parse_as_of(value: object) -> datetime | None:
+    """A date traits are relative to: ISO 8601 (``2025-06-30``, ``2025-06-30T18:00:00``,
+    with or without an offset) or compact (``20250630``). A bare number is refused rather
+    than read as seconds since 1970, which turned ``20250630`` into 1970-08-23."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    text = str(value).strip()
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    if re.match(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"'{value}' is not a date; write it as 2025-06-30 or 2025-06-30T18:00:00")
+
+
 class ProfileConfig(_Strict):
     as_of: datetime | None = Field(
         None, description="the date traits are relative to; default: newest timestamp in the data"
     )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> datetime | None:
+        return parse_as_of(value)
+
     survivorship: dict[str, SurvivorshipRule] = Field(
         default_factory=_default_survivorship, description="golden field -> rule"
     )

@@ -9,6 +9,7 @@ gate keeps the previous output, sets the new one aside and exits with code 3.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cxunify.config import GatesConfig
 from cxunify.engine import DuckDBEngine
@@ -100,11 +101,12 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
 class GateFailed(QualityGateError):
     """A quality gate failed: the previous output was kept; the new one is in ``aside``."""
 
-    def __init__(self, failed: list[str], aside: str):
+    def __init__(self, failed: list[str], aside: str, manifest: dict[str, Any] | None = None):
         self.problems = [
             *(f"quality gate failed: {line}" for line in failed),
             f"the previous output was kept; this run's output is in {aside} for inspection",
         ]
         self.failed = failed
         self.aside = aside
+        self.manifest = manifest or {}
         super().__init__("; ".join(self.problems))

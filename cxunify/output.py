@@ -27,6 +27,7 @@ from typing import Any, overload
 
 import duckdb
 
+from cxunify import jsontext
 from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
@@ -290,7 +291,7 @@ def write_tables(
 
 
 def write_manifest(staging: Folder, manifest: dict[str, Any]) -> None:
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    (staging / MANIFEST).write_text(jsontext.dumps(manifest, indent=2) + "\n")
 
 
 def remove_tree(folder: Folder) -> None:

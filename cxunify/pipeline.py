@@ -416,7 +416,7 @@ def publish(
     output.write_manifest(run.staging, manifest)
     if failed:
         aside = output.set_aside(run.staging, run.out_dir)
-        raise gates.GateFailed(failed, str(aside))
+        raise gates.GateFailed(failed, str(aside), manifest)
     output.swap_in(run.staging, run.out_dir)
     if isinstance(run.out_dir, Path):  # DuckDB's views over a store's folders would not read
         output.write_database(run.out_dir)

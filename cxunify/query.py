@@ -6,16 +6,16 @@ work wherever the folder has been moved, without the DuckDB CLI.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from cxunify import jsontext
 from cxunify.errors import OutputError, UserError
 from cxunify.output import MANIFEST, create_views
 
@@ -44,9 +44,15 @@ class QueryResult:
 
 def run_query(out_dir: Path, sql: str) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches."""
+    if not sql.strip().strip(";").strip():
+        raise UserError("SQL error: the query is empty")
     con = open_output(out_dir)
     try:
-        return QueryResult(con, con.sql(sql).to_arrow_reader(65_536))
+        relation = con.sql(sql)
+        if relation is None:  # a statement that returns nothing (SET, CREATE, ...)
+            con.close()
+            raise UserError("SQL error: the statement returns no rows; give a query")
+        return QueryResult(con, relation.to_arrow_reader(65_536))
     except duckdb.Error as exc:
         con.close()
         message = str(exc).strip().splitlines()[0]
@@ -73,6 +79,37 @@ def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None)
             handle.close()
 
 
+def _flat(batch: pa.Table) -> pa.Table:
+    """The table with each list, map or struct column as JSON text (a CSV cell holds text;
+    Arrow's CSV writer refuses nested values)."""
+    for i, column in enumerate(batch.schema):
+        if pa.types.is_nested(column.type):
+            values = [
+                None if v is None else jsontext.dumps(_plain(v, column.type), ensure_ascii=False)
+                for v in batch.column(i).to_pylist()
+            ]
+            batch = batch.set_column(i, column.name, pa.array(values, pa.string()))
+    return batch
+
+
+def _plain(value: Any, kind: pa.DataType) -> Any:
+    """A value of Arrow type `kind`, from its Python form, as JSON would hold it: a map as an
+    object, a decimal as a number, a date or time as ISO text."""
+    if value is None:
+        return None
+    if pa.types.is_map(kind):
+        return {str(k): _plain(v, kind.item_type) for k, v in value}
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return [_plain(v, kind.value_type) for v in value]
+    if pa.types.is_struct(kind):
+        return {f.name: _plain(value[f.name], f.type) for f in kind}
+    if pa.types.is_decimal(kind):
+        return float(value)
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
 def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
     rows = 0
     if fmt == "csv":
@@ -82,7 +119,7 @@ def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
         for batch in reader:
             buffer = io.BytesIO()
             pa_csv.write_csv(
-                pa.Table.from_batches([batch], reader.schema),
+                _flat(pa.Table.from_batches([batch], reader.schema)),
                 buffer,
                 pa_csv.WriteOptions(include_header=first),
             )
@@ -94,6 +131,7 @@ def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
         return rows
     for batch in reader:
         for record in batch.to_pylist():
-            handle.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+            plain = {f.name: _plain(record[f.name], f.type) for f in batch.schema}
+            handle.write(jsontext.dumps(plain, ensure_ascii=False) + "\n")
             rows += 1
     return rows

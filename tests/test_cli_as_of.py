@@ -23,3 +23,48 @@ def test_as_of_moves_lifecycle_and_is_recorded(cli, tmp_path: Path):
     # the sample's newest order is from 2026: three years on, every buyer has lapsed
     assert [s for s, _ in stages] == ["lapsed", "prospect"]
     assert stages[0][1] > 365
+
+
+def _tiny(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "crm.csv").write_text("id,email\n1,ann@gmail.com\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n"
+        + extra
+    )
+    return config
+
+
+def test_a_compact_date_is_a_date_not_seconds_since_1970(cli, tmp_path: Path):
+    """`--as-of 20250630` was read as 20,250,630 seconds after 1970: 1970-08-23."""
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _tiny(tmp_path), "--out", out, "-q", "--as-of", "20250630")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["as_of"] == "2025-06-30T00:00:00"
+
+
+def test_what_is_not_a_date_is_a_one_line_error(cli, tmp_path: Path):
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    for given in ("2025", "yesterday", "2025-13-01"):
+        result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", given)
+        assert result.exit_code == 1
+        assert result.stderr.strip() == (
+            f"Error: --as-of: '{given}' is not a date; write it as 2025-06-30 or "
+            "2025-06-30T18:00:00"
+        )
+    result = cli("unify", "--config", _tiny(tmp_path, "profile: {as_of: 2025}\n"), "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {tmp_path / 'cfg.yaml'}: profile.as_of: '2025' is not a date; write it as "
+        "2025-06-30 or 2025-06-30T18:00:00"
+    )
+    assert not out.exists()
+
+
+def test_a_bad_phone_region_flag_with_a_config_is_a_one_line_error(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _tiny(tmp_path), "--phone-region", "XX", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: --phone-region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -137,9 +139,39 @@ def test_sql_works_after_the_folder_moves(cli, sample_out: Path, tmp_path: Path)
     assert result.exit_code == 0, result.stderr
 
 
+def test_sql_nested_values_are_json_in_csv_and_json(cli, sample_out: Path):
+    """Lists, maps and structs (emails, revenue_by_currency) as JSON text in a CSV cell, and
+    as JSON arrays and objects in --format json; Arrow's CSV writer refused them."""
+    query = (
+        "SELECT ['a@x.com', 'b@x.com'] AS emails, MAP {'USD': 12.50::DECIMAL(38,2)} AS money, "
+        "MAP {}::MAP(VARCHAR, INTEGER) AS empty, {'n': 1, 'd': DATE '2025-01-02'} AS s, "
+        "NULL::VARCHAR[] AS missing"
+    )
+    result = cli("sql", "--out", sample_out, "--format", "csv", query)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows == [
+        ["emails", "money", "empty", "s", "missing"],
+        ['["a@x.com", "b@x.com"]', '{"USD": 12.5}', "{}", '{"n": 1, "d": "2025-01-02"}', ""],
+    ]
+    result = cli("sql", "--out", sample_out, "--format", "json", query)
+    assert json.loads(result.stdout) == {
+        "emails": ["a@x.com", "b@x.com"],
+        "money": {"USD": 12.5},
+        "empty": {},
+        "s": {"n": 1, "d": "2025-01-02"},
+        "missing": None,
+    }
+    result = cli("sql", "--out", sample_out, "--format", "csv", "SELECT * FROM profiles LIMIT 5")
+    assert result.exit_code == 0, result.stderr
+
+
 def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     result = cli("sql", "--out", sample_out, "SELECT nope FROM profiles")
     assert result.exit_code == 1 and result.stderr.startswith("Error: SQL error: ")
+    for empty in ("", " ;"):
+        result = cli("sql", "--out", sample_out, empty)
+        assert (result.exit_code, result.stderr) == (1, "Error: SQL error: the query is empty\n")
     result = cli("sql", "--out", tmp_path, "SELECT 1")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
@@ -240,3 +272,21 @@ def test_internal_errors_exit_2_without_traceback(cli, tmp_path: Path, monkeypat
     assert result.exit_code == 2
     assert "Internal error: RuntimeError: kaboom" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_paths_that_cannot_be_written_are_one_line_user_errors(
+    cli, sample_out: Path, tmp_path: Path
+):
+    """A folder where a file should go, a missing folder, a file where a folder should be."""
+    a_file = write(tmp_path / "a_file", "x")
+    cases = [
+        (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path, "SELECT 1"),
+         f"Error: {tmp_path}: Is a directory"),
+        (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path / "no" / "x.csv",
+          "SELECT 1"), f"Error: {tmp_path / 'no' / 'x.csv'}: No such file or directory"),
+        (("unify", "--crm", SAMPLE / "crm.csv", "--out", a_file / "out", "-q"),
+         f"Error: {a_file}: File exists"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = cli(*args)
+        assert (result.exit_code, result.stderr.strip()) == (1, message), args

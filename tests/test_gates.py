@@ -102,3 +102,36 @@ def test_gates_config_is_typed(cli, tmp_path: Path):
     assert result.exit_code == 1
     assert "gates.max_reject_rate: Input should be less than or equal to 1" in result.stderr
     assert "gates.max_cluster_sise: unknown key; did you mean 'max_cluster_size'?" in result.stderr
+
+
+def test_a_failed_gate_with_json_still_prints_the_summary(cli, tmp_path: Path):
+    """A pipeline reading `--json` learns which gate failed, and where the output went."""
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    write(tmp_path / "crm.csv", "id,email,phone\n" + "\n".join(SECOND) + "\n")
+    config = write(tmp_path / "cfg.yaml", SOURCES + "gates:\n  max_cluster_size: 2\n")
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 3
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "quality_gate_failed"
+    assert summary["out"] == str(tmp_path / "out.rejected")
+    assert summary["failed"] == summary["quality"]["failed"]
+    assert summary["failed"] == [
+        "gates.max_cluster_size: the largest customer has 3 records (limit 2)"
+    ]
+    assert summary["counts"]["rows_in"] == 5 and summary["ids"]["customers_merged"] == 1
+
+
+def test_machine_readable_json_has_no_nan(cli, tmp_path: Path):
+    """A run with no candidate pairs has no log-likelihood: null, not NaN (not JSON)."""
+    write(tmp_path / "crm.csv", "id,email,phone\n1,ann@gmail.com,\n")
+    config = write(tmp_path / "cfg.yaml", SOURCES)
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+
+    strict(result.stdout)
+    strict((tmp_path / "out" / "run.json").read_text())
+    query = cli("sql", "--out", tmp_path / "out", "--format", "json", "SELECT 'nan'::DOUBLE AS x")
+    assert strict(query.stdout) == {"x": None}

@@ -102,11 +102,11 @@ def test_a_number_read_is_the_number_written(con, text: str):
     if got is None:
         return
     bare = text.strip().strip("()").replace("$", "").replace("€", "").replace(" ", "")
-    bare = re.sub("^[A-Za-z]{3}|[A-Za-z]{3}$", "", bare)  # a currency code
+    bare = re.sub("^[A-Za-z]{3}|[A-Za-z]{3}$", "", bare.strip("+-"))  # a currency code
     candidates = {bare.replace(",", ""), bare.replace(".", "").replace(",", ".")}
     readings = set()
     for candidate in candidates:
         for sign in (1, -1):
             with contextlib.suppress(ValueError):
-                readings.add(sign * abs(float(candidate.replace("-", "").replace("+", ""))))
+                readings.add(sign * abs(float(candidate.strip("+-"))))
     assert any(got == pytest.approx(r) for r in readings), (text, got)
