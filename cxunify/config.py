@@ -79,6 +79,23 @@ class SourceConfig(_Strict):
             raise ValueError("must be a single character")
         return delimiter
 
+    @field_validator("phone_region")
+    @classmethod
+    def _region_code(cls, region: str | None) -> str | None:
+        return phone_region_code(region)
+
+
+def phone_region_code(region: str | None) -> str | None:
+    """A phone region as phonenumbers knows it (ISO 3166 alpha-2, upper case)."""
+    import phonenumbers
+
+    if region is None:
+        return None
+    region = region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"'{region}' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)")
+    return region
+
 
 class StandardizeConfig(_Strict):
     phone_region: str | None = Field("US", description="region for numbers without +country code")
@@ -87,14 +104,7 @@ class StandardizeConfig(_Strict):
     @field_validator("phone_region")
     @classmethod
     def _region_code(cls, region: str | None) -> str | None:
-        import phonenumbers
-
-        if region is None:
-            return None
-        region = region.upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"'{region}' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)")
-        return region
+        return phone_region_code(region)
 
 
 class GuardConfig(_Strict):
@@ -449,6 +459,14 @@ class Config(_Strict):
             if source.name in seen:
                 raise ValueError(f"source name '{source.name}' is used twice")
             seen.add(source.name)
+        known = [*seen, *(kind.value for kind in Kind)]
+        for field_name, rule in self.profile.survivorship.items():
+            for name in rule.sources:
+                if name not in known:
+                    raise ValueError(
+                        f"profile.survivorship.{field_name}.sources: '{name}' is neither a "
+                        f"source nor a kind{_did_you_mean(name, known)}"
+                    )
         return self
 
     def digest(self) -> str:

@@ -193,15 +193,45 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
                 f"{truth_path}: needs columns source, source_record_id, person_id "
                 f"({str(exc).splitlines()[0]})"
             ) from None
+        _check_truth(con, truth_path)
         con.execute(
             "CREATE TABLE joined AS SELECT i.customer_id, t.person_id "
             f"FROM {parquet('$path')} i JOIN truth t USING (source, source_record_id)",
             {"path": str(identity)},
         )
+        if not con.execute("SELECT count(*) FROM joined").fetchone()[0]:  # type: ignore[index]
+            raise InputError(
+                f"{truth_path}: none of its records is in {identity} (do its source names "
+                "and source_record_ids match the output's?)"
+            )
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
+    """Every truth row names a record and a person, and a record has one person: a blank
+    person id or a record listed twice would make up pairs that are not in the file."""
+    blank = con.execute(
+        "SELECT count(*), min(row) FROM (SELECT rowid + 1 AS row, * FROM truth) "
+        "WHERE coalesce(trim(source), '') = '' OR coalesce(trim(source_record_id), '') = '' "
+        "OR coalesce(trim(person_id), '') = ''"
+    ).fetchone()
+    if blank and blank[0]:
+        raise InputError(
+            f"{truth_path}: {blank[0]} rows lack a source, source_record_id or person_id "
+            f"(the first is data row {blank[1]})"
+        )
+    twice = con.execute(
+        "SELECT count(*), min(source || ':' || source_record_id) FROM (SELECT source, "
+        "source_record_id FROM truth GROUP BY ALL HAVING count(DISTINCT person_id) > 1)"
+    ).fetchone()
+    if twice and twice[0]:
+        raise InputError(
+            f"{truth_path}: {twice[0]} records are given more than one person_id (e.g. {twice[1]})"
+        )
+    con.execute("CREATE OR REPLACE TABLE truth AS SELECT DISTINCT * FROM truth")
 
 
 def _quality(con: duckdb.DuckDBPyConnection) -> Quality:

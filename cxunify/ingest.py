@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+import gzip
 import hashlib
 import io
 import shutil
@@ -204,6 +205,12 @@ def readable_text(
     name the file `shown` (default: `path`).
     """
     shown = path if shown is None else shown
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic.startswith(b"\x1f\x8b"):  # gzip: read through a plain copy
+        path = _gunzip(path, work_dir, shown)
+    elif magic == b"\x28\xb5\x2f\xfd":
+        raise InputError(f"{shown}: zstd-compressed; decompress it first (gzip is read as is)")
     if declared.lower() != "auto":
         try:
             codec = codecs.lookup(declared).name
@@ -247,6 +254,17 @@ def _first_non_utf8_line(path: Path) -> int | None:
         except UnicodeDecodeError:
             return line
     return None
+
+
+def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-gunzip"
+    try:
+        with gzip.open(path, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{shown}: not a readable gzip file ({exc})") from None
+    return target
 
 
 def _transcode(path: Path, codec: str, work_dir: Path) -> Path:

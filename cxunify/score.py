@@ -374,6 +374,8 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
                 )
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
+    if not labels:
+        raise InputError(f"{path}: no labelled pairs under the header")
     return labels
 
 

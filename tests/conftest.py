@@ -7,9 +7,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from cxunify.cli import app
+
+# Property tests draw the same examples on every run (a failure found once is found again,
+# in CI too); deadlines are off, as a shared CI machine times erratically.
+settings.register_profile("cxunify", derandomize=True, deadline=None)
+settings.load_profile("cxunify")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

@@ -113,6 +113,13 @@ def test_labels_file_with_bad_values(cli, tmp_path: Path):
     result = cli("train", "--config", SAMPLE_CONFIG, "--labels", labels, "--to", tmp_path / "m")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {labels}:2: is_match must be 1/0, true/false or yes/no\n"
+    header = "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
+    labels = write(tmp_path / "labels.csv", header)
+    result = cli("train", "--config", SAMPLE_CONFIG, "--labels", labels, "--to", tmp_path / "m")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {labels}: no labelled pairs under the header\n",
+    )
 
 
 def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):

@@ -78,6 +78,34 @@ def test_bad_phone_region(tmp_path: Path):
     ]
 
 
+def test_a_source_phone_region_is_checked_too(tmp_path: Path):
+    """A source's own region was taken as given: every phone without + then became NULL."""
+    path = write(
+        tmp_path / "c.yaml",
+        GOOD.replace("    id: contact_id\n", "    id: contact_id\n    phone_region: usa\n"),
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: sources[0].phone_region: 'USA' is not a phone region "
+        "(ISO 3166 alpha-2, e.g. US, GB)"
+    ]
+
+
+def test_survivorship_sources_name_a_source_or_a_kind(tmp_path: Path):
+    rules = (
+        "profile:\n  survivorship:\n    email: {rule: source_priority, sources: [crn, social]}\n"
+    )
+    path = write(tmp_path / "c.yaml", GOOD + rules)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: profile.survivorship.email.sources: 'crn' is neither a source nor a kind; "
+        "did you mean 'crm'?"
+    ]
+    load_config(write(tmp_path / "c.yaml", GOOD + rules.replace("crn", "crm")))
+
+
 def test_unknown_blocking_key_and_comparison(tmp_path: Path):
     text = GOOD + "matching:\n  blocking: [[emial_std]]\n  comparisons: [frist_name]\n"
     path = write(tmp_path / "c.yaml", text)

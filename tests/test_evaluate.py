@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from cxunify.evaluate import assess, evaluate
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, write
 
 
 def _tiny_output(folder: Path) -> Path:
@@ -184,3 +184,24 @@ def test_evaluate_user_errors(cli, sample_out: Path, tmp_path: Path):
     result = cli("evaluate", "--out", tmp_path, "--truth", SAMPLE / "truth.csv")
     assert result.exit_code == 1
     assert "no links.parquet; run cxunify unify first" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("zzz,1,P1\n", "none of its records is in {out}/identity_map.parquet (do its source "
+         "names and source_record_ids match the output's?)"),
+        ("crm,C00000001,P1\ncrm,C00000002,\n", "1 rows lack a source, source_record_id or "
+         "person_id (the first is data row 2)"),
+        ("crm,C00000001,P1\ncrm,C00000001,P2\n", "1 records are given more than one person_id "
+         "(e.g. crm:C00000001)"),
+    ],
+)  # fmt: skip
+def test_a_truth_file_that_cannot_score_the_output_is_a_user_error(
+    cli, sample_out: Path, tmp_path: Path, rows: str, message: str
+):
+    """Such a file once gave a perfect score (nothing matched) or an internal error."""
+    truth = write(tmp_path / "truth.csv", "source,source_record_id,person_id\n" + rows)
+    result = cli("evaluate", "--out", sample_out, "--truth", truth)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {truth}: " + message.format(out=sample_out)

@@ -323,3 +323,18 @@ def test_any_table_the_csv_module_writes_reads_back_as_written(
     engine.close()
     assert raw.rejected == 0 and raw.columns == ["a", "b", "c"]
     assert got == [tuple(v if v != "" else None for v in row) for row in rows]
+
+
+def test_gzipped_exports_read_as_their_plain_files(cli, tmp_path: Path):
+    import gzip
+
+    plain = CITY_CSV.replace("Paris, TX", "Paris, TX café")
+    path = tmp_path / "crm.csv.gz"
+    path.write_bytes(gzip.compress(plain.encode("cp1252")))  # and not UTF-8, for good measure
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris, TX café"), ("2", "Bob", "Austin")]
+    assert rejected == []
+    path.write_bytes(gzip.compress(plain.encode())[:-12])
+    result = cli("unify", "--crm", path, "--out", tmp_path / "out2", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {path}: not a readable gzip file (")
