@@ -1,5 +1,5 @@
 """``python -m cxunify`` runs the command-line interface."""
 
-from cxunify.cli import app
+from cxunify.cli import main
 
-app(prog_name="cxunify")
+main()

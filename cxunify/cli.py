@@ -123,6 +123,27 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
+def main(args: list[str] | None = None) -> None:
+    """The ``cxunify`` command. A usage error (an unknown flag, a value of the wrong type) is
+    a user error like any other: one line on stderr and exit code 1. Click's own convention
+    is 2, which this tool keeps for internal errors, so a cron job can tell them apart."""
+    try:
+        code = app(args=args, prog_name="cxunify", standalone_mode=False)
+    except typer.TyperException as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `cxunify` alone: the help
+            stderr.print(exc.format_message(), markup=False, highlight=False)  # type: ignore[attr-defined]
+            sys.exit(UserError.exit_code)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        stderr.print(f"Error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(UserError.exit_code)
+    except typer.Abort:
+        stderr.print("Aborted.")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 class RichProgress:
     """Shows each pipeline stage as a rich progress bar on stderr."""
 

@@ -297,3 +297,30 @@ def test_paths_that_cannot_be_written_are_one_line_user_errors(
     for args, message in cases:
         result = cli(*args)
         assert (result.exit_code, result.stderr.strip()) == (1, message), args
+
+
+def test_the_command_exits_with_the_documented_codes(tmp_path: Path):
+    """Through the installed entry point (`python -m cxunify`, as cron runs it): a usage
+    error is a user error, 1 with one line (Click would exit 2, this tool's internal-error
+    code); a failed gate is 3; a good run 0."""
+    import subprocess
+    import sys
+
+    def run(*args) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "cxunify", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+
+    bad = run("unify", "--bogus")
+    assert (bad.returncode, bad.stderr.count("\n")) == (1, 1)
+    assert bad.stderr.startswith("Error: No such option: --bogus")
+    assert bad.stderr.rstrip().endswith("(see `cxunify unify --help`)")
+    assert run("sample", "--people", "0").returncode == 1
+    write(tmp_path / "crm.csv", "id,email\n1,ann@gmail.com\n2,ann@gmail.com\n")
+    config = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n"
+        "matching:\n  rules: [[email_std]]\n",
+    )
+    assert run("unify", "--config", config, "--out", "out", "-q").returncode == 0
+    gated = write(tmp_path / "gated.yaml", config.read_text() + "gates:\n  max_cluster_size: 1\n")
+    assert run("unify", "--config", gated, "--out", "out", "-q").returncode == 3
