@@ -135,14 +135,18 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
     source, sep, record_id = record.partition(":")
     if not sep or not source or not record_id:
         raise UserError(f"--record {record}: expected SOURCE:ID, e.g. crm:C00000250")
+    # Matched whole, not split at the first colon: a source name or an id may hold one.
     found = con.execute(
-        f"SELECT customer_id FROM {parquet('$path')} "
-        "WHERE source = $source AND source_record_id = $id",
-        {"path": str(out_dir / "identity_map.parquet"), "source": source, "id": record_id},
+        f"SELECT DISTINCT source, customer_id FROM {parquet('$path')} "
+        "WHERE starts_with($record, source || ':') AND source || ':' || source_record_id = $record",
+        {"path": str(out_dir / "identity_map.parquet"), "record": record},
     ).fetchall()
     if not found:
         raise UserError(f"no record {record} in {out_dir}/identity_map.parquet")
-    return str(found[0][0])
+    if len(found) > 1:
+        sources = " and ".join(sorted(str(s) for s, _ in found))
+        raise UserError(f"--record {record}: names a record of {sources}; ask by --customer")
+    return str(found[0][1])
 
 
 def _records(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> list[dict]:

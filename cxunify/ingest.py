@@ -346,7 +346,7 @@ def _load_csv(
     means them. (DuckDB's own detection would pick whatever dialect also fits the broken
     row: a single `"Di" Ko` made it drop quoting, and every quoted comma of the file then
     split its row.)"""
-    delim, columns = _csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
+    delim, columns = csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
     if not columns:
         raise InputError(f"{path}: the first line holds no column names")
     try:
@@ -378,16 +378,21 @@ def _load_csv(
     return RawFile(raw_table, list(columns), rows + rejected, rejected, row)
 
 
+# The dialect `_load_csv` describes, as read_csv options (parameters $delim, $columns).
+CSV_OPTIONS = (
+    "all_varchar = true, header = true, auto_detect = false, strict_mode = true, "
+    "quote = '\"', escape = '\"', delim = $delim, columns = $columns"
+)
+
+
 def _read_csv(
     engine: DuckDBEngine, file: Path, delim: str, columns: dict[str, str], limit: int | None
 ) -> None:
-    """``cx_csv_parsed``: the rows of `file` as text, by the dialect `_load_csv` describes."""
+    """``cx_csv_parsed``: the rows of `file` as text; a row that breaks the dialect goes to
+    DuckDB's reject tables."""
     engine.execute("DROP TABLE IF EXISTS reject_errors")
     engine.execute("DROP TABLE IF EXISTS reject_scans")
-    options = (
-        "all_varchar = true, header = true, auto_detect = false, strict_mode = true, "
-        "quote = '\"', escape = '\"', delim = $delim, columns = $columns, store_rejects = true"
-    )
+    options = CSV_OPTIONS + ", store_rejects = true"
     engine.execute(
         f"CREATE OR REPLACE TABLE {table('csv_parsed')} AS "
         f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
@@ -399,7 +404,7 @@ def _read_csv(
 _DELIMITERS = (",", ";", "\t", "|")
 
 
-def _csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
+def csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
     """The delimiter, and the columns named by the first record (names trimmed; a blank name
     becomes ``column<i>``, and a name repeated in any case gets ``_1``, ``_2``: DuckDB's
     names, which configs written for earlier versions use)."""
@@ -787,25 +792,40 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
         FROM {MAPPED}
         """
     )
+    # A row whose id is the id column's own name is a header line again: exports joined
+    # file after file with `cat` repeat it. Matched without case, as headers are.
+    headers = table("id_headers")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {headers} (source VARCHAR, id_header VARCHAR)")
+    for source in config.sources:
+        if source.id:
+            engine.execute(
+                f"INSERT INTO {headers} VALUES ($source, $header)",
+                {"source": source.name, "header": source.id},
+            )
     bad = table("mapped_bad")
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {bad} AS
-        SELECT file_index, row_number, source, file,
-               CASE WHEN source_record_id IS NULL THEN 'missing id'
-                    ELSE 'duplicate id ' || source_record_id || ' (first at row '
-                         || split_part(first_at, ':', -1) || ')' END AS reason
-        FROM {ranked}
-        WHERE source_record_id IS NULL OR nth > 1
+        SELECT r.file_index, r.row_number, r.source, r.file,
+               CASE WHEN r.source_record_id IS NULL THEN 'missing id'
+                    WHEN lower(r.source_record_id) = lower(h.id_header)
+                        THEN 'a repeated header line (its id is the id column''s name)'
+                    ELSE 'duplicate id ' || r.source_record_id || ' (first at row '
+                         || split_part(r.first_at, ':', -1) || ')' END AS reason
+        FROM {ranked} r LEFT JOIN {headers} h USING (source)
+        WHERE r.source_record_id IS NULL OR r.nth > 1
+              OR lower(r.source_record_id) = lower(h.id_header)
         """
     )
+    engine.drop(headers)
     if engine.count(bad) == 0:
         engine.drop(ranked, bad)
         return
     reasons = engine.rows(f"SELECT source, file, count(*) FROM {bad} GROUP BY ALL")
     for source_name, column in id_column.items():
         engine.execute(
-            f"UPDATE {bad} SET reason = reason || ' in ' || $column WHERE source = $source",
+            f"UPDATE {bad} SET reason = reason || ' in ' || $column "
+            "WHERE source = $source AND NOT starts_with(reason, 'a repeated header')",
             {"column": column, "source": source_name},
         )
     engine.execute(

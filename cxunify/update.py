@@ -480,21 +480,24 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
     Returns how many records it names."""
     if not path.is_file():
         raise InputError(f"{path}: deletions file not found")
-    try:
+    delim, columns = ingest.csv_header(path, None)
+    if not {"source", "source_record_id"} <= set(columns):
+        raise InputError(
+            f"{path}: deletions need a header with source and source_record_id "
+            f"(it has {', '.join(columns) or 'none'})"
+        )
+    try:  # strictly: a deletion on a broken row must not be skipped
         engine.execute(
             f"""
             CREATE OR REPLACE TABLE {DELETIONS} AS
             SELECT DISTINCT source, source_record_id
-            FROM {read_file("read_csv", "$path", "header = true, all_varchar = true")}
+            FROM {read_file("read_csv", "$path", ingest.CSV_OPTIONS)}
             WHERE source IS NOT NULL AND source_record_id IS NOT NULL
             """,
-            {"path": str(path)},
+            {"path": str(path), "delim": delim, "columns": columns},
         )
     except duckdb.Error as exc:
-        raise InputError(
-            f"{path}: deletions need a header with source and source_record_id "
-            f"({str(exc).splitlines()[0]})"
-        ) from None
+        raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
     clash = engine.rows(
         f"SELECT d.source, d.source_record_id FROM {DELETIONS} d "
         f"SEMI JOIN {ingest.MAPPED} r USING (source, source_record_id) ORDER BY ALL LIMIT 1"

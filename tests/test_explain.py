@@ -130,3 +130,18 @@ def test_an_output_folder_from_before_records_parquet(cli, tmp_path: Path):
     result = cli("explain", "--out", tmp_path, "--customer", "c_1")
     assert result.exit_code == 1
     assert "no records.parquet; run cxunify unify (this version) first" in result.stderr
+
+
+def test_a_record_whose_source_or_id_holds_a_colon(cli, tmp_path: Path):
+    """`--record` was split at its first colon, so such a record could not be asked for."""
+    write(tmp_path / "crm.csv", "id,email\nA:1,ann.lee@gmail.com\n")
+    config = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: 'eu:crm', kind: crm, path: crm.csv, id: id, "
+        "columns: {email: email}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    result = cli("explain", "--out", out, "--record", "eu:crm:A:1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["source_record_id"] for r in json.loads(result.stdout)["records"]] == ["A:1"]

@@ -338,3 +338,18 @@ def test_gzipped_exports_read_as_their_plain_files(cli, tmp_path: Path):
     result = cli("unify", "--crm", path, "--out", tmp_path / "out2", "-q")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {path}: not a readable gzip file (")
+
+
+def test_a_repeated_header_line_is_rejected_as_one(cli, tmp_path: Path):
+    """Exports joined with `cat a.csv b.csv` repeat the header: not a record with id
+    'contact_id' (nor a duplicate id), but a header line, rejected as such."""
+    body = CRM + "C1,Ann,Lee,ann@x.com,\n" + CRM + "C2,Bob,Ray,bob@x.com,\n"
+    write(tmp_path / "crm.csv", body)
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [(reason, json.loads(raw)["source_record_id"]) for *_, reason, raw in rejects(out)] == [
+        ("a repeated header line (its id is the id column's name)", "contact_id")
+    ]
+    ids = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet' ORDER BY 1")
+    assert ids.fetchall() == [("C1",), ("C2",)]

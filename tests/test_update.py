@@ -336,8 +336,10 @@ def test_deletions_that_clash_or_lack_columns_are_user_errors(cli, nights, tmp_p
     _, first, *_ = (folder / "crm_new.csv").read_text().splitlines()
     write(tmp_path / "bad.csv", "contact_id\nC1\n")
     write(tmp_path / "clash.csv", f"source,source_record_id\ncrm,{first.split(',')[0]}\n")
+    write(tmp_path / "broken.csv", 'source,source_record_id\ncrm,"C1\n')
     for name, message in (
-        ("bad.csv", "deletions need a header with source and source_record_id"),
+        ("bad.csv", "deletions need a header with source and source_record_id (it has contact_id)"),
+        ("broken.csv", "cannot read as CSV ("),
         ("clash.csv", f"crm:{first.split(',')[0]} is both deleted and in tonight's exports"),
         ("missing.csv", "deletions file not found"),
     ):
