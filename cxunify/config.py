@@ -459,15 +459,22 @@ class Config(_Strict):
             if source.name in seen:
                 raise ValueError(f"source name '{source.name}' is used twice")
             seen.add(source.name)
-        known = [*seen, *(kind.value for kind in Kind)]
+        return self
+
+    def check_survivorship(self, other_sources: tuple[str, ...] = ()) -> None:
+        """Survivorship's source lists name sources of the run (`other_sources`: those an
+        update's previous runs read, which its config may leave out) or kinds: a misspelt
+        name would rank nothing."""
+        known = [*(s.name for s in self.sources), *other_sources, *(k.value for k in Kind)]
         for field_name, rule in self.profile.survivorship.items():
             for name in rule.sources:
                 if name not in known:
-                    raise ValueError(
-                        f"profile.survivorship.{field_name}.sources: '{name}' is neither a "
-                        f"source nor a kind{_did_you_mean(name, known)}"
+                    raise ConfigError(
+                        [
+                            f"{self.origin}: profile.survivorship.{field_name}.sources: "
+                            f"'{name}' is neither a source nor a kind{_did_you_mean(name, known)}"
+                        ]
                     )
-        return self
 
     def digest(self) -> str:
         """A hash of everything that changes results (not where the config lives)."""

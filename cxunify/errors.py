@@ -54,6 +54,16 @@ _UNREADABLE_FILE = re.compile(
 )
 
 
+def _in_update_state(path: str) -> bool:
+    """Whether `path` is in the ``state/`` folder of an output (a folder with run.json)."""
+    from pathlib import Path
+
+    return any(
+        folder.name == "state" and (folder.parent / "run.json").is_file()
+        for folder in Path(path).parents
+    )
+
+
 def unreadable_file(exc: BaseException) -> str | None:
     """The one-line message for an engine error that a file could not be read (a damaged or
     truncated Parquet file: disk trouble, a copy cut short), else None. Such a file is no
@@ -63,6 +73,6 @@ def unreadable_file(exc: BaseException) -> str | None:
         return None
     path = found["a"] or found["b"]
     why = (found["why"] or "truncated, no Parquet footer").strip().rstrip(".")
-    if "/state/" in path.replace("\\", "/"):
+    if _in_update_state(path):
         return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
     return f"{path}: cannot be read, the file is damaged ({why})"

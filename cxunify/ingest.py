@@ -412,7 +412,10 @@ def csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
         head = handle.read(1 << 16)
 
     def first_record(d: str) -> list[str]:
-        return next(csv.reader(io.StringIO(head), delimiter=d), [])
+        try:
+            return next(csv.reader(io.StringIO(head, newline=""), delimiter=d), [])
+        except csv.Error:
+            return []
 
     if delim is None:
         delim = max(_DELIMITERS, key=lambda d: len(first_record(d)))

@@ -123,6 +123,7 @@ def unify(
     One run at a time may write a local `out_dir` (a lock file beside it); a run killed
     earlier leaves nothing behind that this one does not clean up.
     """
+    config.check_survivorship()
     if config.output.hash_pii:
         if config.engine.name == "spark":
             # Spark's SQL takes no session variable: the key would be text in its query plans.

@@ -104,7 +104,7 @@ def _plain(value: Any, kind: pa.DataType) -> Any:
     if pa.types.is_struct(kind):
         return {f.name: _plain(value[f.name], f.type) for f in kind}
     if pa.types.is_decimal(kind):
-        return float(value)
+        return str(value)  # exact, as before: a float would round past 2**53
     if isinstance(value, int | float | str | bool):
         return value
     return str(value)

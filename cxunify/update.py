@@ -124,6 +124,7 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
             "wrote it; an update cannot mix them: run a full `cxunify unify`"
         )
     stored = state.get("sources", {})
+    config.check_survivorship(tuple(stored))
     for name, settings in source_settings(config).items():
         if name in stored and stored[name] != settings:
             raise UserError(

@@ -159,12 +159,12 @@ def test_sql_nested_values_are_json_in_csv_and_json(cli, sample_out: Path):
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows == [
         ["emails", "money", "empty", "s", "missing"],
-        ['["a@x.com", "b@x.com"]', '{"USD": 12.5}', "{}", '{"n": 1, "d": "2025-01-02"}', ""],
+        ['["a@x.com", "b@x.com"]', '{"USD": "12.50"}', "{}", '{"n": 1, "d": "2025-01-02"}', ""],
     ]
     result = cli("sql", "--out", sample_out, "--format", "json", query)
     assert json.loads(result.stdout) == {
         "emails": ["a@x.com", "b@x.com"],
-        "money": {"USD": 12.5},
+        "money": {"USD": "12.50"},
         "empty": {},
         "s": {"n": 1, "d": "2025-01-02"},
         "missing": None,

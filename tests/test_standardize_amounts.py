@@ -61,6 +61,16 @@ def amounts(con: duckdb.DuckDBPyConnection, texts: list[str | None]) -> list[flo
         ("1E-2", 0.01),
         (".5", 0.5),
         ("+3", 3.0),
+        ("kr 12,50", 12.5),
+        ("12,50 kr", 12.5),
+        ("R$ 12,50", 12.5),
+        ("zł 12,50", 12.5),
+        ("US$12.50", 12.5),
+        ("A$12.50", 12.5),
+        ("Fr. 12.50", 12.5),
+        ("₩1,000", 1000.0),
+        ("₹1,00,000", 100000.0),
+        ("₹12,34,567.89", 1234567.89),
     ],
 )
 def test_written_amounts(con, text: str, value: float):
@@ -102,7 +112,7 @@ def test_a_number_read_is_the_number_written(con, text: str):
     if got is None:
         return
     bare = text.strip().strip("()").replace("$", "").replace("€", "").replace(" ", "")
-    bare = re.sub("^[A-Za-z]{3}|[A-Za-z]{3}$", "", bare.strip("+-"))  # a currency code
+    bare = re.sub("^[A-Za-z]{1,3}|[A-Za-z]{1,3}$", "", bare.strip("+-"))  # a currency
     candidates = {bare.replace(",", ""), bare.replace(".", "").replace(",", ".")}
     readings = set()
     for candidate in candidates:

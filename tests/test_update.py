@@ -666,3 +666,19 @@ def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {path}: {expected}"
     assert {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()} == before
+
+
+def test_survivorship_may_name_a_source_only_the_previous_runs_read(cli, nights, tmp_path: Path):
+    """Tonight's config names the CRM only; ranking orders first for emails is still valid
+    (the stored orders records take part), a misspelt source is not."""
+    folder, _, _ = nights
+    rules = "profile:\n  survivorship:\n    email: {rule: source_priority, sources: [%s, crm]}\n"
+    for name, code in (("orders", 0), ("ordrs", 1)):
+        config = write(tmp_path / "delta.yaml", (folder / "delta.yaml").read_text() + rules % name)
+        result = cli("update", "--previous", folder / "night1", "--out", tmp_path / name,
+                     "--config", config, "-q")  # fmt: skip
+        assert result.exit_code == code, result.stderr
+    assert result.stderr.strip().endswith(
+        "profile.survivorship.email.sources: 'ordrs' is neither a source nor a kind; "
+        "did you mean 'orders'?"
+    )

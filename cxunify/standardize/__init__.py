@@ -26,7 +26,7 @@ from cxunify.standardize import addresses, dates, emails, names, phones
 RECORDS = table("records")
 SETTINGS = table("source_settings")
 
-_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW"}
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -47,18 +47,24 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
             WHEN regexp_full_match(s, '\d{1,3}([. \x{00A0}]\d{3})*,\d{1,2}|\d+,\d{1,2}')
                 THEN TRY_CAST(
                     replace(regexp_replace(s, '[. \x{00A0}]', '', 'g'), ',', '.') AS DOUBLE)
-            WHEN regexp_full_match(s, '\d{1,3}([, \x{00A0}'']\d{3})*(\.\d*)?|\d+(\.\d*)?|\.\d+')
+            WHEN regexp_full_match(s, '\d{1,3}([, \x{00A0}'']\d{3})*(\.\d*)?|\d+(\.\d*)?|\.\d+'
+                                       || '|\d{1,2}(,\d{2})+,\d{3}(\.\d*)?')  -- or 1,00,000
                 THEN TRY_CAST(regexp_replace(s, '[, \x{00A0}'']', '', 'g') AS DOUBLE)
             END
         """
     )
+    # A currency: a symbol, maybe after letters (US$, R$), or 2 or 3 letters (USD, kr, zł, Fr.).
+    # Latin letters by range: RE2 takes a tenth of a second to compile any-letter (pL) per query.
+    currency = r"(?:[A-Za-z\x{00C0}-\x{024F}]{0,2}[$€£¥₹₩]|[A-Za-z\x{00C0}-\x{024F}]{2,3}\.?)"
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_parts(t) AS regexp_extract(
             CASE WHEN regexp_full_match(t, '\(.*\)') THEN '(' || trim(t[2:-2]) ELSE t END,
-            '^(\(?)([+-]?)\s*(?:[$€£¥₹]|[A-Za-z]{3})?\s*([+-]?)\s*'
-            || '(\d[\d., \x{00A0}'']*(?:[eE][+-]?\d+)?|\.\d+)'
-            || '\s*(?:[$€£¥₹]|[A-Za-z]{3})?\s*(-?)$',
+            '^(\(?)([+-]?)\s*"""
+        + currency
+        + r"""?\s*([+-]?)\s*(\d[\d., \x{00A0}'']*(?:[eE][+-]?\d+)?|\.\d+)\s*"""
+        + currency
+        + r"""?\s*(-?)$',
             ['bracket', 'sign', 'sign_after_currency', 'number', 'sign_after'])
         """
     )
@@ -81,7 +87,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_currency(x) AS
-            getvariable('cx_currency_symbols')[regexp_extract(x, '[$€£¥₹]')]
+            getvariable('cx_currency_symbols')[regexp_extract(x, '[$€£¥₹₩]')]
         """
     )
     con.execute(
