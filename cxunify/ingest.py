@@ -349,23 +349,27 @@ def _load_csv(
     delim, columns = csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
     if not columns:
         raise InputError(f"{path}: the first line holds no column names")
-    try:
-        _read_csv(engine, readable, delim, columns, limit)
-    except duckdb.Error as exc:
-        if "invalid state" not in str(exc):
-            raise InputError(
-                f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
-            ) from None
-        # Lines ending in CR LF and in LF alike (files joined from two systems): DuckDB's
-        # strict parser takes one kind per file, so the lines are given one ending.
-        with tempfile.TemporaryDirectory(prefix="cxunify-csv-") as scratch:
-            single = _one_line_ending(readable, Path(scratch) / "lines.csv")
+    with tempfile.TemporaryDirectory(prefix="cxunify-csv-") as scratch:
+        source = readable
+        try:
+            _read_csv(engine, readable, delim, columns, limit)
+        except duckdb.Error as exc:
+            if "invalid state" not in str(exc):
+                raise InputError(
+                    f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
+                ) from None
+            # Lines ending in CR LF and in LF alike (files joined from two systems): DuckDB's
+            # strict parser takes one kind per file, so the lines are given one ending.
+            source = _one_line_ending(readable, Path(scratch) / "lines.csv")
             try:
-                _read_csv(engine, single, delim, columns, limit)
+                _read_csv(engine, source, delim, columns, limit)
             except duckdb.Error as again:
                 raise InputError(
-                    f"{path}: cannot read as {fmt.upper()}: {_reason(again, single, path)}"
+                    f"{path}: cannot read as {fmt.upper()}: {_reason(again, source, path)}"
                 ) from None
+        rejected = _read_past_stray_quotes(
+            engine, path, source, delim, columns, limit, Path(scratch), source_name
+        )
     row = row_column(list(columns))
     parsed = table("csv_parsed")
     # rowid follows file order because insertion order is preserved.
@@ -373,7 +377,6 @@ def _load_csv(
         f"CREATE OR REPLACE TABLE {raw_table} AS SELECT *, rowid + 1 AS {ident(row)} FROM {parsed}"
     )
     engine.drop(parsed)
-    rejected = 0 if limit is not None else _harvest_csv_rejects(engine, path, source_name)
     rows = engine.count(raw_table)
     return RawFile(raw_table, list(columns), rows + rejected, rejected, row)
 
@@ -443,7 +446,91 @@ def _one_line_ending(source: Path, target: Path) -> Path:
     return target
 
 
-def _harvest_csv_rejects(engine: DuckDBEngine, path: Path | str, source_name: str) -> int:
+# A file with more stray quotes than this is read as DuckDB parses it (see below).
+MAX_STRAY_QUOTES = 20
+
+
+def _read_past_stray_quotes(
+    engine: DuckDBEngine,
+    path: Path | str,
+    file: Path,
+    delim: str,
+    columns: dict[str, str],
+    limit: int | None,
+    scratch: Path,
+    source_name: str,
+) -> int:
+    """Harvest the rejects of the read `_read_csv` just made of `file`; return how many.
+
+    A quote that opens a field and is never closed on its line makes the rest of the file,
+    or everything up to the next stray quote, one field: one reject that swallowed every row
+    after it. When a reject spans lines and its first line holds an odd number of quotes,
+    that first line alone is rejected, and the rows before and after it are read again (the
+    part after it with the header in front), until no such reject is left."""
+    if limit is not None:
+        return 0
+    parsed, kept = table("csv_parsed"), table("csv_kept")
+    engine.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {parsed} LIMIT 0")
+    records_before = rejected = 0
+    for part in range(MAX_STRAY_QUOTES + 1):
+        start = _stray_quote(engine, file) if part < MAX_STRAY_QUOTES else None
+        if start is None:
+            engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
+            rejected += _harvest_csv_rejects(engine, path, source_name, records_before)
+            break
+        data = file.read_bytes()
+        header_end = data.find(b"\n") + 1
+        line_end = data.find(b"\n", start)
+        line_end = len(data) if line_end < 0 else line_end + 1
+        before = scratch / f"before-{part}.csv"
+        before.write_bytes(data[:start])
+        _read_csv(engine, before, delim, columns, None)
+        engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
+        rejects = _harvest_csv_rejects(engine, path, source_name, records_before)
+        records = engine.count(parsed) + rejects
+        stray = data[start:line_end].decode("utf-8", errors="replace").rstrip("\r\n")
+        engine.execute(
+            f"INSERT INTO {REJECTS} VALUES ($source, $file, $line, $reason, $raw)",
+            {
+                "source": source_name,
+                "file": str(path),
+                "line": records_before + records + 2,
+                "reason": "unparseable CSV row: a quote that is not closed on its line",
+                "raw": stray,
+            },
+        )
+        rejected += rejects + 1
+        records_before += records + 1
+        after = scratch / f"after-{part}.csv"
+        after.write_bytes(data[:header_end] + data[line_end:])
+        _read_csv(engine, after, delim, columns, None)
+        file = after
+    engine.execute(f"CREATE OR REPLACE TABLE {parsed} AS SELECT * FROM {kept}")
+    engine.drop(kept)
+    return rejected
+
+
+def _stray_quote(engine: DuckDBEngine, file: Path) -> int | None:
+    """The byte offset in `file` of the first rejected row that spans lines and whose first
+    line holds an odd number of quotes (a quote opened and not closed), if any."""
+    found = engine.rows(
+        "SELECT line_byte_position - 1 FROM reject_errors "
+        "WHERE contains(csv_line, chr(10)) "
+        "AND error_type IN ('UNQUOTED VALUE', 'UNTERMINATED QUOTE') ORDER BY 1"
+    )
+    with file.open("rb") as handle:
+        for (start,) in found:
+            handle.seek(int(start))
+            if handle.readline().count(b'"') % 2 == 1:
+                return int(start)
+    return None
+
+
+def _harvest_csv_rejects(
+    engine: DuckDBEngine, path: Path | str, source_name: str, records_before: int = 0
+) -> int:
+    """Move DuckDB's rejects of the last read into ``cx_rejects`` (their lines shifted by
+    `records_before` rows read from earlier parts of the file); return how many."""
     exists = engine.scalar(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
     )
@@ -453,14 +540,14 @@ def _harvest_csv_rejects(engine: DuckDBEngine, path: Path | str, source_name: st
     engine.execute(
         f"""
         INSERT INTO {REJECTS}
-        SELECT $source, $file, line::BIGINT,
+        SELECT $source, $file, line::BIGINT + $before,
                'unparseable CSV row: ' || string_agg(DISTINCT lower(error_type), ', '),
                any_value(csv_line)
         FROM reject_errors
         GROUP BY line
         ORDER BY line
         """,
-        {"source": source_name, "file": str(path)},
+        {"source": source_name, "file": str(path), "before": records_before},
     )
     return int(engine.scalar("SELECT count(DISTINCT line) FROM reject_errors"))
 

@@ -353,3 +353,22 @@ def test_a_repeated_header_line_is_rejected_as_one(cli, tmp_path: Path):
     ]
     ids = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet' ORDER BY 1")
     assert ids.fetchall() == [("C1",), ("C2",)]
+
+
+def test_a_quote_never_closed_swallows_no_rows(cli, tmp_path: Path):
+    """A quote opened and not closed made the rest of the file (or all up to the next stray
+    quote) one field: a single reject holding hundreds of good rows. Only the line with the
+    stray quote is rejected; a quoted line break elsewhere stays one field."""
+    rows = [f"{i},Name{i} Lee,n{i}@x.com,City{i}" for i in range(1, 301)]
+    rows[1] = '2,"Bob Ray,bob@x.com,Austin'
+    rows[99] = '100,"Zed Ko,z@x.com,Oslo'
+    rows[199] = '200,"Two\nLines",t@x.com,"Rome, GA"'
+    rows[-1] = '300,"Last,l@x.com,Lima'
+    path = write(tmp_path / "crm.csv", "id,name,email,city\n" + "\n".join(rows) + "\n")
+    records, rejected = _read(cli, tmp_path, path)
+    assert len(records) == 297
+    assert [city for id_, _, city in records if id_ == "200"] == ["Rome, GA"]
+    reason = "unparseable CSV row: a quote that is not closed on its line"
+    assert rejected == [(3, reason), (101, reason), (301, reason)]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert (run["counts"]["rows_in"], run["counts"]["rows_rejected"]) == (300, 3)
