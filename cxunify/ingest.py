@@ -346,13 +346,13 @@ def _load_csv(
     means them. (DuckDB's own detection would pick whatever dialect also fits the broken
     row: a single `"Di" Ko` made it drop quoting, and every quoted comma of the file then
     split its row.)"""
-    delim, columns = csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
-    if not columns:
+    dialect = csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
+    if not dialect.columns:
         raise InputError(f"{path}: the first line holds no column names")
     with tempfile.TemporaryDirectory(prefix="cxunify-csv-") as scratch:
         source = readable
         try:
-            _read_csv(engine, readable, delim, columns, limit)
+            _read_csv(engine, readable, dialect, limit)
         except duckdb.Error as exc:
             if "invalid state" not in str(exc):
                 raise InputError(
@@ -362,15 +362,15 @@ def _load_csv(
             # strict parser takes one kind per file, so the lines are given one ending.
             source = _one_line_ending(readable, Path(scratch) / "lines.csv")
             try:
-                _read_csv(engine, source, delim, columns, limit)
+                _read_csv(engine, source, dialect, limit)
             except duckdb.Error as again:
                 raise InputError(
                     f"{path}: cannot read as {fmt.upper()}: {_reason(again, source, path)}"
                 ) from None
         rejected = _read_past_stray_quotes(
-            engine, path, source, delim, columns, limit, Path(scratch), source_name
+            engine, path, source, dialect, limit, Path(scratch), source_name
         )
-    row = row_column(list(columns))
+    row = row_column(list(dialect.columns))
     parsed = table("csv_parsed")
     # rowid follows file order because insertion order is preserved.
     engine.execute(
@@ -378,19 +378,17 @@ def _load_csv(
     )
     engine.drop(parsed)
     rows = engine.count(raw_table)
-    return RawFile(raw_table, list(columns), rows + rejected, rejected, row)
+    return RawFile(raw_table, list(dialect.columns), rows + rejected, rejected, row)
 
 
-# The dialect `_load_csv` describes, as read_csv options (parameters $delim, $columns).
+# The dialect `_load_csv` describes, as read_csv options (parameters: CsvDialect.params).
 CSV_OPTIONS = (
     "all_varchar = true, header = true, auto_detect = false, strict_mode = true, "
-    "quote = '\"', escape = '\"', delim = $delim, columns = $columns"
+    "quote = '\"', escape = '\"', delim = $delim, columns = $columns, skip = $skip"
 )
 
 
-def _read_csv(
-    engine: DuckDBEngine, file: Path, delim: str, columns: dict[str, str], limit: int | None
-) -> None:
+def _read_csv(engine: DuckDBEngine, file: Path, dialect: CsvDialect, limit: int | None) -> None:
     """``cx_csv_parsed``: the rows of `file` as text; a row that breaks the dialect goes to
     DuckDB's reject tables."""
     engine.execute("DROP TABLE IF EXISTS reject_errors")
@@ -399,7 +397,7 @@ def _read_csv(
     engine.execute(
         f"CREATE OR REPLACE TABLE {table('csv_parsed')} AS "
         f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
-        {"path": str(file), "delim": delim, "columns": columns},
+        {"path": str(file), **dialect.params()},
     )
 
 
@@ -407,12 +405,30 @@ def _read_csv(
 _DELIMITERS = (",", ";", "\t", "|")
 
 
-def csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
-    """The delimiter, and the columns named by the first record (names trimmed; a blank name
-    becomes ``column<i>``, and a name repeated in any case gets ``_1``, ``_2``: DuckDB's
-    names, which configs written for earlier versions use)."""
+@dataclass(frozen=True)
+class CsvDialect:
+    """How `_load_csv` reads a file: its delimiter, its columns (all text) and how many
+    blank lines come before the header."""
+
+    delim: str
+    columns: dict[str, str]
+    skip: int = 0
+
+    def params(self) -> dict[str, object]:
+        """The parameters ``CSV_OPTIONS`` names."""
+        return {"delim": self.delim, "columns": self.columns, "skip": self.skip}
+
+
+def csv_header(readable: Path, delim: str | None) -> CsvDialect:
+    """The delimiter, and the columns named by the first record after any blank lines (names
+    trimmed; a blank name becomes ``column<i>``, and a name repeated in any case gets ``_1``,
+    ``_2``: DuckDB's names, which configs written for earlier versions use)."""
     with readable.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         head = handle.read(1 << 16)
+    blank = head[: len(head) - len(head.lstrip(" \t\r\n"))]
+    blank = blank[: max(blank.rfind("\n"), blank.rfind("\r")) + 1]  # whole lines only
+    skip = max(blank.count("\n"), blank.count("\r"))
+    head = head[len(blank) :]
 
     def first_record(d: str) -> list[str]:
         try:
@@ -431,7 +447,7 @@ def csv_header(readable: Path, delim: str | None) -> tuple[str, dict[str, str]]:
             name = f"{name}_{seen[name.lower()] - 1}"
         seen[name.lower()] = 1
         names.append(name)
-    return delim, dict.fromkeys(names, "VARCHAR")
+    return CsvDialect(delim, dict.fromkeys(names, "VARCHAR"), skip)
 
 
 def _one_line_ending(source: Path, target: Path) -> Path:
@@ -454,8 +470,7 @@ def _read_past_stray_quotes(
     engine: DuckDBEngine,
     path: Path | str,
     file: Path,
-    delim: str,
-    columns: dict[str, str],
+    dialect: CsvDialect,
     limit: int | None,
     scratch: Path,
     source_name: str,
@@ -479,12 +494,15 @@ def _read_past_stray_quotes(
             rejected += _harvest_csv_rejects(engine, path, source_name, records_before)
             break
         data = file.read_bytes()
-        header_end = data.find(b"\n") + 1
-        line_end = data.find(b"\n", start)
+        newline = b"\n" if b"\n" in data else b"\r"
+        header_end = 0
+        for _ in range(dialect.skip + 1):  # the blank lines and the header
+            header_end = data.find(newline, header_end) + 1
+        line_end = data.find(newline, start)
         line_end = len(data) if line_end < 0 else line_end + 1
         before = scratch / f"before-{part}.csv"
         before.write_bytes(data[:start])
-        _read_csv(engine, before, delim, columns, None)
+        _read_csv(engine, before, dialect, None)
         engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
         rejects = _harvest_csv_rejects(engine, path, source_name, records_before)
         records = engine.count(parsed) + rejects
@@ -494,7 +512,7 @@ def _read_past_stray_quotes(
             {
                 "source": source_name,
                 "file": str(path),
-                "line": records_before + records + 2,
+                "line": dialect.skip + records_before + records + 2,
                 "reason": "unparseable CSV row: a quote that is not closed on its line",
                 "raw": stray,
             },
@@ -503,7 +521,7 @@ def _read_past_stray_quotes(
         records_before += records + 1
         after = scratch / f"after-{part}.csv"
         after.write_bytes(data[:header_end] + data[line_end:])
-        _read_csv(engine, after, delim, columns, None)
+        _read_csv(engine, after, dialect, None)
         file = after
     engine.execute(f"CREATE OR REPLACE TABLE {parsed} AS SELECT * FROM {kept}")
     engine.drop(kept)

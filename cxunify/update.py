@@ -481,11 +481,11 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
     Returns how many records it names."""
     if not path.is_file():
         raise InputError(f"{path}: deletions file not found")
-    delim, columns = ingest.csv_header(path, None)
-    if not {"source", "source_record_id"} <= set(columns):
+    dialect = ingest.csv_header(path, None)
+    if not {"source", "source_record_id"} <= set(dialect.columns):
         raise InputError(
             f"{path}: deletions need a header with source and source_record_id "
-            f"(it has {', '.join(columns) or 'none'})"
+            f"(it has {', '.join(dialect.columns) or 'none'})"
         )
     try:  # strictly: a deletion on a broken row must not be skipped
         engine.execute(
@@ -495,7 +495,7 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
             FROM {read_file("read_csv", "$path", ingest.CSV_OPTIONS)}
             WHERE source IS NOT NULL AND source_record_id IS NOT NULL
             """,
-            {"path": str(path), "delim": delim, "columns": columns},
+            {"path": str(path), **dialect.params()},
         )
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None

@@ -372,3 +372,13 @@ def test_a_quote_never_closed_swallows_no_rows(cli, tmp_path: Path):
     assert rejected == [(3, reason), (101, reason), (301, reason)]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert (run["counts"]["rows_in"], run["counts"]["rows_rejected"]) == (300, 3)
+
+
+def test_blank_lines_before_the_header_are_skipped(cli, tmp_path: Path):
+    """Some exporters start with an empty line; rejects keep the file's own line numbers."""
+    path = write(
+        tmp_path / "crm.csv", "\n\n" + CITY_CSV + '3,"Cy Lu,cy@x.com,Rome\n4,Di,d@x.com,Oslo\n'
+    )
+    records, rejected = _read(cli, tmp_path, path)
+    assert [r[0] for r in records] == ["1", "2", "4"]
+    assert rejected == [(6, "unparseable CSV row: a quote that is not closed on its line")]
