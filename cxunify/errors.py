@@ -7,6 +7,7 @@ The library raises these and never prints or exits; the CLI edge turns them into
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 
 class CxunifyError(Exception):
@@ -56,8 +57,6 @@ _UNREADABLE_FILE = re.compile(
 
 def _in_update_state(path: str) -> bool:
     """Whether `path` is in the ``state/`` folder of an output (a folder with run.json)."""
-    from pathlib import Path
-
     return any(
         folder.name == "state" and (folder.parent / "run.json").is_file()
         for folder in Path(path).parents

@@ -256,9 +256,15 @@ def _first_non_utf8_line(path: Path) -> int | None:
     return None
 
 
-def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
+def _copy_of(path: Path, work_dir: Path, name: str) -> Path:
+    """Where a working copy of `path` goes in `work_dir` (named by the path, so the files of
+    a glob do not collide)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    target = work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-gunzip"
+    return work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-{name}"
+
+
+def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
+    target = _copy_of(path, work_dir, "gunzip")
     try:
         with gzip.open(path, "rb") as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
@@ -268,8 +274,7 @@ def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
 
 
 def _transcode(path: Path, codec: str, work_dir: Path) -> Path:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    target = work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-{path.name}"
+    target = _copy_of(path, work_dir, path.name)
     decoder = codecs.getincrementaldecoder(codec)()
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         for chunk in iter(lambda: src.read(1 << 20), b""):

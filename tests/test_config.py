@@ -68,27 +68,21 @@ def test_duplicate_source_names(tmp_path: Path):
     assert err.value.problems == [f"{path}: source name 'crm' is used twice"]
 
 
-def test_bad_phone_region(tmp_path: Path):
-    path = write(tmp_path / "c.yaml", GOOD + "standardize:\n  phone_region: XX\n")
+@pytest.mark.parametrize(
+    ("text", "key", "region"),
+    [
+        (GOOD + "standardize:\n  phone_region: XX\n", "standardize.phone_region", "XX"),
+        # A source's own region was taken as given: every phone without + then became NULL.
+        (GOOD.replace("    id: contact_id\n", "    id: contact_id\n    phone_region: usa\n"),
+         "sources[0].phone_region", "USA"),
+    ],
+)  # fmt: skip
+def test_bad_phone_region(tmp_path: Path, text: str, key: str, region: str):
+    path = write(tmp_path / "c.yaml", text)
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.problems == [
-        f"{path}: standardize.phone_region: 'XX' is not a phone region "
-        "(ISO 3166 alpha-2, e.g. US, GB)"
-    ]
-
-
-def test_a_source_phone_region_is_checked_too(tmp_path: Path):
-    """A source's own region was taken as given: every phone without + then became NULL."""
-    path = write(
-        tmp_path / "c.yaml",
-        GOOD.replace("    id: contact_id\n", "    id: contact_id\n    phone_region: usa\n"),
-    )
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert err.value.problems == [
-        f"{path}: sources[0].phone_region: 'USA' is not a phone region "
-        "(ISO 3166 alpha-2, e.g. US, GB)"
+        f"{path}: {key}: '{region}' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)"
     ]
 
 
