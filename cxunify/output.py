@@ -31,6 +31,7 @@ from cxunify import jsontext
 from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
 from cxunify.engine.hadoop import HadoopPath
 from cxunify.errors import OutputError, UserError
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
@@ -114,7 +115,6 @@ OUTPUT_QUERIES: dict[str, str] = {
 # are (they are how a row is found in its system), as do city, state, country and postcode
 # (what analysts group by).
 PII_KEY_ENV = "CXUNIFY_PII_KEY"
-PII_VARIABLE = "cx_pii_key"
 PROFILE_PII = {
     **dict.fromkeys(("first_name", "last_name", "email", "phone", "street", "dob"), "value"),
     **dict.fromkeys(("emails", "phones", "addresses", "handles"), "list"),
@@ -135,25 +135,13 @@ def pii_key() -> str:
     return key
 
 
-def _digest(value_sql: str) -> str:
-    """Hex SHA-256 of the key and the value (NULL stays NULL): equal values give equal
-    digests within and across runs with one key, and without the key a digest cannot be
-    matched by hashing guesses (every phone number, say)."""
-    return f"sha256(getvariable('{PII_VARIABLE}') || chr(31) || CAST({value_sql} AS VARCHAR))"
-
-
 def hashed(column_sql: str, shape: str = "value") -> str:
-    """`column_sql` with each personal value replaced by its digest (a list element by
-    element; a map's lists of values, keys kept)."""
-    if shape == "list":
-        return f"list_transform({column_sql}, lambda v: {_digest('v')})"
-    if shape == "map":
-        inner = f"list_transform(e.value, lambda v: {_digest('v')})"
-        return (
-            f"map_from_entries(list_transform(map_entries({column_sql}), "
-            f"lambda e: {{'key': e.key, 'value': {inner}}}))"
-        )
-    return _digest(column_sql)
+    """`column_sql` with each personal value replaced by its keyed digest (a list element by
+    element; a map's lists of values, keys kept). Equal values give equal digests within and
+    across runs with one key, and without the key a digest cannot be matched by hashing guesses
+    (every phone number, say). The engine defines the functions: see `set_pii_key`."""
+    function = {"list": PII_DIGEST_LIST, "map": PII_DIGEST_MAP}.get(shape, PII_DIGEST)
+    return f"{function}({column_sql})"
 
 
 def output_queries(
@@ -282,7 +270,7 @@ def write_tables(
     written per output."""
     counts = {}
     if hash_pii:
-        engine.execute(f"SET VARIABLE {PII_VARIABLE} = $key", {"key": pii_key()})
+        engine.set_pii_key(pii_key())
     for name, query in output_queries(engine, comparison_names, hash_pii, names).items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.

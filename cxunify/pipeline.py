@@ -125,9 +125,6 @@ def unify(
     """
     config.check_survivorship()
     if config.output.hash_pii:
-        if config.engine.name == "spark":
-            # Spark's SQL takes no session variable: the key would be text in its query plans.
-            raise UserError("output.hash_pii: runs with the duckdb engine only, for now")
         output.pii_key()  # a missing key stops the run before any work, not at the write
     if is_uri(out_dir) or (previous is not None and is_uri(previous)):
         return _unify_on_store(

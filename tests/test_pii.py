@@ -122,10 +122,6 @@ def test_hashing_needs_a_key_and_no_state(cli, tmp_path: Path, monkeypatch):
     )
     assert not (tmp_path / "out").exists()
     monkeypatch.setenv("CXUNIFY_PII_KEY", KEY)
-    result = cli("unify", "--config", _config(tmp_path), "--out", tmp_path / "out", "-q",
-                 "--engine", "spark")  # fmt: skip
-    assert result.exit_code == 1
-    assert result.stderr == "Error: output.hash_pii: runs with the duckdb engine only, for now\n"
     config = _config(tmp_path, "output:\n  hash_pii: true\n  state: true\n")
     result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 1

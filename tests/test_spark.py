@@ -666,3 +666,51 @@ def test_update_plan_and_train_say_they_run_on_duckdb(cli, tmp_path, sample_out)
     assert result.stderr.strip().startswith(
         "Error: s3a://bucket/cx/out: an update runs on DuckDB and reads and writes local folders"
     )
+
+
+def test_hashed_pii_on_spark_is_duckdb_digests_and_keeps_the_key_out_of_plans(
+    both_engines, tmp_path
+):
+    """output.hash_pii on Spark: the same digests as DuckDB (so a hashed output joins across
+    engines) for texts, dates, lists and maps, NULLs kept; the key is in no query plan."""
+    import hashlib
+
+    from cxunify.output import hashed
+
+    duck, spark = both_engines
+    key = "spark-key-not-secret"
+    duck.execute(
+        """
+        CREATE TABLE cx_pii AS SELECT * FROM (VALUES
+            (1, 'jo@x.io', DATE '1980-02-03', ['+15550102233', 'é'], MAP {'x': ['jo', NULL]}),
+            (2, NULL, NULL, NULL, NULL),
+            (3, 'Ünïcode', DATE '2001-12-31', [], MAP {})
+        ) t(id, email, dob, phones, handles)
+        """
+    )
+    spark.adopt(duck, ['"cx_pii"'], tmp_path / "handover")
+    for engine in (duck, spark):
+        engine.set_pii_key(key)
+    query = (
+        f"SELECT id, {hashed('email')}, {hashed('dob')}, {hashed('phones', 'list')}, "
+        f"{hashed('handles', 'map')} FROM cx_pii ORDER BY id"
+    )
+    rows = duck.rows(query)
+    assert spark.rows(query) == [
+        (i, e, d, p, None if h is None else dict(h)) for i, e, d, p, h in rows
+    ]
+
+    def digest(value: str) -> str:
+        return hashlib.sha256(f"{key}\x1f{value}".encode()).hexdigest()
+
+    assert rows[0][1:4] == (
+        digest("jo@x.io"),
+        digest("1980-02-03"),
+        [digest("+15550102233"), digest("é")],
+    )
+    assert dict(rows[0][4]) == {"x": [digest("jo"), None]}
+    assert rows[1][1:] == (None, None, None, None)
+    from cxunify.engine import dialect
+
+    plan = spark.spark.sql(dialect.to_spark(dialect.parse(query), {}))._jdf.queryExecution()
+    assert key not in plan.toString()

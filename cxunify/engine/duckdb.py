@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 # within it, 10M rows a little slower. Raise it (config or environment) on a dedicated box.
 DEFAULT_MEMORY_LIMIT = "2GB"
 
+# output.hash_pii's digests, as SQL functions of a text, a list of texts, and a map of lists of
+# texts (keys kept); both engines define them once the key is set (`set_pii_key`).
+PII_DIGEST = "cx_pii_digest"
+PII_DIGEST_LIST = "cx_pii_digest_list"
+PII_DIGEST_MAP = "cx_pii_digest_map"
+PII_VARIABLE = "cx_pii_key"
+
 
 class DuckDBEngine:
     """Runs SQL on an in-process DuckDB database.
@@ -110,6 +117,23 @@ class DuckDBEngine:
             {"path": str(path)},
         )
         return int(self.scalar(f"SELECT count(*) FROM {parquet('$p')}", {"p": str(path)}))
+
+    def set_pii_key(self, key: str) -> None:
+        """Define the digest functions of output.hash_pii: the hex SHA-256 of `key`, the byte
+        0x1F and the value (NULL stays NULL). The key is bound, never part of a statement."""
+        self.execute(f"SET VARIABLE {PII_VARIABLE} = $key", {"key": key})
+        self.execute(
+            f"CREATE OR REPLACE MACRO {PII_DIGEST}(v) AS "
+            f"sha256(getvariable('{PII_VARIABLE}') || chr(31) || CAST(v AS VARCHAR))"
+        )
+        self.execute(
+            f"CREATE OR REPLACE MACRO {PII_DIGEST_LIST}(l) AS "
+            f"list_transform(l, lambda v: {PII_DIGEST}(v))"
+        )
+        self.execute(
+            f"CREATE OR REPLACE MACRO {PII_DIGEST_MAP}(m) AS map_from_entries(list_transform("
+            f"map_entries(m), lambda e: {{'key': e.key, 'value': {PII_DIGEST_LIST}(e.value)}}))"
+        )
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table built in Python a working table (a copy, not a view)."""

@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from cxunify.config import SparkConfig
 from cxunify.engine import dialect
+from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
 from cxunify.engine.hadoop import HadoopPath, is_uri
 from cxunify.errors import CxunifyError, UserError
 from cxunify.sentiment import SENTIMENT_UDF
@@ -196,6 +197,18 @@ class SparkEngine:
         schema = _duckdb_query(setup, script, result, source, empty).schema
         run = _duckdb_partitions(source, list(setup), list(script), result, schema)
         self._materialize(target, frame.mapInArrow(run, from_arrow_schema(schema)))
+
+    def set_pii_key(self, key: str) -> None:
+        """Define the digest functions of output.hash_pii, with DuckDB's values. They are
+        Python UDFs holding the key, so the key reaches the executors inside the functions
+        and never appears in a statement, a query plan or Spark's UI. (Spark runs no Python UDF
+        inside a lambda, so lists and maps get functions of their own.)"""
+        from pyspark.sql.functions import pandas_udf, udf
+
+        digest, digest_list, digest_map = _pii_digests(key)
+        self.spark.udf.register(PII_DIGEST, pandas_udf(digest, "string"))  # type: ignore[call-overload]
+        self.spark.udf.register(PII_DIGEST_LIST, udf(digest_list, "array<string>"))
+        self.spark.udf.register(PII_DIGEST_MAP, udf(digest_map, "map<string, array<string>>"))
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make a small Arrow table (built by the driver) a working table."""
@@ -433,6 +446,30 @@ def _udfs() -> tuple[Any, Any, Any]:
         )
 
     return jaro_winkler, damerau_levenshtein, sentiment
+
+
+def _pii_digests(key: str) -> tuple[Any, Any, Any]:
+    """output.hash_pii's digests of a text, a list of texts and a map of lists (as DuckDB's
+    macros: `DuckDBEngine.set_pii_key`), defined here so they are shipped by value."""
+
+    def one(value: Any) -> str | None:
+        import hashlib
+
+        if value is None:
+            return None
+        return hashlib.sha256(f"{key}\x1f{value}".encode()).hexdigest()
+
+    def texts(values: pd.Series) -> pd.Series:
+        return pd.Series([one(v) for v in values], index=values.index, dtype="object")
+
+    # Unannotated: Spark reads a plain UDF's type hints as a request for a pandas UDF.
+    def listed(values):  # type: ignore[no-untyped-def]
+        return None if values is None else [one(v) for v in values]
+
+    def mapped(entries):  # type: ignore[no-untyped-def]
+        return None if entries is None else {k: listed(v) for k, v in entries.items()}
+
+    return texts, listed, mapped
 
 
 def _duckdb_query(
