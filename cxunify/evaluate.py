@@ -178,6 +178,12 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
         raise OutputError(f"{out_dir}: no identity_map.parquet; run cxunify unify first")
     if not truth_path.is_file():
         raise InputError(f"{truth_path}: truth file not found")
+    if truth_path.suffix.lower() in (".json", ".ndjson", ".jsonl"):
+        # Read as CSV, its first line made a column and DuckDB's complaint was about that.
+        raise InputError(
+            f"{truth_path}: a truth file is CSV or Parquet (columns source, source_record_id, "
+            "person_id), not JSON"
+        )
     con = duckdb.connect()
     try:
         reader = "read_parquet" if truth_path.suffix == ".parquet" else "read_csv"

@@ -19,6 +19,8 @@ import glob
 import gzip
 import hashlib
 import io
+import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -321,6 +323,8 @@ def load_raw(
     the Excel sheet to read (else the first)."""
     if fmt in ("csv", "tsv"):
         return _load_csv(engine, path, readable, fmt, delimiter, raw_table, source_name, limit)
+    if fmt == "json" and _one_object_per_line(readable):
+        fmt = "ndjson"  # a .json export written a line per record: its lines can be rejected
     if fmt in ("ndjson", "json"):
         return _load_json(engine, path, readable, fmt, raw_table, source_name, limit)
     if fmt == "parquet":
@@ -614,7 +618,7 @@ def _load_json(
                 f"CREATE OR REPLACE TABLE {lines} AS SELECT rowid + 1 AS line, j FROM {lines}"
             )
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read as JSON: {_reason(exc, readable, path)}") from None
+        raise InputError(f"{path}: {_json_reason(exc, readable, path)}") from None
     engine.execute(f"DELETE FROM {lines} WHERE j IS NULL OR trim(j) = ''")
     engine.execute(
         f"CREATE OR REPLACE TABLE {lines} AS SELECT line, j, coalesce(json_valid(j), false) "
@@ -627,6 +631,17 @@ def _load_json(
         f"AS is_object FROM {lines}"
     )
     bad = "NOT is_object"
+    first_bad = engine.rows(
+        f"SELECT line, valid FROM {lines} WHERE {bad} AND NOT EXISTS "
+        f"(SELECT 1 FROM {lines} WHERE is_object) ORDER BY line LIMIT 1"
+    )
+    if first_bad:  # nothing to read: no columns, and every mapped column "not found"
+        line, valid = first_bad[0]
+        raise InputError(
+            f"{path}:{line}: {'not a JSON object' if valid else 'not valid JSON'}, and no "
+            "line of the file is a JSON object; NDJSON holds one object per line (one JSON "
+            "document: set format: json)"
+        )
     engine.execute(
         f"""
         INSERT INTO {REJECTS}
@@ -660,6 +675,39 @@ def _load_json(
     )
     engine.drop(lines)
     return RawFile(raw_table, keys, rows, rejected, row)
+
+
+def _one_object_per_line(readable: Path) -> bool:
+    """Whether the first line of `readable` is a whole JSON object (NDJSON named .json)."""
+    with readable.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first.endswith(b"\n"):
+        return False  # one line, or a line longer than records are
+    try:
+        return isinstance(json.loads(first.decode("utf-8-sig")), dict)
+    except ValueError:
+        return False
+
+
+# DuckDB's words for a JSON document it cannot parse.
+_MALFORMED_JSON = re.compile(
+    # (Its record and line numbers count one too many: they are left out.)
+    r"Malformed JSON in file .*, at byte \d+ in (?:record/value|line) \d+: "
+    r"(?P<why>[^\n]+?)\.?\s*$",
+    re.MULTILINE,
+)
+
+
+def _json_reason(exc: Exception, readable: Path, shown: Path | str) -> str:
+    """What is wrong with a JSON document, in one line: not valid JSON, DuckDB's reason, and,
+    for a document that ends too soon, that it looks cut short."""
+    found = _MALFORMED_JSON.search(str(exc))
+    if found is None:
+        return f"cannot read as JSON: {_reason(exc, readable, shown)}"
+    why = found["why"]
+    if "end of data" in why:
+        why += ": is the file cut short?"
+    return f"not valid JSON ({why})"
 
 
 def _load_parquet(

@@ -181,6 +181,15 @@ def test_evaluate_user_errors(cli, sample_out: Path, tmp_path: Path):
     result = cli("evaluate", "--out", sample_out, "--truth", bad)
     assert result.exit_code == 1
     assert "needs columns source, source_record_id, person_id" in result.stderr
+    # Read as CSV, a JSON truth file was said to lack the columns its objects hold.
+    truth = write(tmp_path / "truth.json", '[{"source": "crm", "source_record_id": "C1", '
+                  '"person_id": "P1"}]')  # fmt: skip
+    result = cli("evaluate", "--out", sample_out, "--truth", truth)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {truth}: a truth file is CSV or Parquet (columns source, source_record_id, "
+        "person_id), not JSON\n"
+    )
     result = cli("evaluate", "--out", tmp_path, "--truth", SAMPLE / "truth.csv")
     assert result.exit_code == 1
     assert "no links.parquet; run cxunify unify first" in result.stderr

@@ -380,3 +380,48 @@ def test_blank_lines_before_the_header_are_skipped(cli, tmp_path: Path):
     records, rejected = _read(cli, tmp_path, path)
     assert [r[0] for r in records] == ["1", "2", "4"]
     assert rejected == [(6, "unparseable CSV row: a quote that is not closed on its line")]
+
+
+def _social_config(tmp_path: Path, name: str) -> Path:
+    return write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - name: social\n    kind: social\n    path: {name}\n    id: handle\n"
+        "    columns:\n      handle: handle\n",
+    )
+
+
+def test_a_json_export_cut_short_is_a_one_line_error(cli, tmp_path: Path):
+    data = write(tmp_path / "s.json", '[{"handle": "ann"},\n {"handle": "bob"},\n {"hand')
+    result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out",
+                 tmp_path / "out", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}: not valid JSON (unexpected end of data: is the file cut short?)\n"
+    )
+
+
+def test_a_json_export_of_one_object_per_line_rejects_its_broken_line(cli, tmp_path: Path):
+    """A .json file written a line per record was one document to DuckDB: a last line cut
+    short failed the whole file; it is read as NDJSON, the broken line rejected."""
+    write(tmp_path / "s.json", '{"handle": "ann"}\n{"handle": "bob"}\n{"hand')
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [(line, reason, raw) for _, _, line, reason, raw in rejects(out)] == [
+        (3, "invalid JSON", '{"hand')
+    ]
+    handles = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet' ORDER BY 1")
+    assert handles.fetchall() == [("ann",), ("bob",)]
+
+
+def test_an_ndjson_file_without_one_object_is_a_one_line_error(cli, tmp_path: Path):
+    """A pretty-printed JSON document named .ndjson had no line that is an object, so no
+    columns: the error was 'column 'handle' not found'."""
+    data = write(tmp_path / "s.ndjson", '[\n  {\n    "handle": "ann"\n  }\n]\n')
+    result = cli("unify", "--config", _social_config(tmp_path, "s.ndjson"), "--out",
+                 tmp_path / "out", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}:1: not valid JSON, and no line of the file is a JSON object; NDJSON "
+        "holds one object per line (one JSON document: set format: json)\n"
+    )
