@@ -42,6 +42,12 @@ class SourceConfig(_Strict):
         "auto", description="auto: UTF-8, else cp1252/latin-1 (noted in run.json)"
     )
     delimiter: str | None = Field(None, description="CSV delimiter; sniffed when absent")
+    quote: str = Field('"', description="CSV: the character that quotes a field")
+    escape: str | None = Field(
+        None,
+        description='CSV: the character escaping a quote inside a quoted field (\\" with a '
+        "backslash); absent: the quote itself, a quote inside doubled (RFC 4180)",
+    )
     sheet: str | None = Field(
         None, description="Excel: the sheet to read; else the first with rows"
     )
@@ -79,10 +85,24 @@ class SourceConfig(_Strict):
             raise ValueError("must be a single character")
         return delimiter
 
+    @field_validator("quote", "escape")
+    @classmethod
+    def _one_ascii_char(cls, char: str | None) -> str | None:
+        # DuckDB's reader takes a single byte for both.
+        if char is not None and (len(char) != 1 or not char.isascii()):
+            raise ValueError("must be a single ASCII character")
+        return char
+
     @field_validator("phone_region")
     @classmethod
     def _region_code(cls, region: str | None) -> str | None:
         return phone_region_code(region)
+
+    @model_validator(mode="after")
+    def _quote_is_not_the_delimiter(self) -> SourceConfig:
+        if self.delimiter is not None and self.delimiter == self.quote:
+            raise ValueError(f"quote and delimiter are both '{self.quote}'")
+        return self
 
 
 def phone_region_code(region: str | None) -> str | None:

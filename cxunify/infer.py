@@ -120,9 +120,14 @@ def _infer_one(
         (path, "binary") if fmt in BINARY_FORMATS else readable_text(path, "auto", work_dir)
     )
     sample = table("infer_sample")
-    raw = load_raw(engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS)
-    if raw.rows == 0:
-        raise InputError(f"{path}: no data rows to infer a mapping from")
+    # Read as the run will (broken rows rejected, the rows after a stray quote kept), so a
+    # broken row early in the file leaves the rest of the sample to infer from.
+    raw = load_raw(
+        engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS, work_dir=work_dir
+    )
+    if raw.rows == raw.rejected:
+        broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
+        raise InputError(f"{path}: no data rows to infer a mapping from{broken}")
     shares = _value_shares(engine, sample, raw.columns)
     inferred = InferredSource(SourceConfig(name=name, kind=kind, path=str(path), format=fmt))
     columns: dict[str, str] = {}

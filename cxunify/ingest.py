@@ -22,9 +22,8 @@ import io
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -287,13 +286,16 @@ def _transcode(path: Path, codec: str, work_dir: Path) -> Path:
 
 @dataclass
 class RawFile:
-    """A file loaded as a table of text columns, plus `row`: the 1-based data row."""
+    """A file loaded as a table of text columns, plus `row`: the 1-based data row, and the
+    names a CSV header repeats in the same case (`repeated`: the copies after the first are
+    read as ``name_1``, ...)."""
 
     table: str
     columns: list[str]
     rows: int
     rejected: int
     row: str = "cx_row"
+    repeated: tuple[str, ...] = ()  # column names the header holds twice (CSV)
 
 
 def row_column(columns: list[str]) -> str:
@@ -317,12 +319,23 @@ def load_raw(
     source_name: str,
     limit: int | None = None,
     sheet: str | None = None,
+    *,
+    work_dir: Path,
+    quote: str = '"',
+    escape: str | None = None,
 ) -> RawFile:
     """Load the file `readable` into ``raw_table``; unparseable rows go to cx_rejects, their
     file named `path` (the file as the user names it: `readable` may be a copy). `sheet` is
-    the Excel sheet to read (else the first)."""
+    the Excel sheet to read (else the first); `quote` and `escape` are a CSV's (the escape
+    defaults to the quote: a quote inside a field doubled). Working copies of a CSV go in
+    `work_dir` and are removed before returning."""
     if fmt in ("csv", "tsv"):
-        return _load_csv(engine, path, readable, fmt, delimiter, raw_table, source_name, limit)
+        dialect = csv_header(
+            readable, delimiter or ("\t" if fmt == "tsv" else None), quote, escape, shown=path
+        )
+        return _load_csv(
+            engine, path, readable, fmt, dialect, raw_table, source_name, limit, work_dir
+        )
     if fmt == "json" and _one_object_per_line(readable):
         fmt = "ndjson"  # a .json export written a line per record: its lines can be rejected
     if fmt in ("ndjson", "json"):
@@ -343,42 +356,52 @@ def _load_csv(
     path: Path | str,
     readable: Path,
     fmt: str,
-    delimiter: str | None,
+    dialect: CsvDialect,
     raw_table: str,
     source_name: str,
     limit: int | None,
+    work_dir: Path,
 ) -> RawFile:
     """A CSV (or TSV) read with a fixed dialect: the delimiter given, or the one that splits
-    the header into most columns; fields quoted with double quotes, a quote inside doubled
-    (RFC 4180). A row that breaks it (a stray quote, too many or too few fields, a line past
-    DuckDB's maximum size) goes to rejects with its line; the other rows are read as the file
-    means them. (DuckDB's own detection would pick whatever dialect also fits the broken
-    row: a single `"Di" Ko` made it drop quoting, and every quoted comma of the file then
-    split its row.)"""
-    dialect = csv_header(readable, delimiter or ("\t" if fmt == "tsv" else None))
+    the header into most columns; fields quoted with the source's quote, a quote inside
+    escaped (by default doubled, RFC 4180). A row that breaks it (a stray quote, too many or
+    too few fields, a line past DuckDB's maximum size) goes to rejects with its line; the
+    other rows are read as the file means them. (DuckDB's own detection would pick whatever
+    dialect also fits the broken row: a single `"Di" Ko` made it drop quoting, and every
+    quoted comma of the file then split its row.)
+
+    With a `limit` (a sample), the first `limit` lines are read the same way, broken rows
+    and stray quotes included, so a sample holds the rows a full read would keep.
+
+    The copies a read needs (the sample, the file with one line ending, the parts around
+    stray quotes) go in a folder of `work_dir`: they can be as large as the file."""
     if not dialect.columns:
         raise InputError(f"{path}: the first line holds no column names")
-    with tempfile.TemporaryDirectory(prefix="cxunify-csv-") as scratch:
+    scratch = _copy_of(readable, work_dir, "csv")
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
         source = readable
+        if limit is not None:
+            source = _first_lines(readable, dialect.skip + 1 + limit, scratch / "sample.csv")
         try:
-            _read_csv(engine, readable, dialect, limit)
+            _read_csv(engine, source, dialect)
         except duckdb.Error as exc:
             if "invalid state" not in str(exc):
                 raise InputError(
-                    f"{path}: cannot read as {fmt.upper()}: {_reason(exc, readable, path)}"
+                    f"{path}: cannot read as {fmt.upper()}: {_reason(exc, source, path)}"
                 ) from None
             # Lines ending in CR LF and in LF alike (files joined from two systems): DuckDB's
             # strict parser takes one kind per file, so the lines are given one ending.
-            source = _one_line_ending(readable, Path(scratch) / "lines.csv")
+            source = _one_line_ending(source, scratch / "lines.csv")
             try:
-                _read_csv(engine, source, dialect, limit)
+                _read_csv(engine, source, dialect)
             except duckdb.Error as again:
                 raise InputError(
                     f"{path}: cannot read as {fmt.upper()}: {_reason(again, source, path)}"
                 ) from None
-        rejected = _read_past_stray_quotes(
-            engine, path, source, dialect, limit, Path(scratch), source_name
-        )
+        rejected = _read_past_stray_quotes(engine, path, source, dialect, scratch, source_name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     row = row_column(list(dialect.columns))
     parsed = table("csv_parsed")
     # rowid follows file order because insertion order is preserved.
@@ -387,17 +410,47 @@ def _load_csv(
     )
     engine.drop(parsed)
     rows = engine.count(raw_table)
-    return RawFile(raw_table, list(dialect.columns), rows + rejected, rejected, row)
+    columns = list(dialect.columns)
+    return RawFile(raw_table, columns, rows + rejected, rejected, row, dialect.repeated)
+
+
+def _first_lines(file: Path, count: int, target: Path) -> Path:
+    """`file` itself when it has at most `count` lines, else a copy of its first `count`
+    lines in `target`."""
+    with file.open("rb") as src:
+        head = src.read(1 << 16)
+        newline = b"\n" if b"\n" in head or b"\r" not in head else b"\r"
+        src.seek(0)
+        size = 0  # bytes of the first `count` lines
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            ends = chunk.count(newline)
+            if ends >= count:
+                cut = -1
+                for _ in range(count):
+                    cut = chunk.index(newline, cut + 1)
+                size += cut + 1
+                break
+            size += len(chunk)
+            count -= ends
+        if size >= file.stat().st_size:
+            return file
+        src.seek(0)
+        with target.open("wb") as dst:
+            while size > 0:
+                chunk = src.read(min(size, 1 << 20))
+                dst.write(chunk)
+                size -= len(chunk)
+    return target
 
 
 # The dialect `_load_csv` describes, as read_csv options (parameters: CsvDialect.params).
 CSV_OPTIONS = (
     "all_varchar = true, header = true, auto_detect = false, strict_mode = true, "
-    "quote = '\"', escape = '\"', delim = $delim, columns = $columns, skip = $skip"
+    "quote = $quote, escape = $escape, delim = $delim, columns = $columns, skip = $skip"
 )
 
 
-def _read_csv(engine: DuckDBEngine, file: Path, dialect: CsvDialect, limit: int | None) -> None:
+def _read_csv(engine: DuckDBEngine, file: Path, dialect: CsvDialect) -> None:
     """``cx_csv_parsed``: the rows of `file` as text; a row that breaks the dialect goes to
     DuckDB's reject tables."""
     engine.execute("DROP TABLE IF EXISTS reject_errors")
@@ -405,7 +458,7 @@ def _read_csv(engine: DuckDBEngine, file: Path, dialect: CsvDialect, limit: int 
     options = CSV_OPTIONS + ", store_rejects = true"
     engine.execute(
         f"CREATE OR REPLACE TABLE {table('csv_parsed')} AS "
-        f"SELECT * FROM {read_file('read_csv', '$path', options)}{_limit(limit)}",
+        f"SELECT * FROM {read_file('read_csv', '$path', options)}",
         {"path": str(file), **dialect.params()},
     )
 
@@ -416,47 +469,100 @@ _DELIMITERS = (",", ";", "\t", "|")
 
 @dataclass(frozen=True)
 class CsvDialect:
-    """How `_load_csv` reads a file: its delimiter, its columns (all text) and how many
-    blank lines come before the header."""
+    """How `_load_csv` reads a file: its delimiter, quote and escape, its columns (all text),
+    how many blank lines come before the header, and the names the header holds more than
+    once in the same case (`repeated`)."""
 
     delim: str
     columns: dict[str, str]
     skip: int = 0
+    quote: str = '"'
+    escape: str = '"'
+    repeated: tuple[str, ...] = ()
 
     def params(self) -> dict[str, object]:
         """The parameters ``CSV_OPTIONS`` names."""
-        return {"delim": self.delim, "columns": self.columns, "skip": self.skip}
+        return {
+            "delim": self.delim,
+            "columns": self.columns,
+            "skip": self.skip,
+            "quote": self.quote,
+            "escape": self.escape,
+        }
+
+    def leaves_quote_open(self, line: str) -> bool:
+        """Whether a quote opened on `line` is still open at its end (an escaped quote, or
+        with the default escape a doubled one, does not count)."""
+        if self.escape == self.quote:
+            return line.count(self.quote) % 2 == 1
+        quoted = escaped = False
+        for char in line:
+            if escaped:
+                escaped = False
+            elif quoted and char == self.escape:
+                escaped = True
+            elif char == self.quote:
+                quoted = not quoted
+        return quoted
 
 
-def csv_header(readable: Path, delim: str | None) -> CsvDialect:
+def csv_header(
+    readable: Path,
+    delim: str | None,
+    quote: str = '"',
+    escape: str | None = None,
+    shown: Path | str | None = None,
+) -> CsvDialect:
     """The delimiter, and the columns named by the first record after any blank lines (names
     trimmed; a blank name becomes ``column<i>``, and a name repeated in any case gets ``_1``,
-    ``_2``: DuckDB's names, which configs written for earlier versions use)."""
+    ``_2``: DuckDB's names, which configs written for earlier versions use).
+
+    A header line that opens a quote and does not close it is an error naming the file
+    `shown` (default: `readable`) and the line: read on, it would make the whole file one
+    column name."""
+    escape = quote if escape is None else escape
     with readable.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         head = handle.read(1 << 16)
     blank = head[: len(head) - len(head.lstrip(" \t\r\n"))]
     blank = blank[: max(blank.rfind("\n"), blank.rfind("\r")) + 1]  # whole lines only
     skip = max(blank.count("\n"), blank.count("\r"))
     head = head[len(blank) :]
+    header_line = re.split("[\r\n]", head, maxsplit=1)[0]
 
     def first_record(d: str) -> list[str]:
+        reader = csv.reader(
+            io.StringIO(head, newline=""),
+            delimiter=d,
+            quotechar=quote,
+            doublequote=escape == quote,
+            escapechar=None if escape == quote else escape,
+        )
         try:
-            return next(csv.reader(io.StringIO(head, newline=""), delimiter=d), [])
+            return next(reader, [])
         except csv.Error:
             return []
 
     if delim is None:
-        delim = max(_DELIMITERS, key=lambda d: len(first_record(d)))
+        delim = max((d for d in _DELIMITERS if d != quote), key=lambda d: len(first_record(d)))
+    dialect = CsvDialect(delim, {}, skip, quote, escape)
+    if dialect.leaves_quote_open(header_line):
+        raise InputError(
+            f"{readable if shown is None else shown}:{skip + 1}: the header line opens a "
+            f"quote ({quote}) and does not close it; close it or remove it"
+        )
     names: list[str] = []
     seen: dict[str, int] = {}
+    as_written: dict[str, int] = {}
     for i, raw in enumerate(first_record(delim)):
         name = raw.strip() or f"column{i}"
+        as_written[name] = as_written.get(name, 0) + 1
         while name.lower() in seen:
             seen[name.lower()] += 1
             name = f"{name}_{seen[name.lower()] - 1}"
         seen[name.lower()] = 1
         names.append(name)
-    return CsvDialect(delim, dict.fromkeys(names, "VARCHAR"), skip)
+    repeated = tuple(name for name, n in as_written.items() if n > 1)
+    return replace(dialect, columns=dict.fromkeys(names, "VARCHAR"), repeated=repeated)
 
 
 def _one_line_ending(source: Path, target: Path) -> Path:
@@ -480,7 +586,6 @@ def _read_past_stray_quotes(
     path: Path | str,
     file: Path,
     dialect: CsvDialect,
-    limit: int | None,
     scratch: Path,
     source_name: str,
 ) -> int:
@@ -488,16 +593,14 @@ def _read_past_stray_quotes(
 
     A quote that opens a field and is never closed on its line makes the rest of the file,
     or everything up to the next stray quote, one field: one reject that swallowed every row
-    after it. When a reject spans lines and its first line holds an odd number of quotes,
-    that first line alone is rejected, and the rows before and after it are read again (the
+    after it. When a reject spans lines and its first line leaves a quote open, that first
+    line alone is rejected, and the rows before and after it are read again (the
     part after it with the header in front), until no such reject is left."""
-    if limit is not None:
-        return 0
     parsed, kept = table("csv_parsed"), table("csv_kept")
     engine.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {parsed} LIMIT 0")
     records_before = rejected = 0
     for part in range(MAX_STRAY_QUOTES + 1):
-        start = _stray_quote(engine, file) if part < MAX_STRAY_QUOTES else None
+        start = _stray_quote(engine, file, dialect) if part < MAX_STRAY_QUOTES else None
         if start is None:
             engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
             rejected += _harvest_csv_rejects(engine, path, source_name, records_before)
@@ -511,7 +614,7 @@ def _read_past_stray_quotes(
         line_end = len(data) if line_end < 0 else line_end + 1
         before = scratch / f"before-{part}.csv"
         before.write_bytes(data[:start])
-        _read_csv(engine, before, dialect, None)
+        _read_csv(engine, before, dialect)
         engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
         rejects = _harvest_csv_rejects(engine, path, source_name, records_before)
         records = engine.count(parsed) + rejects
@@ -530,16 +633,16 @@ def _read_past_stray_quotes(
         records_before += records + 1
         after = scratch / f"after-{part}.csv"
         after.write_bytes(data[:header_end] + data[line_end:])
-        _read_csv(engine, after, dialect, None)
+        _read_csv(engine, after, dialect)
         file = after
     engine.execute(f"CREATE OR REPLACE TABLE {parsed} AS SELECT * FROM {kept}")
     engine.drop(kept)
     return rejected
 
 
-def _stray_quote(engine: DuckDBEngine, file: Path) -> int | None:
+def _stray_quote(engine: DuckDBEngine, file: Path, dialect: CsvDialect) -> int | None:
     """The byte offset in `file` of the first rejected row that spans lines and whose first
-    line holds an odd number of quotes (a quote opened and not closed), if any."""
+    line leaves a quote open (a quote opened and not closed), if any."""
     found = engine.rows(
         "SELECT line_byte_position - 1 FROM reject_errors "
         "WHERE contains(csv_line, chr(10)) "
@@ -548,7 +651,8 @@ def _stray_quote(engine: DuckDBEngine, file: Path) -> int | None:
     with file.open("rb") as handle:
         for (start,) in found:
             handle.seek(int(start))
-            if handle.readline().count(b'"') % 2 == 1:
+            line = handle.readline().decode("utf-8", errors="replace")
+            if dialect.leaves_quote_open(line):
                 return int(start)
     return None
 
@@ -796,15 +900,23 @@ def create_tables(engine: DuckDBEngine) -> None:
     )
 
 
-def _check_columns(source: SourceConfig, key: str, path: str, columns: list[str]) -> None:
+def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile) -> None:
+    """Every column the source maps is in the file, once: a name the header repeats would
+    read its first copy, which may not be the one meant."""
     import difflib
 
     problems = []
+    columns = raw.columns
     wanted = [(f"{key}.columns.{f}", c) for f, c in source.columns.items()]
     if source.id is not None:
         wanted.append((f"{key}.id", source.id))
     for where, column in wanted:
-        if column not in columns:
+        if column in raw.repeated:
+            problems.append(
+                f"{where}: the header of {PurePath(path).name} repeats column '{column}'; "
+                f"rename the copies in the file, or map '{column}_1' for the second"
+            )
+        elif column not in columns:
             close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(f"{where}: column '{column}' not found in {PurePath(path).name}{hint}")
@@ -866,8 +978,9 @@ def _read_file(
     copies: Path,
 ) -> tuple[InputFile, int]:
     """Read the local file `path`, named `location` to the user, into ``cx_mapped``; return
-    what run.json reports of it and the record keys its rows used. A UTF-8 copy of a file in
-    another encoding goes in `copies`, removed once the file is read."""
+    what run.json reports of it and the record keys its rows used. Working copies (a UTF-8
+    copy of a file in another encoding, a CSV's copies) go in `copies`, removed once the
+    file is read."""
     size = path.stat().st_size
     if size == 0:
         raise InputError(f"{location}: file is empty (source '{source.name}')")
@@ -889,8 +1002,11 @@ def _read_file(
         raw_table,
         source.name,
         sheet=source.sheet,
+        work_dir=copies,
+        quote=source.quote,
+        escape=source.escape,
     )
-    _check_columns(source, key, location, raw.columns)
+    _check_columns(source, key, location, raw)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)
     keys = int(engine.scalar(f"SELECT coalesce(max({ident(raw.row)}), 0) FROM {raw_table}"))
     engine.drop(raw_table)

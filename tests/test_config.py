@@ -145,3 +145,22 @@ def test_a_blocking_rule_is_a_list_of_keys_or_keys_with_a_one_sided_condition(tm
         f"{tmp_path / 'bad.yaml'}: matching.blocking[1].one_side: "
     )
     assert "no_surname" in err.value.problems[0]
+
+
+def test_csv_quote_and_escape_are_single_characters(tmp_path: Path):
+    text = GOOD.replace("    id:", "    quote: \"''\"\n    escape: ''\n    delimiter: ','\n    id:")
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: sources[0].quote: must be a single ASCII character",
+        f"{path}: sources[0].escape: must be a single ASCII character",
+    ]
+    path.write_text(GOOD.replace("    id:", "    quote: ','\n    id:").replace(
+        "path: crm.csv", "path: crm.csv\n    delimiter: ','"))  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}: sources[0]: quote and delimiter are both ','"]
+    path.write_text(GOOD.replace("    id:", "    quote: \"'\"\n    escape: '\\'\n    id:"))
+    source = load_config(path).sources[0]
+    assert (source.quote, source.escape) == ("'", "\\")

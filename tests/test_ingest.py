@@ -316,7 +316,7 @@ def test_any_table_the_csv_module_writes_reads_back_as_written(
         writer.writerows([("a", "b", "c"), *rows])
     engine = DuckDBEngine()
     create_tables(engine)
-    raw = load_raw(engine, path, path, "csv", None, "cx_raw", "s")
+    raw = load_raw(engine, path, path, "csv", None, "cx_raw", "s", work_dir=path.parent / "work")
     got = engine.rows(f"SELECT a, b, c FROM cx_raw ORDER BY {raw.row}")
     engine.close()
     assert raw.rejected == 0 and raw.columns == ["a", "b", "c"]
@@ -382,6 +382,105 @@ def test_blank_lines_before_the_header_are_skipped(cli, tmp_path: Path):
     assert rejected == [(6, "unparseable CSV row: a quote that is not closed on its line")]
 
 
+def test_backslash_escaped_quotes_are_read_with_the_sources_escape(cli, tmp_path: Path):
+    """`"say \\"hi\\""` broke the RFC 4180 dialect (its row went to rejects); with
+    `escape: "\\\\"` it is one value. A quote left open after an escaped one still rejects
+    its own line only."""
+    write(
+        tmp_path / "crm.csv",
+        CRM + '1,"Ann \\"Nan\\"",Lee,ann@x.com,\n2,"Bo \\"B,Ray,bob@x.com,\n3,Cy,Ng,cy@x.com,\n',
+    )
+    out = tmp_path / "out"
+    cfg = config(tmp_path, "", extra='    escape: "\\\\"\n')
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    names = duckdb.sql(
+        f"SELECT source_record_id, first_name FROM '{out}/records.parquet' ORDER BY 1"
+    )
+    assert names.fetchall() == [("1", 'Ann "Nan"'), ("3", "Cy")]
+    assert [(line, reason) for _, _, line, reason, _ in rejects(out)] == [
+        (3, "unparseable CSV row: a quote that is not closed on its line")
+    ]
+
+
+def test_a_source_quoted_with_single_quotes(cli, tmp_path: Path):
+    """The quote character is the source's, in reading and in finding stray quotes."""
+    write(
+        tmp_path / "crm.csv",
+        CRM + "1,'Lee, Ann',Lee,ann@x.com,\n2,'Bob,Ray,bob@x.com,\n3,'O''Neil',Ng,cy@x.com,\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, "", extra="    quote: \"'\"\n"),
+                 "--out", out, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    names = duckdb.sql(
+        f"SELECT source_record_id, first_name FROM '{out}/records.parquet' ORDER BY 1"
+    )
+    assert names.fetchall() == [("1", "Lee, Ann"), ("3", "O'Neil")]
+    assert [(line, reason) for _, _, line, reason, _ in rejects(out)] == [
+        (3, "unparseable CSV row: a quote that is not closed on its line")
+    ]
+
+
+@pytest.mark.parametrize("blank_lines", [0, 2])
+def test_a_quote_left_open_in_the_header_is_a_one_line_error(cli, tmp_path: Path, blank_lines: int):
+    """It made the whole file the header: every mapped column 'not found', or, without a
+    config, 'no data rows to infer a mapping from'."""
+    data = write(
+        tmp_path / "crm.csv",
+        "\n" * blank_lines + 'contact_id,"first_name,last_name,email,phone\n1,A,B,a@x.com,1\n',
+    )
+    message = (
+        f'Error: {data}:{blank_lines + 1}: the header line opens a quote (") and does not '
+        "close it; close it or remove it\n"
+    )
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", tmp_path / "out", "-q")
+    assert (result.exit_code, result.stderr) == (1, message)
+    result = cli("unify", "--crm", data, "--out", tmp_path / "out", "-q")
+    assert (result.exit_code, result.stderr) == (1, message)
+
+
+def test_a_stray_quote_early_in_the_file_leaves_rows_to_infer_from(cli, tmp_path: Path):
+    """The zero-config sample was read without stray-quote recovery: a quote left open on
+    line 2 made the sample one reject, and inference had 'no data rows'."""
+    path = write(
+        tmp_path / "crm.csv",
+        'id,name,email,city\n1,"Ann Lee,ann@x.com,Paris\n2,Bob Ray,bob@x.com,Austin\n'
+        "3,Cy Lu,cy@x.com,Rome\n",
+    )
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("2", "Bob", "Austin"), ("3", "Cy", "Rome")]
+    assert rejected == [(2, "unparseable CSV row: a quote that is not closed on its line")]
+    result = cli("init", "--crm", path)
+    assert result.exit_code == 0, result.stderr
+    assert "email: email" in result.stdout and "id: id" in result.stdout
+
+
+def test_a_copy_with_one_line_ending_is_made_in_the_runs_work_folder(
+    cli, tmp_path: Path, monkeypatch
+):
+    """Not in the system's temp folder: a copy as large as the export lands beside the run
+    (on the disk given to it) and goes with it."""
+    from cxunify import ingest
+
+    targets: list[Path] = []
+
+    def one_line_ending(source: Path, target: Path) -> Path:
+        targets.append(target)
+        return real(source, target)
+
+    real = ingest._one_line_ending
+    monkeypatch.setattr(ingest, "_one_line_ending", one_line_ending)
+    (tmp_path / "crm.csv").write_bytes((CRM + "1,A,B,a@x.com,1\r\n2,C,D,c@x.com,2\n").encode())
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert len(targets) == 1
+    assert targets[0].relative_to(tmp_path).parts[0].startswith(".out.tmp-")
+    assert not targets[0].exists()
+    assert json.loads((out / "run.json").read_text())["counts"]["rows_mapped"] == 2
+
+
 def _social_config(tmp_path: Path, name: str) -> Path:
     return write(
         tmp_path / "cfg.yaml",
@@ -425,3 +524,25 @@ def test_an_ndjson_file_without_one_object_is_a_one_line_error(cli, tmp_path: Pa
         f"Error: {data}:1: not valid JSON, and no line of the file is a JSON object; NDJSON "
         "holds one object per line (one JSON document: set format: json)\n"
     )
+
+
+def test_a_column_repeated_in_the_header_is_an_error_only_when_mapped(cli, tmp_path: Path):
+    """`email,...,email`: the mapping read the first copy, silently. Mapping it names the
+    file and the column; a repeated column the mapping does not use is no matter."""
+    data = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email,phone,email\n1,A,B,a@x.com,1,b@x.com\n",
+    )
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}: sources[0].columns.email: the header of crm.csv repeats column "
+        "'email'; rename the copies in the file, or map 'email_1' for the second\n"
+    )
+    cfg = config(tmp_path, "")
+    cfg.write_text(cfg.read_text().replace("email: email", "email: email_1"))
+    out = tmp_path / "out"
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    emails = duckdb.sql(f"SELECT email FROM '{out}/records.parquet'").fetchall()
+    assert emails == [("b@x.com",)]
