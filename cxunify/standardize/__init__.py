@@ -21,7 +21,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.fields import FIELD_NAMES
 from cxunify.ingest import MAPPED
 from cxunify.sql import ident, table
-from cxunify.standardize import addresses, dates, emails, names, phones
+from cxunify.standardize import addresses, dates, digits, emails, names, phones
 
 RECORDS = table("records")
 SETTINGS = table("source_settings")
@@ -31,7 +31,7 @@ _CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create every standardisation macro (``cx_*``) on a DuckDB connection."""
-    for module in (names, emails, phones, addresses, dates):
+    for module in (digits, names, emails, phones, addresses, dates):
         module.install(con)
     con.execute(
         "SET VARIABLE cx_currency_symbols = MAP($symbols, $codes)",
@@ -77,13 +77,22 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
                  ELSE cx_amount_number(trim(p['number'])) END
         """
     )
+    # Any script's digits, and the Arabic decimal and thousands separators, read as ASCII.
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_amount(x) AS
+        CREATE OR REPLACE MACRO cx_amount_ascii(x) AS
+            CASE WHEN strlen(x) = length(x) THEN x
+                 ELSE replace(replace(cx_ascii_digits(x), '٫', '.'), '٬', ',') END
+        """
+    )
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_amount_of(x) AS
             CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DOUBLE)
                  ELSE cx_amount_signed(cx_amount_parts(trim(x))) END
         """
     )
+    con.execute("CREATE OR REPLACE MACRO cx_amount(x) AS cx_amount_of(cx_amount_ascii(x))")
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_currency(x) AS
@@ -93,7 +102,8 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_count(x) AS TRY_CAST(
-            round(TRY_CAST(regexp_replace(x, '[,\s_]', '', 'g') AS DOUBLE)) AS BIGINT)
+            round(TRY_CAST(regexp_replace(cx_amount_ascii(x), '[,\s_]', '', 'g') AS DOUBLE))
+            AS BIGINT)
         """
     )
 
@@ -263,9 +273,11 @@ def records_sql() -> str:
         nullif(upper(trim(country)), '') AS country,
         dd.parsed AS dob,
         nullif(lower(trim(gender)), '') AS gender,
-        nullif(regexp_replace(national_id, '[^0-9A-Za-z]', '', 'g'), '') AS national_id,
+        nullif(regexp_replace(cx_ascii_digits(national_id), '[^0-9A-Za-z]', '', 'g'), '')
+            AS national_id,
         nullif(trim(customer_key), '') AS customer_key,
-        nullif(right(regexp_replace(card_last4, '[^0-9]', '', 'g'), 4), '') AS card_last4,
+        nullif(right(regexp_replace(cx_ascii_digits(card_last4), '[^0-9]', '', 'g'), 4), '')
+            AS card_last4,
         nullif(lower(regexp_replace(trim(handle), '^@', '')), '') AS handle,
         nullif(regexp_replace(lower(strip_accents(handle)), '[^a-z]', '', 'g'), '')
             AS handle_letters,
@@ -279,7 +291,7 @@ def records_sql() -> str:
         nullif(trim(category), '') AS category,
         nullif(lower(trim(channel)), '') AS channel,
         nullif(lower(trim(status)), '') AS status,
-        TRY_CAST(regexp_replace(csat, '[^0-9.]', '', 'g') AS DOUBLE) AS csat,
+        TRY_CAST(regexp_replace(cx_amount_ascii(csat), '[^0-9.]', '', 'g') AS DOUBLE) AS csat,
         nullif(trim(subject), '') AS subject,
         nullif(trim(text), '') AS text,
         cx_count(followers) AS followers,

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from cxunify.sql import table
+from cxunify.standardize import digits
 from cxunify.standardize.names import SEPARATORS
 from cxunify.standardize.reference import DATA_DIR, PLACEHOLDERS, read_pairs
 
@@ -97,7 +98,8 @@ CREATE OR REPLACE MACRO cx_city_std(x) AS
 CREATE OR REPLACE MACRO cx_postcode_std(x) AS
     list_transform(
         [upper(regexp_replace(
-            regexp_replace(strip_accents(trim(CAST(x AS VARCHAR))), '^(\d+)\.0+$', '\1'),
+            regexp_replace(strip_accents(trim(cx_ascii_digits(CAST(x AS VARCHAR)))),
+                           '^(\d+)\.0+$', '\1'),
             '[^A-Za-z0-9]', '', 'g'))],
         lambda s: CASE
             WHEN s = '' THEN NULL
@@ -130,6 +132,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     ``cx_street_std(x)``, ``cx_city_std(x)``, ``cx_postcode_std(x)`` and ``cx_state_std(x)``,
     plus the tables ``cx_ref_street_words`` and ``cx_ref_states`` they were built from.
     """
+    digits.install(con)
     _load_map(con, STREET_WORDS_CSV, "street_words", "word", "abbrev")
     _load_map(con, STATES_CSV, "states", "name", "code")
     con.execute(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+from cxunify.standardize import digits
+
 # Earliest and latest plausible year; outside that the value is a typo or a placeholder
 # (0001-01-01, 9999-12-31).
 MIN_YEAR = 1900
@@ -110,8 +112,9 @@ CREATE OR REPLACE MACRO _cx_date_input_of(s, dayfirst) AS
     _cx_date_input_parts(s, regexp_replace(s, getvariable('cx_date_time_re'), ''), dayfirst);
 
 CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
-    _cx_date_input_of(trim(regexp_replace(lower(CAST(x AS VARCHAR)), '\s+', ' ', 'g')),
-                      coalesce(CAST(dayfirst AS BOOLEAN), false));
+    _cx_date_input_of(
+        trim(regexp_replace(lower(cx_ascii_digits(CAST(x AS VARCHAR))), '\s+', ' ', 'g')),
+        coalesce(CAST(dayfirst AS BOOLEAN), false));
 
 CREATE OR REPLACE MACRO _cx_date_month(m) AS getvariable('cx_date_months')[m];
 
@@ -208,6 +211,7 @@ CREATE OR REPLACE MACRO cx_parse_timestamp(x, dayfirst) AS
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``cx_parse_date(x, dayfirst)`` and ``cx_parse_timestamp(x, dayfirst)`` on `con`."""
+    digits.install(con)
     con.execute(
         "SET VARIABLE cx_date_months = map($k, $v)",
         {"k": list(MONTHS), "v": list(MONTHS.values())},

@@ -48,6 +48,8 @@ import duckdb
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberDesc
 
+from cxunify.standardize import digits
+
 __all__ = ["COUNTRY_CODES_TABLE", "REGIONS_TABLE", "install"]
 
 REGIONS_TABLE = "cx_ref_phone_regions"
@@ -68,8 +70,6 @@ _MAX_EXPANSIONS = 200
 # Length of the starts kept as a filter before a regex runs.
 _START_LENGTH = 2
 
-_FANCY_DIGITS = "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹＋"
-_ASCII_DIGITS = "0123456789" * 3 + "+"
 # An extension at the end: "x123", "ext. 123", "extension 5", "#123".
 _EXTENSION = r"(?i)(?:e?xt(?:ension|n)?|x|#)\s*[.:#-]?\s*[0-9]{1,10}\s*#?\s*\)?\s*$"
 
@@ -734,9 +734,9 @@ def _macros() -> list[str]:
                 regexp_replace(
                     regexp_extract(
                         CASE WHEN length(raw) > {_MAX_INPUT_LENGTH} THEN NULL
-                             -- translate() is slow; pure ASCII (byte length = length) needs none.
                              WHEN strlen(raw) = length(raw) THEN raw
-                             ELSE translate(raw, '{_FANCY_DIGITS}', '{_ASCII_DIGITS}')
+                             -- Any script's digits, and a full-width plus.
+                             ELSE replace(cx_ascii_digits(raw), '＋', '+')
                         END,
                         '^[^,;|\\r\\n]*'),
                     '{_EXTENSION}', ''),
@@ -768,6 +768,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     ``cx_phone_e164(raw, region)`` and ``cx_phone_digits(raw)`` (plus ``cx_phone__*`` helpers).
     Everything is scoped to this connection; a cursor of it needs its own call.
     """
+    digits.install(con)
     con.execute(_CREATE_REGIONS)
     _insert(con, REGIONS_TABLE, _region_rows())
     con.execute(_CREATE_COUNTRY_CODES)

@@ -1,0 +1,106 @@
+"""Digits of any script read as ASCII digits, before phones, dates, amounts and postcodes."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cxunify.standardize import digits, install_macros
+
+SCRIPTS = {
+    "ascii": "0123456789",
+    "arabic-indic": "٠١٢٣٤٥٦٧٨٩",
+    "persian": "۰۱۲۳۴۵۶۷۸۹",
+    "devanagari": "०१२३४५६७८९",
+    "bengali": "০১২৩৪৫৬৭৮৯",
+    "thai": "๐๑๒๓๔๕๖๗๘๙",
+    "full-width": "０１２３４５６７８９",
+    "mathematical bold": "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗",
+}
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    install_macros(connection)
+    yield connection
+    connection.close()
+
+
+def written_in(script: str, text: str) -> str:
+    return text.translate(str.maketrans("0123456789", SCRIPTS[script]))
+
+
+def python_ascii_digits(text: str) -> str:
+    return "".join(
+        c if unicodedata.decimal(c, None) is None else str(unicodedata.decimal(c)) for c in text
+    )
+
+
+def test_every_decimal_digit_is_known() -> None:
+    assert len(digits.non_ascii_digits()) >= 600
+    for script in SCRIPTS.values():
+        assert all(c in digits.non_ascii_digits() or c.isascii() for c in script)
+
+
+@settings(max_examples=200)
+@given(st.text() | st.text(st.sampled_from(digits.non_ascii_digits()) | st.characters()))
+def test_like_unicodedata_never_raises_and_is_idempotent(
+    con: duckdb.DuckDBPyConnection, text: str
+) -> None:
+    mapped = con.execute("SELECT cx_ascii_digits(?)", [text]).fetchone()[0]
+    assert mapped == python_ascii_digits(text)
+    assert con.execute("SELECT cx_ascii_digits(?)", [mapped]).fetchone()[0] == mapped
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_phones_read_any_script(con: duckdb.DuckDBPyConnection, script: str) -> None:
+    raw = written_in(script, "+971 50 123 4567")
+    assert con.execute(
+        "SELECT cx_phone_e164(?, 'US'), cx_phone_digits(?)", [raw, raw]
+    ).fetchone() == ("+971501234567", "971501234567")
+    national = written_in(script, "050 123 4567")
+    assert con.execute("SELECT cx_phone_e164(?, 'AE')", [national]).fetchone() == ("+971501234567",)
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_dates_amounts_postcodes_read_any_script(
+    con: duckdb.DuckDBPyConnection, script: str
+) -> None:
+    date_text, stamp_text = written_in(script, "15/03/1984"), written_in(script, "2024-03-15 10:30")
+    amount, postcode = written_in(script, "1,234.50"), written_in(script, "SW1A 1AA 2134")
+    row = con.execute(
+        "SELECT cx_parse_date(?, true)::VARCHAR, cx_parse_timestamp(?, false)::VARCHAR, "
+        "cx_amount(?), cx_count(?), cx_postcode_std(?)",
+        [date_text, stamp_text, amount, amount, postcode],
+    ).fetchone()
+    assert row == ("1984-03-15", "2024-03-15 10:30:00", 1234.5, 1235, "SW1A1AA2134")
+
+
+def test_arabic_separators_in_amounts(con: duckdb.DuckDBPyConnection) -> None:
+    # U+066B ARABIC DECIMAL SEPARATOR, U+066C ARABIC THOUSANDS SEPARATOR
+    assert con.execute("SELECT cx_amount('١٬٢٣٤٫٥٠')").fetchone() == (1234.5,)
+
+
+@settings(max_examples=100)
+@given(
+    st.sampled_from(sorted(SCRIPTS)),
+    st.text("0123456789 +-()./:,", max_size=20),
+    st.booleans(),
+)
+def test_other_scripts_read_as_ascii_or_not_at_all(
+    con: duckdb.DuckDBPyConnection, script: str, text: str, dayfirst: bool
+) -> None:
+    """Each standardiser gives the ASCII writing's value, never a different one."""
+    sql = (
+        "SELECT cx_phone_e164($t, 'GB'), cx_phone_digits($t), cx_parse_date($t, $d), "
+        "cx_parse_timestamp($t, $d), cx_amount($t), cx_count($t), cx_postcode_std($t)"
+    )
+    ascii_row = con.execute(sql, {"t": text, "d": dayfirst}).fetchone()
+    other_row = con.execute(sql, {"t": written_in(script, text), "d": dayfirst}).fetchone()
+    assert other_row == ascii_row
