@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,3 +53,80 @@ def test_plus_tags_and_gmail_dots_do_not_make_another_person(std_con, local, tag
     assert plain == tagged
     if domain.lower() in ("gmail.com", "googlemail.com"):
         assert plain == local.replace(".", "") + "@gmail.com"
+
+
+# --- Internationalised addresses ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean", "std"),
+    [
+        ("дима@пример.рф", "дима@пример.рф", "дима@пример.рф"),
+        ("Дима@ПРИМЕР.РФ", "дима@пример.рф", "дима@пример.рф"),
+        ("дима@xn--e1afmkfd.xn--p1ai", "дима@xn--e1afmkfd.xn--p1ai", "дима@пример.рф"),
+        ("José@Exämple.com", "josé@exämple.com", "josé@exämple.com"),
+        # the same letters decomposed (e + combining accent), as macOS files names them
+        ("Jose\u0301@Exa\u0308mple.com", "josé@exämple.com", "josé@exämple.com"),
+        ("jose+news@XN--EXMPLE-CUA.com", "jose+news@xn--exmple-cua.com", "jose@exämple.com"),
+        ("用户@例子.广告", "用户@例子.广告", "用户@例子.广告"),
+        ("ab@例子。广告", "ab@例子.广告", "ab@例子.广告"),  # an ideographic full stop
+        ("a.b+x@googlemail．com", "a.b+x@googlemail.com", "ab@gmail.com"),
+        # not Punycode (or not IDNA): kept as written
+        ("x@xn--abc-.com", "x@xn--abc-.com", "x@xn--abc-.com"),
+        ("x@xn--a_b.com", "x@xn--a_b.com", "x@xn--a_b.com"),
+        ("дима@пример", None, None),
+    ],
+)
+def test_internationalised_addresses(std_con, raw, clean, std):
+    assert clean_and_std(std_con, raw) == (clean, std)
+
+
+def to_ascii_domain(domain: str) -> str:
+    """The domain with each non-ASCII label in Punycode, as IDNA writes it."""
+    return ".".join(
+        label if label.isascii() else "xn--" + label.encode("punycode").decode()
+        for label in domain.split(".")
+    )
+
+
+LETTERS = st.characters(categories=["Ll", "Lu", "Lo", "Nd"], exclude_characters="@.")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(LETTERS, min_size=1, max_size=63))
+def test_punycode_decodes_like_python(std_con, label):
+    label = label.lower()
+    encoded = label.encode("punycode").decode()
+    assert std_con.execute("SELECT cx_punycode_decode(?)", [encoded]).fetchone() == (label,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(codec="ascii"), max_size=20))
+def test_punycode_never_raises_and_rejects_what_python_rejects(std_con, text):
+    text = text.lower()
+    try:
+        expected = text.encode().decode("punycode")
+    except (UnicodeError, ValueError, IndexError, OverflowError):
+        expected = None
+    if expected is not None and any(0xD800 <= ord(c) <= 0xDFFF for c in expected):
+        expected = None  # Python lets a surrogate through, no text can hold one
+    assert std_con.execute("SELECT cx_punycode_decode(?)", [text]).fetchone() == (expected,)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.text(LETTERS, min_size=1, max_size=12),
+    st.lists(st.text(LETTERS, min_size=1, max_size=12), min_size=1, max_size=3),
+    st.sampled_from(["com", "рф", "中国", "de"]),
+)
+def test_unicode_and_punycode_domains_are_one_address(std_con, local, labels, tld):
+    domain = ".".join([*labels, tld])
+    unicode_std = clean_and_std(std_con, f"{local}@{domain}")[1]
+    # IDNA encodes the lower-case form (lower case as DuckDB has it: 'İ' is 'i', not 'i̇')
+    lower = std_con.execute("SELECT nfc_normalize(lower(?))", [domain]).fetchone()[0]
+    ascii_std = clean_and_std(std_con, f"{local}@{to_ascii_domain(lower)}")[1]
+    assert unicode_std == ascii_std
+    assert unicode_std is not None
+    # idempotent, and lower case in Unicode's sense (NFC)
+    assert clean_and_std(std_con, unicode_std)[1] == unicode_std
+    assert unicode_std == unicodedata.normalize("NFC", unicode_std)

@@ -166,6 +166,7 @@ DICTIONARIES = {
     "full_names": table("dict_full_names"),
     "names": table("dict_names"),
     "phones": table("dict_phones"),
+    "emails": table("dict_emails"),
     "dates": table("dict_dates"),
     "streets": table("dict_streets"),
     "cities": table("dict_cities"),
@@ -191,6 +192,17 @@ def dictionary_sql() -> list[str]:
         SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
         FROM (SELECT DISTINCT m.phone AS v, s.phone_region AS region
               FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.phone IS NOT NULL)""",
+        # DuckDB 2.0 fails to bind cx_email_parts_std(cx_email_clean(column)) when the column
+        # is entirely NULL, so the clean form comes first, from a subquery.
+        f"""CREATE OR REPLACE TABLE {d["emails"]} AS
+        WITH e AS (
+            SELECT v, cx_email_clean(v) AS clean
+            FROM (SELECT DISTINCT email AS v FROM {MAPPED} WHERE email IS NOT NULL)
+        )
+        SELECT v, clean, cx_email_parts_std_no_xn(clean) AS std
+        FROM e WHERE NOT contains(clean, 'xn--')
+        UNION ALL
+        SELECT v, clean, cx_email_parts_std(clean) AS std FROM e WHERE contains(clean, 'xn--')""",
         f"""CREATE OR REPLACE TABLE {d["dates"]} AS
         SELECT v, dayfirst, cx_parse_date(v, dayfirst) AS parsed
         FROM (SELECT DISTINCT m.dob AS v, s.dayfirst
@@ -237,8 +249,7 @@ def records_sql() -> str:
     WITH m AS (
         SELECT m.*, s.phone_region, s.dayfirst,
                fn.split AS split_name, fn.suffix AS full_name_suffix,
-               coalesce(m.street_number || ' ' || m.street, m.street) AS street_line,
-               cx_email_clean(m.email) AS email_clean
+               coalesce(m.street_number || ' ' || m.street, m.street) AS street_line
         FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
         LEFT JOIN {d["full_names"]} fn ON fn.v = m.full_name
     ), n AS (
@@ -257,10 +268,10 @@ def records_sql() -> str:
         nf.key AS first_name_key,
         nl.soundex AS last_name_soundex,
         coalesce(nl.suffix, full_name_suffix) AS name_suffix,
-        email_clean AS email,
-        cx_email_parts_std(email_clean) AS email_std,
-        nullif(split_part(cx_email_parts_std(email_clean), '@', 1), '') AS email_local,
-        nullif(split_part(cx_email_parts_std(email_clean), '@', 2), '') AS email_domain,
+        em.clean AS email,
+        em.std AS email_std,
+        nullif(split_part(em.std, '@', 1), '') AS email_local,
+        nullif(split_part(em.std, '@', 2), '') AS email_domain,
         ph.e164 AS phone,
         coalesce(ltrim(ph.e164, '+'), ph.digits) AS phone_digits,
         nullif(trim(regexp_replace(street_line, '\\s+', ' ', 'g')), '') AS street,
@@ -300,6 +311,7 @@ def records_sql() -> str:
     FROM n
     LEFT JOIN {d["names"]} nf ON nf.v = n.first_in
     LEFT JOIN {d["names"]} nl ON nl.v = n.last_in
+    LEFT JOIN {d["emails"]} em ON em.v = n.email
     LEFT JOIN {d["phones"]} ph ON ph.v = n.phone AND ph.region IS NOT DISTINCT FROM n.phone_region
     LEFT JOIN {d["dates"]} dd ON dd.v = n.dob AND dd.dayfirst = n.dayfirst
     LEFT JOIN {d["streets"]} st ON st.v = n.street_line
