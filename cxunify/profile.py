@@ -11,7 +11,7 @@ every distinct email, phone, address and handle stays available as a list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cxunify import traits
@@ -81,6 +81,7 @@ class Profiled:
     as_of: datetime | None
     golden_copied: int = 0  # an update's golden records copied from the previous output
     sentiment_copied: int = 0  # an update's texts whose stored sentiment was taken
+    future_timestamps: int = 0  # timestamps after the run started, left out of the default as_of
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -370,18 +371,19 @@ def build_profiles(
     engine: DuckDBEngine,
     settings: ProfileConfig | None = None,
     unchanged: Unchanged | None = None,
+    now: datetime | None = None,
 ) -> Profiled:
     """Create ``cx_profiles`` (golden record and traits) and ``cx_touchpoints``; with
     `unchanged` (an update), golden records of unchanged customers are copied (see
-    `Unchanged`)."""
+    `Unchanged`). Without a configured as_of, traits are relative to the newest timestamp
+    up to `now` (naive UTC; the time of the call by default)."""
     settings = settings or ProfileConfig()
     rules = settings.survivorship
     build_golden(engine, rules, unchanged)
     copied = engine.count(GOLDEN_KEPT) if unchanged is not None else 0
     engine.drop(GOLDEN_KEPT)
-    as_of = settings.as_of or engine.scalar(
-        f"SELECT max(greatest(created_at, resolved_at, last_active_at)) FROM {RECORDS}"
-    )
+    newest, future = newest_timestamp(engine, now or datetime.now(UTC).replace(tzinfo=None))
+    as_of = settings.as_of or newest
     touchpoints, scored = traits.build_touchpoints(
         engine, settings.currency, unchanged.sentiment if unchanged else None
     )
@@ -395,7 +397,25 @@ def build_profiles(
     )
     # A view, not a table: the write stage joins once as it writes. One row per golden record.
     texts = engine.count(SENTIMENT)
-    return Profiled(engine.count(GOLDEN), touchpoints, texts, as_of, copied, texts - scored)
+    return Profiled(engine.count(GOLDEN), touchpoints, texts, as_of, copied, texts - scored, future)
+
+
+_TIMESTAMP_COLUMNS = ("created_at", "resolved_at", "last_active_at")
+
+
+def newest_timestamp(engine: DuckDBEngine, now: datetime) -> tuple[datetime | None, int]:
+    """The newest timestamp in the records up to `now` (naive UTC, like the records' own), and
+    how many are later than that.
+
+    A date typed with the wrong year (2205 for 2025) would otherwise become the default as_of
+    and make every customer look long gone: recency, lifecycle and RFM would all be off.
+    """
+    newest = ", ".join(f"max(CASE WHEN {c} <= $now THEN {c} END)" for c in _TIMESTAMP_COLUMNS)
+    later = " + ".join(f"count(CASE WHEN {c} > $now THEN 1 END)" for c in _TIMESTAMP_COLUMNS)
+    [(as_of, future)] = engine.rows(
+        f"SELECT greatest({newest}), {later} FROM {RECORDS}", {"now": now}
+    )
+    return as_of, int(future)
 
 
 def _param(field: str) -> str:

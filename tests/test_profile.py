@@ -131,6 +131,25 @@ def test_build_profiles_defaults_as_of_to_the_newest_timestamp():
     assert engine.count(PROFILES) == 3
 
 
+def test_default_as_of_leaves_out_timestamps_after_the_run_started():
+    # An order typed with the year 2205 and a ticket resolved "tomorrow": neither is the
+    # newest event yet, so neither moves as_of (and recency) for every customer.
+    typo = {"customer_id": "B", "kind": "transactions", "first_name": "Ann",
+            "created_at": ts("2205-01-02 00:00")}  # fmt: skip
+    tomorrow = {"customer_id": "C", "kind": "support", "created_at": ts("2025-01-01 12:00"),
+                "resolved_at": ts("2025-06-02 00:00")}  # fmt: skip
+    engine = load_records([*ROWS, typo, tomorrow])
+    profiled = build_profiles(engine, ProfileConfig(), now=ts("2025-06-01 00:00"))
+    assert profiled.as_of == ts("2025-01-01 12:00")
+    assert profiled.future_timestamps == 2
+    recency = dict(engine.rows(f"SELECT customer_id, recency_days FROM {PROFILES}"))
+    assert recency["A"] == 0
+    # the run's clock by default; a configured as_of is used whatever the data holds
+    assert build_profiles(load_records([*ROWS, typo])).future_timestamps == 1
+    given = ProfileConfig(as_of=ts("2230-01-01 00:00"))
+    assert build_profiles(load_records([*ROWS, typo]), given).as_of == ts("2230-01-01 00:00")
+
+
 def test_config_rejects_an_unknown_golden_field_and_keeps_other_defaults():
     raw = {
         "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
