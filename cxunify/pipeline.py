@@ -378,7 +378,9 @@ def publish(
         written = write(names=("links",))
         engine.drop(score.SCORED)
     with stage("profile"):
-        profiled = profile.build_profiles(engine, config.profile, run.unchanged)
+        profiled = profile.build_profiles(
+            engine, config.profile, run.unchanged, now=run.started.replace(tzinfo=None)
+        )
         if extra and "update" in extra:
             extra["update"]["golden_records_copied"] = profiled.golden_copied
             extra["update"]["sentiment_copied"] = profiled.sentiment_copied
@@ -396,6 +398,7 @@ def publish(
             "profiles": profiled.profiles,
             "touchpoints": profiled.touchpoints,
             "texts_scored": profiled.texts_scored,
+            "future_timestamps": profiled.future_timestamps,
         }
         _check_accounting(counts)
         figures = gates.measure(

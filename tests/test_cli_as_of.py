@@ -68,3 +68,22 @@ def test_a_bad_phone_region_flag_with_a_config_is_a_one_line_error(cli, tmp_path
     assert result.stderr.strip() == (
         "Error: --phone-region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)"
     )
+
+
+def test_a_future_timestamp_is_counted_not_taken_as_the_default_as_of(cli, tmp_path: Path):
+    """A year typed 2095 for 2025 made every customer look long gone."""
+    (tmp_path / "crm.csv").write_text(
+        "id,email,created\n1,ann@gmail.com,2024-05-01\n2,bob@gmail.com,2095-01-02\n"
+    )
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+        "     columns: {email: email, created_at: created}}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["as_of"] == "2024-05-01T00:00:00"
+    assert run["counts"]["future_timestamps"] == 1
+    assert json.loads(result.stdout)["counts"]["future_timestamps"] == 1
