@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cxunify import jsontext
-from cxunify.errors import CxunifyError, UserError, unreadable_file
+from cxunify.errors import CxunifyError, UserError, interrupted, unreadable_file
 from cxunify.fields import Kind
 
 app = typer.Typer(
@@ -107,6 +107,9 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
     except Exception as exc:
         if debug:
             stderr.print_exception()
+        if interrupted(exc):
+            stderr.print("Interrupted.")
+            raise typer.Exit(130) from None
         damaged = unreadable_file(exc)
         if damaged is not None:
             stderr.print(f"Error: {damaged}", markup=False, highlight=False, soft_wrap=True)

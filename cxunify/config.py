@@ -293,6 +293,13 @@ class GatesConfig(_Strict):
     max_customers_merged: int | None = Field(
         None, ge=0, description="most previous customers that may be merged into others"
     )
+    max_customers_removed_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="largest share of previous customers that may vanish: none of their "
+        "records is in this run (a truncated export, ids renumbered at the source)",
+    )
 
 
 class EngineConfig(_Strict):

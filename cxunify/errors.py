@@ -63,6 +63,12 @@ def _in_update_state(path: str) -> bool:
     )
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` is an engine's report of Ctrl-C: DuckDB checks for the signal inside a
+    query and raises an error of its own instead of KeyboardInterrupt."""
+    return type(exc).__name__ == "InterruptException" or str(exc).startswith("Query interrupted")
+
+
 def unreadable_file(exc: BaseException) -> str | None:
     """The one-line message for an engine error that a file could not be read (a damaged or
     truncated Parquet file: disk trouble, a copy cut short), else None. Such a file is no

@@ -26,6 +26,7 @@ class Figures:
     linked_share: float
     id_changed_share: float
     customers_merged: int
+    removed_share: float
     has_previous: bool
 
     def as_dict(self) -> dict[str, int | float | bool]:
@@ -35,6 +36,7 @@ class Figures:
             "linked_share": round(self.linked_share, 6),
             "id_changed_share": round(self.id_changed_share, 6),
             "customers_merged": self.customers_merged,
+            "removed_share": round(self.removed_share, 6),
         }
 
 
@@ -55,6 +57,7 @@ def measure(
         linked_share=int(linked) / int(records) if records else 0.0,
         id_changed_share=churn.id_changed_share,
         customers_merged=churn.customers_merged,
+        removed_share=churn.removed_share,
         has_previous=has_previous,
     )
 
@@ -68,14 +71,13 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
             f"records (limit {gates.max_cluster_size:,})"
         )
     if gates.max_reject_rate is not None and figures.reject_rate > gates.max_reject_rate:
-        failed.append(
-            f"gates.max_reject_rate: {figures.reject_rate:.2%} of rows were rejected "
-            f"(limit {gates.max_reject_rate:.2%})"
-        )
+        figure, limit = _shares(figures.reject_rate, gates.max_reject_rate)
+        failed.append(f"gates.max_reject_rate: {figure} of rows were rejected (limit {limit})")
     if gates.min_linked_share is not None and figures.linked_share < gates.min_linked_share:
+        figure, limit = _shares(figures.linked_share, gates.min_linked_share)
         failed.append(
-            f"gates.min_linked_share: {figures.linked_share:.2%} of records are linked to "
-            f"another record (minimum {gates.min_linked_share:.2%})"
+            f"gates.min_linked_share: {figure} of records are linked to another record "
+            f"(minimum {limit})"
         )
     # Churn gates compare with the previous run; a first run has nothing to compare with.
     if figures.has_previous:
@@ -83,9 +85,10 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
             gates.max_id_changed_share is not None
             and figures.id_changed_share > gates.max_id_changed_share
         ):
+            figure, limit = _shares(figures.id_changed_share, gates.max_id_changed_share)
             failed.append(
-                f"gates.max_id_changed_share: {figures.id_changed_share:.2%} of the previous "
-                f"run's customers changed id (limit {gates.max_id_changed_share:.2%})"
+                f"gates.max_id_changed_share: {figure} of the previous run's customers "
+                f"changed id (limit {limit})"
             )
         if (
             gates.max_customers_merged is not None
@@ -95,7 +98,26 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
                 f"gates.max_customers_merged: {figures.customers_merged:,} customers were "
                 f"merged into others since the previous run (limit {gates.max_customers_merged:,})"
             )
+        if (
+            gates.max_customers_removed_share is not None
+            and figures.removed_share > gates.max_customers_removed_share
+        ):
+            figure, limit = _shares(figures.removed_share, gates.max_customers_removed_share)
+            failed.append(
+                f"gates.max_customers_removed_share: {figure} of the previous run's customers "
+                f"have no record in this run (limit {limit})"
+            )
     return failed
+
+
+def _shares(figure: float, limit: float) -> tuple[str, str]:
+    """Both as percentages with as many decimals as it takes to tell them apart (0.05% is
+    over a limit of 0.046%, shown as 0.050% and 0.046%, not 0.05% and 0.05%)."""
+    for decimals in range(2, 10):
+        shown = f"{figure:.{decimals}%}", f"{limit:.{decimals}%}"
+        if shown[0] != shown[1]:
+            return shown
+    return f"{figure:%}", f"{limit:%}"
 
 
 class GateFailed(QualityGateError):

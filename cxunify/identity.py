@@ -83,6 +83,8 @@ class Churn:
     customers_split_off: int = 0
     customers_merged: int = 0
     customers_id_changed: int = 0
+    # Previous customers none of whose records is in this run: their ids name nobody now.
+    customers_removed: int = 0
 
     @property
     def id_changed_share(self) -> float:
@@ -91,8 +93,19 @@ class Churn:
             return 0.0
         return self.customers_id_changed / self.previous_customers
 
+    @property
+    def removed_share(self) -> float:
+        """Share of the previous run's customers none of whose records is in this run."""
+        if not self.previous_customers:
+            return 0.0
+        return self.customers_removed / self.previous_customers
+
     def as_dict(self) -> dict[str, int | float]:
-        return {**asdict(self), "id_changed_share": round(self.id_changed_share, 6)}
+        return {
+            **asdict(self),
+            "id_changed_share": round(self.id_changed_share, 6),
+            "removed_share": round(self.removed_share, 6),
+        }
 
 
 @dataclass
@@ -302,9 +315,16 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
         """,
         {"run_at": run_at},
     )
+    # A customer whose records are all gone (deleted, or no longer exported) leaves its
+    # redirects pointing nowhere: NULL says so, rather than naming an id nobody holds.
     engine.execute(
-        f"CREATE OR REPLACE TABLE {REDIRECTS} AS SELECT * FROM {REDIRECTS} "
-        "ORDER BY redirected_at, old_customer_id, customer_id"
+        f"""
+        CREATE OR REPLACE TABLE {REDIRECTS} AS
+        SELECT r.old_customer_id, a.customer_id, r.redirected_to, r.reason, r.redirected_at
+        FROM {REDIRECTS} r
+        LEFT JOIN (SELECT DISTINCT customer_id FROM {ASSIGNED}) a USING (customer_id)
+        ORDER BY r.redirected_at, r.old_customer_id, a.customer_id
+        """
     )
 
 
@@ -333,4 +353,14 @@ def _churn(engine: DuckDBEngine) -> Churn:
         customers_split_off=int(split),
         customers_merged=engine.count(table("id_merges")),
         customers_id_changed=int(changed),
+        customers_removed=int(
+            engine.scalar(
+                f"""
+                SELECT count(DISTINCT p.customer_id) FROM {PREVIOUS_MAP} p
+                WHERE p.customer_id NOT IN (
+                    SELECT q.customer_id FROM {PREVIOUS_MAP} q
+                    JOIN {RECORDS} r USING (source, source_record_id))
+                """
+            )
+        ),
     )

@@ -377,8 +377,16 @@ def find_previous(previous: Folder) -> PreviousOutput | None:
     previous = previous.resolve()
     manifest = previous / MANIFEST
     # (on a store, each output is a folder of part files)
-    if not manifest.is_file() or not (previous / "identity_map.parquet").exists():
+    if not manifest.is_file():
         return None
+    if not (previous / "identity_map.parquet").exists():
+        # Treated as no previous run, every id would be issued afresh and the churn gates
+        # skipped: a damaged output must be mended or removed by hand.
+        raise OutputError(
+            f"{previous}: holds {MANIFEST} but no identity_map.parquet, so the customer ids "
+            "of the previous run cannot be carried over; restore it from a backup, or remove "
+            "the folder to start again with new ids"
+        )
     try:
         started = json.loads(manifest.read_text(encoding="utf-8"))["started_at"]
         started_at = datetime.fromisoformat(started)

@@ -281,6 +281,21 @@ def test_internal_errors_exit_2_without_traceback(cli, tmp_path: Path, monkeypat
     assert "Traceback" not in result.stderr
 
 
+def test_ctrl_c_inside_a_query_is_an_interruption_not_a_bug(cli, tmp_path: Path, monkeypatch):
+    """DuckDB reports Ctrl-C during a query as an error of its own, not KeyboardInterrupt."""
+    import cxunify.pipeline
+
+    for error in (duckdb.InterruptException("INTERRUPT Error: Interrupted!"),
+                  RuntimeError("Query interrupted")):  # fmt: skip
+
+        def interrupted(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(cxunify.pipeline, "unify", interrupted)
+        result = cli("unify", "--config", SAMPLE_CONFIG, "--out", tmp_path / "o")
+        assert (result.exit_code, result.stderr) == (130, "Interrupted.\n")
+
+
 def test_paths_that_cannot_be_written_are_one_line_user_errors(
     cli, sample_out: Path, tmp_path: Path
 ):

@@ -88,8 +88,36 @@ def test_gates_that_hold_let_the_run_through(cli, tmp_path: Path):
         "linked_share": 0.75,
         "id_changed_share": 0.5,
         "customers_merged": 1,
+        "removed_share": 0.0,
         "failed": [],
     }
+
+
+def test_a_truncated_export_fails_the_removed_customers_gate(cli, tmp_path: Path):
+    """Customers whose records all vanished (an export cut short, ids renumbered at the
+    source) change no id and merge nothing: only this gate sees them."""
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    gates = "  max_id_changed_share: 0\n  max_customers_merged: 0\n"
+    result = unify(cli, tmp_path, [FIRST[0]], gates + "  max_customers_removed_share: 0.4\n")
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "Error: quality gate failed: gates.max_customers_removed_share: 50.00% of the "
+        "previous run's customers have no record in this run (limit 40.00%)"
+    )
+    run = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
+    assert run["ids"]["customers_removed"] == 1 and run["ids"]["removed_share"] == 0.5
+    assert run["ids"]["customers_id_changed"] == 0
+
+
+def test_a_failed_gate_shows_enough_digits_to_tell_figure_and_limit_apart(cli, tmp_path: Path):
+    """20% of rows rejected against a limit of 19.996% read "20.00% (limit 20.00%)"."""
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    result = unify(cli, tmp_path, SECOND, "  max_reject_rate: 0.19996\n")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[0] == (
+        "Error: quality gate failed: gates.max_reject_rate: 20.000% of rows were rejected "
+        "(limit 19.996%)"
+    )
 
 
 def test_churn_gates_do_not_apply_to_a_first_run(cli, tmp_path: Path):

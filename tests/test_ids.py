@@ -87,7 +87,9 @@ def test_adding_records_keeps_every_unaffected_id(cli, tmp_path: Path):
         "customers_split_off": 0,
         "customers_merged": 0,
         "customers_id_changed": 0,
+        "customers_removed": 0,
         "id_changed_share": 0.0,
+        "removed_share": 0.0,
     }
     assert redirects(tmp_path / "out") == []
 
@@ -182,3 +184,33 @@ def test_previous_from_another_folder(cli, tmp_path: Path):
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert ids(tmp_path / "out")["1"] == kept
+
+
+def test_a_redirect_to_a_customer_whose_records_are_all_gone_names_nobody(cli, tmp_path: Path):
+    """id_redirects.customer_id names a customer of this run, or is NULL: never an id that
+    no profile holds."""
+    out = tmp_path / "out"
+    run(cli, tmp_path, [f"1,,{PHONE_1}"])
+    older = ids(out)["1"]
+    run(cli, tmp_path, [f"1,,{PHONE_1}", "2,ann@gmail.com,"])
+    newer = ids(out)["2"]
+    run(cli, tmp_path, [f"1,,{PHONE_1}", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}"])
+    assert redirects(out) == [(newer, older, older, "merge")]
+    summary = run(cli, tmp_path, ["4,cat@gmail.com,"])  # every earlier record is gone
+    assert redirects(out) == [(newer, None, older, "merge")]
+    assert summary["ids"]["customers_removed"] == 1
+    assert summary["ids"]["removed_share"] == 1.0
+
+
+def test_an_output_folder_without_its_identity_map_is_refused(cli, tmp_path: Path):
+    """Taken for a first run, it would issue every id afresh and skip the churn gates."""
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    (tmp_path / "out" / "identity_map.parquet").unlink()
+    config = tmp_path / "cfg.yaml"
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'out'}: holds run.json but no identity_map.parquet, so the "
+        "customer ids of the previous run cannot be carried over; restore it from a backup, "
+        "or remove the folder to start again with new ids\n"
+    )
