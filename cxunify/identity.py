@@ -238,27 +238,31 @@ REDIRECT_COLUMNS = (
 def _avoid_reissuing(engine: DuckDBEngine) -> None:
     """Re-derive a fresh id that equals one issued before (a split-off part can contain the
     record an old id was derived from). Hashing the id again is deterministic and converges
-    at once in practice; the loop is bounded for safety."""
+    at once in practice; the loop is bounded for safety.
+
+    One exception: an id retired by a merge comes back to the customer holding the record it
+    was derived from, when that customer stands apart again (the merge was undone: a
+    bridging record deleted or changed). Its records are that customer's again, and the
+    merge redirect, which would now send the id to someone else, is dropped (see
+    `_write_redirects`).
+    """
+    merged_away = (
+        f"SELECT old_customer_id FROM {REDIRECTS} WHERE reason = 'merge' "
+        f"AND old_customer_id NOT IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept')"
+    )
+    clash = f"""
+        origin <> 'kept' AND (
+            customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
+            OR customer_id IN (SELECT old_customer_id FROM {REDIRECTS}
+                               WHERE old_customer_id NOT IN ({merged_away}))
+            OR customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
+    """
     for _ in range(8):
-        clashes = engine.scalar(
-            f"""
-            SELECT count(*) FROM {ASSIGNED} a
-            WHERE a.origin <> 'kept' AND (
-                a.customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
-                OR a.customer_id IN (SELECT old_customer_id FROM {REDIRECTS})
-                OR a.customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
-            """
-        )
-        if not clashes:
+        if not engine.scalar(f"SELECT count(*) FROM {ASSIGNED} WHERE {clash}"):
             return
         engine.execute(
-            f"""
-            UPDATE {ASSIGNED} SET customer_id = 'c_' || left(sha256(customer_id), 16)
-            WHERE origin <> 'kept' AND (
-                customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
-                OR customer_id IN (SELECT old_customer_id FROM {REDIRECTS})
-                OR customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
-            """
+            f"UPDATE {ASSIGNED} SET customer_id = 'c_' || left(sha256(customer_id), 16) "
+            f"WHERE {clash}"
         )
 
 
@@ -317,12 +321,17 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
     )
     # A customer whose records are all gone (deleted, or no longer exported) leaves its
     # redirects pointing nowhere: NULL says so, rather than naming an id nobody holds.
+    # A merge undone gives the retired id back; its merge redirect goes.
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {REDIRECTS} AS
         SELECT r.old_customer_id, a.customer_id, r.redirected_to, r.reason, r.redirected_at
         FROM {REDIRECTS} r
         LEFT JOIN (SELECT DISTINCT customer_id FROM {ASSIGNED}) a USING (customer_id)
+        LEFT JOIN (SELECT DISTINCT customer_id AS live FROM {ASSIGNED}) o
+            ON o.live = r.old_customer_id
+        -- a merged-away id given back to its own records (`_avoid_reissuing`) is live again
+        WHERE r.reason <> 'merge' OR o.live IS NULL
         ORDER BY r.redirected_at, r.old_customer_id, a.customer_id
         """
     )

@@ -140,16 +140,34 @@ def test_split_keeps_the_id_on_the_largest_part(cli, tmp_path: Path):
     assert summary["ids"]["customers_id_changed"] == 1
 
 
-def test_a_retired_id_is_never_issued_again(cli, tmp_path: Path):
+def test_an_id_in_use_is_never_issued_again(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    rows = ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}", f"4,,{PHONE_1}"]
+    run(cli, tmp_path, rows)
+    whole = ids(out)["1"]  # derived from record 1, the smallest
+    # Record 1 leaves, alone: the id stays with the larger part, and record 1, which it was
+    # derived from, gets another.
+    rows[0] = "1,zed@gmail.com,"
+    run(cli, tmp_path, rows)
+    assert ids(out)["2"] == whole
+    assert ids(out)["1"] != whole
+    assert ids(out)["1"].startswith("c_") and len(ids(out)["1"]) == 18
+
+
+def test_a_merge_undone_gives_the_retired_id_back(cli, tmp_path: Path):
+    """The merged-away id comes back to the records it was derived from: its merge redirect
+    would otherwise send a downstream system to the customer it has left."""
     out = tmp_path / "out"
     run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,"])
+    ann = ids(out)["1"]
     run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
-    retired = ids(out)["3"]  # derived from record 3, which will anchor a split-off part
+    retired = ids(out)["3"]
     run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}"])
-    assert redirects(out)[0][0] == retired
-    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
-    assert ids(out)["3"] != retired
-    assert ids(out)["3"].startswith("c_") and len(ids(out)["3"]) == 18
+    assert redirects(out) == [(retired, ann, ann, "merge")]
+    summary = run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
+    assert ids(out) == {"1": ann, "2": ann, "3": retired}
+    assert redirects(out) == [(ann, retired, retired, "split")]
+    assert summary["ids"]["customers_split_off"] == 1
 
 
 def test_redirect_chains_resolve_to_the_live_id(cli, tmp_path: Path):
