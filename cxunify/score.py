@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from cxunify.block import NODES, PAIRS, RuleLike
+from cxunify.block import IDENTITY_COLUMNS, NODES, PAIRS, RuleLike
 from cxunify.compare import KEY_COMPARISON, ComparisonSpec, gammas_sql
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import InputError
 from cxunify.model import Comparison, MatchModel, default_m, fit_em, u_from_pattern_counts
 from cxunify.sql import ident, table
+from cxunify.standardize import RECORDS
 
 GAMMAS = table("gammas")
 SCORED = table("scored")
@@ -75,16 +76,35 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
     nodes = engine.count(NODES)
     side = max(2, min(nodes, int(np.sqrt(n_pairs * 2)) + 1))
     sample = table("random_nodes")
-    # Nodes ranked by a hash of node and seed: the same sample on every engine (a reservoir
-    # sample is engine-specific), hence the same model from DuckDB and Spark.
+    # Nodes ranked by a hash of their identity values and the seed. Not of the node number:
+    # that is the smallest record key, which follows the exports' row order, so re-sorting an
+    # export changed the sample, the model and the customers. Not a reservoir sample either:
+    # that is engine-specific, and DuckDB and Spark must fit the same model. The values are
+    # read from the node's record, as blanking junk emails and phones can leave two nodes
+    # alike; among records they are unique per node, so the node number never breaks a tie.
     engine.execute(
-        f"CREATE OR REPLACE TABLE {sample} AS SELECT node FROM {NODES} "
-        f"ORDER BY md5(CAST(node AS VARCHAR) || ':' || $seed), node LIMIT {int(side)}",
-        {"seed": str(int(seed))},
+        f"CREATE OR REPLACE TABLE {sample} AS SELECT n.node FROM {NODES} n "
+        f"JOIN {RECORDS} r ON r.record_key = n.node "
+        f"ORDER BY md5({_identity_text('r')} || $separator || $seed), n.node LIMIT {int(side)}",
+        {"seed": str(int(seed)), "separator": _SEPARATOR},
     )
     return (
         f"SELECT a.node AS left_node, b.node AS right_node "
         f"FROM {sample} a JOIN {sample} b ON a.node < b.node"
+    )
+
+
+# Between the identity values in a node's text: a control character, which no standardised
+# value is expected to hold (were one to, two nodes could share a text and a hash).
+_SEPARATOR = "\x1f"
+
+
+def _identity_text(alias: str) -> str:
+    """SQL: the identity values of `alias` as one text, the same on DuckDB and Spark, and
+    different for records with different values (a missing value is not an empty one)."""
+    return " || $separator || ".join(
+        f"coalesce('=' || CAST({alias}.{ident(column)} AS VARCHAR), '-')"
+        for column in IDENTITY_COLUMNS
     )
 
 
@@ -390,7 +410,6 @@ def train_supervised(
     import recordlinkage
 
     from cxunify.block import RECORD_NODES
-    from cxunify.standardize import RECORDS
 
     labelled = table("labelled")
     engine.execute(

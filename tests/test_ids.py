@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -99,6 +100,39 @@ def test_new_ids_do_not_depend_on_row_order(cli, tmp_path: Path):
     run(cli, tmp_path / "a", rows)
     run(cli, tmp_path / "b", list(reversed(rows)))
     assert ids(tmp_path / "a" / "out") == ids(tmp_path / "b" / "out")
+
+
+def customers(out: Path) -> set[frozenset[tuple[str, str]]]:
+    """The partition of records into customers, whatever the ids."""
+    rows = duckdb.sql(
+        f"SELECT list([source, source_record_id]) FROM '{out}/identity_map.parquet' "
+        "GROUP BY customer_id"
+    ).fetchall()
+    return {frozenset((source, record_id) for source, record_id in row[0]) for row in rows}
+
+
+def test_trained_model_and_customers_do_not_depend_on_row_order(
+    cli, sample_out: Path, tmp_path: Path
+):
+    # A nightly export whose ORDER BY is unstable must not churn ids: the model unify trains
+    # (no --model) is fitted on a sample of random pairs, which once followed row order.
+    shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
+    config = tmp_path / "configs" / "sample.yaml"
+    config.parent.mkdir()
+    shutil.copy(SAMPLE_CONFIG, config)
+    orders = tmp_path / "sample_data" / "orders.csv"
+    with orders.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))  # rows may hold quoted line breaks
+    with orders.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header, *reversed(rows)])
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.stderr
+
+    def model(out: Path) -> dict:
+        return json.loads((out / "run.json").read_text(encoding="utf-8"))["model"]
+
+    assert model(tmp_path / "out") == model(sample_out)
+    assert customers(tmp_path / "out") == customers(sample_out)
 
 
 def test_merge_keeps_the_older_id_and_redirects_the_other(cli, tmp_path: Path):
