@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,23 @@ def train(
     fitted = fit_em(patterns, counts, start, prior=0.1, fix_u=True, max_iterations=max_iterations)
     expected_matches = fitted.prior * counts.sum()
     prior = min(max(expected_matches / all_pairs, 1e-12), 0.5)
+    if random_counts.sum() > 0:
+        # Random pairs are nearly all non-matches, but the few true matches among them decide
+        # the u of rare agreeing levels (a handle equal to the email's local part, say), which
+        # then swings with the sample drawn. Weighted by each pair's chance of being a
+        # non-match under the fitted model (with the prior over all pairs), they are left
+        # out; m and the prior are fitted again with that u.
+        non_match = 1.0 - replace(fitted, prior=prior).probabilities(random_patterns)
+        u_non_match = u_from_pattern_counts(random_patterns, random_counts * non_match, start)
+        start = [
+            Comparison(c.name, c.levels, c.m, u)
+            for c, u in zip(fitted.comparisons, u_non_match, strict=True)
+        ]
+        fitted = fit_em(
+            patterns, counts, start, prior=fitted.prior, fix_u=True, max_iterations=max_iterations
+        )
+        expected_matches = fitted.prior * counts.sum()
+        prior = min(max(expected_matches / all_pairs, 1e-12), 0.5)
     return MatchModel(
         fitted.comparisons,
         prior=prior,
