@@ -63,6 +63,10 @@ DayfirstOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
+]
 PreviousOpt = Annotated[
     str | None,
     typer.Option("--previous", help="Output whose customer ids to carry over (default: --out)."),
@@ -280,10 +284,7 @@ def unify(
         str | None,
         typer.Option("--engine", help="duckdb (default) or spark; overrides the config's engine."),
     ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Date traits are relative to (default: newest in data)."),
-    ] = None,
+    as_of: AsOfOpt = None,
     previous: PreviousOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -337,6 +338,7 @@ def update(
             help="CSV of records to remove (columns source, source_record_id).",
         ),
     ] = None,
+    as_of: AsOfOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -347,6 +349,8 @@ def update(
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
         _note_duckdb_only(settings, "update")
+        if as_of is not None:
+            _set_flag(settings.profile, "as_of", as_of, "--as-of")
         with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
         if as_json:
