@@ -361,6 +361,11 @@ def update(
             deleted = (
                 f", {changed['records_deleted']:,} deleted" if changed["records_deleted"] else ""
             )
+            # Ids of known sources the deletions file names but the output does not hold:
+            # deleted on an earlier night, or a mistyped id. Shown, not hidden in run.json.
+            missing = changed["deletions_not_found"]
+            if missing:
+                deleted += f", {missing:,} to delete not found"
             stderr.print(
                 f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows"
                 f"{deleted} → {counts['profiles']:,} customers in {result.out_dir}"

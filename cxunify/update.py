@@ -27,6 +27,7 @@ of matching settings needs a full ``unify`` (an update refuses then).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import shutil
@@ -349,7 +350,11 @@ def _update(
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
             carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
         with stage("standardize"):
-            asked = _read_deletions(engine, deletions) if deletions else 0
+            asked = (
+                _read_deletions(engine, deletions, previous, sorted(state.get("sources", {})))
+                if deletions
+                else 0
+            )
             stored, params = stored_table(state_dir, "records").read_sql("records")
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
             read_unchanged = _skip_rows_read_as_stored(engine, state)
@@ -475,10 +480,11 @@ def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
     return engine.count(REJECTS) - before
 
 
-def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
+def _read_deletions(engine: DuckDBEngine, path: Path, previous: Path, known: list[str]) -> int:
     """``cx_deletions``: the distinct (source, source_record_id) of the deletions CSV; a
-    record also among tonight's rows is an error (keep it, or delete it: not both).
-    Returns how many records it names."""
+    record also among tonight's rows is an error (keep it, or delete it: not both), and so is
+    a source the output does not hold (`known`): an erasure request must not be skipped for
+    a misspelt name. Returns how many records it names."""
     if not path.is_file():
         raise InputError(f"{path}: deletions file not found")
     dialect = ingest.csv_header(path, None)
@@ -499,6 +505,13 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
         )
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    unknown = [
+        source
+        for (source,) in engine.rows(f"SELECT DISTINCT source FROM {DELETIONS} ORDER BY 1")
+        if source not in known
+    ]
+    if unknown:
+        raise InputError(f"{path}: {_unknown_sources(unknown, known, previous)}")
     clash = engine.rows(
         f"SELECT d.source, d.source_record_id FROM {DELETIONS} d "
         f"SEMI JOIN {ingest.MAPPED} r USING (source, source_record_id) ORDER BY ALL LIMIT 1"
@@ -510,6 +523,19 @@ def _read_deletions(engine: DuckDBEngine, path: Path) -> int:
             "keep one of them"
         )
     return engine.count(DELETIONS)
+
+
+def _unknown_sources(unknown: list[str], known: list[str], previous: Path) -> str:
+    names = ", ".join(f"'{name}'" for name in unknown)
+    first = unknown[0]
+    close = [k for k in known if k.lower() == first.lower()] or difflib.get_close_matches(
+        first, known, n=1, cutoff=0.6
+    )
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return (
+        f"{'source' if len(unknown) == 1 else 'sources'} {names} not in {previous} "
+        f"(its sources: {', '.join(known)}{hint}); nothing was deleted"
+    )
 
 
 def _skip_rows_read_as_stored(engine: DuckDBEngine, state: dict) -> int:
