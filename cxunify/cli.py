@@ -40,18 +40,21 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML config (see configs/).")
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+# Each file is a source named by its file's stem; NAME=PATH names the source (its files are
+# all PATH matches), so tonight's orders_2025-07-01.csv can update the stored `orders`.
+_NAMING = "; repeatable; NAME=PATH names the source (default: the file's stem)."
 CrmOpt = Annotated[
-    list[str] | None, typer.Option("--crm", help="CRM export (path or glob); repeatable.")
+    list[str] | None, typer.Option("--crm", help="CRM export (path or glob)" + _NAMING)
 ]
 TxOpt = Annotated[
     list[str] | None,
-    typer.Option("--transactions", help="Orders/payments export (path or glob); repeatable."),
+    typer.Option("--transactions", help="Orders/payments export (path or glob)" + _NAMING),
 ]
 SocialOpt = Annotated[
-    list[str] | None, typer.Option("--social", help="Social accounts export; repeatable.")
+    list[str] | None, typer.Option("--social", help="Social accounts export" + _NAMING)
 ]
 SupportOpt = Annotated[
-    list[str] | None, typer.Option("--support", help="Support tickets export; repeatable.")
+    list[str] | None, typer.Option("--support", help="Support tickets export" + _NAMING)
 ]
 RegionOpt = Annotated[
     str | None,
@@ -249,7 +252,10 @@ def _load(
     flags: dict[Kind, list[str]],
     phone_region: str | None,
     dayfirst: bool,
+    stored: dict[str, list] | None = None,
 ) -> Any:
+    """The config from --config, or inferred from the flags (`stored`: an update's stored
+    sources, whose id columns inference keeps)."""
     from cxunify.config import load_config
     from cxunify.infer import config_from_flags
 
@@ -263,7 +269,7 @@ def _load(
             config.standardize.dayfirst = True
         return config
     with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
-        config, _ = config_from_flags(flags, Path(work), phone_region, dayfirst)
+        config, _ = config_from_flags(flags, Path(work), phone_region, dayfirst, stored)
     return config
 
 
@@ -344,15 +350,20 @@ def update(
     debug: DebugOpt = False,
 ) -> None:
     """Add new and changed rows to an output, linking only them (same result as a full run)."""
+    from cxunify.update import stored_sources
     from cxunify.update import update as run
 
     def action() -> None:
-        settings = _load(config, _flags(crm, transactions, social, support), phone_region, dayfirst)
+        flags = _flags(crm, transactions, social, support)
+        stored = stored_sources(_folder(previous)) if flags else None
+        settings = _load(config, flags, phone_region, dayfirst, stored)
         _note_duckdb_only(settings, "update")
         if as_of is not None:
             _set_flag(settings.profile, "as_of", as_of, "--as-of")
         with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
+        for added in result.manifest["update"]["sources_added"]:
+            _warn_source_added(added, named_by_flags=config is None)
         if as_json:
             print(jsontext.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
@@ -372,6 +383,29 @@ def update(
             )
 
     _guard(debug, action)
+
+
+def _warn_source_added(added: dict[str, Any], named_by_flags: bool) -> None:
+    """An update that adds a source may have been meant to update a stored one: a nightly
+    file named by its date is a new source by its file name, its rows counted twice."""
+    kind, stored = added["kind"], added["stored_of_kind"]
+    if not stored:
+        held = f"it held no {kind} source"
+        hint = ""
+    else:
+        held = f"its {kind} sources: {', '.join(stored)}"
+        hint = f"; to update '{stored[0]}', " + (
+            f"name the source: --{kind} {stored[0]}=PATH"
+            if named_by_flags
+            else "give the source that name in the config"
+        )
+    stderr.print(
+        f"Warning: source '{added['source']}' is not in the previous output ({held}): its rows "
+        f"were added as a new source, not as changes to stored records{hint}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -61,11 +61,33 @@ class InferredSource:
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
 
 
-def infer_sources(paths_by_kind: dict[Kind, list[str]], work_dir: Path) -> list[InferredSource]:
-    """One inferred source per file named by the flags (each may be a path or a glob)."""
-    files: list[tuple[Kind, Path]] = []
-    for kind, patterns in paths_by_kind.items():
-        for pattern in patterns:
+# `--transactions orders=exports/orders_2025-07-01.csv`: a source's name before the path.
+_NAMED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<path>.+)")
+
+
+def _named(given: str) -> tuple[str | None, str]:
+    """A flag's source name (NAME=PATH) and its path or glob; a file whose name holds `=`
+    is a path."""
+    found = _NAMED.fullmatch(given)
+    if found is None or Path(given).exists():
+        return None, given
+    return found["name"], found["path"]
+
+
+def infer_sources(
+    paths_by_kind: dict[Kind, list[str]],
+    work_dir: Path,
+    stored: dict[str, list] | None = None,
+) -> list[InferredSource]:
+    """One inferred source per file named by the flags (each may be a path or a glob), named
+    by its file's stem; a flag given as NAME=PATH is one source of that name, whose files are
+    all those PATH matches. A source `stored` holds (an update's previous output:
+    name -> [kind, phone_region, dayfirst, id]) keeps its stored id column when the file has
+    it, instead of inferring one from tonight's rows."""
+    files: list[tuple[Kind, Path, str | None, str]] = []
+    for kind, flagged in paths_by_kind.items():
+        for given in flagged:
+            name, pattern = _named(given)
             if is_uri(pattern):  # inferring needs the file here; a config names store paths
                 raise InputError(
                     f"--{kind.value} {pattern}: flags read local files; for exports on a store "
@@ -79,24 +101,34 @@ def infer_sources(paths_by_kind: dict[Kind, list[str]], work_dir: Path) -> list[
             )
             matches = [m for m in matches if m.is_file()] if glob.has_magic(pattern) else matches
             if not matches:
-                raise InputError(f"--{kind.value} {pattern}: no file matches")
+                raise InputError(f"--{kind.value} {given}: no file matches")
             for match in matches:
                 if not match.is_file():
-                    raise InputError(f"--{kind.value} {pattern}: file not found")
-                files.append((kind, match.resolve()))
+                    raise InputError(f"--{kind.value} {given}: file not found")
+            if name is not None:
+                # one source of every file matched: its path is the glob, as in a config
+                if any(name == n for _, _, n, _ in files):
+                    raise InputError(f"--{kind.value} {given}: source name '{name}' given twice")
+                path = str(Path(pattern).expanduser().absolute())
+                files.append((kind, matches[0].resolve(), name, path))
+                continue
+            files += [(kind, m.resolve(), None, str(m.resolve())) for m in matches]
     if not files:
         raise InputError(
             "no input: give --config, or at least one of --crm/--transactions/--social/--support"
         )
-    names: set[str] = set()
+    names = {name for _, _, name, _ in files if name is not None}
     engine = DuckDBEngine()
     try:
         install_macros(engine.con)
         create_tables(engine)
-        return [
-            _infer_one(engine, kind, path, _unique_name(path, names), work_dir)
-            for kind, path in files
-        ]
+        inferred = []
+        for kind, sample_file, name, path in files:
+            name = name or _unique_name(sample_file, names)
+            item = _infer_one(engine, kind, sample_file, name, work_dir, (stored or {}).get(name))
+            item.source.path = path
+            inferred.append(item)
+        return inferred
     finally:
         engine.close()
 
@@ -111,7 +143,12 @@ def _unique_name(path: Path, taken: set[str]) -> str:
 
 
 def _infer_one(
-    engine: DuckDBEngine, kind: Kind, path: Path, name: str, work_dir: Path
+    engine: DuckDBEngine,
+    kind: Kind,
+    path: Path,
+    name: str,
+    work_dir: Path,
+    stored: list | None = None,
 ) -> InferredSource:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
@@ -160,7 +197,14 @@ def _infer_one(
                 columns["email"] = column
                 inferred.notes["email"] = f"values: {share:.0%} of '{column}' are emails"
     inferred.source.columns = columns
-    inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
+    stored_id = _stored_id(kind, stored, raw.columns)
+    if stored_id is not None:
+        # Tonight's delta may hold a repeated or empty id: inferring from it would number the
+        # rows instead, and the update could not replace the stored records by id. Such rows
+        # are rejected, as a full run rejects them.
+        inferred.source.id, inferred.id_note = stored_id, "the id column of the stored source"
+    else:
+        inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
     engine.drop(sample)
     return inferred
 
@@ -194,14 +238,24 @@ def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[s
     return None, "no unique key column found: rows are identified by their row number"
 
 
+def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | None:
+    """The stored source's id column, when it is of this kind and the file has that column."""
+    if stored is None or stored[0] != kind.value:
+        return None
+    stored_id = stored[3]
+    return stored_id if isinstance(stored_id, str) and stored_id in columns else None
+
+
 def config_from_flags(
     paths_by_kind: dict[Kind, list[str]],
     work_dir: Path,
     phone_region: str | None = None,
     dayfirst: bool = False,
+    stored: dict[str, list] | None = None,
 ) -> tuple[Config, list[InferredSource]]:
-    """A validated Config for zero-config runs, and what was inferred (for ``init``)."""
-    inferred = infer_sources(paths_by_kind, work_dir)
+    """A validated Config for zero-config runs, and what was inferred (for ``init``);
+    `stored` as for `infer_sources`."""
+    inferred = infer_sources(paths_by_kind, work_dir, stored)
     raw = {
         "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],
         "standardize": {

@@ -113,9 +113,26 @@ def _unchanged_golden(config: Config, state: dict, previous: Path) -> profile.Un
     )
 
 
+SOURCE_SETTINGS = ("kind", "phone_region", "dayfirst", "id")
+
+
 def source_settings(config: Config) -> dict[str, list]:
     """Per source, what shapes its records (not its path: an update reads other files)."""
     return {s.name: [s.kind, s.phone_region, s.dayfirst, s.id] for s in config.sources}
+
+
+def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any]]:
+    """The sources of `config` that `stored` (the state's sources) does not hold, each with
+    its kind and the stored sources of that kind (those its rows may have been meant for)."""
+    return [
+        {
+            "source": source.name,
+            "kind": source.kind.value,
+            "stored_of_kind": sorted(n for n, s in stored.items() if s[0] == source.kind.value),
+        }
+        for source in config.sources
+        if source.name not in stored
+    ]
 
 
 def _check_settings(config: Config, state: dict, previous: Path) -> None:
@@ -128,10 +145,23 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
     config.check_survivorship(tuple(stored))
     for name, settings in source_settings(config).items():
         if name in stored and stored[name] != settings:
-            raise UserError(
-                f"{previous}: source '{name}' had other settings (kind, phone_region, "
-                "dayfirst or id) in the run that wrote it; run a full `cxunify unify`"
+            differ = "; ".join(
+                f"{key} was {_setting(before)}, now {_setting(now)}"
+                for key, before, now in zip(SOURCE_SETTINGS, stored[name], settings, strict=True)
+                if before != now
             )
+            raise UserError(
+                f"{previous}: source '{name}' has other settings than in the run that wrote it "
+                f"({differ}); an update cannot change them: run a full `cxunify unify`"
+            )
+
+
+def _setting(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"'{getattr(value, 'value', value)}'"
 
 
 @dataclass(frozen=True)
@@ -257,6 +287,18 @@ def remember_components(engine: DuckDBEngine) -> None:
         f"CREATE OR REPLACE TABLE {table('components')} AS "
         f"SELECT node, cluster AS component FROM {cluster.CLUSTERS}"
     )
+
+
+def stored_sources(previous: Path | str) -> dict[str, list]:
+    """The sources an output's update state holds (name -> [kind, phone_region, dayfirst,
+    id]), or none when it has no readable state (the update says why)."""
+    if is_uri(previous):
+        return {}
+    try:
+        sources = _read_state_json(Path(previous) / STATE).get("sources", {})
+    except OutputError:
+        return {}
+    return sources if isinstance(sources, dict) else {}
 
 
 def _read_state_json(folder: Path) -> dict[str, Any]:
@@ -436,6 +478,9 @@ def _update(
             # its size limit.
             "nodes_reblocked_for_block_size": resized,
             "components_reclustered": reclustered,
+            # Sources tonight's config names that the previous output does not hold: a nightly
+            # file named by its date (orders_2025_07_01) would add its orders a second time.
+            "sources_added": sources_added(config, state.get("sources", {})),
         }
         manifest = publish(
             engine,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
+
 from tests.conftest import write
 
 CRM = (
@@ -79,4 +81,95 @@ def test_deletions_not_found_are_shown_on_screen(cli, tmp_path: Path):
     assert " ".join(result.stderr.split()) == (  # (rich wraps the line at 80 columns)
         f"✓ 0 new or changed rows, 1 deleted, 2 to delete not found → {customers} customers "
         f"in {out}"
+    )
+
+
+def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):
+    """Tonight's CRM repeats an id and leaves one empty: inferring an id from it would fall
+    back to row numbers, and the update refused. The stored id column is kept instead, and
+    the bad rows are rejected as a full run would reject them."""
+    write(tmp_path / "crm.csv", CRM)
+    out = tmp_path / "out"
+    assert cli("unify", "--crm", tmp_path / "crm.csv", "--out", out, "-q").exit_code == 0
+    delta = write(
+        tmp_path / "tonight" / "crm.csv",
+        CRM.splitlines()[0] + "\nC4,Di,Wu,di.wu@fastmail.com\nC4,Ed,Fox,ed.fox@fastmail.com\n"
+        ",Flo,Gee,flo.gee@fastmail.com\n",
+    )
+    result = cli("update", "--previous", out, "--crm", delta, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["update"]["records_added_or_changed"] == 1
+    rejected = sorted(
+        reason for (reason,) in duckdb.sql(f"SELECT reason FROM '{out}/rejects.parquet'").fetchall()
+    )
+    assert rejected == [
+        "duplicate id C4 (first at row 1) in contact_id",
+        "missing id in contact_id",
+    ]
+
+
+def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
+    _, out = unified(cli, tmp_path)
+    other = write(
+        tmp_path / "other.yaml",
+        CONFIG.replace("id: contact_id,", "id: email, dayfirst: true,"),
+    )
+    result = cli("update", "--previous", out, "--config", other)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out}: source 'crm' has other settings than in the run that wrote it "
+        "(dayfirst was unset, now true; id was 'contact_id', now 'email'); an update cannot "
+        "change them: run a full `cxunify unify`\n"
+    )
+
+
+def test_an_update_adding_a_source_warns_and_a_flag_can_name_it(cli, tmp_path: Path):
+    """Zero-config sources are named by file stem: tonight's orders_2025-07-01.csv would be
+    a new source beside the stored `orders`, its orders counted twice."""
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "orders.csv", ORDERS)
+    out = tmp_path / "out"
+    flags = ("--crm", tmp_path / "crm.csv", "--transactions", tmp_path / "orders.csv")
+    assert cli("unify", *flags, "--out", out, "-q").exit_code == 0
+    tonight = write(
+        tmp_path / "orders_2025-07-01.csv",
+        ORDERS.splitlines()[0] + "\nO3,cy.oh@fastmail.com,30.00,2025-07-01\n",
+    )
+    result = cli("update", "--previous", out, "--out", tmp_path / "o1", "--transactions",
+                 tonight, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        "Warning: source 'orders_2025_07_01' is not in the previous output (its transactions "
+        "sources: orders): its rows were added as a new source, not as changes to stored "
+        "records; to update 'orders', name the source: --transactions orders=PATH\n"
+    )
+    result = cli("update", "--previous", out, "--transactions", f"orders={tonight}", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["update"]["sources_added"] == []
+    assert summary["update"]["records_added_or_changed"] == 1
+    sources = duckdb.sql(
+        f"SELECT source, count(*) FROM '{out}/identity_map.parquet' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert sources == [("crm", 3), ("orders", 3)]
+
+
+def test_an_update_adding_a_source_by_config_says_to_name_it_there(cli, tmp_path: Path):
+    _, out = unified(cli, tmp_path)
+    support = write(tmp_path / "tickets.csv", "ticket_id,email\nT1,ann.lee@fastmail.com\n")
+    renamed = write(
+        tmp_path / "renamed.yaml",
+        CONFIG.replace("name: orders", "name: orders2")
+        + f"  - {{name: tickets, kind: support, path: {support}, id: ticket_id, "
+        "columns: {email: email}}\n",
+    )
+    result = cli("update", "--previous", out, "--config", renamed, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        "Warning: source 'orders2' is not in the previous output (its transactions sources: "
+        "orders): its rows were added as a new source, not as changes to stored records; to "
+        "update 'orders', give the source that name in the config\n"
+        "Warning: source 'tickets' is not in the previous output (it held no support source): "
+        "its rows were added as a new source, not as changes to stored records\n"
     )
