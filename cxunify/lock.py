@@ -8,12 +8,13 @@ another host cannot be checked and is reported with the command to remove it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +60,23 @@ def output_lock(out_dir: Path) -> Iterator[Path]:
     finally:
         if _read(path) == owner:
             path.unlink(missing_ok=True)
+
+
+@contextmanager
+def reading_lock(folder: Path) -> Iterator[Path | None]:
+    """Hold the lock of a folder this run reads but does not write (an update's --previous
+    when --out is elsewhere), so no run swaps it away meanwhile. The lock belongs beside the
+    folder; when it cannot be made there (a read-only parent: an archived output, a
+    snapshot), no run of this user could replace the folder either, and it is read without
+    the lock. Yields the lock file, or None."""
+    with ExitStack() as held:
+        try:
+            path: Path | None = held.enter_context(output_lock(folder))
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            path = None
+        yield path
 
 
 def _read(path: Path) -> dict | None:

@@ -48,7 +48,7 @@ from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError, OutputError, UserError
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
-from cxunify.lock import output_lock
+from cxunify.lock import output_lock, reading_lock
 from cxunify.model import MatchModel
 from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, parquet, read_file, table
@@ -346,10 +346,11 @@ def update(
         output.pii_key()
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
+    _check_not_nested(previous, out_dir)
     output.check_replaceable(out_dir)
     # The previous folder is locked too when it is not the output: an update of it in place
     # would swap it away while this one reads its state and links its parts.
-    with output_lock(out_dir), output_lock(previous) if previous != out_dir else nullcontext():
+    with output_lock(out_dir), reading_lock(previous) if previous != out_dir else nullcontext():
         output.remove_leftovers(out_dir)
         prior = output.find_previous(previous)
         if prior is None:
@@ -360,6 +361,21 @@ def update(
         manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
         result = _update(config, previous, state, manifest, out_dir, prior, progress, deletions)
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
+
+
+def _check_not_nested(previous: Path, out_dir: Path) -> None:
+    """A run replaces its output folder whole: an output inside the previous one goes with
+    the next run writing that, and a previous output inside this one goes with this one."""
+    if out_dir != previous and out_dir.is_relative_to(previous):
+        raise UserError(
+            f"{out_dir}: --out is inside --previous {previous}, which a run writing it "
+            "replaces whole; choose a folder outside it"
+        )
+    if out_dir != previous and previous.is_relative_to(out_dir):
+        raise UserError(
+            f"{previous}: --previous is inside --out {out_dir}, which this update replaces "
+            "whole; choose a folder outside it"
+        )
 
 
 def _update(

@@ -173,3 +173,51 @@ def test_an_update_adding_a_source_by_config_says_to_name_it_there(cli, tmp_path
         "Warning: source 'tickets' is not in the previous output (it held no support source): "
         "its rows were added as a new source, not as changes to stored records\n"
     )
+
+
+def test_an_update_elsewhere_reads_a_previous_output_it_cannot_lock(
+    cli, tmp_path: Path, monkeypatch
+):
+    """`--previous A --out B` with A's folder read-only (an archived output): the lock beside
+    A cannot be made, and no run of this user could swap A either: A is read without it."""
+    import errno
+    import os
+
+    from cxunify.lock import lock_path
+
+    config, out = unified(cli, tmp_path)
+    refused, real_open = lock_path(out), os.open
+
+    def read_only(path, *args, **kwargs):
+        if Path(path) == refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    elsewhere = tmp_path / "elsewhere"
+    result = cli("update", "--previous", out, "--out", elsewhere, "--config", config, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert (elsewhere / "run.json").is_file() and not lock_path(elsewhere).exists()
+
+
+def test_an_output_inside_the_previous_one_is_refused(cli, tmp_path: Path):
+    """The next update of out/ replaces it whole, and out/sub with it."""
+    config, out = unified(cli, tmp_path)
+    result = cli("update", "--previous", out, "--out", out / "sub", "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'sub'}: --out is inside --previous {out}, which a run writing it "
+        "replaces whole; choose a folder outside it\n"
+    )
+    assert not (out / "sub").exists()
+    # ... and a previous output inside the folder the update replaces
+    import shutil
+
+    shutil.copytree(out, tmp_path / "copy")
+    shutil.move(tmp_path / "copy", out / "old")
+    result = cli("update", "--previous", out / "old", "--out", out, "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'old'}: --previous is inside --out {out}, which this update replaces "
+        "whole; choose a folder outside it\n"
+    )
