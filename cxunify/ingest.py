@@ -944,8 +944,11 @@ def ingest(
     planned: list[tuple[str, SourceConfig, Export]] = []
     for i, source in enumerate(config.sources):
         key = f"sources[{i}]"
+        # A path that matches nothing is the config's fault: name the config, as its other
+        # errors do (a source inferred from flags has no config file).
+        where = key if config.origin == "<flags>" else f"{config.origin}: {key}"
         for export in resolve_files(
-            source, config.base_dir, key, spark_session, config.engine.name
+            source, config.base_dir, where, spark_session, config.engine.name
         ):
             planned.append((key, source, export))
     ingested = Ingested()

@@ -141,7 +141,16 @@ def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
         "-q",
     )
     assert result.exit_code == 1
-    assert result.stderr == "Error: sources[0].path: no file matches 'nope/*.csv'\n"
+    assert result.stderr == (
+        f"Error: {tmp_path / 'cfg.yaml'}: sources[0].path: no file matches 'nope/*.csv'\n"
+    )
+    gone = config(tmp_path, "", name="gone.csv")
+    result = cli("unify", "--config", gone, "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'cfg.yaml'}: sources[0].path: file not found: "
+        f"{tmp_path / 'gone.csv'}\n"
+    )
 
 
 def test_missing_and_duplicate_ids_are_rejected(cli, tmp_path: Path):

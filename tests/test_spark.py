@@ -273,8 +273,16 @@ def error_store(spark_session, tmp_path_factory) -> str:
 @pytest.mark.parametrize(
     ("path", "columns", "message"),
     [
-        ("{store}/2024/none.csv", None, "sources[0].path: file not found: {store}/2024/none.csv"),
-        ("{store}/*/none.csv", None, "sources[0].path: no file matches '{store}/*/none.csv'"),
+        (
+            "{store}/2024/none.csv",
+            None,
+            "{config}: sources[0].path: file not found: {store}/2024/none.csv",
+        ),
+        (
+            "{store}/*/none.csv",
+            None,
+            "{config}: sources[0].path: no file matches '{store}/*/none.csv'",
+        ),
         (
             "{store}/crm.csv",
             "{first_name: first_name}",
@@ -285,9 +293,9 @@ def error_store(spark_session, tmp_path_factory) -> str:
         (
             "s3a://bucket/crm.csv",
             None,
-            "sources[0].path: s3a://bucket/crm.csv: cannot list it: java.lang.RuntimeException: "
-            "java.lang.ClassNotFoundException: Class org.apache.hadoop.fs.s3a.S3AFileSystem "
-            "not found",
+            "{config}: sources[0].path: s3a://bucket/crm.csv: cannot list it: "
+            "java.lang.RuntimeException: java.lang.ClassNotFoundException: Class "
+            "org.apache.hadoop.fs.s3a.S3AFileSystem not found",
         ),
     ],
 )
@@ -301,7 +309,7 @@ def test_exports_on_a_store_name_their_uri_in_errors(
     config = _crm_config(tmp_path, path.format(store=error_store), columns or "{first_name: name}")
     with pytest.raises(InputError) as raised:
         ingest(DuckDBEngine(), config, tmp_path / "work", spark_session=spark_session)
-    assert str(raised.value) == message.format(store=error_store)
+    assert str(raised.value) == message.format(store=error_store, config=tmp_path / "crm.yaml")
 
 
 def test_fuzzy_udfs_match_duckdb_functions(spark_session, tmp_path):
