@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cxunify.errors import ConfigError
 from cxunify.fields import FIELD_NAMES, Kind
@@ -276,21 +285,22 @@ class OutputConfig(_Strict):
 
 
 class GatesConfig(_Strict):
-    """Quality gates checked before a run replaces the previous output (unset = not checked)."""
+    """Quality gates checked before a run replaces the previous output (unset = not checked).
+    Strict types: YAML's `true` is not a limit of 1."""
 
-    max_cluster_size: int | None = Field(
+    max_cluster_size: StrictInt | None = Field(
         None, ge=1, description="most records one customer may have"
     )
-    max_id_changed_share: float | None = Field(
+    max_id_changed_share: StrictFloat | None = Field(
         None, ge=0, le=1, description="largest share of previous customers whose id may change"
     )
-    max_reject_rate: float | None = Field(
+    max_reject_rate: StrictFloat | None = Field(
         None, ge=0, le=1, description="largest share of input rows that may be rejected"
     )
-    min_linked_share: float | None = Field(
+    min_linked_share: StrictFloat | None = Field(
         None, ge=0, le=1, description="smallest share of records linked to another record"
     )
-    max_customers_merged: int | None = Field(
+    max_customers_merged: StrictInt | None = Field(
         None, ge=0, description="most previous customers that may be merged into others"
     )
     max_customers_removed_share: float | None = Field(

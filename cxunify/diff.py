@@ -7,11 +7,13 @@ run with ``--previous`` on the same exports, before it ships.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cxunify.errors import OutputError
 from cxunify.output import MANIFEST
@@ -111,3 +113,12 @@ def diff_outputs(old: Path, new: Path) -> Diff:
         con.close()
     kinds = changes.column("change").to_pylist()
     return Diff(changes=changes, counts={kind: kinds.count(kind) for kind in CHANGES})
+
+
+def write_changes(diff: Diff, path: Path) -> None:
+    """Write every change to `path` as Parquet."""
+    try:
+        pq.write_table(diff.changes, str(path))
+    except OSError as exc:  # pyarrow's message does not name the path first
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        raise OutputError(f"{path}: {reason}") from None

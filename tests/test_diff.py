@@ -59,3 +59,23 @@ def test_diff_needs_two_outputs(cli, tmp_path: Path):
     result = cli("diff", tmp_path, tmp_path)
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {tmp_path}: not a cxunify output folder (no run.json)"
+
+
+def test_diff_limit_and_out_errors_are_one_line(cli, tmp_path: Path, capsys):
+    import pytest
+
+    from cxunify.cli import main
+
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    result = cli("diff", out, out, "--out", tmp_path / "no" / "changes.parquet")
+    assert result.exit_code == 1
+    where = tmp_path / "no" / "changes.parquet"
+    assert result.stderr == f"Error: {where}: No such file or directory\n"
+    with pytest.raises(SystemExit) as exited:
+        main(["diff", str(out), str(out), "--limit", "-1"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "Error: Invalid value for '--limit': Input should be greater than or equal to 0 "
+        "(see `cxunify diff --help`)\n"
+    )

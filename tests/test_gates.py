@@ -120,6 +120,18 @@ def test_a_failed_gate_shows_enough_digits_to_tell_figure_and_limit_apart(cli, t
     )
 
 
+def test_a_failed_gate_on_a_first_run_does_not_claim_an_output_was_kept(cli, tmp_path: Path):
+    result = unify(cli, tmp_path, SECOND, "  max_cluster_size: 2\n")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        "Error: quality gate failed: gates.max_cluster_size: the largest customer has 3 records "
+        "(limit 2)",
+        f"Error: there was no output in {tmp_path / 'out'} to keep; this run's output is in "
+        f"{tmp_path / 'out.rejected'} for inspection",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_churn_gates_do_not_apply_to_a_first_run(cli, tmp_path: Path):
     result = unify(cli, tmp_path, SECOND, "  max_customers_merged: 0\n  max_id_changed_share: 0\n")
     assert result.exit_code == 0, result.stderr
@@ -130,6 +142,15 @@ def test_gates_config_is_typed(cli, tmp_path: Path):
     assert result.exit_code == 1
     assert "gates.max_reject_rate: Input should be less than or equal to 1" in result.stderr
     assert "gates.max_cluster_sise: unknown key; did you mean 'max_cluster_size'?" in result.stderr
+    # YAML's true is not 1, nor 1.0; 0 is a share of 0.
+    result = unify(cli, tmp_path, FIRST, "  max_cluster_size: true\n  max_reject_rate: true\n")
+    assert result.exit_code == 1
+    config = tmp_path / "cfg.yaml"
+    assert result.stderr.splitlines() == [
+        f"Error: {config}: gates.max_cluster_size: Input should be a valid integer",
+        f"Error: {config}: gates.max_reject_rate: Input should be a valid number",
+    ]
+    assert unify(cli, tmp_path, FIRST, "  max_reject_rate: 0\n").exit_code == 0
 
 
 def test_a_failed_gate_with_json_still_prints_the_summary(cli, tmp_path: Path):
