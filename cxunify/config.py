@@ -303,7 +303,7 @@ class GatesConfig(_Strict):
     max_customers_merged: StrictInt | None = Field(
         None, ge=0, description="most previous customers that may be merged into others"
     )
-    max_customers_removed_share: float | None = Field(
+    max_customers_removed_share: StrictFloat | None = Field(
         None,
         ge=0,
         le=1,

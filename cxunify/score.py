@@ -356,7 +356,8 @@ def load_model(path: Path) -> MatchModel | LogisticModel:
             )
         return MatchModel.from_json(text)
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a cxunify model: {exc}") from None
+        reason = str(exc).removeprefix("not a cxunify model: ")
+        raise InputError(f"{path}: not a cxunify model: {reason}") from None
 
 
 def check_model(model: MatchModel | LogisticModel, comparisons: tuple[ComparisonSpec, ...]) -> None:

@@ -73,7 +73,9 @@ def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
     model = write(tmp_path / "model.json", '{"format": "nope"}')
     result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", tmp_path / "o")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {model}: not a cxunify model")
+    assert result.stderr == (
+        f"Error: {model}: not a cxunify model: 'format' is 'nope', expected 'cxunify-model/1'\n"
+    )
 
 
 def test_labelled_pairs_train_a_logistic_regression(cli, tmp_path: Path, sample_out: Path):
