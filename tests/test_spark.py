@@ -629,8 +629,8 @@ def test_exports_on_a_store_need_the_spark_engine(cli, tmp_path):
     result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: sources[0].path: s3a://bucket/crm.csv: exports on a store need the spark "
-        "engine (--engine spark); with DuckDB, copy them to this machine or mount the store"
+        f"Error: {config}: sources[0].path: s3a://bucket/crm.csv: exports on a store need the "
+        "spark engine (--engine spark); with DuckDB, copy them to this machine or mount the store"
     )
     assert not (tmp_path / "out").exists()
 
@@ -639,8 +639,8 @@ def test_exports_on_a_store_need_the_spark_engine(cli, tmp_path):
     result = cli("plan", "--config", config)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "Error: sources[0].path: s3a://bucket/crm.csv: exports on a store are read by unify "
-        "only; this command runs on DuckDB: copy them to this machine or mount the store"
+        f"Error: {config}: sources[0].path: s3a://bucket/crm.csv: exports on a store are read "
+        "by unify only; this command runs on DuckDB: copy them to this machine or mount the store"
     )
 
 
