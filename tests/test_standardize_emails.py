@@ -39,7 +39,7 @@ def test_email_rules(std_con, raw, clean, std):
     assert clean_and_std(std_con, raw) == (clean, std)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(st.text(), min_size=1, max_size=10))
 def test_never_raises_and_std_is_idempotent(std_con, texts):
     found = [std for std in stds(std_con, texts) if std is not None]
@@ -48,7 +48,7 @@ def test_never_raises_and_std_is_idempotent(std_con, texts):
         assert std == std.lower() and "+" not in std.split("@")[0]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -127,7 +127,7 @@ def test_punycode_never_raises_and_rejects_what_python_rejects(std_con, text):
     assert std_con.execute("SELECT cx_punycode_decode(?)", [text]).fetchone() == (expected,)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -10,21 +10,26 @@ leaves everything else as it is.
 
 from __future__ import annotations
 
+import functools
 import sys
 import unicodedata
 
 import duckdb
 
 
-def non_ascii_digits() -> list[str]:
+@functools.cache
+def non_ascii_digits() -> tuple[str, ...]:
     """Every Unicode decimal digit outside ASCII, in code point order."""
-    return [
+    # Cached: scanning every code point takes tens of milliseconds, and each engine (each
+    # run, each test) installs the macros.
+    return tuple(
         chr(point)
         for point in range(0x80, sys.maxunicode + 1)
         if unicodedata.decimal(chr(point), None) is not None
-    ]
+    )
 
 
+@functools.cache
 def _macro() -> str:
     digits = non_ascii_digits()
     by_value = ["".join(d for d in digits if unicodedata.decimal(d) == v) for v in range(10)]
