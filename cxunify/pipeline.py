@@ -144,6 +144,8 @@ def unify(
         prior = output.find_previous(Path(previous or out_dir))
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        if previous is not None:
+            update.check_not_nested(Path(previous).resolve(), out_dir)
         return _run(config, out_dir, progress or SilentProgress(), model, prior, spark_session)
 
 
@@ -177,6 +179,8 @@ def _unify_on_store(
             ) from None
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        if previous is not None:
+            update.check_not_nested(Path(previous).resolve(), out_dir)
         return _run(config, out, progress or SilentProgress(), model, prior, session)
     finally:
         if started:

@@ -346,7 +346,7 @@ def update(
         output.pii_key()
     previous = Path(previous).resolve()
     out_dir = Path(out_dir or previous).resolve()
-    _check_not_nested(previous, out_dir)
+    check_not_nested(previous, out_dir)
     output.check_replaceable(out_dir)
     # The previous folder is locked too when it is not the output: an update of it in place
     # would swap it away while this one reads its state and links its parts.
@@ -363,7 +363,7 @@ def update(
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
 
 
-def _check_not_nested(previous: Path, out_dir: Path) -> None:
+def check_not_nested(previous: Path, out_dir: Path) -> None:
     """A run replaces its output folder whole: an output inside the previous one goes with
     the next run writing that, and a previous output inside this one goes with this one."""
     if out_dir != previous and out_dir.is_relative_to(previous):
@@ -373,7 +373,7 @@ def _check_not_nested(previous: Path, out_dir: Path) -> None:
         )
     if out_dir != previous and previous.is_relative_to(out_dir):
         raise UserError(
-            f"{previous}: --previous is inside --out {out_dir}, which this update replaces "
+            f"{previous}: --previous is inside --out {out_dir}, which this run replaces "
             "whole; choose a folder outside it"
         )
 

@@ -218,6 +218,6 @@ def test_an_output_inside_the_previous_one_is_refused(cli, tmp_path: Path):
     result = cli("update", "--previous", out / "old", "--out", out, "--config", config)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: {out / 'old'}: --previous is inside --out {out}, which this update replaces "
+        f"Error: {out / 'old'}: --previous is inside --out {out}, which this run replaces "
         "whole; choose a folder outside it\n"
     )

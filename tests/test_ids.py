@@ -266,3 +266,17 @@ def test_an_output_folder_without_its_identity_map_is_refused(cli, tmp_path: Pat
         "customer ids of the previous run cannot be carried over; restore it from a backup, "
         "or remove the folder to start again with new ids\n"
     )
+
+
+def test_an_output_nested_in_its_previous_output_is_refused(cli, tmp_path: Path):
+    """The next run writing the outer folder would replace it whole, the inner one with it."""
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    out = tmp_path / "out"
+    result = cli("unify", "--config", tmp_path / "cfg.yaml", "--previous", out,
+                 "--out", out / "sub", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'sub'}: --out is inside --previous {out}, which a run writing it "
+        "replaces whole; choose a folder outside it\n"
+    )
+    assert not (out / "sub").exists()
