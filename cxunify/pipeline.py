@@ -179,8 +179,6 @@ def _unify_on_store(
             ) from None
         if previous is not None and prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
-        if previous is not None:
-            update.check_not_nested(Path(previous).resolve(), out_dir)
         return _run(config, out, progress or SilentProgress(), model, prior, session)
     finally:
         if started:
