@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 
 import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxunify.standardize import digits, install_macros
+from cxunify.standardize import digits
 
 SCRIPTS = {
     "ascii": "0123456789",
@@ -24,12 +23,9 @@ SCRIPTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    install_macros(connection)
-    yield connection
-    connection.close()
+@pytest.fixture(scope="session")
+def con(std_con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    return std_con  # the session's connection with every standardisation macro
 
 
 def written_in(script: str, text: str) -> str:
