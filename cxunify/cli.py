@@ -220,22 +220,14 @@ def _folder(location: str) -> Path | str:
 
 
 @contextmanager
-def _gate_summary(as_json: bool, out: str) -> Iterator[None]:
+def _gate_summary(as_json: bool) -> Iterator[None]:
     """With ``--json``, a run stopped by a quality gate still prints its summary (status
-    ``quality_gate_failed``, the figures and the gates that failed) before it exits with 3.
-    On a first run in `out` no previous output was kept: the message says so."""
+    ``quality_gate_failed``, the figures and the gates that failed) before it exits with 3."""
     from cxunify.gates import GateFailed
-    from cxunify.output import MANIFEST
 
     try:
         yield
     except GateFailed as exc:
-        folder = _folder(out)
-        if isinstance(folder, Path) and not (folder / MANIFEST).is_file():
-            exc.problems[-1] = (
-                f"there was no output in {folder.resolve()} to keep; this run's output is in "
-                f"{exc.aside} for inspection"
-            )
         if as_json:
             manifest = exc.manifest
             keys = ("counts", "config_hash", "ids", "quality", "update")
@@ -315,7 +307,7 @@ def unify(
         if as_of is not None:
             _set_flag(settings.profile, "as_of", as_of, "--as-of")
         fitted = load_model(model) if model is not None else None
-        with _progress(quiet or as_json) as progress, _gate_summary(as_json, out):
+        with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
         if as_json:
             print(jsontext.dumps(result.summary()))
@@ -368,7 +360,7 @@ def update(
         _note_duckdb_only(settings, "update")
         if as_of is not None:
             _set_flag(settings.profile, "as_of", as_of, "--as-of")
-        with _progress(quiet or as_json) as progress, _gate_summary(as_json, out or previous):
+        with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
         for added in result.manifest["update"]["sources_added"]:
             _warn_source_added(added, named_by_flags=config is None)

@@ -123,10 +123,22 @@ def _shares(figure: float, limit: float) -> tuple[str, str]:
 class GateFailed(QualityGateError):
     """A quality gate failed: the previous output was kept; the new one is in ``aside``."""
 
-    def __init__(self, failed: list[str], aside: str, manifest: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        failed: list[str],
+        aside: str,
+        manifest: dict[str, Any] | None = None,
+        empty_out: str | None = None,
+    ):
+        """`empty_out`: the output folder, when it held no output to keep (a first run)."""
+        kept = (
+            "the previous output was kept"
+            if empty_out is None
+            else f"there was no output in {empty_out} to keep"
+        )
         self.problems = [
             *(f"quality gate failed: {line}" for line in failed),
-            f"the previous output was kept; this run's output is in {aside} for inspection",
+            f"{kept}; this run's output is in {aside} for inspection",
         ]
         self.failed = failed
         self.aside = aside

@@ -418,8 +418,11 @@ def publish(
     manifest.update(extra or {})
     output.write_manifest(run.staging, manifest)
     if failed:
+        first = isinstance(run.out_dir, Path) and not (run.out_dir / output.MANIFEST).is_file()
         aside = output.set_aside(run.staging, run.out_dir)
-        raise gates.GateFailed(failed, str(aside), manifest)
+        raise gates.GateFailed(
+            failed, str(aside), manifest, str(run.out_dir.resolve()) if first else None
+        )
     output.swap_in(run.staging, run.out_dir)
     if isinstance(run.out_dir, Path):  # DuckDB's views over a store's folders would not read
         output.write_database(run.out_dir)
