@@ -1,9 +1,11 @@
 """One run at a time per output folder: a lock file beside it, created with O_EXCL.
 
 The lock file ``.<out>.lock`` sits next to the output folder (the folder itself is replaced by
-the run) and holds the owner's pid, host name and start time as JSON. A lock whose pid is no
-longer alive on this host is stale (the run was killed) and is taken over; a lock held from
-another host cannot be checked and is reported with the command to remove it.
+the run) and holds the owner's pid, host name and start time as JSON, and on Linux the boot
+and the process's start tick, which tell the owner from a later process given the same pid. A
+lock is stale (the run was killed) and taken over when its pid is no longer alive on this host,
+when the machine has booted since, or when its pid now belongs to a process started later; a
+lock held from another host cannot be checked and is reported with the command to remove it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def output_lock(out_dir: Path) -> Iterator[Path]:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **_process_identity(os.getpid()),
     }
     # Two attempts: the second follows the removal of a stale lock.
     for _ in range(2):
@@ -88,19 +91,41 @@ def _read(path: Path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
+def _process_identity(pid: int) -> dict[str, str | int]:
+    """What tells process `pid` from a later one given the same pid, where the system says
+    (Linux): the boot it runs in, and its start time in clock ticks since that boot. Empty
+    elsewhere, or when the process is gone."""
+    identity: dict[str, str | int] = {}
+    try:
+        identity["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Field 22 (starttime); the command name (field 2) may hold spaces, so count from
+        # the ')' that closes it.
+        identity["pid_started"] = int(stat[stat.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        pass
+    return identity
+
+
 def _is_stale(holder: dict) -> bool:
     if holder.get("host") != socket.gethostname():
         return False
     pid = holder.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return True
+    now = _process_identity(pid)
+    if "boot_id" in holder and "boot_id" in now and holder["boot_id"] != now["boot_id"]:
+        return True  # the machine has restarted since: no process of that boot is alive
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, owned by another user
-        return False
-    return False
+        pass
+    # Alive, but the pid may have been given to another process since the owner died (a
+    # cron job after a crash, or a container restarted, where pids start over).
+    started = holder.get("pid_started")
+    return started is not None and "pid_started" in now and started != now["pid_started"]
 
 
 def _remove_stale(path: Path, holder: dict | None) -> None:
@@ -119,11 +144,15 @@ def _remove_stale(path: Path, holder: dict | None) -> None:
 def _describe(out_dir: Path, path: Path, holder: dict) -> str:
     where = f"pid {holder.get('pid')} on {holder.get('host')}"
     since = holder.get("started_at", "an unknown time")
-    advice = (
-        "wait for it to finish"
-        if holder.get("host") == socket.gethostname()
-        else f"if that run is gone, remove {path}"
-    )
+    if holder.get("host") != socket.gethostname():
+        advice = f"if that run is gone, remove {path}"
+    elif "pid_started" in holder:
+        advice = "wait for it to finish"
+    else:  # a lock that cannot tell its owner from a later process with the same pid
+        advice = (
+            f"wait for it to finish, or, if pid {holder.get('pid')} is not a cxunify run, "
+            f"remove {path}"
+        )
     return (
         f"{out_dir}: another cxunify run ({where}, started {since}) is writing this output "
         f"folder; {advice}"

@@ -57,6 +57,69 @@ def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, tmp_path: Path):
     assert not lock_path(out).exists()
 
 
+LINUX_PROC = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="process start times come from /proc"
+)
+
+
+@pytest.fixture
+def live_pid():
+    """A process alive for the test's duration, standing in for an unrelated process that
+    was given the pid of a dead run."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+@LINUX_PROC
+def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_taken_over(
+    cli, tmp_path: Path, live_pid: int
+):
+    import socket
+
+    from cxunify.lock import _process_identity
+
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    identity = _process_identity(live_pid)
+    for stale in (
+        {**identity, "pid_started": int(identity["pid_started"]) - 1},  # pid reused
+        {**identity, "boot_id": "a-boot-before"},  # the machine restarted since
+    ):
+        lock_path(out).write_text(
+            json.dumps({"pid": live_pid, "host": socket.gethostname(), **stale})
+        )
+        result = cli("unify", "--config", config, "--out", out, "-q")
+        assert result.exit_code == 0, result.stderr
+        assert not lock_path(out).exists()
+    # The process the lock names, unchanged: the run is refused.
+    lock_path(out).write_text(
+        json.dumps({"pid": live_pid, "host": socket.gethostname(), **identity})
+    )
+    result = cli("unify", "--config", config, "--out", out, "-q")
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()).endswith(
+        "is writing this output folder; wait for it to finish"
+    )
+
+
+def test_a_lock_that_cannot_tell_its_process_says_how_to_clear_it(
+    cli, tmp_path: Path, live_pid: int
+):
+    import socket
+
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    lock_path(out).write_text(
+        json.dumps({"pid": live_pid, "host": socket.gethostname(), "started_at": "x"})
+    )
+    result = cli("unify", "--config", config, "--out", out, "-q")
+    assert result.exit_code == 1
+    assert (
+        f"wait for it to finish, or, if pid {live_pid} is not a cxunify run, "
+        f"remove {lock_path(out)}" in " ".join(result.stderr.split())
+    )
+
+
 def test_a_lock_from_another_host_is_reported_not_broken(cli, tmp_path: Path):
     config, out = _tiny(tmp_path), tmp_path / "out"
     lock_path(out).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started_at": "x"}))
