@@ -540,7 +540,7 @@ def sql(
         str, typer.Option("--format", "-f", help="table | csv | json | parquet")
     ] = "table",
     to: Annotated[Path | None, typer.Option("--to", help="Write the result to a file.")] = None,
-    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.", min=0)] = 50,
     debug: DebugOpt = False,
 ) -> None:
     """Run SQL over an output folder's tables and print or export the result."""

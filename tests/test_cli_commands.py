@@ -139,6 +139,20 @@ def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
     assert duckdb.sql(f"SELECT n FROM '{target}'").fetchall()[0] == (profiles,)
 
 
+def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
+    import pytest
+
+    from cxunify.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["sql", "--out", str(sample_out), "--limit", "-1", "SELECT 1"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "Error: Invalid value for '--limit': Input should be greater than or equal to 0 "
+        "(see `cxunify sql --help`)\n"
+    )
+
+
 def test_sql_works_after_the_folder_moves(cli, sample_out: Path, tmp_path: Path):
     import shutil
 
