@@ -76,6 +76,9 @@ class InputFile:
     sha256: str
     rows: int = 0  # data rows found in the file (parsed + unparseable)
     rejected: int = 0  # of those, rows that went to rejects
+    # A CSV's delimiter, quote, escape and header: an update reads a carried-over rejected
+    # line with them to find the record it names (an erasure must remove it too).
+    dialect: dict[str, Any] | None = None
 
 
 @dataclass
@@ -296,6 +299,7 @@ class RawFile:
     rejected: int
     row: str = "cx_row"
     repeated: tuple[str, ...] = ()  # column names the header holds twice (CSV)
+    dialect: CsvDialect | None = None  # how a CSV was read
 
 
 def row_column(columns: list[str]) -> str:
@@ -411,7 +415,7 @@ def _load_csv(
     engine.drop(parsed)
     rows = engine.count(raw_table)
     columns = list(dialect.columns)
-    return RawFile(raw_table, columns, rows + rejected, rejected, row, dialect.repeated)
+    return RawFile(raw_table, columns, rows + rejected, rejected, row, dialect.repeated, dialect)
 
 
 def _first_lines(file: Path, count: int, target: Path) -> Path:
@@ -489,6 +493,39 @@ class CsvDialect:
             "quote": self.quote,
             "escape": self.escape,
         }
+
+    @classmethod
+    def from_described(cls, described: dict[str, Any]) -> CsvDialect:
+        """The dialect `described` describes."""
+        return cls(
+            described["delimiter"],
+            dict.fromkeys(described["header"], "VARCHAR"),
+            quote=described["quote"],
+            escape=described["escape"],
+        )
+
+    def described(self) -> dict[str, Any]:
+        """What run.json's inputs keep of it (`header`: the column names as read)."""
+        return {
+            "delimiter": self.delim,
+            "quote": self.quote,
+            "escape": self.escape,
+            "header": list(self.columns),
+        }
+
+    def fields(self, line: str) -> list[str] | None:
+        """The fields of one line read with this dialect, or None when it cannot be read."""
+        reader = csv.reader(
+            [line],
+            delimiter=self.delim,
+            quotechar=self.quote,
+            doublequote=self.escape == self.quote,
+            escapechar=None if self.escape == self.quote else self.escape,
+        )
+        try:
+            return next(reader, [])
+        except csv.Error:
+            return None
 
     def leaves_quote_open(self, line: str) -> bool:
         """Whether a quote opened on `line` is still open at its end (an escaped quote, or
@@ -1023,6 +1060,7 @@ def _read_file(
         sha256=sha256_of(path),
         rows=raw.rows,
         rejected=raw.rejected,
+        dialect=raw.dialect.described() if raw.dialect else None,
     )
     return read, keys
 

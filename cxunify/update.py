@@ -406,12 +406,18 @@ def _update(
     try:
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
-            carried_rejects = _carry_rejects(engine, previous / "rejects.parquet")
         with stage("standardize"):
             asked = (
                 _read_deletions(engine, deletions, previous, sorted(state.get("sources", {})))
                 if deletions
                 else 0
+            )
+            carried_rejects, rejects_deleted = _carry_rejects(
+                engine,
+                previous / "rejects.parquet",
+                previous_manifest.get("inputs", []),
+                state.get("sources", {}),
+                deletions is not None,
             )
             stored, params = stored_table(state_dir, "records").read_sql("records")
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
@@ -488,6 +494,8 @@ def _update(
             "records_deleted": deleted,
             # Named by the deletions file but not stored: deleted before, or never read.
             "deletions_not_found": asked - deleted,
+            # Rejected lines carried over from earlier runs that named a deleted record.
+            "rejects_deleted": rejects_deleted,
             "pairs_compared": compared,
             "pairs_reused": pairs - compared,
             # Nodes blocked again, with the new and changed ones, because their block crossed
@@ -524,21 +532,82 @@ def _update(
     return manifest, stage.timings
 
 
-def _carry_rejects(engine: DuckDBEngine, path: Path) -> int:
+def _carry_rejects(
+    engine: DuckDBEngine,
+    path: Path,
+    inputs: list[dict[str, Any]],
+    sources: dict[str, list],
+    deleting: bool,
+) -> tuple[int, int]:
     """Add the stored rejects to tonight's, but those of a line sent again tonight and
-    rejected again (same source, same text): it is one bad row, not two. Returns how many
-    were carried."""
-    before = engine.count(REJECTS)
+    rejected again (same source, same text): it is one bad row, not two; and, when records
+    are deleted (``cx_deletions``), those naming a deleted record (see
+    `_drop_deleted_rejects`). Returns how many were carried, and how many were dropped as
+    naming a deleted record."""
+    carried = table("carried_rejects")
     engine.execute(
         f"""
-        INSERT INTO {REJECTS} BY NAME
-        SELECT * FROM {parquet("$path")} p
+        CREATE OR REPLACE TABLE {carried} AS
+        SELECT row_number() OVER () AS reject, * FROM {parquet("$path")} p
         ANTI JOIN (SELECT source, raw FROM {REJECTS}) t
             ON t.source = p.source AND t.raw = p.raw
         """,
         {"path": str(path)},
     )
-    return engine.count(REJECTS) - before
+    dropped = _drop_deleted_rejects(engine, carried, inputs, sources) if deleting else 0
+    engine.execute(f"INSERT INTO {REJECTS} BY NAME SELECT * EXCLUDE (reject) FROM {carried}")
+    count = engine.count(carried)
+    engine.drop(carried)
+    return count, dropped
+
+
+def _drop_deleted_rejects(
+    engine: DuckDBEngine, rejects: str, inputs: list[dict[str, Any]], sources: dict[str, list]
+) -> int:
+    """Delete from `rejects` the rejected rows that name a deleted record (``cx_deletions``)
+    in their source's id column: their raw text holds the person's values. A row rejected
+    for its values (a repeated id) holds the mapped row as JSON; an unparseable CSV line is
+    read with the dialect and header its file was read with (`inputs`, run.json's). Lines
+    that cannot be read so (broken JSON, a source without an id column, an output written
+    before inputs kept dialects) cannot be told apart and stay. Returns how many went."""
+    before = engine.count(rejects)
+    engine.execute(
+        f"""
+        DELETE FROM {rejects} r USING {DELETIONS} d
+        WHERE r.line IS NULL AND r.source = d.source
+          AND json_extract_string(CASE WHEN json_valid(r.raw) THEN r.raw ELSE '{{}}' END,
+                                  '$.source_record_id') = d.source_record_id
+        """
+    )
+    dialects: dict[tuple[str, str], list[ingest.CsvDialect]] = {}
+    for read in inputs:
+        if read.get("dialect"):
+            dialects.setdefault((read["source"], read["path"]), []).append(
+                ingest.CsvDialect.from_described(read["dialect"])
+            )
+    named = []
+    for reject, source, file, raw, record_id in engine.rows(
+        f"""
+        SELECT r.reject, r.source, r.file, r.raw, d.source_record_id
+        FROM {rejects} r JOIN {DELETIONS} d
+            ON d.source = r.source AND contains(r.raw, d.source_record_id)
+        WHERE r.line IS NOT NULL
+        """
+    ):
+        id_column = dict(zip(SOURCE_SETTINGS, sources.get(source, []), strict=False)).get("id")
+        for dialect in dialects.get((source, file), []):
+            if id_column not in dialect.columns:
+                continue
+            fields = dialect.fields(raw)
+            at = list(dialect.columns).index(id_column)
+            if fields is not None and len(fields) > at and fields[at].strip(" ") == record_id:
+                named.append(reject)
+                break
+    if named:
+        engine.execute(
+            f"DELETE FROM {rejects} WHERE reject IN (SELECT unnest($named))", {"named": named}
+        )
+    return before - engine.count(rejects)
 
 
 def _read_deletions(engine: DuckDBEngine, path: Path, previous: Path, known: list[str]) -> int:

@@ -221,3 +221,87 @@ def test_an_output_inside_the_previous_one_is_refused(cli, tmp_path: Path):
         f"Error: {out / 'old'}: --previous is inside --out {out}, which this run replaces "
         "whole; choose a folder outside it\n"
     )
+
+
+ERASED = (
+    "erase.me.4417@fastmail.com",
+    "+447700900417",
+    "7700 900417",
+    "CX4417",
+    "OX4417",
+    "TX4417",
+)
+
+
+def surviving(out: Path, needles: tuple[str, ...]) -> list[str]:
+    """Every Parquet file under `out` (state/ and its parts too) and every view of its
+    database holding one of `needles` in any column, as text: `file: needle`."""
+    con = duckdb.connect()
+    found = []
+    relations = [
+        (str(path.relative_to(out)), f"read_parquet('{path}')") for path in out.rglob("*.parquet")
+    ]
+    database = out / "cxunify.duckdb"
+    con.execute(f"ATTACH '{database}' AS db (READ_ONLY)")
+    views = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = 'db' AND NOT internal"
+    ).fetchall()
+    relations += [(f"cxunify.duckdb:{name}", f'db."{name}"') for (name,) in views]
+    for name, relation in relations:
+        for needle in needles:
+            hit = con.execute(
+                f"SELECT count(*) FROM {relation} t WHERE contains(t::VARCHAR, $needle)",
+                {"needle": needle},
+            ).fetchone()[0]
+            if hit:
+                found.append(f"{name}: {needle}")
+    return sorted(found)
+
+
+def test_an_erased_person_survives_nowhere_in_the_new_output(cli, tmp_path: Path):
+    """A person asks to be erased: their records are deleted, and nothing of them is left in
+    any file of the new output, the state the next update reads and the rejects carried over
+    from earlier runs included (a line with a field too many, and a repeated id)."""
+    crm = (
+        "contact_id,first_name,last_name,email,phone\n"
+        "CX4417,Ann,Lee,erase.me.4417@fastmail.com,+44 7700 900417\n"
+        "C2,Bob,Ng,bob.ng@fastmail.com,+44 7700 900222\n"
+        "C3,Cy,Oh,cy.oh@fastmail.com,\n"
+        "CX4417,Ann,Lee,erase.me.4417@fastmail.com,+44 7700 900417,sent twice\n"
+        "C3,Cy,Oh,cy.oh@fastmail.com,,kept\n"
+    )
+    orders = (
+        "order_id,email,amount,ordered_at\n"
+        "OX4417,erase.me.4417@fastmail.com,10.00,2025-06-01\n"
+        "O2,bob.ng@fastmail.com,20.00,2025-06-02\n"
+        "OX4417,erase.me.4417@fastmail.com,12.00,2025-06-03\n"
+    )
+    tickets = "ticket_id,email,body\nTX4417,erase.me.4417@fastmail.com,call me on 7700 900417\n"
+    write(tmp_path / "crm.csv", crm)
+    write(tmp_path / "orders.csv", orders)
+    write(tmp_path / "tickets.csv", tickets)
+    config = write(
+        tmp_path / "c.yaml",
+        CONFIG.replace("email: email}}", "email: email, phone: phone}}", 1)
+        + "  - {name: tickets, kind: support, path: tickets.csv, id: ticket_id,\n"
+        "     columns: {email: email, text: body}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert len(surviving(out, ERASED)) > 10  # (the scan finds them before)
+    write(tmp_path / "crm.csv", crm.splitlines()[0] + "\n")  # a night with only deletions
+    write(tmp_path / "orders.csv", orders.splitlines()[0] + "\n")
+    write(tmp_path / "tickets.csv", tickets.splitlines()[0] + "\n")
+    deletions = write(
+        tmp_path / "erase.csv",
+        "source,source_record_id\ncrm,CX4417\norders,OX4417\ntickets,TX4417\n",
+    )
+    erased = tmp_path / "erased"
+    result = cli("update", "--previous", out, "--out", erased, "--config", config, "--delete",
+                 deletions, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert surviving(erased, ERASED) == []
+    assert json.loads(result.stdout)["update"]["rejects_deleted"] == 2
+    # the other person's rejected line is kept
+    kept = duckdb.sql(f"SELECT raw FROM '{erased}/rejects.parquet'").fetchall()
+    assert kept == [("C3,Cy,Oh,cy.oh@fastmail.com,,kept",)]

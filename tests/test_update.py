@@ -682,3 +682,55 @@ def test_survivorship_may_name_a_source_only_the_previous_runs_read(cli, nights,
         "profile.survivorship.email.sources: 'ordrs' is neither a source nor a kind; "
         "did you mean 'orders'?"
     )
+
+
+def test_carried_rejects_naming_a_deleted_record_are_dropped_when_readable():
+    """A rejected line names a deleted record when its source's id column, read with the
+    dialect and header its file was read with, holds the id (or, for a row rejected for its
+    values, the mapped row's source_record_id does). Lines that cannot be read so stay."""
+    from cxunify.engine import DuckDBEngine
+    from cxunify.update import DELETIONS, _drop_deleted_rejects
+
+    engine = DuckDBEngine()
+    engine.execute(
+        f"CREATE TABLE {DELETIONS} AS SELECT * FROM (VALUES ('crm', 'C1'), ('posts', 'P1'), "
+        "('shop', '7')) t(source, source_record_id)"
+    )
+    rejects = {
+        1: ("crm", "crm.csv", 5, "C1,Ann,Lee,ann@x.com,extra"),  # dropped
+        2: ("crm", "crm.csv", 6, 'C2,"C1",Lee'),  # C1 in another column: kept
+        3: ("crm", "crm2.csv", 2, 'Lee;" C1";ann@x.com;x'),  # another file, dialect: dropped
+        4: ("crm", "old.csv", 2, "C1,Ann,Lee,ann@x.com,extra"),  # no dialect kept: kept
+        5: ("crm", None, None, '{"source_record_id":"C1","email":"ann@x.com"}'),  # dropped
+        6: ("crm", None, None, '{"source_record_id":"C2","email":"C1"}'),  # kept
+        7: ("posts", "posts.ndjson", 3, '{"post_id":"P1","email":"ann@x'),  # broken: kept
+        8: ("shop", "shop.csv", 4, "7,ann@x.com,extra"),  # no id column (row numbers): kept
+    }
+    engine.execute(
+        "CREATE TABLE carried (reject BIGINT, source VARCHAR, file VARCHAR, line BIGINT, "
+        "raw VARCHAR)"
+    )
+    engine.con.executemany(
+        "INSERT INTO carried VALUES (?, ?, ?, ?, ?)", [(k, *v) for k, v in rejects.items()]
+    )
+    comma = {"delimiter": ",", "quote": '"', "escape": '"'}
+    inputs = [
+        {"source": "crm", "path": "crm.csv", "dialect": {**comma, "header": ["id", "a", "b"]}},
+        {"source": "crm", "path": "old.csv"},
+        {"source": "crm", "path": "crm2.csv", "dialect": {**comma, "header": ["x", "id"]}},
+        {  # the same path read on another night, with another header
+            "source": "crm",
+            "path": "crm2.csv",
+            "dialect": {"delimiter": ";", "quote": '"', "escape": '"', "header": ["n", "id"]},
+        },
+        {"source": "shop", "path": "shop.csv", "dialect": {**comma, "header": ["n", "e"]}},
+    ]
+    sources = {
+        "crm": ["crm", None, None, "id"],
+        "posts": ["social", None, None, "post_id"],
+        "shop": ["transactions", None, None, None],
+    }
+    assert _drop_deleted_rejects(engine, "carried", inputs, sources) == 3
+    kept = [k for (k,) in engine.rows("SELECT reject FROM carried ORDER BY 1")]
+    assert kept == [2, 4, 6, 7, 8]
+    engine.close()
