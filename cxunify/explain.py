@@ -8,7 +8,6 @@ CLI draws as a waterfall.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError
+from cxunify.output import read_manifest
 from cxunify.sql import parquet
 
 NEEDED = ("records.parquet", "identity_map.parquet", "links.parquet", "run.json")
@@ -115,7 +115,7 @@ def explain(
     for name in NEEDED:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
-    manifest = json.loads((out_dir / "run.json").read_text())
+    manifest = read_manifest(out_dir)
     con = duckdb.connect()
     try:
         if record is not None:

@@ -372,6 +372,19 @@ def set_aside(staging: Folder, out_dir: Folder) -> Folder:
     return aside
 
 
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The run.json of an output folder, for the commands that read one; a file cut short or
+    overwritten is the user's to mend, not a cxunify fault."""
+    manifest = out_dir / MANIFEST
+    try:
+        run = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        run = None
+    if not isinstance(run, dict):
+        raise OutputError(f"{manifest}: not a readable run manifest; run cxunify unify again")
+    return run
+
+
 def find_previous(previous: Folder) -> PreviousOutput | None:
     """The identity files of a previous output folder, or None when there is none yet."""
     previous = previous.resolve()

@@ -8,7 +8,6 @@ Python). It opens without a network connection, so it can be mailed or attached 
 from __future__ import annotations
 
 import html
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from cxunify.errors import OutputError
-from cxunify.output import RECORD_FIELDS
+from cxunify.output import RECORD_FIELDS, read_manifest
 from cxunify.sql import ident, parquet
 
 REPORT = "report.html"
@@ -81,7 +80,7 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     for name in NEEDED:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
-    manifest = _manifest(out_dir)
+    manifest = read_manifest(out_dir)
     path = path or out_dir / REPORT
     con = duckdb.connect()
     charts: list[_Chart] = []
@@ -106,13 +105,6 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
         bytes=path.stat().st_size,
         seconds=round(time.perf_counter() - began, 3),
     )
-
-
-def _manifest(out_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((out_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        raise OutputError(f"{out_dir}: no readable run.json; run cxunify unify first") from None
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[tuple]:

@@ -145,3 +145,18 @@ def test_a_record_whose_source_or_id_holds_a_colon(cli, tmp_path: Path):
     result = cli("explain", "--out", out, "--record", "eu:crm:A:1", "--json")
     assert result.exit_code == 0, result.stderr
     assert [r["source_record_id"] for r in json.loads(result.stdout)["records"]] == ["A:1"]
+
+
+@pytest.mark.parametrize("manifest", ["{not json", "[]"])
+def test_a_damaged_run_json_is_a_user_error(cli, small_out: Path, tmp_path: Path, manifest: str):
+    """A run.json cut short or overwritten was an internal error (exit 2, JSONDecodeError)."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_out, out)
+    (out / "run.json").write_text(manifest)
+    result = cli("explain", "--out", out, "--record", "crm:1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'run.json'}: not a readable run manifest; run cxunify unify again\n"
+    )

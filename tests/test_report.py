@@ -187,3 +187,17 @@ def test_every_chart_renders_in_a_browser_without_errors(cli, traits_out: Path):
         assert chart["traces"] > 0 and chart["marks"] > 0, chart
     assert errors == []
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_a_run_json_that_is_not_an_object_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
+    """run.json holding JSON that is not an object was an internal error (exit 2)."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    (out / "run.json").write_text("[]")
+    result = cli("report", "--out", out, "--to", tmp_path / "r.html")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'run.json'}: not a readable run manifest; run cxunify unify again\n"
+    )
