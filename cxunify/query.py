@@ -7,6 +7,8 @@ work wherever the folder has been moved, without the DuckDB CLI.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -16,7 +18,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from cxunify import jsontext
-from cxunify.errors import OutputError, UserError
+from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
 from cxunify.output import MANIFEST, create_views
 
 ExportFormat = Literal["table", "csv", "json", "parquet"]
@@ -52,11 +54,30 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
         if relation is None:  # a statement that returns nothing (SET, CREATE, ...)
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
-        return QueryResult(con, relation.to_arrow_reader(65_536))
+        return QueryResult(con, _reported(relation.to_arrow_reader(65_536)))
     except duckdb.Error as exc:
         con.close()
-        message = str(exc).strip().splitlines()[0]
-        raise UserError(f"SQL error: {message}") from None
+        raise _query_error(exc) from None
+
+
+def _query_error(exc: Exception) -> UserError:
+    return UserError(unreadable_file(exc) or f"SQL error: {str(exc).strip().splitlines()[0]}")
+
+
+def _reported(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """`reader`, whose errors met while rows stream (a cast failing in a later batch) are SQL
+    errors as those met before the first row are: pyarrow hands them on as an OSError whose
+    text runs over several lines."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except (duckdb.Error, OSError) as exc:
+            if interrupted(exc):
+                raise
+            raise _query_error(exc) from None
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:
@@ -65,18 +86,26 @@ def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None)
         if target is None:
             raise UserError("--format parquet needs --to FILE")
         rows = 0
-        with pq.ParquetWriter(str(target), reader.schema) as writer:
+        with pq.ParquetWriter(str(target), reader.schema) as writer, _removed_on_error(target):
             for batch in reader:
                 writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
-    handle: IO[str]
-    handle = target.open("w", encoding="utf-8", newline="") if target else sys.stdout
-    try:
+    if target is None:
+        return _write_text(reader, fmt, sys.stdout)
+    with target.open("w", encoding="utf-8", newline="") as handle, _removed_on_error(target):
         return _write_text(reader, fmt, handle)
-    finally:
-        if target:
-            handle.close()
+
+
+@contextmanager
+def _removed_on_error(target: Path) -> Iterator[None]:
+    """Remove `target`, written in part, when the query fails on the way: a job's next step
+    would read a file cut short as the whole result."""
+    try:
+        yield
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _flat(batch: pa.Table) -> pa.Table:

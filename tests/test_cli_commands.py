@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from cxunify.cli import app
 from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS, write
@@ -198,6 +199,30 @@ def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     result = cli("sql", "--out", tmp_path, "SELECT 1")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
+def test_sql_error_after_the_first_rows_is_one_line_and_leaves_no_file(
+    cli, sample_out: Path, tmp_path: Path, fmt: str
+):
+    """An error DuckDB meets while rows stream (a cast failing in a later batch) came through
+    pyarrow as an OSError: several lines (the SQL with a caret), no 'SQL error:', and a
+    half-written --to file left behind for the next step of a job to read."""
+    query = "SELECT CASE WHEN i > 70000 THEN 'x'::INTEGER ELSE i END AS n FROM range(100000) t(i)"
+    target = tmp_path / f"n.{fmt}"
+    result = cli("sql", "--out", sample_out, "--format", fmt, "--to", target, query)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: SQL error: Conversion Error: Could not convert string 'x' to INT32\n",
+    )
+    assert not target.exists()
+    if fmt == "parquet":  # needs --to
+        return
+    result = cli("sql", "--out", sample_out, "--format", fmt, query)
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "Error: SQL error: Conversion Error: Could not convert string 'x' to INT32\n"
+    )
 
 
 def test_init_prints_a_config_that_unify_accepts(cli, tmp_path: Path):
