@@ -69,15 +69,49 @@ def _reported(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     errors as those met before the first row are: pyarrow hands them on as an OSError whose
     text runs over several lines."""
 
+    # Intervals (a difference of timestamps) as DuckDB writes them ('1 day 02:00:00'): neither
+    # Arrow's CSV writer nor Parquet takes Arrow's interval type, and its Python form is a repr.
+    intervals = [i for i, f in enumerate(reader.schema) if pa.types.is_interval(f.type)]
+    schema = reader.schema
+    for i in intervals:
+        schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
+
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            for batch in reader:
+                columns = list(batch.columns)
+                for i in intervals:
+                    columns[i] = pa.array(
+                        [_plain(v, batch.schema.field(i).type) for v in columns[i].to_pylist()],
+                        pa.string(),
+                    )
+                yield pa.RecordBatch.from_arrays(columns, schema=schema)
         except (duckdb.Error, OSError) as exc:
             if interrupted(exc):
                 raise
             raise _query_error(exc) from None
 
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _interval_text(interval: Any) -> str:
+    """An Arrow interval (months, days, nanoseconds) as DuckDB writes one: '1 year 2 months',
+    '-1 day -00:00:01.25', '36:00:00'."""
+    months, days, nanos = interval.months, interval.days, interval.nanoseconds
+    years, months = int(months / 12), months - 12 * int(months / 12)
+    parts = [
+        f"{n} {unit}{'' if abs(n) == 1 else 's'}"
+        for n, unit in ((years, "year"), (months, "month"), (days, "day"))
+        if n
+    ]
+    if nanos or not parts:
+        micros = abs(nanos) // 1000
+        seconds, micros = divmod(micros, 1_000_000)
+        minutes, seconds = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        fraction = f".{micros:06d}".rstrip("0") if micros else ""
+        parts.append(f"{'-' if nanos < 0 else ''}{hours:02d}:{minutes:02d}:{seconds:02d}{fraction}")
+    return " ".join(parts)
 
 
 def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:
@@ -134,6 +168,8 @@ def _plain(value: Any, kind: pa.DataType) -> Any:
         return {f.name: _plain(value[f.name], f.type) for f in kind}
     if pa.types.is_decimal(kind):
         return str(value)  # exact, as before: a float would round past 2**53
+    if pa.types.is_interval(kind):
+        return _interval_text(value)
     if isinstance(value, int | float | str | bool):
         return value
     return str(value)

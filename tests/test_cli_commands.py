@@ -190,6 +190,38 @@ def test_sql_nested_values_are_json_in_csv_and_json(cli, sample_out: Path):
     assert result.exit_code == 0, result.stderr
 
 
+def test_sql_intervals_are_duckdb_text_in_every_format(cli, sample_out: Path, tmp_path: Path):
+    """A difference of timestamps is an INTERVAL: --format csv and parquet stopped with an
+    internal error (Arrow writes no intervals), table and json showed Python's repr
+    (MonthDayNano(months=0, ...))."""
+    query = (
+        "SELECT TIMESTAMP '2024-03-01 10:00' - TIMESTAMP '2024-01-01 09:30' AS span, "
+        "[INTERVAL 14 MONTH] AS spans"
+    )
+    result = cli("sql", "--out", sample_out, "--format", "csv", query)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        '"span","spans"\n"60 days 00:30:00","[""1 year 2 months""]"\n',
+    )
+    result = cli("sql", "--out", sample_out, "--format", "json", query)
+    assert json.loads(result.stdout) == {"span": "60 days 00:30:00", "spans": ["1 year 2 months"]}
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0 and "60 days 00:30:00" in result.stdout
+    target = tmp_path / "span.parquet"
+    result = cli(
+        "sql",
+        "--out",
+        sample_out,
+        "--format",
+        "parquet",
+        "--to",
+        target,
+        "SELECT TIMESTAMP '2024-03-01 10:00' - TIMESTAMP '2024-01-01 09:30' AS span",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert duckdb.sql(f"SELECT span FROM '{target}'").fetchall() == [("60 days 00:30:00",)]
+
+
 def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     result = cli("sql", "--out", sample_out, "SELECT nope FROM profiles")
     assert result.exit_code == 1 and result.stderr.startswith("Error: SQL error: ")
