@@ -186,19 +186,7 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect()
     try:
-        reader = "read_parquet" if truth_path.suffix == ".parquet" else "read_csv"
-        try:
-            con.execute(
-                f"CREATE TABLE truth AS SELECT source::VARCHAR AS source, "
-                "source_record_id::VARCHAR AS source_record_id, person_id::VARCHAR AS person_id "
-                f"FROM {read_file(reader, '$path')}",
-                {"path": str(truth_path)},
-            )
-        except duckdb.Error as exc:
-            raise InputError(
-                f"{truth_path}: needs columns source, source_record_id, person_id "
-                f"({str(exc).splitlines()[0]})"
-            ) from None
+        _read_truth(con, truth_path)
         _check_truth(con, truth_path)
         con.execute(
             "CREATE TABLE joined AS SELECT i.customer_id, t.person_id "
@@ -214,6 +202,52 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+TRUTH_COLUMNS = ("source", "source_record_id", "person_id")
+
+
+def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
+    """Table ``truth`` from the file, or a message that says what is wrong with it: empty,
+    not the columns, an encoding DuckDB cannot read."""
+    with truth_path.open("rb") as head:
+        start = head.read(2)
+    if not start:
+        raise InputError(f"{truth_path}: file is empty")
+    options = []
+    if truth_path.suffix.lower() == ".parquet":
+        reader = "read_parquet"
+    else:
+        reader = "read_csv"
+        if start == b"\xfe\xff":  # DuckDB reads it as no rows at all
+            raise InputError(f"{truth_path}: UTF-16 big-endian text; save it as UTF-8")
+        if start == b"\xff\xfe":  # Excel's "Unicode text"
+            options.append("encoding = 'utf-16'")
+    source = read_file(reader, "$path", *options)
+    params = {"path": str(truth_path)}
+    try:
+        columns = [
+            str(c[0]) for c in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
+        ]
+        missing = [c for c in TRUTH_COLUMNS if c not in {n.lower() for n in columns}]
+        if missing:
+            raise InputError(
+                f"{truth_path}: needs columns {', '.join(TRUTH_COLUMNS)}; it has "
+                f"{', '.join(columns)}"
+            )
+        con.execute(
+            f"CREATE TABLE truth AS SELECT source::VARCHAR AS source, "
+            "source_record_id::VARCHAR AS source_record_id, person_id::VARCHAR AS person_id "
+            f"FROM {source}",
+            params,
+        )
+    except duckdb.Error as exc:
+        kind = "Parquet" if reader == "read_parquet" else "CSV"
+        raise InputError(
+            f"{truth_path}: cannot be read as {kind} ({str(exc).splitlines()[0]})"
+        ) from None
+    if not con.execute("SELECT count(*) FROM truth").fetchone()[0]:  # type: ignore[index]
+        raise InputError(f"{truth_path}: no rows under the header")
 
 
 def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:

@@ -214,3 +214,50 @@ def test_a_truth_file_that_cannot_score_the_output_is_a_user_error(
     result = cli("evaluate", "--out", sample_out, "--truth", truth)
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {truth}: " + message.format(out=sample_out)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"id,person\n1,2\n", "truth.csv",
+         "needs columns source, source_record_id, person_id; it has id, person"),
+        (b"", "truth.csv", "file is empty"),
+        (b"source,source_record_id,person_id\n", "truth.csv", "no rows under the header"),
+        ("\ufeffsource,source_record_id,person_id\n".encode("utf-16-be"), "truth.csv",
+         "UTF-16 big-endian text; save it as UTF-8"),
+    ],
+)  # fmt: skip
+def test_a_truth_file_says_what_is_wrong_with_it(
+    cli, sample_out: Path, tmp_path: Path, content: bytes, name: str, message: str
+):
+    """These said 'needs columns ...' followed by DuckDB's 'Binder Error: Column "source"
+    referenced that exists in the SELECT clause ...' (an empty file too), or that none of the
+    truth's records was in the output (a header alone, UTF-16 big-endian text)."""
+    truth = tmp_path / name
+    truth.write_bytes(content)
+    result = cli("evaluate", "--out", sample_out, "--truth", truth)
+    assert (result.exit_code, result.stderr) == (1, f"Error: {truth}: {message}\n")
+
+
+@pytest.mark.parametrize("name", ["truth.txt", "TRUTH.PARQUET"])
+def test_truth_in_utf16_or_named_in_capitals_scores_as_the_csv(
+    cli, sample_out: Path, tmp_path: Path, name: str
+):
+    """Excel's "Unicode text" (UTF-16 with a BOM) and a file named TRUTH.PARQUET were read as
+    CSV in UTF-8 and refused as lacking the columns they have."""
+    expected = json.loads(
+        cli("evaluate", "--out", sample_out, "--truth", SAMPLE / "truth.csv", "--json").stdout
+    )
+    truth = tmp_path / name
+    if name.endswith(".txt"):
+        text = (SAMPLE / "truth.csv").read_text(encoding="utf-8").replace(",", "\t")
+        truth.write_bytes(text.encode("utf-16"))  # with a BOM, little-endian here
+    else:
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa_csv.read_csv(SAMPLE / "truth.csv"), truth)
+    result = cli("evaluate", "--out", sample_out, "--truth", truth, "--json")
+    assert result.exit_code == 0, result.stderr
+    # (B-cubed sums doubles in the order the rows were read: equal to the last bits or so)
+    assert json.loads(result.stdout)["quality"] == pytest.approx(expected["quality"])
