@@ -285,14 +285,12 @@ def _completeness(con, out_dir: Path, manifest: dict) -> _Chart:
 
 def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
     path = out_dir / "rejects.parquet"
-    rows = (
-        _rows(
-            con,
-            f"SELECT reason, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
-            {"p": str(path)},
-        )
-        if path.is_file()
-        else []
+    if not path.is_file():  # "no rows were rejected" would be a guess
+        raise _Unavailable("the output has no rejects.parquet")
+    rows = _rows(
+        con,
+        f"SELECT reason, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
+        {"p": str(path)},
     )
     figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
     figure.update_layout(

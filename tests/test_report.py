@@ -201,3 +201,21 @@ def test_a_run_json_that_is_not_an_object_is_a_user_error(cli, sample_out: Path,
     assert result.stderr == (
         f"Error: {out / 'run.json'}: not a readable run manifest; run cxunify unify again\n"
     )
+
+
+def test_an_output_without_rejects_parquet_does_not_claim_no_rejects(
+    cli, sample_out: Path, tmp_path: Path
+):
+    """Without rejects.parquet (copied without it, or deleted), the chart said 'no rows were
+    rejected' though run.json counts the sample's rejected rows."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    (out / "rejects.parquet").unlink()
+    result = cli("report", "--out", out, "--to", tmp_path / "r.html", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "rejects" not in summary["charts"]
+    assert summary["skipped"]["rejects"] == "the output has no rejects.parquet"
+    assert "no rows were rejected" not in (tmp_path / "r.html").read_text()
