@@ -9,7 +9,9 @@ and social rows as "tonight's" rows, fits the model on the rest, and times
 * the update: `cxunify update` with only tonight's rows (with `--whole-exports`, with the
   whole CRM, order and social files again, as a system that exports its whole table each
   night sends them: most rows are unchanged),
-* the reference: a full `unify --model` on all rows (what the update must equal).
+* the reference: a full `unify --model` on all rows (what the update must equal),
+* with `--with-training`, also a plain full `unify` on all rows, fitting its own model as a
+  nightly job without `update` would (its clusters may differ: another model).
 
 Reports seconds per stage (best of `--repeat` runs) and whether the update's customers
 equal the full run's as partitions of the records. Not part of the test suite.
@@ -112,6 +114,11 @@ def main() -> None:
     parser.add_argument(
         "--whole-exports", action="store_true", help="tonight's files hold every row again"
     )
+    parser.add_argument(
+        "--with-training",
+        action="store_true",
+        help="also time a full run that fits its own model, as plain `cxunify unify` does",
+    )
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     data = args.work / "data"
@@ -170,6 +177,19 @@ def main() -> None:
         lambda: unify(load_config(configs["all"]), full, model=model),
         args.repeat,
     )
+    if args.with_training:
+        # The full run a nightly job would run without `update`: `cxunify unify`, which fits
+        # its model on the data each time (no --model), from an empty output folder.
+        trained = args.work / "trained"
+        timed(
+            "full_with_training",
+            lambda: unify(load_config(configs["all"]), trained),
+            args.repeat,
+            prepare=lambda: shutil.rmtree(trained, ignore_errors=True),
+        )
+        results["update_share_of_full_with_training"] = round(
+            results["update"]["seconds"] / results["full_with_training"]["seconds"], 3
+        )
     results["same_clusters"] = partition(out) == partition(full)
     results["update_share_of_full"] = round(
         results["update"]["seconds"] / results["full_on_all_rows"]["seconds"], 3
