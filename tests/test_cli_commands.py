@@ -278,6 +278,20 @@ def test_init_prints_a_config_that_unify_accepts(cli, tmp_path: Path):
     assert config.sources[0].columns["customer_key"] == "loyalty_id"
 
 
+def test_init_reads_columns_named_like_its_own_working_names(cli, tmp_path: Path):
+    # The value checks run over all columns at once (unpivoted): headers such as these must
+    # stay ordinary columns.
+    data = write(
+        tmp_path / "people.csv",
+        "position,v,0,name\n1,ann@x.com,+44 20 7946 0018,Ann Lee\n"
+        "2,bo@x.com,+44 20 7946 0019,Bo Ng\n",
+    )
+    result = cli("init", "--crm", data)
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout.replace('"', "").replace("'", "")
+    assert "email: v  # values: 100% of v are emails" in text
+
+
 def test_init_falls_back_to_row_numbers_without_a_unique_key(cli, tmp_path: Path):
     data = write(
         tmp_path / "people.csv",
