@@ -20,6 +20,16 @@ settings.load_profile("cxunify")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
+# Test files whose setup outlasts most of the suite (the Spark run: a JVM and a pipeline of
+# Spark jobs, minutes on two cores). Collected first, pytest-xdist hands them to a worker at
+# the start and the other workers share the rest meanwhile; collected in their alphabetical
+# place, they started late and ran on alone at the end.
+LONGEST_FIRST = ("test_spark.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: else as collected
+
 
 @pytest.fixture
 def runner() -> CliRunner:

@@ -314,7 +314,8 @@ def test_titles_and_case_do_not_change_the_matching_form(con, name, title, suffi
 # --- vectorised over a large table ----------------------------------------------------------
 
 
-def test_every_macro_runs_over_200k_rows(con):
+def test_every_macro_runs_over_a_large_table(con):
+    # 960 name shapes, each many times over, and a number in every 97th: a table, not a value.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE many_names AS
@@ -325,7 +326,7 @@ def test_every_macro_runs_over_200k_rows(con):
                || ['Smith', 'de la Cruz', 'NÚÑEZ', 'van der Berg', 'Lee', 'O''Neil'][i % 6 + 1]
                || ['', ' Jr.', ', III', ' PhD'][i % 4 + 1]
                || CASE WHEN i % 97 = 0 THEN ' ' || CAST(i AS VARCHAR) ELSE '' END AS name
-        FROM range(200000) AS r(i)
+        FROM range(20000) AS r(i)
         """
     )
     row = con.execute(
@@ -337,8 +338,8 @@ def test_every_macro_runs_over_200k_rows(con):
         """
     ).fetchone()
     total, std, clean, suffix, keys, first, codes = row
-    assert total == 200_000
-    assert std == clean > 150_000
-    assert 150_000 < first <= std  # names carrying digits look like handles: not split
+    assert total == 20_000
+    assert std == clean > 15_000
+    assert 15_000 < first <= std  # names carrying digits look like handles: not split
     assert 0 < suffix < total
     assert keys > 1 and codes > 1
