@@ -680,7 +680,15 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
         grid.add_row(name, *("" if r[name] is None else str(r[name]) for r in records))
     stdout.print(grid)
     if not explanation.links:
-        stdout.print("No scored pairs touch this customer's records.")
+        # Every link is in links.parquet, so records of one customer with none between them
+        # were one identity before matching (identical in every identity field).
+        stdout.print(
+            "No scored pairs touch this customer's record."
+            if len(records) == 1
+            else f"No scored pairs touch this customer's records: its {len(records)} records "
+            "are identical in every identity field, so they were one identity before "
+            "any pair was scored."
+        )
         return
     links = Table(show_header=True, header_style="bold", title="Scored pairs")
     for column in ("left", "right", "rule", "weight", "probability", "status"):

@@ -160,3 +160,22 @@ def test_a_damaged_run_json_is_a_user_error(cli, small_out: Path, tmp_path: Path
     assert result.stderr == (
         f"Error: {out / 'run.json'}: not a readable run manifest; run cxunify unify again\n"
     )
+
+
+def test_records_joined_as_one_identity_say_so(cli, tmp_path: Path):
+    # Two rows equal in every identity field are one identity: no pair is ever scored.
+    data = write(
+        tmp_path / "crm.csv",
+        "id,first_name,last_name,email\n1,Ann,Lee,ann@gmail.com\n2,Ann,Lee,ann@gmail.com\n"
+        "3,Bob,Diaz,bob@outlook.com\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--crm", data, "--out", out, "-q").exit_code == 0
+    together = cli("explain", "--out", out, "--record", "crm:2")
+    assert together.exit_code == 0, together.stderr
+    assert (
+        "No scored pairs touch this customer's records: its 2 records are identical in every "
+        "identity field" in " ".join(together.stdout.split())
+    )
+    alone = cli("explain", "--out", out, "--record", "crm:3")
+    assert "No scored pairs touch this customer's record." in " ".join(alone.stdout.split())
