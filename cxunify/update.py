@@ -408,7 +408,14 @@ def _update(
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
         with stage("standardize"):
             asked = (
-                _read_deletions(engine, deletions, previous, sorted(state.get("sources", {})))
+                _read_deletions(
+                    engine,
+                    deletions,
+                    previous,
+                    sorted(state.get("sources", {})),
+                    [vars(f) for f in ingested.files],
+                    {source.name: source.id for source in config.sources},
+                )
                 if deletions
                 else 0
             )
@@ -564,19 +571,43 @@ def _carry_rejects(
 def _drop_deleted_rejects(
     engine: DuckDBEngine, rejects: str, inputs: list[dict[str, Any]], sources: dict[str, list]
 ) -> int:
-    """Delete from `rejects` the rejected rows that name a deleted record (``cx_deletions``)
-    in their source's id column: their raw text holds the person's values. A row rejected
+    """Delete from `rejects` (keyed by its column ``reject``) the rejected rows that name a
+    deleted record: their raw text holds the person's values (see `_rejects_naming_deleted`).
+    Returns how many went."""
+    id_columns = {
+        name: dict(zip(SOURCE_SETTINGS, settings, strict=False)).get("id")
+        for name, settings in sources.items()
+    }
+    named = [
+        key for key, _, _ in _rejects_naming_deleted(engine, rejects, "reject", inputs, id_columns)
+    ]
+    if named:
+        engine.execute(
+            f"DELETE FROM {rejects} WHERE reject IN (SELECT unnest($named))", {"named": named}
+        )
+    return len(set(named))
+
+
+def _rejects_naming_deleted(
+    engine: DuckDBEngine,
+    rejects: str,
+    key: str,
+    inputs: list[dict[str, Any]],
+    id_columns: dict[str, str | None],
+) -> list[tuple[Any, str, str]]:
+    """The rows of `rejects` that name a deleted record (``cx_deletions``) in their source's
+    id column (`id_columns`), as (the row's `key`, source, source_record_id). A row rejected
     for its values (a repeated id) holds the mapped row as JSON; an unparseable CSV line is
-    read with the dialect and header its file was read with (`inputs`, run.json's). Lines
-    that cannot be read so (broken JSON, a source without an id column, an output written
-    before inputs kept dialects) cannot be told apart and stay. Returns how many went."""
-    before = engine.count(rejects)
-    engine.execute(
+    read with the dialect and header its file was read with (`inputs`, as run.json keeps
+    them). Lines that cannot be read so (broken JSON, a source without an id column, an
+    output written before inputs kept dialects) cannot be told apart and are not named."""
+    named: list[tuple[Any, str, str]] = engine.rows(
         f"""
-        DELETE FROM {rejects} r USING {DELETIONS} d
-        WHERE r.line IS NULL AND r.source = d.source
-          AND json_extract_string(CASE WHEN json_valid(r.raw) THEN r.raw ELSE '{{}}' END,
-                                  '$.source_record_id') = d.source_record_id
+        SELECT r.{ident(key)}, d.source, d.source_record_id
+        FROM {rejects} r JOIN {DELETIONS} d
+            ON r.line IS NULL AND r.source = d.source
+           AND json_extract_string(CASE WHEN json_valid(r.raw) THEN r.raw ELSE '{{}}' END,
+                                   '$.source_record_id') = d.source_record_id
         """
     )
     dialects: dict[tuple[str, str], list[ingest.CsvDialect]] = {}
@@ -585,36 +616,39 @@ def _drop_deleted_rejects(
             dialects.setdefault((read["source"], read["path"]), []).append(
                 ingest.CsvDialect.from_described(read["dialect"])
             )
-    named = []
-    for reject, source, file, raw, record_id in engine.rows(
+    for row_key, source, file, raw, record_id in engine.rows(
         f"""
-        SELECT r.reject, r.source, r.file, r.raw, d.source_record_id
+        SELECT r.{ident(key)}, r.source, r.file, r.raw, d.source_record_id
         FROM {rejects} r JOIN {DELETIONS} d
             ON d.source = r.source AND contains(r.raw, d.source_record_id)
         WHERE r.line IS NOT NULL
         """
     ):
-        id_column = dict(zip(SOURCE_SETTINGS, sources.get(source, []), strict=False)).get("id")
+        id_column = id_columns.get(source)
         for dialect in dialects.get((source, file), []):
             if id_column not in dialect.columns:
                 continue
             fields = dialect.fields(raw)
             at = list(dialect.columns).index(id_column)
             if fields is not None and len(fields) > at and fields[at].strip(" ") == record_id:
-                named.append(reject)
+                named.append((row_key, source, record_id))
                 break
-    if named:
-        engine.execute(
-            f"DELETE FROM {rejects} WHERE reject IN (SELECT unnest($named))", {"named": named}
-        )
-    return before - engine.count(rejects)
+    return named
 
 
-def _read_deletions(engine: DuckDBEngine, path: Path, previous: Path, known: list[str]) -> int:
+def _read_deletions(
+    engine: DuckDBEngine,
+    path: Path,
+    previous: Path,
+    known: list[str],
+    tonight: list[dict[str, Any]],
+    id_columns: dict[str, str | None],
+) -> int:
     """``cx_deletions``: the distinct (source, source_record_id) of the deletions CSV; a
-    record also among tonight's rows is an error (keep it, or delete it: not both), and so is
-    a source the output does not hold (`known`): an erasure request must not be skipped for
-    a misspelt name. Returns how many records it names."""
+    record also among tonight's rows is an error (keep it, or delete it: not both), rejected
+    rows included (`tonight`: tonight's files as run.json lists them; `id_columns`: each
+    source's id column), and so is a source the output does not hold (`known`): an erasure
+    request must not be skipped for a misspelt name. Returns how many records it names."""
     if not path.is_file():
         raise InputError(f"{path}: deletions file not found")
     dialect = ingest.csv_header(path, None)
@@ -651,6 +685,20 @@ def _read_deletions(engine: DuckDBEngine, path: Path, previous: Path, known: lis
         raise InputError(
             f"{path}: {source}:{record_id} is both deleted and in tonight's exports; "
             "keep one of them"
+        )
+    # A row rejected tonight keeps its raw text in rejects.parquet: one naming an erased
+    # record would carry the person's values on.
+    rejected = sorted(
+        (source, record_id)
+        for _, source, record_id in _rejects_naming_deleted(
+            engine, REJECTS, "rowid", tonight, id_columns
+        )
+    )
+    if rejected:
+        source, record_id = rejected[0]
+        raise InputError(
+            f"{path}: {source}:{record_id} is both deleted and in a row of tonight's exports "
+            "that was rejected; keep one of them"
         )
     return engine.count(DELETIONS)
 

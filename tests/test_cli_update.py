@@ -305,3 +305,31 @@ def test_an_erased_person_survives_nowhere_in_the_new_output(cli, tmp_path: Path
     # the other person's rejected line is kept
     kept = duckdb.sql(f"SELECT raw FROM '{erased}/rejects.parquet'").fetchall()
     assert kept == [("C3,Cy,Oh,cy.oh@fastmail.com,,kept",)]
+
+
+def test_a_deleted_record_in_a_row_rejected_tonight_is_an_error(cli, tmp_path: Path):
+    """Tonight's export still holds a broken line (or a repeat) of the record being erased:
+    its raw text would stay in rejects.parquet, so the update refuses, as it does for a
+    record both deleted and sent."""
+    write(tmp_path / "crm.csv", "contact_id,first_name,last_name,email\nC1,Ann,Lee,ann@x.com\n")
+    write(tmp_path / "orders.csv", "order_id,email,amount,ordered_at\n")
+    config = write(tmp_path / "c.yaml", CONFIG)
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    deletions = write(tmp_path / "erase.csv", "source,source_record_id\ncrm,C1\n")
+    for tonight in (
+        "contact_id,first_name,last_name,email\nC1,Ann,Lee,ann@x.com,a field too many\n",
+        "contact_id,first_name,last_name,email\nC2,Bo,Ng,bo@x.com\nC2,Bo,Ng,bo@x.com\n"
+        "C1,Ann,Lee,ann@x.com,again\n",
+    ):
+        write(tmp_path / "crm.csv", tonight)
+        result = cli("update", "--previous", out, "--config", config, "--delete", deletions)
+        assert result.exit_code == 1
+        assert " ".join(result.stderr.split()) == (
+            f"Error: {deletions}: crm:C1 is both deleted and in a row of tonight's exports "
+            "that was rejected; keep one of them"
+        )
+    # Another person's broken line does not stop the erasure.
+    write(tmp_path / "crm.csv", "contact_id,first_name,last_name,email\nC2,Bo,Ng,bo@x.com,x\n")
+    result = cli("update", "--previous", out, "--config", config, "--delete", deletions, "-q")
+    assert result.exit_code == 0, result.stderr
