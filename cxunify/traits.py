@@ -73,7 +73,10 @@ def touchpoints_sql() -> str:
                CASE WHEN r.source_kind = 'transactions' AND r.amount IS NOT NULL
                     THEN coalesce(CASE WHEN regexp_full_match(r.currency, '[A-Z]{{3}}')
                                        THEN r.currency END, $unknown_currency) END AS currency,
-               CASE WHEN r.source_kind = 'support' THEN r.csat END AS csat,
+               -- CSAT is 1-5: a 0 (unrated in many helpdesks), a 6 or '4/5' (read as 45)
+               -- is no rating, not a score to average into csat_mean
+               CASE WHEN r.source_kind = 'support' AND r.csat >= 1 AND r.csat <= 5
+                    THEN r.csat END AS csat,
                CASE WHEN r.source_kind IN ('support', 'social')
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
                     END AS scored_text,

@@ -330,3 +330,35 @@ def test_rfm_scores_without_a_global_window_equal_the_ranked_definition(customer
         "USING (customer_id) LEFT JOIN rfm_m m USING (customer_id) ORDER BY v.customer_id"
     ).fetchall()
     assert got == expected
+
+
+def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
+    """CSAT 0 (unrated in many helpdesks), 6, "4/5" (read as 45) and "80%" made csat_mean 26.4
+    and the experience score 351.7, on scales documented as 1-5 and 0-100."""
+    import duckdb
+
+    (tmp_path / "tickets.csv").write_text(
+        "id,email,created,csat\n"
+        "T1,gina.pratt@gmail.com,2025-06-01T10:00:00Z,2\n"
+        "T2,gina.pratt@gmail.com,2025-06-02T10:00:00Z,4\n"
+        "T3,gina.pratt@gmail.com,2025-06-03T10:00:00Z,0\n"
+        "T4,gina.pratt@gmail.com,2025-06-04T10:00:00Z,6\n"
+        "T5,gina.pratt@gmail.com,2025-06-05T10:00:00Z,4/5\n"
+        "T6,gina.pratt@gmail.com,2025-06-06T10:00:00Z,80%\n"
+    )
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: tickets, kind: support, path: tickets.csv, id: id,\n"
+        "     columns: {email: email, created_at: created, csat: csat}}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    profile = duckdb.sql(
+        f"SELECT tickets, csat_mean, csat_last, experience_score FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    assert profile == [(6, 3.0, 4.0, 50.0)]  # 100 x (3 - 1) / 4
+    rated = duckdb.sql(
+        f"SELECT source_record_id, csat FROM '{out}/touchpoints.parquet' ORDER BY 1"
+    ).fetchall()
+    assert rated == [("T1", 2.0), ("T2", 4.0)] + [(f"T{i}", None) for i in range(3, 7)]
