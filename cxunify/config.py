@@ -398,6 +398,18 @@ class JourneyConfig(_Strict):
 
 
 class ExperienceConfig(_Strict):
+    csat_scale: tuple[float, float] = Field(
+        (1, 5),
+        description="lowest and highest CSAT rating; a value outside is no rating (counted)",
+    )
+
+    @field_validator("csat_scale")
+    @classmethod
+    def _a_range(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if not scale[0] < scale[1]:
+            raise ValueError("the lowest rating must be below the highest, as in [1, 5]")
+        return scale
+
     csat_weight: float = Field(0.5, ge=0)
     sentiment_weight: float = Field(0.3, ge=0)
     resolution_weight: float = Field(0.2, ge=0)

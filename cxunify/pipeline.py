@@ -401,6 +401,7 @@ def publish(
             "touchpoints": profiled.touchpoints,
             "texts_scored": profiled.texts_scored,
             "future_timestamps": profiled.future_timestamps,
+            "csat_out_of_scale": profiled.csat_out_of_scale,
         }
         _check_accounting(counts)
         figures = gates.measure(

@@ -82,6 +82,7 @@ class Profiled:
     golden_copied: int = 0  # an update's golden records copied from the previous output
     sentiment_copied: int = 0  # an update's texts whose stored sentiment was taken
     future_timestamps: int = 0  # timestamps after the run started, left out of the default as_of
+    csat_out_of_scale: int = 0  # ticket CSAT values outside profile.experience.csat_scale
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -384,8 +385,14 @@ def build_profiles(
     engine.drop(GOLDEN_KEPT)
     newest, future = newest_timestamp(engine, now or datetime.now(UTC).replace(tzinfo=None))
     as_of = settings.as_of or newest
+    scale = settings.experience.csat_scale
     touchpoints, scored = traits.build_touchpoints(
-        engine, settings.currency, unchanged.sentiment if unchanged else None
+        engine, settings.currency, unchanged.sentiment if unchanged else None, scale
+    )
+    off_scale = engine.scalar(
+        f"SELECT count(*) FROM {RECORDS} WHERE source_kind = 'support' "
+        "AND (csat < $low OR csat > $high)",
+        {"low": scale[0], "high": scale[1]},
     )
     traits.build_traits(engine, settings, as_of)
     engine.execute(
@@ -397,7 +404,16 @@ def build_profiles(
     )
     # A view, not a table: the write stage joins once as it writes. One row per golden record.
     texts = engine.count(SENTIMENT)
-    return Profiled(engine.count(GOLDEN), touchpoints, texts, as_of, copied, texts - scored, future)
+    return Profiled(
+        engine.count(GOLDEN),
+        touchpoints,
+        texts,
+        as_of,
+        copied,
+        texts - scored,
+        future,
+        int(off_scale),
+    )
 
 
 _TIMESTAMP_COLUMNS = ("created_at", "resolved_at", "last_active_at")

@@ -73,9 +73,10 @@ def touchpoints_sql() -> str:
                CASE WHEN r.source_kind = 'transactions' AND r.amount IS NOT NULL
                     THEN coalesce(CASE WHEN regexp_full_match(r.currency, '[A-Z]{{3}}')
                                        THEN r.currency END, $unknown_currency) END AS currency,
-               -- CSAT is 1-5: a 0 (unrated in many helpdesks), a 6 or '4/5' (read as 45)
-               -- is no rating, not a score to average into csat_mean
-               CASE WHEN r.source_kind = 'support' AND r.csat >= 1 AND r.csat <= 5
+               -- On the configured scale (1-5 by default) only: a 0 (unrated in many
+               -- helpdesks), a 6 or '4/5' (read as 45) is no rating to average
+               CASE WHEN r.source_kind = 'support' AND r.csat >= $csat_min
+                         AND r.csat <= $csat_max
                     THEN r.csat END AS csat,
                CASE WHEN r.source_kind IN ('support', 'social')
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
@@ -86,15 +87,23 @@ def touchpoints_sql() -> str:
 
 
 def build_touchpoints(
-    engine: DuckDBEngine, currency: CurrencyConfig, known_sentiment: Path | None = None
+    engine: DuckDBEngine,
+    currency: CurrencyConfig,
+    known_sentiment: Path | None = None,
+    csat_scale: tuple[float, float] = (1, 5),
 ) -> tuple[int, int]:
     """Create ``cx_touchpoints`` with sentiment, and keep ``cx_sentiment`` (each distinct text's
     score, for the state); return (touchpoints, distinct texts scored). Texts in the
-    `known_sentiment` file (an update's stored scores) are not scored again."""
+    `known_sentiment` file (an update's stored scores) are not scored again; a CSAT outside
+    `csat_scale` is no rating."""
     base = table("touchpoints_base")
     engine.execute(
         f"CREATE OR REPLACE TABLE {base} AS {touchpoints_sql()}",
-        {"unknown_currency": currency.base or UNKNOWN_CURRENCY},
+        {
+            "unknown_currency": currency.base or UNKNOWN_CURRENCY,
+            "csat_min": csat_scale[0],
+            "csat_max": csat_scale[1],
+        },
     )
     known_sql = known_params = None
     if known_sentiment is not None:
@@ -371,7 +380,7 @@ def traits_sql(settings: ProfileConfig, convert: bool) -> str:
         ),
         experience AS (
             SELECT *,
-                   (csat_mean - 1) / 4 AS csat_part,
+                   (csat_mean - $csat_min) / ($csat_max - $csat_min) AS csat_part,
                    (sentiment_mean + 1) / 2 AS sentiment_part,
                    1 / (1 + median_resolution_hours / $resolution_target_hours)
                        AS resolution_part
@@ -417,6 +426,8 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
         "loyalty_orders": journey.loyalty_orders,
         "comparison_touchpoints": journey.comparison_touchpoints,
         "csat_weight": experience.csat_weight,
+        "csat_min": experience.csat_scale[0],
+        "csat_max": experience.csat_scale[1],
         "sentiment_weight": experience.sentiment_weight,
         "resolution_weight": experience.resolution_weight,
         "resolution_target_hours": experience.resolution_target_hours,

@@ -10,6 +10,7 @@ Customers:
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -362,3 +363,28 @@ def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
         f"SELECT source_record_id, csat FROM '{out}/touchpoints.parquet' ORDER BY 1"
     ).fetchall()
     assert rated == [("T1", 2.0), ("T2", 4.0)] + [(f"T{i}", None) for i in range(3, 7)]
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    assert counts["csat_out_of_scale"] == 4
+    # A business asking 0-10 sets the scale: 6 and 0 are ratings then; 45 and 80 are not.
+    config.write_text(config.read_text() + "profile:\n  experience: {csat_scale: [0, 10]}\n")
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    profile = duckdb.sql(
+        f"SELECT csat_mean, csat_last, experience_score FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    assert profile == [(3.0, 6.0, 30.0)]  # mean of 2, 4, 0, 6; 100 x (3 - 0) / 10
+    assert json.loads((out / "run.json").read_text())["counts"]["csat_out_of_scale"] == 2
+
+
+@pytest.mark.parametrize("scale", ["[5, 1]", "[3, 3]", "[1]", "five"])
+def test_a_csat_scale_must_be_low_then_high(cli, tmp_path, scale):
+    (tmp_path / "t.csv").write_text("id,email\nT1,a@b.com\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: t, kind: support, path: t.csv, id: id, columns: {email: email}}\n"
+        f"profile:\n  experience: {{csat_scale: {scale}}}\n"
+    )
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert "profile.experience.csat_scale" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
