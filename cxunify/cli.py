@@ -426,10 +426,13 @@ def init(
     from cxunify.infer import config_from_flags, render_yaml
 
     def action() -> None:
-        with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
-            settings, inferred = config_from_flags(
-                _flags(crm, transactions, social, support), Path(work), phone_region, dayfirst
+        flags = _flags(crm, transactions, social, support)
+        if not flags:  # init takes no --config: the shared message would offer one
+            raise UserError(
+                "no input: give at least one of --crm/--transactions/--social/--support"
             )
+        with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
+            settings, inferred = config_from_flags(flags, Path(work), phone_region, dayfirst)
         if to is None:
             sys.stdout.write(render_yaml(settings, inferred, None))
             return

@@ -242,6 +242,10 @@ class MatchingConfig(_Strict):
             raise ValueError("; ".join(problems))
         if not names:
             raise ValueError("at least one comparison is needed")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            # The model holds one m and u per comparison: a repeat would count one field twice.
+            raise ValueError(f"{', '.join(repr(n) for n in repeated)} is listed twice")
         return names
 
 
@@ -319,11 +323,37 @@ class EngineConfig(_Strict):
         None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT, else 2GB"
     )
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, size: str | None) -> str | None:
+        problem = size and memory_limit_problem(size)
+        if problem:
+            raise ValueError(problem)
+        return size
+
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         # `engine: spark` is short for `engine: {name: spark}`.
         return {"name": value} if isinstance(value, str) else value
+
+
+def memory_limit_problem(size: str) -> str | None:
+    """Why DuckDB would not run within `size` as its memory limit, else None. Asked of DuckDB
+    itself (it reads `8GB`, `8 GiB`, `80%`), on a connection of its own."""
+    import duckdb
+
+    if size.strip().startswith("-"):
+        # DuckDB takes a negative size for no limit at all: the opposite of what was asked.
+        return f"'{size}' is negative; give a size like '8GB'"
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET memory_limit = $size", {"size": size})
+    except duckdb.Error:
+        return f"'{size}' is not a size like '8GB'"
+    finally:
+        con.close()
+    return None
 
 
 SurvivorshipRuleName = Literal[
@@ -586,18 +616,61 @@ def validate_config(raw: Any, *, origin: str, base_dir: Path) -> Config:
     """Build a Config from parsed YAML, reporting every problem with `origin` and dotted key."""
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: the config must be a mapping with a 'sources' list"])
+    # base_dir and origin are where the config lives, set here: written in the file they
+    # were overwritten without a word, so they are unknown keys like any other.
+    problems = [f"{origin}: {key}: unknown key" for key in raw if key in ("base_dir", "origin")]
     try:
-        return Config.model_validate({**raw, "base_dir": base_dir, "origin": origin})
+        config = Config.model_validate({**raw, "base_dir": base_dir, "origin": origin})
     except ValidationError as exc:
-        raise ConfigError([f"{origin}: {_describe(e)}" for e in exc.errors()]) from None
+        problems += [f"{origin}: {_describe(e)}" for e in exc.errors()]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as PyYAML's safe loader reads it, except that a key repeated in a mapping is an
+    error (PyYAML keeps the last: `threshold` set twice, the first silently lost) and a
+    date-like value that is no date (`2025-13-01`) names its line instead of escaping as a
+    bare ValueError."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, str | int | float | bool) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key '{key}' is repeated (first at line {seen[key]}); keep one of them",
+                        key_node.start_mark,
+                    )
+                if isinstance(key, str | int | float | bool):
+                    seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"'{node.value}' is not a date ({exc})", node.start_mark
+            ) from None
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _ConfigLoader.construct_yaml_timestamp)
 
 
 def load_config(path: Path) -> Config:
     """Read and validate a YAML config; relative source paths resolve from its folder."""
+    if path.is_dir():
+        raise ConfigError([f"{path}: is a folder, not a config file"])
     if not path.is_file():
         raise ConfigError([f"{path}: config file not found"])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)  # a SafeLoader
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: config is not UTF-8 text"]) from None
     except yaml.YAMLError as exc:

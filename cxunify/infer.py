@@ -13,10 +13,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxunify.config import Config, SourceConfig, StandardizeConfig, validate_config
+from cxunify.config import (
+    Config,
+    SourceConfig,
+    StandardizeConfig,
+    phone_region_code,
+    validate_config,
+)
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
-from cxunify.errors import InputError
+from cxunify.errors import InputError, UserError
 from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_record_key
 from cxunify.ingest import (
     BINARY_FORMATS,
@@ -271,6 +277,12 @@ def config_from_flags(
 ) -> tuple[Config, list[InferredSource]]:
     """A validated Config for zero-config runs, and what was inferred (for ``init``);
     `stored` as for `infer_sources`."""
+    try:
+        # Before the exports are read, and named as the flag it came from: the config it
+        # goes into is made here, not written by the user.
+        phone_region_code(phone_region)
+    except ValueError as exc:
+        raise UserError(f"--phone-region: {exc}") from None
     inferred = infer_sources(paths_by_kind, work_dir, stored)
     raw = {
         "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],

@@ -164,3 +164,106 @@ def test_csv_quote_and_escape_are_single_characters(tmp_path: Path):
     path.write_text(GOOD.replace("    id:", "    quote: \"'\"\n    escape: '\\'\n    id:"))
     source = load_config(path).sources[0]
     assert (source.quote, source.escape) == ("'", "\\")
+
+
+# Through the CLI: a config mistake is one line naming the file, the line or key, and exit 1.
+
+
+def _plan(cli, tmp_path: Path, text: str):
+    write(tmp_path / "crm.csv", "contact_id,email\n1,a@example.com\n2,b@example.com\n")
+    path = write(tmp_path / "c.yaml", text)
+    return path, cli("plan", "--config", path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # PyYAML keeps the last of two equal keys: the first threshold was silently dropped.
+        ("matching:\n  threshold: 0.5\nmatching:\n  threshold: 0.95\n",
+         ":11: invalid YAML: key 'matching' is repeated (first at line 9); keep one of them"),
+        # A date-like value that is no date escaped PyYAML as a ValueError: exit 2.
+        ("profile:\n  as_of: 2025-13-01\n",
+         ":10: invalid YAML: '2025-13-01' is not a date (month must be in 1..12)"),
+    ],
+)  # fmt: skip
+def test_yaml_that_parses_wrongly_is_an_error_with_its_line(cli, tmp_path, extra, message):
+    path, result = _plan(cli, tmp_path, GOOD + extra)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}{message}\n"
+
+
+def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
+    path, result = _plan(cli, tmp_path, GOOD + "      email: contact_id\n")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}:9: invalid YAML: key 'email' is repeated (first at line 8); "
+        "keep one of them\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        # The model holds one m and u per comparison: a repeat raised a ValueError, exit 2.
+        ("matching:\n  comparisons: [email, phone, email]\n",
+         "matching.comparisons: 'email' is listed twice"),
+        # Where the config lives is set by the loader: these keys were overwritten unseen.
+        ("base_dir: /etc\n", "base_dir: unknown key"),
+        # DuckDB reads a negative size as no limit at all, and 'lots' failed only at run time,
+        # without naming the key.
+        ("engine:\n  memory_limit: -1GB\n",
+         "engine.memory_limit: '-1GB' is negative; give a size like '8GB'"),
+        ("engine:\n  memory_limit: lots\n",
+         "engine.memory_limit: 'lots' is not a size like '8GB'"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
+    path, result = _plan(cli, tmp_path, GOOD + extra)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # 0 was taken for unset (all cores); a negative count reached DuckDB: exit 2.
+        ("CXUNIFY_THREADS", "0", "CXUNIFY_THREADS='0': give at least 1 thread"),
+        ("CXUNIFY_THREADS", "-3", "CXUNIFY_THREADS='-3': give at least 1 thread"),
+        ("CXUNIFY_MEMORY_LIMIT", "-1GB",
+         "CXUNIFY_MEMORY_LIMIT: '-1GB' is negative; give a size like '8GB'"),
+    ],
+)  # fmt: skip
+def test_bad_engine_settings_in_the_environment(
+    cli, tmp_path, monkeypatch, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    _, result = _plan(cli, tmp_path, GOOD)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {message}\n"
+
+
+def test_a_config_that_is_a_folder_says_so(cli, tmp_path: Path):
+    result = cli("plan", "--config", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path}: is a folder, not a config file\n"
+
+
+def test_init_without_input_does_not_offer_a_config(cli):
+    # init takes no --config; the message shared with unify offered one.
+    result = cli("init")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no input: give at least one of --crm/--transactions/--social/--support\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["init", "plan"])
+def test_a_bad_phone_region_flag_is_named_as_the_flag(cli, tmp_path: Path, command: str):
+    # Without a config it was reported as `<flags>: standardize.phone_region`, after the
+    # exports had been read.
+    write(tmp_path / "crm.csv", "contact_id,email\n1,a@example.com\n")
+    result = cli(command, "--crm", tmp_path / "crm.csv", "--phone-region", "XX")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: --phone-region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)\n"
+    )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from cxunify.config import EngineConfig
+from cxunify.config import EngineConfig, memory_limit_problem
 from cxunify.errors import ResourceError, UserError
 from cxunify.sql import ident, parquet
 
@@ -43,10 +43,8 @@ class DuckDBEngine:
     def __init__(self, settings: EngineConfig | None = None, temp_dir: Path | None = None):
         settings = settings or EngineConfig()
         self.con = duckdb.connect(":memory:")
-        threads = settings.threads or _env_int("CXUNIFY_THREADS")
-        memory = (
-            settings.memory_limit or os.environ.get("CXUNIFY_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
-        )
+        threads = settings.threads or _env_threads("CXUNIFY_THREADS")
+        memory = settings.memory_limit or _env_memory_limit("CXUNIFY_MEMORY_LIMIT")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.memory_limit = memory
@@ -151,11 +149,25 @@ class DuckDBEngine:
         self.con.close()
 
 
-def _env_int(name: str) -> int | None:
+def _env_threads(name: str) -> int | None:
     value = os.environ.get(name)
     if value is None or not value.strip():
         return None
     try:
-        return int(value)
+        threads = int(value)
     except ValueError:
         raise UserError(f"{name}={value!r} is not a whole number of threads") from None
+    if threads < 1:
+        # 0 was taken for unset (all cores) and a negative count reached DuckDB as a bug.
+        raise UserError(f"{name}={value!r}: give at least 1 thread")
+    return threads
+
+
+def _env_memory_limit(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return DEFAULT_MEMORY_LIMIT
+    problem = memory_limit_problem(value)
+    if problem:
+        raise UserError(f"{name}: {problem}")
+    return value
