@@ -607,6 +607,17 @@ def _describe(error: Any) -> str:
         valid = [k for k, f in owner.model_fields.items() if not f.exclude] if owner else []
         return f"{key}: unknown key{_did_you_mean(str(loc[-1]), valid)}"
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "model_type":
+        # Pydantic names its class ("a valid dictionary or instance of GatesConfig").
+        got = error["input"]
+        kinds = {str: "text", int: "number", float: "number", bool: "true/false", list: "list"}
+        what = "nothing (null)" if got is None else f"a {kinds.get(type(got), type(got).__name__)}"
+        if len(loc) > 1 and loc[-2] == "blocking":
+            return (
+                f"{key}: a rule is a list of keys ([email_std]) or a mapping (keys: ...), "
+                f"not {what}"
+            )
+        return f"{key}: should be a mapping of keys, not {what}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
     return f"{key}: {message}" if key else message

@@ -267,3 +267,22 @@ def test_a_bad_phone_region_flag_is_named_as_the_flag(cli, tmp_path: Path, comma
     assert result.stderr == (
         "Error: --phone-region: 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        # Every key under a section commented out leaves it null.
+        ("gates:\n", "gates: should be a mapping of keys, not nothing (null)"),
+        ("matching:\n  blocking:\n    - email_std\n",
+         "matching.blocking[0]: a rule is a list of keys ([email_std]) or a mapping "
+         "(keys: ...), not a text"),
+    ],
+)  # fmt: skip
+def test_a_section_of_the_wrong_shape_is_not_described_by_a_class_name(
+    cli, tmp_path, extra, problem
+):
+    # Pydantic said "Input should be a valid dictionary or instance of GatesConfig".
+    path, result = _plan(cli, tmp_path, GOOD + extra)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: {problem}\n"
