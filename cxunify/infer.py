@@ -91,6 +91,7 @@ def infer_sources(
     name -> [kind, phone_region, dayfirst, id]) keeps its stored id column when the file has
     it, instead of inferring one from tonight's rows."""
     files: list[tuple[Kind, Path, str | None, str]] = []
+    flag_of: dict[Path, str] = {}  # each file matched, and the flag that named it first
     for kind, flagged in paths_by_kind.items():
         for given in flagged:
             name, pattern = _named(given)
@@ -111,6 +112,14 @@ def infer_sources(
             for match in matches:
                 if not match.is_file():
                     raise InputError(f"--{kind.value} {given}: file not found")
+                # Named twice (by two flags, or a flag and a glob), a file's rows would be
+                # read as two sources' and counted twice.
+                if match.resolve() in flag_of:
+                    raise InputError(
+                        f"--{kind.value} {given}: {match} is also named by "
+                        f"{flag_of[match.resolve()]}; give each file once"
+                    )
+                flag_of[match.resolve()] = f"--{kind.value} {given}"
             if name is not None:
                 # one source of every file matched: its path is the glob, as in a config
                 if any(name == n for _, _, n, _ in files):

@@ -292,6 +292,21 @@ def test_init_reads_columns_named_like_its_own_working_names(cli, tmp_path: Path
     assert "email: v  # values: 100% of v are emails" in text
 
 
+def test_a_file_named_by_two_flags_is_an_error(cli, tmp_path: Path):
+    # Read as two sources, its rows were counted twice and linked to themselves.
+    data = write(tmp_path / "people.csv", "id,email\n1,ann@x.com\n")
+    for flags in (
+        ("--crm", data, "--crm", data),
+        ("--crm", data, "--support", data),
+        ("--crm", tmp_path / "*.csv", "--crm", f"mine={data}"),
+    ):
+        result = cli("unify", *flags, "--out", tmp_path / "out", "-q")
+        assert result.exit_code == 1
+        assert " ".join(result.stderr.split()).endswith(
+            f"{data} is also named by {flags[0]} {flags[1]}; give each file once"
+        )
+
+
 def test_init_falls_back_to_row_numbers_without_a_unique_key(cli, tmp_path: Path):
     data = write(
         tmp_path / "people.csv",
