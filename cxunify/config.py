@@ -650,16 +650,16 @@ class _ConfigLoader(yaml.SafeLoader):
             seen: dict[Any, int] = {}
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
-                line = key_node.start_mark.line + 1
-                if isinstance(key, str | int | float | bool) and key in seen:
+                if not isinstance(key, str | int | float | bool):
+                    continue
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None,
                         None,
                         f"key '{key}' is repeated (first at line {seen[key]}); keep one of them",
                         key_node.start_mark,
                     )
-                if isinstance(key, str | int | float | bool):
-                    seen[key] = line
+                seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
 
     def construct_yaml_timestamp(self, node: yaml.Node) -> Any:

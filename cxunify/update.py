@@ -555,14 +555,14 @@ def _carry_rejects(
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {carried} AS
-        SELECT row_number() OVER () AS reject, * FROM {parquet("$path")} p
+        SELECT * FROM {parquet("$path")} p
         ANTI JOIN (SELECT source, raw FROM {REJECTS}) t
             ON t.source = p.source AND t.raw = p.raw
         """,
         {"path": str(path)},
     )
     dropped = _drop_deleted_rejects(engine, carried, inputs, sources) if deleting else 0
-    engine.execute(f"INSERT INTO {REJECTS} BY NAME SELECT * EXCLUDE (reject) FROM {carried}")
+    engine.execute(f"INSERT INTO {REJECTS} BY NAME SELECT * FROM {carried}")
     count = engine.count(carried)
     engine.drop(carried)
     return count, dropped
@@ -571,19 +571,17 @@ def _carry_rejects(
 def _drop_deleted_rejects(
     engine: DuckDBEngine, rejects: str, inputs: list[dict[str, Any]], sources: dict[str, list]
 ) -> int:
-    """Delete from `rejects` (keyed by its column ``reject``) the rejected rows that name a
-    deleted record: their raw text holds the person's values (see `_rejects_naming_deleted`).
+    """Delete from the table `rejects` the rejected rows that name a deleted record: their
+    raw text holds the person's values (see `_rejects_naming_deleted`).
     Returns how many went."""
     id_columns = {
         name: dict(zip(SOURCE_SETTINGS, settings, strict=False)).get("id")
         for name, settings in sources.items()
     }
-    named = [
-        key for key, _, _ in _rejects_naming_deleted(engine, rejects, "reject", inputs, id_columns)
-    ]
+    named = [row for row, _, _ in _rejects_naming_deleted(engine, rejects, inputs, id_columns)]
     if named:
         engine.execute(
-            f"DELETE FROM {rejects} WHERE reject IN (SELECT unnest($named))", {"named": named}
+            f"DELETE FROM {rejects} WHERE rowid IN (SELECT unnest($named))", {"named": named}
         )
     return len(set(named))
 
@@ -591,19 +589,18 @@ def _drop_deleted_rejects(
 def _rejects_naming_deleted(
     engine: DuckDBEngine,
     rejects: str,
-    key: str,
     inputs: list[dict[str, Any]],
     id_columns: dict[str, str | None],
 ) -> list[tuple[Any, str, str]]:
-    """The rows of `rejects` that name a deleted record (``cx_deletions``) in their source's
-    id column (`id_columns`), as (the row's `key`, source, source_record_id). A row rejected
+    """The rows of the table `rejects` that name a deleted record (``cx_deletions``) in their
+    source's id column (`id_columns`), as (rowid, source, source_record_id). A row rejected
     for its values (a repeated id) holds the mapped row as JSON; an unparseable CSV line is
     read with the dialect and header its file was read with (`inputs`, as run.json keeps
     them). Lines that cannot be read so (broken JSON, a source without an id column, an
     output written before inputs kept dialects) cannot be told apart and are not named."""
     named: list[tuple[Any, str, str]] = engine.rows(
         f"""
-        SELECT r.{ident(key)}, d.source, d.source_record_id
+        SELECT r.rowid, d.source, d.source_record_id
         FROM {rejects} r JOIN {DELETIONS} d
             ON r.line IS NULL AND r.source = d.source
            AND json_extract_string(CASE WHEN json_valid(r.raw) THEN r.raw ELSE '{{}}' END,
@@ -618,7 +615,7 @@ def _rejects_naming_deleted(
             )
     for row_key, source, file, raw, record_id in engine.rows(
         f"""
-        SELECT r.{ident(key)}, r.source, r.file, r.raw, d.source_record_id
+        SELECT r.rowid, r.source, r.file, r.raw, d.source_record_id
         FROM {rejects} r JOIN {DELETIONS} d
             ON d.source = r.source AND contains(r.raw, d.source_record_id)
         WHERE r.line IS NOT NULL
@@ -690,9 +687,7 @@ def _read_deletions(
     # record would carry the person's values on.
     rejected = sorted(
         (source, record_id)
-        for _, source, record_id in _rejects_naming_deleted(
-            engine, REJECTS, "rowid", tonight, id_columns
-        )
+        for _, source, record_id in _rejects_naming_deleted(engine, REJECTS, tonight, id_columns)
     )
     if rejected:
         source, record_id = rejected[0]
