@@ -316,12 +316,37 @@ class GatesConfig(_Strict):
     )
 
 
+# DuckDB starts every thread it is given at once: 100,000 hung the run. A fixed limit,
+# not one relative to this machine's cores, so that a config valid where it is written is
+# valid where it runs; 1024 is above the hardware threads of any one server.
+MAX_THREADS = 1024
+
+
+def threads_problem(threads: int) -> str | None:
+    """Why DuckDB should not run on `threads` threads, else None."""
+    if threads < 1:
+        return "give at least 1 thread"
+    if threads > MAX_THREADS:
+        return f"give at most {MAX_THREADS} threads (DuckDB starts them all at once)"
+    return None
+
+
 class EngineConfig(_Strict):
     name: Literal["duckdb", "spark"] = "duckdb"
-    threads: int | None = Field(None, ge=1, description="default: CXUNIFY_THREADS or all cores")
+    threads: int | None = Field(
+        None, description=f"1 to {MAX_THREADS}; default: CXUNIFY_THREADS or all cores"
+    )
     memory_limit: str | None = Field(
         None, description="e.g. '8GB'; default: CXUNIFY_MEMORY_LIMIT, else 2GB"
     )
+
+    @field_validator("threads")
+    @classmethod
+    def _a_thread_count(cls, threads: int | None) -> int | None:
+        problem = threads is not None and threads_problem(threads)
+        if problem:
+            raise ValueError(problem)
+        return threads
 
     @field_validator("memory_limit")
     @classmethod

@@ -215,6 +215,10 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "engine.memory_limit: '-1GB' is negative; give a size like '8GB'"),
         ("engine:\n  memory_limit: lots\n",
          "engine.memory_limit: 'lots' is not a size like '8GB'"),
+        # DuckDB starts every thread at once: 100000 hung the run.
+        ("engine:\n  threads: 100000\n",
+         "engine.threads: give at most 1024 threads (DuckDB starts them all at once)"),
+        ("engine:\n  threads: 0\n", "engine.threads: give at least 1 thread"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
@@ -229,6 +233,8 @@ def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
         # 0 was taken for unset (all cores); a negative count reached DuckDB: exit 2.
         ("CXUNIFY_THREADS", "0", "CXUNIFY_THREADS='0': give at least 1 thread"),
         ("CXUNIFY_THREADS", "-3", "CXUNIFY_THREADS='-3': give at least 1 thread"),
+        ("CXUNIFY_THREADS", "100000",
+         "CXUNIFY_THREADS='100000': give at most 1024 threads (DuckDB starts them all at once)"),
         ("CXUNIFY_MEMORY_LIMIT", "-1GB",
          "CXUNIFY_MEMORY_LIMIT: '-1GB' is negative; give a size like '8GB'"),
     ],
@@ -240,6 +246,11 @@ def test_bad_engine_settings_in_the_environment(
     _, result = _plan(cli, tmp_path, GOOD)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {message}\n"
+
+
+def test_threads_up_to_the_limit_are_taken(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", GOOD + "engine:\n  threads: 1024\n")
+    assert load_config(path).engine.threads == 1024
 
 
 def test_a_config_that_is_a_folder_says_so(cli, tmp_path: Path):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from cxunify.config import EngineConfig, memory_limit_problem
+from cxunify.config import EngineConfig, memory_limit_problem, threads_problem
 from cxunify.errors import ResourceError, UserError
 from cxunify.sql import ident, parquet
 
@@ -157,9 +157,11 @@ def _env_threads(name: str) -> int | None:
         threads = int(value)
     except ValueError:
         raise UserError(f"{name}={value!r} is not a whole number of threads") from None
-    if threads < 1:
-        # 0 was taken for unset (all cores) and a negative count reached DuckDB as a bug.
-        raise UserError(f"{name}={value!r}: give at least 1 thread")
+    # 0 was taken for unset (all cores), a negative count reached DuckDB as a bug, and a
+    # huge one hung the run.
+    problem = threads_problem(threads)
+    if problem:
+        raise UserError(f"{name}={value!r}: {problem}")
     return threads
 
 
