@@ -13,14 +13,15 @@ import json
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
+    Strict,
     StrictInt,
     ValidationError,
     field_validator,
@@ -31,6 +32,11 @@ from cxunify.errors import ConfigError
 from cxunify.fields import FIELD_NAMES, Kind
 
 Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
+
+# Numeric settings are StrictInt or Number: pydantic's lax int and float read YAML's `true` as
+# 1 and the text '2' as 2. A whole number is also a Number (`threshold: 1` is 1.0); a Number is
+# finite, as `.inf` or `.nan` would make the scores it weighs NaN.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class _Strict(BaseModel):
@@ -137,7 +143,7 @@ class StandardizeConfig(_Strict):
 
 
 class GuardConfig(_Strict):
-    max_emails: int = Field(5, ge=1, description="most distinct emails one customer may have")
+    max_emails: StrictInt = Field(5, ge=1, description="most distinct emails one customer may have")
     dob: bool = Field(True, description="one date of birth per customer (typos allowed)")
     first_name: bool = Field(True, description="one first name per customer (nicknames allowed)")
     suffix: bool = Field(True, description="Jr and Sr are different people")
@@ -152,7 +158,7 @@ class BlockingRule(_Strict):
     one_side: Literal["no_surname", "no_first_name"] | None = Field(
         None, description="pair only records where at least one side has this property"
     )
-    max_block_size: int | None = Field(
+    max_block_size: StrictInt | None = Field(
         None, ge=2, description="this rule's own block-size limit (at most matching's)"
     )
 
@@ -193,14 +199,14 @@ class MatchingConfig(_Strict):
         description="candidate pairs share every key of at least one rule",
         max_length=63,  # which rules found a pair is a bit mask in a BIGINT
     )
-    max_block_size: int = Field(
+    max_block_size: StrictInt = Field(
         1000, ge=2, description="a key value shared by more nodes than this blocks nothing"
     )
     comparisons: list[str] = Field(
         default_factory=lambda: list(_comparison_names()),
         description="fields compared for each candidate pair",
     )
-    threshold: float = Field(
+    threshold: Number = Field(
         0.9, gt=0, lt=1, description="match probability at or above which a pair is linked"
     )
     rules: list[list[str]] = Field(
@@ -211,12 +217,12 @@ class MatchingConfig(_Strict):
         default_factory=list,
         description="values that never link anyone (a shop's own phone, a shared inbox)",
     )
-    max_records_per_value: int = Field(
+    max_records_per_value: StrictInt = Field(
         1000, ge=2, description="an email/phone on more records than this is treated as junk"
     )
     guards: GuardConfig = Field(default_factory=GuardConfig)
-    max_iterations: int = Field(100, ge=1, description="EM iterations at most")
-    seed: int = Field(42, description="seed of the random pairs that estimate u")
+    max_iterations: StrictInt = Field(100, ge=1, description="EM iterations at most")
+    seed: StrictInt = Field(42, description="seed of the random pairs that estimate u")
 
     @field_validator("rules")
     @classmethod
@@ -290,24 +296,24 @@ class OutputConfig(_Strict):
 
 class GatesConfig(_Strict):
     """Quality gates checked before a run replaces the previous output (unset = not checked).
-    Strict types: YAML's `true` is not a limit of 1."""
+    Strict types, as every numeric setting: YAML's `true` is not a limit of 1."""
 
     max_cluster_size: StrictInt | None = Field(
         None, ge=1, description="most records one customer may have"
     )
-    max_id_changed_share: StrictFloat | None = Field(
+    max_id_changed_share: Number | None = Field(
         None, ge=0, le=1, description="largest share of previous customers whose id may change"
     )
-    max_reject_rate: StrictFloat | None = Field(
+    max_reject_rate: Number | None = Field(
         None, ge=0, le=1, description="largest share of input rows that may be rejected"
     )
-    min_linked_share: StrictFloat | None = Field(
+    min_linked_share: Number | None = Field(
         None, ge=0, le=1, description="smallest share of records linked to another record"
     )
     max_customers_merged: StrictInt | None = Field(
         None, ge=0, description="most previous customers that may be merged into others"
     )
-    max_customers_removed_share: StrictFloat | None = Field(
+    max_customers_removed_share: Number | None = Field(
         None,
         ge=0,
         le=1,
@@ -333,7 +339,7 @@ def threads_problem(threads: int) -> str | None:
 
 class EngineConfig(_Strict):
     name: Literal["duckdb", "spark"] = "duckdb"
-    threads: int | None = Field(
+    threads: StrictInt | None = Field(
         None, description=f"1 to {MAX_THREADS}; default: CXUNIFY_THREADS or all cores"
     )
     memory_limit: str | None = Field(
@@ -413,7 +419,7 @@ def _default_survivorship() -> dict[str, SurvivorshipRule]:
 
 class CurrencyConfig(_Strict):
     base: str | None = Field(None, description="convert every amount into this currency")
-    rates: dict[str, float] = Field(
+    rates: dict[str, Number] = Field(
         default_factory=dict, description="currency -> units of base per unit (base needs these)"
     )
 
@@ -434,9 +440,13 @@ class CurrencyConfig(_Strict):
 
 
 class LifecycleConfig(_Strict):
-    new_days: int = Field(90, ge=1, description="first order at most this many days before as_of")
-    active_days: int = Field(180, ge=1, description="last order at most this many days ago")
-    lapsed_days: int = Field(365, ge=1, description="beyond this since the last order: lapsed")
+    new_days: StrictInt = Field(
+        90, ge=1, description="first order at most this many days before as_of"
+    )
+    active_days: StrictInt = Field(180, ge=1, description="last order at most this many days ago")
+    lapsed_days: StrictInt = Field(
+        365, ge=1, description="beyond this since the last order: lapsed"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleConfig:
@@ -446,14 +456,14 @@ class LifecycleConfig(_Strict):
 
 
 class JourneyConfig(_Strict):
-    loyalty_orders: int = Field(2, ge=2, description="orders that make a returning customer")
-    comparison_touchpoints: int = Field(
+    loyalty_orders: StrictInt = Field(2, ge=2, description="orders that make a returning customer")
+    comparison_touchpoints: StrictInt = Field(
         2, ge=1, description="touchpoints without an order that show a prospect comparing"
     )
 
 
 class ExperienceConfig(_Strict):
-    csat_scale: tuple[float, float] = Field(
+    csat_scale: tuple[Number, Number] = Field(
         (1, 5),
         description="lowest and highest CSAT rating; a value outside is no rating (counted)",
     )
@@ -465,10 +475,10 @@ class ExperienceConfig(_Strict):
             raise ValueError("the lowest rating must be below the highest, as in [1, 5]")
         return scale
 
-    csat_weight: float = Field(0.5, ge=0)
-    sentiment_weight: float = Field(0.3, ge=0)
-    resolution_weight: float = Field(0.2, ge=0)
-    resolution_target_hours: float = Field(
+    csat_weight: Number = Field(0.5, ge=0)
+    sentiment_weight: Number = Field(0.3, ge=0)
+    resolution_weight: Number = Field(0.2, ge=0)
+    resolution_target_hours: Number = Field(
         24, gt=0, description="a median resolution this long scores half"
     )
 
@@ -509,7 +519,7 @@ class ProfileConfig(_Strict):
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     journey: JourneyConfig = Field(default_factory=JourneyConfig)
     experience: ExperienceConfig = Field(default_factory=ExperienceConfig)
-    top_categories: int = Field(3, ge=1, description="categories listed in top_categories")
+    top_categories: StrictInt = Field(3, ge=1, description="categories listed in top_categories")
 
     @field_validator("survivorship")
     @classmethod

@@ -219,6 +219,15 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
         ("engine:\n  threads: 100000\n",
          "engine.threads: give at most 1024 threads (DuckDB starts them all at once)"),
         ("engine:\n  threads: 0\n", "engine.threads: give at least 1 thread"),
+        # Numbers are strict, as the gates' are: YAML's true was read as 1, the text '2' as 2.
+        ("matching:\n  max_iterations: true\n",
+         "matching.max_iterations: Input should be a valid integer"),
+        ("engine:\n  threads: '2'\n", "engine.threads: Input should be a valid integer"),
+        ("matching:\n  threshold: '0.5'\n", "matching.threshold: Input should be a valid number"),
+        ("profile:\n  currency:\n    base: USD\n    rates: {EUR: true}\n",
+         "profile.currency.rates.EUR: Input should be a valid number"),
+        ("profile:\n  experience:\n    csat_weight: .inf\n",
+         "profile.experience.csat_weight: Input should be a finite number"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
@@ -246,6 +255,17 @@ def test_bad_engine_settings_in_the_environment(
     _, result = _plan(cli, tmp_path, GOOD)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {message}\n"
+
+
+def test_whole_numbers_are_taken_where_a_fraction_may_be_given(tmp_path: Path):
+    text = GOOD + (
+        "profile:\n  currency:\n    base: USD\n    rates: {EUR: 1}\n"
+        "  experience: {csat_scale: [0, 10], csat_weight: 1, resolution_target_hours: 24}\n"
+    )
+    profile = load_config(write(tmp_path / "c.yaml", text)).profile
+    assert profile.currency.rates == {"EUR": 1.0}
+    assert profile.experience.csat_scale == (0.0, 10.0)
+    assert (profile.experience.csat_weight, profile.experience.resolution_target_hours) == (1, 24)
 
 
 def test_threads_up_to_the_limit_are_taken(tmp_path: Path):
