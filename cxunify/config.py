@@ -655,7 +655,30 @@ def _describe(error: Any) -> str:
         return f"{key}: should be a mapping of keys, not {what}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
+    if error["type"] in _NUMBER_ERRORS:
+        # Pydantic's "Input should be a valid integer" did not say what was wrong with '2'.
+        return f"{key}: should be {_NUMBER_ERRORS[error['type']]}, not {_given(error['input'])}"
     return f"{key}: {message}" if key else message
+
+
+_NUMBER_ERRORS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+}
+
+
+def _given(value: Any) -> str:
+    """A value as YAML wrote it, for "should be ..., not ..."."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"text ('{value}')"
+    if isinstance(value, int | float):
+        return str(value)
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 def validate_config(raw: Any, *, origin: str, base_dir: Path) -> Config:

@@ -221,13 +221,16 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
         ("engine:\n  threads: 0\n", "engine.threads: give at least 1 thread"),
         # Numbers are strict, as the gates' are: YAML's true was read as 1, the text '2' as 2.
         ("matching:\n  max_iterations: true\n",
-         "matching.max_iterations: Input should be a valid integer"),
-        ("engine:\n  threads: '2'\n", "engine.threads: Input should be a valid integer"),
-        ("matching:\n  threshold: '0.5'\n", "matching.threshold: Input should be a valid number"),
+         "matching.max_iterations: should be a whole number, not true"),
+        ("engine:\n  threads: '2'\n", "engine.threads: should be a whole number, not text ('2')"),
+        ("matching:\n  threshold: '0.5'\n",
+         "matching.threshold: should be a number, not text ('0.5')"),
         ("profile:\n  currency:\n    base: USD\n    rates: {EUR: true}\n",
-         "profile.currency.rates.EUR: Input should be a valid number"),
+         "profile.currency.rates.EUR: should be a number, not true"),
         ("profile:\n  experience:\n    csat_weight: .inf\n",
-         "profile.experience.csat_weight: Input should be a finite number"),
+         "profile.experience.csat_weight: should be a finite number, not inf"),
+        ("matching:\n  max_block_size: 2.5\n",
+         "matching.max_block_size: should be a whole number, not 2.5"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):

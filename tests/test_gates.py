@@ -147,8 +147,8 @@ def test_gates_config_is_typed(cli, tmp_path: Path):
     assert result.exit_code == 1
     config = tmp_path / "cfg.yaml"
     assert result.stderr.splitlines() == [
-        f"Error: {config}: gates.max_cluster_size: Input should be a valid integer",
-        f"Error: {config}: gates.max_reject_rate: Input should be a valid number",
+        f"Error: {config}: gates.max_cluster_size: should be a whole number, not true",
+        f"Error: {config}: gates.max_reject_rate: should be a number, not true",
     ]
     assert unify(cli, tmp_path, FIRST, "  max_reject_rate: 0\n").exit_code == 0
 
