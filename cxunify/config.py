@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cxunify.errors import ConfigError
 from cxunify.fields import FIELD_NAMES, Kind
@@ -223,6 +225,26 @@ class MatchingConfig(_Strict):
     guards: GuardConfig = Field(default_factory=GuardConfig)
     max_iterations: StrictInt = Field(100, ge=1, description="EM iterations at most")
     seed: StrictInt = Field(42, description="seed of the random pairs that estimate u")
+
+    @model_validator(mode="after")
+    def _rule_limits_within_the_limit(self) -> MatchingConfig:
+        # block.py takes the smaller of the two limits: a larger one would be ignored unseen.
+        # The default rules' limits are not the user's to fix (a limit of 20 takes them down).
+        if "blocking" not in self.model_fields_set:
+            return self
+        too_large = [
+            (
+                ("blocking", i, "max_block_size"),
+                f"{rule.max_block_size} is above matching.max_block_size "
+                f"({self.max_block_size}), which limits every rule; give at most "
+                f"{self.max_block_size}, or raise matching.max_block_size",
+            )
+            for i, rule in enumerate(self.blocking)
+            if rule.max_block_size is not None and rule.max_block_size > self.max_block_size
+        ]
+        if too_large:
+            raise _problems_at(type(self), too_large)
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -597,6 +619,24 @@ class Config(_Strict):
 
     def to_yaml_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def _problems_at(
+    model: type[BaseModel], problems: Sequence[tuple[tuple[str | int, ...], str]]
+) -> ValidationError:
+    """An error for each (key under `model`, problem): a check across keys names the key at
+    fault, where a ValueError would name the section holding them both."""
+    return ValidationError.from_exception_data(
+        model.__name__,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{problem}", {"problem": problem}),
+                loc=loc,
+                input=None,
+            )
+            for loc, problem in problems
+        ],
+    )
 
 
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

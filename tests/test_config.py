@@ -231,6 +231,11 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "profile.experience.csat_weight: should be a finite number, not inf"),
         ("matching:\n  max_block_size: 2.5\n",
          "matching.max_block_size: should be a whole number, not 2.5"),
+        # block.py takes the smaller limit: a rule's larger one was ignored without a word.
+        ("matching:\n  max_block_size: 100\n  blocking:\n    - [email_std]\n"
+         "    - {keys: [phone], max_block_size: 500}\n",
+         "matching.blocking[1].max_block_size: 500 is above matching.max_block_size (100), "
+         "which limits every rule; give at most 100, or raise matching.max_block_size"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
@@ -269,6 +274,14 @@ def test_whole_numbers_are_taken_where_a_fraction_may_be_given(tmp_path: Path):
     assert profile.currency.rates == {"EUR": 1.0}
     assert profile.experience.csat_scale == (0.0, 10.0)
     assert (profile.experience.csat_weight, profile.experience.resolution_target_hours) == (1, 24)
+
+
+def test_a_limit_below_the_default_rules_own_limits_is_taken(tmp_path: Path):
+    # The default rules on names stop at 30; they are not the user's to lower.
+    path = write(tmp_path / "c.yaml", GOOD + "matching:\n  max_block_size: 20\n")
+    assert load_config(path).matching.max_block_size == 20
+    text = GOOD + "matching:\n  blocking:\n    - {keys: [phone], max_block_size: 1000}\n"
+    assert load_config(write(tmp_path / "c.yaml", text)).matching.blocking[0].max_block_size == 1000
 
 
 def test_threads_up_to_the_limit_are_taken(tmp_path: Path):
