@@ -226,6 +226,18 @@ class MatchingConfig(_Strict):
     max_iterations: StrictInt = Field(100, ge=1, description="EM iterations at most")
     seed: StrictInt = Field(42, description="seed of the random pairs that estimate u")
 
+    @field_validator("blocking")
+    @classmethod
+    def _some_rule(cls, rules: list[BlockingRule]) -> list[BlockingRule]:
+        # Deterministic rules too only judge the pairs blocking makes: without a rule, no two
+        # records are compared and the run links nothing.
+        if not rules:
+            raise ValueError(
+                "no rule: no two records would be compared, and each would be a customer of "
+                "its own; give at least one rule, or leave blocking out for the default rules"
+            )
+        return rules
+
     @model_validator(mode="after")
     def _rule_limits_within_the_limit(self) -> MatchingConfig:
         # block.py takes the smaller of the two limits: a larger one would be ignored unseen.
@@ -732,9 +744,23 @@ def validate_config(raw: Any, *, origin: str, base_dir: Path) -> Config:
         config = Config.model_validate({**raw, "base_dir": base_dir, "origin": origin})
     except ValidationError as exc:
         problems += [f"{origin}: {_describe(e)}" for e in exc.errors()]
+    else:
+        if origin != "<flags>":  # inferred from flags, the file is named (config_from_flags)
+            problems += [f"{origin}: {problem}" for problem in _unmapped_sources(config)]
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _unmapped_sources(config: Config) -> list[str]:
+    """A source mapping no column has no field to link its rows by: each row would be a
+    customer with nothing but its id."""
+    return [
+        f"sources[{i}].columns: no column is mapped, so each row would be a customer with "
+        "nothing but its id; map the file's columns to fields (email: e_mail)"
+        for i, source in enumerate(config.sources)
+        if not source.columns
+    ]
 
 
 class _ConfigLoader(yaml.SafeLoader):

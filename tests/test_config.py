@@ -236,6 +236,11 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "    - {keys: [phone], max_block_size: 500}\n",
          "matching.blocking[1].max_block_size: 500 is above matching.max_block_size (100), "
          "which limits every rule; give at most 100, or raise matching.max_block_size"),
+        # Without a rule no two records are compared: the run linked nothing, without a word.
+        ("matching:\n  blocking: []\n",
+         "matching.blocking: no rule: no two records would be compared, and each would be a "
+         "customer of its own; give at least one rule, or leave blocking out for the default "
+         "rules"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
@@ -274,6 +279,18 @@ def test_whole_numbers_are_taken_where_a_fraction_may_be_given(tmp_path: Path):
     assert profile.currency.rates == {"EUR": 1.0}
     assert profile.experience.csat_scale == (0.0, 10.0)
     assert (profile.experience.csat_weight, profile.experience.resolution_target_hours) == (1, 24)
+
+
+@pytest.mark.parametrize("columns", ["    columns: {}\n", ""])
+def test_a_source_that_maps_no_column_is_an_error(cli, tmp_path: Path, columns: str):
+    # Its rows have nothing to link by: each was a customer of its own, without a word.
+    text = GOOD.replace("    columns:\n      email: email\n", columns)
+    path, result = _plan(cli, tmp_path, text)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: sources[0].columns: no column is mapped, so each row would be a "
+        "customer with nothing but its id; map the file's columns to fields (email: e_mail)\n"
+    )
 
 
 def test_a_limit_below_the_default_rules_own_limits_is_taken(tmp_path: Path):

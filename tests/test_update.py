@@ -601,7 +601,7 @@ def test_a_bad_row_sent_again_is_rejected_once(cli, tmp_path: Path):
     rows = "C1,Ann,Lee,ann.lee@fastmail.com\nC2,Bob,Ng,bob.ng@fastmail.com\n"
     bad = "C3,Cy,Oh,cy@fastmail.com,1,2\n"  # too many columns: the row cannot be used
     body = "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: contact_id\n"
-    config = write(tmp_path / "c.yaml", body)
+    config = write(tmp_path / "c.yaml", body + "    columns: {email: email}\n")
     write(tmp_path / "crm.csv", head + rows + bad)
     out = tmp_path / "out"
     assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
