@@ -432,7 +432,19 @@ def init(
                 "no input: give at least one of --crm/--transactions/--social/--support"
             )
         with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
-            settings, inferred = config_from_flags(flags, Path(work), phone_region, dayfirst)
+            settings, inferred = config_from_flags(
+                flags, Path(work), phone_region, dayfirst, require_columns=False
+            )
+        for item in inferred:
+            if not item.source.columns:
+                stderr.print(
+                    f"Warning: {item.source.path}: no column is recognised as a customer "
+                    f"field; map at least one in the columns of source '{item.source.name}' "
+                    "before running",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
         if to is None:
             sys.stdout.write(render_yaml(settings, inferred, None))
             return

@@ -283,9 +283,11 @@ def config_from_flags(
     phone_region: str | None = None,
     dayfirst: bool = False,
     stored: dict[str, list] | None = None,
+    require_columns: bool = True,
 ) -> tuple[Config, list[InferredSource]]:
     """A validated Config for zero-config runs, and what was inferred (for ``init``);
-    `stored` as for `infer_sources`."""
+    `stored` as for `infer_sources`. A file of which no column is recognised is an error
+    unless not `require_columns` (``init`` drafts a config for the user to map it)."""
     try:
         # Before the exports are read, and named as the flag it came from: the config it
         # goes into is made here, not written by the user.
@@ -293,6 +295,17 @@ def config_from_flags(
     except ValueError as exc:
         raise UserError(f"--phone-region: {exc}") from None
     inferred = infer_sources(paths_by_kind, work_dir, stored)
+    unmapped = [i.source for i in inferred if not i.source.columns]
+    if require_columns and unmapped:
+        # Its rows would have no field to link by: each a customer with nothing but its id.
+        raise InputError(
+            "; ".join(
+                f"--{s.kind.value} {s.path}: no column is recognised as a customer field; map "
+                f"its columns in a config (`cxunify init --{s.kind.value} {s.path} --to "
+                "cx.yaml` drafts one)"
+                for s in unmapped
+            )
+        )
     raw = {
         "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],
         "standardize": {
@@ -351,7 +364,11 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")
         else:
             lines.append(f"    # id: (none) {item.id_note}")
-        lines.append("    columns:" if source.columns else "    columns: {}")
+        lines.append(
+            "    columns:"
+            if source.columns
+            else "    columns: {}  # no column recognised: map at least one before running"
+        )
         for field_name, column in source.columns.items():
             lines.append(f"      {field_name}: {_scalar(column)}  # {item.notes[field_name]}")
         for column, why in item.skipped.items():

@@ -292,6 +292,28 @@ def test_init_reads_columns_named_like_its_own_working_names(cli, tmp_path: Path
     assert "email: v  # values: 100% of v are emails" in text
 
 
+def test_a_flagged_file_of_which_no_column_is_recognised(cli, tmp_path: Path):
+    # Its rows had no field to link by: each was a customer with nothing but its id.
+    data = write(tmp_path / "codes.csv", "foo,bar\n1,x\n2,y\n")
+    result = cli("unify", "--crm", data, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: --crm {data}: no column is recognised as a customer field; map its columns in "
+        f"a config (`cxunify init --crm {data} --to cx.yaml` drafts one)\n"
+    )
+    assert not (tmp_path / "out").exists()
+    # init drafts the config all the same, and says what is left to do.
+    result = cli("init", "--crm", data)
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"Warning: {data}: no column is recognised as a customer field; map at least one in "
+        "the columns of source 'codes' before running\n"
+    )
+    assert "    columns: {}  # no column recognised: map at least one before running\n" in (
+        result.stdout
+    )
+
+
 def test_a_file_named_by_two_flags_is_an_error(cli, tmp_path: Path):
     # Read as two sources, its rows were counted twice and linked to themselves.
     data = write(tmp_path / "people.csv", "id,email\n1,ann@x.com\n")
