@@ -82,6 +82,14 @@ class SourceConfig(_Strict):
             raise ValueError("must not be empty")
         return name
 
+    @field_validator("path")
+    @classmethod
+    def _a_path(cls, path: str) -> str:
+        # An empty path resolved to the config's folder: "file not found: <folder>".
+        if not path.strip():
+            raise ValueError("is empty; give the export's file or glob")
+        return path
+
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:

@@ -94,6 +94,8 @@ def infer_sources(
     flag_of: dict[Path, str] = {}  # each file matched, and the flag that named it first
     for kind, flagged in paths_by_kind.items():
         for given in flagged:
+            if not given.strip():  # read as the current folder: "--crm : file not found"
+                raise InputError(f"--{kind.value}: the path is empty; give a file or a glob")
             name, pattern = _named(given)
             if is_uri(pattern):  # inferring needs the file here; a config names store paths
                 raise InputError(

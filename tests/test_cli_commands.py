@@ -314,6 +314,13 @@ def test_a_flagged_file_of_which_no_column_is_recognised(cli, tmp_path: Path):
     )
 
 
+def test_an_empty_path_flag_says_so(cli, tmp_path: Path):
+    # It was read as the current folder: "--crm : file not found".
+    result = cli("unify", "--crm", "", "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --crm: the path is empty; give a file or a glob\n"
+
+
 def test_a_file_named_by_two_flags_is_an_error(cli, tmp_path: Path):
     # Read as two sources, its rows were counted twice and linked to themselves.
     data = write(tmp_path / "people.csv", "id,email\n1,ann@x.com\n")

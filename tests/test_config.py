@@ -250,6 +250,20 @@ def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
 
 
 @pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        # An empty path was resolved to the config's folder: "file not found: <folder>".
+        ("path: ''", "sources[0].path: is empty; give the export's file or glob"),
+        ("path: ' '", "sources[0].path: is empty; give the export's file or glob"),
+    ],
+)
+def test_a_bad_source_setting_is_named_by_its_key(cli, tmp_path, setting, problem):
+    path, result = _plan(cli, tmp_path, GOOD.replace("path: crm.csv", setting))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         # 0 was taken for unset (all cores); a negative count reached DuckDB: exit 2.
