@@ -987,6 +987,13 @@ def ingest(
         for export in resolve_files(
             source, config.base_dir, where, spark_session, config.engine.name
         ):
+            # Before any file is read, as a path matching nothing is.
+            fmt = file_format(export.location, source.format)
+            if source.sheet is not None and fmt != "excel":
+                raise InputError(
+                    f"{where}.sheet: {export.location} is not an Excel file ({fmt}); a sheet "
+                    "is for Excel workbooks only"
+                )
             planned.append((key, source, export))
     ingested = Ingested()
     keys_used = 0
@@ -1025,8 +1032,6 @@ def _read_file(
     if size == 0:
         raise InputError(f"{location}: file is empty (source '{source.name}')")
     fmt = file_format(location, source.format)
-    if source.sheet is not None and fmt != "excel":
-        raise InputError(f"{key}.sheet: {location} is not an Excel file ({fmt})")
     readable, encoding = (
         (path, "binary")
         if fmt in BINARY_FORMATS

@@ -103,8 +103,10 @@ def test_unknown_sheet_unreadable_workbook_and_sheet_of_a_csv_are_one_line_error
     )
     fake = write(tmp_path / "fake.xlsx", "contact_id,email\nC1,a@x.com\n")
     assert unify(fake).startswith(f"Error: {fake}: cannot read as Excel: ")
+    # The config and the key are named, as for any mistake in a config.
     assert unify(SAMPLE / "crm.csv", "    sheet: Contacts\n") == (
-        f"Error: sources[0].sheet: {SAMPLE / 'crm.csv'} is not an Excel file (csv)"
+        f"Error: {tmp_path / 'c.yaml'}: sources[0].sheet: {SAMPLE / 'crm.csv'} is not an Excel "
+        "file (csv); a sheet is for Excel workbooks only"
     )
 
 
