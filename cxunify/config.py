@@ -715,6 +715,10 @@ def _describe(error: Any) -> str:
         return f"{key}: should be a mapping of keys, not {what}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
+    if error["type"] in ("literal_error", "enum") and isinstance(error["input"], str):
+        # A misspelt choice (rule: most_recnt) gets a suggestion, as a misspelt key does.
+        choices = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{key}: {message}{_did_you_mean(error['input'], choices)}"
     if error["type"] in _NUMBER_ERRORS:
         # Pydantic's "Input should be a valid integer" did not say what was wrong with '2'.
         return f"{key}: should be {_NUMBER_ERRORS[error['type']]}, not {_given(error['input'])}"

@@ -40,7 +40,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
         load_config(path)
     problems = "\n".join(err.value.problems)
     assert (
-        "sources[0].kind: Input should be 'crm', 'transactions', 'social' or 'support'" in problems
+        "sources[0].kind: Input should be 'crm', 'transactions', 'social' or 'support'; "
+        "did you mean 'crm'?" in problems
     )
     assert "sources[0].columns: 'emial' is not a canonical field; did you mean 'email'?" in problems
     assert "matching.treshold: unknown key" in problems
@@ -236,6 +237,12 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "    - {keys: [phone], max_block_size: 500}\n",
          "matching.blocking[1].max_block_size: 500 is above matching.max_block_size (100), "
          "which limits every rule; give at most 100, or raise matching.max_block_size"),
+        # A misspelt choice had no suggestion, where a misspelt key has one.
+        ("profile:\n  survivorship:\n    phone: {rule: most_recnt}\n",
+         "profile.survivorship.phone.rule: Input should be 'most_recent', 'most_frequent', "
+         "'source_priority', 'longest' or 'first_non_null'; did you mean 'most_recent'?"),
+        ("output:\n  compression: lz4\n",
+         "output.compression: Input should be 'zstd', 'snappy', 'gzip' or 'uncompressed'"),
         # Without a rule no two records are compared: the run linked nothing, without a word.
         ("matching:\n  blocking: []\n",
          "matching.blocking: no rule: no two records would be compared, and each would be a "
