@@ -116,7 +116,8 @@ def diff_outputs(old: Path, new: Path) -> Diff:
 
 
 def write_changes(diff: Diff, path: Path) -> None:
-    """Write every change to `path` as Parquet."""
+    """Write every change to `path` as Parquet, in a folder made if it does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         pq.write_table(diff.changes, str(path))
     except OSError as exc:  # pyarrow's message does not name the path first

@@ -115,18 +115,20 @@ def _interval_text(interval: Any) -> str:
 
 
 def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:
-    """Write a query result as csv, json (one object per line) or parquet; return rows."""
-    if fmt == "parquet":
-        if target is None:
+    """Write a query result as csv, json (one object per line) or parquet to `target` (its
+    folder made if missing), else to stdout; return rows."""
+    if target is None:
+        if fmt == "parquet":
             raise UserError("--format parquet needs --to FILE")
+        return _write_text(reader, fmt, sys.stdout)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
         rows = 0
         with pq.ParquetWriter(str(target), reader.schema) as writer, _removed_on_error(target):
             for batch in reader:
                 writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
-    if target is None:
-        return _write_text(reader, fmt, sys.stdout)
     with target.open("w", encoding="utf-8", newline="") as handle, _removed_on_error(target):
         return _write_text(reader, fmt, handle)
 

@@ -94,6 +94,7 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     finally:
         con.close()
     document = _page(out_dir, manifest, charts, skipped)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         path.write_text(document, encoding="utf-8")
     except OSError as exc:

@@ -430,19 +430,45 @@ def test_ctrl_c_inside_a_query_is_an_interruption_not_a_bug(cli, tmp_path: Path,
 def test_paths_that_cannot_be_written_are_one_line_user_errors(
     cli, sample_out: Path, tmp_path: Path
 ):
-    """A folder where a file should go, a missing folder, a file where a folder should be."""
+    """A folder where a file should go, a file where a folder should be."""
     a_file = write(tmp_path / "a_file", "x")
     cases = [
         (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path, "SELECT 1"),
          f"Error: {tmp_path}: Is a directory"),
-        (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path / "no" / "x.csv",
-          "SELECT 1"), f"Error: {tmp_path / 'no' / 'x.csv'}: No such file or directory"),
+        (("sql", "--out", sample_out, "--format", "csv", "--to", a_file / "x.csv", "SELECT 1"),
+         f"Error: {a_file}: File exists"),
+        (("report", "--out", sample_out, "--to", a_file / "report.html"),
+         f"Error: {a_file}: File exists"),
+        (("diff", sample_out, sample_out, "--out", a_file / "changes.parquet"),
+         f"Error: {a_file}: File exists"),
         (("unify", "--crm", SAMPLE / "crm.csv", "--out", a_file / "out", "-q"),
          f"Error: {a_file}: File exists"),
     ]  # fmt: skip
     for args, message in cases:
         result = cli(*args)
         assert (result.exit_code, result.stderr.strip()) == (1, message), args
+
+
+@pytest.mark.parametrize(
+    ("command", "written"),
+    [
+        (("sql", "--format", "csv", "--to", "{to}/x.csv", "SELECT 1"), "x.csv"),
+        (("sql", "--format", "parquet", "--to", "{to}/x.parquet", "SELECT 1"), "x.parquet"),
+        (("report", "--to", "{to}/report.html"), "report.html"),
+        (("diff", "{out}", "{out}", "--out", "{to}/changes.parquet"), "changes.parquet"),
+    ],
+)
+def test_files_written_go_into_folders_made_for_them(
+    cli, sample_out: Path, tmp_path: Path, command: tuple[str, ...], written: str
+):
+    # As train --to and init --to do; these said "No such file or directory".
+    to = tmp_path / "reports" / "nightly"
+    args = [a.format(to=to, out=sample_out) for a in command]
+    if args[0] != "diff":
+        args[1:1] = ["--out", str(sample_out)]
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert (to / written).is_file()
 
 
 def test_the_command_exits_with_the_documented_codes(tmp_path: Path):

@@ -68,10 +68,9 @@ def test_diff_limit_and_out_errors_are_one_line(cli, tmp_path: Path, capsys):
 
     out = tmp_path / "out"
     run(cli, tmp_path, ["1,ann@gmail.com,"])
-    result = cli("diff", out, out, "--out", tmp_path / "no" / "changes.parquet")
+    result = cli("diff", out, out, "--out", out / "run.json" / "changes.parquet")
     assert result.exit_code == 1
-    where = tmp_path / "no" / "changes.parquet"
-    assert result.stderr == f"Error: {where}: No such file or directory\n"
+    assert result.stderr == f"Error: {out / 'run.json'}: File exists\n"
     with pytest.raises(SystemExit) as exited:
         main(["diff", str(out), str(out), "--limit", "-1"])
     assert exited.value.code == 1
