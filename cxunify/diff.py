@@ -8,6 +8,7 @@ run with ``--previous`` on the same exports, before it ships.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 
 from cxunify.errors import OutputError
 from cxunify.output import MANIFEST
-from cxunify.sql import parquet
+from cxunify.sql import column_list, parquet
 
 CHANGES = ("created", "merged", "split", "changed", "removed")
 
@@ -35,8 +36,13 @@ class Diff:
 #   split    when its id is new but some of its records belonged to an OLD customer,
 #   merged   when it kept an OLD id and gained records of other OLD customers,
 #   changed  when it kept its id and its records or profile differ;
-# an OLD customer none of whose records remain is removed.
-DIFF_SQL = f"""
+# an OLD customer none of whose records remain is removed. Profiles are compared column by
+# column by name: EXCEPT pairs columns by place, so the same columns in another order made
+# every customer changed.
+def diff_sql(profile_columns: Sequence[str]) -> str:
+    """The changes between two outputs, comparing the profiles on `profile_columns`."""
+    columns = column_list(profile_columns)
+    return f"""
 WITH old_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$old_map")}),
 new_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$new_map")}),
 joined AS (
@@ -51,8 +57,8 @@ per_new AS (
     FROM joined GROUP BY customer_id
 ),
 old_sizes AS (SELECT customer_id, count(*) AS n FROM old_map GROUP BY customer_id),
-old_profiles AS (SELECT * FROM {parquet("$old_profiles")}),
-new_profiles AS (SELECT * FROM {parquet("$new_profiles")}),
+old_profiles AS (SELECT {columns} FROM {parquet("$old_profiles")}),
+new_profiles AS (SELECT {columns} FROM {parquet("$new_profiles")}),
 profile_changed AS (
     SELECT customer_id FROM (
         SELECT * FROM new_profiles EXCEPT SELECT * FROM old_profiles
@@ -103,16 +109,45 @@ def diff_outputs(old: Path, new: Path) -> Diff:
             params[f"{label}_{key}"] = str(path)
     con = duckdb.connect(":memory:")
     try:
+        columns = _shared_profile_columns(con, old, new, params)
         try:
-            changes = con.sql(DIFF_SQL, params=params).to_arrow_table()
-        except duckdb.BinderException as exc:
-            # EXCEPT needs the same columns: outputs of different cxunify versions differ.
+            changes = con.sql(diff_sql(columns), params=params).to_arrow_table()
+        except (duckdb.BinderException, duckdb.ConversionException) as exc:
+            # A column of the same name and another type (outputs of different versions).
             message = str(exc).strip().splitlines()[0]
             raise OutputError(f"cannot compare {old} with {new}: {message}") from None
     finally:
         con.close()
     kinds = changes.column("change").to_pylist()
     return Diff(changes=changes, counts={kind: kinds.count(kind) for kind in CHANGES})
+
+
+def _shared_profile_columns(
+    con: duckdb.DuckDBPyConnection, old: Path, new: Path, params: dict[str, str]
+) -> list[str]:
+    """NEW's profile columns, which must be OLD's too (in any order): a column only one of
+    them has would make every customer changed (outputs of different cxunify versions)."""
+    old_columns = _columns(con, params["old_profiles"])
+    new_columns = _columns(con, params["new_profiles"])
+    if set(old_columns) == set(new_columns):
+        return new_columns
+    differences = [
+        f"only in {folder}: {', '.join(only)}"
+        for folder, only in (
+            (old, [c for c in old_columns if c not in new_columns]),
+            (new, [c for c in new_columns if c not in old_columns]),
+        )
+        if only
+    ]
+    raise OutputError(
+        f"cannot compare {old} with {new}: their profiles have different columns "
+        f"({'; '.join(differences)}); compare outputs of the same cxunify version"
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
+    described = con.execute(f"SELECT * FROM {parquet('$path')} LIMIT 0", {"path": path})
+    return [column[0] for column in described.description]
 
 
 def write_changes(diff: Diff, path: Path) -> None:

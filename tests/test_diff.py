@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from cxunify.diff import CHANGES
 from tests.test_ids import PHONE_1, PHONE_2, ids, run
 
 
@@ -53,6 +54,39 @@ def test_diff_lists_created_merged_split_changed_and_removed(cli, tmp_path: Path
     }
     as_json = json.loads(cli("diff", tmp_path / "old", out, "--json").stdout)
     assert as_json["counts"] == {"created": 1, "merged": 1, "split": 1, "changed": 2, "removed": 1}
+
+
+def test_diff_compares_profiles_by_column_name(cli, tmp_path: Path):
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,", f"2,bob@gmail.com,{PHONE_1}"])
+    profiles = out / "profiles.parquet"
+    columns = [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM '{profiles}'").fetchall()]
+
+    def rewritten(name: str, select: str) -> Path:
+        # The same output with its profiles rewritten by `select`.
+        copy = tmp_path / name
+        shutil.copytree(out, copy)
+        duckdb.sql(f"COPY ({select} FROM '{profiles}') TO '{copy / 'profiles.parquet'}'")
+        return copy
+
+    # The same columns in another order: every customer was 'changed'.
+    reordered = rewritten("reordered", "SELECT " + ", ".join(f'"{c}"' for c in reversed(columns)))
+    result = cli("diff", out, reordered, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == dict.fromkeys(CHANGES, 0)
+    # A column only one output has: no answer that would call every customer changed.
+    fewer = rewritten("fewer", "SELECT * EXCLUDE (orders, phones)")
+    result = cli("diff", out, fewer)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: cannot compare {out} with {fewer}: their profiles have different columns "
+        f"(only in {out}: phones, orders); compare outputs of the same cxunify version\n"
+    )
+    # A column of another type: it was an internal error (a ConversionException).
+    retyped = rewritten("retyped", "SELECT * REPLACE (phones[1] AS phones)")
+    result = cli("diff", out, retyped)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot compare {out} with {retyped}: Conversion ")
 
 
 def test_diff_needs_two_outputs(cli, tmp_path: Path):
