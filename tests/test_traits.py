@@ -388,3 +388,31 @@ def test_a_csat_scale_must_be_low_then_high(cli, tmp_path, scale):
     assert result.exit_code == 1
     assert "profile.experience.csat_scale" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_negative_csat_is_outside_the_scale(cli, tmp_path):
+    """A -1 (how some helpdesks write "unrated") was read as a rating of 1: the minus was
+    dropped with the other characters that are not digits."""
+    import duckdb
+
+    (tmp_path / "tickets.csv").write_text(
+        "id,email,created,csat\n"
+        "T1,gina.pratt@gmail.com,2025-06-01T10:00:00Z,5\n"
+        "T2,gina.pratt@gmail.com,2025-06-02T10:00:00Z,-1\n"
+    )
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: tickets, kind: support, path: tickets.csv, id: id,\n"
+        "     columns: {email: email, created_at: created, csat: csat}}\n"
+        "profile:\n  experience: {csat_scale: [0, 10]}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    profile = duckdb.sql(f"SELECT csat_mean, csat_last FROM '{out}/profiles.parquet'").fetchall()
+    assert profile == [(5.0, 5.0)]
+    rated = duckdb.sql(
+        f"SELECT source_record_id, csat FROM '{out}/touchpoints.parquet' ORDER BY 1"
+    ).fetchall()
+    assert rated == [("T1", 5.0), ("T2", None)]
+    assert json.loads((out / "run.json").read_text())["counts"]["csat_out_of_scale"] == 1

@@ -109,6 +109,17 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
             getvariable('cx_currency_symbols')[regexp_extract(x, '[$€£¥₹₩]')]
         """
     )
+    # A rating is the number its digits make, negative when written with a minus: a -1
+    # (another helpdesk's "unrated") must fall outside any scale, not read as a 1. Digits of
+    # ratings written otherwise are kept so that they fall outside too and are counted:
+    # '4/5' reads as 45, '80%' as 80.
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_rating(x) AS TRY_CAST(
+            regexp_extract(cx_amount_ascii(x), '^\s*(-)', 1)
+            || regexp_replace(cx_amount_ascii(x), '[^0-9.]', '', 'g') AS DOUBLE)
+        """
+    )
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_count(x) AS TRY_CAST(
@@ -312,7 +323,7 @@ def records_sql() -> str:
         nullif(trim(category), '') AS category,
         nullif(lower(trim(channel)), '') AS channel,
         nullif(lower(trim(status)), '') AS status,
-        TRY_CAST(regexp_replace(cx_amount_ascii(csat), '[^0-9.]', '', 'g') AS DOUBLE) AS csat,
+        cx_rating(csat) AS csat,
         nullif(trim(subject), '') AS subject,
         nullif(trim(text), '') AS text,
         cx_count(followers) AS followers,
