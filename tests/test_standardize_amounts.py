@@ -56,6 +56,10 @@ def amounts(con: duckdb.DuckDBPyConnection, texts: list[str | None]) -> list[flo
         ("(12.50)", -12.5),
         ("($12.50)", -12.5),
         ("12.50-", -12.5),
+        ("\u221212.50", -12.5),  # a typeset minus, as spreadsheets' number formats write it
+        ("\u2212$1,234.50", -1234.5),
+        ("12.50\u2212", -12.5),
+        ("\uff0d12.50", -12.5),
         ("1e3", 1000.0),
         ("1.5e2", 150.0),
         ("1E-2", 0.01),
@@ -87,13 +91,13 @@ def test_what_is_not_an_amount_is_null_never_another_number(con, text: str):
 
 def _styles(cents: int) -> list[str]:
     """One amount written as exports write it: US and European separators, currency before
-    or after, accounting brackets and signs for negatives."""
+    or after, accounting brackets and signs (ASCII or typeset) for negatives."""
     value = Decimal(cents).scaleb(-2)
     whole, frac = f"{abs(value):,.2f}".split(".")
     us, eu = f"{whole}.{frac}", f"{whole.replace(',', '.')},{frac}"
     if value >= 0:
         return [us, eu, f"${us}", f"{eu} EUR", f"USD {us}", f"{abs(value):.2f}"]
-    return [f"-{us}", f"-{eu}", f"(${us})", f"({eu})", f"-${us}", f"{us}-"]
+    return [f"-{us}", f"-{eu}", f"(${us})", f"({eu})", f"-${us}", f"{us}-", f"\u2212{us}"]
 
 
 @settings(max_examples=200, deadline=None)

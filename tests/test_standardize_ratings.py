@@ -27,6 +27,7 @@ def rating(con: duckdb.DuckDBPyConnection, text: str | None) -> float | None:
         ("-1", -1.0),  # "unrated" in some helpdesks: read as 1 it was a rating of 1
         (" -1", -1.0),
         ("-0.5", -0.5),
+        ("\u22121", -1.0),  # a typeset minus
         ("+3", 3.0),
         ("٣", 3.0),
         ("4/5", 45.0),  # kept as its digits: outside a 1-5 scale, so counted, not lost

@@ -77,12 +77,15 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
                  ELSE cx_amount_number(trim(p['number'])) END
         """
     )
-    # Any script's digits, and the Arabic decimal and thousands separators, read as ASCII.
+    # Any script's digits, the Arabic decimal and thousands separators, and the minus signs of
+    # typesetting (U+2212, and the full-width and small forms) read as ASCII: a refund written
+    # −12.50 by a spreadsheet's number format was no amount at all.
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_ascii(x) AS
             CASE WHEN strlen(x) = length(x) THEN x
-                 ELSE replace(replace(cx_ascii_digits(x), '٫', '.'), '٬', ',') END
+                 ELSE regexp_replace(replace(replace(cx_ascii_digits(x), '٫', '.'), '٬', ','),
+                                     '[\x{2212}\x{FF0D}\x{FE63}]', '-', 'g') END
         """
     )
     con.execute(
