@@ -402,6 +402,7 @@ def publish(
             "texts_scored": profiled.texts_scored,
             "future_timestamps": profiled.future_timestamps,
             "csat_out_of_scale": profiled.csat_out_of_scale,
+            "currency_conflicts": profiled.currency_conflicts,
         }
         _check_accounting(counts)
         figures = gates.measure(

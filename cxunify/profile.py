@@ -22,7 +22,7 @@ from cxunify.fields import Kind
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, parquet, table
-from cxunify.standardize import RECORDS
+from cxunify.standardize import RECORDS, UNKNOWN_CURRENCY
 
 PROFILES = table("profiles")
 GOLDEN = table("golden")
@@ -83,6 +83,7 @@ class Profiled:
     sentiment_copied: int = 0  # an update's texts whose stored sentiment was taken
     future_timestamps: int = 0  # timestamps after the run started, left out of the default as_of
     csat_out_of_scale: int = 0  # ticket CSAT values outside profile.experience.csat_scale
+    currency_conflicts: int = 0  # amounts naming another currency than their currency column
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -394,6 +395,11 @@ def build_profiles(
         "AND (csat < $low OR csat > $high)",
         {"low": scale[0], "high": scale[1]},
     )
+    conflicts = engine.scalar(
+        f"SELECT count(*) FROM {RECORDS} WHERE source_kind = 'transactions' "
+        "AND amount IS NOT NULL AND currency = $unknown",
+        {"unknown": UNKNOWN_CURRENCY},
+    )
     traits.build_traits(engine, settings, as_of)
     engine.execute(
         f"""
@@ -413,6 +419,7 @@ def build_profiles(
         texts - scored,
         future,
         int(off_scale),
+        int(conflicts),
     )
 
 

@@ -25,15 +25,16 @@ from cxunify.errors import UserError
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT, score_texts
 from cxunify.sql import parquet, table
-from cxunify.standardize import RECORDS
+from cxunify.standardize import RECORDS, UNKNOWN_CURRENCY
 
 TOUCHPOINTS = table("touchpoints")
 TRAITS = table("traits")
 RATES = table("currency_rates")
 
-# An amount whose currency is missing or not a three-letter code is reported under XXX, the
-# ISO 4217 code for "no currency", unless a base currency is configured (then it is taken as base).
-UNKNOWN_CURRENCY = "XXX"
+# An amount without a currency that can be told is reported under XXX, the ISO 4217 code for
+# "no currency", unless a base currency is configured (then it is taken as base). One whose
+# amount and currency column name different currencies is XXX already (see standardize) and
+# is never taken as base.
 CLOSED_STATUSES = ("closed", "solved", "resolved")
 
 # The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
@@ -439,6 +440,20 @@ def build_rates(engine: DuckDBEngine, currency: CurrencyConfig) -> None:
     """Create ``cx_currency_rates`` for conversion into the base, or refuse a missing rate."""
     assert currency.base is not None
     rates = {**currency.rates, currency.base: 1.0}
+    conflicts = engine.rows(
+        f"SELECT count(*) OVER (), source, source_record_id FROM {TOUCHPOINTS} "
+        "WHERE kind = 'order' AND currency = $unknown ORDER BY source, source_record_id LIMIT 1",
+        {"unknown": UNKNOWN_CURRENCY},
+    )
+    if conflicts:
+        count, source, record = conflicts[0]
+        orders = f"{count} order" + ("" if count == 1 else "s")
+        raise UserError(
+            "profile.currency.base: an order whose amount names one currency and whose currency "
+            f"column another cannot be converted into {currency.base} ({orders}; the first: "
+            f"source '{source}', record '{record}'); correct them in the export, or remove "
+            f"profile.currency.base to see them under {UNKNOWN_CURRENCY} in revenue_by_currency"
+        )
     missing = [
         code
         for (code,) in engine.rows(

@@ -124,3 +124,96 @@ def test_a_number_read_is_the_number_written(con, text: str):
             with contextlib.suppress(ValueError):
                 readings.add(sign * abs(float(candidate.strip("+-"))))
     assert any(got == pytest.approx(r) for r in readings), (text, got)
+
+
+def currencies(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[str | None, str | None]]
+) -> list[str | None]:
+    """The currency of each (currency column, amount) row, as records are given it."""
+    found = con.execute(
+        "SELECT cx_currency(r.c, cx_amount_currency_written(r.x)) "
+        "FROM unnest($rows) WITH ORDINALITY AS u(r, i) ORDER BY i",
+        {"rows": [{"c": c, "x": x} for c, x in rows]},
+    ).fetchall()
+    return [code for (code,) in found]
+
+
+@pytest.mark.parametrize(
+    ("column", "amount", "currency"),
+    [
+        # beside the number, with no currency in the column: it was dropped (XXX)
+        ("", "12.50 EUR", "EUR"),
+        (None, "EUR 12.50", "EUR"),
+        ("", "12.50eur", "EUR"),
+        ("", "-12.50 GBP", "GBP"),
+        ("", "(EUR 12.50)", "EUR"),
+        ("", "١٢٫٥٠ EUR", "EUR"),
+        ("", "$12.50", "USD"),
+        ("", "€ 1.234,56", "EUR"),
+        ("", "US$12.50", "USD"),
+        ("", "R$ 12,50", "BRL"),  # was USD, from its $
+        ("", "CA$12.50", "CAD"),
+        ("", "$12.50 CAD", "CAD"),  # the code after the number names the dollar
+        # a symbol in the currency column: it was taken as is, then as XXX
+        ("US$", "12.50", "USD"),
+        ("$", "12.50", "USD"),
+        ("€", "12.50", "EUR"),
+        ("£", "12.50", "GBP"),
+        (" usd ", "12.50", "USD"),
+        # nothing that names one currency
+        ("", "12.50", None),
+        ("", "kr 12,50", None),  # Swedish, Norwegian or Danish
+        ("", "Fr. 12.50", None),
+        ("", "RD$ 12.50", None),
+        ("dollars", "12.50", None),
+        ("XXX", "12.50", None),  # ISO 4217's "no currency"
+        (None, None, None),
+        # the column and the amount: the column's when they agree or the amount's is a symbol
+        # many currencies write; no currency that can be told when they name two
+        ("USD", "$12.50", "USD"),
+        ("CAD", "$12.50", "CAD"),
+        ("CNY", "¥500", "CNY"),
+        ("EUR", "12.50 EUR", "EUR"),
+        ("USD", "12.50 EUR", "XXX"),
+        ("USD", "€12.50", "XXX"),
+        ("€", "US$12.50", "XXX"),
+    ],
+)
+def test_currencies(con, column: str | None, amount: str | None, currency: str | None):
+    assert currencies(con, [(column, amount)]) == [currency]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    code=st.from_regex(r"[A-Z]{3}", fullmatch=True).filter(lambda c: c != "XXX"),
+    cents=st.integers(-(10**9), 10**9),
+    european=st.booleans(),
+    before=st.booleans(),
+    bracket=st.booleans(),
+    lower=st.booleans(),
+)
+def test_a_code_written_beside_an_amount_is_its_currency(
+    con, code: str, cents: int, european: bool, before: bool, bracket: bool, lower: bool
+):
+    """A code before or after an amount, in any case, is its currency (without a currency
+    column, or with the same code in it), and the amount read is the same."""
+    value = Decimal(cents).scaleb(-2)
+    whole, frac = f"{abs(value):,.2f}".split(".")
+    number = f"{whole.replace(',', '.')},{frac}" if european else f"{whole}.{frac}"
+    written = code.lower() if lower else code
+    text = f"{written} {number}" if before else f"{number} {written}"
+    if value < 0:
+        text = f"({text})" if bracket else f"-{text}"
+    assert currencies(con, [("", text), (code, text), (None, text)]) == [code] * 3
+    assert amounts(con, [text]) == [pytest.approx(cents / 100)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    column=st.one_of(st.none(), st.text(alphabet="USDEurkr$€£¥. ", max_size=4)),
+    amount=st.one_of(st.none(), st.text(alphabet="0123456789.,-+()$€£¥ USDEURkr", max_size=10)),
+)
+def test_a_currency_read_is_a_code_or_none(con, column: str | None, amount: str | None):
+    """Never raises, and never passes on what was written: three capital letters or NULL."""
+    (currency,) = currencies(con, [(column, amount)])
+    assert currency is None or re.fullmatch(r"[A-Z]{3}", currency)

@@ -416,3 +416,62 @@ def test_a_negative_csat_is_outside_the_scale(cli, tmp_path):
     ).fetchall()
     assert rated == [("T1", 5.0), ("T2", None)]
     assert json.loads((out / "run.json").read_text())["counts"]["csat_out_of_scale"] == 1
+
+
+def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli, tmp_path):
+    """`12.50 EUR` or `EUR 7.50` with an empty currency column, and a column holding `US$`,
+    `$` or `€`, went to XXX: euros and dollars were summed in one unknown bucket."""
+    import duckdb
+
+    (tmp_path / "orders.csv").write_text(
+        "id,email,ordered,amount,currency\n"
+        "O1,gina.pratt@gmail.com,2025-06-01,12.50 EUR,\n"
+        "O2,gina.pratt@gmail.com,2025-06-02,EUR 7.50,\n"
+        "O3,gina.pratt@gmail.com,2025-06-03,10.00,US$\n"
+        "O4,gina.pratt@gmail.com,2025-06-04,5.00,$\n"
+        "O5,gina.pratt@gmail.com,2025-06-05,3.00,€\n"
+        "O6,gina.pratt@gmail.com,2025-06-06,-2.50 EUR,\n"
+        "O7,gina.pratt@gmail.com,2025-06-07,4.00 GBP,USD\n"
+    )
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: orders, kind: transactions, path: orders.csv, id: id,\n"
+        "     columns: {email: email, created_at: ordered, amount: amount, currency: currency}}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    [(revenue,)] = duckdb.sql(
+        f"SELECT revenue_by_currency FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    # O7's amount says GBP and its column USD: neither is taken
+    assert revenue == {"EUR": Decimal("20.50"), "USD": Decimal("15.00"), "XXX": Decimal("4.00")}
+    currencies = duckdb.sql(
+        f"SELECT source_record_id, currency FROM '{out}/touchpoints.parquet' ORDER BY 1"
+    ).fetchall()
+    assert [c for _, c in currencies] == ["EUR", "EUR", "USD", "USD", "EUR", "EUR", "XXX"]
+    assert json.loads((out / "run.json").read_text())["counts"]["currency_conflicts"] == 1
+
+    # Converting into a base, an order in two currencies is not taken as the base...
+    converting = config.read_text() + "profile:\n  currency: {base: USD, rates: {EUR: 1.1}}\n"
+    config.write_text(converting)
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: profile.currency.base: an order whose amount names one currency and whose "
+        "currency column another cannot be converted into USD (1 order; the first: source "
+        "'orders', record 'O7'); correct them in the export, or remove profile.currency.base "
+        "to see them under XXX in revenue_by_currency\n"
+    )
+    # ... and the currency beside an amount is converted as its own
+    orders = (tmp_path / "orders.csv").read_text()
+    (tmp_path / "orders.csv").write_text(orders.replace("4.00 GBP,USD", "4.00,"))
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    converted = duckdb.sql(
+        f"SELECT revenue, currency, revenue_by_currency FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    # 15.00 + 4.00 without a currency, taken as USD, + round(20.50 x 1.1) = 22.55
+    assert converted == [
+        (Decimal("41.55"), "USD", {"EUR": Decimal("20.50"), "USD": Decimal("19.00")})
+    ]

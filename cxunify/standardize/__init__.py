@@ -26,7 +26,20 @@ from cxunify.standardize import addresses, dates, digits, emails, names, phones
 RECORDS = table("records")
 SETTINGS = table("source_settings")
 
-_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW"}
+# The currency of an amount whose currency cannot be told: ISO 4217's code for "no currency".
+UNKNOWN_CURRENCY = "XXX"
+# ISO 4217 codes of the currency symbols exports write, alone or after letters naming whose
+# dollar (or yen) it is. A symbol not here (RD$, kr) names no currency that can be told.
+_CURRENCY_SYMBOLS = {
+    "$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW",
+    "US$": "USD", "CA$": "CAD", "C$": "CAD", "A$": "AUD", "AU$": "AUD", "NZ$": "NZD",
+    "HK$": "HKD", "S$": "SGD", "NT$": "TWD", "MX$": "MXN", "R$": "BRL", "CN¥": "CNY",
+    "JP¥": "JPY",
+}  # fmt: skip
+# Symbols that several currencies write ($: dozens of dollars, £: several pounds, ¥: yen and
+# yuan). Alone they read as the first of them, and beside an amount they agree with whatever
+# currency the row's currency column names: $12.50 with CAD is 12.50 CAD.
+_SHARED_SYMBOLS = ["$", "£", "¥"]
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -37,6 +50,8 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
         "SET VARIABLE cx_currency_symbols = MAP($symbols, $codes)",
         {"symbols": list(_CURRENCY_SYMBOLS), "codes": list(_CURRENCY_SYMBOLS.values())},
     )
+    con.execute("SET VARIABLE cx_shared_currency_symbols = $shared", {"shared": _SHARED_SYMBOLS})
+    con.execute("SET VARIABLE cx_unknown_currency = $unknown", {"unknown": UNKNOWN_CURRENCY})
     # An amount as exports write it: 1,234.56 or 1.234,56 (or 1 234,56, 1'234.50), a
     # currency symbol or code before or after, a sign before or after, accounting brackets
     # for a negative, 1e3. Anything else is NULL, never the digits it happens to hold.
@@ -106,10 +121,46 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
                  ELSE list_transform([cx_amount_ascii(x)], lambda v: cx_amount_of(v))[1] END
         """
     )
+    # A currency as written, in a currency column or beside an amount: a three-letter code in
+    # any case, or a symbol above. Anything else (kr, Fr., dollars) names none that can be told.
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_amount_currency(x) AS
-            getvariable('cx_currency_symbols')[regexp_extract(x, '[$€£¥₹₩]')]
+        CREATE OR REPLACE MACRO cx_currency_code(c) AS CASE
+            WHEN upper(rtrim(trim(c), '.')) = getvariable('cx_unknown_currency') THEN NULL
+            WHEN regexp_full_match(upper(rtrim(trim(c), '.')), '[A-Z]{3}')
+                THEN upper(rtrim(trim(c), '.'))
+            ELSE getvariable('cx_currency_symbols')[upper(trim(c))] END
+        """
+    )
+    # The currency beside an amount, as written (US$ in US$12.50, EUR in 12.50 EUR): where the
+    # amount reader takes one, next to the number. After it first: $12.50 CAD is in CAD.
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_amount_currency_written(x) AS CASE
+            WHEN x IS NULL OR regexp_full_match(x, '[\d\s.,''()+-]*') THEN NULL  -- a bare number
+            ELSE nullif(coalesce(
+                nullif(regexp_extract(cx_amount_ascii(x), '[\d.]\s*("""
+        + currency
+        + r""")\s*-?\s*\)?\s*$', 1), ''),
+                regexp_extract(cx_amount_ascii(x), '^\s*\(?\s*[+-]?\s*("""
+        + currency
+        + r""")\s*[+-]?\s*[\d.]', 1)), '') END
+        """
+    )
+    # A row's currency from its currency column `c` and the currency `written` beside its
+    # amount (cx_amount_currency_written): the column's, else the written one. When the two name
+    # different currencies neither is taken: the amount is in the unknown currency (XXX, never
+    # the base currency a run converts into), unless the written one is a symbol several
+    # currencies share.
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_currency(c, written) AS CASE
+            WHEN written IS NULL THEN cx_currency_code(c)
+            WHEN nullif(trim(c), '') IS NULL THEN cx_currency_code(written)
+            WHEN cx_currency_code(written) <> cx_currency_code(c)
+                 AND NOT list_contains(getvariable('cx_shared_currency_symbols'), written)
+                THEN getvariable('cx_unknown_currency')
+            ELSE cx_currency_code(c) END
         """
     )
     # A rating is the number its digits make, negative when written with a minus: a -1
@@ -279,7 +330,8 @@ def records_sql() -> str:
     ), n AS (
         SELECT *,
                coalesce(first_name, split_name.first_name) AS first_in,
-               coalesce(last_name, split_name.last_name) AS last_in
+               coalesce(last_name, split_name.last_name) AS last_in,
+               cx_amount_currency_written(amount) AS amount_currency_written
         FROM m
     )
     SELECT
@@ -322,7 +374,7 @@ def records_sql() -> str:
         {_timestamp("n.last_active_at")} AS last_active_at,
         nullif(trim(order_id), '') AS order_id,
         cx_amount(amount) AS amount,
-        coalesce(nullif(upper(trim(currency)), ''), cx_amount_currency(amount)) AS currency,
+        cx_currency(currency, amount_currency_written) AS currency,
         nullif(trim(category), '') AS category,
         nullif(lower(trim(channel)), '') AS channel,
         nullif(lower(trim(status)), '') AS status,
