@@ -277,19 +277,25 @@ def _exact_mean(column: str) -> str:
 
 
 def service_sql() -> str:
-    """Per customer with a ticket or a scored text: support and sentiment traits."""
+    """Per customer with a ticket or a scored text: support and sentiment traits.
+
+    A ticket is resolved when its status is closed, solved or resolved, or when it has no
+    status and a resolution time; any other is open. Only resolved tickets have a resolution
+    time: a pending or reopened ticket's ``resolved_at`` is a resolution since undone.
+    """
     hours = "date_diff('second', ts, resolved_at) / 3600.0"
     latest = "ts DESC NULLS LAST, record_key DESC"
+    resolved = (
+        "CASE WHEN status IS NULL THEN resolved_at IS NOT NULL "
+        "ELSE list_contains($closed_statuses, status) END"
+    )
+    timed = f"kind = 'ticket' AND resolved_at >= ts AND {resolved}"
     return f"""
         SELECT customer_id,
                count(*) FILTER (WHERE kind = 'ticket') AS tickets,
-               count(*) FILTER (WHERE kind = 'ticket' AND (
-                   CASE WHEN status IS NULL THEN resolved_at IS NULL
-                        ELSE NOT list_contains($closed_statuses, status) END)) AS open_tickets,
-               median({hours}) FILTER (WHERE kind = 'ticket' AND resolved_at >= ts)
-                   AS median_resolution_hours,
-               first({hours} ORDER BY {latest})
-                   FILTER (WHERE kind = 'ticket' AND resolved_at >= ts) AS last_resolution_hours,
+               count(*) FILTER (WHERE kind = 'ticket' AND NOT ({resolved})) AS open_tickets,
+               median({hours}) FILTER (WHERE {timed}) AS median_resolution_hours,
+               first({hours} ORDER BY {latest}) FILTER (WHERE {timed}) AS last_resolution_hours,
                {_exact_mean("csat")} AS csat_mean,
                first(csat ORDER BY {latest}) FILTER (WHERE csat IS NOT NULL) AS csat_last,
                coalesce(list(DISTINCT channel ORDER BY channel)

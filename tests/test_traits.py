@@ -475,3 +475,23 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert converted == [
         (Decimal("41.55"), "USD", {"EUR": Decimal("20.50"), "USD": Decimal("19.00")})
     ]
+
+
+def test_only_resolved_tickets_have_a_resolution_time():
+    """A pending or open ticket with a resolved_at (reopened, or a resolution undone) counted
+    in median_resolution_hours and last_resolution_hours as if it were resolved."""
+    rows = [
+        ticket("R1", "2025-06-01 00:00", resolved_at=ts("2025-06-01 06:00"), status="closed"),
+        ticket("R1", "2025-06-02 00:00", resolved_at=ts("2025-06-02 10:00")),  # no status
+        ticket("R1", "2025-06-03 00:00", resolved_at=ts("2025-06-05 00:00"), status="pending"),
+        ticket("R1", "2025-06-04 00:00", resolved_at=ts("2025-06-05 06:00"), status="open"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    r1 = by_customer(engine, TRAITS)["R1"]
+    assert (r1["tickets"], r1["open_tickets"]) == (4, 2)
+    assert r1["median_resolution_hours"] == 8.0  # of 6 h and 10 h, not of 48 h and 30 h too
+    assert r1["last_resolution_hours"] == 10.0  # the newest resolved ticket, not the open one
+    assert r1["experience_score"] == round(100 / (1 + 8 / 24), 1)
