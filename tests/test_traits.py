@@ -475,6 +475,8 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert converted == [
         (Decimal("41.55"), "USD", {"EUR": Decimal("20.50"), "USD": Decimal("19.00")})
     ]
+    taken = f"SELECT currency FROM '{out}/touchpoints.parquet' WHERE source_record_id = 'O7'"
+    assert duckdb.sql(taken).fetchall() == [("USD",)]
 
 
 def test_only_resolved_tickets_have_a_resolution_time():
