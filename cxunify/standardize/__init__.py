@@ -12,9 +12,11 @@ ingest.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 import duckdb
+import pycountry
 
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
@@ -42,6 +44,12 @@ _CURRENCY_SYMBOLS = {
 _SHARED_SYMBOLS = ["$", "£", "¥"]
 
 
+@functools.cache
+def _currency_codes() -> list[str]:
+    """ISO 4217's codes (pycountry's list), but XXX, its code for "no currency"."""
+    return sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 != UNKNOWN_CURRENCY)
+
+
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create every standardisation macro (``cx_*``) on a DuckDB connection."""
     for module in (digits, names, emails, phones, addresses, dates):
@@ -52,6 +60,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("SET VARIABLE cx_shared_currency_symbols = $shared", {"shared": _SHARED_SYMBOLS})
     con.execute("SET VARIABLE cx_unknown_currency = $unknown", {"unknown": UNKNOWN_CURRENCY})
+    con.execute("SET VARIABLE cx_currency_codes = $codes", {"codes": _currency_codes()})
     # An amount as exports write it: 1,234.56 or 1.234,56 (or 1 234,56, 1'234.50), a
     # currency symbol or code before or after, a sign before or after, accounting brackets
     # for a negative, 1e3. Anything else is NULL, never the digits it happens to hold.
@@ -121,13 +130,14 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
                  ELSE list_transform([cx_amount_ascii(x)], lambda v: cx_amount_of(v))[1] END
         """
     )
-    # A currency as written, in a currency column or beside an amount: a three-letter code in
-    # any case, or a symbol above. Anything else (kr, Fr., dollars) names none that can be told.
+    # A currency as written, in a currency column or beside an amount: an ISO 4217 code in any
+    # case, or a symbol above. Anything else (kr, Fr., dollars, the NET of '12.50 net', a typo
+    # such as EUE) names none that can be told.
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_currency_code(c) AS CASE
             WHEN upper(rtrim(trim(c), '.')) = getvariable('cx_unknown_currency') THEN NULL
-            WHEN regexp_full_match(upper(rtrim(trim(c), '.')), '[A-Z]{3}')
+            WHEN list_contains(getvariable('cx_currency_codes'), upper(rtrim(trim(c), '.')))
                 THEN upper(rtrim(trim(c), '.'))
             ELSE getvariable('cx_currency_symbols')[upper(trim(c))] END
         """
