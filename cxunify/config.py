@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -37,7 +38,8 @@ Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
 
 # Numeric settings are StrictInt or Number: pydantic's lax int and float read YAML's `true` as
 # 1 and the text '2' as 2. A whole number is also a Number (`threshold: 1` is 1.0); a Number is
-# finite, as `.inf` or `.nan` would make the scores it weighs NaN.
+# finite, as `.inf` or `.nan` would make the scores it weighs NaN. True/false settings are
+# StrictBool for the same reason: lax bool read 1, 'no' and 'off' as booleans.
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 
 
@@ -73,7 +75,7 @@ class SourceConfig(_Strict):
         default_factory=dict, description="canonical field -> column name in the file"
     )
     phone_region: str | None = Field(None, description="default phone region for this source")
-    dayfirst: bool | None = Field(None, description="read 03/04/2020 as 3 April")
+    dayfirst: StrictBool | None = Field(None, description="read 03/04/2020 as 3 April")
 
     @field_validator("name")
     @classmethod
@@ -144,7 +146,7 @@ def phone_region_code(region: str | None) -> str | None:
 
 class StandardizeConfig(_Strict):
     phone_region: str | None = Field("US", description="region for numbers without +country code")
-    dayfirst: bool = Field(False, description="read ambiguous dates as day/month/year")
+    dayfirst: StrictBool = Field(False, description="read ambiguous dates as day/month/year")
 
     @field_validator("phone_region")
     @classmethod
@@ -154,10 +156,14 @@ class StandardizeConfig(_Strict):
 
 class GuardConfig(_Strict):
     max_emails: StrictInt = Field(5, ge=1, description="most distinct emails one customer may have")
-    dob: bool = Field(True, description="one date of birth per customer (typos allowed)")
-    first_name: bool = Field(True, description="one first name per customer (nicknames allowed)")
-    suffix: bool = Field(True, description="Jr and Sr are different people")
-    national_id: bool = Field(True, description="one national id per customer (typos allowed)")
+    dob: StrictBool = Field(True, description="one date of birth per customer (typos allowed)")
+    first_name: StrictBool = Field(
+        True, description="one first name per customer (nicknames allowed)"
+    )
+    suffix: StrictBool = Field(True, description="Jr and Sr are different people")
+    national_id: StrictBool = Field(
+        True, description="one national id per customer (typos allowed)"
+    )
 
 
 class BlockingRule(_Strict):
@@ -311,12 +317,12 @@ def _comparison_names() -> tuple[str, ...]:
 
 class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "uncompressed"] = "zstd"
-    state: bool = Field(
+    state: StrictBool = Field(
         True,
         description="write state/ (what `cxunify update` reads); false saves its seconds and "
         "disk on runs that are never updated",
     )
-    hash_pii: bool = Field(
+    hash_pii: StrictBool = Field(
         False,
         description="replace names, emails, phones, streets, birth dates, national ids, handles "
         "and rejected lines in the outputs by keyed SHA-256 digests (key: CXUNIFY_PII_KEY)",
@@ -719,16 +725,17 @@ def _describe(error: Any) -> str:
         # A misspelt choice (rule: most_recnt) gets a suggestion, as a misspelt key does.
         choices = re.findall(r"'([^']*)'", error["ctx"]["expected"])
         return f"{key}: {message}{_did_you_mean(error['input'], choices)}"
-    if error["type"] in _NUMBER_ERRORS:
+    if error["type"] in _TYPE_ERRORS:
         # Pydantic's "Input should be a valid integer" did not say what was wrong with '2'.
-        return f"{key}: should be {_NUMBER_ERRORS[error['type']]}, not {_given(error['input'])}"
+        return f"{key}: should be {_TYPE_ERRORS[error['type']]}, not {_given(error['input'])}"
     return f"{key}: {message}" if key else message
 
 
-_NUMBER_ERRORS = {
+_TYPE_ERRORS = {
     "int_type": "a whole number",
     "float_type": "a number",
     "finite_number": "a finite number",
+    "bool_type": "true or false",
 }
 
 

@@ -232,6 +232,19 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "profile.experience.csat_weight: should be a finite number, not inf"),
         ("matching:\n  max_block_size: 2.5\n",
          "matching.max_block_size: should be a whole number, not 2.5"),
+        # True/false settings are strict too: 1, 'no' and 'yes-ish' were read as booleans
+        # (or refused as 'Input should be a valid boolean', without saying what was given).
+        ("standardize:\n  dayfirst: 1\n", "standardize.dayfirst: should be true or false, not 1"),
+        ("output:\n  state: 'no'\n", "output.state: should be true or false, not text ('no')"),
+        ("output:\n  hash_pii: 0\n", "output.hash_pii: should be true or false, not 0"),
+        ("matching:\n  guards:\n    dob: yes-ish\n",
+         "matching.guards.dob: should be true or false, not text ('yes-ish')"),
+        ("matching:\n  guards:\n    first_name: 'true'\n",
+         "matching.guards.first_name: should be true or false, not text ('true')"),
+        ("matching:\n  guards:\n    suffix: 1\n",
+         "matching.guards.suffix: should be true or false, not 1"),
+        ("matching:\n  guards:\n    national_id: null\n",
+         "matching.guards.national_id: should be true or false, not nothing (null)"),
         # block.py takes the smaller limit: a rule's larger one was ignored without a word.
         ("matching:\n  max_block_size: 100\n  blocking:\n    - [email_std]\n"
          "    - {keys: [phone], max_block_size: 500}\n",
@@ -262,6 +275,10 @@ def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
         # An empty path was resolved to the config's folder: "file not found: <folder>".
         ("path: ''", "sources[0].path: is empty; give the export's file or glob"),
         ("path: ' '", "sources[0].path: is empty; give the export's file or glob"),
+        (
+            "path: crm.csv\n    dayfirst: 'yes'",
+            "sources[0].dayfirst: should be true or false, not text ('yes')",
+        ),
     ],
 )
 def test_a_bad_source_setting_is_named_by_its_key(cli, tmp_path, setting, problem):
