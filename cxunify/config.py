@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -20,6 +21,7 @@ import yaml
 from pydantic import (
     AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -583,12 +585,38 @@ class ProfileConfig(_Strict):
         return {**_default_survivorship(), **rules}
 
 
+def _spark_setting(value: Any) -> Any:
+    """A spark.* setting as the text Spark reads: users write `spark.executor.cores: 4` and
+    `spark.ui.enabled: false`, which Spark takes as '4' and 'false'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise PydanticCustomError(
+                "spark_setting", "should be a finite number, not {given}", {"given": str(value)}
+            )
+        return str(value)
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "spark_setting",
+            "should be text, a number or true/false, not {given}",
+            {"given": _given(value)},
+        )
+    return value
+
+
+SparkSetting = Annotated[str, BeforeValidator(_spark_setting)]
+
+
 class SparkConfig(_Strict):
     """Settings for the SparkSession cxunify creates (ignored when one is handed in)."""
 
     master: str | None = Field(None, description="e.g. local[4], yarn; default: spark-submit's")
     app_name: str = "cxunify"
-    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+    conf: dict[str, SparkSetting] = Field(
+        default_factory=dict,
+        description="extra spark.* settings; numbers and true/false are passed as text",
+    )
     work_dir: str | None = Field(
         None, description="where intermediate tables are written; default: beside the output"
     )

@@ -388,3 +388,31 @@ def test_a_section_of_the_wrong_shape_is_not_described_by_a_class_name(
     path, result = _plan(cli, tmp_path, GOOD + extra)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+def test_spark_settings_may_be_numbers_and_booleans(tmp_path: Path):
+    # Spark takes its settings as text; `cores: 4` was refused as 'Input should be a valid string'.
+    text = GOOD + (
+        "spark:\n  conf:\n    spark.executor.cores: 4\n    spark.memory.fraction: 0.6\n"
+        "    spark.ui.enabled: false\n    spark.executor.memory: 8g\n"
+    )
+    assert load_config(write(tmp_path / "c.yaml", text)).spark.conf == {
+        "spark.executor.cores": "4",
+        "spark.memory.fraction": "0.6",
+        "spark.ui.enabled": "false",
+        "spark.executor.memory": "8g",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("[1, 2]", "should be text, a number or true/false, not a list"),
+     ("{cores: 4}", "should be text, a number or true/false, not a mapping"),
+     ("", "should be text, a number or true/false, not nothing (null)"),
+     (".inf", "should be a finite number, not inf")],
+)  # fmt: skip
+def test_a_spark_setting_of_another_shape_is_named_by_its_key(cli, tmp_path, value, problem):
+    text = GOOD + f"spark:\n  conf:\n    spark.executor.cores: {value}\n"
+    path, result = _plan(cli, tmp_path, text)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: spark.conf.spark.executor.cores: {problem}\n"
