@@ -756,6 +756,17 @@ def _describe(error: Any) -> str:
     if error["type"] in _TYPE_ERRORS:
         # Pydantic's "Input should be a valid integer" did not say what was wrong with '2'.
         return f"{key}: should be {_TYPE_ERRORS[error['type']]}, not {_given(error['input'])}"
+    if error["type"] == "string_type":
+        got = error["input"]
+        # YAML reads an unquoted NO (Norway) as false and +15550000000 as a number.
+        hint = (
+            "; put it in quotes, or YAML reads it as true/false"
+            if isinstance(got, bool)
+            else "; put it in quotes, or YAML reads it as a number"
+            if isinstance(got, int | float)
+            else ""
+        )
+        return f"{key}: should be text, not {_given(got)}{hint}"
     return f"{key}: {message}" if key else message
 
 

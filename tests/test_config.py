@@ -257,6 +257,9 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
         ("output:\n  compression: lz4\n",
          "output.compression: Input should be 'zstd', 'snappy', 'gzip' or 'uncompressed'"),
         # Without a rule no two records are compared: the run linked nothing, without a word.
+        ("matching:\n  blocklist: [+15550000000]\n",
+         "matching.blocklist[0]: should be text, not 15550000000; put it in quotes, or YAML "
+         "reads it as a number"),
         ("matching:\n  blocking: []\n",
          "matching.blocking: no rule: no two records would be compared, and each would be a "
          "customer of its own; give at least one rule, or leave blocking out for the default "
@@ -275,12 +278,17 @@ def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
         # An empty path was resolved to the config's folder: "file not found: <folder>".
         ("path: ''", "sources[0].path: is empty; give the export's file or glob"),
         ("path: ' '", "sources[0].path: is empty; give the export's file or glob"),
-        (
-            "path: crm.csv\n    dayfirst: 'yes'",
-            "sources[0].dayfirst: should be true or false, not text ('yes')",
-        ),
+        ("path: crm.csv\n    dayfirst: 'yes'",
+         "sources[0].dayfirst: should be true or false, not text ('yes')"),
+        # A text setting given something else was 'Input should be a valid string'.
+        ("path: null", "sources[0].path: should be text, not nothing (null)"),
+        ("path:", "sources[0].path: should be text, not nothing (null)"),
+        ("path: [crm.csv]", "sources[0].path: should be text, not a list"),
+        ("path: crm.csv\n    phone_region: NO",  # Norway, read by YAML as false
+         "sources[0].phone_region: should be text, not false; put it in quotes, or YAML reads "
+         "it as true/false"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_source_setting_is_named_by_its_key(cli, tmp_path, setting, problem):
     path, result = _plan(cli, tmp_path, GOOD.replace("path: crm.csv", setting))
     assert result.exit_code == 1
@@ -416,3 +424,21 @@ def test_a_spark_setting_of_another_shape_is_named_by_its_key(cli, tmp_path, val
     path, result = _plan(cli, tmp_path, text)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {path}: spark.conf.spark.executor.cores: {problem}\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [("name: crm", "name:", "sources[0].name: should be text, not nothing (null)"),
+     ("id: contact_id", "id: 7",
+      "sources[0].id: should be text, not 7; put it in quotes, or YAML reads it as a number")],
+)  # fmt: skip
+def test_a_source_name_or_id_that_is_not_text_says_what_it_is(cli, tmp_path, old, new, problem):
+    path, result = _plan(cli, tmp_path, GOOD.replace(old, new))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+def test_an_id_of_nothing_is_no_id_column(tmp_path: Path):
+    # id is optional: null is the default, rows identified by their row number.
+    path = write(tmp_path / "c.yaml", GOOD.replace("id: contact_id", "id: null"))
+    assert load_config(path).sources[0].id is None
