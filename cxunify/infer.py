@@ -27,6 +27,8 @@ from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_rec
 from cxunify.ingest import (
     BINARY_FORMATS,
     create_tables,
+    extension,
+    extension_format,
     file_format,
     load_raw,
     readable_text,
@@ -122,6 +124,14 @@ def infer_sources(
                         f"{flag_of[match.resolve()]}; give each file once"
                     )
                 flag_of[match.resolve()] = f"--{kind.value} {given}"
+                if extension_format(match) is None:
+                    # Before any file is read; a flag has no format: to set, as a config has.
+                    which = f"the format of {match}" if glob.has_magic(pattern) else "its format"
+                    raise InputError(
+                        f"--{kind.value} {given}: cannot tell {which} from its extension "
+                        f"({extension(match) or 'none'}); rename it (.csv, .tsv, .jsonl, .json, "
+                        ".parquet, .xlsx), or read it with a config that sets its format:"
+                    )
             if name is not None:
                 # one source of every file matched: its path is the glob, as in a config
                 if any(name == n for _, _, n, _ in files):

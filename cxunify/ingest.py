@@ -178,17 +178,33 @@ def _store_files(
     return [Export(file.uri, remote=file) for file in files]
 
 
-def file_format(path: Path | str, declared: str) -> str:
+def file_format(path: Path | str, declared: str, key: str | None = None) -> str:
+    """The format `declared`, or with ``auto`` the one `path`'s extension names. When the
+    extension names none, the error names `key`, the source's ``format`` key to set (with
+    its config), else the file."""
     if declared != "auto":
         return declared
-    suffixes = [s.lower() for s in PurePath(path).suffixes if s.lower() not in {".gz", ".zst"}]
-    fmt = EXTENSION_FORMATS.get(suffixes[-1] if suffixes else "")
+    fmt = extension_format(path)
     if fmt is None:
+        what = (
+            f"{key}: cannot tell the format of {path}" if key else f"{path}: cannot tell the format"
+        )
         raise InputError(
-            f"{path}: cannot tell the format from the extension; set format: "
-            "csv|tsv|ndjson|json|parquet|excel"
+            f"{what} from its extension ({extension(path) or 'none'}); set format: csv, tsv, "
+            "ndjson, json, parquet or excel"
         )
     return fmt
+
+
+def extension(path: Path | str) -> str:
+    """A file's extension, past a compression suffix (.csv of crm.csv.gz); '' if none."""
+    suffixes = [s.lower() for s in PurePath(path).suffixes if s.lower() not in {".gz", ".zst"}]
+    return suffixes[-1] if suffixes else ""
+
+
+def extension_format(path: Path | str) -> str | None:
+    """The format a file's extension names, else None."""
+    return EXTENSION_FORMATS.get(extension(path))
 
 
 def sha256_of(path: Path) -> str:
@@ -988,7 +1004,7 @@ def ingest(
             source, config.base_dir, where, spark_session, config.engine.name
         ):
             # Before any file is read, as a path matching nothing is.
-            fmt = file_format(export.location, source.format)
+            fmt = file_format(export.location, source.format, f"{where}.format")
             if source.sheet is not None and fmt != "excel":
                 raise InputError(
                     f"{where}.sheet: {export.location} is not an Excel file ({fmt}); a sheet "

@@ -321,6 +321,20 @@ def test_an_empty_path_flag_says_so(cli, tmp_path: Path):
     assert result.stderr == "Error: --crm: the path is empty; give a file or a glob\n"
 
 
+@pytest.mark.parametrize("command", ["unify", "init"])
+def test_a_flagged_file_of_unknown_extension_names_the_flag(cli, tmp_path: Path, command: str):
+    # It said "set format:", a key the flags have no way to set.
+    data = write(tmp_path / "people.dat", "id,email\n1,ann@x.com\n")
+    out = ("--out", tmp_path / "out", "-q") if command == "unify" else ()
+    result = cli(command, "--crm", data, *out)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: --crm {data}: cannot tell its format from its extension (.dat); "
+        "rename it (.csv, .tsv, .jsonl, .json, .parquet, .xlsx), or read it with a config "
+        "that sets its format:\n"
+    )
+
+
 def test_a_file_named_by_two_flags_is_an_error(cli, tmp_path: Path):
     # Read as two sources, its rows were counted twice and linked to themselves.
     data = write(tmp_path / "people.csv", "id,email\n1,ann@x.com\n")

@@ -153,6 +153,21 @@ def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize(("name", "extension"), [("crm.dat", "(.dat)"), ("crm", "(none)")])
+def test_a_file_of_unknown_extension_names_the_format_key(cli, tmp_path, name, extension):
+    # It named the file only, not the config or the key to set.
+    data = write(tmp_path / name, CRM + "1,A,B,a@x.com,1\n")
+    cfg = config(tmp_path, "", name=name)
+    result = cli("plan", "--config", cfg)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {cfg}: sources[0].format: cannot tell the format of {data} from its "
+        f"extension {extension}; set format: csv, tsv, ndjson, json, parquet or excel\n"
+    )
+    declared = config(tmp_path, "", name=name, extra="    format: csv\n")
+    assert cli("plan", "--config", declared).exit_code == 0
+
+
 def test_missing_and_duplicate_ids_are_rejected(cli, tmp_path: Path):
     write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n,C,D,c@x.com,2\n1,E,F,e@x.com,3\n")
     out = tmp_path / "out"
