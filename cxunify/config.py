@@ -208,6 +208,15 @@ def _check_keys(keys: list[str]) -> list[str]:
     return keys
 
 
+# EM settles within tens of iterations (9 on sample_data; each of them ~1 ms per 5,000
+# distinct comparison patterns). A fit still moving after 10,000 will not settle: a huge limit
+# only let such a fit run for hours, each iteration a line of the model's history (model.json).
+MAX_EM_ITERATIONS = 10_000
+# A value on more records than this is junk in any data; far larger, DuckDB could not bind the
+# limit at all (above 2**127: an internal error).
+MAX_RECORDS_PER_VALUE = 1_000_000_000
+
+
 class MatchingConfig(_Strict):
     blocking: list[BlockingRule] = Field(
         default_factory=lambda: [
@@ -236,11 +245,36 @@ class MatchingConfig(_Strict):
         description="values that never link anyone (a shop's own phone, a shared inbox)",
     )
     max_records_per_value: StrictInt = Field(
-        1000, ge=2, description="an email/phone on more records than this is treated as junk"
+        1000,
+        ge=2,
+        description="an email/phone on more records than this is treated as junk "
+        f"(at most {MAX_RECORDS_PER_VALUE})",
     )
     guards: GuardConfig = Field(default_factory=GuardConfig)
-    max_iterations: StrictInt = Field(100, ge=1, description="EM iterations at most")
+    max_iterations: StrictInt = Field(
+        100, ge=1, description=f"EM iterations at most (1 to {MAX_EM_ITERATIONS})"
+    )
     seed: StrictInt = Field(42, description="seed of the random pairs that estimate u")
+
+    @field_validator("max_iterations")
+    @classmethod
+    def _iterations_that_end(cls, iterations: int) -> int:
+        if iterations > MAX_EM_ITERATIONS:
+            raise ValueError(
+                f"give at most {MAX_EM_ITERATIONS} (EM settles within tens of iterations; "
+                "each one costs time and a line of the model's history)"
+            )
+        return iterations
+
+    @field_validator("max_records_per_value")
+    @classmethod
+    def _a_record_count(cls, records: int) -> int:
+        if records > MAX_RECORDS_PER_VALUE:
+            raise ValueError(
+                f"give at most {MAX_RECORDS_PER_VALUE} (a value on more records than that is "
+                "junk in any data)"
+            )
+        return records
 
     @field_validator("blocking")
     @classmethod

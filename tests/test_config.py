@@ -250,6 +250,15 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
          "    - {keys: [phone], max_block_size: 500}\n",
          "matching.blocking[1].max_block_size: 500 is above matching.max_block_size (100), "
          "which limits every rule; give at most 100, or raise matching.max_block_size"),
+        # A fit that has not settled after 10000 iterations will not; a huge limit on one
+        # that never settles ran for hours and wrote every iteration into model.json.
+        ("matching:\n  max_iterations: 1000000000\n",
+         "matching.max_iterations: give at most 10000 (EM settles within tens of iterations; "
+         "each one costs time and a line of the model's history)"),
+        # DuckDB could not bind it: an internal error, exit 2.
+        ("matching:\n  max_records_per_value: 10000000000000000000000000000000000000000\n",
+         "matching.max_records_per_value: give at most 1000000000 (a value on more records "
+         "than that is junk in any data)"),
         # A misspelt choice had no suggestion, where a misspelt key has one.
         ("profile:\n  survivorship:\n    phone: {rule: most_recnt}\n",
          "profile.survivorship.phone.rule: Input should be 'most_recent', 'most_frequent', "
@@ -345,6 +354,12 @@ def test_a_limit_below_the_default_rules_own_limits_is_taken(tmp_path: Path):
     assert load_config(path).matching.max_block_size == 20
     text = GOOD + "matching:\n  blocking:\n    - {keys: [phone], max_block_size: 1000}\n"
     assert load_config(write(tmp_path / "c.yaml", text)).matching.blocking[0].max_block_size == 1000
+
+
+def test_matching_limits_up_to_their_limit_are_taken(tmp_path: Path):
+    text = GOOD + "matching:\n  max_iterations: 10000\n  max_records_per_value: 1000000000\n"
+    matching = load_config(write(tmp_path / "c.yaml", text)).matching
+    assert (matching.max_iterations, matching.max_records_per_value) == (10000, 1000000000)
 
 
 def test_threads_up_to_the_limit_are_taken(tmp_path: Path):
