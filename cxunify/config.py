@@ -157,7 +157,9 @@ class StandardizeConfig(_Strict):
 
 
 class GuardConfig(_Strict):
-    max_emails: StrictInt = Field(5, ge=1, description="most distinct emails one customer may have")
+    max_emails: StrictInt = Field(
+        5, ge=1, le=10_000, description="most distinct emails one customer may have"
+    )
     dob: StrictBool = Field(True, description="one date of birth per customer (typos allowed)")
     first_name: StrictBool = Field(
         True, description="one first name per customer (nicknames allowed)"
@@ -166,6 +168,11 @@ class GuardConfig(_Strict):
     national_id: StrictBool = Field(
         True, description="one national id per customer (typos allowed)"
     )
+
+
+# A block of n identities makes n(n-1)/2 pairs: 100,000 make 5 billion, more than a machine
+# compares in a night; far larger, DuckDB could not bind the limit (an internal error).
+MAX_BLOCK_SIZE = 100_000
 
 
 class BlockingRule(_Strict):
@@ -177,7 +184,10 @@ class BlockingRule(_Strict):
         None, description="pair only records where at least one side has this property"
     )
     max_block_size: StrictInt | None = Field(
-        None, ge=2, description="this rule's own block-size limit (at most matching's)"
+        None,
+        ge=2,
+        le=MAX_BLOCK_SIZE,
+        description="this rule's own block-size limit (at most matching's)",
     )
 
     @model_validator(mode="before")
@@ -227,7 +237,10 @@ class MatchingConfig(_Strict):
         max_length=63,  # which rules found a pair is a bit mask in a BIGINT
     )
     max_block_size: StrictInt = Field(
-        1000, ge=2, description="a key value shared by more nodes than this blocks nothing"
+        1000,
+        ge=2,
+        le=MAX_BLOCK_SIZE,
+        description="a key value shared by more nodes than this blocks nothing",
     )
     comparisons: list[str] = Field(
         default_factory=lambda: list(_comparison_names()),

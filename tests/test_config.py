@@ -259,6 +259,10 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
         ("matching:\n  max_records_per_value: 10000000000000000000000000000000000000000\n",
          "matching.max_records_per_value: give at most 1000000000 (a value on more records "
          "than that is junk in any data)"),
+        ("matching:\n  max_block_size: 100000000000000000000000000000000000000000\n",
+         "matching.max_block_size: Input should be less than or equal to 100000"),
+        ("matching:\n  guards:\n    max_emails: 100000000000000000000000000000000000000000\n",
+         "matching.guards.max_emails: Input should be less than or equal to 10000"),
         # A misspelt choice had no suggestion, where a misspelt key has one.
         ("profile:\n  survivorship:\n    phone: {rule: most_recnt}\n",
          "profile.survivorship.phone.rule: Input should be 'most_recent', 'most_frequent', "
