@@ -8,6 +8,7 @@ Every problem in a config is reported at once, e.g.::
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pycountry
 import yaml
 from pydantic import (
     AllowInfNan,
@@ -514,6 +516,23 @@ def _default_survivorship() -> dict[str, SurvivorshipRule]:
     }
 
 
+# The currency of an amount whose currency cannot be told: ISO 4217's code for "no currency".
+UNKNOWN_CURRENCY = "XXX"
+
+
+@functools.cache
+def currency_codes() -> list[str]:
+    """ISO 4217's codes (pycountry's list), but XXX, its code for "no currency"."""
+    return sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 != UNKNOWN_CURRENCY)
+
+
+def currency_problem(code: str) -> str | None:
+    """Why `code` is no currency an amount can be in, else None."""
+    if code.upper() in currency_codes():
+        return None
+    return f"'{code}' is not an ISO 4217 currency code"
+
+
 class CurrencyConfig(_Strict):
     base: str | None = Field(None, description="convert every amount into this currency")
     rates: dict[str, Number] = Field(
@@ -523,14 +542,19 @@ class CurrencyConfig(_Strict):
     @field_validator("base")
     @classmethod
     def _code(cls, base: str | None) -> str | None:
-        if base is not None and not re.fullmatch(r"[A-Za-z]{3}", base):
-            raise ValueError(f"'{base}' is not a three-letter currency code")
+        problem = base is not None and currency_problem(base)
+        if problem:
+            raise ValueError(problem)
         return base and base.upper()
 
     @field_validator("rates")
     @classmethod
     def _positive(cls, rates: dict[str, float]) -> dict[str, float]:
-        problems = [f"{code}: rate must be positive" for code, rate in rates.items() if rate <= 0]
+        problems = [
+            f"{code}: rate must be positive" if rate <= 0 else str(currency_problem(code))
+            for code, rate in rates.items()
+            if rate <= 0 or currency_problem(code)
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return {code.upper(): rate for code, rate in rates.items()}

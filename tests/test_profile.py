@@ -152,7 +152,9 @@ def test_default_as_of_leaves_out_timestamps_after_the_run_started():
 
 def test_config_rejects_an_unknown_golden_field_and_keeps_other_defaults():
     raw = {
-        "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
+        "sources": [
+            {"name": "crm", "kind": "crm", "path": "crm.csv", "columns": {"email": "email"}}
+        ],
         "profile": {"survivorship": {"phone": {"rule": "longest"}}},
     }
     rules = validate_config(raw, origin="x.yaml", base_dir=Path(".")).profile.survivorship
@@ -167,18 +169,21 @@ def test_config_rejects_an_unknown_golden_field_and_keeps_other_defaults():
 
 def test_profile_config_problems_name_their_keys():
     raw = {
-        "sources": [{"name": "crm", "kind": "crm", "path": "crm.csv"}],
+        "sources": [
+            {"name": "crm", "kind": "crm", "path": "crm.csv", "columns": {"email": "email"}}
+        ],
         "profile": {
             "as_of": "2025-06-30",
-            "currency": {"base": "US", "rates": {"eur": -1}},
+            "currency": {"base": "US", "rates": {"eur": -1, "EUE": 1.1}},
             "lifecycle": {"active_days": 400},
         },
     }
     with pytest.raises(ConfigError) as error:
         validate_config(raw, origin="x.yaml", base_dir=Path("."))
     assert error.value.problems == [
-        "x.yaml: profile.currency.base: 'US' is not a three-letter currency code",
-        "x.yaml: profile.currency.rates: eur: rate must be positive",
+        "x.yaml: profile.currency.base: 'US' is not an ISO 4217 currency code",
+        "x.yaml: profile.currency.rates: eur: rate must be positive; "
+        "'EUE' is not an ISO 4217 currency code",
         "x.yaml: profile.lifecycle: active_days must not exceed lapsed_days",
     ]
     raw["profile"] = {"as_of": "2025-06-30", "currency": {"base": "usd", "rates": {"eur": 1.1}}}

@@ -12,13 +12,11 @@ ingest.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast
 
 import duckdb
-import pycountry
 
-from cxunify.config import Config
+from cxunify.config import UNKNOWN_CURRENCY, Config, currency_codes
 from cxunify.engine import DuckDBEngine
 from cxunify.fields import FIELD_NAMES
 from cxunify.ingest import MAPPED
@@ -28,8 +26,6 @@ from cxunify.standardize import addresses, dates, digits, emails, names, phones
 RECORDS = table("records")
 SETTINGS = table("source_settings")
 
-# The currency of an amount whose currency cannot be told: ISO 4217's code for "no currency".
-UNKNOWN_CURRENCY = "XXX"
 # ISO 4217 codes of the currency symbols exports write, alone or after letters naming whose
 # dollar (or yen) it is. A symbol not here (RD$, kr) names no currency that can be told.
 _CURRENCY_SYMBOLS = {
@@ -44,12 +40,6 @@ _CURRENCY_SYMBOLS = {
 _SHARED_SYMBOLS = ["$", "£", "¥"]
 
 
-@functools.cache
-def _currency_codes() -> list[str]:
-    """ISO 4217's codes (pycountry's list), but XXX, its code for "no currency"."""
-    return sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 != UNKNOWN_CURRENCY)
-
-
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create every standardisation macro (``cx_*``) on a DuckDB connection."""
     for module in (digits, names, emails, phones, addresses, dates):
@@ -60,7 +50,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute("SET VARIABLE cx_shared_currency_symbols = $shared", {"shared": _SHARED_SYMBOLS})
     con.execute("SET VARIABLE cx_unknown_currency = $unknown", {"unknown": UNKNOWN_CURRENCY})
-    con.execute("SET VARIABLE cx_currency_codes = $codes", {"codes": _currency_codes()})
+    con.execute("SET VARIABLE cx_currency_codes = $codes", {"codes": currency_codes()})
     # An amount as exports write it: 1,234.56 or 1.234,56 (or 1 234,56, 1'234.50), a
     # currency symbol or code before or after, a sign before or after, accounting brackets
     # for a negative, 1e3. Anything else is NULL, never the digits it happens to hold.
