@@ -189,7 +189,9 @@ def _infer_one(
     raw = load_raw(
         engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS, work_dir=work_dir
     )
-    if raw.rows == raw.rejected:
+    stored_id = _stored_id(kind, stored, raw.columns)
+    has_rows = raw.rows > raw.rejected
+    if not has_rows and stored_id is None:
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
         raise InputError(f"{path}: no data rows to infer a mapping from{broken}")
     shares = _value_shares(engine, sample, raw.columns)
@@ -201,7 +203,9 @@ def _infer_one(
         if field_name is None:
             continue
         check = FIELD_BY_NAME[field_name].sniff
-        share = shares[column].get(check, 1.0)
+        # A quiet night's export of a stored source may hold its header alone: no value
+        # contradicts the header, and the update needs the source, not its values.
+        share = shares[column].get(check, 1.0) if has_rows else 1.0
         if share < _MIN_SHARE[check]:
             inferred.skipped[column] = (
                 f"header suggests {field_name}, but only {share:.0%} of values look like one"
@@ -224,7 +228,6 @@ def _infer_one(
                 columns["email"] = column
                 inferred.notes["email"] = f"values: {share:.0%} of '{column}' are emails"
     inferred.source.columns = columns
-    stored_id = _stored_id(kind, stored, raw.columns)
     if stored_id is not None:
         # Tonight's delta may hold a repeated or empty id: inferring from it would number the
         # rows instead, and the update could not replace the stored records by id. Such rows

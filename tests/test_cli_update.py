@@ -108,6 +108,38 @@ def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):
     ]
 
 
+def test_a_zero_config_update_takes_a_quiet_nights_header_only_export(cli, tmp_path: Path):
+    """No new contacts tonight: the CRM export holds its header alone. There is nothing to
+    infer a mapping from, but the source is stored, so it contributes 0 rows (as with a
+    config) instead of stopping the nightly job with 'no data rows to infer a mapping'."""
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "orders.csv", ORDERS)
+    out = tmp_path / "out"
+    flags = ("--crm", tmp_path / "crm.csv", "--transactions", tmp_path / "orders.csv")
+    assert cli("unify", *flags, "--out", out, "-q").exit_code == 0
+    crm = write(tmp_path / "tonight" / "crm.csv", CRM.splitlines()[0] + "\n")
+    orders = write(
+        tmp_path / "tonight" / "orders.csv",
+        ORDERS.splitlines()[0] + "\nO3,cy.oh@fastmail.com,30.00,2025-07-01\n",
+    )
+    result = cli("update", "--previous", out, "--crm", crm, "--transactions", orders, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["update"]["records_added_or_changed"] == 1
+    assert summary["update"]["sources_added"] == []
+    deletions = write(tmp_path / "del.csv", "source,source_record_id\ncrm,C2\n")
+    header_only = write(tmp_path / "tonight" / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    result = cli("update", "--previous", out, "--crm", crm, "--transactions", header_only,
+                 "--delete", deletions, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["update"]["records_deleted"] == 1
+    sources = duckdb.sql(
+        f"SELECT source, count(*) FROM '{out}/identity_map.parquet' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert sources == [("crm", 2), ("orders", 3)]
+
+
 def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
     _, out = unified(cli, tmp_path)
     other = write(
