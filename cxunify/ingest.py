@@ -953,9 +953,13 @@ def create_tables(engine: DuckDBEngine) -> None:
     )
 
 
-def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile) -> None:
+def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt: str) -> None:
     """Every column the source maps is in the file, once: a name the header repeats would
-    read its first copy, which may not be the one meant."""
+    read its first copy, which may not be the one meant.
+
+    JSON has no header, and an object leaves out a key it has no value for: a day's few
+    objects may all lack one. There a key no object holds is missing in every row, unless
+    the file holds a key spelt almost like it (the config's misspelling)."""
     import difflib
 
     problems = []
@@ -970,6 +974,10 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile) -> N
                 f"rename the copies in the file, or map '{column}_1' for the second"
             )
         elif column not in columns:
+            if fmt in ("json", "ndjson") and not difflib.get_close_matches(
+                column, columns, n=1, cutoff=0.8
+            ):
+                continue
             close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(f"{where}: column '{column}' not found in {PurePath(path).name}{hint}")
@@ -1067,7 +1075,7 @@ def _read_file(
         quote=source.quote,
         escape=source.escape,
     )
-    _check_columns(source, key, location, raw)
+    _check_columns(source, key, location, raw, fmt)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)
     keys = int(engine.scalar(f"SELECT coalesce(max({ident(raw.row)}), 0) FROM {raw_table}"))
     engine.drop(raw_table)
@@ -1099,10 +1107,14 @@ def _insert_mapped(
     projections = []
     for name in FIELD_NAMES:
         column = source.columns.get(name)
-        value = f"NULLIF(trim({ident(column)}), '')" if column else "NULL::VARCHAR"
+        # (A mapped key the JSON file's objects all leave out is missing: see _check_columns.)
+        value = f"NULLIF(trim({ident(column)}), '')" if column in raw.columns else "NULL::VARCHAR"
         projections.append(f"{value} AS {ident(name)}")
     row = ident(raw.row)
-    record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id else f"CAST({row} AS VARCHAR)"
+    if source.id is None:
+        record_id = f"CAST({row} AS VARCHAR)"
+    else:  # an id key no object holds: every row is rejected for its missing id
+        record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id in raw.columns else "NULL"
     engine.execute(
         f"INSERT INTO {MAPPED} SELECT $keys_used + {row}, $source, $kind, $file, $file_index, "
         f"{row}, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY {row}",

@@ -198,6 +198,31 @@ def test_glob_reads_every_file_and_ndjson_bad_lines_are_rejected(cli, tmp_path: 
     assert handles == [(["ann"],), (["bob"],)]
 
 
+def test_a_json_key_no_object_of_a_file_holds_is_missing_not_an_error(cli, tmp_path: Path):
+    """NDJSON has no header, and exporters leave out a null key: a day's file whose few
+    objects have no email stopped the run (and a nightly update) with 'column not found'.
+    A key that looks like a misspelling of one the file holds is still an error."""
+    write(tmp_path / "s" / "a.ndjson", '{"handle": "ann", "email": "ann.lee@fastmail.com"}\n')
+    write(tmp_path / "s" / "b.ndjson", '{"handle": "bob", "name": "Bob Ray"}\n')
+    body = (
+        "sources:\n  - name: social\n    kind: social\n    path: s/*.ndjson\n    id: handle\n"
+        "    columns:\n      handle: handle\n      email: {key}\n"
+    )
+    cfg = write(tmp_path / "cfg.yaml", body.format(key="email"))
+    out = tmp_path / "out"
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    emails = duckdb.sql(f"SELECT handle, email FROM '{out}/records.parquet' ORDER BY 1").fetchall()
+    assert emails == [("ann", "ann.lee@fastmail.com"), ("bob", None)]
+    write(tmp_path / "cfg.yaml", body.format(key="emial"))
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 's' / 'a.ndjson'}: sources[0].columns.email: column 'emial' not "
+        "found in a.ndjson; did you mean 'email'?\n"
+    )
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "json", "tsv"])
 def test_other_formats(cli, tmp_path: Path, fmt: str):
     rows = [
