@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from cxunify.errors import OutputError
 from cxunify.output import MANIFEST
 from cxunify.sql import column_list, parquet
+from cxunify.traits import RELATIVE_TRAITS
 
 CHANGES = ("created", "merged", "split", "changed", "removed")
 
@@ -35,7 +36,8 @@ class Diff:
 #   created  when none of its records existed in OLD,
 #   split    when its id is new but some of its records belonged to an OLD customer,
 #   merged   when it kept an OLD id and gained records of other OLD customers,
-#   changed  when it kept its id and its records or profile differ;
+#   changed  when it kept its id and its records or profile differ (not the traits that move
+#            with the as-of date or with other customers: a night moves as_of for everyone);
 # an OLD customer none of whose records remain is removed. Profiles are compared column by
 # column by name: EXCEPT pairs columns by place, so the same columns in another order made
 # every customer changed.
@@ -126,11 +128,12 @@ def _shared_profile_columns(
     con: duckdb.DuckDBPyConnection, old: Path, new: Path, params: dict[str, str]
 ) -> list[str]:
     """NEW's profile columns, which must be OLD's too (in any order): a column only one of
-    them has would make every customer changed (outputs of different cxunify versions)."""
+    them has would make every customer changed (outputs of different cxunify versions).
+    Traits that move with the as-of date or with the other customers are left out."""
     old_columns = _columns(con, params["old_profiles"])
     new_columns = _columns(con, params["new_profiles"])
     if set(old_columns) == set(new_columns):
-        return new_columns
+        return [c for c in new_columns if c not in RELATIVE_TRAITS]
     differences = [
         f"only in {folder}: {', '.join(only)}"
         for folder, only in (

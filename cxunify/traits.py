@@ -36,6 +36,10 @@ RATES = table("currency_rates")
 # amount and currency column name different currencies is XXX already (see standardize) and
 # is never taken as base.
 CLOSED_STATUSES = ("closed", "solved", "resolved")
+# Traits that move while a customer's records stay as they were: with the as-of date
+# (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
+# are ranks among them). `cxunify diff` does not count them as a change of the customer.
+RELATIVE_TRAITS = ("recency_days", "lifecycle_stage", "rfm_r", "rfm_f", "rfm_m", "rfm_segment")
 
 # The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
 TOUCHPOINTS_QUERY = f"""

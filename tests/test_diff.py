@@ -112,3 +112,44 @@ def test_diff_limit_and_out_errors_are_one_line(cli, tmp_path: Path, capsys):
         "Error: Invalid value for '--limit': Input should be greater than or equal to 0 "
         "(see `cxunify diff --help`)\n"
     )
+
+
+def test_a_night_moving_as_of_changes_only_the_customers_whose_records_changed(cli, tmp_path: Path):
+    """Tonight's order moves as_of a month on: every customer's recency, lifecycle stage and
+    RFM scores (ranks among all customers) move with it. Those are not changes to a customer,
+    else a nightly diff lists nearly everyone with an order as 'changed'."""
+    from tests.conftest import write
+
+    header = "order_id,email,full_name,amount,ordered_at\n"
+    write(tmp_path / "orders.csv", header + "".join(
+        f"O{i},{name}@fastmail.com,{name.title()} Lee,{10 * i}.00,2025-06-0{i}\n"
+        for i, name in enumerate(("ann", "bob", "cy", "dee", "eve", "fay"), start=1)
+    ))  # fmt: skip
+    config = write(
+        tmp_path / "c.yaml",
+        "sources:\n  - {name: orders, kind: transactions, path: orders.csv, id: order_id,\n"
+        "     columns: {email: email, full_name: full_name, amount: amount, "
+        "created_at: ordered_at}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    shutil.copytree(out, tmp_path / "old")
+    write(tmp_path / "orders.csv", header + "O7,bob@fastmail.com,Bob Lee,70.00,2025-09-30\n")
+    result = cli("update", "--previous", out, "--config", config, "-q")
+    assert result.exit_code == 0, result.stderr
+    recency = duckdb.sql(
+        f"SELECT list(recency_days ORDER BY email) FROM '{tmp_path}/old/profiles.parquet' "
+        f"UNION ALL SELECT list(recency_days ORDER BY email) FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    assert recency[0] != recency[1]  # every customer's recency moved
+    changes = tmp_path / "changes.parquet"
+    result = cli("diff", tmp_path / "old", out, "--out", changes, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == {
+        "created": 0, "merged": 0, "split": 0, "changed": 1, "removed": 0,
+    }  # fmt: skip
+    rows = duckdb.sql(
+        f"SELECT p.email, c.records_before, c.records_after FROM '{changes}' c "
+        f"JOIN '{out}/profiles.parquet' p USING (customer_id)"
+    ).fetchall()
+    assert rows == [("bob@fastmail.com", 1, 2)]
