@@ -655,17 +655,31 @@ def _read_deletions(
             f"(it has {', '.join(dialect.columns) or 'none'})"
         )
     try:  # strictly: a deletion on a broken row must not be skipped
+        # Trimmed as ingest trims the ids it stores: ' C1' in a hand-made file names C1.
         engine.execute(
             f"""
             CREATE OR REPLACE TABLE {DELETIONS} AS
-            SELECT DISTINCT source, source_record_id
+            SELECT NULLIF(trim(source), '') AS source,
+                   NULLIF(trim(source_record_id), '') AS source_record_id
             FROM {read_file("read_csv", "$path", ingest.CSV_OPTIONS)}
-            WHERE source IS NOT NULL AND source_record_id IS NOT NULL
             """,
             {"path": str(path), **dialect.params()},
         )
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    incomplete = engine.rows(
+        f"SELECT rowid + 1 FROM {DELETIONS} "
+        "WHERE (source IS NULL) <> (source_record_id IS NULL) ORDER BY 1 LIMIT 1"
+    )
+    if incomplete:  # an erasure request whose id was lost must not pass as nothing to do
+        raise InputError(
+            f"{path}: row {incomplete[0][0]} of the deletions lacks a source or a "
+            "source_record_id; nothing was deleted"
+        )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {DELETIONS} AS SELECT DISTINCT source, source_record_id "
+        f"FROM {DELETIONS} WHERE source IS NOT NULL"
+    )
     unknown = [
         source
         for (source,) in engine.rows(f"SELECT DISTINCT source FROM {DELETIONS} ORDER BY 1")

@@ -84,6 +84,39 @@ def test_deletions_not_found_are_shown_on_screen(cli, tmp_path: Path):
     )
 
 
+def test_deletions_are_read_as_exports_are_read(cli, tmp_path: Path):
+    """A hand-made erasure file with a space after each comma: the stored ids were trimmed
+    when read, so ' C1' names C1, not a record 'not found' while the person stays."""
+    config, out = unified(cli, tmp_path)
+    write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    deletions = write(tmp_path / "del.csv", "source, source_record_id\ncrm, C1\n orders , O1 \n\n")
+    result = cli("update", "--previous", out, "--config", config, "--delete", deletions,
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    changed = json.loads(result.stdout)["update"]
+    assert (changed["records_deleted"], changed["deletions_not_found"]) == (2, 0)
+    left = duckdb.sql(f"SELECT source_record_id FROM '{out}/identity_map.parquet' ORDER BY 1")
+    assert left.fetchall() == [("C2",), ("C3",), ("O2",)]
+
+
+def test_a_deletion_without_its_id_is_an_error(cli, tmp_path: Path):
+    """An erasure request whose id was lost on the way must not pass as nothing to do."""
+    config, out = unified(cli, tmp_path)
+    write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    before = (out / "run.json").read_text()
+    for rows in ("crm,C1\ncrm,\n", "crm,C1\n, C2\n"):
+        deletions = write(tmp_path / "del.csv", "source,source_record_id\n" + rows)
+        result = cli("update", "--previous", out, "--config", config, "--delete", deletions)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"Error: {deletions}: row 2 of the deletions lacks a source or a "
+            "source_record_id; nothing was deleted\n"
+        )
+        assert (out / "run.json").read_text() == before
+
+
 def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):
     """Tonight's CRM repeats an id and leaves one empty: inferring an id from it would fall
     back to row numbers, and the update refused. The stored id column is kept instead, and
