@@ -546,8 +546,9 @@ def _carry_rejects(
     sources: dict[str, list],
     deleting: bool,
 ) -> tuple[int, int]:
-    """Add the stored rejects to tonight's, but those of a line sent again tonight and
-    rejected again (same source, same text): it is one bad row, not two; and, when records
+    """Add the stored rejects to tonight's, but those of a row sent again tonight and
+    rejected again (same source, same text or values: `_rejected_row`): it is one bad row,
+    not two; and, when records
     are deleted (``cx_deletions``), those naming a deleted record (see
     `_drop_deleted_rejects`). Returns how many were carried, and how many were dropped as
     naming a deleted record."""
@@ -556,8 +557,8 @@ def _carry_rejects(
         f"""
         CREATE OR REPLACE TABLE {carried} AS
         SELECT * FROM {parquet("$path")} p
-        ANTI JOIN (SELECT source, raw FROM {REJECTS}) t
-            ON t.source = p.source AND t.raw = p.raw
+        ANTI JOIN (SELECT source, {_rejected_row("r")} AS row FROM {REJECTS} r) t
+            ON t.source = p.source AND t.row = {_rejected_row("p")}
         """,
         {"path": str(path)},
     )
@@ -566,6 +567,17 @@ def _carry_rejects(
     count = engine.count(carried)
     engine.drop(carried)
     return count, dropped
+
+
+def _rejected_row(alias: str) -> str:
+    """A rejected row as it is when sent again: its text, or, rejected for its values (a
+    repeated or missing id: no line, its values as JSON), those values without the file and
+    row they were read from, which a whole export named by its date changes every night."""
+    where_read = """'{"file": null, "file_index": null, "row_number": null}'"""
+    return (
+        f"CASE WHEN {alias}.line IS NULL AND json_valid({alias}.raw) "
+        f"THEN json_merge_patch({alias}.raw, {where_read})::VARCHAR ELSE {alias}.raw END"
+    )
 
 
 def _drop_deleted_rejects(
