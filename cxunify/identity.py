@@ -321,7 +321,8 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
     )
     # A customer whose records are all gone (deleted, or no longer exported) leaves its
     # redirects pointing nowhere: NULL says so, rather than naming an id nobody holds.
-    # A merge undone gives the retired id back; its merge redirect goes.
+    # A merge undone gives the retired id back; its merge redirect goes. A split undone (the
+    # part that split off merged back) would point from the id to itself; it goes too.
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {REDIRECTS} AS
@@ -331,7 +332,8 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
         LEFT JOIN (SELECT DISTINCT customer_id AS live FROM {ASSIGNED}) o
             ON o.live = r.old_customer_id
         -- a merged-away id given back to its own records (`_avoid_reissuing`) is live again
-        WHERE r.reason <> 'merge' OR o.live IS NULL
+        WHERE (r.reason <> 'merge' OR o.live IS NULL)
+          AND a.customer_id IS DISTINCT FROM r.old_customer_id
         ORDER BY r.redirected_at, r.old_customer_id, a.customer_id
         """
     )

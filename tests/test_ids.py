@@ -174,6 +174,23 @@ def test_split_keeps_the_id_on_the_largest_part(cli, tmp_path: Path):
     assert summary["ids"]["customers_id_changed"] == 1
 
 
+def test_a_split_undone_leaves_no_redirect_from_an_id_to_itself(cli, tmp_path: Path):
+    """The part that split off joins its customer again: the split redirect, resolved through
+    the merge, pointed from the customer's id to that same id ('part of it is now at
+    itself'); a redirect names an id a downstream system may hold and where it went."""
+    out = tmp_path / "out"
+    rows = ["1,ann@gmail.com,", "2,ann@gmail.com,", "5,ann@gmail.com,",
+            f"3,ann@gmail.com,{PHONE_1}", f"4,,{PHONE_1}"]  # fmt: skip
+    run(cli, tmp_path, rows)
+    whole = ids(out)["1"]
+    run(cli, tmp_path, [*rows[:3], f"3,bob@gmail.com,{PHONE_1}", rows[4]])
+    split_off = ids(out)["3"]
+    assert redirects(out) == [(whole, split_off, split_off, "split")]
+    run(cli, tmp_path, rows)
+    assert set(ids(out).values()) == {whole}
+    assert redirects(out) == [(split_off, whole, whole, "merge")]
+
+
 def test_an_id_in_use_is_never_issued_again(cli, tmp_path: Path):
     out = tmp_path / "out"
     rows = ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}", f"4,,{PHONE_1}"]
