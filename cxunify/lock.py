@@ -130,15 +130,38 @@ def _is_stale(holder: dict) -> bool:
 
 def _remove_stale(path: Path, holder: dict | None) -> None:
     """Remove a stale lock. An unreadable lock may be one being written this instant, so it
-    is only removed once it is a few seconds old."""
-    if holder is None:
-        try:
-            age = time.time() - path.stat().st_mtime
-        except FileNotFoundError:
-            return
-        if age < 5:
-            raise LockedError(f"{path}: lock file is being written by another run; try again")
-    path.unlink(missing_ok=True)
+    is only removed once it is a few seconds old.
+
+    Runs started together after a killed one all find its lock stale: the first removes it
+    and takes its own, which the others must not remove in turn. So the lock is read again
+    and removed only if it is still the stale one, one run at a time (the folder holding
+    the lock is locked meanwhile; the kernel releases that lock with its process)."""
+    with _taking_over(path.parent):
+        if _read(path) != holder:
+            return  # taken over, or removed, since it was read: try to take it again
+        if holder is None:
+            try:
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                return
+            if age < 5:
+                raise LockedError(f"{path}: lock file is being written by another run; try again")
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _taking_over(folder: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock of the folder
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 def _describe(out_dir: Path, path: Path, holder: dict) -> str:

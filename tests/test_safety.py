@@ -103,6 +103,38 @@ def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_taken_over(
     )
 
 
+@LINUX_PROC
+def test_a_stale_lock_another_run_took_over_meanwhile_stays_that_runs(
+    tmp_path: Path, live_pid: int, monkeypatch
+):
+    """Two runs start at once after a killed one: both read the dead run's lock, one removes
+    it and takes its own; the other removed that new lock too, and both ran on the folder
+    (15 of 40 tries with two processes)."""
+    import socket
+
+    from cxunify import lock
+
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = {"pid": dead.pid, "host": host, "started_at": "earlier"}
+    other = {"pid": live_pid, "host": host, "started_at": "now", **lock._process_identity(live_pid)}
+    lock_path(out).write_text(json.dumps(stale))
+    read = lock._read
+
+    def read_as_the_other_run_takes_over(path: Path) -> dict | None:
+        holder = read(path)
+        if holder == stale:  # the other run removes the stale lock and takes its own now
+            path.write_text(json.dumps(other))
+        return holder
+
+    monkeypatch.setattr(lock, "_read", read_as_the_other_run_takes_over)
+    with pytest.raises(lock.LockedError), output_lock(out):
+        pass
+    assert json.loads(lock_path(out).read_text()) == other
+
+
 def test_a_lock_that_cannot_tell_its_process_says_how_to_clear_it(
     cli, tmp_path: Path, live_pid: int
 ):
