@@ -74,14 +74,19 @@ CHANGED = table("changed_components")
 DELETIONS = table("deletions")
 
 
-def settings_digest(config: Config) -> str:
+def matching_settings(config: Config) -> dict[str, Any]:
     """What must not change between a run and an update of it: how records are
     standardised and matched."""
-    settings = {
+    return {
         "standardize": config.standardize.model_dump(mode="json"),
         "matching": config.matching.model_dump(mode="json"),
     }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def settings_digest(config: Config) -> str:
+    return hashlib.sha256(
+        json.dumps(matching_settings(config), sort_keys=True).encode()
+    ).hexdigest()
 
 
 def profile_digest(config: Config) -> str:
@@ -137,9 +142,15 @@ def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any
 
 def _check_settings(config: Config, state: dict, previous: Path) -> None:
     if state["settings"] != settings_digest(config):
+        stored_values = state.get("settings_values")  # (not in states written before it)
+        differ = (
+            f" ({_settings_differ(stored_values, matching_settings(config))})"
+            if isinstance(stored_values, dict)
+            else ""
+        )
         raise UserError(
             f"{previous}: standardisation or matching settings differ from the run that "
-            "wrote it; an update cannot mix them: run a full `cxunify unify`"
+            f"wrote it{differ}; an update cannot mix them: run a full `cxunify unify`"
         )
     stored = state.get("sources", {})
     config.check_survivorship(tuple(stored))
@@ -156,11 +167,30 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
             )
 
 
+def _settings_differ(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> str:
+    """The dotted keys whose values differ, each with both values (a list or mapping too
+    long to show: only its key)."""
+    differ = []
+    for key in sorted(before.keys() | now.keys()):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            differ.append(_settings_differ(old, new, f"{prefix}{key}."))
+        elif isinstance(old, list | dict) or isinstance(new, list | dict):
+            differ.append(f"{prefix}{key} differs")
+        else:
+            differ.append(f"{prefix}{key} was {_setting(old)}, now {_setting(new)}")
+    return "; ".join(differ)
+
+
 def _setting(value: object) -> str:
     if value is None:
         return "unset"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
     return f"'{getattr(value, 'value', value)}'"
 
 
@@ -234,6 +264,8 @@ def save_state(
             {
                 "format": STATE_FORMAT,
                 "settings": settings_digest(config),
+                # (named when an update finds them changed)
+                "settings_values": matching_settings(config),
                 "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
                 "last_record_key": max(last_key, delta.last_key if delta else 0),

@@ -219,6 +219,25 @@ def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
     )
 
 
+def test_changed_matching_settings_are_named(cli, tmp_path: Path):
+    """Someone raised the threshold in the nightly config: the update says which settings
+    differ, not only that some do."""
+    _, out = unified(cli, tmp_path)
+    other = write(
+        tmp_path / "other.yaml",
+        CONFIG + "standardize: {phone_region: GB}\nmatching:\n  threshold: 0.95\n"
+        "  blocking: [[email_std], [phone]]\n",
+    )
+    result = cli("update", "--previous", out, "--config", other)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out}: standardisation or matching settings differ from the run that wrote "
+        "it (matching.blocking differs; matching.threshold was 0.9, now 0.95; "
+        "standardize.phone_region was 'US', now 'GB'); an update cannot mix them: run a full "
+        "`cxunify unify`\n"
+    )
+
+
 def test_an_update_adding_a_source_warns_and_a_flag_can_name_it(cli, tmp_path: Path):
     """Zero-config sources are named by file stem: tonight's orders_2025-07-01.csv would be
     a new source beside the stored `orders`, its orders counted twice."""
