@@ -438,6 +438,7 @@ def _update(
     try:
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
+        _refuse_numbered_rows(config, ingested)
         with stage("standardize"):
             asked = (
                 _read_deletions(
@@ -569,6 +570,21 @@ def _update(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest, stage.timings
+
+
+def _refuse_numbered_rows(config: Config, ingested: ingest.Ingested) -> None:
+    """Rows of a source without an id column are named by their row number: tonight's row 1
+    would replace the stored record 1, another person. Deleting such records by number,
+    and a night without rows for them, are fine."""
+    numbered = {source.name for source in config.sources if source.id is None}
+    for read in ingested.files:
+        if read.source in numbered and read.rows > read.rejected:
+            raise InputError(
+                f"{read.path}: source '{read.source}' has no id column: its rows are named "
+                "by their row number, which names another record in each file, so an update "
+                "cannot tell a changed row from a new one; give the source an id column, or "
+                "run a full `cxunify unify`"
+            )
 
 
 def _carry_rejects(

@@ -219,6 +219,39 @@ def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
     )
 
 
+def test_rows_of_a_source_without_an_id_column_are_refused(cli, tmp_path: Path):
+    """Without an id column rows are named by their row number: tonight's first row replaced
+    the stored record 1, a different person, who was gone from the output without a word.
+    A night with no rows for such a source, or deleting its records, still works."""
+    header = "first_name,last_name,email\n"
+    crm = write(tmp_path / "crm.csv", header + "Ann,Lee,ann.lee@fastmail.com\nBob,Ng,bob@x.org\n")
+    config = write(
+        tmp_path / "c.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv,\n"
+        "     columns: {first_name: first_name, last_name: last_name, email: email}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    before = (out / "run.json").read_text()
+    write(crm, header + "Cy,Oh,cy.oh@fastmail.com\n")
+    for args in (("--config", config), ("--crm", crm)):
+        result = cli("update", "--previous", out, *args)
+        assert result.exit_code == 1
+        assert " ".join(result.stderr.split()) == (
+            f"Error: {crm}: source 'crm' has no id column: its rows are named by their row "
+            "number, which names another record in each file, so an update cannot tell a "
+            "changed row from a new one; give the source an id column, or run a full "
+            "`cxunify unify`"
+        )
+        assert (out / "run.json").read_text() == before
+    write(crm, header)
+    deletions = write(tmp_path / "del.csv", "source,source_record_id\ncrm,2\n")
+    result = cli("update", "--previous", out, "--config", config, "--delete", deletions)
+    assert result.exit_code == 0, result.stderr
+    names = duckdb.sql(f"SELECT first_name FROM '{out}/records.parquet'").fetchall()
+    assert names == [("Ann",)]
+
+
 def test_changed_matching_settings_are_named(cli, tmp_path: Path):
     """Someone raised the threshold in the nightly config: the update says which settings
     differ, not only that some do."""
