@@ -227,6 +227,18 @@ def _infer_one(
             if share >= 0.8:
                 columns["email"] = column
                 inferred.notes["email"] = f"values: {share:.0%} of '{column}' are emails"
+    stored_columns = _stored_columns(kind, stored, raw.columns)
+    if stored_columns is not None:
+        # A stored source is mapped as the run that wrote it mapped it: tonight's few rows
+        # may hold mostly junk ('n/a') in a column, and inferring from them would leave the
+        # column out for the good values too. Tonight's other columns are inferred.
+        taken = set(stored_columns.values())
+        columns = {
+            **{f: c for f, c in columns.items() if f not in stored_columns and c not in taken},
+            **stored_columns,
+        }
+        for field_name in stored_columns:
+            inferred.notes[field_name] = "the mapping of the stored source"
     inferred.source.columns = columns
     if stored_id is not None:
         # Tonight's delta may hold a repeated or empty id: inferring from it would number the
@@ -290,6 +302,17 @@ def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | Non
         return None
     stored_id = stored[3]
     return stored_id if isinstance(stored_id, str) and stored_id in columns else None
+
+
+def _stored_columns(kind: Kind, stored: list | None, columns: list[str]) -> dict[str, str] | None:
+    """The stored source's mapping, of the columns the file has, when it is of this kind
+    and its mapping was stored."""
+    if stored is None or stored[0] != kind.value or len(stored) < 5:
+        return None
+    mapping = stored[4]
+    if not isinstance(mapping, dict):
+        return None
+    return {f: c for f, c in mapping.items() if isinstance(c, str) and c in columns}
 
 
 def config_from_flags(

@@ -32,7 +32,7 @@ import hashlib
 import json
 import shutil
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -203,6 +203,7 @@ class StateDelta:
     state_dir: Path
     last_key: int
     deleted: bool = False
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # the stored mappings
 
 
 def stored_table(state_dir: Path, name: str) -> layers.Layered:
@@ -268,6 +269,12 @@ def save_state(
                 "settings_values": matching_settings(config),
                 "profile": profile_digest(config),
                 "sources": {**stored_sources, **source_settings(config)},
+                # how each source's columns were mapped: a zero-config update maps a stored
+                # source so, not as a few rows of tonight's would suggest
+                "columns": {
+                    **(delta.columns if delta else {}),
+                    **{source.name: dict(source.columns) for source in config.sources},
+                },
                 "last_record_key": max(last_key, delta.last_key if delta else 0),
                 # what standardised the records and digested their fields (see
                 # _skip_rows_read_as_stored)
@@ -323,14 +330,18 @@ def remember_components(engine: DuckDBEngine) -> None:
 
 def stored_sources(previous: Path | str) -> dict[str, list]:
     """The sources an output's update state holds (name -> [kind, phone_region, dayfirst,
-    id]), or none when it has no readable state (the update says why)."""
+    id, columns]: columns is the field -> column mapping, None in states written before it
+    was kept), or none when it has no readable state (the update says why)."""
     if is_uri(previous):
         return {}
     try:
-        sources = _read_state_json(Path(previous) / STATE).get("sources", {})
+        state = _read_state_json(Path(previous) / STATE)
     except OutputError:
         return {}
-    return sources if isinstance(sources, dict) else {}
+    sources, columns = state.get("sources", {}), state.get("columns", {})
+    if not isinstance(sources, dict) or not isinstance(columns, dict):
+        return {}
+    return {name: [*settings, columns.get(name)] for name, settings in sources.items()}
 
 
 def _read_state_json(folder: Path) -> dict[str, Any]:
@@ -558,7 +569,12 @@ def _update(
                 True,
                 state.get("sources"),
                 _unchanged_golden(config, state, previous),
-                StateDelta(state_dir, int(state["last_record_key"]), deleted > 0),
+                StateDelta(
+                    state_dir,
+                    int(state["last_record_key"]),
+                    deleted > 0,
+                    state.get("columns", {}),
+                ),
             ),
             stage,
             inputs,

@@ -172,6 +172,29 @@ def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):
     ]
 
 
+def test_a_zero_config_update_maps_a_stored_source_as_the_run_that_wrote_it(cli, tmp_path: Path):
+    """Tonight's three new contacts: two typed 'n/a' for email and phone. Inferred from
+    them alone, the email and phone columns no longer looked like emails and phones and
+    were left unmapped, so the third contact's email and phone were lost; a full run on
+    all the rows maps them. A stored source keeps the mapping it was stored with."""
+    write(tmp_path / "crm.csv", CRM)
+    out = tmp_path / "out"
+    assert cli("unify", "--crm", tmp_path / "crm.csv", "--out", out, "-q").exit_code == 0
+    header = "contact_id,first_name,last_name,email,phone\n"
+    write(tmp_path / "crm.csv", CRM.replace("contact_id,first_name,last_name,email\n", header))
+    delta = write(
+        tmp_path / "tonight" / "crm.csv",
+        header + "C4,Di,Wu,n/a,n/a\nC5,Ed,Fox,n/a,n/a\nC6,Flo,Gee,flo.gee@fastmail.com,"
+        "415-555-0101\n",
+    )
+    result = cli("update", "--previous", out, "--crm", delta, "-q")
+    assert result.exit_code == 0, result.stderr
+    stored = duckdb.sql(
+        f"SELECT email FROM '{out}/records.parquet' WHERE source_record_id = 'C6'"
+    ).fetchall()
+    assert stored == [("flo.gee@fastmail.com",)]
+
+
 def test_a_zero_config_update_takes_a_quiet_nights_header_only_export(cli, tmp_path: Path):
     """No new contacts tonight: the CRM export holds its header alone. There is nothing to
     infer a mapping from, but the source is stored, so it contributes 0 rows (as with a
