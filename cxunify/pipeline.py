@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -36,7 +36,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine import handover as spark_engine
 from cxunify.engine.hadoop import HadoopPath, is_uri, jvm_errors, jvm_reason
 from cxunify.errors import CxunifyError, OutputError, UserError
-from cxunify.lock import output_lock
+from cxunify.lock import output_lock, reading_lock
 from cxunify.model import MatchModel
 
 
@@ -137,7 +137,11 @@ def unify(
         )
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
-    with output_lock(out_dir):
+    read_from = out_dir if previous is None else Path(previous).resolve()
+    # The folder read is locked too, as an update elsewhere locks it: a run replacing it
+    # meanwhile would have its ids read from two outputs, one file from each.
+    elsewhere = read_from != out_dir and read_from.is_dir()
+    with output_lock(out_dir), reading_lock(read_from) if elsewhere else nullcontext():
         output.remove_leftovers(out_dir)
         if (out_dir / output.MANIFEST).exists() and not (out_dir / output.DATABASE).exists():
             output.write_database(out_dir)  # a run was killed between the swap and this file

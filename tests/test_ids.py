@@ -255,6 +255,25 @@ def test_previous_from_another_folder(cli, tmp_path: Path):
     assert ids(tmp_path / "out")["1"] == kept
 
 
+def test_a_run_reading_another_folder_locks_it(cli, tmp_path: Path):
+    """Reviewing a rule change (`unify --previous out --out out.candidate`) while the nightly
+    update replaces out: the ids were read from whichever output out held at each read, one
+    file from each perhaps. The folder read is locked, as an update elsewhere locks it."""
+    from cxunify.lock import lock_path, output_lock
+
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    previous = tmp_path / "out"
+    args = ("unify", "--config", tmp_path / "cfg.yaml", "--out", tmp_path / "candidate",
+            "--previous", previous, "-q")  # fmt: skip
+    with output_lock(previous):
+        result = cli(*args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {previous}: another cxunify run (pid ")
+    assert not (tmp_path / "candidate").exists()
+    assert not lock_path(previous).exists()
+    assert cli(*args).exit_code == 0
+
+
 def test_a_redirect_to_a_customer_whose_records_are_all_gone_names_nobody(cli, tmp_path: Path):
     """id_redirects.customer_id names a customer of this run, or is NULL: never an id that
     no profile holds."""
