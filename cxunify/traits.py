@@ -218,11 +218,17 @@ def value_sql(top_categories: int, convert: bool) -> str:
             FROM per_currency GROUP BY customer_id
         ),
         categories AS (
+            -- Beauty and beauty are one category, named as the customer's orders name it most
+            -- (ties: the first spelling in sort order).
             SELECT customer_id,
                    list(category ORDER BY n DESC, category)[1:{int(top_categories)}]
                        AS top_categories
-            FROM (SELECT customer_id, category, count(*) AS n FROM orders
-                  WHERE category IS NOT NULL GROUP BY ALL)
+            FROM (SELECT customer_id, first(category ORDER BY n DESC, category) AS category,
+                         sum(n) AS n
+                  FROM (SELECT customer_id, category, lower(category) AS folded,
+                               count(*) AS n
+                        FROM orders WHERE category IS NOT NULL GROUP BY ALL)
+                  GROUP BY customer_id, folded)
             GROUP BY customer_id
         ),
         per_customer AS (

@@ -497,3 +497,21 @@ def test_only_resolved_tickets_have_a_resolution_time():
     assert r1["median_resolution_hours"] == 8.0  # of 6 h and 10 h, not of 48 h and 30 h too
     assert r1["last_resolution_hours"] == 10.0  # the newest resolved ticket, not the open one
     assert r1["experience_score"] == round(100 / (1 + 8 / 24), 1)
+
+
+def test_categories_differing_only_in_case_are_one():
+    """Beauty and beauty were two of a customer's top categories, each with half its orders."""
+    rows = [
+        order("B1", "2025-06-01 00:00", 1.0, "USD", category="beauty"),
+        order("B1", "2025-06-02 00:00", 1.0, "USD", category="Beauty"),
+        order("B1", "2025-06-03 00:00", 1.0, "USD", category="Beauty"),
+        order("B1", "2025-06-04 00:00", 1.0, "USD", category="Grocery"),
+        order("B1", "2025-06-05 00:00", 1.0, "USD", category="Grocery"),
+        order("B1", "2025-06-06 00:00", 1.0, "USD", category="Toys"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    # three Beauty orders first, named as two of them are; Toys no longer pushed out
+    assert by_customer(engine, TRAITS)["B1"]["top_categories"] == ["Beauty", "Grocery", "Toys"]
