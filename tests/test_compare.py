@@ -207,7 +207,7 @@ def test_handle_levels(std_con, left, right, expected):
 _DIGITS_CON = duckdb.connect()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.integers(10_000_000, 99_999_999),
     st.lists(st.tuples(st.sampled_from(["replace", "swap"]), st.integers(0, 7), st.integers(0, 9))),

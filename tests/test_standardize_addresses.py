@@ -239,7 +239,7 @@ def assert_idempotent(con: duckdb.DuckDBPyConnection, results: tuple) -> None:
             assert again[i][i] == results[i], macro
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.text())
 def test_never_raises_and_is_idempotent(con, text):
     (results,) = all_forms(con, text)
@@ -257,7 +257,7 @@ _ADDRESSY = st.lists(
 ).map(" ".join)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_ADDRESSY)
 def test_case_and_spacing_do_not_change_address_forms(con, text):
     shouty = "  " + text.upper().replace(" ", "   ") + " "

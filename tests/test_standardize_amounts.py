@@ -101,14 +101,14 @@ def _styles(cents: int) -> list[str]:
     return [f"-{us}", f"-{eu}", f"(${us})", f"({eu})", f"-${us}", f"{us}-", f"\u2212{us}"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cents=st.integers(-(10**9), 10**9))
 def test_every_style_of_one_amount_reads_as_that_amount(con, cents: int):
     texts = _styles(cents)
     assert amounts(con, texts) == [pytest.approx(cents / 100)] * len(texts)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=st.text(alphabet="0123456789.,-+()$€eE ab", max_size=10))
 def test_a_number_read_is_the_number_written(con, text: str):
     """Whatever the text, a value read is the one Python reads from it once its currency,

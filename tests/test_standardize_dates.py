@@ -204,7 +204,7 @@ _TWO_DIGIT_FORMATS: list[tuple[str, bool | None]] = [
 _DATES = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_DATES, st.sampled_from(_DATE_FORMATS), st.booleans())
 def test_dates_round_trip(con, value, fmt_dayfirst, coin):
     fmt, dayfirst = fmt_dayfirst
@@ -212,7 +212,7 @@ def test_dates_round_trip(con, value, fmt_dayfirst, coin):
     assert parse_date(con, text, coin if dayfirst is None else dayfirst) == value, text
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_DATES, st.sampled_from(_TWO_DIGIT_FORMATS), st.booleans())
 def test_two_digit_years_round_trip_inside_the_pivot_window(con, value, fmt_dayfirst, coin):
     yy = value.year % 100
@@ -222,7 +222,7 @@ def test_two_digit_years_round_trip_inside_the_pivot_window(con, value, fmt_dayf
     assert parse_date(con, text, coin if dayfirst is None else dayfirst) == value, text
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_DATES, st.booleans(), st.sampled_from(["/", "-", "."]))
 def test_a_day_above_12_wins_over_dayfirst(con, value, dayfirst, sep):
     assume(value.day > 12)
@@ -250,7 +250,7 @@ def _as_naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(
     _DATETIMES,
     st.sampled_from(["T", " "]),
@@ -270,7 +270,7 @@ def test_iso_datetimes_round_trip_to_utc(con, value, sep, timespec, zone, dayfir
     assert parse_ts(con, text, dayfirst) == expected, text
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.integers(min_value=1_000_000_000, max_value=4_102_444_799), st.integers(0, 999))
 def test_epochs_round_trip(con, seconds, millis):
     moment = datetime(1970, 1, 1) + timedelta(seconds=seconds)
@@ -281,7 +281,7 @@ def test_epochs_round_trip(con, seconds, millis):
     assert row == (moment, moment + timedelta(milliseconds=millis))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.text(), st.booleans())
 def test_never_raises(con, text, dayfirst):
     con.execute(

@@ -44,7 +44,7 @@ def test_every_decimal_digit_is_known() -> None:
         assert all(c in digits.non_ascii_digits() or c.isascii() for c in script)
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(st.text() | st.text(st.sampled_from(digits.non_ascii_digits()) | st.characters()))
 def test_like_unicodedata_never_raises_and_is_idempotent(
     con: duckdb.DuckDBPyConnection, text: str

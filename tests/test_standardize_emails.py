@@ -114,7 +114,7 @@ def test_punycode_decodes_like_python(std_con, label):
     assert std_con.execute("SELECT cx_punycode_decode(?)", [encoded]).fetchone() == (label,)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(st.characters(codec="ascii"), max_size=20))
 def test_punycode_never_raises_and_rejects_what_python_rejects(std_con, text):
     text = text.lower()

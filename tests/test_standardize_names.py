@@ -274,13 +274,13 @@ _ALL = (
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.text())
 def test_never_raises(con, text):
     con.execute(f"SELECT {_ALL}", {"v": text}).fetchone()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(st.text())
 def test_name_std_is_idempotent(con, text):
     std = one(con, "cx_name_std", text)
@@ -296,7 +296,7 @@ _NAMEY = st.lists(
 ).map(" ".join)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_NAMEY, st.sampled_from(["", "Dr. ", "MR ", "Mrs "]), st.sampled_from(["", " Jr."]))
 @example(name="-", title="", suffix=" Jr.")  # found by hypothesis: "- Jr." was the name "jr"
 @example(name="mx", title="", suffix=" Jr.")  # found by hypothesis: "MX Jr." was "jr"

@@ -260,7 +260,7 @@ def written_numbers(draw: st.DrawFn) -> Row:
 
 
 @settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -384,7 +384,7 @@ def test_prefix_expansions_match_like_python_re() -> None:
     assert checked > 40
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=75, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_pattern_starts_are_a_safe_filter(data: st.DataObject) -> None:
     md = data.draw(st.sampled_from(_metadata()))

@@ -41,13 +41,13 @@ def test_ratings(con, text: str | None, value: float | None):
     assert rating(con, text) == value
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(-1000, 1000), space=st.sampled_from(["", " "]))
 def test_a_written_whole_rating_reads_as_itself(con, n: int, space: str):
     assert rating(con, f"{space}{n}{space}") == n
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(text=st.text(alphabet="0123456789.,-+/% ab", max_size=8))
 def test_a_rating_written_with_a_minus_is_never_positive(con, text: str):
     """Never raises; a leading minus is never dropped (a -1 read as 1 was a rating)."""
