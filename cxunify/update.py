@@ -140,7 +140,35 @@ def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any
     ]
 
 
+# The code whose results the state keeps (records standardised, identities blocked, pairs'
+# comparison levels) and what it builds on: an update reuses those results, so another version
+# of any of them would mix its records, nodes and levels with tonight's.
+STORED_BY = ("standardize", "block.py", "compare.py")
+STORED_BY_PACKAGES = ("duckdb", "phonenumbers", "jellyfish", "pycountry")
+
+
+def stored_code_digest() -> str:
+    """A digest of the code that made what the state stores (`STORED_BY`) and of the versions
+    of the packages it uses."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in STORED_BY:
+        for path in sorted((root / name).glob("*.py")) if (root / name).is_dir() else [root / name]:
+            digest.update(f"{path.relative_to(root)}\n".encode())
+            digest.update(path.read_bytes())
+    for package in STORED_BY_PACKAGES:
+        digest.update(f"{package} {metadata.version(package)}\n".encode())
+    return digest.hexdigest()
+
+
 def _check_settings(config: Config, state: dict, previous: Path) -> None:
+    if state.get("stored_by") != stored_code_digest():
+        raise UserError(
+            f"{previous}: its records were standardised, blocked and compared by another "
+            "version of cxunify (or of DuckDB, phonenumbers, jellyfish or pycountry) than "
+            "this one; an update cannot mix them with tonight's: run a full `cxunify unify` "
+            "once (it keeps the ids), then update as before"
+        )
     if state["settings"] != settings_digest(config):
         stored_values = state.get("settings_values")  # (not in states written before it)
         differ = (
@@ -280,6 +308,8 @@ def save_state(
                 # _skip_rows_read_as_stored)
                 "cxunify": metadata.version("cxunify"),
                 "duckdb": metadata.version("duckdb"),
+                # the code that made the stored records, nodes and levels (see _check_settings)
+                "stored_by": stored_code_digest(),
             },
             indent=2,
         )

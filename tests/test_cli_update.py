@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from cxunify import update
 from tests.conftest import write
 
 CRM = (
@@ -240,6 +241,26 @@ def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
         "(dayfirst was unset, now true; id was 'contact_id', now 'email'); an update cannot "
         "change them: run a full `cxunify unify`\n"
     )
+
+
+def test_an_output_stored_by_another_version_is_not_updated(cli, tmp_path: Path, monkeypatch):
+    """Stored records, identities and comparison levels are reused as they were made: made by
+    another standardisation (an upgrade), they were mixed with tonight's without a word, and
+    the update no longer equalled a full run. A full run over it keeps the ids."""
+    config, out = unified(cli, tmp_path)
+    monkeypatch.setattr(update, "STORED_BY_PACKAGES", (*update.STORED_BY_PACKAGES, "rich"))
+    result = cli("update", "--previous", out, "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out}: its records were standardised, blocked and compared by another "
+        "version of cxunify (or of DuckDB, phonenumbers, jellyfish or pycountry) than this "
+        "one; an update cannot mix them with tonight's: run a full `cxunify unify` once (it "
+        "keeps the ids), then update as before\n"
+    )
+    ids = duckdb.sql(f"SELECT * FROM '{out}/identity_map.parquet' ORDER BY ALL").fetchall()
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert duckdb.sql(f"SELECT * FROM '{out}/identity_map.parquet' ORDER BY ALL").fetchall() == ids
+    assert cli("update", "--previous", out, "--config", config).exit_code == 0
 
 
 def test_rows_of_a_source_without_an_id_column_are_refused(cli, tmp_path: Path):
