@@ -35,7 +35,10 @@ RATES = table("currency_rates")
 # "no currency", unless a base currency is configured (then it is taken as base). One whose
 # amount and currency column name different currencies is XXX already (see standardize) and
 # is never taken as base.
-CLOSED_STATUSES = ("closed", "solved", "resolved")
+# Ticket statuses (lower case) of a resolved ticket, and of one that ended unresolved: a
+# cancelled ticket is neither open nor a resolution.
+CLOSED_STATUSES = ("closed", "solved", "resolved", "done", "completed", "complete")
+CANCELLED_STATUSES = ("cancelled", "canceled")
 # Traits that move while a customer's records stay as they were: with the as-of date
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
 # are ranks among them). `cxunify diff` does not count them as a change of the customer.
@@ -289,9 +292,10 @@ def _exact_mean(column: str) -> str:
 def service_sql() -> str:
     """Per customer with a ticket or a scored text: support and sentiment traits.
 
-    A ticket is resolved when its status is closed, solved or resolved, or when it has no
-    status and a resolution time; any other is open. Only resolved tickets have a resolution
-    time: a pending or reopened ticket's ``resolved_at`` is a resolution since undone.
+    A ticket is resolved when its status is one of `CLOSED_STATUSES`, or when it has no
+    status and a resolution time; a cancelled one (`CANCELLED_STATUSES`) is neither resolved
+    nor open; any other is open. Only resolved tickets have a resolution time: a pending or
+    reopened ticket's ``resolved_at`` is a resolution since undone.
     """
     hours = "date_diff('second', ts, resolved_at) / 3600.0"
     latest = "ts DESC NULLS LAST, record_key DESC"
@@ -303,7 +307,9 @@ def service_sql() -> str:
     return f"""
         SELECT customer_id,
                count(*) FILTER (WHERE kind = 'ticket') AS tickets,
-               count(*) FILTER (WHERE kind = 'ticket' AND NOT ({resolved})) AS open_tickets,
+               count(*) FILTER (WHERE kind = 'ticket' AND NOT ({resolved})
+                                AND NOT coalesce(list_contains($cancelled_statuses, status),
+                                                 false)) AS open_tickets,
                median({hours}) FILTER (WHERE {timed}) AS median_resolution_hours,
                first({hours} ORDER BY {latest}) FILTER (WHERE {timed}) AS last_resolution_hours,
                {_exact_mean("csat")} AS csat_mean,
@@ -437,6 +443,7 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
     return {
         "as_of": as_of,
         "closed_statuses": list(CLOSED_STATUSES),
+        "cancelled_statuses": list(CANCELLED_STATUSES),
         "new_days": lifecycle.new_days,
         "active_days": lifecycle.active_days,
         "lapsed_days": lifecycle.lapsed_days,

@@ -515,3 +515,20 @@ def test_categories_differing_only_in_case_are_one():
     build_traits(engine, settings, AS_OF)
     # three Beauty orders first, named as two of them are; Toys no longer pushed out
     assert by_customer(engine, TRAITS)["B1"]["top_categories"] == ["Beauty", "Grocery", "Toys"]
+
+
+def test_done_tickets_are_resolved_and_cancelled_ones_neither_open_nor_resolved():
+    """done and completed tickets were open, and a cancelled one was open forever."""
+    rows = [
+        ticket("D1", "2025-06-01 00:00", resolved_at=ts("2025-06-01 04:00"), status="done"),
+        ticket("D1", "2025-06-02 00:00", resolved_at=ts("2025-06-02 08:00"), status="completed"),
+        ticket("D1", "2025-06-03 00:00", resolved_at=ts("2025-06-05 00:00"), status="cancelled"),
+        ticket("D1", "2025-06-04 00:00", status="open"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    d1 = by_customer(engine, TRAITS)["D1"]
+    assert (d1["tickets"], d1["open_tickets"]) == (4, 1)
+    assert d1["median_resolution_hours"] == 6.0  # of 4 h and 8 h, not the cancelled 48 h
