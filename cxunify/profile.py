@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cxunify import traits
-from cxunify.config import GOLDEN_FIELD_NAMES, ProfileConfig, SurvivorshipRule
+from cxunify.config import GOLDEN_FIELD_NAMES, UNKNOWN_CURRENCY, ProfileConfig, SurvivorshipRule
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import CxunifyError
 from cxunify.fields import Kind
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, parquet, table
-from cxunify.standardize import RECORDS, UNKNOWN_CURRENCY
+from cxunify.standardize import RECORDS
 
 PROFILES = table("profiles")
 GOLDEN = table("golden")

@@ -19,13 +19,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from cxunify.config import CurrencyConfig, ProfileConfig
+from cxunify.config import UNKNOWN_CURRENCY, CurrencyConfig, ProfileConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import UserError
 from cxunify.identity import IDENTITY
 from cxunify.sentiment import SENTIMENT, score_texts
 from cxunify.sql import parquet, table
-from cxunify.standardize import RECORDS, UNKNOWN_CURRENCY
+from cxunify.standardize import RECORDS
 
 TOUCHPOINTS = table("touchpoints")
 TRAITS = table("traits")
