@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from cxunify.config import ProfileConfig
 from cxunify.errors import UserError
 from cxunify.traits import TOUCHPOINTS, TRAITS, build_touchpoints, build_traits, rfm_segment_sql
-from tests.profile_fixture import by_customer, load_records, ts
+from tests.profile_fixture import SOURCE_OF_KIND, by_customer, load_records, ts
 
 AS_OF = ts("2025-06-30 00:00")
 THANKS = "Thank you, great help!"
@@ -333,12 +334,37 @@ def test_rfm_scores_without_a_global_window_equal_the_ranked_definition(customer
     assert got == expected
 
 
+# The columns of the one-source exports below, by source kind.
+COLUMNS = {
+    "support": {"email": "email", "created_at": "created", "csat": "csat"},
+    "transactions": {"email": "email", "created_at": "ordered", "amount": "amount",
+                     "currency": "currency"},
+}  # fmt: skip
+ZERO_TO_TEN = "experience: {csat_scale: [0, 10]}"
+
+
+def unify_one_source(cli, tmp_path: Path, kind: str, csv: str, profile: str = ""):
+    """`cxunify unify` as of 2025-06-30 on `csv`, an export of `kind` (ids in column `id`,
+    other columns as in COLUMNS) and `profile` (YAML under ``profile:``) if given; returns
+    the CLI's result and the output folder. Called again, it replaces the export and config."""
+    source = SOURCE_OF_KIND[kind]
+    (tmp_path / f"{source}.csv").write_text(csv)
+    mapped = ", ".join(f"{field}: {column}" for field, column in COLUMNS[kind].items())
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"sources:\n  - {{name: {source}, kind: {kind}, path: {source}.csv, id: id,\n"
+        f"     columns: {{{mapped}}}}}\n" + (f"profile:\n  {profile}\n" if profile else "")
+    )
+    out = tmp_path / "out"
+    return cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30"), out
+
+
 def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
     """CSAT 0 (unrated in many helpdesks), 6, "4/5" (read as 45) and "80%" made csat_mean 26.4
     and the experience score 351.7, on scales documented as 1-5 and 0-100."""
     import duckdb
 
-    (tmp_path / "tickets.csv").write_text(
+    tickets = (
         "id,email,created,csat\n"
         "T1,gina.pratt@gmail.com,2025-06-01T10:00:00Z,2\n"
         "T2,gina.pratt@gmail.com,2025-06-02T10:00:00Z,4\n"
@@ -347,13 +373,7 @@ def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
         "T5,gina.pratt@gmail.com,2025-06-05T10:00:00Z,4/5\n"
         "T6,gina.pratt@gmail.com,2025-06-06T10:00:00Z,80%\n"
     )
-    config = tmp_path / "cfg.yaml"
-    config.write_text(
-        "sources:\n  - {name: tickets, kind: support, path: tickets.csv, id: id,\n"
-        "     columns: {email: email, created_at: created, csat: csat}}\n"
-    )
-    out = tmp_path / "out"
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    result, out = unify_one_source(cli, tmp_path, "support", tickets)
     assert result.exit_code == 0, result.stderr
     profile = duckdb.sql(
         f"SELECT tickets, csat_mean, csat_last, experience_score FROM '{out}/profiles.parquet'"
@@ -366,8 +386,7 @@ def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
     counts = json.loads((out / "run.json").read_text())["counts"]
     assert counts["csat_out_of_scale"] == 4
     # A business asking 0-10 sets the scale: 6 and 0 are ratings then; 45 and 80 are not.
-    config.write_text(config.read_text() + "profile:\n  experience: {csat_scale: [0, 10]}\n")
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    result, out = unify_one_source(cli, tmp_path, "support", tickets, ZERO_TO_TEN)
     assert result.exit_code == 0, result.stderr
     profile = duckdb.sql(
         f"SELECT csat_mean, csat_last, experience_score FROM '{out}/profiles.parquet'"
@@ -395,19 +414,12 @@ def test_a_negative_csat_is_outside_the_scale(cli, tmp_path):
     dropped with the other characters that are not digits."""
     import duckdb
 
-    (tmp_path / "tickets.csv").write_text(
+    tickets = (
         "id,email,created,csat\n"
         "T1,gina.pratt@gmail.com,2025-06-01T10:00:00Z,5\n"
         "T2,gina.pratt@gmail.com,2025-06-02T10:00:00Z,-1\n"
     )
-    config = tmp_path / "cfg.yaml"
-    config.write_text(
-        "sources:\n  - {name: tickets, kind: support, path: tickets.csv, id: id,\n"
-        "     columns: {email: email, created_at: created, csat: csat}}\n"
-        "profile:\n  experience: {csat_scale: [0, 10]}\n"
-    )
-    out = tmp_path / "out"
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    result, out = unify_one_source(cli, tmp_path, "support", tickets, ZERO_TO_TEN)
     assert result.exit_code == 0, result.stderr
     profile = duckdb.sql(f"SELECT csat_mean, csat_last FROM '{out}/profiles.parquet'").fetchall()
     assert profile == [(5.0, 5.0)]
@@ -423,7 +435,7 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     `$` or `€`, went to XXX: euros and dollars were summed in one unknown bucket."""
     import duckdb
 
-    (tmp_path / "orders.csv").write_text(
+    orders = (
         "id,email,ordered,amount,currency\n"
         "O1,gina.pratt@gmail.com,2025-06-01,12.50 EUR,\n"
         "O2,gina.pratt@gmail.com,2025-06-02,EUR 7.50,\n"
@@ -433,13 +445,7 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
         "O6,gina.pratt@gmail.com,2025-06-06,-2.50 EUR,\n"
         "O7,gina.pratt@gmail.com,2025-06-07,4.00 GBP,USD\n"
     )
-    config = tmp_path / "cfg.yaml"
-    config.write_text(
-        "sources:\n  - {name: orders, kind: transactions, path: orders.csv, id: id,\n"
-        "     columns: {email: email, created_at: ordered, amount: amount, currency: currency}}\n"
-    )
-    out = tmp_path / "out"
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    result, out = unify_one_source(cli, tmp_path, "transactions", orders)
     assert result.exit_code == 0, result.stderr
     [(revenue,)] = duckdb.sql(
         f"SELECT revenue_by_currency FROM '{out}/profiles.parquet'"
@@ -453,9 +459,8 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert json.loads((out / "run.json").read_text())["counts"]["currency_conflicts"] == 1
 
     # Converting into a base, an order in two currencies is not taken as the base...
-    converting = config.read_text() + "profile:\n  currency: {base: USD, rates: {EUR: 1.1}}\n"
-    config.write_text(converting)
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    converting = "currency: {base: USD, rates: {EUR: 1.1}}"
+    result, out = unify_one_source(cli, tmp_path, "transactions", orders, converting)
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: profile.currency.base: an order whose amount names one currency and whose "
@@ -464,9 +469,8 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
         "to see them under XXX in revenue_by_currency\n"
     )
     # ... and the currency beside an amount is converted as its own
-    orders = (tmp_path / "orders.csv").read_text()
-    (tmp_path / "orders.csv").write_text(orders.replace("4.00 GBP,USD", "4.00,"))
-    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    told = orders.replace("4.00 GBP,USD", "4.00,")
+    result, out = unify_one_source(cli, tmp_path, "transactions", told, converting)
     assert result.exit_code == 0, result.stderr
     converted = duckdb.sql(
         f"SELECT revenue, currency, revenue_by_currency FROM '{out}/profiles.parquet'"
