@@ -230,7 +230,7 @@ def _gate_summary(as_json: bool) -> Iterator[None]:
     except GateFailed as exc:
         if as_json:
             manifest = exc.manifest
-            keys = ("counts", "config_hash", "ids", "quality", "update")
+            keys = ("counts", "config_hash", "ids", "quality", "warnings", "update")
             summary = {"status": "quality_gate_failed", "out": exc.aside, "failed": exc.failed}
             print(jsontext.dumps({**summary, **{k: manifest[k] for k in keys if k in manifest}}))
         raise
@@ -309,6 +309,7 @@ def unify(
         fitted = load_model(model) if model is not None else None
         with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
+        _warn(result.warnings)
         if as_json:
             print(jsontext.dumps(result.summary()))
             return
@@ -364,6 +365,7 @@ def update(
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
         for added in result.manifest["update"]["sources_added"]:
             _warn_source_added(added, named_by_flags=config is None)
+        _warn(result.warnings)
         if as_json:
             print(jsontext.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
@@ -383,6 +385,13 @@ def update(
             )
 
     _guard(debug, action)
+
+
+def _warn(warnings: list[str]) -> None:
+    """A run's warnings (run.json's `warnings`), on stderr whatever --quiet or --json say: a
+    nightly job's log is where they are read."""
+    for warning in warnings:
+        stderr.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _warn_source_added(added: dict[str, Any], named_by_flags: bool) -> None:

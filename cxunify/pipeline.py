@@ -71,6 +71,11 @@ class RunResult:
     def counts(self) -> dict[str, int]:
         return self.manifest["counts"]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the run did that its user should know of, though it did not stop it."""
+        return self.manifest.get("warnings", [])
+
     def summary(self) -> dict[str, Any]:
         """The one-object summary ``--json`` prints."""
         return {
@@ -81,6 +86,7 @@ class RunResult:
             "config_hash": self.manifest["config_hash"],
             "ids": self.manifest["ids"],
             "quality": self.manifest["quality"],
+            "warnings": self.warnings,
         }
 
 
@@ -419,6 +425,7 @@ def publish(
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
+    manifest["warnings"] = list(profiled.warnings)
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
     manifest.update(extra or {})

@@ -84,6 +84,7 @@ class Profiled:
     future_timestamps: int = 0  # timestamps after the run started, left out of the default as_of
     csat_out_of_scale: int = 0  # ticket CSAT values outside profile.experience.csat_scale
     currency_conflicts: int = 0  # amounts naming another currency than their currency column
+    warnings: tuple[str, ...] = ()  # what the run did that its user should know of
 
 
 def survivor_key(field: str, rule: SurvivorshipRule) -> str:
@@ -395,11 +396,7 @@ def build_profiles(
         "AND (csat < $low OR csat > $high)",
         {"low": scale[0], "high": scale[1]},
     )
-    conflicts = engine.scalar(
-        f"SELECT count(*) FROM {RECORDS} WHERE source_kind = 'transactions' "
-        "AND amount IS NOT NULL AND currency = $unknown",
-        {"unknown": UNKNOWN_CURRENCY},
-    )
+    conflicts, warnings = currency_conflicts(engine, settings.currency.base)
     traits.build_traits(engine, settings, as_of)
     engine.execute(
         f"""
@@ -419,7 +416,43 @@ def build_profiles(
         texts - scored,
         future,
         int(off_scale),
-        int(conflicts),
+        conflicts,
+        warnings,
+    )
+
+
+def currency_conflicts(engine: DuckDBEngine, base: str | None) -> tuple[int, tuple[str, ...]]:
+    """How many orders have an amount naming another currency than their currency column (in
+    XXX), and, converting into `base`, the warning that their amounts are left out of it.
+
+    Such an order stops nothing: one in a nightly export would stop the nightly job. It keeps
+    its record and touchpoint (it still tells who the customer is), with its amount under XXX.
+    """
+    found = engine.rows(
+        f"SELECT count(*) OVER (), source, source_record_id FROM {RECORDS} "
+        "WHERE source_kind = 'transactions' AND amount IS NOT NULL AND currency = $unknown "
+        "ORDER BY source, source_record_id LIMIT 1",
+        {"unknown": UNKNOWN_CURRENCY},
+    )
+    if not found:
+        return 0, ()
+    count, source, record = found[0]
+    if base is None:  # under XXX in revenue_by_currency, where it is seen
+        return int(count), ()
+    if count == 1:
+        orders = (
+            "1 order whose amount names another currency than its currency column "
+            f"(source '{source}', record '{record}') is"
+        )
+    else:
+        orders = (
+            f"{count} orders whose amounts name other currencies than their currency column "
+            f"(the first: source '{source}', record '{record}') are"
+        )
+    return int(count), (
+        f"{orders} left out of the figures converted into {base} (revenue, avg_order_value, "
+        f"rfm_m) and kept under {UNKNOWN_CURRENCY} in revenue_by_currency and touchpoints; "
+        "correct the export to count them",
     )
 
 

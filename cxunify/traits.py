@@ -34,7 +34,7 @@ RATES = table("currency_rates")
 # An amount without a currency that can be told is reported under XXX, the ISO 4217 code for
 # "no currency", unless a base currency is configured (then it is taken as base). One whose
 # amount and currency column name different currencies is XXX already (see standardize) and
-# is never taken as base.
+# is never taken as base: converting, it has no rate and is left out of the converted figures.
 # Ticket statuses (lower case) of a resolved ticket, and of one that ended unresolved: a
 # cancelled ticket is neither open nor a resolution.
 CLOSED_STATUSES = ("closed", "solved", "resolved", "done", "completed", "complete")
@@ -192,15 +192,23 @@ def value_sql(top_categories: int, convert: bool) -> str:
     Revenue is exact DECIMAL. Without conversion, ``revenue`` and ``currency`` are set only when
     every order of the customer is in one currency; ``revenue_by_currency`` always holds each
     currency's total. With conversion (``convert``), each currency's total is multiplied by its
-    rate in ``cx_currency_rates`` and rounded to cents. Parameter: ``$as_of``.
+    rate in ``cx_currency_rates`` and rounded to cents; XXX, without a rate, adds to neither
+    revenue nor the orders averaged. Parameter: ``$as_of``.
     """
     rate = "r.rate" if convert else "NULL::DECIMAL(18, 6)"
+    # Converting, the only currency without a rate is XXX (orders whose amount and currency
+    # column disagree; build_rates refuses any other): in none of the converted figures.
     converted = (
         "CAST(sum(round(revenue * rate, 2)) AS DECIMAL(38, 2))"
         if convert
         else "CASE WHEN count(*) = 1 THEN CAST(sum(revenue) AS DECIMAL(38, 2)) END"
     )
-    money_currency = "$base" if convert else "CASE WHEN count(*) = 1 THEN min(currency) END"
+    money_currency = (
+        "CASE WHEN count(rate) > 0 THEN $base END"
+        if convert
+        else "CASE WHEN count(*) = 1 THEN min(currency) END"
+    )
+    priced = "sum(priced) FILTER (WHERE rate IS NOT NULL)" if convert else "sum(priced)"
     rates_join = f"LEFT JOIN {RATES} r USING (currency)" if convert else ""
     return f"""
         WITH orders AS (SELECT * FROM {TOUCHPOINTS} WHERE kind = 'order'),
@@ -217,7 +225,7 @@ def value_sql(top_categories: int, convert: bool) -> str:
                                          ORDER BY currency)) AS revenue_by_currency,
                    {converted} AS revenue,
                    {money_currency} AS currency,
-                   sum(priced) AS priced_orders
+                   {priced} AS priced_orders
             FROM per_currency GROUP BY customer_id
         ),
         categories AS (
@@ -460,29 +468,19 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
 
 
 def build_rates(engine: DuckDBEngine, currency: CurrencyConfig) -> None:
-    """Create ``cx_currency_rates`` for conversion into the base, or refuse a missing rate."""
+    """Create ``cx_currency_rates`` for conversion into the base, or refuse a missing rate.
+
+    XXX needs none: its orders (amount and currency column naming two currencies) are left
+    out of the converted figures, and the run says so (see profile)."""
     assert currency.base is not None
     rates = {**currency.rates, currency.base: 1.0}
-    conflicts = engine.rows(
-        f"SELECT count(*) OVER (), source, source_record_id FROM {TOUCHPOINTS} "
-        "WHERE kind = 'order' AND currency = $unknown ORDER BY source, source_record_id LIMIT 1",
-        {"unknown": UNKNOWN_CURRENCY},
-    )
-    if conflicts:
-        count, source, record = conflicts[0]
-        orders = f"{count} order" + ("" if count == 1 else "s")
-        raise UserError(
-            "profile.currency.base: an order whose amount names one currency and whose currency "
-            f"column another cannot be converted into {currency.base} ({orders}; the first: "
-            f"source '{source}', record '{record}'); correct them in the export, or remove "
-            f"profile.currency.base to see them under {UNKNOWN_CURRENCY} in revenue_by_currency"
-        )
     missing = [
         code
         for (code,) in engine.rows(
             f"SELECT DISTINCT currency FROM {TOUCHPOINTS} WHERE kind = 'order' "
-            "AND currency IS NOT NULL AND NOT list_contains($codes, currency) ORDER BY 1",
-            {"codes": list(rates)},
+            "AND currency IS NOT NULL AND currency <> $unknown "
+            "AND NOT list_contains($codes, currency) ORDER BY 1",
+            {"codes": list(rates), "unknown": UNKNOWN_CURRENCY},
         )
     ]
     if missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -147,6 +148,45 @@ def test_a_row_rejected_for_its_values_and_sent_again_is_rejected_once(cli, tmp_
         (str(tmp_path / "crm_d3.csv"), "duplicate id C3 (first at row 4) in contact_id"),
         (str(tmp_path / "crm_d3.csv"), "missing id in contact_id"),
     ]
+
+
+def test_an_order_naming_two_currencies_in_an_update_warns_as_a_full_run_does(cli, tmp_path):
+    """Converting into a base, tonight's one order whose amount and currency column name two
+    currencies stopped the nightly update. It goes on as a full run over the same rows does
+    (test_traits): the order kept under XXX, its amount left out of the converted figures,
+    and the same warning."""
+    header = "order_id,email,amount,currency,ordered_at\n"
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "orders.csv", header + "O1,ann.lee@fastmail.com,10.00,USD,2025-06-01\n")
+    config = write(
+        tmp_path / "c.yaml",
+        CONFIG.replace("amount: amount,", "amount: amount, currency: currency,")
+        + "profile:\n  currency: {base: USD, rates: {EUR: 1.1}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").stderr == ""
+    write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
+    write(tmp_path / "orders.csv", header + "O3,ann.lee@fastmail.com,9.00 EUR,USD,2025-06-03\n")
+    result = cli("update", "--previous", out, "--config", config, "--json")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "1 order whose amount names another currency than its currency column (source "
+        "'orders', record 'O3') is left out of the figures converted into USD (revenue, "
+        "avg_order_value, rfm_m) and kept under XXX in revenue_by_currency and touchpoints; "
+        "correct the export to count them"
+    )
+    assert " ".join(result.stderr.split()) == f"Warning: {warning}"
+    assert json.loads(result.stdout)["warnings"] == [warning]
+    manifest = json.loads((out / "run.json").read_text())
+    assert (manifest["counts"]["currency_conflicts"], manifest["warnings"]) == (1, [warning])
+    buyer = duckdb.sql(
+        "SELECT orders, revenue, currency, avg_order_value, rfm_m, revenue_by_currency "
+        f"FROM '{out}/profiles.parquet' WHERE orders > 0"
+    ).fetchall()
+    assert buyer == [
+        (2, Decimal("10.00"), "USD", Decimal("10.00"), 1,
+         {"USD": Decimal("10.00"), "XXX": Decimal("9.00")}),
+    ]  # fmt: skip
 
 
 def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):

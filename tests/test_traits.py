@@ -446,7 +446,7 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
         "O7,gina.pratt@gmail.com,2025-06-07,4.00 GBP,USD\n"
     )
     result, out = unify_one_source(cli, tmp_path, "transactions", orders)
-    assert result.exit_code == 0, result.stderr
+    assert (result.exit_code, result.stderr) == (0, "")  # XXX is seen in revenue_by_currency
     [(revenue,)] = duckdb.sql(
         f"SELECT revenue_by_currency FROM '{out}/profiles.parquet'"
     ).fetchall()
@@ -458,20 +458,36 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert [c for _, c in currencies] == ["EUR", "EUR", "USD", "USD", "EUR", "EUR", "XXX"]
     assert json.loads((out / "run.json").read_text())["counts"]["currency_conflicts"] == 1
 
-    # Converting into a base, an order in two currencies is not taken as the base...
+    # Converting into a base, an order in two currencies is not taken as the base: it stopped
+    # the whole run (one bad order stopped a nightly job); it is left out of what is converted,
+    # kept under XXX, and the run says so
     converting = "currency: {base: USD, rates: {EUR: 1.1}}"
     result, out = unify_one_source(cli, tmp_path, "transactions", orders, converting)
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: profile.currency.base: an order whose amount names one currency and whose "
-        "currency column another cannot be converted into USD (1 order; the first: source "
-        "'orders', record 'O7'); correct them in the export, or remove profile.currency.base "
-        "to see them under XXX in revenue_by_currency\n"
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "1 order whose amount names another currency than its currency column (source "
+        "'orders', record 'O7') is left out of the figures converted into USD (revenue, "
+        "avg_order_value, rfm_m) and kept under XXX in revenue_by_currency and touchpoints; "
+        "correct the export to count them"
     )
+    assert result.stderr == f"Warning: {warning}\n"
+    manifest = json.loads((out / "run.json").read_text())
+    assert (manifest["counts"]["currency_conflicts"], manifest["warnings"]) == (1, [warning])
+    converted = duckdb.sql(
+        "SELECT revenue, currency, avg_order_value, revenue_by_currency "
+        f"FROM '{out}/profiles.parquet'"
+    ).fetchall()
+    # 15.00 USD + round(20.50 x 1.1) = 22.55, over the 6 orders converted
+    assert converted == [
+        (Decimal("37.55"), "USD", Decimal("6.26"),
+         {"EUR": Decimal("20.50"), "USD": Decimal("15.00"), "XXX": Decimal("4.00")}),
+    ]  # fmt: skip
+    o7 = f"SELECT amount, currency FROM '{out}/touchpoints.parquet' WHERE source_record_id = 'O7'"
+    assert duckdb.sql(o7).fetchall() == [(Decimal("4.00"), "XXX")]
     # ... and the currency beside an amount is converted as its own
     told = orders.replace("4.00 GBP,USD", "4.00,")
     result, out = unify_one_source(cli, tmp_path, "transactions", told, converting)
-    assert result.exit_code == 0, result.stderr
+    assert (result.exit_code, result.stderr) == (0, "")
     converted = duckdb.sql(
         f"SELECT revenue, currency, revenue_by_currency FROM '{out}/profiles.parquet'"
     ).fetchall()
@@ -479,8 +495,42 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert converted == [
         (Decimal("41.55"), "USD", {"EUR": Decimal("20.50"), "USD": Decimal("19.00")})
     ]
-    taken = f"SELECT currency FROM '{out}/touchpoints.parquet' WHERE source_record_id = 'O7'"
-    assert duckdb.sql(taken).fetchall() == [("USD",)]
+    assert duckdb.sql(o7).fetchall() == [(Decimal("4.00"), "USD")]
+
+
+def test_converting_orders_naming_two_currencies_add_to_no_converted_figure():
+    """A customer whose orders all name two currencies has no converted revenue (nor its
+    currency, average or monetary score); the run goes on, and a missing rate still stops it."""
+    from cxunify.profile import currency_conflicts
+
+    rows = [
+        order("X1", "2025-06-01 00:00", 10.0, "USD"),
+        order("X1", "2025-06-02 00:00", 4.0, "XXX"),
+        order("X2", "2025-06-03 00:00", 9.0, "XXX"),
+        order("X3", "2025-06-04 00:00", 5.0, "EUR"),
+    ]
+    settings = ProfileConfig.model_validate({"currency": {"base": "USD", "rates": {"EUR": 2}}})
+    engine = load_records(rows)
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    got = {
+        customer: (t["orders"], t["revenue"], t["currency"], t["avg_order_value"], t["rfm_m"])
+        for customer, t in by_customer(engine, TRAITS).items()
+    }
+    assert got == {
+        "X1": (2, Decimal("10.00"), "USD", Decimal("10.00"), 1),  # 10.00 over one order
+        "X2": (1, None, None, None, None),
+        "X3": (1, Decimal("10.00"), "USD", Decimal("10.00"), 1),
+    }
+    assert currency_conflicts(engine, None) == (2, ())
+    [(count, [warning])] = [currency_conflicts(engine, "USD")]
+    assert count == 2 and warning.startswith(
+        "2 orders whose amounts name other currencies than their currency column (the first: "
+        "source 'orders', record 'orders-2') are left out of the figures converted into USD "
+    )
+    settings = ProfileConfig.model_validate({"currency": {"base": "USD"}})
+    with pytest.raises(UserError, match=r"no rate into USD for EUR;"):
+        build_traits(engine, settings, AS_OF)
 
 
 def test_only_resolved_tickets_have_a_resolution_time():
