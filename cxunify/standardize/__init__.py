@@ -163,17 +163,21 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
             ELSE cx_currency_code(c) END
         """
     )
-    # A rating is the number its digits make, negative when written with a minus: a -1
-    # (another helpdesk's "unrated") must fall outside any scale, not read as a 1. Digits of
-    # ratings written otherwise are kept so that they fall outside too and are counted:
-    # '4/5' reads as 45, '80%' as 80.
+    # A rating is the number written, with a decimal point or a decimal comma (4.5 and 4,5:
+    # no rating has thousands), negative when written with a minus: a -1 (another helpdesk's
+    # "unrated") must fall outside any scale, not read as a 1. A rating written otherwise is
+    # the number its digits make, so that it falls outside too and is counted: '4/5' reads as
+    # 45, '80%' as 80, '4.5/5' as 455 (its digits and point made 4.55, a rating).
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_rating(x) AS TRY_CAST(
-            regexp_extract(cx_amount_ascii(x), '^\s*(-)', 1)
-            || regexp_replace(cx_amount_ascii(x), '[^0-9.]', '', 'g') AS DOUBLE)
+        CREATE OR REPLACE MACRO cx_rating_of(t) AS CASE
+            WHEN regexp_full_match(t, '[+-]?(\d+([.,]\d*)?|[.,]\d+)')
+                THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE)
+            ELSE TRY_CAST(regexp_extract(t, '^(-)', 1) || regexp_replace(t, '[^0-9]', '', 'g')
+                          AS DOUBLE) END
         """
     )
+    con.execute("CREATE OR REPLACE MACRO cx_rating(x) AS cx_rating_of(trim(cx_amount_ascii(x)))")
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_count(x) AS TRY_CAST(
