@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from cxunify import jsontext
 from cxunify.errors import CxunifyError, UserError, interrupted, unreadable_file
@@ -587,16 +588,22 @@ def sql(
     _guard(debug, action)
 
 
+def _text(value: Any) -> Text:
+    """A value from the data as a table cell, shown as it is: rich reads brackets in a plain
+    string as markup, so a city '[bold]' vanished and a name '[/b]' stopped the command."""
+    return Text("" if value is None else str(value))
+
+
 def _print_table(reader: Any, limit: int) -> None:
     grid = Table(show_header=True, header_style="bold")
     for name in reader.schema.names:
-        grid.add_column(name, overflow="fold")
+        grid.add_column(_text(name), overflow="fold")
     shown = total = 0
     for batch in reader:
         for row in batch.to_pylist():
             total += 1
             if shown < limit:
-                grid.add_row(*("" if v is None else str(v) for v in row.values()))
+                grid.add_row(*(_text(v) for v in row.values()))
                 shown += 1
     stdout.print(grid)
     more = f", first {shown} shown" if total > shown else ""
@@ -696,12 +703,12 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
     grid = Table(show_header=True, header_style="bold", title="Source records")
     grid.add_column("field", style="dim")
     for r in records:
-        grid.add_column(f"{r['source']}:{r['source_record_id']}", overflow="fold")
+        grid.add_column(_text(f"{r['source']}:{r['source_record_id']}"), overflow="fold")
     skip = {"source", "source_record_id", "customer_id"}
     for name in records[0]:
         if name in skip or all(r[name] is None for r in records):
             continue
-        grid.add_row(name, *("" if r[name] is None else str(r[name]) for r in records))
+        grid.add_row(name, *(_text(r[name]) for r in records))
     stdout.print(grid)
     if not explanation.links:
         # Every link is in links.parquet, so records of one customer with none between them
@@ -724,9 +731,9 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
     for link in explanation.links:
         colour = "green" if link.kept else ("red" if link.guard else "yellow")
         links.add_row(
-            link.left,
-            link.right,
-            link.blocking_rule or "",
+            _text(link.left),
+            _text(link.right),
+            _text(link.blocking_rule),
             f"{link.match_weight:.2f}",
             f"{link.match_probability:.4f}",
             f"[{colour}]{link.status}[/]" + (" (forced by rule)" if link.forced else ""),
@@ -759,7 +766,7 @@ def _waterfall(link: Any) -> Table:
     high = max(0.0, *(max(s) for s in spans))
     scale = WATERFALL_WIDTH / ((high - low) or 1.0)
     grid = Table(
-        title=f"{link.left} ~ {link.right}", show_header=True, header_style="bold", box=None
+        title=_text(f"{link.left} ~ {link.right}"), show_header=True, header_style="bold", box=None
     )
     grid.add_column("comparison", no_wrap=True)
     grid.add_column("level", max_width=18)
@@ -865,13 +872,13 @@ def _print_evaluation(evaluation: Any) -> None:
             )
         for row in rows:
             review.add_row(
-                f"{row['left_source']}:{row['left_source_record_id']}",
-                row["left_person_id"],
-                f"{row['right_source']}:{row['right_source_record_id']}",
-                row["right_person_id"],
+                _text(f"{row['left_source']}:{row['left_source_record_id']}"),
+                _text(row["left_person_id"]),
+                _text(f"{row['right_source']}:{row['right_source_record_id']}"),
+                _text(row["right_person_id"]),
                 f"{row['match_weight']:.2f}",
-                row["blocking_rule"] or "",
-                *([str(row[extra])] if extra else []),
+                _text(row["blocking_rule"]),
+                *([_text(row[extra])] if extra else []),
             )
         stdout.print(review)
 

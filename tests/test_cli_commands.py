@@ -140,6 +140,16 @@ def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
     assert duckdb.sql(f"SELECT n FROM '{target}'").fetchall()[0] == (profiles,)
 
 
+def test_sql_table_shows_brackets_as_they_are(cli, sample_out: Path):
+    """rich read brackets in values and column names as markup: a ticket subject '[URGENT]'
+    or a city '[bold]' showed as nothing, and a '[/b]' stopped the command (exit 2)."""
+    query = "SELECT '[/b]' AS \"[x]\", '[bold]' AS city, '[red]Ann' AS n"
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0, result.stderr
+    for text in ("[x]", "[/b]", "[bold]", "[red]Ann"):
+        assert text in result.stdout
+
+
 def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
     import pytest
 

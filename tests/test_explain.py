@@ -179,3 +179,22 @@ def test_records_joined_as_one_identity_say_so(cli, tmp_path: Path):
     )
     alone = cli("explain", "--out", out, "--record", "crm:3")
     assert "No scored pairs touch this customer's record." in " ".join(alone.stdout.split())
+
+
+def test_values_with_brackets_are_shown_as_they_are(cli, small_out: Path, tmp_path: Path):
+    """rich read brackets in a record's values as markup: a first name '[red]Ann' showed as
+    'Ann', and a city '[/b]' stopped explain with an internal error (exit 2)."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_out, out)
+    records = out / "records.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * REPLACE (CASE WHEN source_record_id = '1' THEN '[red]Ann' "
+        f"ELSE first_name END AS first_name, '[/b]' AS city) FROM '{records}') "
+        f"TO '{tmp_path / 'records.parquet'}' (FORMAT parquet)"
+    )
+    shutil.move(tmp_path / "records.parquet", records)
+    result = cli("explain", "--out", out, "--record", "crm:1")
+    assert result.exit_code == 0, result.stderr
+    assert "[red]Ann" in result.stdout and "[/b]" in result.stdout
