@@ -75,6 +75,8 @@ def _reported(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     schema = reader.schema
     for i in intervals:
         schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
+    for i, name in enumerate(_unique_names(schema.names)):
+        schema = schema.set(i, schema.field(i).with_name(name))
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
@@ -92,6 +94,23 @@ def _reported(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
             raise _query_error(exc) from None
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """`names` with each repeat suffixed as DuckDB names the columns of a file that repeats a
+    name (``a, a`` → ``a, a_1``): rows are shown and written by name, so the second of two
+    columns named alike took the first one's place in a table and in JSON."""
+    taken = set(names)
+    unique: list[str] = []
+    for name in names:
+        if name in unique:
+            n = 1
+            while f"{name}_{n}" in taken:
+                n += 1
+            name = f"{name}_{n}"
+            taken.add(name)
+        unique.append(name)
+    return unique
 
 
 def _interval_text(interval: Any) -> str:

@@ -150,6 +150,24 @@ def test_sql_table_shows_brackets_as_they_are(cli, sample_out: Path):
         assert text in result.stdout
 
 
+def test_sql_columns_named_alike_each_keep_their_values(cli, sample_out: Path, tmp_path: Path):
+    """A join's two `customer_id` columns: rows were shown and written by name, so the table
+    showed the second column's value under the first and an empty second column, and JSON
+    had one key, the second's value."""
+    query = "SELECT 1 AS a, 2 AS a, 3 AS a_1"
+    result = cli("sql", "--out", sample_out, "--format", "json", query)
+    assert json.loads(result.stdout) == {"a": 1, "a_2": 2, "a_1": 3}
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()[1::2]] == [
+        ["┃", "a", "┃", "a_2", "┃", "a_1", "┃"],
+        ["│", "1", "│", "2", "│", "3", "│"],
+    ]
+    target = tmp_path / "a.parquet"
+    assert cli("sql", "--out", sample_out, "-f", "parquet", "--to", target, query).exit_code == 0
+    assert duckdb.sql(f"SELECT a, a_2, a_1 FROM '{target}'").fetchall() == [(1, 2, 3)]
+
+
 def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
     import pytest
 
