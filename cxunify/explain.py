@@ -123,7 +123,7 @@ def explain(
         assert customer_id is not None
         records = _records(con, out_dir, customer_id)
         if not records:
-            raise UserError(f"no customer {customer_id} in {out_dir}")
+            raise UserError(_not_found(con, out_dir, customer_id))
         links = _links(con, out_dir, customer_id, _level_labels(manifest))
     finally:
         con.close()
@@ -147,6 +147,33 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
         sources = " and ".join(sorted(str(s) for s, _ in found))
         raise UserError(f"--record {record}: names a record of {sources}; ask by --customer")
     return str(found[0][1])
+
+
+def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> str:
+    """Why no record carries `customer_id`: an id a downstream system still holds may have
+    been retired by a merge, which ``id_redirects.parquet`` records with where it went."""
+    missing = f"no customer {customer_id} in {out_dir}"
+    redirects = out_dir / "id_redirects.parquet"
+    if not redirects.is_file():
+        return missing
+    found = con.execute(
+        f"SELECT customer_id, redirected_to, reason, redirected_at FROM {parquet('$path')} "
+        "WHERE old_customer_id = $customer "
+        "ORDER BY reason = 'merge' DESC, redirected_at DESC LIMIT 1",
+        {"path": str(redirects), "customer": customer_id},
+    ).fetchone()
+    if found is None:
+        return missing
+    now, to, reason, when = found
+    day = f" on {when:%Y-%m-%d}" if when is not None else ""
+    if reason != "merge":
+        return f"{missing}; part of its records became customer {to}{day} ({reason})"
+    if now is None:
+        return (
+            f"customer {customer_id} was merged into {to}{day}, whose records are no "
+            f"longer in {out_dir}"
+        )
+    return f"customer {customer_id} was merged into {now}{day}; ask for --customer {now}"
 
 
 def _records(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> list[dict]:

@@ -198,3 +198,35 @@ def test_values_with_brackets_are_shown_as_they_are(cli, small_out: Path, tmp_pa
     result = cli("explain", "--out", out, "--record", "crm:1")
     assert result.exit_code == 0, result.stderr
     assert "[red]Ann" in result.stdout and "[/b]" in result.stdout
+
+
+def test_an_id_retired_by_a_merge_names_the_customer_it_went_to(
+    cli, small_out: Path, tmp_path: Path
+):
+    """A downstream system holding an id a merge retired got 'no customer c_... in out', as
+    for an id never issued, though id_redirects.parquet says where its records are."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_out, out)
+    ((kept,),) = duckdb.sql(f"SELECT min(customer_id) FROM '{out}/profiles.parquet'").fetchall()
+    duckdb.sql(
+        f"COPY (SELECT * FROM (VALUES ('c_old', '{kept}', 'c_mid', 'merge', "
+        "TIMESTAMP '2026-01-02 03:04:05'), ('c_gone', NULL, 'c_mid', 'merge', "
+        "TIMESTAMP '2026-01-03 00:00:00'), ('c_part', 'c_other', 'c_other', 'split', "
+        "TIMESTAMP '2026-01-04 00:00:00')) "
+        "t(old_customer_id, customer_id, redirected_to, reason, redirected_at)) "
+        f"TO '{tmp_path / 'redirects.parquet'}' (FORMAT parquet)"
+    )
+    shutil.move(tmp_path / "redirects.parquet", out / "id_redirects.parquet")
+    expected = {
+        "c_old": f"customer c_old was merged into {kept} on 2026-01-02; ask for --customer {kept}",
+        "c_gone": f"customer c_gone was merged into c_mid on 2026-01-03, whose records are no "
+        f"longer in {out}",
+        "c_part": f"no customer c_part in {out}; part of its records became customer c_other on "
+        "2026-01-04 (split)",
+        "c_never": f"no customer c_never in {out}",
+    }
+    for retired, message in expected.items():
+        result = cli("explain", "--out", out, "--customer", retired)
+        assert (result.exit_code, result.stderr) == (1, f"Error: {message}\n")
