@@ -633,7 +633,8 @@ def diff(
         if as_json:
             print(jsontext.dumps({"counts": result.counts, "out": str(to) if to else None}))
             return
-        _print_table(result.changes.to_reader(), limit)
+        if limit:
+            _print_table(result.changes.to_reader(), limit)
         stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
         if to is not None:
             stderr.print(f"[green]✓[/] {result.changes.num_rows:,} changes → {to}")

@@ -153,3 +153,11 @@ def test_a_night_moving_as_of_changes_only_the_customers_whose_records_changed(c
         f"JOIN '{out}/profiles.parquet' p USING (customer_id)"
     ).fetchall()
     assert rows == [("bob@fastmail.com", 1, 2)]
+
+
+def test_limit_0_prints_the_counts_only(cli, sample_out: Path):
+    """`--limit 0` printed an empty table and '0 rows' before the counts, for a job to parse
+    around; the README promises the counts only."""
+    result = cli("diff", sample_out, sample_out, "--limit", "0")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "0 created, 0 merged, 0 split, 0 changed, 0 removed\n"
