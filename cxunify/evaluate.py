@@ -235,10 +235,11 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
                 f"{truth_path}: needs columns {', '.join(TRUTH_COLUMNS)}; it has "
                 f"{', '.join(columns)}"
             )
+        # Trimmed as a run trims the ids it stores: a hand-made 'crm, C1' names crm:C1.
         con.execute(
-            f"CREATE TABLE truth AS SELECT source::VARCHAR AS source, "
-            "source_record_id::VARCHAR AS source_record_id, person_id::VARCHAR AS person_id "
-            f"FROM {source}",
+            f"CREATE TABLE truth AS SELECT trim(source::VARCHAR) AS source, "
+            "trim(source_record_id::VARCHAR) AS source_record_id, "
+            f"trim(person_id::VARCHAR) AS person_id FROM {source}",
             params,
         )
     except duckdb.Error as exc:
