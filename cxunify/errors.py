@@ -48,10 +48,12 @@ class QualityGateError(CxunifyError):
     exit_code = 3
 
 
-# How DuckDB names a Parquet file it could not read: a damaged page, or a truncated file.
+# How DuckDB names a Parquet file it could not read: a damaged page, a truncated file, or
+# one cut to nothing (a copy onto a full disk leaves 0 bytes).
 _UNREADABLE_FILE = re.compile(
     r'Failed to read file "(?P<a>[^"]+)": (?P<why>[^\n]+)'
     r"|No magic bytes found at end of file '(?P<b>[^']+)'"
+    r"|File '(?P<c>[^']+)' (?P<small>too small to be a Parquet file)"
 )
 
 
@@ -76,8 +78,8 @@ def unreadable_file(exc: BaseException) -> str | None:
     found = _UNREADABLE_FILE.search(str(exc))
     if found is None:
         return None
-    path = found["a"] or found["b"]
-    why = (found["why"] or "truncated, no Parquet footer").strip().rstrip(".")
+    path = found["a"] or found["b"] or found["c"]
+    why = (found["why"] or found["small"] or "truncated, no Parquet footer").strip().rstrip(".")
     if _in_update_state(path):
         return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
     return f"{path}: cannot be read, the file is damaged ({why})"

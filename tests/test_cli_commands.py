@@ -261,6 +261,24 @@ def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
 
 
+def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
+    """A profiles.parquet of 0 bytes (copied onto a full disk) was an internal error (exit 2,
+    'too small to be a Parquet file'); a file cut short was already a one-line error."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    (out / "profiles.parquet").write_bytes(b"")
+    message = (
+        f"Error: {out / 'profiles.parquet'}: cannot be read, the file is damaged "
+        "(too small to be a Parquet file)\n"
+    )
+    result = cli("sql", "--out", out, "SELECT count(*) FROM profiles")
+    assert (result.exit_code, result.stderr) == (1, message)
+    result = cli("diff", sample_out, out)
+    assert (result.exit_code, result.stderr) == (1, message)
+
+
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
 def test_sql_error_after_the_first_rows_is_one_line_and_leaves_no_file(
     cli, sample_out: Path, tmp_path: Path, fmt: str
