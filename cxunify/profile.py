@@ -172,6 +172,11 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
     """
 
 
+# A run of no records binds no source names: an empty list has no element type, and the
+# profiles of a run that rejected every row had `sources` of type NULL[].
+SOURCE_NAMES = "$source_names::VARCHAR[]"
+
+
 def _in_list_aggregate(column: str, names: str, mask: bool) -> str:
     # Which of a few known names a customer's rows carry, as a bit mask: an integer aggregate
     # is some twenty times cheaper than list(DISTINCT ...) over a million rows.
@@ -203,7 +208,7 @@ def winners_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
         SELECT customer_id,
                {winners},
                count(*) AS n_records,
-               {_in_list_aggregate("source", "$source_names", mask)} AS sources,
+               {_in_list_aggregate("source", SOURCE_NAMES, mask)} AS sources,
                {_in_list_aggregate("source_kind", "$source_kinds", True)} AS source_kinds,
                min(least(created_at, resolved_at, last_active_at)) AS first_seen_at,
                max(seen_at) AS last_seen_at
@@ -274,7 +279,7 @@ def golden_sql(sources: int = 1, positional: bool = True) -> str:
         SELECT w.customer_id,
                {golden},
                l.emails, l.phones, l.addresses, l.handles,
-               w.n_records, {_in_list_decoded("w.sources", "$source_names", mask)} AS sources,
+               w.n_records, {_in_list_decoded("w.sources", SOURCE_NAMES, mask)} AS sources,
                {_in_list_decoded("w.source_kinds", "$source_kinds", True)} AS source_kinds,
                w.first_seen_at, w.last_seen_at,
                {provenance}

@@ -8,6 +8,7 @@ import pytest
 
 from cxunify.config import ConfigError, ProfileConfig, SurvivorshipRule, validate_config
 from cxunify.profile import GOLDEN, PROFILES, build_golden, build_profiles
+from cxunify.standardize import RECORDS
 from tests.profile_fixture import by_customer, day, load_records, ts
 
 # Customer A's first name, five ways, in reading order (record keys 1..5):
@@ -208,3 +209,14 @@ def test_golden_records_are_the_same_put_side_by_side_by_position_or_by_customer
     by_key.name = "spark"  # the join other engines run, on DuckDB
     build_golden(by_key, settings.survivorship)
     assert by_customer(by_key, GOLDEN) == by_customer(by_position, GOLDEN)
+
+
+def test_golden_records_of_no_records_keep_their_column_types():
+    """A run whose every row was rejected wrote profiles.sources as NULL[] (the empty list
+    of source names has no element type): a warehouse loading tonight's file met a schema
+    other than the README's and last night's."""
+    engine = load_records(ROWS[:1])
+    engine.execute(f"DELETE FROM {RECORDS}")
+    build_golden(engine, ProfileConfig().survivorship)
+    types = dict(engine.rows(f"SELECT column_name, column_type FROM (DESCRIBE {GOLDEN})"))
+    assert (types["sources"], types["source_kinds"]) == ("VARCHAR[]", "VARCHAR[]")
