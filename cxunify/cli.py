@@ -5,6 +5,7 @@ prints with rich. Known errors become ``Error: ...`` on stderr with a documented
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -102,6 +103,12 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
     except typer.Exit:
         raise
+    except BrokenPipeError:
+        # The reader of stdout stopped reading (`cxunify sql ... | head`), as it may: the
+        # rows it took are whole, and no one is at fault. Python's own flush of stdout at
+        # exit would meet the closed pipe again, so stdout goes to nowhere first.
+        _discard_stdout()
+        raise typer.Exit(EXIT_OK) from None
     except OSError as exc:
         # A path the user gave that cannot be written or read (not a folder, no permission,
         # a folder where a file should be): their setup, not a cxunify fault.
@@ -132,6 +139,14 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
                 soft_wrap=True,
             )
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+        pass
 
 
 def main(args: list[str] | None = None) -> None:

@@ -279,6 +279,24 @@ def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tm
     assert (result.exit_code, result.stderr) == (1, message)
 
 
+def test_sql_piped_into_a_reader_that_stops_early_ends_quietly(sample_out: Path):
+    """`cxunify sql ... | head` said 'Error: Broken pipe' and exited 1, failing a script
+    under `set -o pipefail` for rows it did not want."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "cxunify", "sql", "--out", str(sample_out), "-f", "csv"]
+    with subprocess.Popen(
+        [*command, "SELECT * FROM range(200000)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as piped:
+        assert piped.stdout is not None and piped.stderr is not None
+        assert piped.stdout.readline() == b'"range"\n'
+        piped.stdout.close()
+        assert (piped.wait(timeout=60), piped.stderr.read()) == (0, b"")
+
+
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
 def test_sql_error_after_the_first_rows_is_one_line_and_leaves_no_file(
     cli, sample_out: Path, tmp_path: Path, fmt: str
