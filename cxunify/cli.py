@@ -584,11 +584,14 @@ def sql(
     debug: DebugOpt = False,
 ) -> None:
     """Run SQL over an output folder's tables and print or export the result."""
+    from cxunify.output import refuse_output_file
     from cxunify.query import export, run_query
 
     def action() -> None:
         if fmt not in ("table", "csv", "json", "parquet"):
             raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
+        if to is not None:
+            refuse_output_file(to, "--to", out)
         result = run_query(out, query)
         try:
             if fmt == "table" and to is None:
@@ -640,8 +643,11 @@ def diff(
 ) -> None:
     """List customers created, merged, split, changed and removed between OLD and NEW."""
     from cxunify.diff import diff_outputs, write_changes
+    from cxunify.output import refuse_output_file
 
     def action() -> None:
+        if to is not None:
+            refuse_output_file(to, "--out", old, new)
         result = diff_outputs(old, new)
         if to is not None:
             write_changes(result, to)

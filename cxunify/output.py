@@ -436,6 +436,26 @@ def write_database(out_dir: Path) -> None:
     partial.rename(out_dir / DATABASE)
 
 
+def refuse_output_file(target: Path, option: str, *out_dirs: Path) -> None:
+    """Stop before a command writes `target` (its `option`) over a file of one of the output
+    folders `out_dirs`: ``--to out/profiles.parquet`` or ``--to out/run.json`` replaced the
+    output's own file, which the command may be reading meanwhile. Other files (the default
+    ``report.html``) may go there."""
+    own = {MANIFEST, DATABASE, *(f"{name}.parquet" for name in OUTPUT_QUERIES)}
+    where = target.resolve()
+    for out_dir in out_dirs:
+        folder = out_dir.resolve()
+        if where.parent == folder and where.name in own:
+            raise OutputError(
+                f"{option} {target}: would replace the output's own {where.name} in "
+                f"{out_dir}; write it elsewhere"
+            )
+        if where.is_relative_to(folder / "state"):  # update.STATE
+            raise OutputError(
+                f"{option} {target}: inside {out_dir}'s update state; write it elsewhere"
+            )
+
+
 def output_names(out_dir: Path) -> list[str]:
     return sorted(p.stem for p in out_dir.glob("*.parquet"))
 

@@ -21,7 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from cxunify.errors import OutputError
-from cxunify.output import RECORD_FIELDS, read_manifest
+from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file
 from cxunify.sql import ident, parquet
 
 REPORT = "report.html"
@@ -82,6 +82,7 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
     manifest = read_manifest(out_dir)
     path = path or out_dir / REPORT
+    refuse_output_file(path, "--to", out_dir)
     con = duckdb.connect()
     charts: list[_Chart] = []
     skipped: dict[str, str] = {}

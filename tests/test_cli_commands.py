@@ -297,6 +297,34 @@ def test_sql_piped_into_a_reader_that_stops_early_ends_quietly(sample_out: Path)
         assert (piped.wait(timeout=60), piped.stderr.read()) == (0, b"")
 
 
+def test_a_file_written_over_the_output_s_own_is_refused(cli, sample_out: Path, tmp_path: Path):
+    """`sql --to out/profiles.parquet` (filtering profiles in place), `report --to
+    out/run.json` and `diff --out old/identity_map.parquet` replaced the output's own file:
+    the output was broken for every later command and the nightly update."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    query = "SELECT * FROM profiles LIMIT 1"
+    for args, message in (
+        (("sql", "--out", out, "-f", "parquet", "--to", out / "profiles.parquet", query),
+         f"--to {out / 'profiles.parquet'}: would replace the output's own profiles.parquet"),
+        (("sql", "--out", out, "-f", "csv", "--to", out / "state" / "x.csv", query),
+         f"--to {out / 'state' / 'x.csv'}: inside {out}'s update state"),
+        (("report", "--out", out, "--to", out / "run.json"),
+         f"--to {out / 'run.json'}: would replace the output's own run.json"),
+        (("diff", out, sample_out, "--out", out / "identity_map.parquet"),
+         f"--out {out / 'identity_map.parquet'}: would replace the output's own identity_map"),
+    ):  # fmt: skip
+        result = cli(*args)
+        assert result.exit_code == 1 and result.stderr.startswith(f"Error: {message}"), args
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (out / "state" / "x.csv").exists()
+    result = cli("sql", "--out", out, "-f", "csv", "--to", out / "vip.csv", query)
+    assert result.exit_code == 0, result.stderr
+
+
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
 def test_sql_error_after_the_first_rows_is_one_line_and_leaves_no_file(
     cli, sample_out: Path, tmp_path: Path, fmt: str
