@@ -57,7 +57,7 @@ _CHECKS = {
     "timestamp": "cx_parse_timestamp(v, false) IS NOT NULL "
     "OR cx_parse_timestamp(v, true) IS NOT NULL",
     "number": "cx_amount(v) IS NOT NULL",
-    "name": r"regexp_matches(v, '[^\W\d_]') AND NOT regexp_matches(v, '@|\d{3,}')",
+    "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
 }
 
 

@@ -384,6 +384,21 @@ def test_init_reads_columns_named_like_its_own_working_names(cli, tmp_path: Path
     assert "email: v  # values: 100% of v are emails" in text
 
 
+def test_init_maps_names_in_any_script(cli, tmp_path: Path):
+    """A name looked like one only with a Latin letter in it (RE2's \\W is ASCII): a zero-config
+    run left out the first and last names of an export of Дмитрий Иванов, 李 小龙 and Ольга
+    Петрова, and matched them on email alone."""
+    data = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email\n1,Дмитрий,Иванов,d@x.ru\n"
+        "2,Ольга,Петрова,o@x.ru\n3,李,小龙,li@x.cn\n4,José,Núñez,j@x.es\n",
+    )
+    result = cli("init", "--crm", data)
+    assert result.exit_code == 0, result.stderr
+    assert "first_name: first_name" in result.stdout
+    assert "last_name: last_name" in result.stdout
+
+
 def test_a_flagged_file_of_which_no_column_is_recognised(cli, tmp_path: Path):
     # Its rows had no field to link by: each was a customer with nothing but its id.
     data = write(tmp_path / "codes.csv", "foo,bar\n1,x\n2,y\n")
