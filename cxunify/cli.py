@@ -613,6 +613,8 @@ def _text(value: Any) -> Text:
 
 
 def _print_table(reader: Any, limit: int) -> None:
+    from cxunify.query import python_rows
+
     grid = Table(show_header=True, header_style="bold")
     for name in reader.schema.names:
         grid.add_column(_text(name), overflow="fold")
@@ -620,7 +622,7 @@ def _print_table(reader: Any, limit: int) -> None:
     for batch in reader:
         # Only the rows shown become Python values: the rest are counted (a query of millions
         # of rows took a minute to show its first 50).
-        for row in batch.slice(0, limit - shown).to_pylist():
+        for row in python_rows(batch.slice(0, limit - shown)):
             grid.add_row(*(_text(v) for v in row.values()))
             shown += 1
         total += batch.num_rows

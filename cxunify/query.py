@@ -113,6 +113,19 @@ def _unique_names(names: list[str]) -> list[str]:
     return unique
 
 
+def python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The rows of `batch` as Python values; a date or timestamp Python cannot hold (DuckDB's
+    'infinity', a year past 9999) is the user's to cast, not a cxunify fault."""
+    try:
+        return batch.to_pylist()
+    except (OverflowError, ValueError) as exc:
+        temporal = " or ".join(f.name for f in batch.schema if pa.types.is_temporal(f.type))
+        raise UserError(
+            f"SQL error: a date or time of {temporal or 'the result'} is beyond what Python "
+            f"holds ({exc}: infinity, or a year past 9999); cast it to VARCHAR in the query"
+        ) from None
+
+
 def _interval_text(interval: Any) -> str:
     """An Arrow interval (months, days, nanoseconds) as DuckDB writes one: '1 year 2 months',
     '-1 day -00:00:01.25', '36:00:00'."""
@@ -216,7 +229,7 @@ def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
             handle.write(",".join(f'"{n}"' for n in reader.schema.names) + "\n")
         return rows
     for batch in reader:
-        for record in batch.to_pylist():
+        for record in python_rows(batch):
             plain = {f.name: _plain(record[f.name], f.type) for f in batch.schema}
             handle.write(jsontext.dumps(plain, ensure_ascii=False) + "\n")
             rows += 1

@@ -179,6 +179,19 @@ def test_sql_table_turns_only_the_rows_shown_into_python(cli, sample_out: Path):
     assert (result.exit_code, result.stderr) == (0, "2 rows, first 1 shown\n")
 
 
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_sql_a_date_python_cannot_hold_is_a_user_error(cli, sample_out: Path, fmt: str):
+    """DuckDB's 'infinity' or a year past 9999 stopped table and json with an internal error
+    (exit 2, OverflowError)."""
+    query = "SELECT 1 AS n, 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d"
+    result = cli("sql", "--out", sample_out, "-f", fmt, query)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: SQL error: a date or time of t or d is beyond what Python holds (date value "
+        "out of range: infinity, or a year past 9999); cast it to VARCHAR in the query\n",
+    )
+
+
 def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
     import pytest
 
