@@ -326,6 +326,7 @@ def unify(
         with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(out), progress, fitted, previous and _folder(previous))
         _warn(result.warnings)
+        _note_rejected_removed(result.manifest)
         if as_json:
             print(jsontext.dumps(result.summary()))
             return
@@ -382,6 +383,7 @@ def update(
         for added in result.manifest["update"]["sources_added"]:
             _warn_source_added(added, named_by_flags=config is None)
         _warn(result.warnings)
+        _note_rejected_removed(result.manifest)
         if as_json:
             print(jsontext.dumps({**result.summary(), "update": result.manifest["update"]}))
             return
@@ -408,6 +410,21 @@ def _warn(warnings: list[str]) -> None:
     nightly job's log is where they are read."""
     for warning in warnings:
         stderr.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _note_rejected_removed(manifest: dict[str, Any]) -> None:
+    """Say so when this run removed the output an earlier run stopped by a gate set aside
+    (told even with --quiet: a folder the operator may have been inspecting went)."""
+    removed = manifest.get("rejected_removed")
+    if removed:
+        stderr.print(
+            f"Removed {removed['folder']}: the output of the run started "
+            f"{removed['started_at'] or 'at an unknown time'} that a quality gate stopped, "
+            "superseded by this run",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _warn_source_added(added: dict[str, Any], named_by_flags: bool) -> None:

@@ -357,11 +357,48 @@ def remove_leftovers(out_dir: Folder) -> list[Folder]:
     return found
 
 
+def rejected_dir(out_dir: Folder) -> Folder:
+    """Where a run that failed a quality gate leaves its output: ``<out>.rejected``."""
+    out_dir = out_dir.resolve()
+    return out_dir.parent / f"{out_dir.name}.rejected"
+
+
+def superseded_rejection(out_dir: Folder) -> dict[str, Any] | None:
+    """The output an earlier run stopped by a gate left in ``<out>.rejected``, which a run
+    that passes its gates replaces `out_dir` over: the folder, when that run started and the
+    gates it failed. None when there is none (or the folder is not a cxunify output: it is
+    someone's own, and stays).
+
+    It is removed once the new output is in place (`remove_superseded`): left there, a
+    monitoring script or an operator finds last week's rejected output beside a healthy one
+    and cannot tell whether tonight's run failed."""
+    aside = rejected_dir(out_dir)
+    if not (aside / MANIFEST).is_file():
+        return None
+    try:
+        run = json.loads((aside / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        run = None
+    run = run if isinstance(run, dict) else {}
+    quality = run.get("quality")
+    return {
+        "folder": str(aside),
+        "started_at": run.get("started_at"),
+        "failed": quality.get("failed") if isinstance(quality, dict) else None,
+    }
+
+
+def remove_superseded(out_dir: Folder) -> None:
+    """Remove the ``<out>.rejected`` `superseded_rejection` found (still a cxunify output)."""
+    aside = rejected_dir(out_dir)
+    if (aside / MANIFEST).is_file():
+        remove_tree(aside)
+
+
 def set_aside(staging: Folder, out_dir: Folder) -> Folder:
     """Move a finished output that failed a quality gate to ``<out>.rejected`` beside
     `out_dir` (replacing an earlier one), with its database, for inspection."""
-    out_dir = out_dir.resolve()
-    aside = out_dir.parent / f"{out_dir.name}.rejected"
+    aside = rejected_dir(out_dir)
     if aside.exists():
         if not (aside / MANIFEST).exists():
             raise OutputError(f"{aside}: exists and is not a cxunify output; remove it")

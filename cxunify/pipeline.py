@@ -87,6 +87,7 @@ class RunResult:
             "ids": self.manifest["ids"],
             "quality": self.manifest["quality"],
             "warnings": self.warnings,
+            "rejected_removed": self.manifest.get("rejected_removed"),
         }
 
 
@@ -429,6 +430,9 @@ def publish(
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
     manifest.update(extra or {})
+    # A passing run supersedes the output a gate stopped earlier: run.json says which one
+    # goes (it is removed after the swap), so the audit trail keeps what the folder held.
+    manifest["rejected_removed"] = None if failed else output.superseded_rejection(run.out_dir)
     output.write_manifest(run.staging, manifest)
     if failed:
         first = isinstance(run.out_dir, Path) and not (run.out_dir / output.MANIFEST).is_file()
@@ -439,6 +443,8 @@ def publish(
     output.swap_in(run.staging, run.out_dir)
     if isinstance(run.out_dir, Path):  # DuckDB's views over a store's folders would not read
         output.write_database(run.out_dir)
+    if manifest["rejected_removed"] is not None:
+        output.remove_superseded(run.out_dir)
     return manifest
 
 

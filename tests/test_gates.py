@@ -184,3 +184,36 @@ def test_machine_readable_json_has_no_nan(cli, tmp_path: Path):
     strict((tmp_path / "out" / "run.json").read_text())
     query = cli("sql", "--out", tmp_path / "out", "--format", "json", "SELECT 'nan'::DOUBLE AS x")
     assert strict(query.stdout) == {"x": None}
+
+
+def test_a_run_that_passes_removes_the_output_a_gate_set_aside_and_says_so(cli, tmp_path: Path):
+    """Last week's out.rejected beside a healthy output: a monitoring script checking for the
+    folder, or an operator, could not tell whether tonight's run had failed. The run that
+    replaces the output removes it, and run.json, --json and stderr say which run it held."""
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    assert unify(cli, tmp_path, SECOND, "  max_cluster_size: 2\n").exit_code == 3
+    aside = tmp_path / "out.rejected"
+    stopped = json.loads((aside / "run.json").read_text())
+    removed = {
+        "folder": str(aside),
+        "started_at": stopped["started_at"],
+        "failed": ["gates.max_cluster_size: the largest customer has 3 records (limit 2)"],
+    }
+    config = tmp_path / "cfg.yaml"
+    write(config, SOURCES + "gates:\n  max_cluster_size: 3\n")
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert not aside.exists()
+    assert json.loads(result.stdout)["rejected_removed"] == removed
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["rejected_removed"] == removed
+    assert result.stderr == (
+        f"Removed {aside}: the output of the run started {stopped['started_at']} that a "
+        "quality gate stopped, superseded by this run\n"
+    )
+    # With nothing to remove, the key says so; a folder of that name that is not an output
+    # (someone's own) is left alone.
+    (aside / "notes").mkdir(parents=True)
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rejected_removed"] is None
+    assert (aside / "notes").is_dir() and result.stderr == ""
