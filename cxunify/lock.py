@@ -1,11 +1,13 @@
 """One run at a time per output folder: a lock file beside it, created with O_EXCL.
 
 The lock file ``.<out>.lock`` sits next to the output folder (the folder itself is replaced by
-the run) and holds the owner's pid, host name and start time as JSON, and on Linux the boot
-and the process's start tick, which tell the owner from a later process given the same pid. A
-lock is stale (the run was killed) and taken over when its pid is no longer alive on this host,
-when the machine has booted since, or when its pid now belongs to a process started later; a
-lock held from another host cannot be checked and is reported with the command to remove it.
+the run) and holds the owner's pid, host name and start time as JSON, what it does with the
+folder (writes it, or reads it as the previous output of a run writing another), and on Linux
+the boot and the process's start tick, which tell the owner from a later process given the
+same pid. A lock is stale (the run was killed) and taken over when its pid is no longer alive
+on this host, when the machine has booted since, or when its pid now belongs to a process
+started later; a lock held from another host cannot be checked and is reported with the
+command to remove it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cxunify.errors import UserError
 
 
 class LockedError(UserError):
-    """Another run is writing the same output folder."""
+    """Another run is writing the same output folder, or reading it for another."""
 
 
 def lock_path(out_dir: Path) -> Path:
@@ -33,14 +35,18 @@ def lock_path(out_dir: Path) -> Path:
 
 
 @contextmanager
-def output_lock(out_dir: Path) -> Iterator[Path]:
-    """Hold the lock of `out_dir` for the duration of the block; raise LockedError if held."""
+def output_lock(out_dir: Path, reading_for: Path | None = None) -> Iterator[Path]:
+    """Hold the lock of `out_dir` for the duration of the block; raise LockedError if held.
+    `reading_for`: the folder this run writes, when it only reads `out_dir` (see
+    `reading_lock`); the lock says so to a run it refuses."""
     path = lock_path(out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    owner = {
+    owner: dict[str, str | int] = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "write" if reading_for is None else "read",
+        **({} if reading_for is None else {"writing": str(Path(reading_for).resolve())}),
         **_process_identity(os.getpid()),
     }
     # Two attempts: the second follows the removal of a stale lock.
@@ -66,15 +72,15 @@ def output_lock(out_dir: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def reading_lock(folder: Path) -> Iterator[Path | None]:
+def reading_lock(folder: Path, out_dir: Path) -> Iterator[Path | None]:
     """Hold the lock of a folder this run reads but does not write (an update's --previous
-    when --out is elsewhere), so no run swaps it away meanwhile. The lock belongs beside the
-    folder; when it cannot be made there (a read-only parent: an archived output, a
-    snapshot), no run of this user could replace the folder either, and it is read without
-    the lock. Yields the lock file, or None."""
+    when its --out, `out_dir`, is elsewhere), so no run swaps it away meanwhile. The lock
+    belongs beside the folder; when it cannot be made there (a read-only parent: an archived
+    output, a snapshot), no run of this user could replace the folder either, and it is read
+    without the lock. Yields the lock file, or None."""
     with ExitStack() as held:
         try:
-            path: Path | None = held.enter_context(output_lock(folder))
+            path: Path | None = held.enter_context(output_lock(folder, reading_for=out_dir))
         except OSError as exc:
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
@@ -176,7 +182,11 @@ def _describe(out_dir: Path, path: Path, holder: dict) -> str:
             f"wait for it to finish, or, if pid {holder.get('pid')} is not a cxunify run, "
             f"remove {path}"
         )
-    return (
-        f"{out_dir}: another cxunify run ({where}, started {since}) is writing this output "
-        f"folder; {advice}"
-    )
+    mode = holder.get("mode")
+    if mode == "read":
+        doing = f"is reading this output folder (as --previous) to write {holder.get('writing')}"
+    elif mode == "write":
+        doing = "is writing this output folder"
+    else:  # a lock taken by a version that did not say
+        doing = "is writing this output folder, or reading it to write another"
+    return f"{out_dir}: another cxunify run ({where}, started {since}) {doing}; {advice}"

@@ -148,7 +148,7 @@ def unify(
     # The folder read is locked too, as an update elsewhere locks it: a run replacing it
     # meanwhile would have its ids read from two outputs, one file from each.
     elsewhere = read_from != out_dir and read_from.is_dir()
-    with output_lock(out_dir), reading_lock(read_from) if elsewhere else nullcontext():
+    with output_lock(out_dir), reading_lock(read_from, out_dir) if elsewhere else nullcontext():
         output.remove_leftovers(out_dir)
         if (out_dir / output.MANIFEST).exists() and not (out_dir / output.DATABASE).exists():
             output.write_database(out_dir)  # a run was killed between the swap and this file

@@ -423,7 +423,10 @@ def update(
     output.check_replaceable(out_dir)
     # The previous folder is locked too when it is not the output: an update of it in place
     # would swap it away while this one reads its state and links its parts.
-    with output_lock(out_dir), reading_lock(previous) if previous != out_dir else nullcontext():
+    with (
+        output_lock(out_dir),
+        reading_lock(previous, out_dir) if previous != out_dir else nullcontext(),
+    ):
         output.remove_leftovers(out_dir)
         prior = output.find_previous(previous)
         if prior is None:

@@ -43,18 +43,54 @@ def test_a_concurrent_second_run_is_refused(cli, tmp_path: Path):
     assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
 
 
+def test_a_run_refused_by_one_reading_the_folder_is_told_it_is_being_read(cli, tmp_path: Path):
+    """`unify --previous out --out candidate` (a rule change reviewed) locks out, which it
+    only reads: the nightly run on out was told another run 'is writing' it, and looked for
+    a second writer of its folder. The lock says what its run does, and for which folder."""
+    from cxunify.lock import reading_lock
+
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    candidate = tmp_path / "candidate"
+    with reading_lock(out, candidate):
+        held = json.loads(lock_path(out).read_text())
+        result = cli("unify", "--config", config, "--out", out, "-q")
+    assert held["mode"] == "read" and held["writing"] == str(candidate)
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        f"Error: {out}: another cxunify run (pid {os.getpid()} on {held['host']}, started "
+        f"{held['started_at']}) is reading this output folder (as --previous) to write "
+        f"{candidate}; wait for it to finish"
+    )
+    # A lock written before locks said what their run does: either could be meant.
+    import socket
+
+    lock_path(out).write_text(
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": "now"})
+    )
+    result = cli("unify", "--config", config, "--out", out, "-q")
+    lock_path(out).unlink()
+    assert result.exit_code == 1
+    assert "is writing this output folder, or reading it to write another;" in " ".join(
+        result.stderr.split()
+    )
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+
+
 def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, tmp_path: Path):
     config, out = _tiny(tmp_path), tmp_path / "out"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     import socket
 
-    lock_path(out).write_text(
-        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started_at": "earlier"})
-    )
-    result = cli("unify", "--config", config, "--out", out, "-q")
-    assert result.exit_code == 0, result.stderr
-    assert not lock_path(out).exists()
+    for mode in ({"mode": "write"}, {"mode": "read", "writing": str(tmp_path / "other")}):
+        lock_path(out).write_text(
+            json.dumps(
+                {"pid": dead.pid, "host": socket.gethostname(), "started_at": "earlier", **mode}
+            )
+        )
+        result = cli("unify", "--config", config, "--out", out, "-q")
+        assert result.exit_code == 0, result.stderr
+        assert not lock_path(out).exists()
 
 
 LINUX_PROC = pytest.mark.skipif(
@@ -94,7 +130,7 @@ def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_taken_over(
         assert not lock_path(out).exists()
     # The process the lock names, unchanged: the run is refused.
     lock_path(out).write_text(
-        json.dumps({"pid": live_pid, "host": socket.gethostname(), **identity})
+        json.dumps({"pid": live_pid, "host": socket.gethostname(), "mode": "write", **identity})
     )
     result = cli("unify", "--config", config, "--out", out, "-q")
     assert result.exit_code == 1
