@@ -68,6 +68,11 @@ def assign_customer_ids(engine: DuckDBEngine) -> int:
 
 CUSTOMER_IDS = table("customer_ids")
 REDIRECTS = table("id_redirects")
+# (not "removed_records": an update names its replaced and deleted records so)
+REMOVED = table("records_left")
+PREVIOUS_REMOVED = table("previous_removed")
+ISSUED_BEFORE = table("issued_before")
+DIGESTS = table("record_digests")
 PREVIOUS_MAP = table("previous_map")
 PREVIOUS_IDS = table("previous_ids")
 ASSIGNED = table("id_assigned")
@@ -85,6 +90,8 @@ class Churn:
     customers_id_changed: int = 0
     # Previous customers none of whose records is in this run: their ids name nobody now.
     customers_removed: int = 0
+    # Customers given back the id their records had when they all left an earlier run.
+    customers_returned: int = 0
 
     @property
     def id_changed_share(self) -> float:
@@ -116,6 +123,7 @@ class PreviousOutput:
     customer_ids: Path | HadoopPath | None
     redirects: Path | HadoopPath | None
     started_at: datetime
+    removed_records: Path | HadoopPath | None = None
 
 
 def carry_over_ids(
@@ -133,6 +141,9 @@ def carry_over_ids(
     * a cluster owning none gets a fresh id from its anchor record; if it holds records of a
       previous customer (a split: the largest part kept the id) the redirect from that
       customer to it has reason ``split``;
+    * records that left an earlier run (``removed_records``) and are back vote for the id
+      they had then, when no record of the previous run holds that id and it was not merged
+      away: a customer whose records all left and came back gets its id back (``returned``);
     * a fresh id never reuses an id issued before, so a retired id cannot come back.
 
     Creates ``cx_customer_ids(customer_id, issued_at)`` and ``cx_id_redirects`` (previous
@@ -140,13 +151,29 @@ def carry_over_ids(
     """
     run_at = run_at.astimezone(UTC).replace(tzinfo=None)
     _load_previous(engine, previous)
+    _load_issued(engine)
+    # A record back after leaving an earlier run votes for its id then, unless a record of
+    # the previous run still holds that id (it stays with them) or it was merged away (its
+    # redirect says where its customer went; `_avoid_reissuing` has the one exception).
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {table("id_votes")} AS
-        SELECT i.customer_id AS fresh_id, p.customer_id AS old_id, count(*) AS votes
-        FROM {IDENTITY} i JOIN {RECORDS} r USING (record_key)
-        JOIN {PREVIOUS_MAP} p USING (source, source_record_id)
-        GROUP BY ALL
+        WITH live AS (
+            SELECT i.customer_id AS fresh_id, p.customer_id AS old_id, count(*) AS votes
+            FROM {IDENTITY} i JOIN {RECORDS} r USING (record_key)
+            JOIN {PREVIOUS_MAP} p USING (source, source_record_id)
+            GROUP BY ALL
+        ), back AS (
+            SELECT i.customer_id AS fresh_id, g.customer_id AS old_id, count(*) AS votes
+            FROM {IDENTITY} i JOIN {DIGESTS} d USING (record_key)
+            JOIN {PREVIOUS_REMOVED} g USING (record)
+            WHERE g.customer_id NOT IN (SELECT old_id FROM live)
+              AND g.customer_id NOT IN (
+                  SELECT old_customer_id FROM {REDIRECTS} WHERE reason = 'merge')
+            GROUP BY ALL
+        )
+        SELECT fresh_id, old_id, votes, false AS returned FROM live
+        UNION ALL SELECT fresh_id, old_id, votes, true AS returned FROM back
         """
     )
     votes = table("id_votes")
@@ -154,7 +181,8 @@ def carry_over_ids(
         f"""
         CREATE OR REPLACE TABLE {table("id_owners")} AS
         WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1)
-        SELECT v.fresh_id, v.old_id, v.votes FROM {votes} v JOIN sizes s USING (fresh_id)
+        SELECT v.fresh_id, v.old_id, v.votes, v.returned
+        FROM {votes} v JOIN sizes s USING (fresh_id)
         QUALIFY row_number() OVER (
             PARTITION BY v.old_id ORDER BY v.votes DESC, s.n DESC, v.fresh_id
         ) = 1
@@ -165,14 +193,15 @@ def carry_over_ids(
         f"""
         CREATE OR REPLACE TABLE {ASSIGNED} AS
         WITH kept AS (
-            SELECT o.fresh_id, o.old_id AS customer_id FROM {owners} o
-            LEFT JOIN {PREVIOUS_IDS} p ON p.customer_id = o.old_id
+            SELECT o.fresh_id, o.old_id AS customer_id, o.returned FROM {owners} o
+            LEFT JOIN {ISSUED_BEFORE} p ON p.customer_id = o.old_id
             QUALIFY row_number() OVER (
                 PARTITION BY o.fresh_id ORDER BY p.issued_at NULLS LAST, o.votes DESC, o.old_id
             ) = 1
         ), clusters AS (SELECT DISTINCT customer_id AS fresh_id FROM {IDENTITY})
         SELECT c.fresh_id, coalesce(k.customer_id, c.fresh_id) AS customer_id,
-               CASE WHEN k.customer_id IS NOT NULL THEN 'kept'
+               CASE WHEN k.returned THEN 'returned'
+                    WHEN k.customer_id IS NOT NULL THEN 'kept'
                     WHEN c.fresh_id IN (SELECT fresh_id FROM {votes}) THEN 'split'
                     ELSE 'new' END AS origin
         FROM clusters c LEFT JOIN kept k USING (fresh_id)
@@ -189,11 +218,21 @@ def carry_over_ids(
     )
     _write_customer_ids(engine, run_at)
     _write_redirects(engine, run_at)
+    _write_removed_records(engine, run_at)
     churn = _churn(engine)
     # The previous identity map (a row per record) and the vote tables are done with: freed,
     # the later stages have that memory before DuckDB spills to disk.
-    engine.drop(PREVIOUS_MAP, PREVIOUS_IDS, ASSIGNED, votes, owners, table("id_merges"))
+    engine.drop(
+        PREVIOUS_MAP, PREVIOUS_IDS, PREVIOUS_REMOVED, ISSUED_BEFORE, DIGESTS, ASSIGNED, votes,
+        owners, table("id_merges"),
+    )  # fmt: skip
     return churn
+
+
+def record_digest(alias: str) -> str:
+    """SQL: the SHA-256 (hex) of a record's source, 0x1F and source id, as ``removed_records``
+    names a record that left (the key itself, a handle perhaps, does not stay once erased)."""
+    return f"sha256({alias}.source || chr(31) || {alias}.source_record_id)"
 
 
 def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> None:
@@ -205,6 +244,7 @@ def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> Non
         f"CREATE OR REPLACE TABLE {PREVIOUS_IDS} (customer_id VARCHAR, issued_at TIMESTAMP)"
     )
     engine.execute(f"CREATE OR REPLACE TABLE {REDIRECTS} ({REDIRECT_COLUMNS})")
+    engine.execute(f"CREATE OR REPLACE TABLE {PREVIOUS_REMOVED} ({REMOVED_COLUMNS})")
     if previous is None:
         return
     engine.execute(
@@ -227,12 +267,38 @@ def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> Non
             f"INSERT INTO {REDIRECTS} BY NAME SELECT * FROM {parquet('$path')}",
             {"path": str(previous.redirects)},
         )
+    if previous.removed_records is not None:
+        engine.execute(
+            f"INSERT INTO {PREVIOUS_REMOVED} BY NAME SELECT * FROM {parquet('$path')}",
+            {"path": str(previous.removed_records)},
+        )
+
+
+def _load_issued(engine: DuckDBEngine) -> None:
+    """Every id issued before with its issue time: the previous run's, and those of records
+    that left earlier runs; and each record's digest, which names it in removed_records."""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {ISSUED_BEFORE} AS
+        SELECT customer_id, min(issued_at) AS issued_at FROM (
+            SELECT customer_id, issued_at FROM {PREVIOUS_IDS}
+            UNION ALL SELECT customer_id, issued_at FROM {PREVIOUS_REMOVED}
+        ) GROUP BY customer_id
+        """
+    )
+    # (only needed to find records back: none can be when no record has left)
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {DIGESTS} AS "
+        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r "
+        f"WHERE EXISTS (SELECT 1 FROM {PREVIOUS_REMOVED})"
+    )
 
 
 REDIRECT_COLUMNS = (
     "old_customer_id VARCHAR, customer_id VARCHAR, redirected_to VARCHAR, "
     "reason VARCHAR, redirected_at TIMESTAMP"
 )
+REMOVED_COLUMNS = "record VARCHAR, customer_id VARCHAR, issued_at TIMESTAMP, removed_at TIMESTAMP"
 
 
 def _avoid_reissuing(engine: DuckDBEngine) -> None:
@@ -246,16 +312,21 @@ def _avoid_reissuing(engine: DuckDBEngine) -> None:
     merge redirect, which would now send the id to someone else, is dropped (see
     `_write_redirects`).
     """
+    carried = f"SELECT customer_id FROM {ASSIGNED} WHERE origin IN ('kept', 'returned')"
     merged_away = (
         f"SELECT old_customer_id FROM {REDIRECTS} WHERE reason = 'merge' "
-        f"AND old_customer_id NOT IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept')"
+        f"AND old_customer_id NOT IN ({carried})"
     )
+    # Ids of customers whose records all left an earlier run are issued before too: they
+    # come back only with those records (`returned`), never to someone else.
     clash = f"""
-        origin <> 'kept' AND (
+        origin NOT IN ('kept', 'returned') AND (
             customer_id IN (SELECT customer_id FROM {PREVIOUS_IDS})
+            OR customer_id IN (SELECT customer_id FROM {ISSUED_BEFORE}
+                               WHERE customer_id NOT IN ({merged_away}))
             OR customer_id IN (SELECT old_customer_id FROM {REDIRECTS}
                                WHERE old_customer_id NOT IN ({merged_away}))
-            OR customer_id IN (SELECT customer_id FROM {ASSIGNED} WHERE origin = 'kept'))
+            OR customer_id IN ({carried}))
     """
     for _ in range(8):
         if not engine.scalar(f"SELECT count(*) FROM {ASSIGNED} WHERE {clash}"):
@@ -271,8 +342,8 @@ def _write_customer_ids(engine: DuckDBEngine, run_at: datetime) -> None:
         f"""
         CREATE OR REPLACE TABLE {CUSTOMER_IDS} AS
         SELECT a.customer_id, coalesce(p.issued_at, $run_at) AS issued_at
-        FROM {ASSIGNED} a LEFT JOIN {PREVIOUS_IDS} p
-             ON p.customer_id = a.customer_id AND a.origin = 'kept'
+        FROM {ASSIGNED} a LEFT JOIN {ISSUED_BEFORE} p
+             ON p.customer_id = a.customer_id AND a.origin IN ('kept', 'returned')
         ORDER BY a.customer_id
         """,
         {"run_at": run_at},
@@ -319,6 +390,7 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
         """,
         {"run_at": run_at},
     )
+    _follow_returned(engine)
     # A customer whose records are all gone (deleted, or no longer exported) leaves its
     # redirects pointing nowhere: NULL says so, rather than naming an id nobody holds.
     # A merge undone gives the retired id back; its merge redirect goes. A split undone (the
@@ -339,11 +411,82 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
     )
 
 
+def _follow_returned(engine: DuckDBEngine) -> None:
+    """A redirect that led nowhere (its customer's records had all gone) leads to that
+    customer again when its records are back with its id (`returned`): to the id it ends at
+    following the merges from `redirected_to`, when that is a customer of this run."""
+    returned = f"SELECT customer_id FROM {ASSIGNED} WHERE origin = 'returned'"
+    if not engine.scalar(f"SELECT count(*) FROM ({returned})"):
+        return
+    ends, step = table("redirect_ends"), table("redirect_ends_next")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {ends} AS
+        SELECT DISTINCT redirected_to AS start, redirected_to AS id FROM {REDIRECTS}
+        WHERE customer_id IS NULL
+        """
+    )
+    merged = f"SELECT old_customer_id, redirected_to FROM {REDIRECTS} WHERE reason = 'merge'"
+    for _ in range(16):  # a chain is as long as the merges it went through
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TABLE {step} AS
+            SELECT e.start, coalesce(m.redirected_to, e.id) AS id
+            FROM {ends} e LEFT JOIN ({merged}) m ON m.old_customer_id = e.id
+            """
+        )
+        engine.execute(f"CREATE OR REPLACE TABLE {ends} AS SELECT * FROM {step}")
+        pending = engine.scalar(
+            f"SELECT count(*) FROM {ends} e JOIN ({merged}) m ON m.old_customer_id = e.id"
+        )
+        if not pending:
+            break
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {REDIRECTS} AS
+        SELECT r.old_customer_id, coalesce(r.customer_id, b.id) AS customer_id,
+               r.redirected_to, r.reason, r.redirected_at
+        FROM {REDIRECTS} r
+        LEFT JOIN (SELECT * FROM {ends} WHERE id IN (SELECT customer_id FROM {ASSIGNED})) b
+            ON r.customer_id IS NULL AND b.start = r.redirected_to
+        """
+    )
+    engine.drop(ends, step)
+
+
+def _write_removed_records(engine: DuckDBEngine, run_at: datetime) -> None:
+    """`REMOVED` (removed_records.parquet): each record of an earlier run not in this one, by its
+    digest, with the id it had when it left and that id's issue time; the earlier rows of
+    records back in this run go."""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {REMOVED} AS
+        WITH gone AS (
+            SELECT {record_digest("p")} AS record, p.customer_id, i.issued_at,
+                   $run_at AS removed_at
+            FROM {PREVIOUS_MAP} p
+            LEFT JOIN {RECORDS} r USING (source, source_record_id)
+            LEFT JOIN {PREVIOUS_IDS} i USING (customer_id)
+            WHERE r.record_key IS NULL
+        ), earlier AS (
+            SELECT g.record, g.customer_id, g.issued_at, g.removed_at
+            FROM {PREVIOUS_REMOVED} g LEFT JOIN {DIGESTS} d USING (record)
+            WHERE d.record IS NULL
+        )
+        SELECT * FROM (SELECT * FROM gone UNION ALL SELECT * FROM earlier)
+        QUALIFY row_number() OVER (PARTITION BY record ORDER BY removed_at DESC) = 1
+        ORDER BY record
+        """,
+        {"run_at": run_at},
+    )
+
+
 def _churn(engine: DuckDBEngine) -> Churn:
-    kept, new, split = engine.rows(
+    kept, new, split, returned = engine.rows(
         f"""
         SELECT count(*) FILTER (WHERE origin = 'kept'), count(*) FILTER (WHERE origin = 'new'),
-               count(*) FILTER (WHERE origin = 'split')
+               count(*) FILTER (WHERE origin = 'split'),
+               count(*) FILTER (WHERE origin = 'returned')
         FROM {ASSIGNED}
         """
     )[0]
@@ -360,6 +503,7 @@ def _churn(engine: DuckDBEngine) -> Churn:
             engine.scalar(f"SELECT count(DISTINCT customer_id) FROM {PREVIOUS_MAP}")
         ),
         customers_kept=int(kept),
+        customers_returned=int(returned),
         customers_new=int(new),
         customers_split_off=int(split),
         customers_merged=engine.count(table("id_merges")),

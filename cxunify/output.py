@@ -34,7 +34,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
 from cxunify.engine.hadoop import HadoopPath
 from cxunify.errors import OutputError, UserError
-from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, PreviousOutput
+from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, REMOVED, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
 from cxunify.score import SCORED, SCORED_FLOOR
@@ -108,6 +108,9 @@ OUTPUT_QUERIES: dict[str, str] = {
         SELECT old_customer_id, customer_id, redirected_to, reason, redirected_at
         FROM {REDIRECTS} ORDER BY redirected_at, old_customer_id, customer_id
     """,
+    "removed_records": (
+        f"SELECT record, customer_id, issued_at, removed_at FROM {REMOVED} ORDER BY record"
+    ),
 }
 
 
@@ -451,6 +454,7 @@ def find_previous(previous: Folder) -> PreviousOutput | None:
         identity_map=previous / "identity_map.parquet",
         customer_ids=optional("customer_ids"),
         redirects=optional("id_redirects"),
+        removed_records=optional("removed_records"),
         started_at=started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC),
     )
 

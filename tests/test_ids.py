@@ -89,6 +89,7 @@ def test_adding_records_keeps_every_unaffected_id(cli, tmp_path: Path):
         "customers_merged": 0,
         "customers_id_changed": 0,
         "customers_removed": 0,
+        "customers_returned": 0,
         "id_changed_share": 0.0,
         "removed_share": 0.0,
     }
@@ -276,7 +277,7 @@ def test_a_run_reading_another_folder_locks_it(cli, tmp_path: Path):
 
 def test_a_redirect_to_a_customer_whose_records_are_all_gone_names_nobody(cli, tmp_path: Path):
     """id_redirects.customer_id names a customer of this run, or is NULL: never an id that
-    no profile holds."""
+    no profile holds; the customer back with its id, it names it again."""
     out = tmp_path / "out"
     run(cli, tmp_path, [f"1,,{PHONE_1}"])
     older = ids(out)["1"]
@@ -288,6 +289,13 @@ def test_a_redirect_to_a_customer_whose_records_are_all_gone_names_nobody(cli, t
     assert redirects(out) == [(newer, None, older, "merge")]
     assert summary["ids"]["customers_removed"] == 1
     assert summary["ids"]["removed_share"] == 1.0
+    # They are back (last night's export was cut short), with their id: the redirect leads
+    # to it again.
+    back = [f"1,,{PHONE_1}", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}"]
+    summary = run(cli, tmp_path, [*back, "4,cat@gmail.com,"])
+    assert {ids(out)[k] for k in "123"} == {older}
+    assert redirects(out) == [(newer, older, older, "merge")]
+    assert summary["ids"]["customers_returned"] == 1
 
 
 def test_an_output_folder_without_its_identity_map_is_refused(cli, tmp_path: Path):
@@ -316,3 +324,76 @@ def test_an_output_nested_in_its_previous_output_is_refused(cli, tmp_path: Path)
         "replaces whole; choose a folder outside it\n"
     )
     assert not (out / "sub").exists()
+
+
+def removed(out: Path) -> list[tuple]:
+    return duckdb.sql(
+        f"SELECT record, customer_id FROM '{out}/removed_records.parquet' ORDER BY record"
+    ).fetchall()
+
+
+def digest(record_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"crm\x1f{record_id}".encode()).hexdigest()
+
+
+def test_records_back_after_leaving_get_their_id_back_in_unify_and_update(cli, tmp_path: Path):
+    """A customer whose records all left (an export cut short one night, a contact deleted
+    by mistake) and came back got the id of its smallest record afresh, not the id it had:
+    here that of record 2, which had left for good, so a downstream system holding the
+    customer's id lost it. The records that left are remembered with their id
+    (removed_records.parquet, by digest), and a full run and an update agree."""
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["2,ann@gmail.com,", "5,ann@gmail.com,"])
+    ann, issued_at = ids(out)["5"], issued(out)[ids(out)["5"]]
+    run(cli, tmp_path, ["9,zed@gmail.com,"])  # both of ann's records leave
+    zed = ids(out)["9"]
+    assert removed(out) == sorted([(digest("2"), ann), (digest("5"), ann)])
+    shutil.copytree(out, tmp_path / "updated")
+    summary = run(cli, tmp_path, ["5,ann@gmail.com,", "9,zed@gmail.com,"])  # 5 is back
+    assert ids(out) == {"5": ann, "9": zed}
+    assert issued(out)[ann] == issued_at
+    assert summary["ids"]["customers_returned"] == 1 and summary["ids"]["customers_new"] == 0
+    assert removed(out) == [(digest("2"), ann)]  # 2 is still away
+    # The same night as an update of the copy: 5 added, 9 kept as stored.
+    write(tmp_path / "crm.csv", "id,email,phone\n5,ann@gmail.com,\n")
+    result = cli("update", "--previous", tmp_path / "updated", "--config", tmp_path / "cfg.yaml")
+    assert result.exit_code == 0, result.stderr
+    for name in ("identity_map", "customer_ids", "id_redirects", "removed_records"):
+        assert _ids_of(tmp_path / "updated", name) == _ids_of(out, name), name
+
+
+def _ids_of(out: Path, name: str) -> list[tuple]:
+    columns = "source, source_record_id, customer_id" if name == "identity_map" else "*"
+    return duckdb.sql(f"SELECT {columns} FROM '{out}/{name}.parquet' ORDER BY ALL").fetchall()
+
+
+def test_an_id_whose_records_left_is_never_issued_to_another_person(cli, tmp_path: Path):
+    """Record 1 (ann's id was derived from it) was erased, and its id came back later as
+    another person's: ann's id stayed with record 2, then both left; record 1, back, was given
+    the id derived from it, which a downstream system held as ann's. It gets its own id."""
+    out = tmp_path / "out"
+    config = tmp_path / "cfg.yaml"
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,"])
+    ann = ids(out)["1"]
+
+    def update(rows: list[str], *erase: str) -> None:
+        write(tmp_path / "crm.csv", "id,email,phone\n" + "".join(r + "\n" for r in rows))
+        extra = []
+        if erase:
+            lines = ["source,source_record_id", *(f"crm,{e}" for e in erase)]
+            extra = ["--delete", write(tmp_path / "erase.csv", "\n".join(lines) + "\n")]
+        result = cli("update", "--previous", out, "--config", config, "-q", *extra)
+        assert result.exit_code == 0, result.stderr
+
+    update([], "1")
+    assert ids(out) == {"2": ann}
+    update(["1,zed@gmail.com,"])  # another person, under the erased record's id
+    zed = ids(out)["1"]
+    assert zed != ann
+    update([], "1", "2")
+    assert ids(out) == {}
+    update(["1,zed@gmail.com,"])
+    assert ids(out) == {"1": zed}
+    assert ann in {customer for _, customer in removed(out)}

@@ -101,6 +101,12 @@ CONTRACT = {
         "reason": "VARCHAR",
         "redirected_at": "TIMESTAMP",
     },
+    "removed_records": {
+        "record": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "issued_at": "TIMESTAMP",
+        "removed_at": "TIMESTAMP",
+    },
     "records": {
         "source": "VARCHAR",
         "source_kind": "VARCHAR",
@@ -232,7 +238,7 @@ def test_duckdb_file_has_a_view_per_output_from_any_directory(
     }
     assert views == {
         "profiles", "identity_map", "links", "records", "rejects", "touchpoints", "customer_ids",
-        "id_redirects",
+        "id_redirects", "removed_records",
     }  # fmt: skip
     for view in views:
         con.execute(f"SELECT count(*) FROM {view}").fetchone()
