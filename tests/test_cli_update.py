@@ -565,3 +565,45 @@ def test_a_deleted_record_in_a_row_rejected_tonight_is_an_error(cli, tmp_path: P
     write(tmp_path / "crm.csv", "contact_id,first_name,last_name,email\nC2,Bo,Ng,bo@x.com,x\n")
     result = cli("update", "--previous", out, "--config", config, "--delete", deletions, "-q")
     assert result.exit_code == 0, result.stderr
+
+
+def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli, tmp_path: Path):
+    """A nightly delta stopped by a gate is not in the output; the next night's update ran on
+    top of it, leaving those rows out for good, and (passing) removed the rejected folder
+    that showed it. It is refused, naming the update set aside and its files."""
+    import shutil
+
+    config, out = unified(cli, tmp_path)
+    header = CRM.splitlines()[0]
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    write(
+        tmp_path / "crm.csv", f"{header}\nC4,Dee,Ma,dee.ma@fastmail.com\n,No,Id,no@fastmail.com\n"
+    )
+    gated = write(tmp_path / "gated.yaml", CONFIG + "gates:\n  max_reject_rate: 0\n")
+    assert cli("update", "--previous", out, "--config", gated, "-q").exit_code == 3
+    aside = tmp_path / "out.rejected"
+    stopped = json.loads((aside / "run.json").read_text())
+    assert stopped["quality"]["failed"][0].startswith("gates.max_reject_rate: ")
+    before = (out / "run.json").read_text()
+    write(tmp_path / "crm.csv", f"{header}\nC5,Eve,Oh,eve.oh@fastmail.com\n")
+    result = cli("update", "--previous", out, "--config", config, "-q")
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        f"Error: {aside}: holds the update started {stopped['started_at']} that a quality "
+        f"gate stopped ({stopped['quality']['failed'][0]}), so its rows and "
+        f"deletions are not in {out} (it read {tmp_path / 'crm.csv'}, {tmp_path / 'orders.csv'}); "
+        "an update now would leave them out for good. Once the gate passes, update again with "
+        f"its files and tonight's (or run a full cxunify unify); move {aside} away first, or "
+        "remove it to go on without that update"
+    )
+    assert (out / "run.json").read_text() == before and aside.is_dir()
+    # Set aside elsewhere, the two nights go in together.
+    shutil.move(aside, tmp_path / "inspected")
+    write(
+        tmp_path / "crm.csv",
+        f"{header}\nC4,Dee,Ma,dee.ma@fastmail.com\nC5,Eve,Oh,eve.oh@fastmail.com\n",
+    )
+    result = cli("update", "--previous", out, "--config", config, "-q")
+    assert result.exit_code == 0, result.stderr
+    held = duckdb.sql(f"SELECT source_record_id FROM '{out}/identity_map.parquet'").fetchall()
+    assert {"C4", "C5"} <= {record for (record,) in held}
