@@ -287,10 +287,10 @@ def _load_issued(engine: DuckDBEngine) -> None:
         """
     )
     # (only needed to find records back: none can be when no record has left)
+    none_left = "" if engine.count(PREVIOUS_REMOVED) else " WHERE false"
     engine.execute(
         f"CREATE OR REPLACE TABLE {DIGESTS} AS "
-        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r "
-        f"WHERE EXISTS (SELECT 1 FROM {PREVIOUS_REMOVED})"
+        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r{none_left}"
     )
 
 
@@ -470,7 +470,7 @@ def _write_removed_records(engine: DuckDBEngine, run_at: datetime) -> None:
             WHERE r.record_key IS NULL
         ), earlier AS (
             SELECT g.record, g.customer_id, g.issued_at, g.removed_at
-            FROM {PREVIOUS_REMOVED} g LEFT JOIN {DIGESTS} d USING (record)
+            FROM {PREVIOUS_REMOVED} g LEFT JOIN {DIGESTS} d ON d.record = g.record
             WHERE d.record IS NULL
         )
         SELECT * FROM (SELECT * FROM gone UNION ALL SELECT * FROM earlier)
