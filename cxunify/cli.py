@@ -244,6 +244,8 @@ def _gate_summary(as_json: bool) -> Iterator[None]:
     try:
         yield
     except GateFailed as exc:
+        # (the run's warnings too: the aside output holds what they are about)
+        _warn(exc.manifest.get("warnings", []))
         if as_json:
             manifest = exc.manifest
             keys = ("counts", "config_hash", "ids", "quality", "warnings", "update")

@@ -498,6 +498,23 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
     assert duckdb.sql(o7).fetchall() == [(Decimal("4.00"), "USD")]
 
 
+def test_a_run_stopped_by_a_gate_still_prints_its_warnings(cli, tmp_path):
+    """The output set aside holds what a warning is about, so a run stopped by a gate says it
+    too: it printed only the gate."""
+    orders = (
+        "id,email,ordered,amount,currency\n"
+        "O1,gina.pratt@gmail.com,2025-06-01,4.00 GBP,USD\n"
+        "O2,gina.pratt@gmail.com,2025-06-02,5.00,USD\n"
+    )
+    # (the profile's YAML ends a line early: gates is a key of the config, not of profile)
+    converting = "currency: {base: USD}\ngates: {max_cluster_size: 1}"
+    result, _ = unify_one_source(cli, tmp_path, "transactions", orders, converting)
+    assert result.exit_code == 3
+    warning, gate, _kept = result.stderr.splitlines()
+    assert warning.startswith("Warning: 1 order whose amount names another currency")
+    assert gate.startswith("Error: quality gate failed: gates.max_cluster_size")
+
+
 def test_converting_orders_naming_two_currencies_add_to_no_converted_figure():
     """A customer whose orders all name two currencies has no converted revenue (nor its
     currency, average or monetary score); the run goes on, and a missing rate still stops it."""
