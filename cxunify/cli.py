@@ -1,6 +1,7 @@
 """The ``cxunify`` command line. Each command resolves options, calls one library function and
 prints with rich. Known errors become ``Error: ...`` on stderr with a documented exit code:
-0 ok, 1 user error (config, input), 2 internal error, 3 quality gate failed.
+0 ok, 1 user error (config, input), 2 internal error, 3 quality gate failed, 4 another run
+holds the output folder (nothing done; try again later).
 """
 
 from __future__ import annotations

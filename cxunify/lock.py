@@ -26,7 +26,12 @@ from cxunify.errors import UserError
 
 
 class LockedError(UserError):
-    """Another run is writing the same output folder, or reading it for another."""
+    """Another run is writing the same output folder, or reading it for another.
+
+    Its own exit code: a cron wrapper retries later on this one, where a config error needs
+    a person (both were 1)."""
+
+    exit_code = 4
 
 
 def lock_path(out_dir: Path) -> Path:

@@ -268,7 +268,7 @@ def test_a_run_reading_another_folder_locks_it(cli, tmp_path: Path):
             "--previous", previous, "-q")  # fmt: skip
     with output_lock(previous):
         result = cli(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: {previous}: another cxunify run (pid ")
     assert not (tmp_path / "candidate").exists()
     assert not lock_path(previous).exists()

@@ -33,7 +33,7 @@ def test_a_concurrent_second_run_is_refused(cli, tmp_path: Path):
     with output_lock(out):  # a run in progress, in this very process
         result = cli("unify", "--config", config, "--out", out, "-q")
         held = json.loads(lock_path(out).read_text())
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr.startswith(
         f"Error: {out}: another cxunify run (pid {os.getpid()} on {held['host']}, started "
     )
@@ -55,7 +55,7 @@ def test_a_run_refused_by_one_reading_the_folder_is_told_it_is_being_read(cli, t
         held = json.loads(lock_path(out).read_text())
         result = cli("unify", "--config", config, "--out", out, "-q")
     assert held["mode"] == "read" and held["writing"] == str(candidate)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert " ".join(result.stderr.split()) == (
         f"Error: {out}: another cxunify run (pid {os.getpid()} on {held['host']}, started "
         f"{held['started_at']}) is reading this output folder (as --previous) to write "
@@ -69,7 +69,7 @@ def test_a_run_refused_by_one_reading_the_folder_is_told_it_is_being_read(cli, t
     )
     result = cli("unify", "--config", config, "--out", out, "-q")
     lock_path(out).unlink()
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert "is writing this output folder, or reading it to write another;" in " ".join(
         result.stderr.split()
     )
@@ -133,7 +133,7 @@ def test_a_lock_whose_pid_now_belongs_to_a_later_process_is_taken_over(
         json.dumps({"pid": live_pid, "host": socket.gethostname(), "mode": "write", **identity})
     )
     result = cli("unify", "--config", config, "--out", out, "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert " ".join(result.stderr.split()).endswith(
         "is writing this output folder; wait for it to finish"
     )
@@ -181,7 +181,7 @@ def test_a_lock_that_cannot_tell_its_process_says_how_to_clear_it(
         json.dumps({"pid": live_pid, "host": socket.gethostname(), "started_at": "x"})
     )
     result = cli("unify", "--config", config, "--out", out, "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert (
         f"wait for it to finish, or, if pid {live_pid} is not a cxunify run, "
         f"remove {lock_path(out)}" in " ".join(result.stderr.split())
@@ -192,7 +192,7 @@ def test_a_lock_from_another_host_is_reported_not_broken(cli, tmp_path: Path):
     config, out = _tiny(tmp_path), tmp_path / "out"
     lock_path(out).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started_at": "x"}))
     result = cli("unify", "--config", config, "--out", out, "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert f"if that run is gone, remove {lock_path(out)}" in result.stderr
 
 
@@ -277,4 +277,4 @@ def test_flags_run_uses_the_lock_too(cli, tmp_path: Path):
     out = tmp_path / "out"
     with output_lock(out):
         result = cli("unify", *SAMPLE_FLAGS, "--out", out, "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 4

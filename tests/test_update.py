@@ -629,7 +629,7 @@ def test_an_update_elsewhere_locks_the_folder_it_reads(cli, nights, tmp_path: Pa
     args = ("update", "--previous", previous, "--config", folder / "delta.yaml")
     with output_lock(previous):
         result = cli(*args, "--out", tmp_path / "elsewhere")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: {previous}: another cxunify run (pid ")
     assert not (tmp_path / "elsewhere").exists()
     assert not lock_path(previous).exists() and not lock_path(tmp_path / "elsewhere").exists()
