@@ -244,19 +244,53 @@ def readable_text(
                     "(e.g. encoding: latin-1) or encoding: auto"
                 )
             return path, "utf-8"
-        return _transcode(path, codec, work_dir), codec
+        try:
+            return _transcode(path, codec, work_dir), codec
+        except _Undecodable as exc:
+            raise InputError(
+                exc.message(
+                    shown,
+                    declared,
+                    "set the source's encoding (e.g. encoding: latin-1) or encoding: auto",
+                )
+            ) from None
     with path.open("rb") as handle:
         head = handle.read(4)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _transcode(path, "utf-16", work_dir), "utf-16"
+        try:
+            return _transcode(path, "utf-16", work_dir), "utf-16"
+        except _Undecodable as exc:
+            raise InputError(
+                exc.message(
+                    shown,
+                    "UTF-16",
+                    "it starts with a UTF-16 byte order mark; if it is "
+                    "in another encoding, set the source's encoding",
+                )
+            ) from None
     if _first_non_utf8_line(path) is None:
         return path, "utf-8"
     for codec in ("cp1252", "latin-1"):
         try:
             return _transcode(path, codec, work_dir), codec
-        except UnicodeDecodeError:
+        except _Undecodable:
             continue
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+class _Undecodable(Exception):
+    """A file its codec cannot decode: at `line`, or, `cut_short`, in its last bytes."""
+
+    def __init__(self, line: int, cut_short: bool) -> None:
+        super().__init__(line, cut_short)
+        self.line = line
+        self.cut_short = cut_short
+
+    def message(self, shown: Path | str, encoding: str, hint: str) -> str:
+        """What is wrong, and, unless the file is cut short, `hint` on what to do."""
+        if self.cut_short:
+            return f"{shown}:{self.line}: ends inside a {encoding} character; is it cut short?"
+        return f"{shown}:{self.line}: not valid {encoding}; {hint}"
 
 
 def _first_non_utf8_line(path: Path) -> int | None:
@@ -294,13 +328,38 @@ def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
 
 
 def _transcode(path: Path, codec: str, work_dir: Path) -> Path:
+    """A UTF-8 copy of `path`, read as `codec`; `_Undecodable` names the first line it
+    cannot read."""
     target = _copy_of(path, work_dir, path.name)
     decoder = codecs.getincrementaldecoder(codec)()
+    line = 1
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         for chunk in iter(lambda: src.read(1 << 20), b""):
-            dst.write(decoder.decode(chunk))
-        dst.write(decoder.decode(b"", final=True))
+            state = decoder.getstate()
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                decoder.setstate(state)
+                raise _Undecodable(line + _lines_before_error(decoder, chunk), False) from None
+            line += text.count("\n")
+            dst.write(text)
+        try:
+            dst.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError:
+            raise _Undecodable(line, True) from None
     return target
+
+
+def _lines_before_error(decoder: codecs.IncrementalDecoder, chunk: bytes) -> int:
+    """The line breaks `decoder` reads in `chunk` before the byte it cannot decode (fed one
+    byte at a time: only on the way to an error, so speed does not matter)."""
+    breaks = 0
+    for at in range(len(chunk)):
+        try:
+            breaks += decoder.decode(chunk[at : at + 1]).count("\n")
+        except UnicodeDecodeError:
+            break
+    return breaks
 
 
 @dataclass

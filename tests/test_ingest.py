@@ -87,6 +87,45 @@ def test_latin1_file_declared_utf8_is_a_one_line_error(cli, tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
+ROWS = "".join(f"{n},Ann,Lee,ann{n}@x.com,5550100001\n" for n in range(1, 30_000))  # > 1 MiB
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "line", "problem"),
+    [
+        # 0x81 is no character in cp1252
+        ("cp1252", CRM.encode() + b"1,A\x81n,Lee,a@x.com,1\n", 2, "not valid cp1252"),
+        ("ascii", (CRM + "1,A,B,a@x.com,1\n2,Renée,B,r@x.com,2\n").encode(), 3, "not valid ascii"),
+        # past the first MiB read, the lines before it counted
+        ("cp1252", (CRM + ROWS).encode() + b"\x81\n", 30_001, "not valid cp1252"),
+        # a lone surrogate (a high one not followed by a low one)
+        ("utf-16", (CRM + "1,A").encode("utf-16") + b"\x00\xd8A\x00\n\x00", 2, "not valid utf-16"),
+    ],
+)
+def test_a_file_its_declared_encoding_cannot_read_names_the_line(
+    cli, tmp_path: Path, encoding: str, body: bytes, line: int, problem: str
+):
+    data = tmp_path / "crm.csv"
+    data.write_bytes(body)
+    cfg = config(tmp_path, "", extra=f"    encoding: {encoding}\n")
+    result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}:{line}: {problem}; set the source's encoding (e.g. encoding: latin-1) "
+        "or encoding: auto\n"
+    )
+
+
+def test_a_utf16_file_cut_inside_a_character_is_a_one_line_error(cli, tmp_path: Path):
+    """A byte order mark makes `auto` read the file as UTF-16; an odd last byte is half a
+    character, and the error says the file looks cut short."""
+    data = tmp_path / "crm.csv"
+    data.write_bytes((CRM + "1,A,B,a@x.com,1\n").encode("utf-16") + b"2")
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {data}:3: ends inside a UTF-16 character; is it cut short?\n"
+
+
 def test_unknown_encoding_is_a_one_line_error(cli, tmp_path: Path):
     data = write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n")
     cfg = config(tmp_path, "", extra="    encoding: klingon\n")
