@@ -220,9 +220,9 @@ def readable_text(
 ) -> tuple[Path, str]:
     """A UTF-8 copy of a text file when it is not UTF-8 already, and the encoding used.
 
-    ``auto`` accepts UTF-8 (with or without BOM) and UTF-16 with a BOM, and falls back to
-    cp1252, then latin-1, which cover the exports spreadsheets on Windows write. Messages
-    name the file `shown` (default: `path`).
+    ``auto`` accepts UTF-8 (with or without BOM) and UTF-16 (with a BOM, or without one when
+    every other byte of its start is NUL), and falls back to cp1252, then latin-1, which cover
+    the exports spreadsheets on Windows write. Messages name the file `shown` (default: `path`).
     """
     shown = path if shown is None else shown
     with path.open("rb") as handle:
@@ -268,6 +268,19 @@ def readable_text(
                     "in another encoding, set the source's encoding",
                 )
             ) from None
+    utf16 = _utf16_without_bom(path)
+    if utf16 is not None:
+        try:
+            return _transcode(path, utf16, work_dir), utf16
+        except _Undecodable as exc:
+            raise InputError(
+                exc.message(
+                    shown,
+                    "UTF-16",
+                    "it reads as UTF-16 (every other byte of its start is 0); if it is in "
+                    "another encoding, set the source's encoding",
+                )
+            ) from None
     if _first_non_utf8_line(path) is None:
         return path, "utf-8"
     for codec in ("cp1252", "latin-1"):
@@ -276,6 +289,28 @@ def readable_text(
         except _Undecodable:
             continue
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _utf16_without_bom(path: Path) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` for UTF-16 text written without a byte order mark (as
+    some exporters do), else None. Such text is valid UTF-8 too, each ASCII character a byte
+    and a NUL, so it would be read as names and values full of NULs. Told by its start: most
+    of one side of each byte pair NUL (the high byte of ASCII), hardly any of the other."""
+    with path.open("rb") as handle:
+        start = handle.read(4096)
+    start = start[: len(start) // 2 * 2]
+    pairs = len(start) // 2
+    if pairs < 2:
+        return None
+    even, odd = start[0::2].count(0), start[1::2].count(0)
+    for codec, high, low in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if high * 2 > pairs and low * 10 < high:
+            try:
+                codecs.getincrementaldecoder(codec)().decode(start)
+            except UnicodeDecodeError:
+                return None
+            return codec
+    return None
 
 
 class _Undecodable(Exception):

@@ -75,6 +75,20 @@ def test_latin1_file_is_read_with_auto_encoding(cli, tmp_path: Path):
     assert run["inputs"][0]["encoding"] == "cp1252"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_without_a_byte_order_mark_is_read_as_utf16(
+    cli, tmp_path: Path, encoding: str
+):
+    """Valid UTF-8 as well (a NUL beside each ASCII byte): read so, no column was found."""
+    write(tmp_path / "crm.csv", CRM + "1,Renée,Müller,r@x.com,5550100001\n", encoding=encoding)
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tmp_path, ""), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    names = duckdb.sql(f"SELECT first_name, last_name FROM '{out}/profiles.parquet'").fetchall()
+    assert names == [("Renée", "Müller")]
+    assert json.loads((out / "run.json").read_text())["inputs"][0]["encoding"] == encoding
+
+
 def test_latin1_file_declared_utf8_is_a_one_line_error(cli, tmp_path: Path):
     data = write(tmp_path / "crm.csv", CRM + "1,Renée,Müller,r@x.com,1\n", encoding="latin-1")
     cfg = config(tmp_path, "", extra="    encoding: utf-8\n")
