@@ -30,6 +30,7 @@ from cxunify.ingest import (
     extension,
     extension_format,
     file_format,
+    folder_hint,
     load_raw,
     readable_text,
 )
@@ -114,6 +115,10 @@ def infer_sources(
             if not matches:
                 raise InputError(f"--{kind.value} {given}: no file matches")
             for match in matches:
+                if match.is_dir():
+                    raise InputError(
+                        f"--{kind.value} {given}: is a folder; {folder_hint(match, pattern)}"
+                    )
                 if not match.is_file():
                     raise InputError(f"--{kind.value} {given}: file not found")
                 # Named twice (by two flags, or a flag and a glob), a file's rows would be

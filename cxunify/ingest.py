@@ -148,9 +148,19 @@ def resolve_files(
         if not files:
             raise InputError(f"{key}.path: no file matches '{source.path}'")
         return [Export(str(p), path=p) for p in files]
+    if pattern.is_dir():
+        raise InputError(f"{key}.path: {pattern} is a folder; {folder_hint(pattern, source.path)}")
     if not pattern.is_file():
         raise InputError(f"{key}.path: file not found: {pattern}")
     return [Export(str(pattern), path=pattern)]
+
+
+def folder_hint(folder: Path, given: str) -> str:
+    """What to give instead of `folder` (written `given`): its files, by a glob of the
+    extension they have (.csv when they have none or several)."""
+    known = {extension(p) for p in folder.iterdir() if p.is_file() and extension_format(p)}
+    suffix = known.pop() if len(known) == 1 else ".csv"
+    return f"name its files with a glob (e.g. {given.rstrip('/')}/*{suffix})"
 
 
 def _store_files(

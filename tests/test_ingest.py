@@ -206,6 +206,25 @@ def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
     )
 
 
+def test_a_folder_for_a_file_says_it_is_a_folder_and_what_glob_to_give(cli, tmp_path: Path):
+    """An export folder (a Spark job's part files) given as the path was 'file not found',
+    though it is there: the message names the folder and a glob of its files."""
+    write(tmp_path / "crm" / "part-0.parquet", "")
+    write(tmp_path / "crm" / "_SUCCESS", "")
+    result = cli("unify", "--config", config(tmp_path, "", name="crm"), "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'cfg.yaml'}: sources[0].path: {tmp_path / 'crm'} is a folder; "
+        "name its files with a glob (e.g. crm/*.parquet)\n"
+    )
+    result = cli("unify", "--crm", f"{tmp_path}/crm/", "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: --crm {tmp_path}/crm/: is a folder; name its files with a glob "
+        f"(e.g. {tmp_path}/crm/*.parquet)\n"
+    )
+
+
 @pytest.mark.parametrize(("name", "extension"), [("crm.dat", "(.dat)"), ("crm", "(none)")])
 def test_a_file_of_unknown_extension_names_the_format_key(cli, tmp_path, name, extension):
     # It named the file only, not the config or the key to set.
