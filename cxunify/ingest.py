@@ -808,6 +808,9 @@ def _stray_quote(engine: DuckDBEngine, file: Path, dialect: CsvDialect) -> int |
     with file.open("rb") as handle:
         for (start,) in found:
             handle.seek(int(start))
+            if handle.read(1) == b"\n":  # the LF of a CR LF: DuckDB starts the row there
+                start += 1
+            handle.seek(int(start))
             line = handle.readline().decode("utf-8", errors="replace")
             if dialect.leaves_quote_open(line):
                 return int(start)
@@ -824,13 +827,15 @@ def _harvest_csv_rejects(
     )
     if not exists:
         return 0
-    # One line can carry several errors; it is still one rejected row.
+    # One line can carry several errors; it is still one rejected row. In a file of CR LF
+    # lines DuckDB's text of a row starts with the LF ending the line before: not the row's.
     engine.execute(
         f"""
         INSERT INTO {REJECTS}
         SELECT $source, $file, line::BIGINT + $before,
                'unparseable CSV row: ' || string_agg(DISTINCT lower(error_type), ', '),
-               any_value(csv_line)
+               any_value(CASE WHEN starts_with(csv_line, chr(10)) THEN substr(csv_line, 2)
+                              ELSE csv_line END)
         FROM reject_errors
         GROUP BY line
         ORDER BY line

@@ -493,6 +493,28 @@ def test_a_quote_never_closed_swallows_no_rows(cli, tmp_path: Path):
     assert (run["counts"]["rows_in"], run["counts"]["rows_rejected"]) == (300, 3)
 
 
+def test_a_file_of_cr_lf_lines_rejects_its_bad_rows_alone_and_as_written(cli, tmp_path: Path):
+    """Windows exports end lines in CR LF, where DuckDB starts a bad row's text at the LF
+    before it: a stray quote was not seen (the row's 'first line' was that LF), so it
+    swallowed every row after it, and a rejected row's raw text began with a line break,
+    which `update --delete` could not read its id from (the row stayed in rejects)."""
+    lines = [
+        "id,name,email,city",
+        '1,Ann Lee,ann@x.com,"Paris, TX"',
+        "2,Bob Ray,bob@x.com,Austin,EXTRA",
+        '3,"Cy Ng,cy@x.com,Oslo',
+        "4,Di Ko,di@x.com,Lima",
+        "5,Ed Wu,ed@x.com,Rome",
+    ]
+    path = write(tmp_path / "crm.csv", "\r\n".join(lines) + "\r\n")
+    records, _ = _read(cli, tmp_path, path)
+    assert [r[0] for r in records] == ["1", "4", "5"]
+    assert [(line, raw) for _, _, line, _, raw in rejects(tmp_path / "out")] == [
+        (3, "2,Bob Ray,bob@x.com,Austin,EXTRA"),
+        (4, '3,"Cy Ng,cy@x.com,Oslo'),
+    ]
+
+
 def test_blank_lines_before_the_header_are_skipped(cli, tmp_path: Path):
     """Some exporters start with an empty line; rejects keep the file's own line numbers."""
     path = write(
