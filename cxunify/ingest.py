@@ -670,9 +670,10 @@ def csv_header(
     escape: str | None = None,
     shown: Path | str | None = None,
 ) -> CsvDialect:
-    """The delimiter, and the columns named by the first record after any blank lines (names
-    trimmed; a blank name becomes ``column<i>``, and a name repeated in any case gets ``_1``,
-    ``_2``: DuckDB's names, which configs written for earlier versions use).
+    """The delimiter, and the columns named by the first record after any blank lines and an
+    Excel ``sep=`` line (names trimmed; a blank name becomes ``column<i>``, and a name
+    repeated in any case gets ``_1``, ``_2``: DuckDB's names, which configs written for
+    earlier versions use). The ``sep=`` line names the delimiter unless `delim` is given.
 
     A header line that opens a quote and does not close it is an error naming the file
     `shown` (default: `readable`) and the line: read on, it would make the whole file one
@@ -685,6 +686,15 @@ def csv_header(
     skip = max(blank.count("\n"), blank.count("\r"))
     head = head[len(blank) :]
     header_line = re.split("[\r\n]", head, maxsplit=1)[0]
+    excel_sep = re.fullmatch("sep=(.)", header_line, re.IGNORECASE)
+    if excel_sep:
+        # Excel's line naming the delimiter, which exporters write above the header for
+        # Excel to open the file in columns (sep=; in much of Europe): not the header.
+        delim = delim or excel_sep.group(1)
+        head = head[len(header_line) :]
+        head = head[2:] if head.startswith("\r\n") else head[1:]
+        skip += 1
+        header_line = re.split("[\r\n]", head, maxsplit=1)[0]
 
     def first_record(d: str) -> list[str]:
         reader = csv.reader(

@@ -515,6 +515,16 @@ def test_a_file_of_cr_lf_lines_rejects_its_bad_rows_alone_and_as_written(cli, tm
     ]
 
 
+def test_an_excel_sep_line_names_the_delimiter_and_is_not_the_header(cli, tmp_path: Path):
+    """Exporters for Excel write `sep=;` above the header; it was read as the header (one
+    column, 'sep='), so no row could be read."""
+    lines = ["sep=;", "id;name;email;city", "1;Ann Lee;ann@x.com;Paris, TX", "2;Bob;b@x.com;A;B"]
+    path = write(tmp_path / "crm.csv", "\r\n".join(lines) + "\r\n")
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris, TX")]
+    assert rejected == [(4, "unparseable CSV row: too many columns")]
+
+
 def test_blank_lines_before_the_header_are_skipped(cli, tmp_path: Path):
     """Some exporters start with an empty line; rejects keep the file's own line numbers."""
     path = write(
