@@ -812,7 +812,7 @@ def _stray_quote(engine: DuckDBEngine, file: Path, dialect: CsvDialect) -> int |
     line leaves a quote open (a quote opened and not closed), if any."""
     found = engine.rows(
         "SELECT line_byte_position - 1 FROM reject_errors "
-        "WHERE contains(csv_line, chr(10)) "
+        "WHERE (contains(csv_line, chr(10)) OR contains(csv_line, chr(13))) "
         "AND error_type IN ('UNQUOTED VALUE', 'UNTERMINATED QUOTE') ORDER BY 1"
     )
     with file.open("rb") as handle:
@@ -821,10 +821,23 @@ def _stray_quote(engine: DuckDBEngine, file: Path, dialect: CsvDialect) -> int |
             if handle.read(1) == b"\n":  # the LF of a CR LF: DuckDB starts the row there
                 start += 1
             handle.seek(int(start))
-            line = handle.readline().decode("utf-8", errors="replace")
+            line = _line_from(handle).decode("utf-8", errors="replace")
             if dialect.leaves_quote_open(line):
                 return int(start)
     return None
+
+
+def _line_from(handle: io.BufferedReader) -> bytes:
+    """The bytes from `handle`'s position to the end of their line, ended by LF or by CR
+    (readline stops at LF only: a file of CR lines, from an old Mac, is one line to it)."""
+    parts = []
+    for chunk in iter(lambda: handle.read(1 << 16), b""):
+        end = re.search(rb"[\r\n]", chunk)
+        if end:
+            parts.append(chunk[: end.start()])
+            break
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _harvest_csv_rejects(
