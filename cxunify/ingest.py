@@ -926,6 +926,11 @@ def _load_json(
     )
     if first_bad:  # nothing to read: no columns, and every mapped column "not found"
         line, valid = first_bad[0]
+        if fmt == "json":  # one document, valid (else DuckDB said so): its values are no objects
+            raise InputError(
+                f"{path}: no value of it is a JSON object; a JSON export holds an array of "
+                "objects (or one object per line), one per record"
+            )
         raise InputError(
             f"{path}:{line}: {'not a JSON object' if valid else 'not valid JSON'}, and no "
             "line of the file is a JSON object; NDJSON holds one object per line (one JSON "

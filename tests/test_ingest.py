@@ -657,6 +657,21 @@ def test_a_json_export_cut_short_is_a_one_line_error(cli, tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize("document", ["[1, 2]", '[["ann"], ["bob"]]', "null\n"])
+def test_a_json_document_without_objects_says_what_a_json_export_holds(
+    cli, tmp_path: Path, document: str
+):
+    """It was told NDJSON holds one object per line, and to set format: json, its format."""
+    data = write(tmp_path / "s.json", document)
+    result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out",
+                 tmp_path / "out", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}: no value of it is a JSON object; a JSON export holds an array of "
+        "objects (or one object per line), one per record\n"
+    )
+
+
 def test_a_json_export_of_one_object_per_line_rejects_its_broken_line(cli, tmp_path: Path):
     """A .json file written a line per record was one document to DuckDB: a last line cut
     short failed the whole file; it is read as NDJSON, the broken line rejected."""
