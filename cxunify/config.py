@@ -114,7 +114,7 @@ class SourceConfig(_Strict):
     def _one_char(cls, delimiter: str | None) -> str | None:
         if delimiter is not None and len(delimiter) != 1:
             raise ValueError("must be a single character")
-        return delimiter
+        return _not_a_line_break(delimiter)
 
     @field_validator("quote", "escape")
     @classmethod
@@ -122,7 +122,7 @@ class SourceConfig(_Strict):
         # DuckDB's reader takes a single byte for both.
         if char is not None and (len(char) != 1 or not char.isascii()):
             raise ValueError("must be a single ASCII character")
-        return char
+        return _not_a_line_break(char)
 
     @field_validator("phone_region")
     @classmethod
@@ -134,6 +134,14 @@ class SourceConfig(_Strict):
         if self.delimiter is not None and self.delimiter == self.quote:
             raise ValueError(f"quote and delimiter are both '{self.quote}'")
         return self
+
+
+def _not_a_line_break(char: str | None) -> str | None:
+    # A line break ends a CSV record: as a delimiter or quote it made the header one column
+    # and every mapped column "not found".
+    if char in ("\n", "\r"):
+        raise ValueError("must not be a line break")
+    return char
 
 
 def phone_region_code(region: str | None) -> str | None:

@@ -167,6 +167,18 @@ def test_csv_quote_and_escape_are_single_characters(tmp_path: Path):
     assert (source.quote, source.escape) == ("'", "\\")
 
 
+def test_a_csv_delimiter_quote_or_escape_is_not_a_line_break(tmp_path: Path):
+    """A line break ends a record: taken as a delimiter, it made the header one column."""
+    text = GOOD.replace("    id:", '    delimiter: "\\n"\n    quote: "\\r"\n    id:')
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        f"{path}: sources[0].delimiter: must not be a line break",
+        f"{path}: sources[0].quote: must not be a line break",
+    ]
+
+
 # Through the CLI: a config mistake is one line naming the file, the line or key, and exit 1.
 
 
