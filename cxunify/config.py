@@ -941,10 +941,12 @@ def load_config(path: Path) -> Config:
         raise ConfigError([f"{path}: is a folder, not a config file"])
     if not path.is_file():
         raise ConfigError([f"{path}: config file not found"])
+    data = path.read_bytes()
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)  # a SafeLoader
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: config is not UTF-8 text"]) from None
+        raw = yaml.load(data.decode("utf-8"), Loader=_ConfigLoader)  # a SafeLoader
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path}:{line}: config is not UTF-8 text; save it as UTF-8"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -62,6 +62,14 @@ def test_invalid_yaml_names_the_line(tmp_path: Path):
     assert str(err.value).startswith(f"{path}:3: invalid YAML")
 
 
+def test_a_config_not_in_utf8_names_its_first_bad_line(tmp_path: Path):
+    """Saved in latin-1 (a French column name): which line, of a long config, to fix."""
+    path = write(tmp_path / "c.yaml", GOOD + "      first_name: prénom\n", encoding="latin-1")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [f"{path}:9: config is not UTF-8 text; save it as UTF-8"]
+
+
 def test_duplicate_source_names(tmp_path: Path):
     path = write(tmp_path / "c.yaml", GOOD + GOOD.split("sources:\n")[1])
     with pytest.raises(ConfigError) as err:
