@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -65,10 +66,12 @@ def nights(tmp_path_factory: pytest.TempPathFactory):
         assert result.exit_code == 0, result.stderr
         return json.loads(result.stdout) if "--json" in args else {}
 
+    # Night one fits the model (as `train` would: the same EM on the same rows) and keeps it in
+    # its state; `out` is a copy of night one, updated in place.
+    run("unify", "--config", configs["night1"], "--out", folder / "night1")
     model = folder / "model.json"
-    run("train", "--config", configs["night1"], "--to", model)
-    run("unify", "--config", configs["night1"], "--model", model, "--out", folder / "night1")
-    run("unify", "--config", configs["night1"], "--model", model, "--out", folder / "out")
+    shutil.copyfile(folder / "night1" / "state" / "model.json", model)
+    shutil.copytree(folder / "night1", folder / "out")
     summary = run("update", "--previous", folder / "out", "--config", configs["delta"], "--json")
     run("unify", "--config", configs["all"], "--model", model, "--out", folder / "full")
     return folder, summary, len(late) + 1
@@ -436,9 +439,34 @@ def _collapse_nodes_whole(engine, config, state_dir):
     return found
 
 
+@pytest.fixture(scope="module")
+def junk_limited(nights, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Path]:
+    """The nights' configs with a junk limit (max_records_per_value: 4), and night one run
+    with it; read only (updates of it write elsewhere)."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder, _, _ = nights
+    here = tmp_path_factory.mktemp("junk")
+    limit = "matching:\n  max_records_per_value: 4"
+    configs = {
+        name: write(
+            here / f"{name}.yaml",
+            (folder / f"{name}.yaml").read_text().replace("matching:", limit),
+        )
+        for name in ("night1", "delta")
+    }
+    night1 = here / "night1"
+    args = ["unify", "--config", configs["night1"], "--model", folder / "model.json"]
+    result = CliRunner().invoke(app, [*map(str, args), "--out", str(night1)])
+    assert result.exit_code == 0, result.stderr
+    return configs, night1
+
+
 @pytest.mark.parametrize("deleting", [False, True], ids=["junk-grows", "junk-shrinks"])
 def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
-    nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deleting: bool
+    nights, junk_limited, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deleting: bool
 ):
     """With a junk limit tonight's rows cross (a value becomes junk) and, with deletions,
     fall back under (a value stops being junk), the update's nodes, the nodes it blocks again
@@ -449,14 +477,7 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
     from cxunify.cli import app
 
     folder, _, _ = nights
-    limit = "matching:\n  max_records_per_value: 4"
-    configs = {
-        name: write(
-            tmp_path / f"{name}.yaml",
-            (folder / f"{name}.yaml").read_text().replace("matching:", limit),
-        )
-        for name in ("night1", "delta")
-    }
+    configs, night1 = junk_limited
     cli = CliRunner()
 
     def run(*args) -> dict:
@@ -464,8 +485,6 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
         assert result.exit_code == 0, result.stderr
         return json.loads(result.stdout) if "--json" in args else {}
 
-    night1 = tmp_path / "night1"
-    run("unify", "--config", configs["night1"], "--model", folder / "model.json", "--out", night1)
     con = duckdb.connect()
     counts = f"""
         SELECT email_std, count(*) AS n FROM '{night1}/state/records/*.parquet'
