@@ -1,8 +1,8 @@
 """The Spark engine gives the same customers, profiles and output schemas as DuckDB.
 
-The end-to-end run is Spark in local mode (local[2]) on sample_data, read from a store and
-written to one, shared by the tests of this module; it takes about a minute and a half on two
-cores, most of it Spark's per-query overhead.
+The end-to-end run is Spark in local mode (local[2]) on a generated sample of 300 people (the
+bundled sample's generator and seed: every kind of row and every profile column, a seventh of
+the rows), read from a store and written to one, shared by the tests of this module.
 Without pyspark or Java it is skipped on a workstation and fails in CI (CI installs both: see
 .ci/run).
 """
@@ -32,7 +32,10 @@ from tests.conftest import ROOT, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 SAMPLE_EXPORTS = ["crm.csv", "orders.csv", "social.ndjson", "tickets.csv"]
-SAMPLE_STORE = "viewfs://cxsample/exports"  # sample_data, read as a store by the Spark run
+SAMPLE_STORE = "viewfs://cxsample/exports"  # the generated exports, read as a store by Spark
+# People in the exports both engines unify: enough for rejected lines, links the guards refuse
+# and a value in every profile column (the test asserts each), few for Spark's jobs.
+SAMPLE_PEOPLE = 300
 
 
 def _spark_ready() -> str | None:
@@ -96,34 +99,49 @@ def _partition(out: Path) -> set[frozenset[tuple[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def runs(spark_session, tmp_path_factory):
-    """The sample run once on DuckDB, from the local exports into a local folder, and once
-    on Spark, from the same exports on a store (`_mount`) into a folder given as a file://
-    URI; both go through Hadoop's FileSystem as s3a:// or hdfs:// would (the one Spark run
-    of the suite: about a minute and a half)."""
+def exports(tmp_path_factory) -> Path:
+    """`cxunify sample --people 300 --seed 7`: the bundled sample's kind of exports, smaller."""
+    from cxunify.sample import generate_sample
+
+    folder = tmp_path_factory.mktemp("exports")
+    generate_sample(SAMPLE_PEOPLE, 7, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(spark_session, exports, tmp_path_factory):
+    """The sample config on `exports`, run once on DuckDB, from the local files into a local
+    folder, and once on Spark, from the same files on a store (`_mount`) into a folder given
+    as a file:// URI; both go through Hadoop's FileSystem as s3a:// or hdfs:// would (the one
+    Spark run of the suite)."""
     from cxunify.pipeline import unify
 
     base = tmp_path_factory.mktemp("engines")
-    config = load_config(SAMPLE_CONFIG)
-    on_duckdb = unify(config, base / "duckdb")
-    exports = _mount(spark_session, ROOT / "sample_data", "cxsample")  # SAMPLE_STORE
+    local = base / "local.yaml"
+    local.write_text(SAMPLE_CONFIG.read_text().replace("../sample_data", str(exports)))
+    on_duckdb = unify(load_config(local), base / "duckdb")
+    store_uri = _mount(spark_session, exports, "cxsample")  # SAMPLE_STORE
     on_store = base / "store.yaml"
-    on_store.write_text(SAMPLE_CONFIG.read_text().replace("../sample_data", exports))
+    on_store.write_text(SAMPLE_CONFIG.read_text().replace("../sample_data", store_uri))
     store = (base / "store" / "out").as_uri()
     on_spark = unify(load_config(on_store).with_engine("spark"), store, spark_session=spark_session)
     return on_duckdb, on_spark, base / "duckdb", base / "store" / "out"
 
 
-def _as_on_store(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def _as_on_store(frame: pl.DataFrame, columns: list[str], exports: Path) -> pl.DataFrame:
     """`frame` of the DuckDB run with its exports' local paths as the Spark run names them."""
-    local = str(SAMPLE_CONFIG.parent / "../sample_data")  # as the config names them
     return frame.with_columns(
-        pl.col(c).str.replace_all(local, SAMPLE_STORE, literal=True) for c in columns
+        pl.col(c).str.replace_all(str(exports), SAMPLE_STORE, literal=True) for c in columns
     )
 
 
-def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session):
+def test_spark_gives_the_same_customers_profiles_and_schemas(runs, exports, spark_session):
     on_duckdb, on_spark, duck, spark = runs
+    # The exports hold every kind of row the comparisons below could find different: rejected
+    # lines, links the guards refused (and customers they split), texts scored for sentiment.
+    for count in ("rows_rejected", "links", "links_refused_by_guards",
+                  "components_split_by_guards", "texts_scored"):  # fmt: skip
+        assert on_duckdb.counts[count] > 0, count
     assert on_spark.manifest["engine"] == "spark"
     assert _partition(spark) == _partition(duck)
     outputs = sorted(p.name for p in duck.glob("*.parquet"))
@@ -147,12 +165,17 @@ def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session
     for name in state:
         stored = [_parquet(out / "state" / f"{name}.parquet") for out in (duck, spark)]
         if "file" in stored[0].columns:
-            stored[0] = _as_on_store(stored[0], ["file"])
+            stored[0] = _as_on_store(stored[0], ["file"], exports)
         assert stored[1].sort(stored[1].columns).equals(stored[0].sort(stored[0].columns)), name
 
     profiles_duck = _parquet(duck / "profiles.parquet")
     profiles_spark = _parquet(spark / "profiles.parquet")
-    assert profiles_duck.height > 2000
+    assert profiles_duck.height > SAMPLE_PEOPLE
+    # Every golden value, list, date and trait is there for some customer: none goes uncompared.
+    empty = [
+        c for c in profiles_duck.columns if profiles_duck[c].null_count() == profiles_duck.height
+    ]
+    assert empty == []
     # Same ids, golden values, lists, dates and traits, to the last bit: means of doubles are
     # added as decimals, so neither engine's order of adding changes them.
     assert profiles_spark.equals(profiles_duck)
@@ -176,19 +199,21 @@ def test_spark_gives_the_same_customers_profiles_and_schemas(runs, spark_session
     assert identity_duck["file"].str.starts_with("/").all()
     identity_spark = _parquet(spark / "identity_map.parquet")
     # confidence is a match probability: the same to float rounding, as the weights.
-    on_store = _as_on_store(identity_duck, ["file"])
+    on_store = _as_on_store(identity_duck, ["file"], exports)
     assert identity_spark.drop("confidence").equals(on_store.drop("confidence"))
     assert (identity_spark["confidence"] - on_store["confidence"]).abs().max() < 1e-12
     assert identity_spark["file"].str.starts_with(f"{SAMPLE_STORE}/").all()
     rejects = _parquet(spark / "rejects.parquet")
     assert rejects.height == on_spark.counts["rows_rejected"] > 0
-    assert rejects.equals(_as_on_store(_parquet(duck / "rejects.parquet"), ["file", "raw"]))
+    assert rejects.equals(
+        _as_on_store(_parquet(duck / "rejects.parquet"), ["file", "raw"], exports)
+    )
     # run.json: the same inputs, with the content's hash and size, each named by its URI.
     read_spark, read_duck = on_spark.manifest["inputs"], on_duckdb.manifest["inputs"]
     assert [i["path"] for i in read_spark] == [f"{SAMPLE_STORE}/{n}" for n in SAMPLE_EXPORTS]
     assert [Path(i["path"]).name for i in read_duck] == SAMPLE_EXPORTS
     for read in read_spark:
-        content = (ROOT / "sample_data" / read["path"].rsplit("/", 1)[1]).read_bytes()
+        content = (exports / read["path"].rsplit("/", 1)[1]).read_bytes()
         assert read["sha256"] == hashlib.sha256(content).hexdigest()
         assert read["bytes"] == len(content)
     but_path = [
