@@ -613,6 +613,7 @@ def sql(
         if to is not None:
             refuse_output_file(to, "--to", out)
         result = run_query(out, query)
+        _warn(result.warnings)
         try:
             if fmt == "table" and to is None:
                 _print_table(result.reader, limit)

@@ -33,7 +33,7 @@ from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
 from cxunify.engine.hadoop import HadoopPath
-from cxunify.errors import OutputError, UserError
+from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, REMOVED, PreviousOutput
 from cxunify.ingest import REJECTS
 from cxunify.profile import PROFILES
@@ -501,12 +501,28 @@ def output_names(out_dir: Path) -> list[str]:
     return sorted(p.stem for p in out_dir.glob("*.parquet"))
 
 
-def create_views(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[str]:
-    """Create a view per Parquet file of an output folder on `con`; return the view names."""
-    names = output_names(out_dir)
-    for name in names:
+def create_views(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, skipped: list[str] | None = None
+) -> list[str]:
+    """Create a view per Parquet file of an output folder on `con`; return the view names.
+
+    A Parquet file of the user's own beside the outputs (``cxunify sql --to out/vip.parquet``)
+    is a view too, but one that cannot be read is left out, with a line in `skipped` when
+    given: a CSV named ``.parquet`` there stopped every later query over the real outputs. A
+    damaged output of cxunify's own is an error still."""
+    names = []
+    for name in output_names(out_dir):
         path = str((out_dir / f"{name}.parquet").resolve()).replace("'", "''")
         # A view body cannot take parameters; the path is ours (an output folder) and quoted.
         source = parquet(f"'{path}'")
-        con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM {source}")
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM {source}")
+        except duckdb.Error as exc:
+            if name in OUTPUT_QUERIES or interrupted(exc):
+                raise
+            if skipped is not None:
+                why = unreadable_file(exc) or f"{path}: {str(exc).strip().splitlines()[0]}"
+                skipped.append(f"{why}; not one of cxunify's outputs, it is left without a view")
+            continue
+        names.append(name)
     return names

@@ -24,21 +24,29 @@ from cxunify.output import MANIFEST, create_views
 ExportFormat = Literal["table", "csv", "json", "parquet"]
 
 
-def open_output(out_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with a view per output table of `out_dir`."""
+def open_output(out_dir: Path, skipped: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with a view per output table of `out_dir`; a Parquet file of
+    the user's there that cannot be read has no view, and a line in `skipped`."""
     if not (out_dir / MANIFEST).is_file():
         raise OutputError(f"{out_dir}: not a cxunify output folder (no {MANIFEST})")
     con = duckdb.connect(":memory:")
-    create_views(con, out_dir)
+    try:
+        create_views(con, out_dir, skipped)
+    except duckdb.Error as exc:
+        con.close()
+        raise _query_error(exc) from None
     return con
 
 
 class QueryResult:
     """A running query; iterate ``reader`` for Arrow batches. Holds its connection open."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader):
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, warnings: list[str]
+    ):
         self.con = con
         self.reader = reader
+        self.warnings = warnings  # files of the folder left without a view
 
     def close(self) -> None:
         self.con.close()
@@ -48,13 +56,14 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches."""
     if not sql.strip().strip(";").strip():
         raise UserError("SQL error: the query is empty")
-    con = open_output(out_dir)
+    warnings: list[str] = []
+    con = open_output(out_dir, warnings)
     try:
         relation = con.sql(sql)
         if relation is None:  # a statement that returns nothing (SET, CREATE, ...)
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
-        return QueryResult(con, _reported(relation.to_arrow_reader(65_536)))
+        return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)
     except duckdb.Error as exc:
         con.close()
         raise _query_error(exc) from None

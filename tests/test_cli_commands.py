@@ -303,6 +303,40 @@ def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tm
     assert (result.exit_code, result.stderr) == (1, message)
 
 
+def _linked_output(sample_out: Path, tmp_path: Path) -> Path:
+    """An output folder whose files are links to the sample's (no copy of its state)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in sample_out.iterdir():
+        if path.is_file():
+            (out / path.name).symlink_to(path)
+    return out
+
+
+def test_sql_a_users_unreadable_parquet_beside_the_outputs_is_skipped(
+    cli, sample_out: Path, tmp_path: Path
+):
+    """A `cxunify sql -f csv --to out/vip.parquet` (CSV text named .parquet) stopped every
+    later query over the folder ('vip.parquet ... damaged'); a user's file that reads is a
+    view still, and a damaged output of cxunify's own an error still."""
+    out = _linked_output(sample_out, tmp_path)
+    result = cli("sql", "--out", out, "-f", "csv", "--to", out / "vip.parquet", "SELECT 1 AS a")
+    assert result.exit_code == 0, result.stderr
+    good = out / "good.parquet"
+    result = cli("sql", "--out", out, "-f", "parquet", "--to", good, "SELECT 7 AS a")
+    assert result.exit_code == 0, result.stderr
+    result = cli("sql", "--out", out, "-f", "csv", "SELECT count(*) AS n FROM profiles, good")
+    assert (result.exit_code, result.stdout) == (0, '"n"\n2154\n')
+    assert result.stderr == (
+        f"Warning: {out / 'vip.parquet'}: cannot be read, the file is damaged (too small to "
+        "be a Parquet file); not one of cxunify's outputs, it is left without a view\n"
+    )
+    (out / "links.parquet").unlink()
+    (out / "links.parquet").write_text("a\n1\n")
+    result = cli("sql", "--out", out, "SELECT count(*) FROM profiles")
+    assert result.exit_code == 1 and "links.parquet" in result.stderr
+
+
 def test_sql_piped_into_a_reader_that_stops_early_ends_quietly(sample_out: Path):
     """`cxunify sql ... | head` said 'Error: Broken pipe' and exited 1, failing a script
     under `set -o pipefail` for rows it did not want."""
