@@ -59,6 +59,14 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
     warnings: list[str] = []
     con = open_output(out_dir, warnings)
     try:
+        statements = con.extract_statements(sql)
+        if len(statements) > 1:
+            # DuckDB runs them all and hands back the last result: the others were dropped.
+            con.close()
+            raise UserError(
+                f"SQL error: the query holds {len(statements)} statements; give one (run "
+                "each with its own cxunify sql)"
+            )
         relation = con.sql(sql)
         if relation is None:  # a statement that returns nothing (SET, CREATE, ...)
             con.close()

@@ -285,6 +285,20 @@ def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
 
 
+def test_sql_several_statements_are_refused(cli, sample_out: Path):
+    """DuckDB ran each and handed back the last result: `SELECT 1; SELECT 2` showed 2 alone
+    and dropped the first silently."""
+    result = cli("sql", "--out", sample_out, "SELECT 1; SELECT 2;")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "Error: SQL error: the query holds 2 statements; give one (run each with its own "
+        "cxunify sql)\n",
+    )
+    result = cli("sql", "--out", sample_out, "-f", "csv", "SELECT 'a;b' AS s;")
+    assert (result.exit_code, result.stdout) == (0, '"s"\n"a;b"\n')
+
+
 def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
     """A profiles.parquet of 0 bytes (copied onto a full disk) was an internal error (exit 2,
     'too small to be a Parquet file'); a file cut short was already a one-line error."""
