@@ -52,6 +52,13 @@ class QueryResult:
         self.con.close()
 
 
+# Statements that answer with rows of their own: SELECT (with DESCRIBE, SHOW, SUMMARIZE, FROM
+# and VALUES), EXPLAIN, PRAGMA, CALL, and PIVOT (MULTI).
+_QUERIES = frozenset(
+    getattr(duckdb.StatementType, name) for name in ("SELECT", "EXPLAIN", "PRAGMA", "CALL", "MULTI")
+)
+
+
 def run_query(out_dir: Path, sql: str) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches."""
     if not sql.strip().strip(";").strip():
@@ -67,8 +74,18 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
                 f"SQL error: the query holds {len(statements)} statements; give one (run "
                 "each with its own cxunify sql)"
             )
+        if not statements:  # comments alone
+            con.close()
+            raise UserError("SQL error: the query is empty")
+        kind = statements[0].type
+        if kind not in _QUERIES:
+            # DuckDB answers SET, ATTACH, CREATE, COPY ... with a 'Success' or 'Count' row.
+            con.close()
+            raise UserError(
+                f"SQL error: {kind.name} returns no rows of its own; give a query (SELECT ...)"
+            )
         relation = con.sql(sql)
-        if relation is None:  # a statement that returns nothing (SET, CREATE, ...)
+        if relation is None:  # a statement that returns nothing
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
         return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)

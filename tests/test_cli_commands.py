@@ -299,6 +299,36 @@ def test_sql_several_statements_are_refused(cli, sample_out: Path):
     assert (result.exit_code, result.stdout) == (0, '"s"\n"a;b"\n')
 
 
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("SET threads = 1", "SET returns no rows of its own; give a query (SELECT ...)"),
+        ("ATTACH ':memory:' AS x", "ATTACH returns no rows of its own; give a query (SELECT ...)"),
+        (
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE returns no rows of its own; give a query (SELECT ...)",
+        ),
+        ("/* c */", "the query is empty"),
+        ("-- c\n", "the query is empty"),
+    ],
+)
+def test_sql_a_statement_that_is_no_query_is_refused(cli, sample_out: Path, query, error):
+    """SET and ATTACH printed DuckDB's 'Success' table with exit 0, the code saying they were
+    refused; a query of comments alone was said to return no rows."""
+    result = cli("sql", "--out", sample_out, "-f", "csv", "--", query)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: SQL error: {error}\n",
+    )
+
+
+def test_sql_statements_with_rows_of_their_own_are_queries(cli, sample_out: Path):
+    for query in ("DESCRIBE profiles", "SUMMARIZE SELECT 1", "PRAGMA version", "EXPLAIN SELECT 1"):
+        result = cli("sql", "--out", sample_out, "-f", "csv", query)
+        assert result.exit_code == 0 and result.stdout.count("\n") > 1, (query, result.stderr)
+
+
 def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
     """A profiles.parquet of 0 bytes (copied onto a full disk) was an internal error (exit 2,
     'too small to be a Parquet file'); a file cut short was already a one-line error."""
