@@ -7,6 +7,7 @@ holds the output folder (nothing done; try again later).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand
 
 from cxunify import jsontext
 from cxunify.errors import CxunifyError, UserError, interrupted, unreadable_file
@@ -163,6 +165,12 @@ def main(args: list[str] | None = None) -> None:
             sys.exit(UserError.exit_code)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        if (
+            type(exc).__name__ == "NoSuchOption"
+            and context is not None
+            and context.info_name == "sql"
+        ):
+            where += "; a query that starts with - goes after --: cxunify sql --out DIR -- QUERY"
         stderr.print(f"Error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(UserError.exit_code)
     except typer.Abort:
@@ -592,7 +600,24 @@ def train(
     _guard(debug, action)
 
 
-@app.command()
+class _QueryCommand(TyperCommand):
+    """`cxunify sql`, whose query may start with an SQL comment: ``"-- customers\nSELECT ..."``
+    was read as an unknown option ('No such option'). An argument that starts with ``-`` and
+    holds a space or a line break in its option name is no option (none has one), so it goes
+    after ``--``, where the parser takes it as the query."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" not in args:
+            queries = [a for a in args if _COMMENT_FIRST.match(a)]
+            if queries:
+                args = [a for a in args if not _COMMENT_FIRST.match(a)] + ["--", *queries]
+        return super().parse_args(ctx, args)
+
+
+_COMMENT_FIRST = re.compile(r"-+[^=\s]*\s")  # '-- c', '--c\nSELECT'; not '--to=a b'
+
+
+@app.command(cls=_QueryCommand)
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views: profiles, identity_map, ...")],
     out: OutOpt = Path("out"),

@@ -329,6 +329,30 @@ def test_sql_statements_with_rows_of_their_own_are_queries(cli, sample_out: Path
         assert result.exit_code == 0 and result.stdout.count("\n") > 1, (query, result.stderr)
 
 
+def test_sql_a_query_may_start_with_a_comment(cli, sample_out: Path, tmp_path: Path, capsys):
+    """A query starting with '--' (the README's examples do) was read as an option: 'No such
+    option'. One whose first word holds no space is told to go after --."""
+    from cxunify.cli import main
+
+    query = "-- one row\nSELECT 1 AS a"
+    for args in (
+        ("--out", sample_out, "-f", "csv", query),
+        (query, "--out", sample_out, "-f", "csv"),
+    ):
+        result = cli("sql", *args)
+        assert (result.exit_code, result.stdout) == (0, '"a"\n1\n'), result.stderr
+    target = tmp_path / "a b.csv"  # an option given as --to=VALUE with a space stays one
+    result = cli("sql", "--out", sample_out, "-f", "csv", f"--to={target}", query)
+    assert (result.exit_code, target.read_text()) == (0, '"a"\n1\n'), result.stderr
+    with pytest.raises(SystemExit) as exited:
+        main(["sql", "--out", str(sample_out), "--x"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "Error: No such option: --x (see `cxunify sql --help`); a query that starts with - "
+        "goes after --: cxunify sql --out DIR -- QUERY\n"
+    )
+
+
 def test_an_output_file_cut_to_nothing_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
     """A profiles.parquet of 0 bytes (copied onto a full disk) was an internal error (exit 2,
     'too small to be a Parquet file'); a file cut short was already a one-line error."""
