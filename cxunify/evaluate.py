@@ -7,7 +7,6 @@ All counting happens in DuckDB; nothing per pair reaches Python.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import InputError, OutputError
+from cxunify.output import MANIFEST, read_manifest
 from cxunify.sql import parquet, read_file
 
 
@@ -163,12 +163,12 @@ _REVIEW_COLUMNS = (
 
 
 def _threshold(out_dir: Path) -> float | None:
-    manifest = out_dir / "run.json"
-    try:
-        threshold = json.loads(manifest.read_text())["matching"]["threshold"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # folders written before run.json recorded it
-    return float(threshold)
+    """The run's threshold; a run.json damaged or edited by hand (a threshold of text) is an
+    error naming the key, as in explain and report; it was an internal error."""
+    if not (out_dir / MANIFEST).is_file():
+        return None
+    threshold = read_manifest(out_dir).get("matching", {}).get("threshold")
+    return None if threshold is None else float(threshold)  # None: folders from before
 
 
 def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:

@@ -422,7 +422,54 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
         run = None
     if not isinstance(run, dict):
         raise OutputError(f"{manifest}: not a readable run manifest; run cxunify unify again")
+    problem = manifest_problem(run)
+    if problem is not None:
+        raise OutputError(
+            f"{manifest}: not a readable run manifest ({problem}); run cxunify unify again"
+        )
     return run
+
+
+_KIND_NAMES = {str: "text", int: "a whole number", float: "a number", list: "a list"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def manifest_problem(run: dict[str, Any]) -> str | None:
+    """What is wrong, key first, with the parts of a run.json that explain, report and
+    evaluate read (a file edited by hand: ``"model": null``, a weight without its level),
+    else None; each was an internal error (KeyError, AttributeError) deep in the command.
+    A part missing is no problem: folders of older versions lack some."""
+    for key in ("matching", "model", "counts"):
+        if key in run and not isinstance(run[key], dict):
+            return f"{key}: not an object"
+    threshold = run.get("matching", {}).get("threshold")
+    if threshold is not None and not _number(threshold):
+        return "matching.threshold: not a number"
+    weights = run.get("model", {}).get("weights", [])
+    if not isinstance(weights, list):
+        return "model.weights: not a list"
+    for i, entry in enumerate(weights):
+        key = f"model.weights[{i}]"
+        if not isinstance(entry, dict):
+            return f"{key}: not an object"
+        if "comparison" in entry:  # Fellegi–Sunter: one entry per level
+            shape: dict[str, Any] = {"comparison": str, "level": str, "gamma": int}
+            if entry.get("m") is not None or entry.get("u") is not None:
+                shape |= {"m": float, "u": float}
+        else:  # logistic: one entry per comparison, with its levels
+            shape = {"name": str, "levels": list}
+        for field, kind in shape.items():
+            value = entry.get(field)
+            if field not in entry:
+                return f"{key}: no {field}"
+            if not (_number(value) if kind is float else isinstance(value, kind)) or (
+                kind is int and isinstance(value, bool)
+            ):
+                return f"{key}.{field}: not {_KIND_NAMES[kind]}"
+    return None
 
 
 def find_previous(previous: Folder) -> PreviousOutput | None:

@@ -49,6 +49,24 @@ def _tiny_output(folder: Path) -> Path:
     return truth
 
 
+def test_a_run_json_of_wrong_types_is_a_user_error(cli, tmp_path: Path):
+    """A threshold of text in a hand-edited run.json was an internal error (exit 2,
+    ValueError); "matching": null was taken for no threshold at all."""
+    out = tmp_path / "out"
+    truth = _tiny_output(out)
+    for damaged, problem in (
+        ({"matching": {"threshold": "0.9x"}}, "matching.threshold: not a number"),
+        ({"matching": None}, "matching: not an object"),
+    ):
+        (out / "run.json").write_text(json.dumps(damaged))
+        result = cli("evaluate", "--out", out, "--truth", truth)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Error: {out / 'run.json'}: not a readable run manifest ({problem}); run cxunify "
+            "unify again\n",
+        )
+
+
 def test_hand_computed_figures(tmp_path: Path):
     out = tmp_path / "out"
     truth = _tiny_output(out)

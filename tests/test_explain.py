@@ -162,6 +162,43 @@ def test_a_damaged_run_json_is_a_user_error(cli, small_out: Path, tmp_path: Path
     )
 
 
+@pytest.mark.parametrize(
+    ("manifest", "problem"),
+    [
+        ({"matching": None, "model": None}, "matching: not an object"),
+        ({"model": None}, "model: not an object"),
+        ({"model": {"weights": [{"comparison": "email"}]}}, "model.weights[0]: no level"),
+        ({"model": {"weights": {}}}, "model.weights: not a list"),
+        (
+            {"model": {"weights": [{"name": "email", "levels": "ab"}]}},
+            "model.weights[0].levels: not a list",
+        ),
+        (
+            {"model": {"weights": [{"comparison": "e", "level": "x", "gamma": "1"}]}},
+            "model.weights[0].gamma: not a whole number",
+        ),
+        ({"matching": {"threshold": "high"}}, "matching.threshold: not a number"),
+    ],
+)
+def test_a_run_json_of_wrong_types_is_a_user_error(
+    cli, small_out: Path, tmp_path: Path, manifest: dict, problem: str
+):
+    """A run.json edited by hand ("model": null, a weight without its level) was an internal
+    error (exit 2: AttributeError, KeyError)."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_out, out, ignore=shutil.ignore_patterns("state"))
+    run = json.loads((small_out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps(run | manifest))
+    result = cli("explain", "--out", out, "--record", "crm:1")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {out / 'run.json'}: not a readable run manifest ({problem}); run cxunify "
+        "unify again\n",
+    )
+
+
 def test_records_joined_as_one_identity_say_so(cli, tmp_path: Path):
     # Two rows equal in every identity field are one identity: no pair is ever scored.
     data = write(

@@ -203,6 +203,27 @@ def test_a_run_json_that_is_not_an_object_is_a_user_error(cli, sample_out: Path,
     )
 
 
+def test_a_run_json_of_wrong_types_is_a_user_error(cli, sample_out: Path, tmp_path: Path):
+    """A weight without its level in a hand-edited run.json was an internal error (exit 2,
+    KeyError: 'level'); "matching": null one too (AttributeError)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in sample_out.glob("*.parquet"):
+        (out / path.name).symlink_to(path)
+    run = json.loads((sample_out / "run.json").read_text())
+    for damaged, problem in (
+        ({"model": {"weights": [{"comparison": "email"}]}}, "model.weights[0]: no level"),
+        ({"matching": None}, "matching: not an object"),
+    ):
+        (out / "run.json").write_text(json.dumps(run | damaged))
+        result = cli("report", "--out", out, "--to", tmp_path / "r.html")
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Error: {out / 'run.json'}: not a readable run manifest ({problem}); run cxunify "
+            "unify again\n",
+        )
+
+
 def test_an_output_without_rejects_parquet_does_not_claim_no_rejects(
     cli, sample_out: Path, tmp_path: Path
 ):
