@@ -637,7 +637,9 @@ def sql(
             raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
         if to is not None:
             refuse_output_file(to, "--to", out)
-        result = run_query(out, query)
+        result = run_query(
+            out, query, text=fmt in ("csv", "json") or (fmt == "table" and to is not None)
+        )
         _warn(result.warnings)
         try:
             if fmt == "table" and to is None:

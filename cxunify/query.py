@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from cxunify import jsontext
 from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
 from cxunify.output import MANIFEST, create_views
+from cxunify.sql import ident
 
 ExportFormat = Literal["table", "csv", "json", "parquet"]
 
@@ -59,8 +60,9 @@ _QUERIES = frozenset(
 )
 
 
-def run_query(out_dir: Path, sql: str) -> QueryResult:
-    """Run `sql` over the output views; the result streams in Arrow batches."""
+def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
+    """Run `sql` over the output views; the result streams in Arrow batches. With `text`
+    (for csv and json), dates, times and BLOBs come as the text DuckDB writes for them."""
     if not sql.strip().strip(";").strip():
         raise UserError("SQL error: the query is empty")
     warnings: list[str] = []
@@ -88,10 +90,72 @@ def run_query(out_dir: Path, sql: str) -> QueryResult:
         if relation is None:  # a statement that returns nothing
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
+        if text:
+            relation = _as_text(relation)
         return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)
     except duckdb.Error as exc:
         con.close()
         raise _query_error(exc) from None
+
+
+# Types written as DuckDB's own text in csv and json: Arrow's CSV writer wrote an infinite
+# timestamp as '<value out of range: ...>' and failed on a BLOB not in UTF-8; Python showed a
+# BLOB as "b'x'" and cannot hold 'infinity' or a year past 9999.
+_TEXT_TYPES = frozenset(
+    {
+        "blob",
+        "date",
+        "time",
+        "time with time zone",
+        "time_ns",
+        "timestamp",
+        "timestamp_s",
+        "timestamp_ms",
+        "timestamp_ns",
+        "timestamp with time zone",
+    }
+)
+
+
+def _text_type(kind: Any) -> str | None:
+    """The type that `kind` (a DuckDB type) is cast to for csv and json, each date, time or
+    BLOB in it VARCHAR, else None when nothing in it needs a cast."""
+    if kind.id in _TEXT_TYPES:
+        return "VARCHAR"
+    if kind.id == "list":
+        child = _text_type(kind.children[0][1])
+        return None if child is None else f"{child}[]"
+    if kind.id == "array":
+        child = _text_type(kind.children[0][1])
+        return None if child is None else f"{child}[{kind.children[1][1]}]"
+    if kind.id == "map":
+        key, value = (_text_type(c[1]) for c in kind.children)
+        if key is None and value is None:
+            return None
+        return f"MAP({key or kind.children[0][1]}, {value or kind.children[1][1]})"
+    if kind.id == "struct":
+        fields = [(name, _text_type(child), child) for name, child in kind.children]
+        if all(cast is None for _, cast, _ in fields):
+            return None
+        inner = ", ".join(f"{ident(name)} {cast or child}" for name, cast, child in fields)
+        return f"STRUCT({inner})"
+    return None
+
+
+def _as_text(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """`relation` with its dates, times and BLOBs (in lists and structs too) cast to VARCHAR:
+    csv and json write what DuckDB writes for them ('infinity', '\\xFF')."""
+    casts = [_text_type(kind) for kind in relation.types]
+    if all(cast is None for cast in casts):
+        return relation
+    # By position: a result may name two columns alike.
+    names = _unique_names(list(relation.columns))
+    return relation.project(
+        ", ".join(
+            f"CAST(#{i} AS {cast}) AS {ident(name)}" if cast else f"#{i} AS {ident(name)}"
+            for i, (name, cast) in enumerate(zip(names, casts, strict=True), start=1)
+        )
+    )
 
 
 def _query_error(exc: Exception) -> UserError:

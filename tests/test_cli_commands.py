@@ -179,17 +179,46 @@ def test_sql_table_turns_only_the_rows_shown_into_python(cli, sample_out: Path):
     assert (result.exit_code, result.stderr) == (0, "2 rows, first 1 shown\n")
 
 
-@pytest.mark.parametrize("fmt", ["table", "json"])
-def test_sql_a_date_python_cannot_hold_is_a_user_error(cli, sample_out: Path, fmt: str):
-    """DuckDB's 'infinity' or a year past 9999 stopped table and json with an internal error
+def test_sql_a_date_python_cannot_hold_is_a_user_error(cli, sample_out: Path):
+    """DuckDB's 'infinity' or a year past 9999 stopped the table with an internal error
     (exit 2, OverflowError)."""
     query = "SELECT 1 AS n, 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d"
-    result = cli("sql", "--out", sample_out, "-f", fmt, query)
+    result = cli("sql", "--out", sample_out, query)
     assert (result.exit_code, result.stderr) == (
         1,
         "Error: SQL error: a date or time of t or d is beyond what Python holds (date value "
         "out of range: infinity, or a year past 9999); cast it to VARCHAR in the query\n",
     )
+
+
+def test_sql_csv_and_json_write_dates_times_and_blobs_as_duckdb_does(cli, sample_out: Path):
+    """An infinite timestamp came out in CSV as '<value out of range: ...>' with exit 0, and
+    stopped json; a BLOB was "b'x'" in json, and one not in UTF-8 stopped CSV with an
+    internal error (ArrowInvalid)."""
+    query = (
+        "SELECT 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d, 'x'::BLOB AS b, "
+        "'\\xFF\\x00'::BLOB AS raw, TIMESTAMP '2024-01-01 10:00:00.5' AS at, "
+        "[DATE '2024-01-02'] AS days, {'k': 'y'::BLOB, 'n': 1} AS s, 1 AS b"
+    )
+    result = cli("sql", "--out", sample_out, "-f", "csv", query)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        '"t","d","b","raw","at","days","s","b_1"\n'
+        '"infinity","-infinity","x","\\xFF\\x00","2024-01-01 10:00:00.5","[""2024-01-02""]",'
+        '"{""k"": ""y"", ""n"": 1}",1\n',
+    ), result.stderr
+    result = cli("sql", "--out", sample_out, "-f", "json", query)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "t": "infinity",
+        "d": "-infinity",
+        "b": "x",
+        "raw": "\\xFF\\x00",
+        "at": "2024-01-01 10:00:00.5",
+        "days": ["2024-01-02"],
+        "s": {"k": "y", "n": 1},
+        "b_1": 1,
+    }
 
 
 def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
