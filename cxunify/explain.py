@@ -8,6 +8,7 @@ CLI draws as a waterfall.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,41 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
         {"path": str(out_dir / "identity_map.parquet"), "record": record},
     ).fetchall()
     if not found:
-        raise UserError(f"no record {record} in {out_dir}/identity_map.parquet")
+        raise UserError(_rejected(con, out_dir, record))
     if len(found) > 1:
         sources = " and ".join(sorted(str(s) for s, _ in found))
         raise UserError(f"--record {record}: names a record of {sources}; ask by --customer")
     return str(found[0][1])
+
+
+def _rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:
+    """Why `record` (SOURCE:ID) has no customer: a row rejected on input is in rejects.parquet
+    alone, which said only 'no record'. Its id is looked for in the raw row (a line, or the
+    values as JSON) as a whole field; a row whose id cannot be found so is left to the user."""
+    missing = f"no record {record} in {out_dir}/identity_map.parquet"
+    rejects = out_dir / "rejects.parquet"
+    if not rejects.is_file():
+        return missing
+    rows = con.execute(
+        f"SELECT source, file, line, reason, raw FROM {parquet('$path')} "
+        "WHERE starts_with($record, source || ':') ORDER BY file, line",
+        {"path": str(rejects), "record": record},
+    ).fetchall()
+    for source, file, line, reason, raw in rows:
+        record_id = re.escape(record[len(source) + 1 :])
+        if re.search(rf"(?<![\w.@+-]){record_id}(?![\w.@+-])", raw or ""):
+            at = f"{file} line {line}" if line is not None else str(file)
+            return (
+                f"record {record} was rejected on input ({reason}; {at}); "
+                f"{rejects} holds its raw row"
+            )
+    if not rows:
+        return missing
+    sources = sorted({str(source) for source, *_ in rows})
+    return (
+        f"{missing}; {len(rows):,} rows of {' and '.join(sources)} were rejected on input, "
+        f"and it may be one whose id could not be read: see {rejects}"
+    )
 
 
 def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> str:

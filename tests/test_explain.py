@@ -126,6 +126,31 @@ def test_user_errors(cli, small_out: Path, args: tuple[str, ...], message: str):
     assert result.stderr.strip() == message.format(out=small_out)
 
 
+def test_a_rejected_record_says_it_was_rejected_and_why(cli, sample_out: Path):
+    """A row rejected on input was 'no record' alone, as if the id were mistyped."""
+    rejects = sample_out / "rejects.parquet"
+    with duckdb.connect() as con:
+        [(file, line, reason)] = con.execute(
+            "SELECT file, line, reason FROM read_parquet($p) "
+            "WHERE starts_with(raw, 'ORD-10000152,')",
+            {"p": str(rejects)},
+        ).fetchall()
+    result = cli("explain", "--out", sample_out, "--record", "orders:ORD-10000152")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: record orders:ORD-10000152 was rejected on input ({reason}; {file} line "
+        f"{line}); {rejects} holds its raw row\n",
+    )
+    # An id no raw row holds whole (a part of one) may be a row whose id could not be read.
+    result = cli("explain", "--out", sample_out, "--record", "orders:10000152")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: no record orders:10000152 in {sample_out}/identity_map.parquet; 7 rows of "
+        f"orders were rejected on input, and it may be one whose id could not be read: see "
+        f"{rejects}\n"
+    )
+
+
 def test_an_output_folder_from_before_records_parquet(cli, tmp_path: Path):
     result = cli("explain", "--out", tmp_path, "--customer", "c_1")
     assert result.exit_code == 1
