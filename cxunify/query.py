@@ -32,6 +32,9 @@ def open_output(out_dir: Path, skipped: list[str] | None = None) -> duckdb.DuckD
         raise OutputError(f"{out_dir}: not a cxunify output folder (no {MANIFEST})")
     con = duckdb.connect(":memory:")
     try:
+        # Times with a zone are shown and written in UTC, as the outputs hold them: in the
+        # machine's zone, a nightly export's text changed with the server it ran on.
+        con.execute("SET TimeZone = 'UTC'")
         create_views(con, out_dir, skipped)
     except duckdb.Error as exc:
         con.close()

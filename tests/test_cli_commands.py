@@ -221,6 +221,21 @@ def test_sql_csv_and_json_write_dates_times_and_blobs_as_duckdb_does(cli, sample
     }
 
 
+def test_sql_writes_times_with_a_zone_in_utc_whatever_the_machines_zone(sample_out: Path):
+    """A TIMESTAMPTZ came out in the server's own zone, so one query's CSV changed with the
+    machine it ran on (a subprocess: the zone is read from TZ when DuckDB starts)."""
+    import os
+    import subprocess
+    import sys
+
+    query = "SELECT TIMESTAMPTZ '2024-01-01 10:00:00+02' AS at"
+    done = subprocess.run(
+        [sys.executable, "-m", "cxunify", "sql", "--out", str(sample_out), "-f", "csv", query],
+        capture_output=True, text=True, env={**os.environ, "TZ": "Asia/Tokyo"}, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, '"at"\n"2024-01-01 08:00:00+00"\n'), done.stderr
+
+
 def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
     import pytest
 
