@@ -696,7 +696,7 @@ def csv_header(
         skip += 1
         header_line = re.split("[\r\n]", head, maxsplit=1)[0]
 
-    def first_record(d: str) -> list[str]:
+    def first_records(d: str, count: int = 1) -> list[list[str]]:
         reader = csv.reader(
             io.StringIO(head, newline=""),
             delimiter=d,
@@ -704,10 +704,19 @@ def csv_header(
             doublequote=escape == quote,
             escapechar=None if escape == quote else escape,
         )
+        records: list[list[str]] = []
         try:
-            return next(reader, [])
+            for record in reader:
+                if record:  # (a blank line is no record)
+                    records.append(record)
+                if len(records) == count:
+                    break
         except csv.Error:
-            return []
+            pass
+        return records
+
+    def first_record(d: str) -> list[str]:
+        return (first_records(d) or [[]])[0]
 
     if delim is None:
         delim = max((d for d in _DELIMITERS if d != quote), key=lambda d: len(first_record(d)))
@@ -717,10 +726,16 @@ def csv_header(
             f"{readable if shown is None else shown}:{skip + 1}: the header line opens a "
             f"quote ({quote}) and does not close it; close it or remove it"
         )
+    header, *rows = first_records(delim, 2) or [[]]
+    if len(header) > 1 and not header[-1].strip() and rows and len(rows[0]) == len(header) - 1:
+        # A header ending in a delimiter its rows lack (`id,name,email,` over `1,Ann,a@x.com`),
+        # as many exporters write it: that empty name is no column. (Told by the first row:
+        # a row that does carry the empty field is then one field too many, and rejected.)
+        header = header[:-1]
     names: list[str] = []
     seen: dict[str, int] = {}
     as_written: dict[str, int] = {}
-    for i, raw in enumerate(first_record(delim)):
+    for i, raw in enumerate(header):
         name = raw.strip() or f"column{i}"
         as_written[name] = as_written.get(name, 0) + 1
         while name.lower() in seen:

@@ -410,6 +410,20 @@ def test_mixed_line_endings_and_a_row_with_an_extra_field(cli, tmp_path: Path):
     assert rejected == [(5, "unparseable CSV row: too many columns")]
 
 
+@pytest.mark.parametrize("ending", ["", ","])
+def test_a_header_ending_in_a_delimiter_reads_rows_with_or_without_the_empty_field(
+    cli, tmp_path: Path, ending: str
+):
+    """`id,name,email,city,` over rows without the last, empty field: every row was rejected
+    as missing columns. A row two fields short is still rejected."""
+    header, rows = CITY_CSV.split("\n", 1)
+    rows = rows.replace("\n", ending + "\n")
+    path = write(tmp_path / "crm.csv", header + ",\n" + rows + "3,Cy Lu\n")
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris, TX"), ("2", "Bob", "Austin")]
+    assert rejected == [(4, "unparseable CSV row: missing columns")]
+
+
 def test_the_delimiter_is_the_one_that_splits_the_header(cli, tmp_path: Path):
     path = write(tmp_path / "crm.csv", 'id;name;email;city\n1;Ann Lee;ann@x.com;"Paris; TX"\n')
     assert _read(cli, tmp_path, path) == ([("1", "Ann", "Paris; TX")], [])
