@@ -780,12 +780,12 @@ def _read_past_stray_quotes(
     part after it with the header in front), until no such reject is left."""
     parsed, kept = table("csv_parsed"), table("csv_kept")
     engine.execute(f"CREATE OR REPLACE TABLE {kept} AS SELECT * FROM {parsed} LIMIT 0")
-    records_before = rejected = 0
+    lines_cut = rejected = 0  # lines of the file cut out of the part read (after the header)
     for part in range(MAX_STRAY_QUOTES + 1):
         start = _stray_quote(engine, file, dialect) if part < MAX_STRAY_QUOTES else None
         if start is None:
             engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
-            rejected += _harvest_csv_rejects(engine, path, source_name, records_before)
+            rejected += _harvest_csv_rejects(engine, path, source_name, file, lines_cut)
             break
         data = file.read_bytes()
         newline = b"\n" if b"\n" in data else b"\r"
@@ -798,21 +798,20 @@ def _read_past_stray_quotes(
         before.write_bytes(data[:start])
         _read_csv(engine, before, dialect)
         engine.execute(f"INSERT INTO {kept} SELECT * FROM {parsed}")
-        rejects = _harvest_csv_rejects(engine, path, source_name, records_before)
-        records = engine.count(parsed) + rejects
+        rejects = _harvest_csv_rejects(engine, path, source_name, before, lines_cut)
         stray = data[start:line_end].decode("utf-8", errors="replace").rstrip("\r\n")
         engine.execute(
             f"INSERT INTO {REJECTS} VALUES ($source, $file, $line, $reason, $raw)",
             {
                 "source": source_name,
                 "file": str(path),
-                "line": dialect.skip + records_before + records + 2,
+                "line": lines_cut + data[:start].count(newline) + 1,
                 "reason": "unparseable CSV row: a quote that is not closed on its line",
                 "raw": stray,
             },
         )
         rejected += rejects + 1
-        records_before += records + 1
+        lines_cut += data[header_end:line_end].count(newline)
         after = scratch / f"after-{part}.csv"
         after.write_bytes(data[:header_end] + data[line_end:])
         _read_csv(engine, after, dialect)
@@ -856,31 +855,76 @@ def _line_from(handle: io.BufferedReader) -> bytes:
 
 
 def _harvest_csv_rejects(
-    engine: DuckDBEngine, path: Path | str, source_name: str, records_before: int = 0
+    engine: DuckDBEngine, path: Path | str, source_name: str, file: Path, lines_cut: int
 ) -> int:
-    """Move DuckDB's rejects of the last read into ``cx_rejects`` (their lines shifted by
-    `records_before` rows read from earlier parts of the file); return how many."""
+    """Move DuckDB's rejects of the last read, of `file`, into ``cx_rejects``; return how
+    many. Each is named by its first line in the file: DuckDB counts records, and a quoted
+    field spanning lines is one record (`lines_cut`: the lines of the file, after its header,
+    cut out of `file`)."""
     exists = engine.scalar(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
     )
     if not exists:
         return 0
+    starts = engine.rows(
+        "SELECT line, min(line_byte_position) - 1 AS start FROM reject_errors GROUP BY line "
+        "HAVING start IS NOT NULL ORDER BY start"
+    )
+    lines = table("reject_lines")
+    engine.register_arrow(
+        lines,
+        pa.table(
+            {
+                "line": pa.array([int(line) for line, _ in starts], pa.int64()),
+                "file_line": pa.array(
+                    [n + lines_cut for n in _lines_at(file, [int(at) for _, at in starts])],
+                    pa.int64(),
+                ),
+            }
+        ),
+    )
     # One line can carry several errors; it is still one rejected row. In a file of CR LF
     # lines DuckDB's text of a row starts with the LF ending the line before: not the row's.
     engine.execute(
         f"""
         INSERT INTO {REJECTS}
-        SELECT $source, $file, line::BIGINT + $before,
+        SELECT $source, $file, coalesce(any_value(l.file_line), e.line::BIGINT + $cut),
                'unparseable CSV row: ' || string_agg(DISTINCT lower(error_type), ', '),
                any_value(CASE WHEN starts_with(csv_line, chr(10)) THEN substr(csv_line, 2)
                               ELSE csv_line END)
-        FROM reject_errors
-        GROUP BY line
-        ORDER BY line
+        FROM reject_errors e LEFT JOIN {lines} l ON l.line = e.line
+        GROUP BY e.line
+        ORDER BY e.line
         """,
-        {"source": source_name, "file": str(path), "before": records_before},
+        {"source": source_name, "file": str(path), "cut": lines_cut},
     )
+    engine.drop(lines)
     return int(engine.scalar("SELECT count(DISTINCT line) FROM reject_errors"))
+
+
+def _lines_at(file: Path, offsets: list[int]) -> list[int]:
+    """The line of `file` (1-based; lines end in LF, or in CR in a file without LF) at each of
+    the ascending byte `offsets`, read once. An offset on an LF, where DuckDB starts a row of
+    a file of CR LF lines, is the line after it."""
+    with file.open("rb") as handle:
+        head = handle.read(1 << 16)
+        newline = b"\n" if b"\n" in head or b"\r" not in head else b"\r"
+        handle.seek(0)
+        found, line, at = [], 1, 0
+        for offset in offsets:
+            while at < offset:
+                chunk = handle.read(min(offset - at, 1 << 20))
+                if not chunk:
+                    break
+                line += chunk.count(newline)
+                at += len(chunk)
+            if handle.read(1) == b"\n":
+                line += newline == b"\n"
+                at += 1
+            else:
+                handle.seek(at)
+            found.append(line)
+    return found
 
 
 def _load_json(

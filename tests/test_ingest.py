@@ -410,6 +410,28 @@ def test_mixed_line_endings_and_a_row_with_an_extra_field(cli, tmp_path: Path):
     assert rejected == [(5, "unparseable CSV row: too many columns")]
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_rejects_name_their_line_in_the_file_after_a_quoted_line_break(
+    cli, tmp_path: Path, newline: str
+):
+    """DuckDB counts records: a rejected row after a value holding a line break was named
+    by its record number, a line too soon (and so was a stray quote's)."""
+    text = (
+        "\n" + CITY_CSV.replace("Ann Lee", '"Ann\nLee"')
+        + "3,Cy Lu,cy@x.com,Rome,extra\n"
+        + '4,"Di,di@x.com,Oslo\n'
+        + "5,Ed Ko,ed@x.com,Lima\n"
+    )  # fmt: skip
+    path = tmp_path / "crm.csv"
+    path.write_bytes(text.replace("\n", newline).encode())
+    records, rejected = _read(cli, tmp_path, path)
+    assert [record_id for record_id, _, _ in records] == ["1", "2", "5"]
+    assert rejected == [
+        (6, "unparseable CSV row: too many columns"),
+        (7, "unparseable CSV row: a quote that is not closed on its line"),
+    ]
+
+
 @pytest.mark.parametrize("ending", ["", ","])
 def test_a_header_ending_in_a_delimiter_reads_rows_with_or_without_the_empty_field(
     cli, tmp_path: Path, ending: str
@@ -502,7 +524,7 @@ def test_a_quote_never_closed_swallows_no_rows(cli, tmp_path: Path):
     assert len(records) == 297
     assert [city for id_, _, city in records if id_ == "200"] == ["Rome, GA"]
     reason = "unparseable CSV row: a quote that is not closed on its line"
-    assert rejected == [(3, reason), (101, reason), (301, reason)]
+    assert rejected == [(3, reason), (101, reason), (302, reason)]  # row 200 has 2 lines
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert (run["counts"]["rows_in"], run["counts"]["rows_rejected"]) == (300, 3)
 
