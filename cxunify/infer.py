@@ -194,6 +194,8 @@ def _infer_one(
     raw = load_raw(
         engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS, work_dir=work_dir
     )
+    if raw.wrapped and not any(field_for_header(c) for c in raw.columns):
+        raise raw.wrapped_error(path)
     stored_id = _stored_id(kind, stored, raw.columns)
     has_rows = raw.rows > raw.rejected
     if not has_rows and stored_id is None:

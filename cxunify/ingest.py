@@ -420,6 +420,19 @@ class RawFile:
     row: str = "cx_row"
     repeated: tuple[str, ...] = ()  # column names the header holds twice (CSV)
     dialect: CsvDialect | None = None  # how a CSV was read
+    # A JSON document that is one object holding the records in an array: its key, and how
+    # many objects the array holds (see `wrapped_records`).
+    wrapped: tuple[str, int] | None = None
+
+    def wrapped_error(self, path: Path | str) -> InputError:
+        """The error for a file whose records are `wrapped` in an object, naming its key."""
+        assert self.wrapped is not None
+        key, count = self.wrapped
+        return InputError(
+            f"{path}: one JSON object holding the records under key '{key}' (an array of "
+            f"{count} objects); a JSON export holds the array of records itself (or one "
+            f"object per line): export that, or extract it (e.g. jq '.{key}')"
+        )
 
 
 def row_column(columns: list[str]) -> str:
@@ -1026,8 +1039,23 @@ def _load_json(
         f"FROM {lines} WHERE NOT ({bad}) ORDER BY line",
         params,
     )
+    wrapped = None
+    if rows == 1 and not rejected:  # (a .json file on one line ending in a newline is NDJSON)
+        wrapped = _wrapped_records(engine.scalar(f"SELECT j FROM {lines}"))
     engine.drop(lines)
-    return RawFile(raw_table, keys, rows, rejected, row)
+    return RawFile(raw_table, keys, rows, rejected, row, wrapped=wrapped)
+
+
+def _wrapped_records(document: str) -> tuple[str, int] | None:
+    """The key of the one JSON object `document` under which an array of objects is, and
+    how many they are (the largest such array), else None: ``{"contacts": [{...}, ...]}``
+    holds records, while read as one it is a record whose fields are missing."""
+    found = [
+        (key, len(value))
+        for key, value in json.loads(document).items()
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+    ]
+    return max(found, key=lambda kv: kv[1]) if found else None
 
 
 def _one_object_per_line(readable: Path) -> bool:
@@ -1163,6 +1191,10 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt:
     wanted = [(f"{key}.columns.{f}", c) for f, c in source.columns.items()]
     if source.id is not None:
         wanted.append((f"{key}.id", source.id))
+    if raw.wrapped and not (
+        source.id in columns if source.id else set(source.columns.values()) & set(columns)
+    ):  # (A record of its own, one customer with a list of addresses, holds its fields.)
+        raise raw.wrapped_error(path)
     for where, column in wanted:
         if column in raw.repeated:
             problems.append(

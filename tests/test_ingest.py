@@ -708,6 +708,33 @@ def test_a_json_document_without_objects_says_what_a_json_export_holds(
     )
 
 
+@pytest.mark.parametrize("indent", [None, 2])
+def test_records_wrapped_in_one_json_object_are_a_one_line_error_naming_the_key(
+    cli, tmp_path: Path, indent: int | None
+):
+    """{"data": [{...}, {...}]} was read as one record without an id: 0 profiles, one
+    'missing id' reject, and no word of why. (On one line it is read as NDJSON.)"""
+    records = [{"handle": "ann"}, {"handle": "bob"}]
+    data = write(tmp_path / "s.json", json.dumps({"total": 2, "data": records}, indent=indent))
+    result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out",
+                 tmp_path / "out", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {data}: one JSON object holding the records under key 'data' (an array of 2 "
+        "objects); a JSON export holds the array of records itself (or one object per line): "
+        "export that, or extract it (e.g. jq '.data')\n"
+    )
+
+
+def test_one_json_record_holding_an_array_of_objects_is_a_record(cli, tmp_path: Path):
+    write(tmp_path / "s.json", json.dumps({"handle": "ann", "posts": [{"id": 1}]}))
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    handles = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet'")
+    assert handles.fetchall() == [("ann",)]
+
+
 def test_a_json_export_of_one_object_per_line_rejects_its_broken_line(cli, tmp_path: Path):
     """A .json file written a line per record was one document to DuckDB: a last line cut
     short failed the whole file; it is read as NDJSON, the broken line rejected."""
