@@ -460,12 +460,14 @@ def load_raw(
     work_dir: Path,
     quote: str = '"',
     escape: str | None = None,
+    mapped: tuple[str, ...] = (),
 ) -> RawFile:
     """Load the file `readable` into ``raw_table``; unparseable rows go to cx_rejects, their
     file named `path` (the file as the user names it: `readable` may be a copy). `sheet` is
     the Excel sheet to read (else the first); `quote` and `escape` are a CSV's (the escape
     defaults to the quote: a quote inside a field doubled). Working copies of a CSV go in
-    `work_dir` and are removed before returning."""
+    `work_dir` and are removed before returning. `mapped` are the columns read into fields:
+    a JSON record holding more than one value in one of them is rejected."""
     if fmt in ("csv", "tsv"):
         dialect = csv_header(
             readable, delimiter or ("\t" if fmt == "tsv" else None), quote, escape, shown=path
@@ -476,7 +478,7 @@ def load_raw(
     if fmt == "json" and _one_object_per_line(readable):
         fmt = "ndjson"  # a .json export written a line per record: its lines can be rejected
     if fmt in ("ndjson", "json"):
-        return _load_json(engine, path, readable, fmt, raw_table, source_name, limit)
+        return _load_json(engine, path, readable, fmt, raw_table, source_name, limit, mapped)
     if fmt == "parquet":
         return _load_parquet(engine, path, readable, raw_table, limit)
     if fmt == "excel":
@@ -948,7 +950,12 @@ def _load_json(
     raw_table: str,
     source_name: str,
     limit: int | None,
+    mapped: tuple[str, ...] = (),
 ) -> RawFile:
+    """A JSON or NDJSON file's objects, a column per key, each value as text: a nested one as
+    its JSON, except in the `mapped` keys, which hold one value: an array of one value is
+    that value ([] is none), and a record holding more (an array of several, an object) is
+    rejected, naming the keys."""
     lines = table("json_lines")
     try:
         if fmt == "ndjson":
@@ -991,9 +998,26 @@ def _load_json(
         f"valid AND json_type(CASE WHEN valid THEN j ELSE 'null' END::JSON) = 'OBJECT' "
         f"AS is_object FROM {lines}"
     )
-    bad = "NOT is_object"
+    # Mapped keys holding no single value: "keys" says which, in a valid object.
+    nested = []
+    paths: dict[str, object] = {}
+    for i, key in enumerate(dict.fromkeys(mapped)):
+        paths[f"m{i}"] = _json_path(key)
+        nested.append(
+            f"CASE WHEN json_type(j::JSON, $m{i}) = 'OBJECT' OR (json_type(j::JSON, $m{i}) = "
+            f"'ARRAY' AND (json_array_length(j::JSON, $m{i}) > 1 OR json_type(j::JSON, "
+            f"$m{i} || '[0]') IN ('ARRAY', 'OBJECT'))) THEN $n{i} END"
+        )
+        paths[f"n{i}"] = key
+    keys_held = f"concat_ws(', ', {', '.join(nested)})" if nested else "''"
+    engine.execute(
+        f"CREATE OR REPLACE TABLE {lines} AS SELECT *, CASE WHEN is_object THEN {keys_held} "
+        f"ELSE '' END AS nested FROM {lines}",
+        paths,
+    )
+    bad = "(NOT is_object OR nested <> '')"
     first_bad = engine.rows(
-        f"SELECT line, valid FROM {lines} WHERE {bad} AND NOT EXISTS "
+        f"SELECT line, valid FROM {lines} WHERE NOT is_object AND NOT EXISTS "
         f"(SELECT 1 FROM {lines} WHERE is_object) ORDER BY line LIMIT 1"
     )
     if first_bad:  # nothing to read: no columns, and every mapped column "not found"
@@ -1012,7 +1036,9 @@ def _load_json(
         f"""
         INSERT INTO {REJECTS}
         SELECT $source, $file, line,
-               CASE WHEN valid THEN 'not a JSON object' ELSE 'invalid JSON' END, j
+               CASE WHEN NOT valid THEN 'invalid JSON'
+                    WHEN NOT is_object THEN 'not a JSON object'
+                    ELSE 'not one value (a JSON array or object) in ' || nested END, j
         FROM {lines} WHERE {bad}
         ORDER BY line
         """,
@@ -1030,8 +1056,14 @@ def _load_json(
     params: dict[str, object] = {}
     projections = []
     for i, key in enumerate(keys):
-        params[f"k{i}"] = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        projections.append(f"json_extract_string(j, $k{i}) AS {ident(key)}")
+        params[f"k{i}"] = _json_path(key)
+        value = f"json_extract_string(j, $k{i})"
+        if key in mapped:  # an array of one value: that value
+            value = (
+                f"CASE WHEN json_type(j::JSON, $k{i}) = 'ARRAY' THEN "
+                f"json_extract_string(j, $k{i} || '[0]') ELSE {value} END"
+            )
+        projections.append(f"{value} AS {ident(key)}")
     row = row_column(keys)
     projections.append(f"line AS {ident(row)}")
     engine.execute(
@@ -1044,6 +1076,11 @@ def _load_json(
         wrapped = _wrapped_records(engine.scalar(f"SELECT j FROM {lines}"))
     engine.drop(lines)
     return RawFile(raw_table, keys, rows, rejected, row, wrapped=wrapped)
+
+
+def _json_path(key: str) -> str:
+    """The JSONPath of the top-level `key`."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _wrapped_records(document: str) -> tuple[str, int] | None:
@@ -1302,6 +1339,7 @@ def _read_file(
         work_dir=copies,
         quote=source.quote,
         escape=source.escape,
+        mapped=tuple(c for c in (source.id, *source.columns.values()) if c is not None),
     )
     _check_columns(source, key, location, raw, fmt)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)

@@ -735,6 +735,36 @@ def test_one_json_record_holding_an_array_of_objects_is_a_record(cli, tmp_path: 
     assert handles.fetchall() == [("ann",)]
 
 
+def test_a_json_array_or_object_in_a_mapped_key_is_its_one_value_or_a_reject(cli, tmp_path: Path):
+    """An "email": ["a@x.com"] became no email, without a word: an array of one value is
+    that value ([] none), and a record holding more in a mapped key is rejected, naming it.
+    Unmapped keys hold what they like."""
+    lines = [
+        {"handle": "ann", "email": ["ann@x.com"], "tags": [1, 2]},
+        {"handle": "bob", "email": ["bob@x.com", "b2@x.com"]},
+        {"handle": ["cy"], "email": [], "name": {"first": "Cy"}},
+        {"handle": "di", "email": "di@x.com"},
+    ]
+    write(tmp_path / "s.ndjson", "".join(json.dumps(line) + "\n" for line in lines))
+    write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - name: social\n    kind: social\n    path: s.ndjson\n    id: handle\n"
+        "    columns:\n      handle: handle\n      email: email\n      first_name: name\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", tmp_path / "cfg.yaml", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    reason = "not one value (a JSON array or object) in "
+    assert [(line, why) for _, _, line, why, _ in rejects(out)] == [
+        (2, reason + "email"),
+        (3, reason + "name"),
+    ]
+    emails = duckdb.sql(f"SELECT source_record_id, email FROM '{out}/records.parquet' ORDER BY 1")
+    assert emails.fetchall() == [("ann", "ann@x.com"), ("di", "di@x.com")]
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    assert (counts["rows_in"], counts["rows_rejected"], counts["balanced"]) == (4, 2, True)
+
+
 def test_a_json_export_of_one_object_per_line_rejects_its_broken_line(cli, tmp_path: Path):
     """A .json file written a line per record was one document to DuckDB: a last line cut
     short failed the whole file; it is read as NDJSON, the broken line rejected."""
