@@ -1369,12 +1369,19 @@ def _insert_mapped(
     keys_used: int,
 ) -> None:
     """Append a file's rows to ``cx_mapped``, each keyed by its row number after the keys of
-    the files before it: record keys follow reading order without sorting every row."""
+    the files before it: record keys follow reading order without sorting every row. Names,
+    emails, phones and addresses lose their control characters."""
+    # (Here, not at the top: the standardize package imports this module.)
+    from cxunify.standardize.text import PLAIN_TEXT_FIELDS, no_controls
+
     projections = []
     for name in FIELD_NAMES:
         column = source.columns.get(name)
         # (A mapped key the JSON file's objects all leave out is missing: see _check_columns.)
-        value = f"NULLIF(trim({ident(column)}), '')" if column in raw.columns else "NULL::VARCHAR"
+        text = ident(column) if column is not None else ""
+        if name in PLAIN_TEXT_FIELDS:
+            text = no_controls(text)
+        value = f"NULLIF(trim({text}), '')" if column in raw.columns else "NULL::VARCHAR"
         projections.append(f"{value} AS {ident(name)}")
     row = ident(raw.row)
     if source.id is None:

@@ -337,6 +337,38 @@ def test_a_folder_named_like_a_partition_is_not_a_column(cli, tmp_path: Path):
     assert rows == [("crm", "FR"), ("social", None)]
 
 
+def test_control_characters_reach_no_name_email_or_address(cli, tmp_path: Path):
+    """A NUL or a bell in a legacy export's name reached the golden first_name ('An\\x00n');
+    a tab or a line break in a name or an address is a space."""
+    write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email,phone,city\n"
+        '1,An\x00n,"Lee\x07\x7f",\x1bann@x.com\t,+1 212 555\x000199,"San\r\nJose\x85"\n',
+    )
+    out = tmp_path / "out"
+    body = config(tmp_path, "").read_text() + "      city: city\n"
+    result = cli("unify", "--config", write(tmp_path / "cfg.yaml", body), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    got = duckdb.sql(
+        f"SELECT first_name, last_name, email, phone, city FROM '{out}/records.parquet'"
+    )
+    assert got.fetchall() == [("Ann", "Lee", "ann@x.com", "+12125550199", "San Jose")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text())
+def test_no_controls_leaves_no_control_character_and_nothing_else_changed(value: str):
+    import unicodedata
+
+    from cxunify.standardize.text import no_controls
+
+    with duckdb.connect() as con:
+        got = con.execute(f"SELECT {no_controls('$v')}", {"v": value}).fetchall()[0][0]
+    assert not any(unicodedata.category(c) == "Cc" for c in got)
+    if not any(unicodedata.category(c) == "Cc" for c in value):
+        assert got == value
+
+
 CITY_CSV = 'id,name,email,city\n1,Ann Lee,ann@x.com,"Paris, TX"\n2,Bob Ray,bob@x.com,Austin\n'
 
 
