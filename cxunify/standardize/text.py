@@ -17,7 +17,10 @@ PLAIN_TEXT_FIELDS = (
 def no_controls(column_sql: str) -> str:
     """SQL for the text `column_sql` without control characters: a line break, tab, vertical
     tab or form feed becomes a space, the other C0 and C1 controls and DEL go."""
+    controls = "'[\\x00-\\x1F\\x7F-\\x9F]'"
+    # (Most values hold none: one match test costs a third of the two replacements.)
     return (
+        f"CASE WHEN regexp_matches({column_sql}, {controls}) THEN "
         f"regexp_replace(regexp_replace({column_sql}, '[\\t\\n\\x0B\\x0C\\r]+', ' ', 'g'), "
-        "'[\\x00-\\x1F\\x7F-\\x9F]', '', 'g')"
+        f"{controls}, '', 'g') ELSE {column_sql} END"
     )
