@@ -998,23 +998,28 @@ def _load_json(
         f"valid AND json_type(CASE WHEN valid THEN j ELSE 'null' END::JSON) = 'OBJECT' "
         f"AS is_object FROM {lines}"
     )
-    # Mapped keys holding no single value: "keys" says which, in a valid object.
+    # Mapped keys holding no single value: "nested" says which, in a valid object. Each line
+    # is parsed once for all of them (json_extract of a list of paths): a path each parsed it
+    # four times a key.
+    held = list(dict.fromkeys(mapped))
     nested = []
-    paths: dict[str, object] = {}
-    for i, key in enumerate(dict.fromkeys(mapped)):
-        paths[f"m{i}"] = _json_path(key)
+    for i in range(1, len(held) + 1):
+        value = f"mv[{i}]"
         nested.append(
-            f"CASE WHEN json_type(j::JSON, $m{i}) = 'OBJECT' OR (json_type(j::JSON, $m{i}) = "
-            f"'ARRAY' AND (json_array_length(j::JSON, $m{i}) > 1 OR json_type(j::JSON, "
-            f"$m{i} || '[0]') IN ('ARRAY', 'OBJECT'))) THEN $n{i} END"
+            f"CASE WHEN json_type({value}) = 'OBJECT' OR (json_type({value}) = 'ARRAY' AND "
+            f"(json_array_length({value}) > 1 OR json_type({value}, '$[0]') IN "
+            f"('ARRAY', 'OBJECT'))) THEN $held[{i}] END"
         )
-        paths[f"n{i}"] = key
-    keys_held = f"concat_ws(', ', {', '.join(nested)})" if nested else "''"
-    engine.execute(
-        f"CREATE OR REPLACE TABLE {lines} AS SELECT *, CASE WHEN is_object THEN {keys_held} "
-        f"ELSE '' END AS nested FROM {lines}",
-        paths,
-    )
+    if nested:
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {lines} AS SELECT line, j, valid, is_object, "
+            f"CASE WHEN is_object THEN concat_ws(', ', {', '.join(nested)}) ELSE '' END "
+            f"AS nested FROM (SELECT *, json_extract(CASE WHEN is_object THEN j ELSE '{{}}' "
+            f"END, $paths) AS mv FROM {lines})",
+            {"paths": [_json_path(key) for key in held], "held": held},
+        )
+    else:
+        engine.execute(f"CREATE OR REPLACE TABLE {lines} AS SELECT *, '' AS nested FROM {lines}")
     bad = "(NOT is_object OR nested <> '')"
     first_bad = engine.rows(
         f"SELECT line, valid FROM {lines} WHERE NOT is_object AND NOT EXISTS "
@@ -1053,23 +1058,23 @@ def _load_json(
             f"END::JSON)) AS k, line FROM {lines}) GROUP BY k ORDER BY min(line), k"
         )
     ]
-    params: dict[str, object] = {}
+    # Each line parsed once for all its keys (v, a list of their values as JSON).
     projections = []
-    for i, key in enumerate(keys):
-        params[f"k{i}"] = _json_path(key)
-        value = f"json_extract_string(j, $k{i})"
+    for i, key in enumerate(keys, start=1):
+        value = f"json_extract_string(v[{i}], '$')"
         if key in mapped:  # an array of one value: that value
             value = (
-                f"CASE WHEN json_type(j::JSON, $k{i}) = 'ARRAY' THEN "
-                f"json_extract_string(j, $k{i} || '[0]') ELSE {value} END"
+                f"CASE WHEN json_type(v[{i}]) = 'ARRAY' THEN "
+                f"json_extract_string(v[{i}], '$[0]') ELSE {value} END"
             )
         projections.append(f"{value} AS {ident(key)}")
     row = row_column(keys)
     projections.append(f"line AS {ident(row)}")
     engine.execute(
         f"CREATE OR REPLACE TABLE {raw_table} AS SELECT {', '.join(projections)} "
-        f"FROM {lines} WHERE NOT ({bad}) ORDER BY line",
-        params,
+        f"FROM (SELECT line, json_extract(j, $paths) AS v FROM {lines} "
+        f"WHERE NOT ({bad})) ORDER BY line",
+        {"paths": [_json_path(key) for key in keys]},
     )
     wrapped = None
     if rows == 1 and not rejected:  # (a .json file on one line ending in a newline is NDJSON)
