@@ -254,43 +254,19 @@ def readable_text(
                     "(e.g. encoding: latin-1) or encoding: auto"
                 )
             return path, "utf-8"
-        try:
-            return _transcode(path, codec, work_dir), codec
-        except _Undecodable as exc:
-            raise InputError(
-                exc.message(
-                    shown,
-                    declared,
-                    "set the source's encoding (e.g. encoding: latin-1) or encoding: auto",
-                )
-            ) from None
+        hint = "set the source's encoding (e.g. encoding: latin-1) or encoding: auto"
+        return _transcoded(path, codec, work_dir, shown, declared, hint), codec
     with path.open("rb") as handle:
         head = handle.read(4)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return _transcode(path, "utf-16", work_dir), "utf-16"
-        except _Undecodable as exc:
-            raise InputError(
-                exc.message(
-                    shown,
-                    "UTF-16",
-                    "it starts with a UTF-16 byte order mark; if it is "
-                    "in another encoding, set the source's encoding",
-                )
-            ) from None
+        hint = "it starts with a UTF-16 byte order mark; if it is in another encoding, set "
+        hint += "the source's encoding"
+        return _transcoded(path, "utf-16", work_dir, shown, "UTF-16", hint), "utf-16"
     utf16 = _utf16_without_bom(path)
     if utf16 is not None:
-        try:
-            return _transcode(path, utf16, work_dir), utf16
-        except _Undecodable as exc:
-            raise InputError(
-                exc.message(
-                    shown,
-                    "UTF-16",
-                    "it reads as UTF-16 (every other byte of its start is 0); if it is in "
-                    "another encoding, set the source's encoding",
-                )
-            ) from None
+        hint = "it reads as UTF-16 (every other byte of its start is 0); if it is in another "
+        hint += "encoding, set the source's encoding"
+        return _transcoded(path, utf16, work_dir, shown, "UTF-16", hint), utf16
     if _first_non_utf8_line(path) is None:
         return path, "utf-8"
     for codec in ("cp1252", "latin-1"):
@@ -299,6 +275,17 @@ def readable_text(
         except _Undecodable:
             continue
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _transcoded(
+    path: Path, codec: str, work_dir: Path, shown: Path | str, named: str, hint: str
+) -> Path:
+    """`path` in UTF-8 (see _transcode); a byte `codec` cannot read is the one-line error
+    naming its line, the encoding as `named` and what to do (`hint`)."""
+    try:
+        return _transcode(path, codec, work_dir)
+    except _Undecodable as exc:
+        raise InputError(exc.message(shown, named, hint)) from None
 
 
 def _utf16_without_bom(path: Path) -> str | None:
