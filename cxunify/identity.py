@@ -286,11 +286,14 @@ def _load_issued(engine: DuckDBEngine) -> None:
         ) GROUP BY customer_id
         """
     )
-    # (only needed to find records back: none can be when no record has left)
+    # Only needed to find records back: none can be when no record has left, and a record of
+    # the previous run had not left (a record back is dropped from removed_records), so only
+    # records new since then are hashed: the cost follows the change, not the record count.
     none_left = "" if engine.count(PREVIOUS_REMOVED) else " WHERE false"
     engine.execute(
         f"CREATE OR REPLACE TABLE {DIGESTS} AS "
-        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r{none_left}"
+        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r "
+        f"ANTI JOIN {PREVIOUS_MAP} p USING (source, source_record_id){none_left}"
     )
 
 
