@@ -739,6 +739,13 @@ def sample(
 
 @app.command()
 def explain(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="A customer_id or a record as SOURCE:ID (the same as --customer or --record).",
+            show_default=False,
+        ),
+    ] = None,
     out: OutOpt = Path("out"),
     customer: Annotated[
         str | None, typer.Option("--customer", help="A customer_id, e.g. c_0123456789abcdef.")
@@ -756,6 +763,12 @@ def explain(
     from cxunify.explain import explain as explain_customer
 
     def action() -> None:
+        nonlocal customer, record
+        if target is not None:
+            if customer is not None or record is not None:
+                raise UserError(f"give {target} or --customer/--record, not both")
+            # A record is SOURCE:ID; a customer id never holds a colon.
+            record, customer = (target, None) if ":" in target else (None, target)
         explanation = explain_customer(out, customer, record)
         if as_json:
             print(jsontext.dumps(explanation.as_dict()))
@@ -768,21 +781,11 @@ def explain(
 def _print_explanation(explanation: Any, waterfalls: int) -> None:
     records = explanation.records
     stdout.print(
-        f"[bold]{explanation.customer_id}[/]: {len(records):,} source records, "
-        f"{sum(link.kept for link in explanation.links):,} links kept"
+        f"[bold]{explanation.customer_id}[/]: {_count(len(records), 'source record')}, "
+        f"{_count(sum(link.kept for link in explanation.links), 'link')} kept"
         + (f" (threshold {explanation.threshold})" if explanation.threshold is not None else "")
     )
-    # Records side by side: one column per record, one row per field that any record has.
-    grid = Table(show_header=True, header_style="bold", title="Source records")
-    grid.add_column("field", style="dim")
-    for r in records:
-        grid.add_column(_text(f"{r['source']}:{r['source_record_id']}"), overflow="fold")
-    skip = {"source", "source_record_id", "customer_id"}
-    for name in records[0]:
-        if name in skip or all(r[name] is None for r in records):
-            continue
-        grid.add_row(name, *(_text(r[name]) for r in records))
-    stdout.print(grid)
+    stdout.print(_records_table(records))
     if not explanation.links:
         # Every link is in links.parquet, so records of one customer with none between them
         # were one identity before matching (identical in every identity field).
@@ -795,11 +798,15 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
         )
         return
     links = Table(show_header=True, header_style="bold", title="Scored pairs")
+    # Record names are what a reader follows: on a wide terminal they get their width first.
+    longest = max(len(side) for link in explanation.links for side in (link.left, link.right))
+    name_width = min(longest, 24) if stdout.width >= 110 else None
     for column in ("left", "right", "rule", "weight", "probability", "status"):
         links.add_column(
             column,
             justify="right" if column in ("weight", "probability") else "left",
             overflow="fold",
+            min_width=name_width if column in ("left", "right") else None,
         )
     for link in explanation.links:
         colour = "green" if link.kept else ("red" if link.guard else "yellow")
@@ -821,6 +828,56 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+# Width a record's column needs to be read when records are shown side by side.
+RECORD_COLUMN_WIDTH = 18
+# A value held by at most this many records names them; a commoner one gives its count.
+NAMED_HOLDERS = 3
+# Distinct values of a field shown, the commonest first; the others are counted, with a range.
+SHOWN_VALUES = 5
+
+
+def _records_table(records: list[dict[str, Any]]) -> Table:
+    """A customer's records side by side (a column per record, a row per field any record
+    has) when they fit the terminal; else each field's distinct values, the commonest first,
+    with the records holding the rare ones: 40 columns in 80 characters showed nothing."""
+    skip = {"source", "source_record_id", "customer_id"}
+    fields = [n for n in records[0] if n not in skip and any(r[n] is not None for r in records)]
+    names = [f"{r['source']}:{r['source_record_id']}" for r in records]
+    if 14 + RECORD_COLUMN_WIDTH * len(records) <= stdout.width:
+        grid = Table(show_header=True, header_style="bold", title="Source records")
+        grid.add_column("field", style="dim")
+        for name in names:
+            grid.add_column(_text(name), overflow="fold")
+        for field in fields:
+            grid.add_row(field, *(_text(r[field]) for r in records))
+        return grid
+    grid = Table(
+        show_header=True,
+        header_style="bold",
+        title=f"Source records: the values of their {len(records)} records",
+    )
+    grid.add_column("field", style="dim")
+    grid.add_column("values (records holding each)", overflow="fold")
+    for field in fields:
+        holders: dict[str, list[str]] = {}
+        for name, r in zip(names, records, strict=True):
+            holders.setdefault("" if r[field] is None else str(r[field]), []).append(name)
+        ranked = sorted(holders.items(), key=lambda item: (-len(item[1]), item[0]))
+        shown = []
+        for value, held_by in ranked[:SHOWN_VALUES]:
+            who = ", ".join(held_by) if len(held_by) <= NAMED_HOLDERS else f"{len(held_by)}"
+            shown.append(f"{value or '(none)'} ({who})")
+        others = sorted(value for value, _ in ranked[SHOWN_VALUES:] if value)
+        if others:
+            shown.append(f"{len(others)} other values, {others[0]} to {others[-1]}")
+        grid.add_row(field, _text("; ".join(shown)))
+    return grid
 
 
 WATERFALL_WIDTH = 30
