@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from cxunify.config import validate_config
+from cxunify.config import load_config
 from cxunify.evaluate import evaluate
 from cxunify.pipeline import unify
 from cxunify.sample import generate_sample
@@ -67,24 +67,11 @@ def run(rows: int, work: Path) -> dict[str, object]:
     data = work / f"data-{rows}"
     if not (data / "truth.csv").exists():
         generate_sample(people, 11, data)
-    config = validate_config(
-        {
-            "sources": [
-                {"name": "crm", "kind": "crm", "path": "crm.csv", "id": "contact_id"},
-                {"name": "orders", "kind": "transactions", "path": "orders.csv", "id": "order_id"},
-                {"name": "social", "kind": "social", "path": "social.ndjson", "id": "handle"},
-                {"name": "tickets", "kind": "support", "path": "tickets.csv", "id": "ticket_id"},
-            ]
-        },
-        origin="scale",
-        base_dir=data,
-    )
-    # The sample config's mappings, so every size is read the same way.
-    from cxunify.config import load_config
-
-    mapped = load_config(ROOT / "configs" / "sample.yaml")
-    for source, template in zip(config.sources, mapped.sources, strict=True):
-        source.columns = template.columns
+    # The sample config, reading this size's files: every size is read the same way.
+    text = (ROOT / "configs" / "sample.yaml").read_text(encoding="utf-8")
+    scale_config = work / f"scale-{rows}.yaml"
+    scale_config.write_text(text.replace("../sample_data/", f"{data}/"), encoding="utf-8")
+    config = load_config(scale_config)
     out = work / f"out-{rows}"
     started = time.perf_counter()
     result = unify(config, out)
