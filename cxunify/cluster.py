@@ -7,6 +7,8 @@ with pointer jumping. Then merge guards split components that break a guard.
 
 from __future__ import annotations
 
+import csv
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -203,14 +205,60 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
     (std_a, key_a, last_a), (std_b, key_b, last_b) = a, b
     if key_a == key_b or std_a == std_b:
         return True
+    formals = _name_variants()[1]
+    if not formals.get(std_a, {key_a}).isdisjoint(formals.get(std_b, {key_b})):
+        return True  # a nickname of several names: Sammy (Samuel, first listed) and Samantha
     if (  # first and last name swapped, maybe with a typo
         jellyfish.jaro_winkler_similarity(std_a, last_b) >= 0.92
         and jellyfish.jaro_winkler_similarity(last_a, std_b) >= 0.92
     ):
         return True
-    if (len(std_a) == 1 or len(std_b) == 1) and std_a[0] == std_b[0]:
+    # An initial agrees with the name and with its formal spelling: C. with Tina (Christina).
+    if len(std_a) == 1 and std_a in (std_b[0], key_b[0]):
+        return True
+    if len(std_b) == 1 and std_b in (std_a[0], key_a[0]):
+        return True
+    if _typo_of(std_a, key_b) or _typo_of(std_b, key_a):
         return True
     return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
+
+
+def _typo_of(spelling: str, formal: str) -> bool:
+    """Whether `spelling` is a typo of a spelling of the name `formal`: no name the nickname
+    table knows, and one edit (a transposition counts as one) from `formal` or a nickname of it:
+    Rcih and Richard (through Rich), Bbo and Robert (through Bob). A known name is never a
+    typo, so Pam stays apart from Patricia (Pat) and Tim from Thomas (Tom)."""
+    variants, formals = _name_variants()
+    if len(spelling) < 3 or spelling in formals:
+        return False
+    return any(
+        jellyfish.damerau_levenshtein_distance(spelling, variant) <= 1
+        for variant in variants.get(formal, (formal,))
+        if len(variant) >= 3
+    )
+
+
+@functools.cache
+def _name_variants() -> tuple[dict[str, tuple[str, ...]], dict[str, frozenset[str]]]:
+    """From the nickname table, every row (a nickname may name several formal names): each
+    formal name with its spellings (itself first), and each name the table knows with the
+    formal names it may stand for (a formal name stands for itself)."""
+    from cxunify.standardize.names import NICKNAMES_CSV
+
+    variants: dict[str, list[str]] = {}
+    formals: dict[str, set[str]] = {}
+    with NICKNAMES_CSV.open(encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows, None)
+        for row in rows:
+            nickname, formal = (value.strip().lower() for value in row[:2])
+            variants.setdefault(formal, [formal]).append(nickname)
+            formals.setdefault(nickname, set()).add(formal)
+            formals.setdefault(formal, set()).add(formal)
+    return (
+        {formal: tuple(names) for formal, names in variants.items()},
+        {name: frozenset(names) for name, names in formals.items()},
+    )
 
 
 def _relation(left: set, right: set, compatible: Callable[[Any, Any], bool]) -> int:

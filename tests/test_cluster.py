@@ -115,6 +115,36 @@ def test_typos_and_nicknames_stay_together(engine):
     assert (split, refused) == (0, [])
 
 
+@pytest.mark.parametrize(
+    ("first", "other", "key"),
+    [
+        ("rcih", "richard", None),  # a typo of the nickname Rich
+        ("bbo", "robert", None),  # a typo of Bob
+        ("xnader", "alexander", None),  # a typo of Xander
+        ("michazl", "mikey", "michael"),  # a typo of the formal name of the other's nickname
+        ("c", "tina", "christina"),  # an initial of the formal name of the other's nickname
+    ],
+)
+def test_a_typo_or_initial_of_a_nickname_stays_together(engine, first, other, key):
+    """Refused as 'conflicting first name' before: 35 links between records of one person in
+    the sample, such as Rcih Ryan and Richard Ryan, sharing an email."""
+    nodes = [node(1, first), node(2, other, key=key)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])
+    assert found == [[1, 2]] and refused == []
+
+
+@pytest.mark.parametrize(
+    ("first", "other"), [("pam", "patricia"), ("tim", "thomas"), ("ann", "jon")]
+)
+def test_a_name_one_letter_from_anothers_nickname_is_not_a_typo(engine, first, other):
+    """Pam is one letter from Pat (Patricia) and Tim from Tom (Thomas), but they are names of
+    their own: household members keep apart."""
+    nodes = [node(1, first), node(2, other)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])
+    assert found == [[1], [2]]
+    assert refused == [(1, 2, "conflicting first name")]
+
+
 def test_twins_share_a_birthday_but_not_a_first_name(engine):
     nodes = [node(1, "ella", dob=D1), node(2, "ava", dob=D1)]
     found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])

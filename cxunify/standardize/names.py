@@ -22,6 +22,8 @@ import duckdb
 from cxunify.sql import table
 from cxunify.standardize.reference import DATA_DIR, PLACEHOLDERS, read_pairs
 
+# Nickname -> formal name. A nickname of several (Sam: Samuel, Samantha) folds onto the first
+# listed, so its key is one name; the merge guards take it as any of them (cluster.py).
 NICKNAMES_CSV = DATA_DIR / "nicknames.csv"
 
 # Titles said before a name. Removed wherever they appear: none of them is plausibly a name.
