@@ -141,10 +141,24 @@ def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any
 
 
 # The code whose results the state keeps (records standardised, identities blocked, pairs'
-# comparison levels) and what it builds on: an update reuses those results, so another version
-# of any of them would mix its records, nodes and levels with tonight's.
-STORED_BY = ("standardize", "block.py", "compare.py")
+# comparison levels, the clusters of components no record touched) and what it builds on: the
+# reference tables standardisation and the guards read (nicknames, street words, states). An
+# update reuses those results, so another version of any of them would mix its records, nodes,
+# levels and clusters with tonight's, and the update would differ from a full run.
+STORED_BY = ("standardize", "block.py", "compare.py", "cluster.py", "data")
 STORED_BY_PACKAGES = ("duckdb", "phonenumbers", "jellyfish", "pycountry")
+
+
+def stored_files() -> list[Path]:
+    """The files of `STORED_BY`: modules, and a folder's modules and reference tables."""
+    root = Path(__file__).parent
+    files = []
+    for name in STORED_BY:
+        if (root / name).is_dir():
+            files += sorted(p for p in (root / name).iterdir() if p.suffix in (".py", ".csv"))
+        else:
+            files.append(root / name)
+    return files
 
 
 def stored_code_digest() -> str:
@@ -152,10 +166,9 @@ def stored_code_digest() -> str:
     of the packages it uses."""
     root = Path(__file__).parent
     digest = hashlib.sha256()
-    for name in STORED_BY:
-        for path in sorted((root / name).glob("*.py")) if (root / name).is_dir() else [root / name]:
-            digest.update(f"{path.relative_to(root)}\n".encode())
-            digest.update(path.read_bytes())
+    for path in stored_files():
+        digest.update(f"{path.relative_to(root)}\n".encode())
+        digest.update(path.read_bytes())
     for package in STORED_BY_PACKAGES:
         digest.update(f"{package} {metadata.version(package)}\n".encode())
     return digest.hexdigest()
@@ -164,9 +177,10 @@ def stored_code_digest() -> str:
 def _check_settings(config: Config, state: dict, previous: Path) -> None:
     if state.get("stored_by") != stored_code_digest():
         raise UserError(
-            f"{previous}: its records were standardised, blocked and compared by another "
-            "version of cxunify (or of DuckDB, phonenumbers, jellyfish or pycountry) than "
-            "this one; an update cannot mix them with tonight's: run a full `cxunify unify` "
+            f"{previous}: its records were standardised, blocked, compared and clustered by "
+            "another version of cxunify (its code or reference tables), DuckDB, phonenumbers, "
+            "jellyfish or pycountry than this one; an update cannot mix them with tonight's: "
+            "run a full `cxunify unify` "
             "once (it keeps the ids), then update as before"
         )
     if state["settings"] != settings_digest(config):

@@ -292,15 +292,26 @@ def test_an_output_stored_by_another_version_is_not_updated(cli, tmp_path: Path,
     result = cli("update", "--previous", out, "--config", config)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: {out}: its records were standardised, blocked and compared by another "
-        "version of cxunify (or of DuckDB, phonenumbers, jellyfish or pycountry) than this "
-        "one; an update cannot mix them with tonight's: run a full `cxunify unify` once (it "
-        "keeps the ids), then update as before\n"
+        f"Error: {out}: its records were standardised, blocked, compared and clustered by "
+        "another version of cxunify (its code or reference tables), DuckDB, phonenumbers, "
+        "jellyfish or pycountry than this one; an update cannot mix them with tonight's: run "
+        "a full `cxunify unify` once (it keeps the ids), then update as before\n"
     )
     ids = duckdb.sql(f"SELECT * FROM '{out}/identity_map.parquet' ORDER BY ALL").fetchall()
     assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
     assert duckdb.sql(f"SELECT * FROM '{out}/identity_map.parquet' ORDER BY ALL").fetchall() == ids
     assert cli("update", "--previous", out, "--config", config).exit_code == 0
+
+
+def test_the_version_check_covers_the_guards_and_the_reference_tables():
+    """The nickname table keys first names and the guards read it; the stored clusters of
+    untouched components are the guards' work: a new table or guard left an update's
+    untouched customers as the old code made them, unlike a full run's."""
+    package = Path(update.__file__).parent
+    names = {str(path.relative_to(package)) for path in update.stored_files()}
+    assert {"cluster.py", "block.py", "compare.py", "standardize/names.py"} <= names
+    assert {"data/nicknames.csv", "data/street_suffixes.csv", "data/us_states.csv"} <= names
+    assert not any(name.startswith("data/sample") for name in names)  # the generator's
 
 
 def test_rows_of_a_source_without_an_id_column_are_refused(cli, tmp_path: Path):
