@@ -43,9 +43,12 @@ def lock_path(out_dir: Path) -> Path:
 def output_lock(out_dir: Path, reading_for: Path | None = None) -> Iterator[Path]:
     """Hold the lock of `out_dir` for the duration of the block; raise LockedError if held.
     `reading_for`: the folder this run writes, when it only reads `out_dir` (see
-    `reading_lock`); the lock says so to a run it refuses."""
+    `reading_lock`); the lock says so to a run it refuses.
+
+    A run writing `out_dir` makes the folders above it that do not exist yet, to hold the
+    lock, and removes them again if it leaves nothing in them: a refused run (a mistyped
+    --previous, say) leaves the file system as it was."""
     path = lock_path(out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     owner: dict[str, str | int] = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -54,26 +57,20 @@ def output_lock(out_dir: Path, reading_for: Path | None = None) -> Iterator[Path
         **({} if reading_for is None else {"writing": str(Path(reading_for).resolve())}),
         **_process_identity(os.getpid()),
     }
-    # Two attempts: the second follows the removal of a stale lock.
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _read(path)
-            if holder is not None and not _is_stale(holder):
-                raise LockedError(_describe(out_dir, path, holder)) from None
-            _remove_stale(path, holder)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(owner, handle)
-        break
-    else:
-        raise LockedError(f"{out_dir}: could not take the lock {path}; another run started")
+    made: list[Path] = []
     try:
-        yield path
+        _take(path, out_dir, owner, made if reading_for is None else None)
+        try:
+            yield path
+        finally:
+            if _read(path) == owner:
+                path.unlink(missing_ok=True)
     finally:
-        if _read(path) == owner:
-            path.unlink(missing_ok=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:  # the run left something in it (its output), or another run did
+                break
 
 
 @contextmanager
@@ -82,15 +79,61 @@ def reading_lock(folder: Path, out_dir: Path) -> Iterator[Path | None]:
     when its --out, `out_dir`, is elsewhere), so no run swaps it away meanwhile. The lock
     belongs beside the folder; when it cannot be made there (a read-only parent: an archived
     output, a snapshot), no run of this user could replace the folder either, and it is read
-    without the lock. Yields the lock file, or None."""
+    without the lock; nor is one made where the parent does not exist (there is no folder to
+    read: the run refuses it). Yields the lock file, or None."""
     with ExitStack() as held:
         try:
             path: Path | None = held.enter_context(output_lock(folder, reading_for=out_dir))
         except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
                 raise
             path = None
         yield path
+
+
+def _take(path: Path, out_dir: Path, owner: dict, made: list[Path] | None) -> None:
+    """Take the lock alone. `made`: where to note the folders made to hold it (None: make
+    none, the run only reads)."""
+    # Three attempts: the next follows the removal of a stale lock, or of the folder by a
+    # run beside this one that made it and was refused.
+    for _ in range(3):
+        if made is not None:
+            made += _make_folders(path.parent)
+        try:
+            if _create(path, owner):
+                return
+        except FileNotFoundError:
+            if made is None:
+                raise
+            continue
+        holder = _read(path)
+        if holder is not None and not _is_stale(holder):
+            raise LockedError(_describe(out_dir, path, holder))
+        _remove_stale(path, holder)
+    raise LockedError(f"{out_dir}: could not take the lock {path}; another run started")
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Make `folder` and the folders above it that do not exist; return those made,
+    outermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def _create(path: Path, owner: dict) -> bool:
+    """Create the lock holding `owner`; False when there is one already."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        json.dump(owner, handle)
+    return True
 
 
 def _read(path: Path) -> dict | None:

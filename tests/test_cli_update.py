@@ -443,6 +443,20 @@ def test_an_update_elsewhere_reads_a_previous_output_it_cannot_lock(
     assert (elsewhere / "run.json").is_file() and not lock_path(elsewhere).exists()
 
 
+def test_a_refused_update_leaves_no_folder_behind(cli, tmp_path: Path):
+    """A mistyped --previous under a folder that does not exist either: the update made
+    that folder (and those above --out) to hold its lock, then refused, and left them."""
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "orders.csv", ORDERS)
+    config = write(tmp_path / "c.yaml", CONFIG)
+    typo = tmp_path / "typo" / "deeper"
+    for out in ((), ("--out", tmp_path / "new" / "deep" / "out")):
+        result = cli("update", "--previous", typo, *out, "--config", config)
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: {typo}: --previous is not a cxunify output folder\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "crm.csv", "orders.csv"]
+
+
 def test_an_output_inside_the_previous_one_is_refused(cli, tmp_path: Path):
     """The next update of out/ replaces it whole, and out/sub with it."""
     config, out = unified(cli, tmp_path)

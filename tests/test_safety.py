@@ -76,6 +76,20 @@ def test_a_run_refused_by_one_reading_the_folder_is_told_it_is_being_read(cli, t
     assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
 
 
+def test_a_refused_run_leaves_no_folder_behind(cli, tmp_path: Path):
+    """The folders above --out are made to hold the lock: a run refused (a mistyped
+    --previous) left them behind, empty; a run that writes its output keeps them."""
+    config, out = _tiny(tmp_path), tmp_path / "new" / "deep" / "out"
+    result = cli("unify", "--config", config, "--out", out, "--previous", tmp_path / "typo")
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"Error: {tmp_path / 'typo'}: --previous is not a cxunify output folder\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml", "crm.csv"]
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert (out / "run.json").is_file() and not lock_path(out).exists()
+
+
 def test_a_stale_lock_from_a_dead_process_is_taken_over(cli, tmp_path: Path):
     config, out = _tiny(tmp_path), tmp_path / "out"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
