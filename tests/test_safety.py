@@ -210,6 +210,93 @@ def test_a_lock_from_another_host_is_reported_not_broken(cli, tmp_path: Path):
     assert f"if that run is gone, remove {lock_path(out)}" in result.stderr
 
 
+def test_runs_reading_a_folder_share_its_lock_and_a_writer_waits_for_them_all(cli, tmp_path: Path):
+    """Two runs reading out for outputs of their own (a rule change reviewed, an update
+    elsewhere) refused each other, as if each could swap out away: they share its lock now,
+    and the run writing out is refused while either still reads it, naming both."""
+    import socket
+
+    from cxunify.lock import reading_lock
+
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    first, third = tmp_path / "first", tmp_path / "third"
+    with reading_lock(out, first):
+        alone = json.loads(lock_path(out).read_text())
+        result = cli("unify", "--config", config, "--previous", out, "--out", tmp_path / "second")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(lock_path(out).read_text()) == alone
+        with reading_lock(out, third):
+            held = json.loads(lock_path(out).read_text())
+            result = cli("unify", "--config", config, "--out", out, "-q")
+        assert json.loads(lock_path(out).read_text()) == alone
+    assert not lock_path(out).exists()
+    assert [reader["writing"] for reader in held["readers"]] == [str(first), str(third)]
+    assert result.exit_code == 4
+    where = f"pid {os.getpid()} on {socket.gethostname()}, started"
+    assert " ".join(result.stderr.split()) == (
+        f"Error: {out}: 2 other cxunify runs ({where} {alone['started_at']}; {where} "
+        f"{held['readers'][1]['started_at']}) are reading this output folder (as --previous) "
+        f"to write {first}, {third}; wait for them to finish"
+    )
+
+
+def test_runs_joining_the_readers_of_a_lock_at_once_are_all_listed(tmp_path: Path):
+    """Each reader joining rewrites the list: two at once, one's entry was lost, and the
+    lock went with the other while it still read. Eight threads join at one instant."""
+    import threading
+
+    from cxunify.lock import reading_lock
+
+    out, readers = tmp_path / "out", 8
+    start, joined, read = (threading.Barrier(readers, timeout=10) for _ in range(3))
+    listed: list[set[str]] = []
+    failed: list[BaseException] = []
+
+    def reading(n: int) -> None:
+        try:
+            start.wait()
+            with reading_lock(out, tmp_path / f"candidate{n}"):
+                joined.wait()
+                holder = json.loads(lock_path(out).read_text())
+                listed.append({reader["writing"] for reader in holder["readers"]})
+                read.wait()
+        except BaseException as exc:  # (the test's own failure, reported below)
+            failed.append(exc)
+
+    threads = [threading.Thread(target=reading, args=(n,)) for n in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failed, failed
+    assert listed == [{str(tmp_path / f"candidate{n}") for n in range(readers)}] * readers
+    assert not lock_path(out).exists()
+
+
+def test_a_reader_that_died_is_struck_off_a_lock_others_still_read(tmp_path: Path, live_pid):
+    """A read lock listing a killed run beside a live one: a reader joins the live one and
+    strikes the dead off; a writer is refused, naming the live reader alone."""
+    import socket
+
+    from cxunify import lock
+
+    out, host = tmp_path / "out", socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = {"pid": dead.pid, "host": host, "started_at": "then", "mode": "read", "writing": "a"}
+    alive = {"pid": live_pid, "host": host, "started_at": "now", "mode": "read", "writing": "b",
+             **lock._process_identity(live_pid)}  # fmt: skip
+    lock_path(out).write_text(json.dumps({**gone, "readers": [gone, alive]}))
+    refused = f"another cxunify run \\(pid {live_pid} on "
+    with pytest.raises(lock.LockedError, match=refused), output_lock(out):
+        pass
+    with lock.reading_lock(out, tmp_path / "candidate"):
+        held = json.loads(lock_path(out).read_text())
+    assert [reader["writing"] for reader in held["readers"]] == ["b", str(tmp_path / "candidate")]
+    assert json.loads(lock_path(out).read_text()) == alive
+
+
 def test_swap_never_leaves_the_path_missing(tmp_path: Path):
     out, staging = tmp_path / "out", tmp_path / ".out.tmp-1"
     for folder, text in ((out, "old"), (staging, "new")):
