@@ -455,31 +455,33 @@ def update(
 
 
 def _check_no_update_set_aside(out_dir: Path, previous: Path, manifest: dict[str, Any]) -> None:
-    """Refuse to update while ``<out>.rejected`` holds an update of `previous` a quality gate
-    stopped after `previous` was written: its rows are not in `previous`, and tonight's
-    update on top of it would leave them out for good (a delta is not sent again), with
-    nothing to say so once a passing run removed the folder. A full run reads whole exports
-    and supersedes it."""
-    aside = output.rejected_dir(out_dir)
-    try:
-        stopped = json.loads((aside / output.MANIFEST).read_text(encoding="utf-8"))
-        started = datetime.fromisoformat(stopped["started_at"])
-        built_on = stopped["update"]["previous"]
-        failed = stopped["quality"]["failed"]
-        read = [f for f in stopped["inputs"] if f.get("update") and f not in manifest["inputs"]]
-        since = started > datetime.fromisoformat(manifest["started_at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # no rejected update there (or not one this can read: a full run's, or older)
-    if built_on != str(previous) or not since:
-        return
-    files = ", ".join(sorted({str(f.get("path")) for f in read})) or "no file"
-    raise UserError(
-        f"{aside}: holds the update started {stopped['started_at']} that a quality gate "
-        f"stopped ({'; '.join(failed)}), so its rows and deletions are not in {previous} "
-        f"(it read {files}); an update now would leave them out for good. Once the gate "
-        "passes, update again with its files and tonight's (or run a full cxunify unify); "
-        f"move {aside} away first, or remove it to go on without that update"
-    )
+    """Refuse to update while an update of `previous` that a quality gate stopped after
+    `previous` was written is set aside, in ``<out>.rejected`` or ``<previous>.rejected``
+    (the two differ for an update writing another folder: a stopped update of `previous` in
+    place, say, before tonight's writes elsewhere): its rows are not in `previous`, and
+    tonight's update on top of it would leave them out for good (a delta is not sent again),
+    with nothing to say so once a passing run removed the folder. A full run reads whole
+    exports and supersedes it."""
+    for aside in dict.fromkeys((output.rejected_dir(out_dir), output.rejected_dir(previous))):
+        try:
+            stopped = json.loads((aside / output.MANIFEST).read_text(encoding="utf-8"))
+            started = datetime.fromisoformat(stopped["started_at"])
+            built_on = stopped["update"]["previous"]
+            failed = stopped["quality"]["failed"]
+            read = [f for f in stopped["inputs"] if f.get("update") and f not in manifest["inputs"]]
+            since = started > datetime.fromisoformat(manifest["started_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no rejected update there (or not one this can read: a full run's, or older)
+        if built_on != str(previous) or not since:
+            continue
+        files = ", ".join(sorted({str(f.get("path")) for f in read})) or "no file"
+        raise UserError(
+            f"{aside}: holds the update started {stopped['started_at']} that a quality gate "
+            f"stopped ({'; '.join(failed)}), so its rows and deletions are not in {previous} "
+            f"(it read {files}); an update now would leave them out for good. Once the gate "
+            "passes, update again with its files and tonight's (or run a full cxunify "
+            f"unify); move {aside} away first, or remove it to go on without that update"
+        )
 
 
 def check_not_nested(previous: Path, out_dir: Path) -> None:

@@ -595,7 +595,8 @@ def test_a_deleted_record_in_a_row_rejected_tonight_is_an_error(cli, tmp_path: P
 def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli, tmp_path: Path):
     """A nightly delta stopped by a gate is not in the output; the next night's update ran on
     top of it, leaving those rows out for good, and (passing) removed the rejected folder
-    that showed it. It is refused, naming the update set aside and its files."""
+    that showed it. It is refused, naming the update set aside and its files; so is an
+    update of that output written to another folder."""
     import shutil
 
     config, out = unified(cli, tmp_path)
@@ -622,6 +623,12 @@ def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli
         "remove it to go on without that update"
     )
     assert (out / "run.json").read_text() == before and aside.is_dir()
+    # An update of out written elsewhere would leave them out just as well: it was not told.
+    elsewhere = tmp_path / "elsewhere"
+    result = cli("update", "--previous", out, "--out", elsewhere, "--config", config, "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {aside}: holds the update started ")
+    assert not elsewhere.exists() and not (tmp_path / "elsewhere.rejected").exists()
     # Set aside elsewhere, the two nights go in together.
     shutil.move(aside, tmp_path / "inspected")
     write(
