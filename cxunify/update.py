@@ -45,7 +45,7 @@ from cxunify.compare import ComparisonSpec
 from cxunify.config import Config
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
-from cxunify.errors import InputError, OutputError, UserError
+from cxunify.errors import CxunifyError, InputError, OutputError, UserError
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock, reading_lock
@@ -449,19 +449,26 @@ def update(
         state = _read_state_json(state_dir)
         _check_settings(config, state, previous)
         manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
-        _check_no_update_set_aside(out_dir, previous, manifest)
+        _check_no_update_set_aside(out_dir, previous, manifest, config, deletions)
         result = _update(config, previous, state, manifest, out_dir, prior, progress, deletions)
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])
 
 
-def _check_no_update_set_aside(out_dir: Path, previous: Path, manifest: dict[str, Any]) -> None:
+def _check_no_update_set_aside(
+    out_dir: Path,
+    previous: Path,
+    manifest: dict[str, Any],
+    config: Config,
+    deletions: Path | None,
+) -> None:
     """Refuse to update while an update of `previous` that a quality gate stopped after
     `previous` was written is set aside, in ``<out>.rejected`` or ``<previous>.rejected``
     (the two differ for an update writing another folder: a stopped update of `previous` in
     place, say, before tonight's writes elsewhere): its rows are not in `previous`, and
     tonight's update on top of it would leave them out for good (a delta is not sent again),
     with nothing to say so once a passing run removed the folder. A full run reads whole
-    exports and supersedes it."""
+    exports and supersedes it; so does an update reading every file the stopped one read
+    (the same bytes) and its deletions file: the same command again once the gate passes."""
     for aside in dict.fromkeys((output.rejected_dir(out_dir), output.rejected_dir(previous))):
         try:
             stopped = json.loads((aside / output.MANIFEST).read_text(encoding="utf-8"))
@@ -474,14 +481,47 @@ def _check_no_update_set_aside(out_dir: Path, previous: Path, manifest: dict[str
             continue  # no rejected update there (or not one this can read: a full run's, or older)
         if built_on != str(previous) or not since:
             continue
+        if _reads_again(stopped["update"], read, config, deletions):
+            continue
         files = ", ".join(sorted({str(f.get("path")) for f in read})) or "no file"
         raise UserError(
             f"{aside}: holds the update started {stopped['started_at']} that a quality gate "
             f"stopped ({'; '.join(failed)}), so its rows and deletions are not in {previous} "
             f"(it read {files}); an update now would leave them out for good. Once the gate "
-            "passes, update again with its files and tonight's (or run a full cxunify "
-            f"unify); move {aside} away first, or remove it to go on without that update"
+            "passes, update with its files again (the same files, with tonight's beside them "
+            "if any, and its deletions file) or run a full cxunify unify; or remove "
+            f"{aside} to go on without that update"
         )
+
+
+def _reads_again(
+    stopped: dict[str, Any], read: list[dict], config: Config, deletions: Path | None
+) -> bool:
+    """Whether this update reads every file a stopped update read (by content) and deletes
+    what it deleted (the same deletions file, or neither has one)."""
+    if "deletions_file" in stopped:
+        asked = stopped["deletions_file"]
+        if asked is not None and (deletions is None or _digest(deletions) != asked.get("sha256")):
+            return False
+    elif stopped.get("records_deleted") or stopped.get("deletions_not_found"):
+        return False  # written before the deletions file was noted: its deletions are unknown
+    tonight = set()
+    for i, source in enumerate(config.sources):
+        try:
+            exports = ingest.resolve_files(source, config.base_dir, f"sources[{i}]")
+        except CxunifyError:
+            return False  # the run reports it
+        tonight |= {_digest(e.path) for e in exports if e.path is not None}
+    tonight.discard(None)
+    return bool(read) and all(f.get("sha256") in tonight for f in read)
+
+
+def _digest(path: Path) -> str | None:
+    """A file's SHA-256, or None when it cannot be read (the run reports why)."""
+    try:
+        return ingest.sha256_of(path)
+    except OSError:
+        return None
 
 
 def check_not_nested(previous: Path, out_dir: Path) -> None:
@@ -623,6 +663,11 @@ def _update(
             "records_deleted": deleted,
             # Named by the deletions file but not stored: deleted before, or never read.
             "deletions_not_found": asked - deleted,
+            # Which file: an update stopped by a gate is applied by one reading its files
+            # and this one again (see _check_no_update_set_aside).
+            "deletions_file": None
+            if deletions is None
+            else {"path": str(deletions), "sha256": ingest.sha256_of(deletions)},
             # Rejected lines carried over from earlier runs that named a deleted record.
             "rejects_deleted": rejects_deleted,
             "pairs_compared": compared,

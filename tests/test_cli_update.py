@@ -618,9 +618,9 @@ def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli
         f"Error: {aside}: holds the update started {stopped['started_at']} that a quality "
         f"gate stopped ({stopped['quality']['failed'][0]}), so its rows and "
         f"deletions are not in {out} (it read {tmp_path / 'crm.csv'}, {tmp_path / 'orders.csv'}); "
-        "an update now would leave them out for good. Once the gate passes, update again with "
-        f"its files and tonight's (or run a full cxunify unify); move {aside} away first, or "
-        "remove it to go on without that update"
+        "an update now would leave them out for good. Once the gate passes, update with its "
+        "files again (the same files, with tonight's beside them if any, and its deletions "
+        f"file) or run a full cxunify unify; or remove {aside} to go on without that update"
     )
     assert (out / "run.json").read_text() == before and aside.is_dir()
     # An update of out written elsewhere would leave them out just as well: it was not told.
@@ -639,3 +639,36 @@ def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli
     assert result.exit_code == 0, result.stderr
     held = duckdb.sql(f"SELECT source_record_id FROM '{out}/identity_map.parquet'").fetchall()
     assert {"C4", "C5"} <= {record for (record,) in held}
+
+
+def test_the_update_a_gate_stopped_is_applied_by_running_it_again(cli, tmp_path: Path):
+    """Refused until a person moved the rejected folder away, even for the same command once
+    the gate was fixed: a nightly job stayed stopped. An update reading the stopped one's
+    files again (the same bytes), with its deletions file, applies it; without the deletions
+    file it would not, and it is refused."""
+    config, out = unified(cli, tmp_path)
+    header = CRM.splitlines()[0]
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    write(tmp_path / "crm.csv", f"{header}\nC4,Dee,Ma,dee.ma@fastmail.com\n")
+    erase = write(tmp_path / "erase.csv", "source,source_record_id\ncrm,C2\n")
+    gated = write(tmp_path / "gated.yaml", CONFIG + "gates:\n  min_linked_share: 1\n")
+    args = ("update", "--previous", out, "-q", "--delete", erase)
+    assert cli(*args, "--config", gated).exit_code == 3
+    stopped = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
+    assert stopped["update"]["deletions_file"]["path"] == str(erase)
+    result = cli("update", "--previous", out, "-q", "--config", config)
+    assert result.exit_code == 1 and "holds the update started" in result.stderr
+    write(tmp_path / "crm.csv", f"{header}\nC4,Dee,Ma,dee.ma@fastmail.com\n\n")  # other bytes
+    result = cli(*args, "--config", config)
+    assert result.exit_code == 1 and "holds the update started" in result.stderr
+    write(tmp_path / "crm.csv", f"{header}\nC4,Dee,Ma,dee.ma@fastmail.com\n")
+    result = cli(*args, "--config", config)
+    assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "out.rejected").exists()
+    held = {
+        r
+        for (r,) in duckdb.sql(
+            f"SELECT source_record_id FROM '{out}/identity_map.parquet'"
+        ).fetchall()
+    }
+    assert "C4" in held and "C2" not in held
