@@ -15,7 +15,8 @@ import duckdb
 
 from cxunify.errors import InputError, OutputError
 from cxunify.output import MANIFEST, read_manifest
-from cxunify.sql import parquet, read_file
+from cxunify.record_ids import clean_id, clean_id_sql
+from cxunify.sql import ident, parquet, read_file
 
 
 @dataclass(frozen=True)
@@ -229,19 +230,19 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
         columns = [
             str(c[0]) for c in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
         ]
-        missing = [c for c in TRUTH_COLUMNS if c not in {n.lower() for n in columns}]
+        # Names and values trimmed as a run trims the ids it stores: a hand-made
+        # 'crm,<tab>C1' names crm:C1, under a header with the same tab.
+        named = {clean_id(c).lower(): c for c in columns}
+        missing = [c for c in TRUTH_COLUMNS if c not in named]
         if missing:
             raise InputError(
                 f"{truth_path}: needs columns {', '.join(TRUTH_COLUMNS)}; it has "
                 f"{', '.join(columns)}"
             )
-        # Trimmed as a run trims the ids it stores: a hand-made 'crm, C1' names crm:C1.
-        con.execute(
-            f"CREATE TABLE truth AS SELECT trim(source::VARCHAR) AS source, "
-            "trim(source_record_id::VARCHAR) AS source_record_id, "
-            f"trim(person_id::VARCHAR) AS person_id FROM {source}",
-            params,
+        values = ", ".join(
+            f"{clean_id_sql(ident(named[c]) + '::VARCHAR')} AS {c}" for c in TRUTH_COLUMNS
         )
+        con.execute(f"CREATE TABLE truth AS SELECT {values} FROM {source}", params)
     except duckdb.Error as exc:
         kind = "Parquet" if reader == "read_parquet" else "CSV"
         raise InputError(

@@ -17,6 +17,7 @@ import duckdb
 
 from cxunify.errors import OutputError, UserError
 from cxunify.output import read_manifest
+from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
 
 NEEDED = ("records.parquet", "identity_map.parquet", "links.parquet", "run.json")
@@ -134,12 +135,15 @@ def explain(
 
 def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:
     source, sep, record_id = record.partition(":")
-    if not sep or not source or not record_id:
+    if not sep or not clean_id(source) or not clean_id(record_id):
         raise UserError(f"--record {record}: expected SOURCE:ID, e.g. crm:C00000250")
-    # Matched whole, not split at the first colon: a source name or an id may hold one.
+    # Matched whole, not split at the first colon: a source name or an id may hold one. The
+    # id is trimmed as a run trims the ids it stores: 'crm: C1' pasted with a tab names crm:C1.
+    record = clean_id(record)
     found = con.execute(
         f"SELECT DISTINCT source, customer_id FROM {parquet('$path')} "
-        "WHERE starts_with($record, source || ':') AND source || ':' || source_record_id = $record",
+        "WHERE starts_with($record, source || ':') "
+        f"AND source_record_id = {clean_id_sql('substr($record, length(source) + 2)')}",
         {"path": str(out_dir / "identity_map.parquet"), "record": record},
     ).fetchall()
     if not found:
@@ -164,7 +168,7 @@ def _rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str
         {"path": str(rejects), "record": record},
     ).fetchall()
     for source, file, line, reason, raw in rows:
-        record_id = re.escape(record[len(source) + 1 :])
+        record_id = re.escape(clean_id(record[len(source) + 1 :]))
         if re.search(rf"(?<![\w.@+-]){record_id}(?![\w.@+-])", raw or ""):
             at = f"{file} line {line}" if line is not None else str(file)
             return (

@@ -36,6 +36,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_NAMES
+from cxunify.record_ids import clean_id_sql
 from cxunify.sql import ident, parquet, read_file, table
 
 EXTENSION_FORMATS = {
@@ -1379,7 +1380,7 @@ def _insert_mapped(
     if source.id is None:
         record_id = f"CAST({row} AS VARCHAR)"
     else:  # an id key no object holds: every row is rejected for its missing id
-        record_id = f"NULLIF(trim({ident(source.id)}), '')" if source.id in raw.columns else "NULL"
+        record_id = clean_id_sql(ident(source.id)) if source.id in raw.columns else "NULL"
     engine.execute(
         f"INSERT INTO {MAPPED} SELECT $keys_used + {row}, $source, $kind, $file, $file_index, "
         f"{row}, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY {row}",

@@ -23,6 +23,7 @@ from cxunify.compare import KEY_COMPARISON, ComparisonSpec, gammas_sql
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import InputError
 from cxunify.model import Comparison, MatchModel, default_m, fit_em, u_from_pattern_counts
+from cxunify.record_ids import clean_id
 from cxunify.sql import ident, table
 from cxunify.standardize import RECORDS
 
@@ -401,15 +402,9 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
                 flag = (row["is_match"] or "").strip().lower()
                 if flag not in truthy | falsy:
                     raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
-                labels.append(
-                    (
-                        row["left_source"],
-                        row["left_source_record_id"],
-                        row["right_source"],
-                        row["right_source_record_id"],
-                        flag in truthy,
-                    )
-                )
+                # Trimmed as a run trims the ids it stores: 'C1\t' names C1.
+                left, left_id, right, right_id = (clean_id(row[c] or "") for c in wanted[:4])
+                labels.append((left, left_id, right, right_id, flag in truthy))
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
     if not labels:

@@ -50,6 +50,7 @@ from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock, reading_lock
 from cxunify.model import MatchModel
+from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sentiment import SENTIMENT
 from cxunify.sql import ident, parquet, read_file, table
 from cxunify.standardize import RECORDS
@@ -140,12 +141,13 @@ def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any
     ]
 
 
-# The code whose results the state keeps (records standardised, identities blocked, pairs'
-# comparison levels, the clusters of components no record touched) and what it builds on: the
-# reference tables standardisation and the guards read (nicknames, street words, states). An
-# update reuses those results, so another version of any of them would mix its records, nodes,
-# levels and clusters with tonight's, and the update would differ from a full run.
-STORED_BY = ("standardize", "block.py", "compare.py", "cluster.py", "data")
+# The code whose results the state keeps (records' ids read and values standardised,
+# identities blocked, pairs' comparison levels, the clusters of components no record touched)
+# and what it builds on: the reference tables standardisation and the guards read (nicknames,
+# street words, states). An update reuses those results, so another version of any of them
+# would mix its records, nodes, levels and clusters with tonight's, and the update would
+# differ from a full run.
+STORED_BY = ("standardize", "record_ids.py", "block.py", "compare.py", "cluster.py", "data")
 STORED_BY_PACKAGES = ("duckdb", "phonenumbers", "jellyfish", "pycountry")
 
 
@@ -826,7 +828,7 @@ def _rejects_naming_deleted(
                 continue
             fields = dialect.fields(raw)
             at = list(dialect.columns).index(id_column)
-            if fields is not None and len(fields) > at and fields[at].strip(" ") == record_id:
+            if fields is not None and len(fields) > at and clean_id(fields[at]) == record_id:
                 named.append((row_key, source, record_id))
                 break
     return named
@@ -854,12 +856,13 @@ def _read_deletions(
             f"(it has {', '.join(dialect.columns) or 'none'})"
         )
     try:  # strictly: a deletion on a broken row must not be skipped
-        # Trimmed as ingest trims the ids it stores: ' C1' in a hand-made file names C1.
+        # Trimmed as ingest trims the ids it stores: ' C1' or 'C1\t' in a hand-made file
+        # names C1.
         engine.execute(
             f"""
             CREATE OR REPLACE TABLE {DELETIONS} AS
-            SELECT NULLIF(trim(source), '') AS source,
-                   NULLIF(trim(source_record_id), '') AS source_record_id
+            SELECT {clean_id_sql("source")} AS source,
+                   {clean_id_sql("source_record_id")} AS source_record_id
             FROM {read_file("read_csv", "$path", ingest.CSV_OPTIONS)}
             """,
             {"path": str(path), **dialect.params()},

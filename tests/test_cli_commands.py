@@ -125,6 +125,18 @@ def test_labels_file_with_bad_values(cli, tmp_path: Path):
     )
 
 
+def test_labelled_ids_are_read_as_a_run_stores_them(tmp_path: Path):
+    """An id with a tab or a no-break space at an end names the record without it."""
+    from cxunify.score import read_labels
+
+    labels = write(
+        tmp_path / "labels.csv",
+        "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
+        "crm,\tC1, crm ,C2\u00a0\t,1\n",
+    )
+    assert read_labels(labels) == [("crm", "C1", "crm", "C2", True)]
+
+
 def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
     query = "SELECT count(*) AS n FROM profiles"
     result = cli("sql", "--out", sample_out, query)

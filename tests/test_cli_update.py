@@ -88,11 +88,14 @@ def test_deletions_not_found_are_shown_on_screen(cli, tmp_path: Path):
 
 def test_deletions_are_read_as_exports_are_read(cli, tmp_path: Path):
     """A hand-made erasure file with a space after each comma: the stored ids were trimmed
-    when read, so ' C1' names C1, not a record 'not found' while the person stays."""
+    when read, so ' C1' names C1, not a record 'not found' while the person stays. So does
+    'C1' and a tab (it was trimmed of spaces only)."""
     config, out = unified(cli, tmp_path)
     write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
     write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
-    deletions = write(tmp_path / "del.csv", "source, source_record_id\ncrm, C1\n orders , O1 \n\n")
+    deletions = write(
+        tmp_path / "del.csv", "source, source_record_id\ncrm, C1\t\n orders , O1 \n\n"
+    )
     result = cli("update", "--previous", out, "--config", config, "--delete", deletions,
                  "--json")  # fmt: skip
     assert result.exit_code == 0, result.stderr

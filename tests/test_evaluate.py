@@ -281,14 +281,18 @@ def test_truth_in_utf16_or_named_in_capitals_scores_as_the_csv(
     assert json.loads(result.stdout)["quality"] == pytest.approx(expected["quality"])
 
 
-def test_a_truth_file_written_with_spaces_after_its_commas(cli, sample_out: Path, tmp_path: Path):
+@pytest.mark.parametrize("after", [" ", "\t"])
+def test_a_truth_file_written_with_spaces_after_its_commas(
+    cli, sample_out: Path, tmp_path: Path, after: str
+):
     """'crm, C00000001, P00001808' was compared with its spaces: no record of the output
-    matched, and evaluate stopped saying none of its records is in the output."""
+    matched, and evaluate stopped saying none of its records is in the output. A tab was
+    kept after spaces were trimmed."""
     expected = json.loads(
         cli("evaluate", "--out", sample_out, "--truth", SAMPLE / "truth.csv", "--json").stdout
     )
     truth = tmp_path / "truth.csv"
-    truth.write_text((SAMPLE / "truth.csv").read_text(encoding="utf-8").replace(",", ", "))
+    truth.write_text((SAMPLE / "truth.csv").read_text(encoding="utf-8").replace(",", "," + after))
     result = cli("evaluate", "--out", sample_out, "--truth", truth, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["quality"] == pytest.approx(expected["quality"])

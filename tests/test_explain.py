@@ -77,6 +77,14 @@ def test_customer_and_record_give_the_same_explanation(cli, small_out: Path):
     assert [r["first_name"] for r in by_record["records"]] == ["Bob"]
 
 
+def test_a_record_pasted_with_whitespace_at_its_ends_is_found(cli, small_out: Path):
+    """Ids are stored without the whitespace at their ends: 'crm:3' and a tab was no record."""
+    asked = cli("explain", "--out", small_out, "--record", "crm:3", "--json")
+    pasted = cli("explain", "--out", small_out, "--record", "crm:\t3\u00a0\r\n", "--json")
+    assert pasted.exit_code == 0, pasted.stderr
+    assert json.loads(pasted.stdout) == json.loads(asked.stdout)
+
+
 def test_text_output_has_records_links_and_a_waterfall(cli, small_out: Path):
     result = cli("explain", "--out", small_out, "--record", "crm:1")
     assert result.exit_code == 0, result.stderr

@@ -844,3 +844,36 @@ def test_a_column_repeated_in_the_header_is_an_error_only_when_mapped(cli, tmp_p
     assert result.exit_code == 0, result.stderr
     emails = duckdb.sql(f"SELECT email FROM '{out}/records.parquet'").fetchall()
     assert emails == [("b@x.com",)]
+
+
+def _ingested_ids(tmp_path: Path, name: str) -> tuple[list[str], list[str]]:
+    """The ids `name` (a file in tmp_path with columns contact_id and email) is read with,
+    and the reasons of its rows rejected for their id: ingest alone, no full run."""
+    from cxunify.config import validate_config
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import ingest
+
+    source = {"name": "crm", "kind": "crm", "path": name, "id": "contact_id"}
+    raw = {"sources": [{**source, "columns": {"email": "email"}}]}
+    engine = DuckDBEngine()
+    try:
+        ingest(engine, validate_config(raw, origin="t.yaml", base_dir=tmp_path), tmp_path / "w")
+        ids = [i for (i,) in engine.rows("SELECT source_record_id FROM cx_mapped ORDER BY 1")]
+        reasons = [r for (r,) in engine.rows("SELECT reason FROM cx_rejects ORDER BY 1")]
+    finally:
+        engine.close()
+    return ids, reasons
+
+
+def test_an_id_loses_any_whitespace_at_its_ends_not_only_spaces(tmp_path: Path):
+    """A tab, a carriage return or a no-break space an exporter left at an id's end made it
+    another id: the same record in two nights' exports had two identities, and --delete
+    could not find it."""
+    write(
+        tmp_path / "crm.csv",
+        'contact_id,email\nC1,a@x.com\n\tC1,b@x.com\n"C2\r",c@x.com\n\u200bC3\u00a0 ,d@x.com\n'
+        "\u3000\t,e@x.com\nC 4\t,f@x.com\n",
+    )
+    ids, reasons = _ingested_ids(tmp_path, "crm.csv")
+    assert ids == ["C 4", "C1", "C2", "C3"]  # (inside an id, a space stays)
+    assert reasons == ["duplicate id C1 (first at row 1) in contact_id", "missing id in contact_id"]
