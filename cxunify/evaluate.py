@@ -15,7 +15,7 @@ import duckdb
 
 from cxunify.errors import InputError, OutputError
 from cxunify.output import MANIFEST, read_manifest
-from cxunify.record_ids import clean_id, clean_id_sql
+from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
 from cxunify.sql import ident, parquet, read_file
 
 
@@ -219,7 +219,8 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     if truth_path.suffix.lower() == ".parquet":
         reader = "read_parquet"
     else:
-        reader = "read_csv"
+        # Text as written, as a run reads a CSV's ids: typed, '1.50' was the number 1.5.
+        reader, options = "read_csv", ["all_varchar = true"]
         if start == b"\xfe\xff":  # DuckDB reads it as no rows at all
             raise InputError(f"{truth_path}: UTF-16 big-endian text; save it as UTF-8")
         if start == b"\xff\xfe":  # Excel's "Unicode text"
@@ -227,11 +228,14 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     source = read_file(reader, "$path", *options)
     params = {"path": str(truth_path)}
     try:
-        columns = [
-            str(c[0]) for c in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
-        ]
+        types = {
+            str(name): str(kind)
+            for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}", params).fetchall()
+        }
+        columns = list(types)
         # Names and values trimmed as a run trims the ids it stores: a hand-made
-        # 'crm,<tab>C1' names crm:C1, under a header with the same tab.
+        # 'crm,<tab>C1' names crm:C1, under a header with the same tab. A whole number in a
+        # Parquet DOUBLE is its digits, as in an export.
         named = {clean_id(c).lower(): c for c in columns}
         missing = [c for c in TRUTH_COLUMNS if c not in named]
         if missing:
@@ -240,7 +244,8 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
                 f"{', '.join(columns)}"
             )
         values = ", ".join(
-            f"{clean_id_sql(ident(named[c]) + '::VARCHAR')} AS {c}" for c in TRUTH_COLUMNS
+            f"{clean_id_sql(as_text_sql(ident(named[c]), types[named[c]]))} AS {c}"
+            for c in TRUTH_COLUMNS
         )
         con.execute(f"CREATE TABLE truth AS SELECT {values} FROM {source}", params)
     except duckdb.Error as exc:

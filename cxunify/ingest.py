@@ -36,7 +36,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
 from cxunify.fields import FIELD_NAMES
-from cxunify.record_ids import clean_id_sql
+from cxunify.record_ids import as_text_sql, clean_id_sql, number_text_sql
 from cxunify.sql import ident, parquet, read_file, table
 
 EXTENSION_FORMATS = {
@@ -1050,10 +1050,11 @@ def _load_json(
     projections = []
     for i, key in enumerate(keys, start=1):
         value = f"json_extract_string(v[{i}], '$')"
-        if key in mapped:  # an array of one value: that value
+        if key in mapped:  # an array of one value: that value; a whole number 1.0: 1
+            one = f"CASE WHEN json_type(v[{i}]) = 'ARRAY' THEN v[{i}] -> '$[0]' ELSE v[{i}] END"
             value = (
-                f"CASE WHEN json_type(v[{i}]) = 'ARRAY' THEN "
-                f"json_extract_string(v[{i}], '$[0]') ELSE {value} END"
+                f"CASE WHEN json_type({one}) = 'DOUBLE' THEN {number_text_sql(f'({one})::DOUBLE')} "
+                f"ELSE json_extract_string({one}, '$') END"
             )
         projections.append(f"{value} AS {ident(key)}")
     row = row_column(keys)
@@ -1127,10 +1128,16 @@ def _load_parquet(
     try:
         # The file's own columns, then its row numbers (file_row_number is not used: a
         # column of the file may have that name).
-        columns = engine.columns(parquet("$path"), {"path": str(readable)})
+        types = engine.rows(f"DESCRIBE SELECT * FROM {parquet('$path')}", {"path": str(readable)})
+        columns = [str(name) for name, *_ in types]
         row = row_column(columns)
+        # Each value as text; a whole number in a DOUBLE as its digits (an id 1.0 is 1, as in
+        # a CSV or a workbook of the same export).
+        values = ", ".join(
+            f"{as_text_sql(ident(name), str(kind))} AS {ident(name)}" for name, kind, *_ in types
+        )
         engine.execute(
-            f"CREATE OR REPLACE TABLE {raw_table} AS SELECT COLUMNS(*)::VARCHAR FROM "
+            f"CREATE OR REPLACE TABLE {raw_table} AS SELECT {values} FROM "
             f"{parquet('$path')}{_limit(limit)}",
             {"path": str(readable)},
         )

@@ -3,8 +3,10 @@
 has one id whichever file or command names it.
 
 An id loses the whitespace at its ends (a tab or a carriage return an exporter left in, a
-no-break space from a spreadsheet). The ids a state stores were made by these rules: the
-module is among those an update checks (update.STORED_BY).
+no-break space from a spreadsheet), and a whole number held as a floating-point number (a
+Parquet DOUBLE, a JSON ``1.0``) reads as its digits (``1``), as an Excel number cell does.
+Text stays as written: ``1.0`` in a CSV file is the id ``1.0``. The ids a state stores were
+made by these rules: the module is among those an update checks (update.STORED_BY).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ ID_SPACE = (
     + "".join(chr(c) for c in range(0x2000, 0x200C))
     + "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
+
+# DuckDB's types of numbers that may hold a fraction, whose text an id must not take as is.
+_FRACTIONAL = ("FLOAT", "DOUBLE", "DECIMAL")
 
 
 def clean_id(text: str) -> str:
@@ -30,3 +35,30 @@ def clean_id(text: str) -> str:
 def clean_id_sql(text_sql: str) -> str:
     """SQL for the id text `text_sql` without whitespace at its ends; NULL when none is left."""
     return f"NULLIF(trim({text_sql}, '{ID_SPACE}'), '')"
+
+
+def number_text_sql(double_sql: str) -> str:
+    """SQL for the text of the DOUBLE `double_sql`: a whole number as its digits (1.0 is 1,
+    1e20 is 100000000000000000000, from the shortest decimal that reads back as the same
+    double, so it is the same text in every run), any other as DuckDB writes it (1.5)."""
+    # (Beyond 38 digits, which no id holds, DuckDB's own text: 1e+40.)
+    return (
+        f"CASE WHEN isfinite({double_sql}) AND {double_sql} = trunc({double_sql}) THEN "
+        f"coalesce(TRY_CAST(TRY_CAST({double_sql}::VARCHAR AS DECIMAL(38, 0)) AS VARCHAR), "
+        f"{double_sql}::VARCHAR) ELSE {double_sql}::VARCHAR END"
+    )
+
+
+def as_text_sql(column_sql: str, type_name: str) -> str:
+    """SQL for the value of `column_sql`, of DuckDB type `type_name`, as text: a whole number
+    of a type that may hold a fraction as its digits (2.00 is 2), anything else cast to
+    VARCHAR."""
+    if type_name.startswith("DECIMAL"):  # exact: not by way of a DOUBLE
+        return (
+            f"CASE WHEN {column_sql} = trunc({column_sql}) THEN "
+            f"CAST({column_sql} AS HUGEINT)::VARCHAR ELSE {column_sql}::VARCHAR END"
+        )
+    if not type_name.startswith(_FRACTIONAL):
+        return f"{column_sql}::VARCHAR"
+    # A FLOAT goes by its own shortest text (3.1 is 3.1, not 3.0999999046325684).
+    return number_text_sql(f"{column_sql}::VARCHAR::DOUBLE")

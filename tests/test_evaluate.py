@@ -296,3 +296,30 @@ def test_a_truth_file_written_with_spaces_after_its_commas(
     result = cli("evaluate", "--out", sample_out, "--truth", truth, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["quality"] == pytest.approx(expected["quality"])
+
+
+def test_truth_ids_are_read_as_a_run_reads_ids(tmp_path: Path):
+    """A truth CSV's ids were typed by DuckDB: '1.50', '2.0' and '1e3' became the numbers
+    1.5, 2.0 and 1000.0, no record's id. A CSV's ids are text as written; a whole number in
+    a Parquet DOUBLE is its digits, as a run reads the same export."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cxunify.evaluate import _read_truth
+
+    as_csv = write(
+        tmp_path / "truth.csv",
+        "source,source_record_id,person_id\ncrm,1.50,1\ncrm,2.0,1\ncrm,1e3,2\n",
+    )
+    as_parquet = tmp_path / "truth.parquet"
+    pq.write_table(
+        pa.table({"source": ["crm", "crm"], "source_record_id": [1.0, 2.5], "person_id": [7, 7]}),
+        as_parquet,
+    )
+    for truth, expected in (
+        (as_csv, [("crm", "1.50", "1"), ("crm", "2.0", "1"), ("crm", "1e3", "2")]),
+        (as_parquet, [("crm", "1", "7"), ("crm", "2.5", "7")]),
+    ):
+        with duckdb.connect() as con:
+            _read_truth(con, truth)
+            assert con.execute("SELECT * FROM truth").fetchall() == expected

@@ -877,3 +877,49 @@ def test_an_id_loses_any_whitespace_at_its_ends_not_only_spaces(tmp_path: Path):
     ids, reasons = _ingested_ids(tmp_path, "crm.csv")
     assert ids == ["C 4", "C1", "C2", "C3"]  # (inside an id, a space stays)
     assert reasons == ["duplicate id C1 (first at row 1) in contact_id", "missing id in contact_id"]
+
+
+def test_a_whole_number_id_held_as_a_float_reads_as_its_digits(tmp_path: Path):
+    """A Parquet DOUBLE id 1.0 was the id '1.0' and a JSON 1e20 '100000000000000000000.0',
+    where the same export as CSV or a workbook gives 1: another identity. A fraction stays,
+    and text stays as written (a CSV's 1.0, a JSON string "8.0")."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import xlsxwriter
+
+    columns = {
+        "contact_id": pa.array([1.0, 1.5, 1e20, -0.0, 2.0**60, None], pa.float64()),
+        "email": pa.array(["a", "b", "c", "d", "e", "f"]),
+    }
+    pq.write_table(pa.table(columns), tmp_path / "double.parquet")
+    for name, ids in (
+        ("float.parquet", pa.array([3.0, 3.1], pa.float32())),
+        ("decimal.parquet", pa.array([Decimal("2.00"), Decimal("2.50")], pa.decimal128(10, 2))),
+    ):
+        pq.write_table(pa.table({"contact_id": ids, "email": ["a", "b"]}), tmp_path / name)
+    write(
+        tmp_path / "crm.ndjson",
+        '{"contact_id": 1.0, "email": "a"}\n{"contact_id": 1.5, "email": "b"}\n'
+        '{"contact_id": 1e20, "email": "c"}\n{"contact_id": [7.0], "email": "d"}\n'
+        '{"contact_id": "8.0", "email": "e"}\n{"contact_id": 12, "email": "f"}\n',
+    )
+    write(tmp_path / "crm.csv", "contact_id,email\n1.0,a\n1,b\n")
+    book = xlsxwriter.Workbook(str(tmp_path / "crm.xlsx"))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["contact_id", "email"])
+    for row, value in enumerate([1.0, 1.5, 1e20], start=1):
+        sheet.write_number(row, 0, value)
+        sheet.write_string(row, 1, "a")
+    book.close()
+    whole = ["1", "1.5", "100000000000000000000"]
+    assert _ingested_ids(tmp_path, "double.parquet") == (
+        ["0", *whole, "1152921504606847000"],  # (2**60: the shortest text of the double)
+        ["missing id in contact_id"],
+    )
+    assert _ingested_ids(tmp_path, "float.parquet") == (["3", "3.1"], [])
+    assert _ingested_ids(tmp_path, "decimal.parquet") == (["2", "2.50"], [])
+    assert _ingested_ids(tmp_path, "crm.ndjson") == ([*whole, "12", "7", "8.0"], [])
+    assert _ingested_ids(tmp_path, "crm.csv") == (["1", "1.0"], [])
+    assert _ingested_ids(tmp_path, "crm.xlsx") == (whole, [])
