@@ -834,7 +834,11 @@ def _describe(error: Any) -> str:
         return f"{key}: {message}{_did_you_mean(error['input'], choices)}"
     if error["type"] in _TYPE_ERRORS:
         # Pydantic's "Input should be a valid integer" did not say what was wrong with '2'.
-        return f"{key}: should be {_TYPE_ERRORS[error['type']]}, not {_given(error['input'])}"
+        got = error["input"]
+        # YAML 1.1 read `state: no` as false, and a config may have been written for it.
+        said = _YAML_11_BOOLEANS.get(got.lower()) if isinstance(got, str) else None
+        hint = "" if error["type"] != "bool_type" or said is None else f"; write {said}"
+        return f"{key}: should be {_TYPE_ERRORS[error['type']]}, not {_given(got)}{hint}"
     if error["type"] == "string_type":
         got = error["input"]
         # YAML reads an unquoted NO (Norway) as false and +15550000000 as a number.
@@ -848,6 +852,16 @@ def _describe(error: Any) -> str:
         return f"{key}: should be text, not {_given(got)}{hint}"
     return f"{key}: {message}" if key else message
 
+
+# The words YAML 1.1 took for true and false, which YAML 1.2 (as a config is read) takes as text.
+_YAML_11_BOOLEANS = {
+    "yes": "true",
+    "y": "true",
+    "on": "true",
+    "no": "false",
+    "n": "false",
+    "off": "false",
+}
 
 _TYPE_ERRORS = {
     "int_type": "a whole number",
@@ -901,10 +915,11 @@ def _unmapped_sources(config: Config) -> list[str]:
 
 
 class _ConfigLoader(yaml.SafeLoader):
-    """YAML as PyYAML's safe loader reads it, except that a key repeated in a mapping is an
-    error (PyYAML keeps the last: `threshold` set twice, the first silently lost) and a
-    date-like value that is no date (`2025-13-01`) names its line instead of escaping as a
-    bare ValueError."""
+    """YAML as PyYAML's safe loader reads it, except that booleans and numbers are YAML 1.2's
+    (its core schema: only true and false are booleans, see below), a key repeated in a
+    mapping is an error (PyYAML keeps the last: `threshold` set twice, the first silently
+    lost) and a date-like value that is no date (`2025-13-01`) names its line instead of
+    escaping as a bare ValueError."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -933,6 +948,45 @@ class _ConfigLoader(yaml.SafeLoader):
 
 
 _ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _ConfigLoader.construct_yaml_timestamp)
+
+# PyYAML reads YAML 1.1, where yes, no, on and off are booleans: `phone_region: NO` (Norway)
+# was false, a column named `on` or `no` the key True or False, `state: no` of an address
+# false. YAML 1.2's core schema reads them as text, and numbers as written (010 is 10, not
+# octal 8; 1:30 is text, not 90). Its resolvers replace PyYAML's for booleans and numbers.
+_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_ConfigLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_ConfigLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_yaml_int(loader: _ConfigLoader, node: yaml.Node) -> int:
+    """An integer of YAML 1.2: decimal (a leading zero is no octal), 0o octal or 0x hex."""
+    value = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    base = {"0o": 8, "0x": 16}.get(value[:2], 10)
+    try:
+        return int(value if base == 10 else value[2:], base)
+    except ValueError:  # (a value tagged !!int by hand)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{value}' is not a whole number", node.start_mark
+        ) from None
+
+
+_ConfigLoader.add_constructor(_INT, _construct_yaml_int)
 
 
 def load_config(path: Path) -> Config:

@@ -255,7 +255,8 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
         # True/false settings are strict too: 1, 'no' and 'yes-ish' were read as booleans
         # (or refused as 'Input should be a valid boolean', without saying what was given).
         ("standardize:\n  dayfirst: 1\n", "standardize.dayfirst: should be true or false, not 1"),
-        ("output:\n  state: 'no'\n", "output.state: should be true or false, not text ('no')"),
+        ("output:\n  state: 'no'\n",
+         "output.state: should be true or false, not text ('no'); write false"),
         ("output:\n  hash_pii: 0\n", "output.hash_pii: should be true or false, not 0"),
         ("matching:\n  guards:\n    dob: yes-ish\n",
          "matching.guards.dob: should be true or false, not text ('yes-ish')"),
@@ -312,13 +313,13 @@ def test_a_bad_setting_is_named_by_its_key(cli, tmp_path, extra, problem):
         ("path: ''", "sources[0].path: is empty; give the export's file or glob"),
         ("path: ' '", "sources[0].path: is empty; give the export's file or glob"),
         ("path: crm.csv\n    dayfirst: 'yes'",
-         "sources[0].dayfirst: should be true or false, not text ('yes')"),
+         "sources[0].dayfirst: should be true or false, not text ('yes'); write true"),
         # A text setting given something else was 'Input should be a valid string'.
         ("path: null", "sources[0].path: should be text, not nothing (null)"),
         ("path:", "sources[0].path: should be text, not nothing (null)"),
         ("path: [crm.csv]", "sources[0].path: should be text, not a list"),
-        ("path: crm.csv\n    phone_region: NO",  # Norway, read by YAML as false
-         "sources[0].phone_region: should be text, not false; put it in quotes, or YAML reads "
+        ("path: crm.csv\n    phone_region: true",
+         "sources[0].phone_region: should be text, not true; put it in quotes, or YAML reads "
          "it as true/false"),
     ],
 )  # fmt: skip
@@ -435,6 +436,32 @@ def test_a_section_of_the_wrong_shape_is_not_described_by_a_class_name(
     path, result = _plan(cli, tmp_path, GOOD + extra)
     assert result.exit_code == 1
     assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+def test_yes_no_on_and_off_are_text_as_yaml_1_2_reads_them(tmp_path: Path):
+    """YAML 1.1 (PyYAML) read them as booleans: `phone_region: NO` (Norway) was false, a
+    column named `no` or `on` the boolean false or true, and each an error or a lost key."""
+    text = GOOD.replace(
+        "      email: email\n", "      email: email\n      state: no\n      city: on\n"
+    )
+    text += "standardize:\n  phone_region: NO\n  dayfirst: TRUE\nmatching:\n  blocklist: [Y, off]\n"
+    config = load_config(write(tmp_path / "c.yaml", text))
+    assert config.sources[0].columns == {"email": "email", "state": "no", "city": "on"}
+    assert (config.standardize.phone_region, config.standardize.dayfirst) == ("NO", True)
+    assert config.matching.blocklist == ["Y", "off"]
+    # Numbers as YAML 1.2 writes them: a leading zero is no octal, 1e3 is a number.
+    extra = "matching:\n  max_iterations: 010\n  threshold: 5e-1\n"
+    numbers = load_config(write(tmp_path / "n.yaml", GOOD + extra)).matching
+    assert (numbers.max_iterations, numbers.threshold) == (10, 0.5)
+
+
+def test_a_true_false_setting_given_yes_or_no_says_which_to_write(cli, tmp_path: Path):
+    path, result = _plan(cli, tmp_path, GOOD + "output:\n  state: no\n  hash_pii: On\n")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: output.state: should be true or false, not text ('no'); write false\n"
+        f"Error: {path}: output.hash_pii: should be true or false, not text ('On'); write true\n"
+    )
 
 
 def test_spark_settings_may_be_numbers_and_booleans(tmp_path: Path):
