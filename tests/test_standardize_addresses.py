@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import duckdb
+import pycountry
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -152,6 +153,45 @@ def test_postcode_std_accepts_numbers(con):
 )
 def test_state_std(con, raw, expected):
     assert one(con, "cx_state_std", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # the sample's spellings of one country, which were six groups in profiles.country
+        ("US", "US"), ("USA", "US"), ("U.S.", "US"), ("United States", "US"),
+        ("UNITED STATES OF AMERICA", "US"), ("u.s.a.", "US"),
+        ("Germany", "DE"), ("DEU", "DE"), ("Deutschland", "DE"), ("  france ", "FR"),
+        ("Côte d'Ivoire", "CI"), ("Korea, Republic of", "KR"), ("South Korea", "KR"),
+        ("UK", "GB"), ("England", "GB"), ("Türkiye", "TR"), ("Turkey", "TR"),
+        ("Georgia", "GE"),  # in a country column, the country
+        ("Atlantis", "ATLANTIS"),  # not a country it knows: as written, upper-cased
+        ("n/a", None), ("", None), (None, None),
+    ],
+)  # fmt: skip
+def test_country_std(con, raw, expected):
+    assert one(con, "cx_country_std", raw) == expected
+
+
+_COUNTRIES = sorted(pycountry.countries, key=lambda c: c.alpha_2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(_COUNTRIES),
+    st.sampled_from(["alpha_2", "alpha_3", "name"]),
+    st.sampled_from([str.upper, str.lower, str.title, lambda t: f"  {t} "]),
+)
+def test_every_country_code_and_name_is_its_code(con, country, attribute, spelling):
+    assert one(con, "cx_country_std", spelling(getattr(country, attribute))) == country.alpha_2
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text())
+def test_country_std_never_raises_and_keeps_its_own_codes(con, text):
+    code = one(con, "cx_country_std", text)
+    if code is not None:
+        assert one(con, "cx_country_std", code) == code
 
 
 def test_install_is_idempotent(con):

@@ -365,7 +365,7 @@ def records_sql() -> str:
         ci.std AS city_std,
         cx_postcode_std(postcode) AS postcode,
         cx_state_std(state) AS state,
-        nullif(upper(trim(country)), '') AS country,
+        cx_country_std(country) AS country,
         dd.parsed AS dob,
         nullif(lower(trim(gender)), '') AS gender,
         nullif(regexp_replace(cx_ascii_digits(national_id), '[^0-9A-Za-z]', '', 'g'), '')

@@ -1,4 +1,5 @@
-"""Postal addresses as DuckDB macros: matching forms of street, city, postcode and state.
+"""Postal addresses as DuckDB macros: matching forms of street, city, postcode and state, and
+a country as its ISO 3166 code.
 
 "123 North Main Street, Apt. #4" and "123 N Main St Unit 4" are the same door. The macros
 reduce each part to one spelling (USPS-style abbreviations, which also cover Australian and
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pycountry
 
 from cxunify.sql import table
 from cxunify.standardize import digits
@@ -33,6 +35,24 @@ JUNK_ADDRESS_VALUES: tuple[str, ...] = (
     "noaddress",
     "address",
 )
+# Names of countries in use that ISO 3166 (pycountry: codes, names, official and common names)
+# does not give, with their ISO 3166-1 alpha-2 code.
+COUNTRY_ALIASES: dict[str, str] = {
+    "America": "US", "U.S. of A.": "US", "UK": "GB", "Great Britain": "GB", "Britain": "GB",
+    "England": "GB", "Scotland": "GB", "Wales": "GB", "Northern Ireland": "GB",
+    "Holland": "NL", "The Netherlands": "NL", "South Korea": "KR", "Korea": "KR",
+    "North Korea": "KP", "Russia": "RU", "Vietnam": "VN", "Iran": "IR", "Syria": "SY",
+    "Laos": "LA", "Bolivia": "BO", "Venezuela": "VE", "Tanzania": "TZ", "Moldova": "MD",
+    "Czech Republic": "CZ", "Turkey": "TR", "Ivory Coast": "CI", "Macedonia": "MK",
+    "Taiwan": "TW", "Palestine": "PS", "Vatican": "VA", "Vatican City": "VA", "Brunei": "BN",
+    "Cape Verde": "CV", "Swaziland": "SZ", "Burma": "MM", "East Timor": "TL",
+    "Micronesia": "FM", "UAE": "AE", "Hong Kong SAR": "HK", "Macau": "MO",
+    # names in the country's own language, in Latin letters
+    "Deutschland": "DE", "España": "ES", "Italia": "IT", "Österreich": "AT", "Schweiz": "CH",
+    "Suisse": "CH", "Svizzera": "CH", "Nederland": "NL", "België": "BE", "Belgique": "BE",
+    "Polska": "PL", "Sverige": "SE", "Norge": "NO", "Danmark": "DK", "Suomi": "FI",
+    "Brasil": "BR", "Éire": "IE", "Magyarország": "HU", "Česko": "CZ", "Hrvatska": "HR",
+}  # fmt: skip
 # Postcodes that mean "none" once upper-cased and stripped to letters and digits.
 JUNK_POSTCODES: tuple[str, ...] = (
     "NA",
@@ -111,7 +131,30 @@ CREATE OR REPLACE MACRO cx_postcode_std(x) AS
 CREATE OR REPLACE MACRO cx_state_std(x) AS
     list_transform([_cx_addr_unjunk(array_to_string(_cx_addr_words(x), ' '))],
                    lambda s: coalesce(getvariable('cx_states')[s], s))[1];
+
+-- A country as its ISO 3166-1 alpha-2 code (US for "U.S.A.", "United States of America",
+-- "usa"); a name it does not know stays as written, upper-cased; a placeholder is NULL.
+CREATE OR REPLACE MACRO cx_country_std(x) AS
+    list_transform([_cx_addr_unjunk(array_to_string(_cx_addr_words(x), ' '))],
+                   lambda s: CASE WHEN s IS NOT NULL THEN
+                       coalesce(getvariable('cx_countries')[s], upper(trim(CAST(x AS VARCHAR))))
+                   END)[1];
 """
+
+
+def _country_names() -> tuple[list[str], list[str]]:
+    """Every code and name of a country ISO 3166 gives, then the aliases, with its code."""
+    names: list[str] = []
+    codes: list[str] = []
+    for country in pycountry.countries:
+        for attribute in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
+            name = getattr(country, attribute, None)
+            if name:
+                names.append(name)
+                codes.append(country.alpha_2)
+    names += COUNTRY_ALIASES
+    codes += COUNTRY_ALIASES.values()
+    return names, codes
 
 
 def _load_map(
@@ -129,8 +172,9 @@ def _load_map(
 def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create the address macros on `con`.
 
-    ``cx_street_std(x)``, ``cx_city_std(x)``, ``cx_postcode_std(x)`` and ``cx_state_std(x)``,
-    plus the tables ``cx_ref_street_words`` and ``cx_ref_states`` they were built from.
+    ``cx_street_std(x)``, ``cx_city_std(x)``, ``cx_postcode_std(x)``, ``cx_state_std(x)`` and
+    ``cx_country_std(x)``, plus the tables ``cx_ref_street_words``, ``cx_ref_states`` and
+    ``cx_ref_countries`` they were built from.
     """
     digits.install(con)
     _load_map(con, STREET_WORDS_CSV, "street_words", "word", "abbrev")
@@ -143,3 +187,18 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE cx_addr_separators = $v", {"v": SEPARATORS})
     con.execute("SET VARIABLE cx_addr_junk_postcodes = $v", {"v": list(JUNK_POSTCODES)})
     con.execute(_MACROS)
+    # Country names keyed by the words the macros make of them, so that a value matches
+    # however it is cased, accented or punctuated; the first spelling of a key wins.
+    names, codes = _country_names()
+    ref = table("ref_countries")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {ref} AS
+        SELECT array_to_string(_cx_addr_words(name), ' ') AS name, arg_min(code, i) AS code
+        FROM (SELECT unnest($names) AS name, unnest($codes) AS code,
+                     generate_subscripts($names, 1) AS i)
+        GROUP BY 1
+        """,
+        {"names": names, "codes": codes},
+    )
+    con.execute(f"SET VARIABLE cx_countries = (SELECT map(list(name), list(code)) FROM {ref})")
