@@ -6,6 +6,7 @@ work wherever the folder has been moved, without the DuckDB CLI.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,7 +163,36 @@ def _as_text(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
 
 
 def _query_error(exc: Exception) -> UserError:
-    return UserError(unreadable_file(exc) or f"SQL error: {str(exc).strip().splitlines()[0]}")
+    return UserError(unreadable_file(exc) or f"SQL error: {_one_line(str(exc))}")
+
+
+# DuckDB's words for an extension the query needs; quoted names and values are left out, so a
+# value 'extension' in a conversion error is not taken for one.
+_EXTENSION = re.compile(r"\bextensions?\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_MISQUOTED = re.compile(r"(extension '\w+):")  # DuckDB's "the required extension 'excel:"
+
+
+def _one_line(message: str) -> str:
+    """DuckDB's `message` on one line: its first line, with a hint that follows it ('Did you
+    mean "profiles"?'), not the query quoted under it with a caret. A message about an extension
+    is whole: its first line names the extension, the lines after it why it could not be had
+    ('Could not establish connection') and how to install it ('INSTALL spatial; LOAD spatial;')."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    if not lines:
+        return message
+    if _EXTENSION.search(_QUOTED.sub("", lines[0])):
+        kept = [line for line in lines if line and not _CONTEXT.match(line)]
+    else:
+        kept = lines[:1] + [line for line in lines[1:2] if line.startswith(_HINTS)]
+    text = kept[0]
+    for line in kept[1:]:
+        text += (" " if text.endswith((".", ":", ";", "!", "?", ")")) else "; ") + line
+    return _MISQUOTED.sub(r"\1':", text)
+
+
+_HINTS = ("Did you mean", "Candidate bindings:")
+_CONTEXT = re.compile(r"LINE \d+:|\^+$")  # the query quoted, a caret under the error
 
 
 def _reported(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:

@@ -341,6 +341,41 @@ def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
 
 
+def test_sql_an_extension_the_query_needs_is_named_with_how_to_install_it(
+    cli, sample_out: Path, tmp_path: Path, monkeypatch
+):
+    """DuckDB's message about a missing extension runs over several lines: the one-line error
+    stopped at "the required extension 'excel:", not saying why it could not be installed,
+    and a function of an extension never said which extension nor how to install it."""
+    result = cli("sql", "--out", sample_out, "SELECT st_point(1, 2)")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        'Error: SQL error: Catalog Error: Scalar Function with name "st_point" is not in the '
+        "catalog, but it exists in the spatial extension. Please try installing and loading the "
+        "spatial extension: INSTALL spatial; LOAD spatial;\n",
+    )
+    # Without a home folder DuckDB cannot install one, offline or not: the same on any machine.
+    monkeypatch.setenv("HOME", str(tmp_path / "nowhere"))
+    result = cli("sql", "--out", sample_out, "SELECT * FROM read_xlsx('customers.xlsx')")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: SQL error: An error occurred while trying to automatically install the required "
+        f"extension 'excel': Can't find the home directory at '{tmp_path / 'nowhere'}'; "
+    )
+    assert result.stderr.count("\n") == 1
+
+
+def test_sql_error_keeps_duckdbs_hint_and_drops_the_caret(cli, sample_out: Path):
+    """The hint on the line after the error ('Did you mean "profiles"?') was cut off."""
+    for query, error in (
+        ("SELECT * FROM profile", 'profile does not exist! Did you mean "profiles"?'),
+        ("SELEC 1", 'Parser Error: syntax error at or near "SELEC"'),
+    ):
+        result = cli("sql", "--out", sample_out, query)
+        assert result.exit_code == 1
+        assert result.stderr.endswith(f"{error}\n") and result.stderr.count("\n") == 1
+
+
 def test_sql_several_statements_are_refused(cli, sample_out: Path):
     """DuckDB ran each and handed back the last result: `SELECT 1; SELECT 2` showed 2 alone
     and dropped the first silently."""
