@@ -63,6 +63,9 @@ _QUERIES = frozenset(
     getattr(duckdb.StatementType, name) for name in ("SELECT", "EXPLAIN", "PRAGMA", "CALL", "MULTI")
 )
 
+# Statements typed as those that answer, some of which set something and answer 'Success'.
+_SETTERS = frozenset((duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL))
+
 
 def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches. With `text`
@@ -83,23 +86,42 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
         if not statements:  # comments alone
             con.close()
             raise UserError("SQL error: the query is empty")
-        kind = statements[0].type
-        if kind not in _QUERIES:
+        statement = statements[0]
+        if statement.type not in _QUERIES:
             # DuckDB answers SET, ATTACH, CREATE, COPY ... with a 'Success' or 'Count' row.
             con.close()
-            raise UserError(
-                f"SQL error: {kind.name} returns no rows of its own; give a query (SELECT ...)"
-            )
+            raise _no_rows(statement)
         relation = con.sql(sql)
         if relation is None:  # a statement that returns nothing
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
+        if statement.type in _SETTERS and [*relation.columns, *map(str, relation.types)] == [
+            "Success",
+            "BOOLEAN",
+        ]:
+            # A PRAGMA or CALL that sets something (PRAGMA enable_progress_bar): its type is
+            # PRAGMA as that of one that answers (PRAGMA table_info), only its answer differs.
+            con.close()
+            raise _no_rows(statement)
         if text:
             relation = _as_text(relation)
         return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)
     except duckdb.Error as exc:
         con.close()
         raise _query_error(exc) from None
+
+
+_PRAGMA = re.compile(
+    r"(?:\s|/\*.*?\*/|--[^\n]*\n)*(PRAGMA|CALL)\s+(\w+)", re.IGNORECASE | re.DOTALL
+)
+
+
+def _no_rows(statement: Any) -> UserError:
+    """The error for a statement that answers with no rows of its own, naming it: 'SET', or
+    'PRAGMA threads' for a PRAGMA (DuckDB types PRAGMA threads=1 as SET)."""
+    pragma = _PRAGMA.match(statement.query)
+    name = f"{pragma[1].upper()} {pragma[2]}" if pragma else statement.type.name
+    return UserError(f"SQL error: {name} returns no rows of its own; give a query (SELECT ...)")
 
 
 # Types written as DuckDB's own text in csv and json: Arrow's CSV writer wrote an infinite

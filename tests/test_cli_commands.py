@@ -399,13 +399,26 @@ def test_sql_several_statements_are_refused(cli, sample_out: Path):
             "CREATE TABLE t AS SELECT 1",
             "CREATE returns no rows of its own; give a query (SELECT ...)",
         ),
+        (
+            "PRAGMA threads=1",
+            "PRAGMA threads returns no rows of its own; give a query (SELECT ...)",
+        ),
+        (
+            "-- c\n pragma enable_progress_bar;",
+            "PRAGMA enable_progress_bar returns no rows of its own; give a query (SELECT ...)",
+        ),
+        (
+            "CALL checkpoint()",
+            "CALL checkpoint returns no rows of its own; give a query (SELECT ...)",
+        ),
         ("/* c */", "the query is empty"),
         ("-- c\n", "the query is empty"),
     ],
 )
 def test_sql_a_statement_that_is_no_query_is_refused(cli, sample_out: Path, query, error):
     """SET and ATTACH printed DuckDB's 'Success' table with exit 0, the code saying they were
-    refused; a query of comments alone was said to return no rows."""
+    refused, and so did a PRAGMA or CALL that sets something; a query of comments alone was
+    said to return no rows."""
     result = cli("sql", "--out", sample_out, "-f", "csv", "--", query)
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
@@ -415,9 +428,19 @@ def test_sql_a_statement_that_is_no_query_is_refused(cli, sample_out: Path, quer
 
 
 def test_sql_statements_with_rows_of_their_own_are_queries(cli, sample_out: Path):
-    for query in ("DESCRIBE profiles", "SUMMARIZE SELECT 1", "PRAGMA version", "EXPLAIN SELECT 1"):
+    for query in (
+        "DESCRIBE profiles",
+        "SUMMARIZE SELECT 1",
+        "PRAGMA version",
+        "EXPLAIN SELECT 1",
+        "PRAGMA table_info('profiles')",
+        "PRAGMA show_tables",
+        "CALL pragma_version()",
+    ):
         result = cli("sql", "--out", sample_out, "-f", "csv", query)
         assert result.exit_code == 0 and result.stdout.count("\n") > 1, (query, result.stderr)
+    result = cli("sql", "--out", sample_out, "-f", "csv", 'SELECT true AS "Success"')
+    assert (result.exit_code, result.stdout) == (0, '"Success"\ntrue\n'), result.stderr
 
 
 def test_sql_a_query_may_start_with_a_comment(cli, sample_out: Path, tmp_path: Path, capsys):
