@@ -637,9 +637,7 @@ def sql(
             raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
         if to is not None:
             refuse_output_file(to, "--to", out)
-        result = run_query(
-            out, query, text=fmt in ("csv", "json") or (fmt == "table" and to is not None)
-        )
+        result = run_query(out, query, text=fmt != "parquet")
         _warn(result.warnings)
         try:
             if fmt == "table" and to is None:
@@ -661,7 +659,7 @@ def _text(value: Any) -> Text:
 
 
 def _print_table(reader: Any, limit: int) -> None:
-    from cxunify.query import python_rows
+    from cxunify.query import text_rows
 
     grid = Table(show_header=True, header_style="bold")
     for name in reader.schema.names:
@@ -669,9 +667,9 @@ def _print_table(reader: Any, limit: int) -> None:
     shown = total = 0
     for batch in reader:
         # Only the rows shown become Python values: the rest are counted (a query of millions
-        # of rows took a minute to show its first 50).
-        for row in python_rows(batch.slice(0, limit - shown)):
-            grid.add_row(*(_text(v) for v in row.values()))
+        # of rows took a minute to show its first 50). Each cell is as --format csv writes it.
+        for row in text_rows(batch.slice(0, limit - shown)):
+            grid.add_row(*(_text(v) for v in row))
             shown += 1
         total += batch.num_rows
     stdout.print(grid)

@@ -15,6 +15,7 @@ from typing import IO, Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -277,6 +278,22 @@ def python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
             f"SQL error: a date or time of {temporal or 'the result'} is beyond what Python "
             f"holds ({exc}: infinity, or a year past 9999); cast it to VARCHAR in the query"
         ) from None
+
+
+def text_rows(batch: pa.RecordBatch) -> list[list[str | None]]:
+    """The rows of `batch` as the text ``--format csv`` writes for each value, without its
+    quotes: lists, maps and structs as JSON, booleans as true and false, and, from a
+    ``run_query(text=True)``, dates, times and BLOBs as DuckDB's text ('\\xFF', 'infinity')."""
+    table = _flat(pa.Table.from_batches([batch]))
+    columns = [_cell_texts(column) for column in table.columns]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _cell_texts(column: pa.ChunkedArray) -> list[str | None]:
+    try:
+        return pc.cast(column, pa.string()).to_pylist()  # as Arrow's CSV writer does
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return [None if value is None else str(value) for value in column.to_pylist()]
 
 
 def _interval_text(interval: Any) -> str:

@@ -191,16 +191,65 @@ def test_sql_table_turns_only_the_rows_shown_into_python(cli, sample_out: Path):
     assert (result.exit_code, result.stderr) == (0, "2 rows, first 1 shown\n")
 
 
-def test_sql_a_date_python_cannot_hold_is_a_user_error(cli, sample_out: Path):
+def test_sql_table_shows_a_date_python_cannot_hold_as_duckdb_does(cli, sample_out: Path):
     """DuckDB's 'infinity' or a year past 9999 stopped the table with an internal error
-    (exit 2, OverflowError)."""
-    query = "SELECT 1 AS n, 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d"
-    result = cli("sql", "--out", sample_out, query)
-    assert (result.exit_code, result.stderr) == (
-        1,
-        "Error: SQL error: a date or time of t or d is beyond what Python holds (date value "
-        "out of range: infinity, or a year past 9999); cast it to VARCHAR in the query\n",
+    (exit 2, OverflowError), then with an error telling to cast it to VARCHAR."""
+    query = (
+        "SELECT 1 AS n, 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d, DATE '12000-01-01' AS y"
     )
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[3].split() == [
+        "│", "1", "│", "infinity", "│", "-infinity", "│", "12000-01-01", "│"
+    ]  # fmt: skip
+
+
+def test_python_rows_of_a_date_python_cannot_hold_is_a_user_error(sample_out: Path):
+    """For Python callers of run_query without text, as the table was: an OverflowError."""
+    from cxunify.errors import UserError
+    from cxunify.query import python_rows, run_query
+
+    result = run_query(
+        sample_out, "SELECT 1 AS n, 'infinity'::TIMESTAMP AS t, DATE '-infinity' AS d"
+    )
+    try:
+        with pytest.raises(UserError) as raised:
+            python_rows(next(iter(result.reader)))
+    finally:
+        result.close()
+    assert str(raised.value) == (
+        "SQL error: a date or time of t or d is beyond what Python holds (date value out of "
+        "range: infinity, or a year past 9999); cast it to VARCHAR in the query"
+    )
+
+
+def test_sql_table_shows_each_value_as_csv_writes_it(cli, sample_out: Path):
+    """A BLOB showed as Python's repr (b'x', b'\\xff\\x00'), a boolean as True, a list as
+    ['a'], a map as a list of tuples ([('USD', Decimal('1.25'))]) and a time with a zone in
+    the Python form of its offset: each cell is now the text of the same value in csv."""
+    query = (
+        "SELECT 'x'::BLOB AS b, '\\xFF\\x00a'::BLOB AS raw, encode('é') AS utf8, true AS t, "
+        "['a', NULL] AS l, MAP {'USD': 1.25::DECIMAL(10,2)} AS m, {'k': 'y'::BLOB} AS s, "
+        "TIMESTAMPTZ '2024-01-01 10:00:00+02' AS tz"
+    )
+    result = cli("sql", "--out", sample_out, "-f", "csv", query)
+    assert result.exit_code == 0, result.stderr
+    cells = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert cells == {
+        "b": "x",
+        "raw": "\\xFF\\x00a",
+        "utf8": "\\xC3\\xA9",
+        "t": "true",
+        "l": '["a", null]',
+        "m": '{"USD": "1.25"}',
+        "s": '{"k": "y"}',
+        "tz": "2024-01-01 08:00:00+00",
+    }
+    result = cli("sql", "--out", sample_out, "--limit", "1", query)
+    assert result.exit_code == 0, result.stderr
+    lines = [line.split("│")[1:-1] for line in result.stdout.splitlines() if line.startswith("│")]
+    shown = ["".join(part.strip() for part in column) for column in zip(*lines, strict=True)]
+    assert shown == [cell.replace(" ", "") for cell in cells.values()]  # folded to fit 80
 
 
 def test_sql_csv_and_json_write_dates_times_and_blobs_as_duckdb_does(cli, sample_out: Path):
