@@ -127,10 +127,18 @@ def _no_rows(statement: Any) -> UserError:
 
 # Types written as DuckDB's own text in csv and json: Arrow's CSV writer wrote an infinite
 # timestamp as '<value out of range: ...>' and failed on a BLOB not in UTF-8; Python showed a
-# BLOB as "b'x'" and cannot hold 'infinity' or a year past 9999.
+# BLOB as "b'x'" and cannot hold 'infinity' or a year past 9999. DuckDB hands BIT, BIGNUM and
+# GEOMETRY to Arrow as bytes and VARIANT as a struct of bytes, whose text is no value (and
+# stopped csv with an internal error), and a UHUGEINT as a DECIMAL(38, 0) that holds it up to
+# 2**127 only: the largest was -1.
 _TEXT_TYPES = frozenset(
     {
+        "bignum",
+        "bit",
         "blob",
+        "geometry",
+        "uhugeint",
+        "variant",
         "date",
         "time",
         "time with time zone",
@@ -145,8 +153,8 @@ _TEXT_TYPES = frozenset(
 
 
 def _text_type(kind: Any) -> str | None:
-    """The type that `kind` (a DuckDB type) is cast to for csv and json, each date, time or
-    BLOB in it VARCHAR, else None when nothing in it needs a cast."""
+    """The type that `kind` (a DuckDB type) is cast to for csv and json, each date, time, BLOB
+    or other type of _TEXT_TYPES in it VARCHAR, else None when nothing in it needs a cast."""
     if kind.id in _TEXT_TYPES:
         return "VARCHAR"
     if kind.id == "list":

@@ -282,6 +282,29 @@ def test_sql_csv_and_json_write_dates_times_and_blobs_as_duckdb_does(cli, sample
     }
 
 
+def test_sql_bits_bignums_geometries_and_variants_are_duckdb_text(cli, sample_out: Path):
+    """DuckDB hands BIT, BIGNUM and GEOMETRY to Arrow as bytes: csv stopped with an internal
+    error (ArrowInvalid), json and the table showed b'\\x05\\xfd'; a VARIANT (the typed_value
+    of duckdb_settings()) was a struct of bytes, and the largest UHUGEINT was -1."""
+    query = (
+        "SELECT '101'::BIT AS bits, 12345678901234567890123456789::BIGNUM AS big, "
+        "'POINT(1 2)'::GEOMETRY AS g, [1, 2]::VARIANT AS v, "
+        "340282366920938463463374607431768211455::UHUGEINT AS u"
+    )
+    values = ["101", "12345678901234567890123456789", "POINT (1 2)", "[1, 2]", str(2**128 - 1)]
+    result = cli("sql", "--out", sample_out, "-f", "csv", query)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        '"bits","big","g","v","u"\n' + ",".join(f'"{v}"' for v in values) + "\n",
+    ), result.stderr
+    result = cli("sql", "--out", sample_out, "-f", "json", query)
+    assert json.loads(result.stdout) == dict(
+        zip(["bits", "big", "g", "v", "u"], values, strict=True)
+    )
+    result = cli("sql", "--out", sample_out, "SELECT '101'::BIT AS bits, [1, 2]::VARIANT AS v")
+    assert result.stdout.splitlines()[3].split() == ["│", "101", "│", "[1,", "2]", "│"]
+
+
 def test_sql_writes_times_with_a_zone_in_utc_whatever_the_machines_zone(sample_out: Path):
     """A TIMESTAMPTZ came out in the server's own zone, so one query's CSV changed with the
     machine it ran on (a subprocess: the zone is read from TZ when DuckDB starts)."""
