@@ -654,8 +654,14 @@ def sql(
 
 def _text(value: Any) -> Text:
     """A value from the data as a table cell, shown as it is: rich reads brackets in a plain
-    string as markup, so a city '[bold]' vanished and a name '[/b]' stopped the command."""
-    return Text("" if value is None else str(value))
+    string as markup, so a city '[bold]' vanished and a name '[/b]' stopped the command. A
+    control character is shown as its code (\\x1B), as DuckDB shows a BLOB's: an escape in a
+    ticket's text went to the terminal as it was (turning the screen red, moving the cursor)."""
+    text = "" if value is None else str(value)
+    return Text(_CONTROL.sub(lambda found: f"\\x{ord(found[0]):02X}", text))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # not a tab or a line break
 
 
 def _print_table(reader: Any, limit: int) -> None:

@@ -162,6 +162,22 @@ def test_sql_table_shows_brackets_as_they_are(cli, sample_out: Path):
         assert text in result.stdout
 
 
+def test_sql_table_shows_control_characters_as_their_code(cli, sample_out: Path):
+    """An escape in a value (a ticket's text keeps its own) or a column name went to the
+    terminal as it was: a text could turn the screen red, clear it or move the cursor."""
+    query = (
+        "SELECT 'a' || chr(27) || '[2Jb' || chr(7) AS \"t\x1b]0;x\", 'x' || chr(13) || 'y' AS cr, "
+        "'é' || chr(155) AS c1"
+    )
+    result = cli("sql", "--out", sample_out, query)
+    assert result.exit_code == 0, result.stderr
+    assert not {"\x1b", "\x07", "\r", "\x9b"} & set(result.stdout)
+    assert result.stdout.splitlines()[1].split() == ["┃", "t\\x1B]0;x", "┃", "cr", "┃", "c1", "┃"]
+    assert result.stdout.splitlines()[3].split() == [
+        "│", "a\\x1B[2Jb\\x07", "│", "x\\x0Dy", "│", "é\\x9B", "│"
+    ]  # fmt: skip
+
+
 def test_sql_columns_named_alike_each_keep_their_values(cli, sample_out: Path, tmp_path: Path):
     """A join's two `customer_id` columns: rows were shown and written by name, so the table
     showed the second column's value under the first and an empty second column, and JSON
