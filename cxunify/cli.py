@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -667,20 +668,46 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # not a tab or a line br
 def _print_table(reader: Any, limit: int) -> None:
     from cxunify.query import text_rows
 
+    names = [_text(name) for name in reader.schema.names]
     grid = Table(show_header=True, header_style="bold")
-    for name in reader.schema.names:
-        grid.add_column(_text(name), overflow="fold")
-    shown = total = 0
+    for name in names:
+        grid.add_column(name, overflow="fold")
+    rows: list[list[Text]] = []
+    total = 0
     for batch in reader:
         # Only the rows shown become Python values: the rest are counted (a query of millions
         # of rows took a minute to show its first 50). Each cell is as --format csv writes it.
-        for row in text_rows(batch.slice(0, limit - shown)):
-            grid.add_row(*(_text(v) for v in row))
-            shown += 1
+        for values in text_rows(batch.slice(0, limit - len(rows))):
+            rows.append([_text(v) for v in values])
+            grid.add_row(*rows[-1])
         total += batch.num_rows
-    stdout.print(grid)
+    if _fits([names, *rows], stdout.width):
+        stdout.print(grid)
+    else:
+        # Too wide for the terminal: its columns were cut to a letter or to nothing, so that
+        # SELECT * FROM profiles showed neither names nor values. A row at a time, a line a column.
+        for number, row in enumerate(rows, start=1):
+            stdout.rule(f"row {number}", align="left")
+            record = Table.grid(padding=(0, 2))
+            record.add_column(style="bold", overflow="fold")
+            record.add_column(overflow="fold")
+            for name, value in zip(names, row, strict=True):
+                record.add_row(name, value)
+            stdout.print(record)
+    shown = len(rows)
     more = f", first {shown} shown" if total > shown else ""
     stderr.print(f"{total:,} rows{more}")
+
+
+def _fits(lines: list[list[Text]], width: int) -> bool:
+    """Whether a table of `lines` (the header first) fits in `width` with each column as wide
+    as its longest word, up to 10: a longer one is folded."""
+    columns = zip(*lines, strict=True)
+    needed = 1 + sum(
+        3 + max(min(cell_len(word), 10) for text in column for word in [*text.plain.split(), ""])
+        for column in columns
+    )
+    return needed <= width
 
 
 @app.command()

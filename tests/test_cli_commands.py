@@ -178,6 +178,24 @@ def test_sql_table_shows_control_characters_as_their_code(cli, sample_out: Path)
     ]  # fmt: skip
 
 
+def test_sql_table_too_wide_for_the_terminal_is_shown_a_row_at_a_time(cli, sample_out: Path):
+    """SELECT * FROM profiles, the README's first query, cut its 65 columns to a letter or to
+    nothing on an 80-column terminal: neither names nor values could be read."""
+    columns = duckdb.sql(f"SELECT * FROM '{sample_out}/profiles.parquet' LIMIT 2")
+    ids = [row[0] for row in columns.fetchall()]
+    result = cli("sql", "--out", sample_out, "--limit", "2", "SELECT * FROM profiles")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("row 1 ─") and lines[0].rstrip().endswith("─")
+    names = [line.split()[0] for line in lines if line and not line.startswith(" ")]
+    assert names == ["row", *columns.columns, "row", *columns.columns]
+    assert lines[1].split() == ["customer_id", ids[0]]
+    second = next(i for i, line in enumerate(lines) if line.startswith("row 2 ─"))
+    assert lines[second + 1].split() == ["customer_id", ids[1]]
+    narrow = cli("sql", "--out", sample_out, "--limit", "1", "SELECT customer_id FROM profiles")
+    assert narrow.stdout.splitlines()[3].split() == ["│", ids[0], "│"]
+
+
 def test_sql_columns_named_alike_each_keep_their_values(cli, sample_out: Path, tmp_path: Path):
     """A join's two `customer_id` columns: rows were shown and written by name, so the table
     showed the second column's value under the first and an empty second column, and JSON
