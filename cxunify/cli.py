@@ -344,8 +344,8 @@ def unify(
             return
         if not quiet:
             counts = result.counts
-            stderr.print(
-                f"[green]✓[/] {counts['rows_in']:,} rows → {counts['profiles']:,} customers "
+            _done(
+                f"{counts['rows_in']:,} rows → {counts['profiles']:,} customers "
                 f"({counts['rows_rejected']:,} rejected) in {result.out_dir}"
             )
 
@@ -409,12 +409,18 @@ def update(
             missing = changed["deletions_not_found"]
             if missing:
                 deleted += f", {missing:,} to delete not found"
-            stderr.print(
-                f"[green]✓[/] {changed['records_added_or_changed']:,} new or changed rows"
+            _done(
+                f"{changed['records_added_or_changed']:,} new or changed rows"
                 f"{deleted} → {counts['profiles']:,} customers in {result.out_dir}"
             )
 
     _guard(debug, action)
+
+
+def _done(message: str) -> None:
+    """The line saying what a command wrote: '✓ ' and `message` as it is, not read as markup,
+    so a file named '[draft] report.html' keeps its name and '[/x].csv' is no internal error."""
+    stderr.print(Text.assemble(("✓", "green"), " ", message), soft_wrap=True)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -504,7 +510,7 @@ def init(
             return
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(render_yaml(settings, inferred, to.parent), encoding="utf-8")
-        stderr.print(f"[green]✓[/] wrote {to}")
+        _done(f"wrote {to}")
 
     _guard(debug, action)
 
@@ -594,7 +600,7 @@ def train(
             if isinstance(fitted, MatchModel)
             else f"logistic regression on {fitted.labelled_pairs:,} labelled pairs"
         )
-        stderr.print(f"[green]✓[/] model ({described}) → {to}")
+        _done(f"model ({described}) → {to}")
         for warning in getattr(fitted, "warnings", []):
             stderr.print(f"Warning: {warning}", markup=False)
 
@@ -646,7 +652,7 @@ def sql(
             else:
                 rows = export(result.reader, "csv" if fmt == "table" else fmt, to)  # type: ignore[arg-type]
                 if to is not None:
-                    stderr.print(f"[green]✓[/] {rows:,} rows → {to}")
+                    _done(f"{rows:,} rows → {to}")
         finally:
             result.close()
 
@@ -740,7 +746,7 @@ def diff(
             _print_table(result.changes.to_reader(), limit)
         stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
         if to is not None:
-            stderr.print(f"[green]✓[/] {result.changes.num_rows:,} changes → {to}")
+            _done(f"{result.changes.num_rows:,} changes → {to}")
 
     _guard(debug, action)
 
@@ -763,7 +769,7 @@ def sample(
         summary = generate_sample(people, seed, out)
         if not quiet:
             files = ", ".join(f"{name} {rows:,}" for name, rows in summary.files.items())
-            stderr.print(f"[green]✓[/] {summary.people:,} people → {files} in {out}")
+            _done(f"{summary.people:,} people → {files} in {out}")
 
     _guard(debug, action)
 
@@ -1061,8 +1067,8 @@ def report(
         if as_json:
             print(jsontext.dumps(summary.as_dict()))
             return
-        stderr.print(
-            f"[green]✓[/] {len(summary.charts)} charts → {summary.path} "
+        _done(
+            f"{len(summary.charts)} charts → {summary.path} "
             f"({summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
         )
         for key, reason in summary.skipped.items():

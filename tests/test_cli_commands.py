@@ -146,9 +146,9 @@ def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
     assert result.stdout == f'"n"\n{profiles}\n'
     result = cli("sql", "--out", sample_out, "--format", "json", query)
     assert json.loads(result.stdout) == {"n": profiles}
-    target = tmp_path / "n.parquet"
+    target = tmp_path / "[/x] [bold]n.parquet"  # no markup: no internal error, no name lost
     result = cli("sql", "--out", sample_out, "--format", "parquet", "--to", target, query)
-    assert result.exit_code == 0
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
     assert duckdb.sql(f"SELECT n FROM '{target}'").fetchall()[0] == (profiles,)
 
 
