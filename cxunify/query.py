@@ -403,8 +403,9 @@ def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
             handle.write(buffer.getvalue().decode("utf-8"))
             first = False
             rows += batch.num_rows
-        if first:
-            handle.write(",".join(f'"{n}"' for n in reader.schema.names) + "\n")
+        if first:  # no rows: the header alone, quoted as Arrow quotes it ('a"b' is "a""b")
+            quoted = (name.replace('"', '""') for name in reader.schema.names)
+            handle.write(",".join(f'"{name}"' for name in quoted) + "\n")
         return rows
     for batch in reader:
         for record in python_rows(batch):

@@ -339,6 +339,18 @@ def test_sql_bits_bignums_geometries_and_variants_are_duckdb_text(cli, sample_ou
     assert result.stdout.splitlines()[3].split() == ["│", "101", "│", "[1,", "2]", "│"]
 
 
+def test_sql_csv_of_no_rows_quotes_its_header_as_of_rows(cli, sample_out: Path):
+    """A column name holding a quote broke the header of an empty result ("a"b"), which a CSV
+    reader then read as other columns; the header of a result with rows was right."""
+    for where in ("", " WHERE false"):
+        result = cli(
+            "sql", "--out", sample_out, "-f", "csv", f'SELECT 1 AS "a""b", 2 AS "c,d"{where}'
+        )
+        assert result.exit_code == 0, result.stderr
+        assert next(csv.reader(io.StringIO(result.stdout))) == ['a"b', "c,d"]
+        assert result.stdout.startswith('"a""b","c,d"\n')
+
+
 def test_sql_writes_times_with_a_zone_in_utc_whatever_the_machines_zone(sample_out: Path):
     """A TIMESTAMPTZ came out in the server's own zone, so one query's CSV changed with the
     machine it ran on (a subprocess: the zone is read from TZ when DuckDB starts)."""
