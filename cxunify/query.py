@@ -112,17 +112,28 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
         raise _query_error(exc) from None
 
 
-_PRAGMA = re.compile(
-    r"(?:\s|/\*.*?\*/|--[^\n]*\n)*(PRAGMA|CALL)\s+(\w+)", re.IGNORECASE | re.DOTALL
+# The words a statement starts with, after any comments: 'PRAGMA threads', 'FORCE INSTALL'.
+_LEADING = re.compile(
+    r"(?:\s|/\*.*?\*/|--[^\n]*\n)*((?:PRAGMA|CALL|FORCE)\s+\w+|\w+)", re.IGNORECASE | re.DOTALL
 )
 
 
 def _no_rows(statement: Any) -> UserError:
-    """The error for a statement that answers with no rows of its own, naming it: 'SET', or
-    'PRAGMA threads' for a PRAGMA (DuckDB types PRAGMA threads=1 as SET)."""
-    pragma = _PRAGMA.match(statement.query)
-    name = f"{pragma[1].upper()} {pragma[2]}" if pragma else statement.type.name
-    return UserError(f"SQL error: {name} returns no rows of its own; give a query (SELECT ...)")
+    """The error for a statement that answers with no rows of its own, named by its first
+    words: DuckDB types PRAGMA threads=1, RESET and USE as SET, INSTALL as LOAD, CHECKPOINT
+    as CALL. An extension is installed and loaded in DuckDB itself."""
+    leading = _LEADING.match(statement.query)
+    words = leading[1].split() if leading else ["WITH"]
+    if words[0].upper() == "WITH":  # WITH ... INSERT
+        name = statement.type.name
+    elif words[0].upper() in ("PRAGMA", "CALL"):
+        name = f"{words[0].upper()} {words[1]}"
+    else:
+        name = " ".join(word.upper() for word in words)
+    extension = ", or run it in DuckDB itself" if statement.type.name == "LOAD" else ""
+    return UserError(
+        f"SQL error: {name} returns no rows of its own; give a query (SELECT ...){extension}"
+    )
 
 
 # Types written as DuckDB's own text in csv and json: Arrow's CSV writer wrote an infinite

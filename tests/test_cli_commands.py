@@ -529,6 +529,12 @@ def test_sql_several_statements_are_refused(cli, sample_out: Path):
             "CALL checkpoint()",
             "CALL checkpoint returns no rows of its own; give a query (SELECT ...)",
         ),
+        ("CHECKPOINT", "CHECKPOINT returns no rows of its own; give a query (SELECT ...)"),
+        (
+            "install spatial",
+            "INSTALL returns no rows of its own; give a query (SELECT ...), or run it in DuckDB "
+            "itself",
+        ),
         ("/* c */", "the query is empty"),
         ("-- c\n", "the query is empty"),
     ],
