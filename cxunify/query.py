@@ -70,7 +70,8 @@ _SETTERS = frozenset((duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL))
 
 def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches. With `text`
-    (for csv and json), dates, times and BLOBs come as the text DuckDB writes for them."""
+    (for csv, json and the table), dates, times and BLOBs come as the text DuckDB writes for
+    them; BIT, BIGNUM, UHUGEINT and VARIANT always do, as no Arrow type holds them."""
     if not sql.strip().strip(";").strip():
         raise UserError("SQL error: the query is empty")
     warnings: list[str] = []
@@ -104,8 +105,7 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
             # PRAGMA as that of one that answers (PRAGMA table_info), only its answer differs.
             con.close()
             raise _no_rows(statement)
-        if text:
-            relation = _as_text(relation)
+        relation = _as_text(relation, _TEXT_TYPES if text else _OPAQUE_TYPES)
         return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)
     except duckdb.Error as exc:
         con.close()
@@ -136,21 +136,21 @@ def _no_rows(statement: Any) -> UserError:
     )
 
 
-# Types written as DuckDB's own text in csv and json: Arrow's CSV writer wrote an infinite
-# timestamp as '<value out of range: ...>' and failed on a BLOB not in UTF-8; Python showed a
-# BLOB as "b'x'" and cannot hold 'infinity' or a year past 9999. DuckDB hands BIT, BIGNUM and
-# GEOMETRY to Arrow as bytes and VARIANT as a struct of bytes, whose text is no value (and
-# stopped csv with an internal error), and a UHUGEINT as a DECIMAL(38, 0) that holds it up to
-# 2**127 only: the largest was -1.
-_TEXT_TYPES = frozenset(
+# Types no Arrow type holds: DuckDB hands BIT and BIGNUM to Arrow as bytes and VARIANT as a
+# struct of bytes, whose text is no value (csv stopped with an internal error, a Parquet file
+# held the bytes), and a UHUGEINT as a DECIMAL(38, 0) that holds it up to 2**127 only: the
+# largest was -1. They are DuckDB's text in every format.
+_OPAQUE_TYPES = frozenset({"bignum", "bit", "uhugeint", "variant"})
+
+# Types written as DuckDB's own text in csv, json and the table: Arrow's CSV writer wrote an
+# infinite timestamp as '<value out of range: ...>' and failed on a BLOB not in UTF-8; Python
+# showed a BLOB as "b'x'" and cannot hold 'infinity' or a year past 9999. A GEOMETRY reaches
+# Arrow as its WKB bytes, as Parquet holds it.
+_TEXT_TYPES = _OPAQUE_TYPES | frozenset(
     {
-        "bignum",
-        "bit",
         "blob",
-        "geometry",
-        "uhugeint",
-        "variant",
         "date",
+        "geometry",
         "time",
         "time with time zone",
         "time_ns",
@@ -163,24 +163,24 @@ _TEXT_TYPES = frozenset(
 )
 
 
-def _text_type(kind: Any) -> str | None:
-    """The type that `kind` (a DuckDB type) is cast to for csv and json, each date, time, BLOB
-    or other type of _TEXT_TYPES in it VARCHAR, else None when nothing in it needs a cast."""
-    if kind.id in _TEXT_TYPES:
+def _text_type(kind: Any, texts: frozenset[str]) -> str | None:
+    """The type that `kind` (a DuckDB type) is cast to, each type of `texts` in it VARCHAR,
+    else None when nothing in it needs a cast."""
+    if kind.id in texts:
         return "VARCHAR"
     if kind.id == "list":
-        child = _text_type(kind.children[0][1])
+        child = _text_type(kind.children[0][1], texts)
         return None if child is None else f"{child}[]"
     if kind.id == "array":
-        child = _text_type(kind.children[0][1])
+        child = _text_type(kind.children[0][1], texts)
         return None if child is None else f"{child}[{kind.children[1][1]}]"
     if kind.id == "map":
-        key, value = (_text_type(c[1]) for c in kind.children)
+        key, value = (_text_type(c[1], texts) for c in kind.children)
         if key is None and value is None:
             return None
         return f"MAP({key or kind.children[0][1]}, {value or kind.children[1][1]})"
     if kind.id == "struct":
-        fields = [(name, _text_type(child), child) for name, child in kind.children]
+        fields = [(name, _text_type(child, texts), child) for name, child in kind.children]
         if all(cast is None for _, cast, _ in fields):
             return None
         inner = ", ".join(f"{ident(name)} {cast or child}" for name, cast, child in fields)
@@ -188,10 +188,10 @@ def _text_type(kind: Any) -> str | None:
     return None
 
 
-def _as_text(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """`relation` with its dates, times and BLOBs (in lists and structs too) cast to VARCHAR:
-    csv and json write what DuckDB writes for them ('infinity', '\\xFF')."""
-    casts = [_text_type(kind) for kind in relation.types]
+def _as_text(relation: duckdb.DuckDBPyRelation, texts: frozenset[str]) -> duckdb.DuckDBPyRelation:
+    """`relation` with its values of a type of `texts` (in lists and structs too) cast to
+    VARCHAR: csv and json write what DuckDB writes for them ('infinity', '\\xFF')."""
+    casts = [_text_type(kind, texts) for kind in relation.types]
     if all(cast is None for cast in casts):
         return relation
     # By position: a result may name two columns alike.

@@ -339,6 +339,23 @@ def test_sql_bits_bignums_geometries_and_variants_are_duckdb_text(cli, sample_ou
     assert result.stdout.splitlines()[3].split() == ["│", "101", "│", "[1,", "2]", "│"]
 
 
+def test_sql_parquet_holds_bits_bignums_variants_and_uhugeints_as_text(
+    cli, sample_out: Path, tmp_path: Path
+):
+    """No Arrow type holds them: a Parquet file held a BIT or a BIGNUM as bytes, a VARIANT as
+    a struct of bytes, and the largest UHUGEINT as -1."""
+    target = tmp_path / "v.parquet"
+    query = (
+        "SELECT '101'::BIT AS bits, 123::BIGNUM AS big, [1, 2]::VARIANT AS v, "
+        "340282366920938463463374607431768211455::UHUGEINT AS u, ['1'::BIT] AS l"
+    )
+    result = cli("sql", "--out", sample_out, "-f", "parquet", "--to", target, query)
+    assert result.exit_code == 0, result.stderr
+    assert duckdb.sql(f"SELECT * FROM '{target}'").fetchall() == [
+        ("101", "123", "[1, 2]", str(2**128 - 1), ["1"])
+    ]
+
+
 def test_sql_csv_of_no_rows_quotes_its_header_as_of_rows(cli, sample_out: Path):
     """A column name holding a quote broke the header of an empty result ("a"b"), which a CSV
     reader then read as other columns; the header of a result with rows was right."""
