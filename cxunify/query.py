@@ -97,10 +97,8 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
         if relation is None:  # a statement that returns nothing
             con.close()
             raise UserError("SQL error: the statement returns no rows; give a query")
-        if statement.type in _SETTERS and [*relation.columns, *map(str, relation.types)] == [
-            "Success",
-            "BOOLEAN",
-        ]:
+        answer = zip(relation.columns, map(str, relation.types), strict=True)
+        if statement.type in _SETTERS and list(answer) == [("Success", "BOOLEAN")]:
             # A PRAGMA or CALL that sets something (PRAGMA enable_progress_bar): its type is
             # PRAGMA as that of one that answers (PRAGMA table_info), only its answer differs.
             con.close()
