@@ -25,6 +25,10 @@ class ComparisonSpec:
     # default the top one (exact agreement).
     tf_column: str | None = None
     tf_level: int | None = None
+    # The values are one person's (a mailbox, a phone line): two people share one by mistake or
+    # as a household, however many people there are; names, dates and places are shared more
+    # often the more people there are.
+    identifier: bool = False
 
     @property
     def tf_gamma(self) -> int:
@@ -153,6 +157,7 @@ EMAIL = ComparisonSpec(
     # "jsmith" at two providers says little once there are many J. Smiths; "jsmith1987" a lot.
     tf_column="email_local",
     tf_level=1,
+    identifier=True,
 )
 
 PHONE = ComparisonSpec(
@@ -163,6 +168,7 @@ PHONE = ComparisonSpec(
         WHEN l.phone = r.phone THEN 2
         WHEN l.phone_last7 = r.phone_last7 THEN 1
         ELSE 0 END""",
+    identifier=True,
 )
 
 DOB = ComparisonSpec(
@@ -216,6 +222,7 @@ NATIONAL_ID = ComparisonSpec(
         WHEN l.national_id = r.national_id THEN 2
         WHEN damerau_levenshtein(l.national_id, r.national_id) <= 1 THEN 1
         ELSE 0 END""",
+    identifier=True,
 )
 
 # Which comparison a blocking key informs. Pairs found by a rule agree on its keys by

@@ -409,22 +409,40 @@ def u_from_pattern_counts(
     counts: np.ndarray,
     comparisons: Sequence[Comparison],
     floor: float = 1e-6,
+    unseen_pairs: Sequence[float] | None = None,
 ) -> list[list[float]]:
     """u per comparison as level frequencies among (random, hence almost all non-matching) pairs.
 
     Missing values are excluded from each comparison's denominator, as in the model. A comparison
     with no observed value at all keeps its current ``u``: there is no evidence to replace it with.
     Frequencies are floored so an unseen level does not get an infinite weight.
+
+    ``unseen_pairs`` (one number per comparison) are pairs of different people that were not
+    counted, taken to differ (level 0) on that comparison, and to have its values as often as
+    the counted pairs do. One pair in 4 agrees; with 96 pairs unseen, one in 100:
+
+    >>> x = Comparison("x", ["different", "same"], [0.2, 0.8], [0.5, 0.5])
+    >>> u_from_pattern_counts(np.array([[1], [0]]), np.array([1, 3]), [x], unseen_pairs=[96])
+    [[0.99, 0.01]]
     """
     g = _check_patterns(patterns, comparisons, "patterns")
     c = _check_counts(counts, g.shape[0])
     _check_floor(floor, comparisons)
+    unseen = [0.0] * len(comparisons) if unseen_pairs is None else list(unseen_pairs)
+    if len(unseen) != len(comparisons) or not all(
+        _is_number(n) and math.isfinite(n) and n >= 0 for n in unseen
+    ):
+        raise ValueError(
+            f"unseen_pairs must be {len(comparisons)} finite numbers >= 0, one per comparison, "
+            f"got {unseen_pairs!r}"
+        )
     out: list[list[float]] = []
     for j, comparison in enumerate(comparisons):
         k = len(comparison.levels)
         observed = g[:, j] >= 0
         freq = np.bincount(g[observed, j], weights=c[observed], minlength=k)
         if freq.sum() > 0:
+            freq[0] += unseen[j] * freq.sum() / c.sum()
             out.append([float(v) for v in _floor_normalise(freq, floor)])
         else:
             out.append(list(comparison.u))

@@ -132,8 +132,9 @@ def train(
         Comparison(c.name, list(c.levels), default_m(len(c.levels)), _uniform(len(c.levels)))
         for c in comparisons
     ]
+    unseen = [unseen_pairs(random_counts.sum()) if c.identifier else 0.0 for c in comparisons]
     if random_counts.sum() > 0:
-        u_random = u_from_pattern_counts(random_patterns, random_counts, start)
+        u_random = u_from_pattern_counts(random_patterns, random_counts, start, unseen_pairs=unseen)
         start = [Comparison(c.name, c.levels, c.m, u) for c, u in zip(start, u_random, strict=True)]
     masked = []
     for spec in comparisons:
@@ -174,7 +175,9 @@ def train(
         # non-match under the fitted model (with the prior over all pairs), they are left
         # out; m and the prior are fitted again with that u.
         non_match = 1.0 - replace(fitted, prior=prior).probabilities(random_patterns)
-        u_non_match = u_from_pattern_counts(random_patterns, random_counts * non_match, start)
+        u_non_match = u_from_pattern_counts(
+            random_patterns, random_counts * non_match, start, unseen_pairs=unseen
+        )
         start = [
             Comparison(c.name, c.levels, c.m, u)
             for c, u in zip(fitted.comparisons, u_non_match, strict=True)
@@ -193,6 +196,29 @@ def train(
         history=fitted.history,
         warnings=fitted.warnings,
     )
+
+
+# u of an identifier comparison (email, phone, national id) is a share of at least this many
+# pairs. The random pairs are that many when there are 1,415 nodes or more; a smaller file has
+# fewer pairs in all, and the few of them sharing an email are mostly the very matches being
+# sought: in a file of three contacts and their two orders, the two pairs sharing an email are
+# 2 of its 10 pairs, u = 0.2, and an exact email said less than the prior took away (EM, which
+# would tell those matches apart, had nothing to learn from either: blocking found the pairs
+# on the email itself). The pairs short of this count are taken to be of people who differ:
+# the assumption the floor of u at 1e-6 (one pair in a million) already makes for a level no
+# random pair shows, made for a level a few pairs show too. Not for names, dates and places,
+# which more people share the more people there are: for them the file's own frequencies are
+# the estimate (two John Smiths of a four-row file in two cities are still two people).
+U_PAIRS_AT_LEAST = RANDOM_PAIRS
+
+
+def unseen_pairs(counted: float) -> float:
+    """The pairs short of :data:`U_PAIRS_AT_LEAST` in a sample of `counted` random pairs.
+
+    >>> unseen_pairs(10), unseen_pairs(2_000_000)
+    (999990.0, 0.0)
+    """
+    return max(0.0, float(U_PAIRS_AT_LEAST) - float(counted))
 
 
 def _uniform(k: int) -> list[float]:

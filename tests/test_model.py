@@ -19,6 +19,7 @@ from cxunify.model import (
     probability_from_weight,
     u_from_pattern_counts,
 )
+from cxunify.score import unseen_pairs
 
 # name, level labels, true m, true u
 TRUTH = [
@@ -185,6 +186,35 @@ def test_u_from_pattern_counts_floors_unseen_levels_and_keeps_all_missing_fields
     assert u[0][1] == pytest.approx(1e-4)
     assert sum(u[0]) == pytest.approx(1.0)
     assert u[1] == [0.7, 0.3]  # never observed: no evidence, keep the given u
+
+
+def test_unseen_pairs_count_as_different_with_the_counted_pairs_share_of_values() -> None:
+    comps = [
+        Comparison("email", ["different", "exact"], [0.2, 0.8], [0.5, 0.5]),
+        Comparison("phone", ["different", "exact"], [0.2, 0.8], [0.5, 0.5]),
+        Comparison("name", ["different", "exact"], [0.2, 0.8], [0.5, 0.5]),
+    ]
+    # 10 pairs: 2 share an email, 1 a phone (which only half the pairs have), 2 a name.
+    patterns = np.array([[1, -1, 1], [0, 1, 0], [0, 0, 0], [0, -1, 0]])
+    counts = np.array([2, 1, 4, 3])
+    u = u_from_pattern_counts(patterns, counts, comps, unseen_pairs=[990, 990, 0])
+    assert u[0][1] == pytest.approx(2 / 1000)
+    assert u[1][1] == pytest.approx(1 / 500)  # half of the unseen pairs have a phone too
+    assert u[2][1] == pytest.approx(2 / 10)  # no unseen pairs: the counted share
+    assert all(sum(levels) == pytest.approx(1.0) for levels in u)
+    # no unseen pairs at all is the plain count
+    assert u_from_pattern_counts(patterns, counts, comps, unseen_pairs=[0, 0, 0]) == (
+        u_from_pattern_counts(patterns, counts, comps)
+    )
+    for bad in ([990, 990], [-1, 0, 0], [math.inf, 0, 0], [True, 0, 0]):
+        with pytest.raises(ValueError, match="unseen_pairs"):
+            u_from_pattern_counts(patterns, counts, comps, unseen_pairs=bad)
+
+
+def test_unseen_pairs_fill_a_small_sample_up_to_a_million_pairs() -> None:
+    assert unseen_pairs(10) == 999_990  # three contacts and two orders: 10 pairs
+    assert unseen_pairs(1415 * 1414 // 2) == 0  # the random sample of a large file
+    assert unseen_pairs(5_000_000) == 0
 
 
 # -- label switching -----------------------------------------------------------------------------
