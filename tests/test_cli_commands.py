@@ -861,15 +861,18 @@ def test_unify_json_summary(cli, tmp_path: Path):
 
 
 def test_a_hand_made_file_links_orders_to_the_contact_of_their_email(cli, tmp_path: Path):
-    # A first try: three contacts, two orders each under one contact's email. The ten pairs
-    # of five records were all the random pairs, the two sharing an email among them: an exact
-    # email looked as common as 1 pair in 5, and the orders stayed customers of their own.
+    # A first try: contacts, and orders each under one contact's email. The 21 pairs of seven
+    # records were all the random pairs, the two sharing an email among them: an exact email
+    # looked as common as 1 pair in 10, and the orders stayed customers of their own. Two John
+    # Smiths in two cities stay two people: the file's own name frequencies still count.
     crm = write(
         tmp_path / "crm.csv",
-        "contact_id,first_name,last_name,email\n"
-        "C1,Anna,Smith,anna.smith@gmail.com\n"
-        "C2,Bob,Jones,bob.jones@gmail.com\n"
-        "C3,Carol,White,carol.white@gmail.com\n",
+        "contact_id,first_name,last_name,email,city\n"
+        "C1,Anna,Smith,anna.smith@gmail.com,\n"
+        "C2,Bob,Jones,bob.jones@gmail.com,\n"
+        "C3,Carol,White,carol.white@gmail.com,\n"
+        "J1,John,Smith,,San Francisco\n"
+        "J2,John,Smith,,New York\n",
     )
     orders = write(
         tmp_path / "orders.csv",
@@ -885,7 +888,7 @@ def test_a_hand_made_file_links_orders_to_the_contact_of_their_email(cli, tmp_pa
         "SELECT list(source_record_id ORDER BY source_record_id) AS records "
         f"FROM '{identity_map}' GROUP BY customer_id ORDER BY records"
     ).fetchall()
-    assert customers == [(["C1", "O1"],), (["C2", "O2"],), (["C3"],)]
+    assert customers == [(["C1", "O1"],), (["C2", "O2"],), (["C3"],), (["J1"],), (["J2"],)]
 
 
 def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
