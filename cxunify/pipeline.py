@@ -250,6 +250,7 @@ def _run(
                 stage.engine = spark.name
         with stage("standardize"):
             records = standardize.standardize(engine, config)
+            emails_read, emails_unusable = standardize.email_counts(engine)
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
         with stage("block"):
@@ -293,6 +294,8 @@ def _run(
             "components_split_by_guards": split,
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
+            "emails_read": emails_read,
+            "emails_unusable": emails_unusable,
         }
         manifest = publish(
             engine,
@@ -310,6 +313,19 @@ def _run(
         if scratch != staging:
             shutil.rmtree(scratch, ignore_errors=True)
     return RunResult(out_dir=out_dir, manifest=manifest, stages=stage.timings)
+
+
+def _email_warning(counts: dict[str, Any]) -> list[str]:
+    """A warning when most emails read are no use to match: a file made by hand to try
+    cxunify, written with ann@example.com, matched on nothing but names, without a word."""
+    read, unusable = counts.get("emails_read", 0), counts.get("emails_unusable", 0)
+    if not read or unusable * 2 < read:
+        return []
+    return [
+        f"{unusable:,} of the {read:,} emails read are not addresses or are placeholders "
+        "(test@test.com, any address at example.com, example.org, example.net, test.com or "
+        ".invalid, domains reserved for examples) and are not used to match"
+    ]
 
 
 @dataclass
@@ -426,7 +442,7 @@ def publish(
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
-    manifest["warnings"] = list(profiled.warnings)
+    manifest["warnings"] = [*_email_warning(counts), *profiled.warnings]
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
     manifest.update(extra or {})

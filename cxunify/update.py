@@ -594,6 +594,7 @@ def _update(
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
+            emails_read, emails_unusable = standardize.email_counts(engine)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None
@@ -652,6 +653,9 @@ def _update(
             ),
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
+            # tonight's rows
+            "emails_read": emails_read,
+            "emails_unusable": emails_unusable,
         }
         inputs = [
             *previous_manifest.get("inputs", []),

@@ -891,6 +891,33 @@ def test_a_hand_made_file_links_orders_to_the_contact_of_their_email(cli, tmp_pa
     assert customers == [(["C1", "O1"],), (["C2", "O2"],), (["C3"],), (["J1"],), (["J2"],)]
 
 
+def test_emails_at_example_com_are_counted_and_warned_of(cli, tmp_path: Path):
+    """ann@example.com names nobody (RFC 2606 keeps the domain for examples), so it is not
+    used to match; a file made by hand with such addresses matched on names alone, and
+    run.json said junk_emails 0."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email\n"
+        "C1,Anna,Smith,anna@example.com\n"
+        "C2,Bob,Jones,bob@example.org\n"
+        "C3,Cy,Oh,not an email\n"
+        "C4,Dee,Ma,dee.ma@gmail.com\n"
+        "C5,Eve,Li,\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "Warning: 3 of the 4 emails read are not addresses or are placeholders (test@test.com, "
+        "any address at example.com, example.org, example.net, test.com or .invalid, domains "
+        "reserved for examples) and are not used to match"
+    )
+    assert warning in " ".join(result.stderr.split())
+    run = json.loads((out / "run.json").read_text())
+    assert (run["counts"]["emails_read"], run["counts"]["emails_unusable"]) == (4, 3)
+    assert run["warnings"] == [warning.removeprefix("Warning: ")]
+
+
 def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
     result = cli("unify", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "no input" in result.stderr

@@ -243,6 +243,22 @@ def standardize(engine: Any, config: Config) -> int:
     return engine.count(RECORDS)
 
 
+def email_counts(engine: Any) -> tuple[int, int]:
+    """Rows of ``cx_mapped`` with an email written, and those whose email is no use to match
+    (not an address, or a placeholder: test@test.com, any address at example.com), once
+    ``cx_records`` is built. Plain SQL, for either engine."""
+    read, unusable = engine.rows(
+        f"""
+        SELECT coalesce(sum(CASE WHEN written THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN written AND r.email IS NULL THEN 1 ELSE 0 END), 0)
+        FROM (SELECT record_key, trim(CAST(email AS VARCHAR)) <> '' AS written
+              FROM {MAPPED}) m
+        JOIN {RECORDS} r ON r.record_key = m.record_key
+        """
+    )[0]
+    return int(read), int(unusable)
+
+
 # Exports repeat values endlessly (every order repeats its buyer's name and phone), so the
 # costlier standardisers run once per distinct value, in these tables, and rows join to them.
 DICTIONARIES = {
