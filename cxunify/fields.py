@@ -129,6 +129,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "cell",
         "cellphone",
         "cell_phone",
+        "mobile_phone",
         "phone_no",
         "contact_number",
         "msisdn",
@@ -171,7 +172,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "zip_code",
         "postcode_zip",
     ),
-    "state": ("state", "province", "region", "county", "state_code", "state_province"),
+    "state": (
+        "state",
+        "province",
+        "region",
+        "county",
+        "state_code",
+        "state_province",
+        "province_code",
+    ),
     "country": ("country", "country_code", "nation"),
     "dob": (
         "dob",
@@ -227,6 +236,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "created",
         "created_date",
         "creation_date",
+        "create_date",
+        "createdate",
+        "date_created",
+        "created_on",
+        "created_time",
         "order_date",
         "order_dt",
         "ordered_at",
@@ -254,6 +268,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "solved_at",
         "resolved_date",
         "closed_date",
+        "resolved_time",
+        "closed_time",
+        "solved_time",
     ),
     "last_active_at": (
         "last_active",
@@ -261,6 +278,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "last_seen",
         "last_seen_at",
         "last_activity",
+        "last_activity_date",
         "last_login",
         "last_post_at",
     ),
@@ -312,7 +330,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "posts": ("posts", "post_count", "posts_count", "num_posts", "statuses_count"),
 }
 
-# Prefixes that say whose value a column holds, not what it is.
+# Prefixes that say whose value a column holds, or where it sits, not what it is
+# (`Default Address City`, `MailingPostalCode`, `Work phone`).
 ROLE_PREFIXES: tuple[str, ...] = (
     "customer",
     "cust",
@@ -331,9 +350,17 @@ ROLE_PREFIXES: tuple[str, ...] = (
     "account",
     "person",
     "author",
+    "work",
+    "personal",
+    "mailing",
+    "address",
+    "default_address",
 )
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# A bracketed qualifier of a header (`Created date (UTC)`, `Amount (USD)`) says how a value is
+# written, not what it is.
+_QUALIFIER = re.compile(r"\([^()]*\)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -360,7 +387,7 @@ def field_for_header(header: str) -> str | None:
     >>> field_for_header("requester_email"), field_for_header("E-mail"), field_for_header("x")
     ('email', 'email', None)
     """
-    key = normalise_header(header)
+    key = normalise_header(_QUALIFIER.sub(" ", header)) or normalise_header(header)
     if key in _LOOKUP:
         return _LOOKUP[key]
     for prefix in ROLE_PREFIXES:
