@@ -57,7 +57,7 @@ FIELDS: tuple[Field, ...] = (
     Field("category", "product category"),
     Field("channel", "channel of the touchpoint (web, store, email, chat, phone)"),
     Field("status", "ticket or order status"),
-    Field("csat", "customer satisfaction score", "number"),
+    Field("csat", "customer satisfaction score", "rating"),
     Field("subject", "ticket subject"),
     Field("text", "free text: ticket body or social post"),
     Field("followers", "social followers", "number"),

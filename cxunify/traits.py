@@ -83,9 +83,11 @@ def touchpoints_sql() -> str:
                                        THEN r.currency END, $unknown_currency) END AS currency,
                -- On the configured scale (1-5 by default) only: a 0 (unrated in many
                -- helpdesks), a 6 or '4/5' (read as 45) is no rating to average
-               CASE WHEN r.source_kind = 'support' AND r.csat >= $csat_min
-                         AND r.csat <= $csat_max
-                    THEN r.csat END AS csat,
+               CASE WHEN r.source_kind <> 'support' THEN NULL
+                    -- good and bad (see cx_rating): the scale's ends
+                    WHEN r.csat = CAST('Infinity' AS DOUBLE) THEN CAST($csat_max AS DOUBLE)
+                    WHEN r.csat = CAST('-Infinity' AS DOUBLE) THEN CAST($csat_min AS DOUBLE)
+                    WHEN r.csat >= $csat_min AND r.csat <= $csat_max THEN r.csat END AS csat,
                CASE WHEN r.source_kind IN ('support', 'social')
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
                     END AS scored_text,

@@ -4,6 +4,10 @@ run installs the standardisation macros, seconds on a busy machine)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import duckdb
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -53,6 +57,20 @@ STRIPE_PAYMENTS = (
     'ch_3Nq01xL2eZvKYlo2C0abcdEF1,,2024-02-11 11:01:11,"1,250.00",0.00,usd,Paid,'
     "cus_O001abc,jim.oconnor@outlook.com,4243,\n"
 )
+ZENDESK_TICKETS = (
+    "Id,Requester,Requester id,Requester external id,Requester email,Subject,Status,Via,"
+    "Created at,Updated at,Solved at,Satisfaction Score,Replies\n"
+    "10452,James O'Connor,38123456789,,jim.oconnor@outlook.com,Where is my order?,Solved,"
+    "Web form,2024-01-10 10:30,2024-01-20 10:00,2024-01-20 09:10,Good,1\n"
+    '10453,James,38123456789,,jim.oconnor@outlook.com,"Refund request, order #1003",Solved,'
+    "Email,2024-02-11 11:31,2024-02-21 10:00,2024-02-21 09:11,Bad,2\n"
+    "10454,Olivia Martínez,38123456790,,olivia.martinez@gmail.com,Wrong size delivered,Open,"
+    "Chat,2024-03-12 12:32,2024-03-22 10:00,,Offered,0\n"
+    "10455,Olivia,38123456790,,olivia.martinez@gmail.com,Can't log in,Solved,"
+    "Phone call (incoming),2024-04-13 13:33,2024-04-23 10:00,2024-04-23 09:13,Unoffered,1\n"
+    "10456,Olivia Martínez,38123456790,,olivia.martinez@gmail.com,Where is my order?,Solved,"
+    "Web form,2024-05-14 14:34,2024-05-24 10:00,2024-05-24 09:14,Good,1\n"
+)
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
     "shopify_customers": ("crm", SHOPIFY_CUSTOMERS),
@@ -60,17 +78,28 @@ EXPORTS = {
     "hubspot_contacts": ("crm", HUBSPOT_CONTACTS),
     "freshdesk_tickets": ("support", FRESHDESK_TICKETS),
     "stripe_payments": ("transactions", STRIPE_PAYMENTS),
+    "zendesk_tickets": ("support", ZENDESK_TICKETS),
 }
 
 
 @pytest.fixture(scope="module")
-def inferred(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Each export's source in the config `cxunify init` infers for them all."""
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    """Each export's kind and path."""
     folder = tmp_path_factory.mktemp("exports")
-    flags = []
-    for name, (kind, text) in EXPORTS.items():
-        flags += [f"--{kind}", str(write(folder / f"{name}.csv", text))]
-    result = CliRunner().invoke(app, ["init", *flags], catch_exceptions=False)
+    return {
+        name: (kind, str(write(folder / f"{name}.csv", text)))
+        for name, (kind, text) in EXPORTS.items()
+    }
+
+
+def _flags(exports: dict[str, tuple[str, str]], *names: str) -> list[str]:
+    return [arg for name in names for arg in (f"--{exports[name][0]}", exports[name][1])]
+
+
+@pytest.fixture(scope="module")
+def inferred(exports: dict[str, tuple[str, str]]) -> dict[str, dict]:
+    """Each export's source in the config `cxunify init` infers for them all."""
+    result = CliRunner().invoke(app, ["init", *_flags(exports, *EXPORTS)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return {s["name"]: s for s in yaml.safe_load(result.stdout)["sources"]}
 
@@ -110,3 +139,34 @@ def test_dates_and_phones_as_helpdesks_and_crms_name_them_are_mapped(inferred: d
     columns = inferred["stripe_payments"]["columns"]
     assert columns["created_at"] == "Created date (UTC)"
     assert columns["amount"] == "Amount" and columns["email"] == "Customer Email"
+
+
+@pytest.fixture(scope="module")
+def unified(exports: dict[str, tuple[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zero-config run over the customers and tickets exports."""
+    out = tmp_path_factory.mktemp("unified") / "out"
+    flags = _flags(exports, "shopify_customers", "zendesk_tickets")
+    result = CliRunner().invoke(app, ["unify", *flags, "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_good_and_bad_satisfaction_is_the_top_and_bottom_of_the_scale(
+    inferred: dict[str, dict], unified: Path
+):
+    """Zendesk's Satisfaction Score (Good, Bad, Offered, Unoffered) was no number, so the
+    column was left out and no customer had a CSAT: good is now the top of the scale, bad the
+    bottom, a survey offered or not offered no rating."""
+    assert inferred["zendesk_tickets"]["columns"]["csat"] == "Satisfaction Score"
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT email, csat_mean, csat_last, tickets FROM read_parquet($p) "
+            "WHERE tickets > 0 ORDER BY email",
+            {"p": str(unified / "profiles.parquet")},
+        ).fetchall()
+        assert rows == [
+            ("jim.oconnor@outlook.com", 3.0, 1.0, 2),
+            ("olivia.martinez@gmail.com", 5.0, 5.0, 3),
+        ]
+        run = json.loads((unified / "run.json").read_text())
+        assert run["counts"]["csat_out_of_scale"] == 0

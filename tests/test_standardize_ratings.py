@@ -49,6 +49,14 @@ def rating(con: duckdb.DuckDBPyConnection, text: str | None) -> float | None:
         ("1.234,5", 12345.0),
         ("4.5.6", 456.0),
         ("- 1", -1.0),
+        # a two-level survey: the ends of whatever scale is configured (see touchpoints)
+        ("Good", float("inf")),
+        (" bad ", float("-inf")),
+        ("Good, with comment", float("inf")),
+        ("bad_with_comment", float("-inf")),
+        ("Offered", None),  # asked, not answered
+        ("Unoffered", None),
+        ("goodness", None),
         ("", None),
         ("-", None),
         (None, None),

@@ -172,9 +172,14 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     # "unrated") must fall outside any scale, not read as a 1. A rating written otherwise is
     # the number its digits make, so that it falls outside too and is counted: '4/5' reads as
     # 45, '80%' as 80, '4.5/5' as 455 (its digits and point made 4.55, a rating).
+    # A rating of two levels, good or bad (a helpdesk's satisfaction survey), is the top or the
+    # bottom of whatever scale is configured: +/-infinity here, which the touchpoints read as
+    # the scale's ends; 'offered' or 'unoffered' (no answer) is no rating.
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_rating_of(t) AS CASE
+            WHEN regexp_full_match(lower(t), '(good|bad)([ _,]*with[ _]comment)?')
+                THEN CASE WHEN lower(t) LIKE 'good%' THEN 'Infinity' ELSE '-Infinity' END::DOUBLE
             WHEN regexp_full_match(t, '[+-]?(\d+([.,]\d*)?|[.,]\d+)')
                 THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE)
             ELSE TRY_CAST(regexp_extract(t, '^(-)', 1) || regexp_replace(t, '[^0-9]', '', 'g')
