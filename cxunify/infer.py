@@ -204,7 +204,7 @@ def _infer_one(
     if not has_rows and stored_id is None:
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
         raise InputError(f"{path}: no data rows to infer a mapping from{broken}")
-    shares = _value_shares(engine, sample, raw.columns)
+    shares, filled = _value_shares(engine, sample, raw.columns)
     inferred = InferredSource(SourceConfig(name=name, kind=kind, path=str(path), format=fmt))
     columns: dict[str, str] = {}
     exact: dict[str, bool] = {}
@@ -213,6 +213,14 @@ def _infer_one(
         if field_name is None:
             continue
         check = FIELD_BY_NAME[field_name].sniff
+        if has_rows and column not in filled:
+            # An export's column for what the system never holds (Stripe's Invoice ID of
+            # payments without invoices): a field of no value, named as if it held one.
+            inferred.skipped[column] = (
+                f"header suggests {field_name}, but it is empty in the first "
+                f"{min(raw.rows, SAMPLE_ROWS)} rows"
+            )
+            continue
         # A quiet night's export of a stored source may hold its header alone: no value
         # contradicts the header, and the update needs the source, not its values.
         share = shares[column].get(check, 1.0) if has_rows else 1.0
@@ -263,17 +271,18 @@ def _infer_one(
 
 def _value_shares(
     engine: DuckDBEngine, sample: str, columns: list[str]
-) -> dict[str, dict[str, float]]:
+) -> tuple[dict[str, dict[str, float]], set[str]]:
     """Per column, the share of its non-empty values each check of `_CHECKS` accepts (0 for
-    a column with none).
+    a column with none), and the columns that hold a value.
 
     One statement for all columns, their values unpivoted to rows: the date and amount
     checks are macros whose binding costs more than checking a sample's values, so a
     statement per column (bound again each time) took seconds per file.
     """
     shares = {column: dict.fromkeys(_CHECKS, 0.0) for column in columns}
+    filled: set[str] = set()
     if not columns:
-        return shares
+        return shares, filled
     # Columns by position, so no header can clash with the unpivot's own names.
     texts = ", ".join(
         f"trim(CAST({ident(column)} AS VARCHAR)) AS {ident(str(i))}"
@@ -290,7 +299,8 @@ def _value_shares(
         """
     ):
         shares[columns[position]] = {name: float(v) for name, v in zip(_CHECKS, row, strict=True)}
-    return shares
+        filled.add(columns[position])
+    return shares, filled
 
 
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:

@@ -51,11 +51,11 @@ FRESHDESK_TICKETS = (
 )
 STRIPE_PAYMENTS = (
     "id,Description,Created date (UTC),Amount,Amount Refunded,Currency,Status,"
-    "Customer ID,Customer Email,Card Last4,Dispute Date (UTC)\n"
+    "Customer ID,Customer Email,Card Last4,Dispute Date (UTC),Invoice ID\n"
     "ch_3Nq00xL2eZvKYlo2C0abcdEF0,,2024-01-10 10:00:10,59.97,0.00,usd,Paid,cus_O000abc,"
-    "olivia.martinez@gmail.com,4242,\n"
+    "olivia.martinez@gmail.com,4242,,\n"
     'ch_3Nq01xL2eZvKYlo2C0abcdEF1,,2024-02-11 11:01:11,"1,250.00",0.00,usd,Paid,'
-    "cus_O001abc,jim.oconnor@outlook.com,4243,\n"
+    "cus_O001abc,jim.oconnor@outlook.com,4243,,\n"
 )
 ZENDESK_TICKETS = (
     "Id,Requester,Requester id,Requester external id,Requester email,Subject,Status,Via,"
@@ -71,6 +71,19 @@ ZENDESK_TICKETS = (
     "10456,Olivia Martínez,38123456790,,olivia.martinez@gmail.com,Where is my order?,Solved,"
     "Web form,2024-05-14 14:34,2024-05-24 10:00,2024-05-24 09:14,Good,1\n"
 )
+# Instagram's download of an account's followers: each a list of links (no column holds one)
+INSTAGRAM_FOLLOWERS = json.dumps(
+    [
+        {
+            "title": "",
+            "media_list_data": [],
+            "string_list_data": [
+                {"href": f"https://www.instagram.com/{h}", "value": h, "timestamp": 1700000000}
+            ],
+        }
+        for h in ("olivia.martinez", "james.oconnor")
+    ]
+)
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
     "shopify_customers": ("crm", SHOPIFY_CUSTOMERS),
@@ -79,6 +92,7 @@ EXPORTS = {
     "freshdesk_tickets": ("support", FRESHDESK_TICKETS),
     "stripe_payments": ("transactions", STRIPE_PAYMENTS),
     "zendesk_tickets": ("support", ZENDESK_TICKETS),
+    "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
 }
 
 
@@ -87,7 +101,10 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, st
     """Each export's kind and path."""
     folder = tmp_path_factory.mktemp("exports")
     return {
-        name: (kind, str(write(folder / f"{name}.csv", text)))
+        name.split(".")[0]: (
+            kind,
+            str(write(folder / (name if "." in name else f"{name}.csv"), text)),
+        )
         for name, (kind, text) in EXPORTS.items()
     }
 
@@ -99,7 +116,7 @@ def _flags(exports: dict[str, tuple[str, str]], *names: str) -> list[str]:
 @pytest.fixture(scope="module")
 def inferred(exports: dict[str, tuple[str, str]]) -> dict[str, dict]:
     """Each export's source in the config `cxunify init` infers for them all."""
-    result = CliRunner().invoke(app, ["init", *_flags(exports, *EXPORTS)], catch_exceptions=False)
+    result = CliRunner().invoke(app, ["init", *_flags(exports, *exports)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return {s["name"]: s for s in yaml.safe_load(result.stdout)["sources"]}
 
@@ -170,3 +187,14 @@ def test_good_and_bad_satisfaction_is_the_top_and_bottom_of_the_scale(
         ]
         run = json.loads((unified / "run.json").read_text())
         assert run["counts"]["csat_out_of_scale"] == 0
+
+
+def test_a_column_empty_in_every_row_is_not_mapped(inferred: dict[str, dict]):
+    """Stripe's Invoice ID of payments without invoices was mapped as the order number, and
+    Zendesk's Requester external id as the customer key, empty in every row; an export whose
+    only recognised header names an empty column (Instagram's followers, their `title`) ran as
+    customers with nothing to link by, instead of asking for a mapping."""
+    stripe = inferred["stripe_payments"]
+    assert "order_id" not in stripe["columns"]
+    assert "customer_key" not in inferred["zendesk_tickets"]["columns"]
+    assert inferred["instagram_followers_1"]["columns"] == {}
