@@ -71,6 +71,14 @@ ZENDESK_TICKETS = (
     "10456,Olivia Martínez,38123456790,,olivia.martinez@gmail.com,Where is my order?,Solved,"
     "Web form,2024-05-14 14:34,2024-05-24 10:00,2024-05-24 09:14,Good,1\n"
 )
+TWITTER_FOLLOWERS = (
+    "id,screen_name,name,description,location,followers_count,friends_count,statuses_count,"
+    "created_at,verified\n"
+    '1234567890123456789,oliviamar0,Olivia M.,"Coffee, code & cats","Boston, MA",100,200,1000,'
+    "Wed Oct 10 20:19:24 +0000 2018,False\n"
+    '1234567890123457789,jamesoco1,James O\'Connor,,"New York, NY",150,201,1003,'
+    "Thu Oct 11 20:19:24 +0000 2018,False\n"
+)
 # Instagram's download of an account's followers: each a list of links (no column holds one)
 INSTAGRAM_FOLLOWERS = json.dumps(
     [
@@ -92,6 +100,7 @@ EXPORTS = {
     "freshdesk_tickets": ("support", FRESHDESK_TICKETS),
     "stripe_payments": ("transactions", STRIPE_PAYMENTS),
     "zendesk_tickets": ("support", ZENDESK_TICKETS),
+    "twitter_followers": ("social", TWITTER_FOLLOWERS),
     "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
 }
 
@@ -198,3 +207,11 @@ def test_a_column_empty_in_every_row_is_not_mapped(inferred: dict[str, dict]):
     assert "order_id" not in stripe["columns"]
     assert "customer_key" not in inferred["zendesk_tickets"]["columns"]
     assert inferred["instagram_followers_1"]["columns"] == {}
+
+
+def test_twitter_dates_are_read(inferred: dict[str, dict]):
+    """Twitter's created_at, written in ctime's order with the year last, read as no date,
+    so the column was left out of a follower export."""
+    columns = inferred["twitter_followers"]["columns"]
+    assert columns["created_at"] == "created_at"
+    assert columns["handle"] == "screen_name" and columns["followers"] == "followers_count"

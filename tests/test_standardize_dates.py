@@ -130,6 +130,12 @@ def test_parse_date_accepts_non_text_and_null_dayfirst(con):
         ("12/03/2020 2:30 PM", True, datetime(2020, 3, 12, 14, 30)),
         ("12/03/2020 12:05 am", True, datetime(2020, 3, 12, 0, 5)),
         ("March 12, 2020 10:30 PM", False, datetime(2020, 3, 12, 22, 30)),
+        # ctime's order, the year last: Twitter's archive and API, `date`
+        ("Wed Oct 10 20:19:24 +0000 2018", False, datetime(2018, 10, 10, 20, 19, 24)),
+        ("Wed Oct 10 20:19:24 -0500 2018", True, datetime(2018, 10, 11, 1, 19, 24)),
+        ("Wed Oct 10 20:19:24 UTC 2018", False, datetime(2018, 10, 10, 20, 19, 24)),
+        ("Mon Oct  1 08:05:00 2018", False, datetime(2018, 10, 1, 8, 5)),
+        ("Wed Oct 10 25:19:24 +0000 2018", False, None),
         ("1600000000", False, datetime(2020, 9, 13, 12, 26, 40)),
         ("1600000000123", False, datetime(2020, 9, 13, 12, 26, 40, 123000)),
         ("1600000000.5", False, datetime(2020, 9, 13, 12, 26, 40, 500000)),
@@ -267,6 +273,16 @@ def test_iso_datetimes_round_trip_to_utc(con, value, sep, timespec, zone, dayfir
         elif zone == "+HHMM":
             text = text[:-6] + offset.replace(":", "")
     expected = _as_naive_utc(_TRUNCATE[timespec](value))
+    assert parse_ts(con, text, dayfirst) == expected, text
+
+
+@settings(max_examples=75, deadline=None)
+@given(_DATETIMES, st.booleans())
+def test_ctime_datetimes_round_trip_to_utc(con, value, dayfirst):
+    """Twitter's created_at ("Wed Oct 10 20:19:24 +0000 2018") read no date at all."""
+    zone = " %z" if value.tzinfo is not None else ""  # +HHMM; none: the time is UTC
+    text = value.strftime(f"%a %b %d %H:%M:%S{zone} %Y")
+    expected = _as_naive_utc(value.replace(microsecond=0))
     assert parse_ts(con, text, dayfirst) == expected, text
 
 

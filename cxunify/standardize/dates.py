@@ -111,9 +111,20 @@ CREATE OR REPLACE MACRO _cx_date_input_parts(s, h, dayfirst) AS
 CREATE OR REPLACE MACRO _cx_date_input_of(s, dayfirst) AS
     _cx_date_input_parts(s, regexp_replace(s, getvariable('cx_date_time_re'), ''), dayfirst);
 
+-- C's ctime order, the year after the time (Twitter's archive and API: "Wed Oct 10
+-- 20:19:24 +0000 2018"; `date`: "Wed Oct 10 20:19:24 UTC 2018"), is read with the year
+-- moved before the time; no other format ends in a year after a time.
+CREATE OR REPLACE MACRO _cx_date_ctime(s) AS
+    regexp_replace(
+        s,
+        '^((?:[a-z]+\.?,? )?[a-z]+\.? \d{1,2}) '
+        || '(\d{1,2}:\d{2}(?::\d{2})?(?: (?:[+-]\d{4}|utc|gmt|z))?) (\d{4})$',
+        '\1 \3 \2');
+
 CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
     _cx_date_input_of(
-        trim(regexp_replace(lower(cx_ascii_digits(CAST(x AS VARCHAR))), '\s+', ' ', 'g')),
+        _cx_date_ctime(
+            trim(regexp_replace(lower(cx_ascii_digits(CAST(x AS VARCHAR))), '\s+', ' ', 'g'))),
         coalesce(CAST(dayfirst AS BOOLEAN), false));
 
 CREATE OR REPLACE MACRO _cx_date_month(m) AS getvariable('cx_date_months')[m];
