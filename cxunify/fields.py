@@ -106,6 +106,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "shipping_name",
         "cardholder_name",
         "card_holder",
+        "card_name",
+        "name_on_card",
     ),
     "email": (
         "email",

@@ -29,6 +29,12 @@ from cxunify.fields import field_for_header, looks_like_record_key, normalise_he
         ("card_last4", "card_last4"),
         ("body", "text"),
         ("Phone Number", "phone"),
+        ("Card Name", "full_name"),
+        ("Default Address Province Code", "state"),
+        ("MailingPostalCode", "postcode"),
+        ("Created date (UTC)", "created_at"),
+        ("Dispute Date (UTC)", None),
+        ("Total Spent", None),
         ("favourite_colour", None),
     ],
 )

@@ -51,11 +51,11 @@ FRESHDESK_TICKETS = (
 )
 STRIPE_PAYMENTS = (
     "id,Description,Created date (UTC),Amount,Amount Refunded,Currency,Status,"
-    "Customer ID,Customer Email,Card Last4,Dispute Date (UTC),Invoice ID\n"
+    "Customer ID,Customer Email,Card Last4,Card Name,Dispute Date (UTC),Invoice ID\n"
     "ch_3Nq00xL2eZvKYlo2C0abcdEF0,,2024-01-10 10:00:10,59.97,0.00,usd,Paid,cus_O000abc,"
-    "olivia.martinez@gmail.com,4242,,\n"
+    "olivia.martinez@gmail.com,4242,OLIVIA MARTINEZ,,\n"
     'ch_3Nq01xL2eZvKYlo2C0abcdEF1,,2024-02-11 11:01:11,"1,250.00",0.00,usd,Paid,'
-    "cus_O001abc,jim.oconnor@outlook.com,4243,,\n"
+    "cus_O001abc,jim.oconnor@outlook.com,4243,,,\n"
 )
 ZENDESK_TICKETS = (
     "Id,Requester,Requester id,Requester external id,Requester email,Subject,Status,Via,"
@@ -215,3 +215,9 @@ def test_twitter_dates_are_read(inferred: dict[str, dict]):
     columns = inferred["twitter_followers"]["columns"]
     assert columns["created_at"] == "created_at"
     assert columns["handle"] == "screen_name" and columns["followers"] == "followers_count"
+
+
+def test_a_payments_cardholder_name_is_its_name(inferred: dict[str, dict]):
+    """Stripe's Card Name, often the one name a payment carries, was not recognised: its
+    payments had an email alone to be linked by."""
+    assert inferred["stripe_payments"]["columns"]["full_name"] == "Card Name"
