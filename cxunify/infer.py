@@ -62,6 +62,8 @@ _CHECKS = {
     # a number, good or bad, or a survey offered and not answered (a helpdesk's satisfaction)
     "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
+    # an order number as shops write it, after a hash (#1001, #SH-1001)
+    "order_number": r"regexp_full_match(v, '#\s?[0-9A-Za-z-]*[0-9][0-9A-Za-z-]*')",
 }
 
 
@@ -245,6 +247,15 @@ def _infer_one(
             if share >= 0.8:
                 columns["email"] = column
                 inferred.notes["email"] = f"values: {share:.0%} of '{column}' are emails"
+        # An order numbered #1001 under a header of no order (Shopify's `Name`).
+        if kind is Kind.transactions and "order_id" not in columns:
+            share = shares[column]["order_number"]
+            if share >= 0.8 and column not in columns.values():
+                columns["order_id"] = column
+                inferred.notes["order_id"] = (
+                    f"values: {share:.0%} of '{column}' are order numbers (#1001)"
+                )
+                inferred.skipped.pop(column, None)
     stored_columns = _stored_columns(kind, stored, raw.columns)
     if stored_columns is not None:
         # A stored source is mapped as the run that wrote it mapped it: tonight's few rows

@@ -92,6 +92,24 @@ INSTAGRAM_FOLLOWERS = json.dumps(
         for h in ("olivia.martinez", "james.oconnor")
     ]
 )
+# One row per line item: an order's second item repeats its Name, Email and Created at alone.
+SHOPIFY_ORDERS = (
+    "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Shipping,Taxes,"
+    "Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Billing Name,"
+    "Billing Street,Billing Address1,Billing Address2,Billing City,Billing Zip,"
+    "Billing Province,Billing Country,Billing Phone,Shipping Name,Notes,Payment Method,"
+    "Refunded Amount,Id,Phone\n"
+    "#1001,olivia.martinez@gmail.com,paid,2024-01-10 00:40:30 +0100,fulfilled,USD,46.34,"
+    "0.00,0.00,46.34,2024-01-10 00:10:30 +0100,1,Organic Cotton Tee - M,46.34,Olivia Martínez,"
+    '"12 Beacon St, Apt 4",12 Beacon St,Apt 4,Boston,\'02108,MA,US,(617) 555-0142,'
+    "Olivia Martínez,,Shopify Payments,0.00,5612345678901,\n"
+    "#1001,olivia.martinez@gmail.com,,,,,,,,,2024-01-10 00:10:30 +0100,2,Wool Socks,12.00,"
+    ",,,,,,,,,,,,,,\n"
+    "#1002,jim.oconnor@outlook.com,pending,,fulfilled,USD,69.51,0.00,0.00,69.51,"
+    "2024-02-11 11:21:01 -0500,1,Organic Cotton Tee - M,69.51,James O'Connor,450 W 33rd St,"
+    "450 W 33rd St,,New York,'10001,NY,US,+12125550187,James O'Connor,,Shopify Payments,"
+    "0.00,5612345680012,\n"
+)
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
     "shopify_customers": ("crm", SHOPIFY_CUSTOMERS),
@@ -99,6 +117,7 @@ EXPORTS = {
     "hubspot_contacts": ("crm", HUBSPOT_CONTACTS),
     "freshdesk_tickets": ("support", FRESHDESK_TICKETS),
     "stripe_payments": ("transactions", STRIPE_PAYMENTS),
+    "shopify_orders": ("transactions", SHOPIFY_ORDERS),
     "zendesk_tickets": ("support", ZENDESK_TICKETS),
     "twitter_followers": ("social", TWITTER_FOLLOWERS),
     "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
@@ -221,3 +240,13 @@ def test_a_payments_cardholder_name_is_its_name(inferred: dict[str, dict]):
     """Stripe's Card Name, often the one name a payment carries, was not recognised: its
     payments had an email alone to be linked by."""
     assert inferred["stripe_payments"]["columns"]["full_name"] == "Card Name"
+
+
+def test_an_order_numbered_after_a_hash_is_the_order_number(inferred: dict[str, dict]):
+    """Shopify's orders are numbered #1001 under the header `Name`, which was tried as a
+    person's name and left out: the orders had no order number. The order's date is when it
+    was placed (Created at), its amount the Total."""
+    columns = inferred["shopify_orders"]["columns"]
+    assert columns["order_id"] == "Name"
+    assert columns["created_at"] == "Created at" and columns["amount"] == "Total"
+    assert columns["full_name"] == "Billing Name" and columns["email"] == "Email"
