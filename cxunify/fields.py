@@ -46,7 +46,7 @@ FIELDS: tuple[Field, ...] = (
     Field("national_id", "national identifier (e.g. social security number)"),
     Field("customer_key", "the source system's own customer key (account, loyalty, member id)"),
     Field("card_last4", "last four digits of a payment card"),
-    Field("handle", "social handle or username"),
+    Field("handle", "social handle or username", "handle"),
     Field("platform", "social platform"),
     Field("created_at", "when the row happened: signup, order, ticket opened, post", "timestamp"),
     Field("resolved_at", "when a ticket was resolved", "timestamp"),

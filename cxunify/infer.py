@@ -47,6 +47,7 @@ _MIN_SHARE = {
     "timestamp": 0.6,
     "number": 0.8,
     "rating": 0.8,
+    "handle": 0.8,
     "name": 0.6,
     "text": 0.0,
 }
@@ -62,6 +63,7 @@ _CHECKS = {
     # a number, good or bad, or a survey offered and not answered (a helpdesk's satisfaction)
     "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
+    "handle": r"NOT regexp_matches(v, '\s')",
     # an order number as shops write it, after a hash (#1001, #SH-1001)
     "order_number": r"regexp_full_match(v, '#\s?[0-9A-Za-z-]*[0-9][0-9A-Za-z-]*')",
 }
@@ -226,6 +228,11 @@ def _infer_one(
         # A quiet night's export of a stored source may hold its header alone: no value
         # contradicts the header, and the update needs the source, not its values.
         share = shares[column].get(check, 1.0) if has_rows else 1.0
+        if check == "handle" and share < _MIN_SHARE[check]:
+            # A login's header holding people's names (a helpdesk's `User name`: Jane Doe)
+            named = shares[column]["name"]
+            if named >= _MIN_SHARE["name"]:
+                field_name, check, share = "full_name", "name", named
         if share < _MIN_SHARE[check]:
             inferred.skipped[column] = (
                 f"header suggests {field_name}, but only {share:.0%} of values look like one"

@@ -92,6 +92,14 @@ INSTAGRAM_FOLLOWERS = json.dumps(
         for h in ("olivia.martinez", "james.oconnor")
     ]
 )
+INTERCOM_CONVERSATIONS = (
+    "Conversation ID,Conversation started at,Conversation state,User ID,User name,User email,"
+    "Conversation rating,Conversation rating remark\n"
+    "215468743112,2024-03-01 09:12:44,closed,6543a1b2c3d4e5f601234567,Aisha Khan,"
+    "aisha.khan@gmail.com,5,Quick and helpful\n"
+    "215468743113,2024-03-02 10:13:45,open,6543a1b2c3d4e5f601234568,Thomas Nguyen,"
+    "tom.nguyen@yahoo.com,,\n"
+)
 # One row per line item: an order's second item repeats its Name, Email and Created at alone.
 SHOPIFY_ORDERS = (
     "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Shipping,Taxes,"
@@ -120,6 +128,7 @@ EXPORTS = {
     "shopify_orders": ("transactions", SHOPIFY_ORDERS),
     "zendesk_tickets": ("support", ZENDESK_TICKETS),
     "twitter_followers": ("social", TWITTER_FOLLOWERS),
+    "intercom_conversations": ("support", INTERCOM_CONVERSATIONS),
     "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
 }
 
@@ -250,3 +259,13 @@ def test_an_order_numbered_after_a_hash_is_the_order_number(inferred: dict[str, 
     assert columns["order_id"] == "Name"
     assert columns["created_at"] == "Created at" and columns["amount"] == "Total"
     assert columns["full_name"] == "Billing Name" and columns["email"] == "Email"
+
+
+def test_a_user_name_holding_peoples_names_is_their_name(inferred: dict[str, dict]):
+    """A helpdesk's `User name` (Aisha Khan) was mapped as a social handle: the tickets had no
+    name to link by, and a handle no one else's could equal. A handle holds no space; the
+    Twitter export's screen_name is still one."""
+    columns = inferred["intercom_conversations"]["columns"]
+    assert columns["full_name"] == "User name"
+    assert "handle" not in columns
+    assert inferred["twitter_followers"]["columns"]["handle"] == "screen_name"
