@@ -39,6 +39,14 @@ RATES = table("currency_rates")
 # cancelled ticket is neither open nor a resolution.
 CLOSED_STATUSES = ("closed", "solved", "resolved", "done", "completed", "complete")
 CANCELLED_STATUSES = ("cancelled", "canceled")
+# Statuses (lower case) of a transaction that did not go through or was given back: a payment
+# that failed or was declined, an order cancelled, voided, refunded whole or reversed (Stripe's
+# Failed and Refunded, Shopify's voided and refunded). It stays a touchpoint, but is no order:
+# not in orders, revenue, the average order, order dates or RFM. A partial refund stays one.
+VOID_ORDER_STATUSES = (
+    "failed", "declined", "refunded", "cancelled", "canceled", "voided", "void", "reversed",
+    "rejected", "payment_failed", "charge_failed", "chargeback",
+)  # fmt: skip
 # Traits that move while a customer's records stay as they were: with the as-of date
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
 # are ranks among them). `cxunify diff` does not count them as a change of the customer.
@@ -213,7 +221,11 @@ def value_sql(top_categories: int, convert: bool) -> str:
     priced = "sum(priced) FILTER (WHERE rate IS NOT NULL)" if convert else "sum(priced)"
     rates_join = f"LEFT JOIN {RATES} r USING (currency)" if convert else ""
     return f"""
-        WITH orders AS (SELECT * FROM {TOUCHPOINTS} WHERE kind = 'order'),
+        WITH orders AS (
+            SELECT * FROM {TOUCHPOINTS}
+            WHERE kind = 'order'
+              AND NOT coalesce(list_contains($void_order_statuses, status), false)
+        ),
         per_currency AS (
             SELECT customer_id, currency, sum(amount) AS revenue, count(amount) AS priced,
                    {rate} AS rate
@@ -454,6 +466,7 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
         "as_of": as_of,
         "closed_statuses": list(CLOSED_STATUSES),
         "cancelled_statuses": list(CANCELLED_STATUSES),
+        "void_order_statuses": list(VOID_ORDER_STATUSES),
         "new_days": lifecycle.new_days,
         "active_days": lifecycle.active_days,
         "lapsed_days": lifecycle.lapsed_days,

@@ -113,6 +113,30 @@ def test_a_missing_rate_is_an_error_naming_the_currencies():
         traits(settings)
 
 
+def test_a_transaction_that_did_not_go_through_is_no_order():
+    """A failed payment (Stripe's Failed, 99.00) and a refund counted as orders and revenue,
+    and the failed one was the last order: revenue 134.00 of 15.00 paid."""
+    rows = [
+        order("V", "2025-01-02 00:00", 10.00, "USD", status="paid"),
+        order("V", "2025-03-02 00:00", 99.00, "USD", status="failed"),
+        order("V", "2025-02-02 00:00", 20.00, "USD", status="refunded"),
+        order("V", "2025-02-03 00:00", 5.00, "USD", status="partially_refunded"),
+        order("V", "2025-02-04 00:00", 7.00, "USD", status="voided", category="Shoes"),
+    ]
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    touchpoints, _ = build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    v = by_customer(engine, TRAITS)["V"]
+    assert touchpoints == 5  # each still a touchpoint of the customer's journey
+    assert (v["orders"], v["revenue"], v["avg_order_value"]) == (
+        2,
+        Decimal("15.00"),
+        Decimal("7.50"),
+    )
+    assert v["last_order_at"] == ts("2025-02-03 00:00") and v["top_categories"] == []
+
+
 def test_single_order_customer(t):
     c2 = t["C2"]
     assert (c2["orders"], c2["revenue"], c2["currency"]) == (1, Decimal("100.00"), "USD")
