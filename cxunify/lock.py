@@ -173,6 +173,8 @@ def _make_folders(folder: Path) -> list[Path]:
     while not folder.exists() and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
+    if not folder.is_dir():  # a file where a folder should be: named, as mkdir names it
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(folder))
     for made in reversed(missing):
         made.mkdir(exist_ok=True)
     return missing[::-1]
