@@ -20,15 +20,39 @@ settings.load_profile("cxunify")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
-# Test files whose setup outlasts most of the suite (the Spark run: a JVM and a pipeline of
-# Spark jobs, minutes on two cores). Collected first, pytest-xdist hands them to a worker at
-# the start and the other workers share the rest meanwhile; collected in their alphabetical
-# place, they started late and ran on alone at the end.
-LONGEST_FIRST = ("test_spark.py",)
+# The longest test files, longest first (each file runs whole on one xdist worker). Collected
+# first, pytest-xdist hands them out at the start and the workers share the short files at the
+# end, so no worker runs a long file alone at the end while the others are idle. The order
+# holds because addopts says --no-loadscope-reorder: by default xdist (3.5 and later) hands
+# out the files with the most tests first, which put the Spark run 14th and the update, gate,
+# safety and quality files (a dozen tests each, with full pipeline runs) among the last. CPU
+# seconds on one core: Spark minutes, test_update about 90, test_safety and test_quality 50,
+# the CLI, ids, ingest and gates files 40 or more; a file growing past these belongs here.
+LONGEST_FIRST = (
+    "test_spark.py",
+    "test_update.py",
+    "test_cli_update.py",
+    "test_cli_commands.py",
+    "test_ids.py",
+    "test_ingest.py",
+    "test_gates.py",
+    "test_safety.py",
+    "test_quality.py",
+    "test_explain.py",
+    "test_diff.py",
+    "test_standardize_phones.py",
+    "test_standardize_names.py",
+    "test_evaluate.py",
+    "test_excel.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: else as collected
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: else as collected
 
 
 @pytest.fixture
