@@ -15,7 +15,7 @@ import pytest
 
 from cxunify.lock import lock_path, output_lock
 from cxunify.output import swap_in
-from tests.conftest import ROOT, SAMPLE_FLAGS, write
+from tests.conftest import ROOT, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 
@@ -375,7 +375,9 @@ def test_diff_of_an_output_with_itself_is_empty(cli, sample_out: Path):
 
 
 def test_flags_run_uses_the_lock_too(cli, tmp_path: Path):
+    _tiny(tmp_path)
     out = tmp_path / "out"
     with output_lock(out):
-        result = cli("unify", *SAMPLE_FLAGS, "--out", out, "-q")
+        result = cli("unify", "--crm", tmp_path / "crm.csv", "--out", out, "-q")
     assert result.exit_code == 4
+    assert "is writing this output folder" in result.stderr
