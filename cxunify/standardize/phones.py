@@ -36,6 +36,7 @@ a persistent database file is not written to, and every connection or cursor nee
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import re._constants as sre_constants
@@ -354,6 +355,10 @@ FROM keyed
 """
 
 
+# Cached: reading every region's metadata and expanding its patterns takes a tenth of a second
+# of Python, and each engine (each run, each test) installs the macros. The rows are read,
+# never changed.
+@functools.cache
 def _region_rows() -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
@@ -379,6 +384,7 @@ def _region_rows() -> list[tuple[object, ...]]:
     return rows
 
 
+@functools.cache
 def _country_code_rows() -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for cc, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
