@@ -113,9 +113,13 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 @pytest.fixture(scope="session")
 def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample unified with its config; the run's --json summary is kept beside
+    the folder, in unify.json."""
     out = tmp_path_factory.mktemp("sample") / "out"
     result = CliRunner().invoke(
-        app, ["unify", "--config", str(ROOT / "configs" / "sample.yaml"), "--out", str(out), "-q"]
+        app,
+        ["unify", "--config", str(ROOT / "configs" / "sample.yaml"), "--out", str(out), "--json"],
     )
     assert result.exit_code == 0, result.stderr
+    (out.parent / "unify.json").write_text(result.stdout)
     return out
