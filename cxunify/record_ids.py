@@ -3,7 +3,8 @@
 has one id whichever file or command names it.
 
 An id loses the whitespace at its ends (a tab or a carriage return an exporter left in, a
-no-break space from a spreadsheet), and a whole number held as a floating-point number (a
+no-break space from a spreadsheet) and an apostrophe before a number (a spreadsheet's mark
+that the cell is text), and a whole number held as a floating-point number (a
 Parquet DOUBLE, a JSON ``1.0``) reads as its digits (``1``), as an Excel number cell does.
 Text stays as written: ``1.0`` in a CSV file is the id ``1.0``. The ids a state stores were
 made by these rules: the module is among those an update checks (update.STORED_BY).
@@ -24,17 +25,22 @@ _FRACTIONAL = ("FLOAT", "DOUBLE", "DECIMAL")
 
 
 def clean_id(text: str) -> str:
-    """`text` without whitespace at its ends, as ids are stored.
+    """`text` without whitespace at its ends, as ids are stored, and without the apostrophe
+    a spreadsheet or an exporter puts before a number to keep it text (Shopify's
+    ``'7284919287000``), which the system itself does not show.
 
-    >>> clean_id("\\tC1\\u00a0")
-    'C1'
+    >>> clean_id("\\tC1\\u00a0"), clean_id("'7284919287000"), clean_id("'C1")
+    ('C1', '7284919287000', "'C1")
     """
-    return text.strip(ID_SPACE)
+    trimmed = text.strip(ID_SPACE)
+    if trimmed[:1] == "'" and trimmed[1:2] in tuple("0123456789"):
+        return trimmed[1:]
+    return trimmed
 
 
 def clean_id_sql(text_sql: str) -> str:
-    """SQL for the id text `text_sql` without whitespace at its ends; NULL when none is left."""
-    return f"NULLIF(trim({text_sql}, '{ID_SPACE}'), '')"
+    """SQL for the id text `text_sql` as `clean_id` makes it; NULL when none is left."""
+    return f"NULLIF(regexp_replace(trim({text_sql}, '{ID_SPACE}'), '^''([0-9])', '\\1'), '')"
 
 
 def number_text_sql(double_sql: str) -> str:

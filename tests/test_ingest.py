@@ -879,6 +879,15 @@ def test_an_id_loses_any_whitespace_at_its_ends_not_only_spaces(tmp_path: Path):
     assert reasons == ["duplicate id C1 (first at row 1) in contact_id", "missing id in contact_id"]
 
 
+def test_an_apostrophe_that_keeps_a_number_text_is_no_part_of_the_id(tmp_path: Path):
+    """Shopify writes '7284919287000 so that a spreadsheet keeps the id text; the id is
+    7284919287000, as its admin, an erasure request or `explain` name it. An apostrophe
+    before anything else is part of the id."""
+    write(tmp_path / "crm.csv", "contact_id,email\n'7284919287000,a@x.com\n'C1,b@x.com\n")
+    ids, reasons = _ingested_ids(tmp_path, "crm.csv")
+    assert ids == ["'C1", "7284919287000"] and reasons == []
+
+
 def test_a_whole_number_id_held_as_a_float_reads_as_its_digits(tmp_path: Path):
     """A Parquet DOUBLE id 1.0 was the id '1.0' and a JSON 1e20 '100000000000000000000.0',
     where the same export as CSV or a workbook gives 1: another identity. A fraction stays,
