@@ -159,7 +159,7 @@ def infer_sources(
     names = {name for _, _, name, _ in files if name is not None}
     engine = DuckDBEngine()
     try:
-        install_macros(engine.con)
+        install_macros(engine.con, values_only=True)
         create_tables(engine)
         inferred = []
         for kind, sample_file, name, path in files:
