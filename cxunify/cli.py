@@ -153,6 +153,34 @@ def _discard_stdout() -> None:
         pass
 
 
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    from cxunify.pipeline import versions
+
+    found = versions()
+    rest = ", ".join(f"{name} {version}" for name, version in found.items() if name != "cxunify")
+    stdout.print(
+        f"cxunify {found['cxunify']} ({rest})", markup=False, highlight=False, soft_wrap=True
+    )
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the versions of cxunify and what it runs with (as run.json), and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Unify customer exports into one profile per customer, as Parquet DuckDB can query."""
+
+
 def main(args: list[str] | None = None) -> None:
     """The ``cxunify`` command. A usage error (an unknown flag, a value of the wrong type) is
     a user error like any other: one line on stderr and exit code 1. Click's own convention

@@ -26,6 +26,20 @@ def test_every_command_has_help(cli):
         assert f"cxunify {name}" in readme, f"{name} is not documented in the README"
 
 
+def test_version_prints_what_run_json_records(cli):
+    from importlib import metadata
+
+    from cxunify.pipeline import versions
+
+    result = cli("--version")
+    assert result.exit_code == 0
+    line = result.stdout.strip()
+    assert "\n" not in line  # one line, however narrow the terminal: for logs and scripts
+    assert line.startswith(f"cxunify {metadata.version('cxunify')} (python ")
+    assert all(f"{name} {version}" in line for name, version in versions().items())
+    assert cli("--version", "unify", "--out", "/nonexistent/never/made").exit_code == 0
+
+
 def test_plan_counts_pairs_per_rule(cli):
     result = cli("plan", "--config", SAMPLE_CONFIG, "--json")
     assert result.exit_code == 0, result.stderr
