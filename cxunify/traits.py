@@ -39,13 +39,17 @@ RATES = table("currency_rates")
 # cancelled ticket is neither open nor a resolution.
 CLOSED_STATUSES = ("closed", "solved", "resolved", "done", "completed", "complete")
 CANCELLED_STATUSES = ("cancelled", "canceled")
-# Statuses (lower case) of a transaction that did not go through or was given back: a payment
-# that failed or was declined, an order cancelled, voided, refunded whole or reversed (Stripe's
-# Failed and Refunded, Shopify's voided and refunded). It stays a touchpoint, but is no order:
-# not in orders, revenue, the average order, order dates or RFM. A partial refund stays one.
+# Statuses (lower case, spaces and hyphens read as underscores: "Payment Failed" is
+# payment_failed) of a transaction that did not go through or was given back: a payment that
+# failed, was declined, blocked or denied, an authorisation that expired, a checkout abandoned
+# or left incomplete, an order cancelled, voided, refunded whole or reversed (Stripe's Failed,
+# Blocked, Incomplete and Refunded, PayPal's Denied, Shopify's voided, expired and refunded).
+# It stays a touchpoint, but is no order: not in orders, revenue, the average order, order
+# dates or RFM. A partial refund stays one, and so does a payment pending or authorised.
 VOID_ORDER_STATUSES = (
     "failed", "declined", "refunded", "cancelled", "canceled", "voided", "void", "reversed",
-    "rejected", "payment_failed", "charge_failed", "chargeback",
+    "rejected", "payment_failed", "charge_failed", "chargeback", "blocked", "denied", "expired",
+    "abandoned", "incomplete", "card_declined", "payment_declined",
 )  # fmt: skip
 # Traits that move while a customer's records stay as they were: with the as-of date
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
@@ -224,7 +228,9 @@ def value_sql(top_categories: int, convert: bool) -> str:
         WITH orders AS (
             SELECT * FROM {TOUCHPOINTS}
             WHERE kind = 'order'
-              AND NOT coalesce(list_contains($void_order_statuses, status), false)
+              AND NOT coalesce(list_contains($void_order_statuses,
+                                             regexp_replace(status, '[\\s_-]+', '_', 'g')),
+                               false)
         ),
         per_currency AS (
             SELECT customer_id, currency, sum(amount) AS revenue, count(amount) AS priced,

@@ -137,6 +137,29 @@ def test_a_transaction_that_did_not_go_through_is_no_order():
     assert v["last_order_at"] == ts("2025-02-03 00:00") and v["top_categories"] == []
 
 
+@pytest.mark.parametrize(
+    ("status", "an_order"),
+    [
+        ("Payment Failed", False),  # as a payments export writes it: spaces and capitals
+        ("charge-failed", False),
+        ("Blocked", False),  # Stripe Radar
+        ("Denied", False),  # PayPal
+        ("expired", False),  # an authorisation never captured
+        ("Incomplete", False),
+        ("Partially Refunded", True),
+        ("pending", True),
+        ("authorized", True),
+        ("Paid", True),
+    ],
+)
+def test_statuses_of_orders_that_did_not_go_through_read_in_any_spelling(status, an_order):
+    # lower case, as the records stage reads every status
+    engine = load_records([order("V", "2025-01-02 00:00", 10.00, "USD", status=status.lower())])
+    build_touchpoints(engine, ProfileConfig().currency)
+    build_traits(engine, ProfileConfig(), AS_OF)
+    assert by_customer(engine, TRAITS)["V"]["orders"] == int(an_order)
+
+
 def test_single_order_customer(t):
     c2 = t["C2"]
     assert (c2["orders"], c2["revenue"], c2["currency"]) == (1, Decimal("100.00"), "USD")
