@@ -359,8 +359,9 @@ def _suspects_sql(guards: Guards) -> str:
 
 def apply_guards(
     engine: DuckDBEngine, links_sql: str, guards: Guards, node_names_sql: str | None = None
-) -> int:
-    """Split components of ``cx_clusters`` that break a guard; return how many were split.
+) -> None:
+    """Split components of ``cx_clusters`` that break a guard; the links refused go to
+    ``cx_refused_links``.
 
     Only components that might break a guard (more than one distinct value somewhere) leave
     the engine, with their links: their links are re-added strongest first and a link whose
@@ -384,7 +385,7 @@ def apply_guards(
     )
     if engine.count(suspects) == 0:
         engine.drop(suspects)
-        return 0
+        return
     groups: dict[int, _Group] = {}
     for node, dob, first, key, last, suffix, national_id, email in engine.rows(
         f"""
@@ -476,6 +477,4 @@ def apply_guards(
         )
         engine.execute(f"INSERT INTO {REFUSED} SELECT * FROM {batch}")
         engine.drop(batch)
-    split = len({find(left) for left, *_ in refused})
     engine.drop(suspects, names)
-    return split

@@ -277,12 +277,13 @@ def _run(
             score_and_keep(engine, fitted, comparisons, config, staging)
         with stage("cluster"):
             links = link_components(engine, config.matching.threshold)
-            split = cluster.apply_guards(
+            cluster.apply_guards(
                 engine,
                 f"SELECT * FROM {cluster.LINKS}",
                 cluster.Guards.from_config(config.matching.guards),
                 identity.NODE_NAMES_SQL,
             )
+            split = update.components_split(engine)
         counts = {
             "rows_in": ingested.rows_in,
             "rows_rejected": ingested.rows_rejected,

@@ -374,6 +374,18 @@ def remember_components(engine: DuckDBEngine) -> None:
     )
 
 
+def components_split(engine: DuckDBEngine) -> int:
+    """How many components (as found before the guards) a guard split: those holding a
+    refused link. Both nodes of a link are in one component, so it does not matter which
+    end is the left one (which an update, numbering tonight's records last, may turn)."""
+    return int(
+        engine.scalar(
+            f"SELECT count(DISTINCT c.component) FROM {cluster.REFUSED} r "
+            f"JOIN {table('components')} c ON c.node = r.left_node"
+        )
+    )
+
+
 def stored_sources(previous: Path | str) -> dict[str, list]:
     """The sources an output's update state holds (name -> [kind, phone_region, dayfirst,
     id, columns]: columns is the field -> column mapping, None in states written before it
@@ -594,11 +606,11 @@ def _update(
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
-            emails_read, emails_unusable = standardize.email_counts(engine)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None
             )
+            emails_read, emails_unusable = standardize.email_counts(engine)
             unchanged += read_unchanged
             records = engine.count(RECORDS)
         with stage("block"):
@@ -645,12 +657,7 @@ def _update(
             "candidate_pairs": pairs,
             "links": links,
             "links_refused_by_guards": engine.count(cluster.REFUSED),
-            "components_split_by_guards": int(
-                engine.scalar(
-                    f"SELECT count(DISTINCT c.cluster) FROM {cluster.REFUSED} r "
-                    f"JOIN {cluster.CLUSTERS} c ON c.node = r.left_node"
-                )
-            ),
+            "components_split_by_guards": components_split(engine),
             "junk_emails": junk["email_std"],
             "junk_phones": junk["phone"],
             # tonight's rows

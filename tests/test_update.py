@@ -94,9 +94,10 @@ def test_incremental_equals_a_full_run(nights):
     updated = duckdb.sql(sentiment.format(folder / "out")).fetchall()
     assert updated == duckdb.sql(sentiment.format(folder / "full")).fetchall()
     full = json.loads((folder / "full" / "run.json").read_text())["counts"]
-    for count in ("rows_in", "rows_mapped", "rows_rejected", "nodes", "candidate_pairs", "links",
-                  "links_refused_by_guards", "customers"):  # fmt: skip
-        assert summary["counts"][count] == full[count], count
+    # every count describes the whole output, as a full run's does (emails_read counted only
+    # tonight's rows)
+    assert {k: v for k, v in summary["counts"].items() if v != full[k]} == {}
+    assert summary["counts"]["emails_read"] > 1000
 
 
 def test_update_keeps_every_unaffected_id(nights):

@@ -254,16 +254,14 @@ def standardize(engine: Any, config: Config) -> int:
 
 
 def email_counts(engine: Any) -> tuple[int, int]:
-    """Rows of ``cx_mapped`` with an email written, and those whose email is no use to match
-    (not an address, or a placeholder: test@test.com, any address at example.com), once
-    ``cx_records`` is built. Plain SQL, for either engine."""
+    """Records of ``cx_records`` with an email written, and those whose email is no use to
+    match (not an address, or a placeholder: test@test.com, any address at example.com).
+    Plain SQL, for either engine; an update counts its merged records, as a full run would."""
     read, unusable = engine.rows(
         f"""
-        SELECT coalesce(sum(CASE WHEN written THEN 1 ELSE 0 END), 0),
-               coalesce(sum(CASE WHEN written AND r.email IS NULL THEN 1 ELSE 0 END), 0)
-        FROM (SELECT record_key, trim(CAST(email AS VARCHAR)) <> '' AS written
-              FROM {MAPPED}) m
-        JOIN {RECORDS} r ON r.record_key = m.record_key
+        SELECT coalesce(sum(CASE WHEN email_written THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN email_written AND email IS NULL THEN 1 ELSE 0 END), 0)
+        FROM {RECORDS}
         """
     )[0]
     return int(read), int(unusable)
@@ -379,6 +377,7 @@ def records_sql() -> str:
         nl.soundex AS last_name_soundex,
         coalesce(nl.suffix, full_name_suffix) AS name_suffix,
         em.clean AS email,
+        coalesce(trim(CAST(n.email AS VARCHAR)) <> '', false) AS email_written,
         em.std AS email_std,
         nullif(split_part(em.std, '@', 1), '') AS email_local,
         nullif(split_part(em.std, '@', 2), '') AS email_domain,
