@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cxunify.errors import ConfigError
-from cxunify.fields import FIELD_NAMES, Kind
+from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS, Kind
 
 Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
 
@@ -45,6 +45,39 @@ Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
 # finite, as `.inf` or `.nan` would make the scores it weighs NaN. True/false settings are
 # StrictBool for the same reason: lax bool read 1, 'no' and 'off' as booleans.
 Number = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+def _column_names(value: Any) -> Any:
+    """A field's column, or its columns in the order their values are preferred
+    (`phone: [Work phone, Mobile phone]`)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        # (as any text setting: "should be text, not 1234; put it in quotes ...")
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    if not value:
+        raise PydanticCustomError(
+            "column_list", "the list is empty; give a column, or a list of one or more"
+        )
+    for i, column in enumerate(value):
+        if not isinstance(column, str):
+            raise PydanticCustomError(
+                "column_list",
+                "item {position} of the list should be a column's name (text), not {given}",
+                {"position": i + 1, "given": _given(column)},
+            )
+    repeated = sorted({c for c in value if value.count(c) > 1})
+    if repeated:
+        raise PydanticCustomError(
+            "column_list",
+            "lists {columns} twice; give each column once",
+            {"columns": ", ".join(repr(c) for c in repeated)},
+        )
+    return value
+
+
+# One column's name, or a list of them (for the fields of SEVERAL_COLUMN_FIELDS).
+ColumnNames = Annotated[str | list[str], BeforeValidator(_column_names)]
 
 
 class _Strict(BaseModel):
@@ -75,8 +108,10 @@ class SourceConfig(_Strict):
         None, description="Excel: the sheet to read; else the first with rows"
     )
     id: str | None = Field(None, description="column whose value identifies a row; else row number")
-    columns: dict[str, str] = Field(
-        default_factory=dict, description="canonical field -> column name in the file"
+    columns: dict[str, ColumnNames] = Field(
+        default_factory=dict,
+        description="canonical field -> column name in the file; email and phone may take a "
+        "list of columns, the first holding a value used to match",
     )
     phone_region: str | None = Field(None, description="default phone region for this source")
     dayfirst: StrictBool | None = Field(None, description="read 03/04/2020 as 3 April")
@@ -96,9 +131,25 @@ class SourceConfig(_Strict):
             raise ValueError("is empty; give the export's file or glob")
         return path
 
+    def columns_of(self, field: str) -> tuple[str, ...]:
+        """The columns mapped to `field`, in the order their values are preferred.
+
+        >>> SourceConfig(name="crm", kind="crm", path="crm.csv",
+        ...              columns={"phone": ["Work phone", "Mobile phone"]}).columns_of("phone")
+        ('Work phone', 'Mobile phone')
+        """
+        mapped = self.columns.get(field)
+        if mapped is None:
+            return ()
+        return (mapped,) if isinstance(mapped, str) else tuple(mapped)
+
+    def mapped_columns(self) -> tuple[str, ...]:
+        """Every column the mapping reads, each once, in the mapping's order."""
+        return tuple(dict.fromkeys(c for f in self.columns for c in self.columns_of(f)))
+
     @field_validator("columns")
     @classmethod
-    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+    def _known_fields(cls, columns: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
         problems = []
         for field in columns:
             if field not in FIELD_NAMES:
@@ -128,6 +179,23 @@ class SourceConfig(_Strict):
     @classmethod
     def _region_code(cls, region: str | None) -> str | None:
         return phone_region_code(region)
+
+    @model_validator(mode="after")
+    def _lists_where_fields_take_them(self) -> SourceConfig:
+        # A list for a name or a street would piece a record together from two columns that
+        # may hold two people's or two places' parts.
+        several = " and ".join(SEVERAL_COLUMN_FIELDS)
+        problems = [
+            (
+                ("columns", field),
+                f"takes one column, not a list (only {several} take several)",
+            )
+            for field, mapped in self.columns.items()
+            if isinstance(mapped, list) and field not in SEVERAL_COLUMN_FIELDS
+        ]
+        if problems:
+            raise _problems_at(type(self), problems)
+        return self
 
     @model_validator(mode="after")
     def _quote_is_not_the_delimiter(self) -> SourceConfig:

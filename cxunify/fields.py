@@ -26,14 +26,18 @@ class Field:
     meaning: str
     # How the values of a column must look for an inferred mapping to be kept.
     sniff: str = "text"
+    # Whether a source may map several columns to it, as exports hold a work and a mobile
+    # phone: a record matches by the first of them that holds a value. A street, a name or a
+    # date pieced together from two columns would mix two people's or two places' parts.
+    several_columns: bool = False
 
 
 FIELDS: tuple[Field, ...] = (
     Field("first_name", "given name", "name"),
     Field("last_name", "family name", "name"),
     Field("full_name", "whole name in one column; split into first/last", "name"),
-    Field("email", "email address", "email"),
-    Field("phone", "phone number in any format", "phone"),
+    Field("email", "email address", "email", several_columns=True),
+    Field("phone", "phone number in any format", "phone", several_columns=True),
     Field("street", "street line (number and street)"),
     Field("street_number", "house number when exported apart from the street"),
     Field("address_2", "second address line (unit, building)"),
@@ -66,6 +70,7 @@ FIELDS: tuple[Field, ...] = (
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+SEVERAL_COLUMN_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.several_columns)
 
 # Header spellings, after normalisation (lower case, words joined by '_'). Prefixes such as
 # `customer_` or `billing_` are stripped before lookup, so `customer_email` finds `email`.
@@ -119,6 +124,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "mail_address",
         "e_mail_address",
         "primary_email",
+        # a second address beside the first (Salesforce's, HubSpot's Secondary Email)
+        "secondary_email",
+        "alternate_email",
+        "alternative_email",
+        "alt_email",
+        "other_email",
+        "additional_email",
+        "email_2",
+        "email2",
     ),
     "phone": (
         "phone",
@@ -132,6 +146,16 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "cellphone",
         "cell_phone",
         "mobile_phone",
+        "mobile_phone_number",
+        "cell_phone_number",
+        "secondary_phone",
+        "alternate_phone",
+        "alternative_phone",
+        "alt_phone",
+        "other_phone",
+        "additional_phone",
+        "phone_2",
+        "phone2",
         "phone_no",
         "contact_number",
         "msisdn",

@@ -23,7 +23,13 @@ from cxunify.config import (
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError, UserError
-from cxunify.fields import FIELD_BY_NAME, Kind, field_for_header, looks_like_record_key
+from cxunify.fields import (
+    FIELD_BY_NAME,
+    Kind,
+    field_for_header,
+    looks_like_record_key,
+    normalise_header,
+)
 from cxunify.ingest import (
     BINARY_FORMATS,
     create_tables,
@@ -210,8 +216,8 @@ def _infer_one(
         raise InputError(f"{path}: no data rows to infer a mapping from{broken}")
     shares, filled = _value_shares(engine, sample, raw.columns)
     inferred = InferredSource(SourceConfig(name=name, kind=kind, path=str(path), format=fmt))
-    columns: dict[str, str] = {}
-    exact: dict[str, bool] = {}
+    found: dict[str, list[str]] = {}  # field -> its columns, the preferred first
+    candidates: dict[str, list[tuple[str, float]]] = {}  # (column, share) of list fields
     for column in raw.columns:
         field_name = field_for_header(column)
         if field_name is None:
@@ -238,18 +244,22 @@ def _infer_one(
                 f"header suggests {field_name}, but only {share:.0%} of values look like one"
             )
             continue
-        is_exact = field_name in (column.lower(),)
-        if field_name in columns and (exact[field_name] or not is_exact):
-            inferred.skipped[column] = (
-                f"{field_name} is already mapped from '{columns[field_name]}'"
-            )
+        if FIELD_BY_NAME[field_name].several_columns:
+            found.setdefault(field_name, [])  # (ordered later; placed as its first column)
+            candidates.setdefault(field_name, []).append((column, share))
             continue
-        columns[field_name] = column
-        exact[field_name] = is_exact
         evidence = f"; {share:.0%} look like {check}s" if check != "text" else ""
+        earlier = found.get(field_name)
+        if earlier and (_plain(field_name, earlier[0]) or not _plain(field_name, column)):
+            inferred.skipped[column] = f"{field_name} is already mapped from '{earlier[0]}'"
+            continue
+        found[field_name] = [column]
         inferred.notes[field_name] = f"header '{column}'{evidence}"
+    for field_name, headed in candidates.items():
+        found[field_name] = _several_columns(field_name, headed, inferred)
+    columns: dict[str, str | list[str]] = {f: c[0] if len(c) == 1 else c for f, c in found.items()}
     for column in raw.columns:
-        if "email" not in columns and column not in columns.values():
+        if "email" not in columns and column not in _mapped(columns):
             share = shares[column]["email"]
             if share >= 0.8:
                 columns["email"] = column
@@ -257,7 +267,7 @@ def _infer_one(
         # An order numbered #1001 under a header of no order (Shopify's `Name`).
         if kind is Kind.transactions and "order_id" not in columns:
             share = shares[column]["order_number"]
-            if share >= 0.8 and column not in columns.values():
+            if share >= 0.8 and column not in _mapped(columns):
                 columns["order_id"] = column
                 inferred.notes["order_id"] = (
                     f"values: {share:.0%} of '{column}' are order numbers (#1001)"
@@ -268,9 +278,13 @@ def _infer_one(
         # A stored source is mapped as the run that wrote it mapped it: tonight's few rows
         # may hold mostly junk ('n/a') in a column, and inferring from them would leave the
         # column out for the good values too. Tonight's other columns are inferred.
-        taken = set(stored_columns.values())
+        taken = _mapped(stored_columns)
         columns = {
-            **{f: c for f, c in columns.items() if f not in stored_columns and c not in taken},
+            **{
+                f: c
+                for f, c in columns.items()
+                if f not in stored_columns and not _mapped({f: c}) & taken
+            },
             **stored_columns,
         }
         for field_name in stored_columns:
@@ -285,6 +299,51 @@ def _infer_one(
         inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
     engine.drop(sample)
     return inferred
+
+
+def _mapped(columns: dict[str, str | list[str]]) -> set[str]:
+    """The columns a mapping reads."""
+    return {
+        c for mapped in columns.values() for c in ([mapped] if isinstance(mapped, str) else mapped)
+    }
+
+
+def _plain(field_name: str, column: str) -> bool:
+    """Whether `column` is named as the field itself (`Phone`, `email`)."""
+    return column.lower() == field_name
+
+
+def _several_columns(
+    field_name: str, headed: list[tuple[str, float]], inferred: InferredSource
+) -> list[str]:
+    """The columns of a field that takes several (a work and a mobile phone), the preferred
+    first: the column named as the field (Salesforce's Phone before MobilePhone), then the
+    others in the header's order. A shipping column is left out beside the buyer's own: it
+    may hold a parcel's recipient's (a gift's) phone; alone, it is the one there is."""
+    own = [(c, s) for c, s in headed if not normalise_header(c).startswith(_SHIPPING)]
+    if own:
+        for column, _ in (h for h in headed if h not in own):
+            inferred.skipped[column] = (
+                f"header suggests {field_name}, but a shipping {field_name} may be a "
+                "parcel's recipient's; add it to the list by hand if it is the buyer's"
+            )
+    else:
+        own = headed[:1]
+        for column, _ in headed[1:]:
+            inferred.skipped[column] = f"{field_name} is already mapped from '{own[0][0]}'"
+    ordered = sorted(own, key=lambda item: not _plain(field_name, item[0]))  # (a stable sort)
+    check = FIELD_BY_NAME[field_name].sniff
+    headers = ", ".join(f"'{column}'" for column, _ in ordered)
+    shares = ", ".join(f"{share:.0%}" for _, share in ordered)
+    inferred.notes[field_name] = (
+        f"header {headers}; {shares} look like {check}s"
+        if len(ordered) == 1
+        else f"headers {headers}; {shares} look like {check}s; the first with a value matches"
+    )
+    return [column for column, _ in ordered]
+
+
+_SHIPPING = ("shipping_", "ship_")
 
 
 def _value_shares(
@@ -342,15 +401,25 @@ def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | Non
     return stored_id if isinstance(stored_id, str) and stored_id in columns else None
 
 
-def _stored_columns(kind: Kind, stored: list | None, columns: list[str]) -> dict[str, str] | None:
+def _stored_columns(
+    kind: Kind, stored: list | None, columns: list[str]
+) -> dict[str, str | list[str]] | None:
     """The stored source's mapping, of the columns the file has, when it is of this kind
-    and its mapping was stored."""
+    and its mapping was stored (a field's list keeps its columns the file has)."""
     if stored is None or stored[0] != kind.value or len(stored) < 5:
         return None
     mapping = stored[4]
     if not isinstance(mapping, dict):
         return None
-    return {f: c for f, c in mapping.items() if isinstance(c, str) and c in columns}
+    kept: dict[str, str | list[str]] = {}
+    for field_name, mapped in mapping.items():
+        if isinstance(mapped, str) and mapped in columns:
+            kept[field_name] = mapped
+        elif isinstance(mapped, list):
+            present = [c for c in mapped if isinstance(c, str) and c in columns]
+            if present:
+                kept[field_name] = present
+    return kept
 
 
 def config_from_flags(
@@ -445,8 +514,13 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             if source.columns
             else "    columns: {}  # no column recognised: map at least one before running"
         )
-        for field_name, column in source.columns.items():
-            lines.append(f"      {field_name}: {_scalar(column)}  # {item.notes[field_name]}")
+        for field_name, mapped in source.columns.items():
+            written = (
+                _scalar(mapped)
+                if isinstance(mapped, str)
+                else f"[{', '.join(_scalar(c) for c in mapped)}]"
+            )
+            lines.append(f"      {field_name}: {written}  # {item.notes[field_name]}")
         for column, why in item.skipped.items():
             lines.append(f"    # not mapped: {_scalar(column)}: {why}")
     lines += [

@@ -1225,11 +1225,15 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt:
 
     problems = []
     columns = raw.columns
-    wanted = [(f"{key}.columns.{f}", c) for f, c in source.columns.items()]
+    wanted = [
+        (f"{key}.columns.{f}" + (f"[{i}]" if isinstance(mapped, list) else ""), column)
+        for f, mapped in source.columns.items()
+        for i, column in enumerate(source.columns_of(f))
+    ]
     if source.id is not None:
         wanted.append((f"{key}.id", source.id))
     if raw.wrapped and not (
-        source.id in columns if source.id else set(source.columns.values()) & set(columns)
+        source.id in columns if source.id else set(source.mapped_columns()) & set(columns)
     ):  # (A record of its own, one customer with a list of addresses, holds its fields.)
         raise raw.wrapped_error(path)
     for where, column in wanted:
@@ -1339,7 +1343,7 @@ def _read_file(
         work_dir=copies,
         quote=source.quote,
         escape=source.escape,
-        mapped=tuple(c for c in (source.id, *source.columns.values()) if c is not None),
+        mapped=tuple(c for c in (source.id, *source.mapped_columns()) if c is not None),
     )
     _check_columns(source, key, location, raw, fmt)
     _insert_mapped(engine, source, location, file_index, raw, keys_used)
@@ -1370,18 +1374,25 @@ def _insert_mapped(
 ) -> None:
     """Append a file's rows to ``cx_mapped``, each keyed by its row number after the keys of
     the files before it: record keys follow reading order without sorting every row. Names,
-    emails, phones and addresses lose their control characters."""
+    emails, phones and addresses lose their control characters. A field mapped to several
+    columns takes the first of them holding a value."""
     # (Here, not at the top: the standardize package imports this module.)
     from cxunify.standardize.text import PLAIN_TEXT_FIELDS, no_controls
 
     projections = []
     for name in FIELD_NAMES:
-        column = source.columns.get(name)
+        values = []
         # (A mapped key the JSON file's objects all leave out is missing: see _check_columns.)
-        text = ident(column) if column is not None else ""
-        if name in PLAIN_TEXT_FIELDS:
-            text = no_controls(text)
-        value = f"NULLIF(trim({text}), '')" if column in raw.columns else "NULL::VARCHAR"
+        for column in (c for c in source.columns_of(name) if c in raw.columns):
+            text = no_controls(ident(column)) if name in PLAIN_TEXT_FIELDS else ident(column)
+            values.append(f"NULLIF(trim({text}), '')")
+        value = (
+            "NULL::VARCHAR"
+            if not values
+            else values[0]
+            if len(values) == 1
+            else f"coalesce({', '.join(values)})"
+        )
         projections.append(f"{value} AS {ident(name)}")
     row = ident(raw.row)
     if source.id is None:

@@ -213,6 +213,47 @@ def test_yaml_that_parses_wrongly_is_an_error_with_its_line(cli, tmp_path, extra
     assert result.stderr == f"Error: {path}{message}\n"
 
 
+@pytest.mark.parametrize(
+    ("columns", "problem"),
+    [
+        ("email: []",
+         "sources[0].columns.email: the list is empty; give a column, or a list of one or more"),
+        ("email: [email, 5]",
+         "sources[0].columns.email: item 2 of the list should be a column's name (text), not 5"),
+        ("email: [email, email]",
+         "sources[0].columns.email: lists 'email' twice; give each column once"),
+        # Pieced together from two columns, a name or a street may be two people's or places'.
+        ("email: email\n      first_name: [email, contact_id]",
+         "sources[0].columns.first_name: takes one column, not a list (only email and phone "
+         "take several)"),
+    ],
+)  # fmt: skip
+def test_a_bad_list_of_columns_is_named_by_its_key(cli, tmp_path, columns, problem):
+    path, result = _plan(cli, tmp_path, GOOD.replace("email: email", columns))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: {problem}\n"
+
+
+def test_a_column_of_a_list_missing_from_the_file_is_named_by_its_place(cli, tmp_path: Path):
+    _, result = _plan(cli, tmp_path, GOOD.replace("email: email", "email: [email, e_mail2]"))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {tmp_path / 'crm.csv'}: sources[0].columns.email[1]: column 'e_mail2' not "
+        "found in crm.csv; did you mean 'email'?\n"
+    )
+
+
+def test_a_list_of_columns_is_kept_as_given_and_one_column_as_before(tmp_path: Path):
+    listed = load_config(
+        write(tmp_path / "c.yaml", GOOD.replace("email: email", "phone: [Work phone, Mobile]"))
+    )
+    assert listed.sources[0].columns == {"phone": ["Work phone", "Mobile"]}
+    assert listed.sources[0].columns_of("phone") == ("Work phone", "Mobile")
+    single = load_config(write(tmp_path / "d.yaml", GOOD)).sources[0]
+    assert single.columns == {"email": "email"} and single.columns_of("email") == ("email",)
+    assert single.columns_of("phone") == ()
+
+
 def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
     path, result = _plan(cli, tmp_path, GOOD + "      email: contact_id\n")
     assert result.exit_code == 1

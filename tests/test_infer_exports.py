@@ -37,9 +37,10 @@ SALESFORCE_CONTACTS = (
     "United States,2022-11-02T11:15:22.000Z\n"
 )
 HUBSPOT_CONTACTS = (
-    "\ufeffRecord ID,First Name,Last Name,Email,Phone Number,Create Date,Lifecycle Stage\r\n"
-    "51234,Priya,Raghunathan,priya.r@yahoo.com,4155550123,2023-01-01 10:00,Customer\r\n"
-    "51241,Mic,Chen,mchen88@gmail.com,+1 (312) 555-0199,2023-02-02 11:01,Lead\r\n"
+    "\ufeffRecord ID,First Name,Last Name,Email,Phone Number,Mobile Phone Number,Create Date,"
+    "Lifecycle Stage\r\n"
+    "51234,Priya,Raghunathan,priya.r@yahoo.com,4155550123,,2023-01-01 10:00,Customer\r\n"
+    "51241,Mic,Chen,mchen88@gmail.com,,+1 (312) 555-0199,2023-02-02 11:01,Lead\r\n"
 )
 FRESHDESK_TICKETS = (
     "Ticket ID,Subject,Description,Status,Priority,Source,Created time,Resolved time,"
@@ -106,17 +107,17 @@ SHOPIFY_ORDERS = (
     "Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Billing Name,"
     "Billing Street,Billing Address1,Billing Address2,Billing City,Billing Zip,"
     "Billing Province,Billing Country,Billing Phone,Shipping Name,Notes,Payment Method,"
-    "Refunded Amount,Id,Phone\n"
+    "Refunded Amount,Id,Phone,Shipping Phone\n"
     "#1001,olivia.martinez@gmail.com,paid,2024-01-10 00:40:30 +0100,fulfilled,USD,46.34,"
     "0.00,0.00,46.34,2024-01-10 00:10:30 +0100,1,Organic Cotton Tee - M,46.34,Olivia Martínez,"
     '"12 Beacon St, Apt 4",12 Beacon St,Apt 4,Boston,\'02108,MA,US,(617) 555-0142,'
-    "Olivia Martínez,,Shopify Payments,0.00,5612345678901,\n"
+    "Olivia Martínez,,Shopify Payments,0.00,5612345678901,,+16175550999\n"
     "#1001,olivia.martinez@gmail.com,,,,,,,,,2024-01-10 00:10:30 +0100,2,Wool Socks,12.00,"
-    ",,,,,,,,,,,,,,\n"
+    ",,,,,,,,,,,,,,,\n"
     "#1002,jim.oconnor@outlook.com,pending,,fulfilled,USD,69.51,0.00,0.00,69.51,"
     "2024-02-11 11:21:01 -0500,1,Organic Cotton Tee - M,69.51,James O'Connor,450 W 33rd St,"
     "450 W 33rd St,,New York,'10001,NY,US,+12125550187,James O'Connor,,Shopify Payments,"
-    "0.00,5612345680012,\n"
+    "0.00,5612345680012,,+12125550111\n"
 )
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
@@ -168,7 +169,8 @@ def test_address_columns_named_by_where_they_sit_are_mapped(inferred: dict[str, 
     assert columns["state"] == "Default Address Province Code"
     assert columns["country"] == "Default Address Country Code"
     assert columns["postcode"] == "Default Address Zip"
-    assert columns["phone"] == "Phone"  # the column named as the field, before the address's
+    # the column named as the field first, then the address's
+    assert columns["phone"] == ["Phone", "Default Address Phone"]
     assert "amount" not in columns  # Total Spent is a lifetime sum, no order
     columns = inferred["salesforce_contacts"]["columns"]
     assert {f: columns.get(f) for f in ("street", "city", "state", "postcode", "country")} == {
@@ -193,6 +195,22 @@ def test_dates_and_phones_as_helpdesks_and_crms_name_them_are_mapped(inferred: d
     columns = inferred["stripe_payments"]["columns"]
     assert columns["created_at"] == "Created date (UTC)"
     assert columns["amount"] == "Amount" and columns["email"] == "Customer Email"
+
+
+def test_every_phone_column_a_crm_exports_is_mapped_the_plain_one_first(
+    inferred: dict[str, dict],
+):
+    """Salesforce's MobilePhone beside Phone, HubSpot's Mobile Phone Number beside Phone
+    Number: one was mapped and the other left out, so a contact whose number was in the other
+    column had no phone to link by. A list maps both, the column named as the field first
+    (a record matches by the first holding a value); a shipping phone, which may be a gift's
+    recipient's, is left out beside the buyer's."""
+    assert inferred["salesforce_contacts"]["columns"]["phone"] == ["Phone", "MobilePhone"]
+    assert inferred["hubspot_contacts"]["columns"]["phone"] == [
+        "Phone Number",
+        "Mobile Phone Number",
+    ]
+    assert inferred["shopify_orders"]["columns"]["phone"] == "Billing Phone"
 
 
 @pytest.fixture(scope="module")

@@ -184,6 +184,38 @@ def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
     )
 
 
+def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Path):
+    """An export with a work and a mobile phone (Freshdesk's, Salesforce's) mapped one of them:
+    a contact whose number was in the other had no phone. Mapped as a list, a record takes the
+    first column holding a value: 1 links to 2 by the mobile number; 3 keeps its work phone
+    to match by, not its mobile."""
+    write(
+        tmp_path / "crm.csv",
+        "id,work_phone,mobile_phone\n1,,+14155552671\n2,(415) 555-2671,\n"
+        "3,+12125550147,+14155552671\n",
+    )
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: id\n"
+        "    columns:\n      phone: [work_phone, mobile_phone]\n"
+        "matching:\n  rules: [[phone]]\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        f"SELECT source_record_id, customer_id, phone FROM '{out}/identity_map.parquet' "
+        f"JOIN '{out}/records.parquet' USING (source, source_record_id, customer_id) "
+        "ORDER BY source_record_id"
+    ).fetchall()
+    assert [(r[0], r[2]) for r in rows] == [
+        ("1", "+14155552671"),
+        ("2", "+14155552671"),
+        ("3", "+12125550147"),
+    ]
+    assert rows[0][1] == rows[1][1] != rows[2][1]
+
+
 def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
     result = cli(
         "unify",
