@@ -287,3 +287,17 @@ def test_a_user_name_holding_peoples_names_is_their_name(inferred: dict[str, dic
     assert columns["full_name"] == "User name"
     assert "handle" not in columns
     assert inferred["twitter_followers"]["columns"]["handle"] == "screen_name"
+
+
+def test_a_stored_list_of_columns_keeps_the_columns_the_file_has():
+    """A zero-config update maps a stored source as its run did: a stored list of phone
+    columns was read as no mapping at all (only a column's name was taken)."""
+    from cxunify.fields import Kind
+    from cxunify.infer import _stored_columns
+
+    stored = ["crm", None, None, "Id", {"phone": ["Phone", "MobilePhone"], "email": "Email"}]
+    assert _stored_columns(Kind.crm, stored, ["Id", "Email", "Phone", "MobilePhone"]) == {
+        "phone": ["Phone", "MobilePhone"],
+        "email": "Email",
+    }
+    assert _stored_columns(Kind.crm, stored, ["Id", "MobilePhone"]) == {"phone": ["MobilePhone"]}
