@@ -35,7 +35,7 @@ from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError
-from cxunify.fields import FIELD_NAMES
+from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS
 from cxunify.record_ids import as_text_sql, clean_id_sql, number_text_sql
 from cxunify.sql import ident, parquet, read_file, table
 
@@ -62,6 +62,10 @@ REJECTS = table("rejects")
 
 # Meta columns of cx_mapped, before the canonical fields.
 MAPPED_META = ("source", "source_kind", "file", "row_number", "source_record_id")
+# After the canonical fields, for each field a source may map several columns to: the values
+# of those columns after the one the record takes (NULL when there are none). A record
+# matches by its first; profiles list them all.
+OTHERS: dict[str, str] = {field: f"{field}_others" for field in SEVERAL_COLUMN_FIELDS}
 
 
 @dataclass
@@ -1203,10 +1207,11 @@ def _reason(exc: Exception, readable: Path, shown: Path | str) -> str:
 
 def create_tables(engine: DuckDBEngine) -> None:
     canonical = ", ".join(f"{ident(name)} VARCHAR" for name in FIELD_NAMES)
+    others = ", ".join(f"{ident(name)} VARCHAR[]" for name in OTHERS.values())
     engine.execute(
         f"CREATE OR REPLACE TABLE {MAPPED} (record_key BIGINT, source VARCHAR, "
         "source_kind VARCHAR, file VARCHAR, file_index INTEGER, row_number BIGINT, "
-        f"source_record_id VARCHAR, {canonical})"
+        f"source_record_id VARCHAR, {canonical}, {others})"
     )
     engine.execute(
         f"CREATE OR REPLACE TABLE {REJECTS} (source VARCHAR, file VARCHAR, line BIGINT, "
@@ -1379,7 +1384,7 @@ def _insert_mapped(
     # (Here, not at the top: the standardize package imports this module.)
     from cxunify.standardize.text import PLAIN_TEXT_FIELDS, no_controls
 
-    projections = []
+    projections, others = [], []
     for name in FIELD_NAMES:
         values = []
         # (A mapped key the JSON file's objects all leave out is missing: see _check_columns.)
@@ -1394,6 +1399,14 @@ def _insert_mapped(
             else f"coalesce({', '.join(values)})"
         )
         projections.append(f"{value} AS {ident(name)}")
+        if name in OTHERS:
+            present = f"list_filter([{', '.join(values)}], lambda v: v IS NOT NULL)"
+            other = (
+                f"CASE WHEN len({present}) > 1 THEN {present}[2:] END"
+                if len(values) > 1
+                else "NULL::VARCHAR[]"
+            )
+            others.append(f"{other} AS {ident(OTHERS[name])}")
     row = ident(raw.row)
     if source.id is None:
         record_id = f"CAST({row} AS VARCHAR)"
@@ -1401,7 +1414,8 @@ def _insert_mapped(
         record_id = clean_id_sql(ident(source.id)) if source.id in raw.columns else "NULL"
     engine.execute(
         f"INSERT INTO {MAPPED} SELECT $keys_used + {row}, $source, $kind, $file, $file_index, "
-        f"{row}, {record_id}, {', '.join(projections)} FROM {raw.table} ORDER BY {row}",
+        f"{row}, {record_id}, {', '.join(projections + others)} FROM {raw.table} "
+        f"ORDER BY {row}",
         {
             "keys_used": keys_used,
             "source": source.name,

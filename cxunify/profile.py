@@ -123,12 +123,19 @@ def _winner(key: str) -> str:
     return f"CAST({key} % {_SEEN_SHIFT} AS BIGINT)"
 
 
-def _distinct_list(column: str, expression: str, where: str) -> str:
+def _distinct_list(column: str, expression: str, where: str, others: str | None = None) -> str:
     # Distinct pairs first, then one sorted list per customer: orders repeat the same email
-    # thousands of times, and list(DISTINCT ...) over every row is slow.
+    # thousands of times, and list(DISTINCT ...) over every row is slow. `others`: a list
+    # column of more values (a record's other phone columns), listed too.
+    more = (
+        f" UNION SELECT customer_id, unnest({ident(others)}) FROM r "
+        f"WHERE {ident(others)} IS NOT NULL"
+        if others
+        else ""
+    )
     return f"""
         SELECT customer_id, list(v ORDER BY v) AS {ident(column)}
-        FROM (SELECT DISTINCT customer_id, {expression} AS v FROM r WHERE {where})
+        FROM (SELECT DISTINCT customer_id, {expression} AS v FROM r WHERE {where}{more})
         GROUP BY customer_id"""
 
 
@@ -163,6 +170,7 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
             SELECT r.record_key, r.source, r.source_kind, r.source_record_id,
                    {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)},
                    r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
+                   r.email_others, r.phone_others,
                    i.customer_id,
                    greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at
                    {frequencies}
@@ -236,8 +244,8 @@ def _lists_sql() -> str:
     handle = "coalesce(platform || ':', '') || handle"
     return f"""
         WITH r AS (SELECT * FROM {GOLDEN_ROWS}),
-        emails AS ({_distinct_list("emails", "email", "email IS NOT NULL")}),
-        phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL")}),
+        emails AS ({_distinct_list("emails", "email", "email IS NOT NULL", "email_others")}),
+        phones AS ({_distinct_list("phones", "phone", "phone IS NOT NULL", "phone_others")}),
         addresses AS ({_distinct_list("addresses", address, "street IS NOT NULL")}),
         handles AS ({_distinct_list("handles", handle, "handle IS NOT NULL")})
         SELECT w.customer_id,

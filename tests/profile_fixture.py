@@ -40,6 +40,8 @@ RECORD_COLUMNS = {
     "text": "VARCHAR",
     "followers": "BIGINT",
     "posts": "BIGINT",
+    "email_others": "VARCHAR[]",
+    "phone_others": "VARCHAR[]",
 }
 
 SOURCE_OF_KIND = {

@@ -188,32 +188,39 @@ def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Pa
     """An export with a work and a mobile phone (Freshdesk's, Salesforce's) mapped one of them:
     a contact whose number was in the other had no phone. Mapped as a list, a record takes the
     first column holding a value: 1 links to 2 by the mobile number; 3 keeps its work phone
-    to match by, not its mobile."""
+    to match by, not its mobile, which its profile lists all the same."""
     write(
         tmp_path / "crm.csv",
-        "id,work_phone,mobile_phone\n1,,+14155552671\n2,(415) 555-2671,\n"
-        "3,+12125550147,+14155552671\n",
+        "id,work_phone,mobile_phone,email,email_2\n1,,+14155552671,,ann@x.com\n"
+        "2,(415) 555-2671,,,\n3,+12125550147,+14155552671,bo@x.com,Bo@Y.com\n",
     )
     cfg = write(
         tmp_path / "cfg.yaml",
         "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: id\n"
-        "    columns:\n      phone: [work_phone, mobile_phone]\n"
+        "    columns:\n      phone: [work_phone, mobile_phone]\n      email: [email, email_2]\n"
         "matching:\n  rules: [[phone]]\n",
     )
     out = tmp_path / "out"
     result = cli("unify", "--config", cfg, "--out", out, "-q")
     assert result.exit_code == 0, result.stderr
     rows = duckdb.sql(
-        f"SELECT source_record_id, customer_id, phone FROM '{out}/identity_map.parquet' "
+        f"SELECT source_record_id, customer_id, phone, email FROM '{out}/identity_map.parquet' "
         f"JOIN '{out}/records.parquet' USING (source, source_record_id, customer_id) "
         "ORDER BY source_record_id"
     ).fetchall()
-    assert [(r[0], r[2]) for r in rows] == [
-        ("1", "+14155552671"),
-        ("2", "+14155552671"),
-        ("3", "+12125550147"),
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        ("1", "+14155552671", "ann@x.com"),
+        ("2", "+14155552671", None),
+        ("3", "+12125550147", "bo@x.com"),
     ]
     assert rows[0][1] == rows[1][1] != rows[2][1]
+    profile = duckdb.sql(
+        f"SELECT phone, phones, email, emails FROM '{out}/profiles.parquet' WHERE customer_id = $c",
+        params={"c": rows[2][1]},
+    ).fetchall()
+    assert profile == [
+        ("+12125550147", ["+12125550147", "+14155552671"], "bo@x.com", ["bo@x.com", "bo@y.com"])
+    ]
 
 
 def test_missing_file_and_glob_without_match(cli, tmp_path: Path):

@@ -124,6 +124,26 @@ def test_lists_hold_every_distinct_value():
     )
 
 
+def test_lists_hold_the_values_of_a_fields_other_columns():
+    """A record's other phone and email columns (a mobile beside the work phone) were lost: its
+    customer's phones and emails list them now, each value once; the golden phone and email
+    stay those a record matched by, and a record whose first column held junk (email n/a)
+    still lists its other email."""
+    rows = [
+        {"customer_id": "A", "kind": "crm", "phone": "+15550000001", "email": "a@x.com",
+         "phone_others": ["+15550000002", "+15550000001"], "email_others": ["b@x.com"]},
+        {"customer_id": "A", "kind": "support", "phone": "+15550000002"},
+        {"customer_id": "B", "kind": "crm", "email_others": ["c@x.com"]},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    build_golden(engine, ProfileConfig().survivorship)
+    golden = by_customer(engine, GOLDEN)
+    assert golden["A"]["phone"] == "+15550000001"
+    assert golden["A"]["phones"] == ["+15550000001", "+15550000002"]
+    assert golden["A"]["emails"] == ["a@x.com", "b@x.com"]
+    assert (golden["B"]["email"], golden["B"]["emails"]) == (None, ["c@x.com"])
+
+
 def test_build_profiles_defaults_as_of_to_the_newest_timestamp():
     engine = load_records(ROWS)
     profiled = build_profiles(engine, ProfileConfig())

@@ -755,3 +755,21 @@ def test_carried_rejects_naming_a_deleted_record_are_dropped_when_readable():
     kept = [k for (k,) in engine.rows("SELECT reject FROM carried ORDER BY 1")]
     assert kept == [2, 4, 6, 7, 8]
     engine.close()
+
+
+def test_a_row_changed_in_a_fields_other_column_is_not_read_as_stored():
+    """A row whose mobile phone changed (the second column of `phone: [work, mobile]`) digested
+    as before, so an update would keep its stored record and profile the old mobile number."""
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import MAPPED, create_tables
+    from cxunify.standardize import raw_digest_sql
+
+    engine = DuckDBEngine()
+    create_tables(engine)
+    engine.execute(
+        f"INSERT INTO {MAPPED} (record_key, phone, phone_others) VALUES "
+        "(1, '+14155552671', ['+12125550147']), (2, '+14155552671', ['+12125550148']), "
+        "(3, '+14155552671', NULL)"
+    )
+    digests = [d for (d,) in engine.rows(f"SELECT {raw_digest_sql()} FROM {MAPPED}")]
+    assert len(set(digests)) == 3

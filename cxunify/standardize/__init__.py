@@ -19,7 +19,7 @@ import duckdb
 from cxunify.config import UNKNOWN_CURRENCY, Config, currency_codes
 from cxunify.engine import DuckDBEngine
 from cxunify.fields import FIELD_NAMES
-from cxunify.ingest import MAPPED
+from cxunify.ingest import MAPPED, OTHERS
 from cxunify.sql import ident, table
 from cxunify.standardize import addresses, dates, digits, emails, names, phones
 
@@ -297,14 +297,19 @@ def dictionary_sql() -> list[str]:
         ) WHERE v IS NOT NULL""",
         f"""CREATE OR REPLACE TABLE {d["phones"]} AS
         SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
-        FROM (SELECT DISTINCT m.phone AS v, s.phone_region AS region
-              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.phone IS NOT NULL)""",
+        FROM (SELECT m.phone AS v, s.phone_region AS region
+              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.phone IS NOT NULL
+              UNION SELECT unnest(m.phone_others), s.phone_region
+              FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
+              WHERE m.phone_others IS NOT NULL)""",
         # DuckDB 2.0 fails to bind cx_email_parts_std(cx_email_clean(column)) when the column
         # is entirely NULL, so the clean form comes first, from a subquery.
         f"""CREATE OR REPLACE TABLE {d["emails"]} AS
         WITH e AS (
             SELECT v, cx_email_clean(v) AS clean
-            FROM (SELECT DISTINCT email AS v FROM {MAPPED} WHERE email IS NOT NULL)
+            FROM (SELECT email AS v FROM {MAPPED} WHERE email IS NOT NULL
+                  UNION SELECT unnest(email_others) FROM {MAPPED}
+                  WHERE email_others IS NOT NULL)
         )
         SELECT v, clean, cx_email_parts_std_no_xn(clean) AS std
         FROM e WHERE NOT contains(clean, 'xn--')
@@ -342,7 +347,7 @@ def raw_digest_sql(alias: str = "") -> str:
     DuckDB's 64-bit hash (a third of an md5's cost at 1M rows, in 8 bytes), so an update only
     trusts digests stored by the same DuckDB version; 63 bits of it, as a BIGINT (Spark, whose
     tasks standardise with DuckDB, has no unsigned integers)."""
-    fields = ", ".join(f"{alias}{ident(name)}" for name in FIELD_NAMES)
+    fields = ", ".join(f"{alias}{ident(name)}" for name in (*FIELD_NAMES, *OTHERS.values()))
     return f"CAST(hash({fields}) >> 1 AS BIGINT)"
 
 
@@ -365,6 +370,24 @@ def records_sql() -> str:
                coalesce(last_name, split_name.last_name) AS last_in,
                cx_amount_currency_written(amount) AS amount_currency_written
         FROM m
+    ), other_values AS (
+        -- the values of a field's other columns (see ingest.OTHERS), each with its place
+        SELECT record_key, 'phone' AS field, s.phone_region, unnest(phone_others) AS v,
+               generate_subscripts(phone_others, 1) AS i
+        FROM {MAPPED} JOIN {SETTINGS} s USING (source) WHERE phone_others IS NOT NULL
+        UNION ALL
+        SELECT record_key, 'email', NULL, unnest(email_others), generate_subscripts(email_others, 1)
+        FROM {MAPPED} WHERE email_others IS NOT NULL
+    ), others AS (
+        -- standardised as the first column's values are; those no use to match are left out
+        SELECT o.record_key,
+               list(ph.e164 ORDER BY o.i) FILTER (WHERE ph.e164 IS NOT NULL) AS phones,
+               list(em.clean ORDER BY o.i) FILTER (WHERE em.clean IS NOT NULL) AS emails
+        FROM other_values o
+        LEFT JOIN {d["phones"]} ph
+            ON o.field = 'phone' AND ph.v = o.v AND ph.region IS NOT DISTINCT FROM o.phone_region
+        LEFT JOIN {d["emails"]} em ON o.field = 'email' AND em.v = o.v
+        GROUP BY o.record_key
     )
     SELECT
         record_key,
@@ -416,8 +439,11 @@ def records_sql() -> str:
         nullif(trim(text), '') AS text,
         cx_count(followers) AS followers,
         cx_count(posts) AS posts,
+        nullif(others.emails, []) AS email_others,
+        nullif(others.phones, []) AS phone_others,
         {raw_digest_sql("n.")} AS raw_digest
     FROM n
+    LEFT JOIN others USING (record_key)
     LEFT JOIN {d["names"]} nf ON nf.v = n.first_in
     LEFT JOIN {d["names"]} nl ON nl.v = n.last_in
     LEFT JOIN {d["emails"]} em ON em.v = n.email
