@@ -58,8 +58,8 @@ RELATIVE_TRAITS = ("recency_days", "lifecycle_stage", "rfm_r", "rfm_f", "rfm_m",
 
 # The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
 TOUCHPOINTS_QUERY = f"""
-    SELECT customer_id, ts, source, source_record_id, kind, channel, amount, currency, csat,
-           sentiment
+    SELECT customer_id, ts, source, source_record_id, kind, order_id, channel, amount, currency,
+           csat, sentiment
     FROM {TOUCHPOINTS} ORDER BY customer_id, ts NULLS LAST, record_key
 """
 
@@ -80,6 +80,20 @@ def touchpoints_sql() -> str:
     Parameters: ``$unknown_currency`` (currency for amounts without a valid one).
     """
     return f"""
+        WITH records AS (
+            SELECT * EXCLUDE (currency),
+                   CASE WHEN regexp_full_match(currency, '[A-Z]{{3}}') THEN currency END
+                       AS currency
+            FROM {RECORDS}
+        ),
+        order_currencies AS (
+            -- the one currency an order's rows name, for its rows that name none
+            SELECT source, order_id, min(currency) AS currency
+            FROM records
+            WHERE source_kind = 'transactions' AND order_id IS NOT NULL
+            GROUP BY source, order_id
+            HAVING min(currency) = max(currency)
+        )
         SELECT i.customer_id, r.record_key,
                CASE r.source_kind WHEN 'social' THEN coalesce(r.last_active_at, r.created_at)
                     ELSE coalesce(r.created_at, r.last_active_at) END AS ts,
@@ -90,9 +104,11 @@ def touchpoints_sql() -> str:
                     ELSE r.channel END AS channel,
                CASE WHEN r.source_kind = 'transactions'
                     THEN TRY_CAST(r.amount AS DECIMAL(18, 2)) END AS amount,
+               CASE WHEN r.source_kind = 'transactions' THEN r.order_id END AS order_id,
+               -- A row without a currency of its own is in its order's, when the order's
+               -- other rows name one (an export of one row per line item may write it once)
                CASE WHEN r.source_kind = 'transactions' AND r.amount IS NOT NULL
-                    THEN coalesce(CASE WHEN regexp_full_match(r.currency, '[A-Z]{{3}}')
-                                       THEN r.currency END, $unknown_currency) END AS currency,
+                    THEN coalesce(r.currency, o.currency, $unknown_currency) END AS currency,
                -- On the configured scale (1-5 by default) only: a 0 (unrated in many
                -- helpdesks), a 6 or '4/5' (read as 45) is no rating to average
                CASE WHEN r.source_kind <> 'support' THEN NULL
@@ -104,7 +120,11 @@ def touchpoints_sql() -> str:
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
                     END AS scored_text,
                r.category, r.status, r.resolved_at, r.handle, r.platform, r.followers, r.posts
-        FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+        FROM records r
+        JOIN {IDENTITY} i USING (record_key)
+        LEFT JOIN order_currencies o
+            ON r.source_kind = 'transactions' AND o.source = r.source
+               AND o.order_id = r.order_id
     """
 
 
@@ -225,18 +245,48 @@ def value_sql(top_categories: int, convert: bool) -> str:
     priced = "sum(priced) FILTER (WHERE rate IS NOT NULL)" if convert else "sum(priced)"
     rates_join = f"LEFT JOIN {RATES} r USING (currency)" if convert else ""
     return f"""
-        WITH orders AS (
-            SELECT * FROM {TOUCHPOINTS}
-            WHERE kind = 'order'
-              AND NOT coalesce(list_contains($void_order_statuses,
-                                             regexp_replace(status, '[\\s_-]+', '_', 'g')),
-                               false)
+        WITH order_rows AS (
+            -- Rows of a transactions source sharing an order_id are one order (an export of
+            -- one row per line item); a row without one is an order of its own.
+            SELECT *,
+                   CASE WHEN status IS NOT NULL
+                        THEN list_contains($void_order_statuses,
+                                           regexp_replace(status, '[\\s_-]+', '_', 'g'))
+                        END AS void_row,
+                   CASE WHEN order_id IS NULL THEN record_key END AS lone
+            FROM {TOUCHPOINTS} WHERE kind = 'order'
+        ),
+        orders AS (
+            -- An order did not go through when a row of it says so and none says otherwise
+            -- (its other rows, a line item's, have no status); its date is that of its first
+            -- row that went through (a failed payment retried is the retry's).
+            SELECT customer_id, source, order_id, lone,
+                   min(ts) FILTER (WHERE NOT coalesce(void_row, false)) AS ts
+            FROM order_rows
+            GROUP BY customer_id, source, order_id, lone
+            HAVING NOT coalesce(bool_or(void_row), false) OR coalesce(bool_or(NOT void_row), false)
+        ),
+        kept_rows AS (
+            SELECT r.* FROM order_rows r
+            JOIN orders o ON o.customer_id = r.customer_id AND o.source = r.source
+                 AND o.order_id IS NOT DISTINCT FROM r.order_id
+                 AND o.lone IS NOT DISTINCT FROM r.lone
+        ),
+        order_amounts AS (
+            -- The order's total: written once (Shopify's first row), or on each of its rows
+            -- alike, it counts once; rows of different amounts (line amounts, a refund row)
+            -- add up.
+            SELECT customer_id, source, order_id, lone, currency,
+                   CASE WHEN min(amount) = max(amount) THEN min(amount) ELSE sum(amount) END
+                       AS amount
+            FROM kept_rows
+            WHERE amount IS NOT NULL AND NOT coalesce(void_row, false)
+            GROUP BY customer_id, source, order_id, lone, currency
         ),
         per_currency AS (
             SELECT customer_id, currency, sum(amount) AS revenue, count(amount) AS priced,
                    {rate} AS rate
-            FROM orders o {rates_join}
-            WHERE amount IS NOT NULL
+            FROM order_amounts o {rates_join}
             GROUP BY customer_id, currency, rate
         ),
         money AS (
@@ -248,18 +298,28 @@ def value_sql(top_categories: int, convert: bool) -> str:
                    {priced} AS priced_orders
             FROM per_currency GROUP BY customer_id
         ),
+        category_orders AS (
+            -- each category once per order naming it, on any of its rows
+            SELECT DISTINCT customer_id, source, order_id, lone, category,
+                   lower(category) AS folded
+            FROM kept_rows WHERE category IS NOT NULL
+        ),
         categories AS (
             -- Beauty and beauty are one category, named as the customer's orders name it most
-            -- (ties: the first spelling in sort order).
+            -- (ties: the first spelling in sort order); ranked by the orders naming it.
             SELECT customer_id,
                    list(category ORDER BY n DESC, category)[1:{int(top_categories)}]
                        AS top_categories
-            FROM (SELECT customer_id, first(category ORDER BY n DESC, category) AS category,
-                         sum(n) AS n
-                  FROM (SELECT customer_id, category, lower(category) AS folded,
-                               count(*) AS n
-                        FROM orders WHERE category IS NOT NULL GROUP BY ALL)
-                  GROUP BY customer_id, folded)
+            FROM (SELECT s.customer_id, first(s.category ORDER BY s.n DESC, s.category)
+                             AS category,
+                         any_value(f.n) AS n
+                  FROM (SELECT customer_id, folded, category, count(*) AS n
+                        FROM category_orders GROUP BY ALL) s
+                  JOIN (SELECT customer_id, folded, count(*) AS n
+                        FROM (SELECT DISTINCT customer_id, source, order_id, lone, folded
+                              FROM category_orders)
+                        GROUP BY ALL) f USING (customer_id, folded)
+                  GROUP BY s.customer_id, s.folded)
             GROUP BY customer_id
         ),
         per_customer AS (
@@ -379,7 +439,8 @@ def social_sql() -> str:
 
 
 def channel_sql() -> str:
-    """Per customer: every channel used and the preferred one (most touchpoints, then latest)."""
+    """Per customer: every channel used and the preferred one (most touchpoints, then latest);
+    an order written on several rows (sharing an order_id) is one touchpoint of its channel."""
     return f"""
         SELECT customer_id,
                list(channel ORDER BY channel) AS channels,
@@ -387,7 +448,13 @@ def channel_sql() -> str:
                    AS preferred_channel,
                sum(n) AS channel_touchpoints
         FROM (SELECT customer_id, channel, count(*) AS n, max(ts) AS last_ts
-              FROM {TOUCHPOINTS} WHERE channel IS NOT NULL GROUP BY ALL)
+              FROM (SELECT customer_id, channel, ts FROM {TOUCHPOINTS}
+                    WHERE channel IS NOT NULL AND (kind <> 'order' OR order_id IS NULL)
+                    UNION ALL
+                    SELECT customer_id, channel, max(ts) AS ts FROM {TOUCHPOINTS}
+                    WHERE channel IS NOT NULL AND kind = 'order' AND order_id IS NOT NULL
+                    GROUP BY customer_id, source, order_id, channel)
+              GROUP BY ALL)
         GROUP BY customer_id
     """
 

@@ -30,6 +30,7 @@ RECORD_COLUMNS = {
     "created_at": "TIMESTAMP",
     "resolved_at": "TIMESTAMP",
     "last_active_at": "TIMESTAMP",
+    "order_id": "VARCHAR",
     "amount": "DOUBLE",
     "currency": "VARCHAR",
     "category": "VARCHAR",

@@ -78,6 +78,7 @@ CONTRACT = {
         "source": "VARCHAR",
         "source_record_id": "VARCHAR",
         "kind": "VARCHAR",
+        "order_id": "VARCHAR",
         "channel": "VARCHAR",
         "amount": "DECIMAL(18,2)",
         "currency": "VARCHAR",

@@ -650,3 +650,84 @@ def test_done_tickets_are_resolved_and_cancelled_ones_neither_open_nor_resolved(
     d1 = by_customer(engine, TRAITS)["D1"]
     assert (d1["tickets"], d1["open_tickets"]) == (4, 1)
     assert d1["median_resolution_hours"] == 6.0  # of 4 h and 8 h, not the cancelled 48 h
+
+
+def _order_traits(rows: list[dict]) -> tuple[dict[str, dict], list[tuple]]:
+    """Traits per customer, and each order touchpoint's (order_id, amount, currency)."""
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    lines = engine.rows(
+        f"SELECT order_id, amount, currency FROM {TOUCHPOINTS} WHERE kind = 'order' "
+        "ORDER BY record_key"
+    )
+    return by_customer(engine, TRAITS), lines
+
+
+def test_rows_sharing_an_order_id_are_one_order():
+    """An export of one row per line item (Shopify's orders: the order's fields on its first
+    row, the Name #1001 repeated on each line) counted each line as an order: #1001 was three
+    orders, the voided #1002's second line an order, the socks of one order two categories'
+    worth, and its five web rows made web the preferred channel over three store orders."""
+    rows = [
+        order("S", "2025-01-10 10:00", 46.34, "USD", order_id="#1001", status="paid",
+              category="Tees", channel="web"),
+        order("S", "2025-01-10 10:00", None, None, order_id="#1001", category="Socks",
+              channel="web"),
+        order("S", "2025-01-10 10:00", None, None, order_id="#1001", category="Socks",
+              channel="web"),
+        order("S", "2025-03-01 10:00", 80.00, "USD", order_id="#1002", status="voided",
+              category="Hats", channel="web"),
+        order("S", "2025-03-01 10:00", None, None, order_id="#1002", category="Hats",
+              channel="web"),
+        order("S", "2025-02-01 10:00", 20.00, "USD", order_id="#1003", status="paid",
+              category="Tees", channel="store"),
+        order("S", "2025-02-05 10:00", 30.00, "USD", channel="store"),  # no order id: its own
+        order("S", "2025-01-20 10:00", 10.02, "USD", channel="store"),
+    ]  # fmt: skip
+    by, lines = _order_traits(rows)
+    s = by["S"]
+    assert s["touchpoints"] == 8  # every row is still a touchpoint
+    assert (s["orders"], s["revenue"], s["avg_order_value"]) == (
+        4,
+        Decimal("106.36"),
+        Decimal("26.59"),
+    )
+    assert (s["first_order_at"], s["last_order_at"]) == (
+        ts("2025-01-10 10:00"),
+        ts("2025-02-05 10:00"),  # the voided order is none
+    )
+    assert s["top_categories"] == ["Tees", "Socks"]  # Tees in two orders, Socks in one
+    assert s["preferred_channel"] == "store"  # three store orders, two web ones
+    assert s["rfm_f"] == 1 and s["repeat_purchase"] is True
+    assert [line[0] for line in lines] == ["#1001"] * 3 + ["#1002"] * 2 + ["#1003", None, None]
+
+
+def test_an_orders_amount_is_its_total_once_or_its_rows_added_up():
+    """A total written on each row of an order counts once; rows of different amounts (line
+    amounts, with the currency on the first row only) add up in the order's currency; a
+    failed payment retried under the same order is one order, of the payment that went
+    through, dated by it."""
+    rows = [
+        order("T", "2025-01-01 00:00", 50.00, "USD", order_id="A1"),
+        order("T", "2025-01-01 00:00", 50.00, "USD", order_id="A1"),
+        order("L", "2025-01-01 00:00", 30.00, "EUR", order_id="B1"),
+        order("L", "2025-01-01 00:00", 12.50, None, order_id="B1"),
+        order("R", "2025-01-01 00:00", 99.00, "USD", order_id="C1", status="failed"),
+        order("R", "2025-01-02 00:00", 99.00, "USD", order_id="C1", status="paid"),
+    ]
+    by, lines = _order_traits(rows)
+    assert (by["T"]["orders"], by["T"]["revenue"]) == (1, Decimal("50.00"))
+    assert (by["L"]["orders"], by["L"]["revenue"], by["L"]["currency"]) == (
+        1,
+        Decimal("42.50"),
+        "EUR",
+    )
+    assert lines[3] == ("B1", Decimal("12.50"), "EUR")  # the order's currency, not XXX
+    r = by["R"]
+    assert (r["orders"], r["revenue"], r["first_order_at"]) == (
+        1,
+        Decimal("99.00"),
+        ts("2025-01-02 00:00"),
+    )
