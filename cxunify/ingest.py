@@ -89,6 +89,7 @@ class InputFile:
 @dataclass
 class Ingested:
     files: list[InputFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the user should know of
 
     @property
     def rows_in(self) -> int:
@@ -1426,6 +1427,40 @@ def _insert_mapped(
     )
 
 
+def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list[str]:
+    """A warning per transactions source of which rows rejected for their id belong to an
+    order another row of the source was read for: an export of one row per line item under
+    an `id` that names the order (repeated on each line) or that only its first row holds.
+    The rows are rightly rejected (an id names one row), but the fix is the config's."""
+    found = engine.rows(
+        f"""
+        WITH rejected AS (
+            SELECT b.source, b.file_index, b.row_number, m.order_id
+            FROM {bad} b JOIN {MAPPED} m USING (file_index, row_number)
+            WHERE m.source_kind = 'transactions' AND m.order_id IS NOT NULL
+              AND NOT starts_with(b.reason, 'a repeated header')
+        ), kept AS (
+            SELECT DISTINCT m.source, m.order_id FROM {MAPPED} m
+            ANTI JOIN {bad} b USING (file_index, row_number)
+            WHERE m.source_kind = 'transactions' AND m.order_id IS NOT NULL
+        )
+        SELECT source, count(*), first(order_id ORDER BY file_index, row_number)
+        FROM rejected JOIN kept USING (source, order_id)
+        GROUP BY source ORDER BY source
+        """
+    )
+    id_column = {s.name: s.id for s in config.sources}
+    return [
+        f"source '{source}': {rows:,} {'row' if rows == 1 else 'rows'} rejected for "
+        f"{'its' if rows == 1 else 'their'} id in '{id_column[source]}' "
+        f"{'belongs' if rows == 1 else 'belong'} to orders read from another row (the first: "
+        f"order '{order}'), as an export of one row per line item writes them; rows sharing "
+        "an order_id are one order: to keep these rows, leave `id` out (rows are then "
+        "numbered) or set it to a column unique per row"
+        for source, rows, order in found
+    ]
+
+
 def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) -> None:
     """Rows without an id, or repeating an id already seen in their source, go to rejects."""
     id_column = {s.name: s.id or "row number" for s in config.sources}
@@ -1470,6 +1505,7 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
     if engine.count(bad) == 0:
         engine.drop(ranked, bad)
         return
+    ingested.warnings += _order_rows_rejected(engine, config, bad)
     reasons = engine.rows(f"SELECT source, file, count(*) FROM {bad} GROUP BY ALL")
     for source_name, column in id_column.items():
         engine.execute(

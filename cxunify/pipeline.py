@@ -301,7 +301,15 @@ def _run(
         manifest = publish(
             engine,
             config,
-            Published(out_dir, staging, started, prior, fitted, model is not None),
+            Published(
+                out_dir,
+                staging,
+                started,
+                prior,
+                fitted,
+                model is not None,
+                warnings=tuple(ingested.warnings),
+            ),
             stage,
             [vars(f) for f in ingested.files],
             counts,
@@ -342,6 +350,7 @@ class Published:
     stored_sources: dict[str, list] | None = None  # an update's sources not re-read
     unchanged: profile.Unchanged | None = None  # an update's golden records to copy
     state_delta: update.StateDelta | None = None  # an update's stored state, to add to
+    warnings: tuple[str, ...] = ()  # what reading the exports found the user should know of
 
 
 def score_and_keep(
@@ -443,7 +452,7 @@ def publish(
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
-    manifest["warnings"] = [*_email_warning(counts), *profiled.warnings]
+    manifest["warnings"] = [*_email_warning(counts), *run.warnings, *profiled.warnings]
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
     manifest.update(extra or {})

@@ -711,6 +711,7 @@ def _update(
                     deleted > 0,
                     state.get("columns", {}),
                 ),
+                tuple(ingested.warnings),
             ),
             stage,
             inputs,

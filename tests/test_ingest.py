@@ -971,3 +971,35 @@ def test_a_whole_number_id_held_as_a_float_reads_as_its_digits(tmp_path: Path):
     assert _ingested_ids(tmp_path, "crm.ndjson") == ([*whole, "12", "7", "8.0"], [])
     assert _ingested_ids(tmp_path, "crm.csv") == (["1", "1.0"], [])
     assert _ingested_ids(tmp_path, "crm.xlsx") == (whole, [])
+
+
+def test_lines_of_an_order_without_the_id_its_first_row_holds_are_named_in_a_warning(
+    tmp_path: Path,
+):
+    """Shopify's Id is on an order's first row only: as the id, it rejected the order's
+    other lines as `missing id`, unexplained; rows of no order read elsewhere (a first row
+    without its id) are rejected without the warning."""
+    from cxunify.config import validate_config
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import ingest
+
+    write(
+        tmp_path / "orders.csv",
+        "Name,Email,Total,Id\n#1001,a@x.com,46.34,561\n#1001,a@x.com,,\n#1002,b@x.com,9.00,\n",
+    )
+    columns = {"order_id": "Name", "email": "Email", "amount": "Total"}
+    source = {"name": "shop", "kind": "transactions", "path": "orders.csv", "id": "Id"}
+    raw = {"sources": [{**source, "columns": columns}]}
+    config = validate_config(raw, origin="t.yaml", base_dir=tmp_path)
+    engine = DuckDBEngine()
+    try:
+        ingested = ingest(engine, config, tmp_path / "w")
+    finally:
+        engine.close()
+    assert ingested.rows_rejected == 2
+    assert ingested.warnings == [
+        "source 'shop': 1 row rejected for its id in 'Id' belongs to orders read from another "
+        "row (the first: order '#1001'), as an export of one row per line item writes them; "
+        "rows sharing an order_id are one order: to keep these rows, leave `id` out (rows are "
+        "then numbered) or set it to a column unique per row"
+    ]

@@ -731,3 +731,48 @@ def test_an_orders_amount_is_its_total_once_or_its_rows_added_up():
         Decimal("99.00"),
         ts("2025-01-02 00:00"),
     )
+
+
+# Shopify's orders export, one row per line item: the order's fields on its first row only.
+SHOPIFY_LINES = (
+    "Name,Email,Financial Status,Currency,Total,Created at,Lineitem name,Id\n"
+    "#1001,ann.lee@gmail.com,paid,USD,46.34,2025-01-10 10:00:00 +0100,Tee,5612345678901\n"
+    "#1001,ann.lee@gmail.com,,,,2025-01-10 10:00:00 +0100,Socks,\n"
+    "#1002,ann.lee@gmail.com,voided,USD,80.00,2025-02-10 10:00:00 +0100,Hat,5612345678902\n"
+    "#1002,ann.lee@gmail.com,,,,2025-02-10 10:00:00 +0100,Hat,\n"
+    "#1003,ann.lee@gmail.com,paid,USD,20.00,2025-03-10 10:00:00 +0100,Socks,5612345678903\n"
+)
+
+
+def test_an_id_repeated_on_each_line_of_an_order_rejects_the_lines_with_a_warning(cli, tmp_path):
+    """A config naming the order number as the id of a line-item export rejected each
+    order's further lines as repeated ids, among the other rejects and without a word of
+    why; the run now says which rows of which orders, and how to keep them."""
+    import duckdb
+
+    (tmp_path / "orders.csv").write_text(SHOPIFY_LINES)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  - {name: orders, kind: transactions, path: orders.csv, id: Name,\n"
+        "     columns: {order_id: Name, email: Email, status: Financial Status, currency: "
+        "Currency, amount: Total, created_at: Created at, category: Lineitem name}}\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2025-06-30")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "source 'orders': 2 rows rejected for their id in 'Name' belong to orders read from "
+        "another row (the first: order '#1001'), as an export of one row per line item "
+        "writes them; rows sharing an order_id are one order: to keep these rows, leave `id` "
+        "out (rows are then numbered) or set it to a column unique per row"
+    )
+    assert result.stderr.splitlines() == [f"Warning: {warning}"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["warnings"] == [warning] and run["counts"]["rows_rejected"] == 2
+    reasons = duckdb.sql(f"SELECT reason FROM '{out}/rejects.parquet' ORDER BY 1").fetchall()
+    assert reasons == [
+        ("duplicate id #1001 (first at row 1) in Name",),
+        ("duplicate id #1002 (first at row 3) in Name",),
+    ]
+    profile = duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall()
+    assert profile == [(2, Decimal("66.34"))]
