@@ -335,7 +335,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "currency": ("currency", "currency_code", "ccy", "cur"),
     "category": ("category", "product_category", "department", "product_type", "segment"),
     "channel": ("channel", "source_channel", "contact_channel", "via", "medium", "sales_channel"),
-    "status": ("status", "state_name", "ticket_status", "order_status"),
+    "status": (
+        "status",
+        "state_name",
+        "ticket_status",
+        "order_status",
+        # whether an order was paid, voided or refunded (Shopify's Financial Status)
+        "financial_status",
+        "payment_status",
+    ),
     "csat": ("csat", "csat_score", "satisfaction", "satisfaction_score", "rating", "score"),
     "subject": ("subject", "title", "summary", "topic"),
     "text": (

@@ -5,6 +5,7 @@ run installs the standardisation macros, seconds on a busy machine)."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -118,6 +119,11 @@ SHOPIFY_ORDERS = (
     "2024-02-11 11:21:01 -0500,1,Organic Cotton Tee - M,69.51,James O'Connor,450 W 33rd St,"
     "450 W 33rd St,,New York,'10001,NY,US,+12125550187,James O'Connor,,Shopify Payments,"
     "0.00,5612345680012,,+12125550111\n"
+    "#1003,olivia.martinez@gmail.com,voided,,unfulfilled,USD,42.00,0.00,0.00,42.00,"
+    "2024-03-01 09:00:00 +0100,1,Beanie,30.00,Olivia Martínez,,,,,,,,,Olivia Martínez,,"
+    "Shopify Payments,0.00,5612345681123,,\n"
+    "#1003,olivia.martinez@gmail.com,,,,,,,,,2024-03-01 09:00:00 +0100,1,Wool Socks,12.00,"
+    ",,,,,,,,,,,,,,,\n"
 )
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
@@ -215,9 +221,9 @@ def test_every_phone_column_a_crm_exports_is_mapped_the_plain_one_first(
 
 @pytest.fixture(scope="module")
 def unified(exports: dict[str, tuple[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A zero-config run over the customers and tickets exports."""
+    """A zero-config run over the customers, orders and tickets exports."""
     out = tmp_path_factory.mktemp("unified") / "out"
-    flags = _flags(exports, "shopify_customers", "zendesk_tickets")
+    flags = _flags(exports, "shopify_customers", "shopify_orders", "zendesk_tickets")
     result = CliRunner().invoke(app, ["unify", *flags, "--out", str(out), "-q"])
     assert result.exit_code == 0, result.stderr
     return out
@@ -301,3 +307,37 @@ def test_a_stored_list_of_columns_keeps_the_columns_the_file_has():
         "email": "Email",
     }
     assert _stored_columns(Kind.crm, stored, ["Id", "MobilePhone"]) == {"phone": ["MobilePhone"]}
+
+
+def test_an_order_of_several_line_item_rows_is_one_order(inferred: dict[str, dict], unified: Path):
+    """Shopify writes an order of two items as two rows, its Name (#1001) on both, its total
+    and Financial Status on the first only. Each row was an order: Olivia had three orders
+    (#1001 twice, and the second line of the voided #1003, whose status was not read at
+    all). Its Name repeats, so it is no id (rows are numbered), but the order number: the
+    rows sharing it are one order."""
+    source = inferred["shopify_orders"]
+    assert "id" not in source and source["columns"]["status"] == "Financial Status"
+    with duckdb.connect() as con:
+        profiles = con.execute(
+            "SELECT email, orders, revenue, avg_order_value, touchpoints FROM read_parquet($p) "
+            "WHERE orders > 0 ORDER BY email",
+            {"p": str(unified / "profiles.parquet")},
+        ).fetchall()
+        assert profiles == [
+            ("jim.oconnor@outlook.com", 1, Decimal("69.51"), Decimal("69.51"), 4),
+            ("olivia.martinez@gmail.com", 1, Decimal("46.34"), Decimal("46.34"), 8),
+        ]
+        lines = con.execute(
+            "SELECT source_record_id, order_id, amount FROM read_parquet($p) "
+            "WHERE source = 'shopify_orders' ORDER BY source_record_id",
+            {"p": str(unified / "touchpoints.parquet")},
+        ).fetchall()
+        assert lines == [
+            ("1", "#1001", Decimal("46.34")),
+            ("2", "#1001", None),
+            ("3", "#1002", Decimal("69.51")),
+            ("4", "#1003", Decimal("42.00")),
+            ("5", "#1003", None),
+        ]
+        run = json.loads((unified / "run.json").read_text())
+        assert run["counts"]["rows_rejected"] == 0 and run["warnings"] == []
