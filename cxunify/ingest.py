@@ -1310,6 +1310,7 @@ def ingest(
         if progress:
             progress((file_index + 1) / len(planned))
     _reject_bad_ids(engine, config, ingested)
+    _fill_order_rows(engine)
     return ingested
 
 
@@ -1425,6 +1426,53 @@ def _insert_mapped(
             "file_index": file_index,
         },
     )
+
+
+# Who placed an order, and when: fields an order's rows share, which an export of one row per
+# line item writes on the order's first row only (Shopify repeats the Email, at most).
+ORDER_SHARED_FIELDS = (
+    "first_name", "last_name", "full_name", "email", "phone", "street", "street_number",
+    "address_2", "city", "postcode", "state", "country", "dob", "gender", "national_id",
+    "customer_key", "card_last4", "handle", "platform", "created_at",
+)  # fmt: skip
+
+
+def _fill_order_rows(engine: DuckDBEngine) -> None:
+    """A transactions row missing a field its order's other rows agree on takes it: the
+    rows of an order (sharing an order_id in a source) are one customer's, and a line item's
+    row that names nobody would otherwise be linked to nobody, or to every other such row
+    (records identical in every field are one identity)."""
+    repeated = table("orders_repeated")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {repeated} AS
+        SELECT source, order_id FROM {MAPPED}
+        WHERE source_kind = 'transactions' AND order_id IS NOT NULL
+        GROUP BY source, order_id HAVING count(*) > 1
+        """
+    )
+    if engine.count(repeated) == 0:
+        engine.drop(repeated)
+        return
+    agreed = ", ".join(
+        f"CASE WHEN min({ident(f)}) = max({ident(f)}) THEN min({ident(f)}) END AS {ident(f)}"
+        for f in ORDER_SHARED_FIELDS
+    )
+    filled = ", ".join(
+        f"{ident(f)} = coalesce(m.{ident(f)}, o.{ident(f)})" for f in ORDER_SHARED_FIELDS
+    )
+    engine.execute(
+        f"""
+        UPDATE {MAPPED} m SET {filled}
+        FROM (SELECT source, order_id, {agreed}
+              FROM {MAPPED} JOIN {repeated} USING (source, order_id)
+              WHERE source_kind = 'transactions'
+              GROUP BY source, order_id) o
+        WHERE m.source_kind = 'transactions' AND m.source = o.source
+              AND m.order_id = o.order_id
+        """
+    )
+    engine.drop(repeated)
 
 
 def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list[str]:

@@ -102,7 +102,8 @@ INTERCOM_CONVERSATIONS = (
     "215468743113,2024-03-02 10:13:45,open,6543a1b2c3d4e5f601234568,Thomas Nguyen,"
     "tom.nguyen@yahoo.com,,\n"
 )
-# One row per line item: an order's second item repeats its Name, Email and Created at alone.
+# One row per line item: an order's second item repeats its Name, Email and Created at alone
+# (the Email not even that, in #1003).
 SHOPIFY_ORDERS = (
     "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Shipping,Taxes,"
     "Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Billing Name,"
@@ -122,7 +123,7 @@ SHOPIFY_ORDERS = (
     "#1003,olivia.martinez@gmail.com,voided,,unfulfilled,USD,42.00,0.00,0.00,42.00,"
     "2024-03-01 09:00:00 +0100,1,Beanie,30.00,Olivia Martínez,,,,,,,,,Olivia Martínez,,"
     "Shopify Payments,0.00,5612345681123,,\n"
-    "#1003,olivia.martinez@gmail.com,,,,,,,,,2024-03-01 09:00:00 +0100,1,Wool Socks,12.00,"
+    "#1003,,,,,,,,,,2024-03-01 09:00:00 +0100,1,Wool Socks,12.00,"
     ",,,,,,,,,,,,,,,\n"
 )
 # kind and file of each export; each is a source named by its file's stem
@@ -314,7 +315,8 @@ def test_an_order_of_several_line_item_rows_is_one_order(inferred: dict[str, dic
     and Financial Status on the first only. Each row was an order: Olivia had three orders
     (#1001 twice, and the second line of the voided #1003, whose status was not read at
     all). Its Name repeats, so it is no id (rows are numbered), but the order number: the
-    rows sharing it are one order."""
+    rows sharing it are one order, and a line's row without the Email is its order's
+    customer's, not a customer of its own with an order of no amount."""
     source = inferred["shopify_orders"]
     assert "id" not in source and source["columns"]["status"] == "Financial Status"
     with duckdb.connect() as con:

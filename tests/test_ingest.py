@@ -1003,3 +1003,40 @@ def test_lines_of_an_order_without_the_id_its_first_row_holds_are_named_in_a_war
         "rows sharing an order_id are one order: to keep these rows, leave `id` out (rows are "
         "then numbered) or set it to a column unique per row"
     ]
+
+
+def test_a_line_items_row_takes_the_customer_fields_its_order_names(tmp_path: Path):
+    """A line item's row of an order written one row per item names nobody (Shopify writes
+    the billing name, phone and address on the order's first row only, its Email on each
+    row, a point of sale not even that): such rows of every order were one identity, a
+    customer of many orders of no amount. A row keeps a value of its own, and takes none
+    its order's rows disagree on."""
+    from cxunify.config import validate_config
+    from cxunify.engine import DuckDBEngine
+    from cxunify.ingest import ingest
+
+    write(
+        tmp_path / "orders.csv",
+        "Name,Email,Billing Name,Phone\n"
+        "#1,a@x.com,Ann Lee,555-0101\n#1,,,\n#1,b@x.com,,\n"
+        "#2,c@x.com,Cy Ng,555-0102\n#2,,,\n#3,,Bo Ray,\n",
+    )
+    columns = {"order_id": "Name", "email": "Email", "full_name": "Billing Name", "phone": "Phone"}
+    raw = {"sources": [{"name": "shop", "kind": "transactions", "path": "orders.csv",
+                        "columns": columns}]}  # fmt: skip
+    engine = DuckDBEngine()
+    try:
+        ingest(engine, validate_config(raw, origin="t.yaml", base_dir=tmp_path), tmp_path / "w")
+        rows = engine.rows(
+            "SELECT source_record_id, email, full_name, phone FROM cx_mapped ORDER BY row_number"
+        )
+    finally:
+        engine.close()
+    assert rows == [
+        ("1", "a@x.com", "Ann Lee", "555-0101"),
+        ("2", None, "Ann Lee", "555-0101"),  # #1's rows name two emails: neither is its
+        ("3", "b@x.com", "Ann Lee", "555-0101"),
+        ("4", "c@x.com", "Cy Ng", "555-0102"),
+        ("5", "c@x.com", "Cy Ng", "555-0102"),
+        ("6", None, "Bo Ray", None),
+    ]
