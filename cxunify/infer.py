@@ -297,6 +297,12 @@ def _infer_one(
         inferred.source.id, inferred.id_note = stored_id, "the id column of the stored source"
     else:
         inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
+        order = columns.get("order_id") if kind is Kind.transactions else None
+        if inferred.source.id is None and order is not None and _repeats(engine, sample, order):
+            inferred.id_note += (
+                f"; '{order}' repeats, as in an export of one row per line item: the rows "
+                "sharing an order number are one order"
+            )
     engine.drop(sample)
     return inferred
 
@@ -391,6 +397,14 @@ def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[s
         if total == distinct == present:
             return column, f"unique and non-empty in the first {min(total, SAMPLE_ROWS)} rows"
     return None, "no unique key column found: rows are identified by their row number"
+
+
+def _repeats(engine: DuckDBEngine, sample: str, column: str) -> bool:
+    """Whether a value of `column` is on more than one row of the sample."""
+    [(repeated,)] = engine.rows(
+        f"SELECT count({ident(column)}) > count(DISTINCT {ident(column)}) FROM {sample}"
+    )
+    return bool(repeated)
 
 
 def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | None:

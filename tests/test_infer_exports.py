@@ -159,11 +159,17 @@ def _flags(exports: dict[str, tuple[str, str]], *names: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def inferred(exports: dict[str, tuple[str, str]]) -> dict[str, dict]:
-    """Each export's source in the config `cxunify init` infers for them all."""
+def drafted(exports: dict[str, tuple[str, str]]) -> str:
+    """The config `cxunify init` infers for all the exports, as it writes it."""
     result = CliRunner().invoke(app, ["init", *_flags(exports, *exports)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
-    return {s["name"]: s for s in yaml.safe_load(result.stdout)["sources"]}
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def inferred(drafted: str) -> dict[str, dict]:
+    """Each export's source in the config `cxunify init` infers for them all."""
+    return {s["name"]: s for s in yaml.safe_load(drafted)["sources"]}
 
 
 def test_address_columns_named_by_where_they_sit_are_mapped(inferred: dict[str, dict]):
@@ -310,7 +316,9 @@ def test_a_stored_list_of_columns_keeps_the_columns_the_file_has():
     assert _stored_columns(Kind.crm, stored, ["Id", "MobilePhone"]) == {"phone": ["MobilePhone"]}
 
 
-def test_an_order_of_several_line_item_rows_is_one_order(inferred: dict[str, dict], unified: Path):
+def test_an_order_of_several_line_item_rows_is_one_order(
+    inferred: dict[str, dict], drafted: str, unified: Path
+):
     """Shopify writes an order of two items as two rows, its Name (#1001) on both, its total
     and Financial Status on the first only. Each row was an order: Olivia had three orders
     (#1001 twice, and the second line of the voided #1003, whose status was not read at
@@ -319,6 +327,11 @@ def test_an_order_of_several_line_item_rows_is_one_order(inferred: dict[str, dic
     customer's, not a customer of its own with an order of no amount."""
     source = inferred["shopify_orders"]
     assert "id" not in source and source["columns"]["status"] == "Financial Status"
+    assert (
+        "    # id: (none) no unique key column found: rows are identified by their row number; "
+        "'Name' repeats, as in an export of one row per line item: the rows sharing an order "
+        "number are one order\n"
+    ) in drafted
     with duckdb.connect() as con:
         profiles = con.execute(
             "SELECT email, orders, revenue, avg_order_value, touchpoints FROM read_parquet($p) "
