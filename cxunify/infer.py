@@ -298,7 +298,12 @@ def _infer_one(
     else:
         inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
         order = columns.get("order_id") if kind is Kind.transactions else None
-        if inferred.source.id is None and order is not None and _repeats(engine, sample, order):
+        # (one column: only email and phone take several)
+        if (
+            inferred.source.id is None
+            and isinstance(order, str)
+            and _repeats(engine, sample, order)
+        ):
             inferred.id_note += (
                 f"; '{order}' repeats, as in an export of one row per line item: the rows "
                 "sharing an order number are one order"
