@@ -29,6 +29,10 @@ class ComparisonSpec:
     # as a household, however many people there are; names, dates and places are shared more
     # often the more people there are.
     identifier: bool = False
+    # Every level above "different" shares one person's value (a mailbox, a line, an id, a
+    # handle) or a part of it: two records agreeing there are never less likely one person than
+    # two, so a fit from few matches keeps m at least u on those levels (they weigh 0 or more).
+    agreement_never_against: bool = False
 
     @property
     def tf_gamma(self) -> int:
@@ -158,6 +162,7 @@ EMAIL = ComparisonSpec(
     tf_column="email_local",
     tf_level=1,
     identifier=True,
+    agreement_never_against=True,
 )
 
 PHONE = ComparisonSpec(
@@ -169,6 +174,7 @@ PHONE = ComparisonSpec(
         WHEN l.phone_last7 = r.phone_last7 THEN 1
         ELSE 0 END""",
     identifier=True,
+    agreement_never_against=True,
 )
 
 DOB = ComparisonSpec(
@@ -223,6 +229,7 @@ NATIONAL_ID = ComparisonSpec(
         WHEN damerau_levenshtein(l.national_id, r.national_id) <= 1 THEN 1
         ELSE 0 END""",
     identifier=True,
+    agreement_never_against=True,
 )
 
 # Which comparison a blocking key informs. Pairs found by a rule agree on its keys by
@@ -284,6 +291,7 @@ HANDLE = ComparisonSpec(
                  WHEN l.handle_letters = r.handle_letters THEN -1 ELSE 0 END
         WHEN l.handle_letters IS NOT NULL THEN {_handle_vs("l", "r")}
         ELSE {_handle_vs("r", "l")} END""",
+    agreement_never_against=True,
 )
 
 COMPARISONS: tuple[ComparisonSpec, ...] = (

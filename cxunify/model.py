@@ -343,27 +343,32 @@ def default_m(levels: int) -> list[float]:
     return [r / total for r in raw]
 
 
-def _floor_normalise(p: np.ndarray, floor: float) -> np.ndarray:
-    """Renormalise ``p`` to sum to 1 with every entry >= floor (so <= 1 - floor too).
+def _floor_normalise(p: np.ndarray, floor: float | np.ndarray) -> np.ndarray:
+    """Renormalise ``p`` to sum to 1 with every entry >= its floor (so <= 1 - floor too).
 
-    Entries below the floor are pinned to it and the rest rescaled into what is left; rescaling
-    can push another entry under, hence the (at most k-round) loop. Entries already inside are
-    left in proportion, so the floor does not disturb EM unless it actually binds.
+    ``floor`` is one number for every entry or one per entry (their sum at most 1). Entries below
+    their floor are pinned to it and the rest rescaled into what is left; rescaling can push
+    another entry under, hence the (at most k-round) loop. Entries already inside are left in
+    proportion, so the floor does not disturb EM unless it actually binds.
     """
     p = np.asarray(p, dtype=np.float64)
+    floors = np.broadcast_to(np.asarray(floor, dtype=np.float64), p.shape)
     pinned = np.zeros(p.shape[0], dtype=bool)
     q = p / p.sum() if p.sum() > 0 else np.full(p.shape[0], 1.0 / p.shape[0])
     for _ in range(p.shape[0]):
         free = ~pinned
-        budget = 1.0 - floor * pinned.sum()
+        # One floor for all: times the count, as a sum of equal floors may differ in the last bit.
+        budget = 1.0 - (floor * pinned.sum() if np.ndim(floor) == 0 else floors[pinned].sum())
         mass = q[free].sum()
         scaled = q * (budget / mass) if mass > 0 else np.full_like(q, budget / free.sum())
-        out = np.where(pinned, floor, scaled)
-        under = free & (out < floor)
+        out = np.where(pinned, floors, scaled)
+        under = free & (out < floors)
         if not under.any():
             return out
         pinned |= under
-    return out  # unreachable while floor < 1/k: some entry always stays free
+    # Reached only when the floors sum to 1 (the last free entry is pinned when the budget left
+    # is below its floor), or to just under 1 by rounding: out is then the floors.
+    return out
 
 
 def _check_patterns(
@@ -497,6 +502,8 @@ def fit_em(
     max_iterations: int = 100,
     tolerance: float = 1e-6,
     floor: float = 1e-6,
+    pairs_at_least: float = 0.0,
+    m_at_least_u_for: Collection[str] = frozenset(),
 ) -> MatchModel:
     """Fit m, u and the prior by EM on distinct comparison patterns and their counts.
 
@@ -509,10 +516,25 @@ def fit_em(
     the fields used for blocking in this training pass, whose agreement is forced by the blocking).
     Learned probabilities are kept in [floor, 1 - floor]; fixed ones are left as given.
 
+    Two guards keep a few pairs from deciding the fit (both off by default):
+
+    * ``pairs_at_least``: each learned m, and the prior, is a share of at least this many pairs.
+      A comparison's m rests on the pairs EM counts as matches among those it is observed on;
+      the matches short of ``pairs_at_least`` are taken to spread over the levels as
+      :func:`default_m` says. The prior rests on all the pairs; those short of it are taken to
+      match half the time. A pseudo-count that is zero once enough pairs are compared, so a
+      large fit is unchanged to the bit. Without it the only pair of a tiny file with two
+      emails to compare, two namesakes with different ones, put all of m on "different", and
+      an exact email weighed nothing or against a match.
+    * ``m_at_least_u_for`` names comparisons (identifiers: a mailbox, a phone line, an id, a
+      handle) whose agreeing levels (every level above 0) keep ``m >= u`` while fewer than
+      ``pairs_at_least`` matches inform their m: a few pairs never make sharing one evidence
+      against a match.
+
     Stops when the largest change of any learned m, u or prior is below ``tolerance``
     (``converged=True``) or after ``max_iterations``. EM never lowers the likelihood, so
-    ``history`` is non-decreasing up to rounding — except where the floor binds, as clamping is
-    not part of the EM update. See the module docstring for how label switching is handled.
+    ``history`` is non-decreasing up to rounding — except where the floor or a guard binds, as
+    neither is part of the EM update. See the module docstring for how label switching is handled.
     """
     comparisons = list(comparisons)
     if not comparisons:
@@ -530,16 +552,19 @@ def fit_em(
         raise ValueError(f"max_iterations must be a non-negative integer, got {max_iterations!r}")
     if not _is_number(tolerance) or not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    if isinstance(fix_m_for, str):
-        # A bare string would silently be treated as a set of characters.
-        raise ValueError("fix_m_for must be a collection of comparison names, not a string")
+    if not _is_number(pairs_at_least) or not 0 <= pairs_at_least < math.inf:
+        raise ValueError(f"pairs_at_least must be a finite number >= 0, got {pairs_at_least!r}")
     names = [comp.name for comp in comparisons]
-    unknown = sorted(set(fix_m_for) - set(names))
-    if unknown:
-        raise ValueError(
-            f"fix_m_for names unknown comparison(s): {', '.join(unknown)}; "
-            f"known: {', '.join(names)}"
-        )
+    for what, given in (("fix_m_for", fix_m_for), ("m_at_least_u_for", m_at_least_u_for)):
+        if isinstance(given, str):
+            # A bare string would silently be treated as a set of characters.
+            raise ValueError(f"{what} must be a collection of comparison names, not a string")
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{what} names unknown comparison(s): {', '.join(unknown)}; "
+                f"known: {', '.join(names)}"
+            )
 
     fixed_m = [comp.name in fix_m_for for comp in comparisons]
     m = [
@@ -550,6 +575,9 @@ def fit_em(
         np.asarray(comp.u) if fix_u else _floor_normalise(np.asarray(comp.u), floor)
         for comp in comparisons
     ]
+    # The matches short of pairs_at_least, per comparison: levels as the default m says.
+    pseudo = [np.asarray(default_m(len(comp.levels))) for comp in comparisons]
+    at_least_u = [comp.name in m_at_least_u_for for comp in comparisons]
     lam = float(min(max(prior, floor), 1.0 - floor))
 
     columns = [np.ascontiguousarray(g[:, j]) for j in range(g.shape[1])]
@@ -564,26 +592,45 @@ def fit_em(
         iterations += 1
         weighted_match = c * posterior
         weighted_non = c - weighted_match
-        new_lam = float(min(max(weighted_match.sum() / total, floor), 1.0 - floor))
+        # Pairs short of pairs_at_least count as matches half the time.
+        short_pairs = pairs_at_least - total
+        matched = weighted_match.sum()
+        share = (
+            (matched + 0.5 * short_pairs) / pairs_at_least if short_pairs > 0 else matched / total
+        )
+        new_lam = float(min(max(share, floor), 1.0 - floor))
         change = abs(new_lam - lam)
         new_m: list[np.ndarray] = []
         new_u: list[np.ndarray] = []
         for j, comp in enumerate(comparisons):
-            k = len(comp.levels)
-            col, obs = columns[j][observed[j]], observed[j]
-            for current, weights, keep, out in (
-                (m[j], weighted_match, fixed_m[j], new_m),
-                (u[j], weighted_non, fix_u, new_u),
-            ):
-                if keep:
-                    out.append(current)
-                    continue
-                level_mass = np.bincount(col, weights=weights[obs], minlength=k)
-                # No observed mass (field always missing, or a class emptied): no evidence to
-                # move on, so hold the current estimate rather than divide by zero.
-                updated = _floor_normalise(level_mass, floor) if level_mass.sum() > 0 else current
-                change = max(change, float(np.max(np.abs(updated - current))))
-                out.append(updated)
+            col, obs, k = columns[j][observed[j]], observed[j], len(comp.levels)
+            # No observed mass (field always missing, or a class emptied): no evidence to move
+            # on, so the current estimate is held rather than divided by zero.
+            u_j = u[j]
+            if not fix_u:
+                mass = np.bincount(col, weights=weighted_non[obs], minlength=k)
+                if mass.sum() > 0:
+                    u_j = _floor_normalise(mass, floor)
+            m_j = m[j]
+            if not fixed_m[j]:
+                mass = np.bincount(col, weights=weighted_match[obs], minlength=k)
+                short = pairs_at_least - mass.sum()
+                if short > 0:
+                    # Too few matches to go by: the rest agree as the default m says, and an
+                    # identifier's agreeing levels keep m >= u.
+                    floors = (
+                        np.concatenate(([floor], np.maximum(u_j[1:], floor)))
+                        if at_least_u[j]
+                        else floor
+                    )
+                    m_j = _floor_normalise(mass + short * pseudo[j], floors)
+                elif mass.sum() > 0:
+                    m_j = _floor_normalise(mass, floor)
+            change = max(
+                change, float(np.max(np.abs(m_j - m[j]))), float(np.max(np.abs(u_j - u[j])))
+            )
+            new_m.append(m_j)
+            new_u.append(u_j)
         m, u, lam = new_m, new_u, new_lam
         posterior, log_likelihood = _e_step(columns, c, m, u, lam)
         history.append(log_likelihood)
@@ -598,9 +645,9 @@ def fit_em(
             f"(tolerance {tolerance:g}); the parameters may still be moving"
         )
     if not _orientation_ok(m, u):
-        if not fix_u and not any(fixed_m):
-            # With nothing held fixed the likelihood is symmetric in the two classes, so the
-            # relabelled fit is the same optimum, just named the right way round.
+        if not fix_u and not any(fixed_m) and pairs_at_least == 0:
+            # With nothing held fixed or guarded the likelihood is symmetric in the two classes,
+            # so the relabelled fit is the same optimum, just named the right way round.
             m, u, lam = u, m, 1.0 - lam
             warnings.append(
                 "label switching: the fitted 'match' class agreed less than the 'non-match' "
@@ -610,8 +657,8 @@ def fit_em(
             converged = False
             warnings.append(
                 "label switching: the fitted 'match' class agrees less than the 'non-match' "
-                "class and cannot be relabelled because some parameters were held fixed; "
-                "do not use this model — check the starting m/u and the fixed parameters"
+                "class and cannot be relabelled because some parameters were held fixed or "
+                "guarded; do not use this model — check the starting m/u and the fixed parameters"
             )
 
     fitted = [

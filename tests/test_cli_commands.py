@@ -930,6 +930,42 @@ def test_emails_at_example_com_are_counted_and_warned_of(cli, tmp_path: Path):
     assert run["warnings"] == [warning.removeprefix("Warning: ")]
 
 
+def test_a_tiny_file_links_on_a_shared_email_whatever_its_namesakes_say(cli, tmp_path: Path):
+    # Two John Smiths of one city with different emails were the only pair with two emails to
+    # compare (the sign-up sharing Mary's email was found by that email alone, so EM did not
+    # see it): EM put m of every agreeing email level at 1e-6. The namesakes were merged on
+    # their name and city, and the shared email weighed nothing.
+    crm = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email,city\n"
+        "C1,John,Smith,john.smith@gmail.com,Boston\n"
+        "C2,John,Smith,jsmith.work@yahoo.com,Boston\n"
+        "C3,Mary,Jones,mary.jones@gmail.com,Austin\n"
+        "C4,,,mary.jones@gmail.com,Dallas\n"
+        "C5,Peter,Brown,pbrown@outlook.com,Seattle\n"
+        "C6,Linda,Garcia,linda.g@hotmail.com,Miami\n"
+        "C7,Omar,Haddad,omar.h@icloud.com,Chicago\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    customers = duckdb.sql(
+        "SELECT list(source_record_id ORDER BY source_record_id) AS records "
+        f"FROM '{out / 'identity_map.parquet'}' GROUP BY customer_id ORDER BY records"
+    ).fetchall()
+    assert customers == [
+        (["C1"],), (["C2"],), (["C3", "C4"],), (["C5"],), (["C6"],), (["C7"],)
+    ]  # fmt: skip
+    weights = json.loads((out / "run.json").read_text())["model"]["weights"]
+    agreeing = {
+        (w["comparison"], w["level"]): w["partial_weight"]
+        for w in weights
+        if w["comparison"] in ("email", "phone", "national_id", "handle") and w["gamma"] > 0
+    }
+    assert agreeing[("email", "exact")] > 10
+    assert min(agreeing.values()) >= 0, agreeing
+
+
 def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
     result = cli("unify", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "no input" in result.stderr

@@ -217,6 +217,83 @@ def test_unseen_pairs_fill_a_small_sample_up_to_a_million_pairs() -> None:
     assert unseen_pairs(5_000_000) == 0
 
 
+# -- a few pairs do not decide m ------------------------------------------------------------------
+
+
+def _seven_contacts() -> tuple[np.ndarray, np.ndarray, list[Comparison]]:
+    """The two candidate pairs of a file of seven contacts: two namesakes of one city with
+    different emails, the only pair with two emails to compare, and a contact with a sign-up
+    sharing its email, found by the email alone (so its email is masked), in another city."""
+    email_levels = ["different", "same local part", "one edit apart", "exact"]
+    comparisons = [
+        Comparison("name", ["different", "exact"], default_m(2), [0.9, 0.1]),
+        Comparison("email", email_levels, default_m(4), [1 - 3e-5, 1e-5, 1e-5, 1e-5]),
+        Comparison("city", ["different", "same"], default_m(2), [0.95, 0.05]),
+    ]
+    return np.array([[1, 0, 1], [-1, -1, 0]]), np.array([1, 1]), comparisons
+
+
+def test_one_pair_of_namesakes_does_not_make_a_shared_email_evidence_against() -> None:
+    patterns, counts, comparisons = _seven_contacts()
+    # Unguarded, the namesakes put all of m on "different": sharing an email weighs against.
+    plain = fit_em(patterns, counts, comparisons, fix_u=True)
+    assert plain.comparisons[1].m[3] == pytest.approx(1e-6)
+    assert plain.comparisons[1].partial_weights()[3] < -3
+
+    model = fit_em(
+        patterns, counts, comparisons, fix_u=True, pairs_at_least=10, m_at_least_u_for={"email"}
+    )
+    email = model.comparisons[1]
+    # Eight of the ten pairs m rests on take the default m's levels: three in four agree.
+    assert email.m[3] > 0.5
+    assert email.partial_weights()[3] > 15
+    assert min(email.partial_weights()[1:]) >= 0
+    # Eight pairs short of ten count as matches half the time: the prior does not vanish.
+    assert model.prior >= 0.4
+    assert math.isclose(sum(email.m), 1.0, abs_tol=1e-12)
+
+
+def test_an_identifiers_agreeing_levels_keep_m_at_least_u_on_few_pairs() -> None:
+    patterns, counts, _ = _seven_contacts()
+    # An email shared by one pair in 20: the default m of a rarer level is below that u.
+    common = [
+        Comparison("name", ["different", "exact"], default_m(2), [0.9, 0.1]),
+        Comparison("email", ["different", "a", "b", "exact"], default_m(4), [0.8, 0.1, 0.05, 0.05]),
+        Comparison("city", ["different", "same"], default_m(2), [0.95, 0.05]),
+    ]
+    guarded = fit_em(
+        patterns, counts, common, fix_u=True, pairs_at_least=10, m_at_least_u_for={"email"}
+    )
+    email = guarded.comparisons[1]
+    assert [w >= -1e-12 for w in email.partial_weights()[1:]] == [True, True, True]
+    assert email.m[1] == pytest.approx(0.1)  # pinned at its u
+    assert math.isclose(sum(email.m), 1.0, abs_tol=1e-12)
+    # Not named: the default m stands, below u.
+    free = fit_em(patterns, counts, common, fix_u=True, pairs_at_least=10)
+    assert free.comparisons[1].partial_weights()[1] < 0
+
+
+def test_the_guards_change_nothing_where_many_pairs_are_compared(simulated) -> None:
+    patterns, counts, _ = simulated
+    names = {name for name, *_ in TRUTH}
+    plain = fit_em(patterns, counts, _off_start(), prior=0.2)
+    guarded = fit_em(
+        patterns, counts, _off_start(), prior=0.2, pairs_at_least=10, m_at_least_u_for=names
+    )
+    assert guarded == plain  # to the bit
+
+
+def test_guard_arguments_are_checked() -> None:
+    patterns, counts, comparisons = _seven_contacts()
+    for bad in (-1, math.inf, math.nan, True, "10"):
+        with pytest.raises(ValueError, match="pairs_at_least"):
+            fit_em(patterns, counts, comparisons, pairs_at_least=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="m_at_least_u_for names unknown comparison"):
+        fit_em(patterns, counts, comparisons, m_at_least_u_for={"phone"})
+    with pytest.raises(ValueError, match="m_at_least_u_for must be a collection"):
+        fit_em(patterns, counts, comparisons, m_at_least_u_for="email")
+
+
 # -- label switching -----------------------------------------------------------------------------
 
 
