@@ -143,7 +143,9 @@ def test_postcode_std_accepts_numbers(con):
         ("Northern Territory", "nt"),
         ("Australian Capital Territory", "act"),
         ("South Australia", "sa"),
-        ("Ontario", "ontario"),
+        ("Ontario", "on"),
+        ("Québec", "qc"),
+        ("British Columbia", "bc"),
         ("Île-de-France", "ile de france"),
         ("", None),
         ("  ", None),
@@ -254,6 +256,9 @@ def test_states_table():
     assert len(table) == len(rows)
     assert len({c for c in table.values() if len(c) == 2}) >= 51  # 50 states and DC
     assert {"nsw", "vic", "qld", "sa", "wa", "tas", "nt", "act"} <= set(table.values())
+    assert {"on", "qc", "bc", "ab", "mb", "sk", "ns", "nb", "nl", "pe", "yt", "nu"} <= set(
+        table.values()
+    )
     # Codes are never also names, so cx_state_std is idempotent.
     assert not set(table) & set(table.values())
 
