@@ -45,6 +45,7 @@ FIELDS: tuple[Field, ...] = (
     Field("postcode", "postal or ZIP code"),
     Field("state", "state, county or region"),
     Field("country", "country name or code"),
+    Field("location", "where someone is, in one text (a social profile's): city, state, country"),
     Field("dob", "date of birth", "date"),
     Field("gender", "gender"),
     Field("national_id", "national identifier (e.g. social security number)"),
@@ -187,7 +188,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "apartment",
         "suite",
     ),
-    "city": ("city", "town", "suburb", "locality", "municipality", "bio_location", "location"),
+    "city": ("city", "town", "suburb", "locality", "municipality"),
     "postcode": (
         "postcode",
         "post_code",
@@ -208,6 +209,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "province_code",
     ),
     "country": ("country", "country_code", "nation"),
+    "location": ("location", "bio_location", "profile_location", "geo_location", "geolocation"),
     "dob": (
         "dob",
         "date_of_birth",

@@ -19,6 +19,9 @@ from cxunify.fields import field_for_header, looks_like_record_key, normalise_he
         ("given_name", "first_name"),
         ("surname", "last_name"),
         ("suburb", "city"),
+        ("location", "location"),  # a social profile's "Boston, MA": read into city, state
+        ("bio_location", "location"),
+        ("User Location", "location"),
         ("ZIP", "postcode"),
         ("shipping_zip", "postcode"),
         ("date_of_birth", "dob"),

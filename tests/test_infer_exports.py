@@ -126,6 +126,18 @@ SHOPIFY_ORDERS = (
     "#1003,,,,,,,,,,2024-03-01 09:00:00 +0100,1,Wool Socks,12.00,"
     ",,,,,,,,,,,,,,,\n"
 )
+# A follower export whose locations are written as people write them.
+SOCIAL_LOCATIONS = (
+    "id,screen_name,name,location\n"
+    '1,annlee,Ann Lee,"Boston, MA"\n'
+    '2,bobroy,Bob Roy,"Toronto, Ontario"\n'
+    '3,catpoe,Cat Poe,"London, England"\n'
+    '4,danwu,Dan Wu,"San Francisco, CA, USA"\n'
+    "5,evefox,Eve Fox,🌍 everywhere\n"
+    "6,faykim,Fay Kim,she/her\n"
+    "7,gusorr,Gus Orr,NYC\n"
+    '8,halng,Hal Ng,"📍 Berlin, Germany | he/him"\n'
+)
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
     "shopify_customers": ("crm", SHOPIFY_CUSTOMERS),
@@ -138,6 +150,7 @@ EXPORTS = {
     "twitter_followers": ("social", TWITTER_FOLLOWERS),
     "intercom_conversations": ("support", INTERCOM_CONVERSATIONS),
     "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
+    "social_locations": ("social", SOCIAL_LOCATIONS),
 }
 
 
@@ -228,9 +241,11 @@ def test_every_phone_column_a_crm_exports_is_mapped_the_plain_one_first(
 
 @pytest.fixture(scope="module")
 def unified(exports: dict[str, tuple[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A zero-config run over the customers, orders and tickets exports."""
+    """A zero-config run over the customers, orders, tickets and social locations exports."""
     out = tmp_path_factory.mktemp("unified") / "out"
-    flags = _flags(exports, "shopify_customers", "shopify_orders", "zendesk_tickets")
+    flags = _flags(
+        exports, "shopify_customers", "shopify_orders", "zendesk_tickets", "social_locations"
+    )
     result = CliRunner().invoke(app, ["unify", *flags, "--out", str(out), "-q"])
     assert result.exit_code == 0, result.stderr
     return out
@@ -356,3 +371,33 @@ def test_an_order_of_several_line_item_rows_is_one_order(
         ]
         run = json.loads((unified / "run.json").read_text())
         assert run["counts"]["rows_rejected"] == 0 and run["warnings"] == []
+
+
+def test_a_social_location_is_read_as_city_state_and_country(
+    inferred: dict[str, dict], unified: Path
+):
+    """A Twitter export's location ("Boston, MA") was mapped whole to the city: profiles read
+    'Boston, MA', no state, and a bio of "she/her" or "🌍 everywhere" was a city. The column is
+    now the location, read into city, state and country; what names no place gives no city."""
+    columns = inferred["twitter_followers"]["columns"]
+    assert columns["location"] == "location" and "city" not in columns
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT r.source_record_id, r.city, r.state, r.country, p.city, p.state "
+            "FROM read_parquet($records) r JOIN read_parquet($profiles) p USING (customer_id) "
+            "WHERE r.source = 'social_locations' ORDER BY r.source_record_id",
+            {
+                "records": str(unified / "records.parquet"),
+                "profiles": str(unified / "profiles.parquet"),
+            },
+        ).fetchall()
+    assert rows == [
+        ("1", "Boston", "ma", None, "Boston", "ma"),
+        ("2", "Toronto", "on", None, "Toronto", "on"),
+        ("3", "London", None, "GB", "London", None),
+        ("4", "San Francisco", "ca", "US", "San Francisco", "ca"),
+        ("5", None, None, None, None, None),
+        ("6", None, None, None, None, None),
+        ("7", "NYC", None, None, "NYC", None),
+        ("8", "Berlin", None, "DE", "Berlin", None),
+    ]

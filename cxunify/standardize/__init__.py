@@ -276,6 +276,7 @@ DICTIONARIES = {
     "emails": table("dict_emails"),
     "dates": table("dict_dates"),
     "streets": table("dict_streets"),
+    "locations": table("dict_locations"),
     "cities": table("dict_cities"),
 }
 
@@ -323,9 +324,15 @@ def dictionary_sql() -> list[str]:
         SELECT v, cx_street_std(v) AS std FROM (
             SELECT DISTINCT coalesce(street_number || ' ' || street, street) AS v
             FROM {MAPPED} WHERE street IS NOT NULL)""",
+        # A location as its city, state and country ("Boston, MA"); the city is standardised
+        # with the cities written as such.
+        f"""CREATE OR REPLACE TABLE {d["locations"]} AS
+        SELECT v, cx_location(v) AS parts
+        FROM (SELECT DISTINCT location AS v FROM {MAPPED} WHERE location IS NOT NULL)""",
         f"""CREATE OR REPLACE TABLE {d["cities"]} AS
         SELECT v, cx_city_std(regexp_replace(v, '\\s*,.*$', '')) AS std
-        FROM (SELECT DISTINCT city AS v FROM {MAPPED} WHERE city IS NOT NULL)""",
+        FROM (SELECT city AS v FROM {MAPPED} WHERE city IS NOT NULL
+              UNION SELECT parts.city FROM {d["locations"]} WHERE parts.city IS NOT NULL)""",
     ]
 
 
@@ -361,9 +368,13 @@ def records_sql() -> str:
     WITH m AS (
         SELECT m.*, s.phone_region, s.dayfirst,
                fn.split AS split_name, fn.suffix AS full_name_suffix,
-               coalesce(m.street_number || ' ' || m.street, m.street) AS street_line
+               coalesce(m.street_number || ' ' || m.street, m.street) AS street_line,
+               -- a source's own city, state and country first, then its location's
+               coalesce(m.city, lo.parts.city) AS city_in,
+               lo.parts.state AS location_state, lo.parts.country AS location_country
         FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
         LEFT JOIN {d["full_names"]} fn ON fn.v = m.full_name
+        LEFT JOIN {d["locations"]} lo ON lo.v = m.location
     ), n AS (
         SELECT *,
                coalesce(first_name, split_name.first_name) AS first_in,
@@ -409,11 +420,11 @@ def records_sql() -> str:
         nullif(trim(regexp_replace(street_line, '\\s+', ' ', 'g')), '') AS street,
         st.std AS street_std,
         nullif(trim(address_2), '') AS address_2,
-        nullif(trim(city), '') AS city,
+        nullif(trim(city_in), '') AS city,
         ci.std AS city_std,
         cx_postcode_std(postcode) AS postcode,
-        cx_state_std(state) AS state,
-        cx_country_std(country) AS country,
+        coalesce(cx_state_std(state), location_state) AS state,
+        coalesce(cx_country_std(country), location_country) AS country,
         dd.parsed AS dob,
         nullif(lower(trim(gender)), '') AS gender,
         nullif(regexp_replace(cx_ascii_digits(national_id), '[^0-9A-Za-z]', '', 'g'), '')
@@ -450,5 +461,5 @@ def records_sql() -> str:
     LEFT JOIN {d["phones"]} ph ON ph.v = n.phone AND ph.region IS NOT DISTINCT FROM n.phone_region
     LEFT JOIN {d["dates"]} dd ON dd.v = n.dob AND dd.dayfirst = n.dayfirst
     LEFT JOIN {d["streets"]} st ON st.v = n.street_line
-    LEFT JOIN {d["cities"]} ci ON ci.v = n.city
+    LEFT JOIN {d["cities"]} ci ON ci.v = n.city_in
     """

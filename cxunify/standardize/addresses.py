@@ -1,5 +1,6 @@
-"""Postal addresses as DuckDB macros: matching forms of street, city, postcode and state, and
-a country as its ISO 3166 code.
+"""Postal addresses as DuckDB macros: matching forms of street, city, postcode and state, a
+country as its ISO 3166 code, and a location written in one text ("Boston, MA") read into
+city, state and country.
 
 "123 North Main Street, Apt. #4" and "123 N Main St Unit 4" are the same door. The macros
 reduce each part to one spelling (USPS-style abbreviations, which also cover Australian and
@@ -53,6 +54,46 @@ COUNTRY_ALIASES: dict[str, str] = {
     "Polska": "PL", "Sverige": "SE", "Norge": "NO", "Danmark": "DK", "Suomi": "FI",
     "Brasil": "BR", "Éire": "IE", "Magyarország": "HU", "Česko": "CZ", "Hrvatska": "HR",
 }  # fmt: skip
+# A social profile's location names where someone is in one text, and often something else:
+# "📍 Brooklyn, NY | she/her", "🌍 everywhere", "www.example.com". What splits it into
+# places: a bar, bullet or semicolon, a slash or dash between spaces, and a run of emoji,
+# pictographs, arrows or other symbols (with the joiners and selectors that build emoji).
+LOCATION_SEPARATORS = (
+    r"[|•·;]|\s[/–—-]\s|[\x{2190}-\x{2BFF}\x{1F000}-\x{1FAFF}\x{FE0E}\x{FE0F}\x{200D}"
+    r"\x{20E3}\x{E0020}-\x{E007F}]+"
+)
+# White space around a part of a location: any Unicode space (a no-break space, an
+# ideographic space), not only the ASCII ones trim() removes.
+LOCATION_SPACE = (
+    r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}"
+    r"\x{205F}\x{3000}]+"
+)
+# Words that name no place: a part of a location made of these alone is none ("Planet
+# Earth", "she/her", "the internet", "wherever I am").
+NOT_PLACE_WORDS: tuple[str, ...] = (
+    "she", "her", "hers", "he", "him", "his", "they", "them", "their", "theirs", "xe", "xem",
+    "xyr", "ze", "zir", "hir", "it", "its", "any", "all", "pronouns",
+    "i", "im", "am", "is", "are", "you", "we", "the", "a", "of", "and", "or", "in", "on", "at",
+    "to", "here", "there", "where", "wherever", "everywhere", "anywhere", "somewhere",
+    "nowhere", "earth", "planet", "world", "worldwide", "global", "globe", "universe", "galaxy",
+    "space", "outer", "internet", "online", "web", "cyberspace", "metaverse", "home", "remote",
+    "remotely", "travelling", "traveling", "moon", "heaven", "dreamland",
+)  # fmt: skip
+# First words of a phrase, never of a place's name: "in your heart", "living my best life",
+# "based in Berlin" (where the place is a guess).
+NOT_PLACE_STARTS: tuple[str, ...] = (
+    "in", "on", "at", "my", "your", "our", "their", "where", "wherever", "everywhere",
+    "anywhere", "somewhere", "nowhere", "living", "lost", "between", "currently", "mostly",
+    "probably", "sometimes", "always", "based", "located", "born", "from", "i", "im", "we",
+    "you", "just", "not", "this", "that", "follow", "dm",
+)  # fmt: skip
+# States whose name, written alone, is more often a city's: "New York" is the city, "Washington"
+# (DC) the capital; "California" alone is the state.
+CITY_STATE_NAMES: tuple[str, ...] = ("new york", "washington", "washington dc", "washington d c")
+# Top-level domains that make a part of a location a web address ("example.com"; any other
+# before a slash: "linktr.ee/someone").
+WEB_DOMAINS = "com|net|org|io|co|me|dev|app|ly|gg|tv|xyz|info|link|bio|page|site|online"
+
 # Postcodes that mean "none" once upper-cased and stripped to letters and digits.
 JUNK_POSTCODES: tuple[str, ...] = (
     "NA",
@@ -139,6 +180,105 @@ CREATE OR REPLACE MACRO cx_country_std(x) AS
                    lambda s: CASE WHEN s IS NOT NULL THEN
                        coalesce(getvariable('cx_countries')[s], upper(trim(CAST(x AS VARCHAR))))
                    END)[1];
+
+-- A location written in one text ("Boston, MA", "San Francisco, CA, USA", "London, England",
+-- "📍 Toronto, Ontario | he/him") as its city, state and country. Its first place (the
+-- pieces between cx_loc_separators) is split at commas. The last part is a state (a name or
+-- a code, a ZIP code after it aside: "MA 02115", "Ontario"; a code that is a country's too,
+-- "DE", is the state's) or else a country ("England", "USA", "FR"), and the part before a
+-- country may be a state. The city is the first part left that is a place and no country
+-- ("Munich, Bavaria, Germany": Munich). A location of one part is a state when it is a
+-- state's name and no city's too (California; not New York), a country when it is a
+-- country's name or a code of three letters ("LA" is no Laos), else the city. A part with
+-- digits, @ or #, a web address, or only words naming no place (she/her, everywhere) is no
+-- place: a location of nothing else gives no city.
+
+-- A part without the ZIP code written after a state ("MA 02115").
+CREATE OR REPLACE MACRO _cx_loc_unzip(p) AS regexp_replace(p, '\s+\d{5}(-\d{4})?$', '');
+
+-- The key a part is looked up by in the states and countries maps: its words.
+CREATE OR REPLACE MACRO _cx_loc_key(p) AS array_to_string(_cx_addr_words(_cx_loc_unzip(p)), ' ');
+
+CREATE OR REPLACE MACRO _cx_loc_is_state(k) AS
+    getvariable('cx_states')[k] IS NOT NULL OR list_contains(getvariable('cx_state_codes'), k);
+
+-- Written alone, a state's name (not its code: "IN", "OR" and "ME" are words) and no city's.
+CREATE OR REPLACE MACRO _cx_loc_is_state_name(k) AS
+    getvariable('cx_states')[k] IS NOT NULL
+    AND NOT list_contains(getvariable('cx_city_state_names'), k);
+
+CREATE OR REPLACE MACRO _cx_loc_is_country(k) AS getvariable('cx_countries')[k] IS NOT NULL;
+
+CREATE OR REPLACE MACRO _cx_loc_is_country_alone(k) AS
+    _cx_loc_is_country(k) AND (length(k) > 2 OR k IN ('us', 'uk'));
+
+CREATE OR REPLACE MACRO _cx_loc_is_place(p) AS
+    list_transform(
+        [_cx_addr_words(p)],
+        lambda ws: (lower(p) <> upper(p)  -- a letter of a cased script, or of another:
+                    OR regexp_matches(p, '[\x{0590}-\x{08FF}\x{0900}-\x{0DFF}\x{0E00}-\x{0FFF}'
+                                         || '\x{1100}-\x{11FF}\x{3040}-\x{30FF}'
+                                         || '\x{3400}-\x{9FFF}\x{AC00}-\x{D7AF}]'))
+            AND NOT regexp_matches(lower(p), getvariable('cx_loc_not_place_text'))
+            AND len(ws) BETWEEN 1 AND 5
+            AND NOT list_contains(getvariable('cx_loc_not_place_starts'), ws[1])
+            AND len(list_filter(
+                ws, lambda w: NOT list_contains(getvariable('cx_loc_not_place_words'), w))) > 0
+            AND _cx_addr_unjunk(array_to_string(ws, ' ')) IS NOT NULL)[1];
+
+-- The comma-separated parts of the first place in a location.
+CREATE OR REPLACE MACRO _cx_loc_parts(x) AS
+    list_filter(
+        list_transform(
+            regexp_split_to_array(CAST(x AS VARCHAR), getvariable('cx_loc_separators')),
+            lambda s: list_filter(
+                list_transform(string_split(s, ','),
+                               lambda p: regexp_replace(p, '^' || getvariable('cx_loc_space')
+                                                        || '|' || getvariable('cx_loc_space')
+                                                        || '$', '', 'g')),
+                lambda p: p <> '')),
+        lambda ps: len(list_filter(ps, lambda p: _cx_loc_is_place(p))) > 0)[1];
+
+-- Parts as state, country and the parts left for the city, from their keys `ks`.
+CREATE OR REPLACE MACRO _cx_loc_read(ps, ks) AS CASE
+    WHEN len(ps) = 0 THEN {'state': NULL, 'country': NULL, 'rest': []::VARCHAR[]}
+    WHEN len(ps) = 1 AND _cx_loc_is_state_name(ks[1])
+        THEN {'state': ps[1], 'country': NULL, 'rest': []::VARCHAR[]}
+    WHEN len(ps) = 1 AND _cx_loc_is_country_alone(ks[1])
+        THEN {'state': NULL, 'country': ps[1], 'rest': []::VARCHAR[]}
+    WHEN len(ps) = 1 THEN {'state': NULL, 'country': NULL, 'rest': ps}
+    WHEN _cx_loc_is_state(ks[-1])
+        THEN {'state': ps[-1], 'country': NULL, 'rest': ps[1:len(ps) - 1]}
+    WHEN _cx_loc_is_country(ks[-1])
+         AND (len(ps) > 2 AND _cx_loc_is_state(ks[-2]) OR _cx_loc_is_state_name(ks[-2]))
+        THEN {'state': ps[-2], 'country': ps[-1], 'rest': ps[1:len(ps) - 2]}
+    WHEN _cx_loc_is_country(ks[-1])
+        THEN {'state': NULL, 'country': ps[-1], 'rest': ps[1:len(ps) - 1]}
+    ELSE {'state': NULL, 'country': NULL, 'rest': ps} END;
+
+-- The city: the first part left that is a place and no country's name, nor a state's unless
+-- the location named its state ("Québec, QC").
+CREATE OR REPLACE MACRO _cx_loc_city(r) AS
+    list_filter(
+        r.rest,
+        lambda p: _cx_loc_is_place(p)
+                  AND list_transform(
+                      [_cx_loc_key(p)],
+                      lambda k: (r.state IS NOT NULL OR NOT _cx_loc_is_state_name(k))
+                                AND NOT _cx_loc_is_country_alone(k))[1])[1];
+
+-- (Each list is bound once by a lambda: a macro's argument is pasted, and computed, wherever
+-- the macro uses it, and _cx_loc_read reads the keys seven times.)
+CREATE OR REPLACE MACRO cx_location(x) AS
+    list_transform(
+        [coalesce(_cx_loc_parts(x), []::VARCHAR[])],
+        lambda ps: list_transform(
+            [list_transform(ps, lambda p: _cx_loc_key(p))],
+            lambda ks: list_transform(
+                [_cx_loc_read(ps, ks)],
+                lambda r: {'city': _cx_loc_city(r),
+                           'state': cx_state_std(_cx_loc_unzip(r.state)),
+                           'country': cx_country_std(r.country)})[1])[1])[1];
 """
 
 
@@ -180,12 +320,24 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     _load_map(con, STREET_WORDS_CSV, "street_words", "word", "abbrev")
     _load_map(con, STATES_CSV, "states", "name", "code")
     con.execute(
+        f"SET VARIABLE cx_state_codes = (SELECT list(DISTINCT code) FROM {table('ref_states')})"
+    )
+    con.execute(
         "SET VARIABLE cx_city_words = map($k, $v)",
         {"k": list(CITY_WORDS), "v": list(CITY_WORDS.values())},
     )
     con.execute("SET VARIABLE cx_addr_junk = $v", {"v": list(JUNK_ADDRESS_VALUES)})
     con.execute("SET VARIABLE cx_addr_separators = $v", {"v": SEPARATORS})
     con.execute("SET VARIABLE cx_addr_junk_postcodes = $v", {"v": list(JUNK_POSTCODES)})
+    con.execute("SET VARIABLE cx_loc_separators = $v", {"v": LOCATION_SEPARATORS})
+    con.execute("SET VARIABLE cx_loc_space = $v", {"v": LOCATION_SPACE})
+    con.execute(
+        "SET VARIABLE cx_loc_not_place_text = $v",
+        {"v": rf"[0-9@#]|://|^www\.|\.({WEB_DOMAINS})(/|$)|[a-z0-9]\.[a-z]{{2,}}/"},
+    )
+    con.execute("SET VARIABLE cx_loc_not_place_words = $v", {"v": list(NOT_PLACE_WORDS)})
+    con.execute("SET VARIABLE cx_loc_not_place_starts = $v", {"v": list(NOT_PLACE_STARTS)})
+    con.execute("SET VARIABLE cx_city_state_names = $v", {"v": list(CITY_STATE_NAMES)})
     con.execute(_MACROS)
     # Country names keyed by the words the macros make of them, so that a value matches
     # however it is cased, accented or punctuated; the first spelling of a key wins.

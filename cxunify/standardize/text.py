@@ -10,7 +10,7 @@ from __future__ import annotations
 # Fields that hold no control characters. Free text (subject, text) keeps its own.
 PLAIN_TEXT_FIELDS = (
     "first_name", "last_name", "full_name", "email", "phone", "street", "street_number",
-    "address_2", "city", "postcode", "state", "country",
+    "address_2", "city", "postcode", "state", "country", "location",
 )  # fmt: skip
 
 
