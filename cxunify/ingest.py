@@ -63,9 +63,12 @@ REJECTS = table("rejects")
 # Meta columns of cx_mapped, before the canonical fields.
 MAPPED_META = ("source", "source_kind", "file", "row_number", "source_record_id")
 # After the canonical fields, for each field a source may map several columns to: the values
-# of those columns after the one the record takes (NULL when there are none). A record
-# matches by its first; profiles list them all.
+# of those columns after the first one written (NULL when there are none). A record matches
+# by the first of them all that is of use (standardize picks it); profiles list them all.
 OTHERS: dict[str, str] = {field: f"{field}_others" for field in SEVERAL_COLUMN_FIELDS}
+# What separates the values of a cell holding several (`a@x.com; b@y.com`, `a@x.com,b@y.com`)
+# in a field's columns after its first.
+_SEVERAL_IN_A_CELL = "'\\s*[;,]\\s*'"
 
 
 @dataclass
@@ -1382,7 +1385,8 @@ def _insert_mapped(
     """Append a file's rows to ``cx_mapped``, each keyed by its row number after the keys of
     the files before it: record keys follow reading order without sorting every row. Names,
     emails, phones and addresses lose their control characters. A field mapped to several
-    columns takes the first of them holding a value."""
+    columns takes the first value written in them, and its other values (a cell of a column
+    after the first split at ';' and ',') go to its ``OTHERS`` column."""
     # (Here, not at the top: the standardize package imports this module.)
     from cxunify.standardize.text import PLAIN_TEXT_FIELDS, no_controls
 
@@ -1400,15 +1404,22 @@ def _insert_mapped(
             if len(values) == 1
             else f"coalesce({', '.join(values)})"
         )
+        if name in OTHERS and len(values) > 1:
+            # The columns after the first may hold several values in a cell (HubSpot's
+            # Additional email addresses: 'a@x.com; b@y.com'), each a value of its own.
+            pieces = ", ".join(
+                [f"[{values[0]}]"]
+                + [f"string_split_regex({v}, {_SEVERAL_IN_A_CELL})" for v in values[1:]]
+            )
+            present = f"list_filter(flatten([{pieces}]), lambda v: trim(v) <> '')"
+            value = f"{present}[1]"
+            other = f"CASE WHEN len({present}) > 1 THEN {present}[2:] END"
+            projections.append(f"{value} AS {ident(name)}")
+            others.append(f"{other} AS {ident(OTHERS[name])}")
+            continue
         projections.append(f"{value} AS {ident(name)}")
         if name in OTHERS:
-            present = f"list_filter([{', '.join(values)}], lambda v: v IS NOT NULL)"
-            other = (
-                f"CASE WHEN len({present}) > 1 THEN {present}[2:] END"
-                if len(values) > 1
-                else "NULL::VARCHAR[]"
-            )
-            others.append(f"{other} AS {ident(OTHERS[name])}")
+            others.append(f"NULL::VARCHAR[] AS {ident(OTHERS[name])}")
     row = ident(raw.row)
     if source.id is None:
         record_id = f"CAST({row} AS VARCHAR)"

@@ -223,6 +223,47 @@ def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Pa
     ]
 
 
+def test_a_placeholder_in_the_first_of_two_columns_gives_way_to_the_second(cli, tmp_path: Path):
+    """A contact whose work phone was 'n/a' and mobile a real number took 'n/a' as its phone,
+    so it had none to match by; its email likewise (test@test.com before a real address). Now
+    the first value of use is the one matched by, and a cell of several addresses
+    ('a@x.com; b@y.com') is each of them in the profile's emails."""
+    write(
+        tmp_path / "crm.csv",
+        "id,work_phone,mobile_phone,email,other_emails\n"
+        '1,n/a,+14155552671,test@test.com,"a@x.com; b@y.com"\n'
+        "2,(415) 555-2671,,,\n3,,,n/a,\n",
+    )
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: id\n"
+        "    columns:\n      phone: [work_phone, mobile_phone]\n"
+        "      email: [email, other_emails]\nmatching:\n  rules: [[phone]]\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", cfg, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        f"SELECT source_record_id, customer_id, phone, email FROM '{out}/identity_map.parquet' "
+        f"JOIN '{out}/records.parquet' USING (source, source_record_id, customer_id) "
+        "ORDER BY source_record_id"
+    ).fetchall()
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        ("1", "+14155552671", "a@x.com"),
+        ("2", "+14155552671", None),
+        ("3", None, None),
+    ]
+    assert rows[0][1] == rows[1][1] != rows[2][1]
+    profile = duckdb.sql(
+        f"SELECT phones, email, emails FROM '{out}/profiles.parquet' WHERE customer_id = $c",
+        params={"c": rows[0][1]},
+    ).fetchall()
+    assert profile == [(["+14155552671"], "a@x.com", ["a@x.com", "b@y.com"])]
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    # 1 wrote test@test.com first but has an address of use; 3 wrote only 'n/a'
+    assert (counts["emails_read"], counts["emails_unusable"]) == (2, 1)
+
+
 def test_missing_file_and_glob_without_match(cli, tmp_path: Path):
     result = cli(
         "unify",

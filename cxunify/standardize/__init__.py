@@ -254,8 +254,10 @@ def standardize(engine: Any, config: Config) -> int:
 
 
 def email_counts(engine: Any) -> tuple[int, int]:
-    """Records of ``cx_records`` with an email written, and those whose email is no use to
-    match (not an address, or a placeholder: test@test.com, any address at example.com).
+    """Records of ``cx_records`` with an email written (in any of their email columns), and
+    those of them with none of use to match (not an address, or a placeholder: test@test.com,
+    any address at example.com), in any column: a record whose first column holds 'n/a' and
+    whose second holds an address matches by the address and is not counted unusable.
     Plain SQL, for either engine; an update counts its merged records, as a full run would."""
     read, unusable = engine.rows(
         f"""
@@ -382,16 +384,21 @@ def records_sql() -> str:
                cx_amount_currency_written(amount) AS amount_currency_written
         FROM m
     ), other_values AS (
-        -- the values of a field's other columns (see ingest.OTHERS), each with its place
-        SELECT record_key, 'phone' AS field, s.phone_region, unnest(phone_others) AS v,
-               generate_subscripts(phone_others, 1) AS i
+        -- The values of a record with several for a field (see ingest.OTHERS), each with its
+        -- place, the first written first. Only such records: the others join nothing here.
+        SELECT record_key, 'phone' AS field, s.phone_region, unnest([phone] || phone_others) AS v,
+               generate_subscripts([phone] || phone_others, 1) AS i
         FROM {MAPPED} JOIN {SETTINGS} s USING (source) WHERE phone_others IS NOT NULL
         UNION ALL
-        SELECT record_key, 'email', NULL, unnest(email_others), generate_subscripts(email_others, 1)
+        SELECT record_key, 'email', NULL, unnest([email] || email_others),
+               generate_subscripts([email] || email_others, 1)
         FROM {MAPPED} WHERE email_others IS NOT NULL
     ), others AS (
-        -- standardised as the first column's values are; those no use to match are left out
+        -- The record matches by the first value of use (a placeholder written first, 'n/a'
+        -- or test@test.com, gives way to the next); the rest of use are its others.
         SELECT o.record_key,
+               arg_min(o.v, o.i) FILTER (WHERE ph.e164 IS NOT NULL) AS phone_taken,
+               arg_min(o.v, o.i) FILTER (WHERE em.clean IS NOT NULL) AS email_taken,
                list(ph.e164 ORDER BY o.i) FILTER (WHERE ph.e164 IS NOT NULL) AS phones,
                list(em.clean ORDER BY o.i) FILTER (WHERE em.clean IS NOT NULL) AS emails
         FROM other_values o
@@ -450,15 +457,17 @@ def records_sql() -> str:
         nullif(trim(text), '') AS text,
         cx_count(followers) AS followers,
         cx_count(posts) AS posts,
-        nullif(others.emails, []) AS email_others,
-        nullif(others.phones, []) AS phone_others,
+        nullif(others.emails[2:], []) AS email_others,
+        nullif(others.phones[2:], []) AS phone_others,
         {raw_digest_sql("n.")} AS raw_digest
     FROM n
     LEFT JOIN others USING (record_key)
     LEFT JOIN {d["names"]} nf ON nf.v = n.first_in
     LEFT JOIN {d["names"]} nl ON nl.v = n.last_in
-    LEFT JOIN {d["emails"]} em ON em.v = n.email
-    LEFT JOIN {d["phones"]} ph ON ph.v = n.phone AND ph.region IS NOT DISTINCT FROM n.phone_region
+    LEFT JOIN {d["emails"]} em ON em.v = coalesce(others.email_taken, n.email)
+    LEFT JOIN {d["phones"]} ph
+        ON ph.v = coalesce(others.phone_taken, n.phone)
+        AND ph.region IS NOT DISTINCT FROM n.phone_region
     LEFT JOIN {d["dates"]} dd ON dd.v = n.dob AND dd.dayfirst = n.dayfirst
     LEFT JOIN {d["streets"]} st ON st.v = n.street_line
     LEFT JOIN {d["cities"]} ci ON ci.v = n.city_in
