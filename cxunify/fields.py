@@ -73,6 +73,16 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 SEVERAL_COLUMN_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.several_columns)
 
+# Headers of columns holding several values in a cell (HubSpot's Additional email addresses:
+# 'a@x.com;b@y.com'); after a field's first column, each value counts (see ingest).
+_SEVERAL_EMAILS = ("additional_email_addresses", "additional_emails", "other_emails")
+_SEVERAL_PHONES = (
+    "all_phone_numbers",
+    "additional_phone_numbers",
+    "other_phone_numbers",
+    "other_phones",
+)
+
 # Header spellings, after normalisation (lower case, words joined by '_'). Prefixes such as
 # `customer_` or `billing_` are stripped before lookup, so `customer_email` finds `email`.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -134,6 +144,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "additional_email",
         "email_2",
         "email2",
+        *_SEVERAL_EMAILS,
     ),
     "phone": (
         "phone",
@@ -161,6 +172,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "contact_number",
         "msisdn",
         "landline",
+        *_SEVERAL_PHONES,
     ),
     "street": (
         "street",
@@ -432,6 +444,18 @@ def field_for_header(header: str) -> str | None:
             if rest in _LOOKUP:
                 return _LOOKUP[rest]
     return None
+
+
+_SEVERAL_IN_A_CELL = frozenset((*_SEVERAL_EMAILS, *_SEVERAL_PHONES))
+
+
+def holds_several(header: str) -> bool:
+    """Whether a header names a column of several emails or phones in a cell.
+
+    >>> holds_several("Additional email addresses"), holds_several("Secondary Email")
+    (True, False)
+    """
+    return normalise_header(header) in _SEVERAL_IN_A_CELL
 
 
 def looks_like_record_key(header: str) -> bool:

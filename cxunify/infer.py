@@ -27,6 +27,7 @@ from cxunify.fields import (
     FIELD_BY_NAME,
     Kind,
     field_for_header,
+    holds_several,
     looks_like_record_key,
     normalise_header,
 )
@@ -49,6 +50,8 @@ SAMPLE_ROWS = 100_000
 _MIN_SHARE = {
     "email": 0.5,
     "phone": 0.5,
+    "emails": 0.5,
+    "phones": 0.5,
     "date": 0.6,
     "timestamp": 0.6,
     "number": 0.8,
@@ -58,10 +61,25 @@ _MIN_SHARE = {
     "text": 0.0,
 }
 
+_EMAIL = r"regexp_full_match(lower(v), '[^@\s]+@[^@\s]+\.[a-z]{2,}')"
+_PHONE = (
+    r"length(regexp_replace(v, '[^0-9]', '', 'g')) BETWEEN 6 AND 17 "
+    r"AND NOT regexp_matches(v, '[A-Za-z]{2,}|@')"
+)
+
+
+def _each_value(check: str) -> str:
+    """`check` of every value of a cell holding several, split as ingest splits them."""
+    pieces = r"list_filter(string_split_regex(v, '\s*[;,]\s*'), lambda v: v <> '')"
+    return f"coalesce(list_bool_and(list_transform({pieces}, lambda v: {check})), false)"
+
+
 _CHECKS = {
-    "email": r"regexp_full_match(lower(v), '[^@\s]+@[^@\s]+\.[a-z]{2,}')",
-    "phone": r"length(regexp_replace(v, '[^0-9]', '', 'g')) BETWEEN 6 AND 17 "
-    r"AND NOT regexp_matches(v, '[A-Za-z]{2,}|@')",
+    "email": _EMAIL,
+    "phone": _PHONE,
+    # a column of several in a cell (see fields.holds_several)
+    "emails": _each_value(_EMAIL),
+    "phones": _each_value(_PHONE),
     "date": "cx_parse_date(v, false) IS NOT NULL OR cx_parse_date(v, true) IS NOT NULL",
     "timestamp": "cx_parse_timestamp(v, false) IS NOT NULL "
     "OR cx_parse_timestamp(v, true) IS NOT NULL",
@@ -223,6 +241,8 @@ def _infer_one(
         if field_name is None:
             continue
         check = FIELD_BY_NAME[field_name].sniff
+        if holds_several(column):
+            check += "s"
         if has_rows and column not in filled:
             # An export's column for what the system never holds (Stripe's Invoice ID of
             # payments without invoices): a field of no value, named as if it held one.
@@ -342,14 +362,18 @@ def _several_columns(
         own = headed[:1]
         for column, _ in headed[1:]:
             inferred.skipped[column] = f"{field_name} is already mapped from '{own[0][0]}'"
-    ordered = sorted(own, key=lambda item: not _plain(field_name, item[0]))  # (a stable sort)
+    # (a stable sort; a column of several in a cell last: ingest splits only those after
+    # the first)
+    ordered = sorted(
+        own, key=lambda item: (not _plain(field_name, item[0]), holds_several(item[0]))
+    )
     check = FIELD_BY_NAME[field_name].sniff
     headers = ", ".join(f"'{column}'" for column, _ in ordered)
     shares = ", ".join(f"{share:.0%}" for _, share in ordered)
     inferred.notes[field_name] = (
         f"header {headers}; {shares} look like {check}s"
         if len(ordered) == 1
-        else f"headers {headers}; {shares} look like {check}s; the first with a value matches"
+        else f"headers {headers}; {shares} look like {check}s; the first of use matches"
     )
     return [column for column, _ in ordered]
 

@@ -39,9 +39,10 @@ SALESFORCE_CONTACTS = (
 )
 HUBSPOT_CONTACTS = (
     "\ufeffRecord ID,First Name,Last Name,Email,Phone Number,Mobile Phone Number,Create Date,"
-    "Lifecycle Stage\r\n"
-    "51234,Priya,Raghunathan,priya.r@yahoo.com,4155550123,,2023-01-01 10:00,Customer\r\n"
-    "51241,Mic,Chen,mchen88@gmail.com,,+1 (312) 555-0199,2023-02-02 11:01,Lead\r\n"
+    "Lifecycle Stage,Additional email addresses\r\n"
+    "51234,Priya,Raghunathan,priya.r@yahoo.com,4155550123,,2023-01-01 10:00,Customer,"
+    "priya@raghunathan.dev;p.raghunathan@acme.com\r\n"
+    "51241,Mic,Chen,mchen88@gmail.com,,+1 (312) 555-0199,2023-02-02 11:01,Lead,\r\n"
 )
 FRESHDESK_TICKETS = (
     "Ticket ID,Subject,Description,Status,Priority,Source,Created time,Resolved time,"
@@ -237,6 +238,16 @@ def test_every_phone_column_a_crm_exports_is_mapped_the_plain_one_first(
         "Mobile Phone Number",
     ]
     assert inferred["shopify_orders"]["columns"]["phone"] == "Billing Phone"
+
+
+def test_hubspots_additional_email_addresses_are_in_the_email_list(inferred: dict[str, dict]):
+    """HubSpot's `Additional email addresses` holds a contact's other addresses in one cell
+    ('a@x.com;b@y.com'): no header of an email, and no cell one address, it was left out. It
+    is the email list's last column, whose cells ingest splits."""
+    assert inferred["hubspot_contacts"]["columns"]["email"] == [
+        "Email",
+        "Additional email addresses",
+    ]
 
 
 @pytest.fixture(scope="module")
