@@ -227,6 +227,11 @@ LOCATIONS: list[tuple[str | None, tuple[str | None, str | None, str | None]]] = 
     ("Paris, TX", ("Paris", "tx", None)),
     ("Atlanta, Georgia", ("Atlanta", "ga", None)),
     ("Berlin, DE", ("Berlin", "de", None)),  # a state's code first: Delaware
+    ("Milan, IT", ("Milan", None, "IT")),
+    ("Madrid, ES", ("Madrid", None, "ES")),
+    ("Lisbon, PT", ("Lisbon", None, "PT")),
+    ("Sydney, NSW", ("Sydney", "nsw", None)),
+    ("Berlin, DE 🇩🇪", ("Berlin", "de", "DE")),  # (the code is still Delaware's)
     ("Munich, Bavaria, Germany", ("Munich", None, "DE")),
     ("Shoreditch, London, UK", ("Shoreditch", None, "GB")),
     ("Sydney, NSW, Australia", ("Sydney", "nsw", "AU")),
@@ -241,7 +246,13 @@ LOCATIONS: list[tuple[str | None, tuple[str | None, str | None, str | None]]] = 
     # what is no place gives no city, and the place beside it is still read
     ("📍 Brooklyn, NY | she/her", ("Brooklyn", "ny", None)),
     ("he/him 🏳️\u200d🌈 Austin, TX", ("Austin", "tx", None)),
-    ("Berlin 🇩🇪", ("Berlin", None, None)),
+    # a flag names the country when no other is written
+    ("Berlin 🇩🇪", ("Berlin", None, "DE")),
+    ("🇩🇪", (None, None, "DE")),
+    ("Austin, TX 🇺🇸", ("Austin", "tx", "US")),
+    ("London 🇬🇧 | NYC 🇺🇸", ("London", None, "GB")),  # the first flag
+    ("🇫🇷 Paris, Texas, USA", ("Paris", "tx", "US")),  # a country written: that one
+    ("🇪🇺 Brussels", ("Brussels", None, None)),  # no country's flag
     ("🌍 everywhere", (None, None, None)),
     ("she/her", (None, None, None)),
     ("they/them", (None, None, None)),
@@ -295,7 +306,8 @@ _READ_LOCATIONS = """
                parts.country IS NULL OR EXISTS (
                    SELECT 1 FROM cx_ref_countries c WHERE c.code = parts.country
                    AND contains(words, ' ' || c.name || ' ')
-               ) AS country_named,
+               ) OR contains(v, translate(parts.country, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+                                          getvariable('cx_loc_flag_letters'))) AS country_named,
                concat_ws(', ', parts.city, parts.state, (
                    SELECT min(c.name) FROM cx_ref_countries c
                    WHERE c.code = parts.country AND length(c.name) > 2
@@ -319,7 +331,8 @@ _PLACE_TEXT = st.lists(
             ["Boston", "New York", "St. Louis", "Québec", "München", "東京", "Georgia", "LA",
              "Ontario", "MA", "ny", "NSW", "Massachusetts", "DC", "USA", "Germany", "UK",
              "FR", "DE", "England", "she/her", "🌍", "everywhere", "www.x.com", "#tag",
-             "10001", "MA 02115", "Planet Earth", "in", "the Hague"]
+             "10001", "MA 02115", "Planet Earth", "in", "the Hague", "🇩🇪", "🇺🇸",
+             "🇪🇺"]
         ),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8),
     ),
@@ -338,8 +351,8 @@ _PLACE_TEXT = st.lists(
 @given(st.lists(st.one_of(_TEXT, _PLACE_TEXT), min_size=1, max_size=25))
 def test_location_parts_are_read_from_the_text(con, texts):
     """Never raises; the city is a part of the text as written; a state or a country is a
-    code of the reference (a state's, an ISO country's) that the text spells, by code or
-    name; and what was read reads again the same: its city, state and country joined."""
+    code of the reference (a state's, an ISO country's) that the text spells, by code, name
+    or flag; and what was read reads again the same: its city, state and country joined."""
     for text, parts, state_named, country_named, written, again in con.execute(
         _READ_LOCATIONS, {"vs": texts}
     ).fetchall():

@@ -90,6 +90,9 @@ NOT_PLACE_STARTS: tuple[str, ...] = (
 # States whose name, written alone, is more often a city's: "New York" is the city, "Washington"
 # (DC) the capital; "California" alone is the state.
 CITY_STATE_NAMES: tuple[str, ...] = ("new york", "washington", "washington dc", "washington d c")
+# A flag emoji is a pair of regional indicator symbols, one for each letter of the country's
+# ISO 3166-1 alpha-2 code: 🇩🇪 is D E.
+FLAG_LETTERS = "".join(chr(0x1F1E6 + i) for i in range(26))
 # Top-level domains that make a part of a location a web address ("example.com"; any other
 # before a slash: "linktr.ee/someone").
 WEB_DOMAINS = "com|net|org|io|co|me|dev|app|ly|gg|tv|xyz|info|link|bio|page|site|online"
@@ -183,15 +186,16 @@ CREATE OR REPLACE MACRO cx_country_std(x) AS
 
 -- A location written in one text ("Boston, MA", "San Francisco, CA, USA", "London, England",
 -- "📍 Toronto, Ontario | he/him") as its city, state and country. Its first place (the
--- pieces between cx_loc_separators) is split at commas. The last part is a state (a name or
--- a code, a ZIP code after it aside: "MA 02115", "Ontario"; a code that is a country's too,
--- "DE", is the state's) or else a country ("England", "USA", "FR"), and the part before a
--- country may be a state. The city is the first part left that is a place and no country
--- ("Munich, Bavaria, Germany": Munich). A location of one part is a state when it is a
--- state's name and no city's too (California; not New York), a country when it is a
+-- pieces between cx_loc_separators) is split at commas. The last part is a state (a
+-- name or a code, a ZIP code after it aside: "MA 02115", "Ontario"; a code that is a
+-- country's too, "DE", is the state's) or else a country ("England", "USA", "FR"), and the
+-- part before a country may be a state. The city is the first part left that is a place and
+-- no country ("Munich, Bavaria, Germany": Munich). A location of one part is a state when it
+-- is a state's name and no city's too (California; not New York), a country when it is a
 -- country's name or a code of three letters ("LA" is no Laos), else the city. A part with
 -- digits, @ or #, a web address, or only words naming no place (she/her, everywhere) is no
--- place: a location of nothing else gives no city.
+-- place: a location of nothing else gives no city. A flag (🇩🇪) is the country when the text
+-- writes no other.
 
 -- A part without the ZIP code written after a state ("MA 02115").
 CREATE OR REPLACE MACRO _cx_loc_unzip(p) AS regexp_replace(p, '\s+\d{5}(-\d{4})?$', '');
@@ -225,6 +229,13 @@ CREATE OR REPLACE MACRO _cx_loc_is_place(p) AS
             AND len(list_filter(
                 ws, lambda w: NOT list_contains(getvariable('cx_loc_not_place_words'), w))) > 0
             AND _cx_addr_unjunk(array_to_string(ws, ' ')) IS NOT NULL)[1];
+
+-- The ISO code of the first flag in a location that is a country's flag, or NULL.
+CREATE OR REPLACE MACRO _cx_loc_flag(x) AS
+    list_transform(
+        [translate(regexp_extract(CAST(x AS VARCHAR), '[\x{1F1E6}-\x{1F1FF}]{2}'),
+                   getvariable('cx_loc_flag_letters'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')],
+        lambda f: CASE WHEN getvariable('cx_countries')[lower(f)] = f THEN f END)[1];
 
 -- The comma-separated parts of the first place in a location.
 CREATE OR REPLACE MACRO _cx_loc_parts(x) AS
@@ -271,14 +282,14 @@ CREATE OR REPLACE MACRO _cx_loc_city(r) AS
 -- the macro uses it, and _cx_loc_read reads the keys seven times.)
 CREATE OR REPLACE MACRO cx_location(x) AS
     list_transform(
-        [coalesce(_cx_loc_parts(x), []::VARCHAR[])],
-        lambda ps: list_transform(
-            [list_transform(ps, lambda p: _cx_loc_key(p))],
+        [{'ps': coalesce(_cx_loc_parts(x), []::VARCHAR[]), 'flag': _cx_loc_flag(x)}],
+        lambda t: list_transform(
+            [list_transform(t.ps, lambda p: _cx_loc_key(p))],
             lambda ks: list_transform(
-                [_cx_loc_read(ps, ks)],
+                [_cx_loc_read(t.ps, ks)],
                 lambda r: {'city': _cx_loc_city(r),
                            'state': cx_state_std(_cx_loc_unzip(r.state)),
-                           'country': cx_country_std(r.country)})[1])[1])[1];
+                           'country': coalesce(cx_country_std(r.country), t.flag)})[1])[1])[1];
 """
 
 
@@ -338,6 +349,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE cx_loc_not_place_words = $v", {"v": list(NOT_PLACE_WORDS)})
     con.execute("SET VARIABLE cx_loc_not_place_starts = $v", {"v": list(NOT_PLACE_STARTS)})
     con.execute("SET VARIABLE cx_city_state_names = $v", {"v": list(CITY_STATE_NAMES)})
+    con.execute("SET VARIABLE cx_loc_flag_letters = $v", {"v": FLAG_LETTERS})
     con.execute(_MACROS)
     # Country names keyed by the words the macros make of them, so that a value matches
     # however it is cased, accented or punctuated; the first spelling of a key wins.
