@@ -253,6 +253,15 @@ LOCATIONS: list[tuple[str | None, tuple[str | None, str | None, str | None]]] = 
     ("London 🇬🇧 | NYC 🇺🇸", ("London", None, "GB")),  # the first flag
     ("🇫🇷 Paris, Texas, USA", ("Paris", "tx", "US")),  # a country written: that one
     ("🇪🇺 Brussels", ("Brussels", None, None)),  # no country's flag
+    # words leading in to the place are dropped
+    ("Based in Berlin", ("Berlin", None, None)),
+    ("Living in NYC", ("NYC", None, None)),
+    ("from Lagos, Nigeria", ("Lagos", None, "NG")),
+    ("📍 based in Brooklyn, NY", ("Brooklyn", "ny", None)),
+    ("Currently based out of Austin, TX | he/him", ("Austin", "tx", None)),
+    ("located in São Paulo, Brasil", ("São Paulo", None, "BR")),
+    ("Born in Lagos", (None, None, None)),  # where one was born is not where one is
+    ("fromage lover", ("fromage lover", None, None)),  # a lead-in is a whole word
     ("🌍 everywhere", (None, None, None)),
     ("she/her", (None, None, None)),
     ("they/them", (None, None, None)),
@@ -332,7 +341,7 @@ _PLACE_TEXT = st.lists(
              "Ontario", "MA", "ny", "NSW", "Massachusetts", "DC", "USA", "Germany", "UK",
              "FR", "DE", "England", "she/her", "🌍", "everywhere", "www.x.com", "#tag",
              "10001", "MA 02115", "Planet Earth", "in", "the Hague", "🇩🇪", "🇺🇸",
-             "🇪🇺"]
+             "🇪🇺", "Based in", "living in Boston", "from", "Born in"]
         ),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8),
     ),

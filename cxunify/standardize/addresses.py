@@ -90,6 +90,13 @@ NOT_PLACE_STARTS: tuple[str, ...] = (
 # States whose name, written alone, is more often a city's: "New York" is the city, "Washington"
 # (DC) the capital; "California" alone is the state.
 CITY_STATE_NAMES: tuple[str, ...] = ("new york", "washington", "washington dc", "washington d c")
+# Words that lead in to where someone is ("Based in Berlin", "Living in NYC", "from Lagos,
+# Nigeria"): dropped from the start of a place before it is read. Where someone was born or
+# raised is not where they are, so "Born in" stays a phrase that names no place.
+LOCATION_LEAD_INS = (
+    r"(?:(?:(?:currently|now|proudly)\s+)?(?:based|living|located|residing|live|lives)"
+    r"\s+(?:in|out\s+of|at|near)|(?:currently|now)\s+in|(?:hailing\s+)?from)"
+)
 # A flag emoji is a pair of regional indicator symbols, one for each letter of the country's
 # ISO 3166-1 alpha-2 code: 🇩🇪 is D E.
 FLAG_LETTERS = "".join(chr(0x1F1E6 + i) for i in range(26))
@@ -186,16 +193,16 @@ CREATE OR REPLACE MACRO cx_country_std(x) AS
 
 -- A location written in one text ("Boston, MA", "San Francisco, CA, USA", "London, England",
 -- "📍 Toronto, Ontario | he/him") as its city, state and country. Its first place (the
--- pieces between cx_loc_separators) is split at commas. The last part is a state (a
--- name or a code, a ZIP code after it aside: "MA 02115", "Ontario"; a code that is a
--- country's too, "DE", is the state's) or else a country ("England", "USA", "FR"), and the
--- part before a country may be a state. The city is the first part left that is a place and
--- no country ("Munich, Bavaria, Germany": Munich). A location of one part is a state when it
--- is a state's name and no city's too (California; not New York), a country when it is a
--- country's name or a code of three letters ("LA" is no Laos), else the city. A part with
--- digits, @ or #, a web address, or only words naming no place (she/her, everywhere) is no
--- place: a location of nothing else gives no city. A flag (🇩🇪) is the country when the text
--- writes no other.
+-- pieces between cx_loc_separators, a lead-in such as "Based in" dropped) is split at
+-- commas. The last part is a state (a name or a code, a ZIP code after it aside: "MA 02115",
+-- "Ontario"; a code that is a country's too, "DE", is the state's) or else a country
+-- ("England", "USA", "FR"), and the part before a country may be a state. The city is the
+-- first part left that is a place and no country ("Munich, Bavaria, Germany": Munich). A
+-- location of one part is a state when it is a state's name and no city's too (California;
+-- not New York), a country when it is a country's name or a code of three letters ("LA" is no
+-- Laos), else the city. A part with digits, @ or #, a web address, or only words naming no
+-- place (she/her, everywhere) is no place: a location of nothing else gives no city. A flag
+-- (🇩🇪) is the country when the text writes no other.
 
 -- A part without the ZIP code written after a state ("MA 02115").
 CREATE OR REPLACE MACRO _cx_loc_unzip(p) AS regexp_replace(p, '\s+\d{5}(-\d{4})?$', '');
@@ -237,13 +244,18 @@ CREATE OR REPLACE MACRO _cx_loc_flag(x) AS
                    getvariable('cx_loc_flag_letters'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')],
         lambda f: CASE WHEN getvariable('cx_countries')[lower(f)] = f THEN f END)[1];
 
--- The comma-separated parts of the first place in a location.
+-- The comma-separated parts of the first place in a location, each piece without the words
+-- leading in to it ("Based in").
 CREATE OR REPLACE MACRO _cx_loc_parts(x) AS
     list_filter(
         list_transform(
             regexp_split_to_array(CAST(x AS VARCHAR), getvariable('cx_loc_separators')),
             lambda s: list_filter(
-                list_transform(string_split(s, ','),
+                list_transform(string_split(
+                                   regexp_replace(s, '^(' || getvariable('cx_loc_space')
+                                                  || ')?' || getvariable('cx_loc_lead_ins')
+                                                  || getvariable('cx_loc_space'), '', 'i'),
+                                   ','),
                                lambda p: regexp_replace(p, '^' || getvariable('cx_loc_space')
                                                         || '|' || getvariable('cx_loc_space')
                                                         || '$', '', 'g')),
@@ -349,6 +361,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE cx_loc_not_place_words = $v", {"v": list(NOT_PLACE_WORDS)})
     con.execute("SET VARIABLE cx_loc_not_place_starts = $v", {"v": list(NOT_PLACE_STARTS)})
     con.execute("SET VARIABLE cx_city_state_names = $v", {"v": list(CITY_STATE_NAMES)})
+    con.execute("SET VARIABLE cx_loc_lead_ins = $v", {"v": LOCATION_LEAD_INS})
     con.execute("SET VARIABLE cx_loc_flag_letters = $v", {"v": FLAG_LETTERS})
     con.execute(_MACROS)
     # Country names keyed by the words the macros make of them, so that a value matches
