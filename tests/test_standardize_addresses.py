@@ -12,6 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxunify import ingest, standardize
+from cxunify.config import load_config
+from cxunify.engine.duckdb import DuckDBEngine
 from cxunify.standardize import addresses
 from tests.conftest import one
 
@@ -227,11 +230,16 @@ LOCATIONS: list[tuple[str | None, tuple[str | None, str | None, str | None]]] = 
     ("Paris, TX", ("Paris", "tx", None)),
     ("Atlanta, Georgia", ("Atlanta", "ga", None)),
     ("Berlin, DE", ("Berlin", "de", None)),  # a state's code first: Delaware
+    # a code that is a state's and a country's is the country when the text says so
+    ("Berlin, DE 🇩🇪", ("Berlin", None, "DE")),  # the country's flag
+    ("Amsterdam, NL 🇳🇱", ("Amsterdam", None, "NL")),
+    ("Toronto, ON, CA", ("Toronto", "on", "CA")),  # a state before it
+    ("Wilmington, DE, US", ("Wilmington", "de", "US")),
+    ("Dover, DE 🇺🇸", ("Dover", "de", "US")),  # another country's flag: the state
     ("Milan, IT", ("Milan", None, "IT")),
     ("Madrid, ES", ("Madrid", None, "ES")),
     ("Lisbon, PT", ("Lisbon", None, "PT")),
     ("Sydney, NSW", ("Sydney", "nsw", None)),
-    ("Berlin, DE 🇩🇪", ("Berlin", "de", "DE")),  # (the code is still Delaware's)
     ("Munich, Bavaria, Germany", ("Munich", None, "DE")),
     ("Shoreditch, London, UK", ("Shoreditch", None, "GB")),
     ("Sydney, NSW, Australia", ("Sydney", "nsw", "AU")),
@@ -297,17 +305,71 @@ def test_location(con):
     assert read == dict(LOCATIONS)
 
 
+# A code that is a state's and a country's, read with the region of the source it came from:
+# the country when the source is that country's, else the state; CA stays California.
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("Berlin, DE", "DE", ("Berlin", None, "DE")),
+        ("Berlin, DE", "de", ("Berlin", None, "DE")),
+        ("Berlin, DE", "US", ("Berlin", "de", None)),
+        ("Berlin, DE", "GB", ("Berlin", "de", None)),
+        ("Amsterdam, NL", "NL", ("Amsterdam", None, "NL")),
+        ("St. John's, NL", "CA", ("St. John's", "nl", None)),
+        ("Mumbai, IN", "IN", ("Mumbai", None, "IN")),
+        ("Indianapolis, IN", "US", ("Indianapolis", "in", None)),
+        ("Los Angeles, CA", "CA", ("Los Angeles", "ca", None)),
+        ("Boston, MA", "DE", ("Boston", "ma", None)),
+        ("Berlin, Delaware", "DE", ("Berlin", "de", None)),  # a state's name is the state
+        ("Sydney, NSW", "AU", ("Sydney", "nsw", None)),
+        ("Adelaide, SA", "AU", ("Adelaide", "sa", None)),
+        ("Berlin, DE", None, ("Berlin", "de", None)),
+    ],
+)
+def test_location_code_of_a_state_and_a_country_with_the_source_region(con, raw, region, expected):
+    (parts,) = con.execute("SELECT cx_location($v, $r)", {"v": raw, "r": region}).fetchone()
+    assert (parts["city"], parts["state"], parts["country"]) == expected
+
+
+def test_standardise_reads_a_location_with_its_source_region(tmp_path: Path):
+    """Standardise read every location alike: "Berlin, DE" from a German shop was Delaware.
+    Each distinct location is now read with its source's phone region, so the German shop's
+    is Germany and a US shop's (the default region) stays Delaware; a flag and a lead-in are
+    read in either."""
+    rows = 'handle,name,location\n{0}1,Ann Lee,"Berlin, DE"\n{0}2,Bob Roy,Based in Bonn 🇩🇪\n'
+    sources = ""
+    for name, region in (("de", "\n    phone_region: de"), ("us", "")):
+        (tmp_path / f"{name}.csv").write_text(rows.format(name), encoding="utf-8")
+        sources += (
+            f"  - name: {name}\n    kind: social\n    path: {name}.csv\n    id: handle{region}\n"
+            "    columns: {handle: handle, full_name: name, location: location}\n"
+        )
+    (tmp_path / "c.yaml").write_text(f"sources:\n{sources}", encoding="utf-8")
+    config = load_config(tmp_path / "c.yaml")
+    engine = DuckDBEngine()
+    ingest.ingest(engine, config, tmp_path / "work")
+    standardize.standardize(engine, config)
+    assert engine.rows(
+        "SELECT source_record_id, city, state, country FROM cx_records ORDER BY 1"
+    ) == [
+        ("de1", "Berlin", None, "DE"),
+        ("de2", "Bonn", None, "DE"),
+        ("us1", "Berlin", "de", None),
+        ("us2", "Bonn", None, "DE"),
+    ]
+
+
 # Each location read, with whether the text spells its state and its country (by a code or a
 # name the reference gives it, as the words the address macros make of text), and the
 # location read again from its city, state and a name of its country no state has ("geo" for
 # Georgia). One query for a list of texts: binding cx_location takes a tenth of a second.
 _READ_LOCATIONS = """
     WITH t AS (
-        SELECT n, v, cx_location(v) AS parts,
+        SELECT n, v, cx_location(v, $region) AS parts, cx_location(v) AS plain,
                ' ' || array_to_string(_cx_addr_words(v), ' ') || ' ' AS words
         FROM unnest($vs) WITH ORDINALITY AS u(v, n)
     ), named AS (
-        SELECT n, v, parts,
+        SELECT n, v, parts, plain,
                parts.state IS NULL OR contains(words, ' ' || parts.state || ' ') OR EXISTS (
                    SELECT 1 FROM cx_ref_states s WHERE s.code = parts.state
                    AND contains(words, ' ' || array_to_string(_cx_addr_words(s.name), ' ') || ' ')
@@ -325,8 +387,8 @@ _READ_LOCATIONS = """
                )) AS written
         FROM t
     )
-    SELECT v, parts, state_named, country_named, written,
-           CASE WHEN parts.city IS NOT NULL THEN cx_location(written) END AS again
+    SELECT v, parts, plain, state_named, country_named, written,
+           CASE WHEN parts.city IS NOT NULL THEN cx_location(written, $region) END AS again
     FROM named ORDER BY n
 """
 
@@ -340,8 +402,8 @@ _PLACE_TEXT = st.lists(
             ["Boston", "New York", "St. Louis", "Québec", "München", "東京", "Georgia", "LA",
              "Ontario", "MA", "ny", "NSW", "Massachusetts", "DC", "USA", "Germany", "UK",
              "FR", "DE", "England", "she/her", "🌍", "everywhere", "www.x.com", "#tag",
-             "10001", "MA 02115", "Planet Earth", "in", "the Hague", "🇩🇪", "🇺🇸",
-             "🇪🇺", "Based in", "living in Boston", "from", "Born in"]
+             "10001", "MA 02115", "Planet Earth", "in", "the Hague", "NL", "CA", "IN",
+             "🇩🇪", "🇺🇸", "🇳🇱", "🇪🇺", "Based in", "living in Boston", "from", "Born in"]
         ),
         st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8),
     ),
@@ -357,16 +419,25 @@ _PLACE_TEXT = st.lists(
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.lists(st.one_of(_TEXT, _PLACE_TEXT), min_size=1, max_size=25))
-def test_location_parts_are_read_from_the_text(con, texts):
+@given(
+    st.lists(st.one_of(_TEXT, _PLACE_TEXT), min_size=1, max_size=25),
+    st.sampled_from([None, "US", "DE", "NL", "CA", "IN", "AU"]),
+)
+def test_location_parts_are_read_from_the_text(con, texts, region):
     """Never raises; the city is a part of the text as written; a state or a country is a
     code of the reference (a state's, an ISO country's) that the text spells, by code, name
-    or flag; and what was read reads again the same: its city, state and country joined."""
-    for text, parts, state_named, country_named, written, again in con.execute(
-        _READ_LOCATIONS, {"vs": texts}
+    or flag; and what was read reads again the same, with the same source region: its city,
+    state and country joined. The region only ever reads a state's code as the country it
+    is too (its city then none when it is a state's name)."""
+    for text, parts, plain, state_named, country_named, written, again in con.execute(
+        _READ_LOCATIONS, {"vs": texts, "region": region}
     ).fetchall():
         city = parts["city"]
         assert state_named and country_named, (text, parts)
+        if parts != plain:
+            assert region is not None and plain["country"] is None, (text, parts, plain)
+            assert parts["state"] is None and plain["state"] == region.lower(), (text, parts)
+            assert parts["country"] == region and city in (plain["city"], None), (text, parts)
         if city is not None:
             assert city == city.strip() and city in text and "," not in city, (text, parts)
             assert again == parts, (text, written)

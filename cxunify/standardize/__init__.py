@@ -326,11 +326,13 @@ def dictionary_sql() -> list[str]:
         SELECT v, cx_street_std(v) AS std FROM (
             SELECT DISTINCT coalesce(street_number || ' ' || street, street) AS v
             FROM {MAPPED} WHERE street IS NOT NULL)""",
-        # A location as its city, state and country ("Boston, MA"); the city is standardised
-        # with the cities written as such.
+        # A location as its city, state and country ("Boston, MA"), read with its source's
+        # region (a German shop's "Berlin, DE" is Germany); the city is standardised with the
+        # cities written as such.
         f"""CREATE OR REPLACE TABLE {d["locations"]} AS
-        SELECT v, cx_location(v) AS parts
-        FROM (SELECT DISTINCT location AS v FROM {MAPPED} WHERE location IS NOT NULL)""",
+        SELECT v, region, cx_location(v, region) AS parts
+        FROM (SELECT DISTINCT m.location AS v, s.phone_region AS region
+              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.location IS NOT NULL)""",
         f"""CREATE OR REPLACE TABLE {d["cities"]} AS
         SELECT v, cx_city_std(regexp_replace(v, '\\s*,.*$', '')) AS std
         FROM (SELECT city AS v FROM {MAPPED} WHERE city IS NOT NULL
@@ -376,7 +378,8 @@ def records_sql() -> str:
                lo.parts.state AS location_state, lo.parts.country AS location_country
         FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
         LEFT JOIN {d["full_names"]} fn ON fn.v = m.full_name
-        LEFT JOIN {d["locations"]} lo ON lo.v = m.location
+        LEFT JOIN {d["locations"]} lo
+            ON lo.v = m.location AND lo.region IS NOT DISTINCT FROM s.phone_region
     ), n AS (
         SELECT *,
                coalesce(first_name, split_name.first_name) AS first_in,

@@ -100,6 +100,10 @@ LOCATION_LEAD_INS = (
 # A flag emoji is a pair of regional indicator symbols, one for each letter of the country's
 # ISO 3166-1 alpha-2 code: 🇩🇪 is D E.
 FLAG_LETTERS = "".join(chr(0x1F1E6 + i) for i in range(26))
+# A code that is a state's and a country's reads as the country when the source's region is
+# that country, except these: after a city, CA is California even to a Canadian shop, whose
+# customers name their province ("Toronto, ON") and write California's code for Los Angeles.
+STATE_CODES_OVER_REGION: tuple[str, ...] = ("ca",)
 # Top-level domains that make a part of a location a web address ("example.com"; any other
 # before a slash: "linktr.ee/someone").
 WEB_DOMAINS = "com|net|org|io|co|me|dev|app|ly|gg|tv|xyz|info|link|bio|page|site|online"
@@ -192,17 +196,21 @@ CREATE OR REPLACE MACRO cx_country_std(x) AS
                    END)[1];
 
 -- A location written in one text ("Boston, MA", "San Francisco, CA, USA", "London, England",
--- "📍 Toronto, Ontario | he/him") as its city, state and country. Its first place (the
--- pieces between cx_loc_separators, a lead-in such as "Based in" dropped) is split at
--- commas. The last part is a state (a name or a code, a ZIP code after it aside: "MA 02115",
--- "Ontario"; a code that is a country's too, "DE", is the state's) or else a country
--- ("England", "USA", "FR"), and the part before a country may be a state. The city is the
--- first part left that is a place and no country ("Munich, Bavaria, Germany": Munich). A
--- location of one part is a state when it is a state's name and no city's too (California;
--- not New York), a country when it is a country's name or a code of three letters ("LA" is no
--- Laos), else the city. A part with digits, @ or #, a web address, or only words naming no
--- place (she/her, everywhere) is no place: a location of nothing else gives no city. A flag
--- (🇩🇪) is the country when the text writes no other.
+-- "📍 Toronto, Ontario | he/him") as its city, state and country, given the region of the
+-- source it came from (its phone_region, an ISO code, or NULL). Its first place (the pieces
+-- between cx_loc_separators, a lead-in such as "Based in" dropped) is split at commas. The
+-- last part is a state (a name or a code, a ZIP code after it aside: "MA 02115", "Ontario")
+-- or else a country ("England", "USA", "FR"), and the part before a country may be a state.
+-- A code that is a state's and a country's ("DE": Delaware, Germany; "NL": Newfoundland, the
+-- Netherlands) is the state's unless something says the country: a state before it
+-- ("Toronto, ON, CA"), the country's flag in the text ("Berlin, DE 🇩🇪"), or the source's
+-- region being that country (a German shop's "Berlin, DE"; CA is California even so). The
+-- city is the first part left that is a place and no country ("Munich, Bavaria, Germany":
+-- Munich). A location of one part is a state when it is a state's name and no city's too
+-- (California; not New York), a country when it is a country's name or a code of three
+-- letters ("LA" is no Laos), else the city. A part with digits, @ or #, a web address, or only
+-- words naming no place (she/her, everywhere) is no place: a location of nothing else gives
+-- no city. A flag (🇩🇪) is the country when the text writes no other.
 
 -- A part without the ZIP code written after a state ("MA 02115").
 CREATE OR REPLACE MACRO _cx_loc_unzip(p) AS regexp_replace(p, '\s+\d{5}(-\d{4})?$', '');
@@ -262,15 +270,28 @@ CREATE OR REPLACE MACRO _cx_loc_parts(x) AS
                 lambda p: p <> '')),
         lambda ps: len(list_filter(ps, lambda p: _cx_loc_is_place(p))) > 0)[1];
 
+-- Whether the last part, a code that is a state's and a country's, is the country: a state
+-- before it, the country's flag, or the source's region being the country say so.
+CREATE OR REPLACE MACRO _cx_loc_code_is_country(ps, ks, region, flag) AS
+    list_transform(
+        [getvariable('cx_countries')[ks[-1]]],
+        lambda c: coalesce(
+            length(ks[-1]) = 2 AND c IS NOT NULL
+            AND (len(ps) > 2 AND _cx_loc_is_state(ks[-2])
+                 OR coalesce(c = flag, false)
+                 OR coalesce(c = upper(region), false)
+                    AND NOT list_contains(getvariable('cx_loc_state_codes_over_region'), ks[-1])),
+            false))[1];
+
 -- Parts as state, country and the parts left for the city, from their keys `ks`.
-CREATE OR REPLACE MACRO _cx_loc_read(ps, ks) AS CASE
+CREATE OR REPLACE MACRO _cx_loc_read(ps, ks, region, flag) AS CASE
     WHEN len(ps) = 0 THEN {'state': NULL, 'country': NULL, 'rest': []::VARCHAR[]}
     WHEN len(ps) = 1 AND _cx_loc_is_state_name(ks[1])
         THEN {'state': ps[1], 'country': NULL, 'rest': []::VARCHAR[]}
     WHEN len(ps) = 1 AND _cx_loc_is_country_alone(ks[1])
         THEN {'state': NULL, 'country': ps[1], 'rest': []::VARCHAR[]}
     WHEN len(ps) = 1 THEN {'state': NULL, 'country': NULL, 'rest': ps}
-    WHEN _cx_loc_is_state(ks[-1])
+    WHEN _cx_loc_is_state(ks[-1]) AND NOT _cx_loc_code_is_country(ps, ks, region, flag)
         THEN {'state': ps[-1], 'country': NULL, 'rest': ps[1:len(ps) - 1]}
     WHEN _cx_loc_is_country(ks[-1])
          AND (len(ps) > 2 AND _cx_loc_is_state(ks[-2]) OR _cx_loc_is_state_name(ks[-2]))
@@ -292,13 +313,13 @@ CREATE OR REPLACE MACRO _cx_loc_city(r) AS
 
 -- (Each list is bound once by a lambda: a macro's argument is pasted, and computed, wherever
 -- the macro uses it, and _cx_loc_read reads the keys seven times.)
-CREATE OR REPLACE MACRO cx_location(x) AS
+CREATE OR REPLACE MACRO cx_location(x, region := NULL) AS
     list_transform(
         [{'ps': coalesce(_cx_loc_parts(x), []::VARCHAR[]), 'flag': _cx_loc_flag(x)}],
         lambda t: list_transform(
             [list_transform(t.ps, lambda p: _cx_loc_key(p))],
             lambda ks: list_transform(
-                [_cx_loc_read(t.ps, ks)],
+                [_cx_loc_read(t.ps, ks, CAST(region AS VARCHAR), t.flag)],
                 lambda r: {'city': _cx_loc_city(r),
                            'state': cx_state_std(_cx_loc_unzip(r.state)),
                            'country': coalesce(cx_country_std(r.country), t.flag)})[1])[1])[1];
@@ -363,6 +384,9 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE cx_city_state_names = $v", {"v": list(CITY_STATE_NAMES)})
     con.execute("SET VARIABLE cx_loc_lead_ins = $v", {"v": LOCATION_LEAD_INS})
     con.execute("SET VARIABLE cx_loc_flag_letters = $v", {"v": FLAG_LETTERS})
+    con.execute(
+        "SET VARIABLE cx_loc_state_codes_over_region = $v", {"v": list(STATE_CODES_OVER_REGION)}
+    )
     con.execute(_MACROS)
     # Country names keyed by the words the macros make of them, so that a value matches
     # however it is cased, accented or punctuated; the first spelling of a key wins.
