@@ -1,7 +1,8 @@
 """Stage 3, block: which pairs of records could be the same customer.
 
 Records identical in every identity field are first collapsed into one node, so the work grows
-with distinct identities, not rows. Candidate pairs are the node pairs sharing every key of at
+with distinct identities, not rows; a record holding no identity value at all is a node of its
+own, paired with nothing. Candidate pairs are the node pairs sharing every key of at
 least one blocking rule (equality on derived keys: email, phone, last name + postcode, ...),
 each pair produced once. A key value shared by too many nodes blocks nothing: it is junk or too
 common to mean anything, and `plan_rules` shows such values before any pair is built.
@@ -42,6 +43,15 @@ IDENTITY_COLUMNS = (
     "handle_letters",
     "handle",
 )
+
+
+def no_identity_sql(alias: str) -> str:
+    """SQL: the record `alias` holds no identity value (a ticket naming nobody, an order row
+    without a name, email or phone). Such records are not identical to one another but
+    unknown: each is an identity of its own, which no blocking key can pair."""
+    return "(" + " AND ".join(f"{alias}.{ident(c)} IS NULL" for c in IDENTITY_COLUMNS) + ")"
+
+
 # Carried on nodes; each is a function of the identity columns.
 DERIVED_COLUMNS = (
     "first_name_key",
@@ -167,13 +177,16 @@ RECORD_NODE_SIZES = f"SELECT node, count(*) AS n_records FROM {RECORD_NODES} GRO
 
 def assign_record_nodes(engine: DuckDBEngine) -> None:
     """``cx_record_nodes(record_key, node)``: records with the same identity values form a
-    node, named by its smallest record key."""
+    node, named by its smallest record key; a record with no identity value is a node of its
+    own (records alike in naming nobody are not one person)."""
     partition = ", ".join(ident(c) for c in IDENTITY_COLUMNS)
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {RECORD_NODES} AS
-        SELECT record_key, min(record_key) OVER (PARTITION BY {partition}) AS node
-        FROM {RECORDS}
+        SELECT record_key,
+               CASE WHEN {no_identity_sql("r")} THEN record_key
+                    ELSE min(record_key) OVER (PARTITION BY {partition}) END AS node
+        FROM {RECORDS} r
         """
     )
 

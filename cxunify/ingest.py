@@ -1451,8 +1451,8 @@ ORDER_SHARED_FIELDS = (
 def _fill_order_rows(engine: DuckDBEngine) -> None:
     """A transactions row missing a field its order's other rows agree on takes it: the
     rows of an order (sharing an order_id in a source) are one customer's, and a line item's
-    row that names nobody would otherwise be linked to nobody, or to every other such row
-    (records identical in every field are one identity)."""
+    row that names nobody would otherwise be linked to nobody (a record holding no identity
+    value is an identity of its own)."""
     repeated = table("orders_repeated")
     engine.execute(
         f"""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cxunify.block import IDENTITY_COLUMNS, NODES, PAIRS, RuleLike
+from cxunify.block import IDENTITY_COLUMNS, NODES, PAIRS, RuleLike, no_identity_sql
 from cxunify.compare import KEY_COMPARISON, ComparisonSpec, gammas_sql
 from cxunify.engine import DuckDBEngine
 from cxunify.errors import InputError
@@ -73,8 +73,9 @@ def _patterns(
 
 
 def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
-    """SQL for a reproducible sample of about `n_pairs` random node pairs."""
-    nodes = engine.count(NODES)
+    """SQL for a reproducible sample of about `n_pairs` random node pairs (of nodes holding
+    an identity value: one naming nobody is never compared, so it is no pair's side)."""
+    nodes = matchable_nodes(engine)
     side = max(2, min(nodes, int(np.sqrt(n_pairs * 2)) + 1))
     sample = table("random_nodes")
     # Nodes ranked by a hash of their identity values and the seed. Not of the node number:
@@ -85,13 +86,24 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
     # alike; among records they are unique per node, so the node number never breaks a tie.
     engine.execute(
         f"CREATE OR REPLACE TABLE {sample} AS SELECT n.node FROM {NODES} n "
-        f"JOIN {RECORDS} r ON r.record_key = n.node "
+        f"JOIN {RECORDS} r ON r.record_key = n.node WHERE NOT {no_identity_sql('r')} "
         f"ORDER BY md5({_identity_text('r')} || $separator || $seed), n.node LIMIT {int(side)}",
         {"seed": str(int(seed)), "separator": _SEPARATOR},
     )
     return (
         f"SELECT a.node AS left_node, b.node AS right_node "
         f"FROM {sample} a JOIN {sample} b ON a.node < b.node"
+    )
+
+
+def matchable_nodes(engine: DuckDBEngine) -> int:
+    """The nodes holding an identity value: the pairs the prior is a share of are theirs, so
+    rows naming nobody (each a node of its own) leave the model as it was without them."""
+    return int(
+        engine.scalar(
+            f"SELECT count(*) FROM {NODES} n JOIN {RECORDS} r ON r.record_key = n.node "
+            f"WHERE NOT {no_identity_sql('r')}"
+        )
     )
 
 
@@ -152,7 +164,7 @@ def train(
             else gamma
         )
     patterns, counts = _patterns(engine, f"SELECT {', '.join(masked)} FROM {GAMMAS}", comparisons)
-    nodes = engine.count(NODES)
+    nodes = matchable_nodes(engine)
     all_pairs = max(nodes * (nodes - 1) / 2, 2.0)
     if counts.sum() == 0:
         # Nothing to learn from (a handful of records): the starting model, said as such.

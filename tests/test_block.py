@@ -53,6 +53,18 @@ def test_identical_records_collapse_into_one_node(engine):
     assert engine.rows(f"SELECT n_records FROM {NODES} WHERE node = 1") == [(3,)]
 
 
+def test_records_holding_no_identity_value_are_nodes_of_their_own(engine):
+    """Three rows naming nobody (tickets with a subject and a date only) were one node, so
+    one customer; each is a node of its own now, and no rule pairs them."""
+    for key in (8, 9, 10):
+        engine.execute(f"INSERT INTO {RECORDS} (record_key) VALUES (?)", [key])
+    assert collapse_nodes(engine) == 8
+    mapping = dict(engine.rows(f"SELECT record_key, node FROM {RECORD_NODES}"))
+    assert [mapping[k] for k in (1, 2, 3, 8, 9, 10)] == [1, 1, 1, 8, 9, 10]
+    candidate_pairs(engine, [Rule((c,)) for c in IDENTITY_COLUMNS], 1000)
+    assert engine.rows(f"SELECT * FROM {PAIRS} WHERE right_node >= 8") == []
+
+
 def test_pairs_from_several_rules_are_produced_once(engine):
     collapse_nodes(engine)
     rules = [Rule(("email_std",)), Rule(("last_name_std",)), Rule(("email_std", "last_name_std"))]

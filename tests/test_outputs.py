@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from cxunify.profile import GOLDEN_FIELDS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write
 
 PROVENANCE = 'STRUCT("source" VARCHAR, source_record_id VARCHAR, "rule" VARCHAR, seen_at TIMESTAMP)'
 CONTRACT = {
@@ -256,4 +256,52 @@ def test_customer_ids_are_stable_across_reruns(cli, sample_out: Path, tmp_path: 
     assert (
         duckdb.sql(query.format(sample_out)).fetchall()
         == duckdb.sql(query.format(again)).fetchall()
+    )
+
+
+def test_rows_naming_nobody_are_customers_of_their_own(cli, tmp_path: Path):
+    """Tickets holding only a subject and a date were identical in every identity field, so
+    one identity: one customer of everyone's anonymous tickets. Each is a customer of its own,
+    linked to nothing, and the others match as they would without them."""
+    write(
+        tmp_path / "crm.csv",
+        "id,first_name,last_name,email,phone\n"
+        "1,Ann,Lee,ann.lee@mailbox.org,+1 617 555 0101\n"
+        "2,Bob,Ray,bob.ray@mailbox.org,+1 617 555 0102\n",
+    )
+    named = "t4,Thanks,2024-03-21,ann.lee@mailbox.org\n"
+    anonymous = "t1,Refund please,2024-01-05,\nt2,Parcel,2024-02-11,\nt3,Login,2024-03-20,\n"
+    header = "ticket_id,subject,created_at,email\n"
+    write(tmp_path / "tickets.csv", header + anonymous + named)
+    write(tmp_path / "named.csv", header + named)
+    config = """sources:
+  - {name: crm, kind: crm, path: crm.csv, id: id,
+     columns: {first_name: first_name, last_name: last_name, email: email, phone: phone}}
+  - {name: tickets, kind: support, path: TICKETS, id: ticket_id,
+     columns: {subject: subject, created_at: created_at, email: email}}
+"""
+    outs = {}
+    for tickets in ("tickets.csv", "named.csv"):
+        path = write(tmp_path / f"{tickets}.yaml", config.replace("TICKETS", tickets))
+        outs[tickets] = tmp_path / tickets.removesuffix(".csv")
+        result = cli("unify", "--config", path, "--out", outs[tickets], "-q")
+        assert result.exit_code == 0, result.stderr
+    out = outs["tickets.csv"]
+    rows = duckdb.sql(
+        f"SELECT source_record_id, customer_id, confidence FROM '{out}/identity_map.parquet' "
+        "ORDER BY source, source_record_id"
+    ).fetchall()
+    ids = {record: customer for record, customer, _ in rows}
+    assert len({ids["t1"], ids["t2"], ids["t3"], ids["1"], ids["2"]}) == 5
+    assert ids["t4"] == ids["1"]
+    confidence = {record: value for record, _, value in rows}
+    assert [confidence[t] for t in ("t1", "t2", "t3")] == [None] * 3  # each stands alone
+    counts = json.loads((out / "run.json").read_text())["counts"]
+    assert (counts["customers"], counts["profiles"], counts["nodes"]) == (5, 5, 6)
+    assert counts["balanced"] is True
+    # Rows naming nobody are no part of the model: the link scores as without them.
+    link = "SELECT match_probability, match_weight FROM '{}/links.parquet'"
+    assert (
+        duckdb.sql(link.format(out)).fetchall()
+        == duckdb.sql(link.format(outs["named.csv"])).fetchall()
     )
