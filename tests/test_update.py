@@ -32,18 +32,22 @@ def _config_for(crm: Path, sources: str = "all") -> str:
     return text
 
 
+NAMING_NOBODY = [f"X{n},,,,,,,TX,,USA,,2024-0{n}-01T00:00:00Z,L{n}" for n in range(1, 5)]
+
+
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory):
     """Night one: CRM without 2% of its rows. Night two: those rows, and one contact whose
-    email changed. `full` is a full run on night two's data with night one's model."""
+    email changed. `full` is a full run on night two's data with night one's model. Each night
+    brings two contacts naming nobody (a state, a country, a date and a loyalty number)."""
     from typer.testing import CliRunner
 
     from cxunify.cli import app
 
     folder = tmp_path_factory.mktemp("nights")
     head, *rows = (SAMPLE / "crm.csv").read_text().splitlines()
-    late = [r for i, r in enumerate(rows) if i % 50 == 3]
-    early = [r for i, r in enumerate(rows) if i % 50 != 3]
+    late = [r for i, r in enumerate(rows) if i % 50 == 3] + NAMING_NOBODY[2:]
+    early = [r for i, r in enumerate(rows) if i % 50 != 3] + NAMING_NOBODY[:2]
     changed = early[10].split(",")
     changed[3] = "someone.else@fastmail.com"  # the email column
     changed = ",".join(changed)
@@ -98,6 +102,22 @@ def test_incremental_equals_a_full_run(nights):
     # tonight's rows)
     assert {k: v for k, v in summary["counts"].items() if v != full[k]} == {}
     assert summary["counts"]["emails_read"] > 1000
+
+
+def test_contacts_naming_nobody_are_customers_of_their_own_after_an_update(nights):
+    """Tonight's contacts naming nobody were one identity with the stored ones, one customer
+    of them all; each stands alone, in the update as in night one and a full run."""
+    folder, _, _ = nights
+    for out, contacts in (("night1", 2), ("out", 4), ("full", 4)):
+        rows = duckdb.sql(
+            f"SELECT source_record_id, m.customer_id, n_records, confidence "
+            f"FROM '{folder / out}/identity_map.parquet' m "
+            f"JOIN '{folder / out}/profiles.parquet' USING (customer_id) "
+            "WHERE source_record_id LIKE 'X%' ORDER BY 1"
+        ).fetchall()
+        assert [r[0] for r in rows] == [f"X{n}" for n in range(1, contacts + 1)], out
+        assert len({r[1] for r in rows}) == contacts, out
+        assert {r[2:] for r in rows} == {(1, None)}, out
 
 
 def test_update_keeps_every_unaffected_id(nights):
