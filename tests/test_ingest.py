@@ -184,20 +184,15 @@ def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
     )
 
 
-def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Path):
-    """An export with a work and a mobile phone (Freshdesk's, Salesforce's) mapped one of them:
-    a contact whose number was in the other had no phone. Mapped as a list, a record takes the
-    first column holding a value: 1 links to 2 by the mobile number; 3 keeps its work phone
-    to match by, not its mobile, which its profile lists all the same."""
-    write(
-        tmp_path / "crm.csv",
-        "id,work_phone,mobile_phone,email,email_2\n1,,+14155552671,,ann@x.com\n"
-        "2,(415) 555-2671,,,\n3,+12125550147,+14155552671,bo@x.com,Bo@Y.com\n",
-    )
+def _unify_with_column_lists(cli, tmp_path: Path, crm: str, emails: str) -> tuple[Path, list]:
+    """`crm` unified with its phone mapped to [work_phone, mobile_phone], its email to the
+    list `emails`, and phone the only rule; returns the output and each record's
+    (source_record_id, customer_id, phone, email)."""
+    write(tmp_path / "crm.csv", crm)
     cfg = write(
         tmp_path / "cfg.yaml",
         "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: id\n"
-        "    columns:\n      phone: [work_phone, mobile_phone]\n      email: [email, email_2]\n"
+        f"    columns:\n      phone: [work_phone, mobile_phone]\n      email: {emails}\n"
         "matching:\n  rules: [[phone]]\n",
     )
     out = tmp_path / "out"
@@ -208,6 +203,21 @@ def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Pa
         f"JOIN '{out}/records.parquet' USING (source, source_record_id, customer_id) "
         "ORDER BY source_record_id"
     ).fetchall()
+    return out, rows
+
+
+def test_a_phone_in_the_second_of_two_columns_links_its_record(cli, tmp_path: Path):
+    """An export with a work and a mobile phone (Freshdesk's, Salesforce's) mapped one of them:
+    a contact whose number was in the other had no phone. Mapped as a list, a record takes the
+    first column holding a value: 1 links to 2 by the mobile number; 3 keeps its work phone
+    to match by, not its mobile, which its profile lists all the same."""
+    out, rows = _unify_with_column_lists(
+        cli,
+        tmp_path,
+        "id,work_phone,mobile_phone,email,email_2\n1,,+14155552671,,ann@x.com\n"
+        "2,(415) 555-2671,,,\n3,+12125550147,+14155552671,bo@x.com,Bo@Y.com\n",
+        "[email, email_2]",
+    )
     assert [(r[0], r[2], r[3]) for r in rows] == [
         ("1", "+14155552671", "ann@x.com"),
         ("2", "+14155552671", None),
@@ -228,26 +238,14 @@ def test_a_placeholder_in_the_first_of_two_columns_gives_way_to_the_second(cli, 
     so it had none to match by; its email likewise (test@test.com before a real address). Now
     the first value of use is the one matched by, and a cell of several addresses
     ('a@x.com; b@y.com') is each of them in the profile's emails."""
-    write(
-        tmp_path / "crm.csv",
+    out, rows = _unify_with_column_lists(
+        cli,
+        tmp_path,
         "id,work_phone,mobile_phone,email,other_emails\n"
         '1,n/a,+14155552671,test@test.com,"a@x.com; b@y.com"\n'
         "2,(415) 555-2671,,,\n3,,,n/a,\n",
+        "[email, other_emails]",
     )
-    cfg = write(
-        tmp_path / "cfg.yaml",
-        "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: id\n"
-        "    columns:\n      phone: [work_phone, mobile_phone]\n"
-        "      email: [email, other_emails]\nmatching:\n  rules: [[phone]]\n",
-    )
-    out = tmp_path / "out"
-    result = cli("unify", "--config", cfg, "--out", out, "-q")
-    assert result.exit_code == 0, result.stderr
-    rows = duckdb.sql(
-        f"SELECT source_record_id, customer_id, phone, email FROM '{out}/identity_map.parquet' "
-        f"JOIN '{out}/records.parquet' USING (source, source_record_id, customer_id) "
-        "ORDER BY source_record_id"
-    ).fetchall()
     assert [(r[0], r[2], r[3]) for r in rows] == [
         ("1", "+14155552671", "a@x.com"),
         ("2", "+14155552671", None),
