@@ -72,10 +72,10 @@ def _patterns(
     return matrix[:, :-1], matrix[:, -1].astype(float)
 
 
-def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int) -> str:
-    """SQL for a reproducible sample of about `n_pairs` random node pairs (of nodes holding
-    an identity value: one naming nobody is never compared, so it is no pair's side)."""
-    nodes = matchable_nodes(engine)
+def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int, nodes: int) -> str:
+    """SQL for a reproducible sample of about `n_pairs` random node pairs, of the `nodes`
+    nodes holding an identity value (see `matchable_nodes`: one naming nobody is never
+    compared, so it is no pair's side)."""
     side = max(2, min(nodes, int(np.sqrt(n_pairs * 2)) + 1))
     sample = table("random_nodes")
     # Nodes ranked by a hash of their identity values and the seed. Not of the node number:
@@ -136,7 +136,8 @@ def train(
     EM finds applies to candidate pairs; scoring needs it over all pairs, so it is rescaled by
     the expected number of matching pairs.
     """
-    random_sql = random_pairs_sql(engine, RANDOM_PAIRS, seed)
+    nodes = matchable_nodes(engine)
+    random_sql = random_pairs_sql(engine, RANDOM_PAIRS, seed, nodes)
     random_patterns, random_counts = _patterns(
         engine, gammas_sql(random_sql, NODES, comparisons), comparisons
     )
@@ -164,7 +165,6 @@ def train(
             else gamma
         )
     patterns, counts = _patterns(engine, f"SELECT {', '.join(masked)} FROM {GAMMAS}", comparisons)
-    nodes = matchable_nodes(engine)
     all_pairs = max(nodes * (nodes - 1) / 2, 2.0)
     if counts.sum() == 0:
         # Nothing to learn from (a handful of records): the starting model, said as such.
