@@ -131,6 +131,17 @@ class SourceConfig(_Strict):
             raise ValueError("is empty; give the export's file or glob")
         return path
 
+    @property
+    def order_lines(self) -> str | None:
+        """The order_id column naming this source's records with their place in their order
+        (``#1001/2``): a transactions source without an id column whose rows carry an
+        order_id, as an export of one row per line item (Shopify's orders) has no column
+        naming a row, and its rows' numbers name other records in each night's file."""
+        if self.kind is not Kind.transactions or self.id is not None:
+            return None
+        mapped = self.columns.get("order_id")
+        return mapped if isinstance(mapped, str) else None
+
     def columns_of(self, field: str) -> tuple[str, ...]:
         """The columns mapped to `field`, in the order their values are preferred.
 

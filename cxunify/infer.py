@@ -315,6 +315,9 @@ def _infer_one(
         # rows instead, and the update could not replace the stored records by id. Such rows
         # are rejected, as a full run rejects them.
         inferred.source.id, inferred.id_note = stored_id, "the id column of the stored source"
+    elif _stored_without_id(kind, stored):
+        # A night's few orders may each have one row, and Shopify's `Id` then looks unique.
+        inferred.source.id, inferred.id_note = None, "the stored source has no id column"
     else:
         inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
         order = columns.get("order_id") if kind is Kind.transactions else None
@@ -324,9 +327,10 @@ def _infer_one(
             and isinstance(order, str)
             and _repeats(engine, sample, order)
         ):
-            inferred.id_note += (
-                f"; '{order}' repeats, as in an export of one row per line item: the rows "
-                "sharing an order number are one order"
+            inferred.id_note = (
+                f"no unique key column found; '{order}' repeats, as in an export of one row "
+                "per line item: the rows sharing an order number are one order, and each row "
+                "is named by its order and its place in it (#1001/2)"
             )
     engine.drop(sample)
     return inferred
@@ -442,6 +446,13 @@ def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | Non
         return None
     stored_id = stored[3]
     return stored_id if isinstance(stored_id, str) and stored_id in columns else None
+
+
+def _stored_without_id(kind: Kind, stored: list | None) -> bool:
+    """Whether the stored source, of this kind, had no id column: its records were named by
+    their row numbers or by their order and line, and tonight's rows must be named alike,
+    not by a column a few rows happen to hold unique."""
+    return stored is not None and stored[0] == kind.value and not isinstance(stored[3], str)
 
 
 def _stored_columns(

@@ -1312,6 +1312,7 @@ def ingest(
         keys_used += keys
         if progress:
             progress((file_index + 1) / len(planned))
+    _name_order_lines(engine, config)
     _reject_bad_ids(engine, config, ingested)
     _fill_order_rows(engine)
     return ingested
@@ -1515,9 +1516,54 @@ def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list
         f"{'belongs' if rows == 1 else 'belong'} to orders read from another row (the first: "
         f"order '{order}'), as an export of one row per line item writes them; rows sharing "
         "an order_id are one order: to keep these rows, leave `id` out (rows are then "
-        "numbered) or set it to a column unique per row"
+        "named by their order and their place in it: #1001/2) or set it to a column unique "
+        "per row"
         for source, rows, order in found
     ]
+
+
+def _order_line_sql(order_sql: str) -> str:
+    """SQL for the order id that names a line's record, NULL when the row carries none."""
+    return clean_id_sql(order_sql)
+
+
+def _name_order_lines(engine: DuckDBEngine, config: Config) -> None:
+    """Name each row of a source without an id column but with an order_id
+    (`SourceConfig.order_lines`) by its order and its place among the order's rows, in
+    reading order: ``#1001/1``, ``#1001/2``. The names stay the same in each night's whole
+    export, and a night's file of new orders names no stored record, so an update can take
+    its rows. A row with no order_id keeps its row number."""
+    sources = [s.name for s in config.sources if s.order_lines is not None]
+    if not sources:
+        return
+    order = _order_line_sql("order_id")
+    engine.execute(
+        f"""
+        UPDATE {MAPPED} m SET source_record_id = n.line_id
+        FROM (SELECT file_index, row_number,
+                     {order} || '/' || row_number() OVER (
+                         PARTITION BY source, {order} ORDER BY file_index, row_number
+                     ) AS line_id
+              FROM {MAPPED}
+              WHERE list_contains($sources, source) AND {order} IS NOT NULL) n
+        WHERE m.file_index = n.file_index AND m.row_number = n.row_number
+        """,
+        {"sources": sources},
+    )
+
+
+def numbered_order_lines(engine: DuckDBEngine, config: Config) -> dict[str, int]:
+    """Per source named by order lines (`_name_order_lines`), how many of the rows read
+    carry no order_id and so are named by their row number."""
+    sources = [s.name for s in config.sources if s.order_lines is not None]
+    if not sources:
+        return {}
+    rows = engine.rows(
+        f"SELECT source, count(*) FROM {MAPPED} WHERE list_contains($sources, source) "
+        f"AND {_order_line_sql('order_id')} IS NULL GROUP BY source ORDER BY source",
+        {"sources": sources},
+    )
+    return {source: int(count) for source, count in rows}
 
 
 def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) -> None:

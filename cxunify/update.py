@@ -42,7 +42,7 @@ import duckdb
 
 from cxunify import block, cluster, ingest, layers, output, profile, score, standardize
 from cxunify.compare import ComparisonSpec
-from cxunify.config import Config
+from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
 from cxunify.errors import CxunifyError, InputError, OutputError, UserError
@@ -124,7 +124,15 @@ SOURCE_SETTINGS = ("kind", "phone_region", "dayfirst", "id")
 
 def source_settings(config: Config) -> dict[str, list]:
     """Per source, what shapes its records (not its path: an update reads other files)."""
-    return {s.name: [s.kind, s.phone_region, s.dayfirst, s.id] for s in config.sources}
+    return {s.name: [s.kind, s.phone_region, s.dayfirst, _id_setting(s)] for s in config.sources}
+
+
+def _id_setting(source: SourceConfig) -> str | dict[str, str] | None:
+    """What names a source's records: its id column; the order_id column, for records named
+    by their order and line (``{"order_lines": column}``); None: their row numbers."""
+    if source.order_lines is not None:
+        return {"order_lines": source.order_lines}
+    return source.id
 
 
 def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any]]:
@@ -231,6 +239,8 @@ def _settings_differ(before: dict[str, Any], now: dict[str, Any], prefix: str = 
 def _setting(value: object) -> str:
     if value is None:
         return "unset"
+    if isinstance(value, dict) and "order_lines" in value:
+        return f"the order in '{value['order_lines']}' and the row's place in it"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -581,7 +591,7 @@ def _update(
     try:
         with stage("ingest") as advance:
             ingested = ingest.ingest(engine, config, staging / ".work", advance)
-        _refuse_numbered_rows(config, ingested)
+        _refuse_numbered_rows(engine, config, ingested)
         with stage("standardize"):
             asked = (
                 _read_deletions(
@@ -725,11 +735,14 @@ def _update(
     return manifest, stage.timings
 
 
-def _refuse_numbered_rows(config: Config, ingested: ingest.Ingested) -> None:
+def _refuse_numbered_rows(engine: DuckDBEngine, config: Config, ingested: ingest.Ingested) -> None:
     """Rows of a source without an id column are named by their row number: tonight's row 1
     would replace the stored record 1, another person. Deleting such records by number,
-    and a night without rows for them, are fine."""
-    numbered = {source.name for source in config.sources if source.id is None}
+    and a night without rows for them, are fine. Rows named by their order and line
+    (`SourceConfig.order_lines`) are not numbered, unless they carry no order_id."""
+    numbered = {
+        source.name for source in config.sources if source.id is None and source.order_lines is None
+    }
     for read in ingested.files:
         if read.source in numbered and read.rows > read.rejected:
             raise InputError(
@@ -738,6 +751,14 @@ def _refuse_numbered_rows(config: Config, ingested: ingest.Ingested) -> None:
                 "cannot tell a changed row from a new one; give the source an id column, or "
                 "run a full `cxunify unify`"
             )
+    for source, rows in ingest.numbered_order_lines(engine, config).items():
+        order = next(s.order_lines for s in config.sources if s.name == source)
+        raise InputError(
+            f"source '{source}': {rows:,} of tonight's rows {'has' if rows == 1 else 'have'} "
+            f"no order number in '{order}': such rows are named by their row number, which "
+            "names another record in each file, so an update cannot tell a changed row from "
+            "a new one; give the source an id column, or run a full `cxunify unify`"
+        )
 
 
 def _carry_rejects(

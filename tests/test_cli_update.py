@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -214,6 +215,86 @@ def test_a_zero_config_update_keeps_the_stored_id_column(cli, tmp_path: Path):
         "duplicate id C4 (first at row 1) in contact_id",
         "missing id in contact_id",
     ]
+
+
+# Shopify's orders export: one row per line item, the order's Name on each row, its Id and
+# total on the first only; no column names a row.
+SHOPIFY = "Name,Email,Financial Status,Total,Created at,Lineitem name,Id\n"
+SHOPIFY_ROWS = (
+    "#1001,ann.lee@fastmail.com,paid,46.34,2025-06-01 10:00:00 +0100,Tee,5601\n"
+    "#1001,ann.lee@fastmail.com,,,2025-06-01 10:00:00 +0100,Socks,\n"
+    "#1002,bob.ng@fastmail.com,paid,20.00,2025-06-02 10:00:00 +0100,Cap,5602\n"
+)
+SHOPIFY_TONIGHT = (
+    "#1003,ann.lee@fastmail.com,paid,12.00,2025-06-03 10:00:00 +0100,Socks,5603\n"
+    "#1004,cy.oh@fastmail.com,paid,30.00,2025-06-03 11:00:00 +0100,Tee,5604\n"
+    "#1004,cy.oh@fastmail.com,,,2025-06-03 11:00:00 +0100,Cap,\n"
+)
+
+
+def _orders_of(out: Path) -> list[tuple]:
+    return duckdb.sql(
+        "SELECT i.source_record_id, p.email, p.orders, p.revenue "
+        f"FROM '{out}/identity_map.parquet' i JOIN '{out}/profiles.parquet' p USING (customer_id) "
+        "WHERE i.source = 'orders' ORDER BY 1"
+    ).fetchall()
+
+
+def test_a_line_item_export_without_an_id_column_takes_tonights_orders(cli, tmp_path: Path):
+    """Shopify's orders export has no column naming a row (the Name repeats on each line
+    item, the Id is on an order's first row only), so its rows were numbered and every
+    update refused them: a nightly job could not update a shop's orders at all, and a night
+    of single-line orders inferred `Id` as the id ("id was unset, now 'Id'"). Each row is
+    now named by its order and its place in it (#1001/2): tonight's new orders, alone or in
+    the whole export again, update the output as a full run on all the rows would."""
+    orders = write(tmp_path / "orders.csv", SHOPIFY + SHOPIFY_ROWS)
+    out = tmp_path / "out"
+    assert cli("unify", "--transactions", orders, "--out", out, "-q").exit_code == 0
+    assert [row[0] for row in _orders_of(out)] == ["#1001/1", "#1001/2", "#1002/1"]
+    whole = write(tmp_path / "whole" / "orders.csv", SHOPIFY + SHOPIFY_ROWS + SHOPIFY_TONIGHT)
+    full = tmp_path / "full"
+    assert cli("unify", "--transactions", whole, "--out", full, "-q").exit_code == 0
+    expected = _orders_of(full)
+    assert expected[-3:] == [
+        ("#1003/1", "ann.lee@fastmail.com", 2, Decimal("58.34")),
+        ("#1004/1", "cy.oh@fastmail.com", 1, Decimal("30.00")),
+        ("#1004/2", "cy.oh@fastmail.com", 1, Decimal("30.00")),
+    ]
+    night = tmp_path / "night"
+    tonight = write(tmp_path / "tonight" / "orders.csv", SHOPIFY + SHOPIFY_TONIGHT)
+    for sent, added, unchanged in ((tonight, 3, 0), (whole, 3, 3)):
+        shutil.rmtree(night, ignore_errors=True)
+        shutil.copytree(out, night)
+        result = cli("update", "--previous", night, "--transactions", sent, "--json")
+        assert result.exit_code == 0, result.stderr
+        counts = json.loads(result.stdout)["update"]
+        assert (counts["records_added_or_changed"], counts["records_unchanged"]) == (
+            added,
+            unchanged,
+        )
+        assert _orders_of(night) == expected
+
+
+def test_an_order_line_without_its_order_number_is_refused_in_an_update(cli, tmp_path: Path):
+    """A row of such an export without an order number is named by its row number, which
+    names another record in each night's file: the update refuses it, naming the column."""
+    orders = write(tmp_path / "orders.csv", SHOPIFY + SHOPIFY_ROWS)
+    out = tmp_path / "out"
+    assert cli("unify", "--transactions", orders, "--out", out, "-q").exit_code == 0
+    before = (out / "run.json").read_text()
+    tonight = write(
+        tmp_path / "tonight" / "orders.csv",
+        SHOPIFY + SHOPIFY_TONIGHT + ",dee@fastmail.com,paid,9.00,2025-06-04 10:00:00 +0100,Tee,\n",
+    )
+    result = cli("update", "--previous", out, "--transactions", tonight)
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        "Error: source 'orders': 1 of tonight's rows has no order number in 'Name': such rows "
+        "are named by their row number, which names another record in each file, so an update "
+        "cannot tell a changed row from a new one; give the source an id column, or run a "
+        "full `cxunify unify`"
+    )
+    assert (out / "run.json").read_text() == before
 
 
 def test_a_zero_config_update_maps_a_stored_source_as_the_run_that_wrote_it(cli, tmp_path: Path):

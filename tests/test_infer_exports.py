@@ -354,9 +354,9 @@ def test_an_order_of_several_line_item_rows_is_one_order(
     source = inferred["shopify_orders"]
     assert "id" not in source and source["columns"]["status"] == "Financial Status"
     assert (
-        "    # id: (none) no unique key column found: rows are identified by their row number; "
-        "'Name' repeats, as in an export of one row per line item: the rows sharing an order "
-        "number are one order\n"
+        "    # id: (none) no unique key column found; 'Name' repeats, as in an export of one row "
+        "per line item: the rows sharing an order number are one order, and each row is named "
+        "by its order and its place in it (#1001/2)\n"
     ) in drafted
     with duckdb.connect() as con:
         profiles = con.execute(
@@ -374,11 +374,11 @@ def test_an_order_of_several_line_item_rows_is_one_order(
             {"p": str(unified / "touchpoints.parquet")},
         ).fetchall()
         assert lines == [
-            ("1", "#1001", Decimal("46.34")),
-            ("2", "#1001", None),
-            ("3", "#1002", Decimal("69.51")),
-            ("4", "#1003", Decimal("42.00")),
-            ("5", "#1003", None),
+            ("#1001/1", "#1001", Decimal("46.34")),
+            ("#1001/2", "#1001", None),
+            ("#1002/1", "#1002", Decimal("69.51")),
+            ("#1003/1", "#1003", Decimal("42.00")),
+            ("#1003/2", "#1003", None),
         ]
         run = json.loads((unified / "run.json").read_text())
         assert run["counts"]["rows_rejected"] == 0 and run["warnings"] == []

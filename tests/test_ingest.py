@@ -1040,7 +1040,8 @@ def test_lines_of_an_order_without_the_id_its_first_row_holds_are_named_in_a_war
         "source 'shop': 1 row rejected for its id in 'Id' belongs to orders read from another "
         "row (the first: order '#1001'), as an export of one row per line item writes them; "
         "rows sharing an order_id are one order: to keep these rows, leave `id` out (rows are "
-        "then numbered) or set it to a column unique per row"
+        "then named by their order and their place in it: #1001/2) or set it to a column "
+        "unique per row"
     ]
 
 
@@ -1072,10 +1073,10 @@ def test_a_line_items_row_takes_the_customer_fields_its_order_names(tmp_path: Pa
     finally:
         engine.close()
     assert rows == [
-        ("1", "a@x.com", "Ann Lee", "555-0101"),
-        ("2", None, "Ann Lee", "555-0101"),  # #1's rows name two emails: neither is its
-        ("3", "b@x.com", "Ann Lee", "555-0101"),
-        ("4", "c@x.com", "Cy Ng", "555-0102"),
-        ("5", "c@x.com", "Cy Ng", "555-0102"),
-        ("6", None, "Bo Ray", None),
+        ("#1/1", "a@x.com", "Ann Lee", "555-0101"),
+        ("#1/2", None, "Ann Lee", "555-0101"),  # #1's rows name two emails: neither is its
+        ("#1/3", "b@x.com", "Ann Lee", "555-0101"),
+        ("#2/1", "c@x.com", "Cy Ng", "555-0102"),
+        ("#2/2", "c@x.com", "Cy Ng", "555-0102"),
+        ("#3/1", None, "Bo Ray", None),
     ]

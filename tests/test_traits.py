@@ -764,7 +764,8 @@ def test_an_id_repeated_on_each_line_of_an_order_rejects_the_lines_with_a_warnin
         "source 'orders': 2 rows rejected for their id in 'Name' belong to orders read from "
         "another row (the first: order '#1001'), as an export of one row per line item "
         "writes them; rows sharing an order_id are one order: to keep these rows, leave `id` "
-        "out (rows are then numbered) or set it to a column unique per row"
+        "out (rows are then named by their order and their place in it: #1001/2) or set it "
+        "to a column unique per row"
     )
     assert result.stderr.splitlines() == [f"Warning: {warning}"]
     run = json.loads((out / "run.json").read_text())
