@@ -13,7 +13,8 @@ After ``install(con)``:
   or a column) is the region assumed for numbers written without a country code; NULL accepts
   only numbers with ``+`` in front.
 * ``cx_phone_digits(raw VARCHAR) -> VARCHAR`` gives the digits of the number part (extension
-  and any second number dropped), NULL when there are none.
+  and any second number dropped), NULL when there are none or they are a placeholder (fewer
+  than 6, or one digit repeated).
 
 The SQL follows ``phonenumbers.parse`` step by step (international prefix, country code taken
 from a number written without ``+``, national prefix and its transform rules, the national
@@ -749,10 +750,15 @@ def _macros() -> list[str]:
                 '[+0-9].*'),
             '[^0-9]+$', '')""",
     )
+    # The digits match a number no region reads by its last 7 (a local number without its
+    # area code). A placeholder has none: too few digits or one digit repeated ('0',
+    # '0000000000', '555-555-5555'), as for E.164; their digits made every such row one
+    # identity and every two of them agree on a phone.
     add(
         "cx_phone_digits(raw)",
-        "nullif(regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), "
-        "'[^0-9]', '', 'g'), '')",
+        "list_transform([regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), "
+        "'[^0-9]', '', 'g')], lambda cx__d: CASE WHEN length(cx__d) >= 6 "
+        "AND replace(cx__d, cx__d[1], '') <> '' THEN cx__d END)[1]",
     )
     add("cx_phone_e164(raw, region)", _e164_sql())
     return macros
