@@ -1,7 +1,8 @@
 """Stage 3, block: which pairs of records could be the same customer.
 
 Records identical in every identity field are first collapsed into one node, so the work grows
-with distinct identities, not rows; a record holding no identity value at all is a node of its
+with distinct identities, not rows; a junk value (a blocklisted or overly common email or phone)
+counts as no value there, and a record holding no identity value but junk is a node of its
 own, paired with nothing. Candidate pairs are the node pairs sharing every key of at
 least one blocking rule (equality on derived keys: email, phone, last name + postcode, ...),
 each pair produced once. A key value shared by too many nodes blocks nothing: it is junk or too
@@ -46,9 +47,10 @@ IDENTITY_COLUMNS = (
 
 
 def no_identity_sql(alias: str) -> str:
-    """SQL: the record `alias` holds no identity value (a ticket naming nobody, an order row
-    without a name, email or phone). Such records are not identical to one another but
-    unknown: each is an identity of its own, which no blocking key can pair."""
+    """SQL: the record or node `alias` holds no identity value (a ticket naming nobody, an
+    order row without a name, email or phone; junk values blanked, see matched_records_sql).
+    Such records are not identical to one another but unknown: each is an identity of its
+    own, which no blocking key can pair."""
     return "(" + " AND ".join(f"{alias}.{ident(c)} IS NULL" for c in IDENTITY_COLUMNS) + ")"
 
 
@@ -152,13 +154,21 @@ def _limit(rule: RuleLike, max_block_size: int) -> int:
     return min(rule.max_block_size or max_block_size, max_block_size)
 
 
-def collapse_nodes(engine: DuckDBEngine) -> int:
-    """Create ``cx_record_nodes(record_key, node)`` and ``cx_nodes``; return the node count.
+def collapse_nodes(
+    engine: DuckDBEngine, blocklist: Sequence[str], max_records_per_value: int
+) -> tuple[int, dict[str, int]]:
+    """Create ``cx_record_nodes(record_key, node)`` and ``cx_nodes``; return the node count
+    and the junk values found per column (see find_junk).
 
-    A node is named by its smallest record_key and carries ``n_records``.
+    A node is named by its smallest record_key and carries ``n_records``. Junk values are
+    blanked before records are collapsed, so they neither join records into a node nor part
+    them: rows whose only email is a shop's own address are each a node of their own, and a
+    row of a name and that address is one node with the rows of that name alone.
     """
+    found = find_junk(engine, blocklist, max_records_per_value)
     assign_record_nodes(engine)
     engine.execute(f"CREATE OR REPLACE TABLE {NODES} AS {node_rows_sql(engine, RECORD_NODE_SIZES)}")
+    engine.drop(*(junk_table(column) for column in JUNK_COLUMNS))
     if not isinstance(engine, DuckDBEngine):
         spark: Any = engine
         spark.map_in_duckdb(
@@ -168,7 +178,7 @@ def collapse_nodes(engine: DuckDBEngine) -> int:
             [],
             f"SELECT *, {_NODE_KEYS} FROM {NODES} r",
         )
-    return engine.count(NODES)
+    return engine.count(NODES), found
 
 
 # Nodes and their sizes, from cx_record_nodes.
@@ -176,9 +186,10 @@ RECORD_NODE_SIZES = f"SELECT node, count(*) AS n_records FROM {RECORD_NODES} GRO
 
 
 def assign_record_nodes(engine: DuckDBEngine) -> None:
-    """``cx_record_nodes(record_key, node)``: records with the same identity values form a
-    node, named by its smallest record key; a record with no identity value is a node of its
-    own (records alike in naming nobody are not one person)."""
+    """``cx_record_nodes(record_key, node)``: records with the same identity values, junk
+    ones (in the tables find_junk creates) as none, form a node, named by its smallest record
+    key; a record with no identity value but junk is a node of its own (records alike in
+    naming nobody are not one person, nor are those alike in a placeholder)."""
     partition = ", ".join(ident(c) for c in IDENTITY_COLUMNS)
     engine.execute(
         f"""
@@ -186,13 +197,32 @@ def assign_record_nodes(engine: DuckDBEngine) -> None:
         SELECT record_key,
                CASE WHEN {no_identity_sql("r")} THEN record_key
                     ELSE min(record_key) OVER (PARTITION BY {partition}) END AS node
-        FROM {RECORDS} r
+        FROM ({matched_records_sql()}) r
         """
     )
 
 
+def matched_records_sql() -> str:
+    """The identity values of every record as matching sees them: a value of a junk table
+    (see find_junk) blanked, with what derives from it."""
+    blanked = {c: column for column, derived in JUNK_COLUMNS.items() for c in (column, *derived)}
+    aliases = {column: f"j{i}" for i, column in enumerate(JUNK_COLUMNS)}
+    values = ", ".join(
+        f"CASE WHEN {aliases[blanked[c]]}.value IS NULL THEN r.{ident(c)} END AS {ident(c)}"
+        if c in blanked
+        else f"r.{ident(c)}"
+        for c in IDENTITY_COLUMNS + DERIVED_COLUMNS
+    )
+    joins = " ".join(
+        f"LEFT JOIN {junk_table(column)} {alias} ON {alias}.value = r.{ident(column)}"
+        for column, alias in aliases.items()
+    )
+    return f"SELECT r.record_key, {values} FROM {RECORDS} r {joins}"
+
+
 def node_rows_sql(engine: DuckDBEngine, sizes_sql: str) -> str:
-    """The rows of the nodes in `sizes_sql` (columns node, n_records), from their records.
+    """The rows of the nodes in `sizes_sql` (columns node, n_records), from their records,
+    junk values blanked (the tables of find_junk).
 
     The surname key needs the standardisation macros: on Spark it (with the last initial, to
     keep DuckDB's column order) is added to each partition of nodes by DuckDB (see
@@ -206,7 +236,7 @@ def node_rows_sql(engine: DuckDBEngine, sizes_sql: str) -> str:
         WITH sizes AS ({sizes_sql})
         SELECT s.node, s.n_records, {carried}
                {", " + _NODE_KEYS if isinstance(engine, DuckDBEngine) else ""}
-        FROM sizes s JOIN {RECORDS} r ON r.record_key = s.node
+        FROM sizes s JOIN ({matched_records_sql()}) r ON r.record_key = s.node
     """
 
 
@@ -385,7 +415,7 @@ def nodes_of_resized_blocks(
     return engine.count(into) - before
 
 
-# Junk-prone columns, and the node columns derived from each (blanked with it).
+# Junk-prone columns, and the columns derived from each (blanked with it).
 JUNK_COLUMNS = {
     "email_std": (
         "email_local",
@@ -396,6 +426,11 @@ JUNK_COLUMNS = {
     ),
     "phone": ("phone_digits", "phone_last7"),
 }
+
+
+def junk_table(column: str) -> str:
+    """The table of the junk values of `column` (one column, ``value``)."""
+    return table("junk_" + column)
 
 
 def junk_values_sql(column: str, of_records: str = RECORDS) -> str:
@@ -409,41 +444,31 @@ def junk_values_sql(column: str, of_records: str = RECORDS) -> str:
     """
 
 
-def junk_parameters(blocklist: list[str], max_records_per_value: int) -> dict[str, Any]:
+def junk_parameters(blocklist: Sequence[str], max_records_per_value: int) -> dict[str, Any]:
     return {"max": max_records_per_value, "blocklist": _blocklist_forms(blocklist)}
 
 
-def blank_junk(engine: DuckDBEngine, column: str, junk_table: str) -> None:
-    """Blank `column` (and what derives from it) on the nodes holding a value of `junk_table`."""
-    blanks = ", ".join(f"{ident(c)} = NULL" for c in (column, *JUNK_COLUMNS[column]))
-    engine.execute(
-        f"UPDATE {NODES} SET {blanks} WHERE {ident(column)} IN (SELECT value FROM {junk_table})"
-    )
-
-
-def null_junk_values(
-    engine: DuckDBEngine, blocklist: list[str], max_records_per_value: int
+def find_junk(
+    engine: DuckDBEngine, blocklist: Sequence[str], max_records_per_value: int
 ) -> dict[str, int]:
-    """Blank emails and phones that are junk, on nodes only (profiles keep what was given).
+    """Create the junk table of each junk-prone column (see junk_table) from the records;
+    return how many values each holds.
 
     Junk is a blocklisted value, or one carried by more records than `max_records_per_value`
-    (a shop's own number typed into every order). Returns junk values found per column.
+    (a shop's own number typed into every order). It is blanked on nodes only: profiles keep
+    what was given.
     """
     found = {}
     for column in JUNK_COLUMNS:
-        junk = table("junk_" + column)
         engine.execute(
-            f"CREATE OR REPLACE TABLE {junk} AS {junk_values_sql(column)}",
+            f"CREATE OR REPLACE TABLE {junk_table(column)} AS {junk_values_sql(column)}",
             junk_parameters(blocklist, max_records_per_value),
         )
-        found[column] = engine.count(junk)
-        if found[column]:
-            blank_junk(engine, column, junk)
-        engine.drop(junk)
+        found[column] = engine.count(junk_table(column))
     return found
 
 
-def _blocklist_forms(blocklist: list[str]) -> list[str]:
+def _blocklist_forms(blocklist: Sequence[str]) -> list[str]:
     """Blocklisted values as written and, for phones, in E.164, all lower case."""
     import phonenumbers
 

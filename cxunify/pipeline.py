@@ -254,8 +254,7 @@ def _run(
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
         with stage("block"):
-            nodes = block.collapse_nodes(engine)
-            junk = block.null_junk_values(
+            nodes, junk = block.collapse_nodes(
                 engine, config.matching.blocklist, config.matching.max_records_per_value
             )
             pairs = block.candidate_pairs(
@@ -570,8 +569,9 @@ def _prepare(engine: DuckDBEngine, config: Config, work_dir: Path) -> int:
     """Ingest, standardise and collapse into nodes (junk blanked); return the node count."""
     ingest.ingest(engine, config, work_dir)
     standardize.standardize(engine, config)
-    nodes = block.collapse_nodes(engine)
-    block.null_junk_values(engine, config.matching.blocklist, config.matching.max_records_per_value)
+    nodes, _ = block.collapse_nodes(
+        engine, config.matching.blocklist, config.matching.max_records_per_value
+    )
     return nodes
 
 

@@ -74,20 +74,20 @@ def _patterns(
 
 def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int, nodes: int) -> str:
     """SQL for a reproducible sample of about `n_pairs` random node pairs, of the `nodes`
-    nodes holding an identity value (see `matchable_nodes`: one naming nobody is never
-    compared, so it is no pair's side)."""
+    nodes holding an identity value (see `matchable_nodes`: one naming nobody, or only a junk
+    value, is never compared, so it is no pair's side)."""
     side = max(2, min(nodes, int(np.sqrt(n_pairs * 2)) + 1))
     sample = table("random_nodes")
     # Nodes ranked by a hash of their identity values and the seed. Not of the node number:
     # that is the smallest record key, which follows the exports' row order, so re-sorting an
     # export changed the sample, the model and the customers. Not a reservoir sample either:
     # that is engine-specific, and DuckDB and Spark must fit the same model. The values are
-    # read from the node's record, as blanking junk emails and phones can leave two nodes
-    # alike; among records they are unique per node, so the node number never breaks a tie.
+    # the node's, junk blanked (its record's junk value would depend on which record is the
+    # smallest); they are unique per node holding one, so the node number never breaks a tie.
     engine.execute(
         f"CREATE OR REPLACE TABLE {sample} AS SELECT n.node FROM {NODES} n "
-        f"JOIN {RECORDS} r ON r.record_key = n.node WHERE NOT {no_identity_sql('r')} "
-        f"ORDER BY md5({_identity_text('r')} || $separator || $seed), n.node LIMIT {int(side)}",
+        f"WHERE NOT {no_identity_sql('n')} "
+        f"ORDER BY md5({_identity_text('n')} || $separator || $seed), n.node LIMIT {int(side)}",
         {"seed": str(int(seed)), "separator": _SEPARATOR},
     )
     return (
@@ -97,14 +97,10 @@ def random_pairs_sql(engine: DuckDBEngine, n_pairs: int, seed: int, nodes: int) 
 
 
 def matchable_nodes(engine: DuckDBEngine) -> int:
-    """The nodes holding an identity value: the pairs the prior is a share of are theirs, so
-    rows naming nobody (each a node of its own) leave the model as it was without them."""
-    return int(
-        engine.scalar(
-            f"SELECT count(*) FROM {NODES} n JOIN {RECORDS} r ON r.record_key = n.node "
-            f"WHERE NOT {no_identity_sql('r')}"
-        )
-    )
+    """The nodes holding an identity value that is no junk: the pairs the prior is a share of
+    are theirs, so rows naming nobody, or only a placeholder (each a node of its own), leave
+    the model as it was without them."""
+    return int(engine.scalar(f"SELECT count(*) FROM {NODES} n WHERE NOT {no_identity_sql('n')}"))
 
 
 # Between the identity values in a node's text: a control character, which no standardised

@@ -1047,46 +1047,45 @@ def _collapse_nodes(engine: DuckDBEngine, config: Config, state_dir: Path) -> di
     the junk values found per column.
 
     A stored node whose smallest record is still there holds the same values (records do not
-    change once stored), so its row is the stored one with its new size. Rows are built from
-    the records only for new node ids and for stored nodes holding a value that stopped being
-    junk (the stored row lost it); then tonight's junk values are blanked on every node.
+    change once stored, and a node's values are its smallest record's, junk ones blanked), so
+    its row is the stored one with its new size, unless that record holds a value that became
+    junk or stopped being junk tonight. Rows are built from the records only for such nodes
+    and for new node ids (junk values, recounted over every record, join no records into a
+    node: a value that becomes junk parts its records, one that stops being junk joins them).
 
     Also fills ``cx_touched_nodes`` (nodes that are new or differ in any value from the stored
-    node of the same id, blanked junk included), ``cx_gone_nodes`` (stored nodes that no
-    longer exist as they were) and, for the state's delta, ``cx_nodes_added`` (nodes that
-    differ in anything, their size included) and ``cx_nodes_removed`` (the ids of the stored
-    nodes those replace or that went).
+    node of the same id), ``cx_gone_nodes`` (stored nodes that no longer exist as they were)
+    and, for the state's delta, ``cx_nodes_added`` (nodes that differ in anything, their size
+    included) and ``cx_nodes_removed`` (the ids of the stored nodes those replace or that
+    went).
     """
     stored, params = stored_table(state_dir, "nodes").read_sql("nodes")
     engine.execute(f"CREATE OR REPLACE TABLE {STORED_NODES} AS {stored}", params)
+    found = block.find_junk(
+        engine, config.matching.blocklist, config.matching.max_records_per_value
+    )
     block.assign_record_nodes(engine)
-    sizes, fresh = table("node_sizes"), table("fresh_nodes")
+    sizes = table("node_sizes")
     engine.execute(f"CREATE OR REPLACE TABLE {sizes} AS {block.RECORD_NODE_SIZES}")
-    # Junk values tonight, and in the stored records (what the stored nodes were blanked of).
+    # Junk values in the stored records (what the stored nodes were blanked of), and the
+    # values that are junk tonight and were not, or the reverse.
     records, records_params = stored_table(state_dir, "records").read_sql("records")
     junk = block.junk_parameters(config.matching.blocklist, config.matching.max_records_per_value)
-    found, newly, unjunked = {}, [], []
+    turned = []
     for column in block.JUNK_COLUMNS:
-        now, before = table(f"junk_{column}"), table(f"junk_before_{column}")
-        engine.execute(f"CREATE OR REPLACE TABLE {now} AS {block.junk_values_sql(column)}", junk)
+        now, before = block.junk_table(column), table(f"junk_before_{column}")
         engine.execute(
             f"CREATE OR REPLACE TABLE {before} AS {block.junk_values_sql(column, f'({records})')}",
             {**junk, **records_params},
         )
-        found[column] = engine.count(now)
-        newly.append(
-            f"{ident(column)} IN (SELECT value FROM {now} EXCEPT SELECT value FROM {before})"
-        )
-        unjunked.append(
-            f"{ident(column)} IN (SELECT value FROM {before} EXCEPT SELECT value FROM {now})"
-        )
+        turned.append(f"{ident(column)} IN (SELECT value FROM ({_either_not_both(now, before)}))")
     engine.execute(
         f"""
-        CREATE OR REPLACE TABLE {fresh} AS
+        CREATE OR REPLACE TABLE {TOUCHED} AS
         SELECT node FROM {sizes} ANTI JOIN {STORED_NODES} USING (node)
         UNION
         SELECT s.node FROM {sizes} s SEMI JOIN (
-            SELECT record_key FROM {RECORDS} WHERE {" OR ".join(unjunked)}
+            SELECT record_key FROM {RECORDS} WHERE {" OR ".join(turned)}
         ) r ON r.record_key = s.node
         """
     )
@@ -1095,23 +1094,13 @@ def _collapse_nodes(engine: DuckDBEngine, config: Config, state_dir: Path) -> di
         CREATE OR REPLACE TABLE {block.NODES} AS
         SELECT s.node, s.n_records, st.* EXCLUDE (node, n_records)
         FROM {sizes} s JOIN {STORED_NODES} st USING (node)
-        ANTI JOIN {fresh} f USING (node)
+        ANTI JOIN {TOUCHED} USING (node)
         """
     )
-    built = f"SELECT * FROM {sizes} SEMI JOIN {fresh} USING (node)"
+    built = f"SELECT * FROM {sizes} SEMI JOIN {TOUCHED} USING (node)"
     engine.execute(f"INSERT INTO {block.NODES} BY NAME {block.node_rows_sql(engine, built)}")
-    # Stored rows holding a value that became junk change when it is blanked.
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE {TOUCHED} AS
-        SELECT node FROM {fresh}
-        UNION
-        SELECT node FROM {block.NODES} WHERE {" OR ".join(newly)}
-        """
-    )
     for column in block.JUNK_COLUMNS:
-        block.blank_junk(engine, column, table(f"junk_{column}"))
-        engine.drop(table(f"junk_{column}"), table(f"junk_before_{column}"))
+        engine.drop(block.junk_table(column), table(f"junk_before_{column}"))
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {GONE} AS
@@ -1136,8 +1125,16 @@ def _collapse_nodes(engine: DuckDBEngine, config: Config, state_dir: Path) -> di
         ) USING (node)
         """
     )
-    engine.drop(sizes, fresh)
+    engine.drop(sizes)
     return found
+
+
+def _either_not_both(a: str, b: str) -> str:
+    """SQL: the values of table `a` or table `b` (one column, ``value``) and not both."""
+    return (
+        f"(SELECT value FROM {a} EXCEPT SELECT value FROM {b}) "
+        f"UNION ALL (SELECT value FROM {b} EXCEPT SELECT value FROM {a})"
+    )
 
 
 def _compare_touching_pairs(

@@ -259,26 +259,35 @@ def test_customer_ids_are_stable_across_reruns(cli, sample_out: Path, tmp_path: 
     )
 
 
-def test_rows_naming_nobody_are_customers_of_their_own(cli, tmp_path: Path):
+def test_rows_naming_nobody_or_only_junk_are_customers_of_their_own(cli, tmp_path: Path):
     """Tickets holding only a subject and a date were identical in every identity field, so
-    one identity: one customer of everyone's anonymous tickets. Each is a customer of its own,
-    linked to nothing, and the others match as they would without them."""
+    one identity: one customer of everyone's anonymous tickets. So were tickets whose only
+    value is a junk email or phone (the shop's own address, blocklisted; a hotel's front desk,
+    on more records than the limit; 0000000000), the value blanked only after the collapse.
+    Each is a customer of its own, linked to nothing; a ticket of a name and a junk email is
+    one identity with the tickets of that name alone; the others match as without them."""
     write(
         tmp_path / "crm.csv",
         "id,first_name,last_name,email,phone\n"
         "1,Ann,Lee,ann.lee@mailbox.org,+1 617 555 0101\n"
         "2,Bob,Ray,bob.ray@mailbox.org,+1 617 555 0102\n",
     )
-    named = "t4,Thanks,2024-03-21,ann.lee@mailbox.org\n"
-    anonymous = "t1,Refund please,2024-01-05,\nt2,Parcel,2024-02-11,\nt3,Login,2024-03-20,\n"
-    header = "ticket_id,subject,created_at,email\n"
-    write(tmp_path / "tickets.csv", header + anonymous + named)
-    write(tmp_path / "named.csv", header + named)
+    named = "t4,Thanks,2024-03-21,ann.lee@mailbox.org,,\nn1,Hi,2024-03-22,{},Cy Dunn,\n"
+    named += "n2,Hello,2024-03-23,,Cy Dunn,\n"
+    anonymous = "t1,Refund please,2024-01-05,,,\nt2,Parcel,2024-02-11,,,\nt3,Login,2024-03-20,,,\n"
+    junk = "j1,Order,2024-04-01,orders@myshop.com,,\nj2,Order,2024-04-02,orders@myshop.com,,\n"
+    junk += "j3,Call,2024-04-03,,,0000000000\nj4,Call,2024-04-04,,,000-000-0000\n"
+    junk += "".join(f"j{n},Room,2024-04-0{n},frontdesk@grandhotel.com,,\n" for n in (5, 6, 7))
+    header = "ticket_id,subject,created_at,email,name,phone\n"
+    write(tmp_path / "tickets.csv", header + anonymous + junk + named.format("orders@myshop.com"))
+    write(tmp_path / "named.csv", header + named.format(""))
     config = """sources:
   - {name: crm, kind: crm, path: crm.csv, id: id,
      columns: {first_name: first_name, last_name: last_name, email: email, phone: phone}}
   - {name: tickets, kind: support, path: TICKETS, id: ticket_id,
-     columns: {subject: subject, created_at: created_at, email: email}}
+     columns: {subject: subject, created_at: created_at, email: email, full_name: name,
+               phone: phone}}
+matching: {blocklist: [orders@myshop.com], max_records_per_value: 2}
 """
     outs = {}
     for tickets in ("tickets.csv", "named.csv"):
@@ -292,15 +301,19 @@ def test_rows_naming_nobody_are_customers_of_their_own(cli, tmp_path: Path):
         "ORDER BY source, source_record_id"
     ).fetchall()
     ids = {record: customer for record, customer, _ in rows}
-    assert len({ids["t1"], ids["t2"], ids["t3"], ids["1"], ids["2"]}) == 5
+    alone = ["t1", "t2", "t3", *(f"j{n}" for n in range(1, 8))]
+    assert len({ids[t] for t in alone} | {ids["1"], ids["2"], ids["n1"]}) == 13
     assert ids["t4"] == ids["1"]
+    assert ids["n1"] == ids["n2"]
     confidence = {record: value for record, _, value in rows}
-    assert [confidence[t] for t in ("t1", "t2", "t3")] == [None] * 3  # each stands alone
+    assert [confidence[t] for t in alone] == [None] * 10  # each stands alone
+    assert confidence["n1"] == confidence["n2"] == 1  # one identity
     counts = json.loads((out / "run.json").read_text())["counts"]
-    assert (counts["customers"], counts["profiles"], counts["nodes"]) == (5, 5, 6)
-    assert counts["balanced"] is True
-    # Rows naming nobody are no part of the model: the link scores as without them.
-    link = "SELECT match_probability, match_weight FROM '{}/links.parquet'"
+    assert (counts["customers"], counts["profiles"], counts["nodes"]) == (13, 13, 14)
+    assert (counts["junk_emails"], counts["balanced"]) == (2, True)
+    # Rows naming nobody, or only junk, are no part of the model, and a name beside a junk
+    # email is the name alone: the links score as without them.
+    link = "SELECT match_probability, match_weight FROM '{}/links.parquet' ORDER BY ALL"
     assert (
         duckdb.sql(link.format(out)).fetchall()
         == duckdb.sql(link.format(outs["named.csv"])).fetchall()

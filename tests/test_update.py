@@ -33,21 +33,31 @@ def _config_for(crm: Path, sources: str = "all") -> str:
 
 
 NAMING_NOBODY = [f"X{n},,,,,,,TX,,USA,,2024-0{n}-01T00:00:00Z,L{n}" for n in range(1, 5)]
+# Contacts whose only value is a hotel's front desk address, and one of a name and that address
+# (G1) beside the same name alone (G2): 3 such addresses stored and 2 tonight.
+FRONT_DESK = [f"F{n},,,frontdesk@grandhotel.com,,,,,,,,2024-0{n}-01T00:00:00Z," for n in (1, 2, 3)]
+FRONT_DESK_TONIGHT = [
+    "F4,,,frontdesk@grandhotel.com,,,,,,,,2024-04-01T00:00:00Z,",
+    "G1,Quentin,Halloway,frontdesk@grandhotel.com,,,,,,,,2024-05-01T00:00:00Z,",
+]
+NAME_ALONE = "G2,Quentin,Halloway,,,,,,,,,2024-06-01T00:00:00Z,"
 
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory):
     """Night one: CRM without 2% of its rows. Night two: those rows, and one contact whose
     email changed. `full` is a full run on night two's data with night one's model. Each night
-    brings two contacts naming nobody (a state, a country, a date and a loyalty number)."""
+    brings two contacts naming nobody (a state, a country, a date and a loyalty number), and
+    contacts whose only value is one email (see FRONT_DESK)."""
     from typer.testing import CliRunner
 
     from cxunify.cli import app
 
     folder = tmp_path_factory.mktemp("nights")
     head, *rows = (SAMPLE / "crm.csv").read_text().splitlines()
-    late = [r for i, r in enumerate(rows) if i % 50 == 3] + NAMING_NOBODY[2:]
+    late = [r for i, r in enumerate(rows) if i % 50 == 3] + NAMING_NOBODY[2:] + FRONT_DESK_TONIGHT
     early = [r for i, r in enumerate(rows) if i % 50 != 3] + NAMING_NOBODY[:2]
+    early += [*FRONT_DESK, NAME_ALONE]
     changed = early[10].split(",")
     changed[3] = "someone.else@fastmail.com"  # the email column
     changed = ",".join(changed)
@@ -444,8 +454,7 @@ def _collapse_nodes_whole(engine, config, state_dir):
 
     stored, params = u.stored_table(state_dir, "nodes").read_sql("nodes")
     engine.execute(f"CREATE OR REPLACE TABLE {u.STORED_NODES} AS {stored}", params)
-    block.collapse_nodes(engine)
-    found = block.null_junk_values(
+    _, found = block.collapse_nodes(
         engine, config.matching.blocklist, config.matching.max_records_per_value
     )
     for name, kept, columns, rows, other in (
@@ -527,7 +536,8 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
                 GROUP BY email_std ORDER BY email_std LIMIT 3"""
         ).fetchall()
         assert len(erase) == 3
-        lines = ["source,source_record_id", *(f"{s},{r}" for s, r in erase)]
+        # and a front desk contact: the address is on 4 records, no longer junk
+        lines = ["source,source_record_id", *(f"{s},{r}" for s, r in erase), "crm,F1"]
         extra = ("--delete", write(tmp_path / "erase.csv", "\n".join(lines) + "\n"))
     summaries, outs = [], []
     for label in ("built", "whole"):
@@ -551,6 +561,20 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
     assert parts[0] == parts[1]
     assert len(parts[0]) == (1 if deleting else 3)  # deleting writes the state whole
     assert nodes[0] == nodes[1]
+    # The front desk address on 5 records is junk tonight: its contacts were one identity
+    # in night one, and are customers of their own (G1 is one with the name alone, G2); on 4
+    # records it is no junk, and they are one customer again.
+    customers = dict(
+        duckdb.sql(
+            f"SELECT source_record_id, customer_id FROM '{outs[0]}/identity_map.parquet' "
+            "WHERE source_record_id SIMILAR TO '[FG][0-9]'"
+        ).fetchall()
+    )
+    if deleting:
+        assert customers["F2"] == customers["F3"] == customers["F4"]
+    else:
+        assert len({customers[f"F{n}"] for n in range(1, 5)} | {customers["G1"]}) == 5
+        assert customers["G1"] == customers["G2"]
 
 
 def test_outputs_in_a_folder_named_like_a_partition(cli, nights, tmp_path: Path):
