@@ -6,9 +6,13 @@ checked against the values). Everything downstream speaks only canonical names.
 
 from __future__ import annotations
 
+import csv
 import re
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 
 class Kind(StrEnum):
@@ -410,40 +414,140 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 # written, not what it is.
 _QUALIFIER = re.compile(r"\([^()]*\)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Letters that carry no accent to take off but have a plain spelling (Straße: strasse).
+_PLAIN_LETTERS = str.maketrans(
+    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O"}
+)
 
 
 def normalise_header(header: str) -> str:
-    """Lower-case a header and join its words with '_'.
+    """Lower-case a header, take the accents off its letters and join its words with '_'.
 
     >>> normalise_header("Email Address")
     'email_address'
     >>> normalise_header("customerEmail")
     'customer_email'
+    >>> normalise_header("Straße"), normalise_header("Código postal")
+    ('strasse', 'codigo_postal')
     """
-    spaced = _CAMEL.sub("_", header.strip())
+    decomposed = unicodedata.normalize("NFKD", header.strip().translate(_PLAIN_LETTERS))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    spaced = _CAMEL.sub("_", plain)
     return _NON_WORD.sub("_", spaced.lower()).strip("_")
 
 
-_LOOKUP: dict[str, str] = {
+# Header spellings in German, French, Spanish, Italian, Dutch and Portuguese, as localised
+# CRMs, shops and helpdesks write them: one row per header, its field and its language.
+# A row's `beside` says when a word is read so only beside another header of its file:
+# `language`, any header of its language (Land and Ort are country and city in a German
+# export, but Land is a word of English too; Italian and Portuguese Data is a date, English
+# data is not); a field, a header of its language naming that field (French Nom is the
+# surname beside a Prénom and the whole name alone; Spanish Nombre the given name beside
+# Apellidos). Words that name different fields in one language, or across them, are not
+# listed: Estado (a Spanish order's status, a Brazilian address's state), Stato, État, Titel
+# (a German contact's Dr.), Nota, Numero, Art.
+HEADER_NAMES_CSV = Path(__file__).resolve().parent / "data" / "header_names.csv"
+
+
+@dataclass(frozen=True)
+class HeaderName:
+    key: str  # the header, normalised
+    field: str
+    language: str
+    beside: str = ""
+
+
+def read_header_names(source: Path = HEADER_NAMES_CSV) -> tuple[HeaderName, ...]:
+    """The reference table of header spellings in other languages than English."""
+    with source.open(encoding="utf-8", newline="") as handle:
+        return tuple(
+            HeaderName(
+                normalise_header(row["header"]), row["field"], row["language"], row["beside"]
+            )
+            for row in csv.DictReader(handle)
+        )
+
+
+HEADER_NAMES: tuple[HeaderName, ...] = read_header_names()
+
+_ENGLISH: dict[str, str] = {
     spelling: field for field, spellings in SYNONYMS.items() for spelling in spellings
 }
+# An English spelling keeps its field: another language's word spelt alike is read as English
+# unless its file says otherwise (see `beside`).
+_LOOKUP: dict[str, str] = {
+    **{n.key: n.field for n in HEADER_NAMES if not n.beside},
+    **_ENGLISH,
+}
+# The languages whose words a key is (not keys spelt as English words: they show no language)
+_LANGUAGES: dict[str, set[str]] = {}
+for _name in HEADER_NAMES:
+    if not _name.beside and _name.key not in _ENGLISH:
+        _LANGUAGES.setdefault(_name.key, set()).add(_name.language)
+_BESIDE: dict[str, list[HeaderName]] = {}
+for _name in HEADER_NAMES:
+    if _name.beside:
+        _BESIDE.setdefault(_name.key, []).append(_name)
+
+
+def _header_key(header: str) -> str:
+    return normalise_header(_QUALIFIER.sub(" ", header)) or normalise_header(header)
+
+
+def _keys(key: str) -> Iterator[str]:
+    """A header's key, then what follows each role prefix it starts with."""
+    yield key
+    for prefix in ROLE_PREFIXES:
+        if key.startswith(prefix + "_"):
+            yield key[len(prefix) + 1 :]
 
 
 def field_for_header(header: str) -> str | None:
-    """The canonical field a header names, if any.
+    """The canonical field a header names, if any, read alone (`fields_for_headers` reads a
+    file's header as a whole).
 
     >>> field_for_header("requester_email"), field_for_header("E-mail"), field_for_header("x")
     ('email', 'email', None)
+    >>> field_for_header("Bestellnummer"), field_for_header("Código postal")
+    ('order_id', 'postcode')
     """
-    key = normalise_header(_QUALIFIER.sub(" ", header)) or normalise_header(header)
-    if key in _LOOKUP:
-        return _LOOKUP[key]
-    for prefix in ROLE_PREFIXES:
-        if key.startswith(prefix + "_"):
-            rest = key[len(prefix) + 1 :]
-            if rest in _LOOKUP:
-                return _LOOKUP[rest]
-    return None
+    return next((_LOOKUP[k] for k in _keys(_header_key(header)) if k in _LOOKUP), None)
+
+
+def fields_for_headers(headers: Sequence[str]) -> list[str | None]:
+    """The canonical field each header of one file names, if any: as `field_for_header`, and
+    a word read only beside others of its language (see `HEADER_NAMES_CSV`) when they are
+    there.
+
+    >>> fields_for_headers(["Land"]), fields_for_headers(["Vorname", "Name", "PLZ", "Land"])
+    ([None], ['first_name', 'last_name', 'postcode', 'country'])
+    >>> fields_for_headers(["Nombre", "Apellidos"]), fields_for_headers(["Nombre"])
+    (['first_name', 'last_name'], ['full_name'])
+    """
+    keys = [_header_key(header) for header in headers]
+    fields = [field_for_header(header) for header in headers]
+    named: dict[str, set[str]] = {}  # language -> the fields its words name in this header
+    for key in keys:
+        for k in _keys(key):
+            if k in _LOOKUP:
+                for language in _LANGUAGES.get(k, ()):
+                    named.setdefault(language, set()).add(_LOOKUP[k])
+                break
+    for i, key in enumerate(keys):
+        for k in _keys(key):
+            taken = next(
+                (
+                    n.field
+                    for n in _BESIDE.get(k, ())
+                    if n.language in named
+                    and (n.beside == "language" or n.beside in named[n.language])
+                ),
+                None,
+            )
+            if taken is not None:
+                fields[i] = taken
+                break
+    return fields
 
 
 _SEVERAL_IN_A_CELL = frozenset((*_SEVERAL_EMAILS, *_SEVERAL_PHONES))
@@ -459,10 +563,12 @@ def holds_several(header: str) -> bool:
 
 
 def looks_like_record_key(header: str) -> bool:
-    """Whether a header names a per-row key (``id``, ``*_id``, ``*_no``, ``handle``...)."""
+    """Whether a header names a per-row key (``id``, ``*_id``, ``*_no``, ``handle``, an order
+    or customer number in any language read: ``Bestellnummer``...)."""
     key = normalise_header(header)
     return (
         key in {"id", "handle", "username", "user_name", "key", "rec_id", "record_id", "uuid"}
         or key.endswith(("_id", "_no", "_number", "_key", "_uuid"))
         or key.startswith("id_")
+        or field_for_header(header) in ("order_id", "customer_key")
     )

@@ -26,7 +26,7 @@ from cxunify.errors import InputError, UserError
 from cxunify.fields import (
     FIELD_BY_NAME,
     Kind,
-    field_for_header,
+    fields_for_headers,
     holds_several,
     looks_like_record_key,
     normalise_header,
@@ -225,7 +225,8 @@ def _infer_one(
     raw = load_raw(
         engine, path, readable, fmt, None, sample, name, limit=SAMPLE_ROWS, work_dir=work_dir
     )
-    if raw.wrapped and not any(field_for_header(c) for c in raw.columns):
+    header_fields = dict(zip(raw.columns, fields_for_headers(raw.columns), strict=True))
+    if raw.wrapped and not any(header_fields.values()):
         raise raw.wrapped_error(path)
     stored_id = _stored_id(kind, stored, raw.columns)
     has_rows = raw.rows > raw.rejected
@@ -237,7 +238,7 @@ def _infer_one(
     found: dict[str, list[str]] = {}  # field -> its columns, the preferred first
     candidates: dict[str, list[tuple[str, float]]] = {}  # (column, share) of list fields
     for column in raw.columns:
-        field_name = field_for_header(column)
+        field_name = header_fields[column]
         if field_name is None:
             continue
         check = FIELD_BY_NAME[field_name].sniff

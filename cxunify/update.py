@@ -159,13 +159,23 @@ STORED_BY = ("standardize", "record_ids.py", "block.py", "compare.py", "cluster.
 STORED_BY_PACKAGES = ("duckdb", "phonenumbers", "jellyfish", "pycountry")
 
 
+# Reference tables of `data` that only decide how a zero-config run maps an export's columns:
+# an update maps a stored source as it was mapped (the state holds the mapping), so a new
+# header spelling changes no stored record.
+NOT_STORED_BY = ("header_names.csv",)
+
+
 def stored_files() -> list[Path]:
     """The files of `STORED_BY`: modules, and a folder's modules and reference tables."""
     root = Path(__file__).parent
     files = []
     for name in STORED_BY:
         if (root / name).is_dir():
-            files += sorted(p for p in (root / name).iterdir() if p.suffix in (".py", ".csv"))
+            files += sorted(
+                p
+                for p in (root / name).iterdir()
+                if p.suffix in (".py", ".csv") and p.name not in NOT_STORED_BY
+            )
         else:
             files.append(root / name)
     return files

@@ -139,6 +139,37 @@ SOCIAL_LOCATIONS = (
     "7,gusorr,Gus Orr,NYC\n"
     '8,halng,Hal Ng,"📍 Berlin, Germany | he/him"\n'
 )
+# A German shop's orders: amounts and dates as German software writes them.
+GERMAN_ORDERS = (
+    "Bestellnummer;E-Mail;Betrag;Datum;Vorname;Nachname\n"
+    "1001;jose@x.com;1.234,50;03.04.2025;José;García\n"
+    "1002;ann@y.com;12,00;15.04.2025;Ann;Lee\n"
+)
+# A German CRM's contacts (as Lexware, sevDesk write them): Name beside Vorname is the
+# surname, Ort and Land the city and country; birth dates with dots, no day above 12.
+GERMAN_CONTACTS = (
+    "Kundennummer;Anrede;Vorname;Name;Straße;PLZ;Ort;Land;Telefon;E-Mail;Geburtsdatum\n"
+    "10001;Herr;Jürgen;Weiß;Hauptstraße 5;10115;Berlin;Deutschland;030 1234567;"
+    "j.weiss@web.de;03.04.1985\n"
+    "10002;Frau;Änne;Groß;Königsallee 12;40212;Düsseldorf;Deutschland;0211 7654321;"
+    "aenne.gross@gmx.de;01.12.1990\n"
+)
+FRENCH_CONTACTS = (
+    "ID;Civilité;Prénom;Nom;Adresse e-mail;Téléphone;Téléphone portable;Adresse;Code postal;"
+    "Ville;Pays/région;Date de création\n"
+    "C-001;Mme;Élodie;Lefèvre;elodie.lefevre@orange.fr;01 42 68 53 00;06 12 34 56 78;"
+    "12 rue de Rivoli;75004;Paris;France;03/04/2024\n"
+    "C-002;M.;François;Dubois;f.dubois@free.fr;04 91 55 12 34;;8 boulevard Longchamp;13001;"
+    "Marseille;France;15/04/2024\n"
+)
+SPANISH_CONTACTS = (
+    "ID;Nombre;Apellidos;Correo electrónico;Teléfono;Móvil;Dirección;Código postal;Ciudad;"
+    "Provincia;País;Fecha de alta\n"
+    "1;María José;García López;mjgarcia@telefonica.es;912 345 678;612 345 678;"
+    "Calle Mayor 5;28013;Madrid;Madrid;España;2024-04-03\n"
+    "2;José Luis;Fernández;jl.fernandez@gmail.com;933 456 789;;Avinguda Diagonal 400;08037;"
+    "Barcelona;Barcelona;España;2024-04-15\n"
+)
 # kind and file of each export; each is a source named by its file's stem
 EXPORTS = {
     "shopify_customers": ("crm", SHOPIFY_CUSTOMERS),
@@ -152,7 +183,12 @@ EXPORTS = {
     "intercom_conversations": ("support", INTERCOM_CONVERSATIONS),
     "instagram_followers_1.json": ("social", INSTAGRAM_FOLLOWERS),
     "social_locations": ("social", SOCIAL_LOCATIONS),
+    "german_orders": ("transactions", GERMAN_ORDERS),
+    "german_contacts": ("crm", GERMAN_CONTACTS),
+    "french_contacts": ("crm", FRENCH_CONTACTS),
+    "spanish_contacts": ("crm", SPANISH_CONTACTS),
 }
+ENGLISH = [n for n in EXPORTS if not n.startswith(("german", "french", "spanish"))]
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +291,12 @@ def unified(exports: dict[str, tuple[str, str]], tmp_path_factory: pytest.TempPa
     """A zero-config run over the customers, orders, tickets and social locations exports."""
     out = tmp_path_factory.mktemp("unified") / "out"
     flags = _flags(
-        exports, "shopify_customers", "shopify_orders", "zendesk_tickets", "social_locations"
+        exports,
+        "shopify_customers",
+        "shopify_orders",
+        "zendesk_tickets",
+        "social_locations",
+        "german_orders",
     )
     result = CliRunner().invoke(app, ["unify", *flags, "--out", str(out), "-q"])
     assert result.exit_code == 0, result.stderr
@@ -361,7 +402,7 @@ def test_an_order_of_several_line_item_rows_is_one_order(
     with duckdb.connect() as con:
         profiles = con.execute(
             "SELECT email, orders, revenue, avg_order_value, touchpoints FROM read_parquet($p) "
-            "WHERE orders > 0 ORDER BY email",
+            "WHERE orders > 0 AND NOT list_contains(sources, 'german_orders') ORDER BY email",
             {"p": str(unified / "profiles.parquet")},
         ).fetchall()
         assert profiles == [
@@ -412,3 +453,206 @@ def test_a_social_location_is_read_as_city_state_and_country(
         ("7", "NYC", None, None, "NYC", None),
         ("8", "Berlin", None, "DE", "Berlin", None),
     ]
+
+
+def test_a_german_shops_orders_are_read(inferred: dict[str, dict], unified: Path):
+    """A German shop's export mapped its E-Mail alone: the order number, amount, date and
+    names were left out (no revenue, no order dates). Its headers are recognised, and its
+    amounts read as written (1.234,50)."""
+    source = inferred["german_orders"]
+    assert source["columns"] == {
+        "order_id": "Bestellnummer",
+        "email": "E-Mail",
+        "amount": "Betrag",
+        "created_at": "Datum",
+        "first_name": "Vorname",
+        "last_name": "Nachname",
+    }
+    assert source["id"] == "Bestellnummer"
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT email, first_name, last_name, revenue, first_order_at FROM read_parquet($p) "
+            "WHERE list_contains(sources, 'german_orders') ORDER BY email",
+            {"p": str(unified / "profiles.parquet")},
+        ).fetchall()
+    assert [row[:4] for row in rows] == [
+        ("ann@y.com", "Ann", "Lee", Decimal("12.00")),
+        ("jose@x.com", "José", "García", Decimal("1234.50")),
+    ]
+    assert sum(row[3] for row in rows) == Decimal("1246.50")
+
+
+def test_a_german_crms_contacts_are_read(inferred: dict[str, dict]):
+    """Name beside Vorname is a German contact's surname; Ort and Land, words read so only
+    beside other German headers, the city and country."""
+    source = inferred["german_contacts"]
+    assert source["columns"] == {
+        "customer_key": "Kundennummer",
+        "first_name": "Vorname",
+        "last_name": "Name",
+        "street": "Straße",
+        "postcode": "PLZ",
+        "city": "Ort",
+        "country": "Land",
+        "phone": "Telefon",
+        "email": "E-Mail",
+        "dob": "Geburtsdatum",
+    }
+    assert source["id"] == "Kundennummer"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "french_contacts",
+            {
+                "first_name": "Prénom",
+                "last_name": "Nom",
+                "email": "Adresse e-mail",
+                "phone": ["Téléphone", "Téléphone portable"],
+                "street": "Adresse",
+                "postcode": "Code postal",
+                "city": "Ville",
+                "country": "Pays/région",
+                "created_at": "Date de création",
+            },
+        ),
+        (
+            "spanish_contacts",
+            {
+                "first_name": "Nombre",
+                "last_name": "Apellidos",
+                "email": "Correo electrónico",
+                "phone": ["Teléfono", "Móvil"],
+                "street": "Dirección",
+                "postcode": "Código postal",
+                "city": "Ciudad",
+                "state": "Provincia",
+                "country": "País",
+                "created_at": "Fecha de alta",
+            },
+        ),
+    ],
+)
+def test_french_and_spanish_crm_exports_are_mapped(
+    inferred: dict[str, dict], name: str, expected: dict
+):
+    """A French or Spanish CRM's export mapped nothing but, by its values, the email: no
+    name, phone or address to link by. French Nom beside Prénom is the surname, Spanish
+    Nombre beside Apellidos the given name."""
+    assert inferred[name]["columns"] == expected
+
+
+def test_english_exports_are_mapped_as_before(inferred: dict[str, dict]):
+    """The other languages' words change no English export's mapping or id."""
+    mapped = {name: inferred[name.split(".")[0]] for name in ENGLISH}
+    assert {n: s.get("id") for n, s in mapped.items()} == {
+        "shopify_customers": "Customer ID",
+        "salesforce_contacts": "Id",
+        "hubspot_contacts": "Record ID",
+        "freshdesk_tickets": "Ticket ID",
+        "stripe_payments": "id",
+        "shopify_orders": None,
+        "zendesk_tickets": "Id",
+        "twitter_followers": "id",
+        "intercom_conversations": "Conversation ID",
+        "instagram_followers_1.json": None,
+        "social_locations": "id",
+    }
+    assert {n: s["columns"] for n, s in mapped.items()} == ENGLISH_COLUMNS
+
+
+# Each English export's columns as `init` mapped them before other languages were read.
+ENGLISH_COLUMNS = {
+    "shopify_customers": {
+        "customer_key": "Customer ID",
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "email": "Email",
+        "street": "Default Address Address1",
+        "address_2": "Default Address Address2",
+        "city": "Default Address City",
+        "state": "Default Address Province Code",
+        "country": "Default Address Country Code",
+        "postcode": "Default Address Zip",
+        "phone": ["Phone", "Default Address Phone"],
+    },
+    "salesforce_contacts": {
+        "first_name": "FirstName",
+        "last_name": "LastName",
+        "email": "Email",
+        "phone": ["Phone", "MobilePhone"],
+        "street": "MailingStreet",
+        "city": "MailingCity",
+        "state": "MailingState",
+        "postcode": "MailingPostalCode",
+        "country": "MailingCountry",
+        "created_at": "CreatedDate",
+    },
+    "hubspot_contacts": {
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "email": ["Email", "Additional email addresses"],
+        "phone": ["Phone Number", "Mobile Phone Number"],
+        "created_at": "Create Date",
+    },
+    "freshdesk_tickets": {
+        "subject": "Subject",
+        "text": "Description",
+        "status": "Status",
+        "created_at": "Created time",
+        "resolved_at": "Resolved time",
+        "full_name": "Full name",
+        "email": "Email",
+        "phone": "Work phone",
+    },
+    "stripe_payments": {
+        "created_at": "Created date (UTC)",
+        "amount": "Amount",
+        "currency": "Currency",
+        "status": "Status",
+        "customer_key": "Customer ID",
+        "email": "Customer Email",
+        "card_last4": "Card Last4",
+        "full_name": "Card Name",
+    },
+    "shopify_orders": {
+        "email": "Email",
+        "status": "Financial Status",
+        "currency": "Currency",
+        "amount": "Total",
+        "created_at": "Created at",
+        "full_name": "Billing Name",
+        "street": "Billing Street",
+        "address_2": "Billing Address2",
+        "city": "Billing City",
+        "postcode": "Billing Zip",
+        "state": "Billing Province",
+        "country": "Billing Country",
+        "phone": "Billing Phone",
+        "order_id": "Name",
+    },
+    "zendesk_tickets": {
+        "full_name": "Requester",
+        "email": "Requester email",
+        "subject": "Subject",
+        "status": "Status",
+        "channel": "Via",
+        "created_at": "Created at",
+        "resolved_at": "Solved at",
+        "csat": "Satisfaction Score",
+    },
+    "twitter_followers": {
+        "handle": "screen_name",
+        "full_name": "name",
+        "text": "description",
+        "location": "location",
+        "followers": "followers_count",
+        "posts": "statuses_count",
+        "created_at": "created_at",
+    },
+    "intercom_conversations": {"full_name": "User name", "email": "User email"},
+    "instagram_followers_1.json": {},
+    "social_locations": {"handle": "screen_name", "full_name": "name", "location": "location"},
+}
