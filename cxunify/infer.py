@@ -90,6 +90,13 @@ _CHECKS = {
     "handle": r"NOT regexp_matches(v, '\s')",
     # an order number as shops write it, after a hash (#1001, #SH-1001)
     "order_number": r"regexp_full_match(v, '#\s?[0-9A-Za-z-]*[0-9][0-9A-Za-z-]*')",
+    # A numeric date only one way of reading can make: the day first (15/04/2025, or any
+    # date written with dots, 03.04.2025: no locale writes the month first between dots),
+    # or the month first (04/15/2025).
+    "day_first": r"regexp_matches(v, '^(?:(?:1[3-9]|2\d|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-]"
+    r"|\d{1,2}\.(?:0?[1-9]|1[0-2])\.)(?:\d{2}|\d{4})(?:\D|$)')",
+    "month_first": r"regexp_matches(v, '^(?:0?[1-9]|1[0-2])[/.-](?:1[3-9]|2\d|3[01])[/.-]"
+    r"(?:\d{2}|\d{4})(?:\D|$)')",
 }
 
 
@@ -99,6 +106,9 @@ class InferredSource:
     notes: dict[str, str] = field(default_factory=dict)  # field -> why it was mapped
     id_note: str = ""
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
+    # How its dates are written, when its values tell (None: they do not), and why
+    dayfirst: bool | None = None
+    dayfirst_note: str = ""
 
 
 # `--transactions orders=exports/orders_2025-07-01.csv`: a source's name before the path.
@@ -311,6 +321,12 @@ def _infer_one(
         for field_name in stored_columns:
             inferred.notes[field_name] = "the mapping of the stored source"
     inferred.source.columns = columns
+    if stored is not None and stored[0] == kind.value:
+        # Read as the stored records were: tonight's few dates may tell nothing.
+        inferred.source.dayfirst = stored[2]
+        inferred.dayfirst_note = "the setting of the stored source" if stored[2] is not None else ""
+    else:
+        inferred.dayfirst, inferred.dayfirst_note = _dayfirst(columns, shares)
     if stored_id is not None:
         # Tonight's delta may hold a repeated or empty id: inferring from it would number the
         # rows instead, and the update could not replace the stored records by id. Such rows
@@ -420,6 +436,31 @@ def _value_shares(
     return shares, filled
 
 
+def _dayfirst(
+    columns: dict[str, str | list[str]], shares: dict[str, dict[str, float]]
+) -> tuple[bool | None, str]:
+    """Whether the source's dates are written day first, when its date columns hold a date
+    only one reading makes (15/04/2025, 03.04.2025: day first; 04/15/2025: month first) and
+    none read the other way; why, or why it cannot tell."""
+    dated = [
+        column
+        for field_name, column in columns.items()
+        if isinstance(column, str) and FIELD_BY_NAME[field_name].sniff in ("date", "timestamp")
+    ]
+    day = [column for column in dated if shares[column]["day_first"] > 0]
+    month = [column for column in dated if shares[column]["month_first"] > 0]
+    if day and month:
+        return None, (
+            f"'{day[0]}' holds dates read only day first (15/04/2025, 03.04.2025) and "
+            f"'{month[0]}' dates read only month first (04/15/2025): set it by hand"
+        )
+    if day:
+        return True, f"'{day[0]}' holds dates read only day first (15/04/2025, 03.04.2025)"
+    if month:
+        return False, f"'{month[0]}' holds dates read only month first (04/15/2025)"
+    return None, ""
+
+
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
     for column in columns:
         if not looks_like_record_key(column):
@@ -495,6 +536,11 @@ def config_from_flags(
     except ValueError as exc:
         raise UserError(f"--phone-region: {exc}") from None
     inferred = infer_sources(paths_by_kind, work_dir, stored)
+    for item in inferred:
+        # A source whose dates tell how they are written is read so, whatever the flag says
+        # for the others; one whose dates do not tell is read as the flag says.
+        if item.dayfirst is not None and item.dayfirst != dayfirst:
+            item.source.dayfirst = item.dayfirst
     unmapped = [i.source for i in inferred if not i.source.columns]
     if require_columns and unmapped:
         # Its rows would have no field to link by: each a customer with nothing but its id.
@@ -560,6 +606,10 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             f"    path: {_scalar(str(path))}",
             f"    format: {source.format}",
         ]
+        if source.dayfirst is not None:
+            lines.append(f"    dayfirst: {_scalar(source.dayfirst)}  # {item.dayfirst_note}")
+        elif item.dayfirst is None and item.dayfirst_note:
+            lines.append(f"    # dayfirst: not inferred: {item.dayfirst_note}")
         if source.id is not None:
             lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")
         else:

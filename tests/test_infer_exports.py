@@ -5,12 +5,17 @@ run installs the standardisation macros, seconds on a busy machine)."""
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cxunify.cli import app
@@ -457,8 +462,9 @@ def test_a_social_location_is_read_as_city_state_and_country(
 
 def test_a_german_shops_orders_are_read(inferred: dict[str, dict], unified: Path):
     """A German shop's export mapped its E-Mail alone: the order number, amount, date and
-    names were left out (no revenue, no order dates). Its headers are recognised, and its
-    amounts read as written (1.234,50)."""
+    names were left out (no revenue, no order dates), and its 03.04.2025 would have been read
+    as 4 March. Its headers are recognised, its amounts read as written (1.234,50), and its
+    dates day first, as every date written with dots is."""
     source = inferred["german_orders"]
     assert source["columns"] == {
         "order_id": "Bestellnummer",
@@ -468,7 +474,7 @@ def test_a_german_shops_orders_are_read(inferred: dict[str, dict], unified: Path
         "first_name": "Vorname",
         "last_name": "Nachname",
     }
-    assert source["id"] == "Bestellnummer"
+    assert source["dayfirst"] is True and source["id"] == "Bestellnummer"
     with duckdb.connect() as con:
         rows = con.execute(
             "SELECT email, first_name, last_name, revenue, first_order_at FROM read_parquet($p) "
@@ -480,11 +486,15 @@ def test_a_german_shops_orders_are_read(inferred: dict[str, dict], unified: Path
         ("jose@x.com", "José", "García", Decimal("1234.50")),
     ]
     assert sum(row[3] for row in rows) == Decimal("1246.50")
+    assert [row[4].date().isoformat() for row in rows] == ["2025-04-15", "2025-04-03"]
 
 
-def test_a_german_crms_contacts_are_read(inferred: dict[str, dict]):
+def test_a_german_crms_contacts_are_read_with_their_dotted_birth_dates(
+    inferred: dict[str, dict], drafted: str
+):
     """Name beside Vorname is a German contact's surname; Ort and Land, words read so only
-    beside other German headers, the city and country."""
+    beside other German headers, the city and country. Birth dates written with dots are day
+    first even when no day is above 12."""
     source = inferred["german_contacts"]
     assert source["columns"] == {
         "customer_key": "Kundennummer",
@@ -498,7 +508,11 @@ def test_a_german_crms_contacts_are_read(inferred: dict[str, dict]):
         "email": "E-Mail",
         "dob": "Geburtsdatum",
     }
-    assert source["id"] == "Kundennummer"
+    assert source["dayfirst"] is True and source["id"] == "Kundennummer"
+    assert (
+        "    dayfirst: true  # 'Geburtsdatum' holds dates read only day first "
+        "(15/04/2025, 03.04.2025)\n"
+    ) in drafted
 
 
 @pytest.mark.parametrize(
@@ -544,8 +558,15 @@ def test_french_and_spanish_crm_exports_are_mapped(
     assert inferred[name]["columns"] == expected
 
 
+def test_a_source_dates_tell_day_first_is_read_so(inferred: dict[str, dict]):
+    """15/04/2024 can only be day first: the French export's dates are read so (its
+    03/04/2024 is 3 April). ISO dates tell nothing: the Spanish export keeps the run's."""
+    assert inferred["french_contacts"]["dayfirst"] is True
+    assert "dayfirst" not in inferred["spanish_contacts"]
+
+
 def test_english_exports_are_mapped_as_before(inferred: dict[str, dict]):
-    """The other languages' words change no English export's mapping or id."""
+    """The other languages' words change no English export's mapping, id or dayfirst."""
     mapped = {name: inferred[name.split(".")[0]] for name in ENGLISH}
     assert {n: s.get("id") for n, s in mapped.items()} == {
         "shopify_customers": "Customer ID",
@@ -560,7 +581,79 @@ def test_english_exports_are_mapped_as_before(inferred: dict[str, dict]):
         "instagram_followers_1.json": None,
         "social_locations": "id",
     }
+    assert not any("dayfirst" in s for s in mapped.values())
     assert {n: s["columns"] for n, s in mapped.items()} == ENGLISH_COLUMNS
+
+
+def test_an_update_reads_tonights_dates_as_the_stored_source_was_read(
+    exports: dict[str, tuple[str, str]], unified: Path, tmp_path: Path
+):
+    """Tonight's orders of the German shop are one, dated 05/04/2025: alone it tells neither
+    way, so inferred anew the source's dayfirst was unset, the stored one's true, and the
+    update refused the source. Tonight's rows are read as the stored ones were: 5 April."""
+    night = tmp_path / "night"
+    shutil.copytree(unified, night)
+    delta = write(
+        tmp_path / "tonight.csv",
+        GERMAN_ORDERS.splitlines()[0] + "\n1003;carl@z.com;99,00;05/04/2025;Carl;Roy\n",
+    )
+    result = CliRunner().invoke(
+        app, ["update", "--previous", str(night), "--transactions", f"german_orders={delta}"]
+    )
+    assert result.exit_code == 0, result.stderr
+    with duckdb.connect() as con:
+        [(ts,)] = con.execute(
+            "SELECT ts FROM read_parquet($p) WHERE source_record_id = '1003'",
+            {"p": str(night / "touchpoints.parquet")},
+        ).fetchall()
+    assert ts.date().isoformat() == "2025-04-05"
+
+
+def _date_checks(con: duckdb.DuckDBPyConnection, written: str) -> tuple[bool, bool]:
+    """Whether infer takes a value as a date only read day first, and only month first."""
+    from cxunify.infer import _CHECKS
+
+    row = con.execute(
+        f"SELECT {_CHECKS['day_first']}, {_CHECKS['month_first']} FROM (SELECT $v AS v)",
+        {"v": written},
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1])
+
+
+@pytest.fixture(scope="module")
+def plain_con() -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect() as con:
+        yield con
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+    st.sampled_from(["/", "-", "."]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["", " 10:15", "T10:15:00"]),
+)
+def test_a_date_tells_its_order_only_when_one_reading_makes_it(
+    plain_con: duckdb.DuckDBPyConnection,
+    day: date,
+    sep: str,
+    padded: bool,
+    short_year: bool,
+    time: str,
+):
+    """Day first when only it reads the date (a day above 12 first) or the date is written
+    with dots; month first when only it reads the date; an ISO date tells neither."""
+    d, m = (f"{day.day:02}", f"{day.month:02}") if padded else (str(day.day), str(day.month))
+    y = f"{day.year % 100:02}" if short_year else str(day.year)
+    day_first = f"{d}{sep}{m}{sep}{y}{time}"
+    month_first = f"{m}{sep}{d}{sep}{y}{time}"
+    told = sep == "." or day.day > 12
+    assert _date_checks(plain_con, day_first) == (told, False)
+    # (dots read day first: 04.15.2025 tells the month is first, 04.12.2025 is 4 December)
+    assert _date_checks(plain_con, month_first) == (sep == "." and day.day <= 12, day.day > 12)
+    assert _date_checks(plain_con, day.isoformat()) == (False, False)
 
 
 # Each English export's columns as `init` mapped them before other languages were read.
@@ -656,3 +749,30 @@ ENGLISH_COLUMNS = {
     "instagram_followers_1.json": {},
     "social_locations": {"handle": "screen_name", "full_name": "name", "location": "location"},
 }
+
+
+def test_dates_told_month_first_or_both_ways_are_said_so(tmp_path: Path):
+    """Under --dayfirst, an export whose dates are written month first (04/15/2025) is read
+    so, not as the flag says; one whose dates are written both ways is left to the flag, and
+    `init` says why."""
+    us = write(tmp_path / "us.csv", "email,created_at\nann@x.com,04/15/2025\nbo@y.com,05/03/2025\n")
+    both = write(
+        tmp_path / "both.csv",
+        "email,created_at,date_of_birth\nann@x.com,15/04/2025,03/04/1985\n"
+        "bo@y.com,03/04/2025,12/31/1990\n",
+    )
+    result = CliRunner().invoke(
+        app, ["init", "--crm", str(us), "--crm", str(both), "--dayfirst"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stderr
+    sources = {s["name"]: s for s in yaml.safe_load(result.stdout)["sources"]}
+    assert sources["us"]["dayfirst"] is False and "dayfirst" not in sources["both"]
+    assert yaml.safe_load(result.stdout)["standardize"]["dayfirst"] is True
+    assert (
+        "    dayfirst: false  # 'created_at' holds dates read only month first (04/15/2025)\n"
+    ) in result.stdout
+    assert (
+        "    # dayfirst: not inferred: 'created_at' holds dates read only day first "
+        "(15/04/2025, 03.04.2025) and 'date_of_birth' dates read only month first "
+        "(04/15/2025): set it by hand\n"
+    ) in result.stdout
