@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from cxunify.errors import InputError, OutputError
 from cxunify.output import MANIFEST, read_manifest
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
 from cxunify.sql import ident, parquet, read_file
+from cxunify.standardize import install_macros
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,101 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
         mixed_customers=int(mixed_customers),
         worst_false_merges=worst_false,
         worst_missed_links=worst_missed,
+    )
+
+
+# How a golden field and the truth are compared: in the form a record keeps for the golden
+# record (names, email, phone, postcode, state, country, dob), or, for a field kept as written
+# (street, city), in the form records are matched by ('12 Main Street' is '12 main st').
+_GOLDEN_FORMS = {
+    "first_name": "cx_name_clean({})",
+    "last_name": "cx_name_clean({})",
+    "email": "cx_email_clean({})",
+    "phone": "cx_phone_e164({}, NULL)",
+    "street": "cx_street_std({})",
+    "city": "cx_city_std({})",
+    "postcode": "cx_postcode_std({})",
+    "state": "cx_state_std({})",
+    "country": "cx_country_std({})",
+    "dob": "TRY_CAST({} AS DATE)",
+}
+
+
+@dataclass(frozen=True)
+class GoldenAccuracy:
+    """How many golden values are the true person's: per field, the share of the customers
+    whose true value is known that have it; `overall`, the share of all such values."""
+
+    customers: int
+    fields: dict[str, float]
+    overall: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def golden_accuracy(out_dir: Path, truth_path: Path, people: pl.DataFrame) -> GoldenAccuracy:
+    """Score ``out_dir/profiles.parquet``'s golden fields against what each customer's person
+    truly is: `people` has a `person_id` (the truth file's) and any of the golden fields,
+    as text (a phone in E.164) or a date for dob, with `<field>_alt` for another spelling
+    that counts as right too (:func:`cxunify.sample.true_people` gives the sample's).
+
+    A customer is the person holding most of its records (ties: the first person id). Both
+    sides are standardised as a run standardises the field, so 'ROBERT ' is 'Robert'; a
+    golden NULL is wrong, a true NULL is not scored.
+    """
+    profiles = out_dir / "profiles.parquet"
+    if not profiles.is_file():
+        raise OutputError(f"{out_dir}: no profiles.parquet; run cxunify unify first")
+    fields = [f for f in _GOLDEN_FORMS if f in people.columns]
+    if "person_id" not in people.columns or not fields:
+        raise InputError(
+            f"people: needs a person_id and golden fields ({', '.join(_GOLDEN_FORMS)}); "
+            f"it has {', '.join(people.columns)}"
+        )
+    con = _connect(out_dir, truth_path)
+    try:
+        install_macros(con)
+        con.register("people", people.to_arrow())
+        con.execute(
+            """
+            CREATE TABLE persons AS
+            SELECT customer_id, arg_min(person_id, (-n, person_id)) AS person_id
+            FROM (SELECT customer_id, person_id, count(*) AS n FROM joined GROUP BY ALL)
+            GROUP BY customer_id
+            """
+        )
+        scores = []
+        for field in fields:
+            form = _GOLDEN_FORMS[field]
+            golden = form.format(f"g.{ident(field)}")
+            truths = [
+                form.format(f"t.{ident(name)}")
+                for name in (field, f"{field}_alt")
+                if name in people.columns
+            ]
+            right = " OR ".join(f"{golden} = {truth}" for truth in truths)
+            scores.append(
+                f"count(*) FILTER (WHERE {truths[0]} IS NOT NULL) AS {ident(field + '_known')}, "
+                f"count(*) FILTER (WHERE coalesce({right}, false)) AS {ident(field + '_right')}"
+            )
+        row = con.execute(
+            f"""
+            SELECT count(*), {", ".join(scores)}
+            FROM {parquet("$profiles")} g
+            JOIN persons USING (customer_id)
+            JOIN people t USING (person_id)
+            """,
+            {"profiles": str(profiles)},
+        ).fetchone()
+        assert row is not None  # an aggregate without GROUP BY always returns a row
+    finally:
+        con.close()
+    known, correct = row[1::2], row[2::2]
+    return GoldenAccuracy(
+        customers=int(row[0]),
+        fields={f: c / k if k else 0.0 for f, k, c in zip(fields, known, correct, strict=True)},
+        overall=sum(correct) / sum(known) if sum(known) else 0.0,
     )
 
 

@@ -28,7 +28,7 @@ from typing import BinaryIO
 import numpy as np
 import polars as pl
 
-__all__ = ["SampleSummary", "generate_sample"]
+__all__ = ["SampleSummary", "generate_sample", "true_people"]
 
 Progress = Callable[[str, float], None]
 
@@ -1581,6 +1581,40 @@ def _write_source(
             if progress:
                 progress(src.file, (b + 1) / blocks)
     return written
+
+
+def true_people(people: int, seed: int) -> pl.DataFrame:
+    """Who each person of ``generate_sample(people, seed)`` really is: one row per person_id
+    of its truth.csv, with each golden field as a clean export would write it: the name
+    without nickname, typo or title, the person's own mailbox, their mobile (E.164), the
+    address they live at at the end of the window (after a move), the date of birth.
+    What a golden record should read, to measure survivorship by
+    (:func:`cxunify.evaluate.golden_accuracy`).
+
+    `first_name_alt` is the other spelling of the first name (with or without its accents),
+    which the person writes too; it equals `first_name` for a name without accents.
+    """
+    if people < 1:
+        raise ValueError("people must be at least 1")
+    p = _people(people, seed, _vocab())
+    unit = pl.col("m_unit")
+    return p.select(
+        person_id=pl.col("pid"),
+        first_name=pl.col("first"),
+        first_name_alt=pl.col("first_alt"),
+        last_name=pl.col("last"),
+        email=pl.col("e_local") + pl.lit("@") + pl.col("e_domain"),
+        phone=pl.lit("+1") + pl.col("mobile"),
+        street=pl.concat_str(
+            [pl.col("m_street_num"), pl.col("m_street"), pl.col("m_stype_full")], separator=" "
+        )
+        + pl.when(unit.is_null()).then(pl.lit("")).otherwise(pl.lit(" Apt ") + unit),
+        city=pl.col("m_city"),
+        state=pl.col("m_state"),
+        postcode=pl.col("m_zip5"),
+        country=pl.lit("US"),
+        dob=pl.from_epoch(pl.col("dob"), time_unit="d"),
+    )
 
 
 def generate_sample(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
-from cxunify.evaluate import assess, evaluate
+from cxunify.evaluate import assess, evaluate, golden_accuracy
 from tests.conftest import SAMPLE, write
 
 
@@ -98,6 +100,43 @@ def test_hand_computed_figures(tmp_path: Path):
         ("a3", "below threshold"),
         ("b2", "below threshold"),
     ]
+
+
+def test_golden_accuracy_hand_computed(tmp_path: Path):
+    """Customers c1 {a1, a2, b1} and c2 {a3} are person A's (most of their records), c3 {b2}
+    B's. Golden values are compared as a run standardises them; another spelling given for a
+    field counts; a golden NULL is wrong, a field whose true value is unknown is not scored."""
+    out = tmp_path / "out"
+    truth = _tiny_output(out)
+    duckdb.execute(
+        "COPY (SELECT * FROM (VALUES "
+        "('c1', 'Jose', 'LEE ', 'A@X.COM', '12 Main St.', DATE '1980-02-03'), "
+        "('c2', 'Joe', NULL, 'a@x.com', '12 Main St Apt 4', DATE '1980-03-02'), "
+        "('c3', 'Ann', 'Lee', NULL, NULL, NULL)) "
+        "t(customer_id, first_name, last_name, email, street, dob)) TO $p (FORMAT parquet)",
+        {"p": str(out / "profiles.parquet")},
+    )
+    people = pl.DataFrame(
+        {
+            "person_id": ["A", "B"],
+            "first_name": ["José", "Ann"],
+            "first_name_alt": ["Jose", "Ann"],
+            "last_name": ["Lee", None],
+            "email": ["a@x.com", "b@x.com"],
+            "street": ["12 Main Street", None],
+            "dob": [date(1980, 2, 3), None],
+        }
+    )
+    accuracy = golden_accuracy(out, truth, people)
+    assert accuracy.customers == 3
+    assert accuracy.fields == {
+        "first_name": 2 / 3,
+        "last_name": 1 / 2,
+        "email": 2 / 3,
+        "street": 1 / 2,
+        "dob": 1 / 2,
+    }
+    assert accuracy.overall == 7 / 12
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cxunify.evaluate import evaluate
+from cxunify.evaluate import evaluate, golden_accuracy
 from cxunify.febrl import write_febrl
+from cxunify.sample import true_people
 from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS
 
 
@@ -38,6 +39,19 @@ def test_sample_quality(sample_out: Path):
     assert quality.pairwise_f1 >= 0.97
     assert quality.bcubed_f1 >= 0.97
     assert quality.largest_cluster <= 60
+
+
+def test_sample_golden_accuracy(sample_out: Path):
+    """Golden fields that are the true person's (the bundled sample is `cxunify sample
+    --people 2000 --seed 7`; benchmarks/golden_quality.py prints them all)."""
+    accuracy = golden_accuracy(sample_out, SAMPLE / "truth.csv", true_people(2000, 7))
+    assert accuracy.customers == 2141
+    assert accuracy.fields["first_name"] >= 0.87
+    assert accuracy.fields["last_name"] >= 0.85
+    assert accuracy.fields["email"] >= 0.86
+    assert accuracy.fields["phone"] >= 0.82
+    assert accuracy.fields["street"] >= 0.68
+    assert accuracy.overall >= 0.79
 
 
 @pytest.mark.parametrize(("task", "floor"), [("febrl3", 0.985), ("febrl4", 0.99)])

@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from cxunify.sample import (
     _people,
     _vocab,
     generate_sample,
+    true_people,
 )
 
 COLUMNS = {"crm.csv": CRM_COLUMNS, "orders.csv": ORDER_COLUMNS, "tickets.csv": TICKET_COLUMNS}
@@ -103,6 +104,36 @@ def test_truth_covers_every_row_once(fixture: str, request: pytest.FixtureReques
         assert len(ids) == len(set(ids)), f"duplicate ids in {name}"
         assert len(ids) == summary.files[name]
         assert set(ids) == set(truth[name.split(".")[0]])
+
+
+def test_true_people_are_the_people_the_exports_show(small: tuple[Path, SampleSummary]) -> None:
+    """Each person's truth (what golden records are scored against) is what most of their
+    CRM contacts write: the first CRM contact keeps their mailbox, mobile and address unless a
+    typo, a placeholder, another format or (for a married woman) the maiden name got in."""
+    out, _ = small
+    people = true_people(300, 1)
+    assert people.height == 300 and people["person_id"].n_unique() == 300
+    assert set(truth_of(out)["crm"].values()) <= set(people["person_id"])
+    truth = {row["person_id"]: row for row in people.iter_rows(named=True)}
+    person_of = truth_of(out)["crm"]
+    contacts = as_dicts(out / "crm.csv")
+    same: Counter[str] = Counter()
+    for contact in contacts:
+        person = truth[person_of[contact["contact_id"]]]
+        same["first_name"] += contact["first_name"] in (
+            person["first_name"],
+            person["first_name_alt"],
+        )
+        same["last_name"] += contact["last_name"] == person["last_name"]
+        same["email"] += contact["email"].strip().lower() == person["email"]
+        same["phone"] += "+1" + re.sub(r"\D", "", contact["phone"])[-10:] == person["phone"]
+        same["postcode"] += contact["zip"][:5] == person["postcode"]
+        same["dob"] += contact["date_of_birth"] == person["dob"].isoformat()
+    shares = {field: count / len(contacts) for field, count in same.items()}
+    # (half the contacts write the date of birth as ISO, the others in another format)
+    floors = {"first_name": 0.8, "last_name": 0.8, "email": 0.9, "phone": 0.85, "postcode": 0.85}
+    assert all(shares[field] >= floor for field, floor in floors.items()), shares
+    assert shares["dob"] >= 0.45, shares
 
 
 def test_rows_per_person(messy: tuple[Path, SampleSummary]) -> None:
