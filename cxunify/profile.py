@@ -2,10 +2,13 @@
 
 Survivorship is configured per golden field (``profile.survivorship``): ``most_recent``,
 ``most_frequent``, ``source_priority`` (an ordered list of source names or kinds), ``longest`` or
-``first_non_null`` (the first record read, in config source order then file order). Ties go to
-the most recent record, then to reading order, so a run is reproducible. Each golden field keeps
-where its value came from in ``<field>_provenance`` (source, source_record_id, rule, seen_at);
-every distinct email, phone, address and handle stays available as a list.
+``first_non_null`` (the first record read, in config source order then file order). Records a
+counting rule (source_priority, most_frequent, longest) ranks alike go to the value on more of
+the customer's records, then to a value that is not the start of another of the customer's
+('Mic' beside 'Michael'); then every rule's ties go to the most recent record, then to reading
+order, so a run is reproducible. Each golden field keeps where its value came from in
+``<field>_provenance`` (source, source_record_id, rule, seen_at); every distinct email, phone,
+address and handle stays available as a list.
 """
 
 from __future__ import annotations
@@ -36,23 +39,36 @@ SOURCE_KINDS = sorted(kind.value for kind in Kind)
 # Sources are listed through a BIGINT bit mask when there are at most this many.
 MASK_BITS = 62
 ADDRESS_PARTS = ("city", "postcode", "state", "country")
+DATE_FIELDS = ("dob",)
 
-# Among equally good candidates: the newest record, then the first read. Each rule's order is
-# packed into one DECIMAL(38,0) per row, smallest wins, and the winner's record key is its last
-# twelve digits: `min` over a fixed-size number is an aggregate DuckDB can spill to disk, where
-# arg_min over a variable-length sort key held every customer's state in memory (it stopped
-# 10M-row runs), and it needs no function Spark lacks. From the left: the rule's own order
-# (RANK_DIGITS digits), how recent (SEEN_DIGITS: microseconds counted down from a far future,
-# missing last), the record key (KEY_DIGITS).
+# Each rule's order is packed into one DECIMAL(38,0) per row, smallest wins, and the winner's
+# record key is its last twelve digits: `min` over a fixed-size number is an aggregate DuckDB can
+# spill to disk, where arg_min over a variable-length sort key held every customer's state in
+# memory (it stopped 10M-row runs), and it needs no function Spark lacks. From the left: the
+# rank (RANK_DIGITS: the address flag, the rule's own order in ORDER_DIGITS, the cut flag), how
+# recent (SEEN_DIGITS), the record key (KEY_DIGITS).
 KEY_DIGITS = 12
-SEEN_DIGITS = 19
+SEEN_DIGITS = 17
 RANK_DIGITS = 38 - KEY_DIGITS - SEEN_DIGITS
+ORDER_DIGITS = RANK_DIGITS - 2
+# A rule ranking by a source's place or a length ranks its equals by count in the last
+# COUNT_DIGITS of its order; the place or length has the digits before them.
+COUNT_DIGITS = 4
 _SEEN_SHIFT = 10**KEY_DIGITS
 _RANK_SHIFT = 10 ** (KEY_DIGITS + SEEN_DIGITS)
-_RANK_LAST = 10 ** (RANK_DIGITS - 1) - 1  # ranks stay below the address flag's digit
+# How recent: microseconds before 3000-01-01 (UTC), so a year typed as 2205 is still the
+# newest; 17 digits reach back over 3,000 years (older is as old), and a missing time is last.
+_SEEN_FROM = 32_503_680_000 * 10**6
+# (greatest and least skip a NULL: a missing time is tested first.)
 _NEWEST_FIRST = (
-    f"coalesce({5 * 10 ** (SEEN_DIGITS - 1)} - epoch_us(seen_at), {10**SEEN_DIGITS - 1})"
+    f"CASE WHEN seen_at IS NULL THEN {10**SEEN_DIGITS - 1} "
+    f"ELSE least(greatest({_SEEN_FROM} - CAST(epoch_us(seen_at) AS DECIMAL(38,0)), 0), "
+    f"{10**SEEN_DIGITS - 2}) END"
 )
+# Rules under which a value held by more of the customer's rows, then a fuller value, wins
+# among equally good rows before the newest does (most_recent and first_non_null are by their
+# rows alone).
+COUNTED_RULES = ("most_frequent", "source_priority", "longest")
 # Record keys must fit their digits: a trillion records is far beyond one output folder.
 MAX_RECORD_KEY = 10**KEY_DIGITS - 1
 
@@ -91,27 +107,43 @@ def survivor_key(field: str, rule: SurvivorshipRule) -> str:
     """A DECIMAL(38,0) whose smallest value marks the winning record for `field` under `rule`;
     its last KEY_DIGITS digits are that record's key.
 
-    Address parts prefer records that have a street, so a golden address is one record's
-    address wherever a complete one exists, not a street from one source and a city from another.
+    Among rows the rule ranks alike (a source_priority tier, values of one length, most_frequent
+    values of one count), the value held by more of the customer's rows wins, then a value that
+    is not cut short ('Mic' is the start of the customer's 'Michael'), then the newest row, then
+    the first read. Address parts prefer records that have a street, so a golden address is one
+    record's address wherever a complete one exists, not a street from one source and a city
+    from another. Reads the ``freq_<field>`` and ``cut_<field>`` columns of
+    :func:`golden_rows_sql` for the rules in COUNTED_RULES.
     """
     column = ident(field)
 
-    def descending(value: str) -> str:  # larger first, missing last
-        return f"coalesce({_RANK_LAST - 1} - least({value}, {_RANK_LAST - 1}), {_RANK_LAST})"
+    # (least and greatest skip a NULL: a missing value is tested first.)
+    def descending(value: str, digits: int) -> str:  # larger first, missing last
+        top = 10**digits - 2
+        return f"CASE WHEN {value} IS NULL THEN {top + 1} ELSE {top} - least({value}, {top}) END"
 
-    rank = {
+    frequency = ident("freq_" + field)
+    place_digits = ORDER_DIGITS - COUNT_DIGITS
+    last_place = 10**place_digits - 1  # a source not in the list (or as far down it)
+    then_count = f" * {10**COUNT_DIGITS} + {descending(frequency, COUNT_DIGITS)}"
+    order = {
         "most_recent": "0",
         "source_priority": (
-            f"coalesce(list_position(${_param(field)}, source), "
-            f"list_position(${_param(field)}, source_kind), 1000)"
+            f"least(coalesce(list_position(${_param(field)}, source), "
+            f"list_position(${_param(field)}, source_kind), {last_place}), {last_place})"
+            f"{then_count}"
         ),
-        "most_frequent": descending(ident("freq_" + field)),
-        "longest": descending(f"length(CAST({column} AS VARCHAR))"),
+        "most_frequent": descending(frequency, ORDER_DIGITS),
+        "longest": (
+            f"{descending(f'length(CAST({column} AS VARCHAR))', place_digits)}{then_count}"
+        ),
         "first_non_null": "0",
     }[rule.rule]
-    seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
+    cut = f"CAST({ident('cut_' + field)} AS INTEGER)" if rule.rule in COUNTED_RULES else "0"
+    rank = f"({order}) * 10 + {cut}"
     if field in ADDRESS_PARTS:
-        rank = f"(CASE WHEN street IS NULL THEN {_RANK_LAST + 1} ELSE 0 END + {rank})"
+        rank = f"(CASE WHEN street IS NULL THEN {10 ** (RANK_DIGITS - 1)} ELSE 0 END + {rank})"
+    seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
     return (
         f"(CAST({rank} AS DECIMAL(38,0)) * {_RANK_SHIFT} "
         f"+ CAST({seen} AS DECIMAL(38,0)) * {_SEEN_SHIFT} + record_key)"
@@ -148,35 +180,66 @@ def _sort_keys(rules: dict[str, SurvivorshipRule]) -> dict[str, str]:
     }
 
 
+def _values_sql(field: str) -> str:
+    """SELECT of each distinct value of `field` per customer in ``member_rows``: how many rows
+    hold it, and whether it is cut short, the start of a longer value of the same customer.
+
+    Among a customer's values in order, those starting with a value come right after it (all
+    that sort between a value and a longer one starting with it start with it too), so the next
+    one tells. A date is never another's start."""
+    column = ident(field)
+    cut = (
+        "false"
+        if field in DATE_FIELDS
+        else (
+            f"coalesce(starts_with(lead({column}) OVER "
+            f"(PARTITION BY customer_id ORDER BY {column}), {column}), false)"
+        )
+    )
+    return f"""
+        SELECT customer_id, {column} AS v, count(*) AS n, {cut} AS cut
+        FROM member_rows WHERE {column} IS NOT NULL GROUP BY customer_id, {column}"""
+
+
 def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = None) -> str:
-    """SELECT of the records survivorship reads: customer id, timestamps and sort keys (not
-    those of the customers in table `skipped`, whose golden records are copied).
+    """SELECT of the records survivorship reads: customer id, timestamps, sort keys and, for
+    the fields whose rule counts values (COUNTED_RULES), how many of the customer's rows hold
+    each row's value (``freq_<field>``) and whether it is cut short (``cut_<field>``). Not
+    those of the customers in table `skipped`, whose golden records are copied: a customer's
+    counts are of its own rows only.
 
     Computing each distinct sort key once per row, in a table of its own, is several times
     faster than computing one per field inside the aggregate.
     """
-    frequencies = "".join(
-        f", count(*) OVER (PARTITION BY customer_id, {ident(f)}) AS {ident('freq_' + f)}"
-        for f, rule in rules.items()
-        if rule.rule == "most_frequent"
+    counted = [f for f in GOLDEN_FIELDS if rules[f].rule in COUNTED_RULES]
+    values = "".join(f", {ident('v_' + f)} AS ({_values_sql(f)})" for f in counted)
+    joined = "".join(
+        f" LEFT JOIN {ident('v_' + f)} ON {ident('v_' + f)}.customer_id = m.customer_id "
+        f"AND {ident('v_' + f)}.v = m.{ident(f)}"
+        for f in counted
+    )
+    counts = "".join(
+        f", {ident('v_' + f)}.n AS {ident('freq_' + f)}, "
+        f"{ident('v_' + f)}.cut AS {ident('cut_' + f)}"
+        for f in counted
     )
     keys = {}
     for field, name in _sort_keys(rules).items():
         keys[name] = survivor_key(field, rules[field])
     key_columns = ", ".join(f"{expression} AS {name}" for name, expression in keys.items())
     return f"""
-        SELECT *, {key_columns}
-        FROM (
+        WITH member_rows AS (
             SELECT r.record_key, r.source, r.source_kind, r.source_record_id,
                    {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)},
                    r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
                    r.email_others, r.phone_others,
                    i.customer_id,
                    greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at
-                   {frequencies}
             FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
             {f"ANTI JOIN {skipped} USING (customer_id)" if skipped else ""}
-        )
+        ){values}
+        SELECT *, {key_columns}
+        FROM (SELECT m.*{counts} FROM member_rows m{joined})
     """
 
 

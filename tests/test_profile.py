@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cxunify.config import ConfigError, ProfileConfig, SurvivorshipRule, validate_config
 from cxunify.profile import GOLDEN, PROFILES, build_golden, build_profiles
 from cxunify.standardize import RECORDS
+from tests.conftest import write
 from tests.profile_fixture import by_customer, day, load_records, ts
 
 # Customer A's first name, five ways, in reading order (record keys 1..5):
 #   1 social 'Rob' 2022, 2 crm 'Robert' 2023, 3 support 'Bob' 2024,
 #   4 orders 'Bob' 2025, 5 orders 'Roberto' with no timestamp.
-# Customer B: two names once each (a most_frequent tie) and nothing else.
+# Customer B: two names once each (a most_frequent tie), neither the start of the other.
 # Customer C: no name, no email, no phone at all.
 ROWS = [
     {"customer_id": "A", "kind": "social", "first_name": "Rob", "handle": "robk",
@@ -28,7 +30,8 @@ ROWS = [
     {"customer_id": "A", "kind": "transactions", "first_name": "Bob", "postcode": "22222",
      "email": "rob@example.com", "created_at": ts("2025-01-01 00:00")},
     {"customer_id": "A", "kind": "transactions", "first_name": "Roberto"},
-    {"customer_id": "B", "kind": "crm", "first_name": "Ann", "created_at": ts("2024-01-01 00:00")},
+    {"customer_id": "B", "kind": "crm", "first_name": "Annie",
+     "created_at": ts("2024-01-01 00:00")},
     {"customer_id": "B", "kind": "crm", "first_name": "Anne",
      "created_at": ts("2024-02-01 00:00")},
     {"customer_id": "C", "kind": "social", "handle": "ghost",
@@ -99,6 +102,130 @@ def test_each_rule(rule: str, options: dict, expected: tuple[str, str]):
 def test_most_frequent_tie_goes_to_the_most_recent():
     b = golden({"first_name": SurvivorshipRule(rule="most_frequent")})["B"]
     assert b["first_name"] == "Anne"
+
+
+def test_within_a_tier_the_value_on_more_rows_wins_before_the_newest():
+    """Two CRMs (HubSpot, Salesforce) are one tier: its newest row's name won, so a 'Mic' typed
+    into HubSpot last beat the 'Michael' of Salesforce and of every order and ticket. The value
+    held by more of the customer's rows (any source's) wins now; the newest breaks a tie."""
+    rows = [
+        {"customer_id": "M", "kind": "crm", "source": "salesforce", "first_name": "Michael",
+         "created_at": ts("2022-10-01 10:00")},
+        {"customer_id": "M", "kind": "crm", "source": "hubspot", "first_name": "Mic",
+         "created_at": ts("2025-03-02 11:00")},
+        {"customer_id": "M", "kind": "transactions", "first_name": "Michael"},
+        {"customer_id": "M", "kind": "support", "first_name": "Michael",
+         "created_at": ts("2024-05-10 10:00")},
+        # a name on more rows of a lower tier only does not climb into the first
+        {"customer_id": "N", "kind": "crm", "first_name": "Robert",
+         "created_at": ts("2022-01-01 00:00")},
+        {"customer_id": "N", "kind": "transactions", "first_name": "Bob"},
+        {"customer_id": "N", "kind": "transactions", "first_name": "Bob"},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    build_golden(engine, ProfileConfig().survivorship)
+    golden = by_customer(engine, GOLDEN)
+    assert golden["M"]["first_name"] == "Michael"
+    assert golden["M"]["first_name_provenance"]["source"] == "salesforce"
+    assert golden["N"]["first_name"] == "Robert"
+
+
+# Michael Chen's exports: the CRMs' newest row (HubSpot's) holds his name cut short, the
+# Salesforce contact, his orders and tickets the whole of it (7 of his 9 rows), one ticket a
+# nickname.
+CHEN_EXPORTS = {
+    "hubspot_contacts.csv": (
+        "crm",
+        "Record ID,First Name,Last Name,Email,Phone Number,Create Date\n"
+        "51241,Mic,Chen,mchen88@gmail.com,+1 (312) 555-0199,2025-03-02 11:01\n",
+    ),
+    "salesforce_contacts.csv": (
+        "crm",
+        "Id,FirstName,LastName,Email,Phone,CreatedDate\n"
+        "0035g00000AbCdGAAV,Michael,Chen,mchen88@gmail.com,(312) 555-0199,"
+        "2022-10-01T10:15:22.000Z\n",
+    ),
+    "shopify_orders.csv": (
+        "transactions",
+        "Name,Email,Created at,Total,Billing Name\n"
+        + "".join(
+            f"#100{i},mchen88@gmail.com,2024-0{i}-10 10:00,{i}0.00,Michael Chen\n"
+            for i in range(1, 5)
+        ),
+    ),
+    "zendesk_tickets.csv": (
+        "support",
+        "Id,Requester,Requester email,Subject,Status,Created at\n"
+        "10452,Michael Chen,mchen88@gmail.com,Where is my order?,Solved,2024-05-10 10:30\n"
+        "10453,Michael Chen,mchen88@gmail.com,Refund,Solved,2024-06-10 10:30\n"
+        "10454,Mike Chen,mchen88@gmail.com,Login,Open,2024-07-10 10:30\n",
+    ),
+}
+
+
+def test_a_name_cut_short_in_the_newest_crm_row_does_not_win(cli, tmp_path: Path):
+    """Michael Chen's golden first name was 'Mic': his HubSpot row is the newest of his CRM
+    rows, and the newest won within the CRM tier. 'Michael', on more of his rows, wins now,
+    from the Salesforce contact."""
+    flags = [
+        arg
+        for name, (kind, text) in CHEN_EXPORTS.items()
+        for arg in (f"--{kind}", write(tmp_path / name, text))
+    ]
+    result = cli("unify", *flags, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT n_records, first_name, first_name_provenance.source FROM read_parquet($p)",
+            {"p": str(tmp_path / "out" / "profiles.parquet")},
+        ).fetchall()
+    assert rows == [(9, "Michael", "salesforce_contacts")]
+
+
+@pytest.mark.parametrize(
+    ("rule", "older", "newer", "expected"),
+    [
+        # on as many rows, a value cut short gives way to the one it is the start of
+        ("source_priority", "Michael", "Mic", "Michael"),
+        ("source_priority", "Jonathan", "J", "Jonathan"),
+        ("most_frequent", "Anne", "Ann", "Anne"),
+        # a nickname is no cut: the newest still wins
+        ("source_priority", "Robert", "Bob", "Bob"),
+        ("source_priority", "Michael", "Mike", "Mike"),
+        ("most_frequent", "Anne", "Annie", "Annie"),
+    ],
+)
+def test_a_value_cut_short_loses_to_the_fuller_one_on_as_many_rows(
+    rule: str, older: str, newer: str, expected: str
+):
+    rows = [
+        {"customer_id": "A", "kind": "crm", "first_name": older,
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "A", "kind": "crm", "first_name": newer,
+         "created_at": ts("2025-01-01 00:00")},
+        # another customer's rows count for nothing
+        {"customer_id": "B", "kind": "crm", "first_name": newer},
+        {"customer_id": "B", "kind": "crm", "first_name": newer},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    build_golden(
+        engine, {**ProfileConfig().survivorship, "first_name": SurvivorshipRule(rule=rule)}
+    )
+    assert by_customer(engine, GOLDEN)["A"]["first_name"] == expected
+
+
+def test_longest_breaks_a_tie_of_length_by_rows_then_by_the_newest():
+    rows = [
+        {"customer_id": "A", "kind": "crm", "city": "Boston", "street": "1 Main St",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "A", "kind": "support", "city": "Boston", "street": "1 Main St"},
+        {"customer_id": "A", "kind": "crm", "city": "Dallas", "street": "2 Elm St",
+         "created_at": ts("2025-01-01 00:00")},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    rules = {**ProfileConfig().survivorship, "city": SurvivorshipRule(rule="longest")}
+    build_golden(engine, rules)
+    assert by_customer(engine, GOLDEN)["A"]["city"] == "Boston"
 
 
 def test_a_field_nobody_has_is_null_with_null_provenance_and_lists_are_empty():
