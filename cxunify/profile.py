@@ -186,14 +186,15 @@ def _values_sql(field: str) -> str:
 
     Among a customer's values in order, those starting with a value come right after it (all
     that sort between a value and a longer one starting with it start with it too), so the next
-    one tells. A date is never another's start."""
+    one tells ('D.' sorts right before 'Donald', and is its start without the full stop that
+    marks an initial). A date is never another's start."""
     column = ident(field)
     cut = (
         "false"
         if field in DATE_FIELDS
         else (
             f"coalesce(starts_with(lead({column}) OVER "
-            f"(PARTITION BY customer_id ORDER BY {column}), {column}), false)"
+            f"(PARTITION BY customer_id ORDER BY {column}), rtrim({column}, '.')), false)"
         )
     )
     return f"""

@@ -188,6 +188,7 @@ def test_a_name_cut_short_in_the_newest_crm_row_does_not_win(cli, tmp_path: Path
         # on as many rows, a value cut short gives way to the one it is the start of
         ("source_priority", "Michael", "Mic", "Michael"),
         ("source_priority", "Jonathan", "J", "Jonathan"),
+        ("source_priority", "Donald", "D.", "Donald"),  # an initial with its full stop
         ("most_frequent", "Anne", "Ann", "Anne"),
         # a nickname is no cut: the newest still wins
         ("source_priority", "Robert", "Bob", "Bob"),
