@@ -45,6 +45,11 @@ def e164_many(con: duckdb.DuckDBPyConnection, rows: Sequence[Row]) -> list[str |
     return [value for (value,) in result]
 
 
+def placeholder(digits: str, at_least: int = 6) -> bool:
+    runs = ("01234567890123456789", "98765432109876543210")
+    return len(digits) < at_least or len(set(digits)) == 1 or any(digits in r for r in runs)
+
+
 def reference_e164(raw: str, region: str | None) -> str | None:
     """What phonenumbers makes of ``raw``, under the macro's deliberate extra strictness."""
     try:
@@ -55,8 +60,9 @@ def reference_e164(raw: str, region: str | None) -> str | None:
     if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
         return None
     digits = phonenumbers.normalize_digits_only(raw)
-    # Junk by the macro's rules: too few digits, or one digit repeated.
-    if len(digits) < 6 or len(set(digits)) == 1:
+    # Junk by the macro's rules: too few digits, one digit repeated, or a run up or down the
+    # keypad, in all the digits or in the national number.
+    if placeholder(digits) or placeholder(phonenumbers.national_significant_number(number), 1):
         return None
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
@@ -84,7 +90,7 @@ EXAMPLES: list[tuple[str | None, str, str | None]] = [
     ("CA", "613.555.0123", "+16135550123"),
     ("CA", "+1 613 555 0123", "+16135550123"),
     ("CA", "1-613-555-0123", "+16135550123"),
-    ("CA", "011 33 1 23 45 67 89", "+33123456789"),
+    ("CA", "011 33 1 42 68 53 00", "+33142685300"),
     ("GB", "07700 900123", "+447700900123"),
     ("GB", "07700-900-123", "+447700900123"),
     ("GB", "+44 7700 900123", "+447700900123"),
@@ -113,18 +119,18 @@ EXAMPLES: list[tuple[str | None, str, str | None]] = [
     ("DE", "0049 30 123456", "+4930123456"),
     ("DE", "0151 23456789", "+4915123456789"),
     ("DE", "+49 151 2345 6789", "+4915123456789"),
-    ("FR", "01 23 45 67 89", "+33123456789"),
-    ("FR", "01.23.45.67.89", "+33123456789"),
+    ("FR", "01 42 68 53 00", "+33142685300"),
+    ("FR", "01.42.68.53.00", "+33142685300"),
     ("FR", "06 12 34 56 78", "+33612345678"),
     ("FR", "+33 6 12 34 56 78", "+33612345678"),
     ("FR", "+33 (0)6 12 34 56 78", "+33612345678"),
     ("FR", "0033 6 12 34 56 78", "+33612345678"),
     ("FR", "33612345678", "+33612345678"),
-    ("IN", "098765 43210", "+919876543210"),
-    ("IN", "98765 43210", "+919876543210"),
-    ("IN", "98765-43210", "+919876543210"),
-    ("IN", "+91 98765 43210", "+919876543210"),
-    ("IN", "0091 98765 43210", "+919876543210"),
+    ("IN", "098450 12345", "+919845012345"),
+    ("IN", "98450 12345", "+919845012345"),
+    ("IN", "98450-12345", "+919845012345"),
+    ("IN", "+91 98450 12345", "+919845012345"),
+    ("IN", "0091 98450 12345", "+919845012345"),
     ("IN", "011 2345 6789", "+911123456789"),
     ("IN", "+91-11-2345-6789", "+911123456789"),
     # Region codes in any case; no region accepts only international numbers.
@@ -151,6 +157,10 @@ JUNK: list[str | None] = [
     "0000000000",
     "1111111111",
     "+1 111 111 1111",
+    "+1 000 000 0000",  # the national number is the placeholder
+    "1234567890",  # a run up the keypad: a form's placeholder
+    "(987) 654-3210",
+    "+44 1234 567890",
     "12345",
     "555-0123",  # local-only: no area code
     "1-800-FLOWERS",  # vanity numbers are out of scope
@@ -218,6 +228,8 @@ def test_integer_input(con: duckdb.DuckDBPyConnection) -> None:
         ("555-555-5555", None),
         ("0", None),
         ("12345", None),
+        ("1234567890", None),
+        ("(987) 654-3210", None),
     ],
 )
 def test_digits(con: duckdb.DuckDBPyConnection, raw: str | None, digits: str | None) -> None:
@@ -299,7 +311,7 @@ def test_never_raises_and_is_idempotent(
         assert re.fullmatch(r"\+[1-9][0-9]{5,18}", e164)
     for _, digits in rows:
         assert digits is None or re.fullmatch("[0-9]{6,}", digits)
-        assert digits is None or len(set(digits)) > 1
+        assert digits is None or not placeholder(digits)
     # Normalising again, with or without the region, changes nothing.
     again = e164_many(con, [(e, region) for e in found] + [(e, None) for e in found])
     assert again == found + found

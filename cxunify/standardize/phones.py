@@ -14,14 +14,15 @@ After ``install(con)``:
   only numbers with ``+`` in front.
 * ``cx_phone_digits(raw VARCHAR) -> VARCHAR`` gives the digits of the number part (extension
   and any second number dropped), NULL when there are none or they are a placeholder (fewer
-  than 6, or one digit repeated).
+  than 6, one digit repeated, or a run such as 1234567890).
 
 The SQL follows ``phonenumbers.parse`` step by step (international prefix, country code taken
 from a number written without ``+``, national prefix and its transform rules, the national
 number pattern that vetoes a strip) and then keeps a number only when
 ``is_possible_number_with_reason`` would say ``IS_POSSIBLE``. On purpose it is stricter than
 the library in a few places: a local-only length (a US number without its area code) is not a
-complete E.164 number so it gives NULL; so do fewer than 6 digits, one digit repeated, letters
+complete E.164 number so it gives NULL; so do fewer than 6 digits, one digit repeated or a
+run up or down (1234567890, in all the digits or in the national number), letters
 between digits (vanity numbers, prose) and a ``+`` after the start.
 
 The rules differ per row (by region, then by country code), and DuckDB compiles a regex that is
@@ -593,7 +594,7 @@ def _e164_sql() -> str:
         junk="@t IS NULL OR regexp_matches(@t, '\\pL|[^+]\\+')",
         **_lookup("r_", "@rid", ("cc", "idd_alts", "idd_re", "idd_starts")),
     )
-    ok = "(NOT @junk AND length(@d) >= 6 AND replace(@d, @d[1], '') <> '')"
+    ok = f"(NOT @junk AND {_not_placeholder('@d')})"
     chain.add(
         ok=ok,
         pcc=f"CASE WHEN {ok} AND @plus THEN cx_phone__cc_prefix(@d) END",
@@ -642,8 +643,24 @@ def _e164_sql() -> str:
         f"""
         CASE WHEN length(@n2) <= {_MAX_NSN_LENGTH}
                   AND cx_phone__len_status(@n2, {lengths}) = 'POSSIBLE'
+                  AND {_not_placeholder("@n2", 1)}
              THEN '+' || @p.cc || @n2
         END"""
+    )
+
+
+# Digits a form's placeholder is typed with: a run up or down the keypad ('1234567890',
+# '987654321'), which no numbering plan hands out whole.
+_RUNS = ("01234567890123456789", "98765432109876543210")
+
+
+def _not_placeholder(digits: str, at_least: int = 6) -> str:
+    """SQL: the digits `digits` are no placeholder: at least `at_least` of them, not one digit
+    repeated ('0000000000', '555-555-5555'), not a run ('1234567890'). Checked on all the
+    digits written and again on the national number, so '+1 000 000 0000' is one too."""
+    runs = " AND ".join(f"NOT contains('{run}', {digits})" for run in _RUNS)
+    return (
+        f"(length({digits}) >= {at_least} AND replace({digits}, {digits}[1], '') <> '' AND {runs})"
     )
 
 
@@ -757,8 +774,8 @@ def _macros() -> list[str]:
     add(
         "cx_phone_digits(raw)",
         "list_transform([regexp_replace(cx_phone__number_part(CAST(raw AS VARCHAR)), "
-        "'[^0-9]', '', 'g')], lambda cx__d: CASE WHEN length(cx__d) >= 6 "
-        "AND replace(cx__d, cx__d[1], '') <> '' THEN cx__d END)[1]",
+        f"'[^0-9]', '', 'g')], lambda cx__d: CASE WHEN {_not_placeholder('cx__d')} "
+        "THEN cx__d END)[1]",
     )
     add("cx_phone_e164(raw, region)", _e164_sql())
     return macros
