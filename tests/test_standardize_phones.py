@@ -416,3 +416,47 @@ def test_pattern_starts_are_a_safe_filter(data: st.DataObject) -> None:
     # The SQL only runs the regex for numbers passing both of these.
     assert starts is None or number[:2] in starts
     assert len(number) in lengths
+
+
+# --- A record's own country ----------------------------------------------------------------
+
+
+def test_a_phone_is_read_in_the_country_its_record_names(cli, tmp_path) -> None:
+    """A US shop's German customer wrote 030 1234567: read as a US number (+1 030-123-4567,
+    of a US number's length), it did not link to the +49 30 1234567 of the customer's order.
+    A phone is read in the region of the country its record names, else in its source's; a
+    number of no length that country's numbers have (a traveller's home number) is read in the
+    source's region, and a country no region has changes nothing."""
+    from tests.conftest import write
+
+    crm = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,last_name,email,phone,country\n"
+        "C1,Hans,Müller,hans@example.de,030 1234567,Germany\n"
+        "C2,Ann,Lee,ann@example.com,(201) 555-0123,US\n"
+        "C3,Eve,Ng,eve@example.com,+44 20 7946 0018,United States\n"
+        "C4,Ida,Berg,ida@example.se,201-555-0188,Atlantis\n"
+        "C5,Tom,Reed,tom@example.fr,(201) 555-0177,France\n",
+    )
+    orders = write(
+        tmp_path / "orders.csv",
+        "order_id,first_name,last_name,email,phone,amount\n"
+        "O1,Hans,Müller,hans.m@example.net,+49 30 1234567,10.00\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--transactions", orders, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        f"SELECT source_record_id, phone, customer_id FROM '{out}/records.parquet' ORDER BY 1"
+    ).fetchall()
+    phones = {record: phone for record, phone, _ in rows}
+    assert phones == {
+        "C1": "+49301234567",
+        "C2": "+12015550123",
+        "C3": "+442079460018",
+        "C4": "+12015550188",
+        "C5": "+12015550177",  # of no French number's length: the source's reading
+        "O1": "+49301234567",
+    }
+    customer = {record: customer for record, _, customer in rows}
+    assert customer["C1"] == customer["O1"]

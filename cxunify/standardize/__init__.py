@@ -280,6 +280,7 @@ DICTIONARIES = {
     "streets": table("dict_streets"),
     "locations": table("dict_locations"),
     "cities": table("dict_cities"),
+    "countries": table("dict_countries"),
 }
 
 
@@ -298,13 +299,26 @@ def dictionary_sql() -> list[str]:
             UNION SELECT split.first_name FROM {d["full_names"]}
             UNION SELECT split.last_name FROM {d["full_names"]}
         ) WHERE v IS NOT NULL""",
+        f"""CREATE OR REPLACE TABLE {d["countries"]} AS
+        SELECT v, cx_country_std(v) AS code
+        FROM (SELECT DISTINCT country AS v FROM {MAPPED} WHERE country IS NOT NULL)""",
+        # Each phone in its source's region and, where the record names another country, in
+        # that country's (see records_sql).
         f"""CREATE OR REPLACE TABLE {d["phones"]} AS
+        WITH p AS (
+            SELECT m.phone AS v, s.phone_region, co.code AS country
+            FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
+            LEFT JOIN {d["countries"]} co ON co.v = m.country
+            WHERE m.phone IS NOT NULL
+            UNION SELECT unnest(m.phone_others), s.phone_region, co.code
+            FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
+            LEFT JOIN {d["countries"]} co ON co.v = m.country
+            WHERE m.phone_others IS NOT NULL
+        )
         SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
-        FROM (SELECT m.phone AS v, s.phone_region AS region
-              FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.phone IS NOT NULL
-              UNION SELECT unnest(m.phone_others), s.phone_region
-              FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
-              WHERE m.phone_others IS NOT NULL)""",
+        FROM (SELECT v, phone_region AS region FROM p
+              UNION SELECT v, country FROM p WHERE country IS DISTINCT FROM phone_region
+                                               AND country IS NOT NULL)""",
         # DuckDB 2.0 fails to bind cx_email_parts_std(cx_email_clean(column)) when the column
         # is entirely NULL, so the clean form comes first, from a subquery.
         f"""CREATE OR REPLACE TABLE {d["emails"]} AS
@@ -362,6 +376,15 @@ def raw_digest_sql(alias: str = "") -> str:
     return f"CAST(hash({fields}) >> 1 AS BIGINT)"
 
 
+# A record's phone in E.164: read in the region of the country the record names, else (no
+# country, or no number of that country's lengths: a traveller's home number) in its source's
+# phone_region. A German customer's 030 1234567 in a US shop's export was read as the US
+# number +1 030-123-4567 (of a US number's length, so possible; no US number starts with 0),
+# and did not link to the +49 30 1234567 of the customer's order. `pc` and `ph` are the phones
+# dictionary joined on each region.
+_PHONE = "coalesce(pc.e164, ph.e164)"
+
+
 def records_sql() -> str:
     """The SELECT that turns ``cx_mapped`` into ``cx_records``.
 
@@ -370,7 +393,7 @@ def records_sql() -> str:
     d = DICTIONARIES
     return f"""
     WITH m AS (
-        SELECT m.*, s.phone_region, s.dayfirst,
+        SELECT m.*, s.phone_region, s.dayfirst, co.code AS country_code,
                fn.split AS split_name, fn.suffix AS full_name_suffix,
                coalesce(m.street_number || ' ' || m.street, m.street) AS street_line,
                -- a source's own city, state and country first, then its location's
@@ -378,6 +401,7 @@ def records_sql() -> str:
                lo.parts.state AS location_state, lo.parts.country AS location_country
         FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
         LEFT JOIN {d["full_names"]} fn ON fn.v = m.full_name
+        LEFT JOIN {d["countries"]} co ON co.v = m.country
         LEFT JOIN {d["locations"]} lo
             ON lo.v = m.location AND lo.region IS NOT DISTINCT FROM s.phone_region
     ), n AS (
@@ -389,24 +413,29 @@ def records_sql() -> str:
     ), other_values AS (
         -- The values of a record with several for a field (see ingest.OTHERS), each with its
         -- place, the first written first. Only such records: the others join nothing here.
-        SELECT record_key, 'phone' AS field, s.phone_region, unnest([phone] || phone_others) AS v,
+        SELECT record_key, 'phone' AS field, s.phone_region, co.code AS country,
+               unnest([phone] || phone_others) AS v,
                generate_subscripts([phone] || phone_others, 1) AS i
-        FROM {MAPPED} JOIN {SETTINGS} s USING (source) WHERE phone_others IS NOT NULL
+        FROM {MAPPED} JOIN {SETTINGS} s USING (source)
+        LEFT JOIN {d["countries"]} co ON co.v = country
+        WHERE phone_others IS NOT NULL
         UNION ALL
-        SELECT record_key, 'email', NULL, unnest([email] || email_others),
+        SELECT record_key, 'email', NULL, NULL, unnest([email] || email_others),
                generate_subscripts([email] || email_others, 1)
         FROM {MAPPED} WHERE email_others IS NOT NULL
     ), others AS (
         -- The record matches by the first value of use (a placeholder written first, 'n/a'
         -- or test@test.com, gives way to the next); the rest of use are its others.
         SELECT o.record_key,
-               arg_min(o.v, o.i) FILTER (WHERE ph.e164 IS NOT NULL) AS phone_taken,
+               arg_min(o.v, o.i) FILTER (WHERE {_PHONE} IS NOT NULL) AS phone_taken,
                arg_min(o.v, o.i) FILTER (WHERE em.clean IS NOT NULL) AS email_taken,
-               list(ph.e164 ORDER BY o.i) FILTER (WHERE ph.e164 IS NOT NULL) AS phones,
+               list({_PHONE} ORDER BY o.i) FILTER (WHERE {_PHONE} IS NOT NULL) AS phones,
                list(em.clean ORDER BY o.i) FILTER (WHERE em.clean IS NOT NULL) AS emails
         FROM other_values o
         LEFT JOIN {d["phones"]} ph
             ON o.field = 'phone' AND ph.v = o.v AND ph.region IS NOT DISTINCT FROM o.phone_region
+        LEFT JOIN {d["phones"]} pc
+            ON o.field = 'phone' AND pc.v = o.v AND pc.region = o.country
         LEFT JOIN {d["emails"]} em ON o.field = 'email' AND em.v = o.v
         GROUP BY o.record_key
     )
@@ -425,8 +454,8 @@ def records_sql() -> str:
         em.std AS email_std,
         nullif(split_part(em.std, '@', 1), '') AS email_local,
         nullif(split_part(em.std, '@', 2), '') AS email_domain,
-        ph.e164 AS phone,
-        coalesce(ltrim(ph.e164, '+'), ph.digits) AS phone_digits,
+        {_PHONE} AS phone,
+        coalesce(ltrim({_PHONE}, '+'), ph.digits) AS phone_digits,
         nullif(trim(regexp_replace(street_line, '\\s+', ' ', 'g')), '') AS street,
         st.std AS street_std,
         nullif(trim(address_2), '') AS address_2,
@@ -434,7 +463,7 @@ def records_sql() -> str:
         ci.std AS city_std,
         cx_postcode_std(postcode) AS postcode,
         coalesce(cx_state_std(state), location_state) AS state,
-        coalesce(cx_country_std(country), location_country) AS country,
+        coalesce(country_code, location_country) AS country,
         dd.parsed AS dob,
         nullif(lower(trim(gender)), '') AS gender,
         nullif(regexp_replace(cx_ascii_digits(national_id), '[^0-9A-Za-z]', '', 'g'), '')
@@ -471,6 +500,8 @@ def records_sql() -> str:
     LEFT JOIN {d["phones"]} ph
         ON ph.v = coalesce(others.phone_taken, n.phone)
         AND ph.region IS NOT DISTINCT FROM n.phone_region
+    LEFT JOIN {d["phones"]} pc
+        ON pc.v = coalesce(others.phone_taken, n.phone) AND pc.region = n.country_code
     LEFT JOIN {d["dates"]} dd ON dd.v = n.dob AND dd.dayfirst = n.dayfirst
     LEFT JOIN {d["streets"]} st ON st.v = n.street_line
     LEFT JOIN {d["cities"]} ci ON ci.v = n.city_in
