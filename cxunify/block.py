@@ -362,10 +362,13 @@ def candidate_pairs(
     )
     engine.drop(found)
     engine.execute(f"CREATE OR REPLACE TABLE {RULES} (rule SMALLINT, name VARCHAR)")
-    for index, rule in enumerate(rules):
-        engine.execute(
-            f"INSERT INTO {RULES} VALUES ($i, $name)", {"i": index, "name": rule_name(rule)}
-        )
+    if rules:
+        # All the rules in one statement: on Spark each INSERT writes the table again.
+        params: dict[str, object] = {}
+        for index, rule in enumerate(rules):
+            params |= {f"i{index}": index, f"name{index}": rule_name(rule)}
+        rows = ", ".join(f"($i{index}, $name{index})" for index in range(len(rules)))
+        engine.execute(f"INSERT INTO {RULES} VALUES {rows}", params)
     return engine.count(PAIRS)
 
 
