@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cxunify.evaluate import evaluate, golden_accuracy
@@ -54,6 +55,18 @@ def test_sample_golden_accuracy(sample_out: Path):
     assert accuracy.fields["phone"] >= 0.82
     assert accuracy.fields["street"] >= 0.68
     assert accuracy.overall >= 0.80
+
+
+def test_social_display_name_tagline_is_not_the_surname(sample_out: Path):
+    # "George Mathis | grocery lover": the name was George Lover, which nothing linked to
+    # the CRM's George Mathis of Philadelphia.
+    rows = duckdb.sql(
+        f"""SELECT source, last_name, customer_id FROM '{sample_out}/records.parquet'
+            WHERE (source, source_record_id) IN (('social', 'georgemathis77'), ('crm', 'C00001791'))
+            ORDER BY source"""
+    ).fetchall()
+    assert [r[:2] for r in rows] == [("crm", "Mathis"), ("social", "Mathis")]
+    assert rows[0][2] == rows[1][2]
 
 
 @pytest.mark.parametrize(("task", "floor"), [("febrl3", 0.985), ("febrl4", 0.99)])

@@ -171,6 +171,11 @@ def test_name_key(con, raw, expected):
         ("Mohammed bin Salman", "Mohammed", "bin Salman"),
         ("Leonardo Di Caprio", "Leonardo", "Di Caprio"),
         ("Mary St. John", "Mary", "St. John"),
+        # a display name's tagline is not the family name
+        ("Mel Manning | books lover", "Mel", "Manning"),
+        ("MARY CHANDLER | apparel lover", "Mary", "Chandler"),
+        ("Jim | apparel lover", "Jim", None),
+        ("Ana Ruiz • Designer", "Ana", "Ruiz"),
         ("o'brien", "O'Brien", None),
         ("Madonna", "Madonna", None),
         ("Unknown Smith", None, "Smith"),

@@ -289,7 +289,7 @@ def dictionary_sql() -> list[str]:
     d = DICTIONARIES
     return [
         f"""CREATE OR REPLACE TABLE {d["full_names"]} AS
-        SELECT v, cx_split_full_name(v) AS split, cx_name_suffix(v) AS suffix
+        SELECT v, cx_split_full_name(v) AS split, cx_name_suffix(cx_name_head(v)) AS suffix
         FROM (SELECT DISTINCT full_name AS v FROM {MAPPED} WHERE full_name IS NOT NULL)""",
         f"""CREATE OR REPLACE TABLE {d["names"]} AS
         SELECT v, cx_name_clean(v) AS clean, cx_name_std(v) AS std, cx_name_key(v) AS key,

@@ -288,8 +288,16 @@ CREATE OR REPLACE MACRO _cx_name_part(keep, v, k) AS
          WHEN _cx_name_is_flat(v) THEN k
          ELSE v END;
 
+-- A social display name often goes on past the name with a tagline after a bar or a bullet
+-- ("Mel Manning | books lover", "Ana Ruiz • Designer"): the name is what comes before it, so
+-- the tagline's last word is not the family name. A display name starting with a bar keeps
+-- it all (nothing before it could be the name).
+CREATE OR REPLACE MACRO cx_name_head(x) AS
+    list_transform([trim(regexp_extract(CAST(x AS VARCHAR), '^[^|•]*'))],
+                   lambda h: CASE WHEN h = '' THEN CAST(x AS VARCHAR) ELSE h END)[1];
+
 -- Handles, emails and URLs land in name columns of social exports; they are not names.
-CREATE OR REPLACE MACRO cx_split_full_name(x) AS
+CREATE OR REPLACE MACRO _cx_split_name(x) AS
     list_transform(
         [list_transform(
             [struct_pack(
@@ -301,6 +309,7 @@ CREATE OR REPLACE MACRO cx_split_full_name(x) AS
             lambda r: _cx_name_parts(r))[1]],
         lambda p: struct_pack(first_name := _cx_name_part(p.keep, p.f, p.fk),
                               last_name := _cx_name_part(p.keep, p.l, p.lk)))[1];
+CREATE OR REPLACE MACRO cx_split_full_name(x) AS _cx_split_name(cx_name_head(x));
 
 -- American Soundex. h and w are dropped before runs of equal codes are merged, so letters
 -- either side of them count once (Ashcraft -> A261). Vowels (0) keep runs apart and are
