@@ -176,6 +176,7 @@ def train(
     guards: dict[str, Any] = {
         "pairs_at_least": PAIRS_AT_LEAST,
         "m_at_least_u_for": {c.name for c in comparisons if c.agreement_never_against},
+        "agreement_at_least_different": True,
     }
     fitted = fit_em(
         patterns, counts, start, prior=0.1, fix_u=True, max_iterations=max_iterations, **guards

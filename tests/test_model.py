@@ -283,6 +283,31 @@ def test_the_guards_change_nothing_where_many_pairs_are_compared(simulated) -> N
     assert guarded == plain  # to the bit
 
 
+def test_a_kind_of_agreement_no_match_shows_weighs_no_less_than_different() -> None:
+    # 240 matches agree on name and email, 40 of them with another phone; 5,000 non-matches
+    # differ on all three, 20 of them sharing the last 7 digits of a phone. EM counts no
+    # match at that level.
+    comparisons = [
+        Comparison("name", ["different", "exact"], default_m(2), [0.99, 0.01]),
+        Comparison("email", ["different", "exact"], default_m(2), [1 - 1e-5, 1e-5]),
+        Comparison("phone", ["different", "last 7", "exact"], default_m(3), [0.996, 4e-3, 1e-6]),
+    ]
+    patterns = np.array([[1, 1, 2], [1, 1, 0], [0, 0, 0], [0, 0, 1]])
+    counts = np.array([200, 40, 5000, 20])
+    plain = fit_em(patterns, counts, comparisons, fix_u=True, pairs_at_least=10)
+    different, last7, exact = plain.comparisons[2].partial_weights()
+    assert last7 < different - 5  # the floor of m: far below a phone wholly different
+    guarded = fit_em(
+        patterns, counts, comparisons, fix_u=True, pairs_at_least=10,
+        agreement_at_least_different=True,
+    )  # fmt: skip
+    weights = guarded.comparisons[2].partial_weights()
+    assert weights[1] >= weights[0] - 1e-9
+    assert weights[0] == pytest.approx(different, abs=1e-3)
+    assert weights[2] == pytest.approx(exact, abs=1e-3)
+    assert math.isclose(sum(guarded.comparisons[2].m), 1.0, abs_tol=1e-12)
+
+
 def test_guard_arguments_are_checked() -> None:
     patterns, counts, comparisons = _seven_contacts()
     for bad in (-1, math.inf, math.nan, True, "10"):

@@ -6,6 +6,7 @@ the pipeline is deterministic, so a drop below a floor is a regression, not nois
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def test_sample_golden_accuracy(sample_out: Path):
     assert accuracy.fields["phone"] >= 0.82
     assert accuracy.fields["street"] >= 0.68
     assert accuracy.overall >= 0.80
+
+
+def test_sample_model_weighs_no_kind_of_agreement_below_different(sample_out: Path):
+    # EM counted no match sharing only a phone's last 7 digits (0 of 6,938) or a dob one typo
+    # apart: they weighed -3.7 and -10.4 bits, below a phone or dob wholly different (-2.6).
+    model = json.loads((sample_out / "run.json").read_text())["model"]
+    weights: dict[str, list[float]] = {}
+    for row in model["weights"]:
+        weights.setdefault(row["comparison"], []).append(row["partial_weight"])
+    for comparison, levels in weights.items():
+        assert min(levels[1:]) >= levels[0] - 1e-9, comparison
 
 
 def test_social_display_name_tagline_is_not_the_surname(sample_out: Path):
