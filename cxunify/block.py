@@ -64,20 +64,30 @@ DERIVED_COLUMNS = (
 
 
 def _surname_in(spelled: str) -> str:
-    """What follows the first name, or its initial, in a handle or email local part."""
+    """What follows the first name (as written, its formal name or one of that name's
+    nicknames), or its initial, in a handle or email local part; or what comes before the
+    first name, as written, where it ends the handle ("watsonjun" for Jun)."""
     first = "replace(r.first_name_std, ' ', '')"
+    nickname = (
+        f"list_filter(getvariable('cx_name_spellings')[r.first_name_key], "
+        f"lambda n: starts_with({spelled}, n))[1]"
+    )
     return f"""CASE
         WHEN starts_with({spelled}, {first}) THEN substr({spelled}, length({first}) + 1)
         WHEN starts_with({spelled}, r.first_name_key)
             THEN substr({spelled}, length(r.first_name_key) + 1)
+        WHEN {nickname} IS NOT NULL THEN substr({spelled}, length({nickname}) + 1)
+        WHEN ends_with({spelled}, {first})
+            THEN left({spelled}, length({spelled}) - length({first}))
         WHEN starts_with({spelled}, left({first}, 1)) THEN substr({spelled}, 2)
         END"""
 
 
 # A social account or an order often shows a first name only, or "Jason N.", while the handle
-# or email spells the surname too ("jasonnguyen", "jnguyen", "jason.nguyen"): blocking then
-# uses what follows the first name there as the surname. It only finds candidates; the
-# handle and email comparisons weigh the evidence.
+# or email spells the surname too ("jasonnguyen", "jnguyen", "jason.nguyen", Charles's
+# "chuckwilliams", "nguyenjason"): blocking then uses what follows the first name there, or
+# what comes before it, as the surname. It only finds candidates; the handle and email
+# comparisons weigh the evidence.
 SURNAME_KEY = f"""CASE
     WHEN length(r.last_name_std) > 1 OR r.first_name_std IS NULL THEN r.last_name_soundex
     ELSE coalesce(

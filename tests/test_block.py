@@ -11,13 +11,16 @@ from cxunify.block import (
     PAIRS,
     RECORD_NODES,
     RULES,
+
+
+    SURNAME_KEY,
     Rule,
     candidate_pairs,
     collapse_nodes,
     plan_rules,
 )
 from cxunify.engine import DuckDBEngine
-from cxunify.standardize import RECORDS, names
+from cxunify.standardize import RECORDS, install_macros, names
 
 
 @pytest.fixture
@@ -178,3 +181,31 @@ def test_a_rule_can_have_a_block_limit_of_its_own(engine):
     # the matching-wide limit still applies when it is the smaller
     assert candidate_pairs(engine, [Rule(("last_name_std",), max_block_size=50)], 2) == 0
     assert candidate_pairs(engine, [Rule(("last_name_std",), max_block_size=3)], 1000) == 3
+
+
+@pytest.mark.parametrize(
+    ("first", "handle", "surname"),
+    [
+        ("jason", "jasonnguyen", "nguyen"),
+        ("jason", "jnguyen", "nguyen"),
+        # the handle spells a nickname of the record's first name, or the surname first
+        ("charles", "chuckwilliams", "williams"),
+        ("robert", "roblyons", "lyons"),
+        ("margaret", "peggybenson", "benson"),
+        ("jun", "watsonjun", "watson"),
+    ],
+)
+def test_the_surname_key_of_a_first_name_only_record_is_read_from_its_handle(
+    first: str, handle: str, surname: str
+):
+    engine = DuckDBEngine()
+    install_macros(engine.con)
+    key = engine.scalar(
+        f"""SELECT {SURNAME_KEY} FROM (
+            SELECT $first AS first_name_std, cx_name_key($first) AS first_name_key,
+                   $handle AS handle_letters, NULL AS email_local, NULL AS last_name_std,
+                   NULL AS last_name_soundex) r""",
+        {"first": first, "handle": handle},
+    )
+    assert key == engine.scalar("SELECT cx_soundex($s)", {"s": surname})
+    engine.close()

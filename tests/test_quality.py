@@ -69,6 +69,16 @@ def test_sample_model_weighs_no_kind_of_agreement_below_different(sample_out: Pa
         assert min(levels[1:]) >= levels[0] - 1e-9, comparison
 
 
+def test_social_account_whose_handle_spells_a_nickname_finds_its_owner(sample_out: Path):
+    # "Daniel" of handle dancole68: blocking read the surname as what follows the initial
+    # ("ancole"), so no pair with the CRM's Daniel Cole of San Francisco was ever compared.
+    customers = duckdb.sql(
+        f"""SELECT DISTINCT customer_id FROM '{sample_out}/identity_map.parquet'
+            WHERE (source, source_record_id) IN (('social', 'dancole68'), ('crm', 'C00001170'))"""
+    ).fetchall()
+    assert len(customers) == 1
+
+
 def test_social_display_name_tagline_is_not_the_surname(sample_out: Path):
     # "George Mathis | grocery lover": the name was George Lover, which nothing linked to
     # the CRM's George Mathis of Philadelphia.

@@ -357,6 +357,14 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"SET VARIABLE cx_nicknames = (SELECT map(list(nickname), list(formal)) FROM {ref})"
     )
+    # A formal name's nicknames, longest first ("charles": charlie, chuck, chas, ...): how a
+    # handle may spell the first name a record keys on.
+    con.execute(
+        f"""SET VARIABLE cx_name_spellings = (
+            SELECT map(list(formal ORDER BY formal), list(spellings ORDER BY formal)) FROM (
+                SELECT formal, list(nickname ORDER BY length(nickname) DESC, nickname) AS spellings
+                FROM {ref} GROUP BY formal))"""
+    )
     generational = list(GENERATIONAL_SUFFIXES)
     con.execute(
         "SET VARIABLE cx_name_generational = map($k, $v)",
