@@ -11,8 +11,6 @@ from cxunify.block import (
     PAIRS,
     RECORD_NODES,
     RULES,
-
-
     SURNAME_KEY,
     Rule,
     candidate_pairs,
@@ -119,7 +117,7 @@ def test_pairs_from_several_rules_are_produced_once(engine):
 def test_the_rules_are_named_in_one_statement(engine):
     """cx_rules names each rule by its number, written at once: on Spark each INSERT is a
     write of the table and a job, one per rule (the sample's 16 took seconds)."""
-    collapse_nodes(engine)
+    collapse_nodes(engine, [], 1000)
     rules = [Rule(("email_std",)), Rule(("last_name_std",), one_side="no_first_name")]
     statements: list[str] = []
     execute = engine.execute
