@@ -449,11 +449,14 @@ def junk_table(column: str) -> str:
 def junk_values_sql(column: str, of_records: str = RECORDS) -> str:
     """The junk values of `column` among the records of `of_records` (parameters ``max`` and
     ``blocklist``, see junk_parameters): a blocklisted value, or one carried by more records
-    than ``max_records_per_value`` (a shop's own number typed into every order)."""
+    than ``max_records_per_value`` (a shop's own number typed into every order), or a toll-free
+    phone (standardize's ``phone_toll_free``: a business's line, which no customer holds as
+    their own, however few orders a small file has it on)."""
+    toll_free = " OR bool_or(phone_toll_free)" if column == "phone" else ""
     return f"""
         SELECT {ident(column)} AS value FROM {of_records} WHERE {ident(column)} IS NOT NULL
         GROUP BY {ident(column)}
-        HAVING count(*) > $max OR list_contains($blocklist, lower({ident(column)}))
+        HAVING count(*) > $max OR list_contains($blocklist, lower({ident(column)})){toll_free}
     """
 
 

@@ -28,7 +28,10 @@ def engine():
     columns = ", ".join(
         f"{c} {'DATE' if c == 'dob' else 'VARCHAR'}" for c in IDENTITY_COLUMNS + DERIVED_COLUMNS
     )
-    engine.execute(f"CREATE TABLE {RECORDS} (record_key BIGINT, {columns})")
+    engine.execute(
+        f"CREATE TABLE {RECORDS} (record_key BIGINT, {columns}, "
+        "phone_toll_free BOOLEAN DEFAULT false)"
+    )
     rows = [
         (1, "ann", "lee", "a@x.com"),
         (2, "ann", "lee", "a@x.com"),

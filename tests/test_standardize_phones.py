@@ -6,6 +6,7 @@ library itself is the oracle wherever the macro is not stricter on purpose.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -460,3 +461,47 @@ def test_a_phone_is_read_in_the_country_its_record_names(cli, tmp_path) -> None:
     }
     customer = {record: customer for record, _, customer in rows}
     assert customer["C1"] == customer["O1"]
+
+
+@pytest.mark.parametrize(
+    ("e164", "toll_free"),
+    [
+        ("+18005550199", True),
+        ("+18885550142", True),
+        ("+448001234567", True),
+        ("+498001234567", True),
+        ("+12015550123", False),
+        ("+442079460018", False),
+        (None, False),
+    ],
+)
+def test_toll_free(con: duckdb.DuckDBPyConnection, e164: str | None, toll_free: bool) -> None:
+    assert con.execute("SELECT cx_phone_toll_free(?)", [e164]).fetchone() == (toll_free,)
+
+
+def test_a_toll_free_number_links_nobody(cli, tmp_path) -> None:
+    """A shop's own 800 number typed into its orders joined strangers: in a small file too few
+    orders held it for max_records_per_value to call it junk (in benchmarks/small_files.py it
+    made 189 of one file's 204 wrong pairs). A toll-free number is a business's line, no
+    customer's: it links nobody, and stays in the records and profiles as given."""
+    from tests.conftest import write
+
+    orders = write(
+        tmp_path / "orders.csv",
+        "order_id,first_name,last_name,phone,amount\n"
+        "O1,Ann,Lee,800-555-0199,10.00\n"
+        "O2,Bob,Ng,(800) 555-0199,12.00\n"
+        "O3,Cy,Oh,800 555 0199,9.00\n"
+        "O4,Di,Wu,(201) 555-0123,8.00\n"
+        "O5,Di,Wu,201-555-0123,7.00\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", orders, "--out", out, "-q", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        f"SELECT source_record_id, phone, customer_id FROM '{out}/records.parquet' ORDER BY 1"
+    ).fetchall()
+    assert [phone for _, phone, _ in rows] == ["+18005550199"] * 3 + ["+12015550123"] * 2
+    customers = [customer for _, _, customer in rows]
+    assert len(set(customers[:3])) == 3 and customers[3] == customers[4]
+    assert json.loads(result.stdout)["counts"]["junk_phones"] == 1

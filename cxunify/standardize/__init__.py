@@ -315,10 +315,11 @@ def dictionary_sql() -> list[str]:
             LEFT JOIN {d["countries"]} co ON co.v = m.country
             WHERE m.phone_others IS NOT NULL
         )
-        SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
-        FROM (SELECT v, phone_region AS region FROM p
-              UNION SELECT v, country FROM p WHERE country IS DISTINCT FROM phone_region
-                                               AND country IS NOT NULL)""",
+        SELECT *, cx_phone_toll_free(e164) AS toll_free
+        FROM (SELECT v, region, cx_phone_e164(v, region) AS e164, cx_phone_digits(v) AS digits
+              FROM (SELECT v, phone_region AS region FROM p
+                    UNION SELECT v, country FROM p WHERE country IS DISTINCT FROM phone_region
+                                                     AND country IS NOT NULL))""",
         # DuckDB 2.0 fails to bind cx_email_parts_std(cx_email_clean(column)) when the column
         # is entirely NULL, so the clean form comes first, from a subquery.
         f"""CREATE OR REPLACE TABLE {d["emails"]} AS
@@ -456,6 +457,9 @@ def records_sql() -> str:
         nullif(split_part(em.std, '@', 2), '') AS email_domain,
         {_PHONE} AS phone,
         coalesce(ltrim({_PHONE}, '+'), ph.digits) AS phone_digits,
+        -- a business's line (see block.junk_values_sql)
+        coalesce(CASE WHEN pc.e164 IS NOT NULL THEN pc.toll_free ELSE ph.toll_free END, false)
+            AS phone_toll_free,
         nullif(trim(regexp_replace(street_line, '\\s+', ' ', 'g')), '') AS street,
         st.std AS street_std,
         nullif(trim(address_2), '') AS address_2,

@@ -664,6 +664,26 @@ def _not_placeholder(digits: str, at_least: int = 6) -> str:
     )
 
 
+@functools.cache
+def toll_free_pattern() -> str:
+    """A regular expression an E.164 number matches when it is toll free in its country (the
+    metadata's toll-free pattern of each region of its country code): a business's line, as
+    800-555-0199 typed into a shop's orders, which no customer holds as their own."""
+    patterns: dict[int, set[str]] = {}
+    for cc, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
+        for region in regions:
+            md = PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
+            toll_free = md and md.toll_free and md.toll_free.national_number_pattern
+            if toll_free:
+                patterns.setdefault(cc, set()).add(toll_free)
+    alternatives = "|".join(
+        f"{cc}(?:{'|'.join(sorted(found))})" for cc, found in sorted(patterns.items())
+    )
+    pattern = f"\\+(?:{alternatives})"
+    assert "'" not in pattern
+    return pattern
+
+
 def _has_length(mask: str, n: str) -> str:
     # Lengths are at most 17, so any longer string shifts every bit out.
     return f"(({mask} >> least(length({n}), 31)) & 1) = 1"
@@ -778,6 +798,11 @@ def _macros() -> list[str]:
         "THEN cx__d END)[1]",
     )
     add("cx_phone_e164(raw, region)", _e164_sql())
+    # (The pattern is the metadata's, not user text; none holds a quote.)
+    add(
+        "cx_phone_toll_free(e164)",
+        f"coalesce(regexp_full_match(e164, '{toll_free_pattern()}'), false)",
+    )
     return macros
 
 
