@@ -1522,9 +1522,13 @@ def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list
     ]
 
 
-def _order_line_sql(order_sql: str) -> str:
-    """SQL for the order id that names a line's record, NULL when the row carries none."""
-    return clean_id_sql(order_sql)
+def _order_line_sources(config: Config) -> list[str]:
+    """The sources whose rows are named by their order and line (`SourceConfig.order_lines`)."""
+    return [s.name for s in config.sources if s.order_lines is not None]
+
+
+# The order id that names a line's record: NULL when the row carries none.
+_LINE_ORDER = clean_id_sql("order_id")
 
 
 def _name_order_lines(engine: DuckDBEngine, config: Config) -> None:
@@ -1533,19 +1537,19 @@ def _name_order_lines(engine: DuckDBEngine, config: Config) -> None:
     reading order: ``#1001/1``, ``#1001/2``. The names stay the same in each night's whole
     export, and a night's file of new orders names no stored record, so an update can take
     its rows. A row with no order_id keeps its row number."""
-    sources = [s.name for s in config.sources if s.order_lines is not None]
+    sources = _order_line_sources(config)
     if not sources:
         return
-    order = _order_line_sql("order_id")
     engine.execute(
         f"""
         UPDATE {MAPPED} m SET source_record_id = n.line_id
         FROM (SELECT file_index, row_number,
-                     {order} || '/' || row_number() OVER (
-                         PARTITION BY source, {order} ORDER BY file_index, row_number
+                     ord || '/' || row_number() OVER (
+                         PARTITION BY source, ord ORDER BY file_index, row_number
                      ) AS line_id
-              FROM {MAPPED}
-              WHERE list_contains($sources, source) AND {order} IS NOT NULL) n
+              FROM (SELECT file_index, row_number, source, {_LINE_ORDER} AS ord
+                    FROM {MAPPED} WHERE list_contains($sources, source))
+              WHERE ord IS NOT NULL) n
         WHERE m.file_index = n.file_index AND m.row_number = n.row_number
         """,
         {"sources": sources},
@@ -1555,12 +1559,12 @@ def _name_order_lines(engine: DuckDBEngine, config: Config) -> None:
 def numbered_order_lines(engine: DuckDBEngine, config: Config) -> dict[str, int]:
     """Per source named by order lines (`_name_order_lines`), how many of the rows read
     carry no order_id and so are named by their row number."""
-    sources = [s.name for s in config.sources if s.order_lines is not None]
+    sources = _order_line_sources(config)
     if not sources:
         return {}
     rows = engine.rows(
         f"SELECT source, count(*) FROM {MAPPED} WHERE list_contains($sources, source) "
-        f"AND {_order_line_sql('order_id')} IS NULL GROUP BY source ORDER BY source",
+        f"AND {_LINE_ORDER} IS NULL GROUP BY source ORDER BY source",
         {"sources": sources},
     )
     return {source: int(count) for source, count in rows}
