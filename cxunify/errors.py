@@ -65,6 +65,11 @@ def _in_update_state(path: str) -> bool:
     )
 
 
+def damaged_state(path: str | Path, why: str) -> str:
+    """The one-line message for a file of an output's update state that is not as written."""
+    return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
+
+
 def interrupted(exc: BaseException) -> bool:
     """Whether `exc` is an engine's report of Ctrl-C: DuckDB checks for the signal inside a
     query and raises an error of its own instead of KeyboardInterrupt."""
@@ -81,5 +86,5 @@ def unreadable_file(exc: BaseException) -> str | None:
     path = found["a"] or found["b"] or found["c"]
     why = (found["why"] or found["small"] or "truncated, no Parquet footer").strip().rstrip(".")
     if _in_update_state(path):
-        return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
+        return damaged_state(path, why)
     return f"{path}: cannot be read, the file is damaged ({why})"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from cxunify.compare import ComparisonSpec
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
-from cxunify.errors import CxunifyError, InputError, OutputError, UserError
+from cxunify.errors import CxunifyError, InputError, OutputError, UserError, damaged_state
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock, reading_lock
@@ -60,7 +61,9 @@ if TYPE_CHECKING:  # pipeline imports this module
     from cxunify.pipeline import Progress, RunResult
 
 STATE = "state"
-STATE_FORMAT = "cxunify-state/3"
+# 4: state.json records the SHA-256 of every file of the state, and of its own keys.
+STATE_FORMAT = "cxunify-state/4"
+OLDER_STATE_FORMATS = ("cxunify-state/3",)
 # The large state tables are kept as a base plus each update's delta (see layers), with the
 # columns a removed key names.
 LAYERED = {"records": ("record_key",), "nodes": ("node",), "gammas": ("left_node", "right_node")}
@@ -268,6 +271,7 @@ class StateDelta:
     last_key: int
     deleted: bool = False
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # the stored mappings
+    files: dict[str, str] = field(default_factory=dict)  # the stored files' SHA-256
 
 
 def stored_table(state_dir: Path, name: str) -> layers.Layered:
@@ -324,34 +328,93 @@ def save_state(
     (folder / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     # An update only adds keys above the stored ones, so the largest key in use only grows
     # and keys are never reused: a stored node id always names the same node.
+    state = {
+        "format": STATE_FORMAT,
+        "settings": settings_digest(config),
+        # (named when an update finds them changed)
+        "settings_values": matching_settings(config),
+        "profile": profile_digest(config),
+        "sources": {**stored_sources, **source_settings(config)},
+        # how each source's columns were mapped: a zero-config update maps a stored
+        # source so, not as a few rows of tonight's would suggest
+        "columns": {
+            **(delta.columns if delta else {}),
+            **{source.name: dict(source.columns) for source in config.sources},
+        },
+        "last_record_key": max(last_key, delta.last_key if delta else 0),
+        # what standardised the records and digested their fields (see
+        # _skip_rows_read_as_stored)
+        "cxunify": metadata.version("cxunify"),
+        "duckdb": metadata.version("duckdb"),
+        # the code that made the stored records, nodes and levels (see _check_settings)
+        "stored_by": stored_code_digest(),
+        # what an update checks the files by before reading them (none on a store,
+        # which an update does not read)
+        "files": _state_files(folder, delta) if isinstance(folder, Path) else None,
+    }
     (folder / "state.json").write_text(
-        json.dumps(
-            {
-                "format": STATE_FORMAT,
-                "settings": settings_digest(config),
-                # (named when an update finds them changed)
-                "settings_values": matching_settings(config),
-                "profile": profile_digest(config),
-                "sources": {**stored_sources, **source_settings(config)},
-                # how each source's columns were mapped: a zero-config update maps a stored
-                # source so, not as a few rows of tonight's would suggest
-                "columns": {
-                    **(delta.columns if delta else {}),
-                    **{source.name: dict(source.columns) for source in config.sources},
-                },
-                "last_record_key": max(last_key, delta.last_key if delta else 0),
-                # what standardised the records and digested their fields (see
-                # _skip_rows_read_as_stored)
-                "cxunify": metadata.version("cxunify"),
-                "duckdb": metadata.version("duckdb"),
-                # the code that made the stored records, nodes and levels (see _check_settings)
-                "stored_by": stored_code_digest(),
-            },
-            indent=2,
-        )
-        + "\n",
+        json.dumps({**state, "sha256": _state_digest(state)}, indent=2) + "\n",
         encoding="utf-8",
     )
+
+
+def _state_files(folder: Path, delta: StateDelta | None) -> dict[str, str]:
+    """The SHA-256 of each file of the state written into `folder` (state.json aside), by its
+    path in the folder. A part linked from the previous state keeps the digest recorded there
+    (the update checked it before reading the state): an update hashes only what it wrote."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if not path.is_file() or name == "state.json":
+            continue
+        carried = delta.files.get(name) if delta else None
+        if carried and delta and _same_file(delta.state_dir / name, path):
+            files[name] = carried
+        else:
+            files[name] = ingest.sha256_of(path)
+    return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _state_digest(state: dict[str, Any]) -> str:
+    """The SHA-256 of state.json's keys but its own: damaged, it may still be valid JSON (a
+    digit of last_record_key changed would have an update reuse record keys)."""
+    # As read back: JSON makes tuples lists and keys text, which sort otherwise.
+    body = json.loads(json.dumps({key: value for key, value in state.items() if key != "sha256"}))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _check_state_files(state_dir: Path, state: dict[str, Any]) -> None:
+    """Stop unless every file of the state is the one written, before any of it is read.
+    Parquet pages as DuckDB writes them carry no checksum: bytes overwritten inside a
+    compressed page (disk trouble, a bad copy) may decode to other values without an error,
+    and an update would build on other records than those stored. Each file is read once;
+    a part of a layered table that the state does not list (it would be read as one) stops
+    it too."""
+    recorded = state["files"]
+    for name, digest in recorded.items():
+        path = state_dir / name
+        try:
+            found = ingest.sha256_of(path)
+        except FileNotFoundError:
+            raise OutputError(damaged_state(path, "missing")) from None
+        except OSError as exc:
+            raise OutputError(damaged_state(path, f"cannot be read: {exc.strerror}")) from None
+        if found != digest:
+            raise OutputError(
+                damaged_state(path, "its SHA-256 differs from the one recorded when it was written")
+            )
+    for name in LAYERED:
+        parts = state_dir / name
+        for path in sorted(parts.iterdir()) if parts.is_dir() else ():
+            if f"{name}/{path.name}" not in recorded:
+                raise OutputError(damaged_state(path, "a file the state did not write"))
 
 
 def _add_delta(
@@ -433,8 +496,27 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise OutputError(f"{path}: unreadable update state; run a full `cxunify unify`") from None
-    if state.get("format") != STATE_FORMAT:
+    if not isinstance(state, dict):
+        raise OutputError(f"{path}: unreadable update state; run a full `cxunify unify`")
+    stored_format = state.get("format")
+    if stored_format in OLDER_STATE_FORMATS:
+        raise OutputError(
+            f"{folder.parent}: its update state was written by an older version of cxunify, "
+            "which recorded no digests to check its files by; run a full `cxunify unify` "
+            "once (it keeps the ids), then update as before"
+        )
+    if stored_format != STATE_FORMAT:
         raise OutputError(f"{path}: unknown state format; run a full `cxunify unify`")
+    if state.get("sha256") != _state_digest(state):
+        raise OutputError(
+            damaged_state(path, "its SHA-256 differs from the one recorded when it was written")
+        )
+    files = state.get("files")
+    if not isinstance(files, dict):  # written on a store
+        raise OutputError(
+            f"{path}: records no digests of the state's files (it was written on a store); "
+            "run a full `cxunify unify`"
+        )
     return state
 
 
@@ -482,6 +564,7 @@ def update(
         state_dir = previous / STATE
         state = _read_state_json(state_dir)
         _check_settings(config, state, previous)
+        _check_state_files(state_dir, state)
         manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
         _check_no_update_set_aside(out_dir, previous, manifest, config, deletions)
         result = _update(config, previous, state, manifest, out_dir, prior, progress, deletions)
@@ -730,6 +813,7 @@ def _update(
                     int(state["last_record_key"]),
                     deleted > 0,
                     state.get("columns", {}),
+                    state["files"],
                 ),
                 tuple(ingested.warnings),
             ),

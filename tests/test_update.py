@@ -389,11 +389,12 @@ def test_chained_updates_keep_deltas_that_read_as_the_whole_state(
     nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Two updates in a row add their records, identities and comparison levels to the stored
-    state as deltas (the stored parts are linked, not written again); the state reads back as
-    the one an update writing it whole gives, and the result still equals a full run."""
+    state as deltas (the stored parts are linked, not written again, nor hashed again: their
+    SHA-256 is the one the previous state recorded); the state reads back as the one an update
+    writing it whole gives, and the result still equals a full run."""
     from typer.testing import CliRunner
 
-    from cxunify import layers
+    from cxunify import ingest, layers
     from cxunify.cli import app
     from cxunify.update import LAYERED
 
@@ -420,7 +421,32 @@ def test_chained_updates_keep_deltas_that_read_as_the_whole_state(
 
     one, two, whole = tmp_path / "one", tmp_path / "two", tmp_path / "whole"
     run("update", "--previous", folder / "night1", "--out", one, "--config", configs["a"])
+    hashed: list[Path] = []
+    sha256_of = ingest.sha256_of
+
+    def counted(path: Path) -> str:
+        hashed.append(path)
+        return sha256_of(path)
+
+    monkeypatch.setattr(ingest, "sha256_of", counted)
     run("update", "--previous", one, "--out", two, "--config", configs["b"])
+    monkeypatch.setattr(ingest, "sha256_of", sha256_of)
+    digests = [json.loads((o / "state" / "state.json").read_text())["files"] for o in (one, two)]
+    files = {
+        p.relative_to(two / "state").as_posix(): sha256_of(p)
+        for p in (two / "state").rglob("*")
+        if p.is_file() and p.name != "state.json"
+    }
+    assert digests[1] == files
+    # The update checked each stored file once; of its own state it hashed only the files it
+    # wrote: the parts linked from one's state keep one's digests.
+    assert sorted(p for p in hashed if p.is_relative_to(one)) == sorted(
+        one / "state" / name for name in digests[0]
+    )
+    written = {p.as_posix().rsplit("/state/", 1)[1] for p in hashed if ".two.tmp-" in str(p)}
+    linked = {name for name in files if (two / "state" / name).stat().st_nlink > 1}
+    assert written == set(files) - linked
+    assert linked and {n: digests[1][n] for n in linked} == {n: digests[0][n] for n in linked}
     monkeypatch.setattr(layers, "COMPACT_SHARE", 0.0)
     run("update", "--previous", one, "--out", whole, "--config", configs["b"])
     assert partition(two) == partition(folder / "full") == partition(whole)
@@ -634,8 +660,11 @@ def test_an_export_of_the_whole_table_updates_only_what_changed(
     previous, out = tmp_path / "night1", tmp_path / "out"
     shutil.copytree(folder / "night1", previous)
     if stored_by == "another version":
-        state = json.loads((previous / "state" / "state.json").read_text())
-        (previous / "state" / "state.json").write_text(json.dumps({**state, "cxunify": "0.0"}))
+        from cxunify.update import _state_digest
+
+        state = {**json.loads((previous / "state" / "state.json").read_text()), "cxunify": "0.0"}
+        state["sha256"] = _state_digest(state)  # (a state.json not as written is refused)
+        (previous / "state" / "state.json").write_text(json.dumps(state))
     args = ["--previous", previous, "--out", out, "--config", config, "--json"]
     result = CliRunner().invoke(app, ["update", *map(str, args)], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
@@ -701,43 +730,106 @@ def test_an_update_elsewhere_locks_the_folder_it_reads(cli, nights, tmp_path: Pa
     assert cli(*args, "--out", tmp_path / "elsewhere").exit_code == 0
 
 
+NOT_AS_WRITTEN = (
+    "damaged update state (its SHA-256 differs from the one recorded when it was written); "
+    "run a full `cxunify unify` to rebuild it"
+)
+
+
+def _damage(data: bytes, how: str) -> bytes:
+    third = len(data) // 3
+    if how == "one byte a third in":
+        return data[:third] + bytes([data[third] ^ 0x01]) + data[third + 1 :]
+    if how == "200 bytes a third in":
+        return data[:third] + b"\xff" * 200 + data[third + 200 :]
+    if how == "cut short":
+        return data[:-1]
+    assert how == "a byte added"
+    return data + b" "
+
+
 @pytest.mark.parametrize(
-    ("damaged", "expected"),
+    ("damaged", "how", "expected"),
     [
-        ("state/records/rows-00000.parquet", "damaged update state (ZSTD Decompression failure)"
-         "; run a full `cxunify unify` to rebuild it"),
-        ("state/gammas/rows-00000.parquet", "damaged update state (ZSTD Decompression failure)"
-         "; run a full `cxunify unify` to rebuild it"),
-        ("identity_map.parquet", "cannot be read, the file is damaged (ZSTD Decompression "
-         "failure)"),
+        ("state/gammas/rows-00000.parquet", "one byte a third in", NOT_AS_WRITTEN),
+        ("state/records/rows-00000.parquet", "200 bytes a third in", NOT_AS_WRITTEN),
+        ("state/nodes/rows-00000.parquet", "cut short", NOT_AS_WRITTEN),
+        ("state/links.parquet", "one byte a third in", NOT_AS_WRITTEN),
+        ("state/model.json", "a byte added", NOT_AS_WRITTEN),
+        ("state/state.json", "a byte added", NOT_AS_WRITTEN),
+        ("identity_map.parquet", "200 bytes a third in",
+         "cannot be read, the file is damaged (ZSTD Decompression failure)"),
     ],
 )  # fmt: skip
 def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
-    cli, nights, tmp_path: Path, damaged: str, expected: str
+    cli, nights, tmp_path: Path, damaged: str, how: str, expected: str
 ):
-    """Bytes overwritten in the middle of a Parquet file (disk trouble, a bad copy): the
-    update names the file and what to do, exits 1, and leaves the output as it was. In a
-    state file the bytes overwritten start a compressed page (a zstd frame's magic number,
-    past a third of the file): the state's rows are written in the order a run made them, so
-    what lies a third into the file changes from run to run, and bytes inside a frame's
-    literals may decode to other values without an error (the test failed 1 time in 4)."""
+    """Bytes changed in a file of the previous output (disk trouble, a bad copy): the update
+    names the file and what to do, exits 1, and leaves the output as it was. A Parquet page
+    as DuckDB writes it has no checksum, and bytes changed inside a zstd frame's literals
+    decode to other values without an error: an update read such a gammas file and went on 1
+    time in 4 (what lies a third into it changes from run to run), building on other levels
+    than those stored. The state's files are checked by the SHA-256 state.json recorded (a
+    digit of state.json's own changed is as bad), before any is read; a model.json with a
+    space added still reads, and is not the one written."""
     import shutil
 
     folder, _, _ = nights
     previous = tmp_path / "night1"
     shutil.copytree(folder / "night1", previous)
     path = previous / damaged
-    data = bytearray(path.read_bytes())
-    start = len(data) // 3
-    if damaged.startswith("state/"):
-        start = data.index(b"\x28\xb5\x2f\xfd", start)
-    data[start : start + 200] = b"\xff" * 200
-    path.write_bytes(bytes(data))
+    data = path.read_bytes()
+    if damaged == "state/state.json":  # a digit of last_record_key, the JSON still valid
+        key = b'"last_record_key": '
+        digit = data.index(key) + len(key)
+        data = data[:digit] + b"1" + data[digit:]
+    else:
+        data = _damage(data, how)
+    path.write_bytes(data)
     before = {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()}
     result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: {path}: {expected}"
     assert {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()} == before
+
+
+def test_a_part_the_state_did_not_write_is_a_one_line_error(cli, nights, tmp_path: Path):
+    """A part file in a state table that state.json does not list would be read as one of its
+    parts (they are found by their names)."""
+    import shutil
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    stray = previous / "state" / "records" / "rows-00001.parquet"
+    shutil.copyfile(previous / "state" / "records" / "rows-00000.parquet", stray)
+    result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {stray}: damaged update state (a file the state did not write); run a full "
+        "`cxunify unify` to rebuild it"
+    )
+
+
+def test_a_state_without_digests_is_refused_once(cli, nights, tmp_path: Path):
+    """A state written before its files' digests were kept cannot be checked: the update
+    says to run a full unify (after which updates go on: every other test updates one)."""
+    import shutil
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    state_json = previous / "state" / "state.json"
+    state = json.loads(state_json.read_text())
+    del state["files"], state["sha256"]
+    state_json.write_text(json.dumps({**state, "format": "cxunify-state/3"}, indent=2))
+    result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {previous}: its update state was written by an older version of cxunify, which "
+        "recorded no digests to check its files by; run a full `cxunify unify` once (it keeps "
+        "the ids), then update as before"
+    )
 
 
 def test_survivorship_may_name_a_source_only_the_previous_runs_read(cli, nights, tmp_path: Path):
