@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import phonenumbers
+
 from cxunify.config import (
     Config,
     SourceConfig,
@@ -42,7 +44,7 @@ from cxunify.ingest import (
     readable_text,
 )
 from cxunify.sql import ident, table
-from cxunify.standardize import install_macros
+from cxunify.standardize import addresses, install_macros
 
 SAMPLE_ROWS = 100_000
 
@@ -109,6 +111,11 @@ class InferredSource:
     # How its dates are written, when its values tell (None: they do not), and why
     dayfirst: bool | None = None
     dayfirst_note: str = ""
+    # The region its numbers written without a country code are in, when its values tell
+    # (None: they do not), and why; the region they lean to without telling, and why not
+    phone_region: str | None = None
+    phone_region_note: str = ""
+    phone_region_leaning: str | None = None
 
 
 # `--transactions orders=exports/orders_2025-07-01.csv`: a source's name before the path.
@@ -128,12 +135,15 @@ def infer_sources(
     paths_by_kind: dict[Kind, list[str]],
     work_dir: Path,
     stored: dict[str, list] | None = None,
+    infer_phone_regions: bool = True,
 ) -> list[InferredSource]:
     """One inferred source per file named by the flags (each may be a path or a glob), named
     by its file's stem; a flag given as NAME=PATH is one source of that name, whose files are
     all those PATH matches. A source `stored` holds (an update's previous output:
-    name -> [kind, phone_region, dayfirst, id]) keeps its stored id column when the file has
-    it, instead of inferring one from tonight's rows."""
+    name -> [kind, phone_region, dayfirst, id]) keeps its stored id column, phone_region and
+    dayfirst when the file has it, instead of inferring them from tonight's rows. Each other
+    source's phone region is inferred from its values unless not `infer_phone_regions` (a
+    region the user gave is used)."""
     files: list[tuple[Kind, Path, str | None, str]] = []
     flag_of: dict[Path, str] = {}  # each file matched, and the flag that named it first
     for kind, flagged in paths_by_kind.items():
@@ -198,7 +208,15 @@ def infer_sources(
         inferred = []
         for kind, sample_file, name, path in files:
             name = name or _unique_name(sample_file, names)
-            item = _infer_one(engine, kind, sample_file, name, work_dir, (stored or {}).get(name))
+            item = _infer_one(
+                engine,
+                kind,
+                sample_file,
+                name,
+                work_dir,
+                (stored or {}).get(name),
+                infer_phone_regions,
+            )
             item.source.path = path
             inferred.append(item)
         return inferred
@@ -222,6 +240,7 @@ def _infer_one(
     name: str,
     work_dir: Path,
     stored: list | None = None,
+    infer_phone_region: bool = True,
 ) -> InferredSource:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
@@ -325,8 +344,20 @@ def _infer_one(
         # Read as the stored records were: tonight's few dates may tell nothing.
         inferred.source.dayfirst = stored[2]
         inferred.dayfirst_note = "the setting of the stored source" if stored[2] is not None else ""
+        # Its phones too: tonight's few may tell another region than the stored rows did,
+        # or none, and the update would refuse the source as changed.
+        inferred.source.phone_region = stored[1]
+        inferred.phone_region_note = (
+            "the setting of the stored source" if stored[1] is not None else ""
+        )
     else:
         inferred.dayfirst, inferred.dayfirst_note = _dayfirst(columns, shares)
+        if infer_phone_region and has_rows:
+            (
+                inferred.phone_region,
+                inferred.phone_region_leaning,
+                inferred.phone_region_note,
+            ) = _phone_region(engine, sample, columns)
     if stored_id is not None:
         # Tonight's delta may hold a repeated or empty id: inferring from it would number the
         # rows instead, and the update could not replace the stored records by id. Such rows
@@ -461,6 +492,140 @@ def _dayfirst(
     return None, ""
 
 
+# A source's phone region is told by its values when a clear majority, two thirds, of them
+# point to one country: of the rows naming a country or holding a phone, those whose country
+# column names it (a shop's customers abroad, a third at most, leave its own country the
+# region); else of its phones, those written with its calling code (+49, 0049) plus those
+# written nationally with its trunk prefix (030 1234567: a German number), when the calling
+# code is also on two thirds of the phones written with one and on a third of all its phones.
+# Without that third, a few +49 numbers would make a British shop's 020 7946 0000 German: a
+# trunk prefix of 0 is used by over a hundred countries, so it only counts beside them.
+_CLEAR_MAJORITY = 2 / 3
+_CALLING_CODE_AT_LEAST = 1 / 3
+
+
+def _phone_region(
+    engine: DuckDBEngine, sample: str, columns: dict[str, str | list[str]]
+) -> tuple[str | None, str | None, str]:
+    """The region a source's countries, else its phones, tell (see _CLEAR_MAJORITY); when
+    they tell none, the region they lean to, if any; and why."""
+    country = columns.get("country")
+    mapped = columns.get("phone")
+    phones = [mapped] if isinstance(mapped, str) else list(mapped or [])
+    leaning: list[tuple[str, str]] = []
+    if isinstance(country, str):
+        region, told, why = _region_of_countries(engine, sample, country, phones)
+        if told:
+            return region, None, why
+        if region is not None:
+            leaning.append((region, why))
+    if phones:
+        region, told, why = _region_of_phones(engine, sample, phones)
+        if told:
+            return region, None, why
+        if region is not None:
+            leaning.append((region, why))
+    if not leaning:
+        return None, None, ""
+    return None, leaning[0][0], "; ".join(why for _, why in leaning)
+
+
+def _filled(column: str) -> str:
+    return f"coalesce(trim(CAST({ident(column)} AS VARCHAR)) <> '', false)"
+
+
+def _region_of_countries(
+    engine: DuckDBEngine, sample: str, country: str, phones: list[str]
+) -> tuple[str | None, bool, str]:
+    """The country `country` names most (a phone region), whether it is named on a clear
+    majority of the rows naming a country or holding a phone, and why."""
+    if not engine.rows("SELECT 1 FROM duckdb_functions() WHERE function_name = 'cx_country_std'"):
+        addresses.install(engine.con)  # (only for sources with a country column: 0.1 s)
+    phoned = " OR ".join(_filled(column) for column in phones) or "false"
+    counts = engine.rows(
+        f"""
+        SELECT code, count(*) AS n FROM (
+            SELECT cx_country_std(nullif(trim(CAST({ident(country)} AS VARCHAR)), '')) AS code,
+                   {phoned} AS phoned
+            FROM {sample})
+        WHERE code IS NOT NULL OR phoned
+        GROUP BY code ORDER BY n DESC, code
+        """
+    )
+    rows = sum(n for _, n in counts)
+    named = [(code, n) for code, n in counts if code in phonenumbers.SUPPORTED_REGIONS]
+    if not named:
+        return None, False, ""
+    region, n = named[0]
+    share = n / rows
+    why = f"'{country}' names {region} on {share:.0%} of the rows with a country or phone"
+    return region, share >= _CLEAR_MAJORITY, why
+
+
+def _region_of_phones(
+    engine: DuckDBEngine, sample: str, phones: list[str]
+) -> tuple[str | None, bool, str]:
+    """The region of the calling code most of the phones written with one carry (+49, 0049),
+    whether the phones tell it (see _CLEAR_MAJORITY), and why."""
+    values = " UNION ALL ".join(
+        f"SELECT trim(CAST({ident(column)} AS VARCHAR)) AS v FROM {sample}" for column in phones
+    )
+    # Per phone, the first three digits after its + or 00 (a calling code is 1 to 3 digits,
+    # and none is the start of another), or the first two of one written nationally.
+    counts = engine.rows(
+        rf"""
+        SELECT CASE WHEN plus THEN left(d, 3) WHEN zeros THEN d[3:5] END AS calling,
+               CASE WHEN NOT (plus OR zeros) THEN left(d, 2) END AS national, count(*)
+        FROM (SELECT regexp_replace(v, '[^0-9]', '', 'g') AS d,
+                     regexp_matches(v, '^\(?\s*\+') AS plus,
+                     regexp_matches(v, '^\(?\s*00[1-9]') AS zeros
+              FROM ({values}) WHERE v <> '' AND {_PHONE})
+        GROUP BY ALL
+        """
+    )
+    total = sum(n for _, _, n in counts)
+    by_region: dict[str, int] = {}
+    written_with_code = 0
+    for calling, _, n in counts:
+        if calling is None:
+            continue
+        written_with_code += n
+        region = _calling_region(calling)
+        if region is not None:
+            by_region[region] = by_region.get(region, 0) + n
+    if not by_region:
+        return None, False, ""
+    region, carried = min(by_region.items(), key=lambda item: (-item[1], item[0]))
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk = metadata.national_prefix if metadata is not None else None
+    national = sum(
+        n for _, start, n in counts if start is not None and trunk and start.startswith(trunk)
+    )
+    why = (
+        f"+{phonenumbers.country_code_for_region(region)} on {carried} of its {total} phones "
+        f"({written_with_code} written with a calling code)"
+    )
+    if national:
+        why += f"; {national} more written from {trunk}, as {region} writes numbers nationally"
+    told = (
+        carried >= _CLEAR_MAJORITY * written_with_code
+        and carried >= _CALLING_CODE_AT_LEAST * total
+        and carried + national >= _CLEAR_MAJORITY * total
+    )
+    return region, told, why
+
+
+def _calling_region(digits: str) -> str | None:
+    """The region of the calling code `digits` start with (its main one: US for +1)."""
+    for length in (1, 2, 3):
+        code = int(digits[:length] or 0)
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            region = phonenumbers.region_code_for_country_code(code)
+            # (not +800 and the other codes of no country: 001)
+            return region if region in phonenumbers.SUPPORTED_REGIONS else None
+    return None
+
+
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
     for column in columns:
         if not looks_like_record_key(column):
@@ -535,12 +700,18 @@ def config_from_flags(
         phone_region_code(phone_region)
     except ValueError as exc:
         raise UserError(f"--phone-region: {exc}") from None
-    inferred = infer_sources(paths_by_kind, work_dir, stored)
+    # A region given is every source's; else each source's is inferred from its values.
+    inferred = infer_sources(
+        paths_by_kind, work_dir, stored, infer_phone_regions=phone_region is None
+    )
+    default_region = phone_region or StandardizeConfig().phone_region
     for item in inferred:
         # A source whose dates tell how they are written is read so, whatever the flag says
         # for the others; one whose dates do not tell is read as the flag says.
         if item.dayfirst is not None and item.dayfirst != dayfirst:
             item.source.dayfirst = item.dayfirst
+        if item.phone_region is not None and item.phone_region != default_region:
+            item.source.phone_region = item.phone_region
     unmapped = [i.source for i in inferred if not i.source.columns]
     if require_columns and unmapped:
         # Its rows would have no field to link by: each a customer with nothing but its id.
@@ -555,7 +726,7 @@ def config_from_flags(
     raw = {
         "sources": [i.source.model_dump(mode="json", exclude_defaults=True) for i in inferred],
         "standardize": {
-            "phone_region": phone_region or StandardizeConfig().phone_region,
+            "phone_region": default_region,
             "dayfirst": dayfirst,
         },
     }
@@ -610,6 +781,15 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             lines.append(f"    dayfirst: {_scalar(source.dayfirst)}  # {item.dayfirst_note}")
         elif item.dayfirst is None and item.dayfirst_note:
             lines.append(f"    # dayfirst: not inferred: {item.dayfirst_note}")
+        if source.phone_region is not None:
+            lines.append(
+                f"    phone_region: {_scalar(source.phone_region)}  # {item.phone_region_note}"
+            )
+        elif item.phone_region_leaning not in (None, config.standardize.phone_region):
+            lines.append(
+                f"    # phone_region: not inferred: {item.phone_region_note}; two thirds must "
+                f"agree (set {item.phone_region_leaning} here if its numbers are)"
+            )
         if source.id is not None:
             lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")
         else:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cxunify.cli import app
+from cxunify.engine import DuckDBEngine
 from tests.conftest import write
 
 SHOPIFY_CUSTOMERS = (
@@ -144,11 +145,20 @@ SOCIAL_LOCATIONS = (
     "7,gusorr,Gus Orr,NYC\n"
     '8,halng,Hal Ng,"📍 Berlin, Germany | he/him"\n'
 )
-# A German shop's orders: amounts and dates as German software writes them.
+# A German shop's orders: amounts and dates as German software writes them, phones with
+# their country code.
 GERMAN_ORDERS = (
-    "Bestellnummer;E-Mail;Betrag;Datum;Vorname;Nachname\n"
-    "1001;jose@x.com;1.234,50;03.04.2025;José;García\n"
-    "1002;ann@y.com;12,00;15.04.2025;Ann;Lee\n"
+    "Bestellnummer;E-Mail;Betrag;Datum;Vorname;Nachname;Telefon\n"
+    "1001;jose@x.com;1.234,50;03.04.2025;José;García;+49 30 1234567\n"
+    "1002;ann@y.com;12,00;15.04.2025;Ann;Lee;\n"
+)
+# The same shop's customers, of no country column, their phones written as each customer
+# gave it: mostly with the country code, José's as Germans write a Berlin number at home.
+GERMAN_CUSTOMERS = (
+    "Kundennummer;Vorname;Nachname;Telefon\n"
+    "20001;José;García;030 1234567\n"
+    "20002;Heike;Brandt;+49 89 7654321\n"
+    "20003;Uwe;Kraus;+49 171 2345678\n"
 )
 # A German CRM's contacts (as Lexware, sevDesk write them): Name beside Vorname is the
 # surname, Ort and Land the city and country; birth dates with dots, no day above 12.
@@ -190,6 +200,7 @@ EXPORTS = {
     "social_locations": ("social", SOCIAL_LOCATIONS),
     "german_orders": ("transactions", GERMAN_ORDERS),
     "german_contacts": ("crm", GERMAN_CONTACTS),
+    "german_customers": ("crm", GERMAN_CUSTOMERS),
     "french_contacts": ("crm", FRENCH_CONTACTS),
     "spanish_contacts": ("crm", SPANISH_CONTACTS),
 }
@@ -302,6 +313,7 @@ def unified(exports: dict[str, tuple[str, str]], tmp_path_factory: pytest.TempPa
         "zendesk_tickets",
         "social_locations",
         "german_orders",
+        "german_customers",
     )
     result = CliRunner().invoke(app, ["unify", *flags, "--out", str(out), "-q"])
     assert result.exit_code == 0, result.stderr
@@ -473,6 +485,7 @@ def test_a_german_shops_orders_are_read(inferred: dict[str, dict], unified: Path
         "created_at": "Datum",
         "first_name": "Vorname",
         "last_name": "Nachname",
+        "phone": "Telefon",
     }
     assert source["dayfirst"] is True and source["id"] == "Bestellnummer"
     with duckdb.connect() as con:
@@ -513,6 +526,143 @@ def test_a_german_crms_contacts_are_read_with_their_dotted_birth_dates(
         "    dayfirst: true  # 'Geburtsdatum' holds dates read only day first "
         "(15/04/2025, 03.04.2025)\n"
     ) in drafted
+
+
+def test_a_sources_phone_region_is_the_country_its_values_tell(
+    inferred: dict[str, dict], drafted: str
+):
+    """Zero-config read every source's phones as US numbers: a German shop's customers'
+    030 1234567 was +1 030-123-4567. A source's region is the country its country column
+    names on two thirds of its rows, else the one whose calling code two thirds of its phones
+    carry or, written nationally, start with its trunk prefix; `init` writes it with why."""
+    regions = {name: source.get("phone_region") for name, source in inferred.items()}
+    assert {n: r for n, r in regions.items() if r is not None} == {
+        "german_orders": "DE",
+        "german_contacts": "DE",
+        "german_customers": "DE",
+        "french_contacts": "FR",
+        "spanish_contacts": "ES",
+    }
+    assert (
+        "    phone_region: DE  # 'Land' names DE on 100% of the rows with a country or phone\n"
+    ) in drafted
+    assert (
+        "    phone_region: DE  # +49 on 2 of its 3 phones (2 written with a calling code); "
+        "1 more written from 0, as DE writes numbers nationally\n"
+    ) in drafted
+    assert yaml.safe_load(drafted)["standardize"]["phone_region"] == "US"
+
+
+def test_a_german_customers_phone_written_nationally_finds_their_order(unified: Path):
+    """José's 030 1234567 in the shop's customers (no country column) was read as a US
+    number and never met the +49 30 1234567 of his order: he was two customers."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT source, phone, customer_id FROM read_parquet($p) "
+            "WHERE source_record_id IN ('20001', '1001') ORDER BY source",
+            {"p": str(unified / "records.parquet")},
+        ).fetchall()
+    assert [row[:2] for row in rows] == [
+        ("german_customers", "+49301234567"),
+        ("german_orders", "+49301234567"),
+    ]
+    assert rows[0][2] == rows[1][2]
+
+
+@pytest.fixture(scope="module")
+def region_engine() -> Iterator[DuckDBEngine]:
+    engine = DuckDBEngine()
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize(
+    ("countries", "phones", "told", "leaning"),
+    [
+        pytest.param(
+            ["Deutschland", "DE", "Österreich"],
+            ["030 1234567", "0211 7654321", "01 234567"],
+            "DE",
+            None,
+            id="countries-mostly-germany",
+        ),
+        pytest.param(
+            ["DE", "FR", "DE", "AT"],
+            ["030 1234567", "01 42 68 53 00", "+49 89 7654321", "+43 1 234567"],
+            None,
+            "DE",
+            id="countries-mixed",
+        ),
+        pytest.param(
+            ["USA", "United States", ""],
+            ["+49 30 1234567", "", "+49 89 7654321"],
+            "US",
+            None,
+            id="countries-us-over-phones",
+        ),
+        pytest.param(
+            None,
+            ["+49 30 1234567", "0049 89 7654321", "0171 2345678", "n/a"],
+            "DE",
+            None,
+            id="phones-mostly-49",
+        ),
+        pytest.param(
+            None,
+            ["+49 30 1234567", "020 7946 0000", "020 7946 0001", "0161 496 0000"],
+            None,
+            "DE",
+            id="uk-shop-one-german",
+        ),
+        pytest.param(
+            None,
+            [
+                "+44 20 7946 0000",
+                "+44 161 496 0000",
+                "(617) 555-0142",
+                "(212) 555-0187",
+                "(312) 555-0199",
+            ],
+            None,
+            "GB",
+            id="us-shop-british-buyers",
+        ),
+        pytest.param(None, ["(617) 555-0142", "0171 2345678"], None, None, id="no-codes"),
+    ],
+)
+def test_a_region_is_told_by_a_clear_majority_of_countries_or_phones(
+    region_engine: DuckDBEngine,
+    countries: list[str] | None,
+    phones: list[str],
+    told: str | None,
+    leaning: str | None,
+):
+    """Countries or phones split between countries tell no region, nor do a few customers
+    abroad: a British shop's +49 customer beside its 020 numbers (a trunk prefix of 0 is a
+    hundred countries'), a US shop's +44 customers beside its (617) numbers. A country
+    column that tells decides before the phones."""
+    from cxunify.infer import _phone_region
+
+    rows = [(c, p) for c, p in zip(countries or [None] * len(phones), phones, strict=True)]
+    region_engine.execute(
+        "CREATE OR REPLACE TABLE t AS SELECT unnest($c) AS country, unnest($p) AS phone",
+        {"c": [c for c, _ in rows], "p": [p for _, p in rows]},
+    )
+    columns: dict[str, str | list[str]] = {"phone": "phone"}
+    if countries is not None:
+        columns["country"] = "country"
+    assert _phone_region(region_engine, "t", columns)[:2] == (told, leaning)
+
+
+def test_a_phone_region_given_is_every_sources(tmp_path: Path):
+    """--phone-region wins over the region a source's phones tell."""
+    from cxunify.fields import Kind
+    from cxunify.infer import config_from_flags
+
+    german = write(tmp_path / "de.csv", "name,phone\nAnn,+49 30 1234567\nBo,0049 89 7654321\n")
+    config, _ = config_from_flags({Kind.crm: [str(german)]}, tmp_path, phone_region="GB")
+    assert config.sources[0].phone_region is None
+    assert config.standardize.phone_region == "GB"
 
 
 @pytest.mark.parametrize(
@@ -581,7 +731,7 @@ def test_english_exports_are_mapped_as_before(inferred: dict[str, dict]):
         "instagram_followers_1.json": None,
         "social_locations": "id",
     }
-    assert not any("dayfirst" in s for s in mapped.values())
+    assert not any("dayfirst" in s or "phone_region" in s for s in mapped.values())
     assert {n: s["columns"] for n, s in mapped.items()} == ENGLISH_COLUMNS
 
 
@@ -590,12 +740,14 @@ def test_an_update_reads_tonights_dates_as_the_stored_source_was_read(
 ):
     """Tonight's orders of the German shop are one, dated 05/04/2025: alone it tells neither
     way, so inferred anew the source's dayfirst was unset, the stored one's true, and the
-    update refused the source. Tonight's rows are read as the stored ones were: 5 April."""
+    update refused the source. Tonight's rows are read as the stored ones were: 5 April, and
+    the phone written nationally a German one, though alone it tells no region."""
     night = tmp_path / "night"
     shutil.copytree(unified, night)
     delta = write(
         tmp_path / "tonight.csv",
-        GERMAN_ORDERS.splitlines()[0] + "\n1003;carl@z.com;99,00;05/04/2025;Carl;Roy\n",
+        GERMAN_ORDERS.splitlines()[0]
+        + "\n1003;carl@z.com;99,00;05/04/2025;Carl;Roy;0176 5555555\n",
     )
     result = CliRunner().invoke(
         app, ["update", "--previous", str(night), "--transactions", f"german_orders={delta}"]
@@ -607,6 +759,12 @@ def test_an_update_reads_tonights_dates_as_the_stored_source_was_read(
             {"p": str(night / "touchpoints.parquet")},
         ).fetchall()
     assert ts.date().isoformat() == "2025-04-05"
+    with duckdb.connect() as con:
+        [(phone,)] = con.execute(
+            "SELECT phone FROM read_parquet($p) WHERE source_record_id = '1003'",
+            {"p": str(night / "records.parquet")},
+        ).fetchall()
+    assert phone == "+491765555555"
 
 
 def _date_checks(con: duckdb.DuckDBPyConnection, written: str) -> tuple[bool, bool]:
