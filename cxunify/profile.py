@@ -45,8 +45,8 @@ DATE_FIELDS = ("dob",)
 # record key is its last twelve digits: `min` over a fixed-size number is an aggregate DuckDB can
 # spill to disk, where arg_min over a variable-length sort key held every customer's state in
 # memory (it stopped 10M-row runs), and it needs no function Spark lacks. From the left: the
-# rank (RANK_DIGITS: the address flag, the rule's own order in ORDER_DIGITS, the cut flag), how
-# recent (SEEN_DIGITS), the record key (KEY_DIGITS).
+# rank (RANK_DIGITS: the address or slip flag, the rule's own order in ORDER_DIGITS, the cut
+# flag), how recent (SEEN_DIGITS), the record key (KEY_DIGITS).
 KEY_DIGITS = 12
 SEEN_DIGITS = 17
 RANK_DIGITS = 38 - KEY_DIGITS - SEEN_DIGITS
@@ -69,6 +69,15 @@ _NEWEST_FIRST = (
 # among equally good rows before the newest does (most_recent and first_non_null are by their
 # rows alone).
 COUNTED_RULES = ("most_frequent", "source_priority", "longest")
+# A name on a customer's rows beside another spelling one slip of the keyboard away (a letter
+# more, less, changed, or two swapped: Damerau-Levenshtein 1, names of 3 letters or more) held
+# by at least TYPO_OUTNUMBERED times as many of its rows is a slip: under a counting rule it
+# ranks after every other value, whatever its source's place ('Bredna' in the CRM gives way to
+# the orders' 'Brenda', 'Brenda'). On the bundled sample, 31 golden first names and 42 last
+# names became the person's own and 3 last names stopped being (two rows of a spelling against
+# one is evidence, not proof).
+TYPO_FIELDS = ("first_name", "last_name")
+TYPO_OUTNUMBERED = 2
 # Record keys must fit their digits: a trillion records is far beyond one output folder.
 MAX_RECORD_KEY = 10**KEY_DIGITS - 1
 
@@ -143,6 +152,9 @@ def survivor_key(field: str, rule: SurvivorshipRule) -> str:
     rank = f"({order}) * 10 + {cut}"
     if field in ADDRESS_PARTS:
         rank = f"(CASE WHEN street IS NULL THEN {10 ** (RANK_DIGITS - 1)} ELSE 0 END + {rank})"
+    elif field in TYPO_FIELDS and rule.rule in COUNTED_RULES:
+        slip = f"CAST({ident('typo_' + field)} AS INTEGER)"
+        rank = f"({slip} * {10 ** (RANK_DIGITS - 1)} + {rank})"
     seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
     return (
         f"(CAST({rank} AS DECIMAL(38,0)) * {_RANK_SHIFT} "
@@ -182,7 +194,8 @@ def _sort_keys(rules: dict[str, SurvivorshipRule]) -> dict[str, str]:
 
 def _values_sql(field: str) -> str:
     """SELECT of each distinct value of `field` per customer in ``member_rows``: how many rows
-    hold it, and whether it is cut short, the start of a longer value of the same customer.
+    hold it, whether it is cut short, the start of a longer value of the same customer, and
+    whether it is a slip (see TYPO_FIELDS).
 
     Among a customer's values in order, those starting with a value come right after it (all
     that sort between a value and a longer one starting with it start with it too), so the next
@@ -197,9 +210,28 @@ def _values_sql(field: str) -> str:
             f"(PARTITION BY customer_id ORDER BY {column}), rtrim({column}, '.')), false)"
         )
     )
-    return f"""
-        SELECT customer_id, {column} AS v, count(*) AS n, {cut} AS cut
+    # (a name's key: its formal name for a nickname, see names.cx_name_key)
+    key = ", min(first_name_key) AS name_key" if field == "first_name" else ""
+    counted = f"""
+        SELECT customer_id, {column} AS v, count(*) AS n, {cut} AS cut{key}
         FROM member_rows WHERE {column} IS NOT NULL GROUP BY customer_id, {column}"""
+    if field not in TYPO_FIELDS:
+        return counted
+    # (named by its field: Spark's parser takes the CTEs of every field's to the top)
+    name, slips = ident("counted_" + field), ident("slips_" + field)
+    # Two spellings of one name ('Bob' and 'Rob', both Robert's) are no slip.
+    same_name = " AND NOT coalesce(a.name_key = b.name_key, false)" if key else ""
+    # (the distance in WHERE, not in an outer join's ON: Spark runs no Python UDF there)
+    return f"""
+        WITH {name} AS ({counted}),
+        {slips} AS (
+            SELECT DISTINCT a.customer_id, a.v
+            FROM {name} a JOIN {name} b ON b.customer_id = a.customer_id
+            WHERE b.n >= {TYPO_OUTNUMBERED} * a.n AND length(a.v) >= 3 AND b.v <> a.v{same_name}
+              AND damerau_levenshtein(lower(a.v), lower(b.v)) = 1
+        )
+        SELECT c.customer_id, c.v, c.n, c.cut, s.v IS NOT NULL AS typo
+        FROM {name} c LEFT JOIN {slips} s ON s.customer_id = c.customer_id AND s.v = c.v"""
 
 
 def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = None) -> str:
@@ -222,6 +254,7 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
     counts = "".join(
         f", {ident('v_' + f)}.n AS {ident('freq_' + f)}, "
         f"{ident('v_' + f)}.cut AS {ident('cut_' + f)}"
+        + (f", {ident('v_' + f)}.typo AS {ident('typo_' + f)}" if f in TYPO_FIELDS else "")
         for f in counted
     )
     keys = {}
@@ -231,7 +264,7 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
     return f"""
         WITH member_rows AS (
             SELECT r.record_key, r.source, r.source_kind, r.source_record_id,
-                   {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)},
+                   {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)}, r.first_name_key,
                    r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
                    r.email_others, r.phone_others,
                    i.customer_id,

@@ -16,6 +16,7 @@ RECORD_COLUMNS = {
     "source_kind": "VARCHAR",
     "source_record_id": "VARCHAR",
     "first_name": "VARCHAR",
+    "first_name_key": "VARCHAR",
     "last_name": "VARCHAR",
     "email": "VARCHAR",
     "phone": "VARCHAR",

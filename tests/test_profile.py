@@ -13,22 +13,23 @@ from cxunify.standardize import RECORDS
 from tests.conftest import write
 from tests.profile_fixture import by_customer, day, load_records, ts
 
-# Customer A's first name, five ways, in reading order (record keys 1..5):
+# Customer A's first name, five ways, in reading order (record keys 1..5; Rob, Robert and Bob
+# one name by their key, so no slips of each other):
 #   1 social 'Rob' 2022, 2 crm 'Robert' 2023, 3 support 'Bob' 2024,
 #   4 orders 'Bob' 2025, 5 orders 'Roberto' with no timestamp.
 # Customer B: two names once each (a most_frequent tie), neither the start of the other.
 # Customer C: no name, no email, no phone at all.
 ROWS = [
-    {"customer_id": "A", "kind": "social", "first_name": "Rob", "handle": "robk",
-     "platform": "x", "last_active_at": ts("2022-05-01 00:00")},
+    {"customer_id": "A", "kind": "social", "first_name": "Rob", "first_name_key": "robert",
+     "handle": "robk", "platform": "x", "last_active_at": ts("2022-05-01 00:00")},
     {"customer_id": "A", "kind": "crm", "first_name": "Robert", "last_name": "King",
      "email": "rob@example.com", "phone": "+15550000001", "street": "1 Main St",
      "city": "Springfield", "postcode": "11111", "state": "il", "country": "USA",
      "dob": day("1980-02-03"), "created_at": ts("2023-01-01 00:00")},
-    {"customer_id": "A", "kind": "support", "first_name": "Bob", "email": "bob@example.com",
-     "phone": "+15550000002", "created_at": ts("2024-06-01 00:00")},
-    {"customer_id": "A", "kind": "transactions", "first_name": "Bob", "postcode": "22222",
-     "email": "rob@example.com", "created_at": ts("2025-01-01 00:00")},
+    {"customer_id": "A", "kind": "support", "first_name": "Bob", "first_name_key": "robert",
+     "email": "bob@example.com", "phone": "+15550000002", "created_at": ts("2024-06-01 00:00")},
+    {"customer_id": "A", "kind": "transactions", "first_name": "Bob", "first_name_key": "robert",
+     "postcode": "22222", "email": "rob@example.com", "created_at": ts("2025-01-01 00:00")},
     {"customer_id": "A", "kind": "transactions", "first_name": "Roberto"},
     {"customer_id": "B", "kind": "crm", "first_name": "Annie",
      "created_at": ts("2024-01-01 00:00")},
@@ -128,6 +129,56 @@ def test_within_a_tier_the_value_on_more_rows_wins_before_the_newest():
     assert golden["M"]["first_name"] == "Michael"
     assert golden["M"]["first_name_provenance"]["source"] == "salesforce"
     assert golden["N"]["first_name"] == "Robert"
+
+
+def test_a_slip_of_the_keyboard_gives_way_to_the_spelling_on_twice_as_many_rows():
+    """The CRM tier won whatever its value: a contact typed 'Bredna' kept that golden name
+    though both of her orders say 'Brenda'. A name one slip away (a letter more, less, changed,
+    or two swapped) from a spelling on at least twice as many of the customer's rows ranks
+    last now; one row against one, a nickname, or a name under three letters stays as it was."""
+    rows = [
+        {"customer_id": "B", "kind": "crm", "first_name": "Bredna", "last_name": "Jonhson",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "B", "kind": "transactions", "first_name": "Brenda",
+         "last_name": "Johnson"},
+        {"customer_id": "B", "kind": "transactions", "first_name": "Brenda",
+         "last_name": "Johnson"},
+        # one row against one: the CRM's
+        {"customer_id": "C", "kind": "crm", "first_name": "Davqd",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "C", "kind": "transactions", "first_name": "David"},
+        # a nickname is no slip
+        {"customer_id": "D", "kind": "crm", "first_name": "Robert",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "D", "kind": "transactions", "first_name": "Bob"},
+        {"customer_id": "D", "kind": "transactions", "first_name": "Bob"},
+        # nor are two spellings of one name (their key: the formal name)
+        {"customer_id": "F", "kind": "crm", "first_name": "Rob", "first_name_key": "robert",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "F", "kind": "transactions", "first_name": "Bob",
+         "first_name_key": "robert"},
+        {"customer_id": "F", "kind": "transactions", "first_name": "Bob",
+         "first_name_key": "robert"},
+        # two letters are too few to tell a slip from another name
+        {"customer_id": "E", "kind": "crm", "first_name": "Al",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "E", "kind": "transactions", "first_name": "Ali"},
+        {"customer_id": "E", "kind": "transactions", "first_name": "Ali"},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    build_golden(engine, ProfileConfig().survivorship)
+    golden = by_customer(engine, GOLDEN)
+    assert (golden["B"]["first_name"], golden["B"]["last_name"]) == ("Brenda", "Johnson")
+    assert golden["B"]["first_name_provenance"]["source"] == "orders"
+    assert golden["C"]["first_name"] == "Davqd"
+    assert golden["D"]["first_name"] == "Robert"
+    assert golden["E"]["first_name"] == "Al"
+    assert golden["F"]["first_name"] == "Rob"
+    # a rule that counts no rows is as it was: the newest (the CRM's, the orders have no time)
+    newest = {"first_name": SurvivorshipRule(rule="most_recent")}
+    engine = load_records(rows)
+    build_golden(engine, ProfileConfig(survivorship=newest).survivorship)
+    assert by_customer(engine, GOLDEN)["B"]["first_name"] == "Bredna"
 
 
 # Michael Chen's exports: the CRMs' newest row (HubSpot's) holds his name cut short, the
