@@ -70,6 +70,18 @@ def damaged_state(path: str | Path, why: str) -> str:
     return f"{path}: damaged update state ({why}); run a full `cxunify unify` to rebuild it"
 
 
+def damaged_output(path: str | Path, why: str, ids: bool = False) -> str:
+    """The one-line message for an output file (or run.json) that is not as its run wrote it.
+    A full run rebuilds each output but those the customer ids are carried over from (`ids`):
+    it reads those too, so it cannot mend them."""
+    if ids:
+        return (
+            f"{path}: damaged output ({why}); the customer ids cannot be carried over from it: "
+            "restore the folder from a backup, or remove it to start again with new ids"
+        )
+    return f"{path}: damaged output ({why}); run a full `cxunify unify` to rebuild it"
+
+
 def interrupted(exc: BaseException) -> bool:
     """Whether `exc` is an engine's report of Ctrl-C: DuckDB checks for the signal inside a
     query and raises an error of its own instead of KeyboardInterrupt."""

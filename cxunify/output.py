@@ -17,6 +17,7 @@ Each output there is a folder of Parquet part files (Spark's layout), and no
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -33,9 +34,9 @@ from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
 from cxunify.engine.hadoop import HadoopPath
-from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
+from cxunify.errors import OutputError, UserError, damaged_output, interrupted, unreadable_file
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, REMOVED, PreviousOutput
-from cxunify.ingest import REJECTS
+from cxunify.ingest import REJECTS, sha256_of
 from cxunify.profile import PROFILES
 from cxunify.score import SCORED, SCORED_FLOOR
 from cxunify.sql import ident, parquet
@@ -112,6 +113,8 @@ OUTPUT_QUERIES: dict[str, str] = {
         f"SELECT record, customer_id, issued_at, removed_at FROM {REMOVED} ORDER BY record"
     ),
 }
+# The outputs the next run reads to carry the customer ids over (see find_previous).
+ID_OUTPUTS = ("identity_map", "customer_ids", "id_redirects", "removed_records")
 
 
 # output.hash_pii: which columns hold personal data, and their shape. Source ids stay as they
@@ -268,21 +271,96 @@ def write_tables(
     comparison_names: list[str],
     hash_pii: bool = False,
     names: tuple[str, ...] | None = None,
-) -> dict[str, int]:
-    """Write the Parquet outputs `names` (default: every one) into `staging`; return rows
-    written per output."""
-    counts = {}
+) -> dict[str, dict[str, Any]]:
+    """Write the Parquet outputs `names` (default: every one) into `staging`; return per
+    output the rows written and the file's SHA-256 (None on a store, whose outputs are folders
+    of part files and which an update does not read)."""
+    written: dict[str, dict[str, Any]] = {}
     if hash_pii:
         engine.set_pii_key(pii_key())
     for name, query in output_queries(engine, comparison_names, hash_pii, names).items():
         path = staging / f"{name}.parquet"
         # The count is read back from the written file, so it proves what is on disk.
-        counts[name] = engine.write_parquet(query, str(path), compression)
-    return counts
+        rows = engine.write_parquet(query, str(path), compression)
+        # A Parquet page as DuckDB writes it carries no checksum: the next run checks the
+        # files it reads by this (see check_outputs).
+        written[name] = {
+            "rows": rows,
+            "sha256": sha256_of(path) if isinstance(path, Path) else None,
+        }
+    return written
+
+
+def manifest_digest(run: dict[str, Any]) -> str:
+    """The SHA-256 of run.json's keys but its own (``sha256``): an update trusts what it
+    says of the files read before (their SHA-256, dialects) and of the outputs, and a damaged
+    one may still be valid JSON."""
+    # As read back: JSON makes tuples lists, non-finite floats null and keys text.
+    body = json.loads(jsontext.dumps({key: value for key, value in run.items() if key != "sha256"}))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def with_digest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """`manifest` with the digest of its content (``sha256``: see `manifest_digest`)."""
+    return {**manifest, "sha256": manifest_digest(manifest)}
 
 
 def write_manifest(staging: Folder, manifest: dict[str, Any]) -> None:
     (staging / MANIFEST).write_text(jsontext.dumps(manifest, indent=2) + "\n")
+
+
+_NOT_AS_WRITTEN = "its SHA-256 differs from the one recorded when it was written"
+
+
+def check_outputs(folder: Path, run: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Stop unless each output `names` of `folder` for which its run.json (`run`) records a
+    SHA-256 is the file that run wrote, before the file is read: bytes overwritten inside a
+    compressed Parquet page (disk trouble, a bad copy) may decode to other values without an
+    error, and the next run would carry them on. A recorded file that is gone is damage too.
+    Outputs without a digest (written before they were kept, or on a store) are not checked
+    here: see `check_manifest`."""
+    recorded = run.get("outputs")
+    for name in names:
+        entry = recorded.get(name) if isinstance(recorded, dict) else None
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if digest is None:
+            continue
+        path = folder / f"{name}.parquet"
+        ids = name in ID_OUTPUTS
+        try:
+            found = sha256_of(path)
+        except FileNotFoundError:
+            raise OutputError(damaged_output(path, "missing", ids)) from None
+        except OSError as exc:
+            raise OutputError(
+                damaged_output(path, f"cannot be read: {exc.strerror}", ids)
+            ) from None
+        if found != digest:
+            raise OutputError(damaged_output(path, _NOT_AS_WRITTEN, ids))
+
+
+def check_manifest(folder: Path, run: dict[str, Any], names: tuple[str, ...]) -> None:
+    """For an update: stop unless run.json (`run`) is as written and records the SHA-256 of
+    each output `names` that `folder` holds, so that `check_outputs` checks every one. An
+    output written before the digests were kept is refused once: a full run writes them."""
+    path = folder / MANIFEST
+    if "sha256" not in run or not isinstance(run.get("outputs"), dict):
+        raise OutputError(
+            f"{folder}: its outputs were written by an older version of cxunify, which "
+            "recorded no digests to check them by; run a full `cxunify unify` once (it keeps "
+            "the ids), then update as before"
+        )
+    if run["sha256"] != manifest_digest(run):
+        raise OutputError(damaged_output(path, _NOT_AS_WRITTEN))
+    for name in names:
+        entry = run["outputs"].get(name)
+        if (folder / f"{name}.parquet").exists() and not (
+            isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+        ):
+            raise OutputError(
+                f"{path}: records no digest of {name}.parquet to check it by (it was written "
+                "on a store); run a full `cxunify unify`"
+            )
 
 
 def remove_tree(folder: Folder) -> None:
@@ -472,8 +550,12 @@ def manifest_problem(run: dict[str, Any]) -> str | None:
     return None
 
 
-def find_previous(previous: Folder) -> PreviousOutput | None:
-    """The identity files of a previous output folder, or None when there is none yet."""
+def find_previous(previous: Folder, for_update: bool = False) -> PreviousOutput | None:
+    """The identity files of a previous output folder, or None when there is none yet.
+
+    Those a local folder's run.json records a SHA-256 of are checked by it before they are
+    read; `for_update`, run.json must be as written and record one for each (see
+    `check_manifest`)."""
     previous = previous.resolve()
     manifest = previous / MANIFEST
     # (on a store, each output is a folder of part files)
@@ -488,10 +570,17 @@ def find_previous(previous: Folder) -> PreviousOutput | None:
             "the folder to start again with new ids"
         )
     try:
-        started = json.loads(manifest.read_text(encoding="utf-8"))["started_at"]
-        started_at = datetime.fromisoformat(started)
+        run = json.loads(manifest.read_text(encoding="utf-8"))
+        started_at = datetime.fromisoformat(run["started_at"])
     except (OSError, ValueError, KeyError, TypeError):
         raise OutputError(f"{manifest}: unreadable run manifest") from None
+    if isinstance(previous, Path):
+        if for_update:
+            check_manifest(previous, run, ID_OUTPUTS)
+        # A full run checks them too: it carries the ids over from them, so it is no cure
+        # for their damage. (Its own run.json is not checked: its ids' digests matching
+        # prove both them and the files whole, and a full run rebuilds the rest.)
+        check_outputs(previous, run, ID_OUTPUTS)
 
     def optional(name: str) -> Folder | None:
         path = previous / f"{name}.parquet"

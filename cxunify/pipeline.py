@@ -430,8 +430,8 @@ def publish(
             )
         counts = {
             **counts,
-            "identity_map_rows": written["identity_map"],
-            "rejects_rows": written["rejects"],
+            "identity_map_rows": written["identity_map"]["rows"],
+            "rejects_rows": written["rejects"]["rows"],
             "customers": customers,
             "profiles": profiled.profiles,
             "touchpoints": profiled.touchpoints,
@@ -454,10 +454,13 @@ def publish(
     manifest["warnings"] = [*_email_warning(counts), *run.warnings, *profiled.warnings]
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
+    # What the next run checks the files it reads by (see output.check_outputs).
+    manifest["outputs"] = {name: written[name] for name in output.OUTPUT_QUERIES}
     manifest.update(extra or {})
     # A passing run supersedes the output a gate stopped earlier: run.json says which one
     # goes (it is removed after the swap), so the audit trail keeps what the folder held.
     manifest["rejected_removed"] = None if failed else output.superseded_rejection(run.out_dir)
+    manifest = output.with_digest(manifest)
     output.write_manifest(run.staging, manifest)
     if failed:
         first = isinstance(run.out_dir, Path) and not (run.out_dir / output.MANIFEST).is_file()

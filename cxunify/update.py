@@ -558,14 +558,20 @@ def update(
         reading_lock(previous, out_dir) if previous != out_dir else nullcontext(),
     ):
         output.remove_leftovers(out_dir)
-        prior = output.find_previous(previous)
+        prior = output.find_previous(previous, for_update=True)
         if prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
         state_dir = previous / STATE
         state = _read_state_json(state_dir)
         _check_settings(config, state, previous)
         _check_state_files(state_dir, state)
+        # (find_previous checked run.json and the outputs the ids are carried over from)
         manifest = json.loads((previous / output.MANIFEST).read_text(encoding="utf-8"))
+        # profiles.parquet is read only when golden records are copied from it
+        copied = _unchanged_golden(config, state, previous) is not None
+        read = ("rejects", "profiles") if copied else ("rejects",)
+        output.check_manifest(previous, manifest, read)
+        output.check_outputs(previous, manifest, read)
         _check_no_update_set_aside(out_dir, previous, manifest, config, deletions)
         result = _update(config, previous, state, manifest, out_dir, prior, progress, deletions)
     return RunResult(out_dir=out_dir, manifest=result[0], stages=result[1])

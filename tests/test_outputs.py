@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -198,6 +199,19 @@ def test_run_json_accounts_for_every_row(sample_out: Path):
     assert counts["touchpoints"] == counts["rows_mapped"]
     assert run["as_of"] == "2026-10-31T21:53:25"  # the newest timestamp in the sample
     assert run["matching"] == {"threshold": 0.9, "links_floor": 0.01}
+
+
+def test_run_json_records_the_digest_of_each_output_and_its_own(sample_out: Path):
+    """What the next run checks the files it reads by (a Parquet page carries no checksum)."""
+    run = json.loads((sample_out / "run.json").read_text())
+    assert sorted(run["outputs"]) == sorted(p.stem for p in sample_out.glob("*.parquet"))
+    for name, written in run["outputs"].items():
+        path = sample_out / f"{name}.parquet"
+        assert written["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), name
+        assert duckdb.sql(f"SELECT count(*) FROM '{path}'").fetchall() == [(written["rows"],)]
+    assert run["outputs"]["identity_map"]["rows"] == run["counts"]["identity_map_rows"]
+    body = {key: value for key, value in run.items() if key != "sha256"}
+    assert run["sha256"] == hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def test_links_hold_links_and_near_misses(sample_out: Path):

@@ -734,6 +734,15 @@ NOT_AS_WRITTEN = (
     "damaged update state (its SHA-256 differs from the one recorded when it was written); "
     "run a full `cxunify unify` to rebuild it"
 )
+OUTPUT_NOT_AS_WRITTEN = (
+    "damaged output (its SHA-256 differs from the one recorded when it was written); "
+    "run a full `cxunify unify` to rebuild it"
+)
+IDS_NOT_AS_WRITTEN = (
+    "damaged output (its SHA-256 differs from the one recorded when it was written); the "
+    "customer ids cannot be carried over from it: restore the folder from a backup, or remove "
+    "it to start again with new ids"
+)
 
 
 def _damage(data: bytes, how: str) -> bytes:
@@ -757,8 +766,12 @@ def _damage(data: bytes, how: str) -> bytes:
         ("state/links.parquet", "one byte a third in", NOT_AS_WRITTEN),
         ("state/model.json", "a byte added", NOT_AS_WRITTEN),
         ("state/state.json", "a byte added", NOT_AS_WRITTEN),
-        ("identity_map.parquet", "200 bytes a third in",
-         "cannot be read, the file is damaged (ZSTD Decompression failure)"),
+        ("profiles.parquet", "one byte a third in", OUTPUT_NOT_AS_WRITTEN),
+        ("rejects.parquet", "cut short", OUTPUT_NOT_AS_WRITTEN),
+        ("run.json", "a digit added", OUTPUT_NOT_AS_WRITTEN),
+        ("identity_map.parquet", "one byte a third in", IDS_NOT_AS_WRITTEN),
+        ("customer_ids.parquet", "200 bytes a third in", IDS_NOT_AS_WRITTEN),
+        ("removed_records.parquet", "cut short", IDS_NOT_AS_WRITTEN),
     ],
 )  # fmt: skip
 def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
@@ -771,7 +784,10 @@ def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
     time in 4 (what lies a third into it changes from run to run), building on other levels
     than those stored. The state's files are checked by the SHA-256 state.json recorded (a
     digit of state.json's own changed is as bad), before any is read; a model.json with a
-    space added still reads, and is not the one written."""
+    space added still reads, and is not the one written. So are the outputs the update reads
+    (golden records are copied from profiles.parquet, ids from identity_map.parquet), by the
+    SHA-256 run.json recorded, and run.json itself (a digit of a count changed); a full run
+    reads the files the ids come from too, so it is not what mends those."""
     import shutil
 
     folder, _, _ = nights
@@ -779,8 +795,8 @@ def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
     shutil.copytree(folder / "night1", previous)
     path = previous / damaged
     data = path.read_bytes()
-    if damaged == "state/state.json":  # a digit of last_record_key, the JSON still valid
-        key = b'"last_record_key": '
+    if damaged in ("state/state.json", "run.json"):  # a digit added, the JSON still valid
+        key = b'"last_record_key": ' if damaged == "state/state.json" else b'"rows_in": '
         digit = data.index(key) + len(key)
         data = data[:digit] + b"1" + data[digit:]
     else:
@@ -829,6 +845,44 @@ def test_a_state_without_digests_is_refused_once(cli, nights, tmp_path: Path):
         f"Error: {previous}: its update state was written by an older version of cxunify, which "
         "recorded no digests to check its files by; run a full `cxunify unify` once (it keeps "
         "the ids), then update as before"
+    )
+
+
+def test_a_full_run_carries_no_ids_over_from_a_damaged_identity_map(cli, nights, tmp_path: Path):
+    """A full run reads the files the customer ids are carried over from as an update does:
+    it checks them too, and so is not what the update's message for them says to run."""
+    import shutil
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    path = previous / "identity_map.parquet"
+    path.write_bytes(_damage(path.read_bytes(), "one byte a third in"))
+    before = {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()}
+    result = cli("unify", "--config", folder / "night1.yaml", "--out", previous)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {path}: {IDS_NOT_AS_WRITTEN}"
+    assert {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()} == before
+
+
+def test_outputs_without_digests_are_refused_once(cli, nights, tmp_path: Path):
+    """Outputs written before run.json kept their digests cannot be checked: the update says
+    to run a full unify, which writes them (and checks nothing it has no digest of)."""
+    import shutil
+
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    manifest = previous / "run.json"
+    run = json.loads(manifest.read_text())
+    del run["outputs"], run["sha256"]
+    manifest.write_text(json.dumps(run, indent=2))
+    result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {previous}: its outputs were written by an older version of cxunify, which "
+        "recorded no digests to check them by; run a full `cxunify unify` once (it keeps the "
+        "ids), then update as before"
     )
 
 
