@@ -93,12 +93,27 @@ def settings_digest(config: Config) -> str:
     ).hexdigest()
 
 
+# The modules that pick golden values and score texts: an update copies what they made for
+# unchanged customers, so a change to them (a new tie-break) must not leave old values in place.
+# The package version alone did not tell: it stays the same from one commit to the next.
+PROFILED_BY = ("profile.py", "sentiment.py")
+
+
+def profiled_code_digest(root: Path = Path(__file__).parent) -> str:
+    digest = hashlib.sha256()
+    for name in PROFILED_BY:
+        digest.update(f"{name}\n".encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
 def profile_digest(config: Config) -> str:
-    """The settings golden records depend on, and the version that built them: an update
-    copies unchanged customers' golden records only when both are the same."""
+    """The settings golden records depend on, and the code and version that built them: an
+    update copies unchanged customers' golden records only when all are the same."""
     settings = {
         "profile": config.profile.model_dump(mode="json", exclude={"as_of"}),
         "cxunify": metadata.version("cxunify"),
+        "code": profiled_code_digest(),
         "vaderSentiment": metadata.version("vaderSentiment"),  # stored sentiment is copied
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()

@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cxunify import update
+from cxunify.config import Config
 from tests.conftest import ROOT, SAMPLE, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
@@ -112,6 +114,27 @@ def test_incremental_equals_a_full_run(nights):
     # tonight's rows)
     assert {k: v for k, v in summary["counts"].items() if v != full[k]} == {}
     assert summary["counts"]["emails_read"] > 1000
+
+
+def test_golden_records_are_not_copied_across_a_change_of_the_code_that_picks_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An update copies unchanged customers' golden records when the profile settings and
+    the package version are the stored ones; the version stays the same from one commit to
+    the next, so a new tie-break (slips of the keyboard) left the old golden values of every
+    unchanged customer in place. The code of the modules that pick them counts too now."""
+    package = Path(update.__file__).parent
+    for name in update.PROFILED_BY:
+        (tmp_path / name).write_bytes((package / name).read_bytes())
+    assert update.profiled_code_digest(tmp_path) == update.profiled_code_digest()
+    with (tmp_path / "profile.py").open("a") as changed:
+        changed.write("# a new tie-break\n")
+    assert update.profiled_code_digest(tmp_path) != update.profiled_code_digest()
+    config = Config.model_validate({"sources": [{"name": "crm", "kind": "crm", "path": "c.csv",
+                                                 "columns": {"email": "email"}}]})  # fmt: skip
+    before = update.profile_digest(config)
+    monkeypatch.setattr(update, "profiled_code_digest", lambda: "another")
+    assert update.profile_digest(config) != before
 
 
 def test_contacts_naming_nobody_are_customers_of_their_own_after_an_update(nights):
