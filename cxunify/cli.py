@@ -24,7 +24,7 @@ from rich.text import Text
 from typer.core import TyperCommand
 
 from cxunify import jsontext
-from cxunify.errors import CxunifyError, UserError, interrupted, unreadable_file
+from cxunify.errors import CxunifyError, OutputError, UserError, interrupted, unreadable_file
 from cxunify.fields import Kind
 
 app = typer.Typer(
@@ -775,6 +775,42 @@ def diff(
         stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
         if to is not None:
             _done(f"{result.changes.num_rows:,} changes → {to}")
+
+    _guard(debug, action)
+
+
+@app.command()
+def verify(
+    out: Annotated[Path, typer.Argument(help="The output folder to check.")],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check every file of an output folder against the SHA-256 its run recorded."""
+    from cxunify.verify import verify_output
+
+    def action() -> None:
+        checked = verify_output(out)
+        damaged = [c for c in checked if c.problem is not None]
+        if as_json:
+            files = [
+                {"file": c.file, "ok": c.problem is None, "problem": c.problem} for c in checked
+            ]
+            print(jsontext.dumps({"out": str(out), "files": files, "damaged": len(damaged)}))
+        else:
+            for c in damaged:
+                stderr.print(
+                    f"{c.file}: {c.problem}", markup=False, highlight=False, soft_wrap=True
+                )
+        if damaged:
+            first = damaged[0]
+            raise OutputError(
+                f"{out}: {len(damaged)} of {len(checked)} files are not as their run wrote them "
+                f"(first: {first.file}, {first.problem}); run a full `cxunify unify` to rebuild "
+                "them (restore the folder from a backup if an id file is among them: "
+                "identity_map, customer_ids, id_redirects, removed_records)"
+            )
+        if not as_json:
+            _done(f"{len(checked)} files of {out} are as their run wrote them")
 
     _guard(debug, action)
 

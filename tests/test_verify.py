@@ -1,0 +1,103 @@
+"""`cxunify verify`: every file of an output folder against the SHA-256 its run recorded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write
+
+CONFIG = (
+    "sources:\n"
+    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
+)
+ROWS = "id,email,phone\n1,ann@gmail.com,\n2,ann@gmail.com,\n3,bob@gmail.com,+14155552671\n"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small output, with its update state; each test damages a copy."""
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    folder = tmp_path_factory.mktemp("verify")
+    write(folder / "crm.csv", ROWS)
+    config = write(folder / "cfg.yaml", CONFIG)
+    result = CliRunner().invoke(
+        app, ["unify", "--config", str(config), "--out", str(folder / "out"), "-q"]
+    )
+    assert result.exit_code == 0, result.stderr
+    return folder / "out"
+
+
+@pytest.fixture
+def out(written: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(written, copy)
+    return copy
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _checked(cli, out: Path) -> tuple[int, dict]:
+    result = cli("verify", out, "--json")
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_an_output_as_written_passes_with_every_file_checked(cli, out: Path):
+    code, found = _checked(cli, out)
+    assert code == 0
+    assert found["damaged"] == 0
+    files = {f["file"] for f in found["files"]}
+    # run.json, each Parquet output, the state's manifest and its files
+    assert {"run.json", "profiles.parquet", "links.parquet", "touchpoints.parquet"} <= files
+    assert "state/state.json" in files
+    assert any(f.startswith("state/records/rows-") for f in files)
+    result = cli("verify", out)
+    assert result.exit_code == 0
+    assert f"files of {out} are as their run wrote them" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        # a file no update reads: nothing else would ever notice
+        (lambda out: _flip(out / "touchpoints.parquet"), "touchpoints.parquet"),
+        (lambda out: _flip(out / "state" / "records" / "rows-00000.parquet"),
+         "state/records/rows-00000.parquet"),
+        (lambda out: (out / "links.parquet").unlink(), "links.parquet"),
+        (lambda out: (out / "run.json").write_text(
+            (out / "run.json").read_text().replace('"rows_in": 3', '"rows_in": 4')), "run.json"),
+    ],
+)  # fmt: skip
+def test_a_damaged_or_missing_file_is_named_and_exits_1(cli, out: Path, damage, named: str):
+    damage(out)
+    code, found = _checked(cli, out)
+    assert code == 1
+    assert [f["file"] for f in found["files"] if not f["ok"]] == [named]
+    result = cli("verify", out)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 2  # the file's line, then the one error line
+    assert result.stderr.startswith(f"{named}: ")
+    assert f"Error: {out}: 1 of " in result.stderr
+
+
+def test_a_folder_without_digests_is_refused_in_one_line(cli, out: Path, tmp_path: Path):
+    run = json.loads((out / "run.json").read_text())
+    del run["sha256"]
+    (out / "run.json").write_text(json.dumps(run))
+    result = cli("verify", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {out}: its run.json records no digests")
+    assert result.stderr.count("\n") == 1
+    result = cli("verify", tmp_path / "nothing")
+    assert result.exit_code == 1
+    assert "not a cxunify output folder" in result.stderr
