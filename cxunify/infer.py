@@ -615,6 +615,25 @@ def _region_of_phones(
     return region, told, why
 
 
+def _share_region(inferred: list[InferredSource], stored: set[str], default: str) -> None:
+    """A source whose values tell no region (national numbers only, no country column: a
+    German shop's customer list of 030 numbers) takes the one region the run's other sources
+    tell, when they tell one and it is not the default: its orders' +49 numbers say where its
+    customers are. Not a source an update stores (it keeps its stored region), nor one whose
+    values lean elsewhere, nor when the sources tell more than one region (a US source among
+    them keeps the default)."""
+    fresh = [item for item in inferred if item.source.name not in stored]
+    told = {item.phone_region for item in fresh if item.phone_region is not None}
+    if len(told) != 1 or told == {default}:
+        return
+    (region,) = told
+    tellers = ", ".join(item.source.name for item in fresh if item.phone_region == region)
+    for item in fresh:
+        if item.phone_region is None and item.phone_region_leaning is None:
+            item.phone_region = region
+            item.phone_region_note = f"its values tell none; the region of {tellers}"
+
+
 def _calling_region(digits: str) -> str | None:
     """The region of the calling code `digits` start with (its main one: US for +1)."""
     for length in (1, 2, 3):
@@ -705,6 +724,8 @@ def config_from_flags(
         paths_by_kind, work_dir, stored, infer_phone_regions=phone_region is None
     )
     default_region = phone_region or StandardizeConfig().phone_region
+    if phone_region is None:
+        _share_region(inferred, set(stored or {}), default_region)
     for item in inferred:
         # A source whose dates tell how they are written is read so, whatever the flag says
         # for the others; one whose dates do not tell is read as the flag says.

@@ -665,6 +665,32 @@ def test_a_phone_region_given_is_every_sources(tmp_path: Path):
     assert config.standardize.phone_region == "GB"
 
 
+def test_a_source_whose_values_tell_no_region_takes_the_one_the_others_tell(tmp_path: Path):
+    """A German shop's customer list of 030 numbers and no country column tells no region by
+    itself, and was read as US beside its orders' +49 numbers: the one region the run's
+    other sources tell is its region. A source telling US among them leaves it the default."""
+    from cxunify.fields import Kind
+    from cxunify.infer import config_from_flags, render_yaml
+
+    customers = write(
+        tmp_path / "kunden.csv",
+        "Kundennummer;Vorname;Nachname;Telefon\n1;Ann;Lang;030 1234567\n2;Bo;Kurz;089 7654321\n",
+    )
+    orders = write(
+        tmp_path / "bestellungen.csv",
+        "Bestellnummer;E-Mail;Telefon\n7;ann@web.de;+49 30 1234567\n8;bo@web.de;+49 89 7654321\n",
+    )
+    flags = {Kind.crm: [str(customers)], Kind.transactions: [str(orders)]}
+    config, inferred = config_from_flags(flags, tmp_path)
+    assert [s.phone_region for s in config.sources] == ["DE", "DE"]
+    assert "    phone_region: DE  # its values tell none; the region of bestellungen\n" in (
+        render_yaml(config, inferred, tmp_path)
+    )
+    american = write(tmp_path / "us.csv", "id,phone,country\n1,(617) 555-0142,USA\n")
+    config, _ = config_from_flags({**flags, Kind.support: [str(american)]}, tmp_path)
+    assert [s.phone_region for s in config.sources] == [None, "DE", None]
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
