@@ -615,7 +615,7 @@ def _region_of_phones(
     return region, told, why
 
 
-def _share_region(inferred: list[InferredSource], stored: set[str], default: str) -> None:
+def _share_region(inferred: list[InferredSource], stored: set[str], default: str | None) -> None:
     """A source whose values tell no region (national numbers only, no country column: a
     German shop's customer list of 030 numbers) takes the one region the run's other sources
     tell, when they tell one and it is not the default: its orders' +49 numbers say where its
