@@ -63,7 +63,9 @@ def _state(state_dir: Path) -> list[Checked]:
     prefix = f"{update.STATE}/"
     state = _json(state_dir / "state.json")
     files = state.get("files") if state else None
-    if state is None or "sha256" not in state or not isinstance(files, dict):
+    if state is None:
+        return [Checked(prefix + "state.json", "unreadable: not a JSON object")]
+    if "sha256" not in state or not isinstance(files, dict):
         return [Checked(prefix + "state.json", "records no digests of the state's files")]
     own = None if state["sha256"] == update._state_digest(state) else NOT_AS_WRITTEN
     checked = [Checked(prefix + "state.json", own)]

@@ -74,6 +74,7 @@ def test_an_output_as_written_passes_with_every_file_checked(cli, out: Path):
         (lambda out: _flip(out / "state" / "records" / "rows-00000.parquet"),
          "state/records/rows-00000.parquet"),
         (lambda out: (out / "links.parquet").unlink(), "links.parquet"),
+        (lambda out: (out / "state" / "state.json").write_text("{"), "state/state.json"),
         (lambda out: (out / "run.json").write_text(
             (out / "run.json").read_text().replace('"rows_in": 3', '"rows_in": 4')), "run.json"),
     ],
