@@ -309,7 +309,19 @@ def write_manifest(staging: Folder, manifest: dict[str, Any]) -> None:
     (staging / MANIFEST).write_text(jsontext.dumps(manifest, indent=2) + "\n")
 
 
-_NOT_AS_WRITTEN = "its SHA-256 differs from the one recorded when it was written"
+NOT_AS_WRITTEN = "its SHA-256 differs from the one recorded when it was written"
+
+
+def digest_problem(path: Path, digest: str) -> str | None:
+    """What is wrong with the file at `path` against the SHA-256 recorded when it was written
+    (None: it is that file). Reads it once."""
+    try:
+        found = sha256_of(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    return None if found == digest else NOT_AS_WRITTEN
 
 
 def check_outputs(folder: Path, run: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -326,17 +338,9 @@ def check_outputs(folder: Path, run: dict[str, Any], names: tuple[str, ...]) -> 
         if digest is None:
             continue
         path = folder / f"{name}.parquet"
-        ids = name in ID_OUTPUTS
-        try:
-            found = sha256_of(path)
-        except FileNotFoundError:
-            raise OutputError(damaged_output(path, "missing", ids)) from None
-        except OSError as exc:
-            raise OutputError(
-                damaged_output(path, f"cannot be read: {exc.strerror}", ids)
-            ) from None
-        if found != digest:
-            raise OutputError(damaged_output(path, _NOT_AS_WRITTEN, ids))
+        problem = digest_problem(path, digest)
+        if problem is not None:
+            raise OutputError(damaged_output(path, problem, name in ID_OUTPUTS))
 
 
 def check_manifest(folder: Path, run: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -351,7 +355,7 @@ def check_manifest(folder: Path, run: dict[str, Any], names: tuple[str, ...]) ->
             "the ids), then update as before"
         )
     if run["sha256"] != manifest_digest(run):
-        raise OutputError(damaged_output(path, _NOT_AS_WRITTEN))
+        raise OutputError(damaged_output(path, NOT_AS_WRITTEN))
     for name in names:
         entry = run["outputs"].get(name)
         if (folder / f"{name}.parquet").exists() and not (

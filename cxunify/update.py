@@ -422,9 +422,7 @@ def _check_state_files(state_dir: Path, state: dict[str, Any]) -> None:
         except OSError as exc:
             raise OutputError(damaged_state(path, f"cannot be read: {exc.strerror}")) from None
         if found != digest:
-            raise OutputError(
-                damaged_state(path, "its SHA-256 differs from the one recorded when it was written")
-            )
+            raise OutputError(damaged_state(path, output.NOT_AS_WRITTEN))
     for name in LAYERED:
         parts = state_dir / name
         for path in sorted(parts.iterdir()) if parts.is_dir() else ():
@@ -523,9 +521,7 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
     if stored_format != STATE_FORMAT:
         raise OutputError(f"{path}: unknown state format; run a full `cxunify unify`")
     if state.get("sha256") != _state_digest(state):
-        raise OutputError(
-            damaged_state(path, "its SHA-256 differs from the one recorded when it was written")
-        )
+        raise OutputError(damaged_state(path, output.NOT_AS_WRITTEN))
     files = state.get("files")
     if not isinstance(files, dict):  # written on a store
         raise OutputError(

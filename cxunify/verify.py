@@ -17,9 +17,7 @@ from typing import Any
 
 from cxunify import output, update
 from cxunify.errors import OutputError
-from cxunify.ingest import sha256_of
-
-NOT_AS_WRITTEN = "its SHA-256 differs from the one recorded when it was written"
+from cxunify.output import NOT_AS_WRITTEN, digest_problem
 
 
 @dataclass(frozen=True)
@@ -75,13 +73,7 @@ def _state(state_dir: Path) -> list[Checked]:
 
 
 def _file(folder: Path, name: str, digest: str, prefix: str = "") -> Checked:
-    try:
-        found = sha256_of(folder / name)
-    except FileNotFoundError:
-        return Checked(prefix + name, "missing")
-    except OSError as exc:
-        return Checked(prefix + name, f"cannot be read: {exc.strerror}")
-    return Checked(prefix + name, None if found == digest else NOT_AS_WRITTEN)
+    return Checked(prefix + name, digest_problem(folder / name, digest))
 
 
 def _json(path: Path) -> dict[str, Any] | None:
