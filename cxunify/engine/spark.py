@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from cxunify.config import SparkConfig
@@ -154,8 +155,9 @@ class SparkEngine:
             (part,) = parts.glob("part-*.parquet")
             part.replace(local)
             shutil.rmtree(parts, ignore_errors=True)
-        else:
-            frame.write.mode("overwrite").option("compression", compression).parquet(target)
+            # The footer's count: a Spark read of the file is two jobs (its schema, its count).
+            return int(pq.ParquetFile(local).metadata.num_rows)
+        frame.write.mode("overwrite").option("compression", compression).parquet(target)
         return self.spark.read.parquet(target).count()
 
     def drop(self, *tables_sql: str) -> None:
@@ -339,7 +341,8 @@ class SparkEngine:
         old = self.tables.get(view)
         location = f"{self.work_dir}/{view}/{uuid.uuid4().hex[:12]}"
         frame.write.parquet(location)
-        self.spark.read.parquet(location).createOrReplaceTempView(view)
+        # Read back with the schema it was written with: inferring it is another job.
+        self.spark.read.schema(frame.schema).parquet(location).createOrReplaceTempView(view)
         self.tables[view] = location
         if old is not None:
             self._remove(old)
@@ -365,7 +368,7 @@ class SparkEngine:
         if location is None:
             raise CxunifyError(f"INSERT into {view}, which cxunify did not create")
         aligned.write.mode("append").parquet(location)
-        self.spark.read.parquet(location).createOrReplaceTempView(view)
+        self.spark.read.schema(schema).parquet(location).createOrReplaceTempView(view)
 
     def _remove(self, location: str) -> None:
         if is_local_path(location):
