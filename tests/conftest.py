@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -93,6 +93,22 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 def one(con: duckdb.DuckDBPyConnection, macro: str, value: object) -> object:
     """The value of a one-argument macro for one input."""
     return con.execute(f"SELECT {macro}($v)", {"v": value}).fetchone()[0]
+
+
+def each(con: duckdb.DuckDBPyConnection, select: str, **columns: Sequence[object]) -> list[tuple]:
+    """The row of ``select`` (expressions over the named columns) for each row of the columns,
+    in their order, in one statement. Binding the standardisation macros costs 100 ms or more
+    a statement, whatever its rows: the property tests check lists of values at a time."""
+    (size,) = {len(column) for column in columns.values()}
+    if not size:
+        return []
+    unnests = ", ".join(f"unnest(${name}) AS {name}" for name in columns)
+    rows = con.execute(
+        f"SELECT {select} FROM (SELECT {unnests}, unnest(range($n_)) AS i_) ORDER BY i_",
+        {**{name: list(column) for name, column in columns.items()}, "n_": size},
+    ).fetchall()
+    assert len(rows) == size
+    return rows
 
 
 @pytest.fixture(scope="session")

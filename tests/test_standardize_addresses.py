@@ -517,17 +517,22 @@ def all_forms(con: duckdb.DuckDBPyConnection, *values: str | None) -> list[tuple
     ).fetchall()
 
 
-def assert_idempotent(con: duckdb.DuckDBPyConnection, results: tuple) -> None:
-    again = all_forms(con, *results)
-    for i, macro in enumerate(_STD):
-        if results[i] is not None:
-            assert again[i][i] == results[i], macro
+def assert_idempotent(con: duckdb.DuckDBPyConnection, results: list[tuple]) -> None:
+    """Each form of each row of results is its macro's form of itself (one query for all)."""
+    again = all_forms(con, *(form for row in results for form in row))
+    for k, row in enumerate(results):
+        for i, macro in enumerate(_STD):
+            if row[i] is not None:
+                assert again[k * len(_STD) + i][i] == row[i], (macro, row[i])
 
 
-@settings(max_examples=75, deadline=None)
-@given(st.text())
-def test_never_raises_and_is_idempotent(con, text):
-    (results,) = all_forms(con, text)
+# Texts are checked a list per query: 15 lists of 5 to 25 texts are at least the 75 texts one
+# at a time these properties were checked on.
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.text(), min_size=5, max_size=25))
+def test_never_raises_and_is_idempotent(con, texts):
+    results = all_forms(con, *texts)
+    assert len(results) == len(texts)
     assert_idempotent(con, results)
 
 
@@ -542,12 +547,14 @@ _ADDRESSY = st.lists(
 ).map(" ".join)
 
 
-@settings(max_examples=75, deadline=None)
-@given(_ADDRESSY)
-def test_case_and_spacing_do_not_change_address_forms(con, text):
-    shouty = "  " + text.upper().replace(" ", "   ") + " "
-    plain, loud = all_forms(con, text, shouty)
-    assert plain == loud
+@settings(max_examples=15, deadline=None)
+@given(st.lists(_ADDRESSY, min_size=5, max_size=25))
+def test_case_and_spacing_do_not_change_address_forms(con, texts):
+    shouty = ["  " + text.upper().replace(" ", "   ") + " " for text in texts]
+    forms = all_forms(con, *texts, *shouty)
+    plain, loud = forms[: len(texts)], forms[len(texts) :]
+    for text, plain_forms, loud_forms in zip(texts, plain, loud, strict=True):
+        assert plain_forms == loud_forms, text
     assert_idempotent(con, plain)
 
 

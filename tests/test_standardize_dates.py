@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import duckdb
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxunify.standardize import dates
+from tests.conftest import each
 
 
 def parse_date(con: duckdb.DuckDBPyConnection, value: object, dayfirst: bool) -> date | None:
@@ -210,30 +211,72 @@ _TWO_DIGIT_FORMATS: list[tuple[str, bool | None]] = [
 _DATES = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 
 
-@settings(max_examples=75, deadline=None)
-@given(_DATES, st.sampled_from(_DATE_FORMATS), st.booleans())
-def test_dates_round_trip(con, value, fmt_dayfirst, coin):
-    fmt, dayfirst = fmt_dayfirst
-    text = value.strftime(fmt)
-    assert parse_date(con, text, coin if dayfirst is None else dayfirst) == value, text
+# Values are checked a list per statement (see tests.conftest.each): 15 lists of 5 to 25 values
+# are at least the 75 values one at a time that these properties were checked on.
 
 
-@settings(max_examples=75, deadline=None)
-@given(_DATES, st.sampled_from(_TWO_DIGIT_FORMATS), st.booleans())
-def test_two_digit_years_round_trip_inside_the_pivot_window(con, value, fmt_dayfirst, coin):
+def _lists(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(strategy, min_size=5, max_size=25)
+
+
+def parse_dates(con: duckdb.DuckDBPyConnection, cases: list[tuple[str, bool]]) -> list:
+    """cx_parse_date of each (text, dayfirst), in one statement."""
+    rows = each(con, "cx_parse_date(t, d)", t=[t for t, _ in cases], d=[d for _, d in cases])
+    return [value for (value,) in rows]
+
+
+def parse_tss(con: duckdb.DuckDBPyConnection, cases: list[tuple[str, bool]]) -> list:
+    """cx_parse_timestamp of each (text, dayfirst), in one statement."""
+    rows = each(con, "cx_parse_timestamp(t, d)", t=[t for t, _ in cases], d=[d for _, d in cases])
+    return [value for (value,) in rows]
+
+
+def _written(formats: list[tuple[str, bool | None]], dates: st.SearchStrategy = _DATES):
+    """(date, its text in one of the formats, the dayfirst the format needs or a coin's)."""
+    return st.tuples(dates, st.sampled_from(formats), st.booleans()).map(
+        lambda c: (c[0], c[0].strftime(c[1][0]), c[2] if c[1][1] is None else c[1][1])
+    )
+
+
+def _in_pivot_window(value: date) -> bool:
     yy = value.year % 100
-    assume(value.year == (1900 if yy > _current_yy() else 2000) + yy)
-    fmt, dayfirst = fmt_dayfirst
-    text = value.strftime(fmt)
-    assert parse_date(con, text, coin if dayfirst is None else dayfirst) == value, text
+    return value.year == (1900 if yy > _current_yy() else 2000) + yy
 
 
-@settings(max_examples=75, deadline=None)
-@given(_DATES, st.booleans(), st.sampled_from(["/", "-", "."]))
-def test_a_day_above_12_wins_over_dayfirst(con, value, dayfirst, sep):
-    assume(value.day > 12)
-    for fmt in (f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"):
-        assert parse_date(con, value.strftime(fmt), dayfirst) == value
+@settings(max_examples=15, deadline=None)
+@given(_lists(_written(_DATE_FORMATS)))
+def test_dates_round_trip(con, cases):
+    parsed = parse_dates(con, [(text, dayfirst) for _, text, dayfirst in cases])
+    for (value, text, _), got in zip(cases, parsed, strict=True):
+        assert got == value, text
+
+
+@settings(max_examples=15, deadline=None)
+@given(_lists(_written(_TWO_DIGIT_FORMATS, _DATES.filter(_in_pivot_window))))
+def test_two_digit_years_round_trip_inside_the_pivot_window(con, cases):
+    parsed = parse_dates(con, [(text, dayfirst) for _, text, dayfirst in cases])
+    for (value, text, _), got in zip(cases, parsed, strict=True):
+        assert got == value, text
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    _lists(
+        st.tuples(
+            _DATES.filter(lambda d: d.day > 12), st.booleans(), st.sampled_from(["/", "-", "."])
+        )
+    )
+)
+def test_a_day_above_12_wins_over_dayfirst(con, cases):
+    written = [
+        (value.strftime(fmt), dayfirst)
+        for value, dayfirst, sep in cases
+        for fmt in (f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y")
+    ]
+    parsed = parse_dates(con, written)
+    expected = [value for value, _, _ in cases for _ in range(2)]
+    for (text, dayfirst), got, value in zip(written, parsed, expected, strict=True):
+        assert got == value, (text, dayfirst)
 
 
 _OFFSETS = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
@@ -256,15 +299,7 @@ def _as_naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-@settings(max_examples=75, deadline=None)
-@given(
-    _DATETIMES,
-    st.sampled_from(["T", " "]),
-    st.sampled_from(sorted(_TRUNCATE)),
-    st.sampled_from(["+HH:MM", "Z", "+HHMM"]),
-    st.booleans(),
-)
-def test_iso_datetimes_round_trip_to_utc(con, value, sep, timespec, zone, dayfirst):
+def _iso(value: datetime, sep: str, timespec: str, zone: str) -> str:
     text = value.isoformat(sep=sep, timespec=timespec)
     if value.tzinfo is not None and zone != "+HH:MM":
         offset = text[-6:]
@@ -272,37 +307,72 @@ def test_iso_datetimes_round_trip_to_utc(con, value, sep, timespec, zone, dayfir
             text = text[:-6] + "Z"
         elif zone == "+HHMM":
             text = text[:-6] + offset.replace(":", "")
-    expected = _as_naive_utc(_TRUNCATE[timespec](value))
-    assert parse_ts(con, text, dayfirst) == expected, text
+    return text
 
 
-@settings(max_examples=75, deadline=None)
-@given(_DATETIMES, st.booleans())
-def test_ctime_datetimes_round_trip_to_utc(con, value, dayfirst):
+@settings(max_examples=15, deadline=None)
+@given(
+    _lists(
+        st.tuples(
+            _DATETIMES,
+            st.sampled_from(["T", " "]),
+            st.sampled_from(sorted(_TRUNCATE)),
+            st.sampled_from(["+HH:MM", "Z", "+HHMM"]),
+            st.booleans(),
+        )
+    )
+)
+def test_iso_datetimes_round_trip_to_utc(con, cases):
+    texts = [_iso(value, sep, timespec, zone) for value, sep, timespec, zone, _ in cases]
+    parsed = parse_tss(con, [(text, c[4]) for text, c in zip(texts, cases, strict=True)])
+    for (value, _, timespec, _, _), text, got in zip(cases, texts, parsed, strict=True):
+        assert got == _as_naive_utc(_TRUNCATE[timespec](value)), text
+
+
+@settings(max_examples=15, deadline=None)
+@given(_lists(st.tuples(_DATETIMES, st.booleans())))
+def test_ctime_datetimes_round_trip_to_utc(con, cases):
     """Twitter's created_at ("Wed Oct 10 20:19:24 +0000 2018") read no date at all."""
-    zone = " %z" if value.tzinfo is not None else ""  # +HHMM; none: the time is UTC
-    text = value.strftime(f"%a %b %d %H:%M:%S{zone} %Y")
-    expected = _as_naive_utc(value.replace(microsecond=0))
-    assert parse_ts(con, text, dayfirst) == expected, text
+    texts = [
+        # +HHMM; none: the time is UTC
+        value.strftime(f"%a %b %d %H:%M:%S{' %z' if value.tzinfo is not None else ''} %Y")
+        for value, _ in cases
+    ]
+    parsed = parse_tss(con, [(text, c[1]) for text, c in zip(texts, cases, strict=True)])
+    for (value, _), text, got in zip(cases, texts, parsed, strict=True):
+        assert got == _as_naive_utc(value.replace(microsecond=0)), text
 
 
-@settings(max_examples=75, deadline=None)
-@given(st.integers(min_value=1_000_000_000, max_value=4_102_444_799), st.integers(0, 999))
-def test_epochs_round_trip(con, seconds, millis):
-    moment = datetime(1970, 1, 1) + timedelta(seconds=seconds)
-    row = con.execute(
-        "SELECT cx_parse_timestamp($s, false), cx_parse_timestamp($ms, true)",
-        {"s": str(seconds), "ms": f"{seconds}{millis:03d}"},
-    ).fetchone()
-    assert row == (moment, moment + timedelta(milliseconds=millis))
+@settings(max_examples=15, deadline=None)
+@given(
+    _lists(
+        st.tuples(
+            st.integers(min_value=1_000_000_000, max_value=4_102_444_799), st.integers(0, 999)
+        )
+    )
+)
+def test_epochs_round_trip(con, cases):
+    rows = each(
+        con,
+        "cx_parse_timestamp(s, false), cx_parse_timestamp(ms, true)",
+        s=[str(seconds) for seconds, _ in cases],
+        ms=[f"{seconds}{millis:03d}" for seconds, millis in cases],
+    )
+    for (seconds, millis), row in zip(cases, rows, strict=True):
+        moment = datetime(1970, 1, 1) + timedelta(seconds=seconds)
+        assert row == (moment, moment + timedelta(milliseconds=millis)), (seconds, millis)
 
 
-@settings(max_examples=75, deadline=None)
-@given(st.text(), st.booleans())
-def test_never_raises(con, text, dayfirst):
-    con.execute(
-        "SELECT cx_parse_date($v, $d), cx_parse_timestamp($v, $d)", {"v": text, "d": dayfirst}
-    ).fetchone()
+@settings(max_examples=15, deadline=None)
+@given(_lists(st.tuples(st.text(), st.booleans())))
+def test_never_raises(con, cases):
+    rows = each(
+        con,
+        "cx_parse_date(v, d), cx_parse_timestamp(v, d)",
+        v=[text for text, _ in cases],
+        d=[dayfirst for _, dayfirst in cases],
+    )
+    assert len(rows) == len(cases)
 
 
 # --- vectorised over a large table ----------------------------------------------------------

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import each
+
 
 @pytest.fixture(scope="session")
 def con(std_con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -66,45 +68,80 @@ def test_ratings(con, text: str | None, value: float | None):
     assert rating(con, text) == value
 
 
-@settings(max_examples=100, deadline=None)
-@given(n=st.integers(-1000, 1000), space=st.sampled_from(["", " "]))
-def test_a_written_whole_rating_reads_as_itself(con, n: int, space: str):
-    assert rating(con, f"{space}{n}{space}") == n
+# Values are checked a list per statement (see tests.conftest.each): 20 or 24 lists of 5 to 25
+# values are at least the 100 or 120 values one at a time these properties were checked on.
 
 
-@settings(max_examples=120, deadline=None)
-@given(text=st.text(alphabet="0123456789.,-+/% ab", max_size=8))
-def test_a_rating_written_with_a_minus_is_never_positive(con, text: str):
-    """Never raises; a leading minus is never dropped (a -1 read as 1 was a rating)."""
-    value = rating(con, text)
-    if text.lstrip().startswith("-") and value is not None:
-        assert value <= 0
+def ratings(con: duckdb.DuckDBPyConnection, texts: list[str]) -> list[float | None]:
+    return [value for (value,) in each(con, "cx_rating(t)", t=texts)]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
-    whole=st.integers(0, 10**6),
-    decimals=st.text(alphabet="0123456789", min_size=1, max_size=6),
-    minus=st.booleans(),
+    st.lists(
+        st.tuples(st.integers(-1000, 1000), st.sampled_from(["", " "])), min_size=5, max_size=25
+    )
 )
-def test_a_decimal_comma_reads_as_a_decimal_point(con, whole: int, decimals: str, minus: bool):
+def test_a_written_whole_rating_reads_as_itself(con, cases: list[tuple[int, str]]):
+    texts = [f"{space}{n}{space}" for n, space in cases]
+    for (n, _), text, value in zip(cases, texts, ratings(con, texts), strict=True):
+        assert value == n, text
+
+
+@settings(max_examples=24, deadline=None)
+@given(texts=st.lists(st.text(alphabet="0123456789.,-+/% ab", max_size=8), min_size=5, max_size=25))
+def test_a_rating_written_with_a_minus_is_never_positive(con, texts: list[str]):
+    """Never raises; a leading minus is never dropped (a -1 read as 1 was a rating)."""
+    for text, value in zip(texts, ratings(con, texts), strict=True):
+        if text.lstrip().startswith("-") and value is not None:
+            assert value <= 0, text
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**6),
+            st.text(alphabet="0123456789", min_size=1, max_size=6),
+            st.booleans(),
+        ),
+        min_size=5,
+        max_size=25,
+    )
+)
+def test_a_decimal_comma_reads_as_a_decimal_point(con, cases: list[tuple[int, str, bool]]):
     """4,5 is 4.5, as 4.5 is: it read as 45."""
-    sign = "-" if minus else ""
-    expected = float(f"{sign}{whole}.{decimals}")
-    assert rating(con, f"{sign}{whole},{decimals}") == rating(con, f"{sign}{whole}.{decimals}")
-    assert rating(con, f"{sign}{whole},{decimals}") == expected
+    written = [f"{'-' if minus else ''}{whole}{{}}{decimals}" for whole, decimals, minus in cases]
+    rows = each(
+        con,
+        "cx_rating(c), cx_rating(p)",
+        c=[text.format(",") for text in written],
+        p=[text.format(".") for text in written],
+    )
+    for text, (comma, point) in zip(written, rows, strict=True):
+        expected = float(text.format("."))
+        assert comma == point == expected, text.format(",")
 
 
-@settings(max_examples=120, deadline=None)
-@given(text=st.text(alphabet="0123456789.,-+/% ab\u2212\u0663\u066b", max_size=8))
-def test_a_rating_read_and_written_out_reads_as_itself(con, text: str):
+@settings(max_examples=24, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet="0123456789.,-+/% ab\u2212\u0663\u066b", max_size=8),
+        min_size=5,
+        max_size=25,
+    )
+)
+def test_a_rating_read_and_written_out_reads_as_itself(con, texts: list[str]):
     """Never raises; a rating read, written as a plain decimal, is read as the same rating,
     and one written otherwise than as a number is the number its digits make."""
-    value = rating(con, text)
-    if value is None:
-        return
-    assert rating(con, format(Decimal(repr(value)), "f")) == value
-    ascii_text = text.strip().replace("\u2212", "-").replace("\u0663", "3").replace("\u066b", ".")
-    if not re.fullmatch(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)", ascii_text):
-        digits = re.sub("[^0-9]", "", ascii_text)
-        assert value == (-1 if ascii_text.startswith("-") else 1) * float(digits)
+    read = [(text, value) for text, value in zip(texts, ratings(con, texts), strict=True)]
+    read = [(text, value) for text, value in read if value is not None]
+    plain = [format(Decimal(repr(value)), "f") for _, value in read]
+    for (text, value), again in zip(read, ratings(con, plain), strict=True):
+        assert again == value, text
+        ascii_text = (
+            text.strip().replace("\u2212", "-").replace("\u0663", "3").replace("\u066b", ".")
+        )
+        if not re.fullmatch(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)", ascii_text):
+            digits = re.sub("[^0-9]", "", ascii_text)
+            assert value == (-1 if ascii_text.startswith("-") else 1) * float(digits), text
