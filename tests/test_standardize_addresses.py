@@ -245,6 +245,9 @@ LOCATIONS: list[tuple[str | None, tuple[str | None, str | None, str | None]]] = 
     ("Sydney, NSW, Australia", ("Sydney", "nsw", "AU")),
     ("Québec, QC", ("Québec", "qc", None)),
     ("Boston, MA 02115", ("Boston", "ma", None)),
+    # a ZIP code after a country is no part of it (was the country 'GERMANY 10115')
+    ("Berlin, Germany 10115", ("Berlin", None, "DE")),
+    ("0,::::j,pw 00000", ("::::j", None, "PW")),  # found by hypothesis: 'PW 00000'
     ("St. Louis, MO", ("St. Louis", "mo", None)),
     ("  boston ,  ma  ", ("boston", "ma", None)),
     ("Москва, Россия", ("Москва", None, None)),
