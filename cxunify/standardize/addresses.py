@@ -322,7 +322,8 @@ CREATE OR REPLACE MACRO cx_location(x, region := NULL) AS
                 [_cx_loc_read(t.ps, ks, CAST(region AS VARCHAR), t.flag)],
                 lambda r: {'city': _cx_loc_city(r),
                            'state': cx_state_std(_cx_loc_unzip(r.state)),
-                           'country': coalesce(cx_country_std(_cx_loc_unzip(r.country)), t.flag)})[1])[1])[1];
+                           'country': coalesce(cx_country_std(_cx_loc_unzip(r.country)),
+                                               t.flag)})[1])[1])[1];
 """
 
 
