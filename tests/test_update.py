@@ -629,8 +629,6 @@ def test_nodes_built_from_the_stored_ones_equal_nodes_collapsed_whole(
 def test_outputs_in_a_folder_named_like_a_partition(cli, nights, tmp_path: Path):
     """A nightly job's dated folders (``day=2026-12-05/``) are not read as a column: DuckDB
     would otherwise add ``day`` to every file read from below one."""
-    import shutil
-
     folder, _, _ = nights
     out = tmp_path / "day=2026-12-05" / "out"
     shutil.copytree(folder / "night1", out)
@@ -663,8 +661,6 @@ def test_an_export_of_the_whole_table_updates_only_what_changed(
     the stored records (not changes; read as stored, they are not even standardised again,
     unless another version of cxunify stored them), bad rows sent again are rejected once, and
     the result is the update with only the new and changed rows, and a full run's counts."""
-    import shutil
-
     from typer.testing import CliRunner
 
     from cxunify import ingest, standardize
@@ -733,16 +729,20 @@ def test_a_bad_row_sent_again_is_rejected_once(cli, tmp_path: Path):
     assert len(rejected) == 1 and "Cy" in rejected[0][0]
 
 
+def _copy_of_night_one(nights, tmp_path: Path) -> tuple[Path, Path]:
+    """The `nights` folder, and a copy of its night-one output in tmp_path to damage."""
+    folder, _, _ = nights
+    previous = tmp_path / "night1"
+    shutil.copytree(folder / "night1", previous)
+    return folder, previous
+
+
 def test_an_update_elsewhere_locks_the_folder_it_reads(cli, nights, tmp_path: Path):
     """`--previous A --out B` reads A's state and links its parts: a run writing A meanwhile
     (an update of A in place) would swap them away, so A is locked too."""
     from cxunify.lock import lock_path, output_lock
 
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    import shutil
-
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     args = ("update", "--previous", previous, "--config", folder / "delta.yaml")
     with output_lock(previous):
         result = cli(*args, "--out", tmp_path / "elsewhere")
@@ -811,11 +811,7 @@ def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
     (golden records are copied from profiles.parquet, ids from identity_map.parquet), by the
     SHA-256 run.json recorded, and run.json itself (a digit of a count changed); a full run
     reads the files the ids come from too, so it is not what mends those."""
-    import shutil
-
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     path = previous / damaged
     data = path.read_bytes()
     if damaged in ("state/state.json", "run.json"):  # a digit added, the JSON still valid
@@ -835,11 +831,7 @@ def test_a_damaged_file_of_the_previous_output_is_a_one_line_error(
 def test_a_part_the_state_did_not_write_is_a_one_line_error(cli, nights, tmp_path: Path):
     """A part file in a state table that state.json does not list would be read as one of its
     parts (they are found by their names)."""
-    import shutil
-
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     stray = previous / "state" / "records" / "rows-00001.parquet"
     shutil.copyfile(previous / "state" / "records" / "rows-00000.parquet", stray)
     result = cli("update", "--previous", previous, "--config", folder / "delta.yaml")
@@ -853,11 +845,7 @@ def test_a_part_the_state_did_not_write_is_a_one_line_error(cli, nights, tmp_pat
 def test_a_state_without_digests_is_refused_once(cli, nights, tmp_path: Path):
     """A state written before its files' digests were kept cannot be checked: the update
     says to run a full unify (after which updates go on: every other test updates one)."""
-    import shutil
-
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     state_json = previous / "state" / "state.json"
     state = json.loads(state_json.read_text())
     del state["files"], state["sha256"]
@@ -874,11 +862,7 @@ def test_a_state_without_digests_is_refused_once(cli, nights, tmp_path: Path):
 def test_a_full_run_carries_no_ids_over_from_a_damaged_identity_map(cli, nights, tmp_path: Path):
     """A full run reads the files the customer ids are carried over from as an update does:
     it checks them too, and so is not what the update's message for them says to run."""
-    import shutil
-
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     path = previous / "identity_map.parquet"
     path.write_bytes(_damage(path.read_bytes(), "one byte a third in"))
     before = {p: p.read_bytes() for p in previous.rglob("*") if p.is_file()}
@@ -891,11 +875,7 @@ def test_a_full_run_carries_no_ids_over_from_a_damaged_identity_map(cli, nights,
 def test_outputs_without_digests_are_refused_once(cli, nights, tmp_path: Path):
     """Outputs written before run.json kept their digests cannot be checked: the update says
     to run a full unify, which writes them (and checks nothing it has no digest of)."""
-    import shutil
-
-    folder, _, _ = nights
-    previous = tmp_path / "night1"
-    shutil.copytree(folder / "night1", previous)
+    folder, previous = _copy_of_night_one(nights, tmp_path)
     manifest = previous / "run.json"
     run = json.loads(manifest.read_text())
     del run["outputs"], run["sha256"]
