@@ -209,17 +209,14 @@ def infer_sources(
         samples = []
         for i, (kind, sample_file, name, path) in enumerate(files):
             name = name or _unique_name(sample_file, names)
+            stored_as = (stored or {}).get(name)
             samples.append(
-                _read_sample(
-                    engine, kind, sample_file, name, path, work_dir, i, (stored or {}).get(name)
-                )
+                _read_sample(engine, kind, sample_file, name, path, work_dir, i, stored_as)
             )
         all_shares = _value_shares(engine, [(s.table, s.raw.columns) for s in samples])
         inferred = []
         for sample, (shares, filled) in zip(samples, all_shares, strict=True):
-            item = _infer_one(
-                engine, sample, shares, filled, (stored or {}).get(sample.name), infer_phone_regions
-            )
+            item = _infer_one(engine, sample, shares, filled, infer_phone_regions)
             item.source.path = sample.path
             inferred.append(item)
         return inferred
@@ -247,6 +244,7 @@ class _Sample:
     format: str
     table: str
     raw: RawFile
+    stored: list | None  # the stored source of that name (an update's), as infer_sources has it
 
 
 def _read_sample(
@@ -276,7 +274,7 @@ def _read_sample(
     if raw.rows == raw.rejected and _stored_id(kind, stored, raw.columns) is None:
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
         raise InputError(f"{file}: no data rows to infer a mapping from{broken}")
-    return _Sample(kind, file, name, path, fmt, sample, raw)
+    return _Sample(kind, file, name, path, fmt, sample, raw, stored)
 
 
 def _infer_one(
@@ -284,10 +282,10 @@ def _infer_one(
     read: _Sample,
     shares: dict[str, dict[str, float]],
     filled: set[str],
-    stored: list | None = None,
     infer_phone_region: bool = True,
 ) -> InferredSource:
     kind, path, name, sample, raw = read.kind, read.file, read.name, read.table, read.raw
+    stored = read.stored
     header_fields = dict(zip(raw.columns, fields_for_headers(raw.columns), strict=True))
     stored_id = _stored_id(kind, stored, raw.columns)
     has_rows = raw.rows > raw.rejected
@@ -478,17 +476,19 @@ def _value_shares(
         ({c: dict.fromkeys(_CHECKS, 0.0) for c in columns}, set[str]()) for _, columns in samples
     ]
     # Columns by position, so no header can clash with the unpivot's own names.
-    unpivoted = [
-        f"""SELECT {i} AS sample, CAST(position AS INTEGER) AS position, v
-            FROM (UNPIVOT (SELECT {
-            ", ".join(
-                f"trim(CAST({ident(column)} AS VARCHAR)) AS {ident(str(p))}"
-                for p, column in enumerate(columns)
-            )
-        } FROM {name}) ON COLUMNS(*) INTO NAME position VALUE v)"""
-        for i, (name, columns) in enumerate(samples)
-        if columns
-    ]
+    unpivoted = []
+    for i, (name, columns) in enumerate(samples):
+        if not columns:
+            continue
+        texts = ", ".join(
+            f"trim(CAST({ident(column)} AS VARCHAR)) AS {ident(str(p))}"
+            for p, column in enumerate(columns)
+        )
+        unpivoted.append(
+            f"SELECT {i} AS sample, CAST(position AS INTEGER) AS position, v "
+            f"FROM (UNPIVOT (SELECT {texts} FROM {name}) ON COLUMNS(*) "
+            "INTO NAME position VALUE v)"
+        )
     if not unpivoted:
         return found
     checks = ", ".join(f"avg(CASE WHEN {sql} THEN 1.0 ELSE 0.0 END)" for sql in _CHECKS.values())
