@@ -18,6 +18,12 @@ def test_no_progress_bar_on_stdout_to_corrupt_json_output():
     assert setting(engine, "enable_progress_bar") is False
 
 
+def test_the_working_database_never_stops_a_statement_to_checkpoint():
+    # An automatic checkpoint of the in-memory database cost an update 2 to 3 s.
+    threshold = setting(DuckDBEngine(), "checkpoint_threshold")
+    assert str(threshold).endswith("GiB") and float(str(threshold).split()[0]) > 100
+
+
 def test_memory_limit_defaults_to_2gb_not_most_of_the_machine(monkeypatch):
     monkeypatch.delenv("CXUNIFY_MEMORY_LIMIT", raising=False)
     assert setting(DuckDBEngine(), "memory_limit") == "1.8 GiB"  # DuckDB shows 2GB as GiB

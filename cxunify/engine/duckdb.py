@@ -61,6 +61,11 @@ class DuckDBEngine:
         self.con.execute("SET enable_progress_bar = false")
         # Row order of inputs is part of provenance (row numbers), so keep it.
         self.con.execute("SET preserve_insertion_order = true")
+        # An in-memory database checkpoints too (since DuckDB 1.4), each time 16 MB of changes
+        # have gathered; here that only vacuums, since working tables are replaced, not
+        # deleted from. An update paid 2 to 3 s for the one its stored records set off,
+        # in the middle of a statement that takes 0.02 s (221k people, 1% new).
+        self.con.execute("SET checkpoint_threshold = '1TB'")
 
     @contextmanager
     def _within_memory(self) -> Iterator[None]:
