@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,6 +20,12 @@ from cxunify.cli import app
 # in CI too); deadlines are off, as a shared CI machine times erratically.
 settings.register_profile("cxunify", derandomize=True, deadline=None)
 settings.load_profile("cxunify")
+
+# The standardisation macros' cache (cxunify.standardize.cache) in a folder of this process's
+# own, not the user's: no test reads a file an earlier session left, and each xdist worker
+# writes it once. The CLI's subprocesses inherit it.
+os.environ["CXUNIFY_CACHE_DIR"] = tempfile.mkdtemp(prefix="cxunify-cache-")
+atexit.register(shutil.rmtree, os.environ["CXUNIFY_CACHE_DIR"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"

@@ -12,6 +12,7 @@ ingest.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 import duckdb
@@ -21,7 +22,7 @@ from cxunify.engine import DuckDBEngine
 from cxunify.fields import FIELD_NAMES
 from cxunify.ingest import MAPPED, OTHERS
 from cxunify.sql import ident, table
-from cxunify.standardize import addresses, dates, digits, emails, names, phones
+from cxunify.standardize import addresses, cache, dates, digits, emails, names, phones
 
 RECORDS = table("records")
 SETTINGS = table("source_settings")
@@ -41,10 +42,19 @@ _SHARED_SYMBOLS = ["$", "£", "¥"]
 
 
 def install_macros(con: duckdb.DuckDBPyConnection, values_only: bool = False) -> None:
-    """Create every standardisation macro (``cx_*``) on a DuckDB connection; with
+    """Make every standardisation macro (``cx_*``) usable on a DuckDB connection; with
     `values_only`, only those of dates, times, amounts, currencies, ratings and counts (what
-    inferring a config reads with: names, emails, phones and addresses take half a second
-    to install, most of it the phone rules)."""
+    inferring a config reads with). They come from the user's cache of them (see `cache`),
+    else are created on the connection."""
+    statements = macro_statements(values_only)
+    if not cache.attach(con, statements, "values" if values_only else "all"):
+        for sql, params in statements:
+            con.execute(sql, params)
+
+
+def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
+    """Create the macros on `con` (names, emails, phones and addresses take most of the time,
+    most of it the phone rules)."""
     for module in (
         (digits, dates) if values_only else (digits, names, emails, phones, addresses, dates)
     ):
@@ -211,11 +221,17 @@ class _Recorder:
         self.statements.append((sql, params))
 
 
-def macro_statements() -> list[tuple[str, Any]]:
-    """What :func:`install_macros` runs, to replay on another DuckDB (a Spark executor's)."""
+def macro_statements(values_only: bool = False) -> list[tuple[str, Any]]:
+    """What creates the macros, to replay on another DuckDB (a Spark executor's)."""
+    return list(_recorded(values_only))
+
+
+@functools.cache
+def _recorded(values_only: bool) -> tuple[tuple[str, Any], ...]:
+    # The phone rules alone take 0.4 s to build from phonenumbers' metadata: once a process.
     recorder = _Recorder()
-    install_macros(cast(duckdb.DuckDBPyConnection, recorder))
-    return recorder.statements
+    _create_macros(cast(duckdb.DuckDBPyConnection, recorder), values_only)
+    return tuple(recorder.statements)
 
 
 def settings_sql(config: Config) -> list[tuple[str, Any]]:

@@ -41,7 +41,7 @@ def _macro() -> str:
     # Pure ASCII (byte length = length) and text without such digits pass untouched, at
     # almost no cost.
     return f"""
-    CREATE OR REPLACE TEMP MACRO cx_ascii_digits(x) AS
+    CREATE OR REPLACE MACRO cx_ascii_digits(x) AS
         CASE WHEN strlen(x) = length(x) THEN x
              WHEN NOT regexp_matches(x, '[{"".join(digits)}]') THEN x
              ELSE {mapped}

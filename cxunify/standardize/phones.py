@@ -31,9 +31,9 @@ where that is exact (prefix rules into lists of literal prefixes; the two-digit 
 lengths a pattern allows, as filters), and a regex is left to run only for the few rows those
 cannot decide.
 
-Everything is created on the connection only (TEMP tables and macros, session variables), so
-a persistent database file is not written to, and every connection or cursor needs its own
-``install``.
+Tables and macros are created in the connection's database (an in-memory one, or the cached
+file of ``standardize.cache``); the session variables the macros read are the connection's
+own, so every connection or cursor needs its own ``install``.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ _NUMBERING_COLUMNS = """
 """
 
 _CREATE_REGIONS = f"""
-CREATE OR REPLACE TEMP TABLE {REGIONS_TABLE} (
+CREATE OR REPLACE TABLE {REGIONS_TABLE} (
     region VARCHAR PRIMARY KEY,
     country_code INTEGER NOT NULL,
     is_main_region BOOLEAN NOT NULL,
@@ -295,7 +295,7 @@ CREATE OR REPLACE TEMP TABLE {REGIONS_TABLE} (
 """
 
 _CREATE_COUNTRY_CODES = f"""
-CREATE OR REPLACE TEMP TABLE {COUNTRY_CODES_TABLE} (
+CREATE OR REPLACE TABLE {COUNTRY_CODES_TABLE} (
     country_code INTEGER PRIMARY KEY,
     main_region VARCHAR NOT NULL,
     regions VARCHAR[] NOT NULL,
@@ -315,7 +315,7 @@ def _mask(lengths_column: str) -> str:
 # masks, others '|'-joined strings): DuckDB materialises a constant list for every vector it is
 # looked up in, and copies nested lists slowly, so scalar rules keep the per-row cost low.
 _CREATE_RULES = f"""
-CREATE OR REPLACE TEMP TABLE {_RULES_TABLE} AS
+CREATE OR REPLACE TABLE {_RULES_TABLE} AS
 WITH keyed AS (
     SELECT 'cc' AS kind, country_code AS slot, NULL::VARCHAR AS international_prefix,
            NULL::VARCHAR[] AS international_prefix_expansions,
@@ -694,7 +694,7 @@ def _macros() -> list[str]:
     macros: list[str] = []
 
     def add(signature: str, body: str) -> None:
-        macros.append(f"CREATE OR REPLACE TEMP MACRO {signature} AS\n{body}")
+        macros.append(f"CREATE OR REPLACE MACRO {signature} AS\n{body}")
 
     add(
         "cx_phone__region_id(region)",
@@ -817,10 +817,10 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[object,
 def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create reference data and the SQL macros below on `con` (idempotent: CREATE OR REPLACE).
 
-    Creates the TEMP tables ``cx_ref_phone_regions`` and ``cx_ref_phone_country_codes`` from the
+    Creates the tables ``cx_ref_phone_regions`` and ``cx_ref_phone_country_codes`` from the
     installed ``phonenumbers`` metadata, the session variables the macros read, and the macros
     ``cx_phone_e164(raw, region)`` and ``cx_phone_digits(raw)`` (plus ``cx_phone__*`` helpers).
-    Everything is scoped to this connection; a cursor of it needs its own call.
+    The session variables are this connection's; a cursor of it needs its own call.
     """
     digits.install(con)
     con.execute(_CREATE_REGIONS)
