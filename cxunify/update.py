@@ -604,15 +604,17 @@ def _check_no_update_set_aside(
     exports and supersedes it; so does an update reading every file the stopped one read
     (the same bytes) and its deletions file: the same command again once the gate passes."""
     for aside in dict.fromkeys((output.rejected_dir(out_dir), output.rejected_dir(previous))):
+        stopped = _set_aside_manifest(aside)
+        if stopped is None:
+            continue
         try:
-            stopped = json.loads((aside / output.MANIFEST).read_text(encoding="utf-8"))
             started = datetime.fromisoformat(stopped["started_at"])
             built_on = stopped["update"]["previous"]
             failed = stopped["quality"]["failed"]
             read = [f for f in stopped["inputs"] if f.get("update") and f not in manifest["inputs"]]
             since = started > datetime.fromisoformat(manifest["started_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # no rejected update there (or not one this can read: a full run's, or older)
+        except (ValueError, KeyError, TypeError):
+            continue  # not a rejected update: a full run's (or an older version's)
         if built_on != str(previous) or not since:
             continue
         if _reads_again(stopped["update"], read, config, deletions):
@@ -626,6 +628,40 @@ def _check_no_update_set_aside(
             "if any, and its deletions file) or run a full cxunify unify; or remove "
             f"{aside} to go on without that update"
         )
+
+
+def _set_aside_manifest(aside: output.Folder) -> dict[str, Any] | None:
+    """The run.json of the run set aside in `aside`, None if there is none. One that is
+    damaged may be an update a gate stopped, whose rows would be left out for good: an error,
+    not a folder passed over (before, a changed byte or a file cut short passed unseen). A
+    folder set aside before run.json kept a digest is read as it is."""
+    path = aside / output.MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # (ValueError: not UTF-8)
+        problem = f"cannot be read: {exc.strerror}" if isinstance(exc, OSError) else "not UTF-8"
+        raise OutputError(_damaged_aside(aside, problem)) from None
+    try:
+        stopped = json.loads(text)
+    except ValueError:
+        stopped = None
+    if not isinstance(stopped, dict):
+        raise OutputError(_damaged_aside(aside, "not a JSON object"))
+    digest = stopped.get("sha256")
+    if digest is not None and digest != output.manifest_digest(stopped):
+        raise OutputError(_damaged_aside(aside, output.NOT_AS_WRITTEN))
+    return stopped
+
+
+def _damaged_aside(aside: output.Folder, problem: str) -> str:
+    return (
+        f"{aside / output.MANIFEST}: damaged ({problem}), so there is no telling whether "
+        f"{aside} holds an update a quality gate stopped, whose rows an update now would leave "
+        f"out for good; run a full cxunify unify, or remove {aside} if it holds no update you "
+        "need"
+    )
 
 
 def _reads_again(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from cxunify import update
+from cxunify import output, update
 from tests.conftest import write
 
 CRM = (
@@ -715,6 +715,24 @@ def test_an_update_is_refused_while_the_update_a_gate_stopped_is_not_applied(cli
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {aside}: holds the update started ")
     assert not elsewhere.exists() and not (tmp_path / "elsewhere.rejected").exists()
+    # Damaged, its run.json can no longer tell whether it holds an update: not passed over.
+    text = (aside / "run.json").read_text()
+    for damaged, problem in (
+        (text.replace('"rows_in": ', '"rows_in": 1', 1).encode(), output.NOT_AS_WRITTEN),
+        (text[: len(text) // 2].encode(), "not a JSON object"),
+        (b"\xff" + text.encode(), "not UTF-8"),
+    ):
+        (aside / "run.json").write_bytes(damaged)
+        result = cli("update", "--previous", out, "--config", config, "-q")
+        assert result.exit_code == 1
+        assert " ".join(result.stderr.split()) == (
+            f"Error: {aside / 'run.json'}: damaged ({problem}), so there is no telling whether "
+            f"{aside} holds an update a quality gate stopped, whose rows an update now would "
+            f"leave out for good; run a full cxunify unify, or remove {aside} if it holds no "
+            "update you need"
+        )
+        assert (out / "run.json").read_text() == before
+    (aside / "run.json").write_text(text)
     # Set aside elsewhere, the two nights go in together.
     shutil.move(aside, tmp_path / "inspected")
     write(
