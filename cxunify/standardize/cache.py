@@ -9,10 +9,10 @@ The file is named by a digest of DuckDB's version and of every statement, so a c
 or another DuckDB gets a file of its own, never a stale one. It is written under another name
 and renamed into place, so runs starting at once see a whole file or none. The folder is
 ``$CXUNIFY_CACHE_DIR``, else ``$XDG_CACHE_HOME/cxunify``, else ``~/.cache/cxunify``;
-``CXUNIFY_CACHE_DIR=`` (empty) turns the cache off. A folder that cannot be used (not
-writable, another user's, writable by others: its file would define the macros every run
-applies), or a file DuckDB cannot attach, means the macros are created on the connection, as
-without a cache; a damaged file is written again.
+``CXUNIFY_CACHE_DIR=`` (empty) turns the cache off. A file DuckDB cannot attach (damaged) is
+written again. A folder that cannot be used (not writable, another user's, writable by others:
+its file would define the macros every run applies) means the macros are created on the
+connection, as without a cache.
 """
 
 from __future__ import annotations
