@@ -67,7 +67,7 @@ def attach(con: duckdb.DuckDBPyConnection, statements: Statements, name: str) ->
         except duckdb.Error:  # damaged since it was written
             _write(path, statements)
             _attach(con, path, digest)
-        for sql, params in _session_statements(digest, statements):
+        for sql, params in _session_statements(con, digest, statements):
             con.execute(sql, params)
     except (OSError, duckdb.Error):
         return False
@@ -111,15 +111,17 @@ def _split(
 _SESSION: dict[str, list[tuple[str, Any]]] = {}
 
 
-def _session_statements(digest: str, statements: Statements) -> list[tuple[str, Any]]:
-    """The statements setting session variables, found once per process."""
+def _session_statements(
+    con: duckdb.DuckDBPyConnection, digest: str, statements: Statements
+) -> list[tuple[str, Any]]:
+    """The statements setting session variables, found once per process (split by `con`'s
+    parser, which runs nothing)."""
     if digest not in _SESSION:
-        with duckdb.connect() as con:
-            _SESSION[digest] = [
-                (sql, params)
-                for kind, sql, params in _split(con, statements)
-                if kind == duckdb.StatementType.SET
-            ]
+        _SESSION[digest] = [
+            (sql, params)
+            for kind, sql, params in _split(con, statements)
+            if kind == duckdb.StatementType.SET
+        ]
     return _SESSION[digest]
 
 
