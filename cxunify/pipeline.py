@@ -421,6 +421,7 @@ def publish(
         )
         if extra and "update" in extra:
             extra["update"]["golden_records_copied"] = profiled.golden_copied
+            extra["update"]["traits_copied"] = profiled.traits_copied
             extra["update"]["sentiment_copied"] = profiled.sentiment_copied
     with stage("write"):
         written |= write(names=tuple(n for n in output.OUTPUT_QUERIES if n != "links"))

@@ -35,6 +35,10 @@ GOLDEN_ROWS = table("golden_rows")
 GOLDEN_WINNERS = table("golden_winners")
 GOLDEN_LISTS = table("golden_lists")
 GOLDEN_KEPT = table("golden_kept")
+# An update's unchanged customers (GOLDEN_KEPT) whose traits are copied too (see traits.Copied).
+TRAITS_KEPT = table("traits_kept")
+# An update's orders that gained or lost a row, (source, order_id): written by the update.
+TOUCHED_ORDERS = table("touched_orders")
 
 GOLDEN_FIELDS = GOLDEN_FIELD_NAMES
 SOURCE_KINDS = sorted(kind.value for kind in Kind)
@@ -89,8 +93,9 @@ class Unchanged:
     """What an update may copy from the output it updates: the golden records of customers
     whose records are all stored ones (keys up to `last_stored_key`, never replaced) and were
     all that customer's records before. Survivorship reads nothing else, so their golden
-    records are the same; traits depend on the as-of date and are always computed again.
-    Texts in `sentiment` (text, sentiment) keep their stored score."""
+    records are the same. So are their traits, but for those relative to the as-of date and
+    to the other customers, unless an order of theirs gained or lost a row (see
+    traits.Copied). Texts in `sentiment` (text, sentiment) keep their stored score."""
 
     profiles: Path
     identity_map: Path
@@ -107,6 +112,7 @@ class Profiled:
     texts_scored: int  # distinct texts with a sentiment
     as_of: datetime | None
     golden_copied: int = 0  # an update's golden records copied from the previous output
+    traits_copied: int = 0  # an update's customers whose traits (not relative ones) were copied
     sentiment_copied: int = 0  # an update's texts whose stored sentiment was taken
     future_timestamps: int = 0  # timestamps after the run started, left out of the default as_of
     csat_out_of_scale: int = 0  # ticket CSAT values outside profile.experience.csat_scale
@@ -456,6 +462,22 @@ def build_golden(
     return engine.count(GOLDEN)
 
 
+def _find_unchanged_traits(engine: DuckDBEngine) -> None:
+    """``cx_traits_kept``: the customers of ``cx_golden_kept`` none of whose orders gained or
+    lost a row (``cx_touched_orders``, written by the update): a row of an order without a
+    currency takes the one its other rows name, whoever's they are."""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {TRAITS_KEPT} AS
+        SELECT customer_id FROM {GOLDEN_KEPT} ANTI JOIN (
+            SELECT i.customer_id FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
+            SEMI JOIN {TOUCHED_ORDERS} o ON o.source = r.source AND o.order_id = r.order_id
+            WHERE r.source_kind = 'transactions'
+        ) t USING (customer_id)
+        """
+    )
+
+
 def _find_unchanged_customers(engine: DuckDBEngine, unchanged: Unchanged) -> None:
     """``cx_golden_kept``: customers whose records are all stored and unchanged, and were
     exactly the records of the same customer id before."""
@@ -496,7 +518,6 @@ def build_profiles(
     rules = settings.survivorship
     build_golden(engine, rules, unchanged)
     copied = engine.count(GOLDEN_KEPT) if unchanged is not None else 0
-    engine.drop(GOLDEN_KEPT)
     newest, future = newest_timestamp(engine, now or datetime.now(UTC).replace(tzinfo=None))
     as_of = settings.as_of or newest
     scale = settings.experience.csat_scale
@@ -510,7 +531,15 @@ def build_profiles(
         {"low": scale[0], "high": scale[1]},
     )
     conflicts, warnings = currency_conflicts(engine, settings.currency.base)
-    traits.build_traits(engine, settings, as_of)
+    kept, traits_copied = None, 0
+    if unchanged is not None:
+        _find_unchanged_traits(engine)
+        kept, traits_copied = (
+            traits.Copied(TRAITS_KEPT, unchanged.profiles),
+            engine.count(TRAITS_KEPT),
+        )
+    traits.build_traits(engine, settings, as_of, kept)
+    engine.drop(GOLDEN_KEPT, TRAITS_KEPT)
     engine.execute(
         f"""
         CREATE OR REPLACE VIEW {PROFILES} AS
@@ -526,6 +555,7 @@ def build_profiles(
         texts,
         as_of,
         copied,
+        traits_copied,
         texts - scored,
         future,
         int(off_scale),

@@ -93,10 +93,11 @@ def settings_digest(config: Config) -> str:
     ).hexdigest()
 
 
-# The modules that pick golden values and score texts: an update copies what they made for
-# unchanged customers, so a change to them (a new tie-break) must not leave old values in place.
+# The modules that pick golden values, score texts and derive traits: an update copies what
+# they made for unchanged customers, so a change to them (a new tie-break) must not leave old
+# values in place.
 # The package version alone did not tell: it stays the same from one commit to the next.
-PROFILED_BY = ("profile.py", "sentiment.py")
+PROFILED_BY = ("profile.py", "sentiment.py", "traits.py")
 
 
 def profiled_code_digest(root: Path = Path(__file__).parent) -> str:
@@ -1174,6 +1175,18 @@ def _merge_records(
         """
     )
     deleted = int(engine.scalar(f"SELECT count(*) FILTER (WHERE deleted) FROM {REMOVED_RECORDS}"))
+    # Orders that gained or lost a row: their other rows may take another currency, so their
+    # customers' traits are not copied (see profile.Unchanged).
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE {profile.TOUCHED_ORDERS} AS
+        SELECT DISTINCT source, order_id FROM (
+            SELECT source, source_kind, order_id FROM {RECORDS}
+            WHERE record_key IN (SELECT record_key FROM {REMOVED_RECORDS})
+            UNION ALL SELECT source, source_kind, order_id FROM {new}
+        ) WHERE source_kind = 'transactions' AND order_id IS NOT NULL
+        """
+    )
     engine.execute(
         f"DELETE FROM {RECORDS} WHERE record_key IN (SELECT record_key FROM {REMOVED_RECORDS})"
     )

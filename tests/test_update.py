@@ -973,3 +973,58 @@ def test_a_row_changed_in_a_fields_other_column_is_not_read_as_stored():
     )
     digests = [d for (d,) in engine.rows(f"SELECT {raw_digest_sql()} FROM {MAPPED}")]
     assert len(set(digests)) == 3
+
+
+ORDER_LINES = "line_id,order_id,email,amount,currency,order_date\n"
+ORDERS_SOURCE = """  - name: orders
+    kind: transactions
+    path: {path}
+    id: line_id
+    columns: {{order_id: order_id, email: email, amount: amount, currency: currency,
+              created_at: order_date}}
+"""
+
+
+def test_traits_copied_for_unchanged_customers_equal_a_full_runs(cli, tmp_path: Path):
+    """An unchanged customer keeps its traits but for the relative ones, computed again as of
+    tonight's newest order (Cy's recency). Ann's records are unchanged too, but a row of her
+    order 100 arrives tonight under Bob in another currency: her row without a currency no
+    longer takes USD from its order, so her traits are computed again."""
+    crm = "sources:\n  - name: crm\n    kind: crm\n    path: crm.csv\n    id: contact_id\n"
+    crm += "    columns: {first_name: first_name, last_name: last_name, email: email}\n"
+    write(tmp_path / "crm.csv", "contact_id,first_name,last_name,email\n"
+          "C1,Ann,Lee,ann.lee@fastmail.com\nC2,Bob,Ng,bob.ng@fastmail.com\n"
+          "C3,Cy,Oh,cy.oh@fastmail.com\n")  # fmt: skip
+    stored = ("L1,100,ann.lee@fastmail.com,10.00,USD,2024-01-05\n"
+              "L2,100,ann.lee@fastmail.com,5.00,,2024-01-05\n"
+              "L3,200,bob.ng@fastmail.com,20.00,EUR,2024-01-10\n"
+              "L4,300,cy.oh@fastmail.com,30.00,USD,2024-03-01\n")  # fmt: skip
+    tonight = "L5,100,bob.ng@fastmail.com,7.00,EUR,2024-06-01\n"
+    write(tmp_path / "orders1.csv", ORDER_LINES + stored)
+    write(tmp_path / "orders_new.csv", ORDER_LINES + tonight)
+    write(tmp_path / "orders_all.csv", ORDER_LINES + stored + tonight)
+    night1 = write(tmp_path / "night1.yaml", crm + ORDERS_SOURCE.format(path="orders1.csv"))
+    delta = write(tmp_path / "delta.yaml",
+                  "sources:\n" + ORDERS_SOURCE.format(path="orders_new.csv"))  # fmt: skip
+    whole = write(tmp_path / "all.yaml", crm + ORDERS_SOURCE.format(path="orders_all.csv"))
+    out, full = tmp_path / "out", tmp_path / "full"
+    assert cli("unify", "--config", night1, "--out", out, "-q").exit_code == 0
+    shutil.copyfile(out / "state" / "model.json", tmp_path / "model.json")
+    result = cli("update", "--previous", out, "--config", delta, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)["update"]
+    assert cli("unify", "--config", whole, "--model", tmp_path / "model.json", "--out", full,
+               "-q").exit_code == 0  # fmt: skip
+    assert partition(out) == partition(full)
+    assert summary["golden_records_copied"] == 2  # Ann and Cy
+    assert summary["traits_copied"] == 1  # Cy
+    profiles = "SELECT * EXCLUDE (customer_id) FROM '{}/profiles.parquet' ORDER BY ALL"
+    updated = duckdb.sql(profiles.format(out)).fetchall()
+    assert updated == duckdb.sql(profiles.format(full)).fetchall()
+    traits = (
+        "SELECT first_name, recency_days, lifecycle_stage, revenue_by_currency "
+        "FROM '{}/profiles.parquet' WHERE first_name IN ('Ann', 'Cy') ORDER BY 1"
+    )
+    (ann, cy) = duckdb.sql(traits.format(out)).fetchall()
+    assert cy[1] == 92  # 2024-03-01 to 2024-06-01 (it was 0 as of night one)
+    assert {k: str(v) for k, v in ann[3].items()} == {"USD": "10.00", "XXX": "5.00"}
