@@ -251,6 +251,7 @@ def _run(
         with stage("standardize"):
             records = standardize.standardize(engine, config)
             emails_read, emails_unusable = standardize.email_counts(engine)
+            phone_warnings = standardize.phone_warnings(engine, config)
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
         with stage("block"):
@@ -307,7 +308,7 @@ def _run(
                 prior,
                 fitted,
                 model is not None,
-                warnings=tuple(ingested.warnings),
+                warnings=(*ingested.warnings, *phone_warnings),
             ),
             stage,
             [vars(f) for f in ingested.files],

@@ -768,6 +768,7 @@ def _update(
                 engine, int(state["last_record_key"]), deletions is not None
             )
             emails_read, emails_unusable = standardize.email_counts(engine)
+            warnings = (*ingested.warnings, *standardize.phone_warnings(engine, config))
             unchanged += read_unchanged
             records = engine.count(RECORDS)
         with stage("block"):
@@ -869,7 +870,7 @@ def _update(
                     state.get("columns", {}),
                     state["files"],
                 ),
-                tuple(ingested.warnings),
+                warnings,
             ),
             stage,
             inputs,

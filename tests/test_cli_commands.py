@@ -930,6 +930,62 @@ def test_emails_at_example_com_are_counted_and_warned_of(cli, tmp_path: Path):
     assert run["warnings"] == [warning.removeprefix("Warning: ")]
 
 
+UK_CONTACTS = (
+    "id,first_name,last_name,email,phone\n1,Ann,Lee,ann@fastmail.com,020 7946 0018\n"
+    "2,Bob,Ng,bob@fastmail.com,0161 496 0754\n3,Cy,Oh,cy@fastmail.com,07700 900123\n"
+    "4,Di,Wu,di@fastmail.com,0000000000\n"
+)
+UK_ORDERS = "oid,email,phone,amount\nA1,ann2@fastmail.com,+44 20 7946 0018,10\n"
+
+
+def _uk_config(tmp_path: Path, region: str = "") -> Path:
+    sources = ""
+    for name, kind, id_, columns in (
+        ("crm", "crm", "id", "{first_name: first_name, last_name: last_name, email: email, "
+                            "phone: phone}"),
+        ("orders", "transactions", "oid", "{email: email, phone: phone, amount: amount}"),
+    ):  # fmt: skip
+        sources += f"  - name: {name}\n    kind: {kind}\n    path: {name}.csv\n    id: {id_}\n"
+        sources += f"    phone_region: {region}\n" if region and name == "crm" else ""
+        sources += f"    columns: {columns}\n"
+    write(tmp_path / "crm.csv", UK_CONTACTS)
+    write(tmp_path / "orders.csv", UK_ORDERS)
+    return write(tmp_path / "c.yaml", "sources:\n" + sources)
+
+
+def test_phones_that_are_no_number_where_they_are_read_are_warned_of(cli, tmp_path: Path):
+    """A British shop's config without phone_region read its contacts' 020 numbers in the
+    default region, US: none was a number, and none matched its orders' +44 numbers, without a
+    word. The warning names the region the run's other numbers read them in; the placeholder
+    is no phone anywhere and is not counted."""
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _uk_config(tmp_path), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "source 'crm': 3 of its 3 phones are no number when read in US (the default: the "
+        "source sets none) and are not used to match; 3 of them are GB numbers: set "
+        "phone_region: GB on the source (without a config, --phone-region GB)"
+    )
+    assert "Warning: " + warning in " ".join(result.stderr.split())
+    assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
+    # Following it, Ann's contact and her order share a number, and no warning is left.
+    result = cli("unify", "--config", _uk_config(tmp_path, "GB"), "--out", out, "--quiet")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
+    ann = duckdb.sql(
+        f"SELECT count(DISTINCT customer_id) FROM '{out}/identity_map.parquet' "
+        "WHERE source_record_id IN ('1', 'A1')"
+    ).fetchall()
+    assert ann == [(1,)]
+    # A lone source of national numbers: no other number tells their region.
+    result = cli("unify", "--crm", tmp_path / "crm.csv", "--out", tmp_path / "o2", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "3 of its 3 phones are no number when read in US (the default: the source sets none) "
+        "and are not used to match; set the source's phone_region (without a config, "
+        "--phone-region) to the country they are from"
+    ) in " ".join(result.stderr.split())
+
+
 def test_a_tiny_file_links_on_a_shared_email_whatever_its_namesakes_say(cli, tmp_path: Path):
     # Two John Smiths of one city with different emails were the only pair with two emails to
     # compare (the sign-up sharing Mary's email was found by that email alone, so EM did not

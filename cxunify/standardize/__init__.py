@@ -16,6 +16,7 @@ import functools
 from typing import Any, cast
 
 import duckdb
+import phonenumbers
 
 from cxunify.config import UNKNOWN_CURRENCY, Config, currency_codes
 from cxunify.engine import DuckDBEngine
@@ -283,6 +284,87 @@ def email_counts(engine: Any) -> tuple[int, int]:
         """
     )[0]
     return int(read), int(unusable)
+
+
+def phone_warnings(engine: Any, config: Config) -> list[str]:
+    """A warning per source most of whose phones (not placeholders) are no number where they
+    were read: a UK shop's `020 7946 0018` in a config without phone_region is read in the
+    default, US, and matches nothing, without a word. On DuckDB, the warning names the region
+    that reads most of them, of those whose numbers the run holds elsewhere (its orders' +44).
+    Plain SQL for the counts, for either engine; an update counts its merged records."""
+    counts = engine.rows(
+        f"""
+        SELECT source, count(*) AS phones,
+               count(*) FILTER (WHERE phone IS NULL) AS not_numbers
+        FROM {RECORDS} WHERE phone_digits IS NOT NULL
+        GROUP BY source ORDER BY source
+        """
+    )
+    default = config.standardize.phone_region
+    regions = {source.name: source.phone_region for source in config.sources}
+    warnings = []
+    for source, written, not_numbers in counts:
+        if not_numbers * 2 <= written:
+            continue
+        region = regions.get(source) or default
+        where = "its phone_region" if regions.get(source) else "the default: the source sets none"
+        text = (
+            f"source '{source}': {not_numbers:,} of its {written:,} phones are no number when "
+            f"read in {region} ({where}) and are not used to match"
+        )
+        better = (
+            _region_reading(engine, source, region) if isinstance(engine, DuckDBEngine) else None
+        )
+        if better is not None:
+            other, read = better
+            text += (
+                f"; {read:,} of them are {other} numbers: set phone_region: {other} on the "
+                f"source (without a config, --phone-region {other})"
+            )
+        else:
+            text += (
+                "; set the source's phone_region (without a config, --phone-region) to the "
+                "country they are from"
+            )
+        warnings.append(text)
+    return warnings
+
+
+def _region_reading(
+    engine: DuckDBEngine, source: str, region: str | None
+) -> tuple[str, int] | None:
+    """Of the regions of the numbers the run read (each number's own region), the
+    one reading most of `source`'s phones that are no number in `region`, and how many; None
+    when none reads half of them."""
+    codes = engine.rows(
+        f"""
+        SELECT phone, count(*) AS n FROM {RECORDS} WHERE phone IS NOT NULL
+        GROUP BY phone ORDER BY n DESC, phone LIMIT 1000
+        """
+    )
+    found: dict[str, int] = {}
+    for phone, n in codes:
+        try:
+            other = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
+        except phonenumbers.NumberParseException:
+            continue
+        if other and other != region and other in phonenumbers.SUPPORTED_REGIONS:
+            found[other] = found.get(other, 0) + int(n)
+    best = None
+    failing = (
+        f"FROM {RECORDS} WHERE source = $source AND phone IS NULL AND phone_digits IS NOT NULL"
+    )
+    total = int(engine.scalar(f"SELECT count(*) {failing}", {"source": source}))
+    for other in sorted(found, key=lambda r: (-found[r], r))[:5]:
+        read = int(
+            engine.scalar(
+                f"SELECT count(*) {failing} AND cx_phone_e164(phone_digits, $region) IS NOT NULL",
+                {"source": source, "region": other},
+            )
+        )
+        if read * 2 >= total and (best is None or read > best[1]):
+            best = (other, read)
+    return best
 
 
 # Exports repeat values endlessly (every order repeats its buyer's name and phone), so the
