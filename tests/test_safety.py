@@ -381,3 +381,29 @@ def test_flags_run_uses_the_lock_too(cli, tmp_path: Path):
         result = cli("unify", "--crm", tmp_path / "crm.csv", "--out", out, "-q")
     assert result.exit_code == 4
     assert "is writing this output folder" in result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MB tmpfs, where the machine lets tests mount one (root in a container), else skip."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_is_named_as_one_and_leaves_nothing_behind(cli, small_disk: Path):
+    """A nightly run on a full disk said `Internal error: IOException ... please report it`
+    (exit 2): a disk to make room on is the user's to fix, and the message says so."""
+    out = small_disk / "out"
+    result = cli("unify", "--config", ROOT / "configs" / "sample.yaml", "--out", out, "-q")
+    assert result.exit_code == 1, result.stderr
+    message = " ".join(result.stderr.split())
+    assert message.startswith(f"Error: {small_disk}/.out.tmp-"), message
+    assert ": no space left on its disk; make room there, or write --out to a disk" in message
+    assert list(small_disk.iterdir()) == []  # the run's staging folder went with it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,13 +70,23 @@ class DuckDBEngine:
 
     @contextmanager
     def _within_memory(self) -> Iterator[None]:
-        """An operation DuckDB cannot spill is a limit to raise, not a bug to report."""
+        """An operation DuckDB cannot spill is a limit to raise, and a full disk room to make,
+        not bugs to report."""
         try:
             yield
         except duckdb.OutOfMemoryException:
             raise ResourceError(
                 f"DuckDB ran out of memory within its limit of {self.memory_limit}; raise it "
                 "with engine.memory_limit in the config or CXUNIFY_MEMORY_LIMIT (e.g. 8GB)"
+            ) from None
+        except duckdb.IOException as exc:
+            full = _NO_SPACE.search(str(exc))
+            if full is None:
+                raise
+            raise ResourceError(
+                f"{full['path'] or 'a file'}: no space left on its disk; make room there, or "
+                "write --out to a disk with more (a run writes its new output, and what does "
+                "not fit in memory, beside the output folder, and replaces the old one last)"
             ) from None
 
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
@@ -152,6 +163,12 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+
+
+# DuckDB's message for a write the disk had no room for (ENOSPC), naming the file when it can.
+_NO_SPACE = re.compile(
+    r'(?:Could not write (?:to )?file \\?"(?P<path>[^"\\]+)\\?"[^\n]*)?No space left on device'
+)
 
 
 def _env_threads(name: str) -> int | None:
