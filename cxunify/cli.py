@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.cells import cell_len
@@ -103,8 +104,7 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
             stderr.print(f"Error: {line}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        stderr.print("Interrupted.")
-        raise typer.Exit(130) from None
+        _stopped()
     except typer.Exit:
         raise
     except BrokenPipeError:
@@ -127,8 +127,7 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         if debug:
             stderr.print_exception()
         if interrupted(exc):
-            stderr.print("Interrupted.")
-            raise typer.Exit(130) from None
+            _stopped()
         damaged = unreadable_file(exc)
         if damaged is not None:
             stderr.print(f"Error: {damaged}", markup=False, highlight=False, soft_wrap=True)
@@ -181,10 +180,32 @@ def _options(
     """Unify customer exports into one profile per customer, as Parquet DuckDB can query."""
 
 
+# A nightly job its scheduler stops gets SIGTERM (`timeout`, systemd, Kubernetes). Read as
+# Ctrl-C, it stops the run the same way: its staging folder and its lock go on the way out (the
+# previous output was never touched), instead of staying for the next run to clear.
+_TERMINATED: list[int] = []
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if not _TERMINATED:  # a second one lets the first one's clean-up finish
+        _TERMINATED.append(signum)
+        raise KeyboardInterrupt
+
+
+def _stopped() -> NoReturn:
+    """Exit as a run stopped by Ctrl-C (130) or SIGTERM (143, as its shell would report)."""
+    if _TERMINATED:
+        stderr.print("Terminated.")
+        raise typer.Exit(128 + signal.SIGTERM)
+    stderr.print("Interrupted.")
+    raise typer.Exit(130)
+
+
 def main(args: list[str] | None = None) -> None:
     """The ``cxunify`` command. A usage error (an unknown flag, a value of the wrong type) is
     a user error like any other: one line on stderr and exit code 1. Click's own convention
     is 2, which this tool keeps for internal errors, so a cron job can tell them apart."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(args=args, prog_name="cxunify", standalone_mode=False)
     except typer.TyperException as exc:

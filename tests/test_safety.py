@@ -363,6 +363,37 @@ def test_sigkill_mid_run_leaves_the_previous_output_intact(
     assert _readable(out) == rows
 
 
+def test_sigterm_stops_a_run_that_cleans_up_after_itself(sample_out: Path, tmp_path: Path):
+    """A scheduler stops a job with SIGTERM (`timeout 1h cxunify unify ...`). It ended the
+    run where it stood, as SIGKILL does, its staging folder and lock left for the next run;
+    now the run stops as on Ctrl-C: both go, the previous output stays, and the exit code is
+    143 (128 + SIGTERM), as a shell reports a process SIGTERM ended."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    command = [sys.executable, "-m", "cxunify", "unify", "--config", str(SAMPLE_CONFIG),
+               "--out", str(out), "-q"]  # fmt: skip
+    run = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline, staged_at = time.monotonic() + 60, None
+    try:
+        while time.monotonic() < deadline and run.poll() is None:
+            staged = list(tmp_path.glob(".out.tmp-*"))
+            staged_at = staged_at or (time.monotonic() if staged else None)
+            if staged_at and time.monotonic() - staged_at > 1.0:  # in the middle of the work
+                break
+            time.sleep(0.005)
+        run.send_signal(signal.SIGTERM)
+    finally:
+        _, errors = run.communicate()
+    assert run.returncode == 143, errors
+    assert errors.strip().endswith("Terminated.")
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    assert not lock_path(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 DATABASE = "cxunify.duckdb"
 
 
