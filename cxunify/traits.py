@@ -646,7 +646,6 @@ _RELATIVE_FROM = {
                                      "v.recency_days"),
     **{name: f"v.{name}" for name in ("rfm_r", "rfm_f", "rfm_m", "rfm_segment")},
 }  # fmt: skip
-assert set(_RELATIVE_FROM) == set(RELATIVE_TRAITS)
 CHANGED_TOUCHPOINTS = table("touchpoints_changed")
 
 

@@ -777,3 +777,11 @@ def test_an_id_repeated_on_each_line_of_an_order_rejects_the_lines_with_a_warnin
     ]
     profile = duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall()
     assert profile == [(2, Decimal("66.34"))]
+
+
+def test_every_relative_trait_is_computed_again_for_a_customer_whose_traits_are_copied():
+    """An update copies an unchanged customer's traits but for those that move with the as-of
+    date or the other customers: a trait added to RELATIVE_TRAITS needs its expression."""
+    from cxunify import traits
+
+    assert set(traits._RELATIVE_FROM) == set(traits.RELATIVE_TRAITS)
