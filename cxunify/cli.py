@@ -802,14 +802,25 @@ def diff(
 
 @app.command()
 def verify(
-    out: Annotated[Path, typer.Argument(help="The output folder to check.")],
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="The output folder to check (the same as --out).", show_default=False),
+    ] = None,
+    out_opt: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder. [default: out]")
+    ] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Check every file of an output folder against the SHA-256 its run recorded."""
     from cxunify.verify import verify_output
 
+    # The folder as the other commands take it (--out, default out), or as an argument.
+    out = folder or out_opt or Path("out")
+
     def action() -> None:
+        if folder is not None and out_opt is not None and folder != out_opt:
+            raise UserError(f"give {folder} or --out {out_opt}, not both")
         checked = verify_output(out)
         damaged = [c for c in checked if c.problem is not None]
         if as_json:

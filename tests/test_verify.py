@@ -102,3 +102,14 @@ def test_a_folder_without_digests_is_refused_in_one_line(cli, out: Path, tmp_pat
     result = cli("verify", tmp_path / "nothing")
     assert result.exit_code == 1
     assert "not a cxunify output folder" in result.stderr
+
+
+def test_verify_takes_the_folder_as_every_other_command_does(cli, sample_out: Path, tmp_path):
+    """`cxunify verify --out out` said `No such option: --out`: every other command that reads
+    an output takes --out (default out); the folder as an argument still works."""
+    for args in (["--out", sample_out], ["-o", sample_out], [sample_out, "--out", sample_out]):
+        result = cli("verify", *args)
+        assert result.exit_code == 0, result.stderr
+    result = cli("verify", sample_out, "--out", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: give {sample_out} or --out {tmp_path}, not both"
