@@ -21,7 +21,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
@@ -390,9 +394,37 @@ def swap_in(staging: Folder, out_dir: Folder) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous run
         return
     retired = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    out_dir.rename(retired)
-    staging.rename(out_dir)
+    with _signals_held():
+        out_dir.rename(retired)
+        staging.rename(out_dir)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done: between two renames the output is
+    in neither place, and a run stopping there would clear away its new output as unfinished,
+    leaving only the retired one, which the next run clears as a leftover. (SIGKILL cannot
+    wait; where it is, renameat2 swaps in one call instead.) Python runs signal handlers in
+    the main thread, so that is where they are held; a signal is handled as it would have
+    been once the block is done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    before = {number: signal.signal(number, lambda n, f: caught.append((n, f))) for number in held}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for number, frame in caught[:1]:
+            then = before[signal.Signals(number)]
+            if callable(then):
+                then(number, frame)
+            elif then == signal.SIG_DFL:
+                signal.raise_signal(number)
 
 
 def _replace_on_store(staging: HadoopPath, out_dir: HadoopPath) -> None:

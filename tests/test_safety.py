@@ -307,6 +307,41 @@ def test_swap_never_leaves_the_path_missing(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_signal_between_the_two_renames_of_a_swap_waits_for_the_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Where renameat2 cannot swap (another OS, some network filesystems), the swap is two
+    renames; SIGTERM between them (read as Ctrl-C) stopped the run with the output in neither
+    place, and the clean-up then removed the new one as unfinished. Now it waits."""
+    from cxunify import output
+
+    out, staging = tmp_path / "out", tmp_path / ".out.tmp-1"
+    for folder, text in ((out, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "run.json").write_text(text)
+    monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    rename = Path.rename
+
+    def rename_then_terminated(self: Path, target):
+        moved = rename(self, target)
+        if self == out:  # after the first of the two: the output is in neither place
+            os.kill(os.getpid(), signal.SIGTERM)
+        return moved
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "rename", rename_then_terminated)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            swap_in(staging, out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (out / "run.json").read_text() == "new"
+    assert not staging.exists()
+
+
 def _readable(out: Path) -> int:
     """Rows of the identity map, read through the output's DuckDB views."""
     con = duckdb.connect(str(out / "cxunify.duckdb"), read_only=True)
