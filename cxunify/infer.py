@@ -117,6 +117,9 @@ class InferredSource:
     phone_region: str | None = None
     phone_region_note: str = ""
     phone_region_leaning: str | None = None
+    # Of its sample's phones (placeholders aside), those that are no number in the default
+    # region, and all of them: a lone file of national numbers tells no region.
+    phones_unread: tuple[int, int] | None = None
 
 
 # `--transactions orders=exports/orders_2025-07-01.csv`: a source's name before the path.
@@ -386,6 +389,7 @@ def _infer_one(
                 inferred.phone_region_leaning,
                 inferred.phone_region_note,
             ) = _phone_region(engine, sample, columns)
+            inferred.phones_unread = _phones_unread(engine, sample, columns)
     if stored_id is not None:
         # Tonight's delta may hold a repeated or empty id: inferring from it would number the
         # rows instead, and the update could not replace the stored records by id. Such rows
@@ -568,6 +572,29 @@ def _phone_region(
     if not leaning:
         return None, None, ""
     return None, leaning[0][0], "; ".join(why for _, why in leaning)
+
+
+def _phones_unread(
+    engine: DuckDBEngine, sample: str, columns: dict[str, str | list[str]]
+) -> tuple[int, int] | None:
+    """Of the sample's phones (placeholders aside), how many are no number when read in the
+    default region, and how many there are; None without a phone column."""
+    mapped = columns.get("phone")
+    phones = [mapped] if isinstance(mapped, str) else list(mapped or [])
+    if not phones:
+        return None
+    install_macros(engine.con)
+    values = " UNION ALL ".join(
+        f"SELECT trim(CAST({ident(column)} AS VARCHAR)) AS v FROM {sample}" for column in phones
+    )
+    unread, written = engine.rows(
+        f"""
+        SELECT count(*) FILTER (WHERE cx_phone_e164(v, $region) IS NULL), count(*)
+        FROM ({values}) WHERE v <> '' AND cx_phone_digits(v) IS NOT NULL
+        """,
+        {"region": StandardizeConfig().phone_region},
+    )[0]
+    return int(unread), int(written)
 
 
 def _filled(column: str) -> str:
@@ -850,6 +877,17 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             lines.append(
                 f"    # phone_region: not inferred: {item.phone_region_note}; two thirds must "
                 f"agree (set {item.phone_region_leaning} here if its numbers are)"
+            )
+        elif (
+            item.phones_unread is not None
+            and config.standardize.phone_region == StandardizeConfig().phone_region
+            and item.phones_unread[0] * 2 > item.phones_unread[1]
+        ):
+            unread, sampled = item.phones_unread
+            lines.append(
+                f"    # phone_region: not inferred, and {unread} of the {sampled} phones sampled "
+                f"are no number in {config.standardize.phone_region}: set the country they are "
+                "from here"
             )
         if source.id is not None:
             lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")

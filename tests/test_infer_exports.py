@@ -691,6 +691,29 @@ def test_a_source_whose_values_tell_no_region_takes_the_one_the_others_tell(tmp_
     assert [s.phone_region for s in config.sources] == [None, "DE", None]
 
 
+def test_init_says_when_a_lone_sources_phones_are_no_number_in_the_default_region(
+    tmp_path: Path,
+):
+    """A British shop's one file of 020 numbers tells no region (a trunk prefix of 0 is a
+    hundred countries'), and init drafted it for US without a word; a US file gets no note."""
+    from cxunify.fields import Kind
+    from cxunify.infer import config_from_flags, render_yaml
+
+    british = write(
+        tmp_path / "contacts.csv",
+        "id,name,phone\n1,Ann Lee,020 7946 0018\n2,Bob Ng,0161 496 0754\n3,Cy Oh,0000000000\n",
+    )
+    config, inferred = config_from_flags({Kind.crm: [str(british)]}, tmp_path)
+    assert config.sources[0].phone_region is None
+    assert (
+        "    # phone_region: not inferred, and 2 of the 2 phones sampled are no number in US: "
+        "set the country they are from here\n"
+    ) in render_yaml(config, inferred, tmp_path)
+    american = write(tmp_path / "us.csv", "id,name,phone\n1,Ann Lee,(617) 555-0142\n")
+    config, inferred = config_from_flags({Kind.crm: [str(american)]}, tmp_path)
+    assert "# phone_region" not in render_yaml(config, inferred, tmp_path)
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
