@@ -583,7 +583,8 @@ def _phones_unread(
     phones = [mapped] if isinstance(mapped, str) else list(mapped or [])
     if not phones:
         return None
-    install_macros(engine.con)
+    if not engine.rows("SELECT 1 FROM duckdb_functions() WHERE function_name = 'cx_phone_e164'"):
+        install_macros(engine.con)  # once per run, for the first source with phones
     values = " UNION ALL ".join(
         f"SELECT trim(CAST({ident(column)} AS VARCHAR)) AS v FROM {sample}" for column in phones
     )
