@@ -885,10 +885,15 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             and item.phones_unread[0] * 2 > item.phones_unread[1]
         ):
             unread, sampled = item.phones_unread
+            counted = (
+                "the one phone sampled is"
+                if sampled == 1
+                else f"{unread} of the {sampled} phones sampled are"
+            )
             lines.append(
-                f"    # phone_region: not inferred, and {unread} of the {sampled} phones sampled "
-                f"are no number in {config.standardize.phone_region}: set the country they are "
-                "from here"
+                f"    # phone_region: not inferred, and {counted} no number in "
+                f"{config.standardize.phone_region}: set the country "
+                f"{'it is' if sampled == 1 else 'they are'} from here"
             )
         if source.id is not None:
             lines.append(f"    id: {_scalar(source.id)}  # {item.id_note}")

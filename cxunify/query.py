@@ -16,7 +16,6 @@ from typing import IO, Any, Literal
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from cxunify import jsontext
@@ -307,10 +306,15 @@ def text_rows(batch: pa.RecordBatch) -> list[list[str | None]]:
 
 
 def _cell_texts(column: pa.ChunkedArray) -> list[str | None]:
+    return _cell_array(column).to_pylist()
+
+
+def _cell_array(column: pa.ChunkedArray) -> pa.ChunkedArray:
     try:
-        return pc.cast(column, pa.string()).to_pylist()  # as Arrow's CSV writer does
+        return pc.cast(column, pa.string())  # as Arrow's CSV writer does
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        return [None if value is None else str(value) for value in column.to_pylist()]
+        texts = [None if value is None else str(value) for value in column.to_pylist()]
+        return pa.chunked_array([pa.array(texts, pa.string())])
 
 
 def _interval_text(interval: Any) -> str:
@@ -396,25 +400,39 @@ def _plain(value: Any, kind: pa.DataType) -> Any:
     return str(value)
 
 
+_CSV_QUOTED = r'[,"\r\n]'  # a cell holding one of these is quoted (RFC 4180)
+
+
+def _csv_quoted(text: str) -> str:
+    if text == "" or re.search(_CSV_QUOTED, text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_lines(batch: pa.RecordBatch) -> str:
+    """The rows of `batch` as CSV lines, each cell as ``text_rows`` has it and quoted only
+    where it must be, as DuckDB and Python's csv module write: a null is an empty cell, an
+    empty text is "" (Arrow's writer quoted every text, awkward in a shell's ``$(...)``)."""
+    if batch.num_rows == 0:
+        return ""
+    table = _flat(pa.Table.from_batches([batch]))
+    cells = []
+    for column in table.columns:
+        text = _cell_array(column)
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        needs = pc.or_(pc.equal(text, ""), pc.match_substring_regex(text, _CSV_QUOTED))
+        cells.append(pc.fill_null(pc.if_else(needs, quoted, text), ""))
+    lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+    return "\n".join(lines.to_pylist()) + "\n"
+
+
 def _write_text(reader: pa.RecordBatchReader, fmt: str, handle: IO[str]) -> int:
     rows = 0
     if fmt == "csv":
-        import io
-
-        first = True
+        handle.write(",".join(_csv_quoted(name) for name in reader.schema.names) + "\n")
         for batch in reader:
-            buffer = io.BytesIO()
-            pa_csv.write_csv(
-                _flat(pa.Table.from_batches([batch], reader.schema)),
-                buffer,
-                pa_csv.WriteOptions(include_header=first),
-            )
-            handle.write(buffer.getvalue().decode("utf-8"))
-            first = False
+            handle.write(_csv_lines(batch))
             rows += batch.num_rows
-        if first:  # no rows: the header alone, quoted as Arrow quotes it ('a"b' is "a""b")
-            quoted = (name.replace('"', '""') for name in reader.schema.names)
-            handle.write(",".join(f'"{name}"' for name in quoted) + "\n")
         return rows
     for batch in reader:
         for record in python_rows(batch):

@@ -709,6 +709,12 @@ def test_init_says_when_a_lone_sources_phones_are_no_number_in_the_default_regio
         "    # phone_region: not inferred, and 2 of the 2 phones sampled are no number in US: "
         "set the country they are from here\n"
     ) in render_yaml(config, inferred, tmp_path)
+    lone = write(tmp_path / "lone.csv", "id,name,phone\n1,Ann Lee,020 7946 0018\n")
+    config, inferred = config_from_flags({Kind.crm: [str(lone)]}, tmp_path)
+    assert (
+        "    # phone_region: not inferred, and the one phone sampled is no number in US: set "
+        "the country it is from here\n"
+    ) in render_yaml(config, inferred, tmp_path)
     american = write(tmp_path / "us.csv", "id,name,phone\n1,Ann Lee,(617) 555-0142\n")
     config, inferred = config_from_flags({Kind.crm: [str(american)]}, tmp_path)
     assert "# phone_region" not in render_yaml(config, inferred, tmp_path)

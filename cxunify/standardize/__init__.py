@@ -308,23 +308,33 @@ def phone_warnings(engine: Any, config: Config) -> list[str]:
             continue
         region = regions.get(source) or default
         where = "its phone_region" if regions.get(source) else "the default: the source sets none"
+        counted = (
+            "its only phone is no number"
+            if written == 1
+            else f"{not_numbers:,} of its {written:,} phones are no number"
+        )
         text = (
-            f"source '{source}': {not_numbers:,} of its {written:,} phones are no number when "
-            f"read in {region} ({where}) and are not used to match"
+            f"source '{source}': {counted} when read in {region} ({where}) and "
+            f"{'is' if written == 1 else 'are'} not used to match"
         )
         better = (
             _region_reading(engine, source, region) if isinstance(engine, DuckDBEngine) else None
         )
         if better is not None:
             other, read = better
+            them = (
+                f"it is a number when read in {other}"
+                if written == 1
+                else f"{read:,} of them are {other} numbers"
+            )
             text += (
-                f"; {read:,} of them are {other} numbers: set phone_region: {other} on the "
+                f"; {them}: set phone_region: {other} on the "
                 f"source (without a config, --phone-region {other})"
             )
         else:
             text += (
                 "; set the source's phone_region (without a config, --phone-region) to the "
-                "country they are from"
+                f"country {'it is' if written == 1 else 'they are'} from"
             )
         warnings.append(text)
     return warnings
