@@ -114,7 +114,9 @@ class SourceConfig(_Strict):
         "list of columns, the first holding a value used to match",
     )
     phone_region: str | None = Field(None, description="default phone region for this source")
-    dayfirst: StrictBool | None = Field(None, description="read 03/04/2020 as 3 April")
+    dayfirst: StrictBool | None = Field(
+        None, description="true: 03/04/2020 is 3 April; false: March 4"
+    )
 
     @field_validator("name")
     @classmethod

@@ -917,7 +917,8 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
         "standardize:",
         f"  phone_region: {_scalar(config.standardize.phone_region or 'US')}"
         "  # region for numbers written without +country code",
-        f"  dayfirst: {_scalar(config.standardize.dayfirst)}  # read 03/04/2020 as 3 April",
+        f"  dayfirst: {_scalar(config.standardize.dayfirst)}"
+        "  # true: 03/04/2020 is 3 April; false: March 4",
         "",
     ]
     return "\n".join(lines)

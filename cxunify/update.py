@@ -573,6 +573,12 @@ def update(
         prior = output.find_previous(previous, for_update=True)
         if prior is None:
             raise OutputError(f"{previous}: --previous is not a cxunify output folder")
+        if json.loads((previous / output.MANIFEST).read_text(encoding="utf-8")).get("pii_hashed"):
+            raise OutputError(
+                f"{previous}: its personal values are hashed (output.hash_pii), so it keeps no "
+                "plain records for tonight's to be linked against: a hashed output is "
+                "replaced by a full `cxunify unify` each run, not updated"
+            )
         state_dir = previous / STATE
         state = _read_state_json(state_dir)
         _check_settings(config, state, previous)

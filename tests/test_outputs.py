@@ -332,3 +332,38 @@ matching: {blocklist: [orders@myshop.com], max_records_per_value: 2}
         duckdb.sql(link.format(out)).fetchall()
         == duckdb.sql(link.format(outs["named.csv"])).fetchall()
     )
+
+
+def _readme_columns(name: str) -> list[tuple[str, str, str]]:
+    """(column, type, meaning) of each row of the README's table for `name`.parquet, in order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(f"### `{name}.parquet`", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| ([^|]+?) \| ([^|]+?) \| (.*) \|$", section, re.MULTILINE)
+    return [row for row in rows if row[0] != "column" and not row[0].startswith("---")]
+
+
+@pytest.mark.parametrize("name", [*sorted(CONTRACT), "links"])
+def test_the_readme_lists_each_outputs_columns_in_order_with_their_types(
+    sample_out: Path, name: str
+):
+    """A reader of the README's tables writes `SELECT *` and positional code against them:
+    touchpoints' table had order_id and channel the other way round."""
+    actual = [
+        (column, kind.replace('"', ""))
+        for column, kind in _schema(sample_out / f"{name}.parquet").items()
+    ]
+    expected: list[tuple[str, str]] = []
+    patterns: list[tuple[str, str]] = []  # per-field columns (links' gamma_<field>, ...)
+    for column, kind, meaning in _readme_columns(name):
+        column = column.replace("&lt;", "<").replace("&gt;", ">")
+        if column.startswith("<field>"):  # profiles' provenance: the fields are named
+            named = re.findall(r"`(\w+" + re.escape(column[len("<field>") :]) + r")`", meaning)
+            expected += [(c, kind) for c in named]
+        elif "<field>" in column:
+            patterns.append((column.replace("<field>", "[a-z_]+"), kind))
+        else:
+            expected += [(c.strip(), kind) for c in column.split(",")]
+    assert actual[: len(expected)] == expected
+    rest = actual[len(expected) :]
+    assert all(any(re.fullmatch(p, c) and k == t for p, t in patterns) for c, k in rest), rest
+    assert bool(rest) == bool(patterns)

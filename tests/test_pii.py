@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -110,6 +111,21 @@ def test_no_output_file_holds_a_raw_personal_value(hashed_out: Path, sample_out:
     raw = _rows(f"SELECT raw FROM '{hashed_out}/rejects.parquet'")
     plain = _rows(f"SELECT raw FROM '{sample_out}/rejects.parquet'")
     assert len(raw) == len(plain) > 0 and all(HEX.match(r) for (r,) in raw)
+
+
+def test_an_update_of_a_hashed_output_says_it_needs_a_full_run(cli, hashed_out, tmp_path):
+    """It said the output "has no update state ... run a full `cxunify unify` first", and a
+    full hashed run writes none either: the advice went round in a circle."""
+    crm = write(tmp_path / "crm.csv", "contact_id,first_name,email\nN1,Ann,ann@fastmail.com\n")
+    result = cli("update", "--previous", hashed_out, "--crm", crm, "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        f"Error: {hashed_out}: its personal values are hashed (output.hash_pii), so it keeps "
+        "no plain records for tonight's to be linked against: a hashed output is replaced by "
+        "a full `cxunify unify` each run, not updated"
+    )
+    assert json.loads((hashed_out / "run.json").read_text())["pii_hashed"] is True
+    assert not (tmp_path / "o").exists()
 
 
 def test_hashing_needs_a_key_and_no_state(cli, tmp_path: Path, monkeypatch):
