@@ -220,6 +220,8 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
         return True
     if _typo_of(std_a, key_b) or _typo_of(std_b, key_a):
         return True
+    if std_a in formals and std_b in formals:
+        return False  # two names the table knows, of no common formal name: Pam and Pat
     return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
 
 
@@ -305,11 +307,14 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
     return None
 
 
-# The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b.
+# The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b, or
+# less (a cluster it finds no conflict in never reaches the guards): two names the nickname
+# table knows (`known`) are alike only by their formal name, as there.
 _FIRSTS_COMPATIBLE = """(a.k = b.k OR a.s = b.s
     OR (jaro_winkler_similarity(a.s, b.l) >= 0.92 AND jaro_winkler_similarity(a.l, b.s) >= 0.92)
     OR ((length(a.s) = 1 OR length(b.s) = 1) AND substring(a.s, 1, 1) = substring(b.s, 1, 1))
-    OR jaro_winkler_similarity(a.s, b.s) >= 0.8)"""
+    OR (jaro_winkler_similarity(a.s, b.s) >= 0.8 AND NOT (a.known AND b.known)))"""
+KNOWN_FIRSTS = table("known_first_names")
 _DOBS_COMPATIBLE = """(a.d = b.d OR damerau_levenshtein(a.d, b.d) <= 1
     OR (substring(a.d, 1, 4) = substring(b.d, 1, 4)
         AND substring(a.d, 5, 2) = substring(b.d, 7, 2)
@@ -347,8 +352,9 @@ def _suspects_sql(guards: Guards) -> str:
         WITH firsts AS (
             SELECT DISTINCT c.cluster, n.first_name_std AS s,
                    coalesce(n.first_name_key, n.first_name_std) AS k,
-                   coalesce(n.last_name_std, '') AS l
-            {values} WHERE n.first_name_std IS NOT NULL
+                   coalesce(n.last_name_std, '') AS l, kn.name IS NOT NULL AS known
+            {values} LEFT JOIN {KNOWN_FIRSTS} kn ON kn.name = n.first_name_std
+            WHERE n.first_name_std IS NOT NULL
         ), dobs AS (
             SELECT DISTINCT c.cluster, strftime(n.dob, '%Y%m%d') AS d
             {values} WHERE n.dob IS NOT NULL
@@ -379,10 +385,14 @@ def apply_guards(
     from cxunify.block import NODES
 
     suspects = table("guard_suspects")
+    engine.register_arrow(
+        KNOWN_FIRSTS, pa.table({"name": pa.array(sorted(_name_variants()[1]), pa.string())})
+    )
     engine.execute(
         f"CREATE OR REPLACE TABLE {suspects} AS {_suspects_sql(guards)}",
         {"max_emails": guards.max_emails},
     )
+    engine.drop(KNOWN_FIRSTS)
     if engine.count(suspects) == 0:
         engine.drop(suspects)
         return

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cxunify.block import RECORD_NODES
-from cxunify.cluster import CLUSTERS, LINKS
+from cxunify.cluster import CLUSTERS, LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath
 from cxunify.sql import parquet, table
@@ -30,8 +30,10 @@ NODE_NAMES_SQL = f"""
 def assign_customer_ids(engine: DuckDBEngine) -> int:
     """Create ``cx_identity(record_key, node, customer_id, confidence)``; return customers.
 
-    ``confidence`` is the best match probability of a link touching the record's node; records
-    identical to another record of their customer (same node) have confidence 1.
+    ``confidence`` is the best match probability of a link touching the record's node that
+    joined it (a link a merge guard refused does not: the record it would have joined is in
+    another customer); records identical to another record of their customer (same node) have
+    confidence 1.
     """
     engine.execute(
         f"""
@@ -47,10 +49,14 @@ def assign_customer_ids(engine: DuckDBEngine) -> int:
             FROM members GROUP BY cluster
         ), node_sizes AS (
             SELECT node, count(*) AS n FROM members GROUP BY node
+        ), joined AS (
+            SELECT l.left_node, l.right_node, l.match_probability FROM {LINKS} l
+            LEFT JOIN {REFUSED} f ON f.left_node = l.left_node AND f.right_node = l.right_node
+            WHERE f.left_node IS NULL
         ), best_link AS (
             SELECT node, max(p) AS confidence FROM (
-                SELECT left_node AS node, match_probability AS p FROM {LINKS}
-                UNION ALL SELECT right_node, match_probability FROM {LINKS}
+                SELECT left_node AS node, match_probability AS p FROM joined
+                UNION ALL SELECT right_node, match_probability FROM joined
             ) GROUP BY node
         )
         SELECT m.record_key, m.node, a.customer_id,

@@ -250,6 +250,15 @@ class _Sample:
     stored: list | None  # the stored source of that name (an update's), as infer_sources has it
 
 
+# Fields that tell a person: a JSON document of one object naming none of them, beside an
+# array of objects, holds its records in that array (a record of its own, one customer with a
+# list of addresses, names the customer).
+_PERSON_FIELDS = {
+    "first_name", "last_name", "full_name", "email", "phone", "handle", "national_id", "dob",
+    "customer_key",
+}  # fmt: skip
+
+
 def _read_sample(
     engine: DuckDBEngine,
     kind: Kind,
@@ -272,7 +281,8 @@ def _read_sample(
     raw = load_raw(
         engine, file, readable, fmt, None, sample, name, limit=SAMPLE_ROWS, work_dir=work_dir
     )
-    if raw.wrapped and not any(fields_for_headers(raw.columns)):
+    if raw.wrapped and not _PERSON_FIELDS & set(fields_for_headers(raw.columns)):
+        # ({"total": 3, "users": [...]} read as one record: its `total` an amount, no one.)
         raise raw.wrapped_error(file)
     if raw.rows == raw.rejected and _stored_id(kind, stored, raw.columns) is None:
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""

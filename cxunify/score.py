@@ -452,22 +452,32 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     ]
     truthy = {"1", "true", "yes", "y", "match", "t"}
     falsy = {"0", "false", "no", "n", "non-match", "nonmatch", "f"}
+    import io
+
     labels = []
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in wanted if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(f"{path}: missing columns {', '.join(missing)}")
-            for line, row in enumerate(reader, start=2):
-                flag = (row["is_match"] or "").strip().lower()
-                if flag not in truthy | falsy:
-                    raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
-                # Trimmed as a run trims the ids it stores: 'C1\t' names C1.
-                left, left_id, right, right_id = (clean_id(row[c] or "") for c in wanted[:4])
-                labels.append((left, left_id, right, right_id, flag in truthy))
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")  # (a BOM before the header is no column name's)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02X}); save the labels "
+            "as UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in wanted if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: missing columns {', '.join(missing)}")
+    for line, row in enumerate(reader, start=2):
+        flag = (row["is_match"] or "").strip().lower()
+        if flag not in truthy | falsy:
+            raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
+        # Trimmed as a run trims the ids it stores: 'C1\t' names C1.
+        left, left_id, right, right_id = (clean_id(row[c] or "") for c in wanted[:4])
+        labels.append((left, left_id, right, right_id, flag in truthy))
     if not labels:
         raise InputError(f"{path}: no labelled pairs under the header")
     return labels

@@ -137,6 +137,13 @@ def test_labels_file_with_bad_values(cli, tmp_path: Path):
         1,
         f"Error: {labels}: no labelled pairs under the header\n",
     )
+    # Another encoding than UTF-8 was an internal error (exit 2, UnicodeDecodeError).
+    labels.write_bytes((header + "crm,C1,crm,C2,1\ncrm,Jos\u00e9,crm,C3,0\n").encode("latin-1"))
+    result = cli("train", "--config", SAMPLE_CONFIG, "--labels", labels, "--to", tmp_path / "m")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {labels}:3: not UTF-8 text (byte 0xE9); save the labels as UTF-8\n",
+    )
 
 
 def test_labelled_ids_are_read_as_a_run_stores_them(tmp_path: Path):
@@ -148,6 +155,9 @@ def test_labelled_ids_are_read_as_a_run_stores_them(tmp_path: Path):
         "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
         "crm,\tC1, crm ,C2\u00a0\t,1\n",
     )
+    assert read_labels(labels) == [("crm", "C1", "crm", "C2", True)]
+    # A spreadsheet's UTF-8 BOM before the header is no part of its first column's name.
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())
     assert read_labels(labels) == [("crm", "C1", "crm", "C2", True)]
 
 
@@ -663,7 +673,7 @@ def test_sql_a_users_unreadable_parquet_beside_the_outputs_is_skipped(
     result = cli("sql", "--out", out, "-f", "parquet", "--to", good, "SELECT 7 AS a")
     assert result.exit_code == 0, result.stderr
     result = cli("sql", "--out", out, "-f", "csv", "SELECT count(*) AS n FROM profiles, good")
-    assert (result.exit_code, result.stdout) == (0, "n\n2111\n")
+    assert (result.exit_code, result.stdout) == (0, "n\n2113\n")
     assert result.stderr == (
         f"Warning: {out / 'vip.parquet'}: cannot be read, the file is damaged (too small to "
         "be a Parquet file); not one of cxunify's outputs, it is left without a view\n"

@@ -155,6 +155,28 @@ def test_twins_share_a_birthday_but_not_a_first_name(engine):
     assert refused == [(1, 2, "conflicting first name")]
 
 
+@pytest.mark.parametrize(
+    ("first", "other"),
+    [("pam", "pat"), ("eric", "erica"), ("daniel", "danielle"), ("aiden", "jaden")],
+)
+def test_twins_with_names_alike_are_two_people(engine, first, other):
+    """Two names the nickname table knows, of no common formal name, were still one name when
+    they looked alike (Jaro-Winkler 0.8 and over: Pam and Pat 0.82, Eric and Erica 0.96):
+    twins sharing a phone, an address and a birthday were one customer."""
+    nodes = [node(1, first, dob=D1), node(2, other, dob=D1)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])
+    assert found == [[1], [2]]
+    assert refused == [(1, 2, "conflicting first name")]
+
+
+@pytest.mark.parametrize(("first", "other"), [("kristen", "kirsten"), ("jonh", "john")])
+def test_a_name_alike_an_unknown_or_known_one_may_be_its_typo(engine, first, other):
+    """A name the table does not know may be a slip of another, known or not."""
+    nodes = [node(1, first, dob=D1), node(2, other, dob=D1)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 25.0)])
+    assert found == [[1, 2]] and refused == []
+
+
 def test_junior_and_senior_are_different_people(engine):
     nodes = [node(1, "robert", suffix="jr", dob=D1), node(2, "robert", suffix="sr", dob=D2)]
     found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])

@@ -834,6 +834,10 @@ def test_records_wrapped_in_one_json_object_are_a_one_line_error_naming_the_key(
         "objects); a JSON export holds the array of records itself (or one object per line): "
         "export that, or extract it (e.g. jq '.data')\n"
     )
+    # Without a config: `total` read as an amount made it one record of no one, exit 0.
+    result = cli("unify", "--social", data, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    assert "one JSON object holding the records under key 'data'" in result.stderr
 
 
 def test_one_json_record_holding_an_array_of_objects_is_a_record(cli, tmp_path: Path):
@@ -842,6 +846,10 @@ def test_one_json_record_holding_an_array_of_objects_is_a_record(cli, tmp_path: 
     result = cli("unify", "--config", _social_config(tmp_path, "s.json"), "--out", out, "-q")
     assert result.exit_code == 0, result.stderr
     handles = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet'")
+    assert handles.fetchall() == [("ann",)]
+    result = cli("unify", "--social", tmp_path / "s.json", "--out", tmp_path / "o2", "-q")
+    assert result.exit_code == 0, result.stderr
+    handles = duckdb.sql(f"SELECT handle FROM '{tmp_path}/o2/records.parquet'")
     assert handles.fetchall() == [("ann",)]
 
 
@@ -1080,3 +1088,26 @@ def test_a_line_items_row_takes_the_customer_fields_its_order_names(tmp_path: Pa
         ("#2/2", "c@x.com", "Cy Ng", "555-0102"),
         ("#3/1", None, "Bo Ray", None),
     ]
+
+
+def test_an_ndjson_line_over_two_mb_is_read(cli, tmp_path: Path, monkeypatch):
+    """A record of 3 MB (a long ticket body) stopped the whole file: `cannot read as JSON:
+    Invalid Input Error: CSV Error on Line: 2`, DuckDB's line cap for a CSV."""
+    import cxunify.ingest
+
+    body = "x" * (3 << 20)
+    lines = [{"handle": "ann", "bio": "hi"}, {"handle": "bob", "bio": body}]
+    data = write(tmp_path / "s.ndjson", "".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out"
+    result = cli("unify", "--config", _social_config(tmp_path, "s.ndjson"), "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    handles = duckdb.sql(f"SELECT source_record_id FROM '{out}/records.parquet' ORDER BY 1")
+    assert handles.fetchall() == [("ann",), ("bob",)]
+    # Past the cap a line is named, with its size.
+    monkeypatch.setattr(cxunify.ingest, "NDJSON_MAX_LINE", 1 << 20)
+    result = cli("unify", "--config", _social_config(tmp_path, "s.ndjson"), "--out", out, "-q")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {data}:2: a line of {len(json.dumps(lines[1])):,} bytes, over the 1 MB a "
+        "record's line may hold; is the file one object per line?\n",
+    )

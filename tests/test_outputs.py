@@ -367,3 +367,33 @@ def test_the_readme_lists_each_outputs_columns_in_order_with_their_types(
     rest = actual[len(expected) :]
     assert all(any(re.fullmatch(p, c) and k == t for p, t in patterns) for c, k in rest), rest
     assert bool(rest) == bool(patterns)
+
+
+def test_confidence_counts_only_links_that_joined_the_record(sample_out: Path):
+    """A link a merge guard refused counted: a contact split off its namesake, a customer of
+    one record, had confidence 0.99998, and a review filtering on confidence skipped exactly
+    the records split off. No link touching them joined them to anything."""
+    identity = f"'{sample_out}/identity_map.parquet'"
+    links = f"'{sample_out}/links.parquet'"
+    alone = _rows(
+        f"SELECT count(*), count(i.confidence) FROM {identity} i "
+        f"JOIN (SELECT customer_id FROM {identity} GROUP BY ALL HAVING count(*) = 1) "
+        "USING (customer_id)"
+    )
+    refused = _rows(f"SELECT count(*) FROM {links} WHERE above_threshold AND NOT kept")[0][0]
+    assert refused > 0 and alone[0][0] > 0 and alone[0][1] == 0, (refused, alone)
+    # Every confidence below 1 is the probability of a kept link of the record's customer.
+    unexplained = _rows(
+        f"""
+        SELECT count(*) FROM {identity} i
+        WHERE i.confidence < 1 AND NOT EXISTS (
+            SELECT 1 FROM {links} l
+            WHERE l.kept AND l.customer_id = i.customer_id
+              AND l.match_probability = i.confidence)
+        """
+    )
+    assert unexplained == [(0,)]
+
+
+def _rows(query: str) -> list[tuple]:
+    return duckdb.sql(query).fetchall()
