@@ -539,6 +539,7 @@ def build_profiles(
             engine.count(TRAITS_KEPT),
         )
     traits.build_traits(engine, settings, as_of, kept)
+    warnings += _ordered_after(engine, as_of)
     engine.drop(GOLDEN_KEPT, TRAITS_KEPT)
     engine.execute(
         f"""
@@ -600,6 +601,27 @@ def currency_conflicts(engine: DuckDBEngine, base: str | None) -> tuple[int, tup
 
 
 _TIMESTAMP_COLUMNS = ("created_at", "resolved_at", "last_active_at")
+
+
+def _ordered_after(engine: DuckDBEngine, as_of: datetime | None) -> tuple[str, ...]:
+    """The warning that some customers' last order is after `as_of`: an --as-of before the
+    exports' end (or an order dated in the future) gave negative recency_days without a word,
+    and the lifecycle stage and RFM scores read it as a recent order."""
+    [(customers, newest)] = engine.rows(
+        f"SELECT count(*), max(last_order_at) FROM {traits.TRAITS} WHERE recency_days < 0"
+    )
+    if not customers:
+        return ()
+    who = (
+        "1 customer's last order is"
+        if customers == 1
+        else f"{customers:,} customers' last orders are"
+    )
+    return (
+        f"{who} after as_of ({as_of:%Y-%m-%d %H:%M:%S}; the latest {newest:%Y-%m-%d %H:%M:%S}): "
+        "their recency_days is negative, and every figure counts the orders, tickets and "
+        "posts after it; for profiles as they stood at as_of, read exports cut there",
+    )
 
 
 def newest_timestamp(engine: DuckDBEngine, now: datetime) -> tuple[datetime | None, int]:

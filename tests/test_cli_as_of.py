@@ -25,6 +25,26 @@ def test_as_of_moves_lifecycle_and_is_recorded(cli, tmp_path: Path):
     assert stages[0][1] > 365
 
 
+def test_an_as_of_before_the_last_orders_is_warned_of(cli, tmp_path: Path):
+    """README's own `--as-of 2026-06-30` on the sample (whose orders run to October) gave
+    518 customers a negative recency_days, read as recent buyers, without a word."""
+    out = tmp_path / "out"
+    config = ROOT / "configs" / "sample.yaml"
+    result = cli("unify", "--config", config, "--out", out, "-q", "--as-of", "2026-06-30")
+    assert result.exit_code == 0, result.stderr
+    after = duckdb.sql(
+        f"SELECT count(*) FROM '{out}/profiles.parquet' WHERE recency_days < 0"
+    ).fetchall()[0][0]
+    warning = (
+        f"{after:,} customers' last orders are after as_of (2026-06-30 00:00:00; the latest "
+        "2026-10-31 21:53:25): their recency_days is negative, and every figure counts the "
+        "orders, tickets and posts after it; for profiles as they stood at as_of, read exports "
+        "cut there"
+    )
+    assert after > 0 and json.loads((out / "run.json").read_text())["warnings"] == [warning]
+    assert "Warning: " + warning in " ".join(result.stderr.split())
+
+
 def _tiny(tmp_path: Path, extra: str = "") -> Path:
     (tmp_path / "crm.csv").write_text("id,email\n1,ann@gmail.com\n")
     config = tmp_path / "cfg.yaml"
