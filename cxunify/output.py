@@ -390,6 +390,7 @@ def swap_in(staging: Folder, out_dir: Folder) -> None:
     if not out_dir.exists():
         staging.rename(out_dir)
         return
+    _carry_over(out_dir, staging)
     if _exchange(staging, out_dir):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous run
         return
@@ -398,6 +399,32 @@ def swap_in(staging: Folder, out_dir: Folder) -> None:
         out_dir.rename(retired)
         staging.rename(out_dir)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _carry_over(out_dir: Path, staging: Path) -> None:
+    """Hard-link into `staging` what `out_dir` holds of the user's (all but the output's own
+    files): a run replaced the folder whole, and a report, a `sql --to out/vip.parquet` or
+    another run's output put there (README's `--out out/febrl4`) went with the old run.
+    Links, not moves: killed before the swap, the run leaves every file where it was."""
+    owned = {MANIFEST, DATABASE, f".{DATABASE}.partial", "state"}  # state: update.STATE
+    owned |= {f"{name}.parquet" for name in OUTPUT_QUERIES}
+    for entry in out_dir.iterdir():
+        if entry.name not in owned and not (staging / entry.name).exists():
+            _link_tree(entry, staging / entry.name)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    if source.is_symlink():
+        target.symlink_to(os.readlink(source))
+    elif source.is_dir():
+        target.mkdir()
+        for entry in source.iterdir():
+            _link_tree(entry, target / entry.name)
+    else:
+        try:
+            os.link(source, target)
+        except OSError:  # a filesystem without hard links
+            shutil.copy2(source, target)
 
 
 @contextmanager

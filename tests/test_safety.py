@@ -307,6 +307,33 @@ def test_swap_never_leaves_the_path_missing(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_run_keeps_what_the_user_put_in_the_output_folder(cli, tmp_path: Path):
+    """A run replaced the folder whole: README's `--out out/febrl4`, a report and a
+    `sql --to out/vip.parquet` went with the next run, without a word. The output's own
+    files are the new run's; the rest is carried over (linked, so a run killed before its
+    swap leaves them where they were)."""
+    out = tmp_path / "out"
+    crm = write(tmp_path / "crm.csv", "id,first_name,email\n1,Ann,ann@fastmail.com\n")
+    assert cli("unify", "--crm", crm, "--out", out, "-q").exit_code == 0
+    nested = out / "febrl4"
+    assert cli("unify", "--crm", crm, "--out", nested, "-q").exit_code == 0
+    write(out / "report.html", "<html>mine</html>")
+    (out / "notes").mkdir()
+    write(out / "notes" / "a.txt", "kept")
+    (out / "latest").symlink_to("notes")
+    before = (out / "run.json").read_text()
+    write(crm, "id,first_name,email\n1,Ann,ann@fastmail.com\n2,Bob,bob@fastmail.com\n")
+    assert cli("unify", "--crm", crm, "--out", out, "-q").exit_code == 0
+    assert (out / "run.json").read_text() != before
+    assert (out / "report.html").read_text() == "<html>mine</html>"
+    assert (out / "notes" / "a.txt").read_text() == "kept"
+    assert os.readlink(out / "latest") == "notes"
+    assert cli("verify", str(nested)).exit_code == 0
+    profiles = duckdb.sql(f"SELECT count(*) FROM '{out}/profiles.parquet'").fetchall()
+    assert profiles == [(2,)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.csv", "out"]
+
+
 def test_a_signal_between_the_two_renames_of_a_swap_waits_for_the_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
