@@ -149,6 +149,7 @@ def infer_sources(
     source's phone region is inferred from its values unless not `infer_phone_regions` (a
     region the user gave is used)."""
     files: list[tuple[Kind, Path, str | None, str]] = []
+    more_files: dict[int, list[Path]] = {}  # the other files of a NAME=glob source
     flag_of: dict[Path, str] = {}  # each file matched, and the flag that named it first
     for kind, flagged in paths_by_kind.items():
         for given in flagged:
@@ -198,6 +199,7 @@ def infer_sources(
                     raise InputError(f"--{kind.value} {given}: source name '{name}' given twice")
                 path = str(Path(pattern).expanduser().absolute())
                 files.append((kind, matches[0].resolve(), name, path))
+                more_files[len(files) - 1] = [m.resolve() for m in matches[1:]]
                 continue
             files += [(kind, m.resolve(), None, str(m.resolve())) for m in matches]
     if not files:
@@ -213,9 +215,9 @@ def infer_sources(
         for i, (kind, sample_file, name, path) in enumerate(files):
             name = name or _unique_name(sample_file, names)
             stored_as = (stored or {}).get(name)
-            samples.append(
-                _read_sample(engine, kind, sample_file, name, path, work_dir, i, stored_as)
-            )
+            sample = _read_sample(engine, kind, sample_file, name, path, work_dir, i, stored_as)
+            _sample_more(engine, sample, more_files.get(i, []), work_dir, i)
+            samples.append(sample)
         all_shares = _value_shares(engine, [(s.table, s.raw.columns) for s in samples])
         inferred = []
         for sample, (shares, filled) in zip(samples, all_shares, strict=True):
@@ -225,6 +227,38 @@ def infer_sources(
         return inferred
     finally:
         engine.close()
+
+
+def _sample_more(
+    engine: DuckDBEngine, sample: _Sample, others: list[Path], work_dir: Path, i: int
+) -> None:
+    """Add the rows of the other files of a source's glob to its sample, up to SAMPLE_ROWS in
+    all: an id unique in the first file (an order number, one row per order there) was taken
+    for the source, and the second file's line items sharing one were rejected as repeats."""
+    raw = sample.raw
+    for j, other in enumerate(others):
+        if raw.rows >= SAMPLE_ROWS:
+            return
+        if other.stat().st_size == 0:
+            continue
+        fmt = file_format(other, "auto")
+        readable, _ = (
+            (other, "binary") if fmt in BINARY_FORMATS else readable_text(other, "auto", work_dir)
+        )
+        more = table(f"infer_more_{i}_{j}")
+        read = load_raw(
+            engine, other, readable, fmt, None, more, sample.name,
+            limit=SAMPLE_ROWS - raw.rows, work_dir=work_dir,
+        )  # fmt: skip
+        shared = [ident(c) for c in raw.columns if c in read.columns]
+        if shared:
+            engine.execute(
+                f"INSERT INTO {sample.table} ({', '.join(shared)}) "
+                f"SELECT {', '.join(shared)} FROM {more}"
+            )
+            raw.rows += read.rows
+            raw.rejected += read.rejected
+        engine.drop(more)
 
 
 def _unique_name(path: Path, taken: set[str]) -> str:

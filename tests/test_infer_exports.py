@@ -989,3 +989,23 @@ def test_dates_told_month_first_or_both_ways_are_said_so(tmp_path: Path):
         "(15/04/2025, 03.04.2025) and 'date_of_birth' dates read only month first "
         "(04/15/2025): set it by hand\n"
     ) in result.stdout
+
+
+def test_a_glob_sources_id_is_inferred_from_all_its_files(cli, tmp_path: Path):
+    """`--transactions 'orders=orders_*.csv'` took its id from the first file alone, where
+    each order was one row: the second file's line items sharing an order number were
+    rejected as repeats, and their revenue lost."""
+    header = "order_id,email,amount,created_at\n"
+    write(tmp_path / "orders_1.csv", header + "A1,ann@fastmail.com,10,2026-01-02\n"
+          "A2,bob@fastmail.com,20,2026-01-03\n")  # fmt: skip
+    write(tmp_path / "orders_2.csv", header + "A3,ann@fastmail.com,5,2026-02-02\n"
+          "A3,ann@fastmail.com,7,2026-02-02\n")  # fmt: skip
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", f"orders={tmp_path}/orders_*.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["rows_rejected"] == 0, run["warnings"]
+    revenue = duckdb.sql(
+        f"SELECT email, orders, revenue FROM '{out}/profiles.parquet' ORDER BY email"
+    ).fetchall()
+    assert revenue == [("ann@fastmail.com", 2, 22), ("bob@fastmail.com", 1, 20)]
