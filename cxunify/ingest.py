@@ -525,8 +525,9 @@ def _load_csv(
                 raise InputError(
                     f"{path}: cannot read as {fmt.upper()}: {_reason(exc, source, path)}"
                 ) from None
-            # Lines ending in CR LF and in LF alike (files joined from two systems): DuckDB's
-            # strict parser takes one kind per file, so the lines are given one ending.
+            # Lines ending in CR LF and in LF alike (files joined from two systems), or a
+            # stray CR: DuckDB's strict parser takes one kind per file, so the lines are
+            # given one ending.
             source = _one_line_ending(source, scratch / "lines.csv")
             try:
                 _read_csv(engine, source, dialect)
@@ -759,14 +760,17 @@ def csv_header(
 
 
 def _one_line_ending(source: Path, target: Path) -> Path:
-    """Copy `source` with every CR LF as LF."""
+    """Copy `source` with every CR LF as LF, and a lone CR too: one stray CR in a file of LF
+    lines (a row ending as an old Mac's, a CR typed into a field) made the whole file
+    unreadable. A row a CR splits is rejected in its parts, with their lines."""
     with source.open("rb") as src, target.open("wb") as dst:
         carry = b""
         for chunk in iter(lambda: src.read(1 << 20), b""):
             chunk = carry + chunk
             carry = b"\r" if chunk.endswith(b"\r") else b""
-            dst.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
-        dst.write(carry)
+            lines = chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n")
+            dst.write(lines.replace(b"\r", b"\n"))
+        dst.write(carry.replace(b"\r", b"\n"))
     return target
 
 

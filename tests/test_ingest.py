@@ -520,6 +520,19 @@ def test_mixed_line_endings_and_a_row_with_an_extra_field(cli, tmp_path: Path):
     assert rejected == [(5, "unparseable CSV row: too many columns")]
 
 
+def test_a_stray_cr_in_a_file_of_lf_lines_is_a_line_break(cli, tmp_path: Path):
+    """One lone CR stopped the whole file: `cannot read as CSV: ... The CSV Parser state
+    machine reached an invalid state`. A row ending in it is read; a row a CR typed into a
+    field splits is two rows, the broken part rejected with its line."""
+    path = tmp_path / "crm.csv"
+    path.write_bytes((CITY_CSV + "3,Cy Lu,cy@x.com,Rome\r4,Di Ko,di@x.com,Os\rlo\n").encode())
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [
+        ("1", "Ann", "Paris, TX"), ("2", "Bob", "Austin"), ("3", "Cy", "Rome"), ("4", "Di", "Os"),
+    ]  # fmt: skip
+    assert rejected == [(6, "unparseable CSV row: missing columns")]
+
+
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_rejects_name_their_line_in_the_file_after_a_quoted_line_break(
     cli, tmp_path: Path, newline: str
