@@ -758,12 +758,15 @@ def _calling_region(digits: str) -> str | None:
 
 
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
+    # A row of no value at all (`,,,,`) is rejected as empty whatever the id: it does not
+    # make the id column's values missing.
+    blank = " AND ".join(f"coalesce(trim({ident(c)}), '') = ''" for c in columns)
     for column in columns:
         if not looks_like_record_key(column):
             continue
         total, distinct, present = engine.rows(
             f"SELECT count(*), count(DISTINCT {ident(column)}), count(NULLIF(trim("
-            f"{ident(column)}), '')) FROM {sample}"
+            f"{ident(column)}), '')) FROM {sample} WHERE NOT ({blank})"
         )[0]
         if total == distinct == present:
             return column, f"unique and non-empty in the first {min(total, SAMPLE_ROWS)} rows"

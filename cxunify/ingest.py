@@ -1616,19 +1616,33 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
                 f"INSERT INTO {headers} VALUES ($source, $header)",
                 {"source": source.name, "header": source.id},
             )
+    # A row of no value at all (`,,,,` from a spreadsheet's blank line) was a customer of
+    # nothing; a row holding only an amount or a date stays a customer of its own.
+    empty = " AND ".join(
+        [*(f"m.{ident(f)} IS NULL" for f in FIELD_NAMES),
+         *(f"coalesce(len(m.{ident(o)}), 0) = 0" for o in OTHERS.values())]
+    )  # fmt: skip
     bad = table("mapped_bad")
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {bad} AS
         SELECT r.file_index, r.row_number, r.source, r.file,
-               CASE WHEN r.source_record_id IS NULL THEN 'missing id'
-                    WHEN lower(r.source_record_id) = lower(h.id_header)
+               CASE WHEN r.empty THEN 'empty row: no mapped column holds a value'
+                    WHEN r.source_record_id IS NULL THEN 'missing id'
+                    WHEN lower(r.source_record_id) = lower(r.id_header)
                         THEN 'a repeated header line (its id is the id column''s name)'
                     ELSE 'duplicate id ' || r.source_record_id || ' (first at row '
                          || split_part(r.first_at, ':', -1) || ')' END AS reason
-        FROM {ranked} r LEFT JOIN {headers} h USING (source)
-        WHERE r.source_record_id IS NULL OR r.nth > 1
-              OR lower(r.source_record_id) = lower(h.id_header)
+        FROM (
+            -- (an id alone is a value: a contact of that id; rows without an id column
+            -- are named by their row number)
+            SELECT r.*, {empty} AND (r.source_record_id IS NULL OR h.id_header IS NULL)
+                   AS empty, h.id_header
+            FROM {ranked} r JOIN {MAPPED} m USING (file_index, row_number)
+            LEFT JOIN {headers} h ON h.source = r.source
+        ) r
+        WHERE r.empty OR r.source_record_id IS NULL OR r.nth > 1
+              OR lower(r.source_record_id) = lower(r.id_header)
         """
     )
     engine.drop(headers)
@@ -1640,7 +1654,8 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
     for source_name, column in id_column.items():
         engine.execute(
             f"UPDATE {bad} SET reason = reason || ' in ' || $column "
-            "WHERE source = $source AND NOT starts_with(reason, 'a repeated header')",
+            "WHERE source = $source AND NOT starts_with(reason, 'a repeated header') "
+            "AND NOT starts_with(reason, 'empty row')",
             {"column": column, "source": source_name},
         )
     engine.execute(

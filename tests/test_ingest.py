@@ -329,6 +329,21 @@ def test_missing_and_duplicate_ids_are_rejected(cli, tmp_path: Path):
     ]
 
 
+def test_a_row_of_no_value_is_rejected_as_empty(cli, tmp_path: Path):
+    """A spreadsheet's blank line saved as `,,,,` was a customer of nothing, and without a
+    config it made the id column look incomplete: every row was named by its number."""
+    write(tmp_path / "crm.csv", CRM + "1,A,B,a@x.com,1\n,,,,\n7,,,,\n2,C,D,c@x.com,2\n")
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config(tmp_path, ""), "--out", out, "-q").exit_code == 0
+    assert [r[3] for r in rejects(out)] == ["empty row: no mapped column holds a value"]
+    ids = f"SELECT source_record_id FROM '{out}/identity_map.parquet' ORDER BY 1"
+    assert duckdb.sql(ids).fetchall() == [("1",), ("2",), ("7",)]  # an id alone: a contact
+    result = cli("unify", "--crm", tmp_path / "crm.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [r[3] for r in rejects(out)] == ["empty row: no mapped column holds a value"]
+    assert duckdb.sql(ids).fetchall() == [("1",), ("2",), ("7",)]
+
+
 def test_glob_reads_every_file_and_ndjson_bad_lines_are_rejected(cli, tmp_path: Path):
     write(tmp_path / "s" / "a.ndjson", '{"handle": "@ann", "name": "Ann Lee"}\n{"handle": \n')
     write(tmp_path / "s" / "b.ndjson", '{"handle": "bob", "name": "Bob Ray"}\n\n[1, 2]\n')
