@@ -318,7 +318,11 @@ def _read_sample(
     if raw.wrapped and not _PERSON_FIELDS & set(fields_for_headers(raw.columns)):
         # ({"total": 3, "users": [...]} read as one record: its `total` an amount, no one.)
         raise raw.wrapped_error(file)
-    if raw.rows == raw.rejected and _stored_id(kind, stored, raw.columns) is None:
+    if (
+        raw.rows == raw.rejected
+        and _stored_id(kind, stored, raw.columns) is None
+        and (raw.rejected or not any(fields_for_headers(raw.columns)))
+    ):  # (a header alone that names fields is mapped by it: a quiet night's empty export)
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
         raise InputError(f"{file}: no data rows to infer a mapping from{broken}")
     return _Sample(kind, file, name, path, fmt, sample, raw, stored)
@@ -456,6 +460,13 @@ def _infer_one(
                 "per line item: the rows sharing an order number are one order, and each row "
                 "is named by its order and its place in it (#1001/2)"
             )
+    if not has_rows and stored is None:  # a header alone: nothing was checked
+        for field_name, note in inferred.notes.items():
+            inferred.notes[field_name] = re.sub(
+                r"; [0-9%, ]+ look like \w+", "; the file has no rows to check its values", note
+            )
+        if inferred.source.id is not None:
+            inferred.id_note = "its name looks like a key; the file has no rows to check it"
     engine.drop(sample)
     return inferred
 

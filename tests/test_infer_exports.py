@@ -1009,3 +1009,32 @@ def test_a_glob_sources_id_is_inferred_from_all_its_files(cli, tmp_path: Path):
         f"SELECT email, orders, revenue FROM '{out}/profiles.parquet' ORDER BY email"
     ).fetchall()
     assert revenue == [("ann@fastmail.com", 2, 22), ("bob@fastmail.com", 1, 20)]
+
+
+def test_a_header_alone_is_mapped_by_its_names_without_a_config(cli, tmp_path: Path):
+    """A quiet night's ticket export of a header alone stopped a zero-config run with 'no
+    data rows to infer a mapping from', where the README says it contributes 0 rows (as it
+    does with a config). A header naming nothing still stops, as no mapping can be told."""
+    crm = write(tmp_path / "crm.csv", "id,first_name,email\n1,Ann,ann@fastmail.com\n")
+    tickets = write(tmp_path / "tickets.csv", "ticket_id,requester_email,created_at,subject\n")
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--support", tickets, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    inputs = json.loads((out / "run.json").read_text())["inputs"]
+    assert [(i["source"], i["rows"]) for i in inputs] == [("crm", 1), ("tickets", 0)]
+    drafted = cli("init", "--crm", crm, "--support", tickets)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "    id: ticket_id  # its name looks like a key; the file has no rows to check it\n"
+        in drafted.stdout
+    )
+    assert (
+        "      email: requester_email  # header 'requester_email'; the file has no rows to "
+        "check its values\n" in drafted.stdout
+    )
+    nothing = write(tmp_path / "blank.csv", "foo,bar\n")
+    result = cli("unify", "--support", nothing, "--out", tmp_path / "o2", "-q")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {nothing}: no data rows to infer a mapping from\n",
+    )
