@@ -1336,7 +1336,23 @@ def ingest(
     _name_order_lines(engine, config)
     _reject_bad_ids(engine, config, ingested)
     _fill_order_rows(engine)
+    ingested.warnings += _no_amounts(config, ingested)
     return ingested
+
+
+def _no_amounts(config: Config, ingested: Ingested) -> list[str]:
+    """A warning for each transactions source with rows that maps no amount: without a config,
+    an amount column whose values were a third unreadable (`12,50 EUR`, `free`) was left out,
+    and every customer's revenue was NULL without a word."""
+    read = {f.source for f in ingested.files if f.rows > f.rejected}
+    return [
+        f"source '{source.name}' (transactions) maps no amount: its rows count as orders, "
+        "with no revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` "
+        "says why a column was not mapped)"
+        for source in config.sources
+        if source.kind == "transactions" and "amount" not in source.columns
+        and source.name in read
+    ]  # fmt: skip
 
 
 def _read_file(

@@ -1038,3 +1038,25 @@ def test_a_header_alone_is_mapped_by_its_names_without_a_config(cli, tmp_path: P
         1,
         f"Error: {nothing}: no data rows to infer a mapping from\n",
     )
+
+
+def test_orders_whose_amounts_were_left_unmapped_are_warned_of(cli, tmp_path: Path):
+    """A third of an amount column unreadable (`free`, `n/a`) left it unmapped without a
+    config, and every customer's revenue was NULL without a word."""
+    orders = write(
+        tmp_path / "orders.csv",
+        "order_id,email,amount\nA1,ann@fastmail.com,10\nA2,bob@fastmail.com,free\n"
+        "A3,cy@fastmail.com,n/a\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", orders, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "source 'orders' (transactions) maps no amount: its rows count as orders, with no "
+        "revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` says why "
+        "a column was not mapped)"
+    )
+    assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
+    assert "Warning: " + warning in " ".join(result.stderr.split())
+    drafted = cli("init", "--transactions", orders)
+    assert "header suggests amount, but only 33% of values look like one" in drafted.stdout
