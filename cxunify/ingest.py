@@ -419,6 +419,8 @@ class RawFile:
     # A JSON document that is one object holding the records in an array: its key, and how
     # many objects the array holds (see `wrapped_records`).
     wrapped: tuple[str, int] | None = None
+    # A workbook read without a `sheet`: the sheet read, and the later ones holding rows too.
+    other_sheets: tuple[str, tuple[str, ...]] | None = None
 
     def wrapped_error(self, path: Path | str) -> InputError:
         """The error for a file whose records are `wrapped` in an object, naming its key."""
@@ -1201,12 +1203,11 @@ def _load_excel(
         names = workbook.sheet_names
         if sheet is not None and sheet not in names:
             raise InputError(f"{path}: no sheet named '{sheet}' (it has {', '.join(names)})")
-        chosen = sheet
+        chosen: str | None = sheet
+        others: tuple[str, ...] = ()
         if chosen is None:  # a workbook often opens on a cover or notes sheet
-            chosen = next(
-                (n for n in names if workbook.load_sheet(n, dtypes="string", n_rows=1).height),
-                names[0],
-            )
+            held = [n for n in names if workbook.load_sheet(n, dtypes="string", n_rows=1).height]
+            chosen, others = (held[0], tuple(held[1:])) if held else (names[0], ())
         data = workbook.load_sheet(chosen, dtypes="string", n_rows=limit).to_arrow()
     except fastexcel.FastExcelError as exc:
         raise InputError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
@@ -1217,7 +1218,10 @@ def _load_excel(
     columns = [c for c in engine.columns(raw_table) if c != row]
     present = " OR ".join(f"{ident(c)} IS NOT NULL" for c in columns) or "false"
     engine.execute(f"DELETE FROM {raw_table} WHERE NOT ({present})")
-    return RawFile(raw_table, columns, engine.count(raw_table), 0, row)
+    rows = engine.count(raw_table)
+    return RawFile(
+        raw_table, columns, rows, 0, row, other_sheets=(chosen, others) if others else None
+    )
 
 
 def _first_line(exc: Exception) -> str:
@@ -1324,9 +1328,18 @@ def ingest(
         copies = work_dir / "exports" / str(file_index)
         try:
             path = export.fetch(copies)
-            read, keys = _read_file(
+            read, keys, other_sheets = _read_file(
                 engine, key, source, export.location, path, file_index, keys_used, copies
             )
+            if other_sheets is not None:
+                chosen, others = other_sheets
+                one = len(others) == 1
+                ingested.warnings.append(
+                    f"{export.location}: sheet '{chosen}' read for source '{source.name}'; "
+                    f"{'sheet' if one else 'sheets'} {', '.join(repr(n) for n in others)} "
+                    f"{'holds rows too and is' if one else 'hold rows too and are'} not read: "
+                    "give each a source of its own with `sheet:`"
+                )
         finally:
             shutil.rmtree(copies, ignore_errors=True)
         ingested.files.append(read)
@@ -1364,7 +1377,7 @@ def _read_file(
     file_index: int,
     keys_used: int,
     copies: Path,
-) -> tuple[InputFile, int]:
+) -> tuple[InputFile, int, tuple[str, tuple[str, ...]] | None]:
     """Read the local file `path`, named `location` to the user, into ``cx_mapped``; return
     what run.json reports of it and the record keys its rows used. Working copies (a UTF-8
     copy of a file in another encoding, a CSV's copies) go in `copies`, removed once the
@@ -1409,7 +1422,7 @@ def _read_file(
         rejected=raw.rejected,
         dialect=raw.dialect.described() if raw.dialect else None,
     )
-    return read, keys
+    return read, keys, raw.other_sheets
 
 
 def _insert_mapped(

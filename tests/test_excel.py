@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -134,3 +135,24 @@ def test_zero_config_reads_the_first_sheet_with_rows(cli, tmp_path: Path):
     ]
     numbers = duckdb.sql(f"SELECT row_number FROM '{out}/identity_map.parquet' ORDER BY 1")
     assert numbers.fetchall() == [(1,), (3,)]
+
+
+def test_other_sheets_holding_rows_are_warned_of(cli, tmp_path: Path):
+    """A workbook's second sheet of contacts was left out without a word."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(tmp_path / "contacts.xlsx"))
+    book.add_worksheet("Empty")
+    for name, email in (("Contacts", "ann@fastmail.com"), ("More", "bob@fastmail.com")):
+        cells = book.add_worksheet(name)
+        cells.write_row(0, 0, ["Email", "First Name"])
+        cells.write_row(1, 0, [email, name])
+    book.close()
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", tmp_path / "contacts.xlsx", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        f"{tmp_path / 'contacts.xlsx'}: sheet 'Contacts' read for source 'contacts'; sheet "
+        "'More' holds rows too and is not read: give each a source of its own with `sheet:`"
+    )
+    assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
