@@ -424,8 +424,10 @@ def apply_guards(
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {names} AS
-        SELECT c.node, {"n.name" if node_names_sql else "NULL::VARCHAR"} AS name
+        SELECT c.node, {"n.name" if node_names_sql else "NULL::VARCHAR"} AS name,
+               nd.name_suffix AS suffix
         FROM {CLUSTERS} c SEMI JOIN {suspects} s ON s.cluster = c.cluster
+        JOIN {NODES} nd ON nd.node = c.node
         {f"JOIN ({node_names_sql}) n ON n.node = c.node" if node_names_sql else ""}
         """
     )
@@ -435,8 +437,10 @@ def apply_guards(
         SELECT k.left_node, k.right_node, k.match_weight FROM ({links_sql}) k
         JOIN {names} ln ON ln.node = k.left_node
         JOIN {names} rn ON rn.node = k.right_node
-        ORDER BY k.match_weight DESC, least(ln.name, rn.name), greatest(ln.name, rn.name),
-                 k.left_node, k.right_node
+        -- Of links alike, one whose sides name the same Jr or Sr first: a Jr's order was as
+        -- near his father's contact (no suffix) as his own, and went to the first by name.
+        ORDER BY k.match_weight DESC, coalesce(ln.suffix = rn.suffix, false) DESC,
+                 least(ln.name, rn.name), greatest(ln.name, rn.name), k.left_node, k.right_node
         """
     ):
         a, b = find(left), find(right)

@@ -184,6 +184,21 @@ def test_junior_and_senior_are_different_people(engine):
     assert refused == [(1, 2, "conflicting date of birth and name suffix")]
 
 
+def test_a_juniors_order_goes_to_the_junior_not_to_his_father(engine):
+    """Father (no suffix) and son (Jr) share a landline; the son's order (Jr) was as near
+    both, went to the father by node order, and the father's order (Sr) was then refused
+    him: the son had no orders. Of links alike, one naming the same suffix goes first."""
+    nodes = [
+        node(1, "john", dob=D2),
+        node(2, "john", suffix="jr", dob=D1),
+        node(3, "john", suffix="jr"),
+        node(4, "john", suffix="sr"),
+    ]
+    links = [(1, 2, 20.0), (1, 3, 26.2), (2, 3, 26.2), (1, 4, 26.2), (2, 4, 26.2)]
+    found, _, _ = guarded(engine, nodes, links)
+    assert found == [[1, 4], [2, 3]]
+
+
 def test_a_replaced_first_name_is_outvoted_by_dob_and_national_id(engine):
     nodes = [
         node(1, "william", dob=D1, national_id="123"),
