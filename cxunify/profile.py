@@ -218,8 +218,12 @@ def _values_sql(field: str) -> str:
             f"(PARTITION BY customer_id ORDER BY {column}), rtrim({column}, '.')), false)"
         )
     )
-    # (a name's key: its formal name for a nickname, see names.cx_name_key)
-    key = ", min(first_name_key) AS name_key" if field == "first_name" else ""
+    # (a name's key: its formal name for a nickname, see names.cx_name_key; a last name's, its
+    # standard form, without case or accents: 'Alcántara' is no slip beside 'Alcantara')
+    key = {
+        "first_name": ", min(first_name_key) AS name_key",
+        "last_name": ", min(last_name_std) AS name_key",
+    }.get(field, "")
     counted = f"""
         SELECT customer_id, {column} AS v, count(*) AS n, {cut} AS cut{key}
         FROM member_rows WHERE {column} IS NOT NULL GROUP BY customer_id, {column}"""
@@ -227,7 +231,7 @@ def _values_sql(field: str) -> str:
         return counted
     # (named by its field: Spark's parser takes the CTEs of every field's to the top)
     name, slips = ident("counted_" + field), ident("slips_" + field)
-    # Two spellings of one name ('Bob' and 'Rob', both Robert's) are no slip.
+    # Two spellings of one name ('Bob' and 'Rob', both Robert's; 'José' and 'Jose') are no slip.
     same_name = " AND NOT coalesce(a.name_key = b.name_key, false)" if key else ""
     # (the distance in WHERE, not in an outer join's ON: Spark runs no Python UDF there)
     return f"""
@@ -273,6 +277,7 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
         WITH member_rows AS (
             SELECT r.record_key, r.source, r.source_kind, r.source_record_id,
                    {", ".join(f"r.{ident(f)}" for f in GOLDEN_FIELDS)}, r.first_name_key,
+                   r.last_name_std,
                    r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
                    r.email_others, r.phone_others,
                    i.customer_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ RECORD_COLUMNS = {
     "first_name": "VARCHAR",
     "first_name_key": "VARCHAR",
     "last_name": "VARCHAR",
+    "last_name_std": "VARCHAR",
     "email": "VARCHAR",
     "phone": "VARCHAR",
     "street": "VARCHAR",
@@ -73,6 +75,10 @@ def load_records(rows: list[dict[str, Any]]) -> DuckDBEngine:
     engine.execute(f"CREATE TABLE {IDENTITY} (record_key BIGINT, customer_id VARCHAR)")
     for key, row in enumerate(rows, start=1):
         values = {name: row.get(name) for name in RECORD_COLUMNS}
+        if values["last_name_std"] is None and values["last_name"] is not None:
+            # as the standardiser has it, without case or accents
+            folded = unicodedata.normalize("NFKD", values["last_name"].lower())
+            values["last_name_std"] = "".join(c for c in folded if not unicodedata.combining(c))
         kind = row["kind"]
         values.update(
             record_key=key,

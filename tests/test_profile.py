@@ -164,6 +164,12 @@ def test_a_slip_of_the_keyboard_gives_way_to_the_spelling_on_twice_as_many_rows(
          "created_at": ts("2023-01-01 00:00")},
         {"customer_id": "E", "kind": "transactions", "first_name": "Ali"},
         {"customer_id": "E", "kind": "transactions", "first_name": "Ali"},
+        # a letter's accent is no slip: the CRM's 'Alcántara' stays (it gave way to the
+        # orders' and tickets' 'Alcantara')
+        {"customer_id": "G", "kind": "crm", "last_name": "Alcántara",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "G", "kind": "transactions", "last_name": "Alcantara"},
+        {"customer_id": "G", "kind": "support", "last_name": "Alcantara"},
     ]  # fmt: skip
     engine = load_records(rows)
     build_golden(engine, ProfileConfig().survivorship)
@@ -173,6 +179,7 @@ def test_a_slip_of_the_keyboard_gives_way_to_the_spelling_on_twice_as_many_rows(
     assert golden["C"]["first_name"] == "Davqd"
     assert golden["D"]["first_name"] == "Robert"
     assert golden["E"]["first_name"] == "Al"
+    assert golden["G"]["last_name"] == "Alcántara"
     assert golden["F"]["first_name"] == "Rob"
     # a rule that counts no rows is as it was: the newest (the CRM's, the orders have no time)
     newest = {"first_name": SurvivorshipRule(rule="most_recent")}
