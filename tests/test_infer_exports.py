@@ -1060,3 +1060,27 @@ def test_orders_whose_amounts_were_left_unmapped_are_warned_of(cli, tmp_path: Pa
     assert "Warning: " + warning in " ".join(result.stderr.split())
     drafted = cli("init", "--transactions", orders)
     assert "header suggests amount, but only 33% of values look like one" in drafted.stdout
+
+
+def test_orders_in_two_overlapping_exports_are_warned_of(cli, tmp_path: Path):
+    """Two monthly exports overlapping by a few orders, read as a source each, counted the
+    shared orders twice without a word; read as one source, they are one order each."""
+    header = "order_id,email,amount,created_at\n"
+    write(tmp_path / "orders_1.csv", header + "A1,ann@fastmail.com,10,2026-01-02\n"
+          "A2,ann@fastmail.com,20,2026-01-31\n")  # fmt: skip
+    write(tmp_path / "orders_2.csv", header + "A2,ann@fastmail.com,20,2026-01-31\n"
+          "A3,ann@fastmail.com,5,2026-02-02\n")  # fmt: skip
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", f"{tmp_path}/orders_*.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["warnings"] == [
+        "sources 'orders_1' and 'orders_2' hold 1 order alike (order id and amount; the first: "
+        "'A2'), counted once in each: if they are overlapping exports of one system, read them "
+        "as one source (a glob in its path; without a config, NAME=PATTERN: --transactions "
+        "'orders=orders_*.csv'), where rows sharing an order id are one order"
+    ]
+    figures = f"SELECT orders, revenue FROM '{out}/profiles.parquet'"
+    assert duckdb.sql(figures).fetchall() == [(4, 55)]
+    result = cli("unify", "--transactions", f"orders={tmp_path}/orders_*.csv", "--out", out, "-q")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
+    assert duckdb.sql(figures).fetchall() == [(3, 35)]
