@@ -43,6 +43,7 @@ from cxunify.ingest import (
     folder_hint,
     load_raw,
     readable_text,
+    repeated_copies,
 )
 from cxunify.sql import ident, table
 from cxunify.standardize import addresses, install_macros
@@ -338,6 +339,11 @@ def _infer_one(
     kind, path, name, sample, raw = read.kind, read.file, read.name, read.table, read.raw
     stored = read.stored
     header_fields = dict(zip(raw.columns, fields_for_headers(raw.columns), strict=True))
+    # A name the header repeats (`email,email`: a home and a work address) is read as email,
+    # email_1: the copies are the same field's, mapped together or not at all.
+    for column in raw.repeated:
+        for copy in repeated_copies(column, raw.columns):
+            header_fields[copy] = header_fields.get(column)
     stored_id = _stored_id(kind, stored, raw.columns)
     has_rows = raw.rows > raw.rejected
     inferred = InferredSource(
@@ -376,6 +382,12 @@ def _infer_one(
         if FIELD_BY_NAME[field_name].several_columns:
             found.setdefault(field_name, [])  # (ordered later; placed as its first column)
             candidates.setdefault(field_name, []).append((column, share))
+            continue
+        if any(column in (r, *repeated_copies(r, [column])) for r in raw.repeated):
+            inferred.skipped[column] = (
+                f"header suggests {field_name}, but the header repeats it: which copy holds "
+                "it cannot be told (rename the copies in the file)"
+            )
             continue
         evidence = f"; {share:.0%} look like {check}s" if check != "text" else ""
         earlier = found.get(field_name)

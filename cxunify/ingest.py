@@ -1248,6 +1248,11 @@ def create_tables(engine: DuckDBEngine) -> None:
     )
 
 
+def repeated_copies(column: str, columns: list[str]) -> list[str]:
+    """The copies of a header name `column` repeats, as they are read: ``email_1``, ..."""
+    return [c for c in columns if re.fullmatch(re.escape(column) + r"_[0-9]+", c)]
+
+
 def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt: str) -> None:
     """Every column the source maps is in the file, once: a name the header repeats would
     read its first copy, which may not be the one meant.
@@ -1270,8 +1275,10 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt:
         source.id in columns if source.id else set(source.mapped_columns()) & set(columns)
     ):  # (A record of its own, one customer with a list of addresses, holds its fields.)
         raise raw.wrapped_error(path)
+    mapped = set(source.mapped_columns())
     for where, column in wanted:
-        if column in raw.repeated:
+        # (a name mapped with every copy, `email: [email, email_1]`, reads them all)
+        if column in raw.repeated and not set(repeated_copies(column, columns)) <= mapped:
             problems.append(
                 f"{where}: the header of {PurePath(path).name} repeats column '{column}'; "
                 f"rename the copies in the file, or map '{column}_1' for the second"

@@ -1084,3 +1084,30 @@ def test_orders_in_two_overlapping_exports_are_warned_of(cli, tmp_path: Path):
     result = cli("unify", "--transactions", f"orders={tmp_path}/orders_*.csv", "--out", out, "-q")
     assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
     assert duckdb.sql(figures).fetchall() == [(3, 35)]
+
+
+def test_a_header_repeating_a_name_maps_every_copy_or_none(cli, tmp_path: Path):
+    """`email,email` (home and work) stopped a zero-config run with advice about a config
+    the user did not have, and init drafted a config that stopped the same way. The copies
+    of a field that takes several columns are mapped together; a name only one column can
+    hold, repeated, is left out with a note (which copy holds it cannot be told)."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,first_name,email,email\n"
+        "C1,Ann,Anne,ann@fastmail.com,ann.lee@work.example.org\n"
+        "C2,Bob,Rob,bob@fastmail.com,\n",
+    )
+    drafted = cli("init", "--crm", crm)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert "      email: [email, email_1]  # headers 'email', 'email_1';" in drafted.stdout
+    assert (
+        "    # not mapped: first_name: header suggests first_name, but the header repeats it: "
+        "which copy holds it cannot be told (rename the copies in the file)\n" in drafted.stdout
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    emails = f"SELECT list_sort(emails) FROM '{out}/profiles.parquet' ORDER BY email"
+    assert duckdb.sql(emails).fetchall() == [
+        (["ann.lee@work.example.org", "ann@fastmail.com"],), (["bob@fastmail.com"],),
+    ]  # fmt: skip
