@@ -2,8 +2,8 @@
 ``--record`` and evaluate's truth file compare ids made by the same rules, so that one record
 has one id whichever file or command names it.
 
-An id loses the whitespace at its ends (a tab or a carriage return an exporter left in, a
-no-break space from a spreadsheet) and an apostrophe before a number (a spreadsheet's mark
+An id loses its control characters (a NUL) and the whitespace at its ends (a tab or a
+carriage return an exporter left in, a no-break space from a spreadsheet) and an apostrophe before a number (a spreadsheet's mark
 that the cell is text), and a whole number held as a floating-point number (a
 Parquet DOUBLE, a JSON ``1.0``) reads as its digits (``1``), as an Excel number cell does.
 Text stays as written: ``1.0`` in a CSV file is the id ``1.0``. The ids a state stores were
@@ -12,6 +12,8 @@ made by these rules: the module is among those an update checks (update.STORED_B
 
 from __future__ import annotations
 
+import re
+
 # Whitespace an id loses at either end: Unicode's (tab, line breaks, no-break and other
 # spaces) and the invisible zero-width space and byte order mark that travel with pasted text.
 ID_SPACE = (
@@ -19,6 +21,10 @@ ID_SPACE = (
     + "".join(chr(c) for c in range(0x2000, 0x200C))
     + "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
+
+# Control characters an id loses wherever they are (a NUL or a bell a legacy system left in:
+# 'C6\x00' was stored so, and `explain crm:C6` found no record), as the fields lose them.
+_ID_CONTROLS = "[\\x00-\\x08\\x0e-\\x1f\\x7f]"  # (an RE2 and a Python pattern alike)
 
 # DuckDB's types of numbers that may hold a fraction, whose text an id must not take as is.
 _FRACTIONAL = ("FLOAT", "DOUBLE", "DECIMAL")
@@ -32,7 +38,7 @@ def clean_id(text: str) -> str:
     >>> clean_id("\\tC1\\u00a0"), clean_id("'7284919287000"), clean_id("'C1")
     ('C1', '7284919287000', "'C1")
     """
-    trimmed = text.strip(ID_SPACE)
+    trimmed = re.sub(_ID_CONTROLS, "", text).strip(ID_SPACE)
     if trimmed[:1] == "'" and trimmed[1:2] in tuple("0123456789"):
         return trimmed[1:]
     return trimmed
@@ -40,7 +46,8 @@ def clean_id(text: str) -> str:
 
 def clean_id_sql(text_sql: str) -> str:
     """SQL for the id text `text_sql` as `clean_id` makes it; NULL when none is left."""
-    return f"NULLIF(regexp_replace(trim({text_sql}, '{ID_SPACE}'), '^''([0-9])', '\\1'), '')"
+    bare = f"regexp_replace({text_sql}, '{_ID_CONTROLS}', '', 'g')"
+    return f"NULLIF(regexp_replace(trim({bare}, '{ID_SPACE}'), '^''([0-9])', '\\1'), '')"
 
 
 def number_text_sql(double_sql: str) -> str:
