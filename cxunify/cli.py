@@ -6,6 +6,7 @@ holds the output folder (nothing done; try again later).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -119,9 +120,10 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         if debug:
             stderr.print_exception()
         where = f"{exc.filename}: " if exc.filename else ""
-        stderr.print(
-            f"Error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
-        )
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EEXIST and exc.filename and Path(exc.filename).is_file():
+            why = "is a file, not a folder: nothing can be written inside it"  # (mkdir's EEXIST)
+        stderr.print(f"Error: {where}{why}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(UserError.exit_code) from None
     except Exception as exc:
         if debug:

@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cxunify.errors import UserError
+from cxunify.errors import OutputError, UserError
 
 # Readers share a lock by rewriting its list of readers, one at a time under a lock of the
 # folder holding it (flock, POSIX). Elsewhere a reader holds the lock alone, as a writer does.
@@ -107,21 +107,30 @@ def _take(path: Path, out_dir: Path, owner: dict, made: list[Path] | None) -> No
     none, the run only reads)."""
     # Three attempts: the next follows the removal of a stale lock, or of the folder by a
     # run beside this one that made it and was refused.
+    missing: FileNotFoundError | None = None
     for _ in range(3):
         if made is not None:
             made += _make_folders(path.parent)
         try:
             if _create(path, owner):
                 return
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if made is None:
                 raise
+            missing = exc
             continue
+        missing = None
         holder = _read_settled(path)
         running = _live(holder)
         if running:
             raise LockedError(_describe(out_dir, path, running))
         _remove_stale(path, holder)
+    if missing is not None and path.parent.is_dir():
+        # (not a race: the folder is there, and its file system makes no file: /proc)
+        raise OutputError(
+            f"{out_dir}: cannot create the lock file {path} ({missing.strerror}); choose "
+            "another --out"
+        )
     raise LockedError(f"{out_dir}: could not take the lock {path}; another run started")
 
 
@@ -173,8 +182,8 @@ def _make_folders(folder: Path) -> list[Path]:
     while not folder.exists() and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
-    if not folder.is_dir():  # a file where a folder should be: named, as mkdir names it
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(folder))
+    if not folder.is_dir():  # a file where a folder should be
+        raise OutputError(f"{folder}: is a file, not a folder: nothing can be written inside it")
     for made in reversed(missing):
         made.mkdir(exist_ok=True)
     return missing[::-1]

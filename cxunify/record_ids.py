@@ -3,9 +3,10 @@
 has one id whichever file or command names it.
 
 An id loses its control characters (a NUL) and the whitespace at its ends (a tab or a
-carriage return an exporter left in, a no-break space from a spreadsheet) and an apostrophe before a number (a spreadsheet's mark
-that the cell is text), and a whole number held as a floating-point number (a
-Parquet DOUBLE, a JSON ``1.0``) reads as its digits (``1``), as an Excel number cell does.
+carriage return an exporter left in, a no-break space from a spreadsheet) and an apostrophe
+before a number (a spreadsheet's mark that the cell is text), and a whole number held as a
+floating-point number (a Parquet DOUBLE, a JSON ``1.0``) reads as its digits (``1``), as an
+Excel number cell does.
 Text stays as written: ``1.0`` in a CSV file is the id ``1.0``. The ids a state stores were
 made by these rules: the module is among those an update checks (update.STORED_BY).
 """

@@ -1118,17 +1118,18 @@ def test_paths_that_cannot_be_written_are_one_line_user_errors(
 ):
     """A folder where a file should go, a file where a folder should be."""
     a_file = write(tmp_path / "a_file", "x")
+    in_a_file = "is a file, not a folder: nothing can be written inside it"  # "File exists"
     cases = [
         (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path, "SELECT 1"),
          f"Error: {tmp_path}: Is a directory"),
         (("sql", "--out", sample_out, "--format", "csv", "--to", a_file / "x.csv", "SELECT 1"),
-         f"Error: {a_file}: File exists"),
+         f"Error: {a_file}: {in_a_file}"),
         (("report", "--out", sample_out, "--to", a_file / "report.html"),
-         f"Error: {a_file}: File exists"),
+         f"Error: {a_file}: {in_a_file}"),
         (("diff", sample_out, sample_out, "--out", a_file / "changes.parquet"),
-         f"Error: {a_file}: File exists"),
+         f"Error: {a_file}: {in_a_file}"),
         (("unify", "--crm", SAMPLE / "crm.csv", "--out", a_file / "out", "-q"),
-         f"Error: {a_file}: File exists"),
+         f"Error: {a_file}: {in_a_file}"),
     ]  # fmt: skip
     for args, message in cases:
         result = cli(*args)

@@ -104,7 +104,9 @@ def test_diff_limit_and_out_errors_are_one_line(cli, tmp_path: Path, capsys):
     run(cli, tmp_path, ["1,ann@gmail.com,"])
     result = cli("diff", out, out, "--out", out / "run.json" / "changes.parquet")
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {out / 'run.json'}: File exists\n"
+    assert result.stderr == (
+        f"Error: {out / 'run.json'}: is a file, not a folder: nothing can be written inside it\n"
+    )
     with pytest.raises(SystemExit) as exited:
         main(["diff", str(out), str(out), "--limit", "-1"])
     assert exited.value.code == 1

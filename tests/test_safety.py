@@ -500,3 +500,15 @@ def test_a_full_disk_is_named_as_one_and_leaves_nothing_behind(cli, small_disk: 
     assert message.startswith(f"Error: {small_disk}/.out.tmp-"), message
     assert ": no space left on its disk; make room there, or write --out to a disk" in message
     assert list(small_disk.iterdir()) == []  # the run's staging folder went with it
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+def test_an_output_where_no_file_can_be_made_is_not_called_locked(cli):
+    """`--out /proc/x` said another run had started (exit 4): /proc makes no files, and
+    taking the lock failed three times as if another run kept removing it."""
+    result = cli("unify", "--crm", ROOT / "sample_data" / "crm.csv", "--out", "/proc/cx-out")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: /proc/cx-out: cannot create the lock file /proc/.cx-out.lock (No such file or "
+        "directory); choose another --out\n",
+    )
