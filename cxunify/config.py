@@ -1006,6 +1006,8 @@ class _ConfigLoader(yaml.SafeLoader):
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base`: merged below, the keys given beside it winning
                 key = self.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | float | bool):
                     continue

@@ -263,6 +263,24 @@ def test_a_key_repeated_inside_a_source_is_an_error(cli, tmp_path: Path):
     )
 
 
+def test_a_source_may_take_another_sources_keys_by_a_yaml_merge_key(tmp_path: Path):
+    """`<<: *crm` (two exports of one system, mapped alike) stopped with 'could not
+    determine a constructor for the tag ...merge': the repeated-key check read the merge
+    key as a key. The keys given beside it win; a key given twice is still an error."""
+    text = (
+        "sources:\n  - &crm\n    name: crm\n    kind: crm\n    path: crm.csv\n"
+        "    id: contact_id\n    columns: {email: email}\n"
+        "  - <<: *crm\n    name: crm_eu\n    path: crm_eu.csv\n"
+    )
+    config = load_config(write(tmp_path / "m.yaml", text))
+    assert [(s.name, s.path, s.id, s.columns) for s in config.sources] == [
+        ("crm", "crm.csv", "contact_id", {"email": "email"}),
+        ("crm_eu", "crm_eu.csv", "contact_id", {"email": "email"}),
+    ]
+    with pytest.raises(ConfigError, match="key 'name' is repeated"):
+        load_config(write(tmp_path / "n.yaml", text + "    name: again\n"))
+
+
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
