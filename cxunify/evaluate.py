@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from cxunify.errors import InputError, OutputError
+from cxunify.ingest import readable_text
 from cxunify.output import MANIFEST, read_manifest
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
 from cxunify.sql import ident, parquet, read_file
@@ -308,22 +309,29 @@ TRUTH_COLUMNS = ("source", "source_record_id", "person_id")
 def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     """Table ``truth`` from the file, or a message that says what is wrong with it: empty,
     not the columns, an encoding DuckDB cannot read."""
+    import tempfile
+
     with truth_path.open("rb") as head:
         start = head.read(2)
     if not start:
         raise InputError(f"{truth_path}: file is empty")
-    options = []
     if truth_path.suffix.lower() == ".parquet":
-        reader = "read_parquet"
-    else:
-        # Text as written, as a run reads a CSV's ids: typed, '1.50' was the number 1.5.
-        reader, options = "read_csv", ["all_varchar = true"]
-        if start == b"\xfe\xff":  # DuckDB reads it as no rows at all
-            raise InputError(f"{truth_path}: UTF-16 big-endian text; save it as UTF-8")
-        if start == b"\xff\xfe":  # Excel's "Unicode text"
-            options.append("encoding = 'utf-16'")
+        _load_truth(con, truth_path, truth_path, "read_parquet")
+        return
+    # A CSV in any encoding an export may have, as a run reads one (UTF-16 from Excel's
+    # "Unicode text", cp1252): Latin-1 stopped with DuckDB's 'CSV Error on Line: 2'.
+    with tempfile.TemporaryDirectory(prefix="cxunify-truth-") as work:
+        readable, _ = readable_text(truth_path, "auto", Path(work))
+        _load_truth(con, truth_path, readable, "read_csv")
+
+
+def _load_truth(
+    con: duckdb.DuckDBPyConnection, truth_path: Path, readable: Path, reader: str
+) -> None:
+    # Text as written, as a run reads a CSV's ids: typed, '1.50' was the number 1.5.
+    options = ["all_varchar = true"] if reader == "read_csv" else []
     source = read_file(reader, "$path", *options)
-    params = {"path": str(truth_path)}
+    params = {"path": str(readable)}
     try:
         types = {
             str(name): str(kind)

@@ -453,20 +453,19 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     truthy = {"1", "true", "yes", "y", "match", "t"}
     falsy = {"0", "false", "no", "n", "non-match", "nonmatch", "f"}
     import io
+    import tempfile
+
+    from cxunify.ingest import readable_text
 
     labels = []
+    # In any encoding an export may have, as a run reads one (UTF-16, cp1252: a reviewer's
+    # spreadsheet on Windows); a BOM before the header is no column name's.
     try:
-        data = path.read_bytes()
+        with tempfile.TemporaryDirectory(prefix="cxunify-labels-") as work:
+            readable, _ = readable_text(path, "auto", Path(work))
+            text = readable.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8-sig")  # (a BOM before the header is no column name's)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02X}); save the labels "
-            "as UTF-8"
-        ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in wanted if c not in (reader.fieldnames or [])]
     if missing:

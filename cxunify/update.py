@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1037,7 +1038,16 @@ def _read_deletions(
     request must not be skipped for a misspelt name. Returns how many records it names."""
     if not path.is_file():
         raise InputError(f"{path}: deletions file not found")
-    dialect = ingest.csv_header(path, None)
+    # In any encoding an export may have, as a run reads one: a Latin-1 file stopped with
+    # DuckDB's 'CSV Error on Line: 2'.
+    with tempfile.TemporaryDirectory(prefix="cxunify-deletions-") as work:
+        readable, _ = ingest.readable_text(path, "auto", Path(work))
+        _load_deletions(engine, path, readable)
+    return _check_deletions(engine, path, previous, known, tonight, id_columns)
+
+
+def _load_deletions(engine: DuckDBEngine, path: Path, readable: Path) -> None:
+    dialect = ingest.csv_header(readable, None, shown=path)
     if not {"source", "source_record_id"} <= set(dialect.columns):
         raise InputError(
             f"{path}: deletions need a header with source and source_record_id "
@@ -1053,10 +1063,20 @@ def _read_deletions(
                    {clean_id_sql("source_record_id")} AS source_record_id
             FROM {read_file("read_csv", "$path", ingest.CSV_OPTIONS)}
             """,
-            {"path": str(path), **dialect.params()},
+            {"path": str(readable), **dialect.params()},
         )
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+
+
+def _check_deletions(
+    engine: DuckDBEngine,
+    path: Path,
+    previous: Path,
+    known: list[str],
+    tonight: list[dict[str, Any]],
+    id_columns: dict[str, str | None],
+) -> int:
     incomplete = engine.rows(
         f"SELECT rowid + 1 FROM {DELETIONS} "
         "WHERE (source IS NULL) <> (source_record_id IS NULL) ORDER BY 1 LIMIT 1"

@@ -106,6 +106,21 @@ def test_deletions_are_read_as_exports_are_read(cli, tmp_path: Path):
     assert left.fetchall() == [("C2",), ("C3",), ("O2",)]
 
 
+def test_deletions_in_latin_1_are_read(cli, tmp_path: Path):
+    """A deletions file saved by a spreadsheet on Windows stopped the update with DuckDB's
+    'CSV Error on Line: 2'."""
+    config, out = unified(cli, tmp_path)
+    write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    deletions = tmp_path / "del.csv"
+    deletions.write_bytes("source,source_record_id\ncrm,C1\ncrm,Cé9\n".encode("latin-1"))
+    result = cli("update", "--previous", out, "--config", config, "--delete", deletions,
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    changed = json.loads(result.stdout)["update"]
+    assert (changed["records_deleted"], changed["deletions_not_found"]) == (1, 1)
+
+
 def test_a_deletion_without_its_id_is_an_error(cli, tmp_path: Path):
     """An erasure request whose id was lost on the way must not pass as nothing to do."""
     config, out = unified(cli, tmp_path)
