@@ -732,8 +732,18 @@ def csv_header(
     def first_record(d: str) -> list[str]:
         return (first_records(d) or [[]])[0]
 
+    def fit(d: str) -> tuple[bool, bool, int]:
+        """How well `d` splits the file: the header into several names, and the first rows
+        into as many fields as the header (a header alone decides by its names: `Marketing
+        consent (email; sms; phone; post)` over comma rows made it `;`), then more names."""
+        header, *rows = first_records(d, 21) or [[]]
+        n = len(header)
+        widths = {n, n - 1} if header and not header[-1].strip() else {n}
+        fitting = sum(len(row) in widths for row in rows)
+        return n > 1, fitting * 5 >= len(rows) * 4, n
+
     if delim is None:
-        delim = max((d for d in _DELIMITERS if d != quote), key=lambda d: len(first_record(d)))
+        delim = max((d for d in _DELIMITERS if d != quote), key=fit)
     dialect = CsvDialect(delim, {}, skip, quote, escape)
     if dialect.leaves_quote_open(header_line):
         raise InputError(
@@ -1208,7 +1218,10 @@ def _load_excel(
         if chosen is None:  # a workbook often opens on a cover or notes sheet
             held = [n for n in names if workbook.load_sheet(n, dtypes="string", n_rows=1).height]
             chosen, others = (held[0], tuple(held[1:])) if held else (names[0], ())
-        data = workbook.load_sheet(chosen, dtypes="string", n_rows=limit).to_arrow()
+        header = _header_row(workbook, chosen)
+        data = workbook.load_sheet(
+            chosen, header_row=header, dtypes="string", n_rows=limit
+        ).to_arrow()
     except fastexcel.FastExcelError as exc:
         raise InputError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
     row = row_column(data.column_names)
@@ -1222,6 +1235,19 @@ def _load_excel(
     return RawFile(
         raw_table, columns, rows, 0, row, other_sheets=(chosen, others) if others else None
     )
+
+
+def _header_row(workbook: Any, sheet: str | None) -> int:
+    """The row of a sheet holding its column names: the first, unless it holds a title (a
+    cell or two, `Customer export generated ...`, above a blank row and the header): then the
+    first of the next rows filled as the widest are. A title read as the header named one
+    column and left the others `__UNNAMED__`; the header row became a customer."""
+    top = workbook.load_sheet(sheet, header_row=None, dtypes="string", n_rows=30).to_arrow()
+    filled = [sum(value is not None for value in row.values()) for row in top.to_pylist()]
+    widest = max(filled, default=0)
+    if not filled or filled[0] * 2 > widest:
+        return 0
+    return next(i for i, n in enumerate(filled) if n * 5 >= widest * 4)
 
 
 def _first_line(exc: Exception) -> str:

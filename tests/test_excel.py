@@ -156,3 +156,25 @@ def test_other_sheets_holding_rows_are_warned_of(cli, tmp_path: Path):
         "'More' holds rows too and is not read: give each a source of its own with `sheet:`"
     )
     assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
+
+
+def test_a_title_above_the_header_is_no_header(cli, tmp_path: Path):
+    """A title in A1 and a blank row above the header: the title named one column, the rest
+    were `__UNNAMED__`, names and phones were lost and the header row became a customer."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(tmp_path / "contacts.xlsx"))
+    cells = book.add_worksheet("Export")
+    cells.write(0, 0, "Customer export generated 2026-12-01")
+    cells.write_row(2, 0, ["contact_id", "first_name", "email", "phone"])
+    cells.write_row(3, 0, ["C1", "Ann", "ann@fastmail.com", "+1 555 010 0001"])
+    cells.write_row(4, 0, ["C2", "Bob", "bob@fastmail.com", None])
+    book.close()
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", tmp_path / "contacts.xlsx", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    records = duckdb.sql(
+        f"SELECT source_record_id, first_name, phone, row_number FROM '{out}/records.parquet' "
+        f"JOIN '{out}/identity_map.parquet' USING (source, source_record_id) ORDER BY 1"
+    )
+    assert records.fetchall() == [("C1", "Ann", "+15550100001", 1), ("C2", "Bob", None, 2)]

@@ -535,6 +535,18 @@ def test_mixed_line_endings_and_a_row_with_an_extra_field(cli, tmp_path: Path):
     assert rejected == [(5, "unparseable CSV row: too many columns")]
 
 
+def test_the_delimiter_is_the_one_the_rows_agree_with(cli, tmp_path: Path):
+    """Told by the header alone, `Marketing consent (email; sms; phone; post)` made a comma
+    file `;`-separated: 'column email not found', or without a config every row unread."""
+    path = write(
+        tmp_path / "crm.csv",
+        "id,name,Marketing consent (email; sms; phone; post; mail),city\n"
+        "1,Ann Lee,yes,Paris\n2,Bob Ray,no,Austin\n",
+    )
+    records, rejected = _read(cli, tmp_path, path)
+    assert records == [("1", "Ann", "Paris"), ("2", "Bob", "Austin")] and rejected == []
+
+
 def test_a_stray_cr_in_a_file_of_lf_lines_is_a_line_break(cli, tmp_path: Path):
     """One lone CR stopped the whole file: `cannot read as CSV: ... The CSV Parser state
     machine reached an invalid state`. A row ending in it is read; a row a CR typed into a
