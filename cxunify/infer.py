@@ -783,7 +783,7 @@ def _calling_region(digits: str) -> str | None:
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
     # A row of no value at all (`,,,,`) is rejected as empty whatever the id: it does not
     # make the id column's values missing.
-    blank = " AND ".join(f"coalesce(trim({ident(c)}), '') = ''" for c in columns)
+    blank = " AND ".join(f"coalesce(trim({ident(c)}), '') = ''" for c in columns) or "false"
     for column in columns:
         if not looks_like_record_key(column):
             continue
