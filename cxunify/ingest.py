@@ -729,9 +729,6 @@ def csv_header(
             pass
         return records
 
-    def first_record(d: str) -> list[str]:
-        return (first_records(d) or [[]])[0]
-
     def fit(d: str) -> tuple[bool, bool, int]:
         """How well `d` splits the file: the header into several names, and the first rows
         into as many fields as the header (a header alone decides by its names: `Marketing

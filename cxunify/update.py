@@ -1023,29 +1023,6 @@ def _rejects_naming_deleted(
     return named
 
 
-def _read_deletions(
-    engine: DuckDBEngine,
-    path: Path,
-    previous: Path,
-    known: list[str],
-    tonight: list[dict[str, Any]],
-    id_columns: dict[str, str | None],
-) -> int:
-    """``cx_deletions``: the distinct (source, source_record_id) of the deletions CSV; a
-    record also among tonight's rows is an error (keep it, or delete it: not both), rejected
-    rows included (`tonight`: tonight's files as run.json lists them; `id_columns`: each
-    source's id column), and so is a source the output does not hold (`known`): an erasure
-    request must not be skipped for a misspelt name. Returns how many records it names."""
-    if not path.is_file():
-        raise InputError(f"{path}: deletions file not found")
-    # In any encoding an export may have, as a run reads one: a Latin-1 file stopped with
-    # DuckDB's 'CSV Error on Line: 2'.
-    with tempfile.TemporaryDirectory(prefix="cxunify-deletions-") as work:
-        readable, _ = ingest.readable_text(path, "auto", Path(work))
-        _load_deletions(engine, path, readable)
-    return _check_deletions(engine, path, previous, known, tonight, id_columns)
-
-
 def _load_deletions(engine: DuckDBEngine, path: Path, readable: Path) -> None:
     dialect = ingest.csv_header(readable, None, shown=path)
     if not {"source", "source_record_id"} <= set(dialect.columns):
@@ -1069,7 +1046,7 @@ def _load_deletions(engine: DuckDBEngine, path: Path, readable: Path) -> None:
         raise InputError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
 
 
-def _check_deletions(
+def _read_deletions(
     engine: DuckDBEngine,
     path: Path,
     previous: Path,
@@ -1077,6 +1054,18 @@ def _check_deletions(
     tonight: list[dict[str, Any]],
     id_columns: dict[str, str | None],
 ) -> int:
+    """``cx_deletions``: the distinct (source, source_record_id) of the deletions CSV; a
+    record also among tonight's rows is an error (keep it, or delete it: not both), rejected
+    rows included (`tonight`: tonight's files as run.json lists them; `id_columns`: each
+    source's id column), and so is a source the output does not hold (`known`): an erasure
+    request must not be skipped for a misspelt name. Returns how many records it names."""
+    if not path.is_file():
+        raise InputError(f"{path}: deletions file not found")
+    # In any encoding an export may have, as a run reads one: a Latin-1 file stopped with
+    # DuckDB's 'CSV Error on Line: 2'.
+    with tempfile.TemporaryDirectory(prefix="cxunify-deletions-") as work:
+        readable, _ = ingest.readable_text(path, "auto", Path(work))
+        _load_deletions(engine, path, readable)
     incomplete = engine.rows(
         f"SELECT rowid + 1 FROM {DELETIONS} "
         "WHERE (source IS NULL) <> (source_record_id IS NULL) ORDER BY 1 LIMIT 1"
