@@ -1674,6 +1674,24 @@ def numbered_order_lines(engine: DuckDBEngine, config: Config) -> dict[str, int]
     return {source: int(count) for source, count in rows}
 
 
+# Fields that name or locate a person: a row holding none of them names nobody.
+_NAMING_FIELDS = (
+    "first_name", "last_name", "full_name", "email", "phone", "street", "street_number",
+    "address_2", "city", "postcode", "location", "dob", "national_id", "customer_key",
+    "card_last4", "handle",
+)  # fmt: skip
+# What a report's summary row says in its id, order id, date or status (lower case, trimmed):
+# Total, Totals:, Grand total, Subtotal (3 rows), Total: 10 contacts; Sum, Summe, Gesamt,
+# Somme, Totaal, Totale. (Not in free text: a category "Total Gym" is a product.)
+SUMMARY_LABEL = (
+    r"((grand|sub)[ -]?)?totals?([\s:(].*)?"
+    r"|(sum|summe|gesamt|gesamtsumme|somme|suma|totaal|totale)\s*:?"
+)
+_SUMMARY_COLUMNS = (
+    "source_record_id", "order_id", "created_at", "resolved_at", "last_active_at", "status",
+)  # fmt: skip
+
+
 def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) -> None:
     """Rows without an id, or repeating an id already seen in their source, go to rejects."""
     id_column = {s.name: s.id or "row number" for s in config.sources}
@@ -1705,12 +1723,25 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
         [*(f"m.{ident(f)} IS NULL" for f in FIELD_NAMES),
          *(f"coalesce(len(m.{ident(o)}), 0) = 0" for o in OTHERS.values())]
     )  # fmt: skip
+    # A row naming nobody that says it is a total (`Total,,,30.00` under a report's orders)
+    # was a customer holding every order's revenue at once.
+    nobody = " AND ".join(
+        [*(f"m.{ident(f)} IS NULL" for f in _NAMING_FIELDS),
+         *(f"coalesce(len(m.{ident(o)}), 0) = 0" for o in OTHERS.values())]
+    )  # fmt: skip
+    labels = ", ".join(
+        f"CASE WHEN regexp_full_match(lower(trim(m.{ident(c)})), $summary) "
+        f"THEN trim(m.{ident(c)}) END"
+        for c in _SUMMARY_COLUMNS
+    )
     bad = table("mapped_bad")
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {bad} AS
         SELECT r.file_index, r.row_number, r.source, r.file,
                CASE WHEN r.empty THEN 'empty row: no mapped column holds a value'
+                    WHEN r.summary IS NOT NULL
+                        THEN 'summary row: ''' || r.summary || ''' and no one named'
                     WHEN r.source_record_id IS NULL THEN 'missing id'
                     WHEN lower(r.source_record_id) = lower(r.id_header)
                         THEN 'a repeated header line (its id is the id column''s name)'
@@ -1720,13 +1751,14 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
             -- (an id alone is a value: a contact of that id; rows without an id column
             -- are named by their row number)
             SELECT r.*, {empty} AND (r.source_record_id IS NULL OR h.id_header IS NULL)
-                   AS empty, h.id_header
+                   AS empty, CASE WHEN {nobody} THEN coalesce({labels}) END AS summary, h.id_header
             FROM {ranked} r JOIN {MAPPED} m USING (file_index, row_number)
             LEFT JOIN {headers} h ON h.source = r.source
         ) r
-        WHERE r.empty OR r.source_record_id IS NULL OR r.nth > 1
+        WHERE r.empty OR r.summary IS NOT NULL OR r.source_record_id IS NULL OR r.nth > 1
               OR lower(r.source_record_id) = lower(r.id_header)
-        """
+        """,
+        {"summary": SUMMARY_LABEL},
     )
     engine.drop(headers)
     if engine.count(bad) == 0:
@@ -1738,7 +1770,7 @@ def _reject_bad_ids(engine: DuckDBEngine, config: Config, ingested: Ingested) ->
         engine.execute(
             f"UPDATE {bad} SET reason = reason || ' in ' || $column "
             "WHERE source = $source AND NOT starts_with(reason, 'a repeated header') "
-            "AND NOT starts_with(reason, 'empty row')",
+            "AND NOT starts_with(reason, 'empty row') AND NOT starts_with(reason, 'summary row')",
             {"column": column, "source": source_name},
         )
     engine.execute(

@@ -344,6 +344,44 @@ def test_a_row_of_no_value_is_rejected_as_empty(cli, tmp_path: Path):
     assert duckdb.sql(ids).fetchall() == [("1",), ("2",), ("7",)]
 
 
+def test_a_total_row_under_the_data_is_rejected_not_a_customer(cli, tmp_path: Path):
+    """A report's `Total` row, naming nobody, was a customer holding every order's revenue:
+    summed over profiles, revenue came out twice what was sold."""
+    write(
+        tmp_path / "orders.csv",
+        "order_id,customer_email,order_date,category,amount\n"
+        "O1,ann@x.com,2024-01-02,Total Gym,10.00\nO2,bob@y.com,2024-01-03,,20.00\n"
+        "O3,,2024-01-04,,5.00\n"  # an order naming nobody: a customer of its own
+        "Total,,,,35.00\n,,Grand Total:,,35.00\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", tmp_path / "orders.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [r[3] for r in rejects(out)] == [
+        "summary row: 'Total' and no one named",
+        "summary row: 'Grand Total:' and no one named",
+    ]
+    revenue = f"SELECT email, revenue FROM '{out}/profiles.parquet' ORDER BY revenue"
+    assert duckdb.sql(revenue).fetchall() == [(None, 5.0), ("ann@x.com", 10.0), ("bob@y.com", 20.0)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "summary"),
+    [("Total", True), ("TOTALS:", True), ("Total: 10 contacts", True), ("Subtotal (3)", True),
+     ("sub-total", True), ("grand total", True), ("Summe", True), ("Gesamt:", True),
+     ("Totally", False), ("TotalEnergies", False), ("T-100", False), ("Sumner", False)],
+)  # fmt: skip
+def test_what_reads_as_a_summary_label(cell, summary):
+    from cxunify.ingest import SUMMARY_LABEL
+
+    with duckdb.connect() as con:
+        found = con.execute(
+            "SELECT regexp_full_match(lower(trim($cell)), $label)",
+            {"cell": cell, "label": SUMMARY_LABEL},
+        ).fetchall()
+    assert found == [(summary,)]
+
+
 def test_glob_reads_every_file_and_ndjson_bad_lines_are_rejected(cli, tmp_path: Path):
     write(tmp_path / "s" / "a.ndjson", '{"handle": "@ann", "name": "Ann Lee"}\n{"handle": \n')
     write(tmp_path / "s" / "b.ndjson", '{"handle": "bob", "name": "Bob Ray"}\n\n[1, 2]\n')
