@@ -183,12 +183,22 @@ def carry_over_ids(
         """
     )
     votes = table("id_votes")
+    # A merge undone: the part holding the record an id merged into `old_id` was derived from
+    # (its fresh id is that id) gets it back (`_avoid_reissuing`), so it does not own
+    # `old_id`, which stays with the other parts, however large the part is.
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {table("id_owners")} AS
-        WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1)
+        WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1),
+        undone AS (
+            SELECT v.fresh_id, v.old_id FROM {votes} v
+            JOIN {REDIRECTS} r ON r.old_customer_id = v.fresh_id AND r.customer_id = v.old_id
+            JOIN (SELECT old_id FROM {votes} GROUP BY old_id HAVING count(*) > 1) USING (old_id)
+            WHERE r.reason = 'merge'
+        )
         SELECT v.fresh_id, v.old_id, v.votes, v.returned
         FROM {votes} v JOIN sizes s USING (fresh_id)
+        ANTI JOIN undone u USING (fresh_id, old_id)
         QUALIFY row_number() OVER (
             PARTITION BY v.old_id ORDER BY v.votes DESC, s.n DESC, v.fresh_id
         ) = 1
@@ -289,6 +299,8 @@ def _load_issued(engine: DuckDBEngine) -> None:
         SELECT customer_id, min(issued_at) AS issued_at FROM (
             SELECT customer_id, issued_at FROM {PREVIOUS_IDS}
             UNION ALL SELECT customer_id, issued_at FROM {PREVIOUS_REMOVED}
+            UNION ALL SELECT old_customer_id, issued_at FROM {REDIRECTS}
+            WHERE reason = 'merge' AND issued_at IS NOT NULL
         ) GROUP BY customer_id
         """
     )
@@ -305,7 +317,7 @@ def _load_issued(engine: DuckDBEngine) -> None:
 
 REDIRECT_COLUMNS = (
     "old_customer_id VARCHAR, customer_id VARCHAR, redirected_to VARCHAR, "
-    "reason VARCHAR, redirected_at TIMESTAMP"
+    "reason VARCHAR, redirected_at TIMESTAMP, issued_at TIMESTAMP"
 )
 REMOVED_COLUMNS = "record VARCHAR, customer_id VARCHAR, issued_at TIMESTAMP, removed_at TIMESTAMP"
 
@@ -352,7 +364,9 @@ def _write_customer_ids(engine: DuckDBEngine, run_at: datetime) -> None:
         CREATE OR REPLACE TABLE {CUSTOMER_IDS} AS
         SELECT a.customer_id, coalesce(p.issued_at, $run_at) AS issued_at
         FROM {ASSIGNED} a LEFT JOIN {ISSUED_BEFORE} p
-             ON p.customer_id = a.customer_id AND a.origin IN ('kept', 'returned')
+             ON p.customer_id = a.customer_id
+             -- (or a merge undone: the id merged away is its own records' again)
+             AND (a.origin IN ('kept', 'returned') OR a.customer_id = a.fresh_id)
         ORDER BY a.customer_id
         """,
         {"run_at": run_at},
@@ -377,19 +391,19 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
         f"""
         CREATE OR REPLACE TABLE {REDIRECTS} AS
         SELECT r.old_customer_id, coalesce(m.customer_id, r.customer_id) AS customer_id,
-               r.redirected_to, r.reason, r.redirected_at
+               r.redirected_to, r.reason, r.redirected_at, r.issued_at
         FROM {REDIRECTS} r LEFT JOIN {merges} m ON m.old_customer_id = r.customer_id
         """
     )
     engine.execute(
         f"""
         INSERT INTO {REDIRECTS}
-        SELECT old_customer_id, customer_id, customer_id AS redirected_to, 'merge' AS reason,
-               $run_at AS redirected_at
-        FROM {merges}
+        SELECT m.old_customer_id, m.customer_id, m.customer_id AS redirected_to,
+               'merge' AS reason, $run_at AS redirected_at, i.issued_at
+        FROM {merges} m LEFT JOIN {ISSUED_BEFORE} i ON i.customer_id = m.old_customer_id
         UNION ALL
         SELECT v.old_id, a.customer_id, a.customer_id AS redirected_to, 'split' AS reason,
-               $run_at AS redirected_at
+               $run_at AS redirected_at, p.issued_at
         FROM {table("id_votes")} v JOIN {ASSIGNED} a USING (fresh_id)
         LEFT JOIN {PREVIOUS_IDS} p ON p.customer_id = v.old_id
         WHERE a.origin = 'split'
@@ -407,7 +421,8 @@ def _write_redirects(engine: DuckDBEngine, run_at: datetime) -> None:
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE {REDIRECTS} AS
-        SELECT r.old_customer_id, a.customer_id, r.redirected_to, r.reason, r.redirected_at
+        SELECT r.old_customer_id, a.customer_id, r.redirected_to, r.reason, r.redirected_at,
+               r.issued_at
         FROM {REDIRECTS} r
         LEFT JOIN (SELECT DISTINCT customer_id FROM {ASSIGNED}) a USING (customer_id)
         LEFT JOIN (SELECT DISTINCT customer_id AS live FROM {ASSIGNED}) o
@@ -454,7 +469,7 @@ def _follow_returned(engine: DuckDBEngine) -> None:
         f"""
         CREATE OR REPLACE TABLE {REDIRECTS} AS
         SELECT r.old_customer_id, coalesce(r.customer_id, b.id) AS customer_id,
-               r.redirected_to, r.reason, r.redirected_at
+               r.redirected_to, r.reason, r.redirected_at, r.issued_at
         FROM {REDIRECTS} r
         LEFT JOIN (SELECT * FROM {ends} WHERE id IN (SELECT customer_id FROM {ASSIGNED})) b
             ON r.customer_id IS NULL AND b.start = r.redirected_to

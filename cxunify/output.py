@@ -110,7 +110,7 @@ OUTPUT_QUERIES: dict[str, str] = {
     "rejects": _rejects_query(),
     "customer_ids": f"SELECT customer_id, issued_at FROM {CUSTOMER_IDS} ORDER BY customer_id",
     "id_redirects": f"""
-        SELECT old_customer_id, customer_id, redirected_to, reason, redirected_at
+        SELECT old_customer_id, customer_id, redirected_to, reason, redirected_at, issued_at
         FROM {REDIRECTS} ORDER BY redirected_at, old_customer_id, customer_id
     """,
     "removed_records": (

@@ -214,12 +214,41 @@ def test_a_merge_undone_gives_the_retired_id_back(cli, tmp_path: Path):
     ann = ids(out)["1"]
     run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
     retired = ids(out)["3"]
+    issued_before = issued(out)
     run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,ann@gmail.com,{PHONE_1}"])
     assert redirects(out) == [(retired, ann, ann, "merge")]
+    retired_issued = issued_before[retired]
     summary = run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,,{PHONE_1}"])
     assert ids(out) == {"1": ann, "2": ann, "3": retired}
+    assert issued(out)[retired] == retired_issued  # not this run's start
     assert redirects(out) == [(ann, retired, retired, "split")]
     assert summary["ids"]["customers_split_off"] == 1
+
+
+def test_a_merge_undone_gives_both_ids_back_when_the_merged_away_side_is_larger(
+    cli, tmp_path: Path
+):
+    """The merged-away customer, larger than the one it was merged into, owned the surviving
+    id when the merge was undone: the contact that id was derived from got a new one, and the
+    retired id, with its merge redirect, stayed away. Each id goes back to its own records,
+    with the time it was first issued."""
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    ann, ann_issued = ids(out)["1"], issued(out)[ids(out)["1"]]
+    orders = [f"3,,{PHONE_1}", f"4,,{PHONE_1}", f"5,,{PHONE_1}"]
+    run(cli, tmp_path, ["1,ann@gmail.com,", *orders])
+    other = ids(out)["3"]
+    other_issued = issued(out)[other]
+    bridge = f"6,ann@gmail.com,{PHONE_1}"
+    run(cli, tmp_path, ["1,ann@gmail.com,", *orders, bridge])  # the older id survives
+    assert set(ids(out).values()) == {ann}
+    assert redirects(out) == [(other, ann, ann, "merge")]
+    summary = run(cli, tmp_path, ["1,ann@gmail.com,", *orders])  # the bridge is gone
+    assert ids(out) == {"1": ann, "3": other, "4": other, "5": other}
+    assert issued(out) == {ann: ann_issued, other: other_issued}
+    assert redirects(out) == [(ann, other, other, "split")]
+    assert summary["ids"]["customers_split_off"] == 1
+    assert summary["ids"]["customers_kept"] == 1
 
 
 def test_redirect_chains_resolve_to_the_live_id(cli, tmp_path: Path):

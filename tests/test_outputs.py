@@ -102,6 +102,7 @@ CONTRACT = {
         "redirected_to": "VARCHAR",
         "reason": "VARCHAR",
         "redirected_at": "TIMESTAMP",
+        "issued_at": "TIMESTAMP",
     },
     "removed_records": {
         "record": "VARCHAR",
