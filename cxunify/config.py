@@ -117,6 +117,11 @@ class SourceConfig(_Strict):
     dayfirst: StrictBool | None = Field(
         None, description="true: 03/04/2020 is 3 April; false: March 4"
     )
+    decimal_comma: StrictBool | None = Field(
+        None,
+        description="true: the source writes a decimal comma (12,50), so 1.234 is 1234; "
+        "false or absent: 1.234 is 1.234",
+    )
 
     @field_validator("name")
     @classmethod
@@ -240,6 +245,9 @@ def phone_region_code(region: str | None) -> str | None:
 class StandardizeConfig(_Strict):
     phone_region: str | None = Field("US", description="region for numbers without +country code")
     dayfirst: StrictBool = Field(False, description="read ambiguous dates as day/month/year")
+    decimal_comma: StrictBool = Field(
+        False, description="read amounts such as 1.234 as 1234 (a decimal comma: 12,50)"
+    )
 
     @field_validator("phone_region")
     @classmethod

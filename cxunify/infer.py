@@ -101,6 +101,11 @@ _CHECKS = {
     r"|\d{1,2}\.(?:0?[1-9]|1[0-2])\.)(?:\d{2}|\d{4})(?:\D|$)')",
     "month_first": r"regexp_matches(v, '^(?:0?[1-9]|1[0-2])[/.-](?:1[3-9]|2\d|3[01])[/.-]"
     r"(?:\d{2}|\d{4})(?:\D|$)')",
+    # An amount only a decimal comma makes (12,50, 3.500,00) or only a decimal point (12.50,
+    # 1,234.50); 1.234 and 1,234 are either.
+    "decimal_comma": r"regexp_matches(v, '(^|[^\d.,])\d+(\.\d{3})*,\d{1,2}($|[^\d.,])')",
+    "decimal_point": r"regexp_matches(v, '(^|[^\d.,])\d+(,\d{3})*\.(\d{1,2}|\d{4,})"
+    r"($|[^\d.,])')",
 }
 
 
@@ -113,6 +118,7 @@ class InferredSource:
     # How its dates are written, when its values tell (None: they do not), and why
     dayfirst: bool | None = None
     dayfirst_note: str = ""
+    decimal_comma_note: str = ""
     # The region its numbers written without a country code are in, when its values tell
     # (None: they do not), and why; the region they lean to without telling, and why not
     phone_region: str | None = None
@@ -435,6 +441,8 @@ def _infer_one(
         # Read as the stored records were: tonight's few dates may tell nothing.
         inferred.source.dayfirst = stored[2]
         inferred.dayfirst_note = "the setting of the stored source" if stored[2] is not None else ""
+        inferred.source.decimal_comma = stored[4]
+        inferred.decimal_comma_note = "the setting of the stored source"
         # Its phones too: tonight's few may tell another region than the stored rows did,
         # or none, and the update would refuse the source as changed.
         inferred.source.phone_region = stored[1]
@@ -443,6 +451,7 @@ def _infer_one(
         )
     else:
         inferred.dayfirst, inferred.dayfirst_note = _dayfirst(columns, shares)
+        inferred.source.decimal_comma, inferred.decimal_comma_note = _decimal_comma(columns, shares)
         if infer_phone_region and has_rows:
             (
                 inferred.phone_region,
@@ -600,6 +609,26 @@ def _dayfirst(
         return True, f"'{day[0]}' holds dates read only day first (15/04/2025, 03.04.2025)"
     if month:
         return False, f"'{month[0]}' holds dates read only month first (04/15/2025)"
+    return None, ""
+
+
+def _decimal_comma(
+    columns: dict[str, str | list[str]], shares: dict[str, dict[str, float]]
+) -> tuple[bool | None, str]:
+    """True when the source's amounts are written with a decimal comma (12,50, 3.500,00) and
+    none with a decimal point (12.50): its 1.234 is then 1234. None otherwise (1.234 stays
+    1.234), with why when its amounts hold both."""
+    column = columns.get("amount")
+    if not isinstance(column, str):
+        return None, ""
+    comma, point = shares[column]["decimal_comma"], shares[column]["decimal_point"]
+    if comma and point:
+        return None, (
+            f"'{column}' holds amounts with a decimal comma (12,50) and with a decimal point "
+            "(12.50): set it by hand"
+        )
+    if comma:
+        return True, f"'{column}' writes a decimal comma (12,50): 1.234 is 1234"
     return None, ""
 
 
@@ -824,9 +853,9 @@ def _stored_columns(
 ) -> dict[str, str | list[str]] | None:
     """The stored source's mapping, of the columns the file has, when it is of this kind
     and its mapping was stored (a field's list keeps its columns the file has)."""
-    if stored is None or stored[0] != kind.value or len(stored) < 5:
+    if stored is None or stored[0] != kind.value or len(stored) < 6:
         return None
-    mapping = stored[4]
+    mapping = stored[5]
     if not isinstance(mapping, dict):
         return None
     kept: dict[str, str | list[str]] = {}
@@ -936,6 +965,12 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             f"    path: {_scalar(str(path))}",
             f"    format: {source.format}",
         ]
+        if source.decimal_comma is not None:
+            lines.append(
+                f"    decimal_comma: {_scalar(source.decimal_comma)}  # {item.decimal_comma_note}"
+            )
+        elif item.decimal_comma_note:
+            lines.append(f"    # decimal_comma: not inferred: {item.decimal_comma_note}")
         if source.dayfirst is not None:
             lines.append(f"    dayfirst: {_scalar(source.dayfirst)}  # {item.dayfirst_note}")
         elif item.dayfirst is None and item.dayfirst_note:

@@ -139,12 +139,21 @@ def _unchanged_golden(config: Config, state: dict, previous: Path) -> profile.Un
     )
 
 
-SOURCE_SETTINGS = ("kind", "phone_region", "dayfirst", "id")
+SOURCE_SETTINGS = ("kind", "phone_region", "dayfirst", "id", "decimal_comma")
+
+
+def padded_settings(stored: list) -> list:
+    """A stored source's settings, those a state written before a setting was kept (absent:
+    None) included."""
+    return [*stored, *[None] * (len(SOURCE_SETTINGS) - len(stored))]
 
 
 def source_settings(config: Config) -> dict[str, list]:
     """Per source, what shapes its records (not its path: an update reads other files)."""
-    return {s.name: [s.kind, s.phone_region, s.dayfirst, _id_setting(s)] for s in config.sources}
+    return {
+        s.name: [s.kind, s.phone_region, s.dayfirst, _id_setting(s), s.decimal_comma]
+        for s in config.sources
+    }
 
 
 def _id_setting(source: SourceConfig) -> str | dict[str, str] | None:
@@ -237,10 +246,12 @@ def _check_settings(config: Config, state: dict, previous: Path) -> None:
     stored = state.get("sources", {})
     config.check_survivorship(tuple(stored))
     for name, settings in source_settings(config).items():
-        if name in stored and stored[name] != settings:
+        if name in stored and padded_settings(stored[name]) != settings:
             differ = "; ".join(
                 f"{key} was {_setting(before)}, now {_setting(now)}"
-                for key, before, now in zip(SOURCE_SETTINGS, stored[name], settings, strict=True)
+                for key, before, now in zip(
+                    SOURCE_SETTINGS, padded_settings(stored[name]), settings, strict=True
+                )
                 if before != now
             )
             raise UserError(
@@ -486,8 +497,9 @@ def components_split(engine: DuckDBEngine) -> int:
 
 def stored_sources(previous: Path | str) -> dict[str, list]:
     """The sources an output's update state holds (name -> [kind, phone_region, dayfirst,
-    id, columns]: columns is the field -> column mapping, None in states written before it
-    was kept), or none when it has no readable state (the update says why)."""
+    id, decimal_comma, columns]: columns is the field -> column mapping; a setting or the
+    columns None in states written before they were kept), or none when it has no readable
+    state (the update says why)."""
     if is_uri(previous):
         return {}
     try:
@@ -497,7 +509,11 @@ def stored_sources(previous: Path | str) -> dict[str, list]:
     sources, columns = state.get("sources", {}), state.get("columns", {})
     if not isinstance(sources, dict) or not isinstance(columns, dict):
         return {}
-    return {name: [*settings, columns.get(name)] for name, settings in sources.items()}
+    return {
+        name: [*padded_settings(settings), columns.get(name)]
+        for name, settings in sources.items()
+        if isinstance(settings, list)
+    }
 
 
 def _read_state_json(folder: Path) -> dict[str, Any]:

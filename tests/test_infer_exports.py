@@ -392,7 +392,7 @@ def test_a_stored_list_of_columns_keeps_the_columns_the_file_has():
     from cxunify.fields import Kind
     from cxunify.infer import _stored_columns
 
-    stored = ["crm", None, None, "Id", {"phone": ["Phone", "MobilePhone"], "email": "Email"}]
+    stored = ["crm", None, None, "Id", None, {"phone": ["Phone", "MobilePhone"], "email": "Email"}]
     assert _stored_columns(Kind.crm, stored, ["Id", "Email", "Phone", "MobilePhone"]) == {
         "phone": ["Phone", "MobilePhone"],
         "email": "Email",
@@ -1111,3 +1111,42 @@ def test_a_header_repeating_a_name_maps_every_copy_or_none(cli, tmp_path: Path):
     assert duckdb.sql(emails).fetchall() == [
         (["ann.lee@work.example.org", "ann@fastmail.com"],), (["bob@fastmail.com"],),
     ]  # fmt: skip
+
+
+def test_a_source_writing_a_decimal_comma_reads_dots_as_thousands(tmp_path: Path):
+    """A German shop's `1.234` was 1.23 beside its `12,50` and `3.500,00`: revenue a third of
+    what was sold, silently. The source's decimal comma is inferred, kept for its updates,
+    and can be set in a config."""
+    runner = CliRunner()
+    header = "Bestellnummer,E-Mail,Datum,Betrag\n"
+    write(
+        tmp_path / "bestellungen.csv",
+        header + 'B1,ann@x.de,15.03.2025,"12,50"\nB2,ann@x.de,16.03.2025,1.234\n'
+        'B3,bob@x.de,17.03.2025,"3.500,00"\nB4,bob@x.de,18.03.2025,2.000\n',
+    )
+    out = tmp_path / "out"
+    args = ["unify", "--transactions", str(tmp_path / "bestellungen.csv"), "--out", str(out)]
+    assert runner.invoke(app, [*args, "-q"]).exit_code == 0
+    revenue = f"SELECT email, revenue FROM '{out}/profiles.parquet' ORDER BY email"
+    assert duckdb.sql(revenue).fetchall() == [
+        ("ann@x.de", Decimal("1246.50")), ("bob@x.de", Decimal("5500.00"))
+    ]  # fmt: skip
+    # Tonight's one order tells nothing of its own: it is read as the stored source was.
+    write(tmp_path / "tonight" / "bestellungen.csv", header + "B5,ann@x.de,19.03.2025,1.000\n")
+    result = runner.invoke(
+        app, ["update", "--previous", str(out), "--transactions",
+              str(tmp_path / "tonight" / "bestellungen.csv"), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert duckdb.sql(revenue).fetchall()[0] == ("ann@x.de", Decimal("2246.50"))
+    drafted = runner.invoke(app, ["init", "--transactions", str(tmp_path / "bestellungen.csv")])
+    told = "    decimal_comma: true  # 'Betrag' writes a decimal comma (12,50): 1.234 is 1234\n"
+    assert told in drafted.stdout
+    # A source of points, and one unset in a config, reads 1.234 as 1.234.
+    write(tmp_path / "orders.csv", header + "O1,cy@x.com,2025-03-15,12.50\nO2,cy@x.com,,1.234\n")
+    mixed = tmp_path / "mixed"
+    args = ["unify", "--transactions", str(tmp_path / "orders.csv"), "--out", str(mixed), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert duckdb.sql(f"SELECT revenue FROM '{mixed}/profiles.parquet'").fetchall() == [
+        (Decimal("13.73"),)
+    ]
