@@ -439,6 +439,36 @@ def _interval_text(interval: Any) -> str:
     return " ".join(parts)
 
 
+# The format a result file's extension names: json is a JSON object a line.
+_FORMAT_BY_SUFFIX: dict[str, ExportFormat] = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+}
+
+
+def result_format(fmt: str | None, target: Path | None) -> ExportFormat:
+    """The format a result is shown or written in: `fmt` as given (``--format``), else the one
+    the extension of `target` names (``--to out/vip.parquet``: parquet), else table (csv in a
+    file). A format the extension contradicts is an error: csv was written into vip.parquet."""
+    if fmt is not None and fmt not in ("table", "csv", "json", "parquet"):
+        raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
+    suffix = target.suffix.lower() if target is not None else ""
+    named = _FORMAT_BY_SUFFIX.get(suffix)
+    if fmt is None:
+        return named or "table"
+    writes = "csv" if fmt == "table" else fmt
+    if named is not None and named != writes:
+        raise UserError(
+            f"--format {fmt} and --to {target} disagree: --format {fmt} writes {writes}, a "
+            f"{suffix} file holds {named}; give --format {named} (or no --format), or a --to "
+            f"FILE ending in .{writes}"
+        )
+    return fmt  # type: ignore[return-value]
+
+
 def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:
     """Write a query result as csv, json (one object per line) or parquet to `target` (its
     folder made if missing), else to stdout; return rows."""

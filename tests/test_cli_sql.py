@@ -125,3 +125,76 @@ def test_sql_explain_of_a_query_and_a_pivot_are_queries(cli, out: Path, query, f
     result = cli("sql", "--out", out, "-f", "csv", "--", query)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1].startswith(first_line)
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("vip.parquet", "parquet"),
+        ("vip.PARQUET", "parquet"),
+        ("vip.csv", "csv"),
+        ("vip.json", "json"),
+        ("vip.ndjson", "json"),
+        ("vip.jsonl", "json"),
+        ("vip.txt", "csv"),  # a name that says no format: csv, as before
+    ],
+)
+def test_sql_to_a_file_writes_the_format_its_name_says(cli, out: Path, tmp_path, name, written):
+    """`sql --to out/vip.parquet` (the README's own example) without --format wrote CSV text
+    into the .parquet file, which the next `cxunify sql` left without a view."""
+    import duckdb
+
+    target = tmp_path / name
+    query = "SELECT count(*) AS customers FROM profiles"
+    result = cli("sql", "--out", out, "--to", target, query)
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
+    if written == "parquet":
+        assert duckdb.sql(f"SELECT * FROM read_parquet('{target}')").fetchall() == [(2,)]
+    else:
+        text = {"csv": "customers\n2\n", "json": '{"customers": 2}\n'}[written]
+        assert target.read_text() == text
+
+
+def test_sql_to_a_parquet_file_inside_the_output_is_a_view(cli, out: Path, tmp_path: Path):
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    result = cli("sql", "--out", copy, "--to", copy / "vip.parquet", "SELECT 1 AS a")
+    assert result.exit_code == 0, result.stderr
+    result = cli("sql", "--out", copy, "-f", "csv", "SELECT a FROM vip")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "a\n1\n", "")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "named", "writes"),
+    [
+        ("csv", "vip.parquet", "parquet", "csv"),
+        ("table", "vip.parquet", "parquet", "csv"),
+        ("parquet", "vip.csv", "csv", "parquet"),
+        ("json", "vip.csv", "csv", "json"),
+        ("table", "vip.ndjson", "json", "csv"),
+    ],
+)
+def test_sql_a_format_its_file_name_contradicts_is_an_error_naming_both(
+    cli, out: Path, tmp_path: Path, fmt: str, name: str, named: str, writes: str
+):
+    target = tmp_path / name
+    result = cli("sql", "--out", out, "--format", fmt, "--to", target, "SELECT 1 AS a")
+    suffix = target.suffix
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error: --format {fmt} and --to {target} disagree: --format {fmt} writes {writes}, "
+        f"a {suffix} file holds {named}; give --format {named} (or no --format), or a --to "
+        f"FILE ending in .{writes}\n",
+    )
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [("csv", "vip.csv"), ("json", "vip.ndjson"), ("parquet", "vip.parquet"), ("csv", "vip.txt")],
+)
+def test_sql_a_format_its_file_name_agrees_with_is_written(cli, out: Path, tmp_path, fmt, name):
+    target = tmp_path / name
+    result = cli("sql", "--out", out, "--format", fmt, "--to", target, "SELECT 1 AS a")
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
