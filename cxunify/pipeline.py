@@ -535,6 +535,8 @@ def _manifest(
         "engine": stage.engine,  # where the run ended: an update runs on DuckDB
         # an update refuses a hashed output by it: it keeps no plain records to link
         "pii_hashed": config.output.hash_pii,
+        # verify reports a state/ lost since (update --previous needs it)
+        "update_state": config.output.state,
         # explain and report read the folder alone, so the decision rule travels with it.
         "matching": {"threshold": config.matching.threshold, "links_floor": output.LINKS_FLOOR},
         "inputs": inputs,

@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -66,6 +67,12 @@ _QUERIES = frozenset(
 # Statements typed as those that answer, some of which set something and answer 'Success'.
 _SETTERS = frozenset((duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL))
 
+# The first words of a query, for a statement DuckDB types MULTI: one holding a PIVOT, which it
+# runs as several. A COPY or CREATE of a PIVOT is typed so too, and so is an EXPLAIN of one.
+_QUERY_WORDS = frozenset(
+    ("SELECT", "FROM", "VALUES", "TABLE", "PIVOT", "UNPIVOT", "DESCRIBE", "SHOW", "SUMMARIZE", "(")
+)
+
 
 def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches. With `text`
@@ -88,10 +95,12 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
             con.close()
             raise UserError("SQL error: the query is empty")
         statement = statements[0]
-        if statement.type not in _QUERIES:
-            # DuckDB answers SET, ATTACH, CREATE, COPY ... with a 'Success' or 'Count' row.
+        refused = _refused(con, statement)
+        if refused is not None:
+            # DuckDB answers SET, ATTACH, CREATE, COPY ... with a 'Success' or 'Count' row,
+            # and an EXPLAIN ANALYZE runs the statement it explains (a COPY wrote its file).
             con.close()
-            raise _no_rows(statement)
+            raise _no_query(refused, statement)
         relation = con.sql(sql)
         if relation is None:  # a statement that returns nothing
             con.close()
@@ -101,12 +110,97 @@ def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
             # A PRAGMA or CALL that sets something (PRAGMA enable_progress_bar): its type is
             # PRAGMA as that of one that answers (PRAGMA table_info), only its answer differs.
             con.close()
-            raise _no_rows(statement)
+            raise _no_query(_first_words(statement), statement)
         relation = _as_text(relation, _TEXT_TYPES if text else _OPAQUE_TYPES)
         return QueryResult(con, _reported(relation.to_arrow_reader(65_536)), warnings)
     except duckdb.Error as exc:
         con.close()
         raise _query_error(exc) from None
+
+
+def _refused(con: duckdb.DuckDBPyConnection, statement: Any) -> str | None:
+    """The first words of what makes `statement` no query ('COPY', 'EXPLAIN ANALYZE COPY'),
+    else None. An EXPLAIN is a query when what it explains is one, not a PRAGMA or CALL: EXPLAIN
+    ANALYZE runs it, and which of those set something shows only once they have run (EXPLAIN
+    ANALYZE CALL enable_logging(storage = 'file') wrote log files)."""
+    if statement.type not in _QUERIES:
+        return _first_words(statement)
+    tokens = _tokens(statement.query)
+    if tokens and tokens[0][0].upper() == "EXPLAIN":  # typed MULTI when it explains a PIVOT
+        readings = _explained(con, statement.query, tokens)
+        if not readings:
+            return "EXPLAIN"
+        for explaining, explained in readings:
+            words = _refused(con, explained)
+            if words is None and explained.type in _SETTERS:
+                words = _first_words(explained)
+            if words is not None:
+                return f"{explaining} {words}"
+        return None
+    if statement.type == duckdb.StatementType.MULTI:
+        words = _statement_proper(tokens)
+        return None if words in _QUERY_WORDS else words
+    return None
+
+
+def _tokens(sql: str) -> list[tuple[str, int]]:
+    """The words and signs of `sql`, each with where it starts; comments left out."""
+    found = duckdb.tokenize(sql)
+    ends = [start for start, _ in found[1:]] + [len(sql)]
+    return [
+        (sql[start:end].strip(), start)
+        for (start, kind), end in zip(found, ends, strict=True)
+        if kind != duckdb.token_type.comment
+    ]
+
+
+def _closing(tokens: list[tuple[str, int]], opening: int) -> int:
+    """The index of the parenthesis that closes the one at `opening` (past the end if none)."""
+    depth = 0
+    for i in range(opening, len(tokens)):
+        depth += {"(": 1, ")": -1}.get(tokens[i][0], 0)
+        if depth == 0:
+            return i
+    return len(tokens)
+
+
+def _explained(
+    con: duckdb.DuckDBPyConnection, sql: str, tokens: list[tuple[str, int]]
+) -> list[tuple[str, Any]]:
+    """The statement an EXPLAIN explains, read each way its words allow (EXPLAIN (FORMAT json)
+    SELECT 1 has options in parentheses, EXPLAIN (SELECT 1) a query), each with 'EXPLAIN' or
+    'EXPLAIN ANALYZE' as the words before it say."""
+    first = 2 if len(tokens) > 1 and tokens[1][0].upper() in ("ANALYZE", "ANALYSE") else 1
+    starts = [first]
+    if first < len(tokens) and tokens[first][0] == "(":
+        starts.append(_closing(tokens, first) + 1)
+    readings = []
+    for start in starts:
+        try:
+            statements = con.extract_statements(sql[tokens[start][1] :])
+        except (duckdb.Error, IndexError):  # not a statement, or nothing after the options
+            continue
+        if len(statements) == 1:
+            before = {word.upper() for word, _ in tokens[1:start]}
+            analyze = " ANALYZE" if before & {"ANALYZE", "ANALYSE"} else ""
+            readings.append((f"EXPLAIN{analyze}", statements[0]))
+    return readings
+
+
+def _statement_proper(tokens: list[tuple[str, int]]) -> str:
+    """The first word of a statement after its WITH clause: INSERT in WITH t AS (...) INSERT
+    ...; the clause's last word when nothing follows it."""
+    words = [word.upper() for word, _ in tokens]
+    if not words or words[0] != "WITH":
+        return words[0] if words else ""
+    depth = 0
+    for previous, word in pairwise(words):
+        depth += {"(": 1, ")": -1}.get(previous, 0)
+        # After a parenthesis closing at the top: a comma and the next table of the clause,
+        # the AS (or USING KEY) of a table named with its columns, or the statement proper.
+        if depth == 0 and previous == ")" and word not in (",", "(", "AS", "USING"):
+            return word
+    return words[-1]
 
 
 # The words a statement starts with, after any comments: 'PRAGMA threads', 'FORCE INSTALL'.
@@ -115,21 +209,29 @@ _LEADING = re.compile(
 )
 
 
-def _no_rows(statement: Any) -> UserError:
-    """The error for a statement that answers with no rows of its own, named by its first
-    words: DuckDB types PRAGMA threads=1, RESET and USE as SET, INSTALL as LOAD, CHECKPOINT
-    as CALL. An extension is installed and loaded in DuckDB itself."""
+def _first_words(statement: Any) -> str:
+    """The statement named by its first words: DuckDB types PRAGMA threads=1, RESET and USE as
+    SET, INSTALL as LOAD, CHECKPOINT as CALL."""
     leading = _LEADING.match(statement.query)
     words = leading[1].split() if leading else ["WITH"]
     if words[0].upper() == "WITH":  # WITH ... INSERT
-        name = statement.type.name
-    elif words[0].upper() in ("PRAGMA", "CALL"):
-        name = f"{words[0].upper()} {words[1]}"
-    else:
-        name = " ".join(word.upper() for word in words)
+        return str(statement.type.name)
+    if words[0].upper() in ("PRAGMA", "CALL"):
+        return f"{words[0].upper()} {words[1]}"
+    return " ".join(word.upper() for word in words)
+
+
+def _no_query(words: str, statement: Any) -> UserError:
+    """The error for a statement that is no query, named by `words`. An extension is
+    installed and loaded in DuckDB itself."""
+    if words.startswith("EXPLAIN"):
+        return UserError(
+            f"SQL error: {words}: EXPLAIN takes a query (SELECT ...); EXPLAIN ANALYZE runs "
+            "the statement it explains, and cxunify sql writes nothing"
+        )
     extension = ", or run it in DuckDB itself" if statement.type.name == "LOAD" else ""
     return UserError(
-        f"SQL error: {name} returns no rows of its own; give a query (SELECT ...){extension}"
+        f"SQL error: {words} returns no rows of its own; give a query (SELECT ...){extension}"
     )
 
 
@@ -335,6 +437,36 @@ def _interval_text(interval: Any) -> str:
         fraction = f".{micros:06d}".rstrip("0") if micros else ""
         parts.append(f"{'-' if nanos < 0 else ''}{hours:02d}:{minutes:02d}:{seconds:02d}{fraction}")
     return " ".join(parts)
+
+
+# The format a result file's extension names: json is a JSON object a line.
+_FORMAT_BY_SUFFIX: dict[str, ExportFormat] = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+}
+
+
+def result_format(fmt: str | None, target: Path | None) -> ExportFormat:
+    """The format a result is shown or written in: `fmt` as given (``--format``), else the one
+    the extension of `target` names (``--to out/vip.parquet``: parquet), else table (csv in a
+    file). A format the extension contradicts is an error: csv was written into vip.parquet."""
+    if fmt is not None and fmt not in ("table", "csv", "json", "parquet"):
+        raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
+    suffix = target.suffix.lower() if target is not None else ""
+    named = _FORMAT_BY_SUFFIX.get(suffix)
+    if fmt is None:
+        return named or "table"
+    writes = "csv" if fmt == "table" else fmt
+    if named is not None and named != writes:
+        raise UserError(
+            f"--format {fmt} and --to {target} disagree: --format {fmt} writes {writes}, a "
+            f"{suffix} file holds {named}; give --format {named} (or no --format), or a --to "
+            f"FILE ending in .{writes}"
+        )
+    return fmt  # type: ignore[return-value]
 
 
 def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:

@@ -30,8 +30,8 @@ class Checked:
 
 def verify_output(folder: Path) -> list[Checked]:
     """Every file `folder`'s run.json and state.json record a digest of (and the two files
-    themselves), each with its problem, if any. Stops at a folder that is no output or was
-    written before digests were kept."""
+    themselves), each with its problem, if any; state.json is missing when the run wrote a
+    state. Stops at a folder that is no output or was written before digests were kept."""
     manifest = folder / output.MANIFEST
     if not manifest.is_file():
         raise OutputError(f"{folder}: not a cxunify output folder (no {output.MANIFEST})")
@@ -52,13 +52,17 @@ def verify_output(folder: Path) -> list[Checked]:
         if digest is not None:
             checked.append(_file(folder, f"{name}.parquet", digest))
     state_dir = folder / update.STATE
-    if (state_dir / "state.json").is_file():
+    # run.json says whether the run wrote a state; one of an older version does not, and its
+    # state/ folder does. Without state.json the folder cannot be updated.
+    if run.get("update_state") is True or state_dir.exists():
         checked += _state(state_dir)
     return checked
 
 
 def _state(state_dir: Path) -> list[Checked]:
     prefix = f"{update.STATE}/"
+    if not (state_dir / "state.json").exists():
+        return [Checked(prefix + "state.json", "missing")]
     state = _json(state_dir / "state.json")
     files = state.get("files") if state else None
     if state is None:

@@ -662,12 +662,12 @@ def _linked_output(sample_out: Path, tmp_path: Path) -> Path:
 def test_sql_a_users_unreadable_parquet_beside_the_outputs_is_skipped(
     cli, sample_out: Path, tmp_path: Path
 ):
-    """A `cxunify sql -f csv --to out/vip.parquet` (CSV text named .parquet) stopped every
-    later query over the folder ('vip.parquet ... damaged'); a user's file that reads is a
-    view still, and a damaged output of cxunify's own an error still."""
+    """CSV text named out/vip.parquet (as `cxunify sql -f csv --to out/vip.parquet` wrote,
+    now an error) stopped every later query over the folder ('vip.parquet ... damaged'); a
+    user's file that reads is a view still, and a damaged output of cxunify's own an error
+    still."""
     out = _linked_output(sample_out, tmp_path)
-    result = cli("sql", "--out", out, "-f", "csv", "--to", out / "vip.parquet", "SELECT 1 AS a")
-    assert result.exit_code == 0, result.stderr
+    (out / "vip.parquet").write_text("a\n1\n")
     good = out / "good.parquet"
     result = cli("sql", "--out", out, "-f", "parquet", "--to", good, "SELECT 7 AS a")
     assert result.exit_code == 0, result.stderr

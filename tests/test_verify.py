@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cxunify.output import NOT_AS_WRITTEN
 from tests.conftest import write
 
 CONFIG = (
@@ -75,6 +76,9 @@ def test_an_output_as_written_passes_with_every_file_checked(cli, out: Path):
          "state/records/rows-00000.parquet"),
         (lambda out: (out / "links.parquet").unlink(), "links.parquet"),
         (lambda out: (out / "state" / "state.json").write_text("{"), "state/state.json"),
+        # what update --previous reads first: without it the folder cannot be updated
+        (lambda out: (out / "state" / "state.json").unlink(), "state/state.json"),
+        (lambda out: shutil.rmtree(out / "state"), "state/state.json"),
         (lambda out: (out / "run.json").write_text(
             (out / "run.json").read_text().replace('"rows_in": 3', '"rows_in": 4')), "run.json"),
     ],
@@ -89,6 +93,45 @@ def test_a_damaged_or_missing_file_is_named_and_exits_1(cli, out: Path, damage, 
     assert result.stderr.count("\n") == 2  # the file's line, then the one error line
     assert result.stderr.startswith(f"{named}: ")
     assert f"Error: {out}: 1 of " in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda state: state.unlink(), "missing"),
+        (lambda state: state.write_text("[]"), "unreadable: not a JSON object"),
+        (lambda state: state.write_text(state.read_text().replace('"last_record_key": 3',
+                                                                  '"last_record_key": 2')),
+         NOT_AS_WRITTEN),
+        (lambda state: state.write_text(json.dumps(
+            {k: v for k, v in json.loads(state.read_text()).items() if k != "sha256"})),
+         "records no digests of the state's files"),
+    ],
+)  # fmt: skip
+def test_a_missing_or_damaged_state_json_is_reported(cli, out: Path, damage, problem: str):
+    """`rm out/state/state.json` passed verify (exit 0), though `update --previous out` then
+    stopped with 'has no update state': verify checked the state only when it found its
+    state.json."""
+    damage(out / "state" / "state.json")
+    code, found = _checked(cli, out)
+    assert code == 1
+    assert [(f["file"], f["problem"]) for f in found["files"] if not f["ok"]] == [
+        ("state/state.json", problem)
+    ]
+    result = cli("verify", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"state/state.json: {problem}\nError: {out}: 1 of ")
+
+
+def test_a_folder_written_without_a_state_passes_without_one(cli, tmp_path: Path):
+    write(tmp_path / "crm.csv", ROWS)
+    config = write(tmp_path / "cfg.yaml", CONFIG + "output: {state: false}\n")
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "out" / "state").exists()
+    code, found = _checked(cli, tmp_path / "out")
+    assert (code, found["damaged"]) == (0, 0)
+    assert not any(f["file"].startswith("state/") for f in found["files"])
 
 
 def test_a_folder_without_digests_is_refused_in_one_line(cli, out: Path, tmp_path: Path):
