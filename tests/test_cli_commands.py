@@ -93,6 +93,78 @@ def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
     )
 
 
+def _logistic_model(**changes: object) -> str:
+    """A logistic model file's text as `train --labels` writes it (email first), with
+    `changes` made to the model or its email comparison."""
+    from cxunify.compare import COMPARISONS, EMAIL
+
+    comparisons = [
+        {
+            "name": spec.name,
+            "levels": list(spec.levels),
+            "weights": [-3.5] + [2.0] * (len(spec.levels) - 1),
+        }
+        for spec in sorted(COMPARISONS, key=lambda spec: spec is not EMAIL)
+    ]
+    model = {
+        "format": "cxunify-logistic/1",
+        "comparisons": comparisons,
+        "intercept_weight": -12.0,
+        "labelled_pairs": 40,
+    }
+    for key, value in changes.items():
+        if key in model:
+            model[key] = value
+        else:
+            comparisons[0][key] = value
+    return json.dumps(model)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        # A NaN intercept made every match weight NaN, and NaN pairs were kept as links.
+        ({"intercept_weight": float("nan")}, "intercept_weight is not a finite number: nan"),
+        ({"intercept_weight": "-12"}, "intercept_weight is not a finite number: '-12'"),
+        # Cut short, the levels past the end weighed 0.
+        (
+            {"weights": [-3.5, 2.0]},
+            "comparisons[0]: comparison 'email': weights has 2 values but there are 4 levels",
+        ),
+        # These were exit 2, 'Internal error: ValueError' or 'TypeError'.
+        (
+            {"weights": [-3.5, "abc", 2.0, 2.0]},
+            "comparisons[0]: comparison 'email': weights[1] is not a finite number: 'abc'",
+        ),
+        (
+            {"weights": None},
+            "comparisons[0]: comparison 'email': weights must be a list of 4 numbers, got None",
+        ),
+        ({"comparisons": "x"}, "model 'comparisons' must be a list"),
+        ({"labelled_pairs": None}, "labelled_pairs must be a whole number >= 1, got None"),
+    ],
+)
+def test_a_damaged_logistic_model_file_is_a_user_error_naming_the_key(
+    cli, tmp_path: Path, changes: dict, reason: str
+):
+    from cxunify.score import LogisticModel, load_model
+
+    model = write(tmp_path / "model.json", _logistic_model())
+    assert isinstance(load_model(model), LogisticModel)  # as written, it loads
+    write(model, _logistic_model(**changes))
+    crm = write(tmp_path / "crm.csv", "id,email\nC1,ann@example.org\nC2,ann@example.org\n")
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - {{name: crm, kind: crm, path: {crm}, id: id, columns: {{email: email}}}}\n",
+    )
+    result = cli("unify", "--config", cfg, "--model", model, "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {model}: not a cxunify model: {reason}\n",
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_labelled_pairs_train_a_logistic_regression(cli, tmp_path: Path, sample_out: Path):
     # Label the sample's links by the truth file: matches and non-matches a reviewer would mark.
     pairs = duckdb.sql(
