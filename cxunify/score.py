@@ -509,7 +509,8 @@ def check_model(model: MatchModel | LogisticModel, comparisons: tuple[Comparison
 
 def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     """Labelled pairs: left_source, left_source_record_id, right_source,
-    right_source_record_id, is_match (1/0, true/false, yes/no)."""
+    right_source_record_id, is_match (1/0, true/false, yes/no); each pair once, in the
+    order first labelled, whichever side a row names a record on."""
     import csv
 
     wanted = [
@@ -526,7 +527,10 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
 
     from cxunify.ingest import readable_text
 
-    labels = []
+    # Each pair's first line and label, and, of a pair labelled both ways, the lines of its
+    # first label and of the first that contradicts it.
+    labels: dict[tuple[tuple[str, str], ...], tuple[int, tuple[str, str, str, str, bool]]] = {}
+    contradicted: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
     # In any encoding an export may have, as a run reads one (UTF-16, cp1252: a reviewer's
     # spreadsheet on Windows); a BOM before the header is no column name's.
     try:
@@ -545,10 +549,27 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
             raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
         # Trimmed as a run trims the ids it stores: 'C1\t' names C1.
         left, left_id, right, right_id = (clean_id(row[c] or "") for c in wanted[:4])
-        labels.append((left, left_id, right, right_id, flag in truthy))
+        if (left, left_id) == (right, right_id):
+            raise InputError(f"{path}:{line}: {left}:{left_id} is labelled as a pair with itself")
+        # A pair is a pair whichever record is on the left; a row repeating one counts once.
+        pair = tuple(sorted([(left, left_id), (right, right_id)]))
+        label = (left, left_id, right, right_id, flag in truthy)
+        first_line, first_label = labels.setdefault(pair, (line, label))
+        if first_label[4] != label[4]:
+            contradicted.setdefault(pair, (first_line, line))
     if not labels:
         raise InputError(f"{path}: no labelled pairs under the header")
-    return labels
+    if contradicted:
+        # Both a match and not: which the reviewer meant is theirs to say, not the model's.
+        pair, (first_line, line) = next(iter(contradicted.items()))
+        left, left_id, right, right_id, _ = labels[pair][1]
+        many = len(contradicted)
+        raise InputError(
+            f"{path}: {many} pair{'s are' if many > 1 else ' is'} labelled both a match and a "
+            f"non-match{', e.g.' if many > 1 else ':'} {left}:{left_id} and {right}:{right_id} "
+            f"(lines {first_line} and {line}); label each pair once"
+        )
+    return [label for _, label in labels.values()]
 
 
 def train_supervised(

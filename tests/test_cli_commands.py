@@ -217,6 +217,70 @@ def test_labels_file_with_bad_values(cli, tmp_path: Path):
     assert read_labels(labels)[1] == ("crm", "Jos\u00e9", "crm", "C3", False)
 
 
+LABELS_HEADER = "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
+
+
+def _four_contacts(tmp_path: Path) -> Path:
+    """A config of four contacts, C1 and C2 one person: enough to train on two labels."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "id,first_name,last_name,email\n"
+        "C1,Ann,Lee,ann@example.org\nC2,Ann,Lee,ann@example.org\n"
+        "C3,Bob,Stone,bob@example.org\nC4,Cy,Hart,cy@example.org\n",
+    )
+    return write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - {{name: crm, kind: crm, path: {crm}, id: id,\n"
+        "     columns: {first_name: first_name, last_name: last_name, email: email}}\n",
+    )
+
+
+def test_a_pair_labelled_again_counts_once(cli, tmp_path: Path):
+    # Rows 4 and 5 label the pair of row 2 again, one with its sides swapped: they counted as
+    # three pairs, 4 labelled pairs in all, and weighed that pair three times.
+    labels = write(
+        tmp_path / "labels.csv",
+        LABELS_HEADER + "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C2,crm,C1,yes\ncrm,C1,crm,C2,1\n",
+    )
+    model = tmp_path / "model.json"
+    result = cli("train", "--config", _four_contacts(tmp_path), "--labels", labels, "--to", model)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"✓ model (logistic regression on 2 labelled pairs) → {model}\n"
+    assert json.loads(model.read_text())["labelled_pairs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "error"),
+    [
+        # Trained on silently, the model learning both from one comparison pattern.
+        (
+            "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C2,crm,C1,0\n",
+            "{labels}: 1 pair is labelled both a match and a non-match: crm:C1 and crm:C2 "
+            "(lines 2 and 4); "
+            "label each pair once",
+        ),
+        (
+            "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C1,crm,C2,no\ncrm,C3,crm,C1,1\ncrm,C1,crm,C2,0\n",
+            "{labels}: 2 pairs are labelled both a match and a non-match, e.g. crm:C1 and crm:C2 "
+            "(lines 2 and 4); label each pair once",
+        ),
+        # Trained on as a match: every comparison agreeing exactly, as a record with itself does.
+        (
+            "crm,C1,crm,C2,1\ncrm,C3,crm, C3\t,1\ncrm,C1,crm,C4,0\n",
+            "{labels}:3: crm:C3 is labelled as a pair with itself",
+        ),
+    ],
+)
+def test_contradictory_labels_and_a_record_paired_with_itself_are_errors(
+    cli, tmp_path: Path, rows: str, error: str
+):
+    labels = write(tmp_path / "labels.csv", LABELS_HEADER + rows)
+    config = _four_contacts(tmp_path)
+    result = cli("train", "--config", config, "--labels", labels, "--to", tmp_path / "m.json")
+    assert (result.exit_code, result.stderr) == (1, f"Error: {error.format(labels=labels)}\n")
+    assert not (tmp_path / "m.json").exists()
+
+
 def test_labelled_ids_are_read_as_a_run_stores_them(tmp_path: Path):
     """An id with a tab or a no-break space at an end names the record without it."""
     from cxunify.score import read_labels
