@@ -1083,12 +1083,18 @@ def evaluate(
 
     def action() -> None:
         evaluation = assess(out, truth, worst)
+        _warn(evaluation.warnings)
         if as_json:
             print(jsontext.dumps(evaluation.as_dict()))
             return
         _print_evaluation(evaluation)
 
     _guard(debug, action)
+
+
+def _score(value: float | None) -> str:
+    """A precision, recall or F1 to four places; – for one of no pairs (None)."""
+    return "–" if value is None else f"{value:.4f}"
 
 
 def _print_evaluation(evaluation: Any) -> None:
@@ -1098,19 +1104,28 @@ def _print_evaluation(evaluation: Any) -> None:
         grid.add_column(column, justify="left" if column == "measure" else "right")
     grid.add_row(
         "pairwise",
-        f"{q.pairwise_precision:.4f}",
-        f"{q.pairwise_recall:.4f}",
-        f"{q.pairwise_f1:.4f}",
+        _score(q.pairwise_precision),
+        _score(q.pairwise_recall),
+        _score(q.pairwise_f1),
     )
     grid.add_row(
-        "B-cubed", f"{q.bcubed_precision:.4f}", f"{q.bcubed_recall:.4f}", f"{q.bcubed_f1:.4f}"
+        "B-cubed", _score(q.bcubed_precision), _score(q.bcubed_recall), _score(q.bcubed_f1)
     )
     stdout.print(grid)
+    left_out = q.truth_rows_not_in_output
     stdout.print(
-        f"{q.records:,} records: {q.true_customers:,} true customers, "
-        f"{q.predicted_customers:,} predicted; {evaluation.split_people:,} people split over "
-        f"several customers, {evaluation.mixed_customers:,} customers mixing people; "
+        f"{q.records:,} records"
+        + (f" (the truth's other {left_out:,} rows name none of the output)" if left_out else "")
+        + f": {q.true_customers:,} true customers, {q.predicted_customers:,} predicted; "
+        f"{evaluation.split_people:,} people split over several customers, "
+        f"{evaluation.mixed_customers:,} customers mixing people; "
         f"largest customer {q.largest_cluster:,} records"
+    )
+    shares = [q.pairwise_precision, q.pairwise_recall]
+    shares += [point[name] for point in evaluation.curve for name in ("precision", "recall")]
+    stdout.print(
+        f"{q.true_pairs:,} true pairs, {q.predicted_pairs:,} predicted, {q.correct_pairs:,} correct"
+        + ("; – is a share of no pairs" if None in shares else "")
     )
     curve = Table(
         title="Scored pairs over thresholds (recall relative to true pairs scored)",
@@ -1125,9 +1140,9 @@ def _print_evaluation(evaluation: Any) -> None:
             f"{point['threshold']:g}{mark}",
             f"{point['pairs']:,}",
             f"{point['true_pairs']:,}",
-            f"{point['precision']:.4f}",
-            f"{point['recall']:.4f}",
-            f"{point['f1']:.4f}",
+            _score(point["precision"]),
+            _score(point["recall"]),
+            _score(point["f1"]),
         )
     stdout.print(curve)
     for title, rows, total, extra in (

@@ -1,8 +1,13 @@
 """Matching quality against a truth file: pairwise and B-cubed precision, recall and F1.
 
 The truth file has one row per source record: ``source, source_record_id, person_id``. Only
-records present in both the identity map and the truth are scored (rejected rows drop out).
-All counting happens in DuckDB; nothing per pair reaches Python.
+records present in both the identity map and the truth are scored (rejected rows drop out);
+the truth rows naming no record of the output are counted, and said. An id is found as the
+output spells it, or else when it is the same text in Unicode's composed form (NFC): a truth
+file macOS wrote holds 'Zoë' decomposed. A ratio of no pairs (precision when no pair is
+predicted, recall when no pair is true) is None, not a perfect 1.0, and a truth file leaving
+no pair to score at all is an error. All counting happens in DuckDB; nothing per pair reaches
+Python.
 """
 
 from __future__ import annotations
@@ -24,33 +29,52 @@ from cxunify.standardize import install_macros
 
 @dataclass(frozen=True)
 class Quality:
+    """The figures of the `records` scored: the truth's rows naming a record of the output
+    (`truth_rows` less `truth_rows_not_in_output`). Pairwise precision is None when no pair
+    of them is one customer, recall None when no pair is one person."""
+
     records: int
+    truth_rows: int
+    truth_rows_not_in_output: int
     true_customers: int
     predicted_customers: int
     true_pairs: int
     predicted_pairs: int
     correct_pairs: int
-    pairwise_precision: float
-    pairwise_recall: float
+    pairwise_precision: float | None
+    pairwise_recall: float | None
     pairwise_f1: float
     bcubed_precision: float
     bcubed_recall: float
     bcubed_f1: float
     largest_cluster: int
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    """`part` of `whole`; None of nothing: a precision of no pairs is no perfect score."""
+    return float(part) / float(whole) if whole else None
 
 
 def _f1(precision: float, recall: float) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
+def _pairs_f1(precision: float | None, recall: float | None) -> float | None:
+    """F1 of pairs: None of no pairs. One of precision and recall alone is None only where the
+    other is 0 (no correct pair among none predicted, or none true), and F1 is then 0."""
+    if precision is None and recall is None:
+        return None
+    return _f1(precision or 0.0, recall or 0.0)
+
+
 def evaluate(out_dir: Path, truth_path: Path) -> Quality:
     """Score ``out_dir/identity_map.parquet`` against `truth_path` (CSV or Parquet)."""
     con = _connect(out_dir, truth_path)
     try:
-        return _quality(con)
+        return _quality(con, truth_path)
     finally:
         con.close()
 
@@ -76,6 +100,7 @@ class Evaluation:
     mixed_customers: int
     worst_false_merges: list[dict[str, Any]]
     worst_missed_links: list[dict[str, Any]]
+    warnings: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "quality": self.quality.as_dict()}
@@ -96,7 +121,8 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
     threshold = _threshold(out_dir)
     con = _connect(out_dir, truth_path)
     try:
-        quality = _quality(con)
+        quality = _quality(con, truth_path)
+        warnings = _not_in_output(con, out_dir / "identity_map.parquet", quality)
         con.execute(
             f"""
             CREATE TABLE judged AS
@@ -156,6 +182,7 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
         mixed_customers=int(mixed_customers),
         worst_false_merges=worst_false,
         worst_missed_links=worst_missed,
+        warnings=warnings,
     )
 
 
@@ -287,10 +314,11 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         _read_truth(con, truth_path)
         _check_truth(con, truth_path)
+        _find_records(con, identity)
+        _check_one_person(con, truth_path)
         con.execute(
-            "CREATE TABLE joined AS SELECT i.customer_id, t.person_id "
-            f"FROM {parquet('$path')} i JOIN truth t USING (source, source_record_id)",
-            {"path": str(identity)},
+            "CREATE TABLE joined AS SELECT customer_id, person_id FROM truth "
+            "WHERE customer_id IS NOT NULL"
         )
         if not con.execute("SELECT count(*) FROM joined").fetchone()[0]:  # type: ignore[index]
             raise InputError(
@@ -363,8 +391,8 @@ def _load_truth(
 
 
 def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
-    """Every truth row names a record and a person, and a record has one person: a blank
-    person id or a record listed twice would make up pairs that are not in the file."""
+    """Every truth row names a record and a person: a blank person id would make up pairs
+    that are not in the file."""
     blank = con.execute(
         "SELECT count(*), min(row) FROM (SELECT rowid + 1 AS row, * FROM truth) "
         "WHERE coalesce(trim(source), '') = '' OR coalesce(trim(source_record_id), '') = '' "
@@ -375,6 +403,60 @@ def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
             f"{truth_path}: {blank[0]} rows lack a source, source_record_id or person_id "
             f"(the first is data row {blank[1]})"
         )
+
+
+def _not_ascii_sql(alias: str) -> str:
+    """SQL: true when the source or id of `alias` holds a character outside ASCII (more bytes
+    than characters); an ASCII text is the same in every Unicode form."""
+    wider = (f"strlen({alias}.{c}) > length({alias}.{c})" for c in ("source", "source_record_id"))
+    return f"({' OR '.join(wider)})"
+
+
+def _find_records(con: duckdb.DuckDBPyConnection, identity: Path) -> None:
+    """Add to ``truth`` the customer of each record (NULL: the output has no such record),
+    its id spelt as the output spells it. An id the output holds in another Unicode form
+    (macOS writes 'Zoë' decomposed: 'Zoe' and a combining diaeresis) names the record whose
+    id is the same text once both are composed (NFC), when one record alone is."""
+    con.execute(
+        "CREATE OR REPLACE TABLE truth AS SELECT t.*, i.customer_id "
+        f"FROM truth t LEFT JOIN {parquet('$path')} i USING (source, source_record_id)",
+        {"path": str(identity)},
+    )
+    spelt = f"t.customer_id IS NULL AND {_not_ascii_sql('t')}"
+    if not _fetch_one(con, f"SELECT count(*) FROM truth t WHERE {spelt}")[0]:
+        return
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE truth AS
+        WITH forms AS (
+            SELECT DISTINCT nfc_normalize(t.source) AS source,
+                   nfc_normalize(t.source_record_id) AS source_record_id
+            FROM truth t WHERE {spelt}
+        ), held AS (
+            SELECT f.source AS nfc_source, f.source_record_id AS nfc_id,
+                   any_value(i.source) AS source, any_value(i.source_record_id) AS id,
+                   any_value(i.customer_id) AS customer_id
+            FROM {parquet("$path")} i
+            JOIN forms f ON nfc_normalize(i.source) = f.source
+                        AND nfc_normalize(i.source_record_id) = f.source_record_id
+            WHERE {_not_ascii_sql("i")}
+            GROUP BY ALL HAVING count(*) = 1
+        )
+        SELECT coalesce(h.source, t.source) AS source,
+               coalesce(h.id, t.source_record_id) AS source_record_id,
+               t.person_id, coalesce(t.customer_id, h.customer_id) AS customer_id
+        FROM truth t
+        LEFT JOIN held h ON t.customer_id IS NULL
+                        AND h.nfc_source = nfc_normalize(t.source)
+                        AND h.nfc_id = nfc_normalize(t.source_record_id)
+        """,
+        {"path": str(identity)},
+    )
+
+
+def _check_one_person(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
+    """A record has one person: a record listed twice with two would make up pairs that are
+    not in the file. Rows repeating one another count once."""
     twice = con.execute(
         "SELECT count(*), min(source || ':' || source_record_id) FROM (SELECT source, "
         "source_record_id FROM truth GROUP BY ALL HAVING count(DISTINCT person_id) > 1)"
@@ -386,7 +468,7 @@ def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     con.execute("CREATE OR REPLACE TABLE truth AS SELECT DISTINCT * FROM truth")
 
 
-def _quality(con: duckdb.DuckDBPyConnection) -> Quality:
+def _quality(con: duckdb.DuckDBPyConnection, truth_path: Path) -> Quality:
     row = _fetch_one(
         con,
         """
@@ -402,17 +484,34 @@ def _quality(con: duckdb.DuckDBPyConnection) -> Quality:
                (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM cells),
                (SELECT sum(c.n * c.n / k.n) FROM cells c JOIN clusters k USING (customer_id)),
                (SELECT sum(c.n * c.n / p.n) FROM cells c JOIN classes p USING (person_id)),
-               (SELECT coalesce(max(n), 0) FROM clusters)
+               (SELECT coalesce(max(n), 0) FROM clusters),
+               (SELECT count(*) FROM truth),
+               (SELECT count(*) FROM truth WHERE customer_id IS NULL)
         """,
     )
-    records, persons, customers, true_pairs, predicted, correct, bp, br, largest = row
+    records, persons, customers, true_pairs, predicted, correct, bp, br, largest = row[:9]
+    truth_rows, not_found = int(row[9]), int(row[10])
     records = int(records or 0)
-    precision = float(correct) / float(predicted) if predicted else 1.0
-    recall = float(correct) / float(true_pairs) if true_pairs else 1.0
-    b_precision = float(bp) / records if records else 1.0
-    b_recall = float(br) / records if records else 1.0
+    if not true_pairs and not predicted:
+        # Every figure would be a perfect 1.0 of nothing: a truth file naming the output's
+        # records under another source name, all but one, scored 1.0000 everywhere.
+        missing = (
+            f" ({not_found:,} of its {truth_rows:,} rows name no record of the output)"
+            if not_found
+            else ""
+        )
+        raise InputError(
+            f"{truth_path}: no pair to score: of the {records:,} records it shares with the "
+            f"output, no two are one person in it or one customer in the output{missing}"
+        )
+    precision, recall = _ratio(correct, predicted), _ratio(correct, true_pairs)
+    b_precision, b_recall = float(bp) / records, float(br) / records
+    pairwise_f1 = _pairs_f1(precision, recall)
+    assert pairwise_f1 is not None  # some pair is true or predicted
     return Quality(
         records=records,
+        truth_rows=truth_rows,
+        truth_rows_not_in_output=not_found,
         true_customers=int(persons),
         predicted_customers=int(customers),
         true_pairs=int(true_pairs),
@@ -420,7 +519,7 @@ def _quality(con: duckdb.DuckDBPyConnection) -> Quality:
         correct_pairs=int(correct),
         pairwise_precision=precision,
         pairwise_recall=recall,
-        pairwise_f1=_f1(precision, recall),
+        pairwise_f1=pairwise_f1,
         bcubed_precision=b_precision,
         bcubed_recall=b_recall,
         bcubed_f1=_f1(b_precision, b_recall),
@@ -444,8 +543,8 @@ def _curve(con: duckdb.DuckDBPyConnection, thresholds: list[float]) -> list[dict
     )
     curve = []
     for row in rows:
-        precision = row["true_pairs"] / row["pairs"] if row["pairs"] else 1.0
-        recall = row["true_pairs"] / row["all_true_pairs"] if row["all_true_pairs"] else 1.0
+        precision = _ratio(row["true_pairs"], row["pairs"])
+        recall = _ratio(row["true_pairs"], row["all_true_pairs"])
         curve.append(
             {
                 "threshold": row["threshold"],
@@ -453,10 +552,43 @@ def _curve(con: duckdb.DuckDBPyConnection, thresholds: list[float]) -> list[dict
                 "true_pairs": int(row["true_pairs"]),
                 "precision": precision,
                 "recall": recall,
-                "f1": _f1(precision, recall),
+                "f1": _pairs_f1(precision, recall),
             }
         )
     return curve
+
+
+def _not_in_output(con: duckdb.DuckDBPyConnection, identity: Path, quality: Quality) -> list[str]:
+    """The truth rows the figures leave out, said: a truth file naming a source the output
+    has under another name silently lost its rows (924 of 4,598) from the figures."""
+    missing = quality.truth_rows_not_in_output
+    if not missing:
+        return []
+    (example,) = _fetch_one(
+        con, "SELECT min(source || ':' || source_record_id) FROM truth WHERE customer_id IS NULL"
+    )
+    named = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT source FROM truth WHERE customer_id IS NULL"
+        ).fetchall()
+    }
+    sources = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT source FROM {parquet('$path')} ORDER BY ALL", {"path": str(identity)}
+        ).fetchall()
+    ]
+    unknown = sorted(named - set(sources))
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        why = f"the output has no source {shown} (its sources: {', '.join(sources)})"
+    else:
+        why = "rows rejected on input (see rejects.parquet), or ids spelt otherwise"
+    return [
+        f"{missing:,} of the truth's {quality.truth_rows:,} rows name no record of the output "
+        f"and are not scored (e.g. {example}): {why}"
+    ]
 
 
 def _fetch_one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:

@@ -384,6 +384,25 @@ class LogisticModel:
     intercept_weight: float
     labelled_pairs: int
 
+    def __post_init__(self) -> None:
+        # Checked as MatchModel checks its m and u: read from a file, an intercept of NaN made
+        # every match weight NaN, a weights list cut short weighed its missing levels 0, and
+        # a weight of text was an internal error.
+        self.intercept_weight = _finite_weight("intercept_weight", self.intercept_weight)
+        pairs = self.labelled_pairs
+        if isinstance(pairs, bool) or not isinstance(pairs, int | np.integer) or pairs < 1:
+            raise ValueError(f"labelled_pairs must be a whole number >= 1, got {pairs!r}")
+        self.labelled_pairs = int(pairs)
+        if not isinstance(self.comparisons, list | tuple):
+            raise ValueError("model 'comparisons' must be a list")
+        if not self.comparisons:
+            raise ValueError("a model needs at least one comparison")
+        self.comparisons = [_checked_comparison(i, c) for i, c in enumerate(self.comparisons)]
+        names = [c["name"] for c in self.comparisons]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"comparison names must be unique; repeated: {', '.join(duplicates)}")
+
     def weights(self) -> dict[str, list[float]]:
         return {c["name"]: list(c["weights"]) for c in self.comparisons}
 
@@ -399,7 +418,61 @@ class LogisticModel:
                 "labelled_pairs": self.labelled_pairs,
             },
             indent=2,
+            allow_nan=False,
         )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogisticModel:
+        """The model a ``cxunify-logistic/1`` object holds; raises ValueError naming the key
+        that is wrong."""
+        keys = {"format", "comparisons", "intercept_weight", "labelled_pairs"}
+        missing = sorted(keys - data.keys())
+        if missing:
+            raise ValueError(f"model is missing key(s): {', '.join(missing)}")
+        unknown = sorted(data.keys() - keys)
+        if unknown:
+            raise ValueError(f"model has unknown key(s): {', '.join(unknown)}")
+        return cls(data["comparisons"], data["intercept_weight"], data["labelled_pairs"])
+
+
+def _finite_weight(what: str, value: object) -> float:
+    # bool is an int subclass: a JSON true where a weight belongs is a mistake, not 1.0.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} is not a finite number: {value!r}")
+    return float(value)
+
+
+def _checked_comparison(i: int, comparison: object) -> dict[str, Any]:
+    """A logistic model's comparison ``{"name", "levels", "weights"}``, one finite weight per
+    level, with its weights as floats."""
+    where = f"comparisons[{i}]"
+    if not isinstance(comparison, dict):
+        raise ValueError(f"{where} must be an object")
+    if comparison.keys() != {"name", "levels", "weights"}:
+        raise ValueError(
+            f"{where} must have exactly the keys name, levels, weights; "
+            f"got {', '.join(sorted(comparison.keys())) or 'none'}"
+        )
+    name, levels, weights = comparison["name"], comparison["levels"], comparison["weights"]
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: comparison name must be a non-empty string, got {name!r}")
+    where = f"{where}: comparison {name!r}"
+    if not isinstance(levels, list | tuple) or not all(isinstance(v, str) for v in levels):
+        raise ValueError(f"{where}: levels must be a list of strings")
+    if len(levels) < 2:
+        raise ValueError(
+            f"{where}: needs at least 2 levels (disagree and agree), got {len(levels)}"
+        )
+    k = len(levels)
+    if not isinstance(weights, list | tuple):
+        raise ValueError(f"{where}: weights must be a list of {k} numbers, got {weights!r}")
+    if len(weights) != k:
+        raise ValueError(f"{where}: weights has {len(weights)} values but there are {k} levels")
+    return {
+        "name": name,
+        "levels": list(levels),
+        "weights": [_finite_weight(f"{where}: weights[{j}]", w) for j, w in enumerate(weights)],
+    }
 
 
 def load_model(path: Path) -> MatchModel | LogisticModel:
@@ -411,11 +484,7 @@ def load_model(path: Path) -> MatchModel | LogisticModel:
         raise InputError(f"{path}: cannot read the model: {exc}") from None
     try:
         if isinstance(data, dict) and data.get("format") == LOGISTIC_FORMAT:
-            return LogisticModel(
-                comparisons=list(data["comparisons"]),
-                intercept_weight=float(data["intercept_weight"]),
-                labelled_pairs=int(data["labelled_pairs"]),
-            )
+            return LogisticModel.from_dict(data)
         return MatchModel.from_json(text)
     except (ValueError, KeyError, TypeError) as exc:
         reason = str(exc).removeprefix("not a cxunify model: ")
@@ -440,7 +509,8 @@ def check_model(model: MatchModel | LogisticModel, comparisons: tuple[Comparison
 
 def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     """Labelled pairs: left_source, left_source_record_id, right_source,
-    right_source_record_id, is_match (1/0, true/false, yes/no)."""
+    right_source_record_id, is_match (1/0, true/false, yes/no); each pair once, in the
+    order first labelled, whichever side a row names a record on."""
     import csv
 
     wanted = [
@@ -457,7 +527,10 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
 
     from cxunify.ingest import readable_text
 
-    labels = []
+    # Each pair's first line and label, and, of a pair labelled both ways, the lines of its
+    # first label and of the first that contradicts it.
+    labels: dict[tuple[tuple[str, str], ...], tuple[int, tuple[str, str, str, str, bool]]] = {}
+    contradicted: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
     # In any encoding an export may have, as a run reads one (UTF-16, cp1252: a reviewer's
     # spreadsheet on Windows); a BOM before the header is no column name's.
     try:
@@ -476,10 +549,27 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
             raise InputError(f"{path}:{line}: is_match must be 1/0, true/false or yes/no")
         # Trimmed as a run trims the ids it stores: 'C1\t' names C1.
         left, left_id, right, right_id = (clean_id(row[c] or "") for c in wanted[:4])
-        labels.append((left, left_id, right, right_id, flag in truthy))
+        if (left, left_id) == (right, right_id):
+            raise InputError(f"{path}:{line}: {left}:{left_id} is labelled as a pair with itself")
+        # A pair is a pair whichever record is on the left; a row repeating one counts once.
+        pair = tuple(sorted([(left, left_id), (right, right_id)]))
+        label = (left, left_id, right, right_id, flag in truthy)
+        first_line, first_label = labels.setdefault(pair, (line, label))
+        if first_label[4] != label[4]:
+            contradicted.setdefault(pair, (first_line, line))
     if not labels:
         raise InputError(f"{path}: no labelled pairs under the header")
-    return labels
+    if contradicted:
+        # Both a match and not: which the reviewer meant is theirs to say, not the model's.
+        pair, (first_line, line) = next(iter(contradicted.items()))
+        left, left_id, right, right_id, _ = labels[pair][1]
+        many = len(contradicted)
+        raise InputError(
+            f"{path}: {many} pair{'s are' if many > 1 else ' is'} labelled both a match and a "
+            f"non-match{', e.g.' if many > 1 else ':'} {left}:{left_id} and {right}:{right_id} "
+            f"(lines {first_line} and {line}); label each pair once"
+        )
+    return [label for _, label in labels.values()]
 
 
 def train_supervised(

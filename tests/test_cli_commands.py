@@ -93,6 +93,78 @@ def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
     )
 
 
+def _logistic_model(**changes: object) -> str:
+    """A logistic model file's text as `train --labels` writes it (email first), with
+    `changes` made to the model or its email comparison."""
+    from cxunify.compare import COMPARISONS, EMAIL
+
+    comparisons = [
+        {
+            "name": spec.name,
+            "levels": list(spec.levels),
+            "weights": [-3.5] + [2.0] * (len(spec.levels) - 1),
+        }
+        for spec in sorted(COMPARISONS, key=lambda spec: spec is not EMAIL)
+    ]
+    model = {
+        "format": "cxunify-logistic/1",
+        "comparisons": comparisons,
+        "intercept_weight": -12.0,
+        "labelled_pairs": 40,
+    }
+    for key, value in changes.items():
+        if key in model:
+            model[key] = value
+        else:
+            comparisons[0][key] = value
+    return json.dumps(model)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        # A NaN intercept made every match weight NaN, and NaN pairs were kept as links.
+        ({"intercept_weight": float("nan")}, "intercept_weight is not a finite number: nan"),
+        ({"intercept_weight": "-12"}, "intercept_weight is not a finite number: '-12'"),
+        # Cut short, the levels past the end weighed 0.
+        (
+            {"weights": [-3.5, 2.0]},
+            "comparisons[0]: comparison 'email': weights has 2 values but there are 4 levels",
+        ),
+        # These were exit 2, 'Internal error: ValueError' or 'TypeError'.
+        (
+            {"weights": [-3.5, "abc", 2.0, 2.0]},
+            "comparisons[0]: comparison 'email': weights[1] is not a finite number: 'abc'",
+        ),
+        (
+            {"weights": None},
+            "comparisons[0]: comparison 'email': weights must be a list of 4 numbers, got None",
+        ),
+        ({"comparisons": "x"}, "model 'comparisons' must be a list"),
+        ({"labelled_pairs": None}, "labelled_pairs must be a whole number >= 1, got None"),
+    ],
+)
+def test_a_damaged_logistic_model_file_is_a_user_error_naming_the_key(
+    cli, tmp_path: Path, changes: dict, reason: str
+):
+    from cxunify.score import LogisticModel, load_model
+
+    model = write(tmp_path / "model.json", _logistic_model())
+    assert isinstance(load_model(model), LogisticModel)  # as written, it loads
+    write(model, _logistic_model(**changes))
+    crm = write(tmp_path / "crm.csv", "id,email\nC1,ann@example.org\nC2,ann@example.org\n")
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - {{name: crm, kind: crm, path: {crm}, id: id, columns: {{email: email}}}}\n",
+    )
+    result = cli("unify", "--config", cfg, "--model", model, "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {model}: not a cxunify model: {reason}\n",
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_labelled_pairs_train_a_logistic_regression(cli, tmp_path: Path, sample_out: Path):
     # Label the sample's links by the truth file: matches and non-matches a reviewer would mark.
     pairs = duckdb.sql(
@@ -143,6 +215,70 @@ def test_labels_file_with_bad_values(cli, tmp_path: Path):
 
     labels.write_bytes((header + "crm,C1,crm,C2,1\ncrm,Jos\u00e9,crm,C3,0\n").encode("latin-1"))
     assert read_labels(labels)[1] == ("crm", "Jos\u00e9", "crm", "C3", False)
+
+
+LABELS_HEADER = "left_source,left_source_record_id,right_source,right_source_record_id,is_match\n"
+
+
+def _four_contacts(tmp_path: Path) -> Path:
+    """A config of four contacts, C1 and C2 one person: enough to train on two labels."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "id,first_name,last_name,email\n"
+        "C1,Ann,Lee,ann@example.org\nC2,Ann,Lee,ann@example.org\n"
+        "C3,Bob,Stone,bob@example.org\nC4,Cy,Hart,cy@example.org\n",
+    )
+    return write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - {{name: crm, kind: crm, path: {crm}, id: id,\n"
+        "     columns: {first_name: first_name, last_name: last_name, email: email}}\n",
+    )
+
+
+def test_a_pair_labelled_again_counts_once(cli, tmp_path: Path):
+    # Rows 4 and 5 label the pair of row 2 again, one with its sides swapped: they counted as
+    # three pairs, 4 labelled pairs in all, and weighed that pair three times.
+    labels = write(
+        tmp_path / "labels.csv",
+        LABELS_HEADER + "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C2,crm,C1,yes\ncrm,C1,crm,C2,1\n",
+    )
+    model = tmp_path / "model.json"
+    result = cli("train", "--config", _four_contacts(tmp_path), "--labels", labels, "--to", model)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"✓ model (logistic regression on 2 labelled pairs) → {model}\n"
+    assert json.loads(model.read_text())["labelled_pairs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "error"),
+    [
+        # Trained on silently, the model learning both from one comparison pattern.
+        (
+            "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C2,crm,C1,0\n",
+            "{labels}: 1 pair is labelled both a match and a non-match: crm:C1 and crm:C2 "
+            "(lines 2 and 4); "
+            "label each pair once",
+        ),
+        (
+            "crm,C1,crm,C2,1\ncrm,C1,crm,C3,0\ncrm,C1,crm,C2,no\ncrm,C3,crm,C1,1\ncrm,C1,crm,C2,0\n",
+            "{labels}: 2 pairs are labelled both a match and a non-match, e.g. crm:C1 and crm:C2 "
+            "(lines 2 and 4); label each pair once",
+        ),
+        # Trained on as a match: every comparison agreeing exactly, as a record with itself does.
+        (
+            "crm,C1,crm,C2,1\ncrm,C3,crm, C3\t,1\ncrm,C1,crm,C4,0\n",
+            "{labels}:3: crm:C3 is labelled as a pair with itself",
+        ),
+    ],
+)
+def test_contradictory_labels_and_a_record_paired_with_itself_are_errors(
+    cli, tmp_path: Path, rows: str, error: str
+):
+    labels = write(tmp_path / "labels.csv", LABELS_HEADER + rows)
+    config = _four_contacts(tmp_path)
+    result = cli("train", "--config", config, "--labels", labels, "--to", tmp_path / "m.json")
+    assert (result.exit_code, result.stderr) == (1, f"Error: {error.format(labels=labels)}\n")
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_labelled_ids_are_read_as_a_run_stores_them(tmp_path: Path):

@@ -368,3 +368,121 @@ def test_truth_ids_are_read_as_a_run_reads_ids(tmp_path: Path):
         with duckdb.connect() as con:
             _read_truth(con, truth)
             assert con.execute("SELECT * FROM truth").fetchall() == expected
+
+
+def _truth(folder: Path, rows: str) -> Path:
+    return write(folder / "truth2.csv", "source,source_record_id,person_id\n" + rows)
+
+
+def test_truth_rows_naming_no_record_of_the_output_are_counted_and_said(cli, tmp_path: Path):
+    """A truth file naming a source by another name than the output's lost its rows from the
+    figures without a word (924 of 4,598 of a sample's)."""
+    out = tmp_path / "out"
+    _tiny_output(out)
+    truth = _truth(out, "crm,a1,A\ncrm,a2,A\ncrm,a3,A\nCRM,b1,B\nCRM,b2,B\ncrm,b9,B\n")
+    quality = evaluate(out, truth)
+    assert (quality.records, quality.truth_rows, quality.truth_rows_not_in_output) == (3, 6, 3)
+    warning = (
+        "Warning: 3 of the truth's 6 rows name no record of the output and are not scored "
+        "(e.g. CRM:b1): the output has no source 'CRM' (its sources: crm)\n"
+    )
+    result = cli("evaluate", "--out", out, "--truth", truth, "--json")
+    assert (result.exit_code, result.stderr) == (0, warning)
+    reported = json.loads(result.stdout)
+    assert reported["quality"]["truth_rows_not_in_output"] == 3
+    assert reported["warnings"] == [warning.removeprefix("Warning: ").strip()]
+    result = cli("evaluate", "--out", out, "--truth", truth)
+    assert (result.exit_code, result.stderr) == (0, warning)
+    assert "3 records (the truth's other 3 rows name none of the output): " in result.stdout
+    # Of a source the output has, the rows are said to be rejected or spelt otherwise.
+    truth = _truth(out, "crm,a1,A\ncrm,a2,A\ncrm,a9,A\n")
+    assert cli("evaluate", "--out", out, "--truth", truth).stderr == (
+        "Warning: 1 of the truth's 3 rows name no record of the output and are not scored "
+        "(e.g. crm:a9): rows rejected on input (see rejects.parquet), or ids spelt otherwise\n"
+    )
+
+
+def test_no_pair_left_to_score_is_an_error_not_a_perfect_score(cli, tmp_path: Path):
+    """With all but a record or two of the truth missing from the output, every figure was
+    1.0000, of no pair at all."""
+    out = tmp_path / "out"
+    _tiny_output(out)
+    truth = _truth(out, "crm,a3,A\ncrm,b2,B\nsocial,a1,A\n")
+    result = cli("evaluate", "--out", out, "--truth", truth)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {truth}: no pair to score: of the 2 records it shares with the output, no two "
+        "are one person in it or one customer in the output (1 of its 3 rows name no record of "
+        "the output)\n",
+    )
+
+
+def test_a_share_of_no_pairs_is_none_not_one(cli, tmp_path: Path):
+    """Precision of no predicted pair, recall of no true pair, were a perfect 1.0: now None
+    (null in --json, – on screen), and F1 beside a 0 is 0."""
+    out = tmp_path / "out"
+    _tiny_output(out)
+    # a1 and a3 are one person, in two customers: no pair predicted, one true, none found.
+    quality = evaluate(out, _truth(out, "crm,a1,A\ncrm,a3,A\n"))
+    assert (quality.predicted_pairs, quality.true_pairs) == (0, 1)
+    assert (quality.pairwise_precision, quality.pairwise_recall, quality.pairwise_f1) == (
+        None,
+        0.0,
+        0.0,
+    )
+    # a1 and b1 are one customer, two people: one pair predicted, wrongly, none true.
+    truth = _truth(out, "crm,a1,A\ncrm,b1,B\n")
+    quality = evaluate(out, truth)
+    assert (quality.pairwise_precision, quality.pairwise_recall, quality.pairwise_f1) == (
+        0.0,
+        None,
+        0.0,
+    )
+    result = cli("evaluate", "--out", out, "--truth", truth, "--json")
+    assert result.exit_code == 0, result.stderr
+    reported = json.loads(result.stdout)
+    assert reported["quality"]["pairwise_recall"] is None
+    # The scored link a1-b1 is the only one of two truth records: a false merge, no true pair.
+    curve = {point["threshold"]: point for point in reported["curve"]}
+    assert (curve[0.9]["precision"], curve[0.9]["recall"], curve[0.9]["f1"]) == (0.0, None, 0.0)
+    assert (curve[0.99]["precision"], curve[0.99]["recall"], curve[0.99]["f1"]) == (
+        None,
+        None,
+        None,
+    )
+    result = cli("evaluate", "--out", out, "--truth", truth)
+    assert result.exit_code == 0, result.stderr
+    assert "│ pairwise │    0.0000 │      – │ 0.0000 │" in result.stdout
+    assert "0 true pairs, 1 predicted, 0 correct; – is a share of no pairs" in result.stdout
+
+
+def test_a_truth_id_in_another_unicode_form_names_the_outputs_record(tmp_path: Path):
+    """macOS writes 'Zoë' decomposed ('Zoe' and a combining diaeresis): a truth file saved
+    there named no record of an output holding 'Zoë' composed, and scored without it."""
+    import unicodedata
+
+    out = tmp_path / "out"
+    _tiny_output(out)
+    composed = "Zo\u00eb"
+    for name, columns in (
+        ("identity_map", ["source_record_id"]),
+        ("links", ["left_source_record_id", "right_source_record_id"]),
+    ):
+        path = out / f"{name}.parquet"
+        renamed = ", ".join(f"replace({c}, 'a3', $id) AS {c}" for c in columns)
+        duckdb.execute(
+            f"COPY (SELECT * REPLACE ({renamed}) FROM read_parquet($path)) TO $to (FORMAT parquet)",
+            {"path": str(path), "to": str(path.with_suffix(".new")), "id": composed},
+        )
+        path.with_suffix(".new").replace(path)
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    truth = _truth(out, f"crm,a1,A\ncrm,a2,A\ncrm,{decomposed},A\ncrm,b1,B\ncrm,b2,B\n")
+    evaluation = assess(out, truth)
+    # The figures of test_hand_computed_figures, a3 found under its composed id.
+    q = evaluation.quality
+    assert (q.records, q.true_pairs, q.predicted_pairs, q.correct_pairs) == (5, 4, 3, 1)
+    assert q.truth_rows_not_in_output == 0
+    assert [
+        (r["right_source_record_id"], r["why_apart"]) for r in evaluation.worst_missed_links
+    ] == [(composed, "below threshold"), ("b2", "below threshold")]
