@@ -351,6 +351,8 @@ class Published:
     unchanged: profile.Unchanged | None = None  # an update's golden records to copy
     state_delta: update.StateDelta | None = None  # an update's stored state, to add to
     warnings: tuple[str, ...] = ()  # what reading the exports found the user should know of
+    # Rows read and rejected of them, when not the run's counts (an update's: tonight's).
+    rows_read: tuple[int, int] | None = None
 
 
 def score_and_keep(
@@ -443,9 +445,8 @@ def publish(
             "currency_conflicts": profiled.currency_conflicts,
         }
         _check_accounting(counts)
-        figures = gates.measure(
-            engine, counts["rows_in"], counts["rows_rejected"], churn, run.prior is not None
-        )
+        rows_in, rejected = run.rows_read or (counts["rows_in"], counts["rows_rejected"])
+        figures = gates.measure(engine, rows_in, rejected, churn, run.prior is not None)
     engine.close()
     for scratch in (".spill", ".work"):
         output.remove_tree(run.staging / scratch)

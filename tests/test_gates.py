@@ -217,3 +217,24 @@ def test_a_run_that_passes_removes_the_output_a_gate_set_aside_and_says_so(cli, 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["rejected_removed"] is None
     assert (aside / "notes").is_dir() and result.stderr == ""
+
+
+def test_an_updates_reject_rate_is_that_of_tonights_rows(cli, tmp_path: Path):
+    """A night whose file was 80% broken rows passed `max_reject_rate: 0.02`: measured over
+    every row stored, its rejects were 1%. The gate watches what tonight's files hold."""
+    stored = [f"{i},p{i}@gmail.com," for i in range(1, 301)]
+    assert unify(cli, tmp_path, stored, "  max_reject_rate: 0.02\n").exit_code == 0
+    tonight = write(
+        tmp_path / "tonight" / "crm.csv",
+        "id,email,phone\n301,new@gmail.com,\n" + ",nobody@gmail.com,\n" * 4,
+    )
+    config = write(
+        tmp_path / "tonight" / "cfg.yaml",
+        SOURCES.replace("path: crm.csv", f"path: {tonight}") + "gates:\n  max_reject_rate: 0.02\n",
+    )
+    result = cli("update", "--previous", tmp_path / "out", "--config", config, "-q")
+    assert result.exit_code == 3, result.stderr
+    assert "gates.max_reject_rate: 80.00% of rows were rejected (limit 2.00%)" in result.stderr
+    run = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
+    assert run["quality"]["reject_rate"] == 0.8
+    assert run["counts"]["rows_rejected"] == 4 and run["counts"]["rows_in"] == 305
