@@ -97,8 +97,11 @@ def test_a_bad_phone_region_flag_with_a_config_is_a_one_line_error(cli, tmp_path
 
 def test_a_future_timestamp_is_counted_not_taken_as_the_default_as_of(cli, tmp_path: Path):
     """A year typed 2095 for 2025 made every customer look long gone."""
+    # A year past 2100 is no date, written with a time of day or not (with one, it was read).
     (tmp_path / "crm.csv").write_text(
         "id,email,created\n1,ann@gmail.com,2024-05-01\n2,bob@gmail.com,2095-01-02\n"
+        "3,cy@gmail.com,2205-01-01\n4,dee@gmail.com,2205-01-01 10:00:00\n"
+        "5,eve@gmail.com,9999-12-31T00:00:00Z\n"
     )
     config = tmp_path / "cfg.yaml"
     config.write_text(
@@ -112,3 +115,9 @@ def test_a_future_timestamp_is_counted_not_taken_as_the_default_as_of(cli, tmp_p
     assert run["as_of"] == "2024-05-01T00:00:00"
     assert run["counts"]["future_timestamps"] == 1
     assert json.loads(result.stdout)["counts"]["future_timestamps"] == 1
+    seen = f"SELECT email FROM '{out}/profiles.parquet' WHERE first_seen_at IS NULL ORDER BY 1"
+    assert duckdb.sql(seen).fetchall() == [
+        ("cy@gmail.com",),
+        ("dee@gmail.com",),
+        ("eve@gmail.com",),
+    ]

@@ -505,10 +505,14 @@ def dictionary_sql() -> list[str]:
 
 
 def _timestamp(column: str) -> str:
-    """A timestamp column of ``n`` read: ISO by a cast, the rest from its dictionary row."""
+    """A timestamp column of ``n`` read: ISO by a cast, the rest from its dictionary row. A
+    year outside the plausible ones is no time, as it is no date (2205-01-01 10:00 was read
+    while 2205-01-01 was not)."""
     return (
         f"CASE WHEN regexp_full_match(n.{column}, '{_ISO_TIMESTAMP}') "
-        f"THEN TRY_CAST(replace(rtrim(n.{column}, 'Z'), 'T', ' ') AS TIMESTAMP) "
+        f"THEN CASE WHEN CAST(left(n.{column}, 4) AS INTEGER) BETWEEN "
+        "getvariable('cx_date_min_year') AND getvariable('cx_date_max_year') "
+        f"THEN TRY_CAST(replace(rtrim(n.{column}, 'Z'), 'T', ' ') AS TIMESTAMP) END "
         f"ELSE {ident('ts_' + column)}.parsed END"
     )
 
