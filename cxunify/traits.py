@@ -54,8 +54,13 @@ CANCELLED_STATUSES = ("cancelled", "canceled")
 VOID_ORDER_STATUSES = (
     "failed", "declined", "refunded", "cancelled", "canceled", "voided", "void", "reversed",
     "rejected", "payment_failed", "charge_failed", "chargeback", "blocked", "denied", "expired",
-    "abandoned", "incomplete", "card_declined", "payment_declined",
+    "abandoned", "incomplete", "card_declined", "payment_declined", "returned", "return",
 )  # fmt: skip
+# A status of more words naming one of these is void too (Fully Refunded, Cancelled by
+# customer, order_returned), unless it says the thing is partial or not done yet (Partially
+# refunded, Return requested).
+VOID_ORDER_WORDS = r"(^|_)(cancell?ed|refunded|returned|voided|reversed)(_|$)"
+UNFINISHED_WORDS = r"(^|_)(partial|partially|part|requested|request|pending|initiated)(_|$)"
 # Traits that move while a customer's records stay as they were: with the as-of date
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
 # are ranks among them). `cxunify diff` does not count them as a change of the customer.
@@ -255,11 +260,13 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
             -- one row per line item); a row without one is an order of its own.
             SELECT *,
                    CASE WHEN status IS NOT NULL
-                        THEN list_contains($void_order_statuses,
-                                           regexp_replace(status, '[\\s_-]+', '_', 'g'))
+                        THEN list_contains($void_order_statuses, status_words)
+                             OR regexp_matches(status_words, $void_order_words)
+                                AND NOT regexp_matches(status_words, $unfinished_words)
                         END AS void_row,
                    CASE WHEN order_id IS NULL THEN record_key END AS lone
-            FROM {touchpoints} WHERE kind = 'order'
+            FROM (SELECT *, regexp_replace(status, '[\\s_-]+', '_', 'g') AS status_words
+                  FROM {touchpoints} WHERE kind = 'order')
         ),
         orders AS (
             -- An order did not go through when a row of it says so and none says otherwise
@@ -579,6 +586,8 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
         "closed_statuses": list(CLOSED_STATUSES),
         "cancelled_statuses": list(CANCELLED_STATUSES),
         "void_order_statuses": list(VOID_ORDER_STATUSES),
+        "void_order_words": VOID_ORDER_WORDS,
+        "unfinished_words": UNFINISHED_WORDS,
         "new_days": lifecycle.new_days,
         "active_days": lifecycle.active_days,
         "lapsed_days": lifecycle.lapsed_days,

@@ -146,7 +146,13 @@ def test_a_transaction_that_did_not_go_through_is_no_order():
         ("Denied", False),  # PayPal
         ("expired", False),  # an authorisation never captured
         ("Incomplete", False),
+        ("Returned", False),  # given back: these five were orders with their revenue
+        ("return", False),
+        ("Fully Refunded", False),
+        ("Cancelled by customer", False),
+        ("order_returned", False),
         ("Partially Refunded", True),
+        ("Return requested", True),  # not back yet
         ("pending", True),
         ("authorized", True),
         ("Paid", True),
