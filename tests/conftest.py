@@ -149,3 +149,21 @@ def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.stderr
     (out.parent / "unify.json").write_text(result.stdout)
     return out
+
+
+SMALL_CONFIG = (
+    "sources:\n"
+    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
+)
+SMALL_ROWS = "id,email,phone\n1,ann@gmail.com,\n2,ann@gmail.com,\n3,bob@gmail.com,+14155552671\n"
+
+
+def small_output(folder: Path) -> Path:
+    """Three CRM rows (two of one person) unified into `folder`/out, with its update state."""
+    write(folder / "crm.csv", SMALL_ROWS)
+    config = write(folder / "cfg.yaml", SMALL_CONFIG)
+    result = CliRunner().invoke(
+        app, ["unify", "--config", str(config), "--out", str(folder / "out"), "-q"]
+    )
+    assert result.exit_code == 0, result.stderr
+    return folder / "out"

@@ -7,13 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write
-
-CONFIG = (
-    "sources:\n"
-    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
-)
-ROWS = "id,email,phone\n1,ann@gmail.com,\n2,ann@gmail.com,\n3,bob@gmail.com,+14155552671\n"
+from tests.conftest import small_output
 
 PIVOT = "PIVOT (SELECT 1 AS a, 2 AS b) ON a USING sum(b)"
 
@@ -21,18 +15,7 @@ PIVOT = "PIVOT (SELECT 1 AS a, 2 AS b) ON a USING sum(b)"
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three CRM rows unified; a test that may write into the folder takes a copy."""
-    from typer.testing import CliRunner
-
-    from cxunify.cli import app
-
-    folder = tmp_path_factory.mktemp("sql")
-    write(folder / "crm.csv", ROWS)
-    config = write(folder / "cfg.yaml", CONFIG)
-    result = CliRunner().invoke(
-        app, ["unify", "--config", str(config), "--out", str(folder / "out"), "-q"]
-    )
-    assert result.exit_code == 0, result.stderr
-    return folder / "out"
+    return small_output(tmp_path_factory.mktemp("sql"))
 
 
 EXPLAIN_REFUSED = (

@@ -9,30 +9,13 @@ from pathlib import Path
 import pytest
 
 from cxunify.output import NOT_AS_WRITTEN
-from tests.conftest import write
-
-CONFIG = (
-    "sources:\n"
-    "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, phone: phone}}\n"
-)
-ROWS = "id,email,phone\n1,ann@gmail.com,\n2,ann@gmail.com,\n3,bob@gmail.com,+14155552671\n"
+from tests.conftest import SMALL_CONFIG, SMALL_ROWS, small_output, write
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small output, with its update state; each test damages a copy."""
-    from typer.testing import CliRunner
-
-    from cxunify.cli import app
-
-    folder = tmp_path_factory.mktemp("verify")
-    write(folder / "crm.csv", ROWS)
-    config = write(folder / "cfg.yaml", CONFIG)
-    result = CliRunner().invoke(
-        app, ["unify", "--config", str(config), "--out", str(folder / "out"), "-q"]
-    )
-    assert result.exit_code == 0, result.stderr
-    return folder / "out"
+    return small_output(tmp_path_factory.mktemp("verify"))
 
 
 @pytest.fixture
@@ -124,8 +107,8 @@ def test_a_missing_or_damaged_state_json_is_reported(cli, out: Path, damage, pro
 
 
 def test_a_folder_written_without_a_state_passes_without_one(cli, tmp_path: Path):
-    write(tmp_path / "crm.csv", ROWS)
-    config = write(tmp_path / "cfg.yaml", CONFIG + "output: {state: false}\n")
+    write(tmp_path / "crm.csv", SMALL_ROWS)
+    config = write(tmp_path / "cfg.yaml", SMALL_CONFIG + "output: {state: false}\n")
     result = cli("unify", "--config", config, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.stderr
     assert not (tmp_path / "out" / "state").exists()
