@@ -84,6 +84,8 @@ COUNTED_RULES = ("most_frequent", "source_priority", "longest")
 # one is evidence, not proof).
 TYPO_FIELDS = ("first_name", "last_name")
 TYPO_OUTNUMBERED = 2
+# The order of source kinds in which a tie of rows goes to the first (see `_last_tie`).
+_KIND_ORDER = "['crm', 'transactions', 'support', 'social']"
 # Record keys must fit their digits: a trillion records is far beyond one output folder.
 MAX_RECORD_KEY = 10**KEY_DIGITS - 1
 
@@ -127,10 +129,10 @@ def survivor_key(field: str, rule: SurvivorshipRule) -> str:
     Among rows the rule ranks alike (a source_priority tier, values of one length, most_frequent
     values of one count), the value held by more of the customer's rows wins, then a value that
     is not cut short ('Mic' is the start of the customer's 'Michael'), then the newest row, then
-    the first read. Address parts prefer records that have a street, so a golden address is one
-    record's address wherever a complete one exists, not a street from one source and a city
-    from another. Reads the ``freq_<field>`` and ``cut_<field>`` columns of
-    :func:`golden_rows_sql` for the rules in COUNTED_RULES.
+    the first by kind, source and id (see `_last_tie`). Address parts prefer records that have
+    a street, so a golden address is one record's address wherever a complete one exists, not
+    a street from one source and a city from another. Reads the ``freq_<field>`` and
+    ``cut_<field>`` columns of :func:`golden_rows_sql` for the rules in COUNTED_RULES.
     """
     column = ident(field)
 
@@ -166,12 +168,21 @@ def survivor_key(field: str, rule: SurvivorshipRule) -> str:
     seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
     return (
         f"(CAST({rank} AS DECIMAL(38,0)) * {_RANK_SHIFT} "
-        f"+ CAST({seen} AS DECIMAL(38,0)) * {_SEEN_SHIFT} + record_key)"
+        f"+ CAST({seen} AS DECIMAL(38,0)) * {_SEEN_SHIFT} + {_last_tie(rule)})"
     )
 
 
+def _last_tie(rule: SurvivorshipRule) -> str:
+    """What breaks a tie last, the winning row's number among its customer's rows: the first
+    read under first_non_null (its record key); else the row's place by kind (crm,
+    transactions, support, social), source and id (`nth`), which an update and a full run
+    agree on (an update keys tonight's records after the stored ones: a tie of two rows of
+    one time went to the stored one in an update, to the first in the config in a full run)."""
+    return "record_key" if rule.rule == "first_non_null" else "nth"
+
+
 def _winner(key: str) -> str:
-    """The record key inside a `survivor_key` value."""
+    """The row inside a `survivor_key` value: its record key or its `nth` (see `_last_tie`)."""
     return f"CAST({key} % {_SEEN_SHIFT} AS BIGINT)"
 
 
@@ -281,7 +292,12 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
                    r.handle, r.platform, r.created_at, r.resolved_at, r.last_active_at,
                    r.email_others, r.phone_others,
                    i.customer_id,
-                   greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at
+                   greatest(r.created_at, r.resolved_at, r.last_active_at) AS seen_at,
+                   row_number() OVER (
+                       PARTITION BY i.customer_id
+                       ORDER BY list_position({_KIND_ORDER}, r.source_kind), r.source,
+                                r.source_record_id
+                   ) AS nth
             FROM {RECORDS} r JOIN {IDENTITY} i USING (record_key)
             {f"ANTI JOIN {skipped} USING (customer_id)" if skipped else ""}
         ){values}
@@ -334,13 +350,18 @@ def winners_sql(rules: dict[str, SurvivorshipRule], sources: int = 1) -> str:
     """
 
 
-def _won_sql(field: str) -> str:
+def _won_sql(field: str, rule: SurvivorshipRule) -> str:
     """SELECT per customer (in customer order) of `field`'s winning value and where it came
     from."""
-    column = ident(field)
+    column, won = ident(field), ident("w_" + field)
+    row = (
+        f"r.record_key = w.{won}"
+        if _last_tie(rule) == "record_key"
+        else f"r.customer_id = w.customer_id AND r.nth = w.{won}"
+    )
     return f"""
         SELECT w.customer_id, r.{column}, r.source, r.source_record_id, r.seen_at
-        FROM {GOLDEN_WINNERS} w LEFT JOIN {GOLDEN_ROWS} r ON r.record_key = w.{ident("w_" + field)}
+        FROM {GOLDEN_WINNERS} w LEFT JOIN {GOLDEN_ROWS} r ON {row}
         ORDER BY w.customer_id
     """
 
@@ -448,7 +469,9 @@ def build_golden(
     )
     # One statement per field: each holds one hash table (of winners), which DuckDB can spill.
     for field in GOLDEN_FIELDS:
-        engine.execute(f"CREATE OR REPLACE TABLE {_won_table(field)} AS {_won_sql(field)}")
+        engine.execute(
+            f"CREATE OR REPLACE TABLE {_won_table(field)} AS {_won_sql(field, rules[field])}"
+        )
     engine.execute(f"CREATE OR REPLACE TABLE {GOLDEN_LISTS} AS {_lists_sql()}")
     engine.execute(
         f"CREATE OR REPLACE TABLE {GOLDEN} AS "
