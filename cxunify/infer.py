@@ -310,9 +310,10 @@ def _read_sample(
     i: int,
     stored: list | None,
 ) -> _Sample:
-    if file.stat().st_size == 0:
-        raise InputError(f"{file}: file is empty")
     fmt = file_format(file, "auto")
+    # An NDJSON file of no line is no records (a quiet night), a stored source's in an update.
+    if file.stat().st_size == 0 and not (fmt == "ndjson" and _stored_kind(kind, stored)):
+        raise InputError(f"{file}: file is empty")
     readable, _ = (
         (file, "binary") if fmt in BINARY_FORMATS else readable_text(file, "auto", work_dir)
     )
@@ -327,7 +328,7 @@ def _read_sample(
         raise raw.wrapped_error(file)
     if (
         raw.rows == raw.rejected
-        and _stored_id(kind, stored, raw.columns) is None
+        and _stored_id(kind, stored, _known_columns(kind, stored, fmt, raw)) is None
         and (raw.rejected or not any(fields_for_headers(raw.columns)))
     ):  # (a header alone that names fields is mapped by it: a quiet night's empty export)
         broken = f" ({raw.rejected} rows cannot be read)" if raw.rejected else ""
@@ -350,7 +351,8 @@ def _infer_one(
     for column in raw.repeated:
         for copy in repeated_copies(column, raw.columns):
             header_fields[copy] = header_fields.get(column)
-    stored_id = _stored_id(kind, stored, raw.columns)
+    known = _known_columns(kind, stored, read.format, raw)
+    stored_id = _stored_id(kind, stored, known)
     has_rows = raw.rows > raw.rejected
     inferred = InferredSource(
         SourceConfig(name=name, kind=kind, path=str(path), format=read.format)
@@ -420,7 +422,7 @@ def _infer_one(
                     f"values: {share:.0%} of '{column}' are order numbers (#1001)"
                 )
                 inferred.skipped.pop(column, None)
-    stored_columns = _stored_columns(kind, stored, raw.columns)
+    stored_columns = _stored_columns(kind, stored, known)
     if stored_columns is not None:
         # A stored source is mapped as the run that wrote it mapped it: tonight's few rows
         # may hold mostly junk ('n/a') in a column, and inferring from them would leave the
@@ -831,6 +833,22 @@ def _repeats(engine: DuckDBEngine, sample: str, column: str) -> bool:
         f"SELECT count({ident(column)}) > count(DISTINCT {ident(column)}) FROM {sample}"
     )
     return bool(repeated)
+
+
+def _stored_kind(kind: Kind, stored: list | None) -> bool:
+    """Whether `stored` is a stored source of this kind."""
+    return stored is not None and stored[0] == kind.value
+
+
+def _known_columns(kind: Kind, stored: list | None, fmt: str, raw: RawFile) -> list[str]:
+    """The columns a file has: its header's, or, for NDJSON of no record (its keys are its
+    records'), the stored source's id and mapped columns, as the run that stored it read it."""
+    if fmt != "ndjson" or raw.rows > raw.rejected or not _stored_kind(kind, stored):
+        return list(raw.columns)
+    assert stored is not None
+    mapping = stored[5] if len(stored) > 5 and isinstance(stored[5], dict) else {}
+    mapped = [c for m in mapping.values() for c in ([m] if isinstance(m, str) else m)]
+    return [*raw.columns, *([stored[3]] if isinstance(stored[3], str) else []), *mapped]
 
 
 def _stored_id(kind: Kind, stored: list | None, columns: list[str]) -> str | None:

@@ -1437,9 +1437,9 @@ def _read_file(
     copy of a file in another encoding, a CSV's copies) go in `copies`, removed once the
     file is read."""
     size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{location}: file is empty (source '{source.name}')")
     fmt = file_format(location, source.format)
+    if size == 0 and fmt != "ndjson":  # NDJSON of no line is no records: a quiet night
+        raise InputError(f"{location}: file is empty (source '{source.name}')")
     readable, encoding = (
         (path, "binary")
         if fmt in BINARY_FORMATS

@@ -367,6 +367,34 @@ def test_a_zero_config_update_takes_a_quiet_nights_header_only_export(cli, tmp_p
     assert sources == [("crm", 2), ("orders", 3)]
 
 
+def test_a_quiet_nights_ndjson_of_no_line_is_no_records(cli, tmp_path: Path):
+    """Exporters write an NDJSON of no record as 0 bytes: 'file is empty' stopped the night,
+    tonight's deletions included, though a CSV of its header alone is read as no rows. With
+    a config, or without one for a stored source; a first run without a config still has
+    nothing to infer a mapping from."""
+    write(tmp_path / "social.ndjson", '{"id": "S1", "handle": "@ann", "name": "Ann Lee"}\n')
+    out = tmp_path / "out"
+    flags = ("--social", f"social={tmp_path / 'social.ndjson'}")
+    assert cli("unify", *flags, "--out", out, "-q").exit_code == 0
+    quiet = write(tmp_path / "tonight" / "social.ndjson", "")
+    deletions = write(tmp_path / "del.csv", "source,source_record_id\nsocial,@ann\n")
+    result = cli("update", "--previous", out, "--social", f"social={quiet}",
+                 "--delete", deletions, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["update"]["records_deleted"] == 1
+    config = write(
+        tmp_path / "tonight" / "cfg.yaml",
+        f"sources:\n  - {{name: social, kind: social, path: {quiet}, id: id,\n"
+        "     columns: {handle: handle, full_name: name}}\n",
+    )
+    result = cli("unify", "--config", config, "--out", tmp_path / "quiet", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["rows_in"] == 0
+    result = cli("unify", "--social", quiet, "--out", tmp_path / "first")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {quiet}: file is empty\n"
+
+
 def test_a_source_with_other_settings_names_what_differs(cli, tmp_path: Path):
     _, out = unified(cli, tmp_path)
     other = write(
