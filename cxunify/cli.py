@@ -637,11 +637,13 @@ def train(
 ) -> None:
     """Fit the match model and save it, for `cxunify unify --model`."""
     from cxunify.model import MatchModel
+    from cxunify.output import refuse_output_file
     from cxunify.pipeline import train as fit
 
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
         _note_duckdb_only(settings, "train")
+        refuse_output_file(to, "--to")
         fitted = fit(settings, labels)
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")

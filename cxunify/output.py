@@ -683,7 +683,10 @@ def refuse_output_file(target: Path, option: str, *out_dirs: Path) -> None:
     ``report.html``) may go there."""
     own = {MANIFEST, DATABASE, *(f"{name}.parquet" for name in OUTPUT_QUERIES)}
     where = target.resolve()
-    for out_dir in out_dirs:
+    # Any output's, not only those the command reads: `train --to out/profiles.parquet`, or
+    # `report --to yesterday/run.json`, replaced another output's file.
+    around = [a for a in (where.parent, where.parent.parent) if _is_output(a)]
+    for out_dir in (*out_dirs, *around):
         folder = out_dir.resolve()
         if where.parent == folder and where.name in own:
             raise OutputError(

@@ -856,6 +856,13 @@ def test_a_file_written_over_the_output_s_own_is_refused(cli, sample_out: Path, 
          f"--to {out / 'run.json'}: would replace the output's own run.json"),
         (("diff", out, sample_out, "--out", out / "identity_map.parquet"),
          f"--out {out / 'identity_map.parquet'}: would replace the output's own identity_map"),
+        # another output's file, or a file no command reads from the output: refused alike
+        (("sql", "--out", sample_out, "--to", out / "links.parquet", query),
+         f"--to {out / 'links.parquet'}: would replace the output's own links.parquet"),
+        (("report", "--out", sample_out, "--to", out / "state" / "r.html"),
+         f"--to {out / 'state' / 'r.html'}: inside {out}'s update state"),
+        (("train", "--config", SAMPLE_CONFIG, "--to", out / "customer_ids.parquet"),
+         f"--to {out / 'customer_ids.parquet'}: would replace the output's own customer_ids"),
     ):  # fmt: skip
         result = cli(*args)
         assert result.exit_code == 1 and result.stderr.startswith(f"Error: {message}"), args
