@@ -163,8 +163,11 @@ def survivor_key(field: str, rule: SurvivorshipRule) -> str:
     if field in ADDRESS_PARTS:
         rank = f"(CASE WHEN street IS NULL THEN {10 ** (RANK_DIGITS - 1)} ELSE 0 END + {rank})"
     elif field in TYPO_FIELDS and rule.rule in COUNTED_RULES:
+        # A slip ranks after every other value, and an initial ('M.', the start of the
+        # customer's 'Morris') after every other but slips, whatever their sources.
         slip = f"CAST({ident('typo_' + field)} AS INTEGER)"
-        rank = f"({slip} * {10 ** (RANK_DIGITS - 1)} + {rank})"
+        initial = f"CAST({ident('initial_' + field)} AS INTEGER)"
+        rank = f"(({slip} * 2 + {initial}) * {10 ** (RANK_DIGITS - 1)} + {rank})"
     seen = "0" if rule.rule == "first_non_null" else _NEWEST_FIRST
     return (
         f"(CAST({rank} AS DECIMAL(38,0)) * {_RANK_SHIFT} "
@@ -253,7 +256,8 @@ def _values_sql(field: str) -> str:
             WHERE b.n >= {TYPO_OUTNUMBERED} * a.n AND length(a.v) >= 3 AND b.v <> a.v{same_name}
               AND damerau_levenshtein(lower(a.v), lower(b.v)) = 1
         )
-        SELECT c.customer_id, c.v, c.n, c.cut, s.v IS NOT NULL AS typo
+        SELECT c.customer_id, c.v, c.n, c.cut, s.v IS NOT NULL AS typo,
+               c.cut AND length(rtrim(c.v, '.')) = 1 AS initial
         FROM {name} c LEFT JOIN {slips} s ON s.customer_id = c.customer_id AND s.v = c.v"""
 
 
@@ -277,7 +281,12 @@ def golden_rows_sql(rules: dict[str, SurvivorshipRule], skipped: str | None = No
     counts = "".join(
         f", {ident('v_' + f)}.n AS {ident('freq_' + f)}, "
         f"{ident('v_' + f)}.cut AS {ident('cut_' + f)}"
-        + (f", {ident('v_' + f)}.typo AS {ident('typo_' + f)}" if f in TYPO_FIELDS else "")
+        + (
+            f", {ident('v_' + f)}.typo AS {ident('typo_' + f)}, "
+            f"{ident('v_' + f)}.initial AS {ident('initial_' + f)}"
+            if f in TYPO_FIELDS
+            else ""
+        )
         for f in counted
     )
     keys = {}

@@ -273,6 +273,26 @@ def test_a_value_cut_short_loses_to_the_fuller_one_on_as_many_rows(
     assert by_customer(engine, GOLDEN)["A"]["first_name"] == expected
 
 
+def test_an_initial_gives_way_to_the_name_it_starts_whatever_its_source():
+    """A ticket's 'M.' was the golden last name, its tier above the orders' 'Morris' (the CRM's
+    'Morrsi', a slip, ranked last). An initial of the customer's full name ranks after every
+    other value but slips; an initial of no name of the customer's stays."""
+    rows = [
+        {"customer_id": "A", "kind": "crm", "last_name": "Morrsi",
+         "created_at": ts("2023-01-01 00:00")},
+        {"customer_id": "A", "kind": "support", "first_name": "L.", "last_name": "M."},
+        {"customer_id": "A", "kind": "transactions", "first_name": "Linda", "last_name": "Morris"},
+        {"customer_id": "A", "kind": "transactions", "first_name": "Linda", "last_name": "Morris"},
+        {"customer_id": "B", "kind": "crm", "first_name": "R.", "last_name": "Ray"},
+        {"customer_id": "B", "kind": "transactions", "first_name": "Sam", "last_name": "Ray"},
+    ]  # fmt: skip
+    engine = load_records(rows)
+    build_golden(engine, ProfileConfig().survivorship)
+    golden = by_customer(engine, GOLDEN)
+    assert (golden["A"]["first_name"], golden["A"]["last_name"]) == ("Linda", "Morris")
+    assert golden["B"]["first_name"] == "R."
+
+
 def test_longest_breaks_a_tie_of_length_by_rows_then_by_the_newest():
     rows = [
         {"customer_id": "A", "kind": "crm", "city": "Boston", "street": "1 Main St",
