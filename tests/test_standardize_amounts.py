@@ -33,7 +33,25 @@ def amounts(con: duckdb.DuckDBPyConnection, texts: list[str | None]) -> list[flo
         "SELECT cx_amount(t) FROM unnest($texts) WITH ORDINALITY AS u(t, i) ORDER BY i",
         {"texts": texts},
     ).fetchall()
-    return [value for (value,) in rows]
+    return [None if value is None else float(value) for (value,) in rows]
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [("1.005", "1.01"), ("0.285", "0.29"), ("2.675", "2.68"), ("99999999999999.99", None),
+     ("9007199254740993", None), ("-1.005", "-1.01"), ("1.125", "1.13"), ("1e3", "1000.00")],
+)  # fmt: skip
+def test_amounts_are_read_as_decimals_never_through_a_float(con, text: str, cents: str | None):
+    """Money is DECIMAL, never float, said the README, but amounts were read as DOUBLE:
+    99999999999999.99 became ...98, 9007199254740993 ...992, and 1.005 rounded to 1.00 while
+    1.115 rounded to 1.12. The touchpoints' DECIMAL(18,2) now rounds what was written."""
+    (read,) = con.execute(
+        "SELECT cx_amount($text), CAST(cx_amount($text) AS DECIMAL(18,2))", {"text": text}
+    ).fetchall()
+    assert isinstance(read[0], Decimal)
+    expected = Decimal(text.replace(",", ".")) if "e" not in text else Decimal(1000)
+    assert read[0] == expected
+    assert read[1] == Decimal(cents or text.replace(",", "."))
 
 
 @pytest.mark.parametrize(
@@ -259,12 +277,13 @@ def test_a_currency_read_is_a_code_or_none(con, rows: list[tuple[str | None, str
 
 # cx_amount as it was composed before an amount's parts were bound once (in a lambda): its
 # macros substituted into one another, which ran the parts' regular expression about ten times
-# a value. Binding must change no value read, nor the sign of a zero.
+# a value. Binding must change no value read (amounts are decimals: a zero has no sign).
 REFERENCE = r"""
     CREATE OR REPLACE MACRO reference_amount(x) AS
-        CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DOUBLE)
+        CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DECIMAL(38,10))
              ELSE list_transform([cx_amount_ascii(x)], lambda v:
-                 CASE WHEN regexp_full_match(v, '-?\d+(\.\d+)?') THEN TRY_CAST(v AS DOUBLE)
+                 CASE WHEN regexp_full_match(v, '-?\d+(\.\d+)?')
+                      THEN TRY_CAST(v AS DECIMAL(38,10))
                       ELSE cx_amount_signed(cx_amount_parts(trim(v))) END)[1] END
 """
 

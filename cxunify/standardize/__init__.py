@@ -70,16 +70,19 @@ def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
     # An amount as exports write it: 1,234.56 or 1.234,56 (or 1 234,56, 1'234.50), a
     # currency symbol or code before or after, a sign before or after, accounting brackets
     # for a negative, 1e3. Anything else is NULL, never the digits it happens to hold.
+    # Read as DECIMAL, not DOUBLE (money is never float): 1.005 rounds to 1.01 as written,
+    # and 99999999999999.99 stays itself; only 1e3 goes through a double.
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_number(s) AS CASE
-            WHEN regexp_full_match(s, '\d+(\.\d+)?[eE][+-]?\d+') THEN TRY_CAST(s AS DOUBLE)
+            WHEN regexp_full_match(s, '\d+(\.\d+)?[eE][+-]?\d+')
+                THEN TRY_CAST(TRY_CAST(s AS DOUBLE) AS DECIMAL(38,10))
             WHEN regexp_full_match(s, '\d{1,3}([. \x{00A0}]\d{3})*,\d{1,2}|\d+,\d{1,2}')
                 THEN TRY_CAST(
-                    replace(regexp_replace(s, '[. \x{00A0}]', '', 'g'), ',', '.') AS DOUBLE)
+                    replace(regexp_replace(s, '[. \x{00A0}]', '', 'g'), ',', '.') AS DECIMAL(38,10))
             WHEN regexp_full_match(s, '\d{1,3}([, \x{00A0}'']\d{3})*(\.\d*)?|\d+(\.\d*)?|\.\d+'
                                        || '|\d{1,2}(,\d{2})+,\d{3}(\.\d*)?')  -- or 1,00,000
-                THEN TRY_CAST(regexp_replace(s, '[, \x{00A0}'']', '', 'g') AS DOUBLE)
+                THEN TRY_CAST(regexp_replace(s, '[, \x{00A0}'']', '', 'g') AS DECIMAL(38,10))
             END
         """
     )
@@ -124,7 +127,8 @@ def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount_of(x) AS
-            CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DOUBLE)
+            CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?')
+                 THEN TRY_CAST(x AS DECIMAL(38,10))
                  ELSE list_transform([cx_amount_parts(trim(x))], lambda p: cx_amount_signed(p))[1]
                  END
         """
@@ -136,7 +140,8 @@ def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
     con.execute(
         r"""
         CREATE OR REPLACE MACRO cx_amount(x) AS
-            CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?') THEN TRY_CAST(x AS DOUBLE)
+            CASE WHEN regexp_full_match(x, '-?\d+(\.\d+)?')
+                 THEN TRY_CAST(x AS DECIMAL(38,10))
                  ELSE list_transform([cx_amount_ascii(x)], lambda v: cx_amount_of(v))[1] END
         """
     )
