@@ -69,8 +69,8 @@ FIELDS: tuple[Field, ...] = (
     Field("csat", "customer satisfaction score", "rating"),
     Field("subject", "ticket subject"),
     Field("text", "free text: ticket body or social post"),
-    Field("followers", "social followers", "number"),
-    Field("posts", "social post count", "number"),
+    Field("followers", "social followers", "count"),
+    Field("posts", "social post count", "count"),
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)

@@ -59,6 +59,7 @@ _MIN_SHARE = {
     "date": 0.6,
     "timestamp": 0.6,
     "number": 0.8,
+    "count": 0.8,
     "rating": 0.8,
     "handle": 0.8,
     "name": 0.6,
@@ -88,6 +89,7 @@ _CHECKS = {
     "timestamp": "cx_parse_timestamp(v, false) IS NOT NULL "
     "OR cx_parse_timestamp(v, true) IS NOT NULL",
     "number": "cx_amount(v) IS NOT NULL",
+    "count": "cx_count(v) IS NOT NULL",  # 1,234 or 1.2K
     # a number, good or bad, or a survey offered and not answered (a helpdesk's satisfaction)
     "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",

@@ -327,3 +327,15 @@ def test_amounts_bound_once_read_as_the_reference_composition(con):
 )
 def test_any_text_reads_as_the_reference_composition(con, texts: list[str]):
     assert differing_from_reference(con, texts) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [("1234", 1234), ("1,234", 1234), ("1 234", 1234), ("1.2K", 1200), ("1.2k", 1200),
+     ("12K", 12000), ("3.4M", 3400000), ("1,5 K", 1500), ("2.5m", 2500000), ("0", 0),
+     ("12.6", 13), ("K", None), ("1.2KB", None), ("lots", None), ("", None)],
+)  # fmt: skip
+def test_counts_as_social_profiles_show_them(con, text: str, count: int | None):
+    """A profile's '1.2K' followers was no count at all: summed with another account's 1,234,
+    followers came out 1234 instead of about 2434, without a word."""
+    assert con.execute("SELECT cx_count($t)", {"t": text}).fetchall() == [(count,)]

@@ -208,13 +208,18 @@ def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
         """
     )
     con.execute("CREATE OR REPLACE MACRO cx_rating(x) AS cx_rating_of(trim(cx_amount_ascii(x)))")
+    # A count as social profiles show it: 1,234, or 1.2K and 3.4M (a thousand, a million).
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_count(x) AS TRY_CAST(
-            round(TRY_CAST(regexp_replace(cx_amount_ascii(x), '[,\s_]', '', 'g') AS DOUBLE))
-            AS BIGINT)
+        CREATE OR REPLACE MACRO cx_count_of(t) AS CASE
+            WHEN regexp_full_match(t, '\d+([.,]\d+)?\s*[kKmM]') THEN TRY_CAST(round(
+                TRY_CAST(replace(regexp_extract(t, '^\d+([.,]\d+)?'), ',', '.') AS DOUBLE)
+                * CASE WHEN lower(right(t, 1)) = 'k' THEN 1000 ELSE 1000000 END) AS BIGINT)
+            ELSE TRY_CAST(round(TRY_CAST(regexp_replace(t, '[,\s_]', '', 'g') AS DOUBLE))
+                          AS BIGINT) END
         """
     )
+    con.execute("CREATE OR REPLACE MACRO cx_count(x) AS cx_count_of(trim(cx_amount_ascii(x)))")
 
 
 class _Recorder:
