@@ -516,9 +516,20 @@ def stored_sources(previous: Path | str) -> dict[str, list]:
     }
 
 
+def _run_wrote_state(out_dir: Path) -> bool:
+    """Whether the output's run.json says its run wrote an update state."""
+    try:
+        run = json.loads((out_dir / output.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(run, dict) and run.get("update_state") is True
+
+
 def _read_state_json(folder: Path) -> dict[str, Any]:
     path = folder / "state.json"
     if not path.is_file():
+        if _run_wrote_state(folder.parent):  # removed or lost since: not a setting's doing
+            raise OutputError(damaged_state(path, "missing"))
         raise OutputError(
             f"{folder.parent}: has no update state (it was written with `output.state: "
             "false` or by an older version); run a full `cxunify unify` first"

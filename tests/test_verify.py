@@ -106,6 +106,22 @@ def test_a_missing_or_damaged_state_json_is_reported(cli, out: Path, damage, pro
     assert result.stderr.startswith(f"state/state.json: {problem}\nError: {out}: 1 of ")
 
 
+def test_an_update_of_a_folder_whose_state_json_is_gone_says_it_is_missing(
+    cli, out: Path, tmp_path: Path
+):
+    """It said the output was 'written with `output.state: false` or by an older version',
+    though its run.json says its run wrote a state: the file was removed or lost since."""
+    (out / "state" / "state.json").unlink()
+    write(tmp_path / "crm.csv", SMALL_ROWS)
+    config = write(tmp_path / "cfg.yaml", SMALL_CONFIG)
+    result = cli("update", "--previous", out, "--config", config)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out / 'state' / 'state.json'}: damaged update state (missing); run a full "
+        "`cxunify unify` to rebuild it\n"
+    )
+
+
 def test_a_folder_written_without_a_state_passes_without_one(cli, tmp_path: Path):
     write(tmp_path / "crm.csv", SMALL_ROWS)
     config = write(tmp_path / "cfg.yaml", SMALL_CONFIG + "output: {state: false}\n")
