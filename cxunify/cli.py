@@ -942,7 +942,8 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
             "No scored pairs touch this customer's record."
             if len(records) == 1
             else f"No scored pairs touch this customer's records: its {len(records)} records "
-            "are identical in every identity field, so they were one identity before "
+            "are identical in every identity field as matching reads them (its standard forms: "
+            "without case or accents, Zoë and Zoe alike), so they were one identity before "
             "any pair was scored."
         )
         return
