@@ -519,10 +519,9 @@ def stored_sources(previous: Path | str) -> dict[str, list]:
 def _run_wrote_state(out_dir: Path) -> bool:
     """Whether the output's run.json says its run wrote an update state."""
     try:
-        run = json.loads((out_dir / output.MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return output.read_manifest(out_dir).get("update_state") is True
+    except OutputError:  # no readable run.json: nothing says so
         return False
-    return isinstance(run, dict) and run.get("update_state") is True
 
 
 def _read_state_json(folder: Path) -> dict[str, Any]:
