@@ -251,7 +251,10 @@ def _run(
         with stage("standardize"):
             records = standardize.standardize(engine, config)
             emails_read, emails_unusable = standardize.email_counts(engine)
-            phone_warnings = standardize.phone_warnings(engine, config)
+            phone_warnings = (
+                *standardize.phone_warnings(engine, config),
+                *standardize.date_warnings(engine),
+            )
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
         with stage("block"):

@@ -796,12 +796,17 @@ def _update(
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
+            date_warnings = standardize.date_warnings(engine)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None
             )
             emails_read, emails_unusable = standardize.email_counts(engine)
-            warnings = (*ingested.warnings, *standardize.phone_warnings(engine, config))
+            warnings = (
+                *ingested.warnings,
+                *standardize.phone_warnings(engine, config),
+                *date_warnings,
+            )
             unchanged += read_unchanged
             records = engine.count(RECORDS)
         with stage("block"):

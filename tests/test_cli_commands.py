@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -1325,3 +1326,51 @@ def test_the_command_exits_with_the_documented_codes(tmp_path: Path):
     assert run("unify", "--config", config, "--out", "out", "-q").returncode == 0
     gated = write(tmp_path / "gated.yaml", config.read_text() + "gates:\n  max_cluster_size: 1\n")
     assert run("unify", "--config", gated, "--out", "out", "-q").returncode == 3
+
+
+def test_times_not_read_are_warned_of_per_source_and_column(cli, tmp_path: Path):
+    """A time in a zone named for several (BST) or of a year past 2100 was NULL without a word,
+    and the customer's recency and journey with it. A zone of one name (PST) is read; a
+    placeholder (n/a) is not counted. An update warns of tonight's rows."""
+    tickets = write(
+        tmp_path / "tickets.csv",
+        "ticket_id,email,created_at,subject\n"
+        "T1,ann@mail.com,2025-01-01T10:00:00 PST,Late\n"
+        "T2,bob@mail.com,2025-01-02 09:00 BST,Broken\n"
+        "T3,cy@mail.com,2205-01-03 10:00,Typo\n"
+        "T4,di@mail.com,n/a,Nothing\n"
+        "T5,ed@mail.com,2025-01-04 10:00,Fine\n",
+    )
+
+    def config(path: Path) -> Path:
+        return write(
+            tmp_path / f"{path.stem}.yaml",
+            f"sources:\n  - {{name: tickets, kind: support, path: {path}, id: ticket_id,\n"
+            "     columns: {email: email, created_at: created_at, subject: subject}}\n",
+        )
+
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config(tickets), "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "source 'tickets': 2 of its 4 created_at values are not read as times (such as "
+        "'2025-01-02 09:00 BST') and left empty (the README's profiles.parquet section says "
+        "which formats, zones and years are read)"
+    )
+    assert "Warning: " + warning in " ".join(result.stderr.split())
+    assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
+    times = dict(
+        duckdb.sql(f"SELECT source_record_id, ts FROM '{out}/touchpoints.parquet'").fetchall()
+    )
+    assert times["T1"] == datetime(2025, 1, 1, 18) and times["T2"] is None
+    tonight = write(
+        tmp_path / "tonight.csv",
+        "ticket_id,email,created_at,subject\nT6,fay@mail.com,2025-01-05 10:00 IST,New\n",
+    )
+    result = cli("update", "--config", config(tonight), "--previous", out, "--json", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == [
+        "source 'tickets': its only created_at value is not read as times (such as "
+        "'2025-01-05 10:00 IST') and left empty (the README's profiles.parquet section says "
+        "which formats, zones and years are read)"
+    ]

@@ -125,6 +125,20 @@ def test_parse_date_accepts_non_text_and_null_dayfirst(con):
         ("2020-01-01 10:00:00+00", False, datetime(2020, 1, 1, 10)),
         ("2020-01-01T01:00:00+02:00", False, datetime(2019, 12, 31, 23)),
         ("2020-01-01 10:00:00 UTC", False, datetime(2020, 1, 1, 10)),
+        # zones by name (RFC 5322's and others naming one zone each) and after UTC or GMT
+        ("2020-01-01T10:00:00 PST", False, datetime(2020, 1, 1, 18)),
+        ("2020-07-01 10:00 PDT", False, datetime(2020, 7, 1, 17)),
+        ("2020-01-01 10:00 pm EST", False, datetime(2020, 1, 2, 3)),
+        ("12/03/2020 14:30 CET", True, datetime(2020, 3, 12, 13, 30)),
+        ("2020-01-01 10:00 JST", False, datetime(2020, 1, 1, 1)),
+        ("2020-01-01 10:00 UT", False, datetime(2020, 1, 1, 10)),
+        ("2020-01-01 10:00 UTC+05:30", False, datetime(2020, 1, 1, 4, 30)),
+        ("2020-01-01 10:00 GMT-3", False, datetime(2020, 1, 1, 13)),
+        ("Wed Oct 10 20:19:24 PDT 2018", False, datetime(2018, 10, 11, 3, 19, 24)),
+        # a name of several zones, or none, is no time: hours off would be worse than none
+        ("2020-01-01T10:00:00 BST", False, None),
+        ("2020-01-01T10:00:00 IST", False, None),
+        ("2020-01-01T10:00:00 XYZ", False, None),
         ("12/03/2020 14:30", True, datetime(2020, 3, 12, 14, 30)),
         ("12/03/2020 14:30", False, datetime(2020, 12, 3, 14, 30)),
         ("13/03/2020 14:30:15", False, datetime(2020, 3, 13, 14, 30, 15)),
@@ -327,6 +341,30 @@ def test_iso_datetimes_round_trip_to_utc(con, cases):
     parsed = parse_tss(con, [(text, c[4]) for text, c in zip(texts, cases, strict=True)])
     for (value, _, timespec, _, _), text, got in zip(cases, texts, parsed, strict=True):
         assert got == _as_naive_utc(_TRUNCATE[timespec](value)), text
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    _lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1901, 1, 2), max_value=datetime(2099, 12, 30)),
+            st.sampled_from(sorted(dates.ZONES)),
+            st.sampled_from(["%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M %p", "%a %b %d %H:%M:%S"]),
+        )
+    )
+)
+def test_times_in_a_named_zone_round_trip_to_utc(con, cases):
+    """A time written in a zone by name (10:00 PST) is that zone's offset from UTC."""
+    texts = [
+        f"{value:%a %b %d %H:%M:%S} {zone.upper()} {value:%Y}"
+        if shape.startswith("%a")
+        else f"{value.strftime(shape)} {zone.upper()}"
+        for value, zone, shape in cases
+    ]
+    parsed = parse_tss(con, [(text, False) for text in texts])
+    for (value, zone, shape), text, got in zip(cases, texts, parsed, strict=True):
+        written = value.replace(microsecond=0, second=0 if "%S" not in shape else value.second)
+        assert got == written - timedelta(minutes=dates.ZONES[zone]), text
 
 
 @settings(max_examples=15, deadline=None)

@@ -290,6 +290,50 @@ def standardize(engine: Any, config: Config) -> int:
     return engine.count(RECORDS)
 
 
+# The date and time columns of a record, and what their values are read as.
+_DATED = {"dob": "dates", "created_at": "times", "resolved_at": "times", "last_active_at": "times"}
+
+
+def date_warnings(engine: Any) -> list[str]:
+    """A warning per source and column of dates or times written that were not read (left
+    NULL): a zone it does not know (10:00 BST, which is British or Bangladesh time), a year
+    past 2100, a day that does not exist. Such a time went missing without a word, and with it
+    the customer's recency and journey. Placeholders are not counted: values with no digit
+    but 0 (n/a, 0000-00-00) and those of the year 9999. Tonight's rows only in an update
+    (``cx_mapped`` holds them); plain SQL, for either engine. A date of birth is not quoted:
+    it is personal."""
+    counts = engine.rows(
+        " UNION ALL ".join(
+            f"""SELECT m.source, '{column}' AS col, count(*) AS written,
+                       count(*) FILTER (WHERE r.{column} IS NULL) AS unread,
+                       min(CAST(m.{column} AS VARCHAR)) FILTER (WHERE r.{column} IS NULL)
+                           AS example
+                FROM {MAPPED} m JOIN {RECORDS} r USING (record_key)
+                WHERE regexp_matches(CAST(m.{column} AS VARCHAR), '[1-9]')
+                  AND NOT contains(CAST(m.{column} AS VARCHAR), '9999')
+                GROUP BY m.source"""
+            for column in _DATED
+        )
+        + " ORDER BY 1, 2"
+    )
+    warnings = []
+    for source, column, written, unread, example in counts:
+        if not unread:
+            continue
+        what = _DATED[column]
+        counted = (
+            f"its only {column} value is"
+            if written == 1
+            else f"{unread:,} of its {written:,} {column} values are"
+        )
+        quoted = f" (such as {example!r})" if what == "times" else ""
+        warnings.append(
+            f"source '{source}': {counted} not read as {what}{quoted} and left empty "
+            "(the README's profiles.parquet section says which formats, zones and years are read)"
+        )
+    return warnings
+
+
 def email_counts(engine: Any) -> tuple[int, int]:
     """Records of ``cx_records`` with an email written (in any of their email columns), and
     those of them with none of use to match (not an address, or a placeholder: test@test.com,

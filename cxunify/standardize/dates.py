@@ -50,11 +50,34 @@ MONTHS: dict[str, int] = {
     "dec": 12,
 }
 
+# Zones written by name, as minutes east of UTC: those of RFC 5322's dates (UT, GMT and the
+# US zones: CST is US Central there, as in every mail header) and others each name one zone
+# (PST, CET, JST, AEST). Names that stand for several zones are not read (BST: British or
+# Bangladesh; IST: India, Ireland or Israel; AST: Atlantic or Arabia): a time in one of them
+# is NULL, and the run warns of it, rather than a guess hours off.
+ZONES: dict[str, int] = {
+    "z": 0, "ut": 0, "utc": 0, "gmt": 0,
+    "est": -300, "edt": -240, "cst": -360, "cdt": -300,
+    "mst": -420, "mdt": -360, "pst": -480, "pdt": -420,
+    "akst": -540, "akdt": -480, "hst": -600,
+    "wet": 0, "west": 60, "cet": 60, "cest": 120, "eet": 120, "eest": 180, "msk": 180,
+    "hkt": 480, "sgt": 480, "awst": 480, "jst": 540, "kst": 540,
+    "acst": 570, "acdt": 630, "aest": 600, "aedt": 660, "nzst": 720, "nzdt": 780,
+}  # fmt: skip
+# An offset, alone or after UTC or GMT: +05:30, +0530, +05, UTC+05:30, GMT-3.
+_OFFSET = r"(?:(?:utc|gmt)[+-]\d{1,2}|[+-]\d{2})(?::?\d{2})?"
+_ZONE = "|".join([_OFFSET, *sorted(ZONES, key=lambda name: (-len(name), name))])
+
 # A time of day at the end of a string: hours, minutes, optional seconds and fraction,
-# optional am/pm and optional zone (Z, UTC, GMT or an offset like +05:30, +0530, +05).
+# optional am/pm and optional zone (a name of ZONES or an offset).
 _TIME = (
     r"[ t](\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?(?: ?([ap])\.?m\.?)?"
-    r"(?: ?(z|utc|gmt|[+-]\d{2}(?::?\d{2})?))?$"
+    rf"(?: ?({_ZONE}))?$"
+)
+# C's ctime order, the year after the time and zone (see _cx_date_ctime).
+_CTIME = (
+    r"^((?:[a-z]+\.?,? )?[a-z]+\.? \d{1,2}) "
+    rf"(\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?: (?:{_ZONE}))?) (\d{{4}})$"
 )
 
 _MACROS = r"""
@@ -115,11 +138,7 @@ CREATE OR REPLACE MACRO _cx_date_input_of(s, dayfirst) AS
 -- 20:19:24 +0000 2018"; `date`: "Wed Oct 10 20:19:24 UTC 2018"), is read with the year
 -- moved before the time; no other format ends in a year after a time.
 CREATE OR REPLACE MACRO _cx_date_ctime(s) AS
-    regexp_replace(
-        s,
-        '^((?:[a-z]+\.?,? )?[a-z]+\.? \d{1,2}) '
-        || '(\d{1,2}:\d{2}(?::\d{2})?(?: (?:[+-]\d{4}|utc|gmt|z))?) (\d{4})$',
-        '\1 \3 \2');
+    regexp_replace(s, getvariable('cx_date_ctime_re'), '\1 \3 \2');
 
 CREATE OR REPLACE MACRO _cx_date_input(x, dayfirst) AS
     _cx_date_input_of(
@@ -185,15 +204,19 @@ CREATE OR REPLACE MACRO _cx_ts_time(t) AS
             AS TIME)
     END;
 
+-- An offset's sign, hours and minutes: +05:30, +0530, +05, -3.
+CREATE OR REPLACE MACRO _cx_ts_offset_of(p) AS
+    to_minutes(
+        CASE WHEN p.sign = '-' THEN -1 ELSE 1 END
+        * (TRY_CAST(p.h AS INTEGER) * 60 + coalesce(TRY_CAST(nullif(p.m, '') AS INTEGER), 0)));
+
 -- The zone's offset from UTC; no zone means the time is already UTC.
 CREATE OR REPLACE MACRO _cx_ts_offset(z) AS
     CASE
-        WHEN z IN ('', 'z', 'utc', 'gmt') THEN to_minutes(0)
-        ELSE to_minutes(
-            CASE WHEN left(z, 1) = '-' THEN -1 ELSE 1 END
-            * (TRY_CAST(substr(replace(z, ':', ''), 2, 2) AS INTEGER) * 60
-               + coalesce(TRY_CAST(nullif(substr(replace(z, ':', ''), 4, 2), '') AS INTEGER),
-                          0)))
+        WHEN z = '' THEN to_minutes(0)
+        WHEN NOT regexp_matches(z, '[+-]') THEN to_minutes(getvariable('cx_date_zones')[z])
+        ELSE _cx_ts_offset_of(
+            regexp_extract(z, '([+-])(\d{1,2}):?(\d{2})?$', ['sign', 'h', 'm']))
     END;
 
 -- `r` is the input struct plus `d`, the date of its date part.
@@ -228,6 +251,10 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         {"k": list(MONTHS), "v": list(MONTHS.values())},
     )
     con.execute("SET VARIABLE cx_date_time_re = $v", {"v": _TIME})
+    con.execute("SET VARIABLE cx_date_ctime_re = $v", {"v": _CTIME})
+    con.execute(
+        "SET VARIABLE cx_date_zones = map($k, $v)", {"k": list(ZONES), "v": list(ZONES.values())}
+    )
     con.execute("SET VARIABLE cx_date_min_year = $v", {"v": MIN_YEAR})
     con.execute("SET VARIABLE cx_date_max_year = $v", {"v": MAX_YEAR})
     con.execute(_MACROS)
