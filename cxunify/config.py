@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -704,7 +704,12 @@ class ExperienceConfig(_Strict):
 def parse_as_of(value: object) -> datetime | None:
     """A date traits are relative to: ISO 8601 (``2025-06-30``, ``2025-06-30T18:00:00``,
     with or without an offset) or compact (``20250630``). A bare number is refused rather
-    than read as seconds since 1970, which turned ``20250630`` into 1970-08-23."""
+    than read as seconds since 1970, which turned ``20250630`` into 1970-08-23. With an offset,
+    the time in UTC without one, as every time of the records is: bound as it was, DuckDB took
+    ``18:00+02:00`` to the machine's wall time (12:00 in New York), so recency and lifecycle
+    depended on where the run ran."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
     if value is None or isinstance(value, datetime):
         return value
     if isinstance(value, date):
@@ -714,7 +719,7 @@ def parse_as_of(value: object) -> datetime | None:
         text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     if re.match(r"\d{4}-\d{2}-\d{2}", text):
         try:
-            return datetime.fromisoformat(text)
+            return parse_as_of(datetime.fromisoformat(text))
         except ValueError:
             pass
     raise ValueError(f"'{value}' is not a date; write it as 2025-06-30 or 2025-06-30T18:00:00")

@@ -643,9 +643,13 @@ _TIMESTAMP_COLUMNS = ("created_at", "resolved_at", "last_active_at")
 def _ordered_after(engine: DuckDBEngine, as_of: datetime | None) -> tuple[str, ...]:
     """The warning that some customers' last order is after `as_of`: an --as-of before the
     exports' end (or an order dated in the future) gave negative recency_days without a word,
-    and the lifecycle stage and RFM scores read it as a recent order."""
+    and the lifecycle stage and RFM scores read it as a recent order. Counted by time, not by
+    recency_days, which counts midnights: an order later on the as-of day has recency 0."""
+    if as_of is None:  # no time in the data: no order either
+        return ()
     [(customers, newest)] = engine.rows(
-        f"SELECT count(*), max(last_order_at) FROM {traits.TRAITS} WHERE recency_days < 0"
+        f"SELECT count(*), max(last_order_at) FROM {traits.TRAITS} WHERE last_order_at > $as_of",
+        {"as_of": as_of},
     )
     if not customers:
         return ()
@@ -656,7 +660,7 @@ def _ordered_after(engine: DuckDBEngine, as_of: datetime | None) -> tuple[str, .
     )
     return (
         f"{who} after as_of ({as_of:%Y-%m-%d %H:%M:%S}; the latest {newest:%Y-%m-%d %H:%M:%S}): "
-        "their recency_days is negative, and every figure counts the orders, tickets and "
+        "their recency_days is 0 or negative, and every figure counts the orders, tickets and "
         "posts after it; for profiles as they stood at as_of, read exports cut there",
     )
 

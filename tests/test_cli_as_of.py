@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from cxunify.config import parse_as_of
 from tests.conftest import ROOT
 
 
@@ -40,9 +42,10 @@ def test_an_as_of_before_the_last_orders_is_warned_of(cli, tmp_path: Path):
     assert recency.fetchall() == [
         ("ann@fastmail.com", 59), ("bob@fastmail.com", -123), ("cy@fastmail.com", 0),
     ]  # fmt: skip
+    # Cy's order later on the as-of day is after it too, though its recency_days is 0.
     warning = (
-        "1 customer's last order is after as_of (2026-06-30 00:00:00; the latest "
-        "2026-10-31 21:53:25): their recency_days is negative, and every figure counts the "
+        "2 customers' last orders are after as_of (2026-06-30 00:00:00; the latest "
+        "2026-10-31 21:53:25): their recency_days is 0 or negative, and every figure counts the "
         "orders, tickets and posts after it; for profiles as they stood at as_of, read exports "
         "cut there"
     )
@@ -58,6 +61,21 @@ def _tiny(tmp_path: Path, extra: str = "") -> Path:
         + extra
     )
     return config
+
+
+def test_an_as_of_with_an_offset_is_its_time_in_utc(cli, tmp_path: Path):
+    """`--as-of 2026-06-30T18:00:00+02:00` was bound with its offset, and DuckDB took it to the
+    machine's wall time: 12:00 on a machine in New York, so traits depended on where the run
+    ran. It is 16:00 UTC, as every time of the records is, wherever it runs."""
+    assert parse_as_of("2026-06-30T18:00:00+02:00") == datetime(2026, 6, 30, 16)
+    assert parse_as_of("2026-06-30T18:00:00") == datetime(2026, 6, 30, 18)
+    out = tmp_path / "out"
+    config = _tiny(tmp_path)
+    result = cli(
+        "unify", "--config", config, "--out", out, "-q", "--as-of", "2026-07-01T01:00+02:00"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["as_of"] == "2026-06-30T23:00:00"
 
 
 def test_a_compact_date_is_a_date_not_seconds_since_1970(cli, tmp_path: Path):
