@@ -302,35 +302,37 @@ def date_warnings(engine: Any) -> list[str]:
     but 0 (n/a, 0000-00-00) and those of the year 9999. Tonight's rows only in an update
     (``cx_mapped`` holds them); plain SQL, for either engine. A date of birth is not quoted:
     it is personal."""
-    counts = engine.rows(
-        " UNION ALL ".join(
-            f"""SELECT m.source, '{column}' AS col, count(*) AS written,
-                       count(*) FILTER (WHERE r.{column} IS NULL) AS unread,
-                       min(CAST(m.{column} AS VARCHAR)) FILTER (WHERE r.{column} IS NULL)
-                           AS example
-                FROM {MAPPED} m JOIN {RECORDS} r USING (record_key)
-                WHERE regexp_matches(CAST(m.{column} AS VARCHAR), '[1-9]')
-                  AND NOT contains(CAST(m.{column} AS VARCHAR), '9999')
-                GROUP BY m.source"""
-            for column in _DATED
-        )
-        + " ORDER BY 1, 2"
+    figures = []
+    for column in _DATED:
+        text = f"CAST(m.{column} AS VARCHAR)"
+        # written: a digit but 0, and not of the year 9999 (both placeholders)
+        written = f"regexp_matches({text}, '[1-9]') AND NOT contains({text}, '9999')"
+        unread = f"{written} AND r.{column} IS NULL"
+        figures += [
+            f"count(*) FILTER (WHERE {written})",
+            f"count(*) FILTER (WHERE {unread})",
+            f"min({text}) FILTER (WHERE {unread})",
+        ]
+    rows = engine.rows(
+        f"SELECT m.source, {', '.join(figures)} "
+        f"FROM {MAPPED} m JOIN {RECORDS} r USING (record_key) GROUP BY m.source ORDER BY 1"
     )
     warnings = []
-    for source, column, written, unread, example in counts:
-        if not unread:
-            continue
-        what = _DATED[column]
-        counted = (
-            f"its only {column} value is"
-            if written == 1
-            else f"{unread:,} of its {written:,} {column} values are"
-        )
-        quoted = f" (such as {example!r})" if what == "times" else ""
-        warnings.append(
-            f"source '{source}': {counted} not read as {what}{quoted} and left empty "
-            "(the README's profiles.parquet section says which formats, zones and years are read)"
-        )
+    for source, *counted in rows:
+        for i, (column, what) in enumerate(_DATED.items()):
+            written, unread, example = counted[3 * i : 3 * i + 3]
+            if not unread:
+                continue
+            which = (
+                f"its only {column} value is"
+                if written == 1
+                else f"{unread:,} of its {written:,} {column} values are"
+            )
+            quoted = f" (such as {example!r})" if what == "times" else ""
+            warnings.append(
+                f"source '{source}': {which} not read as {what}{quoted} and left empty (the "
+                "README's profiles.parquet section says which formats, zones and years are read)"
+            )
     return warnings
 
 
