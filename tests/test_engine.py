@@ -57,3 +57,41 @@ def test_running_out_of_memory_names_the_limit_to_raise():
     engine = DuckDBEngine(EngineConfig(memory_limit="20MB", threads=1))
     with pytest.raises(ResourceError, match=r"limit of 20MB; raise it with engine\.memory_limit"):
         engine.execute("CREATE TABLE t AS SELECT list(range) AS l FROM range(20000000)")
+
+
+def test_dictionaries_of_fields_no_source_maps_change_no_output(tmp_path, monkeypatch):
+    """A dictionary of fields no source maps is created empty without reading (planning its
+    standardisers was a third of a small run): the outputs are those of building them all."""
+    import polars as pl
+
+    from cxunify import standardize
+    from cxunify.config import load_config
+    from cxunify.pipeline import unify
+    from tests.conftest import write
+
+    write(tmp_path / "crm.csv", "id,first,email,phone\n1,Ann,ann@mail.com,+14155552671\n"
+          "2,ann,ann@mail.com,\n3,Bob,bob@mail.com,+12125550147\n")  # fmt: skip
+    write(tmp_path / "tickets.csv", "id,email,opened\nT1,bob@mail.com,2025-01-01 10:00 PST\n")
+    config = load_config(
+        write(
+            tmp_path / "cx.yaml",
+            "sources:\n"
+            "  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+            "     columns: {first_name: first, email: email, phone: phone}}\n"
+            "  - {name: tickets, kind: support, path: tickets.csv, id: id,\n"
+            "     columns: {email: email, created_at: opened}}\n",
+        )
+    )
+    assert standardize.mapped_fields(config) == {"first_name", "email", "phone", "created_at"}
+    unify(config, tmp_path / "skipped")
+    monkeypatch.setattr(standardize, "mapped_fields", lambda config: None)
+    unify(config, tmp_path / "all")
+    names = sorted(p.name for p in (tmp_path / "all").glob("*.parquet"))
+    assert "records.parquet" in names
+    run_times = ["issued_at", "redirected_at", "removed_at"]  # when each run started
+    for name in names:
+        skipped, built = (
+            pl.read_parquet(tmp_path / run / name).drop(run_times, strict=False)
+            for run in ("skipped", "all")
+        )
+        assert skipped.equals(built), name

@@ -13,6 +13,7 @@ ingest.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from typing import Any, cast
 
 import duckdb
@@ -278,7 +279,7 @@ def settings_sql(config: Config) -> list[tuple[str, Any]]:
 
 def standardize(engine: Any, config: Config) -> int:
     """Build ``cx_records`` (one row per mapped row) and return its row count."""
-    script = settings_sql(config) + [(sql, None) for sql in dictionary_sql()]
+    script = settings_sql(config) + [(sql, None) for sql in dictionary_sql(mapped_fields(config))]
     if not isinstance(engine, DuckDBEngine):  # Spark
         engine.map_in_duckdb(MAPPED, RECORDS, macro_statements(), script, records_sql())
         return engine.count(RECORDS)
@@ -470,14 +471,42 @@ _ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?"
 _DOT_THOUSANDS = r"(^|[^\d.,])\d{1,3}(\.\d{3})+($|[^\d.,])"
 
 
-def dictionary_sql() -> list[str]:
-    """CREATE statements for the per-distinct-value standardisation tables."""
+# The fields each dictionary reads (from ``cx_mapped`` or another dictionary).
+_DICTIONARY_FIELDS = {
+    "full_names": ("full_name",),
+    "names": ("first_name", "last_name", "full_name"),
+    "countries": ("country",),
+    "phones": ("phone",),
+    "emails": ("email",),
+    "dates": ("dob",),
+    "amounts": ("amount",),
+    "timestamps": _TIMESTAMP_COLUMNS,
+    "streets": ("street",),
+    "locations": ("location",),
+    "cities": ("city", "location"),
+}
+
+
+def mapped_fields(config: Config) -> frozenset[str]:
+    """The fields some source of `config` maps to a column."""
+    return frozenset(
+        name for source in config.sources for name in FIELD_NAMES if source.columns_of(name)
+    )
+
+
+def dictionary_sql(mapped: Collection[str] | None = None) -> list[str]:
+    """CREATE statements for the per-distinct-value standardisation tables.
+
+    A dictionary of fields no source maps (none of `mapped`; None: all may be) reads no row
+    of ``cx_mapped``: its table is created empty, with the same columns. Planning one is
+    most of its cost on a small run (a third of a run of a few rows was planning the
+    standardisers of names, dates and places a config did not map)."""
     d = DICTIONARIES
-    return [
-        f"""CREATE OR REPLACE TABLE {d["full_names"]} AS
+    selects = {
+        "full_names": f"""
         SELECT v, cx_split_full_name(v) AS split, cx_name_suffix(cx_name_head(v)) AS suffix
         FROM (SELECT DISTINCT full_name AS v FROM {MAPPED} WHERE full_name IS NOT NULL)""",
-        f"""CREATE OR REPLACE TABLE {d["names"]} AS
+        "names": f"""
         SELECT v, cx_name_clean(v) AS clean, cx_name_std(v) AS std, cx_name_key(v) AS key,
                cx_soundex(v) AS soundex, cx_name_suffix(v) AS suffix
         FROM (
@@ -485,12 +514,12 @@ def dictionary_sql() -> list[str]:
             UNION SELECT split.first_name FROM {d["full_names"]}
             UNION SELECT split.last_name FROM {d["full_names"]}
         ) WHERE v IS NOT NULL""",
-        f"""CREATE OR REPLACE TABLE {d["countries"]} AS
+        "countries": f"""
         SELECT v, cx_country_std(v) AS code
         FROM (SELECT DISTINCT country AS v FROM {MAPPED} WHERE country IS NOT NULL)""",
         # Each phone in its source's region and, where the record names another country, in
         # that country's (see records_sql).
-        f"""CREATE OR REPLACE TABLE {d["phones"]} AS
+        "phones": f"""
         WITH p AS (
             SELECT m.phone AS v, s.phone_region, co.code AS country
             FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
@@ -508,7 +537,7 @@ def dictionary_sql() -> list[str]:
                                                      AND country IS NOT NULL))""",
         # DuckDB 2.0 fails to bind cx_email_parts_std(cx_email_clean(column)) when the column
         # is entirely NULL, so the clean form comes first, from a subquery.
-        f"""CREATE OR REPLACE TABLE {d["emails"]} AS
+        "emails": f"""
         WITH e AS (
             SELECT v, cx_email_clean(v) AS clean
             FROM (SELECT email AS v FROM {MAPPED} WHERE email IS NOT NULL
@@ -519,7 +548,7 @@ def dictionary_sql() -> list[str]:
         FROM e WHERE NOT contains(clean, 'xn--')
         UNION ALL
         SELECT v, clean, cx_email_parts_std(clean) AS std FROM e WHERE contains(clean, 'xn--')""",
-        f"""CREATE OR REPLACE TABLE {d["dates"]} AS
+        "dates": f"""
         SELECT v, dayfirst, cx_parse_date(v, dayfirst) AS parsed
         FROM (SELECT DISTINCT m.dob AS v, s.dayfirst
               FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.dob IS NOT NULL)""",
@@ -527,14 +556,14 @@ def dictionary_sql() -> list[str]:
         # plan in every run and a third longer at a million rows of $1,234.50.
         # A source writing a decimal comma (12,50) writes 1.234 for 1234: its dots, each
         # before three digits, are thousands.
-        f"""CREATE OR REPLACE TABLE {d["amounts"]} AS
+        "amounts": f"""
         SELECT v, decimal_comma,
                CASE WHEN decimal_comma AND regexp_matches(v, '{_DOT_THOUSANDS}')
                     THEN cx_amount(replace(v, '.', '')) ELSE cx_amount(v) END AS amount,
                cx_amount_currency_written(v) AS written
         FROM (SELECT DISTINCT m.amount AS v, s.decimal_comma
               FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.amount IS NOT NULL)""",
-        f"""CREATE OR REPLACE TABLE {d["timestamps"]} AS
+        "timestamps": """
         SELECT v, dayfirst, cx_parse_timestamp(v, dayfirst) AS parsed FROM ("""
         + " UNION ".join(
             f"""SELECT m.{column} AS v, s.dayfirst FROM {MAPPED} m JOIN {SETTINGS} s USING (source)
@@ -542,21 +571,30 @@ def dictionary_sql() -> list[str]:
             for column in _TIMESTAMP_COLUMNS
         )
         + ")",
-        f"""CREATE OR REPLACE TABLE {d["streets"]} AS
+        "streets": f"""
         SELECT v, cx_street_std(v) AS std FROM (
             SELECT DISTINCT coalesce(street_number || ' ' || street, street) AS v
             FROM {MAPPED} WHERE street IS NOT NULL)""",
         # A location as its city, state and country ("Boston, MA"), read with its source's
         # region (a German shop's "Berlin, DE" is Germany); the city is standardised with the
         # cities written as such.
-        f"""CREATE OR REPLACE TABLE {d["locations"]} AS
+        "locations": f"""
         SELECT v, region, cx_location(v, region) AS parts
         FROM (SELECT DISTINCT m.location AS v, s.phone_region AS region
               FROM {MAPPED} m JOIN {SETTINGS} s USING (source) WHERE m.location IS NOT NULL)""",
-        f"""CREATE OR REPLACE TABLE {d["cities"]} AS
+        "cities": f"""
         SELECT v, cx_city_std(regexp_replace(v, '\\s*,.*$', '')) AS std
         FROM (SELECT city AS v FROM {MAPPED} WHERE city IS NOT NULL
               UNION SELECT parts.city FROM {d["locations"]} WHERE parts.city IS NOT NULL)""",
+    }
+    return [
+        f"CREATE OR REPLACE TABLE {d[name]} AS "
+        + (
+            select
+            if mapped is None or any(field in mapped for field in _DICTIONARY_FIELDS[name])
+            else f"SELECT * FROM ({select}) LIMIT 0"
+        )
+        for name, select in selects.items()
     ]
 
 
