@@ -386,6 +386,17 @@ def _experience(con, out_dir: Path, manifest: dict) -> _Chart:
         1,
         2,
     )
+    # An output without ratings or texts (Febrl's, a CRM's alone) drew empty axes, as if the
+    # chart had failed: each empty side says what it lacks.
+    for side, (counted, lacking) in enumerate(
+        ((3, "no ticket has a CSAT rating"), (4, "no ticket or post has a text")), start=1
+    ):
+        if not any(r[counted] for r in rows):
+            axis = "" if side == 1 else str(side)
+            figure.add_annotation(
+                text=lacking, showarrow=False, x=0.5, y=0.5,
+                xref=f"x{axis} domain", yref=f"y{axis} domain",
+            )  # fmt: skip
     figure.update_layout(template=TEMPLATE, margin=MARGIN)
     return _Chart(
         "experience",

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, small_output
 
 CORE_CHARTS = [
     "records_per_source",
@@ -243,3 +243,19 @@ def test_an_output_without_rejects_parquet_does_not_claim_no_rejects(
     assert "rejects" not in summary["charts"]
     assert summary["skipped"]["rejects"] == "the output has no rejects.parquet"
     assert "no rows were rejected" not in (tmp_path / "r.html").read_text()
+
+
+def test_an_output_without_ratings_or_texts_says_so_on_its_experience_chart(
+    cli, sample_out: Path, tmp_path: Path
+):
+    """Febrl's output, or a CRM's alone, drew the CSAT and sentiment chart as empty axes, as if
+    it had failed; each side now says what the output lacks. The sample has both."""
+    out = small_output(tmp_path)
+    result = cli("report", "--out", out, "--to", tmp_path / "r.html")
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "no ticket has a CSAT rating" in page and "no ticket or post has a text" in page
+    result = cli("report", "--out", sample_out, "--to", tmp_path / "s.html")
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "s.html").read_text()
+    assert "no ticket has a CSAT rating" not in page and "no ticket or post has a text" not in page
