@@ -6,6 +6,9 @@ work wherever the folder has been moved, without the DuckDB CLI.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import re
 import sys
 from collections.abc import Iterator
@@ -449,13 +452,25 @@ _FORMAT_BY_SUFFIX: dict[str, ExportFormat] = {
 }
 
 
+# A text result written to a file ending in one of these is compressed so (out.csv.gz).
+_COMPRESSED: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _format_suffix(target: Path) -> str:
+    """The extension naming the format of `target`, under any compression's (.csv.gz: .csv)."""
+    suffixes = [s.lower() for s in target.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        return suffixes[-2] if len(suffixes) > 1 else ""
+    return target.suffix.lower()
+
+
 def result_format(fmt: str | None, target: Path | None) -> ExportFormat:
     """The format a result is shown or written in: `fmt` as given (``--format``), else the one
     the extension of `target` names (``--to out/vip.parquet``: parquet), else table (csv in a
     file). A format the extension contradicts is an error: csv was written into vip.parquet."""
     if fmt is not None and fmt not in ("table", "csv", "json", "parquet"):
         raise UserError(f"--format {fmt}: choose table, csv, json or parquet")
-    suffix = target.suffix.lower() if target is not None else ""
+    suffix = _format_suffix(target) if target is not None else ""
     named = _FORMAT_BY_SUFFIX.get(suffix)
     if fmt is None:
         return named or "table"
@@ -476,6 +491,12 @@ def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None)
         if fmt == "parquet":
             raise UserError("--format parquet needs --to FILE")
         return _write_text(reader, fmt, sys.stdout)
+    compressed = _COMPRESSED.get(target.suffix.lower())
+    if fmt == "parquet" and compressed is not None:
+        raise UserError(
+            f"--to {target}: a Parquet file is compressed within; write it to a file ending in "
+            ".parquet"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         rows = 0
@@ -484,6 +505,12 @@ def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None)
                 writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
+    if compressed is not None:  # out.csv.gz was plain csv under a name saying gzip
+        with (
+            compressed(target, "wt", encoding="utf-8", newline="") as handle,
+            _removed_on_error(target),
+        ):
+            return _write_text(reader, fmt, handle)
     with target.open("w", encoding="utf-8", newline="") as handle, _removed_on_error(target):
         return _write_text(reader, fmt, handle)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import shutil
 from pathlib import Path
 
@@ -120,6 +123,12 @@ def test_sql_explain_of_a_query_and_a_pivot_are_queries(cli, out: Path, query, f
         ("vip.ndjson", "json"),
         ("vip.jsonl", "json"),
         ("vip.txt", "csv"),  # a name that says no format: csv, as before
+        # compressed as the name says (vip.csv.gz was plain csv)
+        ("vip.csv.gz", "csv"),
+        ("vip.ndjson.gz", "json"),
+        ("vip.CSV.BZ2", "csv"),
+        ("vip.jsonl.xz", "json"),
+        ("vip.gz", "csv"),
     ],
 )
 def test_sql_to_a_file_writes_the_format_its_name_says(cli, out: Path, tmp_path, name, written):
@@ -135,7 +144,22 @@ def test_sql_to_a_file_writes_the_format_its_name_says(cli, out: Path, tmp_path,
         assert duckdb.sql(f"SELECT * FROM read_parquet('{target}')").fetchall() == [(2,)]
     else:
         text = {"csv": "customers\n2\n", "json": '{"customers": 2}\n'}[written]
-        assert target.read_text() == text
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+            target.suffix.lower(), open
+        )
+        with opener(target, "rt", encoding="utf-8") as handle:
+            assert handle.read() == text
+
+
+def test_sql_to_a_compressed_parquet_file_is_an_error(cli, out: Path, tmp_path):
+    target = tmp_path / "vip.parquet.gz"
+    result = cli("sql", "--out", out, "--to", target, "SELECT 1 AS a")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: --to {target}: a Parquet file is compressed within; write it to a file ending "
+        "in .parquet\n",
+    )
+    assert not target.exists()
 
 
 def test_sql_to_a_parquet_file_inside_the_output_is_a_view(cli, out: Path, tmp_path: Path):
