@@ -870,15 +870,17 @@ def sample(
     ),
     people: Annotated[int, typer.Option(help="How many people to simulate.", min=1)] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace exports in --out that differ from these.")
+    ] = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Generate realistic messy exports of all four kinds, with a truth file."""
-    from cxunify.sample import generate_sample
+    from cxunify.sample import write_sample
 
     def action() -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        summary = generate_sample(people, seed, out)
+        summary = write_sample(people, seed, out, force=force)
         if not quiet:
             files = ", ".join(f"{name} {rows:,}" for name, rows in summary.files.items())
             _done(f"{summary.people:,} people → {files} in {out}")

@@ -16,7 +16,10 @@ vocabularies in `cxunify/data/sample/`; nothing describes a real person.
 from __future__ import annotations
 
 import csv
+import filecmp
 import io
+import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +30,8 @@ from typing import BinaryIO
 
 import numpy as np
 import polars as pl
+
+from cxunify.errors import UserError
 
 __all__ = ["SampleSummary", "generate_sample", "true_people"]
 
@@ -1642,3 +1647,31 @@ def generate_sample(
                 src, persons, seed, stream, out_dir, truth, v, progress
             )
     return SampleSummary(people=people, files=counts, truth_rows=sum(counts.values()))
+
+
+SAMPLE_FILES = (*(src.file for src in _SOURCES), "truth.csv")
+
+
+def write_sample(people: int, seed: int, out_dir: Path, *, force: bool = False) -> SampleSummary:
+    """`generate_sample` into `out_dir`, refusing to replace a file there that holds anything
+    else than these `people` and `seed` write (another run's exports, or a user's own
+    crm.csv) unless `force`: ``cxunify sample --out data/`` replaced the exports in data/
+    without a word. The files are written beside them first and each is renamed into place,
+    so an interrupted run leaves the old file or the new one."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / f".sample-{uuid.uuid4().hex[:8]}"
+    try:
+        summary = generate_sample(people, seed, staging)
+        for name in SAMPLE_FILES if not force else ():
+            target = out_dir / name
+            if target.exists() and not filecmp.cmp(target, staging / name, shallow=False):
+                raise UserError(
+                    f"{target}: exists, and is not what --people {people} --seed {seed} write; "
+                    "pass --force to replace it, or write to another --out"
+                )
+        for name in SAMPLE_FILES:
+            (staging / name).replace(out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return summary

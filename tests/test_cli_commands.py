@@ -1228,6 +1228,28 @@ def test_sample_command_is_deterministic(cli, tmp_path: Path):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
+def test_sample_replaces_no_other_exports_without_force(cli, tmp_path: Path):
+    """`cxunify sample --out data/` replaced the exports (or a user's own crm.csv) there
+    without a word. The same people and seed write the same bytes, so running it again is
+    fine; other ones are an error naming the file, and --force replaces them."""
+    out = tmp_path / "data"
+    assert cli("sample", "--people", 30, "--seed", 3, "--out", out, "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["crm.csv", "orders.csv", "social.ndjson", "tickets.csv", "truth.csv"]
+    assert cli("sample", "--people", 30, "--seed", 3, "--out", out, "-q").exit_code == 0
+    result = cli("sample", "--people", 30, "--seed", 4, "--out", out, "-q")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {out / 'crm.csv'}: exists, and is not what --people 30 --seed 4 write; pass "
+        "--force to replace it, or write to another --out"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
+    result = cli("sample", "--people", 30, "--seed", 4, "--out", out, "-q", "--force")
+    assert result.exit_code == 0, result.stderr
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(after) == sorted(before) and after["crm.csv"] != before["crm.csv"]
+
+
 def test_internal_errors_exit_2_without_traceback(cli, tmp_path: Path, monkeypatch):
     import cxunify.pipeline
 
