@@ -295,9 +295,22 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
             WHERE amount IS NOT NULL AND NOT coalesce(void_row, false)
             GROUP BY customer_id, source, order_id, lone, currency
         ),
+        refunds AS (
+            -- An order of amounts below zero only is money given back (a row of its own,
+            -- status Refund, -25.00): it nets the revenue, but is no order bought.
+            SELECT customer_id, source, order_id, lone FROM order_amounts
+            GROUP BY customer_id, source, order_id, lone HAVING max(amount) < 0
+        ),
+        bought AS (
+            SELECT o.* FROM orders o
+            LEFT JOIN refunds f ON f.customer_id = o.customer_id AND f.source = o.source
+                 AND f.order_id IS NOT DISTINCT FROM o.order_id
+                 AND f.lone IS NOT DISTINCT FROM o.lone
+            WHERE f.customer_id IS NULL
+        ),
         per_currency AS (
-            SELECT customer_id, currency, sum(amount) AS revenue, count(amount) AS priced,
-                   {rate} AS rate
+            SELECT customer_id, currency, sum(amount) AS revenue,
+                   count(amount) FILTER (WHERE amount >= 0) AS priced, {rate} AS rate
             FROM order_amounts o {rates_join}
             GROUP BY customer_id, currency, rate
         ),
@@ -311,10 +324,14 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
             FROM per_currency GROUP BY customer_id
         ),
         category_orders AS (
-            -- each category once per order naming it, on any of its rows
-            SELECT DISTINCT customer_id, source, order_id, lone, category,
-                   lower(category) AS folded
-            FROM kept_rows WHERE category IS NOT NULL
+            -- each category once per order bought naming it, on any of its rows
+            SELECT DISTINCT r.customer_id, r.source, r.order_id, r.lone, r.category,
+                   lower(r.category) AS folded
+            FROM kept_rows r
+            JOIN bought b ON b.customer_id = r.customer_id AND b.source = r.source
+                 AND b.order_id IS NOT DISTINCT FROM r.order_id
+                 AND b.lone IS NOT DISTINCT FROM r.lone
+            WHERE r.category IS NOT NULL
         ),
         categories AS (
             -- Beauty and beauty are one category, named as the customer's orders name it most
@@ -337,11 +354,11 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
         per_customer AS (
             SELECT o.customer_id, count(*) AS orders,
                    min(ts) AS first_order_at, max(ts) AS last_order_at
-            FROM orders o GROUP BY o.customer_id
+            FROM bought o GROUP BY o.customer_id
         ),
         valued AS (
             SELECT p.*, m.revenue, m.currency, m.revenue_by_currency,
-                   CAST(round(CAST(m.revenue / m.priced_orders AS DOUBLE), 2)
+                   CAST(round(CAST(m.revenue / nullif(m.priced_orders, 0) AS DOUBLE), 2)
                         AS DECIMAL(38, 2)) AS avg_order_value,
                    {recency_sql("p.last_order_at")} AS recency_days,
                    p.orders >= 2 AS repeat_purchase,

@@ -137,6 +137,39 @@ def test_a_transaction_that_did_not_go_through_is_no_order():
     assert v["last_order_at"] == ts("2025-02-03 00:00") and v["top_categories"] == []
 
 
+def test_a_refund_written_as_an_order_of_its_own_nets_revenue_and_is_no_order():
+    """A refund row with an id of its own and a negative amount (status Refund, -20.00)
+    netted revenue but counted as one more order, a later one, in a category bought: two
+    orders of 15.00 average, bought last on the refund's date, a repeat buyer of Shoes. A
+    customer with refunds only has no order and no revenue."""
+    rows = [
+        order("V", "2025-01-02 00:00", 50.00, "USD", status="paid", order_id="A1",
+              category="Books"),
+        order("V", "2025-02-02 00:00", -20.00, "USD", status="refund", order_id="R1",
+              category="Shoes"),
+        # a partial refund written on a row of the order itself stays part of the order
+        order("W", "2025-01-05 00:00", 30.00, "USD", status="paid", order_id="B1"),
+        order("W", "2025-01-06 00:00", -5.00, "USD", status="refund", order_id="B1"),
+        order("X", "2025-01-07 00:00", -8.00, "USD", status="refund", order_id="C1"),
+    ]  # fmt: skip
+    engine = load_records(rows)
+    settings = ProfileConfig()
+    touchpoints, _ = build_touchpoints(engine, settings.currency)
+    build_traits(engine, settings, AS_OF)
+    got = by_customer(engine, TRAITS)
+    v, w, x = got["V"], got["W"], got["X"]
+    assert touchpoints == 5
+    assert (v["orders"], v["revenue"], v["avg_order_value"]) == (
+        1,
+        Decimal("30.00"),
+        Decimal("30.00"),
+    )
+    assert v["last_order_at"] == ts("2025-01-02 00:00") and v["top_categories"] == ["Books"]
+    assert v["repeat_purchase"] is False
+    assert (w["orders"], w["revenue"]) == (1, Decimal("25.00"))
+    assert (x["orders"], x["revenue"], x["rfm_segment"]) == (0, None, None)
+
+
 @pytest.mark.parametrize(
     ("status", "an_order"),
     [
@@ -530,9 +563,10 @@ def test_the_currency_beside_an_amount_or_as_a_symbol_is_the_orders_currency(cli
         "SELECT revenue, currency, avg_order_value, revenue_by_currency "
         f"FROM '{out}/profiles.parquet'"
     ).fetchall()
-    # 15.00 USD + round(20.50 x 1.1) = 22.55, over the 6 orders converted
+    # 15.00 USD + round(20.50 x 1.1) = 22.55, over the 5 orders converted (O6's -2.50 EUR is
+    # a refund: it nets the revenue, and is no order)
     assert converted == [
-        (Decimal("37.55"), "USD", Decimal("6.26"),
+        (Decimal("37.55"), "USD", Decimal("7.51"),
          {"EUR": Decimal("20.50"), "USD": Decimal("15.00"), "XXX": Decimal("4.00")}),
     ]  # fmt: skip
     o7 = f"SELECT amount, currency FROM '{out}/touchpoints.parquet' WHERE source_record_id = 'O7'"
