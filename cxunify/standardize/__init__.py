@@ -499,7 +499,7 @@ def dictionary_sql(mapped: Collection[str] | None = None) -> list[str]:
 
     A dictionary of fields no source maps (none of `mapped`; None: all may be) reads no row
     of ``cx_mapped``: its table is created empty, with the same columns. Planning one is
-    most of its cost on a small run (a third of a run of a few rows was planning the
+    most of its cost on a small run (a fifth of a run of a few rows was planning the
     standardisers of names, dates and places a config did not map)."""
     d = DICTIONARIES
     selects = {
