@@ -36,7 +36,20 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-stdout = Console()
+
+
+class _Stdout(Console):
+    """stdout, whose reader may stop reading (`cxunify sql ... | head -1`): rich's own answer
+    is SystemExit(1), which made a table a reader stopped taking a failed command under
+    `set -o pipefail`; as a BrokenPipeError, `_guard` ends the command quietly with 0, as it
+    does for csv and json."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+stdout = _Stdout()
 stderr = Console(stderr=True)
 
 T = TypeVar("T")
@@ -1208,4 +1221,4 @@ def report(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()  # (not app(): main maps usage errors to exit 1 and cleans up on SIGTERM)
