@@ -456,8 +456,6 @@ def update(
             _set_flag(settings.profile, "as_of", as_of, "--as-of")
         with _progress(quiet or as_json) as progress, _gate_summary(as_json):
             result = run(settings, _folder(previous), out and _folder(out), progress, delete)
-        for added in result.manifest["update"]["sources_added"]:
-            _warn_source_added(added, named_by_flags=config is None)
         _warn(result.warnings)
         _note_rejected_removed(result.manifest)
         if as_json:
@@ -507,29 +505,6 @@ def _note_rejected_removed(manifest: dict[str, Any]) -> None:
             highlight=False,
             soft_wrap=True,
         )
-
-
-def _warn_source_added(added: dict[str, Any], named_by_flags: bool) -> None:
-    """An update that adds a source may have been meant to update a stored one: a nightly
-    file named by its date is a new source by its file name, its rows counted twice."""
-    kind, stored = added["kind"], added["stored_of_kind"]
-    if not stored:
-        held = f"it held no {kind} source"
-        hint = ""
-    else:
-        held = f"its {kind} sources: {', '.join(stored)}"
-        hint = f"; to update '{stored[0]}', " + (
-            f"name the source: --{kind} {stored[0]}=PATH"
-            if named_by_flags
-            else "give the source that name in the config"
-        )
-    stderr.print(
-        f"Warning: source '{added['source']}' is not in the previous output ({held}): its rows "
-        f"were added as a new source, not as changes to stored records{hint}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
 
 
 @app.command()

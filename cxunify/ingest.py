@@ -1380,31 +1380,7 @@ def ingest(
     _reject_bad_ids(engine, config, ingested)
     _fill_order_rows(engine)
     ingested.warnings += _no_amounts(config, ingested)
-    ingested.warnings += _orders_in_two_sources(engine)
     return ingested
-
-
-def _orders_in_two_sources(engine: DuckDBEngine) -> list[str]:
-    """A warning for two transactions sources holding the same orders (one order id and
-    amount): overlapping exports read as a source each (`--transactions 'orders_*.csv'`: a
-    source per file) counted each shared order twice, in orders and revenue, without a word."""
-    shared = engine.rows(
-        f"""
-        SELECT a.source, b.source, count(DISTINCT a.order_id), min(a.order_id)
-        FROM {MAPPED} a JOIN {MAPPED} b
-          ON b.order_id = a.order_id AND b.amount = a.amount AND a.source < b.source
-        WHERE a.source_kind = 'transactions' AND b.source_kind = 'transactions'
-        GROUP BY ALL ORDER BY ALL
-        """
-    )
-    return [
-        f"sources '{left}' and '{right}' hold {count:,} "
-        f"{'order' if count == 1 else 'orders'} alike (order id and amount; the first: "
-        f"'{first}'), counted once in each: if they are overlapping exports of one system, "
-        f"read them as one source (a glob in its path; without a config, NAME=PATTERN: "
-        f"--transactions 'orders=orders_*.csv'), where rows sharing an order id are one order"
-        for left, right, count, first in shared
-    ]
 
 
 def _no_amounts(config: Config, ingested: Ingested) -> list[str]:

@@ -252,6 +252,7 @@ def _run(
             records = standardize.standardize(engine, config)
             emails_read, emails_unusable = standardize.email_counts(engine)
             phone_warnings = (
+                *standardize.order_warnings(engine),
                 *standardize.phone_warnings(engine, config),
                 *standardize.date_warnings(engine),
             )

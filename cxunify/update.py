@@ -178,6 +178,27 @@ def sources_added(config: Config, stored: dict[str, list]) -> list[dict[str, Any
     ]
 
 
+def source_added_warning(added: dict[str, Any], named_by_flags: bool) -> str:
+    """The warning for a source of `sources_added`: an update that adds a source may have been
+    meant to update a stored one (a nightly file named by its date is a new source by its
+    file name, its rows counted twice). In run.json and --json with the other warnings: a
+    nightly script reading them saw nothing when it went to stderr alone."""
+    kind, stored = added["kind"], added["stored_of_kind"]
+    if not stored:
+        held, hint = f"it held no {kind} source", ""
+    else:
+        held = f"its {kind} sources: {', '.join(stored)}"
+        hint = f"; to update '{stored[0]}', " + (
+            f"name the source: --{kind} {stored[0]}=PATH"
+            if named_by_flags
+            else "give the source that name in the config"
+        )
+    return (
+        f"source '{added['source']}' is not in the previous output ({held}): its rows were "
+        f"added as a new source, not as changes to stored records{hint}"
+    )
+
+
 # The code whose results the state keeps (records' ids read and values standardised,
 # identities blocked, pairs' comparison levels, the clusters of components no record touched)
 # and what it builds on: the reference tables standardisation and the guards read (nicknames,
@@ -802,8 +823,11 @@ def _update(
                 engine, int(state["last_record_key"]), deletions is not None
             )
             emails_read, emails_unusable = standardize.email_counts(engine)
+            added = sources_added(config, state.get("sources", {}))
             warnings = (
+                *(source_added_warning(a, config.origin == "<flags>") for a in added),
                 *ingested.warnings,
+                *standardize.order_warnings(engine),
                 *standardize.phone_warnings(engine, config),
                 *date_warnings,
             )
@@ -887,7 +911,7 @@ def _update(
             "components_reclustered": reclustered,
             # Sources tonight's config names that the previous output does not hold: a nightly
             # file named by its date (orders_2025_07_01) would add its orders a second time.
-            "sources_added": sources_added(config, state.get("sources", {})),
+            "sources_added": added,
         }
         manifest = publish(
             engine,

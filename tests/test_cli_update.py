@@ -510,11 +510,14 @@ def test_an_update_adding_a_source_warns_and_a_flag_can_name_it(cli, tmp_path: P
     result = cli("update", "--previous", out, "--out", tmp_path / "o1", "--transactions",
                  tonight, "-q")  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == (
-        "Warning: source 'orders_2025_07_01' is not in the previous output (its transactions "
+    warning = (
+        "source 'orders_2025_07_01' is not in the previous output (its transactions "
         "sources: orders): its rows were added as a new source, not as changes to stored "
-        "records; to update 'orders', name the source: --transactions orders=PATH\n"
+        "records; to update 'orders', name the source: --transactions orders=PATH"
     )
+    assert result.stderr == f"Warning: {warning}\n"
+    # in run.json too: a nightly script reading it (or --json) saw nothing of it
+    assert json.loads((tmp_path / "o1" / "run.json").read_text())["warnings"] == [warning]
     result = cli("update", "--previous", out, "--transactions", f"orders={tonight}", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -525,6 +528,31 @@ def test_an_update_adding_a_source_warns_and_a_flag_can_name_it(cli, tmp_path: P
         f"SELECT source, count(*) FROM '{out}/identity_map.parquet' GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert sources == [("crm", 3), ("orders", 3)]
+
+
+def test_an_update_finds_a_new_sources_orders_a_stored_source_holds(cli, tmp_path: Path):
+    """A night's export of orders read as a new source, repeating a stored order, counted it
+    twice without the warning a full run of the same files gives: the update compared
+    tonight's files with each other only."""
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "orders.csv", ORDERS)
+    out = tmp_path / "out"
+    flags = ("--crm", tmp_path / "crm.csv", "--transactions", tmp_path / "orders.csv")
+    assert cli("unify", *flags, "--out", out, "-q").exit_code == 0
+    first = ORDERS.splitlines()[1]
+    tonight = write(tmp_path / "more.csv", ORDERS.splitlines()[0] + f"\n{first}\n")
+    result = cli("update", "--previous", out, "--transactions", tonight, "--json")
+    assert result.exit_code == 0, result.stderr
+    order_id = first.split(",")[0]
+    overlap = (
+        f"sources 'more' and 'orders' hold 1 order alike (order id and amount; the first: "
+        f"'{order_id}'), counted once in each"
+    )
+    warnings = json.loads(result.stdout)["warnings"]
+    assert [w for w in warnings if w.startswith(overlap)], warnings
+    full = cli("unify", *flags, "--transactions", tonight, "--out", tmp_path / "full", "--json")
+    assert full.exit_code == 0, full.stderr
+    assert [w for w in json.loads(full.stdout)["warnings"] if w.startswith(overlap)]
 
 
 def test_an_update_adding_a_source_by_config_says_to_name_it_there(cli, tmp_path: Path):

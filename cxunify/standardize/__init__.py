@@ -291,6 +291,32 @@ def standardize(engine: Any, config: Config) -> int:
     return engine.count(RECORDS)
 
 
+def order_warnings(engine: Any) -> list[str]:
+    """A warning for two transactions sources holding the same orders (one order id and
+    amount): overlapping exports read as a source each (`--transactions 'orders_*.csv'`: a
+    source per file) counted each shared order twice, in orders and revenue, without a word.
+    Over the records (amounts read: 20 and 20.00 are one), so an update, whose exports are
+    tonight's alone, finds a new source's orders that a stored one holds, as a full run does.
+    Plain SQL, for either engine."""
+    shared = engine.rows(
+        f"""
+        SELECT a.source, b.source, count(DISTINCT a.order_id), min(a.order_id)
+        FROM {RECORDS} a JOIN {RECORDS} b
+          ON b.order_id = a.order_id AND b.amount = a.amount AND a.source < b.source
+        WHERE a.source_kind = 'transactions' AND b.source_kind = 'transactions'
+        GROUP BY ALL ORDER BY ALL
+        """
+    )
+    return [
+        f"sources '{left}' and '{right}' hold {count:,} "
+        f"{'order' if count == 1 else 'orders'} alike (order id and amount; the first: "
+        f"'{first}'), counted once in each: if they are overlapping exports of one system, "
+        f"read them as one source (a glob in its path; without a config, NAME=PATTERN: "
+        f"--transactions 'orders=orders_*.csv'), where rows sharing an order id are one order"
+        for left, right, count, first in shared
+    ]
+
+
 # The date and time columns of a record, and what their values are read as.
 _DATED = {"dob": "dates", "created_at": "times", "resolved_at": "times", "last_active_at": "times"}
 
