@@ -35,7 +35,9 @@ class Diff:
 # A customer of NEW is
 #   created  when none of its records existed in OLD,
 #   split    when its id is new but some of its records belonged to an OLD customer,
-#   merged   when it kept an OLD id and gained records of other OLD customers,
+#   merged   when it kept an OLD id and absorbed other OLD customers (their ids are in NEW no
+#            more: a record that moved from a customer who is still there is no merge, and
+#            run.json's ids count no merge for it),
 #   changed  when it kept its id and its records or profile differ (not the traits that move
 #            with the as-of date or with other customers: a night moves as_of for everyone);
 # an OLD customer none of whose records remain is removed. Profiles are compared column by
@@ -48,13 +50,15 @@ def diff_sql(profile_columns: Sequence[str]) -> str:
 WITH old_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$old_map")}),
 new_map AS (SELECT source, source_record_id, customer_id FROM {parquet("$new_map")}),
 joined AS (
-    SELECT n.customer_id, o.customer_id AS old_id
+    SELECT n.customer_id, o.customer_id AS old_id,
+           o.customer_id IN (SELECT customer_id FROM new_map) AS old_id_lives
     FROM new_map n LEFT JOIN old_map o USING (source, source_record_id)
 ),
 per_new AS (
     SELECT customer_id,
            count(*) AS records_after,
            list(DISTINCT old_id ORDER BY old_id) FILTER (WHERE old_id IS NOT NULL) AS old_ids,
+           count(*) FILTER (WHERE old_id <> customer_id AND NOT old_id_lives) AS absorbed,
            count(*) FILTER (WHERE old_id = customer_id) AS records_kept
     FROM joined GROUP BY customer_id
 ),
@@ -70,7 +74,7 @@ classified AS (
     SELECT p.customer_id,
            CASE WHEN s.customer_id IS NULL AND coalesce(len(p.old_ids), 0) = 0 THEN 'created'
                 WHEN s.customer_id IS NULL THEN 'split'
-                WHEN len(list_filter(p.old_ids, lambda x: x <> p.customer_id)) > 0 THEN 'merged'
+                WHEN p.absorbed > 0 THEN 'merged'
                 WHEN p.records_after <> s.n OR p.records_kept <> s.n
                      OR p.customer_id IN (SELECT customer_id FROM profile_changed)
                     THEN 'changed'

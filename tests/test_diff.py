@@ -56,6 +56,25 @@ def test_diff_lists_created_merged_split_changed_and_removed(cli, tmp_path: Path
     assert as_json["counts"] == {"created": 1, "merged": 1, "split": 1, "changed": 2, "removed": 1}
 
 
+def test_a_record_moving_between_two_customers_who_stay_is_no_merge(cli, tmp_path: Path):
+    """One record moving from ann to bob, both still there, was bob's `merged`, while the
+    run's ids counted no merge (no id retired): the nightly gate and diff disagreed."""
+    out = tmp_path / "out"
+    rows = ["1,ann@gmail.com,", "2,ann@gmail.com,", "5,ann@gmail.com,", "3,bob@gmail.com,",
+            "4,bob@gmail.com,"]  # fmt: skip
+    run(cli, tmp_path, rows)
+    old = ids(out)
+    shutil.copytree(out, tmp_path / "old")
+    summary = run(cli, tmp_path, [rows[0], "2,bob@gmail.com,", *rows[2:]])
+    assert summary["ids"]["customers_merged"] == 0 and ids(out)["2"] == old["3"]
+    result = cli("diff", tmp_path / "old", out, "--out", tmp_path / "changes.parquet")
+    assert result.exit_code == 0, result.stderr
+    changes = duckdb.sql(f"SELECT * FROM '{tmp_path}/changes.parquet' ORDER BY 1").fetchall()
+    assert changes == sorted(
+        [(old["1"], "changed", [], 3, 2), (old["3"], "changed", [old["1"]], 2, 3)]
+    )
+
+
 def test_diff_compares_profiles_by_column_name(cli, tmp_path: Path):
     out = tmp_path / "out"
     run(cli, tmp_path, ["1,ann@gmail.com,", f"2,bob@gmail.com,{PHONE_1}"])
