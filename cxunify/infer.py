@@ -195,12 +195,15 @@ def infer_sources(
                     )
                 flag_of[match.resolve()] = f"--{kind.value} {given}"
                 if extension_format(match) is None:
-                    # Before any file is read; a flag has no format: to set, as a config has.
+                    # Before any file is read; a flag has no format: to set, as a config has,
+                    # so the message says what the config's source writes (it ended at the
+                    # colon, and left the user to guess the key and its values).
                     which = f"the format of {match}" if glob.has_magic(pattern) else "its format"
                     raise InputError(
                         f"--{kind.value} {given}: cannot tell {which} from its extension "
                         f"({extension(match) or 'none'}); rename it (.csv, .tsv, .jsonl, .json, "
-                        ".parquet, .xlsx), or read it with a config that sets its format:"
+                        ".parquet, .xlsx), or read it with a config whose source sets its "
+                        "format (format: csv, or tsv, ndjson, json, parquet, excel)"
                     )
             if name is not None:
                 # one source of every file matched: its path is the glob, as in a config
