@@ -223,8 +223,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "state_code",
         "state_province",
         "province_code",
+        # HubSpot's State/Region: a header naming the field twice, as the CRM's forms do
+        "state_region",
     ),
-    "country": ("country", "country_code", "nation"),
+    # HubSpot's Country/Region: without it a contact's country was unread, and a German
+    # contact's 030 1234567 was read as a number of the source's region (US)
+    "country": ("country", "country_code", "nation", "country_region"),
     "location": ("location", "bio_location", "profile_location", "geo_location", "geolocation"),
     "dob": (
         "dob",

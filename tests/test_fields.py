@@ -45,6 +45,8 @@ from cxunify.fields import (
         ("Phone Number", "phone"),
         ("Card Name", "full_name"),
         ("Default Address Province Code", "state"),
+        ("State/Region", "state"),  # HubSpot's
+        ("Country/Region", "country"),
         ("MailingPostalCode", "postcode"),
         ("Created date (UTC)", "created_at"),
         ("Dispute Date (UTC)", None),

@@ -1150,3 +1150,27 @@ def test_a_source_writing_a_decimal_comma_reads_dots_as_thousands(tmp_path: Path
     assert duckdb.sql(f"SELECT revenue FROM '{mixed}/profiles.parquet'").fetchall() == [
         (Decimal("13.73"),)
     ]
+
+
+def test_hubspots_state_region_and_country_region_are_mapped(cli, tmp_path: Path):
+    """HubSpot's contact export writes the state and country as `State/Region` and
+    `Country/Region`: neither was recognised, nor listed as not mapped, so the contacts had no
+    country and a German contact's `030 1234567` was read as a US number, not Berlin's."""
+    contacts = write(
+        tmp_path / "hubspot.csv",
+        "Record ID,First Name,Last Name,Email,Phone Number,City,State/Region,Country/Region\n"
+        "51,Jane,Doe,jane@x.com,(617) 555-0142,Boston,Massachusetts,United States\n"
+        "52,Hans,Meier,hans@y.de,030 1234567,Berlin,Berlin,Germany\n",
+    )
+    drafted = cli("init", "--crm", contacts)
+    assert drafted.exit_code == 0, drafted.stderr
+    columns = yaml.safe_load(drafted.stdout)["sources"][0]["columns"]
+    assert (columns["state"], columns["country"]) == ("State/Region", "Country/Region")
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", contacts, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    phones = f"SELECT email, phone, country FROM '{out}/profiles.parquet' ORDER BY email"
+    assert duckdb.sql(phones).fetchall() == [
+        ("hans@y.de", "+49301234567", "DE"),
+        ("jane@x.com", "+16175550142", "US"),
+    ]
