@@ -353,6 +353,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "order_value",
         "amount_paid",
         "net_amount",
+        # PayPal's activity export: Gross is what the customer paid; its Net is that less
+        # PayPal's Fee, the merchant's takings, no order's amount
+        "gross",
+        "gross_amount",
     ),
     "currency": ("currency", "currency_code", "ccy", "cur"),
     "category": ("category", "product_category", "department", "product_type", "segment"),

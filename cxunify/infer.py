@@ -117,6 +117,9 @@ class InferredSource:
     notes: dict[str, str] = field(default_factory=dict)  # field -> why it was mapped
     id_note: str = ""
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
+    # field -> why no column is mapped to it, when no header even suggested one: an orders
+    # export's amount (the run's warning of a source mapping none sends the user here)
+    missing: dict[str, str] = field(default_factory=dict)
     # How its dates are written, when its values tell (None: they do not), and why
     dayfirst: bool | None = None
     dayfirst_note: str = ""
@@ -444,6 +447,17 @@ def _infer_one(
         for field_name in stored_columns:
             inferred.notes[field_name] = "the mapping of the stored source"
     inferred.source.columns = columns
+    if (
+        kind is Kind.transactions
+        and "amount" not in columns
+        and "amount" not in header_fields.values()
+    ):
+        # A header suggesting an amount is listed among the columns not mapped, with why;
+        # without one, the draft would say nothing of the revenue the run will not have.
+        inferred.missing["amount"] = (
+            "no header reads as one (Amount, Total, Price, Gross, ...): map the column of "
+            "what each order cost, or its rows count as orders with no revenue"
+        )
     if stored is not None and stored[0] == kind.value:
         # Read as the stored records were: tonight's few dates may tell nothing.
         inferred.source.dayfirst = stored[2]
@@ -1041,6 +1055,8 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             lines.append(f"      {field_name}: {written}  # {item.notes[field_name]}")
         for column, why in item.skipped.items():
             lines.append(f"    # not mapped: {_scalar(column)}: {why}")
+        for field_name, why in item.missing.items():
+            lines.append(f"    # {field_name}: no column mapped: {why}")
     lines += [
         "standardize:",
         f"  phone_region: {_scalar(config.standardize.phone_region or 'US')}"

@@ -51,6 +51,9 @@ from cxunify.fields import (
         ("Created date (UTC)", "created_at"),
         ("Dispute Date (UTC)", None),
         ("Total Spent", None),
+        ("Gross", "amount"),  # PayPal's: what the customer paid
+        ("Fee", None),  # PayPal's, and its Net: the merchant's, no order's amount
+        ("Net", None),
         ("favourite_colour", None),
     ],
 )

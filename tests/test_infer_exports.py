@@ -1053,13 +1053,64 @@ def test_orders_whose_amounts_were_left_unmapped_are_warned_of(cli, tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     warning = (
         "source 'orders' (transactions) maps no amount: its rows count as orders, with no "
-        "revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` says why "
-        "a column was not mapped)"
+        "revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` on its "
+        "file says why no column was mapped)"
     )
     assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
     assert "Warning: " + warning in " ".join(result.stderr.split())
     drafted = cli("init", "--transactions", orders)
     assert "header suggests amount, but only 33% of values look like one" in drafted.stdout
+    assert "# amount: no column mapped" not in drafted.stdout  # (the line above says why)
+
+
+def test_init_says_why_no_amount_is_mapped_when_no_header_suggests_one(cli, tmp_path: Path):
+    """The run's warning of orders with no amount sends the user to `init`, which said nothing
+    when no header looked like an amount (PayPal's Gross, before it was read as one): the draft
+    mapped the other columns as if nothing were missing."""
+    orders = write(
+        tmp_path / "orders.csv",
+        "order_id,email,paid\nA1,ann@fastmail.com,10.00\nA2,bob@fastmail.com,12.50\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", orders, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "maps no amount" in json.loads((out / "run.json").read_text())["warnings"][0]
+    drafted = cli("init", "--transactions", orders)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "    # amount: no column mapped: no header reads as one (Amount, Total, Price, Gross, "
+        "...): map the column of what each order cost, or its rows count as orders with no "
+        "revenue\n" in drafted.stdout
+    )
+    # A CRM has no amount to miss.
+    contacts = write(tmp_path / "contacts.csv", "id,email\n1,ann@fastmail.com\n")
+    assert "# amount" not in cli("init", "--crm", contacts).stdout
+
+
+def test_paypals_gross_is_the_amount_its_fee_and_net_are_not(cli, tmp_path: Path):
+    """PayPal's activity export writes what the customer paid as `Gross` (its `Net` is that
+    less PayPal's `Fee`): no header was read as the amount, and every payment counted as an
+    order of no revenue."""
+    activity = write(
+        tmp_path / "paypal.csv",
+        "Date,Name,Type,Status,Currency,Gross,Fee,Net,From Email Address,Transaction ID\n"
+        "01/02/2024,Jane Doe,Express Checkout Payment,Completed,USD,59.97,-2.04,57.93,"
+        "jane@x.com,1AB23456CD789012E\n"
+        "01/03/2024,Jane Doe,Express Checkout Payment,Completed,USD,12.50,-0.66,11.84,"
+        "jane@x.com,2AB23456CD789012F\n",
+    )
+    drafted = cli("init", "--transactions", activity)
+    assert drafted.exit_code == 0, drafted.stderr
+    columns = yaml.safe_load(drafted.stdout)["sources"][0]["columns"]
+    assert columns["amount"] == "Gross"
+    assert not {"Fee", "Net"} & set(columns.values())
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", activity, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["warnings"] == []
+    assert duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall() == [
+        (2, Decimal("72.47"))
+    ]
 
 
 def test_orders_in_two_overlapping_exports_are_warned_of(cli, tmp_path: Path):
