@@ -27,6 +27,7 @@ from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError, UserError
 from cxunify.fields import (
     FIELD_BY_NAME,
+    GUARDED_HEADERS,
     Kind,
     fields_for_headers,
     holds_several,
@@ -62,6 +63,7 @@ _MIN_SHARE = {
     "count": 0.8,
     "rating": 0.8,
     "handle": 0.8,
+    "country_code": 0.8,
     "name": 0.6,
     "text": 0.0,
 }
@@ -94,6 +96,8 @@ _CHECKS = {
     "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
     "handle": r"NOT regexp_matches(v, '\s')",
+    # a country as two letters (Mailchimp's CC: US, DE), not a carbon copy's addresses
+    "country_code": "regexp_full_match(v, '[A-Za-z]{2}')",
     # an order number as shops write it, after a hash (#1001, #SH-1001)
     "order_number": r"regexp_full_match(v, '#\s?[0-9A-Za-z-]*[0-9][0-9A-Za-z-]*')",
     # A numeric date only one way of reading can make: the day first (15/04/2025, or any
@@ -371,9 +375,16 @@ def _infer_one(
         field_name = header_fields[column]
         if field_name is None:
             continue
-        check = FIELD_BY_NAME[field_name].sniff
+        guarded = GUARDED_HEADERS.get(normalise_header(column))
+        check = guarded[1] if guarded else FIELD_BY_NAME[field_name].sniff
         if holds_several(column):
             check += "s"
+        if guarded and not has_rows:
+            # (a header alone maps its field without a value to check: not a guarded one)
+            inferred.skipped[column] = (
+                f"header may name {field_name}, but the file has no rows to check its values"
+            )
+            continue
         if has_rows and column not in filled:
             # An export's column for what the system never holds (Stripe's Invoice ID of
             # payments without invoices): a field of no value, named as if it held one.
@@ -405,11 +416,13 @@ def _infer_one(
                 "it cannot be told (rename the copies in the file)"
             )
             continue
-        evidence = f"; {share:.0%} look like {check}s" if check != "text" else ""
+        evidence = f"; {share:.0%} look like {check.replace('_', ' ')}s" if check != "text" else ""
         earlier = found.get(field_name)
-        if earlier and (_plain(field_name, earlier[0]) or not _plain(field_name, column)):
+        if earlier and _rank(field_name, earlier[0]) <= _rank(field_name, column):
             inferred.skipped[column] = f"{field_name} is already mapped from '{earlier[0]}'"
             continue
+        if earlier:
+            inferred.skipped[earlier[0]] = f"{field_name} is mapped from '{column}'"
         found[field_name] = [column]
         inferred.notes[field_name] = f"header '{column}'{evidence}"
     for field_name, headed in candidates.items():
@@ -523,6 +536,15 @@ def _mapped(columns: dict[str, str | list[str]]) -> set[str]:
 def _plain(field_name: str, column: str) -> bool:
     """Whether `column` is named as the field itself (`Phone`, `email`)."""
     return column.lower() == field_name
+
+
+def _rank(field_name: str, column: str) -> int:
+    """Which of a field's columns maps it, the lowest first (the first of equals): the column
+    named as the field, then any other its header names, then a guarded header (Mailchimp's
+    `CC`), so a two-letter column takes no country from a column named as one."""
+    if _plain(field_name, column):
+        return 0
+    return 2 if normalise_header(column) in GUARDED_HEADERS else 1
 
 
 def _several_columns(

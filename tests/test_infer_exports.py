@@ -1225,3 +1225,61 @@ def test_hubspots_state_region_and_country_region_are_mapped(cli, tmp_path: Path
         ("hans@y.de", "+49301234567", "DE"),
         ("jane@x.com", "+16175550142", "US"),
     ]
+
+
+def test_card_addresses_instagram_profiles_and_mailchimps_country_are_mapped(cli, tmp_path: Path):
+    """Stripe's Card Address Line1, City, State, Country and Zip (the cardholder's billing
+    address), Instagram's public_phone_number and media_count, and Mailchimp's CC (its
+    subscriber's country, two letters) were left unmapped. CC is the country only as the whole
+    header, holding two-letter codes, beside no column named as the country: a helpdesk's CC
+    holds a carbon copy's addresses."""
+    stripe = write(
+        tmp_path / "stripe.csv",
+        "id,Amount,Customer Email,Card Number,Card Address Line1,Card Address Line2,"
+        "Card Address City,Card Address State,Card Address Country,Card Address Zip,"
+        "Card Address Line1 Check\n"
+        "ch_1,59.97,ann@x.com,,12 Beacon St,Apt 4,Boston,MA,US,02108,pass\n"
+        "ch_2,12.00,bob@y.com,,450 W 33rd St,,New York,NY,US,10001,pass\n",
+    )
+    profiles = [
+        {"username": "ann.lee", "public_phone_number": "+1 617 555 0142", "media_count": 120},
+        {"username": "bob.roy", "public_phone_number": "", "media_count": 3},
+    ]
+    instagram = write(tmp_path / "instagram.json", json.dumps(profiles))
+    mailchimp = write(
+        tmp_path / "mailchimp.csv",
+        "Email Address,First Name,CC,LEID\nann@x.com,Ann,GB,1001\nbob@y.de,Bob,DE,1002\n",
+    )
+    tickets = write(
+        tmp_path / "tickets.csv",
+        "Ticket ID,Requester email,CC\n1,ann@x.com,cc@x.com\n2,bob@y.de,\n",
+    )
+    beside = write(
+        tmp_path / "beside.csv",
+        "CC,Email Address,Country Code\nGB,ann@x.com,GB\nDE,bob@y.de,DE\n",
+    )
+    drafted = cli(
+        "init", "--transactions", stripe, "--social", instagram, "--crm", mailchimp,
+        "--support", tickets, "--crm", beside,
+    )  # fmt: skip
+    assert drafted.exit_code == 0, drafted.stderr
+    sources = {s["name"]: s["columns"] for s in yaml.safe_load(drafted.stdout)["sources"]}
+    assert {f: sources["stripe"].get(f) for f in ADDRESS_FIELDS} == {
+        "street": "Card Address Line1",
+        "address_2": "Card Address Line2",
+        "city": "Card Address City",
+        "state": "Card Address State",
+        "country": "Card Address Country",
+        "postcode": "Card Address Zip",
+        "street_number": None,  # (not Card Number)
+    }
+    assert sources["instagram"]["phone"] == "public_phone_number"
+    assert sources["instagram"]["posts"] == "media_count"
+    assert sources["mailchimp"]["country"] == "CC"
+    assert "      country: CC  # header 'CC'; 100% look like country codes\n" in drafted.stdout
+    assert "country" not in sources["tickets"]
+    assert sources["beside"]["country"] == "Country Code"
+    assert "    # not mapped: CC: country is mapped from 'Country Code'\n" in drafted.stdout
+
+
+ADDRESS_FIELDS = ("street", "address_2", "city", "state", "country", "postcode", "street_number")
