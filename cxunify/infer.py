@@ -375,6 +375,16 @@ def _infer_one(
         field_name = header_fields[column]
         if field_name is None:
             continue
+        if field_name == "csat" and kind is not Kind.support:
+            # CSAT is how a customer rated a ticket, and a run reads it from support sources
+            # alone. A rating in another export rates something else: Mailchimp's
+            # MEMBER_RATING (its `member` prefix read as a role, leaving `rating`) is the
+            # stars of a subscriber's engagement, a shop's rating a product's.
+            inferred.skipped[column] = (
+                f"header suggests csat, but a {kind.value} source's rating is no satisfaction "
+                "with a ticket (csat is read from support sources)"
+            )
+            continue
         guarded = GUARDED_HEADERS.get(normalise_header(column))
         check = guarded[1] if guarded else FIELD_BY_NAME[field_name].sniff
         if holds_several(column):

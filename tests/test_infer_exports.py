@@ -1283,3 +1283,25 @@ def test_card_addresses_instagram_profiles_and_mailchimps_country_are_mapped(cli
 
 
 ADDRESS_FIELDS = ("street", "address_2", "city", "state", "country", "postcode", "street_number")
+
+
+def test_a_rating_is_csat_only_in_a_support_export(cli, tmp_path: Path):
+    """Mailchimp's MEMBER_RATING, the stars of a subscriber's engagement (its `member` prefix
+    read as a role, leaving `rating`), was mapped as csat in a CRM export: a satisfaction
+    score is a ticket's, as the run reads it. A helpdesk's Rating is still one."""
+    audience = write(
+        tmp_path / "mailchimp.csv",
+        "Email Address,First Name,MEMBER_RATING\nann@x.com,Ann,2\nbob@y.com,Bob,5\n",
+    )
+    tickets = write(
+        tmp_path / "tickets.csv", "Ticket ID,Email,Rating\n1,ann@x.com,4\n2,bob@y.com,5\n"
+    )
+    drafted = cli("init", "--crm", audience, "--support", tickets)
+    assert drafted.exit_code == 0, drafted.stderr
+    sources = {s["name"]: s["columns"] for s in yaml.safe_load(drafted.stdout)["sources"]}
+    assert "csat" not in sources["mailchimp"]
+    assert (
+        "    # not mapped: MEMBER_RATING: header suggests csat, but a crm source's rating is no "
+        "satisfaction with a ticket (csat is read from support sources)\n" in drafted.stdout
+    )
+    assert sources["tickets"]["csat"] == "Rating"
