@@ -139,6 +139,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "mail_address",
         "e_mail_address",
         "primary_email",
+        "public_email",  # Instagram's business profile, beside its public_phone_number
         # a second address beside the first (Salesforce's, HubSpot's Secondary Email)
         "secondary_email",
         "alternate_email",
@@ -176,6 +177,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "contact_number",
         "msisdn",
         "landline",
+        # a business profile's number as Instagram's account data names it
+        "public_phone_number",
+        "public_phone",
         *_SEVERAL_PHONES,
     ),
     "street": (
@@ -223,8 +227,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "state_code",
         "state_province",
         "province_code",
+        # HubSpot's State/Region: a header naming the field twice, as the CRM's forms do
+        "state_region",
     ),
-    "country": ("country", "country_code", "nation"),
+    # HubSpot's Country/Region: without it a contact's country was unread, and a German
+    # contact's 030 1234567 was read as a number of the source's region (US)
+    "country": ("country", "country_code", "nation", "country_region"),
     "location": ("location", "bio_location", "profile_location", "geo_location", "geolocation"),
     "dob": (
         "dob",
@@ -349,6 +357,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "order_value",
         "amount_paid",
         "net_amount",
+        # PayPal's activity export: Gross is what the customer paid; its Net is that less
+        # PayPal's Fee, the merchant's takings, no order's amount
+        "gross",
+        "gross_amount",
     ),
     "currency": ("currency", "currency_code", "ccy", "cur"),
     "category": ("category", "product_category", "department", "product_type", "segment"),
@@ -379,7 +391,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "bio",
     ),
     "followers": ("followers", "follower_count", "followers_count", "num_followers"),
-    "posts": ("posts", "post_count", "posts_count", "num_posts", "statuses_count"),
+    # Instagram's media_count: the posts (photos, videos) of an account
+    "posts": ("posts", "post_count", "posts_count", "num_posts", "statuses_count", "media_count"),
 }
 
 # Prefixes that say whose value a column holds, or where it sits, not what it is
@@ -407,7 +420,17 @@ ROLE_PREFIXES: tuple[str, ...] = (
     "mailing",
     "address",
     "default_address",
+    # Stripe's payments: Card Address Line1, City, Zip... the cardholder's billing address.
+    # Not `card` alone: Card Number, Card ID would be read as a street number and no field.
+    "card_address",
 )
+
+# Headers read as a field only when they are the whole header and their values look so (the
+# check of that name in `cxunify.infer`): Mailchimp's `CC` is its subscriber's country as a
+# two-letter code, but CC is a carbon copy's addresses in a helpdesk's export, and a word
+# after a prefix (`Contact CC`) says nothing of which. A column the field's own words name
+# (`Country`) is mapped before it.
+GUARDED_HEADERS: dict[str, tuple[str, str]] = {"cc": ("country", "country_code")}
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 # A bracketed qualifier of a header (`Created date (UTC)`, `Amount (USD)`) says how a value is
@@ -511,7 +534,10 @@ def field_for_header(header: str) -> str | None:
     >>> field_for_header("Bestellnummer"), field_for_header("Código postal")
     ('order_id', 'postcode')
     """
-    return next((_LOOKUP[k] for k in _keys(_header_key(header)) if k in _LOOKUP), None)
+    key = _header_key(header)
+    if key in GUARDED_HEADERS:
+        return GUARDED_HEADERS[key][0]
+    return next((_LOOKUP[k] for k in _keys(key) if k in _LOOKUP), None)
 
 
 def fields_for_headers(headers: Sequence[str]) -> list[str | None]:

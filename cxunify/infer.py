@@ -27,6 +27,7 @@ from cxunify.engine.hadoop import is_uri
 from cxunify.errors import InputError, UserError
 from cxunify.fields import (
     FIELD_BY_NAME,
+    GUARDED_HEADERS,
     Kind,
     fields_for_headers,
     holds_several,
@@ -62,6 +63,7 @@ _MIN_SHARE = {
     "count": 0.8,
     "rating": 0.8,
     "handle": 0.8,
+    "country_code": 0.8,
     "name": 0.6,
     "text": 0.0,
 }
@@ -94,6 +96,8 @@ _CHECKS = {
     "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
     "handle": r"NOT regexp_matches(v, '\s')",
+    # a country as two letters (Mailchimp's CC: US, DE), not a carbon copy's addresses
+    "country_code": "regexp_full_match(v, '[A-Za-z]{2}')",
     # an order number as shops write it, after a hash (#1001, #SH-1001)
     "order_number": r"regexp_full_match(v, '#\s?[0-9A-Za-z-]*[0-9][0-9A-Za-z-]*')",
     # A numeric date only one way of reading can make: the day first (15/04/2025, or any
@@ -117,6 +121,9 @@ class InferredSource:
     notes: dict[str, str] = field(default_factory=dict)  # field -> why it was mapped
     id_note: str = ""
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not mapped
+    # field -> why no column is mapped to it, when no header even suggested one: an orders
+    # export's amount (the run's warning of a source mapping none sends the user here)
+    missing: dict[str, str] = field(default_factory=dict)
     # How its dates are written, when its values tell (None: they do not), and why
     dayfirst: bool | None = None
     dayfirst_note: str = ""
@@ -195,12 +202,15 @@ def infer_sources(
                     )
                 flag_of[match.resolve()] = f"--{kind.value} {given}"
                 if extension_format(match) is None:
-                    # Before any file is read; a flag has no format: to set, as a config has.
+                    # Before any file is read; a flag has no format: to set, as a config has,
+                    # so the message says what the config's source writes (it ended at the
+                    # colon, and left the user to guess the key and its values).
                     which = f"the format of {match}" if glob.has_magic(pattern) else "its format"
                     raise InputError(
                         f"--{kind.value} {given}: cannot tell {which} from its extension "
                         f"({extension(match) or 'none'}); rename it (.csv, .tsv, .jsonl, .json, "
-                        ".parquet, .xlsx), or read it with a config that sets its format:"
+                        ".parquet, .xlsx), or read it with a config whose source sets its "
+                        "format (format: csv, or tsv, ndjson, json, parquet, excel)"
                     )
             if name is not None:
                 # one source of every file matched: its path is the glob, as in a config
@@ -365,9 +375,26 @@ def _infer_one(
         field_name = header_fields[column]
         if field_name is None:
             continue
-        check = FIELD_BY_NAME[field_name].sniff
+        if field_name == "csat" and kind is not Kind.support:
+            # CSAT is how a customer rated a ticket, and a run reads it from support sources
+            # alone. A rating in another export rates something else: Mailchimp's
+            # MEMBER_RATING (its `member` prefix read as a role, leaving `rating`) is the
+            # stars of a subscriber's engagement, a shop's rating a product's.
+            inferred.skipped[column] = (
+                f"header suggests csat, but a {kind.value} source's rating is no satisfaction "
+                "with a ticket (csat is read from support sources)"
+            )
+            continue
+        guarded = GUARDED_HEADERS.get(normalise_header(column))
+        check = guarded[1] if guarded else FIELD_BY_NAME[field_name].sniff
         if holds_several(column):
             check += "s"
+        if guarded and not has_rows:
+            # (a header alone maps its field without a value to check: not a guarded one)
+            inferred.skipped[column] = (
+                f"header may name {field_name}, but the file has no rows to check its values"
+            )
+            continue
         if has_rows and column not in filled:
             # An export's column for what the system never holds (Stripe's Invoice ID of
             # payments without invoices): a field of no value, named as if it held one.
@@ -399,11 +426,13 @@ def _infer_one(
                 "it cannot be told (rename the copies in the file)"
             )
             continue
-        evidence = f"; {share:.0%} look like {check}s" if check != "text" else ""
+        evidence = f"; {share:.0%} look like {check.replace('_', ' ')}s" if check != "text" else ""
         earlier = found.get(field_name)
-        if earlier and (_plain(field_name, earlier[0]) or not _plain(field_name, column)):
+        if earlier and _rank(field_name, earlier[0]) <= _rank(field_name, column):
             inferred.skipped[column] = f"{field_name} is already mapped from '{earlier[0]}'"
             continue
+        if earlier:
+            inferred.skipped[earlier[0]] = f"{field_name} is mapped from '{column}'"
         found[field_name] = [column]
         inferred.notes[field_name] = f"header '{column}'{evidence}"
     for field_name, headed in candidates.items():
@@ -441,6 +470,17 @@ def _infer_one(
         for field_name in stored_columns:
             inferred.notes[field_name] = "the mapping of the stored source"
     inferred.source.columns = columns
+    if (
+        kind is Kind.transactions
+        and "amount" not in columns
+        and "amount" not in header_fields.values()
+    ):
+        # A header suggesting an amount is listed among the columns not mapped, with why;
+        # without one, the draft would say nothing of the revenue the run will not have.
+        inferred.missing["amount"] = (
+            "no header reads as one (Amount, Total, Price, Gross, ...): map the column of "
+            "what each order cost, or its rows count as orders with no revenue"
+        )
     if stored is not None and stored[0] == kind.value:
         # Read as the stored records were: tonight's few dates may tell nothing.
         inferred.source.dayfirst = stored[2]
@@ -506,6 +546,15 @@ def _mapped(columns: dict[str, str | list[str]]) -> set[str]:
 def _plain(field_name: str, column: str) -> bool:
     """Whether `column` is named as the field itself (`Phone`, `email`)."""
     return column.lower() == field_name
+
+
+def _rank(field_name: str, column: str) -> int:
+    """Which of a field's columns maps it, the lowest first (the first of equals): the column
+    named as the field, then any other its header names, then a guarded header (Mailchimp's
+    `CC`), so a two-letter column takes no country from a column named as one."""
+    if _plain(field_name, column):
+        return 0
+    return 2 if normalise_header(column) in GUARDED_HEADERS else 1
 
 
 def _several_columns(
@@ -1038,6 +1087,8 @@ def render_yaml(config: Config, inferred: list[InferredSource], relative_to: Pat
             lines.append(f"      {field_name}: {written}  # {item.notes[field_name]}")
         for column, why in item.skipped.items():
             lines.append(f"    # not mapped: {_scalar(column)}: {why}")
+        for field_name, why in item.missing.items():
+            lines.append(f"    # {field_name}: no column mapped: {why}")
     lines += [
         "standardize:",
         f"  phone_region: {_scalar(config.standardize.phone_region or 'US')}"

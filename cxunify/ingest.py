@@ -1391,7 +1391,7 @@ def _no_amounts(config: Config, ingested: Ingested) -> list[str]:
     return [
         f"source '{source.name}' (transactions) maps no amount: its rows count as orders, "
         "with no revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` "
-        "says why a column was not mapped)"
+        "on its file says why no column was mapped)"
         for source in config.sources
         if source.kind == "transactions" and "amount" not in source.columns
         and source.name in read

@@ -986,7 +986,8 @@ def test_an_empty_path_flag_says_so(cli, tmp_path: Path):
 
 @pytest.mark.parametrize("command", ["unify", "init"])
 def test_a_flagged_file_of_unknown_extension_names_the_flag(cli, tmp_path: Path, command: str):
-    # It said "set format:", a key the flags have no way to set.
+    # It said "set format:", a key the flags have no way to set; then it ended at "a config
+    # that sets its format:", naming neither the key's spelling nor its values.
     data = write(tmp_path / "people.dat", "id,email\n1,ann@x.com\n")
     out = ("--out", tmp_path / "out", "-q") if command == "unify" else ()
     result = cli(command, "--crm", data, *out)
@@ -994,7 +995,7 @@ def test_a_flagged_file_of_unknown_extension_names_the_flag(cli, tmp_path: Path,
     assert result.stderr == (
         f"Error: --crm {data}: cannot tell its format from its extension (.dat); "
         "rename it (.csv, .tsv, .jsonl, .json, .parquet, .xlsx), or read it with a config "
-        "that sets its format:\n"
+        "whose source sets its format (format: csv, or tsv, ndjson, json, parquet, excel)\n"
     )
 
 

@@ -45,10 +45,23 @@ from cxunify.fields import (
         ("Phone Number", "phone"),
         ("Card Name", "full_name"),
         ("Default Address Province Code", "state"),
+        ("State/Region", "state"),  # HubSpot's
+        ("Country/Region", "country"),
         ("MailingPostalCode", "postcode"),
         ("Created date (UTC)", "created_at"),
         ("Dispute Date (UTC)", None),
+        ("Card Address Line1", "street"),  # Stripe's cardholder's billing address
+        ("Card Address Zip", "postcode"),
+        ("Card Address Country", "country"),
+        ("Card Number", None),  # not a street number: `card` alone names no address
+        ("public_phone_number", "phone"),  # Instagram's
+        ("media_count", "posts"),
+        ("CC", "country"),  # Mailchimp's, when its values are two-letter codes (see infer)
+        ("Contact CC", None),  # a word after a prefix: a carbon copy as likely
         ("Total Spent", None),
+        ("Gross", "amount"),  # PayPal's: what the customer paid
+        ("Fee", None),  # PayPal's, and its Net: the merchant's, no order's amount
+        ("Net", None),
         ("favourite_colour", None),
     ],
 )

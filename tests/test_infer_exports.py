@@ -1053,13 +1053,64 @@ def test_orders_whose_amounts_were_left_unmapped_are_warned_of(cli, tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     warning = (
         "source 'orders' (transactions) maps no amount: its rows count as orders, with no "
-        "revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` says why "
-        "a column was not mapped)"
+        "revenue; map its column of amounts (columns: {amount: ...}; `cxunify init` on its "
+        "file says why no column was mapped)"
     )
     assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
     assert "Warning: " + warning in " ".join(result.stderr.split())
     drafted = cli("init", "--transactions", orders)
     assert "header suggests amount, but only 33% of values look like one" in drafted.stdout
+    assert "# amount: no column mapped" not in drafted.stdout  # (the line above says why)
+
+
+def test_init_says_why_no_amount_is_mapped_when_no_header_suggests_one(cli, tmp_path: Path):
+    """The run's warning of orders with no amount sends the user to `init`, which said nothing
+    when no header looked like an amount (PayPal's Gross, before it was read as one): the draft
+    mapped the other columns as if nothing were missing."""
+    orders = write(
+        tmp_path / "orders.csv",
+        "order_id,email,paid\nA1,ann@fastmail.com,10.00\nA2,bob@fastmail.com,12.50\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", orders, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "maps no amount" in json.loads((out / "run.json").read_text())["warnings"][0]
+    drafted = cli("init", "--transactions", orders)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "    # amount: no column mapped: no header reads as one (Amount, Total, Price, Gross, "
+        "...): map the column of what each order cost, or its rows count as orders with no "
+        "revenue\n" in drafted.stdout
+    )
+    # A CRM has no amount to miss.
+    contacts = write(tmp_path / "contacts.csv", "id,email\n1,ann@fastmail.com\n")
+    assert "# amount" not in cli("init", "--crm", contacts).stdout
+
+
+def test_paypals_gross_is_the_amount_its_fee_and_net_are_not(cli, tmp_path: Path):
+    """PayPal's activity export writes what the customer paid as `Gross` (its `Net` is that
+    less PayPal's `Fee`): no header was read as the amount, and every payment counted as an
+    order of no revenue."""
+    activity = write(
+        tmp_path / "paypal.csv",
+        "Date,Name,Type,Status,Currency,Gross,Fee,Net,From Email Address,Transaction ID\n"
+        "01/02/2024,Jane Doe,Express Checkout Payment,Completed,USD,59.97,-2.04,57.93,"
+        "jane@x.com,1AB23456CD789012E\n"
+        "01/03/2024,Jane Doe,Express Checkout Payment,Completed,USD,12.50,-0.66,11.84,"
+        "jane@x.com,2AB23456CD789012F\n",
+    )
+    drafted = cli("init", "--transactions", activity)
+    assert drafted.exit_code == 0, drafted.stderr
+    columns = yaml.safe_load(drafted.stdout)["sources"][0]["columns"]
+    assert columns["amount"] == "Gross"
+    assert not {"Fee", "Net"} & set(columns.values())
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", activity, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["warnings"] == []
+    assert duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall() == [
+        (2, Decimal("72.47"))
+    ]
 
 
 def test_orders_in_two_overlapping_exports_are_warned_of(cli, tmp_path: Path):
@@ -1150,3 +1201,107 @@ def test_a_source_writing_a_decimal_comma_reads_dots_as_thousands(tmp_path: Path
     assert duckdb.sql(f"SELECT revenue FROM '{mixed}/profiles.parquet'").fetchall() == [
         (Decimal("13.73"),)
     ]
+
+
+def test_hubspots_state_region_and_country_region_are_mapped(cli, tmp_path: Path):
+    """HubSpot's contact export writes the state and country as `State/Region` and
+    `Country/Region`: neither was recognised, nor listed as not mapped, so the contacts had no
+    country and a German contact's `030 1234567` was read as a US number, not Berlin's."""
+    contacts = write(
+        tmp_path / "hubspot.csv",
+        "Record ID,First Name,Last Name,Email,Phone Number,City,State/Region,Country/Region\n"
+        "51,Jane,Doe,jane@x.com,(617) 555-0142,Boston,Massachusetts,United States\n"
+        "52,Hans,Meier,hans@y.de,030 1234567,Berlin,Berlin,Germany\n",
+    )
+    drafted = cli("init", "--crm", contacts)
+    assert drafted.exit_code == 0, drafted.stderr
+    columns = yaml.safe_load(drafted.stdout)["sources"][0]["columns"]
+    assert (columns["state"], columns["country"]) == ("State/Region", "Country/Region")
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", contacts, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    phones = f"SELECT email, phone, country FROM '{out}/profiles.parquet' ORDER BY email"
+    assert duckdb.sql(phones).fetchall() == [
+        ("hans@y.de", "+49301234567", "DE"),
+        ("jane@x.com", "+16175550142", "US"),
+    ]
+
+
+def test_card_addresses_instagram_profiles_and_mailchimps_country_are_mapped(cli, tmp_path: Path):
+    """Stripe's Card Address Line1, City, State, Country and Zip (the cardholder's billing
+    address), Instagram's public_phone_number and media_count, and Mailchimp's CC (its
+    subscriber's country, two letters) were left unmapped. CC is the country only as the whole
+    header, holding two-letter codes, beside no column named as the country: a helpdesk's CC
+    holds a carbon copy's addresses."""
+    stripe = write(
+        tmp_path / "stripe.csv",
+        "id,Amount,Customer Email,Card Number,Card Address Line1,Card Address Line2,"
+        "Card Address City,Card Address State,Card Address Country,Card Address Zip,"
+        "Card Address Line1 Check\n"
+        "ch_1,59.97,ann@x.com,,12 Beacon St,Apt 4,Boston,MA,US,02108,pass\n"
+        "ch_2,12.00,bob@y.com,,450 W 33rd St,,New York,NY,US,10001,pass\n",
+    )
+    profiles = [
+        {"username": "ann.lee", "public_phone_number": "+1 617 555 0142", "media_count": 120},
+        {"username": "bob.roy", "public_phone_number": "", "media_count": 3},
+    ]
+    instagram = write(tmp_path / "instagram.json", json.dumps(profiles))
+    mailchimp = write(
+        tmp_path / "mailchimp.csv",
+        "Email Address,First Name,CC,LEID\nann@x.com,Ann,GB,1001\nbob@y.de,Bob,DE,1002\n",
+    )
+    tickets = write(
+        tmp_path / "tickets.csv",
+        "Ticket ID,Requester email,CC\n1,ann@x.com,cc@x.com\n2,bob@y.de,\n",
+    )
+    beside = write(
+        tmp_path / "beside.csv",
+        "CC,Email Address,Country Code\nGB,ann@x.com,GB\nDE,bob@y.de,DE\n",
+    )
+    drafted = cli(
+        "init", "--transactions", stripe, "--social", instagram, "--crm", mailchimp,
+        "--support", tickets, "--crm", beside,
+    )  # fmt: skip
+    assert drafted.exit_code == 0, drafted.stderr
+    sources = {s["name"]: s["columns"] for s in yaml.safe_load(drafted.stdout)["sources"]}
+    assert {f: sources["stripe"].get(f) for f in ADDRESS_FIELDS} == {
+        "street": "Card Address Line1",
+        "address_2": "Card Address Line2",
+        "city": "Card Address City",
+        "state": "Card Address State",
+        "country": "Card Address Country",
+        "postcode": "Card Address Zip",
+        "street_number": None,  # (not Card Number)
+    }
+    assert sources["instagram"]["phone"] == "public_phone_number"
+    assert sources["instagram"]["posts"] == "media_count"
+    assert sources["mailchimp"]["country"] == "CC"
+    assert "      country: CC  # header 'CC'; 100% look like country codes\n" in drafted.stdout
+    assert "country" not in sources["tickets"]
+    assert sources["beside"]["country"] == "Country Code"
+    assert "    # not mapped: CC: country is mapped from 'Country Code'\n" in drafted.stdout
+
+
+ADDRESS_FIELDS = ("street", "address_2", "city", "state", "country", "postcode", "street_number")
+
+
+def test_a_rating_is_csat_only_in_a_support_export(cli, tmp_path: Path):
+    """Mailchimp's MEMBER_RATING, the stars of a subscriber's engagement (its `member` prefix
+    read as a role, leaving `rating`), was mapped as csat in a CRM export: a satisfaction
+    score is a ticket's, as the run reads it. A helpdesk's Rating is still one."""
+    audience = write(
+        tmp_path / "mailchimp.csv",
+        "Email Address,First Name,MEMBER_RATING\nann@x.com,Ann,2\nbob@y.com,Bob,5\n",
+    )
+    tickets = write(
+        tmp_path / "tickets.csv", "Ticket ID,Email,Rating\n1,ann@x.com,4\n2,bob@y.com,5\n"
+    )
+    drafted = cli("init", "--crm", audience, "--support", tickets)
+    assert drafted.exit_code == 0, drafted.stderr
+    sources = {s["name"]: s["columns"] for s in yaml.safe_load(drafted.stdout)["sources"]}
+    assert "csat" not in sources["mailchimp"]
+    assert (
+        "    # not mapped: MEMBER_RATING: header suggests csat, but a crm source's rating is no "
+        "satisfaction with a ticket (csat is read from support sources)\n" in drafted.stdout
+    )
+    assert sources["tickets"]["csat"] == "Rating"
