@@ -199,6 +199,69 @@ def test_statuses_of_orders_that_did_not_go_through_read_in_any_spelling(status,
     assert by_customer(engine, TRAITS)["V"]["orders"] == int(an_order)
 
 
+@pytest.mark.parametrize(
+    ("status", "an_order"),
+    [
+        ("Storniert", False),  # the six languages whose headers are read: these were orders
+        ("Rückerstattet", False),
+        ("Zurueckerstattet", False),  # ü written ue
+        ("Zahlung fehlgeschlagen", False),
+        ("Teilweise erstattet", True),
+        ("Teilerstattet", True),  # a word of its own, not erstattet: a partial refund
+        ("Bezahlt", True),
+        ("Annulée", False),
+        ("Annulee", False),  # the accent taken off
+        ("Annule\u0301e", False),  # the accent a letter of its own (NFD)
+        ("Remboursée par le vendeur", False),
+        ("Paiement refusé", False),
+        ("Échouée", False),
+        ("Partiellement remboursé", True),
+        ("En attente", True),
+        ("Cancelado", False),
+        ("Tarjeta rechazada", False),
+        ("Reembolsado parcialmente", True),
+        ("Vencido", True),  # an invoice overdue, not void
+        ("Annullato", False),
+        ("Rimborsata", False),
+        ("Reso richiesto", True),
+        ("Reso parziale", True),
+        ("Pagamento fallito", False),
+        ("Geannuleerd", False),
+        ("Betaling mislukt", False),
+        ("Gedeeltelijk terugbetaald", True),
+        ("Betaald", True),
+        ("Estornado", False),
+        ("Pagamento recusado", False),
+        ("Devolvido parcialmente", True),
+        ("Pago", True),  # Portuguese for paid
+    ],
+)
+def test_statuses_in_other_languages_with_or_without_accents(status, an_order):
+    engine = load_records([order("V", "2025-01-02 00:00", 10.00, "USD", status=status.lower())])
+    build_touchpoints(engine, ProfileConfig().currency)
+    build_traits(engine, ProfileConfig(), AS_OF)
+    assert by_customer(engine, TRAITS)["V"]["orders"] == int(an_order)
+
+
+def test_a_german_export_without_a_config_counts_only_the_order_paid(cli, tmp_path):
+    """Its header was read, its statuses were not: the cancelled, refunded and failed orders
+    were three more orders and 90.00 of revenue."""
+    import duckdb
+
+    (tmp_path / "de.csv").write_text(
+        "Bestellnummer;Datum;E-Mail;Betrag;Status\n"
+        "1;03.04.2024;a@web.de;10,00;bezahlt\n"
+        "2;04.04.2024;a@web.de;20,00;storniert\n"
+        "3;05.04.2024;a@web.de;30,00;erstattet\n"
+        "4;06.04.2024;a@web.de;40,00;fehlgeschlagen\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", tmp_path / "de.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    profile = duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall()
+    assert profile == [(1, Decimal("10.00"))]
+
+
 def test_single_order_customer(t):
     c2 = t["C2"]
     assert (c2["orders"], c2["revenue"], c2["currency"]) == (1, Decimal("100.00"), "USD")
