@@ -180,9 +180,10 @@ def touchpoints_sql() -> str:
                -- On the configured scale (1-5 by default) only: a 0 (unrated in many
                -- helpdesks), a 6 or '4/5' (read as 45) is no rating to average
                CASE WHEN r.source_kind <> 'support' THEN NULL
-                    -- good and bad (see cx_rating): the scale's ends
+                    -- good, neutral and bad (see cx_rating): the scale's top, middle, bottom
                     WHEN r.csat = CAST('Infinity' AS DOUBLE) THEN CAST($csat_max AS DOUBLE)
                     WHEN r.csat = CAST('-Infinity' AS DOUBLE) THEN CAST($csat_min AS DOUBLE)
+                    WHEN isnan(r.csat) THEN (CAST($csat_min AS DOUBLE) + $csat_max) / 2
                     WHEN r.csat >= $csat_min AND r.csat <= $csat_max THEN r.csat END AS csat,
                CASE WHEN r.source_kind IN ('support', 'social')
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}

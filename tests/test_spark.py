@@ -491,6 +491,9 @@ def both_engines(spark_session, tmp_path_factory):
         # an order status as the void words are matched: accents off, written either way
         f"SELECT {status_words('v')} FROM (VALUES ('annulée'), ('annule\u0301e'), "
         "('paiement  refusé'), ('rückerstattet'), ('geïnitieerd'), ('charge-failed')) t(v)",
+        # a rating in words (see cx_rating): NaN, the middle of the scale
+        "SELECT isnan(v), CASE WHEN isnan(v) THEN (CAST(1 AS DOUBLE) + 5) / 2 END "
+        "FROM (VALUES (CAST('NaN' AS DOUBLE)), (4.0)) t(v)",
     ],
 )
 def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):
