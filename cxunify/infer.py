@@ -47,7 +47,7 @@ from cxunify.ingest import (
     repeated_copies,
 )
 from cxunify.sql import ident, table
-from cxunify.standardize import addresses, install_macros
+from cxunify.standardize import RATING_PLACEHOLDERS, addresses, install_macros
 
 SAMPLE_ROWS = 100_000
 
@@ -92,8 +92,10 @@ _CHECKS = {
     "OR cx_parse_timestamp(v, true) IS NOT NULL",
     "number": "cx_amount(v) IS NOT NULL",
     "count": "cx_count(v) IS NOT NULL",  # 1,234 or 1.2K
-    # a number, good or bad, or a survey offered and not answered (a helpdesk's satisfaction)
-    "rating": "cx_rating(v) IS NOT NULL OR regexp_full_match(lower(v), '(un|not )?offered')",
+    # a number, a survey's word (good, neutral, bad), or what a rating column holds where no
+    # rating was given (a survey offered and not answered, n/a)
+    "rating": f"cx_rating(v) IS NOT NULL "
+    f"OR regexp_full_match(lower(trim(v)), '{RATING_PLACEHOLDERS}')",
     "name": r"regexp_matches(v, '\pL') AND NOT regexp_matches(v, '@|\d{3,}')",
     "handle": r"NOT regexp_matches(v, '\s')",
     # a country as two letters (Mailchimp's CC: US, DE), not a carbon copy's addresses

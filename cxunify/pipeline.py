@@ -255,6 +255,7 @@ def _run(
                 *standardize.order_warnings(engine),
                 *standardize.phone_warnings(engine, config),
                 *standardize.date_warnings(engine),
+                *standardize.csat_warnings(engine),
             )
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)

@@ -564,7 +564,8 @@ def build_profiles(
     off_scale = engine.scalar(
         f"SELECT count(*) FROM {RECORDS} WHERE source_kind = 'support' "
         "AND (csat < $low OR csat > $high) "
-        "AND csat NOT IN (CAST('Infinity' AS DOUBLE), CAST('-Infinity' AS DOUBLE))",
+        "AND csat NOT IN (CAST('Infinity' AS DOUBLE), CAST('-Infinity' AS DOUBLE)) "
+        "AND NOT isnan(csat)",
         {"low": scale[0], "high": scale[1]},
     )
     conflicts, warnings = currency_conflicts(engine, settings.currency.base)

@@ -59,8 +59,55 @@ VOID_ORDER_STATUSES = (
 # A status of more words naming one of these is void too (Fully Refunded, Cancelled by
 # customer, order_returned), unless it says the thing is partial or not done yet (Partially
 # refunded, Return requested).
-VOID_ORDER_WORDS = r"(^|_)(cancell?ed|refunded|returned|voided|reversed)(_|$)"
-UNFINISHED_WORDS = r"(^|_)(partial|partially|part|requested|request|pending|initiated)(_|$)"
+VOID_ORDER_WORDS = (
+    r"(^|_)(cancell?ed|refunded|returned|voided|reversed"
+    # The same in the other languages whose headers are read, matched without accents (see
+    # STATUS_ACCENTS) and in each gender and number: annulé, annulée, annulees.
+    r"|storniert|annulliert|((zur|r)(u|ue)ck)?erstattet|zur(u|ue)ckgegeben|retourniert"
+    r"|(zur(u|ue)ck|r(u|ue)ck)gebucht|widerrufen"  # German
+    r"|annulee?s?|remboursee?s?|retournee?s?"  # French
+    r"|(cancel|anul|reembols)ad[ao]s?|revertid[ao]s?|devuelt[ao]s?"  # Spanish, Portuguese
+    r"|devolvid[ao]s?|estornad[ao]s?"  # Portuguese
+    r"|(annull|cancell|rimbors|storn)at[aoie]|restituit[aoie]|res[oi]"  # Italian
+    r"|geannuleerd|terugbetaald|gecrediteerd|geretourneerd|teruggestuurd|teruggeboekt"
+    r"|teruggedraaid|gestorneerd"  # Dutch
+    r")(_|$)"
+)
+UNFINISHED_WORDS = (
+    r"(^|_)(partial|partially|part|requested|request|pending|initiated"
+    r"|teilweise|teil|angefordert|beantragt|ausstehend|eingeleitet"  # German
+    r"|partiel(le)?s?|partiellement|demandee?s?|attente|initiee?s?"  # French (en attente)
+    r"|parcial(es)?|parcialmente|solicitad[ao]s?|pendientes?|iniciad[ao]s?"  # Spanish
+    r"|parzial[ei]|parzialmente|richiest[aoie]|attesa|sospes[aoie]|avviat[aoie]"  # Italian
+    r"|gedeeltelijke?|deels|aangevraagd|verzocht|afwachting|openstaand|geinitieerd"  # Dutch
+    r"|parciais|pendentes?"  # Portuguese (parcial, solicitado, iniciado: as in Spanish)
+    r")(_|$)"
+)
+# A status in those languages saying the payment failed, was declined, blocked or denied,
+# the authorisation expired or the checkout was abandoned or left incomplete: as with
+# VOID_ORDER_STATUSES, the whole status, here alone or after a word for payment or card
+# (Zahlung fehlgeschlagen, paiement refusé, tarjeta rechazada, betaling mislukt).
+VOID_ORDER_STATUS_PATTERN = (
+    r"^((zahlung|karte|paiement|carte|pago|tarjeta|pagamento|carta|cartao|betaling|kaart)_)?("
+    r"fehlgeschlagen|gescheitert|abgelehnt|verweigert|gesperrt|blockiert|abgelaufen"
+    r"|verfallen|abgebrochen|unvollst(a|ae)ndig"  # German
+    r"|echouee?s?|echec|refusee?s?|rejetee?s?|expiree?s?|abandonnee?s?|bloquee?s?"
+    r"|incomplete?s?"  # French
+    r"|fallid[ao]s?|(rechaz|deneg|caduc)ad[ao]s?"  # Spanish
+    r"|(expir|abandon|bloque)ad[ao]s?|incomplet[ao]s?"  # Spanish and Portuguese
+    r"|fallit[aoie]|(rifiut|neg|abbandon|blocc)at[aoie]|non_riuscit[aoie]|respint[aoie]"
+    r"|scadut[aoie]|incomplet[aoie]"  # Italian
+    r"|mislukt|geweigerd|afgewezen|geblokkeerd|verlopen|vervallen|afgebroken|verlaten"
+    r"|onvolledig"  # Dutch
+    r"|falhad[ao]s?|falhou|falha|malsucedid[ao]s?|(recus|rejeit|neg)ad[ao]s?"  # Portuguese
+    r")$|^(echec_(du|de)_paiement|paiement_en_echec|falha_no_pagamento)$"
+)
+# Status text may come with accents or without (annulée, annulee: an export may have taken
+# them off): the words above are written without, and a status is matched with its accents
+# taken off, those of the six languages written as one letter, and any written as a letter
+# followed by its accent (text decomposed, NFD). DuckDB's strip_accents has no Spark
+# equivalent; translate and regexp_replace run alike on both engines.
+STATUS_ACCENTS = ("àáâãäåçèéêëìíîïñòóôõöùúûüýÿ", "aaaaaaceeeeiiiinooooouuuuyy")
 # Traits that move while a customer's records stay as they were: with the as-of date
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
 # are ranks among them). `cxunify diff` does not count them as a change of the customer.
@@ -82,6 +129,17 @@ def scored_text(text_sql: str) -> str:
     checks it on the sample texts) while there are 40% fewer distinct texts to score at 1M rows.
     """
     return f"regexp_replace({text_sql}, '[0-9]{{5,}}', '00000', 'g')"
+
+
+def status_words(status_sql: str) -> str:
+    """`status_sql` (lower case, as the records stage reads a status) as the void-order words
+    are matched: accents taken off (see STATUS_ACCENTS), and a run of spaces, hyphens and
+    underscores one underscore (Payment Failed, payment-failed: payment_failed)."""
+    accented, plain = STATUS_ACCENTS
+    folded = (
+        f"translate(regexp_replace({status_sql}, '\\p{{Mn}}', '', 'g'), '{accented}', '{plain}')"
+    )
+    return f"regexp_replace({folded}, '[\\s_-]+', '_', 'g')"
 
 
 def touchpoints_sql() -> str:
@@ -122,9 +180,10 @@ def touchpoints_sql() -> str:
                -- On the configured scale (1-5 by default) only: a 0 (unrated in many
                -- helpdesks), a 6 or '4/5' (read as 45) is no rating to average
                CASE WHEN r.source_kind <> 'support' THEN NULL
-                    -- good and bad (see cx_rating): the scale's ends
+                    -- good, neutral and bad (see cx_rating): the scale's top, middle, bottom
                     WHEN r.csat = CAST('Infinity' AS DOUBLE) THEN CAST($csat_max AS DOUBLE)
                     WHEN r.csat = CAST('-Infinity' AS DOUBLE) THEN CAST($csat_min AS DOUBLE)
+                    WHEN isnan(r.csat) THEN (CAST($csat_min AS DOUBLE) + $csat_max) / 2
                     WHEN r.csat >= $csat_min AND r.csat <= $csat_max THEN r.csat END AS csat,
                CASE WHEN r.source_kind IN ('support', 'social')
                     THEN {scored_text("nullif(concat_ws('. ', r.subject, r.text), '')")}
@@ -261,11 +320,12 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
             SELECT *,
                    CASE WHEN status IS NOT NULL
                         THEN list_contains($void_order_statuses, status_words)
+                             OR regexp_matches(status_words, $void_order_status_pattern)
                              OR regexp_matches(status_words, $void_order_words)
                                 AND NOT regexp_matches(status_words, $unfinished_words)
                         END AS void_row,
                    CASE WHEN order_id IS NULL THEN record_key END AS lone
-            FROM (SELECT *, regexp_replace(status, '[\\s_-]+', '_', 'g') AS status_words
+            FROM (SELECT *, {status_words("status")} AS status_words
                   FROM {touchpoints} WHERE kind = 'order')
         ),
         orders AS (
@@ -604,6 +664,7 @@ def trait_params(settings: ProfileConfig, as_of: datetime | None) -> dict[str, o
         "cancelled_statuses": list(CANCELLED_STATUSES),
         "void_order_statuses": list(VOID_ORDER_STATUSES),
         "void_order_words": VOID_ORDER_WORDS,
+        "void_order_status_pattern": VOID_ORDER_STATUS_PATTERN,
         "unfinished_words": UNFINISHED_WORDS,
         "new_days": lifecycle.new_days,
         "active_days": lifecycle.active_days,

@@ -817,7 +817,11 @@ def _update(
             engine.execute(f"CREATE TABLE {STORED_RECORDS} AS {stored}", params)
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
-            date_warnings = standardize.date_warnings(engine)
+            # values written and not read (dates, times, ratings): tonight's, in cx_mapped
+            unread_warnings = (
+                *standardize.date_warnings(engine),
+                *standardize.csat_warnings(engine),
+            )
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None
@@ -829,7 +833,7 @@ def _update(
                 *ingested.warnings,
                 *standardize.order_warnings(engine),
                 *standardize.phone_warnings(engine, config),
-                *date_warnings,
+                *unread_warnings,
             )
             unchanged += read_unchanged
             records = engine.count(RECORDS)

@@ -28,6 +28,7 @@ import pytest
 from cxunify.config import load_config
 from cxunify.engine import dialect_available
 from cxunify.errors import ConfigError
+from cxunify.traits import status_words
 from tests.conftest import ROOT, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
@@ -487,6 +488,12 @@ def both_engines(spark_session, tmp_path_factory):
         "SELECT list_filter(['a', 'b', 'c'], lambda v, i: i >= 2), list_position(['a', 'b'], 'c')",
         "SELECT code, regexp_full_match(code, '[A-Z]{3}'), amount / 3 FROM cx_values",
         "SELECT g, s FROM cx_values QUALIFY row_number() OVER (PARTITION BY g ORDER BY x) = 1",
+        # an order status as the void words are matched: accents off, written either way
+        f"SELECT {status_words('v')} FROM (VALUES ('annulée'), ('annule\u0301e'), "
+        "('paiement  refusé'), ('rückerstattet'), ('geïnitieerd'), ('charge-failed')) t(v)",
+        # a rating in words (see cx_rating): NaN, the middle of the scale
+        "SELECT isnan(v), CASE WHEN isnan(v) THEN (CAST(1 AS DOUBLE) + 5) / 2 END "
+        "FROM (VALUES (CAST('NaN' AS DOUBLE)), (4.0)) t(v)",
     ],
 )
 def test_dialect_rewrites_give_duckdb_values_on_spark(both_engines, query):

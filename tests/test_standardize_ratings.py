@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -66,6 +67,42 @@ def rating(con: duckdb.DuckDBPyConnection, text: str | None) -> float | None:
 )
 def test_ratings(con, text: str | None, value: float | None):
     assert rating(con, text) == value
+
+
+TOP, MIDDLE, BOTTOM = "top", "middle", "bottom"
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # Freshdesk's survey, Help Scout's, a satisfaction survey's: read as no rating before
+        ("Awesome", TOP),
+        ("Neutral", MIDDLE),
+        ("Not Good", BOTTOM),
+        ("Great", TOP),
+        ("Okay", MIDDLE),
+        ("Satisfied", TOP),
+        ("Dissatisfied", BOTTOM),
+        ("Very satisfied", TOP),
+        ("very-dissatisfied", BOTTOM),
+        ("Happy", TOP),
+        ("Unhappy", BOTTOM),
+        ("Not satisfied", BOTTOM),
+        ("Neutral, with comment", MIDDLE),
+    ],
+)
+def test_ratings_in_words_are_the_top_middle_or_bottom_of_the_scale(con, text: str, level: str):
+    """+infinity, NaN or -infinity: the touchpoints read them as the configured scale's top,
+    middle and bottom (test_traits checks those)."""
+    value = rating(con, text)
+    assert value is not None
+    got = MIDDLE if math.isnan(value) else TOP if value > 0 else BOTTOM
+    assert (got, math.isinf(value) or math.isnan(value)) == (level, True)
+
+
+@pytest.mark.parametrize("text", ["Meh", "not good at all", "good job", "n/a", "N/A", "none"])
+def test_other_words_are_no_rating(con, text: str):
+    assert rating(con, text) is None
 
 
 # Values are checked a list per statement (see tests.conftest.each): 20 or 24 lists of 5 to 25

@@ -199,6 +199,69 @@ def test_statuses_of_orders_that_did_not_go_through_read_in_any_spelling(status,
     assert by_customer(engine, TRAITS)["V"]["orders"] == int(an_order)
 
 
+@pytest.mark.parametrize(
+    ("status", "an_order"),
+    [
+        ("Storniert", False),  # the six languages whose headers are read: these were orders
+        ("Rückerstattet", False),
+        ("Zurueckerstattet", False),  # ü written ue
+        ("Zahlung fehlgeschlagen", False),
+        ("Teilweise erstattet", True),
+        ("Teilerstattet", True),  # a word of its own, not erstattet: a partial refund
+        ("Bezahlt", True),
+        ("Annulée", False),
+        ("Annulee", False),  # the accent taken off
+        ("Annule\u0301e", False),  # the accent a letter of its own (NFD)
+        ("Remboursée par le vendeur", False),
+        ("Paiement refusé", False),
+        ("Échouée", False),
+        ("Partiellement remboursé", True),
+        ("En attente", True),
+        ("Cancelado", False),
+        ("Tarjeta rechazada", False),
+        ("Reembolsado parcialmente", True),
+        ("Vencido", True),  # an invoice overdue, not void
+        ("Annullato", False),
+        ("Rimborsata", False),
+        ("Reso richiesto", True),
+        ("Reso parziale", True),
+        ("Pagamento fallito", False),
+        ("Geannuleerd", False),
+        ("Betaling mislukt", False),
+        ("Gedeeltelijk terugbetaald", True),
+        ("Betaald", True),
+        ("Estornado", False),
+        ("Pagamento recusado", False),
+        ("Devolvido parcialmente", True),
+        ("Pago", True),  # Portuguese for paid
+    ],
+)
+def test_statuses_in_other_languages_with_or_without_accents(status, an_order):
+    engine = load_records([order("V", "2025-01-02 00:00", 10.00, "USD", status=status.lower())])
+    build_touchpoints(engine, ProfileConfig().currency)
+    build_traits(engine, ProfileConfig(), AS_OF)
+    assert by_customer(engine, TRAITS)["V"]["orders"] == int(an_order)
+
+
+def test_a_german_export_without_a_config_counts_only_the_order_paid(cli, tmp_path):
+    """Its header was read, its statuses were not: the cancelled, refunded and failed orders
+    were three more orders and 90.00 of revenue."""
+    import duckdb
+
+    (tmp_path / "de.csv").write_text(
+        "Bestellnummer;Datum;E-Mail;Betrag;Status\n"
+        "1;03.04.2024;a@web.de;10,00;bezahlt\n"
+        "2;04.04.2024;a@web.de;20,00;storniert\n"
+        "3;05.04.2024;a@web.de;30,00;erstattet\n"
+        "4;06.04.2024;a@web.de;40,00;fehlgeschlagen\n"
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", tmp_path / "de.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    profile = duckdb.sql(f"SELECT orders, revenue FROM '{out}/profiles.parquet'").fetchall()
+    assert profile == [(1, Decimal("10.00"))]
+
+
 def test_single_order_customer(t):
     c2 = t["C2"]
     assert (c2["orders"], c2["revenue"], c2["currency"]) == (1, Decimal("100.00"), "USD")
@@ -479,6 +542,55 @@ def test_a_csat_outside_1_to_5_is_not_a_rating(cli, tmp_path):
     ).fetchall()
     assert profile == [(3.0, 6.0, 30.0)]  # mean of 2, 4, 0, 6; 100 x (3 - 0) / 10
     assert json.loads((out / "run.json").read_text())["counts"]["csat_out_of_scale"] == 2
+
+
+def test_csat_in_words_is_read_on_the_scale_and_words_not_read_are_told(cli, tmp_path):
+    """Freshdesk's Awesome, Neutral and Not Good, and a survey's Very dissatisfied, were no
+    rating without a word (csat_mean NULL); a word no survey names (Meh) still is none, but the
+    run says so. Placeholders of no answer (Offered, n/a, -, empty) are not counted."""
+    import duckdb
+
+    tickets = (
+        "id,email,created,csat\n"
+        "T1,gina.pratt@gmail.com,2025-06-01T10:00:00Z,Awesome\n"
+        "T2,gina.pratt@gmail.com,2025-06-02T10:00:00Z,Neutral\n"
+        "T3,gina.pratt@gmail.com,2025-06-03T10:00:00Z,Not Good\n"
+        "T4,gina.pratt@gmail.com,2025-06-04T10:00:00Z,Very dissatisfied\n"
+        "T5,gina.pratt@gmail.com,2025-06-05T10:00:00Z,Meh\n"
+        "T6,gina.pratt@gmail.com,2025-06-06T10:00:00Z,Offered\n"
+        "T7,gina.pratt@gmail.com,2025-06-07T10:00:00Z,n/a\n"
+        "T8,gina.pratt@gmail.com,2025-06-08T10:00:00Z,-\n"
+        "T9,gina.pratt@gmail.com,2025-06-09T10:00:00Z,\n"
+        "T10,gina.pratt@gmail.com,2025-06-10T10:00:00Z,Satisfied\n"
+    )
+    (tmp_path / "tickets.csv").write_text(tickets)
+    out = tmp_path / "out"
+    # without a config, as the tester ran it: the column is read as csat
+    result = cli("unify", "--support", tmp_path / "tickets.csv", "--out", out, "--as-of",
+                 "2025-06-30", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "source 'tickets': 1 of its 6 csat values are not read as ratings (such as 'Meh') and "
+        "left empty (the README's profiles.parquet section says which numbers and words are "
+        "ratings)"
+    )
+    assert result.stderr.splitlines() == [f"Warning: {warning}"]
+    run = json.loads((out / "run.json").read_text())
+    assert warning in run["warnings"] and run["counts"]["csat_out_of_scale"] == 0
+    rated = duckdb.sql(
+        f"SELECT source_record_id, csat FROM '{out}/touchpoints.parquet' "
+        "WHERE csat IS NOT NULL ORDER BY ts"
+    ).fetchall()
+    assert rated == [("T1", 5.0), ("T2", 3.0), ("T3", 1.0), ("T4", 1.0), ("T10", 5.0)]
+    profile = duckdb.sql(f"SELECT csat_mean, csat_last FROM '{out}/profiles.parquet'").fetchall()
+    assert profile == [(3.0, 5.0)]
+    # on a scale of 0 to 10, neutral is its middle
+    result, out = unify_one_source(cli, tmp_path, "support", tickets, ZERO_TO_TEN)
+    assert result.exit_code == 0, result.stderr
+    rated = duckdb.sql(
+        f"SELECT csat FROM '{out}/touchpoints.parquet' WHERE csat IS NOT NULL ORDER BY ts"
+    ).fetchall()
+    assert rated == [(10.0,), (5.0,), (0.0,), (0.0,), (10.0,)]
 
 
 @pytest.mark.parametrize("scale", ["[5, 1]", "[3, 3]", "[1]", "five"])

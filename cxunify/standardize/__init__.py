@@ -194,18 +194,33 @@ def _create_macros(con: duckdb.DuckDBPyConnection, values_only: bool) -> None:
     # "unrated") must fall outside any scale, not read as a 1. A rating written otherwise is
     # the number its digits make, so that it falls outside too and is counted: '4/5' reads as
     # 45, '80%' as 80, '4.5/5' as 455 (its digits and point made 4.55, a rating).
-    # A rating of two levels, good or bad (a helpdesk's satisfaction survey), is the top or the
-    # bottom of whatever scale is configured: +/-infinity here, which the touchpoints read as
-    # the scale's ends; 'offered' or 'unoffered' (no answer) is no rating.
+    # A rating in words (a helpdesk's satisfaction survey: Zendesk's Good and Bad, Freshdesk's
+    # Awesome, Neutral and Not Good, Help Scout's Great, Okay and Not Good, a survey's Very
+    # satisfied to Very dissatisfied) is the top, the middle or the bottom of whatever scale is
+    # configured: +infinity, NaN and -infinity here, which the touchpoints read as the scale's
+    # top, middle and bottom. No finer: a survey of five levels reads Satisfied at the top, as
+    # Very satisfied. Zendesk writes a comment beside it as 'Good, with comment'. 'offered' or
+    # 'unoffered' (no answer) is no rating (see RATING_PLACEHOLDERS).
     con.execute(
         r"""
-        CREATE OR REPLACE MACRO cx_rating_of(t) AS CASE
-            WHEN regexp_full_match(lower(t), '(good|bad)([ _,]*with[ _]comment)?')
-                THEN CASE WHEN lower(t) LIKE 'good%' THEN 'Infinity' ELSE '-Infinity' END::DOUBLE
-            WHEN regexp_full_match(t, '[+-]?(\d+([.,]\d*)?|[.,]\d+)')
-                THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE)
-            ELSE TRY_CAST(regexp_extract(t, '^(-)', 1) || regexp_replace(t, '[^0-9]', '', 'g')
-                          AS DOUBLE) END
+        CREATE OR REPLACE MACRO _cx_rating_word(w) AS CASE
+            WHEN regexp_full_match(w, '((very|extremely)_)?(good|great|awesome|happy|satisfied)')
+                THEN 'Infinity'::DOUBLE
+            WHEN regexp_full_match(w, 'neutral|okay|ok') THEN 'NaN'::DOUBLE
+            WHEN regexp_full_match(w, '((very|extremely)_)?(bad|unhappy|(dis|un)satisfied)')
+                 OR regexp_full_match(w, 'not_(good|happy|satisfied)') THEN '-Infinity'::DOUBLE
+            END
+        """
+    )
+    con.execute(
+        r"""
+        CREATE OR REPLACE MACRO cx_rating_of(t) AS coalesce(
+            _cx_rating_word(regexp_replace(
+                regexp_replace(lower(t), '[\s,_-]*with[\s_]comment$', ''), '[\s_-]+', '_', 'g')),
+            CASE WHEN regexp_full_match(t, '[+-]?(\d+([.,]\d*)?|[.,]\d+)')
+                     THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE)
+                 ELSE TRY_CAST(regexp_extract(t, '^(-)', 1) || regexp_replace(t, '[^0-9]', '', 'g')
+                               AS DOUBLE) END)
         """
     )
     con.execute("CREATE OR REPLACE MACRO cx_rating(x) AS cx_rating_of(trim(cx_amount_ascii(x)))")
@@ -360,6 +375,44 @@ def date_warnings(engine: Any) -> list[str]:
                 f"source '{source}': {which} not read as {what}{quoted} and left empty (the "
                 "README's profiles.parquet section says which formats, zones and years are read)"
             )
+    return warnings
+
+
+# What a rating column holds where no rating was given: nothing, a survey offered and not
+# answered (Zendesk's Offered, Unoffered), n/a, none, a dash. Lower case, trimmed.
+RATING_PLACEHOLDERS = r"(un|not )?offered|n/?a|none|null|-+|–|—"
+
+
+def csat_warnings(engine: Any) -> list[str]:
+    """A warning per source of csat values written that are read as no rating (left NULL):
+    a word no survey's scale names (Meh), text. They went missing without a word, and the
+    customer's csat_mean and experience score with them. Placeholders (RATING_PLACEHOLDERS)
+    are not counted; a number outside the scale is read, and counted apart
+    (counts.csat_out_of_scale). Tonight's rows only in an update; plain SQL, for either
+    engine."""
+    text = "lower(trim(CAST(m.csat AS VARCHAR)))"
+    written = f"{text} <> '' AND NOT regexp_full_match({text}, '{RATING_PLACEHOLDERS}')"
+    unread = f"{written} AND r.csat IS NULL"
+    rows = engine.rows(
+        f"SELECT m.source, count(*) FILTER (WHERE {written}), "
+        f"count(*) FILTER (WHERE {unread}), min(trim(CAST(m.csat AS VARCHAR))) "
+        f"FILTER (WHERE {unread}) "
+        f"FROM {MAPPED} m JOIN {RECORDS} r USING (record_key) GROUP BY m.source ORDER BY 1"
+    )
+    warnings = []
+    for source, written_count, unread_count, example in rows:
+        if not unread_count:
+            continue
+        which = (
+            f"its only csat value ({example!r}) is not read as a rating"
+            if written_count == 1
+            else f"{unread_count:,} of its {written_count:,} csat values are not read as "
+            f"ratings (such as {example!r})"
+        )
+        warnings.append(
+            f"source '{source}': {which} and left empty (the README's profiles.parquet "
+            "section says which numbers and words are ratings)"
+        )
     return warnings
 
 
