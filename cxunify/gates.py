@@ -28,6 +28,9 @@ class Figures:
     customers_merged: int
     removed_share: float
     has_previous: bool
+    # An update's reject rate is of tonight's rows (see pipeline.Published.rows_read), and its
+    # gate says so: "16.67% of rows" read as of every row the output holds.
+    tonight: bool = False
 
     def as_dict(self) -> dict[str, int | float | bool]:
         return {
@@ -41,7 +44,12 @@ class Figures:
 
 
 def measure(
-    engine: DuckDBEngine, rows_in: int, rows_rejected: int, churn: Churn, has_previous: bool
+    engine: DuckDBEngine,
+    rows_in: int,
+    rows_rejected: int,
+    churn: Churn,
+    has_previous: bool,
+    tonight: bool = False,
 ) -> Figures:
     """Figures of the run held in the engine (after identify)."""
     largest, records, linked = engine.rows(
@@ -59,6 +67,7 @@ def measure(
         customers_merged=churn.customers_merged,
         removed_share=churn.removed_share,
         has_previous=has_previous,
+        tonight=tonight,
     )
 
 
@@ -72,7 +81,8 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
         )
     if gates.max_reject_rate is not None and figures.reject_rate > gates.max_reject_rate:
         figure, limit = _shares(figures.reject_rate, gates.max_reject_rate)
-        failed.append(f"gates.max_reject_rate: {figure} of rows were rejected (limit {limit})")
+        rows = "of tonight's rows" if figures.tonight else "of rows"
+        failed.append(f"gates.max_reject_rate: {figure} {rows} were rejected (limit {limit})")
     if gates.min_linked_share is not None and figures.linked_share < gates.min_linked_share:
         figure, limit = _shares(figures.linked_share, gates.min_linked_share)
         failed.append(

@@ -451,7 +451,9 @@ def publish(
         }
         _check_accounting(counts)
         rows_in, rejected = run.rows_read or (counts["rows_in"], counts["rows_rejected"])
-        figures = gates.measure(engine, rows_in, rejected, churn, run.prior is not None)
+        figures = gates.measure(
+            engine, rows_in, rejected, churn, run.prior is not None, run.rows_read is not None
+        )
     engine.close()
     for scratch in (".spill", ".work"):
         output.remove_tree(run.staging / scratch)

@@ -234,7 +234,10 @@ def test_an_updates_reject_rate_is_that_of_tonights_rows(cli, tmp_path: Path):
     )
     result = cli("update", "--previous", tmp_path / "out", "--config", config, "-q")
     assert result.exit_code == 3, result.stderr
-    assert "gates.max_reject_rate: 80.00% of rows were rejected (limit 2.00%)" in result.stderr
+    assert (
+        "gates.max_reject_rate: 80.00% of tonight's rows were rejected (limit 2.00%)"
+        in result.stderr
+    )
     run = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
     assert run["quality"]["reject_rate"] == 0.8
     assert run["counts"]["rows_rejected"] == 4 and run["counts"]["rows_in"] == 305
