@@ -254,8 +254,7 @@ def _run(
             phone_warnings = (
                 *standardize.order_warnings(engine),
                 *standardize.phone_warnings(engine, config),
-                *standardize.date_warnings(engine),
-                *standardize.csat_warnings(engine),
+                *standardize.unread_warnings(engine),
             )
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)

@@ -818,10 +818,7 @@ def _update(
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
             # values written and not read (dates, times, ratings): tonight's, in cx_mapped
-            unread_warnings = (
-                *standardize.date_warnings(engine),
-                *standardize.csat_warnings(engine),
-            )
+            unread_warnings = standardize.unread_warnings(engine)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None

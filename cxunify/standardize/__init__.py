@@ -336,84 +336,80 @@ def order_warnings(engine: Any) -> list[str]:
 _DATED = {"dob": "dates", "created_at": "times", "resolved_at": "times", "last_active_at": "times"}
 
 
-def date_warnings(engine: Any) -> list[str]:
-    """A warning per source and column of dates or times written that were not read (left
-    NULL): a zone it does not know (10:00 BST, which is British or Bangladesh time), a year
-    past 2100, a day that does not exist. Such a time went missing without a word, and with it
-    the customer's recency and journey. Placeholders are not counted: values with no digit
-    but 0 (n/a, 0000-00-00) and those of the year 9999. Tonight's rows only in an update
-    (``cx_mapped`` holds them); plain SQL, for either engine. A date of birth is not quoted:
-    it is personal."""
-    figures = []
-    for column in _DATED:
-        text = f"CAST(m.{column} AS VARCHAR)"
-        # written: a digit but 0, and not of the year 9999 (both placeholders)
-        written = f"regexp_matches({text}, '[1-9]') AND NOT contains({text}, '9999')"
-        unread = f"{written} AND r.{column} IS NULL"
-        figures += [
-            f"count(*) FILTER (WHERE {written})",
-            f"count(*) FILTER (WHERE {unread})",
-            f"min({text}) FILTER (WHERE {unread})",
-        ]
-    rows = engine.rows(
-        f"SELECT m.source, {', '.join(figures)} "
-        f"FROM {MAPPED} m JOIN {RECORDS} r USING (record_key) GROUP BY m.source ORDER BY 1"
-    )
-    warnings = []
-    for source, *counted in rows:
-        for i, (column, what) in enumerate(_DATED.items()):
-            written, unread, example = counted[3 * i : 3 * i + 3]
-            if not unread:
-                continue
-            which = (
-                f"its only {column} value is"
-                if written == 1
-                else f"{unread:,} of its {written:,} {column} values are"
-            )
-            quoted = f" (such as {example!r})" if what == "times" else ""
-            warnings.append(
-                f"source '{source}': {which} not read as {what}{quoted} and left empty (the "
-                "README's profiles.parquet section says which formats, zones and years are read)"
-            )
-    return warnings
-
-
 # What a rating column holds where no rating was given: nothing, a survey offered and not
 # answered (Zendesk's Offered, Unoffered), n/a, none, a dash. Lower case, trimmed.
 RATING_PLACEHOLDERS = r"(un|not )?offered|n/?a|none|null|-+|–|—"
 
 
-def csat_warnings(engine: Any) -> list[str]:
-    """A warning per source of csat values written that are read as no rating (left NULL):
-    a word no survey's scale names (Meh), text. They went missing without a word, and the
-    customer's csat_mean and experience score with them. Placeholders (RATING_PLACEHOLDERS)
+def unread_warnings(engine: Any) -> list[str]:
+    """A warning per source and column of values written that were read as nothing (left
+    NULL), dates and times first, then ratings; such a value went missing without a word, and
+    with it the customer's recency and journey, or csat_mean and experience score. One pass
+    over the mapped rows and their records for both. Tonight's rows only in an update
+    (``cx_mapped`` holds them); plain SQL, for either engine.
+
+    Dates and times: a zone it does not know (10:00 BST, which is British or Bangladesh
+    time), a year past 2100, a day that does not exist. Placeholders are not counted: values
+    with no digit but 0 (n/a, 0000-00-00) and those of the year 9999. A date of birth is not
+    quoted: it is personal.
+
+    Ratings: a word no survey's scale names (Meh), text. Placeholders (RATING_PLACEHOLDERS)
     are not counted; a number outside the scale is read, and counted apart
-    (counts.csat_out_of_scale). Tonight's rows only in an update; plain SQL, for either
-    engine."""
-    text = "lower(trim(CAST(m.csat AS VARCHAR)))"
-    written = f"{text} <> '' AND NOT regexp_full_match({text}, '{RATING_PLACEHOLDERS}')"
-    unread = f"{written} AND r.csat IS NULL"
+    (counts.csat_out_of_scale)."""
+    figures = []
+    for column in _DATED:
+        text = f"CAST(m.{column} AS VARCHAR)"
+        # written: a digit but 0, and not of the year 9999 (both placeholders)
+        written = f"regexp_matches({text}, '[1-9]') AND NOT contains({text}, '9999')"
+        figures += _unread_figures(written, f"r.{column}", text)
+    rating = "lower(trim(CAST(m.csat AS VARCHAR)))"
+    written = f"{rating} <> '' AND NOT regexp_full_match({rating}, '{RATING_PLACEHOLDERS}')"
+    figures += _unread_figures(written, "r.csat", "trim(CAST(m.csat AS VARCHAR))")
     rows = engine.rows(
-        f"SELECT m.source, count(*) FILTER (WHERE {written}), "
-        f"count(*) FILTER (WHERE {unread}), min(trim(CAST(m.csat AS VARCHAR))) "
-        f"FILTER (WHERE {unread}) "
+        f"SELECT m.source, {', '.join(figures)} "
         f"FROM {MAPPED} m JOIN {RECORDS} r USING (record_key) GROUP BY m.source ORDER BY 1"
     )
-    warnings = []
-    for source, written_count, unread_count, example in rows:
-        if not unread_count:
+    dated, rated = [], []
+    for source, *counted in rows:
+        for i, (column, what) in enumerate(_DATED.items()):
+            written_count, unread, example = counted[3 * i : 3 * i + 3]
+            if not unread:
+                continue
+            which = (
+                f"its only {column} value is"
+                if written_count == 1
+                else f"{unread:,} of its {written_count:,} {column} values are"
+            )
+            quoted = f" (such as {example!r})" if what == "times" else ""
+            dated.append(
+                f"source '{source}': {which} not read as {what}{quoted} and left empty (the "
+                "README's profiles.parquet section says which formats, zones and years are read)"
+            )
+        written_count, unread, example = counted[3 * len(_DATED) :]
+        if not unread:
             continue
         which = (
             f"its only csat value ({example!r}) is not read as a rating"
             if written_count == 1
-            else f"{unread_count:,} of its {written_count:,} csat values are not read as "
+            else f"{unread:,} of its {written_count:,} csat values are not read as "
             f"ratings (such as {example!r})"
         )
-        warnings.append(
+        rated.append(
             f"source '{source}': {which} and left empty (the README's profiles.parquet "
             "section says which numbers and words are ratings)"
         )
-    return warnings
+    return [*dated, *rated]
+
+
+def _unread_figures(written: str, read: str, shown: str) -> list[str]:
+    """Values `written`, those of them whose record holds no value (`read` NULL), and the
+    first of those as `shown`."""
+    unread = f"{written} AND {read} IS NULL"
+    return [
+        f"count(*) FILTER (WHERE {written})",
+        f"count(*) FILTER (WHERE {unread})",
+        f"min({shown}) FILTER (WHERE {unread})",
+    ]
 
 
 def email_counts(engine: Any) -> tuple[int, int]:
