@@ -140,7 +140,9 @@ def carry_over_ids(
     Rules (README, "Stable customer ids"):
 
     * each previous id is *owned* by the new cluster holding most of its records (ties: the
-      cluster with more records in all, then the smaller fresh id);
+      cluster holding records of fewer other previous customers, where the id is likelier to
+      live on than be merged away; then the cluster with more records in all; then the
+      smaller fresh id);
     * a cluster owning several previous ids (a merge) keeps the oldest one (earliest
       ``issued_at``; ties: most records, then the smaller id); the others are redirected to it
       with reason ``merge``;
@@ -190,6 +192,7 @@ def carry_over_ids(
         f"""
         CREATE OR REPLACE TABLE {table("id_owners")} AS
         WITH sizes AS (SELECT customer_id AS fresh_id, count(*) AS n FROM {IDENTITY} GROUP BY 1),
+        rivals AS (SELECT fresh_id, count(DISTINCT old_id) - 1 AS n FROM {votes} GROUP BY 1),
         undone AS (
             SELECT v.fresh_id, v.old_id FROM {votes} v
             JOIN {REDIRECTS} r ON r.old_customer_id = v.fresh_id AND r.customer_id = v.old_id
@@ -197,10 +200,10 @@ def carry_over_ids(
             WHERE r.reason = 'merge'
         )
         SELECT v.fresh_id, v.old_id, v.votes, v.returned
-        FROM {votes} v JOIN sizes s USING (fresh_id)
+        FROM {votes} v JOIN sizes s USING (fresh_id) JOIN rivals o USING (fresh_id)
         ANTI JOIN undone u USING (fresh_id, old_id)
         QUALIFY row_number() OVER (
-            PARTITION BY v.old_id ORDER BY v.votes DESC, s.n DESC, v.fresh_id
+            PARTITION BY v.old_id ORDER BY v.votes DESC, o.n, s.n DESC, v.fresh_id
         ) = 1
         """
     )

@@ -175,6 +175,28 @@ def test_split_keeps_the_id_on_the_largest_part(cli, tmp_path: Path):
     assert summary["ids"]["customers_id_changed"] == 1
 
 
+def test_a_record_moving_to_another_customer_changes_no_id(cli, tmp_path: Path):
+    """Ann's records 1 and 2 part, 2 joining Bob: each half holds one of Ann's records. The
+    half holding no other customer's records keeps Ann's id, so both ids live on. The larger
+    half (2 with Bob) kept it before, merged it with Bob's and gave record 1 a new id: two
+    ids changed where none had to."""
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,ann@gmail.com,", f"3,bob@gmail.com,{PHONE_1}"])
+    before = ids(out)
+    assert before["1"] == before["2"] != before["3"]
+    summary = run(
+        cli, tmp_path, ["1,ann@gmail.com,", f"2,,{PHONE_1}", f"3,bob@gmail.com,{PHONE_1}"]
+    )
+    after = ids(out)
+    assert after == {"1": before["1"], "2": before["3"], "3": before["3"]}
+    assert redirects(out) == []
+    assert summary["ids"]["customers_kept"] == 2
+    assert summary["ids"]["customers_merged"] == summary["ids"]["customers_split_off"] == 0
+    # Ann only: her record 2 carries another id now (it was Ann and Bob, each of whom had a
+    # record under a new id).
+    assert summary["ids"]["customers_id_changed"] == 1
+
+
 def test_a_split_undone_leaves_no_redirect_from_an_id_to_itself(cli, tmp_path: Path):
     """The part that split off joins its customer again: the split redirect, resolved through
     the merge, pointed from the customer's id to that same id ('part of it is now at
