@@ -925,6 +925,24 @@ def _print_explanation(explanation: Any, waterfalls: int) -> None:
         + (f" (threshold {explanation.threshold})" if explanation.threshold is not None else "")
     )
     stdout.print(_records_table(records))
+    _print_links(explanation, waterfalls)
+    if explanation.traits:
+        stdout.print(_traits_table(explanation.traits))
+
+
+def _traits_table(reasons: list[Any]) -> Table:
+    """Each stage, the segment and the score, with the rule that gave it."""
+    grid = Table(show_header=True, header_style="bold", title="Stages and score: why")
+    grid.add_column("trait", style="dim")
+    grid.add_column("value")
+    grid.add_column("why", overflow="fold")
+    for reason in reasons:
+        grid.add_row(reason.trait, _text(reason.value), _text(reason.why))
+    return grid
+
+
+def _print_links(explanation: Any, waterfalls: int) -> None:
+    records = explanation.records
     if not explanation.links:
         # Every link is in links.parquet, so records of one customer with none between them
         # were one identity before matching (identical in every identity field).

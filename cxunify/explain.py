@@ -1,15 +1,16 @@
 """Why a customer is what it is: its source records, the links between them, and the guards.
 
-Reads an output folder only (records, identity_map, links and run.json), so a customer can be
-explained on any machine the folder is copied to. Each link's match weight is decomposed into
-the prior and one partial weight per comparison, in the order they add up, which is what the
-CLI draws as a waterfall.
+Reads an output folder only (records, identity_map, links, profiles and run.json), so a
+customer can be explained on any machine the folder is copied to. Each link's match weight is
+decomposed into the prior and one partial weight per comparison, in the order they add up,
+which is what the CLI draws as a waterfall. Its stages, RFM segment and experience score are
+told by the rules that gave them (trait_reasons).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ from cxunify.errors import OutputError, UserError
 from cxunify.output import read_manifest
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
+from cxunify.trait_reasons import TraitReason, trait_reasons
 
-NEEDED = ("records.parquet", "identity_map.parquet", "links.parquet", "run.json")
+NEEDED = (
+    "records.parquet", "identity_map.parquet", "links.parquet", "profiles.parquet", "run.json"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Explanation:
     threshold: float | None
     records: list[dict[str, Any]]
     links: list[LinkExplanation]
+    # Its lifecycle and journey stages, RFM segment and experience score, each with why.
+    traits: list[TraitReason] = field(default_factory=list)
 
     @property
     def guard_splits(self) -> list[dict[str, Any]]:
@@ -98,6 +104,7 @@ class Explanation:
             ],
             "links": [{**asdict(link), "status": link.status} for link in self.links],
             "guard_splits": self.guard_splits,
+            "traits": [asdict(reason) for reason in self.traits],
         }
 
 
@@ -127,10 +134,28 @@ def explain(
         if not records:
             raise UserError(_not_found(con, out_dir, customer_id))
         links = _links(con, out_dir, customer_id, _level_labels(manifest))
+        traits = _traits(con, out_dir, customer_id, manifest)
     finally:
         con.close()
     threshold = manifest.get("matching", {}).get("threshold")
-    return Explanation(customer_id=customer_id, threshold=threshold, records=records, links=links)
+    return Explanation(
+        customer_id=customer_id, threshold=threshold, records=records, links=links, traits=traits
+    )
+
+
+def _traits(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str, manifest: dict[str, Any]
+) -> list[TraitReason]:
+    found = con.execute(
+        f"SELECT * FROM {parquet('$p')} WHERE customer_id = $c",
+        {"p": str(out_dir / "profiles.parquet"), "c": customer_id},
+    )
+    names = [d[0] for d in found.description]
+    rows = found.fetchall()
+    if not rows:
+        return []
+    return trait_reasons(dict(zip(names, rows[0], strict=True)), manifest.get("profile"),
+                         manifest.get("as_of"))  # fmt: skip
 
 
 def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:

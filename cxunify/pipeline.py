@@ -38,6 +38,7 @@ from cxunify.engine.hadoop import HadoopPath, is_uri, jvm_errors, jvm_reason
 from cxunify.errors import CxunifyError, OutputError, UserError
 from cxunify.lock import output_lock, reading_lock
 from cxunify.model import MatchModel
+from cxunify.trait_reasons import recorded_settings
 
 
 class Progress(Protocol):
@@ -460,6 +461,8 @@ def publish(
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
+    # What explain tells a stage's rule by (the config may have changed since).
+    manifest["profile"] = recorded_settings(config.profile)
     manifest["warnings"] = [*_email_warning(counts), *run.warnings, *profiled.warnings]
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}

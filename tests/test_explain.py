@@ -335,3 +335,63 @@ def test_a_customer_of_many_records_shows_each_fields_values(cli, sample_out: Pa
     rare, _, holder = names[-1]
     assert f"{rare} ({holder}" in text
     assert f"{customer}: {records} source records" in text
+
+
+def test_the_stages_segment_and_score_explained_are_those_of_every_sample_profile(
+    sample_out: Path,
+):
+    """The rules told in words (trait_reasons) and the SQL that set the traits are two
+    writings of README's rules: on every customer of the sample they give the same answers."""
+    from cxunify.trait_reasons import trait_reasons
+
+    manifest = json.loads((sample_out / "run.json").read_text(encoding="utf-8"))
+    assert manifest["profile"]["lifecycle"] == {"new_days": 90, "active_days": 180,
+                                                "lapsed_days": 365}  # fmt: skip
+    found = duckdb.sql(f"SELECT * FROM '{sample_out}/profiles.parquet'")
+    names = found.columns
+    seen: dict[str, set] = {}
+    for row in found.fetchall():
+        profile = dict(zip(names, row, strict=True))
+        for reason in trait_reasons(profile, manifest["profile"], manifest["as_of"]):
+            assert reason.value == profile[reason.trait], (profile["customer_id"], reason)
+            seen.setdefault(reason.trait, set()).add(reason.value)
+    # Every stage and segment occurs, so each rule was checked on some customer.
+    assert seen["lifecycle_stage"] == {"prospect", "new", "active", "at_risk", "lapsed"}
+    assert seen["journey_stage"] == {"research", "comparison", "purchase", "support", "loyalty"}
+    assert len(seen["rfm_segment"] - {None}) == 8
+    assert None in seen["experience_score"] and len(seen["experience_score"]) > 100
+
+
+def test_explain_says_why_a_customer_is_at_risk(cli, sample_out: Path):
+    (customer,) = duckdb.sql(
+        f"SELECT customer_id FROM '{sample_out}/profiles.parquet' "
+        "WHERE lifecycle_stage = 'at_risk' ORDER BY customer_id LIMIT 1"
+    ).fetchall()[0]
+    result = cli("explain", "--out", sample_out, customer, "--json")
+    assert result.exit_code == 0, result.stderr
+    traits = {t["trait"]: t for t in json.loads(result.stdout)["traits"]}
+    assert traits["lifecycle_stage"]["value"] == "at_risk"
+    assert "beyond active_days (180), within lapsed_days (365)" in traits["lifecycle_stage"]["why"]
+    text = cli("explain", "--out", sample_out, customer, "--waterfalls", "0")
+    assert "Stages and score: why" in text.stdout and "lapsed_days" in text.stdout
+
+
+def test_an_output_without_recorded_settings_says_so(cli, small_out: Path, tmp_path: Path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(small_out, out)
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    del manifest["profile"]
+    from cxunify.output import with_digest
+
+    (out / "run.json").write_text(json.dumps(with_digest(manifest)), encoding="utf-8")
+    ((customer,),) = duckdb.sql(
+        f"SELECT customer_id FROM '{out}/profiles.parquet' LIMIT 1"
+    ).fetchall()
+    result = cli("explain", "--out", out, customer, "--json")
+    assert result.exit_code == 0, result.stderr
+    for reason in json.loads(result.stdout)["traits"]:
+        assert reason["why"] == (
+            "this output's run.json does not record the settings it was set with"
+        )
