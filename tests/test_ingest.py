@@ -1189,3 +1189,23 @@ def test_an_ndjson_line_over_two_mb_is_read(cli, tmp_path: Path, monkeypatch):
         f"Error: {data}:2: a line of {len(json.dumps(lines[1])):,} bytes, over the 1 MB a "
         "record's line may hold; is the file one object per line?\n",
     )
+
+
+def test_a_customer_key_loses_the_apostrophe_that_kept_it_text(cli, tmp_path: Path):
+    """A loyalty number '7012345678901 from a spreadsheet is 7012345678901, as its id is: the
+    key kept the apostrophe while the id from the same kind of cell lost it."""
+    write(
+        tmp_path / "crm.csv",
+        "contact_id,email,loyalty_id\n'7012345678901,a@x.com,'7012345678901\n2,b@x.com,'LY-1\n",
+    )
+    config = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: contact_id,\n"
+        "     columns: {email: email, customer_key: loyalty_id}}\n",
+    )
+    result = cli("unify", "--config", config, "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        f"SELECT source_record_id, customer_key FROM '{tmp_path}/out/records.parquet' ORDER BY 1"
+    ).fetchall()
+    assert rows == [("2", "'LY-1"), ("7012345678901", "7012345678901")]

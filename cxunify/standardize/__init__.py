@@ -23,6 +23,7 @@ from cxunify.config import UNKNOWN_CURRENCY, Config, currency_codes
 from cxunify.engine import DuckDBEngine
 from cxunify.fields import FIELD_NAMES
 from cxunify.ingest import MAPPED, OTHERS
+from cxunify.record_ids import clean_id_sql
 from cxunify.sql import ident, table
 from cxunify.standardize import addresses, cache, dates, digits, emails, names, phones
 
@@ -795,7 +796,8 @@ def records_sql() -> str:
         nullif(lower(trim(gender)), '') AS gender,
         nullif(regexp_replace(cx_ascii_digits(national_id), '[^0-9A-Za-z]', '', 'g'), '')
             AS national_id,
-        nullif(trim(customer_key), '') AS customer_key,
+        -- as an id is read: a spreadsheet's apostrophe before a number ('7012...) goes
+        {clean_id_sql("customer_key")} AS customer_key,
         nullif(right(regexp_replace(cx_ascii_digits(card_last4), '[^0-9]', '', 'g'), 4), '')
             AS card_last4,
         nullif(lower(regexp_replace(trim(handle), '^@', '')), '') AS handle,
