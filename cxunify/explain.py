@@ -215,7 +215,7 @@ def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) 
     missing = f"no customer {customer_id} in {out_dir}"
     redirects = out_dir / "id_redirects.parquet"
     if not redirects.is_file():
-        return missing
+        return _left(con, out_dir, customer_id, missing)
     found = con.execute(
         f"SELECT customer_id, redirected_to, reason, redirected_at FROM {parquet('$path')} "
         "WHERE old_customer_id = $customer "
@@ -223,7 +223,7 @@ def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) 
         {"path": str(redirects), "customer": customer_id},
     ).fetchone()
     if found is None:
-        return missing
+        return _left(con, out_dir, customer_id, missing)
     now, to, reason, when = found
     day = f" on {when:%Y-%m-%d}" if when is not None else ""
     if reason != "merge":
@@ -234,6 +234,25 @@ def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) 
             f"longer in {out_dir}"
         )
     return f"customer {customer_id} was merged into {now}{day}; ask for --customer {now}"
+
+
+def _left(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str, missing: str) -> str:
+    """`missing`, and whether the customer's records all left (removed_records.parquet)."""
+    removed = out_dir / "removed_records.parquet"
+    if not removed.is_file():
+        return missing
+    ((records, last),) = con.execute(
+        f"SELECT count(*), max(removed_at) FROM {parquet('$path')} WHERE customer_id = $customer",
+        {"path": str(removed), "customer": customer_id},
+    ).fetchall()
+    if not records:
+        return missing
+    day = f" on {last:%Y-%m-%d}" if last is not None else ""
+    held = "its record" if records == 1 else f"all {records} of its records"
+    return (
+        f"{missing}: {held} left (the last{day}: deleted, or no longer in the exports); "
+        "should they come back, they get its id back"
+    )
 
 
 def _records(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> list[dict]:

@@ -395,3 +395,26 @@ def test_an_output_without_recorded_settings_says_so(cli, small_out: Path, tmp_p
         assert reason["why"] == (
             "this output's run.json does not record the settings it was set with"
         )
+
+
+def test_a_customer_whose_records_all_left_says_so(cli, tmp_path: Path):
+    """An id whose records were all deleted (or left the exports) was 'no customer', as an id
+    never issued; removed_records.parquet says they left, and when."""
+    config = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n",
+    )
+    write(tmp_path / "crm.csv", "id,email\n1,ann@gmail.com\n2,ann@gmail.com\n3,bob@gmail.com\n")
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "--quiet").exit_code == 0
+    ((ann,),) = duckdb.sql(
+        f"SELECT customer_id FROM '{out}/identity_map.parquet' WHERE source_record_id = '1'"
+    ).fetchall()
+    write(tmp_path / "crm.csv", "id,email\n3,bob@gmail.com\n")
+    assert cli("unify", "--config", config, "--out", out, "--quiet").exit_code == 0
+    result = cli("explain", "--out", out, "--customer", ann)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: no customer {ann} in {out}: all 2 of its records left (the last on "
+    )
+    assert "deleted, or no longer in the exports" in result.stderr
