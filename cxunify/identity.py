@@ -517,32 +517,27 @@ def _churn(engine: DuckDBEngine) -> Churn:
         FROM {ASSIGNED}
         """
     )[0]
-    changed = engine.scalar(
+    # Per previous customer, in one pass over the previous map: whether any of its records is
+    # in this run, and whether any of those carries another id now.
+    previous, changed, removed = engine.rows(
         f"""
-        SELECT count(DISTINCT p.customer_id)
-        FROM {PREVIOUS_MAP} p JOIN {RECORDS} r USING (source, source_record_id)
-        JOIN {IDENTITY} i USING (record_key)
-        WHERE i.customer_id <> p.customer_id
+        SELECT count(*), count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT present)
+        FROM (
+            SELECT p.customer_id, bool_or(r.record_key IS NOT NULL) AS present,
+                   bool_or(i.customer_id <> p.customer_id) AS changed
+            FROM {PREVIOUS_MAP} p LEFT JOIN {RECORDS} r USING (source, source_record_id)
+            LEFT JOIN {IDENTITY} i USING (record_key)
+            GROUP BY p.customer_id
+        ) per_customer
         """
-    )
+    )[0]
     return Churn(
-        previous_customers=int(
-            engine.scalar(f"SELECT count(DISTINCT customer_id) FROM {PREVIOUS_MAP}")
-        ),
+        previous_customers=int(previous),
         customers_kept=int(kept),
         customers_returned=int(returned),
         customers_new=int(new),
         customers_split_off=int(split),
         customers_merged=engine.count(table("id_merges")),
         customers_id_changed=int(changed),
-        customers_removed=int(
-            engine.scalar(
-                f"""
-                SELECT count(DISTINCT p.customer_id) FROM {PREVIOUS_MAP} p
-                WHERE p.customer_id NOT IN (
-                    SELECT q.customer_id FROM {PREVIOUS_MAP} q
-                    JOIN {RECORDS} r USING (source, source_record_id))
-                """
-            )
-        ),
+        customers_removed=int(removed),
     )
