@@ -1571,7 +1571,8 @@ def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list
     """A warning per transactions source of which rows rejected for their id belong to an
     order another row of the source was read for: an export of one row per line item under
     an `id` that names the order (repeated on each line) or that only its first row holds.
-    The rows are rightly rejected (an id names one row), but the fix is the config's."""
+    The rows are rightly rejected (an id names one row), but the fix is the config's. The
+    first order is quoted unless the outputs are hashed (output.hash_pii)."""
     found = engine.rows(
         f"""
         WITH rejected AS (
@@ -1590,16 +1591,19 @@ def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list
         """
     )
     id_column = {s.name: s.id for s in config.sources}
-    return [
-        f"source '{source}': {rows:,} {'row' if rows == 1 else 'rows'} rejected for "
-        f"{'its' if rows == 1 else 'their'} id in '{id_column[source]}' "
-        f"{'belongs' if rows == 1 else 'belong'} to orders read from another row (the first: "
-        f"order '{order}'), as an export of one row per line item writes them; rows sharing "
-        "an order_id are one order: to keep these rows, leave `id` out (rows are then "
-        "named by their order and their place in it: #1001/2) or set it to a column unique "
-        "per row"
-        for source, rows, order in found
-    ]
+    warnings = []
+    for source, rows, order in found:
+        example = "" if config.output.hash_pii else f" (the first: order '{order}')"
+        warnings.append(
+            f"source '{source}': {rows:,} {'row' if rows == 1 else 'rows'} rejected for "
+            f"{'its' if rows == 1 else 'their'} id in '{id_column[source]}' "
+            f"{'belongs' if rows == 1 else 'belong'} to orders read from another "
+            f"row{example}, as an export of one row per line item writes them; rows sharing "
+            "an order_id are one order: to keep these rows, leave `id` out (rows are then "
+            "named by their order and their place in it: #1001/2) or set it to a column "
+            "unique per row"
+        )
+    return warnings
 
 
 def _order_line_sources(config: Config) -> list[str]:

@@ -252,10 +252,11 @@ def _run(
         with stage("standardize"):
             records = standardize.standardize(engine, config)
             emails_read, emails_unusable = standardize.email_counts(engine)
+            quote_values = not config.output.hash_pii
             phone_warnings = (
-                *standardize.order_warnings(engine),
+                *standardize.order_warnings(engine, quote_values),
                 *standardize.phone_warnings(engine, config),
-                *standardize.unread_warnings(engine),
+                *standardize.unread_warnings(engine, quote_values),
             )
             # Each stage's input is dropped once read: at millions of rows they are gigabytes.
             engine.drop(ingest.MAPPED)
@@ -425,7 +426,11 @@ def publish(
         engine.drop(score.SCORED)
     with stage("profile"):
         profiled = profile.build_profiles(
-            engine, config.profile, run.unchanged, now=run.started.replace(tzinfo=None)
+            engine,
+            config.profile,
+            run.unchanged,
+            now=run.started.replace(tzinfo=None),
+            quote_values=not config.output.hash_pii,
         )
         if extra and "update" in extra:
             extra["update"]["golden_records_copied"] = profiled.golden_copied

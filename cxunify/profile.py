@@ -546,11 +546,13 @@ def build_profiles(
     settings: ProfileConfig | None = None,
     unchanged: Unchanged | None = None,
     now: datetime | None = None,
+    quote_values: bool = True,
 ) -> Profiled:
     """Create ``cx_profiles`` (golden record and traits) and ``cx_touchpoints``; with
     `unchanged` (an update), golden records of unchanged customers are copied (see
     `Unchanged`). Without a configured as_of, traits are relative to the newest timestamp
-    up to `now` (naive UTC; the time of the call by default)."""
+    up to `now` (naive UTC; the time of the call by default). Warnings name no record
+    unless `quote_values` (false under output.hash_pii)."""
     settings = settings or ProfileConfig()
     rules = settings.survivorship
     build_golden(engine, rules, unchanged)
@@ -568,7 +570,7 @@ def build_profiles(
         "AND NOT isnan(csat)",
         {"low": scale[0], "high": scale[1]},
     )
-    conflicts, warnings = currency_conflicts(engine, settings.currency.base)
+    conflicts, warnings = currency_conflicts(engine, settings.currency.base, quote_values)
     kept, traits_copied = None, 0
     if unchanged is not None:
         _find_unchanged_traits(engine)
@@ -603,9 +605,12 @@ def build_profiles(
     )
 
 
-def currency_conflicts(engine: DuckDBEngine, base: str | None) -> tuple[int, tuple[str, ...]]:
+def currency_conflicts(
+    engine: DuckDBEngine, base: str | None, quote_values: bool = True
+) -> tuple[int, tuple[str, ...]]:
     """How many orders have an amount naming another currency than their currency column (in
-    XXX), and, converting into `base`, the warning that their amounts are left out of it.
+    XXX), and, converting into `base`, the warning that their amounts are left out of it,
+    naming the (first) record unless not `quote_values` (output.hash_pii).
 
     Such an order stops nothing: one in a nightly export would stop the nightly job. It keeps
     its record and touchpoint (it still tells who the customer is), with its amount under XXX.
@@ -621,15 +626,16 @@ def currency_conflicts(engine: DuckDBEngine, base: str | None) -> tuple[int, tup
     count, source, record = found[0]
     if base is None:  # under XXX in revenue_by_currency, where it is seen
         return int(count), ()
+    named = f", record '{record}'" if quote_values else ""
     if count == 1:
         orders = (
             "1 order whose amount names another currency than its currency column "
-            f"(source '{source}', record '{record}') is"
+            f"(source '{source}'{named}) is"
         )
     else:
         orders = (
             f"{count} orders whose amounts name other currencies than their currency column "
-            f"(the first: source '{source}', record '{record}') are"
+            f"(the first: source '{source}'{named}) are"
         )
     return int(count), (
         f"{orders} left out of the figures converted into {base} (revenue, avg_order_value, "

@@ -818,7 +818,7 @@ def _update(
             read_unchanged = _skip_rows_read_as_stored(engine, state)
             standardize.standardize(engine, config)
             # values written and not read (dates, times, ratings): tonight's, in cx_mapped
-            unread_warnings = standardize.unread_warnings(engine)
+            unread_warnings = standardize.unread_warnings(engine, not config.output.hash_pii)
             engine.drop(ingest.MAPPED)
             kept, deleted, unchanged = _merge_records(
                 engine, int(state["last_record_key"]), deletions is not None
@@ -828,7 +828,7 @@ def _update(
             warnings = (
                 *(source_added_warning(a, config.origin == "<flags>") for a in added),
                 *ingested.warnings,
-                *standardize.order_warnings(engine),
+                *standardize.order_warnings(engine, not config.output.hash_pii),
                 *standardize.phone_warnings(engine, config),
                 *unread_warnings,
             )

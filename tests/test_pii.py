@@ -145,3 +145,86 @@ def test_hashing_needs_a_key_and_no_state(cli, tmp_path: Path, monkeypatch):
         f"Error: {config}: output: hash_pii: state/ would keep the raw values an update "
         "compares; set state: false (hashed outputs are replaced by full runs, not updated)\n"
     )
+
+
+# Exports whose values the warnings of a plain run quote: a created_at column holding an email
+# and a phone, a csat word, a line's id repeated on an order read from another row, an order
+# held by two sources, an amount naming another currency than its column.
+HASHED_WARNINGS_CONFIG = """\
+sources:
+  - {name: tickets, kind: support, path: tickets.csv, id: ticket_id,
+     columns: {email: email, created_at: created_at, csat: csat, subject: subject}}
+  - {name: lines, kind: transactions, path: lines.csv, id: line_id,
+     columns: {order_id: order_id, email: email, amount: amount, created_at: ordered_at}}
+  - {name: shop, kind: transactions, path: shop.csv, id: txn,
+     columns: {order_id: order_id, email: email, amount: amount, currency: currency,
+               created_at: ordered_at}}
+profile:
+  currency: {base: USD, rates: {EUR: 1.1}}
+output:
+  hash_pii: true
+"""
+RAW_IN_WARNINGS = ("zebulon", "quixmail", "617-253-1234", "ZQORD4242", "ZQTXN888")
+
+
+def _hashed_warnings_exports(folder: Path, gates: str = "") -> Path:
+    write(
+        folder / "tickets.csv",
+        "ticket_id,email,created_at,csat,subject\n"
+        "T1,ann@mail.com,zebulon.quixote@quixmail.net 617-253-1234,Meh-Zebulon,Late\n"
+        "T2,bob@mail.com,2025-01-02 09:00,n/a,Fine\n",
+    )
+    write(
+        folder / "lines.csv",
+        "line_id,order_id,email,amount,ordered_at\n"
+        "L1,ZQORD4242,ann@mail.com,20.00,2025-01-01\n"
+        "L1,ZQORD4242,ann@mail.com,20.00,2025-01-01\n",
+    )
+    write(
+        folder / "shop.csv",
+        "txn,order_id,email,amount,currency,ordered_at\n"
+        "S1,ZQORD4242,ann@mail.com,20.00,USD,2025-01-01\n"
+        "ZQTXN888,O2,bob@mail.com,9.00 EUR,USD,2025-01-03\n",
+    )
+    return write(folder / "hashed.yaml", HASHED_WARNINGS_CONFIG + gates)
+
+
+def test_hashed_warnings_quote_no_value_of_the_exports(cli, tmp_path: Path, monkeypatch):
+    """Under output.hash_pii the warnings quoted the values they were about (a created_at
+    value holding an email and a phone, a csat word, an order id, a record id) in the clear,
+    on stderr, in run.json and in --json, also in the folder a failed gate sets aside. They
+    name the source, column and count alone."""
+    monkeypatch.setenv("CXUNIFY_PII_KEY", KEY)
+    config = _hashed_warnings_exports(tmp_path, "gates:\n  max_reject_rate: 0\n")
+    out = tmp_path / "out"
+    stopped = cli("unify", "--config", config, "--out", out, "--json", "-q")
+    assert stopped.exit_code == 3, stopped.stderr
+    # (the next run, passing, removes the folder set aside)
+    aside = (tmp_path / "out.rejected" / "run.json").read_text()
+    config.write_text(HASHED_WARNINGS_CONFIG)
+    result = cli("unify", "--config", config, "--out", out, "--json", "-q")
+    assert result.exit_code == 0, result.stderr
+    warnings = [
+        "source 'lines': 1 row rejected for its id in 'line_id' belongs to orders read from "
+        "another row, as an export of one row per line item writes them; rows sharing an "
+        "order_id are one order: to keep these rows, leave `id` out (rows are then named by "
+        "their order and their place in it: #1001/2) or set it to a column unique per row",
+        "sources 'lines' and 'shop' hold 1 order alike (order id and amount), counted once "
+        "in each: if they are overlapping exports of one system, read them as one source (a "
+        "glob in its path; without a config, NAME=PATTERN: --transactions "
+        "'orders=orders_*.csv'), where rows sharing an order id are one order",
+        "source 'tickets': 1 of its 2 created_at values are not read as times and left empty "
+        "(the README's profiles.parquet section says which formats, zones and years are read)",
+        "source 'tickets': its only csat value is not read as a rating and left empty (the "
+        "README's profiles.parquet section says which numbers and words are ratings)",
+        "1 order whose amount names another currency than its currency column (source "
+        "'shop') is left out of the figures converted into USD (revenue, avg_order_value, "
+        "rfm_m) and kept under XXX in revenue_by_currency and touchpoints; correct the "
+        "export to count them",
+    ]
+    for run, manifest in ((stopped, aside), (result, (out / "run.json").read_text())):
+        for text in (run.stdout, run.stderr, manifest):
+            assert not [raw for raw in RAW_IN_WARNINGS if raw.lower() in text.lower()]
+        assert json.loads(manifest)["warnings"] == warnings
+        assert json.loads(run.stdout)["warnings"] == warnings
+        assert " ".join(run.stderr.split()).count("Warning: ") == len(warnings)

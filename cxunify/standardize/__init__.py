@@ -307,13 +307,14 @@ def standardize(engine: Any, config: Config) -> int:
     return engine.count(RECORDS)
 
 
-def order_warnings(engine: Any) -> list[str]:
+def order_warnings(engine: Any, quote_values: bool = True) -> list[str]:
     """A warning for two transactions sources holding the same orders (one order id and
     amount): overlapping exports read as a source each (`--transactions 'orders_*.csv'`: a
     source per file) counted each shared order twice, in orders and revenue, without a word.
     Over the records (amounts read: 20 and 20.00 are one), so an update, whose exports are
     tonight's alone, finds a new source's orders that a stored one holds, as a full run does.
-    Plain SQL, for either engine."""
+    The first order id is quoted unless `quote_values` is false (output.hash_pii: a warning
+    goes to logs the outputs' digests keep it from). Plain SQL, for either engine."""
     shared = engine.rows(
         f"""
         SELECT a.source, b.source, count(DISTINCT a.order_id), min(a.order_id)
@@ -323,14 +324,18 @@ def order_warnings(engine: Any) -> list[str]:
         GROUP BY ALL ORDER BY ALL
         """
     )
-    return [
-        f"sources '{left}' and '{right}' hold {count:,} "
-        f"{'order' if count == 1 else 'orders'} alike (order id and amount; the first: "
-        f"'{first}'), counted once in each: if they are overlapping exports of one system, "
-        f"read them as one source (a glob in its path; without a config, NAME=PATTERN: "
-        f"--transactions 'orders=orders_*.csv'), where rows sharing an order id are one order"
-        for left, right, count, first in shared
-    ]
+    warnings = []
+    for left, right, count, first in shared:
+        example = f"; the first: '{first}'" if quote_values else ""
+        warnings.append(
+            f"sources '{left}' and '{right}' hold {count:,} "
+            f"{'order' if count == 1 else 'orders'} alike (order id and amount{example}), "
+            "counted once in each: if they are overlapping exports of one system, read them "
+            "as one source (a glob in its path; without a config, NAME=PATTERN: "
+            "--transactions 'orders=orders_*.csv'), where rows sharing an order id are one "
+            "order"
+        )
+    return warnings
 
 
 # The date and time columns of a record, and what their values are read as.
@@ -342,7 +347,7 @@ _DATED = {"dob": "dates", "created_at": "times", "resolved_at": "times", "last_a
 RATING_PLACEHOLDERS = r"(un|not )?offered|n/?a|none|null|-+|–|—"
 
 
-def unread_warnings(engine: Any) -> list[str]:
+def unread_warnings(engine: Any, quote_values: bool = True) -> list[str]:
     """A warning per source and column of values written that were read as nothing (left
     NULL), dates and times first, then ratings; such a value went missing without a word, and
     with it the customer's recency and journey, or csat_mean and experience score. One pass
@@ -352,7 +357,9 @@ def unread_warnings(engine: Any) -> list[str]:
     Dates and times: a zone it does not know (10:00 BST, which is British or Bangladesh
     time), a year past 2100, a day that does not exist. Placeholders are not counted: values
     with no digit but 0 (n/a, 0000-00-00) and those of the year 9999. A date of birth is not
-    quoted: it is personal.
+    quoted: it is personal; nor is any value when `quote_values` is false (output.hash_pii:
+    a column misread may hold anything, `ann@x.com 617-253-1234` under created_at, and a
+    warning goes to logs and run.json in the clear).
 
     Ratings: a word no survey's scale names (Meh), text. Placeholders (RATING_PLACEHOLDERS)
     are not counted; a number outside the scale is read, and counted apart
@@ -381,7 +388,7 @@ def unread_warnings(engine: Any) -> list[str]:
                 if written_count == 1
                 else f"{unread:,} of its {written_count:,} {column} values are"
             )
-            quoted = f" (such as {example!r})" if what == "times" else ""
+            quoted = f" (such as {example!r})" if what == "times" and quote_values else ""
             dated.append(
                 f"source '{source}': {which} not read as {what}{quoted} and left empty (the "
                 "README's profiles.parquet section says which formats, zones and years are read)"
@@ -389,12 +396,14 @@ def unread_warnings(engine: Any) -> list[str]:
         written_count, unread, example = counted[3 * len(_DATED) :]
         if not unread:
             continue
-        which = (
-            f"its only csat value ({example!r}) is not read as a rating"
-            if written_count == 1
-            else f"{unread:,} of its {written_count:,} csat values are not read as "
-            f"ratings (such as {example!r})"
-        )
+        if written_count == 1:
+            quoted = f" ({example!r})" if quote_values else ""
+            which = f"its only csat value{quoted} is not read as a rating"
+        else:
+            quoted = f" (such as {example!r})" if quote_values else ""
+            which = (
+                f"{unread:,} of its {written_count:,} csat values are not read as ratings{quoted}"
+            )
         rated.append(
             f"source '{source}': {which} and left empty (the README's profiles.parquet "
             "section says which numbers and words are ratings)"
