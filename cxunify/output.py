@@ -123,14 +123,25 @@ ID_OUTPUTS = ("identity_map", "customer_ids", "id_redirects", "removed_records")
 
 # output.hash_pii: which columns hold personal data, and their shape. Source ids stay as they
 # are (they are how a row is found in its system), as do city, state, country and postcode
-# (what analysts group by).
+# (what analysts group by), and gender. A customer_key is hashed: unlike a source's row id it
+# is the customer's own account or loyalty number, which they give at a till or on a call.
 PII_KEY_ENV = "CXUNIFY_PII_KEY"
 PROFILE_PII = {
     **dict.fromkeys(("first_name", "last_name", "email", "phone", "street", "dob"), "value"),
     **dict.fromkeys(("emails", "phones", "addresses", "handles"), "list"),
     "handles_by_platform": "map",
 }
-RECORD_PII = ("first_name", "last_name", "email", "phone", "street", "dob", "national_id", "handle")
+RECORD_PII = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "dob",
+    "national_id",
+    "customer_key",
+    "handle",
+)
 
 
 def pii_key() -> str:

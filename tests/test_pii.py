@@ -49,7 +49,7 @@ def _rows(query: str) -> list[tuple]:
 
 def test_records_hold_digests_of_the_standardised_values(hashed_out: Path, sample_out: Path):
     fields = ("first_name", "last_name", "email", "phone", "street", "dob", "national_id",
-              "handle")  # fmt: skip
+              "customer_key", "handle")  # fmt: skip
     query = "SELECT source, source_record_id, {} FROM '{}/records.parquet' ORDER BY 1, 2"
     plain = _rows(query.format(", ".join(fields), sample_out))
     hashed = _rows(query.format(", ".join(fields), hashed_out))
@@ -62,7 +62,8 @@ def test_records_hold_digests_of_the_standardised_values(hashed_out: Path, sampl
     assert checked > 30_000
     # What is not personal is kept as it was.
     kept = "SELECT source, source_record_id, customer_id, city, postcode, state, country, " \
-           "name_suffix, created_at FROM '{}/records.parquet' ORDER BY 1, 2"  # fmt: skip
+           "name_suffix, gender, platform, created_at FROM '{}/records.parquet' " \
+           "ORDER BY 1, 2"  # fmt: skip
     assert _rows(kept.format(hashed_out)) == _rows(kept.format(sample_out))
 
 
@@ -228,3 +229,37 @@ def test_hashed_warnings_quote_no_value_of_the_exports(cli, tmp_path: Path, monk
         assert json.loads(manifest)["warnings"] == warnings
         assert json.loads(run.stdout)["warnings"] == warnings
         assert " ".join(run.stderr.split()).count("Warning: ") == len(warnings)
+
+
+def test_a_customer_key_is_hashed_in_every_output_and_in_explain(cli, tmp_path, monkeypatch):
+    """A loyalty number (customer_key) stayed in the clear in records.parquet, and so in
+    `cxunify explain`, of a hashed run: it is the customer's own, as an email is. Gender is
+    kept, as the README says."""
+    monkeypatch.setenv("CXUNIFY_PII_KEY", KEY)
+    write(
+        tmp_path / "crm.csv",
+        "contact_id,first_name,email,loyalty_id,gender\n"
+        "C1,Ann,ann@mail.com,LOY-998877,F\n"
+        "C2,Bob,bob@mail.com,LOY-554433,M\n",
+    )
+    config = write(
+        tmp_path / "c.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: contact_id,\n"
+        "     columns: {first_name: first_name, email: email, customer_key: loyalty_id,\n"
+        "               gender: gender}}\noutput:\n  hash_pii: true\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--config", config, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert _rows(
+        f"SELECT customer_key, gender FROM '{out}/records.parquet' ORDER BY source_record_id"
+    ) == [(digest("LOY-998877"), "f"), (digest("LOY-554433"), "m")]
+    for path in sorted(out.rglob("*.parquet")):
+        for (text,) in _rows(f"SELECT to_json(t)::VARCHAR FROM '{path}' t"):
+            assert "LOY-" not in text, path
+    assert "LOY-" not in (out / "run.json").read_text()
+    for shown in (("crm:C1",), ("crm:C1", "--json")):
+        explained = cli("explain", *shown, "--out", out)
+        assert explained.exit_code == 0, explained.stderr
+        assert digest("LOY-998877")[:8] in explained.stdout
+        assert "LOY-" not in explained.stdout + explained.stderr
