@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import threading
 import uuid
 from collections.abc import Iterator
@@ -255,7 +256,19 @@ def staging_dir(out_dir: Folder) -> Folder:
         ) from None
     staging = out_dir.parent / name
     staging.mkdir()
+    # Before a file is written in it: the run's exports and spill files go there too.
+    _take_mode(staging, out_dir)
     return staging
+
+
+def _take_mode(folder: Path, out_dir: Path) -> None:
+    """Give `folder`, which takes `out_dir`'s place (or is set aside beside it), the
+    permission bits of `out_dir`, if it is a folder: a `chmod 700 out` keeping other users
+    out of the customers' data was undone by each run's fresh folder (755 under the usual
+    umask). The owner keeps full access: the run writes into it, and removes the folder it
+    replaces."""
+    if out_dir.is_dir():
+        os.chmod(folder, stat.S_IMODE(out_dir.stat().st_mode) | stat.S_IRWXU)
 
 
 def check_replaceable(out_dir: Folder) -> None:
@@ -401,6 +414,7 @@ def swap_in(staging: Folder, out_dir: Folder) -> None:
     if not out_dir.exists():
         staging.rename(out_dir)
         return
+    _take_mode(staging, out_dir)  # as it is now: it may have changed since the run began
     _carry_over(out_dir, staging)
     if _exchange(staging, out_dir):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous run
@@ -558,6 +572,8 @@ def set_aside(staging: Folder, out_dir: Folder) -> Folder:
         if not (aside / MANIFEST).exists():
             raise OutputError(f"{aside}: exists and is not a cxunify output; remove it")
         remove_tree(aside)
+    if isinstance(staging, Path) and isinstance(out_dir, Path):
+        _take_mode(staging, out_dir.resolve())  # it holds the same customers' data
     staging.rename(aside)  # type: ignore[arg-type]  # both local or both on the store
     if isinstance(aside, Path):
         write_database(aside)

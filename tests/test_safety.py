@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from cxunify.lock import lock_path, output_lock
-from cxunify.output import swap_in
+from cxunify.output import staging_dir, swap_in
 from tests.conftest import ROOT, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
@@ -305,6 +305,30 @@ def test_swap_never_leaves_the_path_missing(tmp_path: Path):
     swap_in(staging, out)
     assert (out / "run.json").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def _mode(folder: Path) -> int:
+    return os.stat(folder).st_mode & 0o7777
+
+
+def test_a_run_keeps_the_mode_of_the_output_folder(cli, tmp_path: Path):
+    """`chmod 700 out` (the customers' data, for its owner alone) came back 755 after the
+    next run: a fresh folder, made under the umask, was swapped in. The new folder takes the
+    old one's mode, and so does the one a failed gate sets aside; the owner keeps full
+    access (a run writes the folder, and removes the one it replaced)."""
+    config, out = _tiny(tmp_path), tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    out.chmod(0o700)
+    assert _mode(staging_dir(out)) == 0o700  # from the start: the run's files go there
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert _mode(out) == 0o700
+    out.chmod(0o550)
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert _mode(out) == 0o750
+    out.chmod(0o710)
+    gated = write(tmp_path / "gated.yaml", config.read_text() + "gates:\n  min_linked_share: 1\n")
+    assert cli("unify", "--config", gated, "--out", out, "-q").exit_code == 3
+    assert (_mode(out), _mode(tmp_path / "out.rejected")) == (0o710, 0o710)
 
 
 def test_a_run_keeps_what_the_user_put_in_the_output_folder(cli, tmp_path: Path):
