@@ -130,6 +130,10 @@ class PreviousOutput:
     redirects: Path | HadoopPath | None
     started_at: datetime
     removed_records: Path | HadoopPath | None = None
+    # How its personal values were written (its run.json's pii_hashed and pii_key_check):
+    # a run whose values will not join with them says so (see output.pii_warnings).
+    pii_hashed: bool = False
+    pii_key_check: str | None = None
 
 
 def carry_over_ids(

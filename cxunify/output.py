@@ -157,6 +157,62 @@ def pii_key() -> str:
     return key
 
 
+# run.json's pii_key_check is the digest of this text, made as the outputs' digests are.
+KEY_CHECK_LABEL = "cxunify key check"
+# A key shorter than this is warned of: anyone holding one digest of a value they know (their
+# own email's) can try keys against it, and a short key is soon found.
+SHORT_KEY = 16
+
+
+def pii_key_check(key: str) -> str:
+    """The digest of KEY_CHECK_LABEL under `key` (hex SHA-256 of the key, the byte 0x1F and
+    the label, as every digest of a hashed output is made), by which a later run tells whether
+    the key changed. It reveals nothing about the key that a digest of a known value in the
+    outputs would not."""
+    return hashlib.sha256(f"{key}\x1f{KEY_CHECK_LABEL}".encode()).hexdigest()
+
+
+def pii_warnings(key: str | None, previous: PreviousOutput | None) -> list[str]:
+    """What a run should warn of about its digests: a short `key` (None: the run writes
+    personal values in the clear), and digests that will not join with the previous
+    output's: made with another key, or appearing or disappearing. Every digest changes then,
+    and a downstream table joined on them silently stops matching."""
+    warnings = []
+    if key is not None and len(key) < SHORT_KEY:
+        warnings.append(
+            f"{PII_KEY_ENV} is shorter than {SHORT_KEY} characters: whoever holds the digest "
+            "of a value they know (their own email) can find a short key by trying keys, and "
+            "with it every value; use a long random one (openssl rand -hex 32)"
+        )
+    if previous is None:
+        return warnings
+    folder = previous.identity_map.parent
+    if key is not None and not previous.pii_hashed:
+        warnings.append(
+            f"the previous output ({folder}) holds the personal values in the clear and this "
+            "one their digests (output.hash_pii): joins on those columns between the two, or "
+            "with tables loaded from the previous one, will not match"
+        )
+    elif key is None and previous.pii_hashed:
+        warnings.append(
+            f"the previous output ({folder}) holds digests of the personal values "
+            "(output.hash_pii) and this one the values in the clear: joins on those columns "
+            "between the two, or with tables loaded from the previous one, will not match"
+        )
+    elif (
+        key is not None
+        and previous.pii_key_check is not None
+        and previous.pii_key_check != pii_key_check(key)
+    ):
+        warnings.append(
+            f"{PII_KEY_ENV} is not the key the previous output ({folder}) was hashed with: "
+            "every digest changed, and joins on the previous output's digests (tables loaded "
+            "from it) will not match this one's; if the key changed by mistake, run again "
+            "with the previous one"
+        )
+    return warnings
+
+
 def hashed(column_sql: str, shape: str = "value") -> str:
     """`column_sql` with each personal value replaced by its keyed digest (a list element by
     element; a map's lists of values, keys kept). Equal values give equal digests within and
@@ -676,12 +732,15 @@ def find_previous(previous: Folder, for_update: bool = False) -> PreviousOutput 
         path = previous / f"{name}.parquet"
         return path if path.exists() else None
 
+    key_check = run.get("pii_key_check")
     return PreviousOutput(
         identity_map=previous / "identity_map.parquet",
         customer_ids=optional("customer_ids"),
         redirects=optional("id_redirects"),
         removed_records=optional("removed_records"),
         started_at=started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC),
+        pii_hashed=run.get("pii_hashed") is True,
+        pii_key_check=key_check if isinstance(key_check, str) else None,
     )
 
 

@@ -462,13 +462,19 @@ def publish(
     engine.close()
     for scratch in (".spill", ".work"):
         output.remove_tree(run.staging / scratch)
-    manifest = _manifest(config, inputs, counts, stage, run.started)
+    key = output.pii_key() if config.output.hash_pii else None
+    manifest = _manifest(config, inputs, counts, stage, run.started, key)
     manifest["model"] = _model_summary(run.model, run.model_reused)
     manifest["ids"] = churn.as_dict()
     manifest["as_of"] = profiled.as_of and profiled.as_of.isoformat()
     # What explain tells a stage's rule by (the config may have changed since).
     manifest["profile"] = recorded_settings(config.profile)
-    manifest["warnings"] = [*_email_warning(counts), *run.warnings, *profiled.warnings]
+    manifest["warnings"] = [
+        *output.pii_warnings(key, run.prior),
+        *_email_warning(counts),
+        *run.warnings,
+        *profiled.warnings,
+    ]
     failed = gates.failures(config.gates, figures)
     manifest["quality"] = {**figures.as_dict(), "failed": failed}
     # What the next run checks the files it reads by (see output.check_outputs).
@@ -541,6 +547,7 @@ def _manifest(
     counts: dict[str, int],
     stage: Stages,
     started: datetime,
+    pii_key: str | None,
 ) -> dict[str, Any]:
     return {
         "started_at": started.isoformat(timespec="seconds"),
@@ -550,6 +557,8 @@ def _manifest(
         "engine": stage.engine,  # where the run ended: an update runs on DuckDB
         # an update refuses a hashed output by it: it keeps no plain records to link
         "pii_hashed": config.output.hash_pii,
+        # by which the next run tells whether its key is this one's (never the key itself)
+        "pii_key_check": None if pii_key is None else output.pii_key_check(pii_key),
         # verify reports a state/ lost since (update --previous needs it)
         "update_state": config.output.state,
         # explain and report read the folder alone, so the decision rule travels with it.

@@ -202,6 +202,15 @@ def test_run_json_accounts_for_every_row(sample_out: Path):
     assert run["matching"] == {"threshold": 0.9, "links_floor": 0.01}
 
 
+def test_every_run_json_key_is_documented_in_the_readme(sample_out: Path):
+    """A key run.json gained (pii_key_check) was read by scripts that learnt of it nowhere."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### `run.json`")[1].split("\n### ")[0]
+    run = json.loads((sample_out / "run.json").read_text())
+    assert [key for key in run if f"`{key}`" not in section] == []
+    assert run["pii_hashed"] is False and run["pii_key_check"] is None
+
+
 def test_run_json_records_the_digest_of_each_output_and_its_own(sample_out: Path):
     """What the next run checks the files it reads by (a Parquet page carries no checksum)."""
     run = json.loads((sample_out / "run.json").read_text())

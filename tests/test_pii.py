@@ -263,3 +263,65 @@ def test_a_customer_key_is_hashed_in_every_output_and_in_explain(cli, tmp_path, 
         assert explained.exit_code == 0, explained.stderr
         assert digest("LOY-998877")[:8] in explained.stdout
         assert "LOY-" not in explained.stdout + explained.stderr
+
+
+def test_a_change_of_key_or_of_hashing_is_warned_of(cli, tmp_path: Path, monkeypatch):
+    """A run hashed with another key than the previous output's changed every digest, and
+    the joins of downstream tables on them stopped matching without a word; so did a run
+    that began or stopped hashing. run.json records a check of the key (a digest of a fixed
+    text, never the key) by which the next run tells; a short key is warned of."""
+    write(tmp_path / "crm.csv", "id,email\n1,ann@gmail.com\n2,bob@gmail.com\n")
+    plain = write(
+        tmp_path / "plain.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n",
+    )
+    hashed = write(tmp_path / "hashed.yaml", plain.read_text() + "output:\n  hash_pii: true\n")
+    out = tmp_path / "out"
+
+    def run(config: Path, key: str | None) -> list[str]:
+        """The run's warnings, the same on stderr, in --json and in run.json."""
+        if key is None:
+            monkeypatch.delenv("CXUNIFY_PII_KEY", raising=False)
+        else:
+            monkeypatch.setenv("CXUNIFY_PII_KEY", key)
+        result = cli("unify", "--config", config, "--out", out, "--json", "-q")
+        assert result.exit_code == 0, result.stderr
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["pii_key_check"] == (
+            None
+            if key is None
+            else hashlib.sha256(f"{key}\x1fcxunify key check".encode()).hexdigest()
+        )
+        assert json.loads(result.stdout)["warnings"] == manifest["warnings"]
+        assert result.stderr == "".join(f"Warning: {w}\n" for w in manifest["warnings"])
+        if key is not None:
+            assert key not in (out / "run.json").read_text() + result.stdout + result.stderr
+        return manifest["warnings"]
+
+    other = "another-key-not-secret"
+    assert run(plain, None) == []
+    assert run(hashed, KEY) == [
+        f"the previous output ({out}) holds the personal values in the clear and this one "
+        "their digests (output.hash_pii): joins on those columns between the two, or with "
+        "tables loaded from the previous one, will not match"
+    ]
+    assert run(hashed, KEY) == []
+    assert run(hashed, other) == [
+        f"CXUNIFY_PII_KEY is not the key the previous output ({out}) was hashed with: every "
+        "digest changed, and joins on the previous output's digests (tables loaded from it) "
+        "will not match this one's; if the key changed by mistake, run again with the "
+        "previous one"
+    ]
+    assert run(plain, None) == [
+        f"the previous output ({out}) holds digests of the personal values (output.hash_pii) "
+        "and this one the values in the clear: joins on those columns between the two, or "
+        "with tables loaded from the previous one, will not match"
+    ]
+    assert run(hashed, "0123456789abcde") == [
+        "CXUNIFY_PII_KEY is shorter than 16 characters: whoever holds the digest of a value "
+        "they know (their own email) can find a short key by trying keys, and with it every "
+        "value; use a long random one (openssl rand -hex 32)",
+        f"the previous output ({out}) holds the personal values in the clear and this one "
+        "their digests (output.hash_pii): joins on those columns between the two, or with "
+        "tables loaded from the previous one, will not match",
+    ]
