@@ -395,10 +395,11 @@ def valued_sql(top_categories: int, convert: bool, touchpoints: str = TOUCHPOINT
         ),
         categories AS (
             -- Beauty and beauty are one category, named as the customer's orders name it most
-            -- (ties: the first spelling in sort order); ranked by the orders naming it.
+            -- (ties: the first spelling in sort order); ranked by the orders naming it, ties
+            -- by the name whatever its case (books before Shoes), then as written.
             SELECT customer_id,
-                   list(category ORDER BY n DESC, category)[1:{int(top_categories)}]
-                       AS top_categories
+                   list(category ORDER BY n DESC, lower(category), category)
+                       [1:{int(top_categories)}] AS top_categories
             FROM (SELECT s.customer_id, first(s.category ORDER BY s.n DESC, s.category)
                              AS category,
                          any_value(f.n) AS n

@@ -22,6 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from cxunify.config import ProfileConfig
 from cxunify.errors import UserError
 from cxunify.traits import TOUCHPOINTS, TRAITS, build_touchpoints, build_traits, rfm_segment_sql
+from tests.conftest import write
 from tests.profile_fixture import SOURCE_OF_KIND, by_customer, load_records, ts
 
 AS_OF = ts("2025-06-30 00:00")
@@ -937,3 +938,23 @@ def test_every_relative_trait_is_computed_again_for_a_customer_whose_traits_are_
     from cxunify import traits
 
     assert set(traits._RELATIVE_FROM) == set(traits.RELATIVE_TRAITS)
+
+
+def test_categories_tied_on_orders_go_by_name_whatever_its_case(cli, tmp_path):
+    """Ties were broken by the name as written, so upper case came first: Shoes, garden,
+    Apparel and books, one order each, listed Apparel, Shoes, books."""
+    import duckdb
+
+    write(
+        tmp_path / "orders.csv",
+        "order_id,email,order_date,amount,currency,category\n"
+        "O1,ann@gmail.com,2025-01-01,10.00,USD,Shoes\n"
+        "O2,ann@gmail.com,2025-01-02,10.00,USD,garden\n"
+        "O3,ann@gmail.com,2025-01-03,10.00,USD,Apparel\n"
+        "O4,ann@gmail.com,2025-01-04,10.00,USD,books\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", tmp_path / "orders.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(f"SELECT orders, top_categories FROM '{out}/profiles.parquet'").fetchall()
+    assert rows == [(4, ["Apparel", "books", "garden"])]
