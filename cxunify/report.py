@@ -436,6 +436,19 @@ section { margin: 2rem 0; } .caption { color: #555; } .note { color: #8a5a00; }
 """
 
 
+# run.json's counts shown above the charts, each labelled with what it counts: "links" alone
+# read as the rows of links.parquet, which holds the near misses below the threshold too.
+COUNTS_SHOWN = {
+    "rows_in": "rows in",
+    "rows_rejected": "rows rejected",
+    "rows_mapped": "rows mapped",
+    "candidate_pairs": "candidate pairs",
+    "links": "links at or above the threshold (those merge guards refused included)",
+    "links_refused_by_guards": "links refused by merge guards",
+    "customers": "customers",
+}
+
+
 def _script_json(figure: go.Figure) -> str:
     # Inside <script>, "</" would end the element early; \u003c is the same string to JSON.
     return figure.to_json().replace("<", "\\u003c")
@@ -445,18 +458,9 @@ def _page(
     out_dir: Path, manifest: dict[str, Any], charts: list[_Chart], skipped: dict[str, str]
 ) -> str:
     counts = manifest.get("counts", {})
-    shown = (
-        "rows_in",
-        "rows_rejected",
-        "rows_mapped",
-        "candidate_pairs",
-        "links",
-        "links_refused_by_guards",
-        "customers",
-    )
     count_rows = "".join(
-        f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td class='n'>{counts[k]:,}</td></tr>"
-        for k in shown
+        f"<tr><td>{html.escape(label)}</td><td class='n'>{counts[k]:,}</td></tr>"
+        for k, label in COUNTS_SHOWN.items()
         if isinstance(counts.get(k), int)
     )
     sections = []

@@ -259,3 +259,22 @@ def test_an_output_without_ratings_or_texts_says_so_on_its_experience_chart(
     assert result.exit_code == 0, result.stderr
     page = (tmp_path / "s.html").read_text()
     assert "no ticket has a CSAT rating" not in page and "no ticket or post has a text" not in page
+
+
+def test_the_header_says_what_its_link_count_counts(cli, sample_out: Path, tmp_path: Path):
+    """'links 13,311' read as the rows of links.parquet, which are 18,730 with the near misses:
+    the figure is of the pairs at or above the threshold, merge guards' refusals among them."""
+    counts = json.loads((sample_out / "run.json").read_text())["counts"]
+    [(above, refused)] = duckdb.sql(
+        "SELECT count(*) FILTER (above_threshold), count(*) FILTER (guard IS NOT NULL) "
+        f"FROM '{sample_out}/links.parquet'"
+    ).fetchall()
+    assert (counts["links"], counts["links_refused_by_guards"]) == (above, refused)
+    assert cli("report", "--out", sample_out, "--to", tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    assert (
+        "<tr><td>links at or above the threshold (those merge guards refused included)</td>"
+        f"<td class='n'>{above:,}</td></tr>"
+        f"<tr><td>links refused by merge guards</td><td class='n'>{refused:,}</td></tr>"
+    ) in page
+    assert "<td>links</td>" not in page
