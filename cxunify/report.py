@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 from cxunify.errors import OutputError
 from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file
 from cxunify.sql import ident, parquet
+from cxunify.traits import JOURNEY_STAGES, LIFECYCLE_STAGES
 
 REPORT = "report.html"
 NEEDED = ("profiles.parquet", "identity_map.parquet", "records.parquet", "links.parquet")
@@ -321,14 +322,29 @@ def _require(con, out_dir: Path, *columns: str) -> None:
         raise _Unavailable(f"profiles.parquet has no {', '.join(missing)}")
 
 
-def _count_by(con, out_dir: Path, column: str) -> tuple[list[str], list[int]]:
+NONE = "(none)"
+
+
+def _count_by(
+    con, out_dir: Path, column: str, order: Sequence[str] = ()
+) -> tuple[list[str], list[int]]:
+    """Customers per value of `column`, most first, or in `order` when given."""
     rows = _rows(
         con,
-        f"SELECT coalesce({ident(column)}::VARCHAR, '(none)'), count(*) "
+        f"SELECT coalesce({ident(column)}::VARCHAR, '{NONE}'), count(*) "
         f"FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
         {"p": str(out_dir / "profiles.parquet")},
     )
+    if order:
+        rows = _in_order(rows, order)
     return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _in_order(rows: list[tuple], order: Sequence[str]) -> list[tuple]:
+    """`rows` by their first value in `order` (the stages of a funnel); a value it does not
+    list after those, by name, and no value (NONE) last."""
+    rank = {value: i for i, value in enumerate(order)}
+    return sorted(rows, key=lambda r: (r[0] == NONE, rank.get(r[0], len(rank)), r[0]))
 
 
 def _rfm(con, out_dir: Path, manifest: dict) -> _Chart:
@@ -343,8 +359,10 @@ def _rfm(con, out_dir: Path, manifest: dict) -> _Chart:
 def _stages(con, out_dir: Path, manifest: dict) -> _Chart:
     _require(con, out_dir, "lifecycle_stage", "journey_stage")
     figure = make_subplots(rows=1, cols=2, subplot_titles=("lifecycle stage", "journey stage"))
-    for col, column in enumerate(("lifecycle_stage", "journey_stage"), start=1):
-        stages, customers = _count_by(con, out_dir, column)
+    for col, (column, order) in enumerate(
+        (("lifecycle_stage", LIFECYCLE_STAGES), ("journey_stage", JOURNEY_STAGES)), start=1
+    ):
+        stages, customers = _count_by(con, out_dir, column, order)
         figure.add_trace(go.Bar(x=stages, y=customers, name=column, showlegend=False), 1, col)
     figure.update_layout(template=TEMPLATE, margin=MARGIN, yaxis_title="customers")
     return _Chart("stages", "Lifecycle and journey stages", "Customers per stage.", figure)
@@ -355,13 +373,14 @@ def _experience(con, out_dir: Path, manifest: dict) -> _Chart:
     rows = _rows(
         con,
         f"""
-        SELECT coalesce(journey_stage::VARCHAR, '(none)') AS stage,
+        SELECT coalesce(journey_stage::VARCHAR, '{NONE}') AS stage,
                avg(csat_mean), avg(sentiment_mean),
                count(csat_mean), count(sentiment_mean)
-        FROM {parquet("$p")} GROUP BY ALL ORDER BY stage
+        FROM {parquet("$p")} GROUP BY ALL
         """,
         {"p": str(out_dir / "profiles.parquet")},
     )
+    rows = _in_order(rows, JOURNEY_STAGES)
     stages = [r[0] for r in rows]
     figure = make_subplots(rows=1, cols=2, subplot_titles=("mean CSAT", "mean sentiment (-1 to 1)"))
     figure.add_trace(

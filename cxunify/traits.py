@@ -112,6 +112,10 @@ STATUS_ACCENTS = ("àáâãäåçèéêëìíîïñòóôõöùúûüýÿ", "aaa
 # (recency, and the lifecycle stage read from it) and with the other customers (RFM scores
 # are ranks among them). `cxunify diff` does not count them as a change of the customer.
 RELATIVE_TRAITS = ("recency_days", "lifecycle_stage", "rfm_r", "rfm_f", "rfm_m", "rfm_segment")
+# The values of lifecycle_stage and journey_stage, each in its own order (a customer's way
+# through them), as the README lists them and the report draws them.
+LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "lapsed")
+JOURNEY_STAGES = ("research", "comparison", "purchase", "support", "loyalty")
 
 # The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
 TOUCHPOINTS_QUERY = f"""

@@ -278,3 +278,30 @@ def test_the_header_says_what_its_link_count_counts(cli, sample_out: Path, tmp_p
         f"<tr><td>links refused by merge guards</td><td class='n'>{refused:,}</td></tr>"
     ) in page
     assert "<td>links</td>" not in page
+
+
+def _figure(page: str, key: str) -> dict:
+    """The Plotly figure (data and layout) the page draws as chart `key`."""
+    found = re.search(
+        rf"Plotly\.newPlot\('chart-{key}'.*?\}}\)\((\{{.*?\}})\);</script>", page, re.DOTALL
+    )
+    assert found, key
+    return json.loads(found[1])
+
+
+def test_stages_are_drawn_in_their_own_order(cli, sample_out: Path, tmp_path: Path):
+    """The lifecycle and journey charts, and CSAT and sentiment by journey stage, were sorted
+    by how many customers each stage has (loyalty, research, comparison, ...), or by name:
+    a reader follows a funnel in its own order."""
+    assert cli("report", "--out", sample_out, "--to", tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    lifecycle = ["prospect", "new", "active", "at_risk", "lapsed"]
+    journey = ["research", "comparison", "purchase", "support", "loyalty"]
+    stages = _figure(page, "stages")["data"]
+    assert [trace["x"] for trace in stages] == [lifecycle, journey]
+    assert [trace["x"] for trace in _figure(page, "experience")["data"]] == [journey, journey]
+    # A stage this version does not know goes after those it knows, and no stage last.
+    from cxunify.report import _in_order
+
+    rows = [("(none)", 1), ("dormant", 2), ("new", 3), ("prospect", 4)]
+    assert [r[0] for r in _in_order(rows, lifecycle)] == ["prospect", "new", "dormant", "(none)"]
