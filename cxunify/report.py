@@ -468,6 +468,13 @@ COUNTS_SHOWN = {
 }
 
 
+def _as_of(manifest: dict[str, Any]) -> str:
+    """The date every stage, recency and RFM score is relative to (run.json's as_of)."""
+    if "as_of" not in manifest:
+        return "?"
+    return str(manifest["as_of"] or "none (no date in the data)")
+
+
 def _script_json(figure: go.Figure) -> str:
     # Inside <script>, "</" would end the element early; \u003c is the same string to JSON.
     return figure.to_json().replace("<", "\\u003c")
@@ -505,7 +512,8 @@ def _page(
         f"<script>{get_plotlyjs()}</script></head><body>"
         "<h1>cxunify report</h1>"
         f"<p class='meta'>{html.escape(str(out_dir.resolve()))} · run finished "
-        f"{html.escape(str(manifest.get('finished_at', '?')))} · threshold "
+        f"{html.escape(str(manifest.get('finished_at', '?')))} · traits as of "
+        f"{html.escape(_as_of(manifest))} · threshold "
         f"{html.escape(str(manifest.get('matching', {}).get('threshold', '?')))}</p>"
         f"<table class='counts'>{count_rows}</table>{skipped_html}"
         + "".join(sections)

@@ -305,3 +305,17 @@ def test_stages_are_drawn_in_their_own_order(cli, sample_out: Path, tmp_path: Pa
 
     rows = [("(none)", 1), ("dormant", 2), ("new", 3), ("prospect", 4)]
     assert [r[0] for r in _in_order(rows, lifecycle)] == ["prospect", "new", "dormant", "(none)"]
+
+
+def test_the_header_names_the_runs_as_of(cli, sample_out: Path, tmp_path: Path):
+    """Every stage, recency and RFM score is relative to run.json's as_of, which the report
+    did not show: a report of a run with --as-of 2026-06-30 read as one of today's."""
+    as_of = json.loads((sample_out / "run.json").read_text())["as_of"]
+    assert as_of
+    assert cli("report", "--out", sample_out, "--to", tmp_path / "r.html").exit_code == 0
+    assert f" · traits as of {as_of} · " in (tmp_path / "r.html").read_text()
+    # A run whose data holds no date has none.
+    out = small_output(tmp_path)
+    assert json.loads((out / "run.json").read_text())["as_of"] is None
+    assert cli("report", "--out", out, "--to", tmp_path / "s.html").exit_code == 0
+    assert " · traits as of none (no date in the data) · " in (tmp_path / "s.html").read_text()
