@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,9 +91,14 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     try:
         for key, builder in CHARTS.items():
             try:
-                charts.append(builder(con, out_dir, manifest))
+                chart = builder(con, out_dir, manifest)
             except _Unavailable as reason:
                 skipped[key] = str(reason)
+                continue
+            # A trace's name in its hover label was cut to 15 characters: 'refused by a...',
+            # 'u (different p...'.
+            chart.figure.update_layout(hoverlabel={"namelength": -1})
+            charts.append(chart)
     finally:
         con.close()
     document = _page(out_dir, manifest, charts, skipped)
@@ -295,7 +301,18 @@ def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
         f"SELECT reason, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
         {"p": str(path)},
     )
-    figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
+    # A reason a line long (a duplicate id that is an email, DuckDB's list of CSV errors) was
+    # cut off at the chart's left edge in a narrow window: its label is wrapped, and the
+    # hover shows it whole.
+    figure = go.Figure(
+        go.Bar(
+            x=[r[1] for r in rows],
+            y=[_wrapped(r[0]) for r in rows],
+            customdata=[_plotly_text(r[0]) for r in rows],
+            hovertemplate="%{customdata}: %{x} rows<extra></extra>",
+            orientation="h",
+        )
+    )
     figure.update_layout(
         template=TEMPLATE,
         margin=MARGIN,
@@ -305,6 +322,18 @@ def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
     if not rows:
         figure.add_annotation(text="no rows were rejected", showarrow=False, x=0.5, y=0.5)
     return _Chart("rejects", "Rejects by reason", "Input rows that could not be used.", figure)
+
+
+def _plotly_text(text: str) -> str:
+    # Plotly reads tags in a label (<b>, <br>, <a href>) and entities: a value is escaped.
+    return html.escape(text, quote=False)
+
+
+def _wrapped(label: str, width: int = 40) -> str:
+    """`label` in lines of at most `width` characters, as Plotly draws a tick label: on one
+    line, a long one was wider than the room beside the bars."""
+    lines = textwrap.wrap(label, width) or [label]
+    return "<br>".join(_plotly_text(line) for line in lines)
 
 
 def _profile_columns(con, out_dir: Path) -> set[str]:

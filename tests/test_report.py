@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, small_output
+from tests.conftest import ROOT, small_output, write
 
 CORE_CHARTS = [
     "records_per_source",
@@ -319,3 +319,90 @@ def test_the_header_names_the_runs_as_of(cli, sample_out: Path, tmp_path: Path):
     assert json.loads((out / "run.json").read_text())["as_of"] is None
     assert cli("report", "--out", out, "--to", tmp_path / "s.html").exit_code == 0
     assert " · traits as of none (no date in the data) · " in (tmp_path / "s.html").read_text()
+
+
+LONG_ID = "maximilian.alexander.von.habsburg-lothringen@example-company.co.uk"
+
+
+@pytest.fixture(scope="module")
+def long_reason_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An output of one row rejected for a reason longer than a line (a duplicate id that is
+    an email) and a customer of two records."""
+    root = tmp_path_factory.mktemp("long-reason")
+    write(
+        root / "crm.csv",
+        f"id,email,first_name\n{LONG_ID},ann@gmail.com,Ann\n{LONG_ID},ann@gmail.com,Ann\n"
+        "2,ann@gmail.com,Ann\n3,bob@gmail.com,Bob\n",
+    )
+    config = write(
+        root / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, "
+        "columns: {email: email, first_name: first_name}}\n",
+    )
+    from typer.testing import CliRunner
+
+    from cxunify.cli import app
+
+    out = root / "out"
+    result = CliRunner().invoke(app, ["unify", "--config", str(config), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_a_long_reject_reason_is_wrapped_and_hover_names_are_whole(
+    cli, long_reason_out: Path, tmp_path: Path
+):
+    """A reason wider than the room beside the bars was cut off at the chart's left edge, and
+    a trace's name in its hover label was cut to 15 characters ('refused by a...')."""
+    [(reason,)] = duckdb.sql(f"SELECT reason FROM '{long_reason_out}/rejects.parquet'").fetchall()
+    assert reason == f"duplicate id {LONG_ID} (first at row 1) in id"
+    assert cli("report", "--out", long_reason_out, "--to", tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    [bars] = _figure(page, "rejects")["data"]
+    [label] = bars["y"]
+    lines = label.split("<br>")
+    assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
+    assert "".join(lines).replace(" ", "") == reason.replace(" ", "")
+    assert bars["customdata"] == [reason]
+    for key in re.findall(r"data-chart='([a-z_]+)'", page):
+        assert _figure(page, key)["layout"]["hoverlabel"] == {"namelength": -1}, key
+
+
+def test_labels_are_whole_in_a_narrow_window(cli, long_reason_out: Path, tmp_path: Path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    path = tmp_path / "r.html"
+    assert cli("report", "--out", long_reason_out, "--to", path).exit_code == 0
+    browser = _browser()
+    try:
+        browser.set_window_size(700, 900)
+        browser.get(path.resolve().as_uri())
+        WebDriverWait(browser, 30).until(
+            lambda b: b.execute_script(
+                "return Array.from(document.querySelectorAll('.cx-chart'))"
+                ".every(c => c.querySelector('svg.main-svg'))"
+            )
+        )
+        # Each tick label of the rejects chart, against the chart's own box.
+        inside = browser.execute_script(
+            """
+            const chart = document.getElementById('chart-rejects');
+            const box = chart.querySelector('svg.main-svg').getBoundingClientRect();
+            return Array.from(chart.querySelectorAll('.ytick text')).map(t => {
+              const r = t.getBoundingClientRect();
+              return r.left >= box.left && r.right <= box.right;
+            });
+            """
+        )
+        hovered = browser.execute_script(
+            """
+            const chart = document.getElementById('chart-m_u');
+            Plotly.Fx.hover(chart, [{curveNumber: 1, pointNumber: 0}]);
+            return Array.from(chart.querySelectorAll('.hoverlayer text'))
+              .map(t => t.textContent);
+            """
+        )
+    finally:
+        browser.quit()
+    assert inside == [True]
+    assert "u (different people)" in hovered
