@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxunify.errors import OutputError
-from cxunify.output import MANIFEST
+from cxunify.output import MANIFEST, require_folder
 from cxunify.sql import column_list, parquet
 from cxunify.traits import RELATIVE_TRAITS
 
@@ -106,6 +106,7 @@ def diff_outputs(old: Path, new: Path) -> Diff:
     """
     params = {}
     for label, folder in (("old", old), ("new", new)):
+        require_folder(folder)
         if not (folder / MANIFEST).is_file():
             raise OutputError(f"{folder}: not a cxunify output folder (no {MANIFEST})")
         for name, key in (("identity_map", "map"), ("profiles", "profiles")):

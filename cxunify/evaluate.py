@@ -21,7 +21,7 @@ import polars as pl
 
 from cxunify.errors import InputError, OutputError
 from cxunify.ingest import readable_text
-from cxunify.output import MANIFEST, read_manifest
+from cxunify.output import MANIFEST, read_manifest, require_folder
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
 from cxunify.sql import ident, parquet, read_file
 from cxunify.standardize import install_macros
@@ -115,6 +115,7 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
     made candidates, or scored under ``links_floor``, are not in the file, so recall here is
     relative to the scored pairs; the clustering figures in ``quality`` are absolute).
     """
+    require_folder(out_dir)
     links = out_dir / "links.parquet"
     if not links.is_file():
         raise OutputError(f"{out_dir}: no links.parquet; run cxunify unify first")

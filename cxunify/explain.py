@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError
-from cxunify.output import read_manifest
+from cxunify.output import read_manifest, require_folder
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
 from cxunify.trait_reasons import TraitReason, trait_reasons
@@ -121,6 +121,7 @@ def explain(
     """
     if (customer_id is None) == (record is None):
         raise UserError("give either --customer or --record")
+    require_folder(out_dir)
     for name in NEEDED:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")

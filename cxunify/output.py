@@ -636,6 +636,14 @@ def set_aside(staging: Folder, out_dir: Folder) -> Folder:
     return aside
 
 
+def require_folder(out_dir: Path | str) -> None:
+    """Stop at an output folder that is not there, in the one line every command reading an
+    output says it with: each said what it looked for first ('no run.json', 'no
+    profiles.parquet; run cxunify unify', 'no links.parquet'), as if the folder were there."""
+    if not Path(out_dir).exists():
+        raise OutputError(f"{out_dir}: no such output folder")
+
+
 def read_manifest(out_dir: Path) -> dict[str, Any]:
     """The run.json of an output folder, for the commands that read one; a file cut short or
     overwritten is the user's to mend, not a cxunify fault."""

@@ -143,6 +143,8 @@ def unify(
             None if previous is None else str(previous),
             spark_session,
         )
+    if previous is not None:
+        output.require_folder(previous)
     out_dir = Path(out_dir).resolve()
     output.check_replaceable(out_dir)
     read_from = out_dir if previous is None else Path(previous).resolve()

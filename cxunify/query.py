@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from cxunify import jsontext
 from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
-from cxunify.output import MANIFEST, create_views
+from cxunify.output import MANIFEST, create_views, require_folder
 from cxunify.sql import ident
 
 ExportFormat = Literal["table", "csv", "json", "parquet"]
@@ -33,6 +33,7 @@ ExportFormat = Literal["table", "csv", "json", "parquet"]
 def open_output(out_dir: Path, skipped: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with a view per output table of `out_dir`; a Parquet file of
     the user's there that cannot be read has no view, and a line in `skipped`."""
+    require_folder(out_dir)
     if not (out_dir / MANIFEST).is_file():
         raise OutputError(f"{out_dir}: not a cxunify output folder (no {MANIFEST})")
     con = duckdb.connect(":memory:")

@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from cxunify.errors import OutputError
-from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file
+from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file, require_folder
 from cxunify.sql import ident, parquet
 from cxunify.traits import JOURNEY_STAGES, LIFECYCLE_STAGES
 
@@ -79,6 +79,7 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     """
     began = time.perf_counter()
     out_dir = Path(out_dir)
+    require_folder(out_dir)
     for name in NEEDED:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")

@@ -523,6 +523,7 @@ def stored_sources(previous: Path | str) -> dict[str, list]:
     state (the update says why)."""
     if is_uri(previous):
         return {}
+    output.require_folder(previous)
     try:
         state = _read_state_json(Path(previous) / STATE)
     except OutputError:
@@ -605,6 +606,7 @@ def update(
                 f"{location}: an update runs on DuckDB and reads and writes local folders; "
                 "for an output on a store run a full `cxunify unify --engine spark`"
             )
+    output.require_folder(previous)
     if config.output.hash_pii:
         output.pii_key()
     previous = Path(previous).resolve()

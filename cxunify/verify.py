@@ -32,6 +32,7 @@ def verify_output(folder: Path) -> list[Checked]:
     """Every file `folder`'s run.json and state.json record a digest of (and the two files
     themselves), each with its problem, if any; state.json is missing when the run wrote a
     state. Stops at a folder that is no output or was written before digests were kept."""
+    output.require_folder(folder)
     manifest = folder / output.MANIFEST
     if not manifest.is_file():
         raise OutputError(f"{folder}: not a cxunify output folder (no {output.MANIFEST})")

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from cxunify.cli import app
-from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS, write
+from tests.conftest import ROOT, SAMPLE, SAMPLE_FLAGS, small_output, write
 
 SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 
@@ -631,9 +631,53 @@ def test_sql_errors_are_user_errors(cli, sample_out: Path, tmp_path: Path):
     for empty in ("", " ;"):
         result = cli("sql", "--out", sample_out, empty)
         assert (result.exit_code, result.stderr) == (1, "Error: SQL error: the query is empty\n")
-    result = cli("sql", "--out", tmp_path, "SELECT 1")
+    result = cli("sql", "--out", tmp_path, "SELECT 1")  # a folder, but no output
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}: not a cxunify output folder (no run.json)\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_output(tmp_path_factory.mktemp("tiny"))
+
+
+# Each command that reads an output folder, with MISSING for the folder and OUT for a real one.
+READING_AN_OUTPUT = {
+    "sql": ("sql", "--out", "MISSING", "SELECT 1"),
+    "verify": ("verify", "MISSING"),
+    "verify --out": ("verify", "--out", "MISSING"),
+    "report": ("report", "--out", "MISSING"),
+    "explain": ("explain", "--out", "MISSING", "--customer", "c_0123456789abcdef"),
+    "explain --record": ("explain", "--out", "MISSING", "crm:1"),
+    "evaluate": ("evaluate", "--out", "MISSING", "--truth", "TRUTH"),
+    "diff OLD": ("diff", "MISSING", "OUT"),
+    "diff NEW": ("diff", "OUT", "MISSING"),
+    "update --config": ("update", "--previous", "MISSING", "--config", "CONFIG"),
+    "update --crm": ("update", "--previous", "MISSING", "--crm", "CRM"),
+    "unify --previous": ("unify", "--config", "CONFIG", "--previous", "MISSING", "--out", "NEW"),
+}
+
+
+@pytest.mark.parametrize("args", READING_AN_OUTPUT.values(), ids=READING_AN_OUTPUT.keys())
+def test_an_output_folder_that_is_not_there_is_said_alike(
+    cli, tiny_out: Path, tmp_path: Path, args: tuple[str, ...]
+):
+    """Each command said what it looked for first, as if the folder were there: 'not a cxunify
+    output folder (no run.json)', 'no profiles.parquet; run cxunify unify (this version)
+    first', 'no records.parquet; ...', 'no links.parquet; ...', '--previous is not a cxunify
+    output folder'."""
+    missing = tmp_path / "typo" / "out"
+    given = {
+        "MISSING": missing,
+        "OUT": tiny_out,
+        "NEW": tmp_path / "new",
+        "TRUTH": write(tmp_path / "truth.csv", "source,source_record_id,person_id\ncrm,1,A\n"),
+        "CONFIG": tiny_out.parent / "cfg.yaml",
+        "CRM": tiny_out.parent / "crm.csv",
+    }
+    result = cli(*(given.get(arg, arg) for arg in args))
+    assert (result.exit_code, result.stderr) == (1, f"Error: {missing}: no such output folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["truth.csv"]  # nothing made
 
 
 def test_sql_an_extension_the_query_needs_is_named_with_how_to_install_it(

@@ -610,7 +610,7 @@ def test_a_refused_update_leaves_no_folder_behind(cli, tmp_path: Path):
     for out in ((), ("--out", tmp_path / "new" / "deep" / "out")):
         result = cli("update", "--previous", typo, *out, "--config", config)
         assert result.exit_code == 1
-        assert result.stderr == f"Error: {typo}: --previous is not a cxunify output folder\n"
+        assert result.stderr == f"Error: {typo}: no such output folder\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "crm.csv", "orders.csv"]
 
 

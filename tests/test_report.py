@@ -113,6 +113,11 @@ def test_report_without_an_output_folder(cli, tmp_path: Path):
     result = cli("report", "--out", tmp_path / "nothing")
     assert result.exit_code == 1
     missing = tmp_path / "nothing"
+    assert result.stderr.strip() == f"Error: {missing}: no such output folder"
+    # A folder that is there, without the output's files:
+    missing.mkdir()
+    result = cli("report", "--out", missing)
+    assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"Error: {missing}: no profiles.parquet; run cxunify unify (this version) first"
     )

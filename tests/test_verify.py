@@ -142,6 +142,11 @@ def test_a_folder_without_digests_is_refused_in_one_line(cli, out: Path, tmp_pat
     assert result.stderr.startswith(f"Error: {out}: its run.json records no digests")
     assert result.stderr.count("\n") == 1
     result = cli("verify", tmp_path / "nothing")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {tmp_path / 'nothing'}: no such output folder\n",
+    )
+    result = cli("verify", tmp_path)
     assert result.exit_code == 1
     assert "not a cxunify output folder" in result.stderr
 
