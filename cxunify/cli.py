@@ -631,7 +631,7 @@ def train(
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
         _note_duckdb_only(settings, "train")
-        refuse_output_file(to, "--to")
+        refuse_output_file(to, "--to", example="model.json")
         fitted = fit(settings, labels)
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")
@@ -696,7 +696,8 @@ def sql(
     def action() -> None:
         shown = result_format(fmt, to)
         if to is not None:
-            refuse_output_file(to, "--to", out)
+            written = "csv" if shown == "table" else shown
+            refuse_output_file(to, "--to", out, example=f"result.{written}")
         result = run_query(out, query, text=shown != "parquet")
         _warn(result.warnings)
         try:
@@ -788,7 +789,7 @@ def diff(
 
     def action() -> None:
         if to is not None:
-            refuse_output_file(to, "--out", old, new)
+            refuse_output_file(to, "--out", old, new, example="changes.parquet")
         result = diff_outputs(old, new)
         if to is not None:
             write_changes(result, to)

@@ -770,11 +770,18 @@ def write_database(out_dir: Path) -> None:
     partial.rename(out_dir / DATABASE)
 
 
-def refuse_output_file(target: Path, option: str, *out_dirs: Path) -> None:
+def refuse_output_file(
+    target: Path, option: str, *out_dirs: Path, example: str = "result.csv"
+) -> None:
     """Stop before a command writes `target` (its `option`) over a file of one of the output
     folders `out_dirs`: ``--to out/profiles.parquet`` or ``--to out/run.json`` replaced the
     output's own file, which the command may be reading meanwhile. Other files (the default
-    ``report.html``) may go there."""
+    ``report.html``) may go there. A `target` that is a folder is refused too, suggesting a
+    file in it named `example`: ``--to out`` said only 'out: Is a directory'."""
+    if target.is_dir():
+        raise UserError(
+            f"{target}: is a folder; {option} takes a file name such as {target / example}"
+        )
     own = {MANIFEST, DATABASE, *(f"{name}.parquet" for name in OUTPUT_QUERIES)}
     where = target.resolve()
     # Any output's, not only those the command reads: `train --to out/profiles.parquet`, or

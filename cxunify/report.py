@@ -85,7 +85,7 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
     manifest = read_manifest(out_dir)
     path = path or out_dir / REPORT
-    refuse_output_file(path, "--to", out_dir)
+    refuse_output_file(path, "--to", out_dir, example=REPORT)
     con = duckdb.connect()
     charts: list[_Chart] = []
     skipped: dict[str, str] = {}

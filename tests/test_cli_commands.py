@@ -1339,7 +1339,7 @@ def test_paths_that_cannot_be_written_are_one_line_user_errors(
     in_a_file = "is a file, not a folder: nothing can be written inside it"  # "File exists"
     cases = [
         (("sql", "--out", sample_out, "--format", "csv", "--to", tmp_path, "SELECT 1"),
-         f"Error: {tmp_path}: Is a directory"),
+         f"Error: {tmp_path}: is a folder; --to takes a file name such as {tmp_path}/result.csv"),
         (("sql", "--out", sample_out, "--format", "csv", "--to", a_file / "x.csv", "SELECT 1"),
          f"Error: {a_file}: {in_a_file}"),
         (("report", "--out", sample_out, "--to", a_file / "report.html"),

@@ -205,3 +205,30 @@ def test_sql_a_format_its_file_name_agrees_with_is_written(cli, out: Path, tmp_p
     target = tmp_path / name
     result = cli("sql", "--out", out, "--format", fmt, "--to", target, "SELECT 1 AS a")
     assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "file_name"),
+    [
+        (("sql", "--out", "OUT", "--to", "FOLDER", "SELECT 1"), "result.csv"),
+        (("sql", "--out", "OUT", "-f", "parquet", "--to", "FOLDER", "SELECT 1"), "result.parquet"),
+        (("sql", "--out", "OUT", "-f", "json", "--to", "FOLDER", "SELECT 1"), "result.json"),
+        (("report", "--out", "OUT", "--to", "FOLDER"), "report.html"),
+        (("diff", "OUT", "OUT", "--out", "FOLDER"), "changes.parquet"),
+        (("train", "--config", "CONFIG", "--to", "FOLDER"), "model.json"),
+    ],
+)
+def test_a_folder_given_for_the_file_to_write_is_an_error_naming_a_file(
+    cli, out: Path, tmp_path: Path, args: tuple[str, ...], file_name: str
+):
+    """`--to out` with a folder of that name said 'Error: out: Is a directory'."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    given = {"OUT": out, "FOLDER": folder, "CONFIG": out.parent / "cfg.yaml"}
+    result = cli(*(given.get(a, a) for a in args))
+    option = args[args.index("FOLDER") - 1]
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {folder}: is a folder; {option} takes a file name such as {folder / file_name}\n",
+    )
+    assert list(folder.iterdir()) == []
