@@ -21,7 +21,7 @@ import polars as pl
 
 from cxunify.errors import InputError, OutputError
 from cxunify.ingest import readable_text
-from cxunify.output import MANIFEST, read_manifest, require_folder
+from cxunify.output import MANIFEST, no_such_source, read_manifest, require_folder
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
 from cxunify.sql import ident, parquet, read_file
 from cxunify.standardize import install_macros
@@ -582,8 +582,7 @@ def _not_in_output(con: duckdb.DuckDBPyConnection, identity: Path, quality: Qual
     ]
     unknown = sorted(named - set(sources))
     if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        why = f"the output has no source {shown} (its sources: {', '.join(sources)})"
+        why = no_such_source(unknown, sources)
     else:
         why = "rows rejected on input (see rejects.parquet), or ids spelt otherwise"
     return [

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError
-from cxunify.output import read_manifest, require_folder
+from cxunify.output import no_such_source, read_manifest, require_folder
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
 from cxunify.trait_reasons import TraitReason, trait_reasons
@@ -187,7 +187,7 @@ def _rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str
     missing = f"no record {record} in {out_dir}/identity_map.parquet"
     rejects = out_dir / "rejects.parquet"
     if not rejects.is_file():
-        return missing
+        return missing + _unknown_source(con, out_dir, record)
     rows = con.execute(
         f"SELECT source, file, line, reason, raw FROM {parquet('$path')} "
         "WHERE starts_with($record, source || ':') ORDER BY file, line",
@@ -202,12 +202,33 @@ def _rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str
                 f"{rejects} holds its raw row"
             )
     if not rows:
-        return missing
+        return missing + _unknown_source(con, out_dir, record)
     sources = sorted({str(source) for source, *_ in rows})
     return (
         f"{missing}; {len(rows):,} rows of {' and '.join(sources)} were rejected on input, "
         f"and it may be one whose id could not be read: see {rejects}"
     )
+
+
+def _unknown_source(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:
+    """': the output has no source 'CRM' (its sources: crm, ...; did you mean 'crm'?)' when
+    `record` names no source of the output, as evaluate says of a truth file's; else ''."""
+    sources = [
+        str(s)
+        for (s,) in con.execute(
+            f"SELECT DISTINCT source FROM {parquet('$path')} ORDER BY ALL",
+            {"path": str(out_dir / "identity_map.parquet")},
+        ).fetchall()
+    ]
+    if any(record.startswith(f"{source}:") for source in sources):
+        return ""
+    # The source as typed: as long as one of the output's in another case (a name may hold
+    # a colon), else up to the first colon.
+    typed = next(
+        (record[: len(s)] for s in sources if record.lower().startswith(f"{s.lower()}:")),
+        record.partition(":")[0],
+    )
+    return ": " + no_such_source([typed], sources)
 
 
 def _not_found(con: duckdb.DuckDBPyConnection, out_dir: Path, customer_id: str) -> str:

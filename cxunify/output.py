@@ -17,6 +17,7 @@ Each output there is a folder of Parquet part files (Spark's layout), and no
 from __future__ import annotations
 
 import ctypes
+import difflib
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import signal
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -642,6 +643,25 @@ def require_folder(out_dir: Path | str) -> None:
     profiles.parquet; run cxunify unify', 'no links.parquet'), as if the folder were there."""
     if not Path(out_dir).exists():
         raise OutputError(f"{out_dir}: no such output folder")
+
+
+def source_hint(name: str, sources: Sequence[str]) -> str:
+    """'; did you mean 'crm'?' for a source name the output does not hold, naming the one it
+    holds in another case (CRM: crm), or else one spelt alike; '' when none is."""
+    close = [s for s in sources if s.lower() == name.lower()] or difflib.get_close_matches(
+        name, list(sources), n=1, cutoff=0.6
+    )
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def no_such_source(names: Sequence[str], sources: Sequence[str]) -> str:
+    """Why source `names` (the first three shown) name nothing, with the output's `sources`:
+    "the output has no source 'CRM' (its sources: crm, orders; did you mean 'crm'?)"."""
+    shown = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+    return (
+        f"the output has no source {shown} (its sources: {', '.join(sources)}"
+        f"{source_hint(names[0], sources)})"
+    )
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:

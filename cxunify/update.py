@@ -27,7 +27,6 @@ of matching settings needs a full ``unify`` (an update refuses then).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -1174,14 +1173,10 @@ def _read_deletions(
 
 def _unknown_sources(unknown: list[str], known: list[str], previous: Path) -> str:
     names = ", ".join(f"'{name}'" for name in unknown)
-    first = unknown[0]
-    close = [k for k in known if k.lower() == first.lower()] or difflib.get_close_matches(
-        first, known, n=1, cutoff=0.6
-    )
-    hint = f"; did you mean '{close[0]}'?" if close else ""
     return (
         f"{'source' if len(unknown) == 1 else 'sources'} {names} not in {previous} "
-        f"(its sources: {', '.join(known)}{hint}); nothing was deleted"
+        f"(its sources: {', '.join(known)}{output.source_hint(unknown[0], known)}); nothing "
+        "was deleted"
     )
 
 

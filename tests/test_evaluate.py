@@ -384,7 +384,7 @@ def test_truth_rows_naming_no_record_of_the_output_are_counted_and_said(cli, tmp
     assert (quality.records, quality.truth_rows, quality.truth_rows_not_in_output) == (3, 6, 3)
     warning = (
         "Warning: 3 of the truth's 6 rows name no record of the output and are not scored "
-        "(e.g. CRM:b1): the output has no source 'CRM' (its sources: crm)\n"
+        "(e.g. CRM:b1): the output has no source 'CRM' (its sources: crm; did you mean 'crm'?)\n"
     )
     result = cli("evaluate", "--out", out, "--truth", truth, "--json")
     assert (result.exit_code, result.stderr) == (0, warning)

@@ -125,6 +125,17 @@ def test_guard_splits_on_the_sample(cli, sample_out: Path):
         (("--customer", "c_1", "--record", "crm:1"), "Error: give either --customer or --record"),
         (("--record", "crm"), "Error: --record crm: expected SOURCE:ID, e.g. crm:C00000250"),
         (("--record", "crm:404"), "Error: no record crm:404 in {out}/identity_map.parquet"),
+        # A source the output does not have was 'no record' alone, as a mistyped id is.
+        (
+            ("--record", "CRM:1"),
+            "Error: no record CRM:1 in {out}/identity_map.parquet: the output has no source "
+            "'CRM' (its sources: crm; did you mean 'crm'?)",
+        ),
+        (
+            ("--record", "orders:1"),
+            "Error: no record orders:1 in {out}/identity_map.parquet: the output has no source "
+            "'orders' (its sources: crm)",
+        ),
         (("--customer", "c_nobody"), "Error: no customer c_nobody in {out}"),
     ],
 )
@@ -178,6 +189,13 @@ def test_a_record_whose_source_or_id_holds_a_colon(cli, tmp_path: Path):
     result = cli("explain", "--out", out, "--record", "eu:crm:A:1", "--json")
     assert result.exit_code == 0, result.stderr
     assert [r["source_record_id"] for r in json.loads(result.stdout)["records"]] == ["A:1"]
+    # In another case, the source's name is told whole, colon and all.
+    result = cli("explain", "--out", out, "--record", "EU:CRM:A:1")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: no record EU:CRM:A:1 in {out}/identity_map.parquet: the output has no source "
+        "'EU:CRM' (its sources: eu:crm; did you mean 'eu:crm'?)\n",
+    )
 
 
 @pytest.mark.parametrize("manifest", ["{not json", "[]"])
