@@ -22,7 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from cxunify.config import ProfileConfig
 from cxunify.errors import UserError
 from cxunify.traits import TOUCHPOINTS, TRAITS, build_touchpoints, build_traits, rfm_segment_sql
-from tests.conftest import write
+from tests.conftest import ROOT, write
 from tests.profile_fixture import SOURCE_OF_KIND, by_customer, load_records, ts
 
 AS_OF = ts("2025-06-30 00:00")
@@ -958,3 +958,37 @@ def test_categories_tied_on_orders_go_by_name_whatever_its_case(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     rows = duckdb.sql(f"SELECT orders, top_categories FROM '{out}/profiles.parquet'").fetchall()
     assert rows == [(4, ["Apparel", "books", "garden"])]
+
+
+def _readme_row(column: str) -> str:
+    """The row of `column` in the README's profiles table."""
+    readme = (ROOT / "README.md").read_text()
+    return next(line for line in readme.splitlines() if line.startswith(f"| {column} |"))
+
+
+def test_orders_without_a_date_have_no_recency_score_nor_segment(cli, tmp_path):
+    """rfm_r and rfm_segment are NULL for a customer whose orders have no date, as the
+    README's rows say (they said NULL without orders only); F and M are scored still."""
+    import duckdb
+
+    write(
+        tmp_path / "orders.csv",
+        "order_id,email,order_date,amount,currency\n"
+        "O1,ann@gmail.com,2025-01-01,10.00,USD\n"
+        "O2,ann@gmail.com,2025-02-01,10.00,USD\n"
+        "O3,bob@gmail.com,,30.00,USD\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", tmp_path / "orders.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(
+        "SELECT email, orders, recency_days, rfm_r IS NOT NULL, rfm_f IS NOT NULL, "
+        "rfm_m IS NOT NULL, rfm_segment IS NOT NULL, lifecycle_stage "
+        f"FROM '{out}/profiles.parquet' ORDER BY email"
+    ).fetchall()
+    assert rows == [
+        ("ann@gmail.com", 2, 0, True, True, True, True, "new"),
+        ("bob@gmail.com", 1, None, False, True, True, False, None),
+    ]
+    for column in ("rfm_r", "rfm_segment"):
+        assert "when the customer's orders have no date" in _readme_row(column), column
