@@ -992,3 +992,25 @@ def test_orders_without_a_date_have_no_recency_score_nor_segment(cli, tmp_path):
     ]
     for column in ("rfm_r", "rfm_segment"):
         assert "when the customer's orders have no date" in _readme_row(column), column
+
+
+def test_last_seen_at_counts_a_tickets_resolution(cli, tmp_path):
+    """A ticket's resolved_at, an agent's action, is among the times last_seen_at takes, so
+    it can be later than the customer's latest touchpoint, as the README's row says."""
+    import duckdb
+
+    write(
+        tmp_path / "tickets.csv",
+        "ticket_id,email,created_at,resolved_at,status\n"
+        "T1,ann@gmail.com,2025-01-01 09:00,2025-01-05 17:00,solved\n",
+    )
+    out = tmp_path / "out"
+    result = cli("unify", "--support", tmp_path / "tickets.csv", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    [(last_seen, last_touch)] = duckdb.sql(
+        f"SELECT p.last_seen_at, max(t.ts) FROM '{out}/profiles.parquet' p "
+        f"JOIN '{out}/touchpoints.parquet' t USING (customer_id) GROUP BY ALL"
+    ).fetchall()
+    assert (last_seen, last_touch) == (ts("2025-01-05 17:00"), ts("2025-01-01 09:00"))
+    assert "a ticket's `resolved_at`" in _readme_row("last_seen_at")
+    assert "later than the customer's latest `touchpoints.ts`" in _readme_row("last_seen_at")
