@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import small_output
+from tests.conftest import ROOT, small_output
 
 PIVOT = "PIVOT (SELECT 1 AS a, 2 AS b) ON a USING sum(b)"
 
@@ -232,3 +232,24 @@ def test_a_folder_given_for_the_file_to_write_is_an_error_naming_a_file(
         f"Error: {folder}: is a folder; {option} takes a file name such as {folder / file_name}\n",
     )
     assert list(folder.iterdir()) == []
+
+
+def test_a_copy_of_an_output_is_queried_with_sql_out_not_its_duckdb_file(cli, tmp_path: Path):
+    """A copy's cxunify.duckdb names the original folder's files (by absolute path): once the
+    next run replaced them, `duckdb out.yesterday/cxunify.duckdb` showed tonight's data. The
+    README said a folder moved works with `cxunify sql --out`, not that a copy's views lie."""
+    import duckdb
+
+    out = small_output(tmp_path)  # three CRM rows
+    yesterday = tmp_path / "out.yesterday"
+    shutil.copytree(out, yesterday)
+    with (tmp_path / "crm.csv").open("a") as crm:
+        crm.write("4,cy@gmail.com,\n")
+    assert cli("unify", "--config", tmp_path / "cfg.yaml", "--out", out, "-q").exit_code == 0
+    with duckdb.connect(str(yesterday / "cxunify.duckdb"), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM identity_map").fetchall() == [(4,)]  # tonight's
+    result = cli("sql", "--out", yesterday, "-f", "csv", "SELECT count(*) AS n FROM identity_map")
+    assert (result.exit_code, result.stdout) == (0, "n\n3\n")  # the copy's own
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "a copy's read the original, which the next run replaces" in readme
+    assert "query a moved folder or a copy with it" in readme
