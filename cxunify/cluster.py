@@ -222,7 +222,21 @@ def _first_compatible(a: tuple[str, str, str], b: tuple[str, str, str]) -> bool:
         return True
     if std_a in formals and std_b in formals:
         return False  # two names the table knows, of no common formal name: Pam and Pat
-    return jellyfish.jaro_winkler_similarity(std_a, std_b) >= 0.8
+    # Near-spellings of names the table does not know: a typo's closeness (Jonh, Jhon), not a
+    # relative's (Janet and Joan, 0.81; Eric and Erica, 0.94, are told apart by the table).
+    return jellyfish.jaro_winkler_similarity(std_a, std_b) >= FIRST_NAME_SIMILAR
+
+
+# Jaro-Winkler similarity at which two first names neither table knows are one name's spellings.
+FIRST_NAME_SIMILAR = 0.85
+
+
+def _full_names(firsts: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """A group's first names written out, or its initials when it has nothing else: with a
+    name to compare, an initial says nothing more. J. agreed with José and with Joshua, so one
+    "J. Malone" order let the guard merge two brothers."""
+    written = {first for first in firsts if len(first[0]) > 1}
+    return written or firsts
 
 
 def _typo_of(spelling: str, formal: str) -> bool:
@@ -291,7 +305,12 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
         return f"more than {guards.max_emails} emails"
     votes: list[tuple[str, int]] = []
     if guards.check_first_name:
-        votes.append(("first name", _relation(a.firsts, b.firsts, _first_compatible)))
+        votes.append(
+            (
+                "first name",
+                _relation(_full_names(a.firsts), _full_names(b.firsts), _first_compatible),
+            )
+        )
     if guards.max_dobs == 1:
         votes.append(("date of birth", _relation(a.dobs, b.dobs, _dob_compatible)))
     if guards.check_national_id:
@@ -310,10 +329,10 @@ def _conflict(a: _Group, b: _Group, guards: Guards) -> str | None:
 # The same leniency as _first_compatible and _dob_compatible, in SQL over value pairs a, b, or
 # less (a cluster it finds no conflict in never reaches the guards): two names the nickname
 # table knows (`known`) are alike only by their formal name, as there.
-_FIRSTS_COMPATIBLE = """(a.k = b.k OR a.s = b.s
+_FIRSTS_COMPATIBLE = f"""(a.k = b.k OR a.s = b.s
     OR (jaro_winkler_similarity(a.s, b.l) >= 0.92 AND jaro_winkler_similarity(a.l, b.s) >= 0.92)
     OR ((length(a.s) = 1 OR length(b.s) = 1) AND substring(a.s, 1, 1) = substring(b.s, 1, 1))
-    OR (jaro_winkler_similarity(a.s, b.s) >= 0.8 AND NOT (a.known AND b.known)))"""
+    OR (jaro_winkler_similarity(a.s, b.s) >= {FIRST_NAME_SIMILAR} AND NOT (a.known AND b.known)))"""
 KNOWN_FIRSTS = table("known_first_names")
 _DOBS_COMPATIBLE = """(a.d = b.d OR damerau_levenshtein(a.d, b.d) <= 1
     OR (substring(a.d, 1, 4) = substring(b.d, 1, 4)

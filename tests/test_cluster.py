@@ -177,6 +177,30 @@ def test_a_name_alike_an_unknown_or_known_one_may_be_its_typo(engine, first, oth
     assert found == [[1, 2]] and refused == []
 
 
+def test_an_initial_does_not_bridge_two_first_names(engine):
+    """J. Malone's order matched José's and Joshua's records alike (two brothers at one
+    address): J. agreed with each, so the guard let the two brothers become one customer. With
+    names written out on both sides, an initial says nothing more."""
+    nodes = [node(1, "j", "malone"), node(2, "jose", "malone"), node(3, "joshua", "malone")]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 13.1), (1, 3, 13.1)])
+    assert found == [[1, 2], [3]]
+    assert refused == [(1, 3, "conflicting first name")]
+    # An initial alone still agrees with the name it may stand for.
+    found, _, refused = guarded(engine, nodes[:2], [(1, 2, 13.1)])
+    assert found == [[1, 2]] and refused == []
+
+
+@pytest.mark.parametrize(("first", "other"), [("janet", "joan"), ("jose", "joshua")])
+def test_names_only_as_alike_as_relatives_are_two_people(engine, first, other):
+    """Janet and Joan Gómez (Jaro-Winkler 0.81, neither in the nickname table) shared an
+    address and became one customer: names the table does not know are one name's spellings
+    at 0.85 and over, as typos are (Jonh and John 0.93), not at 0.8."""
+    nodes = [node(1, first), node(2, other)]
+    found, _, refused = guarded(engine, nodes, [(1, 2, 8.4)])
+    assert found == [[1], [2]]
+    assert refused == [(1, 2, "conflicting first name")]
+
+
 def test_junior_and_senior_are_different_people(engine):
     nodes = [node(1, "robert", suffix="jr", dob=D1), node(2, "robert", suffix="sr", dob=D2)]
     found, _, refused = guarded(engine, nodes, [(1, 2, 30.0)])
