@@ -1137,6 +1137,14 @@ def _print_evaluation(evaluation: Any) -> None:
     shares += [point[name] for point in evaluation.curve for name in ("precision", "recall")]
     stdout.print(
         f"{q.true_pairs:,} true pairs, {q.predicted_pairs:,} predicted, {q.correct_pairs:,} correct"
+        + (
+            f"; of the {q.true_pairs - q.correct_pairs:,} true pairs split, "
+            f"{evaluation.missed_links:,} were scored (below the threshold, refused by a guard, "
+            f"or joined elsewhere) and {evaluation.missed_pairs_unscored:,} never were (no "
+            "blocking rule made them candidates, or they scored under links_floor)"
+            if q.true_pairs > q.correct_pairs
+            else ""
+        )
         + ("; – is a share of no pairs" if None in shares else "")
     )
     curve = Table(

@@ -96,6 +96,9 @@ class Evaluation:
     curve: list[dict[str, Any]]
     false_merge_links: int
     missed_links: int
+    # True pairs split over customers that links.parquet does not hold: never made candidates
+    # by a blocking rule, or scored under links_floor (what blocking, not scoring, misses).
+    missed_pairs_unscored: int
     split_people: int
     mixed_customers: int
     worst_false_merges: list[dict[str, Any]]
@@ -179,6 +182,7 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
         curve=curve,
         false_merge_links=int(false_merges),
         missed_links=int(missed),
+        missed_pairs_unscored=quality.true_pairs - quality.correct_pairs - int(missed),
         split_people=int(split_people),
         mixed_customers=int(mixed_customers),
         worst_false_merges=worst_false,

@@ -94,6 +94,8 @@ def test_hand_computed_figures(tmp_path: Path):
     assert evaluation.false_merge_links == 1
     assert [r["right_source_record_id"] for r in evaluation.worst_false_merges] == ["b1"]
     assert evaluation.missed_links == 2
+    # Of the three true pairs split (a1a3, a2a3, b1b2), one is in no row of links.parquet.
+    assert evaluation.missed_pairs_unscored == 1
     assert [
         (r["right_source_record_id"], r["why_apart"]) for r in evaluation.worst_missed_links
     ] == [
