@@ -62,6 +62,10 @@ def name(first, last=None, key=None):
         (name("smith", "robert"), name("robert", "smith"), 2),
         (name("smith", "robret"), name("robert", "smith"), 2),
         (name("r", "smith"), name("robert", "smith"), 1),
+        # two equal initials are an initial's evidence, not an exact name's (J. and J. may be
+        # José and Joshua)
+        (name("j", "malone"), name("j", "malone"), 1),
+        (name("j", "malone"), name("m", "malone"), 0),
         (name("mary"), name("peter"), 0),
         (name(None), name("peter"), -1),
     ],

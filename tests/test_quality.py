@@ -49,7 +49,7 @@ def test_sample_golden_accuracy(sample_out: Path):
     rose by 1.3 to 2.6 points when rows a source_priority tier ranks alike went to the value on
     more of the customer's rows before the newest (first_name was 0.875)."""
     accuracy = golden_accuracy(sample_out, SAMPLE / "truth.csv", true_people(2000, 7))
-    assert accuracy.customers == 2118
+    assert accuracy.customers == 2117
     assert accuracy.fields["first_name"] >= 0.90
     assert accuracy.fields["last_name"] >= 0.87
     assert accuracy.fields["email"] >= 0.87
