@@ -121,4 +121,7 @@ def test_revenue_equals_the_customers_transactions_through_identity_map(db):
             assert revenue is None and currency is None, customer
         checked += 1
     assert checked == db.execute("SELECT count(*) FROM profiles").fetchall()[0][0]
-    assert sum(len(t) > 1 for t in expected.values()) > 0, "the sample has mixed currencies"
+    # The sample's customers of two currencies were false merges of two people, gone since the
+    # merge guards' first-name fix; one person ordering in two currencies is
+    # test_traits.test_mixed_currencies_are_never_summed.
+    assert len({c for totals in expected.values() for c in totals}) > 1, "several currencies"
