@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from cxunify.errors import OutputError
 from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file, require_folder
 from cxunify.sql import ident, parquet
-from cxunify.traits import JOURNEY_STAGES, LIFECYCLE_STAGES
+from cxunify.traits import JOURNEY_STAGES, LIFECYCLE_STAGES, RFM_SEGMENTS
 
 REPORT = "report.html"
 NEEDED = ("profiles.parquet", "identity_map.parquet", "records.parquet", "links.parquet")
@@ -379,7 +379,7 @@ def _in_order(rows: list[tuple], order: Sequence[str]) -> list[tuple]:
 
 def _rfm(con, out_dir: Path, manifest: dict) -> _Chart:
     _require(con, out_dir, "rfm_segment")
-    segments, customers = _count_by(con, out_dir, "rfm_segment")
+    segments, customers = _count_by(con, out_dir, "rfm_segment", RFM_SEGMENTS)
     figure = _bar(segments, customers, yaxis_title="customers")
     return _Chart(
         "rfm", "RFM segments", "Customers per recency-frequency-monetary segment.", figure

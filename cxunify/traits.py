@@ -116,6 +116,12 @@ RELATIVE_TRAITS = ("recency_days", "lifecycle_stage", "rfm_r", "rfm_f", "rfm_m",
 # through them), as the README lists them and the report draws them.
 LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "lapsed")
 JOURNEY_STAGES = ("research", "comparison", "purchase", "support", "loyalty")
+# The values of rfm_segment, best to worst, as the README's profiles table lists them (the
+# segment map below takes them in another order: the first rule that matches wins).
+RFM_SEGMENTS = (
+    "Champions", "Loyal", "Potential loyalist", "New", "At risk", "Can't lose", "Hibernating",
+    "Lost",
+)  # fmt: skip
 
 # The touchpoints output: the documented columns of ``cx_touchpoints`` in contract order.
 TOUCHPOINTS_QUERY = f"""

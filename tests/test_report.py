@@ -305,6 +305,13 @@ def test_stages_are_drawn_in_their_own_order(cli, sample_out: Path, tmp_path: Pa
     stages = _figure(page, "stages")["data"]
     assert [trace["x"] for trace in stages] == [lifecycle, journey]
     assert [trace["x"] for trace in _figure(page, "experience")["data"]] == [journey, journey]
+    # RFM segments best to worst, as the README's profiles table lists them (those the sample
+    # holds: "(none)", the customers without orders, last).
+    (segments,) = [trace["x"] for trace in _figure(page, "rfm")["data"]]
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| rfm_segment |"))
+    listed = row.split("|")[3].split("(map below)")[0].strip().replace(" or ", ", ").split(", ")
+    assert segments == [*listed, "(none)"]
     # A stage this version does not know goes after those it knows, and no stage last.
     from cxunify.report import _in_order
 
