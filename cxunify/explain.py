@@ -155,8 +155,8 @@ def _traits(
     rows = found.fetchall()
     if not rows:
         return []
-    return trait_reasons(dict(zip(names, rows[0], strict=True)), manifest.get("profile"),
-                         manifest.get("as_of"))  # fmt: skip
+    profile = dict(zip(names, rows[0], strict=True))
+    return trait_reasons(profile, manifest.get("profile"), manifest.get("as_of"))
 
 
 def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:

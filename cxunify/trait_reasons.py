@@ -155,11 +155,7 @@ def _segment(row: dict[str, Any]) -> tuple:
 def _experience(row: dict[str, Any], s: dict[str, Any]) -> tuple:
     low, high = s["csat_scale"]
     parts = []
-    csat, sentiment, hours = (
-        row["csat_mean"],
-        row["sentiment_mean"],
-        row["median_resolution_hours"],
-    )
+    csat, sentiment, hours = row["csat_mean"], row["sentiment_mean"], row["median_resolution_hours"]
     if csat is not None:
         parts.append(
             ("CSAT", f"mean {csat:g} on {low:g}-{high:g}", (csat - low) / (high - low),
@@ -174,9 +170,9 @@ def _experience(row: dict[str, Any], s: dict[str, Any]) -> tuple:
             ("resolution", f"median {hours:.1f} h, target {target:g} h", 1 / (1 + hours / target),
              s["resolution_weight"])
         )  # fmt: skip
-    if not parts or sum(weight for *_, weight in parts) == 0:
-        return None, "no rated ticket, no text and no resolved ticket"
     total = sum(weight for *_, weight in parts)
+    if total == 0:  # no part present, or only parts weighted 0
+        return None, "no rated ticket, no text and no resolved ticket"
     score = round(100 * sum(part * weight for _, _, part, weight in parts) / total, 1)
     said = "; ".join(
         f"{name} {shown}: {part:.2f} × {weight:g}" for name, shown, part, weight in parts
