@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand
 
-from cxunify import jsontext
+from cxunify import jsontext, scratch
 from cxunify.errors import CxunifyError, OutputError, UserError, interrupted, unreadable_file
 from cxunify.fields import Kind
 
@@ -360,8 +359,8 @@ def _load(
         if dayfirst:
             config.standardize.dayfirst = True
         return config
-    with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
-        config, _ = config_from_flags(flags, Path(work), phone_region, dayfirst, stored)
+    with scratch.folder("infer") as work:
+        config, _ = config_from_flags(flags, work, phone_region, dayfirst, stored)
     return config
 
 
@@ -530,9 +529,9 @@ def init(
             raise UserError(
                 "no input: give at least one of --crm/--transactions/--social/--support"
             )
-        with tempfile.TemporaryDirectory(prefix="cxunify-infer-") as work:
+        with scratch.folder("infer") as work:
             settings, inferred = config_from_flags(
-                flags, Path(work), phone_region, dayfirst, require_columns=False
+                flags, work, phone_region, dayfirst, require_columns=False
             )
         for item in inferred:
             if not item.source.columns:

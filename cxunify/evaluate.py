@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from cxunify import scratch
 from cxunify.errors import InputError, OutputError
 from cxunify.ingest import readable_text
 from cxunify.output import MANIFEST, no_such_source, read_manifest, require_folder
@@ -342,8 +343,6 @@ TRUTH_COLUMNS = ("source", "source_record_id", "person_id")
 def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     """Table ``truth`` from the file, or a message that says what is wrong with it: empty,
     not the columns, an encoding DuckDB cannot read."""
-    import tempfile
-
     with truth_path.open("rb") as head:
         start = head.read(2)
     if not start:
@@ -353,8 +352,8 @@ def _read_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
         return
     # A CSV in any encoding an export may have, as a run reads one (UTF-16 from Excel's
     # "Unicode text", cp1252): Latin-1 stopped with DuckDB's 'CSV Error on Line: 2'.
-    with tempfile.TemporaryDirectory(prefix="cxunify-truth-") as work:
-        readable, _ = readable_text(truth_path, "auto", Path(work))
+    with scratch.folder("truth") as work:
+        readable, _ = readable_text(truth_path, "auto", work)
         _load_truth(con, truth_path, readable, "read_csv")
 
 

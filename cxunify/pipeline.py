@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -27,6 +26,7 @@ from cxunify import (
     output,
     profile,
     score,
+    scratch,
     standardize,
     update,
 )
@@ -233,9 +233,12 @@ def _run(
     started = datetime.now(UTC)
     staging = output.staging_dir(out_dir)
     # DuckDB's spill files and the files it hands to Spark are local, wherever the output is.
-    scratch = staging if isinstance(staging, Path) else Path(tempfile.mkdtemp(prefix="cxunify-"))
+    scratches = contextlib.ExitStack()
+    local_dir = (
+        staging if isinstance(staging, Path) else scratches.enter_context(scratch.folder("run"))
+    )
     stage = Stages(progress)
-    engine: Any = DuckDBEngine(config.engine, temp_dir=scratch / ".spill")
+    engine: Any = DuckDBEngine(config.engine, temp_dir=local_dir / ".spill")
     # Ingest always runs on DuckDB (local files, line-numbered rejects); on Spark the rest
     # runs there, from the mapped rows handed over as Parquet.
     local, spark = engine, None
@@ -245,9 +248,9 @@ def _run(
         with stage("ingest") as advance:
             # Exports on a store are copied here through the session's Hadoop FileSystem.
             session = spark.spark if spark is not None else None
-            ingested = ingest.ingest(engine, config, scratch / ".work", advance, session)
+            ingested = ingest.ingest(engine, config, local_dir / ".work", advance, session)
             if spark is not None:
-                spark_engine.hand_over(local, spark, scratch / ".work" / "handover")
+                spark_engine.hand_over(local, spark, local_dir / ".work" / "handover")
                 _close(local)
                 engine, local = spark, None
                 stage.engine = spark.name
@@ -327,8 +330,7 @@ def _run(
         output.remove_tree(staging)
         raise
     finally:
-        if scratch != staging:
-            shutil.rmtree(scratch, ignore_errors=True)
+        scratches.close()
     return RunResult(out_dir=out_dir, manifest=manifest, stages=stage.timings)
 
 
@@ -462,8 +464,8 @@ def publish(
             engine, rows_in, rejected, churn, run.prior is not None, run.rows_read is not None
         )
     engine.close()
-    for scratch in (".spill", ".work"):
-        output.remove_tree(run.staging / scratch)
+    for name in (".spill", ".work"):
+        output.remove_tree(run.staging / name)
     key = output.pii_key() if config.output.hash_pii else None
     manifest = _manifest(config, inputs, counts, stage, run.started, key)
     manifest["model"] = _model_summary(run.model, run.model_reused)
@@ -617,10 +619,10 @@ EXPLOSION_PAIRS_PER_NODE = 50
 
 def plan(config: Config) -> dict[str, Any]:
     """Per blocking rule, the candidate pairs it would produce, without building any pair."""
-    with tempfile.TemporaryDirectory(prefix="cxunify-plan-") as work:
-        engine = DuckDBEngine(config.engine, temp_dir=Path(work) / "spill")
+    with scratch.folder("plan") as work:
+        engine = DuckDBEngine(config.engine, temp_dir=work / "spill")
         try:
-            nodes = _prepare(engine, config, Path(work))
+            nodes = _prepare(engine, config, work)
             rules = block.plan_rules(
                 engine, config.matching.blocking, config.matching.max_block_size
             )
@@ -640,10 +642,10 @@ def train(config: Config, labels: Path | None = None) -> MatchModel | score.Logi
     """Fit the match model `unify` would fit (EM), or a logistic regression on `labels`."""
     comparisons = _comparisons(config)
     label_rows = score.read_labels(labels) if labels is not None else None
-    with tempfile.TemporaryDirectory(prefix="cxunify-train-") as work:
-        engine = DuckDBEngine(config.engine, temp_dir=Path(work) / "spill")
+    with scratch.folder("train") as work:
+        engine = DuckDBEngine(config.engine, temp_dir=work / "spill")
         try:
-            _prepare(engine, config, Path(work))
+            _prepare(engine, config, work)
             if label_rows is not None and labels is not None:
                 return score.train_supervised(engine, comparisons, label_rows, labels)
             block.candidate_pairs(engine, config.matching.blocking, config.matching.max_block_size)

@@ -523,8 +523,8 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     truthy = {"1", "true", "yes", "y", "match", "t"}
     falsy = {"0", "false", "no", "n", "non-match", "nonmatch", "f"}
     import io
-    import tempfile
 
+    from cxunify import scratch
     from cxunify.ingest import readable_text
 
     # Each pair's first line and label, and, of a pair labelled both ways, the lines of its
@@ -534,8 +534,8 @@ def read_labels(path: Path) -> list[tuple[str, str, str, str, bool]]:
     # In any encoding an export may have, as a run reads one (UTF-16, cp1252: a reviewer's
     # spreadsheet on Windows); a BOM before the header is no column name's.
     try:
-        with tempfile.TemporaryDirectory(prefix="cxunify-labels-") as work:
-            readable, _ = readable_text(path, "auto", Path(work))
+        with scratch.folder("labels") as work:
+            readable, _ = readable_text(path, "auto", work)
             text = readable.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None

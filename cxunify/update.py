@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from cxunify import block, cluster, ingest, layers, output, profile, score, standardize
+from cxunify import block, cluster, ingest, layers, output, profile, score, scratch, standardize
 from cxunify.compare import ComparisonSpec
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
@@ -1123,8 +1122,8 @@ def _read_deletions(
         raise InputError(f"{path}: deletions file not found")
     # In any encoding an export may have, as a run reads one: a Latin-1 file stopped with
     # DuckDB's 'CSV Error on Line: 2'.
-    with tempfile.TemporaryDirectory(prefix="cxunify-deletions-") as work:
-        readable, _ = ingest.readable_text(path, "auto", Path(work))
+    with scratch.folder("deletions") as work:
+        readable, _ = ingest.readable_text(path, "auto", work)
         _load_deletions(engine, path, readable)
     incomplete = engine.rows(
         f"SELECT rowid + 1 FROM {DELETIONS} "
