@@ -293,18 +293,28 @@ def _completeness(con, out_dir: Path, manifest: dict) -> _Chart:
     )
 
 
+# A duplicate id's reason (ingest: 'duplicate id X (first at row N) in COLUMN'), without the
+# id and row; the id may hold anything, so the pattern ends at the last '(first at row'.
+DUPLICATE_ID = r"^duplicate id .* \(first at row [0-9]+\)( in .*)?$"
+
+
 def _rejects(con, out_dir: Path, manifest: dict) -> _Chart:
     path = out_dir / "rejects.parquet"
     if not path.is_file():  # "no rows were rejected" would be a guess
         raise _Unavailable("the output has no rejects.parquet")
+    # A bar per reason, a duplicate id's reason without its id and row: an export of 500
+    # repeated ids drew 500 bars of one row each (and put the ids in the page).
     rows = _rows(
         con,
-        f"SELECT reason, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
-        {"p": str(path)},
+        f"""
+        SELECT regexp_replace(reason, $duplicate, 'duplicate id\\1') AS kind, count(*)
+        FROM {parquet("$p")} GROUP BY kind ORDER BY 2 DESC, 1
+        """,
+        {"p": str(path), "duplicate": DUPLICATE_ID},
     )
-    # A reason a line long (a duplicate id that is an email, DuckDB's list of CSV errors) was
-    # cut off at the chart's left edge in a narrow window: its label is wrapped, and the
-    # hover shows it whole.
+    # A reason a line long (DuckDB's list of CSV errors, a long id column's name) was cut off
+    # at the chart's left edge in a narrow window: its label is wrapped, and the hover shows
+    # it whole.
     figure = go.Figure(
         go.Bar(
             x=[r[1] for r in rows],

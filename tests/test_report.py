@@ -334,21 +334,24 @@ def test_the_header_names_the_runs_as_of(cli, sample_out: Path, tmp_path: Path):
 
 
 LONG_ID = "maximilian.alexander.von.habsburg-lothringen@example-company.co.uk"
+# An id column of a name longer than a line: its reason, 'duplicate id in ...', too.
+LONG_COLUMN = "customer_reference_number_of_the_legacy_crm"
 
 
 @pytest.fixture(scope="module")
 def long_reason_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An output of one row rejected for a reason longer than a line (a duplicate id that is
-    an email) and a customer of two records."""
+    """An output of three rows rejected as duplicate ids (one an email, of the long id
+    column) for a reason longer than a line, and a customer of two records."""
     root = tmp_path_factory.mktemp("long-reason")
     write(
         root / "crm.csv",
-        f"id,email,first_name\n{LONG_ID},ann@gmail.com,Ann\n{LONG_ID},ann@gmail.com,Ann\n"
-        "2,ann@gmail.com,Ann\n3,bob@gmail.com,Bob\n",
+        f"{LONG_COLUMN},email,first_name\n{LONG_ID},ann@gmail.com,Ann\n"
+        f"{LONG_ID},ann@gmail.com,Ann\n2,ann@gmail.com,Ann\n3,bob@gmail.com,Bob\n"
+        "3,bob@gmail.com,Bob\n3,bob@gmail.com,Bob\n",
     )
     config = write(
         root / "cfg.yaml",
-        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, "
+        f"sources:\n  - {{name: crm, kind: crm, path: crm.csv, id: {LONG_COLUMN}, "
         "columns: {email: email, first_name: first_name}}\n",
     )
     from typer.testing import CliRunner
@@ -366,16 +369,25 @@ def test_a_long_reject_reason_is_wrapped_and_hover_names_are_whole(
 ):
     """A reason wider than the room beside the bars was cut off at the chart's left edge, and
     a trace's name in its hover label was cut to 15 characters ('refused by a...')."""
-    [(reason,)] = duckdb.sql(f"SELECT reason FROM '{long_reason_out}/rejects.parquet'").fetchall()
-    assert reason == f"duplicate id {LONG_ID} (first at row 1) in id"
+    reasons = duckdb.sql(
+        f"SELECT reason FROM '{long_reason_out}/rejects.parquet' ORDER BY 1"
+    ).fetchall()
+    assert reasons == [
+        (f"duplicate id 3 (first at row 4) in {LONG_COLUMN}",),
+        (f"duplicate id 3 (first at row 4) in {LONG_COLUMN}",),
+        (f"duplicate id {LONG_ID} (first at row 1) in {LONG_COLUMN}",),
+    ]
     assert cli("report", "--out", long_reason_out, "--to", tmp_path / "r.html").exit_code == 0
     page = (tmp_path / "r.html").read_text()
     [bars] = _figure(page, "rejects")["data"]
+    # One bar for the three rows, of the reason without its ids (a bar per id, before).
+    reason = f"duplicate id in {LONG_COLUMN}"
+    assert bars["x"] == [3] and bars["customdata"] == [reason]
+    assert LONG_ID not in page
     [label] = bars["y"]
     lines = label.split("<br>")
     assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
     assert "".join(lines).replace(" ", "") == reason.replace(" ", "")
-    assert bars["customdata"] == [reason]
     for key in re.findall(r"data-chart='([a-z_]+)'", page):
         assert _figure(page, key)["layout"]["hoverlabel"] == {"namelength": -1}, key
 
