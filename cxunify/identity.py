@@ -14,6 +14,7 @@ from pathlib import Path
 from cxunify.block import RECORD_NODES
 from cxunify.cluster import CLUSTERS, LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
+from cxunify.engine.duckdb import PII_DIGEST
 from cxunify.engine.hadoop import HadoopPath
 from cxunify.sql import parquet, table
 from cxunify.standardize import RECORDS
@@ -27,7 +28,7 @@ NODE_NAMES_SQL = f"""
 """
 
 
-def assign_customer_ids(engine: DuckDBEngine) -> int:
+def assign_customer_ids(engine: DuckDBEngine, keyed: bool = False) -> int:
     """Create ``cx_identity(record_key, node, customer_id, confidence)``; return customers.
 
     ``confidence`` is the best match probability of a link touching the record's node that
@@ -45,7 +46,7 @@ def assign_customer_ids(engine: DuckDBEngine) -> int:
             JOIN {RECORD_NODES} rn USING (record_key)
             JOIN {CLUSTERS} c ON c.node = rn.node
         ), anchors AS (
-            SELECT cluster, 'c_' || left(sha256(min(member)), 16) AS customer_id
+            SELECT cluster, 'c_' || left({_sha256(keyed)}(min(member)), 16) AS customer_id
             FROM members GROUP BY cluster
         ), node_sizes AS (
             SELECT node, count(*) AS n FROM members GROUP BY node
@@ -137,7 +138,7 @@ class PreviousOutput:
 
 
 def carry_over_ids(
-    engine: DuckDBEngine, previous: PreviousOutput | None, run_at: datetime
+    engine: DuckDBEngine, previous: PreviousOutput | None, run_at: datetime, keyed: bool = False
 ) -> Churn:
     """Replace fresh ids in ``cx_identity`` by the previous run's where the customer survives.
 
@@ -163,7 +164,7 @@ def carry_over_ids(
     """
     run_at = run_at.astimezone(UTC).replace(tzinfo=None)
     _load_previous(engine, previous)
-    _load_issued(engine)
+    _load_issued(engine, keyed)
     # A record back after leaving an earlier run votes for its id then, unless a record of
     # the previous run still holds that id (it stays with them) or it was merged away (its
     # redirect says where its customer went; `_avoid_reissuing` has the one exception).
@@ -241,7 +242,7 @@ def carry_over_ids(
     )
     _write_customer_ids(engine, run_at)
     _write_redirects(engine, run_at)
-    _write_removed_records(engine, run_at)
+    _write_removed_records(engine, run_at, keyed)
     churn = _churn(engine)
     # The previous identity map (a row per record) and the vote tables are done with: freed,
     # the later stages have that memory before DuckDB spills to disk.
@@ -252,10 +253,19 @@ def carry_over_ids(
     return churn
 
 
-def record_digest(alias: str) -> str:
-    """SQL: the SHA-256 (hex) of a record's source, 0x1F and source id, as ``removed_records``
-    names a record that left (the key itself, a handle perhaps, does not stay once erased)."""
-    return f"sha256({alias}.source || chr(31) || {alias}.source_record_id)"
+def _sha256(keyed: bool) -> str:
+    """The SQL function of the digests ids and removed records are made by: SHA-256, or with
+    output.hash_pii the keyed digest of the personal values (the engine's `set_pii_key`), so
+    that whoever holds the output cannot confirm a guessed source id of an erased record (a
+    handle, a CRM number) by hashing it."""
+    return PII_DIGEST if keyed else "sha256"
+
+
+def record_digest(alias: str, keyed: bool = False) -> str:
+    """SQL: the SHA-256 (hex) of a record's source, 0x1F and source id (keyed: see `_sha256`),
+    as ``removed_records`` names a record that left (the key itself, a handle perhaps, does
+    not stay once erased)."""
+    return f"{_sha256(keyed)}({alias}.source || chr(31) || {alias}.source_record_id)"
 
 
 def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> None:
@@ -297,7 +307,7 @@ def _load_previous(engine: DuckDBEngine, previous: PreviousOutput | None) -> Non
         )
 
 
-def _load_issued(engine: DuckDBEngine) -> None:
+def _load_issued(engine: DuckDBEngine, keyed: bool) -> None:
     """Every id issued before with its issue time: the previous run's, and those of records
     that left earlier runs; and each record's digest, which names it in removed_records."""
     engine.execute(
@@ -317,7 +327,7 @@ def _load_issued(engine: DuckDBEngine) -> None:
     none_left = "" if engine.count(PREVIOUS_REMOVED) else " WHERE false"
     engine.execute(
         f"CREATE OR REPLACE TABLE {DIGESTS} AS "
-        f"SELECT r.record_key, {record_digest('r')} AS record FROM {RECORDS} r "
+        f"SELECT r.record_key, {record_digest('r', keyed)} AS record FROM {RECORDS} r "
         f"ANTI JOIN {PREVIOUS_MAP} p USING (source, source_record_id){none_left}"
     )
 
@@ -485,7 +495,7 @@ def _follow_returned(engine: DuckDBEngine) -> None:
     engine.drop(ends, step)
 
 
-def _write_removed_records(engine: DuckDBEngine, run_at: datetime) -> None:
+def _write_removed_records(engine: DuckDBEngine, run_at: datetime, keyed: bool) -> None:
     """`REMOVED` (removed_records.parquet): each record of an earlier run not in this one, by its
     digest, with the id it had when it left and that id's issue time; the earlier rows of
     records back in this run go."""
@@ -493,7 +503,7 @@ def _write_removed_records(engine: DuckDBEngine, run_at: datetime) -> None:
         f"""
         CREATE OR REPLACE TABLE {REMOVED} AS
         WITH gone AS (
-            SELECT {record_digest("p")} AS record, p.customer_id, i.issued_at,
+            SELECT {record_digest("p", keyed)} AS record, p.customer_id, i.issued_at,
                    $run_at AS removed_at
             FROM {PREVIOUS_MAP} p
             LEFT JOIN {RECORDS} r USING (source, source_record_id)

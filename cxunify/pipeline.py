@@ -411,9 +411,12 @@ def publish(
 
     Closes `engine`. On a failed gate the output is set aside and GateFailed is raised.
     """
+    keyed = config.output.hash_pii
     with stage("identify"):
-        customers = identity.assign_customer_ids(engine)
-        churn = identity.carry_over_ids(engine, run.prior, run.started)
+        if keyed:
+            engine.set_pii_key(output.pii_key())
+        customers = identity.assign_customer_ids(engine, keyed)
+        churn = identity.carry_over_ids(engine, run.prior, run.started, keyed)
     write = functools.partial(
         output.write_tables,
         engine,

@@ -60,30 +60,89 @@ def test_records_hold_digests_of_the_standardised_values(hashed_out: Path, sampl
             assert hashed_value == (None if value is None else digest(value))
             checked += value is not None
     assert checked > 30_000
-    # What is not personal is kept as it was.
-    kept = "SELECT source, source_record_id, customer_id, city, postcode, state, country, " \
-           "name_suffix, gender, platform, created_at FROM '{}/records.parquet' " \
+    # What is not personal is kept as it was; the customers are the same, of other ids.
+    kept = "SELECT source, source_record_id, {}, city, postcode, state, country, " \
+           "name_suffix, gender, platform, created_at FROM '{}/records.parquet' r " \
            "ORDER BY 1, 2"  # fmt: skip
-    assert _rows(kept.format(hashed_out)) == _rows(kept.format(sample_out))
+    assert _rows(kept.format(_plain_id(hashed_out, sample_out), hashed_out)) == _rows(
+        kept.format("customer_id", sample_out)
+    )
+
+
+def _plain_id(hashed_out: Path, sample_out: Path, alias: str = "r") -> str:
+    """SQL: the id the plain run gave the customer of `alias` in the hashed run's output,
+    one for one (the same customers, each of an id of its own)."""
+    pairs = _rows(
+        f"SELECT DISTINCT h.customer_id, p.customer_id FROM '{hashed_out}/identity_map.parquet' h "
+        f"JOIN '{sample_out}/identity_map.parquet' p USING (source, source_record_id)"
+    )
+    assert len({h for h, _ in pairs}) == len({p for _, p in pairs}) == len(pairs)
+    cases = " ".join(f"WHEN '{h}' THEN '{p}'" for h, p in pairs)
+    return f"CASE {alias}.customer_id {cases} END AS customer_id"
+
+
+def test_ids_and_removed_records_are_keyed_digests(hashed_out: Path, cli, tmp_path, monkeypatch):
+    """A customer id is made from its smallest source and source id, and removed_records
+    names a record that left by a digest of them: unkeyed, whoever held the output could
+    confirm a guessed source id of an erased person (a handle, a CRM number) by hashing
+    it. With hash_pii they are the key's digests."""
+    members = _rows(
+        f"SELECT customer_id, min(source || chr(31) || source_record_id) "
+        f"FROM '{hashed_out}/identity_map.parquet' GROUP BY 1"
+    )
+    assert len(members) > 2000
+    for customer_id, member in members:
+        assert customer_id == "c_" + digest(member)[:16]
+        assert customer_id != "c_" + hashlib.sha256(member.encode()).hexdigest()[:16]
+    # A contact that leaves the exports (an erasure upstream) is named by the keyed digest,
+    # and gets its id back when it returns.
+    monkeypatch.setenv("CXUNIFY_PII_KEY", KEY)
+    crm = write(tmp_path / "crm.csv", "id,email,first_name\nann.g,ann@gmail.com,Ann\n")
+    write(tmp_path / "orders.csv", "order_id,email,amount\no1,bob@gmail.com,3\n")
+    config = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n"
+        "  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email, "
+        "first_name: first_name}}\n"
+        "  - {name: shop, kind: transactions, path: orders.csv, id: order_id, "
+        "columns: {email: email, amount: amount}}\n"
+        "output:\n  hash_pii: true\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    [(ann,)] = _rows(f"SELECT customer_id FROM '{out}/identity_map.parquet' WHERE source = 'crm'")
+    assert ann == "c_" + digest("crm\x1fann.g")[:16]
+    crm.write_text("id,email,first_name\n")
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert _rows(f"SELECT record, customer_id FROM '{out}/removed_records.parquet'") == [
+        (digest("crm\x1fann.g"), ann)
+    ]
+    crm.write_text("id,email,first_name\nann.g,ann@gmail.com,Ann\n")
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert _rows(f"SELECT customer_id FROM '{out}/identity_map.parquet' WHERE source = 'crm'") == [
+        (ann,)
+    ]
 
 
 def test_profiles_hold_digests_and_the_same_customers_and_traits(hashed_out, sample_out):
     personal = ("first_name", "last_name", "email", "phone", "street", "dob", "emails", "phones",
                 "addresses", "handles", "handles_by_platform")  # fmt: skip
+    # The same customers, each of another id (see test_ids_and_removed_records_are_keyed_...).
     # Means of doubles may differ in the last bit between runs: compared to 9 decimals.
     rest = (
-        "SELECT * EXCLUDE ({}, csat_mean, sentiment_mean, experience_score), "
+        "SELECT * EXCLUDE ({}, csat_mean, sentiment_mean, experience_score) REPLACE ({}), "
         "round(csat_mean, 9), round(sentiment_mean, 9), round(experience_score, 9) "
-        "FROM '{}/profiles.parquet' ORDER BY customer_id"
+        "FROM '{}/profiles.parquet' p ORDER BY customer_id"
     )
-    assert _rows(rest.format(", ".join(personal), hashed_out)) == _rows(
-        rest.format(", ".join(personal), sample_out)
-    )
-    query = "SELECT {} FROM '{}/profiles.parquet' ORDER BY customer_id"
     columns = ", ".join(personal)
+    plain_id = _plain_id(hashed_out, sample_out, "p")
+    assert _rows(rest.format(columns, plain_id, hashed_out)) == _rows(
+        rest.format(columns, "customer_id AS customer_id", sample_out)
+    )
+    query = "SELECT {} FROM '{}/profiles.parquet' p ORDER BY {}"
     for before, after in zip(
-        _rows(query.format(columns, sample_out)),
-        _rows(query.format(columns, hashed_out)),
+        _rows(query.format(columns, sample_out, "customer_id")),
+        _rows(query.format(columns, hashed_out, plain_id.removesuffix(" AS customer_id"))),
         strict=True,
     ):
         for name, value, hashed_value in zip(personal, before, after, strict=True):
