@@ -241,3 +241,33 @@ def test_an_updates_reject_rate_is_that_of_tonights_rows(cli, tmp_path: Path):
     run = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
     assert run["quality"]["reject_rate"] == 0.8
     assert run["counts"]["rows_rejected"] == 4 and run["counts"]["rows_in"] == 305
+
+
+def test_an_erasure_a_gate_stops_is_applied_by_the_same_update_under_a_raised_limit(
+    cli, tmp_path: Path
+):
+    """An erasure removes customers, so a batch of them larger than a churn gate allows is
+    stopped like any update: the erased values stay in out/ and later updates are refused
+    until it lands. The README's way through: the same command with the limit raised."""
+    assert unify(cli, tmp_path, FIRST).exit_code == 0
+    config = tmp_path / "cfg.yaml"
+    write(config, SOURCES + "gates:\n  max_customers_removed_share: 0.4\n")
+    erase = write(tmp_path / "erase.csv", "source,source_record_id\ncrm,1\n")
+    write(tmp_path / "crm.csv", "id,email,phone\n")  # a night with only the erasure
+    command = ("update", "--previous", tmp_path / "out", "--config", config, "--delete", erase)
+    result = cli(*command, "-q")
+    assert result.exit_code == 3, result.stderr
+    assert "gates.max_customers_removed_share: 50.00%" in result.stderr
+
+    def emails() -> list[str]:
+        query = f"SELECT email FROM '{tmp_path}/out/records.parquet' ORDER BY 1"
+        return [email for (email,) in duckdb.sql(query).fetchall()]
+
+    assert emails() == ["ann@gmail.com", "bob@gmail.com"]
+    result = cli("update", "--previous", tmp_path / "out", "--config", config, "-q")
+    assert result.exit_code == 1 and "that a quality gate stopped" in result.stderr
+    write(config, SOURCES + "gates:\n  max_customers_removed_share: 0.5\n")
+    result = cli(*command, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert emails() == ["bob@gmail.com"]
+    assert not (tmp_path / "out.rejected").exists()
