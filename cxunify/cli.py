@@ -448,6 +448,8 @@ def update(
 
     def action() -> None:
         flags = _flags(crm, transactions, social, support)
+        if delete is not None and config is None and not flags:
+            raise UserError(_deletions_alone(_folder(previous)))
         stored = stored_sources(_folder(previous)) if flags else None
         settings = _load(config, flags, phone_region, dayfirst, stored)
         _note_duckdb_only(settings, "update")
@@ -476,6 +478,21 @@ def update(
             )
 
     _guard(debug, action)
+
+
+def _deletions_alone(previous: Path | str) -> str:
+    """What to give `update --delete` on a night with nothing else: its sources' exports,
+    which it reads for their settings and mapping as every night (a header alone is 0 rows)."""
+    from cxunify.update import stored_sources
+
+    stored = stored_sources(previous)
+    flags = " ".join(f"--{kinds[0]} {name}=HEADER.csv" for name, kinds in sorted(stored.items()))
+    return (
+        "no input: an update reads tonight's exports beside --delete; with deletions alone, "
+        "give each source an export holding just its header row"
+        + (f" ({flags})" if flags else "")
+        + ", or a --config naming such files"
+    )
 
 
 def _done(message: str) -> None:

@@ -847,3 +847,25 @@ def test_the_update_a_gate_stopped_is_applied_by_running_it_again(cli, tmp_path:
         ).fetchall()
     }
     assert "C4" in held and "C2" not in held
+
+
+def test_deletions_alone_say_what_to_give_with_them(cli, tmp_path: Path):
+    """`update --delete erase.csv` with no exports said only 'no input: give --config, or at
+    least one of --crm/...', as if deletions needed none of them."""
+    config, out = unified(cli, tmp_path)
+    before = (out / "run.json").read_text()
+    deletions = write(tmp_path / "del.csv", "source,source_record_id\ncrm,C1\n")
+    result = cli("update", "--previous", out, "--delete", deletions)
+    assert result.exit_code == 1
+    assert " ".join(result.stderr.split()) == (
+        "Error: no input: an update reads tonight's exports beside --delete; with deletions "
+        "alone, give each source an export holding just its header row (--crm crm=HEADER.csv "
+        "--transactions orders=HEADER.csv), or a --config naming such files"
+    )
+    assert (out / "run.json").read_text() == before
+    # As it says: a header alone is a quiet night.
+    write(tmp_path / "crm.csv", CRM.splitlines()[0] + "\n")
+    write(tmp_path / "orders.csv", ORDERS.splitlines()[0] + "\n")
+    result = cli("update", "--previous", out, "--config", config, "--delete", deletions, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["update"]["records_deleted"] == 1
