@@ -180,12 +180,14 @@ def infer_sources(
                     f"write a config with `path: {pattern}` and `engine: spark` (`cxunify init` "
                     "on a local copy drafts one)"
                 )
+            # A file whose name holds a glob's characters ('crm [1].csv') is that file.
+            globbed = glob.has_magic(pattern) and not Path(pattern).is_file()
             matches = (
                 sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-                if glob.has_magic(pattern)
+                if globbed
                 else [Path(pattern)]
             )
-            matches = [m for m in matches if m.is_file()] if glob.has_magic(pattern) else matches
+            matches = [m for m in matches if m.is_file()] if globbed else matches
             if not matches:
                 raise InputError(f"--{kind.value} {given}: no file matches")
             for match in matches:
@@ -207,7 +209,7 @@ def infer_sources(
                     # Before any file is read; a flag has no format: to set, as a config has,
                     # so the message says what the config's source writes (it ended at the
                     # colon, and left the user to guess the key and its values).
-                    which = f"the format of {match}" if glob.has_magic(pattern) else "its format"
+                    which = f"the format of {match}" if globbed else "its format"
                     raise InputError(
                         f"--{kind.value} {given}: cannot tell {which} from its extension "
                         f"({extension(match) or 'none'}); rename it (.csv, .tsv, .jsonl, .json, "

@@ -151,7 +151,8 @@ def resolve_files(
         pattern = Path(source.path).expanduser()
     if not pattern.is_absolute():
         pattern = base_dir / pattern
-    if glob.has_magic(str(pattern)):
+    # A file whose name holds a glob's characters ('crm [1].csv') is that file.
+    if glob.has_magic(str(pattern)) and not pattern.is_file():
         matches = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True))
         files = [p for p in matches if p.is_file()]
         if not files:

@@ -88,18 +88,19 @@ class Layered:
         removed = [str(self.folder / p.removed_file) for p in self.parts if p.removed_file]
         source, gone = f"${name}_rows", f"${name}_removed"
         if not removed:
-            return f"SELECT * FROM {parquet(source)}", {f"{name}_rows": rows}
+            return f"SELECT * FROM {parquet(source, listed=True)}", {f"{name}_rows": rows}
         # The part a row came from is in its file's name; a removal only applies to the
         # parts before its own (a key an update replaced is in its own rows again).
         anti = "\n".join(
-            f"ANTI JOIN {parquet(gone)} g{i} ON g{i}.key = r.{key} AND g{i}.part > r.cx_part"
+            f"ANTI JOIN {parquet(gone, listed=True)} g{i} "
+            f"ON g{i}.key = r.{key} AND g{i}.part > r.cx_part"
             for i, key in enumerate(self.keys)
         )
         sql = f"""
             SELECT r.* EXCLUDE (cx_file, cx_part) FROM (
                 SELECT *, CAST(regexp_extract(cx_file, '-(\\d+)\\.parquet$', 1) AS INTEGER)
                        AS cx_part
-                FROM {parquet(source, "filename = 'cx_file'")}
+                FROM {parquet(source, "filename = 'cx_file'", listed=True)}
             ) r
             {anti}
         """

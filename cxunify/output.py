@@ -45,7 +45,7 @@ from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, REMOVED, Previou
 from cxunify.ingest import REJECTS, sha256_of
 from cxunify.profile import PROFILES
 from cxunify.score import SCORED, SCORED_FLOOR
-from cxunify.sql import ident, parquet
+from cxunify.sql import ident, literal_path, parquet
 from cxunify.standardize import RECORDS
 from cxunify.traits import TOUCHPOINTS_QUERY
 
@@ -835,7 +835,7 @@ def create_views(
     damaged output of cxunify's own is an error still."""
     names = []
     for name in output_names(out_dir):
-        path = str((out_dir / f"{name}.parquet").resolve()).replace("'", "''")
+        path = literal_path(str((out_dir / f"{name}.parquet").resolve())).replace("'", "''")
         # A view body cannot take parameters; the path is ours (an output folder) and quoted.
         source = parquet(f"'{path}'")
         try:

@@ -5,6 +5,7 @@ Nothing from a config or a file header is ever pasted into SQL unquoted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # Every table cxunify creates inside the engine starts with this, so they never clash with a
@@ -36,21 +37,46 @@ def column_list(names: Iterable[str]) -> str:
 NO_FOLDER_COLUMNS = "hive_partitioning = false"
 
 
-def read_file(function: str, source: str, *options: str) -> str:
+# DuckDB reads a path holding `*`, `?` or `[` as a glob: an output folder `out[1]` was read as
+# `out1`, a file `a[1].csv` as `a1.csv`. Each such character in brackets stands for itself.
+_GLOB_CHARACTERS = re.compile(r"([\[*?])")
+_LITERAL_SQL = "regexp_replace({}, '([\\[*?])', '[\\1]', 'g')"
+
+
+def literal_path(path: str) -> str:
+    """`path` as a DuckDB file reader takes it to mean that one file, not a glob.
+
+    >>> print(literal_path("out[1]/a*.parquet"))
+    out[[]1]/a[*].parquet
+    """
+    return _GLOB_CHARACTERS.sub(r"[\1]", path)
+
+
+def read_file(function: str, source: str, *options: str, listed: bool = False) -> str:
     """A call of DuckDB's table function `function` (read_csv, read_parquet, ...) on `source`
-    (a ``$parameter``, or a quoted path) with `options`, taking no columns from folders.
+    with `options`, taking no columns from folders. `source` is a ``$parameter`` holding a
+    path (`listed`: a list of paths), each read as that one file (see `literal_path`), or a
+    quoted `literal_path`.
 
     >>> print(read_file("read_csv", "$path", "header = true"))
-    read_csv($path, header = true, hive_partitioning = false)
+    read_csv(regexp_replace($path, '([\\[*?])', '[\\1]', 'g'), header = true, \
+hive_partitioning = false)
     """
+    if re.fullmatch(r"\$\w+", source):
+        source = (
+            f"list_transform({source}, lambda p: {_LITERAL_SQL.format('p')})"
+            if listed
+            else _LITERAL_SQL.format(source)
+        )
     return f"{function}({', '.join([source, *options, NO_FOLDER_COLUMNS])})"
 
 
-def parquet(source: str, *options: str) -> str:
+def parquet(source: str, *options: str, listed: bool = False) -> str:
     """``read_parquet`` of `source` with `options`, taking no columns from folders (an output
-    written under a nightly job's ``day=2026-12-05/`` would gain a ``day`` column).
+    written under a nightly job's ``day=2026-12-05/`` would gain a ``day`` column); `source`
+    as `read_file` takes it.
 
-    >>> print(parquet("$path"))
-    read_parquet($path, hive_partitioning = false)
+    >>> print(parquet("'out/links.parquet'"))
+    read_parquet('out/links.parquet', hive_partitioning = false)
     """
-    return read_file("read_parquet", source, *options)
+    return read_file("read_parquet", source, *options, listed=listed)

@@ -262,6 +262,8 @@ class SparkEngine:
         argument, *options = node.expressions
         if any(o.sql("duckdb").lower() != "hive_partitioning = false" for o in options):
             raise CxunifyError("Spark reads read_parquet with hive_partitioning = false only")
+        if isinstance(argument, exp.RegexpReplace):  # sql.read_file's path taken literally
+            argument = argument.this
         if isinstance(argument, exp.Placeholder):
             if argument.name not in params:
                 raise CxunifyError(f"SQL parameter ${argument.name} has no value")
