@@ -329,7 +329,15 @@ def _take_mode(folder: Path, out_dir: Path) -> None:
 
 
 def check_replaceable(out_dir: Folder) -> None:
-    """Refuse to replace a folder that is not a cxunify output (it may hold a user's files)."""
+    """Refuse to replace a folder that is not a cxunify output (it may hold a user's files),
+    or one whose path DuckDB cannot open a database in."""
+    if isinstance(out_dir, Path) and os.sep == "/" and "\\" in str(out_dir.absolute()):
+        # DuckDB opens a database file at a path read with a backslash as '/': the outputs were
+        # written and swapped in, then cxunify.duckdb could not be made, run after run.
+        raise OutputError(
+            f"{out_dir}: a backslash in the output folder's path is not supported (DuckDB "
+            "reads it as a folder separator when it writes cxunify.duckdb); choose another --out"
+        )
     if out_dir.exists() and (
         not out_dir.is_dir() or (any(out_dir.iterdir()) and not _is_output(out_dir))
     ):

@@ -84,3 +84,18 @@ def test_exports_named_with_brackets_are_each_read_once(cli, tmp_path: Path):
 def _rejects(out: Path) -> int:
     [(count,)] = duckdb.sql(f"SELECT count(*) FROM '{out}/rejects.parquet'").fetchall()
     return count
+
+
+def test_an_output_folder_with_a_backslash_is_refused_before_any_work(cli, tmp_path: Path):
+    """DuckDB opens a database at a path read with a backslash as '/': the outputs were
+    written and swapped in, then cxunify.duckdb could not be made ('Internal error:
+    IOException'), run after run."""
+    crm = write(tmp_path / "crm.csv", CRM)
+    out = tmp_path / "back\\slash"
+    result = cli("unify", "--crm", crm, "--out", out, "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {out}: a backslash in the output folder's path is not supported (DuckDB "
+        "reads it as a folder separator when it writes cxunify.duckdb); choose another --out\n"
+    )
+    assert not out.exists()
