@@ -136,7 +136,9 @@ def _records_per_source(con, out_dir: Path, manifest: dict) -> _Chart:
         f"SELECT source, count(*) FROM {parquet('$p')} GROUP BY ALL ORDER BY 2 DESC, 1",
         {"p": str(out_dir / "identity_map.parquet")},
     )
-    figure = _bar([r[0] for r in rows], [r[1] for r in rows], yaxis_title="records")
+    # Source names are the user's (a file's name, without a config): Plotly reads tags and
+    # entities in a label, so a name '<a href=...>crm</a>' drew a link. Each is escaped.
+    figure = _bar([_plotly_text(r[0]) for r in rows], [r[1] for r in rows], yaxis_title="records")
     return _Chart("records_per_source", "Records per source", "Rows mapped per source.", figure)
 
 
@@ -147,7 +149,9 @@ def _source_overlap(con, out_dir: Path, manifest: dict) -> _Chart:
         f"FROM {parquet('$p')} GROUP BY ALL ORDER BY customers DESC, combination LIMIT 20",
         {"p": str(out_dir / "profiles.parquet")},
     )
-    figure = go.Figure(go.Bar(x=[r[1] for r in rows], y=[r[0] for r in rows], orientation="h"))
+    figure = go.Figure(
+        go.Bar(x=[r[1] for r in rows], y=[_plotly_text(r[0]) for r in rows], orientation="h")
+    )
     figure.update_layout(
         template=TEMPLATE,
         margin=MARGIN,
@@ -274,7 +278,7 @@ def _completeness(con, out_dir: Path, manifest: dict) -> _Chart:
         go.Heatmap(
             z=z,
             x=list(RECORD_FIELDS),
-            y=[r[0] for r in rows],
+            y=[_plotly_text(r[0]) for r in rows],
             colorscale="Blues",
             zmin=0,
             zmax=100,

@@ -430,3 +430,25 @@ def test_labels_are_whole_in_a_narrow_window(cli, long_reason_out: Path, tmp_pat
         browser.quit()
     assert inside == [True]
     assert "u (different people)" in hovered
+
+
+def test_source_names_are_text_not_markup(cli, tmp_path: Path):
+    """Plotly reads tags in a label: a source named '<a href=...>crm</a>' (a file's name,
+    without a config) drew a link in the records, overlap and completeness charts."""
+    name = '<a href="https://evil.example/x">crm</a><b>B</b>'
+    write(tmp_path / "crm.csv", "id,email,first_name\n1,ann@gmail.com,Ann\n2,ann@gmail.com,Ann\n")
+    config = write(
+        tmp_path / "cfg.yaml",
+        f"sources:\n  - {{name: '{name}', kind: crm, path: crm.csv, id: id, "
+        "columns: {email: email, first_name: first_name}}\n",
+    )
+    out = tmp_path / "out"
+    assert cli("unify", "--config", config, "--out", out, "-q").exit_code == 0
+    assert cli("report", "--out", out, "--to", tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    escaped = '&lt;a href="https://evil.example/x"&gt;crm&lt;/a&gt;&lt;b&gt;B&lt;/b&gt;'
+    assert _figure(page, "records_per_source")["data"][0]["x"] == [escaped]
+    assert _figure(page, "source_overlap")["data"][0]["y"] == [escaped]
+    assert _figure(page, "completeness")["data"][0]["y"] == [escaped]
+    for key in re.findall(r"data-chart='([a-z_]+)'", page):
+        assert "<a href" not in json.dumps(_figure(page, key)), key
