@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import glob
 import gzip
 import hashlib
@@ -34,7 +35,7 @@ import pyarrow as pa
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
-from cxunify.errors import InputError
+from cxunify.errors import InputError, ResourceError
 from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS
 from cxunify.record_ids import as_text_sql, clean_id_sql, number_text_sql
 from cxunify.sql import ident, parquet, read_file, table
@@ -359,14 +360,42 @@ def _copy_of(path: Path, work_dir: Path, name: str) -> Path:
     return work_dir / f"{hashlib.sha1(str(path).encode()).hexdigest()[:12]}-{name}"
 
 
+# Unpacking stops while this much of its disk is still free: a small .gz may hold gigabytes
+# (a gzip bomb, or a very repetitive export), and a full disk stops everything else on it.
+KEEP_FREE = 1 << 30
+_FREE_CHECKED_EVERY = 64 << 20
+
+
 def _gunzip(path: Path, work_dir: Path, shown: Path | str) -> Path:
     target = _copy_of(path, work_dir, "gunzip")
-    try:
-        with gzip.open(path, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{shown}: not a readable gzip file ({exc})") from None
-    return target
+    written = 0
+    with gzip.open(path, "rb") as src, target.open("wb") as dst:
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except (OSError, EOFError) as exc:
+                raise InputError(f"{shown}: not a readable gzip file ({exc})") from None
+            if not chunk:
+                return target
+            try:
+                dst.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise _no_room(shown, target, written, "no space left on its disk") from None
+            before, written = written, written + len(chunk)
+            if written // _FREE_CHECKED_EVERY > before // _FREE_CHECKED_EVERY:
+                free = shutil.disk_usage(target.parent).free
+                if free < KEEP_FREE:
+                    raise _no_room(shown, target, written, f"{free:,} bytes left on its disk")
+
+
+def _no_room(shown: Path | str, target: Path, written: int, why: str) -> ResourceError:
+    return ResourceError(
+        f"{shown}: unpacked to {written:,} bytes in {target.parent} and stopped, {why} (a run "
+        f"stops unpacking while {KEEP_FREE:,} bytes are free); make room there, or unpack "
+        "the file where there is room and give that"
+    )
 
 
 def _transcode(path: Path, codec: str, work_dir: Path) -> Path:

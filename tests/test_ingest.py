@@ -1,6 +1,7 @@
 """Bad input gets the documented behaviour: rejects with reasons, or a one-line error."""
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -1209,3 +1210,33 @@ def test_a_customer_key_loses_the_apostrophe_that_kept_it_text(cli, tmp_path: Pa
         f"SELECT source_record_id, customer_key FROM '{tmp_path}/out/records.parquet' ORDER BY 1"
     ).fetchall()
     assert rows == [("2", "'LY-1"), ("7012345678901", "7012345678901")]
+
+
+def test_unpacking_a_gzip_stops_before_the_disk_is_full(cli, tmp_path: Path, monkeypatch):
+    """A .gz of a few MB may unpack to gigabytes (a gzip bomb): it was unpacked whole, the
+    disk filled, and the error said 'not a readable gzip file ([Errno 28] ...)'. Unpacking now
+    stops while ingest.KEEP_FREE bytes are free (here: more than the disk has)."""
+    import gzip
+    import shutil
+
+    from cxunify import ingest
+
+    header = b"id,email,first_name\n"
+    bomb = tmp_path / "crm.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as packed:
+        packed.write(header)
+        for _ in range(80):
+            packed.write(b"," * (1 << 20))  # 80 MB of one character
+    monkeypatch.setattr(ingest, "KEEP_FREE", shutil.disk_usage(tmp_path).free + (1 << 40))
+    out = tmp_path / "out"
+    result = cli("unify", "--config", write(tmp_path / "cfg.yaml", (
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv.gz, id: id, "
+        "columns: {email: email, first_name: first_name}}\n")), "--out", out, "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert re.fullmatch(
+        rf"Error: {re.escape(str(bomb))}: unpacked to 67,\d{{3}},\d{{3}} bytes in \S+ and "
+        r"stopped, [\d,]+ bytes left on its disk \(a run stops unpacking while [\d,]+ bytes "
+        r"are free\); make room there, or unpack the file where there is room and give that\n",
+        " ".join(result.stderr.split(" ")),
+    ), result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
