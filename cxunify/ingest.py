@@ -1139,9 +1139,13 @@ def _wrapped_records(document: str) -> tuple[str, int] | None:
     """The key of the one JSON object `document` under which an array of objects is, and
     how many they are (the largest such array), else None: ``{"contacts": [{...}, ...]}``
     holds records, while read as one it is a record whose fields are missing."""
+    try:
+        parsed = json.loads(document)
+    except RecursionError:  # nested deeper than Python parses; DuckDB read it as one record
+        return None
     found = [
         (key, len(value))
-        for key, value in json.loads(document).items()
+        for key, value in parsed.items()
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
     ]
     return max(found, key=lambda kv: kv[1]) if found else None
@@ -1155,7 +1159,7 @@ def _one_object_per_line(readable: Path) -> bool:
         return False  # one line, or a line longer than records are
     try:
         return isinstance(json.loads(first.decode("utf-8-sig")), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

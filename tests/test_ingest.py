@@ -1240,3 +1240,17 @@ def test_unpacking_a_gzip_stops_before_the_disk_is_full(cli, tmp_path: Path, mon
         " ".join(result.stderr.split(" ")),
     ), result.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_a_json_document_nested_deeper_than_python_parses_is_one_record(cli, tmp_path: Path):
+    """A .json file of one object, one of its values nested 3,000 arrays deep: DuckDB reads
+    it, but the check for records wrapped in it ({"contacts": [...]}) parsed it in Python,
+    and the run stopped with 'Internal error: RecursionError', exit 2."""
+    deep = "[" * 3000 + "]" * 3000
+    social = tmp_path / "one.json"
+    social.write_text(f'{{"handle": "annlee", "display_name": "Ann Lee", "deep": {deep}}}')
+    out = tmp_path / "out"
+    result = cli("unify", "--social", social, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = duckdb.sql(f"SELECT handle, last_name FROM '{out}/records.parquet'").fetchall()
+    assert rows == [("annlee", "Lee")]
