@@ -51,6 +51,7 @@ from cxunify.traits import TOUCHPOINTS_QUERY
 
 MANIFEST = "run.json"
 DATABASE = "cxunify.duckdb"
+DATABASE_FORMAT = "v1.0.0"  # see write_database
 
 # The standardised fields records.parquet shows per source row: what matching compared, for
 # explaining a customer and measuring completeness per source.
@@ -790,7 +791,9 @@ def write_database(out_dir: Path) -> None:
     out_dir = out_dir.resolve()
     partial = out_dir / f".{DATABASE}.partial"
     partial.unlink(missing_ok=True)
-    con = duckdb.connect(str(partial))
+    # In the storage format of DuckDB 1.0, which every later DuckDB reads: by default 2.x
+    # writes its own, and no DuckDB 1.x CLI (the one a BI user may have) could open the file.
+    con = duckdb.connect(str(partial), config={"storage_compatibility_version": DATABASE_FORMAT})
     try:
         create_views(con, out_dir)
     finally:

@@ -270,6 +270,14 @@ def test_duckdb_file_has_a_view_per_output_from_any_directory(
     con.close()
 
 
+def test_duckdb_file_opens_in_duckdb_1(sample_out: Path):
+    """DuckDB 2 writes its own storage format by default, which no DuckDB 1.x opens ('Trying
+    to read a database file with version number 69, but we can only read versions between 64
+    and 68'): the file is in DuckDB 1.0's format (64), in its header after the magic bytes."""
+    header = (sample_out / "cxunify.duckdb").read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and int.from_bytes(header[12:20], "little") == 64
+
+
 def test_customer_ids_are_stable_across_reruns(cli, sample_out: Path, tmp_path: Path):
     again = tmp_path / "again"
     result = cli("unify", "--config", ROOT / "configs" / "sample.yaml", "--out", again, "-q")
