@@ -9,6 +9,8 @@ told by the rules that gave them (trait_reasons).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError
-from cxunify.output import no_such_source, read_manifest, require_folder
+from cxunify.output import PII_KEY_ENV, no_such_source, read_manifest, require_folder
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
 from cxunify.trait_reasons import TraitReason, trait_reasons
@@ -173,11 +175,44 @@ def _customer_of(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> 
         {"path": str(out_dir / "identity_map.parquet"), "record": record},
     ).fetchall()
     if not found:
-        raise UserError(_rejected(con, out_dir, record))
+        raise UserError(_removed(con, out_dir, record) or _rejected(con, out_dir, record))
     if len(found) > 1:
         sources = " and ".join(sorted(str(s) for s, _ in found))
         raise UserError(f"--record {record}: names a record of {sources}; ask by --customer")
     return str(found[0][1])
+
+
+def _removed(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str | None:
+    """When `record` (SOURCE:ID) left an earlier run (deleted, or no longer in the exports),
+    what removed_records.parquet says of it: it keeps a digest of each such record, with its
+    customer then. With hash_pii the digest is keyed: found only with CXUNIFY_PII_KEY set."""
+    removed = out_dir / "removed_records.parquet"
+    if not removed.is_file():
+        return None
+    hashed = read_manifest(out_dir).get("pii_hashed") is True
+    key = os.environ.get(PII_KEY_ENV) if hashed else None
+    if hashed and not key:
+        return None
+    # Every way to split it at a colon: a source name or an id may hold one.
+    named = {}
+    for at in (i for i, char in enumerate(record) if char == ":"):
+        source, record_id = record[:at], clean_id(record[at + 1 :])
+        text = f"{key}\x1f{source}\x1f{record_id}" if key else f"{source}\x1f{record_id}"
+        named[hashlib.sha256(text.encode()).hexdigest()] = f"{source}:{record_id}"
+    found = con.execute(
+        f"SELECT record, customer_id, removed_at FROM {parquet('$path')} "
+        "WHERE record IN (SELECT unnest($digests)) ORDER BY removed_at DESC LIMIT 1",
+        {"path": str(removed), "digests": list(named)},
+    ).fetchall()
+    if not found:
+        return None
+    digest, customer_id, removed_at = found[0]
+    record = named[digest]
+    day = f" on {removed_at:%Y-%m-%d}" if removed_at is not None else ""
+    return (
+        f"record {record} left {out_dir}{day} (deleted, or no longer in the exports); it was "
+        f"customer {customer_id}'s then"
+    )
 
 
 def _rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str:

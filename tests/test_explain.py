@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -436,3 +437,35 @@ def test_a_customer_whose_records_all_left_says_so(cli, tmp_path: Path):
         f"Error: no customer {ann} in {out}: all 2 of its records left (the last on "
     )
     assert "deleted, or no longer in the exports" in result.stderr
+
+
+def test_a_record_that_left_says_so(cli, tmp_path: Path, monkeypatch):
+    """`explain --record crm:1` of a record deleted or gone from the exports said only 'no
+    record', though removed_records.parquet keeps its digest, its customer and when it left;
+    with hash_pii the digest is keyed, found with the key."""
+    write(tmp_path / "crm.csv", "id,email\n1,ann@gmail.com\n2,ann@gmail.com\n3,bob@gmail.com\n")
+    plain = "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n"
+    for config in (plain, plain + "output:\n  hash_pii: true\n"):
+        monkeypatch.setenv("CXUNIFY_PII_KEY", "explain-test-key-not-secret")
+        write(tmp_path / "cfg.yaml", config)
+        write(tmp_path / "crm.csv", "id,email\n1,ann@gmail.com\n2,ann@gmail.com\n")
+        out = tmp_path / ("hashed" if "hash_pii" in config else "plain")
+        command = ("unify", "--config", tmp_path / "cfg.yaml", "--out", out, "--quiet")
+        assert cli(*command).exit_code == 0
+        ((ann,),) = duckdb.sql(
+            f"SELECT customer_id FROM '{out}/identity_map.parquet' WHERE source_record_id = '1'"
+        ).fetchall()
+        write(tmp_path / "crm.csv", "id,email\n2,ann@gmail.com\n")
+        assert cli(*command).exit_code == 0
+        result = cli("explain", "--out", out, "--record", "crm: 1")
+        assert result.exit_code == 1
+        assert re.fullmatch(
+            rf"Error: record crm:1 left {re.escape(str(out))} on \d{{4}}-\d\d-\d\d \(deleted, "
+            rf"or no longer in the exports\); it was customer {ann}'s then\n",
+            " ".join(result.stderr.split(" ")).replace("\n", " ").rstrip() + "\n",
+        ), result.stderr
+        assert "no record" in cli("explain", "--out", out, "--record", "crm:9").stderr
+    # Without the key, a hashed output's digests tell nothing.
+    monkeypatch.delenv("CXUNIFY_PII_KEY")
+    result = cli("explain", "--out", tmp_path / "hashed", "--record", "crm:1")
+    assert result.stderr.startswith("Error: no record crm:1 in ")
