@@ -535,10 +535,15 @@ def init(
         Path | None,
         typer.Option("--to", help="Write the config here (paths relative to it) not stdout."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --to file if it exists.")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the config cxunify infers for these exports, to review and edit."""
     from cxunify.infer import config_from_flags, render_yaml
+    from cxunify.ingest import local_files
+    from cxunify.output import refuse_output_file
 
     def action() -> None:
         flags = _flags(crm, transactions, social, support)
@@ -563,6 +568,14 @@ def init(
         if to is None:
             sys.stdout.write(render_yaml(settings, inferred, None))
             return
+        # Not over an export it read (--crm crm.csv --to crm.csv), nor an output's file; and
+        # a config already there is one the user may have edited by hand since it was drafted.
+        refuse_output_file(to, "--to", inputs=local_files(settings), example="cx.yaml")
+        if to.exists() and not force:
+            raise UserError(
+                f"--to {to}: exists (edits made to it would be lost); pass --force to replace "
+                "it, or write to another --to"
+            )
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(render_yaml(settings, inferred, to.parent), encoding="utf-8")
         _done(f"wrote {to}")
@@ -640,6 +653,7 @@ def train(
     debug: DebugOpt = False,
 ) -> None:
     """Fit the match model and save it, for `cxunify unify --model`."""
+    from cxunify.ingest import local_files
     from cxunify.model import MatchModel
     from cxunify.output import refuse_output_file
     from cxunify.pipeline import train as fit
@@ -647,7 +661,9 @@ def train(
     def action() -> None:
         settings = _load(config, _flags(crm, transactions, social, support), phone_region, False)
         _note_duckdb_only(settings, "train")
-        refuse_output_file(to, "--to", example="model.json")
+        # Not over what it reads: the exports, or the labels.
+        read = [*local_files(settings), *([labels] if labels is not None else [])]
+        refuse_output_file(to, "--to", inputs=read, example="model.json")
         fitted = fit(settings, labels)
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")

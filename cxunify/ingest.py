@@ -166,6 +166,20 @@ def resolve_files(
     return [Export(str(pattern), path=pattern)]
 
 
+def local_files(config: Config) -> list[Path]:
+    """The files on this machine that `config`'s sources name, for a command writing a file
+    to refuse to write over one of them. A source whose files cannot be listed (none there,
+    or on a store) adds none: reading it says why."""
+    files = []
+    for i, source in enumerate(config.sources):
+        try:
+            exports = resolve_files(source, config.base_dir, f"sources[{i}]")
+        except InputError:
+            continue
+        files += [export.path for export in exports if export.path is not None]
+    return files
+
+
 def folder_hint(folder: Path, given: str) -> str:
     """What to give instead of `folder` (written `given`): its files, by a glob of the
     extension they have (.csv when they have none or several)."""

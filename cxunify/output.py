@@ -39,7 +39,7 @@ from cxunify.block import RULES
 from cxunify.cluster import LINKS, REFUSED
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.duckdb import PII_DIGEST, PII_DIGEST_LIST, PII_DIGEST_MAP
-from cxunify.engine.hadoop import HadoopPath
+from cxunify.engine.hadoop import HadoopPath, is_uri
 from cxunify.errors import OutputError, UserError, damaged_output, interrupted, unreadable_file
 from cxunify.identity import CUSTOMER_IDS, IDENTITY, REDIRECTS, REMOVED, PreviousOutput
 from cxunify.ingest import REJECTS, sha256_of
@@ -802,13 +802,22 @@ def write_database(out_dir: Path) -> None:
 
 
 def refuse_output_file(
-    target: Path, option: str, *out_dirs: Path, example: str = "result.csv"
+    target: Path,
+    option: str,
+    *out_dirs: Path,
+    inputs: Sequence[Path] = (),
+    example: str = "result.csv",
 ) -> None:
     """Stop before a command writes `target` (its `option`) over a file of one of the output
     folders `out_dirs`: ``--to out/profiles.parquet`` or ``--to out/run.json`` replaced the
     output's own file, which the command may be reading meanwhile. Other files (the default
     ``report.html``) may go there. A `target` that is a folder is refused too, suggesting a
-    file in it named `example`: ``--to out`` said only 'out: Is a directory'."""
+    file in it named `example`: ``--to out`` said only 'out: Is a directory'.
+
+    Nor may `target` be a file the command reads (`inputs`: ``train --crm crm.csv --to
+    crm.csv`` replaced the export with the model) or an export one of `out_dirs` was made from
+    (run.json's inputs: ``sql --to crm.csv`` replaced it with the query's result): the export
+    is the user's data, often the only copy on this machine."""
     if target.is_dir():
         raise UserError(
             f"{target}: is a folder; {option} takes a file name such as {target / example}"
@@ -829,6 +838,47 @@ def refuse_output_file(
             raise OutputError(
                 f"{option} {target}: inside {out_dir}'s update state; write it elsewhere"
             )
+    for read in inputs:
+        if same_file(target, read):
+            raise UserError(
+                f"{option} {target}: is {read}, a file this command reads; write it elsewhere"
+            )
+    for out_dir in out_dirs:
+        for read in recorded_inputs(out_dir):
+            if same_file(target, read):
+                raise OutputError(
+                    f"{option} {target}: is {read}, an export {out_dir} was made from "
+                    f"({MANIFEST} inputs); write it elsewhere"
+                )
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether paths `a` and `b` name one file: the same inode when both exist (a hard link,
+    a symlink, another spelling of the path), else the same absolute path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is not there (yet)
+        return a.resolve() == b.resolve()
+
+
+def recorded_inputs(out_dir: Path) -> list[Path]:
+    """The files on this machine that the output folder `out_dir` was made from, as its
+    run.json records them (each export read, and an update's deletions file); none when it has
+    no readable run.json, which the command reading the folder reports in its own words."""
+    try:
+        run = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(run, dict):
+        return []
+    entries = run.get("inputs")
+    entries = list(entries) if isinstance(entries, list) else []
+    update = run.get("update")
+    if isinstance(update, dict):
+        entries.append(update.get("deletions_file"))
+    paths = [entry.get("path") for entry in entries if isinstance(entry, dict)]
+    # (an export on a store, s3a://..., is no file here)
+    return [Path(p) for p in paths if isinstance(p, str) and p and not is_uri(p)]
 
 
 def output_names(out_dir: Path) -> list[str]:

@@ -916,6 +916,8 @@ def test_a_file_written_over_the_output_s_own_is_refused(cli, sample_out: Path, 
          f"--to {out / 'state' / 'r.html'}: inside {out}'s update state"),
         (("train", "--config", SAMPLE_CONFIG, "--to", out / "customer_ids.parquet"),
          f"--to {out / 'customer_ids.parquet'}: would replace the output's own customer_ids"),
+        (("init", "--crm", SAMPLE / "crm.csv", "--to", out / "profiles.parquet"),
+         f"--to {out / 'profiles.parquet'}: would replace the output's own profiles.parquet"),
     ):  # fmt: skip
         result = cli(*args)
         assert result.exit_code == 1 and result.stderr.startswith(f"Error: {message}"), args
@@ -923,6 +925,62 @@ def test_a_file_written_over_the_output_s_own_is_refused(cli, sample_out: Path, 
     assert not (out / "state" / "x.csv").exists()
     result = cli("sql", "--out", out, "-f", "csv", "--to", out / "vip.csv", query)
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_file_written_over_an_export_read_is_refused(cli, tmp_path: Path):
+    """`init --crm crm.csv --to crm.csv` replaced the export with YAML, `train` with the model,
+    and `sql --to`, `report --to` and `diff --out` naming an export the output was made from
+    (run.json's inputs) with their result: often the only copy of the customers' data here."""
+    out = small_output(tmp_path)
+    crm = tmp_path / "crm.csv"
+    alias = tmp_path / "alias.csv"  # the same file by another name
+    alias.hardlink_to(crm)
+    labels = write(tmp_path / "labels.csv", "left,right,match\ncrm:1,crm:2,1\n")
+    before = crm.read_bytes()
+    reads = f"--to {crm}: is "
+    for args, message in (
+        (("init", "--crm", crm, "--to", crm), f"{reads}{crm}, a file this command reads"),
+        (("init", "--crm", alias, "--to", crm), f"{reads}{alias}, a file this command reads"),
+        (("init", "--crm", crm, "--to", tmp_path / "x" / ".." / "crm.csv"),
+         f"--to {tmp_path / 'x' / '..' / 'crm.csv'}: is {crm}, a file this command reads"),
+        (("train", "--crm", crm, "--to", crm), f"{reads}{crm}, a file this command reads"),
+        (("train", "--config", tmp_path / "cfg.yaml", "--to", crm),
+         f"{reads}{crm}, a file this command reads"),
+        (("train", "--config", tmp_path / "cfg.yaml", "--labels", labels, "--to", labels),
+         f"--to {labels}: is {labels}, a file this command reads"),
+        (("sql", "--out", out, "--to", crm, "SELECT 1"),
+         f"{reads}{crm}, an export {out} was made from (run.json inputs)"),
+        (("sql", "--out", out, "--to", alias, "SELECT 1"),
+         f"--to {alias}: is {crm}, an export {out} was made from (run.json inputs)"),
+        (("report", "--out", out, "--to", crm),
+         f"{reads}{crm}, an export {out} was made from (run.json inputs)"),
+        (("diff", out, out, "--out", crm),
+         f"--out {crm}: is {crm}, an export {out} was made from (run.json inputs)"),
+    ):  # fmt: skip
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Error: {message}; write it elsewhere\n",
+        ), args
+    assert crm.read_bytes() == before
+
+
+def test_init_replaces_a_config_only_with_force(cli, tmp_path: Path):
+    """Running `init --to configs/mine.yaml` again silently discarded the user's edits."""
+    target = tmp_path / "configs" / "mine.yaml"
+    assert cli("init", "--crm", SAMPLE / "crm.csv", "--to", target).exit_code == 0
+    edited = target.read_text() + "# reviewed by Ann\n"
+    target.write_text(edited)
+    result = cli("init", "--crm", SAMPLE / "crm.csv", "--to", target)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: --to {target}: exists (edits made to it would be lost); pass --force to "
+        "replace it, or write to another --to\n",
+    )
+    assert target.read_text() == edited
+    result = cli("init", "--crm", SAMPLE / "crm.csv", "--to", target, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert "reviewed by Ann" not in target.read_text()
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
