@@ -807,7 +807,13 @@ def diff(
     old: Annotated[Path, typer.Argument(help="The earlier output folder.")],
     new: Annotated[Path, typer.Argument(help="The later output folder.")],
     to: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write every change to this Parquet file.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write every change to this file, in the format its name ends in (.parquet, "
+            ".csv, .json, .ndjson, .jsonl; csv for any other), as sql --to does.",
+        ),
     ] = None,
     limit: Annotated[
         int, typer.Option(help="Rows shown on screen (0: the counts only).", min=0)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cxunify.errors import OutputError
 from cxunify.output import MANIFEST, require_folder
+from cxunify.query import export, result_format
 from cxunify.sql import column_list, parquet
 from cxunify.traits import RELATIVE_TRAITS
 
@@ -159,10 +159,14 @@ def _columns(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
 
 
 def write_changes(diff: Diff, path: Path) -> None:
-    """Write every change to `path` as Parquet, in a folder made if it does not exist."""
+    """Write every change to `path`, in a folder made if it does not exist, in the format its
+    name ends in, as `cxunify sql --to` writes a result (.parquet, .csv, .json, .ndjson,
+    .jsonl; csv for any other name, compressed under .gz, .bz2 or .xz): it wrote Parquet
+    whatever the name, so `--out changes.csv` held Parquet a spreadsheet could not open."""
+    fmt = result_format(None, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pq.write_table(diff.changes, str(path))
+        export(diff.changes.to_reader(), "csv" if fmt == "table" else fmt, path, "--out")
     except OSError as exc:  # pyarrow's message does not name the path first
         reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
         raise OutputError(f"{path}: {reason}") from None

@@ -485,9 +485,12 @@ def result_format(fmt: str | None, target: Path | None) -> ExportFormat:
     return fmt  # type: ignore[return-value]
 
 
-def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None) -> int:
+def export(
+    reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None, option: str = "--to"
+) -> int:
     """Write a query result as csv, json (one object per line) or parquet to `target` (its
-    folder made if missing), else to stdout; return rows."""
+    folder made if missing; the command's `option` names it in errors), else to stdout;
+    return rows."""
     if target is None:
         if fmt == "parquet":
             raise UserError("--format parquet needs --to FILE")
@@ -495,8 +498,8 @@ def export(reader: pa.RecordBatchReader, fmt: ExportFormat, target: Path | None)
     compressed = _COMPRESSED.get(target.suffix.lower())
     if fmt == "parquet" and compressed is not None:
         raise UserError(
-            f"--to {target}: a Parquet file is compressed within; write it to a file ending in "
-            ".parquet"
+            f"{option} {target}: a Parquet file is compressed within; write it to a file "
+            "ending in .parquet"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":

@@ -1,4 +1,4 @@
-"""cxunify diff: every kind of change between two outputs, on screen and as Parquet."""
+"""cxunify diff: every kind of change between two outputs, on screen and in a file."""
 
 from __future__ import annotations
 
@@ -73,6 +73,41 @@ def test_a_record_moving_between_two_customers_who_stay_is_no_merge(cli, tmp_pat
     assert changes == sorted(
         [(old["1"], "changed", [], 3, 2), (old["3"], "changed", [old["1"]], 2, 3)]
     )
+
+
+def test_diff_writes_the_format_its_out_file_is_named_for(cli, tmp_path: Path):
+    """`diff --out changes.csv` wrote Parquet (the file began PAR1), where `sql --to` writes
+    the format the name ends in: so does diff now, as sql does."""
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    shutil.copytree(out, tmp_path / "old")
+    run(cli, tmp_path, ["1,ann@gmail.com,", "2,bob@gmail.com,"])
+    created = ids(out)["2"]
+    written = {}
+    for name in ("changes.csv", "changes.json", "changes.parquet", "changes"):
+        result = cli("diff", tmp_path / "old", out, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+        written[name] = (tmp_path / name).read_bytes()
+    assert written["changes.csv"] == (
+        b"customer_id,change,other_customer_ids,records_before,records_after\n"
+        + f"{created},created,[],0,1\n".encode()
+    )
+    assert written["changes"] == written["changes.csv"]  # csv for any other name, as sql
+    assert json.loads(written["changes.json"]) == {
+        "customer_id": created,
+        "change": "created",
+        "other_customer_ids": [],
+        "records_before": 0,
+        "records_after": 1,
+    }
+    assert written["changes.parquet"].startswith(b"PAR1")
+    result = cli("diff", tmp_path / "old", out, "--out", tmp_path / "changes.parquet.gz")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: --out {tmp_path / 'changes.parquet.gz'}: a Parquet file is compressed "
+        "within; write it to a file ending in .parquet\n",
+    )
+    assert not (tmp_path / "changes.parquet.gz").exists()
 
 
 def test_diff_compares_profiles_by_column_name(cli, tmp_path: Path):
