@@ -616,9 +616,12 @@ def plan(
                 f"{rule['skipped_pairs']:,}",
             )
         stdout.print(grid)
+        # The sum over the rules: a pair found by several is counted by each here, and once
+        # by the run, whose candidate pairs can be far fewer.
         stdout.print(
-            f"at most {result['total_pairs_upper_bound']:,} candidate pairs "
-            "(pairs found by several rules count once)"
+            f"at most {result['total_pairs_upper_bound']:,} candidate pairs: the sum over the "
+            "rules, a pair found by several rules counted by each (the run counts it once)",
+            soft_wrap=True,
         )
         for rule in result["rules"]:
             if rule["explodes"]:
