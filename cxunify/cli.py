@@ -408,7 +408,7 @@ def unify(
         if not quiet:
             counts = result.counts
             _done(
-                f"{counts['rows_in']:,} rows → {counts['profiles']:,} customers "
+                f"{_count(counts['rows_in'], 'row')} → {_count(counts['profiles'], 'customer')} "
                 f"({counts['rows_rejected']:,} rejected) in {result.out_dir}"
             )
 
@@ -473,8 +473,8 @@ def update(
             if missing:
                 deleted += f", {missing:,} to delete not found"
             _done(
-                f"{changed['records_added_or_changed']:,} new or changed rows"
-                f"{deleted} → {counts['profiles']:,} customers in {result.out_dir}"
+                f"{_count(changed['records_added_or_changed'], 'new or changed row')}"
+                f"{deleted} → {_count(counts['profiles'], 'customer')} in {result.out_dir}"
             )
 
     _guard(debug, action)
@@ -633,7 +633,7 @@ def plan(
             if rule["skipped_keys"]:
                 stderr.print(
                     f"Note: rule '{rule['rule']}' skips {rule['skipped_keys']:,} key values "
-                    f"shared by more than {result['max_block_size']:,} identities",
+                    f"shared by more than {_count(result['max_block_size'], 'identity')}",
                     markup=False,
                 )
 
@@ -671,7 +671,7 @@ def train(
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(fitted.to_json() + "\n", encoding="utf-8")
         described = (
-            f"EM, {fitted.iterations} iterations, "
+            f"EM, {_count(fitted.iterations, 'iteration')}, "
             + ("converged" if fitted.converged else "NOT converged")
             if isinstance(fitted, MatchModel)
             else f"logistic regression on {fitted.labelled_pairs:,} labelled pairs"
@@ -741,7 +741,7 @@ def sql(
             else:
                 rows = export(result.reader, "csv" if shown == "table" else shown, to)
                 if to is not None:
-                    _done(f"{rows:,} rows → {to}")
+                    _done(f"{_count(rows, 'row')} → {to}")
         finally:
             result.close()
 
@@ -791,7 +791,7 @@ def _print_table(reader: Any, limit: int) -> None:
             stdout.print(record)
     shown = len(rows)
     more = f", first {shown} shown" if total > shown else ""
-    stderr.print(f"{total:,} rows{more}")
+    stderr.print(f"{_count(total, 'row')}{more}")
 
 
 def _fits(lines: list[list[Text]], width: int) -> bool:
@@ -841,7 +841,7 @@ def diff(
             _print_table(result.changes.to_reader(), limit)
         stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
         if to is not None:
-            _done(f"{result.changes.num_rows:,} changes → {to}")
+            _done(f"{_count(result.changes.num_rows, 'change')} → {to}")
 
     _guard(debug, action)
 
@@ -1031,7 +1031,10 @@ def _print_links(explanation: Any, waterfalls: int) -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+    """`n` `noun`s, in the singular for one: '1 row', '2 rows', '1 identity', '3 identities'."""
+    if n == 1:
+        return f"{n:,} {noun}"
+    return f"{n:,} {noun[:-1]}ies" if noun.endswith("y") else f"{n:,} {noun}s"
 
 
 # Width a record's column needs to be read when records are shown side by side.
@@ -1167,17 +1170,24 @@ def _print_evaluation(evaluation: Any) -> None:
     stdout.print(grid)
     left_out = q.truth_rows_not_in_output
     stdout.print(
-        f"{q.records:,} records"
-        + (f" (the truth's other {left_out:,} rows name none of the output)" if left_out else "")
-        + f": {q.true_customers:,} true customers, {q.predicted_customers:,} predicted; "
-        f"{evaluation.split_people:,} people split over several customers, "
-        f"{evaluation.mixed_customers:,} customers mixing people; "
-        f"largest customer {q.largest_cluster:,} records"
+        _count(q.records, "record")
+        + (
+            f" (the truth's other {_count(left_out, 'row')} "
+            f"{'names' if left_out == 1 else 'name'} none of the output)"
+            if left_out
+            else ""
+        )
+        + f": {_count(q.true_customers, 'true customer')}, {q.predicted_customers:,} predicted; "
+        f"{evaluation.split_people:,} {'person' if evaluation.split_people == 1 else 'people'} "
+        "split over several customers, "
+        f"{_count(evaluation.mixed_customers, 'customer')} mixing people; "
+        f"largest customer {_count(q.largest_cluster, 'record')}"
     )
     shares = [q.pairwise_precision, q.pairwise_recall]
     shares += [point[name] for point in evaluation.curve for name in ("precision", "recall")]
     stdout.print(
-        f"{q.true_pairs:,} true pairs, {q.predicted_pairs:,} predicted, {q.correct_pairs:,} correct"
+        f"{_count(q.true_pairs, 'true pair')}, {q.predicted_pairs:,} predicted, "
+        f"{q.correct_pairs:,} correct"
         + (
             f"; of the {q.true_pairs - q.correct_pairs:,} true pairs split, "
             f"{evaluation.missed_links:,} were scored (below the threshold, refused by a guard, "

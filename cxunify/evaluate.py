@@ -404,7 +404,9 @@ def _check_truth(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     ).fetchone()
     if blank and blank[0]:
         raise InputError(
-            f"{truth_path}: {blank[0]} rows lack a source, source_record_id or person_id "
+            f"{truth_path}: {blank[0]} "
+            + ("row lacks" if blank[0] == 1 else "rows lack")
+            + " a source, source_record_id or person_id "
             f"(the first is data row {blank[1]})"
         )
 
@@ -467,7 +469,9 @@ def _check_one_person(con: duckdb.DuckDBPyConnection, truth_path: Path) -> None:
     ).fetchone()
     if twice and twice[0]:
         raise InputError(
-            f"{truth_path}: {twice[0]} records are given more than one person_id (e.g. {twice[1]})"
+            f"{truth_path}: {twice[0]} "
+            + ("record is" if twice[0] == 1 else "records are")
+            + f" given more than one person_id (e.g. {twice[1]})"
         )
     con.execute("CREATE OR REPLACE TABLE truth AS SELECT DISTINCT * FROM truth")
 

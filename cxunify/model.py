@@ -656,7 +656,8 @@ def fit_em(
     warnings: list[str] = []
     if not converged:
         warnings.append(
-            f"EM did not converge within {max_iterations} iterations "
+            f"EM did not converge within {max_iterations} "
+            f"iteration{'' if max_iterations == 1 else 's'} "
             f"(tolerance {tolerance:g}); the parameters may still be moving"
         )
     if not _orientation_ok(m, u):

@@ -512,21 +512,26 @@ def _close(*engines: Any) -> None:
             engine.close()
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _check_accounting(counts: dict[str, int]) -> None:
     """Nothing lost, nothing silent: every row read is profiled or rejected, once."""
     if counts["rows_in"] != counts["rows_mapped"] + counts["rows_rejected"]:
         raise CxunifyError(
-            f"row accounting is off: {counts['rows_in']} rows in, {counts['rows_mapped']} "
+            f"row accounting is off: {_rows(counts['rows_in'])} in, {counts['rows_mapped']} "
             f"mapped + {counts['rows_rejected']} rejected"
         )
     if counts["identity_map_rows"] != counts["rows_mapped"]:
+        mapped = counts["rows_mapped"]
         raise CxunifyError(
-            f"identity map has {counts['identity_map_rows']} rows for "
-            f"{counts['rows_mapped']} records"
+            f"identity map has {_rows(counts['identity_map_rows'])} for "
+            f"{mapped} record{'' if mapped == 1 else 's'}"
         )
     if counts["rejects_rows"] != counts["rows_rejected"]:
         raise CxunifyError(
-            f"rejects has {counts['rejects_rows']} rows for {counts['rows_rejected']} rejected"
+            f"rejects has {_rows(counts['rejects_rows'])} for {counts['rows_rejected']} rejected"
         )
 
 

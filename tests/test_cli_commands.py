@@ -105,6 +105,32 @@ def test_train_then_unify_with_the_model(cli, tmp_path: Path, sample_out: Path):
     )
 
 
+def test_counts_of_one_are_said_in_the_singular(cli, tmp_path: Path):
+    """'1 rows', 'EM, 1 iterations' and '1 customers' in what the commands say."""
+    write(tmp_path / "crm.csv", "id,email,phone\n" + "".join(
+        f"{i},{name}@gmail.com,+1415555267{i}\n" for i, name in enumerate("aabb", 1)
+    ))  # fmt: skip
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+        "     columns: {email: email, phone: phone}}\nmatching: {max_iterations: 1}\n",
+    )
+    result = cli("train", "--config", cfg, "--to", tmp_path / "model.json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith(
+        f"✓ model (EM, 1 iteration, NOT converged) → {tmp_path / 'model.json'}\n"
+        "Warning: EM did not converge within 1 iteration (tolerance"
+    )
+    one = write(tmp_path / "one" / "crm.csv", "id,email\n1,ann@gmail.com\n")
+    result = cli("unify", "--crm", one, "--out", tmp_path / "out")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"✓ 1 row → 1 customer (0 rejected) in {tmp_path / 'out'}\n",
+    )
+    result = cli("sql", "--out", tmp_path / "out", "SELECT 1 AS n")
+    assert (result.exit_code, result.stderr) == (0, "1 row\n")
+
+
 def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
     model = write(tmp_path / "model.json", '{"format": "nope"}')
     result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", tmp_path / "o")
@@ -328,7 +354,7 @@ def test_sql_table_csv_json_parquet(cli, sample_out: Path, tmp_path: Path):
     assert json.loads(result.stdout) == {"n": profiles}
     target = tmp_path / "[/x] [bold]n.parquet"  # no markup: no internal error, no name lost
     result = cli("sql", "--out", sample_out, "--format", "parquet", "--to", target, query)
-    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 row → {target}\n")
     assert duckdb.sql(f"SELECT n FROM '{target}'").fetchall()[0] == (profiles,)
 
 

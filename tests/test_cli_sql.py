@@ -139,7 +139,7 @@ def test_sql_to_a_file_writes_the_format_its_name_says(cli, out: Path, tmp_path,
     target = tmp_path / name
     query = "SELECT count(*) AS customers FROM profiles"
     result = cli("sql", "--out", out, "--to", target, query)
-    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 row → {target}\n")
     if written == "parquet":
         assert duckdb.sql(f"SELECT * FROM read_parquet('{target}')").fetchall() == [(2,)]
     else:
@@ -204,7 +204,7 @@ def test_sql_a_format_its_file_name_contradicts_is_an_error_naming_both(
 def test_sql_a_format_its_file_name_agrees_with_is_written(cli, out: Path, tmp_path, fmt, name):
     target = tmp_path / name
     result = cli("sql", "--out", out, "--format", fmt, "--to", target, "SELECT 1 AS a")
-    assert (result.exit_code, result.stderr) == (0, f"✓ 1 rows → {target}\n")
+    assert (result.exit_code, result.stderr) == (0, f"✓ 1 row → {target}\n")
 
 
 @pytest.mark.parametrize(

@@ -259,9 +259,9 @@ def test_evaluate_user_errors(cli, sample_out: Path, tmp_path: Path):
     [
         ("zzz,1,P1\n", "none of its records is in {out}/identity_map.parquet (do its source "
          "names and source_record_ids match the output's?)"),
-        ("crm,C00000001,P1\ncrm,C00000002,\n", "1 rows lack a source, source_record_id or "
+        ("crm,C00000001,P1\ncrm,C00000002,\n", "1 row lacks a source, source_record_id or "
          "person_id (the first is data row 2)"),
-        ("crm,C00000001,P1\ncrm,C00000001,P2\n", "1 records are given more than one person_id "
+        ("crm,C00000001,P1\ncrm,C00000001,P2\n", "1 record is given more than one person_id "
          "(e.g. crm:C00000001)"),
     ],
 )  # fmt: skip
