@@ -653,10 +653,17 @@ def train(config: Config, labels: Path | None = None) -> MatchModel | score.Logi
     with scratch.folder("train") as work:
         engine = DuckDBEngine(config.engine, temp_dir=work / "spill")
         try:
-            _prepare(engine, config, work)
+            nodes = _prepare(engine, config, work)
             if label_rows is not None and labels is not None:
                 return score.train_supervised(engine, comparisons, label_rows, labels)
-            block.candidate_pairs(engine, config.matching.blocking, config.matching.max_block_size)
+            pairs = block.candidate_pairs(
+                engine, config.matching.blocking, config.matching.max_block_size
+            )
+            if pairs == 0:
+                # EM has nothing to learn from: the model would be its starting guess, saved
+                # as if fitted ('0 iterations, NOT converged'). unify uses that guess for a
+                # handful of records; a saved model is meant to be reused on real data.
+                raise UserError(_nothing_to_train(engine, nodes))
             score.build_gammas(engine, comparisons, config.matching.rules)
             return score.train(
                 engine,
@@ -667,3 +674,21 @@ def train(config: Config, labels: Path | None = None) -> MatchModel | score.Logi
             )
         finally:
             engine.close()
+
+
+def _nothing_to_train(engine: DuckDBEngine, nodes: int) -> str:
+    """Why `train` has no record pairs to learn from: no rows, none readable, or no pair any
+    blocking rule makes of the `nodes` distinct identities."""
+    if nodes == 0:
+        rejected = engine.count(ingest.REJECTS)
+        if rejected:
+            return (
+                f"no record pairs to train on: every row of the exports was rejected "
+                f"({_rows(rejected)}; `cxunify unify` writes them to rejects.parquet with why)"
+            )
+        return "no record pairs to train on: the exports hold no rows"
+    return (
+        "no record pairs to train on: no blocking rule makes a candidate pair of the exports' "
+        f"{nodes:,} distinct {'identity' if nodes == 1 else 'identities'} (records alike in "
+        "every identity field are one); train on more of the data"
+    )

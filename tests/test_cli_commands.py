@@ -131,6 +131,37 @@ def test_counts_of_one_are_said_in_the_singular(cli, tmp_path: Path):
     assert (result.exit_code, result.stderr) == (0, "1 row\n")
 
 
+def test_train_with_no_record_pairs_is_an_error_writing_no_model(cli, tmp_path: Path):
+    """A header-only export trained 'EM, 0 iterations, NOT converged' with exit 0, and wrote
+    the untrained starting model for a later `unify --model` to use as if fitted."""
+    model = tmp_path / "model.json"
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, columns: {email: email}}\n",
+    )
+    for rows, why in (
+        ("", "the exports hold no rows"),
+        # every row rejected (no id)
+        (",ann@gmail.com\n,bob@gmail.com\n",
+         "every row of the exports was rejected (2 rows; `cxunify unify` writes them to "
+         "rejects.parquet with why)"),
+        # ann's two rows are one identity, and no rule pairs her with bob
+        ("1,ann@gmail.com\n2,ann@gmail.com\n3,bob@gmail.com\n",
+         "no blocking rule makes a candidate pair of the exports' 2 distinct identities "
+         "(records alike in every identity field are one); train on more of the data"),
+    ):  # fmt: skip
+        write(tmp_path / "crm.csv", "id,email\n" + rows)
+        result = cli("train", "--config", cfg, "--to", model)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Error: no record pairs to train on: {why}\n",
+        ), rows
+        assert not model.exists()
+    result = cli("train", "--crm", tmp_path / "crm.csv", "--to", model)  # (without a config)
+    assert result.exit_code == 1 and "no record pairs to train on" in result.stderr
+    assert not model.exists()
+
+
 def test_a_bad_model_file_is_a_user_error(cli, tmp_path: Path):
     model = write(tmp_path / "model.json", '{"format": "nope"}')
     result = cli("unify", "--config", SAMPLE_CONFIG, "--model", model, "--out", tmp_path / "o")
