@@ -801,6 +801,21 @@ def write_database(out_dir: Path) -> None:
     partial.rename(out_dir / DATABASE)
 
 
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A file beside `target` to write in its place, which replaces `target` once written
+    whole (removed if the writing fails). A command's file (`--to`) is never seen cut short,
+    an earlier one stays when the writing fails, and a symlink at `target` is replaced, not
+    written through: one planted in a shared output folder (out/report.html pointing at a
+    file of the user's) had that file overwritten."""
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def refuse_output_file(
     target: Path,
     option: str,

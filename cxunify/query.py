@@ -12,7 +12,6 @@ import lzma
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from cxunify import jsontext
 from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
-from cxunify.output import MANIFEST, create_views, require_folder
+from cxunify.output import MANIFEST, create_views, replacing, require_folder
 from cxunify.sql import ident
 
 ExportFormat = Literal["table", "csv", "json", "parquet"]
@@ -502,32 +501,20 @@ def export(
             "ending in .parquet"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        rows = 0
-        with pq.ParquetWriter(str(target), reader.schema) as writer, _removed_on_error(target):
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        return rows
-    if compressed is not None:  # out.csv.gz was plain csv under a name saying gzip
-        with (
-            compressed(target, "wt", encoding="utf-8", newline="") as handle,
-            _removed_on_error(target),
-        ):
+    # Written beside the target and put in its place once whole (see output.replacing).
+    with replacing(target) as partial:
+        if fmt == "parquet":
+            rows = 0
+            with pq.ParquetWriter(str(partial), reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            return rows
+        if compressed is not None:  # out.csv.gz was plain csv under a name saying gzip
+            with compressed(partial, "wt", encoding="utf-8", newline="") as handle:
+                return _write_text(reader, fmt, handle)
+        with partial.open("w", encoding="utf-8", newline="") as handle:
             return _write_text(reader, fmt, handle)
-    with target.open("w", encoding="utf-8", newline="") as handle, _removed_on_error(target):
-        return _write_text(reader, fmt, handle)
-
-
-@contextmanager
-def _removed_on_error(target: Path) -> Iterator[None]:
-    """Remove `target`, written in part, when the query fails on the way: a job's next step
-    would read a file cut short as the whole result."""
-    try:
-        yield
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
 
 
 def _flat(batch: pa.Table) -> pa.Table:

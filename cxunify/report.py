@@ -22,7 +22,13 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from cxunify.errors import OutputError
-from cxunify.output import RECORD_FIELDS, read_manifest, refuse_output_file, require_folder
+from cxunify.output import (
+    RECORD_FIELDS,
+    read_manifest,
+    refuse_output_file,
+    replacing,
+    require_folder,
+)
 from cxunify.sql import ident, parquet
 from cxunify.traits import JOURNEY_STAGES, LIFECYCLE_STAGES, RFM_SEGMENTS
 
@@ -105,7 +111,8 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     document = _page(out_dir, manifest, charts, skipped)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(document, encoding="utf-8")
+        with replacing(path) as partial:
+            partial.write_text(document, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the report: {exc.strerror}") from None
     return ReportSummary(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, small_output
+from tests.conftest import ROOT, small_output, write
 
 PIVOT = "PIVOT (SELECT 1 AS a, 2 AS b) ON a USING sum(b)"
 
@@ -253,3 +253,28 @@ def test_a_copy_of_an_output_is_queried_with_sql_out_not_its_duckdb_file(cli, tm
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert "a copy's read the original, which the next run replaces" in readme
     assert "query a moved folder or a copy with it" in readme
+
+
+def test_a_file_written_replaces_a_symlink_there_and_never_writes_through_it(
+    cli, out: Path, tmp_path: Path
+):
+    """`sql --to` and `report --to` opened the target and wrote through a symlink at it: one
+    planted in a shared output folder (out/report.html -> a file of the user's) had that file
+    overwritten. A failed query left the earlier result removed too. Files are written beside
+    the target and put in its place once whole."""
+    victim = write(tmp_path / "victim.txt", "mine\n")
+    for command in (
+        ("sql", "--out", out, "--to", tmp_path / "result.csv", "SELECT 1 AS x"),
+        ("report", "--out", out, "--to", tmp_path / "result.html"),
+    ):
+        target = Path(command[4])
+        target.symlink_to(victim)
+        result = cli(*command)
+        assert result.exit_code == 0, result.stderr
+        assert not target.is_symlink() and target.stat().st_size > 0
+        assert victim.read_text() == "mine\n"
+    earlier = (tmp_path / "result.csv").read_text()
+    result = cli("sql", "--out", out, "--to", tmp_path / "result.csv", "SELECT error('boom')")
+    assert result.exit_code == 1
+    assert (tmp_path / "result.csv").read_text() == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.csv", "result.html", "victim.txt"]
