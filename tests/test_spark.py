@@ -776,3 +776,21 @@ def test_hashed_pii_on_spark_is_duckdb_digests_and_keeps_the_key_out_of_plans(
 
     plan = spark.spark.sql(dialect.to_spark(dialect.parse(query), {}))._jdf.queryExecution()
     assert key not in plan.toString()
+
+
+def test_spark_reads_a_folder_named_with_brackets_as_that_folder(both_engines, tmp_path):
+    """Hadoop takes a path holding [ ] { } * ? as a glob: a run's output folder `out[1]`
+    made every table handed over to Spark 'not found' (an internal error); a folder its
+    brackets match, beside it, would have been read instead."""
+    from cxunify.sql import parquet
+
+    duck, spark = both_engines
+    for name, value in (("out[1]", "bracketed"), ("out1", "plain")):
+        (tmp_path / name).mkdir()
+        duck.write_parquet(f"SELECT '{value}' AS v", tmp_path / name / "t.parquet", "zstd")
+    spark.adopt(duck, ['"cx_values"'], tmp_path / "out[1]" / "handover")
+    assert spark.scalar("SELECT count(*) FROM cx_values") == duck.scalar(
+        "SELECT count(*) FROM cx_values"
+    )
+    query = f"SELECT v FROM {parquet('$p')}"
+    assert spark.rows(query, {"p": str(tmp_path / "out[1]" / "t.parquet")}) == [("bracketed",)]

@@ -13,6 +13,7 @@ rapidfuzz, which computes the same values as DuckDB's functions.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -158,7 +159,7 @@ class SparkEngine:
             # The footer's count: a Spark read of the file is two jobs (its schema, its count).
             return int(pq.ParquetFile(local).metadata.num_rows)
         frame.write.mode("overwrite").option("compression", compression).parquet(target)
-        return self.spark.read.parquet(target).count()
+        return self.spark.read.parquet(_literal(target)).count()
 
     def drop(self, *tables_sql: str) -> None:
         for name in tables_sql:
@@ -230,7 +231,7 @@ class SparkEngine:
                 location = f"{self.work_dir}/handover/{view}.parquet"
                 HadoopPath(location, self.spark).upload(path)
                 path.unlink()
-            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.spark.read.parquet(_literal(location)).createOrReplaceTempView(view)
             self.tables[view] = location
 
     # --- statements -----------------------------------------------------------------------
@@ -274,7 +275,7 @@ class SparkEngine:
             raise CxunifyError("Spark reads read_parquet('path') or read_parquet($path) only")
         view = f"cx_file_{uuid.uuid5(uuid.NAMESPACE_URL, location).hex[:16]}"
         if view not in self.file_views:
-            self.spark.read.parquet(location).createOrReplaceTempView(view)
+            self.spark.read.parquet(_literal(location)).createOrReplaceTempView(view)
             self.file_views.add(view)
         return view
 
@@ -344,7 +345,9 @@ class SparkEngine:
         location = f"{self.work_dir}/{view}/{uuid.uuid4().hex[:12]}"
         frame.write.parquet(location)
         # Read back with the schema it was written with: inferring it is another job.
-        self.spark.read.schema(frame.schema).parquet(location).createOrReplaceTempView(view)
+        self.spark.read.schema(frame.schema).parquet(_literal(location)).createOrReplaceTempView(
+            view
+        )
         self.tables[view] = location
         if old is not None:
             self._remove(old)
@@ -370,7 +373,7 @@ class SparkEngine:
         if location is None:
             raise CxunifyError(f"INSERT into {view}, which cxunify did not create")
         aligned.write.mode("append").parquet(location)
-        self.spark.read.schema(schema).parquet(location).createOrReplaceTempView(view)
+        self.spark.read.schema(schema).parquet(_literal(location)).createOrReplaceTempView(view)
 
     def _remove(self, location: str) -> None:
         if is_local_path(location):
@@ -451,6 +454,13 @@ def _udfs() -> tuple[Any, Any, Any]:
         )
 
     return jaro_winkler, damerau_levenshtein, sentiment
+
+
+def _literal(location: str) -> str:
+    """`location` as Spark reads it to mean that one file or folder: Hadoop takes a path
+    holding `{}[]*?` as a glob (an output folder `out[1]` made the handed-over tables 'not
+    found'); a backslash before each such character stands for it."""
+    return re.sub(r"([{}\[\]*?\\])", r"\\\1", location)
 
 
 def _pii_digests(key: str) -> tuple[Any, Any, Any]:
