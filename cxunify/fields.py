@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -598,3 +598,83 @@ def looks_like_record_key(header: str) -> bool:
         or key.startswith("id_")
         or field_for_header(header) in ("order_id", "customer_key")
     )
+
+
+# A header naming no field is taken for a misspelling of a field's spelling when one slip of
+# a typing hand makes it (`frist_name`, `Adress`, `Emial Address`, `Zip Cdoe`): two letters
+# swapped, or, in a word of 6 letters or more run together, a letter dropped, doubled or
+# typed by a key beside the right one. Not any letter for any other: a word one letter off a
+# spelling is as often another word (`consent` and `content`, `device` and French `devise`,
+# `status_code` and `state_code` two apart), nor a digit added (`street2` is no `street`); a
+# word of 4 or 5 letters (`lat` and `last`, `cost` and `post`) only by a swap, nor a
+# plural (`comments` beside `comment`).
+_SWAP_FROM = 4
+_SLIP_FROM = 6
+_KEY_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _key_at(letter: str) -> tuple[int, float] | None:
+    """Where a key sits on a keyboard: its row, and its place along it (rows are staggered)."""
+    for row, keys in enumerate(_KEY_ROWS):
+        if letter in keys:
+            return row, keys.index(letter) + row * 0.5
+    return None
+
+
+def _beside(a: str, b: str) -> bool:
+    """Whether keys `a` and `b` are neighbours (on a row, or above and below each other)."""
+    at_a, at_b = _key_at(a), _key_at(b)
+    return (
+        at_a is not None
+        and at_b is not None
+        and abs(at_a[0] - at_b[0]) <= 1
+        and abs(at_a[1] - at_b[1]) <= 1
+    )
+
+
+def _one_slip(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one slip (see the note above `_SWAP_FROM`)."""
+    if (
+        abs(len(typed) - len(meant)) > 1
+        or typed == meant
+        or len(typed) < _SWAP_FROM
+        or re.sub(r"\D", "", typed) != re.sub(r"\D", "", meant)
+        or typed == meant + "s"  # (a plural, `comments`, is a word of its own)
+    ):
+        return False
+    if len(typed) == len(meant):
+        differ = [i for i, (a, b) in enumerate(zip(typed, meant, strict=True)) if a != b]
+        if len(differ) == 2 and differ[1] == differ[0] + 1:
+            i = differ[0]
+            return typed[i] == meant[i + 1] and typed[i + 1] == meant[i]
+        return (
+            len(differ) == 1
+            and len(typed) >= _SLIP_FROM
+            and _beside(typed[differ[0]], meant[differ[0]])
+        )
+    if len(typed) < _SLIP_FROM:
+        return False
+    longer, shorter = (typed, meant) if len(typed) > len(meant) else (meant, typed)
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
+
+
+def misspelt_field(header: str, taken: Collection[str] = ()) -> str | None:
+    """The field a header naming none is a misspelling of (`frist_name`: first_name), when
+    one slip makes it from a spelling of that field and of no other (see `_one_slip`); fields
+    in `taken` (those a source already maps from another column) are none of its.
+
+    >>> misspelt_field("frist_name"), misspelt_field("E-Mial"), misspelt_field("Adress")
+    ('first_name', 'email', 'street')
+    >>> misspelt_field("favourite_colour"), misspelt_field("consent"), misspelt_field("lat")
+    (None, None, None)
+    """
+    if field_for_header(header) is not None:
+        return None
+    found = {
+        field_name
+        for key in _keys(_header_key(header))
+        for spelling, field_name in _LOOKUP.items()
+        if field_name not in taken and _one_slip(key.replace("_", ""), spelling.replace("_", ""))
+    }
+    # (a slip of two fields' spellings alike, `stats` of state and status, tells neither)
+    return found.pop() if len(found) == 1 else None

@@ -43,6 +43,7 @@ from cxunify.ingest import (
     file_format,
     folder_hint,
     load_raw,
+    misspelt_columns,
     readable_text,
     repeated_copies,
 )
@@ -529,6 +530,7 @@ def _infer_one(
                 "per line item: the rows sharing an order number are one order, and each row "
                 "is named by its order and its place in it (#1001/2)"
             )
+    _list_unmapped(inferred, raw.columns, header_fields)
     if not has_rows and stored is None:  # a header alone: nothing was checked
         for field_name, note in inferred.notes.items():
             inferred.notes[field_name] = re.sub(
@@ -538,6 +540,38 @@ def _infer_one(
             inferred.id_note = "its name looks like a key; the file has no rows to check it"
     engine.drop(sample)
     return inferred
+
+
+def _list_unmapped(
+    inferred: InferredSource, columns: list[str], header_fields: dict[str, str | None]
+) -> None:
+    """Say why of each column the draft leaves unmapped that no other note names: a draft
+    naming only what it mapped hid the misspelt header (`frist_name`) whose values a run
+    then left out, and the columns the user must look at to see what else it holds."""
+    source = inferred.source
+    read = {*source.mapped_columns(), *([source.id] if source.id is not None else [])}
+    misspelt = misspelt_columns(source, columns)
+    for column in columns:
+        if column in read or column in inferred.skipped:
+            continue
+        field_name = header_fields.get(column)
+        if column in misspelt:
+            inferred.skipped[column] = (
+                f"its header names no field; did you mean {misspelt[column]}? map it so "
+                "if that is what it holds (a run warns of it)"
+            )
+        elif field_name is not None and field_name in source.columns:
+            mapped = source.columns_of(field_name)[0]
+            inferred.skipped[column] = f"{field_name} is already mapped from '{mapped}'"
+        elif looks_like_record_key(column):
+            inferred.skipped[column] = (
+                f"its name looks like a key; the id is '{source.id}'"
+                if source.id is not None
+                else "its name looks like a key, but its values are not unique and non-empty "
+                "in the rows read: not the id"
+            )
+        else:
+            inferred.skipped[column] = "its header names no field cxunify reads"
 
 
 def _mapped(columns: dict[str, str | list[str]]) -> set[str]:

@@ -36,7 +36,13 @@ from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import HadoopPath, has_glob, jvm_errors, jvm_reason, store_files
 from cxunify.errors import InputError, ResourceError
-from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS
+from cxunify.fields import (
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    SEVERAL_COLUMN_FIELDS,
+    fields_for_headers,
+    misspelt_field,
+)
 from cxunify.record_ids import as_text_sql, clean_id_sql, number_text_sql
 from cxunify.sql import ident, parquet, read_file, table
 
@@ -1402,15 +1408,27 @@ def ingest(
             planned.append((key, source, export))
     ingested = Ingested()
     keys_used = 0
+    # Without a config, a column whose header is one slip off a field's (`frist_name`) was
+    # left unmapped, its values lost without a word: the run says which field it may be.
+    misspelt: set[tuple[str, str]] = set()
     for file_index, (key, source, export) in enumerate(planned):
         copies = work_dir / "exports" / str(file_index)
         try:
             path = export.fetch(copies)
-            read, keys, other_sheets = _read_file(
+            read, keys, raw = _read_file(
                 engine, key, source, export.location, path, file_index, keys_used, copies
             )
-            if other_sheets is not None:
-                chosen, others = other_sheets
+            if config.origin == "<flags>":
+                for column, field_name in misspelt_columns(source, raw.columns).items():
+                    if (source.name, column) not in misspelt:  # (once for a glob's files)
+                        misspelt.add((source.name, column))
+                        ingested.warnings.append(
+                            f"column '{column}' of {PurePath(export.location).name} is not "
+                            f"mapped; did you mean {field_name}? map it with a config "
+                            "(cxunify init)"
+                        )
+            if raw.other_sheets is not None:
+                chosen, others = raw.other_sheets
                 one = len(others) == 1
                 ingested.warnings.append(
                     f"{export.location}: sheet '{chosen}' read for source '{source.name}'; "
@@ -1429,6 +1447,23 @@ def ingest(
     _fill_order_rows(engine)
     ingested.warnings += _no_amounts(config, ingested)
     return ingested
+
+
+def misspelt_columns(source: SourceConfig, columns: list[str]) -> dict[str, str]:
+    """Of a file's columns the source does not read, those whose header names no field but is
+    one slip off a spelling of one (`frist_name`: see `fields.misspelt_field`), and that field;
+    not a field the source maps from another column (an email or phone, which take several,
+    aside)."""
+    read = {*source.mapped_columns(), *([source.id] if source.id is not None else [])}
+    taken = {f for f in source.columns if not FIELD_BY_NAME[f].several_columns}
+    found = {}
+    for column, named in zip(columns, fields_for_headers(columns), strict=True):
+        if column in read or named is not None:
+            continue
+        field_name = misspelt_field(column, taken)
+        if field_name is not None:
+            found[column] = field_name
+    return found
 
 
 def _no_amounts(config: Config, ingested: Ingested) -> list[str]:
@@ -1455,9 +1490,10 @@ def _read_file(
     file_index: int,
     keys_used: int,
     copies: Path,
-) -> tuple[InputFile, int, tuple[str, tuple[str, ...]] | None]:
+) -> tuple[InputFile, int, RawFile]:
     """Read the local file `path`, named `location` to the user, into ``cx_mapped``; return
-    what run.json reports of it and the record keys its rows used. Working copies (a UTF-8
+    what run.json reports of it, the record keys its rows used and how it was read (its
+    table dropped: its columns, the sheets it left). Working copies (a UTF-8
     copy of a file in another encoding, a CSV's copies) go in `copies`, removed once the
     file is read."""
     size = path.stat().st_size
@@ -1500,7 +1536,7 @@ def _read_file(
         rejected=raw.rejected,
         dialect=raw.dialect.described() if raw.dialect else None,
     )
-    return read, keys, raw.other_sheets
+    return read, keys, raw
 
 
 def _insert_mapped(

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from cxunify.cli import app
 from cxunify.engine import DuckDBEngine
+from cxunify.fields import misspelt_field
 from tests.conftest import write
 
 SHOPIFY_CUSTOMERS = (
@@ -1305,3 +1306,66 @@ def test_a_rating_is_csat_only_in_a_support_export(cli, tmp_path: Path):
         "satisfaction with a ticket (csat is read from support sources)\n" in drafted.stdout
     )
     assert sources["tickets"]["csat"] == "Rating"
+
+
+def test_a_misspelt_header_is_listed_and_warned_of(cli, tmp_path: Path):
+    """`frist_name` was left unmapped without a word: init listed neither it nor
+    `favourite_colour`, and the run's first names were all NULL with no warning. init lists
+    every column it does not map, and a run without a config names the field a misspelt
+    header is one slip off (not an unrelated column's)."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "id,frist_name,lastname,emial,favourite_colour,consent\n"
+        "1,Jane,Doe,jane@fastmail.com,blue,yes\n2,John,Smith,john@fastmail.com,red,no\n",
+    )
+    drafted = cli("init", "--crm", crm)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "    # not mapped: frist_name: its header names no field; did you mean first_name? map "
+        "it so if that is what it holds (a run warns of it)\n" in drafted.stdout
+    )
+    assert (
+        "    # not mapped: favourite_colour: its header names no field cxunify reads\n"
+        in drafted.stdout
+    )
+    assert "    # not mapped: consent: its header names no field cxunify reads\n" in drafted.stdout
+    out = tmp_path / "out"
+    result = cli("unify", "--crm", crm, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    warning = (
+        "column 'frist_name' of crm.csv is not mapped; did you mean first_name? map it with a "
+        "config (cxunify init)"
+    )
+    assert json.loads((out / "run.json").read_text())["warnings"] == [warning]
+    assert result.stderr.count("Warning: ") == 1 and f"Warning: {warning}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("frist_name", "first_name"), ("E-Mial", "email"), ("Phnoe", "phone"),
+        ("Adress", "street"), ("Zip Cdoe", "postcode"), ("Craeted at", "created_at"),
+        ("customer_emial", "email"), ("Last Nmae", "last_name"), ("ammount", "amount"),
+        ("first_nane", "first_name"),  # n beside m
+        # another word, not a slip: one letter of no neighbouring key, a short word, a plural,
+        # a digit, a key, or a slip of two fields' spellings alike
+        ("favourite_colour", None), ("consent", None), ("device", None), ("lat", None),
+        ("cost", None), ("comments", None), ("street2", None), ("category_id", None),
+        ("status_code", None), ("stats", None), ("Lineitem name", None), ("Vendor", None),
+        ("first_name", None),  # (a field's own spelling)
+    ],
+)  # fmt: skip
+def test_a_header_one_slip_off_a_fields_is_taken_for_its_misspelling(
+    header: str, field: str | None
+):
+    assert misspelt_field(header) == field
+
+
+def test_a_misspelling_of_a_field_mapped_from_another_column_is_not_warned_of(cli, tmp_path: Path):
+    """The field is read from its own column: the other is no value lost."""
+    crm = write(
+        tmp_path / "crm.csv",
+        "id,first_name,frist_name,email\n1,Jane,J,jane@fastmail.com\n2,John,J,john@fastmail.com\n",
+    )
+    result = cli("unify", "--crm", crm, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
