@@ -40,6 +40,7 @@ from cxunify.ingest import (
     create_tables,
     extension,
     extension_format,
+    few_repeated_orders,
     file_format,
     folder_hint,
     load_raw,
@@ -520,16 +521,23 @@ def _infer_one(
         inferred.source.id, inferred.id_note = _record_id(engine, sample, raw.columns)
         order = columns.get("order_id") if kind is Kind.transactions else None
         # (one column: only email and phone take several)
-        if (
-            inferred.source.id is None
-            and isinstance(order, str)
-            and _repeats(engine, sample, order)
-        ):
+        repeated, orders = (
+            _repeats(engine, sample, order, raw.columns)
+            if inferred.source.id is None and isinstance(order, str)
+            else (0, 0)
+        )
+        if repeated:
             inferred.id_note = (
                 f"no unique key column found; '{order}' repeats, as in an export of one row "
                 "per line item: the rows sharing an order number are one order, and each row "
                 "is named by its order and its place in it (#1001/2)"
             )
+            if few_repeated_orders(repeated, orders):
+                inferred.id_note += (
+                    f"; but only {repeated} of its {orders} order numbers "
+                    f"{'repeats' if repeated == 1 else 'repeat'} (the run warns): if those are "
+                    f"orders written twice, set `id: {order}`"
+                )
     _list_unmapped(inferred, raw.columns, header_fields)
     if not has_rows and stored is None:  # a header alone: nothing was checked
         for field_name, note in inferred.notes.items():
@@ -902,26 +910,49 @@ def _calling_region(digits: str) -> str | None:
 
 def _record_id(engine: DuckDBEngine, sample: str, columns: list[str]) -> tuple[str | None, str]:
     # A row of no value at all (`,,,,`) is rejected as empty whatever the id: it does not
-    # make the id column's values missing.
+    # make the id column's values missing. A row repeating another whole (an export's
+    # duplicate: every column alike) does not make its id repeat either: one extra copy of an
+    # order turned a source's order_id into line items' order numbers, every row renamed
+    # (ORD-1/1), so the duplicate is rejected as `duplicate id`, as a config's run rejects it.
     blank = " AND ".join(f"coalesce(trim({ident(c)}), '') = ''" for c in columns) or "false"
+    distinct = _distinct_rows(sample, columns)
+    [(rows,)] = engine.rows(f"SELECT count(*) FROM {sample} WHERE NOT ({blank})")
     for column in columns:
         if not looks_like_record_key(column):
             continue
-        total, distinct, present = engine.rows(
+        total, unique, present = engine.rows(
             f"SELECT count(*), count(DISTINCT {ident(column)}), count(NULLIF(trim("
-            f"{ident(column)}), '')) FROM {sample} WHERE NOT ({blank})"
+            f"{ident(column)}), '')) FROM {distinct} WHERE NOT ({blank})"
         )[0]
-        if total == distinct == present:
-            return column, f"unique and non-empty in the first {min(total, SAMPLE_ROWS)} rows"
+        if total == unique == present:
+            note = f"unique and non-empty in the first {min(rows, SAMPLE_ROWS)} rows"
+            if rows > total:
+                copies = rows - total
+                note += (
+                    f" but for {copies} {'row' if copies == 1 else 'rows'} repeating another "
+                    "whole (a duplicate, rejected as such)"
+                )
+            return column, note
     return None, "no unique key column found: rows are identified by their row number"
 
 
-def _repeats(engine: DuckDBEngine, sample: str, column: str) -> bool:
-    """Whether a value of `column` is on more than one row of the sample."""
-    [(repeated,)] = engine.rows(
-        f"SELECT count({ident(column)}) > count(DISTINCT {ident(column)}) FROM {sample}"
+def _distinct_rows(sample: str, columns: list[str]) -> str:
+    """The sample's rows, a row repeating another whole read once."""
+    if not columns:
+        return sample
+    return f"(SELECT DISTINCT {', '.join(ident(c) for c in columns)} FROM {sample})"
+
+
+def _repeats(engine: DuckDBEngine, sample: str, column: str, columns: list[str]) -> tuple[int, int]:
+    """How many values of `column` are on more than one row of the sample, of rows that
+    differ (a row repeating another whole is a duplicate, no line of an order), and how many
+    values it holds."""
+    value = f"nullif(trim({ident(column)}), '')"
+    [(repeated, values)] = engine.rows(
+        f"SELECT count(*) FILTER (WHERE n > 1), count(*) FROM (SELECT {value} AS v, count(*) "
+        f"AS n FROM {_distinct_rows(sample, columns)} WHERE {value} IS NOT NULL GROUP BY v)"
     )
-    return bool(repeated)
+    return int(repeated), int(values)
 
 
 def _stored_kind(kind: Kind, stored: list | None) -> bool:

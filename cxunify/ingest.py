@@ -1443,6 +1443,7 @@ def ingest(
         if progress:
             progress((file_index + 1) / len(planned))
     _name_order_lines(engine, config)
+    ingested.warnings += _few_order_lines(engine, config)
     _reject_bad_ids(engine, config, ingested)
     _fill_order_rows(engine)
     ingested.warnings += _no_amounts(config, ingested)
@@ -1656,18 +1657,29 @@ def _order_rows_rejected(engine: DuckDBEngine, config: Config, bad: str) -> list
     order another row of the source was read for: an export of one row per line item under
     an `id` that names the order (repeated on each line) or that only its first row holds.
     The rows are rightly rejected (an id names one row), but the fix is the config's. The
-    first order is quoted unless the outputs are hashed (output.hash_pii)."""
+    first order is quoted unless the outputs are hashed (output.hash_pii).
+
+    Not a row repeating a kept row of its order in every value read: an order exported twice
+    (its row copied), whose copy is rightly rejected as a duplicate and loses nothing; the
+    warning sent the user to leave `id` out, which would rename every row (ORD-1/1)."""
+    same = " AND ".join(
+        f"k.{ident(c)} IS NOT DISTINCT FROM m.{ident(c)}" for c in (*FIELD_NAMES, *OTHERS.values())
+    )
     found = engine.rows(
         f"""
-        WITH rejected AS (
+        WITH kept_rows AS (
+            SELECT m.* FROM {MAPPED} m
+            ANTI JOIN {bad} b USING (file_index, row_number)
+            WHERE m.source_kind = 'transactions' AND m.order_id IS NOT NULL
+        ), rejected AS (
             SELECT b.source, b.file_index, b.row_number, m.order_id
             FROM {bad} b JOIN {MAPPED} m USING (file_index, row_number)
             WHERE m.source_kind = 'transactions' AND m.order_id IS NOT NULL
               AND NOT starts_with(b.reason, 'a repeated header')
+              AND NOT EXISTS (SELECT 1 FROM kept_rows k
+                              WHERE k.source = m.source AND k.order_id = m.order_id AND {same})
         ), kept AS (
-            SELECT DISTINCT m.source, m.order_id FROM {MAPPED} m
-            ANTI JOIN {bad} b USING (file_index, row_number)
-            WHERE m.source_kind = 'transactions' AND m.order_id IS NOT NULL
+            SELECT DISTINCT source, order_id FROM kept_rows
         )
         SELECT source, count(*), first(order_id ORDER BY file_index, row_number)
         FROM rejected JOIN kept USING (source, order_id)
@@ -1697,6 +1709,53 @@ def _order_line_sources(config: Config) -> list[str]:
 
 # The order id that names a line's record: NULL when the row carries none.
 _LINE_ORDER = clean_id_sql("order_id")
+
+
+# Without a config, a transactions source whose order ids repeat on rows that differ is read
+# as one row per line item (see infer). A real export of line items repeats many of its
+# orders (each of more than one item); a share this small repeating is as likely an order
+# written twice with a change (a status updated), and reading the source as line items
+# renames every row (ORD-1/1): the run says so.
+FEW_REPEATED_ORDERS = 0.01
+
+
+def few_repeated_orders(repeated: int, orders: int) -> bool:
+    """Whether `repeated` of `orders` order ids repeating is too few to tell line items."""
+    return 0 < repeated <= FEW_REPEATED_ORDERS * orders
+
+
+def _few_order_lines(engine: DuckDBEngine, config: Config) -> list[str]:
+    """A warning per source read as line items without a config (`_name_order_lines`)
+    whose repeated order ids are few (`FEW_REPEATED_ORDERS`), naming how many."""
+    sources = _order_line_sources(config) if config.origin == "<flags>" else []
+    if not sources:
+        return []
+    found = engine.rows(
+        f"""
+        SELECT source, count(*), count(*) FILTER (WHERE n > 1),
+               min(ord) FILTER (WHERE n > 1)
+        FROM (SELECT source, {_LINE_ORDER} AS ord, count(*) AS n FROM {MAPPED}
+              WHERE list_contains($sources, source) AND ord IS NOT NULL GROUP BY ALL)
+        GROUP BY source ORDER BY source
+        """,
+        {"sources": sources},
+    )
+    by_name = {s.name: s for s in config.sources}
+    warnings = []
+    for source, orders, repeated, order in found:
+        if not few_repeated_orders(repeated, orders):
+            continue
+        column = by_name[source].columns["order_id"]
+        example = "" if config.output.hash_pii else f" (the first: order '{order}')"
+        warnings.append(
+            f"source '{source}': {repeated:,} of its {orders:,} order ids in '{column}' "
+            f"{'repeats' if repeated == 1 else 'repeat'}{example} on rows that differ, so its "
+            "rows are read as line items, each named by its order and its place in it "
+            "(#1001/2), not by its id; if the repeats are orders written twice, map "
+            f"'{column}' as the id in a config (`cxunify init` drafts one): the repeats are "
+            "then rejected as duplicate ids"
+        )
+    return warnings
 
 
 def _name_order_lines(engine: DuckDBEngine, config: Config) -> None:

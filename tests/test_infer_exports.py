@@ -1369,3 +1369,71 @@ def test_a_misspelling_of_a_field_mapped_from_another_column_is_not_warned_of(cl
     )
     result = cli("unify", "--crm", crm, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
+
+
+def _orders(count: int) -> str:
+    return "order_id,order_date,email,amount\n" + "".join(
+        f"ORD-{n},2025-01-{n % 28 + 1:02d},buyer{n}@fastmail.com,{n}.50\n"
+        for n in range(1, count + 1)
+    )
+
+
+def test_an_order_row_written_twice_keeps_the_order_id_as_the_id(cli, tmp_path: Path):
+    """One order's row copied at the end of an export made its order_id repeat, and the
+    source was read as line items without a word: every record renamed ORD-1/1, so truth
+    files, `explain orders:ORD-1` and deletions keyed on the real ids named nothing. A row
+    repeating another whole is a duplicate: order_id stays the id, and the copy is rejected
+    as `duplicate id`, as with a config, whose run no longer sends the user to leave `id`
+    out for it either."""
+    text = _orders(5)
+    orders = write(tmp_path / "orders.csv", text + text.splitlines()[3] + "\n")
+    drafted = cli("init", "--transactions", orders)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "    id: order_id  # unique and non-empty in the first 6 rows but for 1 row repeating "
+        "another whole (a duplicate, rejected as such)\n" in drafted.stdout
+    )
+    config = write(
+        tmp_path / "cx.yaml",
+        f"sources:\n  - {{name: orders, kind: transactions, path: {orders}, id: order_id, "
+        "columns: {order_id: order_id, created_at: order_date, email: email, amount: amount}}\n",
+    )
+    for run in (("--transactions", orders), ("--config", config)):
+        out = tmp_path / run[0].strip("-")
+        result = cli("unify", *run, "--out", out, "-q")
+        assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
+        ids = duckdb.sql(f"SELECT source_record_id FROM '{out}/identity_map.parquet' ORDER BY 1")
+        assert [i for (i,) in ids.fetchall()] == [f"ORD-{n}" for n in range(1, 6)]
+        rejects = duckdb.sql(f"SELECT reason FROM '{out}/rejects.parquet'").fetchall()
+        assert rejects == [("duplicate id ORD-3 (first at row 3) in order_id",)]
+
+
+def test_line_items_told_by_few_repeated_order_ids_are_warned_of(cli, tmp_path: Path):
+    """Rows of one order id that differ are line items (see the Shopify export above, where
+    most orders repeat, read without a warning); when 1 in 100 or fewer of the ids repeat,
+    they may as well be an order written twice with a change, and reading them as line items
+    renames every row: init and the run say how many repeat."""
+    orders = write(
+        tmp_path / "orders.csv", _orders(100) + "ORD-7,2025-01-08,buyer7@fastmail.com,1\n"
+    )
+    drafted = cli("init", "--transactions", orders)
+    assert drafted.exit_code == 0, drafted.stderr
+    assert (
+        "per line item: the rows sharing an order number are one order, and each row is named "
+        "by its order and its place in it (#1001/2); but only 1 of its 100 order numbers "
+        "repeats (the run warns): if those are orders written twice, set `id: order_id`\n"
+    ) in drafted.stdout
+    out = tmp_path / "out"
+    result = cli("unify", "--transactions", orders, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["warnings"] == [
+        "source 'orders': 1 of its 100 order ids in 'order_id' repeats (the first: order "
+        "'ORD-7') on rows that differ, so its rows are read as line items, each named by its "
+        "order and its place in it (#1001/2), not by its id; if the repeats are orders written "
+        "twice, map 'order_id' as the id in a config (`cxunify init` drafts one): the repeats "
+        "are then rejected as duplicate ids"
+    ]
+    # (more than 1 in 100 repeating: line items, as an export of them writes)
+    orders = write(tmp_path / "few.csv", _orders(50) + "ORD-7,2025-01-08,buyer7@fastmail.com,1\n")
+    result = cli("unify", "--transactions", orders, "--out", tmp_path / "few", "-q")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr

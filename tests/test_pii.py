@@ -238,7 +238,9 @@ def _hashed_warnings_exports(folder: Path, gates: str = "") -> Path:
         folder / "lines.csv",
         "line_id,order_id,email,amount,ordered_at\n"
         "L1,ZQORD4242,ann@mail.com,20.00,2025-01-01\n"
-        "L1,ZQORD4242,ann@mail.com,20.00,2025-01-01\n",
+        # (a line of the order under the same line id: a copy of the row whole is a
+        # duplicate, rejected without the warning)
+        "L1,ZQORD4242,ann@mail.com,5.00,2025-01-01\n",
     )
     write(
         folder / "shop.csv",
