@@ -1368,8 +1368,45 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt:
             close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(f"{where}: column '{column}' not found in {PurePath(path).name}{hint}")
+    if problems and raw.dialect is not None:
+        _check_delimiter(source, key, path, raw.dialect.delim, columns)
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
+
+
+# Delimiters CSV exports are written with; a header holding one of them in a single column
+# was split by another.
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _check_delimiter(
+    source: SourceConfig, key: str, path: str, delimiter: str, columns: list[str]
+) -> None:
+    """A file whose header was read as one column holding another common delimiter (a
+    config's `delimiter: ";"` on a comma-separated file) is an error saying so: each mapped
+    column was reported not found, with no hint that the whole header was one name."""
+    if len(columns) != 1:
+        return
+    counts = {d: columns[0].count(d) for d in _DELIMITERS if d != delimiter}
+    other = max(counts, key=lambda d: counts[d])
+    if not counts[other]:
+        return
+
+    def shown(text: str) -> str:  # (a tab as \t)
+        return text.replace("\t", "\\t")
+
+    header = shown(columns[0])
+    header = header if len(header) <= 40 else header[:40] + "…"
+    if source.delimiter is not None:
+        fix = f"set {key}.delimiter to it, or leave it out to have it sniffed"
+    elif delimiter == "\t":  # (a .tsv file, or format: tsv)
+        fix = f"set {key}.format: csv, or {key}.delimiter"
+    else:
+        fix = f"set {key}.delimiter"
+    raise InputError(
+        f"{path}: its header was read as one column '{header}' with delimiter "
+        f"'{shown(delimiter)}'; is the delimiter '{shown(other)}'? ({fix})"
+    )
 
 
 def ingest(

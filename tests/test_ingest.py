@@ -185,6 +185,39 @@ def test_missing_mapped_column_is_named_with_a_suggestion(cli, tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        (
+            "crm.csv",
+            '    delimiter: ";"\n',
+            "its header was read as one column 'contact_id,first_name,last_name,email,ph…' with "
+            "delimiter ';'; is the delimiter ','? (set sources[0].delimiter to it, or leave it "
+            "out to have it sniffed)",
+        ),
+        (
+            "crm.tsv",
+            "",
+            "its header was read as one column 'contact_id,first_name,last_name,email,ph…' with "
+            "delimiter '\\t'; is the delimiter ','? (set sources[0].format: csv, or "
+            "sources[0].delimiter)",
+        ),
+    ],
+)
+def test_a_header_read_as_one_column_names_the_delimiter(
+    cli, tmp_path: Path, name: str, extra: str, message: str
+):
+    """A config's `delimiter: ";"` on a comma-separated file reported each mapped column not
+    found (`column 'first_name' not found in crm.csv; did you mean
+    'contact_id,first_name,...'?`), with no word that the whole header was read as one
+    column: the error says so, and which delimiter the header holds."""
+    data = write(tmp_path / name, CRM + "1,A,B,a@x.com,1\n")
+    cfg = config(tmp_path, "", name=name, extra=extra)
+    result = cli("unify", "--config", cfg, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {data}: {message}\n"
+
+
 def _unify_with_column_lists(cli, tmp_path: Path, crm: str, emails: str) -> tuple[Path, list]:
     """`crm` unified with its phone mapped to [work_phone, mobile_phone], its email to the
     list `emails`, and phone the only rule; returns the output and each record's
