@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
@@ -29,6 +30,8 @@ PII_DIGEST = "cx_pii_digest"
 PII_DIGEST_LIST = "cx_pii_digest_list"
 PII_DIGEST_MAP = "cx_pii_digest_map"
 PII_VARIABLE = "cx_pii_key"
+
+T = TypeVar("T")
 
 
 class DuckDBEngine:
@@ -89,26 +92,63 @@ class DuckDBEngine:
                 "not fit in memory, beside the output folder, and replaces the old one last)"
             ) from None
 
+    def _run(self, work: Callable[[], T]) -> T:
+        """`work`, a call of the connection, on a thread of its own while this one waits.
+
+        DuckDB runs a signal's Python handler inside a query and then raises its own 'Query
+        interrupted' error: Ctrl-C reached a program calling cxunify as a RuntimeError, not
+        KeyboardInterrupt, and the exception a scheduler's handler raises (Airflow's task
+        timeout) was lost. Waiting here, the handler runs in this thread and its exception
+        propagates; the query is interrupted and waited for on the way out. (Off the main
+        thread no handler runs: the work is done in place.)"""
+        if threading.current_thread() is not threading.main_thread():
+            return work()
+        outcome: list[tuple[bool, Any]] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append((False, exc))
+            finally:
+                finished.set()
+
+        # Waited for by an event, not Thread.join: a join a signal's exception interrupted
+        # returns at once the next time (CPython), and the query would run on past it.
+        threading.Thread(target=target, name="cxunify-duckdb", daemon=True).start()
+        try:
+            while not finished.wait(0.5):
+                pass
+        except BaseException:
+            self.con.interrupt()
+            finished.wait()
+            raise
+        done, value = outcome[0]
+        if not done:
+            raise value
+        return value  # type: ignore[no-any-return]
+
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> None:
         """Run a statement whose result is not needed (DDL, CREATE TABLE AS, COPY)."""
         with self._within_memory():
-            self.con.execute(sql, params)
+            self._run(lambda: self.con.execute(sql, params))
 
     def rows(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> list[tuple]:
         with self._within_memory():
-            return self.con.execute(sql, params).fetchall()
+            return self._run(lambda: self.con.execute(sql, params).fetchall())
 
     def scalar(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> Any:
         with self._within_memory():
             # fetchall: DuckDB 2 keeps a result fetched with fetchone open, and then refuses
             # the connection other work until it is read to the end.
-            found = self.con.execute(sql, params).fetchall()
+            found = self._run(lambda: self.con.execute(sql, params).fetchall())
         return found[0][0] if found else None
 
     def arrow(self, sql: str, params: dict[str, Any] | Sequence[Any] | None = None) -> pa.Table:
         """A query's result as an Arrow table, for results meant to be held in memory."""
         with self._within_memory():
-            return self.con.sql(sql, params=params).to_arrow_table()
+            return self._run(lambda: self.con.sql(sql, params=params).to_arrow_table())
 
     def columns(
         self, relation_sql: str, params: dict[str, Any] | Sequence[Any] | None = None

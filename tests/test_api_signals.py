@@ -1,0 +1,64 @@
+"""cxunify called as a library: a signal's exception reaches the caller as it was raised.
+
+DuckDB runs a signal's Python handler inside a query, then raises its own 'Query
+interrupted' error: a scheduler's handler (Airflow's task timeout raises an exception of its
+own) reached the caller as a RuntimeError, its exception lost, and Ctrl-C was no
+KeyboardInterrupt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from cxunify import load_config, unify
+from cxunify.pipeline import SilentProgress
+from tests.conftest import ROOT
+
+
+class TaskTimeout(BaseException):
+    """What a scheduler's signal handler raises."""
+
+
+class SignalDuring(SilentProgress):
+    """Sends this process `signum` a moment after `stage` starts: inside one of its queries."""
+
+    def __init__(self, stage: str, signum: int, delay: float):
+        self.stage, self.signum, self.delay = stage, signum, delay
+
+    def start(self, stage: str, description: str) -> None:
+        if stage == self.stage:
+            threading.Timer(self.delay, os.kill, (os.getpid(), self.signum)).start()
+
+
+@pytest.mark.parametrize("stage", ["standardize", "block", "score"])
+def test_a_signal_handlers_exception_reaches_the_caller(stage: str, tmp_path: Path):
+    def timed_out(signum: int, frame: object) -> None:
+        raise TaskTimeout(f"signal {signum}")
+
+    before = signal.signal(signal.SIGALRM, timed_out)
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(TaskTimeout):
+            unify(
+                load_config(ROOT / "configs" / "sample.yaml"),
+                out,
+                SignalDuring(stage, signal.SIGALRM, 0.05),
+            )
+    finally:
+        signal.signal(signal.SIGALRM, before)
+    # Stopped as any interrupted run is: nothing written, nothing left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_reaches_the_caller_as_keyboard_interrupt(tmp_path: Path):
+    with pytest.raises(KeyboardInterrupt):
+        unify(
+            load_config(ROOT / "configs" / "sample.yaml"),
+            tmp_path / "out",
+            SignalDuring("block", signal.SIGINT, 0.05),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
