@@ -62,3 +62,21 @@ def test_ctrl_c_reaches_the_caller_as_keyboard_interrupt(tmp_path: Path):
             SignalDuring("block", signal.SIGINT, 0.05),
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_importing_cxunify_loads_no_engine():
+    """`import cxunify` loaded DuckDB, pyarrow and every stage (0.8 s, 94 MB), which a
+    scheduler parsing a DAG file that imports it paid on every parse."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, cxunify; heavy = {'duckdb', 'pyarrow', 'polars', 'cxunify.pipeline'}; "
+        "print(sorted(heavy & set(sys.modules))); "
+        "from cxunify import CxunifyError, LockedError, QualityGateError, UserError, unify; "
+        "print(issubclass(LockedError, UserError), issubclass(QualityGateError, CxunifyError), "
+        "callable(unify), cxunify.explain.__name__)"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines() == ["[]", "True True True cxunify.explain"]
