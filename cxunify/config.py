@@ -35,7 +35,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from cxunify.errors import ConfigError
+from cxunify.errors import ConfigError, public
 from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS, Kind
 
 Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
@@ -1085,6 +1085,7 @@ def _construct_yaml_int(loader: _ConfigLoader, node: yaml.Node) -> int:
 _ConfigLoader.add_constructor(_INT, _construct_yaml_int)
 
 
+@public("path")
 def load_config(path: Path) -> Config:
     """Read and validate a YAML config; relative source paths resolve from its folder."""
     if path.is_dir():

@@ -6,8 +6,15 @@ The library raises these and never prints or exits; the CLI edge turns them into
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CxunifyError(Exception):
@@ -100,3 +107,37 @@ def unreadable_file(exc: BaseException) -> str | None:
     if _in_update_state(path):
         return damaged_state(path, why)
     return f"{path}: cannot be read, the file is damaged ({why})"
+
+
+def public(*paths: str) -> Callable[[F], F]:
+    """Make a function of the Python API take what a caller gives and raise what it documents:
+    the parameters named in `paths` as text or any path-like too (``explain("out")`` stopped
+    at ``'str' / 'str'``), and, as the CLI tells them, a file an engine could not read (a
+    damaged output) an OutputError naming it, and DuckDB's report of Ctrl-C a
+    KeyboardInterrupt, not an engine's own errors."""
+
+    def wrap(function: F) -> F:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            for name in paths:
+                value = bound.arguments.get(name)
+                if isinstance(value, str | os.PathLike) and not isinstance(value, Path):
+                    bound.arguments[name] = Path(value)
+            try:
+                return function(*bound.args, **bound.kwargs)
+            except CxunifyError:
+                raise
+            except Exception as exc:
+                if interrupted(exc):
+                    raise KeyboardInterrupt from None
+                damaged = unreadable_file(exc)
+                if damaged is not None:
+                    raise OutputError(damaged) from None
+                raise
+
+        return call  # type: ignore[return-value]
+
+    return wrap

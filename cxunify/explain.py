@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from cxunify.errors import OutputError, UserError
+from cxunify.errors import OutputError, UserError, public
 from cxunify.output import PII_KEY_ENV, no_such_source, read_manifest, require_folder
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
@@ -110,6 +110,7 @@ class Explanation:
         }
 
 
+@public("out_dir")
 def explain(
     out_dir: Path, customer_id: str | None = None, record: str | None = None
 ) -> Explanation:

@@ -22,13 +22,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxunify import jsontext
-from cxunify.errors import OutputError, UserError, interrupted, unreadable_file
+from cxunify.errors import OutputError, UserError, interrupted, public, unreadable_file
 from cxunify.output import MANIFEST, create_views, replacing, require_folder
 from cxunify.sql import ident
 
 ExportFormat = Literal["table", "csv", "json", "parquet"]
 
 
+@public("out_dir")
 def open_output(out_dir: Path, skipped: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with a view per output table of `out_dir`; a Parquet file of
     the user's there that cannot be read has no view, and a line in `skipped`."""
@@ -77,6 +78,7 @@ _QUERY_WORDS = frozenset(
 )
 
 
+@public("out_dir")
 def run_query(out_dir: Path, sql: str, text: bool = False) -> QueryResult:
     """Run `sql` over the output views; the result streams in Arrow batches. With `text`
     (for csv, json and the table), dates, times and BLOBs come as the text DuckDB writes for

@@ -45,7 +45,14 @@ from cxunify.compare import ComparisonSpec
 from cxunify.config import Config, SourceConfig
 from cxunify.engine import DuckDBEngine
 from cxunify.engine.hadoop import is_uri
-from cxunify.errors import CxunifyError, InputError, OutputError, UserError, damaged_state
+from cxunify.errors import (
+    CxunifyError,
+    InputError,
+    OutputError,
+    UserError,
+    damaged_state,
+    public,
+)
 from cxunify.identity import NODE_NAMES_SQL
 from cxunify.ingest import REJECTS
 from cxunify.lock import output_lock, reading_lock
@@ -579,6 +586,7 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
     return state
 
 
+@public("deletions")
 def update(
     config: Config,
     previous: Path | str,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cxunify import output, update
-from cxunify.errors import OutputError
+from cxunify.errors import OutputError, public
 from cxunify.output import NOT_AS_WRITTEN, digest_problem
 
 
@@ -28,6 +28,7 @@ class Checked:
     problem: str | None
 
 
+@public("folder")
 def verify_output(folder: Path) -> list[Checked]:
     """Every file `folder`'s run.json and state.json record a digest of (and the two files
     themselves), each with its problem, if any; state.json is missing when the run wrote a

@@ -1,9 +1,8 @@
-"""cxunify called as a library: a signal's exception reaches the caller as it was raised.
+"""cxunify called as a library: what it takes and what it raises, as its docstrings say.
 
-DuckDB runs a signal's Python handler inside a query, then raises its own 'Query
-interrupted' error: a scheduler's handler (Airflow's task timeout raises an exception of its
-own) reached the caller as a RuntimeError, its exception lost, and Ctrl-C was no
-KeyboardInterrupt."""
+DuckDB ran a signal's Python handler inside a query, then raised its own 'Query interrupted'
+error: a scheduler's handler (Airflow's task timeout raises an exception of its own) reached
+the caller as a RuntimeError, its exception lost, and Ctrl-C was no KeyboardInterrupt."""
 
 from __future__ import annotations
 
@@ -80,3 +79,37 @@ def test_importing_cxunify_loads_no_engine():
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.splitlines() == ["[]", "True True True cxunify.explain"]
+
+
+def test_paths_may_be_given_as_text(sample_out: Path):
+    """`explain("out", ...)` stopped at "unsupported operand type(s) for /: 'str' and 'str'",
+    `load_config("cfg.yaml")` at "'str' object has no attribute 'is_dir'"."""
+    from cxunify.explain import explain
+    from cxunify.query import run_query
+    from cxunify.verify import verify_output
+
+    config = load_config(str(ROOT / "configs" / "sample.yaml"))
+    assert [s.name for s in config.sources] == ["crm", "orders", "social", "tickets"]
+    result = run_query(str(sample_out), "SELECT min(customer_id) AS c FROM profiles")
+    try:
+        [customer] = result.reader.read_all().column("c").to_pylist()
+    finally:
+        result.close()
+    assert explain(str(sample_out), customer_id=customer).customer_id == customer
+    assert all(check.problem is None for check in verify_output(str(sample_out)))
+
+
+def test_a_damaged_output_is_an_output_error_naming_the_file(sample_out: Path, tmp_path: Path):
+    """A truncated Parquet file of an output raised DuckDB's InvalidInputException (several
+    lines, with SQL in them) through the API; the CLI said it in one line."""
+    import shutil
+
+    from cxunify.errors import OutputError
+    from cxunify.explain import explain
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    damaged = out / "identity_map.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    with pytest.raises(OutputError, match=r"identity_map\.parquet: cannot be read"):
+        explain(out, record="crm:C00000001")
