@@ -41,6 +41,9 @@ TRAIT_COLUMNS = ("rfm_segment", "lifecycle_stage", "journey_stage", "csat_mean",
 
 TEMPLATE = "plotly_white"
 MARGIN = {"t": 30, "b": 40}
+# A chart of subplots has their titles above them: room for those below Plotly's toolbar,
+# which it shows at the chart's top right (over "journey stage").
+TITLED_MARGIN = {**MARGIN, "t": 70}
 
 
 @dataclass
@@ -415,7 +418,7 @@ def _stages(con, out_dir: Path, manifest: dict) -> _Chart:
     ):
         stages, customers = _count_by(con, out_dir, column, order)
         figure.add_trace(go.Bar(x=stages, y=customers, name=column, showlegend=False), 1, col)
-    figure.update_layout(template=TEMPLATE, margin=MARGIN, yaxis_title="customers")
+    figure.update_layout(template=TEMPLATE, margin=TITLED_MARGIN, yaxis_title="customers")
     return _Chart("stages", "Lifecycle and journey stages", "Customers per stage.", figure)
 
 
@@ -467,7 +470,7 @@ def _experience(con, out_dir: Path, manifest: dict) -> _Chart:
                 text=lacking, showarrow=False, x=0.5, y=0.5,
                 xref=f"x{axis} domain", yref=f"y{axis} domain",
             )  # fmt: skip
-    figure.update_layout(template=TEMPLATE, margin=MARGIN)
+    figure.update_layout(template=TEMPLATE, margin=TITLED_MARGIN)
     return _Chart(
         "experience",
         "CSAT and sentiment by journey stage",

@@ -452,3 +452,38 @@ def test_source_names_are_text_not_markup(cli, tmp_path: Path):
     assert _figure(page, "completeness")["data"][0]["y"] == [escaped]
     for key in re.findall(r"data-chart='([a-z_]+)'", page):
         assert "<a href" not in json.dumps(_figure(page, key)), key
+
+
+def test_the_toolbar_covers_no_subplot_title(cli, sample_out: Path, tmp_path: Path):
+    """Plotly's toolbar (zoom, download), shown at a chart's top right, lay over the right
+    subplot's title of the stage and experience charts ('journey stage')."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    path = tmp_path / "r.html"
+    assert cli("report", "--out", sample_out, "--to", path).exit_code == 0
+    browser = _browser()
+    try:
+        browser.set_window_size(1200, 900)
+        browser.get(path.resolve().as_uri())
+        WebDriverWait(browser, 30).until(
+            lambda b: b.execute_script(
+                "return Array.from(document.querySelectorAll('.cx-chart'))"
+                ".every(c => c.querySelector('svg.main-svg'))"
+            )
+        )
+        overlaps = browser.execute_script(
+            """
+            const apart = (a, b) => a.right <= b.left || b.right <= a.left
+                                    || a.bottom <= b.top || b.bottom <= a.top;
+            return ['stages', 'experience'].map(key => {
+              const chart = document.getElementById('chart-' + key);
+              const bar = chart.querySelector('.modebar').getBoundingClientRect();
+              const titles = Array.from(chart.querySelectorAll('.annotation-text'));
+              return [titles.length,
+                      titles.filter(t => !apart(bar, t.getBoundingClientRect())).length];
+            });
+            """
+        )
+    finally:
+        browser.quit()
+    assert overlaps == [[2, 0], [2, 0]]
