@@ -295,10 +295,7 @@ def _flags(
 
 def _note_duckdb_only(settings: Any, command: str) -> None:
     if settings.engine.name == "spark":
-        stderr.print(
-            f"Note: cxunify {command} runs on DuckDB; engine: spark applies to unify",
-            markup=False,
-        )
+        _say(f"Note: cxunify {command} runs on DuckDB; engine: spark applies to unify")
 
 
 def _folder(location: str) -> Path | str:
@@ -505,7 +502,14 @@ def _warn(warnings: list[str]) -> None:
     """A run's warnings (run.json's `warnings`), on stderr whatever --quiet or --json say: a
     nightly job's log is where they are read."""
     for warning in warnings:
-        stderr.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        _say(f"Warning: {warning}")
+
+
+def _say(message: str) -> None:
+    """A message (a note, a warning, a count) on stderr as one line, as it is: rich wraps at
+    the terminal's width, or at 80 columns (or $COLUMNS) when stderr is a file, which split a
+    note in two in a log read a line at a time; nor is it read as markup."""
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def _note_rejected_removed(manifest: dict[str, Any]) -> None:
@@ -625,16 +629,15 @@ def plan(
         )
         for rule in result["rules"]:
             if rule["explodes"]:
-                stderr.print(
+                _say(
                     f"Warning: rule '{rule['rule']}' would produce {rule['pairs']:,} pairs; "
-                    "add a key to it or lower matching.max_block_size",
-                    markup=False,
+                    "add a key to it or lower matching.max_block_size"
                 )
             if rule["skipped_keys"]:
-                stderr.print(
-                    f"Note: rule '{rule['rule']}' skips {rule['skipped_keys']:,} key values "
-                    f"shared by more than {_count(result['max_block_size'], 'identity')}",
-                    markup=False,
+                skipped = _count(rule["skipped_keys"], "key value")
+                _say(
+                    f"Note: rule '{rule['rule']}' skips {skipped} shared by more than "
+                    f"{_count(result['max_block_size'], 'identity')}"
                 )
 
     _guard(debug, action)
@@ -677,8 +680,7 @@ def train(
             else f"logistic regression on {fitted.labelled_pairs:,} labelled pairs"
         )
         _done(f"model ({described}) → {to}")
-        for warning in getattr(fitted, "warnings", []):
-            stderr.print(f"Warning: {warning}", markup=False)
+        _warn(getattr(fitted, "warnings", []))
 
     _guard(debug, action)
 
@@ -791,7 +793,7 @@ def _print_table(reader: Any, limit: int) -> None:
             stdout.print(record)
     shown = len(rows)
     more = f", first {shown} shown" if total > shown else ""
-    stderr.print(f"{_count(total, 'row')}{more}")
+    _say(f"{_count(total, 'row')}{more}")
 
 
 def _fits(lines: list[list[Text]], width: int) -> bool:
@@ -839,7 +841,7 @@ def diff(
             return
         if limit:
             _print_table(result.changes.to_reader(), limit)
-        stderr.print(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
+        _say(", ".join(f"{n:,} {kind}" for kind, n in result.counts.items()))
         if to is not None:
             _done(f"{_count(result.changes.num_rows, 'change')} → {to}")
 
@@ -1268,7 +1270,7 @@ def report(
             f"({summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
         )
         for key, reason in summary.skipped.items():
-            stderr.print(f"Note: chart '{key}' left out: {reason}", markup=False, soft_wrap=True)
+            _say(f"Note: chart '{key}' left out: {reason}")
 
     _guard(debug, action)
 

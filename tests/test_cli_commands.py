@@ -85,6 +85,48 @@ def test_plan_warns_on_a_rule_that_explodes(cli, tmp_path: Path):
     assert "Warning: rule 'city_std' would produce 44,850 pairs" in result.stderr
 
 
+def test_notes_warnings_and_counts_on_stderr_are_one_line_whatever_the_width(
+    cli, tmp_path: Path, sample_out: Path, monkeypatch
+):
+    """Rich wrapped them at 80 columns (or $COLUMNS) when stderr was a file, so a log read a
+    line at a time held half a note; and a note said '1 key values'."""
+    monkeypatch.setenv("COLUMNS", "30")
+    lines = ["id,first_name,last_name,state"] + [f"{i},n{i},s{i},ca" for i in range(300)]
+    lines += [
+        "300,ann,lee,ny",
+        "301,bob,lee,ny",
+        "302,cy,lee,ny",
+        "303,dee,kim,tx",
+        "304,di,kim,tx",
+    ]
+    write(tmp_path / "crm.csv", "\n".join(lines) + "\n")
+    cfg = write(
+        tmp_path / "cfg.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+        "     columns: {first_name: first_name, last_name: last_name, city: state}}\n"
+        "matching:\n  blocking: [[city_std], [last_name_std]]\n  max_block_size: 2\n"
+        "  max_iterations: 1\nengine: spark\n",
+    )
+    result = cli("plan", "--config", cfg)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "Note: cxunify plan runs on DuckDB; engine: spark applies to unify",
+        "Note: rule 'city_std' skips 2 key values shared by more than 2 identities",
+        "Note: rule 'last_name_std' skips 1 key value shared by more than 2 identities",
+    ]
+    result = cli("train", "--config", cfg, "--to", tmp_path / "model.json")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if not line.startswith("✓")]
+    assert warnings[0].startswith("Note: cxunify train runs on DuckDB; engine: spark applies")
+    assert warnings[1].startswith("Warning: EM did not converge within 1 iteration (")
+    assert warnings[1].endswith("; the parameters may still be moving")
+    result = cli("diff", sample_out, sample_out, "--limit", "0")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        "0 created, 0 merged, 0 split, 0 changed, 0 removed\n",
+    )
+
+
 def test_train_then_unify_with_the_model(cli, tmp_path: Path, sample_out: Path):
     model = tmp_path / "model.json"
     result = cli("train", "--config", SAMPLE_CONFIG, "--to", model)
