@@ -206,13 +206,21 @@ def _on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
 
+# Whether the command main runs said it was stopped (its exit code 130 may be click's, unsaid).
+_STOPPED_SAID: list[bool] = []
+
+
 def _stopped() -> NoReturn:
     """Exit as a run stopped by Ctrl-C (130) or SIGTERM (143, as its shell would report)."""
-    if _TERMINATED:
-        stderr.print("Terminated.")
-        raise typer.Exit(128 + signal.SIGTERM)
-    stderr.print("Interrupted.")
-    raise typer.Exit(130)
+    raise typer.Exit(_say_stopped())
+
+
+def _say_stopped() -> int:
+    """Say that the command was stopped, and return its exit code: 130 for Ctrl-C, 143 for
+    SIGTERM."""
+    _STOPPED_SAID.append(True)
+    stderr.print("Terminated." if _TERMINATED else "Interrupted.")
+    return 128 + signal.SIGTERM if _TERMINATED else 130
 
 
 def main(args: list[str] | None = None) -> None:
@@ -220,6 +228,7 @@ def main(args: list[str] | None = None) -> None:
     a user error like any other: one line on stderr and exit code 1. Click's own convention
     is 2, which this tool keeps for internal errors, so a cron job can tell them apart."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _STOPPED_SAID.clear()
     try:
         code = app(args=args, prog_name="cxunify", standalone_mode=False)
     except typer.TyperException as exc:
@@ -240,6 +249,15 @@ def main(args: list[str] | None = None) -> None:
     except typer.Abort:
         stderr.print("Aborted.")
         sys.exit(130)
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) before click runs the command, while typer builds it from the
+        # functions' signatures (most of a second): a 40-line traceback and death by the
+        # signal, where a moment later it is one line and 130.
+        sys.exit(_say_stopped())
+    if code == 130 and not _STOPPED_SAID:
+        # Click's own answer to Ctrl-C in a command before its _guard (while it imports what
+        # it runs): 130 without a word, and 130 for SIGTERM too.
+        code = _say_stopped()
     sys.exit(code if isinstance(code, int) else 0)
 
 

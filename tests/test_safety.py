@@ -478,6 +478,48 @@ def test_sigterm_stops_a_run_that_cleans_up_after_itself(sample_out: Path, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+# The signal is sent by the process to itself at the moment named, so it lands there each
+# time: while typer builds the command (the first second of every command) or in the command
+# before its error boundary (while it imports what it runs).
+_SIGNAL_AT = """
+import os, signal, sys
+import typer.main
+from cxunify import cli
+
+sig, moment = getattr(signal, sys.argv[1]), sys.argv[2]
+if moment == "building":
+    build = typer.main.get_command
+    def get_command(app):
+        os.kill(os.getpid(), sig)
+        return build(app)
+    typer.main.get_command = get_command
+else:
+    def _guard(debug, action):
+        os.kill(os.getpid(), sig)
+    cli._guard = _guard
+cli.main(["evaluate", "--out", "out", "--truth", "truth.csv", "--json"])
+"""
+
+
+@pytest.mark.parametrize("moment", ["building", "importing"])
+@pytest.mark.parametrize(
+    ("name", "code", "said"), [("SIGINT", 130, "Interrupted."), ("SIGTERM", 143, "Terminated.")]
+)
+def test_a_signal_before_the_command_runs_is_one_line_and_its_exit_code(
+    tmp_path: Path, moment: str, name: str, code: int, said: str
+):
+    """Ctrl-C in the first second of a command printed a 40-line traceback and the process
+    died by the signal (-2); later in that second it exited 130 without a word, SIGTERM too."""
+    run = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AT, name, moment],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (code, "", f"{said}\n")
+
+
 DATABASE = "cxunify.duckdb"
 
 
