@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -230,12 +230,16 @@ def main(args: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     _STOPPED_SAID.clear()
     try:
+        if not (sys.argv[1:] if args is None else args):
+            # `cxunify` alone: no command given, a user error whose message is the help, on
+            # stderr. Typer prints it on stdout (its NoArgsIsHelpError carried none), where a
+            # script reading stdout as JSON took it for the command's output.
+            with redirect_stdout(sys.stderr):
+                app(args=["--help"], prog_name="cxunify", standalone_mode=False)
+            sys.exit(UserError.exit_code)
         code = app(args=args, prog_name="cxunify", standalone_mode=False)
     except typer.TyperException as exc:
         context = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `cxunify` alone: the help
-            stderr.print(exc.format_message(), markup=False, highlight=False)  # type: ignore[attr-defined]
-            sys.exit(UserError.exit_code)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         where = f" (see `{context.command_path} --help`)" if context is not None else ""
         if (

@@ -676,6 +676,20 @@ def test_sql_limit_must_not_be_negative(sample_out: Path, capsys):
     )
 
 
+def test_no_command_is_a_user_error_whose_help_goes_to_stderr(capsys):
+    """`cxunify` alone printed the help on stdout, where a script reading stdout as JSON
+    took it for the output, and a blank line on stderr."""
+    from cxunify.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "Usage: cxunify [OPTIONS] COMMAND [ARGS]..." in printed.err
+    assert all(f" {name} " in printed.err for name in ("unify", "update", "sql", "diff"))
+
+
 def test_sql_works_after_the_folder_moves(cli, sample_out: Path, tmp_path: Path):
     import shutil
 
