@@ -330,7 +330,9 @@ def _folder(location: str) -> Path | str:
 @contextmanager
 def _gate_summary(as_json: bool) -> Iterator[None]:
     """With ``--json``, a run stopped by a quality gate still prints its summary (status
-    ``quality_gate_failed``, the figures and the gates that failed) before it exits with 3."""
+    ``quality_gate_failed``, the figures and the gates that failed) before it exits with 3:
+    the keys of a passing run's summary, each as the stopped run measured it (its run.json's),
+    so a script reads both alike."""
     from cxunify.gates import GateFailed
 
     try:
@@ -340,10 +342,29 @@ def _gate_summary(as_json: bool) -> Iterator[None]:
         _warn(exc.manifest.get("warnings", []))
         if as_json:
             manifest = exc.manifest
-            keys = ("counts", "config_hash", "ids", "quality", "warnings", "update")
-            summary = {"status": "quality_gate_failed", "out": exc.aside, "failed": exc.failed}
-            print(jsontext.dumps({**summary, **{k: manifest[k] for k in keys if k in manifest}}))
+            summary: dict[str, Any] = {
+                "status": "quality_gate_failed",
+                "out": exc.aside,
+                "failed": exc.failed,
+            }
+            # null where the stopped run has none: it removed no earlier out.rejected/
+            summary.update({key: manifest.get(key) for key in _SUMMARY_KEYS})
+            if "update" in manifest:  # as update --json adds it
+                summary["update"] = manifest["update"]
+            print(jsontext.dumps(summary))
         raise
+
+
+# The keys of `--json`'s summary after the status and folder (pipeline.RunResult.summary).
+_SUMMARY_KEYS = (
+    "counts",
+    "stages_seconds",
+    "config_hash",
+    "ids",
+    "quality",
+    "warnings",
+    "rejected_removed",
+)
 
 
 def _set_flag(settings: Any, key: str, value: object, flag: str) -> None:

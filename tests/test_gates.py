@@ -168,6 +168,16 @@ def test_a_failed_gate_with_json_still_prints_the_summary(cli, tmp_path: Path):
         "gates.max_cluster_size: the largest customer has 3 records (limit 2)"
     ]
     assert summary["counts"]["rows_in"] == 5 and summary["ids"]["customers_merged"] == 1
+    # The keys of a passing run's summary, as the stopped run measured them (stages_seconds
+    # and rejected_removed were missing): one script reads both.
+    stopped = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
+    assert summary["stages_seconds"] == stopped["stages_seconds"]
+    assert set(stopped["stages_seconds"]) >= {"ingest", "cluster", "profile"}
+    assert summary["rejected_removed"] is None
+    passing = write(tmp_path / "passing.yaml", SOURCES)
+    passed = cli("unify", "--config", passing, "--out", tmp_path / "o2", "--json")
+    assert passed.exit_code == 0, passed.stderr
+    assert set(summary) == set(json.loads(passed.stdout)) | {"failed"}
 
 
 def test_machine_readable_json_has_no_nan(cli, tmp_path: Path):
