@@ -146,10 +146,10 @@ class GateFailed(QualityGateError):
             if empty_out is None
             else f"there was no output in {empty_out} to keep"
         )
-        self.problems = [
-            *(f"quality gate failed: {line}" for line in failed),
-            f"{kept}; this run's output is in {aside} for inspection",
-        ]
+        # A line per failed gate, the last saying where the output is: one failure is one
+        # line, as every error is (the second line of its own read as a second error).
+        self.problems = [f"quality gate failed: {line}" for line in failed or ["(none named)"]]
+        self.problems[-1] += f"; {kept}; this run's output is in {aside} for inspection"
         self.failed = failed
         self.aside = aside
         self.manifest = manifest or {}

@@ -64,8 +64,8 @@ def test_each_gate_fails_with_exit_code_3(cli, tmp_path: Path, gate: str, messag
     assert result.exit_code == 3, result.stderr
     aside = tmp_path / "out.rejected"
     assert result.stderr.splitlines() == [
-        f"Error: quality gate failed: {message}",
-        f"Error: the previous output was kept; this run's output is in {aside} for inspection",
+        f"Error: quality gate failed: {message}; the previous output was kept; this run's "
+        f"output is in {aside} for inspection",
     ]
     assert (out / "identity_map.parquet").read_bytes() == before
     # The rejected run is complete and queryable for inspection.
@@ -100,9 +100,9 @@ def test_a_truncated_export_fails_the_removed_customers_gate(cli, tmp_path: Path
     gates = "  max_id_changed_share: 0\n  max_customers_merged: 0\n"
     result = unify(cli, tmp_path, [FIRST[0]], gates + "  max_customers_removed_share: 0.4\n")
     assert result.exit_code == 3, result.stderr
-    assert result.stderr.splitlines()[0] == (
+    assert result.stderr.splitlines()[0].startswith(
         "Error: quality gate failed: gates.max_customers_removed_share: 50.00% of the "
-        "previous run's customers have no record in this run (limit 40.00%)"
+        "previous run's customers have no record in this run (limit 40.00%); "
     )
     run = json.loads((tmp_path / "out.rejected" / "run.json").read_text())
     assert run["ids"]["customers_removed"] == 1 and run["ids"]["removed_share"] == 0.5
@@ -114,19 +114,29 @@ def test_a_failed_gate_shows_enough_digits_to_tell_figure_and_limit_apart(cli, t
     assert unify(cli, tmp_path, FIRST).exit_code == 0
     result = unify(cli, tmp_path, SECOND, "  max_reject_rate: 0.19996\n")
     assert result.exit_code == 3
-    assert result.stderr.splitlines()[0] == (
+    assert result.stderr.splitlines()[0].startswith(
         "Error: quality gate failed: gates.max_reject_rate: 20.000% of rows were rejected "
-        "(limit 19.996%)"
+        "(limit 19.996%); "
     )
 
 
 def test_a_failed_gate_on_a_first_run_does_not_claim_an_output_was_kept(cli, tmp_path: Path):
     result = unify(cli, tmp_path, SECOND, "  max_cluster_size: 2\n")
     assert result.exit_code == 3
+    # One line for the one failure (a second 'Error:' line read as a second error).
+    assert result.stderr.splitlines() == [
+        "Error: quality gate failed: gates.max_cluster_size: the largest customer has 3 records "
+        f"(limit 2); there was no output in {tmp_path / 'out'} to keep; this run's output is in "
+        f"{tmp_path / 'out.rejected'} for inspection",
+    ]
+    # Each gate that fails has its line, the last saying where the output went.
+    result = unify(cli, tmp_path, SECOND, "  max_cluster_size: 2\n  max_reject_rate: 0.1\n")
+    assert result.exit_code == 3
     assert result.stderr.splitlines() == [
         "Error: quality gate failed: gates.max_cluster_size: the largest customer has 3 records "
         "(limit 2)",
-        f"Error: there was no output in {tmp_path / 'out'} to keep; this run's output is in "
+        "Error: quality gate failed: gates.max_reject_rate: 20.00% of rows were rejected (limit "
+        f"10.00%); there was no output in {tmp_path / 'out'} to keep; this run's output is in "
         f"{tmp_path / 'out.rejected'} for inspection",
     ]
     assert not (tmp_path / "out").exists()

@@ -710,7 +710,7 @@ def test_a_run_stopped_by_a_gate_still_prints_its_warnings(cli, tmp_path):
     converting = "currency: {base: USD}\ngates: {max_cluster_size: 1}"
     result, _ = unify_one_source(cli, tmp_path, "transactions", orders, converting)
     assert result.exit_code == 3
-    warning, gate, _kept = result.stderr.splitlines()
+    warning, gate = result.stderr.splitlines()
     assert warning.startswith("Warning: 1 order whose amount names another currency")
     assert gate.startswith("Error: quality gate failed: gates.max_cluster_size")
 
