@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from cxunify import scratch
-from cxunify.errors import InputError, OutputError
+from cxunify.errors import InputError, OutputError, UserError
 from cxunify.ingest import readable_text
 from cxunify.output import MANIFEST, no_such_source, read_manifest, require_folder
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
@@ -118,7 +118,11 @@ def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
     recall the share of the true-match pairs in the file that are at or above it (pairs never
     made candidates, or scored under ``links_floor``, are not in the file, so recall here is
     relative to the scored pairs; the clustering figures in ``quality`` are absolute).
+    ``limit``: the worst false merges and missed links listed, 0 or more.
     """
+    # As `evaluate --worst` refuses it: DuckDB's own answer was an internal BinderException.
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise UserError(f"limit must be 0 or more, not {limit!r}")
     require_folder(out_dir)
     links = out_dir / "links.parquet"
     if not links.is_file():

@@ -254,6 +254,16 @@ def test_evaluate_user_errors(cli, sample_out: Path, tmp_path: Path):
     assert "no links.parquet; run cxunify unify first" in result.stderr
 
 
+@pytest.mark.parametrize("limit", [-1, 2.5, True, "3"])
+def test_assess_refuses_a_limit_that_is_not_a_count(sample_out: Path, limit: object):
+    """The CLI's --worst takes 0 or more; the API passed -1 to DuckDB, whose BinderException
+    ('LIMIT/OFFSET cannot be negative') was no error of cxunify's."""
+    from cxunify.errors import UserError
+
+    with pytest.raises(UserError, match=r"^limit must be 0 or more, not "):
+        assess(sample_out, SAMPLE / "truth.csv", limit)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
