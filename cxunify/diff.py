@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from cxunify.errors import OutputError
-from cxunify.output import MANIFEST, require_folder
+from cxunify.output import MANIFEST, refuse_file_as_folder, require_folder
 from cxunify.query import export, result_format
 from cxunify.sql import column_list, parquet
 from cxunify.traits import RELATIVE_TRAITS
@@ -164,6 +164,7 @@ def write_changes(diff: Diff, path: Path) -> None:
     .jsonl; csv for any other name, compressed under .gz, .bz2 or .xz): it wrote Parquet
     whatever the name, so `--out changes.csv` held Parquet a spreadsheet could not open."""
     fmt = result_format(None, path)
+    refuse_file_as_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         export(diff.changes.to_reader(), "csv" if fmt == "table" else fmt, path, "--out")

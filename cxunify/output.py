@@ -867,6 +867,19 @@ def refuse_output_file(
                 )
 
 
+def refuse_file_as_folder(target: Path) -> None:
+    """Stop before writing `target` in a folder that is a file (``--to notes.txt/r.html``):
+    mkdir's FileExistsError or NotADirectoryError reached a caller of the Python API as it
+    was. The error names the file, as the CLI says it of any path."""
+    for folder in target.parents:  # the nearest one there decides
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise OutputError(
+                    f"{folder}: is a file, not a folder: nothing can be written inside it"
+                )
+            return
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Whether paths `a` and `b` name one file: the same inode when both exist (a hard link,
     a symlink, another spelling of the path), else the same absolute path."""

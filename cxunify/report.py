@@ -25,6 +25,7 @@ from cxunify.errors import OutputError
 from cxunify.output import (
     RECORD_FIELDS,
     read_manifest,
+    refuse_file_as_folder,
     refuse_output_file,
     replacing,
     require_folder,
@@ -93,8 +94,9 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
     manifest = read_manifest(out_dir)
-    path = path or out_dir / REPORT
+    path = Path(path or out_dir / REPORT)
     refuse_output_file(path, "--to", out_dir, example=REPORT)
+    refuse_file_as_folder(path)  # before the charts: they take seconds
     con = duckdb.connect()
     charts: list[_Chart] = []
     skipped: dict[str, str] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from cxunify.diff import CHANGES
+from tests.conftest import write
 from tests.test_ids import PHONE_1, PHONE_2, ids, run
 
 
@@ -168,6 +169,24 @@ def test_diff_limit_and_out_errors_are_one_line(cli, tmp_path: Path, capsys):
         "Error: Invalid value for '--limit': Input should be greater than or equal to 0 "
         "(see `cxunify diff --help`)\n"
     )
+
+
+def test_write_changes_in_a_folder_that_is_a_file_is_an_output_error(cli, tmp_path: Path):
+    """The API raised mkdir's bare FileExistsError; the CLI alone said what it meant."""
+    import pytest
+
+    from cxunify.diff import diff_outputs, write_changes
+    from cxunify.errors import OutputError
+
+    out = tmp_path / "out"
+    run(cli, tmp_path, ["1,ann@gmail.com,"])
+    a_file = write(tmp_path / "afile", "x")
+    for under in ("c.csv", "sub/c.csv"):
+        with pytest.raises(OutputError) as error:
+            write_changes(diff_outputs(out, out), a_file / under)
+        assert str(error.value) == (
+            f"{a_file}: is a file, not a folder: nothing can be written inside it"
+        )
 
 
 def test_a_night_moving_as_of_changes_only_the_customers_whose_records_changed(cli, tmp_path: Path):

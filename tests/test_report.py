@@ -123,6 +123,26 @@ def test_report_without_an_output_folder(cli, tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize("under", ["r.html", "sub/r.html"])
+def test_build_report_in_a_folder_that_is_a_file_is_an_output_error(
+    sample_out: Path, tmp_path: Path, monkeypatch, under: str
+):
+    """The API raised mkdir's bare FileExistsError (NotADirectoryError deeper down), after
+    building every chart; the CLI alone said what it meant."""
+    from cxunify import report
+    from cxunify.errors import OutputError
+
+    def no_chart(*args):
+        raise AssertionError("a chart was built before the target was checked")
+
+    monkeypatch.setattr(report, "CHARTS", {"records": no_chart})
+    a_file = write(tmp_path / "afile", "x")
+    with pytest.raises(OutputError) as error:
+        report.build_report(sample_out, a_file / under)
+    in_a_file = "is a file, not a folder: nothing can be written inside it"
+    assert str(error.value) == f"{a_file}: {in_a_file}"
+
+
 # --- in a real browser -------------------------------------------------------------------------
 
 
