@@ -27,6 +27,7 @@ from typer.core import TyperCommand
 from cxunify import jsontext, scratch
 from cxunify.errors import CxunifyError, OutputError, UserError, interrupted, unreadable_file
 from cxunify.fields import Kind
+from cxunify.printable import printable
 
 app = typer.Typer(
     name="cxunify",
@@ -114,7 +115,8 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
         if debug:
             stderr.print_exception()
         for line in getattr(exc, "problems", None) or [str(exc)]:
-            stderr.print(f"Error: {line}", markup=False, highlight=False, soft_wrap=True)
+            # (one line, whatever a name from a file in it holds: a line break, an escape)
+            stderr.print(f"Error: {printable(line)}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _stopped()

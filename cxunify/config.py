@@ -37,6 +37,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cxunify.errors import ConfigError, public
 from cxunify.fields import FIELD_NAMES, SEVERAL_COLUMN_FIELDS, Kind
+from cxunify.printable import printable
 
 Format = Literal["auto", "csv", "tsv", "ndjson", "json", "parquet", "excel"]
 
@@ -835,7 +836,8 @@ class Config(_Strict):
                     raise ConfigError(
                         [
                             f"{self.origin}: profile.survivorship.{field_name}.sources: "
-                            f"'{name}' is neither a source nor a kind{_did_you_mean(name, known)}"
+                            f"'{printable(name)}' is neither a source nor a kind"
+                            f"{_did_you_mean(name, known)}"
                         ]
                     )
 
@@ -876,8 +878,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
+        else:  # a key as written, its control characters escaped (a line break as \n)
+            out += ("." if out else "") + printable(str(part))
     return out
 
 
@@ -972,7 +974,7 @@ def _given(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"text ('{value}')"
+        return f"text ('{printable(value)}')"
     if isinstance(value, int | float):
         return str(value)
     return "a list" if isinstance(value, list) else "a mapping"
@@ -993,7 +995,9 @@ def validate_config(raw: Any, *, origin: str, base_dir: Path) -> Config:
         if origin != "<flags>":  # inferred from flags, the file is named (config_from_flags)
             problems += [f"{origin}: {problem}" for problem in _unmapped_sources(config)]
     if problems:
-        raise ConfigError(problems)
+        # Each one line whatever the file holds: a key or value with a line break or an
+        # escape in it (a hand-written config) passed them on to stderr.
+        raise ConfigError([printable(problem) for problem in problems])
     return config
 
 

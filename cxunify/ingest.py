@@ -43,6 +43,7 @@ from cxunify.fields import (
     fields_for_headers,
     misspelt_field,
 )
+from cxunify.printable import printable
 from cxunify.record_ids import as_text_sql, clean_id_sql, number_text_sql
 from cxunify.sql import ident, parquet, read_file, table
 
@@ -1371,7 +1372,8 @@ def _check_columns(source: SourceConfig, key: str, path: str, raw: RawFile, fmt:
     if problems and raw.dialect is not None:
         _check_delimiter(source, key, path, raw.dialect.delim, columns)
     if problems:
-        raise InputError(f"{path}: " + "; ".join(problems))
+        # (a mapped name or a header's holding a line break or an escape is shown escaped)
+        raise InputError(printable(f"{path}: " + "; ".join(problems)))
 
 
 # Delimiters CSV exports are written with; a header holding one of them in a single column

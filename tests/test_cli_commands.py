@@ -1431,6 +1431,47 @@ def test_a_tiny_file_links_on_a_shared_email_whatever_its_namesakes_say(cli, tmp
     assert min(agreeing.values()) >= 0, agreeing
 
 
+def test_names_holding_control_characters_are_shown_escaped_in_errors(cli, tmp_path: Path):
+    """A hand-written config's key or mapped column holding a line break and an escape
+    (turning the terminal red, clearing it) passed both to stderr as they were: the one-line
+    error was two, and the terminal obeyed the escape."""
+    write(tmp_path / "crm.csv", "id,first_name\n1,ann\n")
+    key = write(
+        tmp_path / "key.yaml",
+        'sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id, "bad\\nkey\\u001b[31m": 1,'
+        "\n     columns: {first_name: first_name}}\n",
+    )
+    result = cli("unify", "--config", key, "--out", tmp_path / "out", "--json")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {key}: sources[0].bad\\nkey\\x1b[31m: unknown key\n"
+    column = write(
+        tmp_path / "column.yaml",
+        "sources:\n  - {name: crm, kind: crm, path: crm.csv, id: id,\n"
+        '     columns: {first_name: "first\\nname\\u001b[2J"}}\n',
+    )
+    result = cli("unify", "--config", column, "--out", tmp_path / "out", "--json")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: {tmp_path / 'crm.csv'}: sources[0].columns.first_name: column "
+        "'first\\nname\\x1b[2J' not found in crm.csv; did you mean 'first_name'?\n"
+    )
+    # A value too, and through the Python API as well as the command.
+    from cxunify.config import load_config
+    from cxunify.errors import ConfigError
+
+    value = write(tmp_path / "value.yaml", 'sources: []\nmatching: {threshold: "0.9\\r\\n"}\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(value)
+    assert "matching.threshold: should be a number, not text ('0.9\\r\\n')" in str(error.value)
+    assert not any(c in str(error.value) for c in "\r\n\x1b")
+    from cxunify.errors import InputError
+    from cxunify.pipeline import plan
+
+    with pytest.raises(InputError) as error:
+        plan(load_config(column))
+    assert "column 'first\\nname\\x1b[2J' not found" in str(error.value)
+
+
 def test_no_input_and_both_kinds_of_input_are_user_errors(cli, tmp_path: Path):
     result = cli("unify", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "no input" in result.stderr
