@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cxunify.errors import OutputError
+from cxunify.errors import OutputError, public
 from cxunify.output import MANIFEST, refuse_file_as_folder, require_folder
 from cxunify.query import export, result_format
 from cxunify.sql import column_list, parquet
@@ -95,6 +95,7 @@ ORDER BY change, customer_id
 """
 
 
+@public("old", "new")
 def diff_outputs(old: Path, new: Path) -> Diff:
     """Compare the outputs in folders `old` and `new`.
 
@@ -158,6 +159,7 @@ def _columns(con: duckdb.DuckDBPyConnection, path: str) -> list[str]:
     return [column[0] for column in described.description]
 
 
+@public("path")
 def write_changes(diff: Diff, path: Path) -> None:
     """Write every change to `path`, in a folder made if it does not exist, in the format its
     name ends in, as `cxunify sql --to` writes a result (.parquet, .csv, .json, .ndjson,

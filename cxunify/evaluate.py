@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from cxunify import scratch
-from cxunify.errors import InputError, OutputError, UserError
+from cxunify.errors import InputError, OutputError, UserError, public
 from cxunify.ingest import readable_text
 from cxunify.output import MANIFEST, no_such_source, read_manifest, require_folder
 from cxunify.record_ids import as_text_sql, clean_id, clean_id_sql
@@ -110,6 +110,7 @@ class Evaluation:
         return {**asdict(self), "quality": self.quality.as_dict()}
 
 
+@public("out_dir", "truth_path")
 def assess(out_dir: Path, truth_path: Path, limit: int = 10) -> Evaluation:
     """Evaluate an output folder against a truth file, with the trade-off and the worst errors.
 

@@ -104,9 +104,11 @@ def failures(gates: GatesConfig, figures: Figures) -> list[str]:
             gates.max_customers_merged is not None
             and figures.customers_merged > gates.max_customers_merged
         ):
+            merged = figures.customers_merged
+            were = "customer was" if merged == 1 else "customers were"
             failed.append(
-                f"gates.max_customers_merged: {figures.customers_merged:,} customers were "
-                f"merged into others since the previous run (limit {gates.max_customers_merged:,})"
+                f"gates.max_customers_merged: {merged:,} {were} merged into others since the "
+                f"previous run (limit {gates.max_customers_merged:,})"
             )
         if (
             gates.max_customers_removed_share is not None

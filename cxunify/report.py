@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from cxunify.errors import OutputError
+from cxunify.errors import OutputError, public
 from cxunify.output import (
     RECORD_FIELDS,
     read_manifest,
@@ -79,6 +79,7 @@ class _Unavailable(Exception):
     """A chart whose data this output folder does not have; the report says why."""
 
 
+@public("out_dir", "path")
 def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
     """Write ``report.html`` (or `path`) for the output folder `out_dir`; return a summary.
 

@@ -113,3 +113,30 @@ def test_a_damaged_output_is_an_output_error_naming_the_file(sample_out: Path, t
     damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(OutputError, match=r"identity_map\.parquet: cannot be read"):
         explain(out, record="crm:C00000001")
+
+
+def test_the_reading_functions_take_text_paths_and_name_a_damaged_file(
+    sample_out: Path, tmp_path: Path
+):
+    import shutil
+
+    from cxunify.diff import diff_outputs, write_changes
+    from cxunify.errors import OutputError
+    from cxunify.evaluate import assess
+    from cxunify.report import build_report
+
+    truth = str(ROOT / "sample_data" / "truth.csv")
+    assert assess(str(sample_out), truth).quality.predicted_customers > 2000
+    changes = diff_outputs(str(sample_out), str(sample_out))
+    write_changes(changes, str(tmp_path / "changes.csv"))
+    assert (tmp_path / "changes.csv").is_file()
+    assert build_report(str(sample_out), str(tmp_path / "r.html")).bytes > 0
+    out = tmp_path / "out"
+    shutil.copytree(sample_out, out)
+    (out / "profiles.parquet").write_bytes(b"")
+    for call in (
+        lambda: diff_outputs(sample_out, out),
+        lambda: build_report(out, tmp_path / "r2.html"),
+    ):
+        with pytest.raises(OutputError, match=r"profiles\.parquet"):
+            call()

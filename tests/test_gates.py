@@ -51,7 +51,7 @@ def unify(cli, folder: Path, rows: list[str], gates: str = ""):
         ),
         (
             "max_customers_merged: 0",
-            "gates.max_customers_merged: 1 customers were merged into others since the previous "
+            "gates.max_customers_merged: 1 customer was merged into others since the previous "
             "run (limit 0)",
         ),
     ],
