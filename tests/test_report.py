@@ -146,6 +146,20 @@ def test_build_report_in_a_folder_that_is_a_file_is_an_output_error(
 # --- in a real browser -------------------------------------------------------------------------
 
 
+def _load(browser, path: Path) -> None:
+    """Open the report at `path`; Plotly draws asynchronously: wait until every chart has its
+    SVG."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(path.resolve().as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script(
+            "return Array.from(document.querySelectorAll('.cx-chart'))"
+            ".every(c => c.querySelector('svg.main-svg'))"
+        )
+    )
+
+
 def _browser():
     """Headless Debian chromium driven by selenium, or a skip (a failure in CI) saying why."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -185,20 +199,12 @@ return Array.from(document.querySelectorAll('.cx-chart')).map(chart => {
 
 
 def test_every_chart_renders_in_a_browser_without_errors(cli, traits_out: Path):
-    from selenium.webdriver.support.ui import WebDriverWait
 
     path = traits_out / "browser-report.html"
     assert cli("report", "--out", traits_out, "--to", path).exit_code == 0
     browser = _browser()
     try:
-        browser.get(path.resolve().as_uri())
-        # Plotly draws asynchronously: wait until every chart has its SVG.
-        WebDriverWait(browser, 30).until(
-            lambda b: b.execute_script(
-                "return Array.from(document.querySelectorAll('.cx-chart'))"
-                ".every(c => c.querySelector('svg.main-svg'))"
-            )
-        )
+        _load(browser, path)
         charts = browser.execute_script(RENDERED)
         errors = [
             entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
@@ -413,20 +419,13 @@ def test_a_long_reject_reason_is_wrapped_and_hover_names_are_whole(
 
 
 def test_labels_are_whole_in_a_narrow_window(cli, long_reason_out: Path, tmp_path: Path):
-    from selenium.webdriver.support.ui import WebDriverWait
 
     path = tmp_path / "r.html"
     assert cli("report", "--out", long_reason_out, "--to", path).exit_code == 0
     browser = _browser()
     try:
         browser.set_window_size(700, 900)
-        browser.get(path.resolve().as_uri())
-        WebDriverWait(browser, 30).until(
-            lambda b: b.execute_script(
-                "return Array.from(document.querySelectorAll('.cx-chart'))"
-                ".every(c => c.querySelector('svg.main-svg'))"
-            )
-        )
+        _load(browser, path)
         # Each tick label of the rejects chart, against the chart's own box.
         inside = browser.execute_script(
             """
@@ -477,20 +476,13 @@ def test_source_names_are_text_not_markup(cli, tmp_path: Path):
 def test_the_toolbar_covers_no_subplot_title(cli, sample_out: Path, tmp_path: Path):
     """Plotly's toolbar (zoom, download), shown at a chart's top right, lay over the right
     subplot's title of the stage and experience charts ('journey stage')."""
-    from selenium.webdriver.support.ui import WebDriverWait
 
     path = tmp_path / "r.html"
     assert cli("report", "--out", sample_out, "--to", path).exit_code == 0
     browser = _browser()
     try:
         browser.set_window_size(1200, 900)
-        browser.get(path.resolve().as_uri())
-        WebDriverWait(browser, 30).until(
-            lambda b: b.execute_script(
-                "return Array.from(document.querySelectorAll('.cx-chart'))"
-                ".every(c => c.querySelector('svg.main-svg'))"
-            )
-        )
+        _load(browser, path)
         overlaps = browser.execute_script(
             """
             const apart = (a, b) => a.right <= b.left || b.right <= a.left
