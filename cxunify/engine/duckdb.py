@@ -115,9 +115,11 @@ class DuckDBEngine:
                 finished.set()
 
         # Waited for by an event, not Thread.join: a join a signal's exception interrupted
-        # returns at once the next time (CPython), and the query would run on past it.
-        threading.Thread(target=target, name="cxunify-duckdb", daemon=True).start()
+        # returns at once the next time (CPython), and the query would run on past it. Started
+        # inside the try: start() waits for the thread to run, and a signal may end that wait
+        # while the work goes on.
         try:
+            threading.Thread(target=target, name="cxunify-duckdb", daemon=True).start()
             while not finished.wait(0.5):
                 pass
         except BaseException:

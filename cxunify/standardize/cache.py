@@ -29,6 +29,8 @@ from typing import Any
 
 import duckdb
 
+from cxunify.errors import interrupted
+
 CACHE_ENV = "CXUNIFY_CACHE_DIR"
 # Part of the digest: raise it when what the file holds changes in a way the statements do not
 # show (how they are run, say).
@@ -64,12 +66,17 @@ def attach(con: duckdb.DuckDBPyConnection, statements: Statements, name: str) ->
             _write(path, statements)
         try:
             _attach(con, path, digest)
-        except duckdb.Error:  # damaged since it was written
+        except duckdb.Error as exc:  # damaged since it was written
+            if interrupted(exc):
+                raise
             _write(path, statements)
             _attach(con, path, digest)
         for sql, params in _session_statements(con, digest, statements):
             con.execute(sql, params)
-    except (OSError, duckdb.Error):
+    except (OSError, duckdb.Error) as exc:
+        # (Ctrl-C inside one of these statements is DuckDB's error too: not a cache's fault)
+        if interrupted(exc):
+            raise KeyboardInterrupt from None
         return False
     return True
 
