@@ -216,8 +216,10 @@ STORED_BY_PACKAGES = ("duckdb", "phonenumbers", "jellyfish", "pycountry")
 
 # Reference tables of `data` that only decide how a zero-config run maps an export's columns:
 # an update maps a stored source as it was mapped (the state holds the mapping), so a new
-# header spelling changes no stored record.
-NOT_STORED_BY = ("header_names.csv",)
+# header spelling changes no stored record. And the cache of the standardisation macros: it
+# keeps the statements the other modules make, keyed by their digest, and makes none itself
+# (a change to how it handles Ctrl-C made every stored output need a full run).
+NOT_STORED_BY = ("header_names.csv", "cache.py")
 
 
 def stored_files() -> list[Path]:
