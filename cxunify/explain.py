@@ -19,7 +19,13 @@ from typing import Any
 import duckdb
 
 from cxunify.errors import OutputError, UserError, public
-from cxunify.output import PII_KEY_ENV, no_such_source, read_manifest, require_folder
+from cxunify.output import (
+    PII_KEY_ENV,
+    keyed_digest,
+    no_such_source,
+    read_manifest,
+    require_folder,
+)
 from cxunify.record_ids import clean_id, clean_id_sql
 from cxunify.sql import parquet
 from cxunify.trait_reasons import TraitReason, trait_reasons
@@ -198,8 +204,9 @@ def _removed(con: duckdb.DuckDBPyConnection, out_dir: Path, record: str) -> str 
     named = {}
     for at in (i for i, char in enumerate(record) if char == ":"):
         source, record_id = record[:at], clean_id(record[at + 1 :])
-        text = f"{key}\x1f{source}\x1f{record_id}" if key else f"{source}\x1f{record_id}"
-        named[hashlib.sha256(text.encode()).hexdigest()] = f"{source}:{record_id}"
+        text = f"{source}\x1f{record_id}"  # (as identity.record_digest makes it in SQL)
+        digest = keyed_digest(key, text) if key else hashlib.sha256(text.encode()).hexdigest()
+        named[digest] = f"{source}:{record_id}"
     found = con.execute(
         f"SELECT record, customer_id, removed_at FROM {parquet('$path')} "
         "WHERE record IN (SELECT unnest($digests)) ORDER BY removed_at DESC LIMIT 1",

@@ -166,12 +166,18 @@ KEY_CHECK_LABEL = "cxunify key check"
 SHORT_KEY = 16
 
 
+def keyed_digest(key: str, text: str) -> str:
+    """The digest a hashed output holds for `text` (hex SHA-256 of the key, the byte 0x1F and
+    the text), as the engines' `set_pii_key` functions make it in SQL."""
+    return hashlib.sha256(f"{key}\x1f{text}".encode()).hexdigest()
+
+
 def pii_key_check(key: str) -> str:
     """The digest of KEY_CHECK_LABEL under `key` (hex SHA-256 of the key, the byte 0x1F and
     the label, as every digest of a hashed output is made), by which a later run tells whether
     the key changed. It reveals nothing about the key that a digest of a known value in the
     outputs would not."""
-    return hashlib.sha256(f"{key}\x1f{KEY_CHECK_LABEL}".encode()).hexdigest()
+    return keyed_digest(key, KEY_CHECK_LABEL)
 
 
 def pii_warnings(key: str | None, previous: PreviousOutput | None) -> list[str]:

@@ -89,13 +89,12 @@ def build_report(out_dir: Path, path: Path | None = None) -> ReportSummary:
         print(summary.path, len(summary.charts), summary.bytes)
     """
     began = time.perf_counter()
-    out_dir = Path(out_dir)
     require_folder(out_dir)
     for name in NEEDED:
         if not (out_dir / name).is_file():
             raise OutputError(f"{out_dir}: no {name}; run cxunify unify (this version) first")
     manifest = read_manifest(out_dir)
-    path = Path(path or out_dir / REPORT)
+    path = path or out_dir / REPORT
     refuse_output_file(path, "--to", out_dir, example=REPORT)
     refuse_file_as_folder(path)  # before the charts: they take seconds
     con = duckdb.connect()

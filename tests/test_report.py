@@ -419,7 +419,6 @@ def test_a_long_reject_reason_is_wrapped_and_hover_names_are_whole(
 
 
 def test_labels_are_whole_in_a_narrow_window(cli, long_reason_out: Path, tmp_path: Path):
-
     path = tmp_path / "r.html"
     assert cli("report", "--out", long_reason_out, "--to", path).exit_code == 0
     browser = _browser()
@@ -476,7 +475,6 @@ def test_source_names_are_text_not_markup(cli, tmp_path: Path):
 def test_the_toolbar_covers_no_subplot_title(cli, sample_out: Path, tmp_path: Path):
     """Plotly's toolbar (zoom, download), shown at a chart's top right, lay over the right
     subplot's title of the stage and experience charts ('journey stage')."""
-
     path = tmp_path / "r.html"
     assert cli("report", "--out", sample_out, "--to", path).exit_code == 0
     browser = _browser()
