@@ -402,7 +402,7 @@ def _load(
             config.standardize.dayfirst = True
         return config
     with scratch.folder("infer") as work:
-        config, _ = config_from_flags(flags, work, phone_region, dayfirst, stored)
+        config, _ = config_from_flags(flags, work, phone_region, dayfirst, stored, for_draft=False)
     return config
 
 

@@ -721,6 +721,25 @@ def test_init_says_when_a_lone_sources_phones_are_no_number_in_the_default_regio
     assert "# phone_region" not in render_yaml(config, inferred, tmp_path)
 
 
+def test_a_run_from_flags_counts_no_phones_for_a_draft_it_does_not_make(tmp_path: Path):
+    """The count of phones that are no number in the default region is for init's draft only:
+    a run from flags skips it (binding the phone macros cost 0.2 to 0.4 s a source) and
+    gets the same config."""
+    from cxunify.fields import Kind
+    from cxunify.infer import config_from_flags
+
+    british = write(
+        tmp_path / "contacts.csv",
+        "id,name,phone\n1,Ann Lee,020 7946 0018\n2,Bob Ng,0161 496 0754\n",
+    )
+    flags = {Kind.crm: [str(british)]}
+    drafted, for_init = config_from_flags(flags, tmp_path)
+    run, for_run = config_from_flags(flags, tmp_path, for_draft=False)
+    assert for_init[0].phones_unread == (2, 2)
+    assert for_run[0].phones_unread is None
+    assert run == drafted
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
